@@ -1,0 +1,1 @@
+"""Built-in model backends, registered exactly like external plugins."""
