@@ -219,7 +219,7 @@ class Kernel:
         """
         caller = getattr(self.pm.hook, hook_name)
         results = []
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order (tryfirst/trylast respected)
             plugin = impl.plugin_name
             args = kwargs(plugin) if callable(kwargs) else kwargs
             try:

@@ -1,1 +1,29 @@
-"""placeholder"""
+"""Testing support for skyplex and its plugins: conformance kits and pytest fixtures.
+
+The pytest plugin (``skyplex.testing.plugin``) is registered through the ``pytest11`` entry point,
+so the fixtures are available in every project that has skyplex installed.
+"""
+
+from .conformance import (
+    AllocatorConformance,
+    AuditorConformance,
+    EntryPointConformance,
+    EvaluatorConformance,
+    ExecutorConformance,
+    InspectorConformance,
+    ModelBackendConformance,
+    SchedulerConformance,
+    TrainerConformance,
+)
+
+__all__ = [
+    "AllocatorConformance",
+    "AuditorConformance",
+    "EntryPointConformance",
+    "EvaluatorConformance",
+    "ExecutorConformance",
+    "InspectorConformance",
+    "ModelBackendConformance",
+    "SchedulerConformance",
+    "TrainerConformance",
+]

@@ -1,1 +1,57 @@
-"""placeholder"""
+"""pytest plugin (entry point ``pytest11: skyplex``): fixtures for testing skyplex and its plugins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def skyplex_settings(tmp_path: Path):
+    """Settings with a fresh data dir (SQLite store, keys, caches) under the test's tmp_path."""
+    from skyplex.config import Settings
+
+    return Settings(data_dir=tmp_path / "skyplex-data")
+
+
+@pytest.fixture
+def skyplex_kernel(skyplex_settings):
+    """A started Kernel with built-ins and installed plugins, closed after the test."""
+    from skyplex.kernel import Kernel
+
+    kernel = Kernel(settings=skyplex_settings)
+    kernel.startup()
+    yield kernel
+    kernel.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> str:
+    """URL of a throwaway PostgreSQL server for the session (or ``SKYPLEX_TEST_POSTGRES_URL``).
+
+    Skips with the reason when no server can be started here, so the skip is visible in the report.
+    """
+    if os.environ.get("SKYPLEX_TEST_POSTGRES_URL"):
+        yield os.environ["SKYPLEX_TEST_POSTGRES_URL"]
+        return
+    from skyplex.testing.postgres import PostgresUnavailable, start_postgres
+
+    try:
+        server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    except PostgresUnavailable as exc:
+        if os.environ.get("SKYPLEX_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required (SKYPLEX_REQUIRE_POSTGRES) but could not start: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    yield server.url
+    server.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in (
+        "slow: integration tests that start servers or load the model",
+        "postgres: needs a PostgreSQL server (skipped with a reason if none can start)",
+        "gpu: needs a CUDA device (skipped without one)",
+    ):
+        config.addinivalue_line("markers", marker)
