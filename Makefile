@@ -29,16 +29,22 @@ $(STAMP): $(BIN)/python pyproject.toml CMakeLists.txt $(shell find csrc -type f)
 install: $(STAMP)
 
 # Debian packages the integration tests use. Each is optional: without it the tests that need it
-# skip with a visible reason. Tests start their own throwaway PostgreSQL cluster, so Debian's default
-# cluster is not created.
+# skip with a visible reason: PostgreSQL (store, executor), bubblewrap (sandbox), Chromium (browser
+# tests). Tests start their own throwaway PostgreSQL cluster, so Debian's default cluster is not created.
+
 system-deps:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "installing PostgreSQL server binaries from Debian's packages"; \
+		echo "installing from Debian's packages:$$missing"; \
 		mkdir -p /etc/postgresql-common/createcluster.d && \
 		echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/skyplex.conf && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
-	else echo "note: no PostgreSQL server and no root apt-get; PostgreSQL tests will be skipped (or set SKYPLEX_TEST_POSTGRES_URL)"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "note: missing$$missing and no root apt-get; the tests that need them will be skipped"; fi
 
 serve: install
 	$(BIN)/skyplex serve --host $(HOST) --port $(PORT)
