@@ -481,7 +481,7 @@ def test_jobs_list_get_cancel(client, kernel):
     assert r.status_code == 200 and r.json()["cancel_requested"] is True
     assert _wait_job(client, job.id)["status"] == "cancelled"
     again = client.post(f"/v1/jobs/{job.id}/cancel")
-    assert again.status_code == 400 and "already cancelled" in again.json()["error"]["message"]
+    assert again.status_code == 409 and "already cancelled" in again.json()["error"]["message"]
     missing = client.get("/v1/jobs/does-not-exist")
     assert missing.status_code == 404 and missing.json()["error"]["param"] == "job_id"
 

@@ -16,7 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from skyplex.errors import InvalidInputError, JobCancelled, NotFoundError
+from skyplex.errors import ConflictError, InvalidInputError, JobCancelled, NotFoundError
 from skyplex.interfaces.common import GPUType
 from skyplex.jobs import Job, JobManager
 from skyplex.store import Store, utcnow
@@ -169,7 +169,7 @@ def test_running_job_that_ignores_cancel_ends_cancelled_when_it_returns(manager)
 
 def test_cancel_of_a_final_job_says_its_status(manager):
     job = manager.wait(manager.submit(count_to, name="quick", params={"n": 1}).id, timeout=10)
-    with pytest.raises(InvalidInputError, match=f"job {job.id} is already succeeded"):
+    with pytest.raises(ConflictError, match=f"job {job.id} is already succeeded"):
         manager.cancel(job.id)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .config import Settings
 from .errors import (
+    ConflictError,
     DuplicateNameError,
     InvalidInputError,
     JobCancelled,
@@ -29,6 +30,7 @@ except Exception:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "ConflictError",
     "DuplicateNameError",
     "InvalidInputError",
     "JobCancelled",

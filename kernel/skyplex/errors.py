@@ -39,11 +39,15 @@ class NotFoundError(SkyplexError, KeyError):
         return self.message
 
 
-class DuplicateNameError(SkyplexError):
-    """Two plugins registered the same name for the same kind."""
+class ConflictError(SkyplexError):
+    """The request conflicts with the current state (e.g. cancelling a job that already ended)."""
 
     status_code = 409
     error_type = "conflict_error"
+
+
+class DuplicateNameError(ConflictError):
+    """Two plugins registered the same name for the same kind."""
 
 
 class PluginError(SkyplexError):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlalchemy import select, update
 
-from .errors import InvalidInputError, JobCancelled, NotFoundError, SkyplexError
+from .errors import ConflictError, InvalidInputError, JobCancelled, NotFoundError, SkyplexError
 from .interfaces.common import SkyplexModel
 from .store import Store, utcnow
 from .store import jobs as jobs_table
@@ -337,7 +337,7 @@ class JobManager:
         """
         job = self.get(job_id)
         if job.final:
-            raise InvalidInputError(
+            raise ConflictError(
                 f"job {job_id} is already {job.status}; only queued or running jobs can be cancelled", field="job_id"
             )
         with self.store.begin() as conn:
