@@ -45,10 +45,14 @@ def list_models(state: CliState, json_output: bool) -> None:
     for column in ("name", "plugin", "model", "available", "description"):
         table.add_column(column)
     for row in rows:
-        status = "[green]yes[/]" if row["available"] else f"[red]no[/]: {_escape(row['reason'])}"
+        status = "[green]yes[/]" if row["available"] else "[red]no[/] (see below)"
         name = f"{row['name']} [dim](default)[/]" if row["default"] else row["name"]
         table.add_row(name, row["plugin"], row.get("model") or "-", status, _escape(row.get("description") or ""))
     state.out.print(table)
+    # reasons are whole sentences with the fix in them: print them in full, not squeezed into a cell
+    for row in rows:
+        if not row["available"]:
+            state.out.print(f"[red]{_escape(row['name'])}[/] unavailable: {_escape(row['reason'])}")
     if not rows:
         state.out.print("No model backends are registered. Run `skyplex plugins` to see load errors.")
 

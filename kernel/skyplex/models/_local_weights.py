@@ -71,8 +71,13 @@ def locate_gguf() -> Path:
 
 
 def set_offline() -> None:
-    """Keep transformers from reaching the Hugging Face Hub: everything it needs is on disk."""
+    """Keep transformers from reaching the Hugging Face Hub (everything it needs is on disk), and
+    keep its own progress bars off stderr: the CLI and gateway draw their own."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
 
 
 def is_converted(folder: Path) -> bool:
