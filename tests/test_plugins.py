@@ -84,6 +84,11 @@ def site(tmp_path, monkeypatch):
         sys.modules.pop(mod, None)
 
 
+def only(*names: str):
+    """A manager with just the fake distributions' plugins: real plugins may be installed beside them."""
+    return make_plugin_manager(builtins=False, allowlist=set(names))
+
+
 def kernel_for(pm, tmp_path, **kw) -> Kernel:
     return Kernel(settings=Settings(data_dir=tmp_path / "data"), pm=pm, **kw)
 
@@ -96,7 +101,7 @@ def test_builtins_are_plugins():
 
 def test_entry_point_plugin_loads_and_registers(site, tmp_path):
     install_fake_distribution(site, "skyplex-good", {"good": "sp_good"}, {"sp_good": GOOD})
-    pm = make_plugin_manager(builtins=False)
+    pm = only("good")
     assert "good" in pm.meta and pm.meta["good"].distribution == "skyplex-good"
     kernel = kernel_for(pm, tmp_path)
     assert kernel.allocators.names() == ["cheapest"]
@@ -122,20 +127,20 @@ def test_failing_import_is_reported_not_fatal(site, tmp_path):
     install_fake_distribution(
         site, "skyplex-two", {"good": "sp_good", "broken": "sp_broken"}, {"sp_good": GOOD, "sp_broken": BROKEN_IMPORT}
     )
-    pm = make_plugin_manager(builtins=False)
+    pm = only("good", "broken")
     assert [e.plugin for e in pm.load_errors] == ["broken"]
     assert "broken on purpose" in pm.load_errors[0].error
     kernel = kernel_for(pm, tmp_path)
     assert "cheapest" in kernel.allocators  # the good plugin still works
     with pytest.raises(PluginError, match="broken"):
-        kernel_for(make_plugin_manager(builtins=False), tmp_path, strict=True)
+        kernel_for(only("good", "broken"), tmp_path, strict=True)
 
 
 def test_plugin_raising_in_hook_is_reported(site, tmp_path):
     install_fake_distribution(
         site, "skyplex-r", {"good": "sp_good", "raises": "sp_raises"}, {"sp_good": GOOD, "sp_raises": RAISES_IN_HOOK}
     )
-    kernel = kernel_for(make_plugin_manager(builtins=False), tmp_path)
+    kernel = kernel_for(only("good", "raises"), tmp_path)
     errs = [(e.plugin, e.where) for e in kernel.plugin_errors]
     assert ("raises", "skyplex_register_schedulers") in errs
     assert "cheapest" in kernel.allocators
@@ -145,12 +150,12 @@ def test_duplicate_names_name_both_plugins(site, tmp_path):
     install_fake_distribution(
         site, "skyplex-d", {"good": "sp_good", "dup": "sp_dup"}, {"sp_good": GOOD, "sp_dup": DUPLICATE}
     )
-    kernel = kernel_for(make_plugin_manager(builtins=False), tmp_path)
+    kernel = kernel_for(only("good", "dup"), tmp_path)
     (err,) = [e for e in kernel.plugin_errors if e.plugin == "dup"]
     assert "'good'" in err.error and "'dup'" in err.error and "cheapest" in err.error
     assert kernel.allocators.entry("cheapest").plugin == "good"  # the first one wins
     with pytest.raises(DuplicateNameError, match="both plugin 'good' and plugin 'dup'"):
-        kernel_for(make_plugin_manager(builtins=False), tmp_path, strict=True)
+        kernel_for(only("good", "dup"), tmp_path, strict=True)
 
 
 def test_allowlist_limits_external_plugins(site, tmp_path, monkeypatch):
@@ -174,7 +179,7 @@ def test_autoload_can_be_disabled(site, monkeypatch):
 
 def test_unknown_hook_is_reported_and_dropped(site, tmp_path):
     install_fake_distribution(site, "skyplex-u", {"unknown": "sp_unknown"}, {"sp_unknown": UNKNOWN_HOOK})
-    pm = make_plugin_manager(builtins=False)
+    pm = only("unknown")
     assert [(e.plugin, e.where) for e in pm.load_errors] == [("unknown", "validate")]
     assert not pm.has_plugin("unknown")
 
