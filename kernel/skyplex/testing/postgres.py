@@ -148,6 +148,8 @@ def _start(bin_dir: Path, data_dir: Path, socket_dir: Path, log_file: Path, run_
                 # a throwaway cluster: durability only costs time
                 "-c fsync=off",
                 "-c synchronous_commit=off",
+                # executors hold actions for review with PREPARE TRANSACTION (off by default in PostgreSQL)
+                "-c max_prepared_transactions=16",
                 "-c full_page_writes=off",
                 "-c max_connections=100",
                 "-c shared_buffers=32MB",

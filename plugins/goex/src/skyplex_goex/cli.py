@@ -1,0 +1,142 @@
+"""``skyplex goex``: run a request with review, inspect, commit, undo, and read the journal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from skyplex.cli import pass_kernel
+
+
+def _executor(kernel):
+    return kernel.executors.get("goex")
+
+
+def _show(rec, as_json: bool = False) -> None:
+    if as_json:
+        click.echo(rec.model_dump_json(indent=2))
+        return
+    click.echo(f"{rec.id}  {rec.action.kind:<8} {rec.status:<10} {rec.outcome.get('classification', '')}  {rec.action.description}")
+    if rec.error:
+        click.echo(f"  error: {rec.error}")
+
+
+def _preview(rec) -> None:
+    p = rec.preview
+    if p.get("diff"):
+        click.echo(p["diff"])
+    for key in ("summary", "statements", "rows", "request", "current", "compensation", "response"):
+        if p.get(key) not in (None, [], {}):
+            click.echo(f"{key}: {json.dumps(p[key], indent=2, default=str)[:4000]}")
+    if p.get("stdout"):
+        click.echo(f"stdout:\n{p['stdout']}")
+
+
+@click.group()
+def goex() -> None:
+    """GoEX: run LLM-proposed actions staged, review, commit, undo."""
+
+
+@goex.command()
+@click.argument("request")
+@click.option("--model", default="local", show_default=True, help="Model backend that proposes the action.")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder the action may change.")
+@click.option("--database", type=click.Path(exists=True, dir_okay=False), help="SQLite database the action may change.")
+@click.option("--action-file", type=click.Path(exists=True, dir_okay=False), help="Skip the model: run this action JSON.")
+@click.option("--commit/--no-commit", default=None, help="Commit (or undo) without asking.")
+@click.option("--approve", is_flag=True, help="Approve an irreversible action before committing.")
+@pass_kernel
+def run(kernel, request, model, root, database, action_file, commit, approve) -> None:
+    """Turn REQUEST into an action, run it staged, show its effect, then commit or undo it."""
+    from skyplex.interfaces.executor import Action
+
+    from .flow import propose_from_request
+
+    ex = _executor(kernel)
+    targets = {"root": str(Path(root).resolve()) if root else None,
+               "database": str(Path(database).resolve()) if database else None}
+    if action_file:
+        action = Action.model_validate_json(Path(action_file).read_text())
+        rec = ex.run(ex.propose(action).id)
+    else:
+        rec = propose_from_request(ex, kernel.models.get(model), request, targets)
+    _show(rec)
+    _preview(rec)
+    if commit is None:
+        commit = click.confirm("Commit this action?", default=False)
+    if commit:
+        if approve:
+            ex.approve(rec.id, by="cli")
+        rec = ex.commit(rec.id)
+    else:
+        rec = ex.undo(rec.id)
+    _show(rec)
+
+
+@goex.command()
+@click.argument("action_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_kernel
+def status(kernel, action_id, as_json) -> None:
+    """Show one action and its preview."""
+    rec = _executor(kernel).get(action_id)
+    _show(rec, as_json)
+    if not as_json:
+        _preview(rec)
+
+
+@goex.command()
+@click.argument("action_id")
+@pass_kernel
+def commit(kernel, action_id) -> None:
+    """Commit an action that ran."""
+    _show(_executor(kernel).commit(action_id))
+
+
+@goex.command()
+@click.argument("action_id")
+@pass_kernel
+def approve(kernel, action_id) -> None:
+    """Approve an (irreversible) action so it may be committed."""
+    _show(_executor(kernel).approve(action_id, by="cli"))
+
+
+@goex.command()
+@click.argument("action_id")
+@click.option("--force", is_flag=True, help="Restore even if the target changed since the commit.")
+@pass_kernel
+def undo(kernel, action_id, force) -> None:
+    """Undo a committed action (or discard one that only ran)."""
+    _show(_executor(kernel).undo(action_id, force=force))
+
+
+@goex.command("log")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--verify", is_flag=True, help="Check the journal's hash chain.")
+@pass_kernel
+def log_(kernel, limit, verify) -> None:
+    """Recent actions, newest first."""
+    ex = _executor(kernel)
+    for rec in ex.journal(limit):
+        _show(rec)
+    if verify:
+        problems = ex.verify_journal()
+        click.echo("journal intact" if not problems else "\n".join(problems))
+        if problems:
+            raise SystemExit(1)
+
+
+@goex.group()
+def secret() -> None:
+    """Credentials in the encrypted vault."""
+
+
+@secret.command("set")
+@click.argument("name")
+@click.option("--value", prompt=True, hide_input=True)
+@pass_kernel
+def secret_set(kernel, name, value) -> None:
+    """Store a secret; actions refer to it as {{secret:NAME}}."""
+    _executor(kernel).vault.set(name, value)
+    click.echo(f"stored secret {name}")

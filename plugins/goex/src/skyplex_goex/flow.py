@@ -1,0 +1,70 @@
+"""The post-facto flow: a natural-language request -> a model proposes one action -> it runs staged.
+
+The model sees what kinds of action exist and the targets the user opened to it (a folder, a database,
+REST services by name); it never sees secrets (only ``{{secret:NAME}}`` placeholders) and cannot pick
+other targets: the caller's target replaces whatever path the model wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from skyplex.errors import InvalidInputError
+from skyplex.interfaces.executor import Action, ActionRecord
+from skyplex.interfaces.model import ChatMessage, GenerationParams, ModelBackend
+
+from .executor import GoexExecutor
+
+SYSTEM = """You turn a user's request into exactly one action, answered as one JSON object and nothing else.
+Action kinds:
+- {"kind": "fs", "payload": {"command": "<POSIX shell script run in the folder>"}}
+- {"kind": "sqlite", "payload": {"sql": "<SQLite statements>"}}
+- {"kind": "postgres", "payload": {"sql": "<PostgreSQL statements>"}}
+- {"kind": "rest", "payload": {"service": "<name>", "method": "GET|POST|PUT|PATCH|DELETE", "path": "/...", "json": {}}}
+Add "description": "<one line>". Credentials are never needed: the runtime adds them."""
+
+
+def build_prompt(request: str, targets: dict[str, Any], services: dict[str, Any]) -> list[ChatMessage]:
+    lines = [f"Request: {request}"]
+    if targets.get("root"):
+        lines.append("A folder is open (use kind fs).")
+    if targets.get("database"):
+        lines.append("A SQLite database is open (use kind sqlite).")
+    if targets.get("url"):
+        lines.append("A PostgreSQL database is open (use kind postgres).")
+    if services:
+        desc = "; ".join(f"{n}: " + ", ".join(f"{r['method']} {r['path']}" for r in s.get("allow", []))
+                         for n, s in services.items())
+        lines.append(f"REST services (use kind rest): {desc}")
+    return [ChatMessage(role="system", content=SYSTEM), ChatMessage(role="user", content="\n".join(lines))]
+
+
+def parse_action(text: str, targets: dict[str, Any]) -> Action:
+    """The first JSON object in the model's answer as an Action, pinned to the caller's targets."""
+    decoder = json.JSONDecoder()
+    for i, ch in enumerate(text):
+        if ch != "{":
+            continue
+        try:
+            obj, _ = decoder.raw_decode(text[i:])
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "kind" in obj and isinstance(obj.get("payload"), dict):
+            payload = dict(obj["payload"])
+            for key in ("root", "database", "url"):
+                payload.pop(key, None)
+                if targets.get(key):
+                    payload[key] = targets[key]
+            return Action(kind=str(obj["kind"]), payload=payload, description=str(obj.get("description", ""))[:500])
+    raise InvalidInputError(f"the model did not answer with an action as JSON; it said: {text[:300]!r}", field="request")
+
+
+def propose_from_request(executor: GoexExecutor, model: ModelBackend, request: str, targets: dict[str, Any], *,
+                         run: bool = True, max_tokens: int = 512) -> ActionRecord:
+    """Ask ``model`` for an action fulfilling ``request``, journal it and (by default) run it staged."""
+    messages = build_prompt(request, targets, executor.services)
+    (completion,) = model.generate([messages], GenerationParams(max_tokens=max_tokens, temperature=0.0))
+    action = parse_action(completion.text, targets)
+    record = executor.propose(action.model_copy(update={"description": action.description or request[:200]}))
+    return executor.run(record.id) if run else record

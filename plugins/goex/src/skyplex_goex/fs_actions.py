@@ -1,0 +1,294 @@
+"""Filesystem actions: a shell command run in the sandbox over a staged copy of a folder.
+
+run      copy the folder to a stage, run the command there under skyplex.sandbox, diff stage vs real
+commit   check the real folder did not change since, save pre-images (content-addressed, fsynced) in
+         the journal, then apply the diff with writes that cannot follow symlinks or leave the folder
+undo     check the folder still holds what the commit wrote, then restore the pre-images, last change first
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+from skyplex.errors import InvalidInputError
+from skyplex.sandbox import Sandbox, SandboxPolicy
+
+from .fstree import BlobStore, Entry, SafeRoot, copy_tree, escapes, file_digest, same_content, scan
+from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
+
+log = logging.getLogger(__name__)
+MAX_TEXT_DIFF = 64 * 1024
+
+
+class FsHandler(ActionHandler):
+    """``{"root": "/abs/folder", "command": "shell script"}``; the command sees the folder as its cwd."""
+
+    kind = "fs"
+
+    def __init__(self, blobs: BlobStore, stage_base: Path, policy: SandboxPolicy, protected: list[Path]) -> None:
+        self.blobs = blobs
+        self.stage_base = stage_base
+        self.sandbox = Sandbox(policy)
+        self.protected = [p.resolve() for p in protected]
+
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        root, command = payload.get("root"), payload.get("command")
+        if not isinstance(root, str) or not os.path.isabs(root):
+            raise InvalidInputError(f"fs action needs 'root', an absolute folder path; got {root!r}", field="payload.root")
+        if not isinstance(command, str) or not command.strip():
+            raise InvalidInputError("fs action needs 'command', the shell script to run", field="payload.command")
+        real = Path(root).resolve()
+        if not real.is_dir():
+            raise InvalidInputError(f"fs action root {root} is not an existing folder", field="payload.root")
+        if real == Path("/") or any(real == p or p.is_relative_to(real) for p in self.protected):
+            raise InvalidInputError(f"fs action root {real} contains skyplex's own data (journal, vault); "
+                                    "choose a folder that does not", field="payload.root")
+        return {"root": str(real), "command": command}
+
+    def classify(self, payload: dict[str, Any]) -> Classification:
+        return "reversible"
+
+    def resources(self, payload: dict[str, Any]) -> set[str]:
+        return {f"fs:{payload['root']}"}
+
+    def _stage(self, ctx: ActionContext) -> Path:
+        return self.stage_base / ctx.id / "ws"
+
+    # run ------------------------------------------------------------------------------------------------
+    def run(self, ctx: ActionContext) -> dict[str, Any]:
+        root = Path(ctx.payload["root"])
+        stage = self._stage(ctx)
+        shutil.rmtree(stage.parent, ignore_errors=True)
+        stage.parent.mkdir(parents=True, mode=0o711)
+        before = scan(root)
+        copy_tree(root, stage)
+        res = self.sandbox.run(["sh", "-c", ctx.payload["command"]], workspace=stage)
+        if os.geteuid() == 0:  # the sandbox user owned the stage while it ran; take it back
+            _chown_tree(stage.parent, 0, 0)
+        changes = diff(root, before, stage, scan(stage))
+        bad = [c["path"] for c in changes if (c.get("after") or {}).get("type") == "l"
+               and escapes(c["path"], c["after"]["target"])]
+        preview = {
+            "returncode": res.returncode, "killed_by": res.killed_by, "duration_s": round(res.duration, 3),
+            "stdout": res.text()[-8000:], "stderr": res.text("stderr")[-8000:],
+            "changes": changes, "diff": text_diff(root, stage, changes),
+            "summary": _summary(changes),
+        }
+        if bad:
+            raise ActionFailed(f"the command created symlinks that point outside {root}: {', '.join(bad)}; "
+                               "such links are never committed")
+        if res.killed_by:
+            raise ActionFailed(f"the command was stopped by the sandbox ({res.killed_by}); nothing will be applied. "
+                               f"stderr: {res.text('stderr')[-500:]}")
+        return preview
+
+    # commit ----------------------------------------------------------------------------------------------
+    def prepare_commit(self, ctx: ActionContext) -> dict[str, Any]:
+        root = Path(ctx.payload["root"])
+        stage = self._stage(ctx)
+        if not stage.is_dir():
+            raise ConflictError(f"the staged copy of action {ctx.id} is gone; run it again")
+        safe = SafeRoot(root)
+        pre: list[dict[str, Any]] = []
+        for c in ctx.preview["changes"]:
+            cur = _entry_at(safe, root, c["path"])
+            if cur != c.get("before"):
+                raise ConflictError(f"{root}/{c['path']} changed since action {ctx.id} ran; run it again to see "
+                                    "the effect on the current files")
+            item = {"path": c["path"], "before": cur}
+            if cur and cur["type"] == "f":
+                item["blob"] = self.blobs.put_file(root / c["path"])
+                st = os.lstat(root / c["path"])
+                item["owner"] = [st.st_uid, st.st_gid]
+            after = c.get("after")
+            if after and after["type"] == "f":
+                item["after_digest"] = file_digest(stage / c["path"])
+            pre.append(item)
+        return {"root": str(root), "pre_images": pre}
+
+    def apply(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any]:
+        root, stage = Path(ctx.payload["root"]), self._stage(ctx)
+        safe = SafeRoot(root)
+        owner = _owner_of(root)
+        hook = ctx.executor._fault_hook
+        changes = ctx.preview["changes"]
+        # deletions deepest first (a folder empties before it goes), then creations shallowest first
+        for i, c in enumerate(sorted(changes, key=_apply_order)):
+            after = c.get("after")
+            if after is None:
+                safe.remove(c["path"])
+            elif after["type"] == "d":
+                safe.make_dir(c["path"], after["mode"], owner)
+            elif after["type"] == "l":
+                safe.make_symlink(c["path"], after["target"])
+            else:
+                before = c.get("before")
+                keep = None
+                if before and before["type"] == "f":
+                    st = safe.lstat(c["path"])
+                    keep = (st.st_uid, st.st_gid) if st else owner
+                safe.write_file(c["path"], stage / c["path"], after["mode"], after["mtime_ns"], keep or owner)
+            if hook:
+                hook("apply", i)
+        shutil.rmtree(stage.parent, ignore_errors=True)
+        return {"applied": len(changes), "summary": ctx.preview.get("summary")}
+
+    # undo ------------------------------------------------------------------------------------------------
+    def rollback(self, ctx: ActionContext, undo_data: dict[str, Any]) -> None:
+        self._restore(Path(undo_data["root"]), undo_data["pre_images"])
+
+    def undo(self, ctx: ActionContext, undo_data: dict[str, Any], outcome: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+        root = Path(undo_data["root"])
+        safe = SafeRoot(root)
+        if not force:
+            drift = []
+            for item, c in zip(undo_data["pre_images"], ctx.preview["changes"]):
+                cur = _entry_at(safe, root, item["path"])
+                after = c.get("after")
+                if (cur is None) != (after is None) or (cur and after and (cur["type"], cur["mode"], cur.get("target")) != (after["type"], after["mode"], after.get("target"))):
+                    drift.append(item["path"])
+                elif cur and cur["type"] == "f" and file_digest(root / item["path"]) != item.get("after_digest"):
+                    drift.append(item["path"])
+            if drift:
+                raise ConflictError(f"{len(drift)} path(s) changed after action {ctx.id} was committed "
+                                    f"({', '.join(drift[:5])}); undo would overwrite those changes. Undo the later "
+                                    "actions first, or pass force=True to restore anyway")
+        self._restore(root, undo_data["pre_images"])
+        exact = all(_entry_at(safe, root, i["path"]) == _comparable(i["before"])
+                    and (i["before"] is None or i["before"]["type"] != "f" or file_digest(root / i["path"]) == i["blob"])
+                    for i in undo_data["pre_images"])
+        return {"restored": len(undo_data["pre_images"]), "restored_exactly": exact}
+
+    def _restore(self, root: Path, pre_images: list[dict[str, Any]]) -> None:
+        safe = SafeRoot(root)
+        # remove what the commit created, deepest first; then rebuild what was there, shallowest first
+        for item in sorted(pre_images, key=lambda i: -i["path"].count("/")):
+            if item["before"] is None or item["before"]["type"] != (_entry_at(safe, root, item["path"]) or {}).get("type"):
+                cur = safe.lstat(item["path"])
+                if cur is not None and stat.S_ISDIR(cur.st_mode):
+                    _empty_dir(safe, root, item["path"])
+                safe.remove(item["path"])
+        for item in sorted(pre_images, key=lambda i: i["path"].count("/")):
+            b = item["before"]
+            if b is None:
+                continue
+            if b["type"] == "d":
+                safe.make_dir(item["path"], b["mode"])
+            elif b["type"] == "l":
+                safe.make_symlink(item["path"], b["target"])
+            else:
+                safe.write_file(item["path"], self.blobs.path(item["blob"]), b["mode"], b["mtime_ns"],
+                                tuple(item.get("owner") or ()) or None)
+
+    def discard(self, ctx: ActionContext) -> None:
+        shutil.rmtree(self._stage(ctx).parent, ignore_errors=True)
+
+
+# diffing ------------------------------------------------------------------------------------------------
+def diff(root: Path, before: dict[str, Entry], stage: Path, after: dict[str, Entry]) -> list[dict[str, Any]]:
+    """Changes from ``root`` to ``stage``: content, type, mode and link targets (mtime-only changes are ignored)."""
+    out = []
+    for path in sorted(before.keys() | after.keys()):
+        b, a = before.get(path), after.get(path)
+        if b == a:
+            continue
+        if b and a and b.type == a.type == "f" and b.mode == a.mode and b.size == a.size \
+                and same_content(root / path, stage / path):
+            continue
+        if b and a and b.type == a.type == "d" and b.mode == a.mode:
+            continue
+        op = "add" if b is None else "delete" if a is None else "modify"
+        out.append({"path": path, "op": op, "before": _comparable(b.to_dict()) if b else None,
+                    "after": a.to_dict() if a else None})
+    return out
+
+
+def text_diff(root: Path, stage: Path, changes: list[dict[str, Any]]) -> str:
+    """A unified diff of the text files among ``changes``, cut at 64 kB."""
+    parts, size = [], 0
+    for c in changes:
+        kinds = {(c.get("before") or {}).get("type"), (c.get("after") or {}).get("type")} - {None}
+        if kinds != {"f"}:
+            continue
+        old = _text_lines(root / c["path"]) if c["before"] else []
+        new = _text_lines(stage / c["path"]) if c["after"] else []
+        if old is None or new is None:
+            parts.append(f"Binary file {c['path']} {c['op']}\n")
+            continue
+        chunk = "".join(difflib.unified_diff(old, new, f"a/{c['path']}", f"b/{c['path']}"))
+        size += len(chunk)
+        if size > MAX_TEXT_DIFF:
+            parts.append("... (diff truncated)\n")
+            break
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def _text_lines(path: Path) -> list[str] | None:
+    try:
+        data = path.read_bytes()
+        return None if b"\0" in data[:8192] else data.decode("utf-8").splitlines(keepends=True)
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+def _summary(changes: list[dict[str, Any]]) -> dict[str, int]:
+    out = {"add": 0, "modify": 0, "delete": 0}
+    for c in changes:
+        out[c["op"]] += 1
+    return out
+
+
+def _comparable(e: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An Entry as compared before commit: mtime kept for files, dropped elsewhere."""
+    if e is None:
+        return None
+    e = dict(e)
+    if e["type"] != "f":
+        e["mtime_ns"] = 0
+        e["size"] = 0
+    return e
+
+
+def _entry_at(safe: SafeRoot, root: Path, rel: str) -> dict[str, Any] | None:
+    st = safe.lstat(rel)
+    if st is None:
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        return _comparable(Entry("l", mode, target=os.readlink(root / rel)).to_dict())
+    if stat.S_ISDIR(st.st_mode):
+        return _comparable(Entry("d", mode).to_dict())
+    return Entry("f", mode, st.st_size, st.st_mtime_ns).to_dict()
+
+
+def _apply_order(c: dict[str, Any]) -> tuple[int, int, str]:
+    depth = c["path"].count("/")
+    if c.get("after") is None:
+        return (0, -depth, c["path"])
+    return (1, depth, c["path"])
+
+
+def _empty_dir(safe: SafeRoot, root: Path, rel: str) -> None:
+    for path in sorted(scan(root / rel), key=lambda p: -p.count("/")):
+        safe.remove(f"{rel}/{path}")
+
+
+def _owner_of(root: Path) -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    st = root.stat()
+    return (st.st_uid, st.st_gid)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.lchown(path, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in (*dirnames, *filenames):
+            os.lchown(os.path.join(dirpath, n), uid, gid)

@@ -1,0 +1,267 @@
+"""Filesystem primitives for the fs actions: scanning without following links, staging copies, a
+content-addressed blob store for pre-images, and writes that cannot leave their root.
+
+Every write goes through a chain of directory file descriptors opened with ``O_NOFOLLOW``, so a symlink
+anywhere on the way (planted before, or created by the action) makes the write fail instead of landing
+outside the root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path under a root: type ('f' file, 'd' dir, 'l' symlink), permission bits and what identifies content."""
+
+    type: str
+    mode: int
+    size: int = 0
+    mtime_ns: int = 0
+    target: str | None = None  # symlinks only
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scan(root: Path) -> dict[str, Entry]:
+    """Every path under ``root`` (relative, '/'-separated) with its Entry; links are not followed,
+    special files (sockets, fifos, devices) are skipped."""
+    out: dict[str, Entry] = {}
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(root / rel if rel else root) as it:
+            for de in it:
+                path = f"{rel}/{de.name}" if rel else de.name
+                st = de.stat(follow_symlinks=False)
+                mode = stat.S_IMODE(st.st_mode)
+                if stat.S_ISLNK(st.st_mode):
+                    out[path] = Entry("l", mode, target=os.readlink(de.path))
+                elif stat.S_ISDIR(st.st_mode):
+                    out[path] = Entry("d", mode)
+                    stack.append(path)
+                elif stat.S_ISREG(st.st_mode):
+                    out[path] = Entry("f", mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    """Copy ``src`` into the (new) folder ``dst``: contents, modes, mtimes, symlinks as symlinks.
+    Uses the kernel's copy_file_range underneath (shutil), which shares extents where the file system can."""
+    os.mkdir(dst, stat.S_IMODE(src.stat().st_mode) | 0o700)
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        out = dst if rel == "." else dst / rel
+        for d in dirnames:
+            s = os.path.join(dirpath, d)
+            if os.path.islink(s):
+                os.symlink(os.readlink(s), out / d)
+            else:
+                os.mkdir(out / d, stat.S_IMODE(os.lstat(s).st_mode) | 0o700)
+        for f in filenames:
+            s = os.path.join(dirpath, f)
+            st = os.lstat(s)
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(s), out / f)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copy2(s, out / f, follow_symlinks=False)
+    # directory modes last: a read-only folder must not block copying into it
+    for dirpath, dirnames, _ in os.walk(src):
+        for d in dirnames:
+            s = os.path.join(dirpath, d)
+            if not os.path.islink(s):
+                os.chmod(dst / os.path.relpath(s, src), stat.S_IMODE(os.lstat(s).st_mode))
+
+
+def file_digest(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def same_content(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(_CHUNK), fb.read(_CHUNK)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+class BlobStore:
+    """Content-addressed file store (sha256) for pre-images; each blob is written once and fsynced."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest
+
+    def put_file(self, src: Path | str) -> str:
+        digest = file_digest(src)
+        dest = self.path(digest)
+        if not dest.exists():
+            dest.parent.mkdir(exist_ok=True)
+            tmp = dest.with_suffix(".tmp")
+            shutil.copyfile(src, tmp, follow_symlinks=False)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        return digest
+
+
+class EscapeError(PermissionError):
+    """A path would leave its root (through '..' or a symlink)."""
+
+
+class SafeRoot:
+    """Writes under one root folder that never follow symlinks and never leave the root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _parts(self, rel: str) -> list[str]:
+        parts = rel.split("/")
+        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise EscapeError(f"refusing path {rel!r}: it is not a plain relative path under {self.root}")
+        return parts
+
+    def _parent_fd(self, rel: str) -> tuple[int, str]:
+        """An fd of the folder holding ``rel`` and the last component; the caller closes the fd."""
+        *dirs, name = self._parts(rel)
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            for d in dirs:
+                try:
+                    nfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    raise EscapeError(f"cannot reach {rel!r} under {self.root}: {d!r} is not a plain folder ({exc.strerror})") from None
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, name
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        try:
+            fd, name = self._parent_fd(rel)
+        except (EscapeError, FileNotFoundError):
+            return None
+        try:
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        finally:
+            os.close(fd)
+
+    def remove(self, rel: str) -> None:
+        """Remove a file, symlink or (empty) folder; missing is fine (undo and recovery repeat themselves)."""
+        fd, name = self._parent_fd(rel)
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                os.rmdir(name, dir_fd=fd)
+            else:
+                os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+
+    def write_file(self, rel: str, src: Path, mode: int, mtime_ns: int | None = None,
+                   owner: tuple[int, int] | None = None) -> None:
+        """Replace ``rel`` with a copy of ``src`` atomically (temp file + rename in the same folder)."""
+        fd, name = self._parent_fd(rel)
+        tmp = f".{name}.goex-tmp"
+        try:
+            self._clear(fd, name, keep_file=True)
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+            try:
+                with open(src, "rb") as f:
+                    while chunk := f.read(_CHUNK):
+                        os.write(out, chunk)
+                os.fchmod(out, mode)
+                if owner is not None:
+                    os.fchown(out, *owner)
+                os.fsync(out)
+            finally:
+                os.close(out)
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(mtime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+            os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def make_dir(self, rel: str, mode: int, owner: tuple[int, int] | None = None) -> None:
+        fd, name = self._parent_fd(rel)
+        try:
+            self._clear(fd, name, keep_dir=True)
+            try:
+                os.mkdir(name, 0o700, dir_fd=fd)
+            except FileExistsError:
+                pass
+            dfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                os.fchmod(dfd, mode)
+                if owner is not None:
+                    os.fchown(dfd, *owner)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(fd)
+
+    def make_symlink(self, rel: str, target: str) -> None:
+        fd, name = self._parent_fd(rel)
+        try:
+            self._clear(fd, name)
+            os.symlink(target, name, dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def chmod(self, rel: str, mode: int) -> None:
+        fd, name = self._parent_fd(rel)
+        try:
+            t = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                os.fchmod(t, mode)
+            finally:
+                os.close(t)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _clear(fd: int, name: str, *, keep_file: bool = False, keep_dir: bool = False) -> None:
+        """Make room for ``name``: remove what is there unless it already has the wanted type."""
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if not keep_dir:
+                os.rmdir(name, dir_fd=fd)  # only empty folders: their contents were handled first
+        elif not (keep_file and stat.S_ISREG(st.st_mode)):
+            os.unlink(name, dir_fd=fd)
+
+
+def escapes(root_rel_link: str, target: str) -> bool:
+    """Whether a symlink at ``root_rel_link`` (relative to a root) pointing at ``target`` leaves the root."""
+    if os.path.isabs(target):
+        return True
+    base = os.path.dirname(root_rel_link)
+    norm = os.path.normpath(os.path.join(base, target))
+    return norm == ".." or norm.startswith("../")

@@ -1,0 +1,86 @@
+"""What every action kind implements: validate, classify, stage (run), commit with pre-images, undo."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from skyplex.errors import SkyplexError
+
+if TYPE_CHECKING:
+    from .executor import GoexExecutor
+
+Classification = Literal["read-only", "reversible", "compensatable", "irreversible"]
+
+
+class ActionFailed(SkyplexError):
+    """The action itself failed (bad SQL, refused request, sandbox error); its effects were not applied."""
+
+    status_code = 422
+    error_type = "action_failed"
+
+
+class ConflictError(SkyplexError):
+    """The action's state does not allow this step (e.g. commit before run, undo out of order)."""
+
+    status_code = 409
+    error_type = "conflict_error"
+
+
+@dataclass
+class ActionContext:
+    """What a handler gets for one action: its id, payload, a private work folder and the executor."""
+
+    id: str
+    payload: dict[str, Any]
+    workdir: Path
+    executor: GoexExecutor
+    preview: dict[str, Any]
+
+
+class ActionHandler(ABC):
+    """One action kind. Methods that change real state must be idempotent: recovery may repeat them."""
+
+    kind: str = ""
+
+    @abstractmethod
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload, normalised; raise InvalidInputError saying what is wrong."""
+
+    @abstractmethod
+    def classify(self, payload: dict[str, Any]) -> Classification:
+        """How far the action can be taken back once committed."""
+
+    def resources(self, payload: dict[str, Any]) -> set[str]:
+        """What the action may touch, for ordering undos (two actions overlap when these intersect)."""
+        return set()
+
+    @abstractmethod
+    def run(self, ctx: ActionContext) -> dict[str, Any]:
+        """Stage the action and return its preview (diff, affected rows, requests); nothing real changes."""
+
+    @abstractmethod
+    def prepare_commit(self, ctx: ActionContext) -> dict[str, Any]:
+        """Check the staged effect still applies and capture what undo needs (saved durably before applying)."""
+
+    @abstractmethod
+    def apply(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any]:
+        """Apply the staged effect for real; return the outcome."""
+
+    @abstractmethod
+    def rollback(self, ctx: ActionContext, undo_data: dict[str, Any]) -> None:
+        """Recovery after a crash mid-commit: put back exactly what was there before (idempotent)."""
+
+    @abstractmethod
+    def undo(self, ctx: ActionContext, undo_data: dict[str, Any], outcome: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+        """Reverse a committed action; return what was done (including whether it restored exactly)."""
+
+    def discard(self, ctx: ActionContext) -> None:
+        """Drop a staged (ran, not committed) effect."""
+
+    def recover_commit(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any] | None:
+        """After a crash mid-commit: an outcome when the kind can safely complete the commit instead
+        of rolling it back (REST with idempotency keys), else None to roll back."""
+        return None

@@ -1,0 +1,29 @@
+"""skyplex hook implementations for GoEX. Importing this module is cheap: work is deferred."""
+
+from __future__ import annotations
+
+from skyplex import hookimpl
+
+
+@hookimpl
+def skyplex_register_executors(register):
+    """Register the ``goex`` executor."""
+    from .executor import GoexExecutor
+
+    register("goex", GoexExecutor, description="GoEX: LLM actions with staging, post-facto commit/undo and confinement")
+
+
+@hookimpl
+def skyplex_register_commands(cli):
+    """Add ``skyplex goex run|status|undo|log``."""
+    from .cli import goex
+
+    cli.add_command(goex)
+
+
+@hookimpl
+def skyplex_register_routes(router, kernel):
+    """Add /plugins/goex/... routes (propose from text, run, commit, undo, journal)."""
+    from .routes import add_routes
+
+    add_routes(router, kernel)

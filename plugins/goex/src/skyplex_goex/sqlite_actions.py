@@ -1,0 +1,338 @@
+"""SQLite actions: SQL run inside an explicit transaction, previewed, then committed with a changeset for undo.
+
+run      BEGIN IMMEDIATE + SAVEPOINT, execute statement by statement with row-change capture, ROLLBACK;
+         the preview lists per-statement results and the changed rows (DDL rolls back too: explicit BEGIN)
+commit   execute again in a transaction, check the effect matches what was previewed, record the
+         changeset (row pre-images from temp triggers; whole-table copies for tables DDL alters or drops)
+         in the journal, then COMMIT
+undo     apply the changeset backwards in one transaction; drop what the action created
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from skyplex.errors import InvalidInputError
+
+from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
+from .sqlsplit import READ_ONLY_KEYWORDS, first_keyword, split_sqlite
+
+PREVIEW_ROWS = 50
+# sqlite3 authorizer action codes (sqlite3.h)
+_DENY = {
+    sqlite3.SQLITE_ATTACH: "ATTACH", sqlite3.SQLITE_DETACH: "DETACH",
+    sqlite3.SQLITE_TRANSACTION: "BEGIN/COMMIT/ROLLBACK", sqlite3.SQLITE_SAVEPOINT: "SAVEPOINT/RELEASE",
+}
+_DDL_TOUCH = {sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_DROP_TEMP_TABLE}
+
+
+def encode(v: Any) -> Any:
+    """A column value as JSON that decodes to exactly the same value (floats by hex, blobs by base64)."""
+    if isinstance(v, float):
+        return {"f": v.hex()}
+    if isinstance(v, bytes):
+        return {"b": base64.b64encode(v).decode()}
+    return v
+
+
+def decode(v: Any) -> Any:
+    if isinstance(v, dict):
+        return float.fromhex(v["f"]) if "f" in v else base64.b64decode(v["b"])
+    return v
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteHandler(ActionHandler):
+    """``{"database": "/abs/file.db", "sql": "statements; ..."}``."""
+
+    kind = "sqlite"
+
+    def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
+        db, sql = payload.get("database"), payload.get("sql")
+        if not isinstance(db, str) or not os.path.isabs(db) or not Path(db).is_file():
+            raise InvalidInputError(f"sqlite action needs 'database', the absolute path of an existing file; got {db!r}",
+                                    field="payload.database")
+        if not isinstance(sql, str):
+            raise InvalidInputError("sqlite action needs 'sql', a string of statements", field="payload.sql")
+        try:
+            statements = split_sqlite(sql)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), field="payload.sql") from None
+        if not statements:
+            raise InvalidInputError("sqlite action 'sql' holds no statements", field="payload.sql")
+        return {"database": str(Path(db).resolve()), "sql": sql}
+
+    def classify(self, payload: dict[str, Any]) -> Classification:
+        kws = {first_keyword(s) for s in split_sqlite(payload["sql"])}
+        return "read-only" if kws <= READ_ONLY_KEYWORDS else "reversible"
+
+    def resources(self, payload: dict[str, Any]) -> set[str]:
+        return {f"sqlite:{payload['database']}"}
+
+    # execution with capture ------------------------------------------------------------------------------
+    def _connect(self, path: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _execute(self, conn: sqlite3.Connection, sql: str, skip_tables: set[str] | None) -> dict[str, Any]:
+        """Run the statements inside the open transaction, logging row changes of every table except
+        ``skip_tables`` (None: log nothing, only find which tables DDL touches); returns what happened."""
+        schema_before = _schema(conn)
+        tables = [n for (t, n, _tbl, _sql) in schema_before if t == "table" and not n.startswith("sqlite_")]
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS _goex_log(seq INTEGER PRIMARY KEY, tbl, op, rid, new_rid)")
+        conn.execute("DELETE FROM temp._goex_log")
+        columns: dict[str, list[str]] = {}
+        ddl_touched: set[str] = set()
+        for i, t in enumerate(tables):
+            if _without_rowid(conn, t):  # no rowid to key a changeset on: copy the whole table instead
+                ddl_touched.add(t)
+                continue
+            if skip_tables is None or t in skip_tables:
+                continue
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_xinfo({_q(t)})") if r[6] == 0]
+            columns[t] = cols
+            shadow = f"_goex_v{i}"
+            conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {shadow}(logseq {''.join(', ' + _q('c_' + c) for c in cols)})")
+            conn.execute(f"DELETE FROM temp.{shadow}")
+            old = ", ".join(f"OLD.{_q(c)}" for c in cols)
+            tl = "'" + t.replace("'", "''") + "'"
+            conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_i{i} AFTER INSERT ON main.{_q(t)} BEGIN "
+                         f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'I', NULL, NEW.rowid); END")
+            conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_d{i} AFTER DELETE ON main.{_q(t)} BEGIN "
+                         f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'D', OLD.rowid, NULL); "
+                         f"INSERT INTO {shadow} VALUES(last_insert_rowid(), {old}); END")
+            conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_u{i} AFTER UPDATE ON main.{_q(t)} BEGIN "
+                         f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'U', OLD.rowid, NEW.rowid); "
+                         f"INSERT INTO {shadow} VALUES(last_insert_rowid(), {old}); END")
+
+        def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, _trigger: str | None) -> int:
+            if action in _DENY:
+                raise_reason.append(f"{_DENY[action]} is not allowed in an action (the executor owns the transaction)")
+                return sqlite3.SQLITE_DENY
+            if action in _DDL_TOUCH and arg1:
+                ddl_touched.add(arg1 if action != sqlite3.SQLITE_ALTER_TABLE else arg2)
+            return sqlite3.SQLITE_OK
+
+        raise_reason: list[str] = []
+        results = []
+        conn.set_authorizer(authorize)
+        try:
+            for stmt in split_sqlite(sql):
+                before = conn.total_changes
+                try:
+                    cur = conn.execute(stmt)
+                    rows = cur.fetchmany(PREVIEW_ROWS) if cur.description else []
+                except sqlite3.Error as exc:
+                    why = raise_reason[-1] if raise_reason else str(exc)
+                    raise ActionFailed(f"SQL failed: {why}; statement: {stmt[:300]}") from None
+                results.append({"statement": stmt[:500], "changes": conn.total_changes - before,
+                                "columns": [d[0] for d in cur.description or []],
+                                "rows": [[encode(v) for v in r] for r in rows]})
+        finally:
+            conn.set_authorizer(None)
+        log = []
+        shadows = {t: f"_goex_v{i}" for i, t in enumerate(tables) if t in columns}
+        for seq, tbl, op, rid, new_rid in conn.execute("SELECT seq, tbl, op, rid, new_rid FROM temp._goex_log ORDER BY seq"):
+            old = None
+            if op in ("D", "U"):
+                row = conn.execute(f"SELECT * FROM temp.{shadows[tbl]} WHERE logseq=?", (seq,)).fetchone()
+                old = [encode(v) for v in row[1:]]
+            log.append({"table": tbl, "op": op, "rowid": rid, "new_rowid": new_rid, "old": old})
+        for i in range(len(tables)):  # drop our triggers before COMMIT/ROLLBACK so none outlive the action
+            for k in "idu":
+                conn.execute(f"DROP TRIGGER IF EXISTS temp._goex_{k}{i}")
+        schema_after = _schema(conn)
+        created = sorted({(t, n) for (t, n, _tb, _s) in schema_after} - {(t, n) for (t, n, _tb, _s) in schema_before})
+        # tables that existed before and whose definition changed or vanished need a whole-table copy
+        after = set(schema_after)
+        ddl_touched |= {n for (t, n, tb, sq) in schema_before if t == "table" and (t, n, tb, sq) not in after}
+        existed = {n for (t, n, _tb, _s) in schema_before if t == "table"}
+        ddl_touched &= existed
+        touched = sorted({e["table"] for e in log} | ddl_touched | {n for t, n in created if t == "table"})
+        return {"results": results, "log": log, "columns": columns, "ddl_tables": sorted(ddl_touched),
+                "created": [list(c) for c in created], "touched": touched,
+                "schema_before": [list(s) for s in schema_before]}
+
+    # lifecycle -------------------------------------------------------------------------------------------
+    def run(self, ctx: ActionContext) -> dict[str, Any]:
+        conn = self._connect(ctx.payload["database"])
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("SAVEPOINT goex_action")
+            try:
+                # first pass finds the tables DDL alters or drops (no triggers may sit on those),
+                # second pass logs row changes of the others, exactly as commit will
+                probe = self._execute(conn, ctx.payload["sql"], None)
+                conn.execute("ROLLBACK TO goex_action")
+                cap = self._execute(conn, ctx.payload["sql"], set(probe["ddl_tables"]))
+                preview_rows = self._row_preview(conn, cap)
+                post = _tables_digest(conn, cap["touched"])
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+        return {"statements": cap["results"], "rows": preview_rows, "ddl_tables": cap["ddl_tables"],
+                "created": cap["created"], "fingerprint": _fingerprint(cap, post),
+                "summary": {"row_changes": len(cap["log"]), "created": len(cap["created"]),
+                            "ddl_tables": len(cap["ddl_tables"])}}
+
+    def _row_preview(self, conn: sqlite3.Connection, cap: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for e in cap["log"][:PREVIEW_ROWS]:
+            new = None
+            if e["op"] in ("I", "U"):
+                row = conn.execute(f"SELECT * FROM main.{_q(e['table'])} WHERE rowid=?", (e["new_rowid"],)).fetchone()
+                new = [encode(v) for v in row] if row else None
+            out.append({"table": e["table"], "op": {"I": "insert", "U": "update", "D": "delete"}[e["op"]],
+                        "old": e["old"], "new": new})
+        return out
+
+    def prepare_commit(self, ctx: ActionContext) -> dict[str, Any]:
+        # snapshots are taken inside apply's transaction, so they match what the statements change
+        return {"database": ctx.payload["database"]}
+
+    def apply(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any]:
+        conn = self._connect(ctx.payload["database"])
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                ddl = set(ctx.preview.get("ddl_tables", []))
+                saved = {t: _table_copy(conn, t) for t in ddl}
+                conn.execute("SAVEPOINT goex_action")
+                cap = self._execute(conn, ctx.payload["sql"], ddl)
+                post = _tables_digest(conn, cap["touched"])
+                if _fingerprint(cap, post) != ctx.preview["fingerprint"]:
+                    raise ConflictError(f"the database {ctx.payload['database']} changed since action {ctx.id} ran, "
+                                        "so committing would not do what the preview showed; run it again")
+                undo_data.update({"log": cap["log"], "columns": cap["columns"], "saved_tables": saved,
+                                  "created": cap["created"], "schema_before": cap["schema_before"],
+                                  "touched": cap["touched"], "post_digest": post})
+                ctx.executor._record_undo_data(ctx.id, undo_data)  # durable before the data changes
+                if ctx.executor._fault_hook:
+                    ctx.executor._fault_hook("apply", 0)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+        return {"row_changes": len(cap["log"]), "statements": len(cap["results"])}
+
+    def recover_commit(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any] | None:
+        if "post_digest" not in undo_data:
+            return None  # died before the changeset was saved, so before COMMIT: nothing was applied
+        conn = self._connect(undo_data["database"])
+        try:
+            if _tables_digest(conn, undo_data["touched"]) == undo_data["post_digest"]:
+                return {"recovered": "the transaction had committed before the crash"}
+        finally:
+            conn.close()
+        return None
+
+    def rollback(self, ctx: ActionContext, undo_data: dict[str, Any]) -> None:
+        return None  # SQLite's COMMIT is atomic: a commit that did not finish left nothing behind
+
+    def undo(self, ctx: ActionContext, undo_data: dict[str, Any], outcome: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+        conn = self._connect(undo_data["database"])
+        # restoring an exact earlier (consistent) state: foreign-key actions would fire mid-way, e.g.
+        # dropping a table to recreate it cascades into its children; the pragma only works outside BEGIN
+        conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not force and _tables_digest(conn, undo_data["touched"]) != undo_data["post_digest"]:
+                    raise ConflictError(f"tables changed by action {ctx.id} ({', '.join(undo_data['touched'])}) were "
+                                        "changed again since; undo the later actions first or pass force=True")
+                self._reverse(conn, undo_data)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+        return {"reversed_rows": len(undo_data["log"]), "dropped": len(undo_data["created"]),
+                "restored_tables": sorted(undo_data["saved_tables"])}
+
+    def _reverse(self, conn: sqlite3.Connection, u: dict[str, Any]) -> None:
+        created_tables = {n for t, n in u["created"] if t == "table"}
+        for e in reversed(u["log"]):
+            t = e["table"]
+            if t in created_tables or t in u["saved_tables"]:
+                continue
+            cols = u["columns"][t]
+            if e["op"] == "I":
+                conn.execute(f"DELETE FROM main.{_q(t)} WHERE rowid=?", (e["new_rowid"],))
+            else:
+                vals = [decode(v) for v in e["old"]]
+                if e["op"] == "D":
+                    conn.execute(f"INSERT INTO main.{_q(t)}(rowid{''.join(', ' + _q(c) for c in cols)}) "
+                                 f"VALUES(?{', ?' * len(cols)})", [e["rowid"], *vals])
+                else:
+                    sets = ", ".join(f"{_q(c)}=?" for c in cols)
+                    conn.execute(f"UPDATE main.{_q(t)} SET {sets}, rowid=? WHERE rowid=?", [*vals, e["rowid"], e["new_rowid"]])
+        order = {"trigger": 0, "view": 1, "index": 2, "table": 3}
+        for typ, name in sorted(u["created"], key=lambda c: order.get(c[0], 9)):
+            conn.execute(f"DROP {typ.upper()} IF EXISTS main.{_q(name)}")
+        for t, copy in u["saved_tables"].items():
+            conn.execute(f"DROP TABLE IF EXISTS main.{_q(t)}")
+            conn.execute(copy["sql"])
+            cols = copy["columns"]
+            rid = [] if copy["without_rowid"] else ["rowid"]
+            names = ", ".join([*rid, *(_q(c) for c in cols)])
+            marks = ", ".join("?" * (len(cols) + len(rid)))
+            conn.executemany(f"INSERT INTO main.{_q(t)}({names}) VALUES({marks})",
+                             [[decode(v) for v in r] for r in copy["rows"]])
+            for typ, name, tbl, sql in u["schema_before"]:
+                if tbl == t and typ in ("index", "trigger") and sql:
+                    conn.execute(f"DROP {typ.upper()} IF EXISTS main.{_q(name)}")
+                    conn.execute(sql)
+
+
+# helpers ----------------------------------------------------------------------------------------------
+def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None]]:
+    return [tuple(r) for r in conn.execute(
+        "SELECT type, name, tbl_name, sql FROM main.sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")]
+
+
+def _without_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    try:
+        conn.execute(f"SELECT rowid FROM main.{_q(table)} LIMIT 0")
+        return False
+    except sqlite3.OperationalError:
+        return True
+
+
+def _table_copy(conn: sqlite3.Connection, table: str) -> dict[str, Any]:
+    sql = conn.execute("SELECT sql FROM main.sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+    if sql is None:
+        return {"sql": None, "columns": [], "rows": [], "without_rowid": False}
+    cols = [r[1] for r in conn.execute(f"PRAGMA table_xinfo({_q(table)})") if r[6] == 0]
+    wr = _without_rowid(conn, table)
+    sel = ", ".join([*([] if wr else ["rowid"]), *(_q(c) for c in cols)])
+    rows = [[encode(v) for v in r] for r in conn.execute(f"SELECT {sel} FROM main.{_q(table)}")]
+    return {"sql": sql[0], "columns": cols, "rows": rows, "without_rowid": wr}
+
+
+def _tables_digest(conn: sqlite3.Connection, tables: list[str] | set[str]) -> str:
+    """A hash of the named tables' definitions and rows (rowids included): equal digests, equal tables."""
+    h = hashlib.sha256()
+    for t in sorted(tables):
+        copy = _table_copy(conn, t)
+        h.update(repr((t, copy["sql"], sorted(map(repr, copy["rows"])))).encode())
+    return h.hexdigest()
+
+
+def _fingerprint(cap: dict[str, Any], post: str) -> str:
+    body = repr(([(r["statement"], r["changes"]) for r in cap["results"]], cap["log"], cap["created"], post))
+    return hashlib.sha256(body.encode()).hexdigest()
