@@ -52,7 +52,9 @@ serve: install
 test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# benchmarks may compare against reference libraries the tests don't need (plugins' `bench` extras)
 bench: install
+	@for p in $(dir $(PLUGIN_PROJECTS)); do $(BIN)/pip install -q --no-build-isolation -e "$${p%/}[bench]" || exit 1; done
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -1,0 +1,29 @@
+"""skyplex hook implementations for the arena. Importing this module is cheap: work is deferred."""
+
+from __future__ import annotations
+
+from skyplex import hookimpl
+
+
+@hookimpl
+def skyplex_register_evaluators(register):
+    """Register the ``arena`` evaluator."""
+    from .evaluator import ArenaEvaluator
+
+    register("arena", ArenaEvaluator, description="Chatbot Arena: Bradley-Terry ratings with CIs from pairwise votes")
+
+
+@hookimpl
+def skyplex_register_commands(cli):
+    """Add ``skyplex arena leaderboard|import|votes|voters``."""
+    from .cli import arena
+
+    cli.add_command(arena)
+
+
+@hookimpl
+def skyplex_register_routes(router, kernel):
+    """The battle page, battles, votes, leaderboards and plots under ``/plugins/arena``."""
+    from .routes import add_routes
+
+    add_routes(router, kernel)

@@ -1,0 +1,153 @@
+"""The arena through the gateway: battles against the real local model (two configurations of SmolLM2),
+votes, leaderboards and plots over HTTP, and the battle page driven in headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+uvicorn = pytest.importorskip("uvicorn")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+API_KEY = "arena-test-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, arena_test_data_dir):
+    """The gateway (auth on) with a fresh store, served by uvicorn on a free loopback port."""
+    from skyplex.config import Settings
+    from skyplex.gateway import create_app
+    from skyplex.kernel import Kernel
+
+    contestants = [
+        {"name": "smollm2-greedy", "backend": "local", "temperature": 0.0, "max_tokens": 6},
+        {"name": "smollm2-terse", "backend": "local", "temperature": 0.7, "seed": 1, "max_tokens": 6,
+         "system_prompt": "Answer in three words."},
+    ]
+    settings = Settings(data_dir=tmp_path_factory.mktemp("arena-gw"),
+                        models={"local": {"data_dir": str(arena_test_data_dir), "threads": 2}},
+                        plugins={"arena": {"contestants": contestants}})
+    kernel = Kernel(settings=settings)
+    if "local" not in kernel.models:
+        kernel.close()
+        pytest.skip("the kernel's local model backend is not registered here")
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(kernel, api_key=API_KEY, auth=True), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "gateway did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    kernel.close()
+
+
+@pytest.fixture
+def client(gateway):
+    with httpx.Client(base_url=gateway + "/plugins/arena", headers={"Authorization": f"Bearer {API_KEY}"},
+                      timeout=120) as c:
+        yield c
+
+
+def test_battle_vote_and_leaderboard_over_http(client):
+    res = client.post("/battles", json={"prompt": "Name a colour.", "voter": "http-tester"})
+    assert res.status_code == 200, res.text
+    battle = res.json()
+    bid = battle["battle_id"]
+    assert client.post(f"/battles/{bid}/vote", json={"winner": "model_a"}).status_code == 409  # still answering
+    answers = {side: client.get(f"/battles/{bid}/answers/{side}").text for side in ("a", "b")}
+    assert all(answers.values()), answers
+    assert client.get(f"/battles/{bid}/answers/a").text == answers["a"]  # replayed, not regenerated
+    res = client.post(f"/battles/{bid}/vote", json={"winner": "model_b", "voter": "http-tester"})
+    assert res.status_code == 200, res.text
+    reveal = res.json()
+    assert {reveal["model_a"], reveal["model_b"]} == {"smollm2-greedy", "smollm2-terse"}
+    again = client.post(f"/battles/{bid}/vote", json={"winner": "model_a"})
+    assert again.status_code == 409 and "already has a vote" in again.json()["error"]["message"]
+    bad = client.post(f"/battles/{bid}/vote", json={"winner": "left"})
+    assert bad.status_code == 400 and "unknown winner label" in bad.json()["error"]["message"]
+    assert client.post("/battles/nope/vote", json={"winner": "tie"}).status_code == 404
+    assert client.post("/battles", json={"prompt": "   "}).status_code == 400
+
+    stored = client.get("/votes").json()
+    mine = [v for v in stored["votes"] if v.get("battle_id") == bid]
+    assert len(mine) == 1 and mine[0]["winner"] == "model_b" and mine[0]["voter"] == "http-tester"
+    assert set(mine[0]["style_a"]) == {"length", "headers", "lists", "bold"}
+
+    imported = client.post("/votes/import", json={"battles": [
+        {"id": f"imp{k}", "model_a": "smollm2-greedy", "model_b": "smollm2-terse",
+         "winner": ["model_a", "model_b", "tie"][k % 3], "voter": "importer"} for k in range(12)]})
+    assert imported.json() == {"imported": 12, "duplicates": 0, "self_battles": 0}
+    board = client.get("/leaderboard").json()
+    assert {r["model"] for r in board["rows"]} == {"smollm2-greedy", "smollm2-terse"}
+    assert all(r["ci_low"] <= r["rating"] <= r["ci_high"] for r in board["rows"])
+    csv = client.get("/leaderboard", params={"format": "csv", "ci": "bootstrap", "rounds": 10})
+    assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("rank,model,rating")
+    for png in ("/leaderboard.png", "/heatmap.png"):
+        img = client.get(png)
+        assert img.status_code == 200 and img.content[:4] == b"\x89PNG"
+    assert client.get("/voters").status_code == 200
+    assert client.get("/leaderboard", params={"category": "nope"}).status_code == 400
+
+
+def test_page_needs_the_api_key(gateway):
+    assert httpx.get(gateway + "/plugins/arena/").status_code == 401
+
+
+@pytest.mark.slow
+def test_votes_cast_in_a_real_browser_are_stored(gateway, client):
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium chromium-driver)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    before = client.get("/votes").json()["count"]
+    cast = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(extra_http_headers={"Authorization": f"Bearer {API_KEY}"})
+            page.goto(gateway + f"/plugins/arena/#key={API_KEY}")
+            page.fill("#voter", "browser-voter")
+            page.dispatch_event("#voter", "change")
+            for button, winner in (("#vote-a", "model_a"), ("#vote-both-bad", "both_bad")):
+                if not page.is_hidden("#new"):
+                    page.click("#new")
+                page.fill("#prompt", "Say hi.")
+                page.click("#send")
+                page.wait_for_selector(f"{button}:not([disabled])", timeout=60_000)
+                assert page.text_content("#answer-a") and page.text_content("#answer-b")
+                assert "smollm2" not in page.text_content("#name-a")  # anonymous until the vote
+                battle_id = page.get_attribute("body", "data-battle")
+                page.click(button)
+                page.wait_for_selector("#reveal:has-text('You voted')", timeout=30_000)
+                assert "smollm2" in page.text_content("#name-a") and "smollm2" in page.text_content("#name-b")
+                cast.append((battle_id, winner))
+            assert page.text_content("#error") == ""
+            board = browser.new_page(extra_http_headers={"Authorization": f"Bearer {API_KEY}"})
+            board.goto(gateway + "/plugins/arena/board")
+            board.wait_for_selector("#board tbody tr", timeout=30_000)
+            assert "smollm2" in board.text_content("#board")
+        finally:
+            browser.close()
+    votes = client.get("/votes").json()
+    assert votes["count"] == before + 2
+    by_battle = {v.get("battle_id"): v for v in votes["votes"]}
+    for battle_id, winner in cast:
+        assert by_battle[battle_id]["winner"] == winner and by_battle[battle_id]["voter"] == "browser-voter"
