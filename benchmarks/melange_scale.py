@@ -3,11 +3,13 @@ in the same run, on 6x6 buckets x 4 or 8 GPU types, R in {10, 100, 1000}, S in {
 
 Throughput tables are roofline estimates for a Llama-2-7B-like model (TPOT SLO 120 ms) on catalogue
 GPUs, the bucket mix a seeded random histogram. The binary form gets a per-instance time limit and
-is reported as "timeout" when it hits it; once it times out for a (family, GPUs, R), larger S are
-not tried (they only get bigger) and are reported as "skipped". Times are wall time of build + solve
-(PuLP writes the model and starts CBC, about 20-50 ms of the count form's time).
+is reported as "timeout" when it hits it; once it times out for a (family, GPUs, R) and solver,
+larger S are not tried (they only get bigger) and are reported as "skipped". Both formulations run
+with the same solver, CBC and HiGHS each, one thread, so the ratio is about the formulation. Times
+are wall time of build + solve (for CBC that includes PuLP writing the model and starting the CBC
+process, 20-50 ms); for HiGHS, which runs in-process, the solver's own time is shown in brackets.
 
-    .venv/bin/python benchmarks/melange_scale.py [--binary-limit 20] [--slices 1,2,4,8,16,32]
+    .venv/bin/python benchmarks/melange_scale.py [--binary-limit 5] [--slices 1,2,4,8,16,32]
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from rich.table import Table
 from skyplex.interfaces import SLO
 from skyplex_melange.catalogue import load_catalogue
 from skyplex_melange.profiles import roofline_max_rate
-from skyplex_melange.solver import Bucket, MelangeInstance, Offer, SolverError, SolverSettings, solve, solve_reference
+from skyplex_melange.solver import (
+    SPEEDUPS,
+    Bucket,
+    MelangeInstance,
+    Offer,
+    SolverError,
+    SolverSettings,
+    solve,
+    solve_reference,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "melange_scale.json"
@@ -53,71 +64,84 @@ def make_instance(n_gpus: int, rate: float, S: int, seed: int = 0, family: str =
     return MelangeInstance(buckets, offers, table, slice_factor=S)
 
 
+def _timed(fn, inst, solver: str, limit: float) -> dict:
+    """Run one formulation with one solver: wall time of build + solve, the solver's own time
+    (HiGHS only), cost and status ('timeout' when it stopped without a proven optimum)."""
+    start = time.perf_counter()
+    try:
+        sol = fn(inst, SolverSettings(solver=solver, time_limit_s=limit, threads=1))
+    except SolverError:
+        return {"wall_s": time.perf_counter() - start, "solver_s": None, "cost": None, "status": "timeout"}
+    return {"wall_s": time.perf_counter() - start, "solver_s": sol.solver_time_s, "cost": sol.cost_per_hour,
+            "status": "optimal" if sol.status == "optimal" else "timeout"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--binary-limit", type=float, default=20.0)
+    ap.add_argument("--binary-limit", type=float, default=5.0)
     ap.add_argument("--slices", default="1,2,4,8,16,32")
     ap.add_argument("--rates", default="10,100,1000")
     ap.add_argument("--families", default="roofline,perturbed")
+    ap.add_argument("--solvers", default="cbc,highs")
     args = ap.parse_args()
     slices = [int(s) for s in args.slices.split(",")]
     rates = [float(r) for r in args.rates.split(",")]
-    console = Console(width=200)
+    solvers = args.solvers.split(",")
+    console = Console(width=220)
     rows = []
-    t = Table(title=f"count vs binary-per-slice, 6x6 buckets (binary limit {args.binary_limit:g}s, CBC, 1 thread)")
-    for c in ("family", "GPU types", "R", "S", "count s", "count $/h", "binary s", "binary $/h", "speed-up", "same cost"):
+    t = Table(title=f"count vs binary-per-slice, 6x6 buckets, same solver for both (binary limit "
+                    f"{args.binary_limit:g}s, 1 thread; wall = build + solve, HiGHS also its own time)")
+    for c in ("family", "GPUs", "R", "S", *[f"{sv} {c}" for sv in solvers for c in ("count s", "binary s", "wall x", "solver x")],
+              "same cost"):
         t.add_column(c)
     for family, n_gpus, rate in [(f, n, r) for f in args.families.split(",") for n in (4, 8) for r in rates]:
-        if True:
-            binary_gave_up = False
-            for S in slices:
-                inst = make_instance(n_gpus, rate, S, family=family)
-                start = time.perf_counter()
-                fast = solve(inst, SolverSettings(time_limit_s=60, threads=1))
-                fast_s = time.perf_counter() - start
-                row = {"family": family, "gpu_types": n_gpus, "rate": rate, "S": S, "count_s": fast_s, "count_cost": fast.cost_per_hour,
-                       "count_status": fast.status, "binary_s": None, "binary_cost": None, "binary_status": None}
-                if binary_gave_up:
-                    row["binary_status"] = "skipped"
-                else:
-                    start = time.perf_counter()
-                    try:
-                        ref = solve_reference(inst, SolverSettings(time_limit_s=args.binary_limit, threads=1))
-                        row["binary_cost"], row["binary_status"] = ref.cost_per_hour, ref.status
-                    except SolverError:
-                        row["binary_status"] = "timeout"
-                    row["binary_s"] = time.perf_counter() - start
-                    if row["binary_status"] != "optimal":
-                        binary_gave_up = True
-                        if row["binary_status"] == "feasible":
-                            row["binary_status"] = "timeout"
-                finished = row["binary_status"] == "optimal"
-                row["speedup"] = row["binary_s"] / fast_s if finished else None
-                row["same_cost"] = abs(row["binary_cost"] - fast.cost_per_hour) < 1e-6 if finished else None
-                rows.append(row)
-                t.add_row(family, str(n_gpus), f"{rate:g}", str(S), f"{fast_s:.3f}", f"{fast.cost_per_hour:.2f}",
-                          f"{row['binary_s']:.2f}" if row["binary_s"] is not None else "-",
-                          f"{row['binary_cost']:.2f}" if finished else row["binary_status"],
-                          f"{row['speedup']:.0f}x" if finished else "-",
-                          {True: "yes", False: "NO", None: "-"}[row["same_cost"]])
-                console.print(f"  {family} {n_gpus} GPUs R={rate:g} S={S}: count {fast_s:.3f}s, binary {row['binary_status']}",
-                              style="dim")
+        gave_up = {sv: False for sv in solvers}
+        for S in slices:
+            inst = make_instance(n_gpus, rate, S, family=family)
+            row: dict = {"family": family, "gpu_types": n_gpus, "rate": rate, "S": S}
+            cells, costs = [], set()
+            for sv in solvers:
+                fast = _timed(solve, inst, sv, 60.0)
+                ref = {"status": "skipped", "wall_s": None, "solver_s": None, "cost": None}
+                if not gave_up[sv]:
+                    ref = _timed(solve_reference, inst, sv, args.binary_limit)
+                    gave_up[sv] = ref["status"] != "optimal"  # larger S only get bigger
+                done = ref["status"] == "optimal"
+                wall_x = ref["wall_s"] / fast["wall_s"] if done else None
+                solver_x = (ref["solver_s"] / fast["solver_s"] if done and ref["solver_s"] and fast["solver_s"] else None)
+                row[sv] = {"count": fast, "binary": ref, "wall_speedup": wall_x, "solver_speedup": solver_x}
+                costs.add(round(fast["cost"], 6))
+                if done:
+                    costs.add(round(ref["cost"], 6))
+                cells += [f"{fast['wall_s']:.3f}" + (f" ({fast['solver_s']:.3f})" if fast["solver_s"] is not None else ""),
+                          ref["status"] if not done else f"{ref['wall_s']:.2f}" + (f" ({ref['solver_s']:.2f})" if ref["solver_s"] is not None else ""),
+                          f"{wall_x:.0f}x" if wall_x else "-", f"{solver_x:.0f}x" if solver_x else "-"]
+            row["same_cost"] = len(costs) == 1
+            rows.append(row)
+            t.add_row(family, str(n_gpus), f"{rate:g}", str(S), *cells, "yes" if row["same_cost"] else "NO")
+            console.print(f"  {family} {n_gpus} GPUs R={rate:g} S={S}: " + ", ".join(
+                f"{sv} count {row[sv]['count']['wall_s']:.3f}s binary {row[sv]['binary']['status']}" for sv in solvers), style="dim")
     console.print(t)
-    done = [r for r in rows if r["speedup"] is not None]
-    summary = {
-        "instances": len(rows),
-        "count_max_s": max(r["count_s"] for r in rows),
-        "count_all_under_5s": all(r["count_s"] < 5 for r in rows),
-        "binary_finished": len(done),
-        "binary_timed_out_or_skipped": len(rows) - len(done),
-        "median_speedup_where_binary_finished": float(np.median([r["speedup"] for r in done])) if done else None,
-        "min_speedup_where_binary_finished": min((r["speedup"] for r in done), default=None),
-        "all_same_cost": all(r["same_cost"] for r in done),
-    }
+    summary: dict = {"instances": len(rows), "all_same_cost": all(r["same_cost"] for r in rows)}
+    for sv in solvers:
+        done = [r[sv] for r in rows if r[sv]["binary"]["status"] == "optimal"]
+        hard = [d for d in done if d["binary"]["wall_s"] >= 0.5]
+        summary[sv] = {
+            "count_max_s": max(r[sv]["count"]["wall_s"] for r in rows),
+            "count_all_under_5s": all(r[sv]["count"]["wall_s"] < 5 for r in rows),
+            "binary_finished": len(done),
+            "binary_timed_out_or_skipped": len(rows) - len(done),
+            "median_wall_speedup_where_binary_finished": float(np.median([d["wall_speedup"] for d in done])) if done else None,
+            "median_solver_speedup_where_binary_finished": (float(np.median([d["solver_speedup"] for d in done if d["solver_speedup"]]))
+                                                            if any(d["solver_speedup"] for d in done) else None),
+            "binary_finished_in_0.5s_or_more": len(hard),
+            "median_wall_speedup_there": float(np.median([d["wall_speedup"] for d in hard])) if hard else None,
+            "instances_with_50x_or_more_wall": sum(1 for d in done if d["wall_speedup"] >= 50),
+        }
     console.print(summary)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"benchmark": "melange_scale", "time": time.time(), "binary_limit_s": args.binary_limit,
-                               "rows": rows, "summary": summary}, indent=1))
+                               "speedups": dict(SPEEDUPS), "rows": rows, "summary": summary}, indent=1))
     console.print(f"wrote {OUT.relative_to(ROOT)}")
 
 

@@ -151,3 +151,27 @@ def test_inline_profile_feeds_the_solver():
     alloc = MelangeAllocator().allocate(problem)
     assert alloc.gpus == {"A10G": 3}  # 2 req/s per GPU within 50 ms TPOT -> ceil(5/2)
     assert alloc.details["throughputs"]["source"] == "profile"
+
+
+def test_tensor_parallel_groups_pay_multi_gpu_host_prices(roofline_problem):
+    """A TP group must sit in one host; A10Gs come one per g5.xlarge but a group needs a 4-GPU host,
+    which costs more per GPU. Pricing A10Gx2 as two g5.xlarge made it look 30% cheaper than it is."""
+    from skyplex_melange.allocator import parse_options
+    from skyplex_melange.catalogue import load_catalogue
+
+    cat = load_catalogue()
+    per_gpu = cat.multi_gpu_prices["A10G"][0]
+    assert per_gpu > cat.gpu("A10G").price_per_hour
+    alloc = MelangeAllocator()
+    problem = roofline_problem.model_copy(update={"options": {**roofline_problem.options, "gpu_names": ["A10G", "A100-80GB"]}})
+    inst, _ = alloc.build_instance(problem, parse_options(problem.options))
+    prices = {o.name: o.price_per_hour for o in inst.offers}
+    assert prices["A10G"] == cat.gpu("A10G").price_per_hour
+    assert prices["A10Gx2"] == pytest.approx(2 * per_gpu)
+    assert prices["A100-80GBx2"] == pytest.approx(2 * cat.gpu("A100-80GB").price_per_hour)  # sold in 8-GPU hosts anyway
+    over = problem.model_copy(update={"options": {**problem.options, "multi_gpu_prices": {"A10G": 2.0}}})
+    inst, _ = alloc.build_instance(over, parse_options(over.options))
+    assert {o.name: o.price_per_hour for o in inst.offers}["A10Gx2"] == pytest.approx(4.0)
+    bad = problem.model_copy(update={"options": {**problem.options, "multi_gpu_prices": {"H100": 2.0}}})
+    with pytest.raises(InvalidInputError, match="multi-GPU price for unknown GPU type 'H100'"):
+        alloc.build_instance(bad, parse_options(bad.options))

@@ -82,3 +82,28 @@ def test_profile_version_is_checked(tmp_path):
     path.write_text('{"header": {"format": "skyplex-melange-profile", "version": 0, "gpu": "A10G", "model": "m"}}\n')
     with pytest.raises(InvalidInputError, match="version 0"):
         read_profile(path)
+
+
+def test_prefill_weight_read_is_shared_by_the_batch(cat):
+    """Prompts waiting at one step are prefilled in one pass that reads the weights once: at batch B
+    with B/out >= 1 arrivals per step, TPOT is the decode step plus ONE pass, not B/out weight reads.
+    (The old model charged every prompt max(compute, W/bandwidth), which on an A10G cost 28 ms per
+    64-token prompt and halved its short-request rate.)"""
+    from skyplex_melange.profiles import RooflineAssumptions
+
+    a = RooflineAssumptions()
+    gpu, m7 = cat.gpu("A10G"), cat.model("llama-2-7b")
+    est = roofline_max_rate(gpu, m7, 64, 64, SLO(tpot_s=0.12))
+    B = est.batch
+    bw = gpu.bandwidth_gbps * 1e9 * a.bandwidth_efficiency
+    flops = gpu.peak_tflops * 1e12 * a.flops_efficiency
+    params, W, kv = m7.params_b * 1e9, m7.weight_bytes, m7.kv_bytes_per_token
+    step = max((W + B * kv * (64 + 32)) / bw, 2 * params * B / flops)
+    arrivals = B / 64
+    assert arrivals >= 1  # the regime the bug lived in
+    one_pass = max(arrivals * 2 * params * 64 / flops, W / bw)
+    assert est.tpot_s == pytest.approx(step + one_pass, rel=1e-9)
+    assert est.tpot_s < step + arrivals * W / bw  # what per-prompt weight reads would have cost
+    # with fewer than one arrival per step, a one-prompt pass every out/B steps
+    long = roofline_max_rate(gpu, m7, 2048, 256, SLO(tpot_s=0.12))
+    assert long.batch < 256

@@ -105,3 +105,81 @@ def test_bad_settings():
 def test_no_traffic_needs_no_gpus():
     sol = solve(instance_from_tables([0.0, 0.0], {"A": 1.0}, {"A": [1.0, None]}))
     assert sol.gpus == {} and sol.cost_per_hour == 0
+
+
+# --- exact speed-ups: dominance, bounds, warm start ------------------------------------------------
+
+
+def test_dominated_offer_is_dropped_only_without_caps():
+    from skyplex_melange.solver import dominated_offers
+
+    # B is dearer than A and never faster: dominated. C is dearer but faster on bucket 1: kept.
+    inst = instance_from_tables([4.0, 2.0], {"A": 1.0, "B": 1.5, "C": 2.0},
+                                {"A": [2.0, 1.0], "B": [2.0, None], "C": [1.0, 3.0]})
+    assert dominated_offers(inst) == {1}
+    # identical offers: the first one stays
+    twins = instance_from_tables([1.0], {"A": 1.0, "B": 1.0}, {"A": [2.0], "B": [2.0]})
+    assert dominated_offers(twins) == {1}
+    # with a cap the dominator may be full, so nothing is dropped
+    capped = instance_from_tables([4.0, 2.0], {"A": 1.0, "B": 1.5, "C": 2.0},
+                                  {"A": [2.0, 1.0], "B": [2.0, None], "C": [1.0, 3.0]}, availability={"A": 1})
+    assert dominated_offers(capped) == set()
+    assert solve(capped).cost_per_hour == solve_reference(capped).cost_per_hour
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_speedups_keep_the_optimum(seed, make_random_instance):
+    """Each speed-up off and on gives the same cost (and equals the binary reference)."""
+    import skyplex_melange.solver as sv
+
+    inst = make_random_instance(seed, buckets=5, gpus=4, slice_factor=4)
+    saved = dict(sv.SPEEDUPS)
+    try:
+        sv.SPEEDUPS.update(dominance=False, bounds=False, warm_start=False)
+        plain = solve(inst).cost_per_hour
+        sv.SPEEDUPS.update(saved)
+        fast = solve(inst).cost_per_hour
+    finally:
+        sv.SPEEDUPS.update(saved)
+    assert fast == pytest.approx(plain, abs=1e-9)
+    assert fast == pytest.approx(solve_reference(inst).cost_per_hour, abs=1e-9)
+
+
+def test_greedy_start_is_feasible(make_random_instance):
+    from skyplex_melange.solver import greedy_counts
+
+    for seed in range(8):
+        inst = make_random_instance(seed, buckets=5, gpus=3, slice_factor=8)
+        counts = greedy_counts(inst, range(len(inst.offers)))
+        assert counts is not None
+        for b in inst.active():
+            assert sum(counts[b].values()) == 8
+            assert all(inst.max_rate[b][o] is not None for o in counts[b] if counts[b][o])
+
+
+def test_highs_matches_cbc_on_presolve_trap():
+    """A 6x6-bucket roofline instance on which HiGHS 1.16 with presolve reported $12.29 as optimal
+    while $9.749 exists (CBC finds it); the plugin runs HiGHS without presolve."""
+    import numpy as np
+    import skyplex_melange.solver as sv
+    from skyplex.interfaces import SLO
+    from skyplex_melange.catalogue import load_catalogue
+    from skyplex_melange.profiles import roofline_max_rate
+
+    cat = load_catalogue()
+    model, slo = cat.model("llama-2-7b"), SLO(tpot_s=0.12)
+    shares = np.random.default_rng(0).dirichlet(np.ones(36))
+    sizes = [(i, o) for i in (64, 128, 256, 512, 1024, 2048) for o in (32, 64, 128, 256, 512, 1024)]
+    gpus = [cat.gpu(g) for g in ("L4", "A10G", "A100-80GB", "H100")]
+    inst = sv.MelangeInstance(
+        [sv.Bucket(f"{i}/{o}", float(10 * shares[n]), i, o) for n, (i, o) in enumerate(sizes)],
+        [sv.Offer(g.name, g.name, g.price_per_hour) for g in gpus],
+        [[roofline_max_rate(g, model, i, o, slo).max_rate for g in gpus] for i, o in sizes], slice_factor=16)
+    saved = dict(sv.SPEEDUPS)
+    try:
+        sv.SPEEDUPS.update(dominance=False, bounds=False, warm_start=False)  # the model that tripped it
+        cbc = solve(inst, SolverSettings(solver="cbc")).cost_per_hour
+        highs = solve(inst, SolverSettings(solver="highs")).cost_per_hour
+    finally:
+        sv.SPEEDUPS.update(saved)
+    assert highs == pytest.approx(cbc, abs=1e-9)

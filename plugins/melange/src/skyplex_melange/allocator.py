@@ -78,6 +78,9 @@ class MelangeOptions(SkyplexModel):
     gpu_names: list[str] = Field(default_factory=list, description="Catalogue GPU names, when gpu_types is empty.")
     catalogue: str | None = Field(default=None, description="Path of a catalogue JSON file to use instead.")
     prices: dict[str, float] = Field(default_factory=dict, description="Price overrides, USD/h per GPU.")
+    multi_gpu_prices: dict[str, float] = Field(
+        default_factory=dict, description="USD/h per GPU in a multi-GPU host, for tensor-parallel groups (default: "
+        "the catalogue's, else the one-GPU price).")
     model_name: str | None = Field(default=None, description="A model preset (e.g. 'llama-2-7b') when model is unset.")
     slo_tiers: dict[str, SLO] = Field(default_factory=dict, description="Named SLOs for tiers of requests.")
     request_tiers: dict[str, str] = Field(default_factory=dict, description="Request class name -> SLO tier.")
@@ -162,6 +165,24 @@ class MelangeAllocator(Allocator):
                                         field=f"gpu_types.{g.name}.price_per_hour")
         return gpus
 
+    @staticmethod
+    def _group_price(gpu: GPUType, tp: int, problem: AllocationProblem, opts: MelangeOptions, cat: Catalogue) -> float:
+        """Hourly price of one replica of ``tp`` GPUs. A tensor-parallel group must sit in one host
+        (its GPUs exchange activations every layer), and where a type is also sold one GPU per
+        instance the multi-GPU hosts usually cost more per GPU: ``options.multi_gpu_prices``, else the
+        catalogue's figure (for catalogue GPUs only), else the one-GPU price."""
+        if tp == 1:
+            return gpu.price_per_hour
+        if gpu.name in opts.multi_gpu_prices:
+            per_gpu = opts.multi_gpu_prices[gpu.name]
+            if not isinstance(per_gpu, (int, float)) or not per_gpu > 0:
+                raise InvalidInputError(f"multi-GPU price for {gpu.name!r} must be > 0 USD per GPU-hour, got {per_gpu!r}",
+                                        field=f"options.multi_gpu_prices.{gpu.name}")
+            return tp * float(per_gpu)
+        if not problem.gpu_types:
+            return cat.group_price(gpu, tp)
+        return tp * gpu.price_per_hour
+
     def _slos(self, problem: AllocationProblem, opts: MelangeOptions, names: list[str]) -> tuple[list[SLO], list[str | None]]:
         tiers_of = {**problem.workload.metadata.get("request_tiers", {}), **opts.request_tiers}
         unknown = set(tiers_of) - set(names)
@@ -202,6 +223,10 @@ class MelangeAllocator(Allocator):
         buckets = [Bucket(n, r.rate, r.input_tokens, r.output_tokens) for n, r in zip(names, reqs)]
         slos, _ = self._slos(problem, opts, names)
         gpu_names = {g.name for g in gpus}
+        for name in opts.multi_gpu_prices:
+            if name not in gpu_names:
+                raise InvalidInputError(f"multi-GPU price for unknown GPU type {name!r}; the problem's GPU types "
+                                        f"are {', '.join(sorted(gpu_names))}", field=f"options.multi_gpu_prices.{name}")
         for name in opts.availability:
             if name not in gpu_names:
                 raise InvalidInputError(f"availability cap for unknown GPU type {name!r}; the problem's GPU types "
@@ -269,7 +294,8 @@ class MelangeAllocator(Allocator):
                 else:
                     tps = [int(opts.tensor_parallel)]
                 for tp in tps:
-                    offers.append(Offer(g.name if tp == 1 else f"{g.name}x{tp}", g.name, g.price_per_hour * tp, tp))
+                    price = self._group_price(g, tp, problem, opts, cat)
+                    offers.append(Offer(g.name if tp == 1 else f"{g.name}x{tp}", g.name, price, tp))
                     o = len(offers) - 1
                     for b, bucket in enumerate(buckets):
                         est = roofline_max_rate(g, model, bucket.input_tokens or 0, bucket.output_tokens or 1, slos[b],

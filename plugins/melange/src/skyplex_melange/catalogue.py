@@ -21,11 +21,24 @@ CATALOGUE_FORMAT = "skyplex-melange-catalogue"
 
 @dataclass(frozen=True)
 class Catalogue:
-    """GPU types and model presets by name."""
+    """GPU types and model presets by name.
+
+    ``multi_gpu_prices`` holds, per GPU type, the price per GPU of the cheapest host with several of
+    them (and where it was read). A tensor-parallel replica needs all its GPUs in one host -- its
+    layers exchange activations every step -- so a group of 2+ GPUs cannot be made of one-GPU
+    instances and is priced at this rate; types without an entry use ``price_per_hour``.
+    """
 
     gpus: dict[str, GPUType]
     models: dict[str, ModelSpec] = field(default_factory=dict)
     source: str = "built-in"
+    multi_gpu_prices: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def group_price(self, gpu: GPUType, gpus_per_unit: int) -> float:
+        """Hourly price of one replica of ``gpus_per_unit`` GPUs of type ``gpu`` in one host."""
+        if gpus_per_unit > 1 and gpu.name in self.multi_gpu_prices:
+            return gpus_per_unit * self.multi_gpu_prices[gpu.name][0]
+        return gpus_per_unit * gpu.price_per_hour
 
     def gpu(self, name: str, *, field_name: str = "gpu") -> GPUType:
         """The catalogue entry for ``name`` (case-insensitive); an error listing the known names."""
@@ -62,14 +75,23 @@ class Catalogue:
                     field=f"options.prices.{name}",
                 )
             gpus[gpu.name] = gpu.model_copy(update={"price_per_hour": float(price), "price_source": "user override"})
-        return Catalogue(gpus, self.models, self.source)
+        return Catalogue(gpus, self.models, self.source, self.multi_gpu_prices)
 
 
 def _parse(data: dict[str, Any], source: str) -> Catalogue:
     if not isinstance(data, dict) or not isinstance(data.get("gpus"), dict):
         raise InvalidInputError(f"catalogue {source} needs a 'gpus' object of name -> spec", field="catalogue")
     gpus: dict[str, GPUType] = {}
+    multi: dict[str, tuple[float, str]] = {}
     for name, spec in data["gpus"].items():
+        spec = dict(spec) if isinstance(spec, dict) else spec
+        if isinstance(spec, dict) and "multi_gpu_price_per_hour" in spec:
+            price = spec.pop("multi_gpu_price_per_hour")
+            source_note = spec.pop("multi_gpu_price_source", "")
+            if not isinstance(price, (int, float)) or isinstance(price, bool) or not price > 0:
+                raise InvalidInputError(f"catalogue {source}: GPU {name!r} has multi_gpu_price_per_hour {price!r}; "
+                                        "it must be > 0", field=f"gpus.{name}.multi_gpu_price_per_hour")
+            multi[name] = (float(price), str(source_note))
         try:
             gpus[name] = GPUType(name=name, **spec)
         except Exception as exc:  # pydantic's message names the field
@@ -77,7 +99,7 @@ def _parse(data: dict[str, Any], source: str) -> Catalogue:
     models = {}
     for name, spec in (data.get("models") or {}).items():
         models[name.lower()] = ModelSpec(name=name, **spec)
-    return Catalogue(gpus, models, source)
+    return Catalogue(gpus, models, source, multi)
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
@@ -97,4 +119,4 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"catalogue file {p} is not valid JSON: {exc}", field="catalogue") from exc
     user = _parse(data, str(p))
-    return Catalogue(user.gpus, {**builtin.models, **user.models}, str(p))
+    return Catalogue(user.gpus, {**builtin.models, **user.models}, str(p), user.multi_gpu_prices)

@@ -253,10 +253,15 @@ def roofline_max_rate(
     * decode step time ``t(B) = max((W + B * kv * (input + output/2)) / bandwidth, 2 * params * B / flops)``:
       each step reads every weight once plus each sequence's KV cache (average context), and does
       two FLOPs per parameter per sequence; whichever is slower bounds the step;
-    * prefill ``p = max(2 * params * input / flops, W / bandwidth)`` per request;
-    * continuous batching interleaves prefills with decode: with ``B`` sequences each lasting
-      ``output`` steps, ``B / output`` prefills land on every step, so the per-token time a user sees
-      is ``tpot(B) = t(B) + (B / output) * p``; time to first token ``ttft = p + t(B)``;
+    * prefill: ``c = 2 * params * input / flops`` of compute per prompt. Waiting prompts are
+      prefilled together in one forward pass between decode steps (continuous batching), so the
+      pass reads the weights once however many prompts it holds: a pass of ``k`` prompts takes
+      ``p(k) = max(k * c, W / bandwidth)``;
+    * in steady state ``B / output`` requests finish, and as many start, per decode step. With at
+      least one arrival per step (``B >= output``) every step is followed by one pass of ``k = B /
+      output`` prompts; with fewer, a one-prompt pass follows every ``output / B``-th step. Spread
+      over the steps, the per-token time a user sees is ``tpot(B) = t(B) + min(1, B / output) *
+      p(max(1, B / output))``; time to first token ``ttft = p(max(1, B / output)) + t(B)``;
     * Little's law: ``rate(B) = B / (ttft + output * tpot(B))``.
 
     The answer is the best ``rate(B)`` over batches meeting every SLO bound. Bandwidth and FLOP/s are
@@ -291,9 +296,15 @@ def roofline_max_rate(
     params = model.params_b * 1e9
     B = np.arange(1, b_max + 1, dtype=float)
     step = np.maximum((weights + B * kv * (input_tokens + output_tokens / 2)) / bandwidth, 2 * params * B / flops)
-    prefill = max(2 * params * input_tokens / flops, weights / bandwidth)
-    tpot = step + (B / output_tokens) * prefill
-    ttft = prefill + step
+    # Prefills are batched: one pass reads the weights once for all the prompts it holds. Charging
+    # every prompt its own weight read (max(c, W/bw) per request) overstated the prefill cost of
+    # short prompts by up to W/bw each -- 28 ms per 64-token prompt on an A10G -- which mostly
+    # penalised small-memory-bandwidth GPUs on short requests, the very case Mélange exploits.
+    arrivals = B / output_tokens  # prompts to prefill per decode step, in steady state
+    per_pass = np.maximum(arrivals, 1.0)  # prompts in one prefill pass
+    prefill_pass = np.maximum(per_pass * 2 * params * input_tokens / flops, weights / bandwidth)
+    tpot = step + np.minimum(arrivals, 1.0) * prefill_pass
+    ttft = prefill_pass + step
     latency = ttft + output_tokens * tpot
     rate = B / latency
     ok = np.ones_like(B, dtype=bool)
