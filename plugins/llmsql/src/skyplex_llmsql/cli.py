@@ -1,0 +1,133 @@
+"""``skyplex llmsql query|plan``: the command-line face of the plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .plan import ALGORITHMS
+
+
+def _state(ctx: click.Context) -> Any:
+    from skyplex.cli.context import ensure_state
+
+    return ensure_state(ctx)
+
+
+def _tables(values: tuple[str, ...]) -> dict[str, Path]:
+    out = {}
+    for item in values:
+        name, sep, path = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise click.BadParameter(f"{item!r} is not NAME=FILE.csv", param_hint="--table")
+        out[name] = Path(path)
+    return out
+
+
+@click.group("llmsql")
+def llmsql() -> None:
+    """LLM-SQL: LLM calls inside SQL, reordered and deduplicated for prefix-cache reuse."""
+
+
+@llmsql.command("query")
+@click.argument("sql")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="DuckDB database file (default: an in-memory database).")
+@click.option("--table", "tables", multiple=True, help="Register a CSV file as a table: NAME=FILE.csv (repeatable).")
+@click.option("--model", default="local", show_default=True, help="Kernel model backend to call.")
+@click.option("--max-tokens", type=int, default=32, show_default=True, help="Tokens per LLM answer.")
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default="ggr", show_default=True,
+              help="How to order rows and fields before calling the model.")
+@click.option("--on-error", type=click.Choice(["fail", "null"]), default="fail", show_default=True,
+              help="fail: one failed row fails the query; null: failed rows get NULL and are reported.")
+@click.option("--no-prefix-reuse", is_flag=True, help="Ask the backend not to reuse shared prefixes.")
+@click.option("--json", "as_json", is_flag=True, help="Print rows and the per-call report as JSON.")
+@click.pass_context
+def query_cmd(ctx: click.Context, sql: str, db_path: Path | None, tables: tuple[str, ...], model: str,
+              max_tokens: int, algorithm: str, on_error: str, no_prefix_reuse: bool, as_json: bool) -> None:
+    """Run SQL whose SELECT/WHERE may call llm('template', col, ...)."""
+    from skyplex.interfaces.model import GenerationParams
+
+    from .duckdb_engine import connect
+    from .execution import ExecutionOptions
+
+    state = _state(ctx)
+    if db_path is not None and not db_path.exists():
+        raise click.BadParameter(f"no DuckDB database at {db_path}", param_hint="--db")
+    options = ExecutionOptions(algorithm=algorithm, on_error=on_error, prefix_reuse=not no_prefix_reuse)
+    backend = state.kernel.models.get(model)
+    with connect(str(db_path) if db_path else ":memory:", tables=_tables(tables), model=backend,
+                 params=GenerationParams(max_tokens=max_tokens), options=options) as db:
+        result = db.query(sql)
+    if as_json or state.json:
+        from skyplex.cli.output import emit_json
+
+        emit_json({"columns": result.columns, "rows": [list(r) for r in result.rows],
+                   "calls": result.report()["calls"]})
+        return
+    _print_result(state.out, result)
+
+
+def _print_result(console: Any, result: Any) -> None:
+    from rich.table import Table
+
+    t = Table()
+    for c in result.columns:
+        t.add_column(c, overflow="fold")
+    for row in result.rows:
+        t.add_row(*("NULL" if v is None else str(v) for v in row))
+    console.print(t)
+    for call in result.calls:
+        m = call.plan_metrics
+        console.print(
+            f"llm({call.template[:40]!r}): {call.rows} rows, {call.distinct_prompts} distinct prompts, "
+            f"{call.batches} batches, predicted char hit {m.get('char_hit_rate', 0):.1%} "
+            f"(original {m.get('char_hit_rate_original', 0):.1%}), backend cached {call.token_hit_rate:.1%} "
+            f"of prompt tokens, model {call.model_time_s:.2f}s, plan {call.solver_time_s:.3f}s"
+            + (f", {len(call.errors)} row errors" if call.errors else "")
+        )
+
+
+@llmsql.command("plan")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--columns", help="Comma-separated columns to plan (default: all).")
+@click.option("--algorithm", "algorithms", multiple=True, type=click.Choice(ALGORITHMS),
+              help="Algorithms to compare (repeatable; default original, stats, ggr).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def plan_cmd(ctx: click.Context, csv_file: Path, columns: str | None, algorithms: tuple[str, ...], as_json: bool) -> None:
+    """Predicted prefix hit rates of a CSV table's rows under each algorithm."""
+    import csv
+
+    from .plan import plan_table
+
+    state = _state(ctx)
+    with csv_file.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise click.BadParameter(f"{csv_file} is empty", param_hint="CSV_FILE")
+        data = list(reader)
+    wanted = [c.strip() for c in columns.split(",")] if columns else header
+    unknown = [c for c in wanted if c not in header]
+    if unknown:
+        raise click.BadParameter(f"unknown column(s) {unknown}; the file has {header}", param_hint="--columns")
+    idx = [header.index(c) for c in wanted]
+    cols = [[row[i] if i < len(row) else "" for row in data] for i in idx]
+    results = {a: plan_table(cols, wanted, algorithm=a).metrics for a in (algorithms or ("original", "stats", "ggr"))}
+    if as_json or state.json:
+        from skyplex.cli.output import emit_json
+
+        emit_json(results)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{csv_file.name}: {len(data)} rows, {len(wanted)} fields")
+    for c in ("algorithm", "proxy hit", "char hit", "distinct rows", "solver s"):
+        t.add_column(c)
+    for a, m in results.items():
+        t.add_row(a, f"{m['proxy_hit_rate']:.1%}", f"{m['char_hit_rate']:.1%}", f"{m['distinct_rows']:.0f}",
+                  f"{m['solver_time_s']:.3f}")
+    state.out.print(t)

@@ -1,0 +1,36 @@
+"""skyplex hook implementations for LLM-SQL. Importing this module is cheap: work is deferred."""
+
+from __future__ import annotations
+
+from skyplex import hookimpl
+
+
+def llmsql_scheduler(**options):
+    """LLM-SQL: dedup + GGR field/row reordering for prefix-cache reuse."""
+    # imported on first use: numpy and the planners must not slow down every `skyplex` command
+    from .scheduler import LLMSQLScheduler
+
+    return LLMSQLScheduler(**options)
+
+
+@hookimpl
+def skyplex_register_schedulers(register):
+    """Register the ``llmsql`` scheduler."""
+    register("llmsql", llmsql_scheduler,
+             description="LLM-SQL: dedup + GGR field/row reordering of table rows for prefix-cache reuse")
+
+
+@hookimpl
+def skyplex_register_commands(cli):
+    """Add ``skyplex llmsql query|plan``."""
+    from .cli import llmsql
+
+    cli.add_command(llmsql)
+
+
+@hookimpl
+def skyplex_register_routes(router, kernel):
+    """Add ``POST /plugins/llmsql/query`` and ``POST /plugins/llmsql/plan``."""
+    from .routes import add_routes
+
+    add_routes(router, kernel)
