@@ -1,7 +1,8 @@
 """Kernel test configuration shared by every test under tests/.
 
 The local model's one-time GGUF -> safetensors conversion is cached under ``.data/test`` in the
-repository (git-ignored), so it happens once per machine rather than once per test session.
+repository (git-ignored; see the ``skyplex_model_cache_dir`` fixture of ``skyplex.testing``), so it
+happens once per machine, and one loaded backend serves the whole session.
 """
 
 from __future__ import annotations
@@ -11,22 +12,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-TEST_DATA_DIR = Path(os.environ.get("SKYPLEX_TEST_DATA_DIR", REPO / ".data" / "test"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def test_data_dir() -> Path:
-    TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    return TEST_DATA_DIR
+def test_data_dir(skyplex_model_cache_dir: Path) -> Path:
+    return skyplex_model_cache_dir
 
 
 @pytest.fixture(scope="session")
-def local_backend(test_data_dir):
+def local_backend(skyplex_local_backend):
     """The real SmolLM2 backend, loaded once for the whole session."""
-    from skyplex.models.local import LocalBackend
-
-    backend = LocalBackend(data_dir=test_data_dir, threads=2)
-    yield backend
-    backend.close()
+    return skyplex_local_backend

@@ -28,6 +28,27 @@ def skyplex_kernel(skyplex_settings):
 
 
 @pytest.fixture(scope="session")
+def skyplex_model_cache_dir(pytestconfig: pytest.Config) -> Path:
+    """A data dir for the local model's one-time GGUF -> safetensors conversion, shared by every test
+    in the session and kept between sessions: ``$SKYPLEX_TEST_DATA_DIR``, else ``<rootdir>/.data/test``
+    (add ``.data/`` to your .gitignore)."""
+    path = Path(os.environ.get("SKYPLEX_TEST_DATA_DIR") or pytestconfig.rootpath / ".data" / "test")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def skyplex_local_backend(skyplex_model_cache_dir: Path):
+    """The real local SmolLM2 backend, loaded once per session and shared by kernel and plugin tests."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from skyplex.models.local import LocalBackend
+
+    backend = LocalBackend(data_dir=skyplex_model_cache_dir, threads=int(os.environ.get("SKYPLEX_TEST_THREADS", "2")))
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory) -> str:
     """URL of a throwaway PostgreSQL server for the session (or ``SKYPLEX_TEST_POSTGRES_URL``).
 

@@ -11,7 +11,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 BEER = REPO / ".." / "shared" / "data" / "llmsql" / "beer.csv"
-TEST_DATA_DIR = Path(os.environ.get("SKYPLEX_TEST_DATA_DIR", REPO / ".data" / "test"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: a few Beer rows (BeerAdvocate-derived LLM-SQL table) so the tests run without ../shared
@@ -104,15 +103,9 @@ def make_kernel(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def local_backend():
-    """The real SmolLM2 backend sharing the converted model under <repo>/.data/test."""
-    pytest.importorskip("torch")
-    from skyplex.models.local import LocalBackend
-
-    TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    backend = LocalBackend(data_dir=TEST_DATA_DIR, threads=2)
-    yield backend
-    backend.close()
+def local_backend(skyplex_local_backend):
+    """The real SmolLM2 backend, shared with every other test of the session (skyplex.testing)."""
+    return skyplex_local_backend
 
 
 @pytest.fixture(scope="session")
