@@ -15,6 +15,7 @@ import argparse
 import csv
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200)
     ap.add_argument("--max-tokens", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="each round runs the three configurations once, in rotated order; medians are reported "
+                         "(a shared machine's load drifts, and sequential runs would charge the drift to one of them)")
     args = ap.parse_args()
     with BEER.open(newline="") as fh:
         data = list(csv.DictReader(fh))[:1000]
@@ -50,19 +54,24 @@ def main() -> None:
     runs = [("no reuse, original order", ExecutionOptions(algorithm="original", prefix_reuse=False)),
             ("reuse, original order", ExecutionOptions(algorithm="original")),
             ("reuse, GGR", ExecutionOptions(algorithm="ggr"))]
-    results, answers = [], {}
+    walls: dict[str, list[float]] = {label: [] for label, _ in runs}
+    last: dict[str, dict] = {}
+    answers = {}
     with connect(tables={"beer": df}, model=backend, params=params) as db:
         db.query(QUERY.replace("FROM beer", "FROM beer LIMIT 8"))  # warm-up: weights loaded, kernels hot
-        for label, options in runs:
-            start = time.perf_counter()
-            res = db.query(QUERY, options=options)
-            wall = time.perf_counter() - start
-            call = res.calls[0]
-            answers[label] = sorted(res.rows)
-            results.append({"run": label, "wall_s": wall, "model_s": call.model_time_s, "solver_s": call.solver_time_s,
-                            "prompts": call.distinct_prompts, "batches": call.batches,
-                            "prompt_tokens": call.prompt_tokens, "cached_tokens": call.cached_prompt_tokens,
-                            "token_hit": call.token_hit_rate, "char_hit_pred": call.plan_metrics.get("char_hit_rate")})
+        for round_ in range(args.rounds):
+            for label, options in runs[round_ % len(runs):] + runs[: round_ % len(runs)]:
+                start = time.perf_counter()
+                res = db.query(QUERY, options=options)
+                walls[label].append(time.perf_counter() - start)
+                call = res.calls[0]
+                answers[label] = sorted(res.rows)
+                last[label] = {"model_s": call.model_time_s, "solver_s": call.solver_time_s,
+                               "prompts": call.distinct_prompts, "batches": call.batches,
+                               "prompt_tokens": call.prompt_tokens, "cached_tokens": call.cached_prompt_tokens,
+                               "token_hit": call.token_hit_rate, "char_hit_pred": call.plan_metrics.get("char_hit_rate")}
+    results = [{"run": label, "wall_s": statistics.median(walls[label]), "wall_samples_s": walls[label], **last[label]}
+               for label, _ in runs]
     base = results[0]["wall_s"]
     for r in results:
         r["speedup_vs_no_reuse"] = base / r["wall_s"]
@@ -70,7 +79,7 @@ def main() -> None:
     agree = sum(x == y for x, y in zip(answers[runs[0][0]], answers[runs[2][0]])) / len(sample)
     t = Table(title=f"LLM projection over {args.rows} Beer rows, SmolLM2-135M on CPU ({args.threads} threads), "
                     f"max_tokens={args.max_tokens}")
-    for c in ("run", "wall s", "model s", "plan s", "batches", "cached / prompt tokens", "speed-up"):
+    for c in ("run", "median wall s", "model s (last)", "plan s", "batches", "cached / prompt tokens", "speed-up"):
         t.add_column(c)
     for r in results:
         t.add_row(r["run"], f"{r['wall_s']:.1f}", f"{r['model_s']:.1f}", f"{r['solver_s']:.3f}", str(r["batches"]),
@@ -82,6 +91,7 @@ def main() -> None:
                   "field order inside prompts, so a small model may answer some rows differently)")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"rows": args.rows, "max_tokens": args.max_tokens, "threads": args.threads,
+                               "rounds": args.rounds,
                                "results": results, "answers_identical": same, "agreement_ggr_vs_no_reuse": agree},
                               indent=2))
 
