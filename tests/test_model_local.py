@@ -316,3 +316,21 @@ def test_stop_index_and_streamable_text():
     assert streamable_text("hello", []) == "hello"
     assert streamable_text("caf\ufffd", []) == "caf"
     assert streamable_text("end#", ["##"]) == "end"
+
+
+def test_grouped_query_attention_matches_stock_sdpa(local_backend, test_data_dir):
+    """The default attention (SDPA reading shared KV heads directly) must give the same greedy text as
+    transformers' own SDPA, on a padded batch sharing a prefix (the case it is there to speed up)."""
+    from skyplex.models._local_attention import ATTN_IMPLEMENTATION
+    from skyplex.models.local import LocalBackend
+
+    stock = LocalBackend(data_dir=test_data_dir, threads=2, attn_implementation="sdpa")
+    try:
+        shared = "You are a careful assistant who answers briefly. " * 8
+        prompts = [shared + q for q in ("Name a colour.", "Name a fruit that is often red.", "Count to three.")]
+        params = GenerationParams(max_tokens=8)
+        assert [c.text for c in local_backend.generate(prompts, params)] == [c.text for c in stock.generate(prompts, params)]
+        assert local_backend._engine_loaded().model.config._attn_implementation == ATTN_IMPLEMENTATION
+        assert stock._engine_loaded().model.config._attn_implementation == "sdpa"
+    finally:
+        stock.close()

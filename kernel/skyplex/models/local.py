@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..hookspecs import hookimpl
 from ..interfaces.model import ChatMessage, Completion, GenerationParams, ModelBackend, ModelInfo, Prompt, Usage
+from . import _local_attention as attention
 from . import _local_weights as weights
 from ._local_decode import MIN_SHARED_PREFIX, DecodeEngine, SequenceState, shared_prefix_length, streamable_text
 
@@ -51,13 +52,17 @@ class LocalBackend(ModelBackend):
         threads: int | None = None,
         model_dir: Path | str | None = None,
         max_batch_size: int = 16,
+        attn_implementation: str | None = None,
     ) -> None:
         """Configure the backend; nothing is loaded until the first call that needs the model.
 
         ``model_dir`` points at an already converted safetensors folder (skips the GGUF and the
         cache); by default the cache lives in ``<data_dir>/models/``. ``threads`` sets torch's CPU
         threads when the weights load. Unset values come from the kernel's settings.
+        ``attn_implementation`` picks a transformers attention ("sdpa", "eager"); the default is the
+        grouped-query SDPA of :mod:`._local_attention`.
         """
+        self.attn_implementation = attn_implementation
         if max_batch_size < 1:
             raise InvalidInputError(
                 f"max_batch_size must be at least 1, got {max_batch_size}", field="models.local.max_batch_size"
@@ -130,7 +135,9 @@ class LocalBackend(ModelBackend):
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=torch.float32, attn_implementation=self.attn_implementation or attention.register()
+        )
         model.eval()
         end_ids = {
             tid
