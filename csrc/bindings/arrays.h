@@ -23,19 +23,21 @@ inline std::string shape_str(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
-/// Checks that `obj` is a C-contiguous float32 ndarray of shape `expected` (-1: any size, bound
-/// to the first array's size by the caller) and returns it. `dims` names the axes for messages.
-inline py::array checked_float32(const py::handle& obj, const char* arg, const std::vector<int64_t>& expected,
-                                 const char* dims) {
+/// Checks that `obj` is a C-contiguous ndarray of `dtype` (called `dtype_name` in messages) and of
+/// shape `expected` (-1: any size, bound to the first array's size by the caller), and returns it.
+/// `dims` names the axes for messages.
+inline py::array checked_array(const py::handle& obj, const char* arg, const py::dtype& dtype,
+                               const std::string& dtype_name, const std::vector<int64_t>& expected,
+                               const char* dims) {
   if (!py::isinstance<py::array>(obj)) {
-    throw py::value_error(std::string(arg) + " must be a numpy float32 array of shape " + dims + ", got " +
-                          std::string(py::str(py::type::of(obj).attr("__name__"))));
+    throw py::value_error(std::string(arg) + " must be a numpy " + dtype_name + " array of shape " + dims +
+                          ", got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
   }
   auto a = py::reinterpret_borrow<py::array>(obj);
-  const std::string want = std::string(arg) + " must be a C-contiguous float32 array of shape " + dims;
-  if (!a.dtype().is(py::dtype::of<float>())) {
+  const std::string want = std::string(arg) + " must be a C-contiguous " + dtype_name + " array of shape " + dims;
+  if (!a.dtype().is(dtype)) {
     throw py::value_error(want + ", got dtype " + std::string(py::str(a.dtype())) +
-                          " (convert with np.ascontiguousarray(x, dtype=np.float32))");
+                          " (convert with np.ascontiguousarray(x, dtype=np." + dtype_name + "))");
   }
   bool ok = a.ndim() == static_cast<py::ssize_t>(expected.size());
   for (size_t i = 0; ok && i < expected.size(); ++i) {
@@ -53,6 +55,12 @@ inline py::array checked_float32(const py::handle& obj, const char* arg, const s
     throw py::value_error(want + ", got a non-contiguous view (use np.ascontiguousarray)");
   }
   return a;
+}
+
+/// checked_array for float32 arrays.
+inline py::array checked_float32(const py::handle& obj, const char* arg, const std::vector<int64_t>& expected,
+                                 const char* dims) {
+  return checked_array(obj, arg, py::dtype::of<float>(), "float32", expected, dims);
 }
 
 /// The four merge inputs, checked against each other; shape is taken from `oa`.

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <string>
 
+#include "skyplex/cascade_attention.h"
 #include "skyplex/merge_attn_states.h"
 
 namespace skyplex::cuda {
@@ -21,6 +22,14 @@ std::string device_status();
 /// configuration errors throw here, faults inside the kernel surface at the next synchronisation.
 void merge_attn_states(const float* oa, const float* la, const float* ob, const float* lb, float* o,
                        float* lse, MergeShape shape, void* stream);
+
+/// Launches cascade attention (skyplex/cascade_attention.h) on `stream`; all pointers are device
+/// memory: q and the k/v arrays of `type`, offsets int64, out and lse float32. `max_queries` (the
+/// largest M_i) sizes the suffix launch. head_dim must be at most kCascadeMaxHeadDim. Asynchronous.
+constexpr int64_t kCascadeMaxHeadDim = 256;
+void cascade_attention(const void* q, const void* k_prefix, const void* v_prefix, const void* k_suffix,
+                       const void* v_suffix, const int64_t* q_offsets, const int64_t* kv_offsets, float* out,
+                       float* lse, const CascadeShape& shape, ElementType type, int64_t max_queries, void* stream);
 
 /// Device memory owned by one object; freed on destruction (never throws from the destructor).
 class DeviceBuffer {

@@ -54,6 +54,15 @@ SKYPLEX_HOST_DEVICE MergeWeights merge_weights(float la, float lb) {
   return {ea * inv, eb * inv, m + log1pf(ea < eb ? ea : eb)};
 }
 
+/// Merges one value of a row (for kernels that hold a partial in registers, not in memory); the
+/// same arithmetic and rounding as merge_row. A side whose weight is 0 is never used.
+SKYPLEX_HOST_DEVICE float merge_value(MergeWeights w, float a, float b) {
+  if (w.wa == 0.0f && w.wb == 0.0f) return 0.0f;
+  if (w.wb == 0.0f) return w.wa * a;
+  if (w.wa == 0.0f) return w.wb * b;
+  return w.wa * a + w.wb * b;
+}
+
 /// Merges one row. A side whose weight is 0 is never read, so an empty partial's output may hold
 /// anything (attention over zero keys often leaves NaN from 0/0) without poisoning the result.
 SKYPLEX_HOST_DEVICE void merge_row(const float* oa, const float* ob, float* o, MergeWeights w,
