@@ -1,0 +1,92 @@
+"""ZkAudit proof of one SGD step through ezkl: setup, prove, verify time, proof size, peak RAM.
+
+Each configuration runs in a fresh subprocess (so peak RAM is its own) with a fresh key cache.
+"hashed" is the real statement (salted Poseidon commitments of batch and weights as public hashes);
+"plain" proves the same step with private inputs/outputs, to show the cost of the commitments.
+
+    .venv/bin/python benchmarks/zkaudit_prove.py [--large] [--out benchmarks/results/zkaudit_prove.json]
+
+--large adds d=64,c=10,b=32 (2^17/2^18 rows, 5-11 GB RAM, minutes per proof); shapes that do not
+fit this machine's memory are refused up front with the estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, time, resource, dataclasses
+from pathlib import Path
+import numpy as np
+from skyplex_zkaudit.circuits import StepCircuit, sgd_step_onnx
+from skyplex_zkaudit.commitments import derived_salt_values, new_salt
+from skyplex_zkaudit.prover import Prover, check_memory
+cfg = json.loads(sys.argv[1]); root = Path(sys.argv[2])
+
+@dataclasses.dataclass(frozen=True)
+class Spec(StepCircuit):
+    input_visibility: str = "hashed"
+    output_visibility: str = "hashed"
+    def key(self):
+        return super().key() + "-" + self.input_visibility
+
+d, c, b = cfg["d"], cfg["c"], cfg["b"]
+vis = "hashed" if cfg["mode"] == "hashed" else "private"
+spec = Spec(d, c, b, lr_q=max(1, round(0.5 / b * 256)), scale=8, logrows=cfg["logrows"], input_visibility=vis, output_visibility=vis)
+check_memory(spec.logrows)
+p = Prover(root)
+t = time.perf_counter(); p.srs(spec.logrows); srs_s = time.perf_counter() - t
+t = time.perf_counter(); files = p.files(spec, sgd_step_onnx); setup_s = time.perf_counter() - t
+rng = np.random.default_rng(0)
+x = np.floor(rng.uniform(-1, 1, (b, d)) * 256 + 0.5).astype(np.int64)
+y = np.eye(c, dtype=np.int64)[rng.integers(0, c, b)] << 8
+batch = np.vstack([np.hstack([x, y]), derived_salt_values(b"s" * 32, "b", spec.batch_salt_rows * (d + c)).reshape(-1, d + c)])
+w = np.vstack([np.floor(rng.uniform(-0.5, 0.5, (d, c)) * 256 + 0.5).astype(np.int64), new_salt(c)])
+t = time.perf_counter(); proof, _ = p.prove(files, 8, [batch, w, new_salt(c)]); prove_s = time.perf_counter() - t
+t = time.perf_counter(); ok = p.verify(proof, files.settings, files.vk, files.srs); verify_s = time.perf_counter() - t
+rows = json.loads(files.settings.read_text())["num_rows"]
+print(json.dumps(dict(cfg, ok=ok, rows=rows, setup_s=setup_s, prove_s=prove_s, verify_s=verify_s, srs_s=srs_s,
+                      proof_bytes=len(bytes.fromhex(proof["hex_proof"][2:])), pk_mb=files.pk.stat().st_size / 2**20,
+                      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--large", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/zkaudit_prove.json")
+    args = ap.parse_args()
+    configs = [dict(d=16, c=4, b=8, mode="plain", logrows=15), dict(d=16, c=4, b=8, mode="hashed", logrows=16)]
+    if args.large:
+        configs += [dict(d=64, c=10, b=32, mode="plain", logrows=17), dict(d=64, c=10, b=32, mode="hashed", logrows=18)]
+    rows = []
+    for cfg in configs:
+        with tempfile.TemporaryDirectory(prefix="zkaudit-bench-") as tmp:
+            res = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg), tmp], capture_output=True, text=True)
+        if res.returncode != 0:
+            rows.append(dict(cfg, error=res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed"))
+        else:
+            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+    print("shape d,c,b | mode | rows (2^k) | setup s | prove s | verify s | proof KB | pk MB | peak RAM MB | ok")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['d']},{r['c']},{r['b']} | {r['mode']} | 2^{r['logrows']} | refused/failed: {r['error']}")
+            continue
+        print(f"{r['d']},{r['c']},{r['b']} | {r['mode']} | {r['rows']} (2^{r['logrows']}) | {r['setup_s']:.1f} | "
+              f"{r['prove_s']:.1f} | {r['verify_s']:.2f} | {r['proof_bytes'] / 1024:.1f} | {r['pk_mb']:.0f} | "
+              f"{r['peak_rss_mb']:.0f} | {r['ok']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""skyplex hook implementations for ZkAudit. Importing this module is cheap: work is deferred."""
+
+from __future__ import annotations
+
+from skyplex import hookimpl
+
+
+@hookimpl
+def skyplex_register_auditors(register):
+    """Register the ``zkaudit`` auditor."""
+    from .auditor import ZkAuditor
+
+    register("zkaudit", ZkAuditor, description="ZkAudit: salted commitments, ezkl proofs of SGD training and audits")
+
+
+@hookimpl
+def skyplex_register_commands(cli):
+    """Add ``skyplex zkaudit commit|prove|verify``."""
+    from .cli import zkaudit
+
+    cli.add_command(zkaudit)
+
+
+@hookimpl
+def skyplex_register_routes(router, kernel):
+    """Add ``POST /plugins/zkaudit/verify`` (public artefacts only)."""
+    from .routes import add_routes
+
+    add_routes(router, kernel)

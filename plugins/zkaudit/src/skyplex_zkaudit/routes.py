@@ -1,0 +1,46 @@
+"""Gateway routes under /plugins/zkaudit: verify with public artefacts, prove as a job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from skyplex.interfaces import Claim, Proof, Verdict
+
+
+class VerifyBody(BaseModel):
+    proof: Proof
+    records: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Public commitment records by id; missing ids are read from this server's.")
+
+
+class JobRef(BaseModel):
+    job_id: str
+
+
+def submit_prove_job(kernel, claim: Claim):
+    """Queue ``auditor.prove(claim)`` as a job reporting progress; the result is the Proof."""
+    auditor = kernel.auditors.get("zkaudit")
+
+    def run(ctx, claim: dict):
+        return auditor.prove(Claim.model_validate(claim), progress=lambda f, m: ctx.progress(f, 1.0, m))
+
+    return kernel.jobs.submit(run, name=f"zkaudit prove {claim.kind}", kind="proof",
+                              params={"claim": claim.model_dump()})
+
+
+def add_routes(router, kernel) -> None:
+    @router.post("/verify", response_model=Verdict)
+    def verify(body: VerifyBody) -> Verdict:
+        """Verify a proof from public artefacts: the proof, commitment records, verifying keys, SRS."""
+        from .verify import verify_proof
+
+        auditor = kernel.auditors.get("zkaudit")
+        return verify_proof(body.proof, lambda cid: body.records.get(cid) or auditor.record(cid),
+                            Path(auditor.circuits), auditor.srs_path)
+
+    @router.post("/prove", response_model=JobRef)
+    def prove(claim: Claim) -> JobRef:
+        """Start proving a claim; follow it at /v1/jobs/{job_id}."""
+        return JobRef(job_id=submit_prove_job(kernel, claim).id)

@@ -1,0 +1,108 @@
+"""Commitments, Merkle membership proofs, and the attacks that must be rejected (fast, no ezkl proofs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from skyplex.interfaces import Artifact, Claim
+from skyplex_zkaudit import commitments as cm
+from skyplex_zkaudit.prover import ProverError, check_memory, estimated_prover_bytes
+
+
+def _member_claim(commitment, data, i=2):
+    return Claim(kind="audit:membership", commitments=[commitment.id], params={"x": data["x"][i], "label": data["labels"][i]})
+
+
+def test_dataset_record_is_public_json_with_batch_digests(zk, dataset_commitment, dataset_data):
+    rec = zk.record(dataset_commitment.id)
+    assert rec["digest"] == dataset_commitment.digest and len(rec["digest"]) == 64
+    assert len(rec["metadata"]["batch_digests"]) == 2
+    assert "x" not in json.dumps(rec["metadata"]).replace("examples", "")  # no data in the public record
+
+
+def test_same_data_commits_to_different_digests(zk, dataset_data):
+    a = zk.commit(Artifact(kind="dataset", data=dataset_data))
+    b = zk.commit(Artifact(kind="dataset", data=dataset_data))
+    assert a.digest != b.digest  # salted: equal data is not recognisable from its commitment
+
+
+def test_membership_proof_verifies(zk, dataset_commitment, dataset_data):
+    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
+    verdict = zk.verify(proof)
+    assert verdict.valid, verdict.reason
+
+
+def test_non_member_has_no_proof(zk, dataset_commitment, dataset_data):
+    claim = Claim(kind="audit:membership", commitments=[dataset_commitment.id],
+                  params={"x": [9.0] * 8, "label": 0})
+    with pytest.raises(ValueError, match="not in the committed dataset"):
+        zk.prove(claim)
+
+
+def test_wrong_salt_is_rejected(zk, dataset_commitment, dataset_data):
+    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
+    payload = json.loads(base64.b64decode(proof.proof_b64))
+    payload["salt"] = "00" * 32
+    bad = proof.model_copy(update={"proof_b64": base64.b64encode(json.dumps(payload).encode()).decode()})
+    verdict = zk.verify(bad)
+    assert not verdict.valid and "wrong salt" in verdict.reason
+
+
+def test_changed_example_is_rejected(zk, dataset_commitment, dataset_data):
+    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
+    x = list(dataset_data["x"][2])
+    x[0] += 0.5
+    bad = proof.model_copy(update={"claim": proof.claim.model_copy(update={"params": {"x": x, "label": dataset_data["labels"][2]}})})
+    assert not zk.verify(bad).valid
+
+
+def test_dataset_changed_after_commitment_is_rejected(zk, dataset_data, session_data_dir):
+    c = zk.commit(Artifact(kind="dataset", data=dataset_data))
+    opening = zk.dataset_opening(c.id)
+    opening.x[2, 0] += 7  # the provider edits the data after publishing the commitment
+    zk._save_dataset(c.id, opening)
+    proof = zk.prove(_member_claim(c, {"x": [list(opening.x[2] / 256.0)], "labels": [dataset_data["labels"][2]]}, 0))
+    verdict = zk.verify(proof)
+    assert not verdict.valid and "dataset changed" in verdict.reason
+
+
+def test_merkle_paths_for_every_leaf_and_odd_sizes():
+    for n in (1, 2, 3, 5, 8):
+        leaves = [bytes([i]) * 32 for i in range(n)]
+        levels = cm.merkle_levels(leaves)
+        for i in range(n):
+            assert cm.merkle_root_from_path(leaves[i], cm.merkle_path(levels, i)) == levels[-1][0]
+
+
+def test_unknown_commitment_and_malformed_bytes_are_rejected(zk, dataset_commitment, dataset_data):
+    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
+    other = proof.model_copy(update={"claim": proof.claim.model_copy(update={"commitments": ["ds-nope"]})})
+    assert "unknown commitment" in zk.verify(other).reason
+    assert "not a valid" in zk.verify(proof.model_copy(update={"proof_b64": "!!!"})).reason
+
+
+def test_weights_commitment_record(zk, weights_commitment):
+    rec = zk.record(weights_commitment.id)
+    assert rec["metadata"]["shape"] == [8, 4] and rec["scheme"] == "poseidon-salted"
+
+
+def test_dataset_must_split_into_batches(zk):
+    with pytest.raises(cm.CommitmentError, match="batches of 4"):
+        zk.commit(Artifact(kind="dataset", data={"x": [[0.0]] * 6, "labels": [0] * 6, "classes": 2, "batch": 4}))
+
+
+def test_too_large_shape_is_refused_up_front_with_the_estimate():
+    assert estimated_prover_bytes(18) > 11 * 2**30
+    with pytest.raises(ProverError, match=r"needs about .* GiB"):
+        check_memory(18, available=8 * 2**30)
+    check_memory(15, available=8 * 2**30)
+
+
+def test_salt_values_are_deterministic_per_label_and_in_range():
+    a = cm.derived_salt_values(b"k" * 32, "batch|0", 40)
+    assert np.array_equal(a, cm.derived_salt_values(b"k" * 32, "batch|0", 40))
+    assert not np.array_equal(a, cm.derived_salt_values(b"k" * 32, "batch|1", 40))
+    assert a.min() >= -(1 << 14) and a.max() < (1 << 14)

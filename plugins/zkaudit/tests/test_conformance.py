@@ -1,0 +1,30 @@
+"""The kernel's conformance kits: auditor contract (on membership proofs, which are fast) and entry point."""
+
+from __future__ import annotations
+
+import pytest
+from skyplex.interfaces import Artifact, Claim
+from skyplex.testing.conformance import AuditorConformance, EntryPointConformance
+
+
+class TestZkAuditorConformance(AuditorConformance):
+    @pytest.fixture
+    def auditor(self, tmp_path):
+        from skyplex_zkaudit.auditor import ZkAuditor
+
+        return ZkAuditor(tmp_path)
+
+    @pytest.fixture
+    def artifact(self, make_dataset):
+        return Artifact(kind="dataset", data=make_dataset(seed=5))
+
+    @pytest.fixture
+    def claim(self, make_dataset):
+        data = make_dataset(seed=5)
+        return lambda c: Claim(kind="audit:membership", commitments=[c.id],
+                               params={"x": data["x"][3], "label": data["labels"][3]})
+
+
+class TestEntryPoint(EntryPointConformance):
+    plugin_name = "zkaudit"
+    expected = {"auditor": ["zkaudit"]}
