@@ -98,17 +98,19 @@ def commit(kernel, action_id) -> None:
 @click.argument("action_id")
 @pass_kernel
 def approve(kernel, action_id) -> None:
-    """Approve an (irreversible) action so it may be committed."""
+    """Approve an irreversible action before commit, or a committed one's model-proposed reverse."""
     _show(_executor(kernel).approve(action_id, by="cli"))
 
 
 @goex.command()
 @click.argument("action_id")
 @click.option("--force", is_flag=True, help="Restore even if the target changed since the commit.")
+@click.option("--model", default=None,
+              help="Model backend to propose a reverse REST call when none can be derived (sent only after approve).")
 @pass_kernel
-def undo(kernel, action_id, force) -> None:
+def undo(kernel, action_id, force, model) -> None:
     """Undo a committed action (or discard one that only ran)."""
-    _show(_executor(kernel).undo(action_id, force=force))
+    _show(_executor(kernel).undo(action_id, force=force, model=model))
 
 
 @goex.command("log")

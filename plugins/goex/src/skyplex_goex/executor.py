@@ -7,6 +7,7 @@ undoing); on start-up :meth:`recover` finishes or rolls back whatever a crash in
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import uuid
@@ -16,23 +17,17 @@ from typing import Any
 
 from skyplex.errors import InvalidInputError, NotFoundError, SkyplexError
 from skyplex.interfaces.executor import Action, ActionRecord, Executor
+from skyplex.interfaces.model import ModelBackend
 from skyplex.sandbox import SandboxPolicy
 from skyplex.store import Store, utcnow
 
 from .fs_actions import FsHandler
 from .fstree import BlobStore
-from .handlers import ActionContext, ActionFailed, ActionHandler, ConflictError
+from .handlers import ActionContext, ActionFailed, ActionHandler, ApprovalRequired, ConflictError
 from .journal import UndoJournal
 from .sqlite_actions import SqliteHandler
 
 log = logging.getLogger(__name__)
-
-
-class ApprovalRequired(SkyplexError):
-    """An irreversible action needs explicit approval before it is committed."""
-
-    status_code = 403
-    error_type = "approval_required"
 
 
 class GoexExecutor(Executor):
@@ -41,15 +36,19 @@ class GoexExecutor(Executor):
     Options: ``data_dir`` (journal blobs, vault; default the kernel's data dir), ``database_url`` (the
     journal's store; default the kernel's store), ``services`` (REST allow-list, see docs/plugins/goex.md),
     ``sandbox`` (SandboxPolicy fields for fs actions), ``stage_dir`` (where staged copies live; must be
-    reachable by the sandbox user), ``vault_key`` (else SKYPLEX_GOEX_VAULT_KEY or a key file).
+    reachable by the sandbox user), ``vault_key`` (else SKYPLEX_GOEX_VAULT_KEY or a key file),
+    ``reverse_model`` (name of the kernel model backend undo asks for a reverse call when none can be
+    derived; unset means undo only does so when given a ``model``).
     """
 
     name = "goex"
 
     def __init__(self, *, kernel: Any = None, data_dir: str | Path | None = None, database_url: str | None = None,
                  services: dict[str, Any] | None = None, sandbox: dict[str, Any] | None = None,
-                 stage_dir: str | Path | None = None, vault_key: str | None = None, recover: bool = True) -> None:
+                 stage_dir: str | Path | None = None, vault_key: str | None = None, reverse_model: str | None = None,
+                 recover: bool = True) -> None:
         self.kernel = kernel
+        self.reverse_model = reverse_model
         base = Path(data_dir) if data_dir else (Path(kernel.settings.data_dir) if kernel else None)
         if base is None:
             raise InvalidInputError("goex needs a data_dir (or a kernel) for its journal blobs and vault", field="data_dir")
@@ -139,8 +138,14 @@ class GoexExecutor(Executor):
         return self._emit(action_id)
 
     def approve(self, action_id: str, *, by: str = "user") -> ActionRecord:
-        """Record approval of an action (needed to commit irreversible ones)."""
-        row = self._row(action_id, expect=("proposed", "ran"), step="approve")
+        """Record approval of an action (needed to commit irreversible ones).
+
+        On a committed action this approves its pending model-proposed reverse (:meth:`approve_reverse`),
+        so ``skyplex goex approve ID`` is the one command for both.
+        """
+        row = self._row(action_id, expect=("proposed", "ran", "committed"), step="approve")
+        if row["status"] == "committed":
+            return self.approve_reverse(action_id, by=by)
         self.journal_db.transition(action_id, "approved", {"by": by}, approved=True, status=row["status"])
         return self._emit(action_id)
 
@@ -167,10 +172,18 @@ class GoexExecutor(Executor):
             self._emit(action_id)
             raise ActionFailed(f"commit of action {action_id} failed and was rolled back: {message}") from exc
         self.journal_db.transition(action_id, "committed", {"outcome": outcome}, status="committed", phase="idle",
-                                   outcome=outcome)
+                                   outcome=outcome,
+                                   classification=handler.classify_outcome(ctx.payload, outcome, row["classification"]))
         return self._emit(action_id)
 
-    def undo(self, action_id: str, *, force: bool = False) -> ActionRecord:
+    def undo(self, action_id: str, *, force: bool = False, model: ModelBackend | str | None = None) -> ActionRecord:
+        """Reverse a committed action (or discard one that only ran).
+
+        When a committed action has no derivable compensating call, ``model`` (a backend or the name of
+        a kernel backend; default the ``reverse_model`` option) is asked to propose one. That proposal is
+        journalled and undo raises ApprovalRequired showing it; after :meth:`approve_reverse` (or
+        ``approve``), undo sends it.
+        """
         row = self._row(action_id, expect=("ran", "committed"), step="undo")
         handler = self._handler(row["kind"])
         ctx = self._ctx(row)
@@ -185,6 +198,20 @@ class GoexExecutor(Executor):
                 raise ConflictError(f"action {action_id} cannot be undone before the later action(s) that touched "
                                     f"the same target: {', '.join(r['id'] for r in later)}; undo those first "
                                     "(multi-step undo goes newest first)")
+        if handler.needs_reverse(row["action"]["payload"], row["outcome"] or {}):
+            reverse = (row["outcome"] or {}).get("reverse")
+            if reverse is None:
+                backend = self._model(model)
+                if backend is None:
+                    raise ConflictError(f"no compensating call could be derived for action {action_id}, so it cannot be "
+                                        "undone automatically; undo it with a model (`skyplex goex undo ID --model NAME`, "
+                                        "or executor.undo(id, model=...)) to have one propose a reverse call for you "
+                                        "to approve")
+                self._propose_reverse(row, backend)
+                row = self._row(action_id)
+                reverse = row["outcome"]["reverse"]
+            if not reverse.get("approved"):
+                raise ApprovalRequired(_pending_reverse_message(action_id, row["action"]["payload"], reverse))
         self.journal_db.transition(action_id, "undo-intent", {"force": force}, phase="undoing")
         try:
             result = handler.undo(ctx, row["undo_data"], row["outcome"] or {}, force=force)
@@ -194,6 +221,40 @@ class GoexExecutor(Executor):
             raise
         outcome = {**(row["outcome"] or {}), "undo": result}
         self.journal_db.transition(action_id, "undone", {"undo": result}, status="undone", phase="idle", outcome=outcome)
+        return self._emit(action_id)
+
+    def propose_reverse(self, action_id: str, model: ModelBackend | str | None = None) -> ActionRecord:
+        """Ask a model for a reverse of a committed action that has no derivable compensating call.
+
+        The proposal is checked against the allow-list (a refused one is journalled as rejected and
+        raises InvalidInputError) and journalled as pending; it replaces any earlier proposal, whose
+        approval does not carry over. The action stays irreversible until :meth:`approve_reverse`.
+        """
+        row = self._row(action_id, expect=("committed",), step="propose a reverse for")
+        if not self._handler(row["kind"]).needs_reverse(row["action"]["payload"], row["outcome"] or {}):
+            raise ConflictError(f"action {action_id} needs no model-proposed reverse: it is read-only or its "
+                                "compensating call was derived from the recorded response")
+        backend = self._model(model)
+        if backend is None:
+            raise InvalidInputError("name a model backend to propose the reverse (or set the goex `reverse_model` option)",
+                                    field="model")
+        self._propose_reverse(row, backend)
+        return self._emit(action_id)
+
+    def approve_reverse(self, action_id: str, *, by: str = "user") -> ActionRecord:
+        """Approve the pending model-proposed reverse of a committed action; the journal records who did."""
+        row = self._row(action_id, expect=("committed",), step="approve the reverse of")
+        outcome = dict(row["outcome"] or {})
+        reverse = outcome.get("reverse")
+        if reverse is None:
+            raise ConflictError(f"action {action_id} has no proposed reverse to approve; `skyplex goex undo {action_id} "
+                                "--model NAME` asks a model for one")
+        if reverse.get("approved"):
+            raise ConflictError(f"the reverse of action {action_id} was already approved by {reverse.get('approved_by')!r}")
+        outcome["reverse"] = {**reverse, "approved": True, "approved_by": by, "approved_at": utcnow().isoformat()}
+        # what is approved is exactly this call: the event carries it, so a later edit would break the chain
+        self.journal_db.transition(action_id, "reverse-approved", {"by": by, "call": reverse["call"]},
+                                   outcome=outcome, classification="compensatable")
         return self._emit(action_id)
 
     def journal(self, limit: int = 100) -> list[ActionRecord]:
@@ -225,7 +286,9 @@ class GoexExecutor(Executor):
                 outcome = handler.recover_commit(ctx, undo_data)
                 if outcome is not None:
                     self.journal_db.transition(row["id"], "recovered", {"from": "committing", "completed": True},
-                                               status="committed", phase="idle", outcome=outcome)
+                                               status="committed", phase="idle", outcome=outcome,
+                                               classification=handler.classify_outcome(ctx.payload, outcome,
+                                                                                       row["classification"]))
                 else:
                     handler.rollback(ctx, undo_data)
                     self.journal_db.transition(row["id"], "recovered", {"from": "committing", "rolled_back": True},
@@ -246,6 +309,37 @@ class GoexExecutor(Executor):
             self._store.dispose()
 
     # internals ----------------------------------------------------------------------------------------------
+    def _model(self, model: ModelBackend | str | None) -> ModelBackend | None:
+        """A backend from an instance, a kernel backend name, or the ``reverse_model`` option; None if none."""
+        model = model if model is not None else self.reverse_model
+        if model is None or isinstance(model, ModelBackend):
+            return model
+        if self.kernel is None:
+            raise InvalidInputError(f"model {model!r} is named but goex runs without a kernel to look it up; "
+                                    "pass a ModelBackend instead", field="model")
+        return self.kernel.models.get(model)
+
+    def _propose_reverse(self, row: dict[str, Any], backend: ModelBackend) -> None:
+        from .flow import propose_reverse
+
+        handler = self._handler(row["kind"])
+        payload, outcome = row["action"]["payload"], dict(row["outcome"] or {})
+        facts = handler.reverse_facts(payload, outcome, row["undo_data"])
+        proposed, messages = propose_reverse(backend, payload["service"], self.services[payload["service"]], facts)
+        info = backend.info()
+        by_model = f"{info.backend}:{info.model}"
+        try:
+            call = handler.check_reverse(payload, proposed, row["undo_data"])
+        except InvalidInputError as exc:
+            # journalled so the audit trail shows what the model tried, not only what was accepted
+            self.journal_db.transition(row["id"], "reverse-rejected", {"proposed": proposed, "model": by_model,
+                                                                       "reason": exc.message})
+            raise
+        outcome["reverse"] = {"call": call, "proposed_by": by_model, "approved": False, "approved_by": None}
+        self.journal_db.transition(row["id"], "reverse-proposed",
+                                   {"call": call, "model": by_model, "prompt": messages[-1].content},
+                                   outcome=outcome, classification="irreversible")
+
     def _record_undo_data(self, action_id: str, undo_data: dict[str, Any]) -> None:
         """Handlers that learn their undo data inside their own transaction save it here before committing it."""
         self.journal_db.transition(action_id, "changeset-recorded", {"undo_data": undo_data}, undo_data=undo_data)
@@ -284,3 +378,12 @@ class GoexExecutor(Executor):
         if self.kernel is not None:
             self.kernel.call_each("skyplex_action_executed", {"kernel": self.kernel, "record": rec})
         return rec
+
+
+def _pending_reverse_message(action_id: str, payload: dict[str, Any], reverse: dict[str, Any]) -> str:
+    call = reverse["call"]
+    body = "" if call.get("json") is None else f" with body {json.dumps(call['json'], sort_keys=True)[:500]}"
+    return (f"action {action_id} has no derivable compensating call; {reverse.get('proposed_by', 'a model')} proposed "
+            f"the reverse {call['method']} {payload['service']}{call['path']}{body}. It is sent only once approved: "
+            f"review it, then approve it (`skyplex goex approve {action_id}`, or executor.approve_reverse(id)) "
+            "and undo again")

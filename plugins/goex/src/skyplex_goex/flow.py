@@ -3,6 +3,9 @@
 The model sees what kinds of action exist and the targets the user opened to it (a folder, a database,
 REST services by name); it never sees secrets (only ``{{secret:NAME}}`` placeholders) and cannot pick
 other targets: the caller's target replaces whatever path the model wrote.
+
+The same prompt and parser serve undo's fallback (:func:`propose_reverse`): when no compensating call can
+be derived from a REST action's recorded response, a model proposes one, which the user must approve.
 """
 
 from __future__ import annotations
@@ -60,11 +63,40 @@ def parse_action(text: str, targets: dict[str, Any]) -> Action:
     raise InvalidInputError(f"the model did not answer with an action as JSON; it said: {text[:300]!r}", field="request")
 
 
+REVERSE_REQUEST = """Undo a REST call that was already made: answer with the one REST action on service {service!r}
+that puts the service back as it was before the call. Use what the response and the earlier state show
+(ids, bodies). Only the calls listed below are allowed.
+{facts}"""
+
+
+def _generate(model: ModelBackend, messages: list[ChatMessage], max_tokens: int) -> str:
+    # greedy decoding: a proposal someone is asked to approve should not change when asked twice
+    (completion,) = model.generate([messages], GenerationParams(max_tokens=max_tokens, temperature=0.0))
+    return completion.text
+
+
+def propose_reverse(model: ModelBackend, service_name: str, service: dict[str, Any], facts: str, *,
+                    max_tokens: int = 256) -> tuple[dict[str, Any], list[ChatMessage]]:
+    """Ask ``model`` for a call reversing a committed REST action; returns (its payload, the prompt sent).
+
+    ``facts`` describes the forward call and its recorded response and must already be redacted (the
+    REST handler builds it with placeholders only). Only the service's allow rules are passed on, never
+    its headers or base URL. The payload is *not* checked here: the caller applies the allow-list.
+    """
+    request = REVERSE_REQUEST.format(service=service_name, facts=facts)
+    messages = build_prompt(request, {}, {service_name: {"allow": service.get("allow", [])}})
+    text = _generate(model, messages, max_tokens)
+    action = parse_action(text, {})
+    if action.kind != "rest":
+        raise InvalidInputError(f"the model proposed a {action.kind!r} action as the reverse of a REST call; "
+                                f"only a REST call can reverse one. It said: {text[:300]!r}", field="model")
+    return action.payload, messages
+
+
 def propose_from_request(executor: GoexExecutor, model: ModelBackend, request: str, targets: dict[str, Any], *,
                          run: bool = True, max_tokens: int = 512) -> ActionRecord:
     """Ask ``model`` for an action fulfilling ``request``, journal it and (by default) run it staged."""
     messages = build_prompt(request, targets, executor.services)
-    (completion,) = model.generate([messages], GenerationParams(max_tokens=max_tokens, temperature=0.0))
-    action = parse_action(completion.text, targets)
+    action = parse_action(_generate(model, messages, max_tokens), targets)
     record = executor.propose(action.model_copy(update={"description": action.description or request[:200]}))
     return executor.run(record.id) if run else record

@@ -22,6 +22,13 @@ class ActionFailed(SkyplexError):
     error_type = "action_failed"
 
 
+class ApprovalRequired(SkyplexError):
+    """An irreversible action, or a model-proposed reverse call, needs explicit approval before it runs."""
+
+    status_code = 403
+    error_type = "approval_required"
+
+
 class ConflictError(SkyplexError):
     """The action's state does not allow this step (e.g. commit before run, undo out of order)."""
 
@@ -76,6 +83,14 @@ class ActionHandler(ABC):
     @abstractmethod
     def undo(self, ctx: ActionContext, undo_data: dict[str, Any], outcome: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
         """Reverse a committed action; return what was done (including whether it restored exactly)."""
+
+    def classify_outcome(self, payload: dict[str, Any], outcome: dict[str, Any], current: Classification) -> Classification:
+        """The classification once committed: the response may show that no compensation can be derived."""
+        return current
+
+    def needs_reverse(self, payload: dict[str, Any], outcome: dict[str, Any]) -> bool:
+        """True when a committed action can only be undone by a model-proposed reverse the user approves."""
+        return False
 
     def discard(self, ctx: ActionContext) -> None:
         """Drop a staged (ran, not committed) effect."""

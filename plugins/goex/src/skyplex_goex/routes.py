@@ -42,8 +42,10 @@ def add_routes(router, kernel) -> None:
         return ex().approve(action_id, by="gateway")
 
     @router.post("/actions/{action_id}/undo", response_model=ActionRecord)
-    def undo(action_id: str, force: bool = False) -> ActionRecord:
-        return ex().undo(action_id, force=force)
+    def undo(action_id: str, force: bool = False, model: str | None = None) -> ActionRecord:
+        # `model` names a kernel backend asked for a reverse call when none can be derived; it then
+        # waits for POST .../approve before it is sent
+        return ex().undo(action_id, force=force, model=model)
 
     @router.get("/actions/{action_id}/events")
     def events(action_id: str) -> list[dict[str, Any]]:
