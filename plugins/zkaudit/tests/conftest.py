@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from skyplex.interfaces import Artifact
+from skyplex.interfaces import Artifact, Claim
 
 
 def small_dataset(seed: int = 0, n: int = 8, d: int = 8, c: int = 4) -> dict:
@@ -45,3 +45,14 @@ def dataset_commitment(zk, dataset_data):
 def weights_commitment(zk):
     rng = np.random.default_rng(1)
     return zk.commit(Artifact(kind="weights", data={"w": rng.uniform(-0.5, 0.5, (8, 4)).round(3).tolist()}))
+
+
+@pytest.fixture(scope="session")
+def training_proof(zk, dataset_commitment, weights_commitment):
+    """One real one-step training proof, made once per session (proving is the slow part) and shared
+    by test_proofs.py and the gateway tests; only request it from tests marked slow."""
+    claim = Claim(kind="training", commitments=[dataset_commitment.id, weights_commitment.id], params={"lr": 0.5, "steps": 1})
+    seen = []
+    proof = zk.prove(claim, progress=lambda f, m: seen.append((f, m)))
+    assert seen and seen[-1][0] == 1.0
+    return proof

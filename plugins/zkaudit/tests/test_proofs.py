@@ -1,6 +1,7 @@
 """Real ezkl proofs (slow): one training step, one censorship count, and the attacks on them.
 
-Keys are cached in the session data dir, so each circuit's setup runs once per session.
+Keys are cached in the session data dir, so each circuit's setup runs once per session; the training
+proof itself is a session fixture (conftest) shared with the gateway tests.
 """
 
 from __future__ import annotations
@@ -13,15 +14,6 @@ from click.testing import CliRunner
 from skyplex.interfaces import Artifact, Claim
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def training_proof(zk, dataset_commitment, weights_commitment):
-    claim = Claim(kind="training", commitments=[dataset_commitment.id, weights_commitment.id], params={"lr": 0.5, "steps": 1})
-    seen = []
-    proof = zk.prove(claim, progress=lambda f, m: seen.append((f, m)))
-    assert seen and seen[-1][0] == 1.0
-    return proof
 
 
 def test_training_proof_verifies_and_matches_our_witness(zk, training_proof):

@@ -7,7 +7,8 @@ Artifacts (``Artifact.data``):
 
 Claims: ``training`` (commitments ``[dataset, weights]``, params ``lr``, ``steps``),
 ``audit:membership`` (``[dataset]``, params ``x``, ``label``), ``audit:censorship`` (``[dataset]``,
-params ``label``: the fraction of examples with that label). Public records live under
+params ``label``: the fraction of examples with that label), ``audit:counterfactual``
+(``[test dataset, weights]``: the accuracy of the committed weights on a committed test set). Public records live under
 ``<data dir>/zkaudit/public``, openings (data and salts) under ``<data dir>/zkaudit/private``.
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from skyplex.interfaces import Artifact, Auditor, Claim, Commitment, Proof, Verdict
 
 from . import commitments as cm
-from .circuits import LabelCountCircuit, label_count_onnx
+from .circuits import AccuracyCircuit, LabelCountCircuit, accuracy_onnx, accuracy_reference, label_count_onnx
 from .prover import Prover, instances, sha256_file
 from .training import prove_training
 from .verify import verify_proof
@@ -111,7 +112,10 @@ class ZkAuditor(Auditor):
             return self._prove_membership(claim)
         if claim.kind == "audit:censorship":
             return self._prove_censorship(claim, progress)
-        raise ValueError(f"unknown claim kind {claim.kind!r}; zkaudit proves training, audit:membership, audit:censorship")
+        if claim.kind == "audit:counterfactual":
+            return self._prove_counterfactual(claim, progress)
+        raise ValueError(f"unknown claim kind {claim.kind!r}; zkaudit proves training, audit:membership, "
+                         "audit:censorship, audit:counterfactual")
 
     def verify(self, proof: Proof) -> Verdict:
         """Verify with public artefacts only (records, settings, vk, SRS)."""
@@ -160,5 +164,35 @@ class ZkAuditor(Auditor):
             raise RuntimeError(f"proven count {n} differs from the dataset's {expected}; ezkl settings are wrong")
         return Proof(id=f"pf-{uuid.uuid4().hex[:12]}", claim=claim, scheme="ezkl-halo2-kzg/label-count",
                      public_outputs={"circuit": spec.as_dict(), "count": n, "fraction": n / len(o.labels),
+                                     "vk_sha256": sha256_file(files.vk)},
+                     proof_b64=base64.b64encode(json.dumps({"proof": proof}).encode()).decode())
+
+    def _prove_counterfactual(self, claim: Claim, progress) -> Proof:
+        if len(claim.commitments) < 2:
+            raise ValueError("an audit:counterfactual claim names the test-dataset and weights commitments, in that order")
+        ds_id, w_id = claim.commitments[:2]
+        o = self.dataset_opening(ds_id)
+        w = self.weights_opening(w_id)
+        if w.w.shape != (o.x.shape[1], o.classes):
+            raise ValueError(f"weights of shape {tuple(w.w.shape)} do not fit the test set ({o.x.shape[1]} features, "
+                             f"{o.classes} classes)")
+        if w.scale != o.scale:
+            raise ValueError(f"weights at scale 2^{w.scale} and test set at 2^{o.scale} cannot share one circuit")
+        spec = AccuracyCircuit(o.x.shape[1], o.classes, o.batch, o.num_batches, o.scale,
+                               int(claim.params.get("logrows", self.logrows)))
+        files = self.prover.files(spec, accuracy_onnx, progress=progress)
+        if progress:
+            progress(0.5, f"proving accuracy over {o.num_batches} batches")
+        inputs = [o.batch_tensor(k) for k in range(o.num_batches)] + [w.salted()]
+        proof, (count,) = self.prover.prove(files, spec.scale, inputs)
+        n = int(count.ravel()[0]) >> spec.scale
+        used = o.num_batches * o.batch
+        expected = int(accuracy_reference(o.x[:used], o.labels[:used], w.w, spec.scale).sum())
+        if n != expected:
+            raise RuntimeError(f"proven correct count {n} differs from our reference {expected}; ezkl settings are wrong")
+        if progress:
+            progress(1.0, f"{n} of {used} test examples correct")
+        return Proof(id=f"pf-{uuid.uuid4().hex[:12]}", claim=claim, scheme="ezkl-halo2-kzg/accuracy",
+                     public_outputs={"circuit": spec.as_dict(), "correct": n, "examples": used, "accuracy": n / used,
                                      "vk_sha256": sha256_file(files.vk)},
                      proof_b64=base64.b64encode(json.dumps({"proof": proof}).encode()).decode())

@@ -156,3 +156,95 @@ def label_count_onnx(c: LabelCountCircuit) -> bytes:
     inits.append(_const("one", [1]))
     nodes.append(helper.make_node("Reshape", ["total", "one"], ["count"]))
     return _model(nodes, inputs, outputs, inits)
+
+
+@dataclass(frozen=True)
+class AccuracyCircuit:
+    """Counterfactual audit: how many examples of a committed test set the committed weights classify
+    correctly (over ``batches`` batches of ``batch``).
+
+    An example counts as correct when its true-class logit is *strictly* greater than every other
+    logit, the logits being ezkl's ``x @ w`` rescaled to ``2^-scale`` (see :func:`accuracy_reference`).
+    Ties count as wrong, so the proven count never flatters the model.
+    """
+
+    in_dim: int
+    classes: int
+    batch: int
+    batches: int
+    scale: int = 8
+    logrows: int = 15
+
+    @property
+    def output_visibility(self) -> str:
+        return "public"  # the count of correct predictions is the audit's published answer
+
+    @property
+    def batch_salt_rows(self) -> int:
+        return salt_rows(self.in_dim + self.classes)
+
+    @property
+    def w_salt_rows(self) -> int:
+        return salt_rows(self.classes)
+
+    def key(self) -> str:
+        return f"acc-d{self.in_dim}-c{self.classes}-b{self.batch}-n{self.batches}-s{self.scale}-k{self.logrows}-v1"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def accuracy_onnx(c: AccuracyCircuit) -> bytes:
+    """Inputs ``batch0..batch{n-1}`` (the committed batches, training layout and salts) and ``w``
+    (salted weights, as committed); output ``count [1]``: examples whose true-class logit beats all others.
+
+    Per batch, with ``z = x @ w`` and one-hot ``y``: ``margin = (z·y summed over classes) - z`` is the
+    true logit minus each logit (0 in the true column). ``Greater(margin, 0) + y`` is then 1 or more in
+    every column exactly when the example is classified correctly, so its row minimum is the 0/1
+    correctness bit. This avoids ArgMax, whose ezkl output has scale 0 and whose tie-breaking is
+    index order, for comparisons ezkl proves with its range-check lookups.
+    """
+    from onnx import TensorProto, helper
+
+    b, d, k = c.batch, c.in_dim, c.classes
+    f = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info(f"batch{i}", f, [b + c.batch_salt_rows, d + k]) for i in range(c.batches)]
+    inputs.append(helper.make_tensor_value_info("w", f, [d + c.w_salt_rows, k]))
+    outputs = [helper.make_tensor_value_info("count", f, [1])]
+    inits: list = [_const("ax0", [0]), _const("ax1", [1]), _const("one", [1]), _const("zero", np.float32(0), np.float32)]
+    nodes = [_slice("w", "weights", 0, d, 0, inits)]
+    oks = []
+    for i in range(c.batches):
+        nodes += [
+            _slice(f"batch{i}", f"rows{i}", 0, b, 0, inits),
+            _slice(f"rows{i}", f"x{i}", 0, d, 1, inits),
+            _slice(f"rows{i}", f"y{i}", d, d + k, 1, inits),
+            helper.make_node("MatMul", [f"x{i}", "weights"], [f"z{i}"]),
+            helper.make_node("Mul", [f"z{i}", f"y{i}"], [f"zy{i}"]),
+            helper.make_node("ReduceSum", [f"zy{i}", "ax1"], [f"zt{i}"], keepdims=1),
+            helper.make_node("Sub", [f"zt{i}", f"z{i}"], [f"margin{i}"]),
+            helper.make_node("Greater", [f"margin{i}", "zero"], [f"gt{i}"]),
+            helper.make_node("Cast", [f"gt{i}"], [f"gtf{i}"], to=f),
+            helper.make_node("Add", [f"gtf{i}", f"y{i}"], [f"s{i}"]),
+            helper.make_node("ReduceMin", [f"s{i}", "ax1"], [f"ok{i}"], keepdims=0),
+        ]
+        oks.append(f"ok{i}")
+    nodes.append(helper.make_node("Concat", oks, ["oks"], axis=0) if len(oks) > 1 else helper.make_node("Identity", oks, ["oks"]))
+    nodes.append(helper.make_node("ReduceSum", ["oks", "ax0"], ["total"], keepdims=1))
+    nodes.append(helper.make_node("Reshape", ["total", "one"], ["count"]))
+    return _model(nodes, inputs, outputs, inits)
+
+
+def accuracy_reference(x: np.ndarray, labels: np.ndarray, w: np.ndarray, scale: int) -> np.ndarray:
+    """The 0/1 correctness of each example as the accuracy circuit computes it, from integers at ``scale``.
+
+    Logits are ``x @ w`` (scale ``2*scale``) rescaled to ``scale`` with ezkl's rounding (half away from
+    zero); an example is correct iff its true logit is strictly greater than every other logit.
+    """
+    z2 = np.asarray(x, dtype=np.int64) @ np.asarray(w, dtype=np.int64)
+    sf = 1 << scale
+    z = np.sign(z2) * ((np.abs(z2) + sf // 2) // sf)
+    labels = np.asarray(labels, dtype=np.int64)
+    true = z[np.arange(len(labels)), labels]
+    others = np.where(np.eye(z.shape[1], dtype=bool)[labels], np.iinfo(np.int64).min, z)
+    return (true > others.max(axis=1)).astype(np.int64)

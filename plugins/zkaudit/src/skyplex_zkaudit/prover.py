@@ -159,18 +159,31 @@ class Prover:
         import ezkl
 
         with tempfile.TemporaryDirectory(prefix="zkaudit-") as tmp:
-            data = Path(tmp) / "input.json"
-            sf = float(1 << scale)
-            data.write_text(json.dumps({"input_data": [(np.asarray(a, dtype=np.float64).ravel() / sf).tolist() for a in inputs]}))
-            witness = Path(tmp) / "witness.json"
-            ezkl.gen_witness(str(data), str(files.compiled), str(witness))
-            wj = json.loads(witness.read_text())
-            outputs = [np.rint(np.asarray(o, dtype=np.float64) * sf).astype(np.int64)
-                       for o in wj["pretty_elements"]["rescaled_outputs"]]
+            witness, outputs = self._witness(files, scale, inputs, Path(tmp))
             proof_path = Path(tmp) / "proof.json"
             ezkl.prove(str(witness), str(files.compiled), str(files.pk), str(proof_path), str(files.srs))
             proof = json.loads(proof_path.read_text())
         return proof, outputs
+
+    def witness(self, files: CircuitFiles, scale: int, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The circuit's outputs (ints at ``scale``) from ezkl's witness generation, without proving:
+        what the proof would attest, in seconds and without keys (used by the witness-level tests)."""
+        with tempfile.TemporaryDirectory(prefix="zkaudit-") as tmp:
+            return self._witness(files, scale, inputs, Path(tmp))[1]
+
+    @staticmethod
+    def _witness(files: CircuitFiles, scale: int, inputs: list[np.ndarray], tmp: Path) -> tuple[Path, list[np.ndarray]]:
+        import ezkl
+
+        data = tmp / "input.json"
+        sf = float(1 << scale)
+        data.write_text(json.dumps({"input_data": [(np.asarray(a, dtype=np.float64).ravel() / sf).tolist() for a in inputs]}))
+        witness = tmp / "witness.json"
+        ezkl.gen_witness(str(data), str(files.compiled), str(witness))
+        wj = json.loads(witness.read_text())
+        outputs = [np.rint(np.asarray(o, dtype=np.float64) * sf).astype(np.int64)
+                   for o in wj["pretty_elements"]["rescaled_outputs"]]
+        return witness, outputs
 
     @staticmethod
     def verify(proof: dict, settings: Path, vk: Path, srs: Path) -> bool:

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from skyplex.interfaces import Proof, Verdict
 
-from .circuits import LabelCountCircuit, StepCircuit
+from .circuits import AccuracyCircuit, LabelCountCircuit, StepCircuit
 from .commitments import leaf_hash, merkle_root_from_path
 from .prover import Prover, instances, sha256_file
 
@@ -66,8 +66,11 @@ def verify_proof(proof: Proof, records: Records, public_root: Path, srs_path: Pa
             details = _verify_membership(proof, records)
         elif kind == "audit:censorship":
             details = _verify_censorship(proof, records, public_root, srs_path)
+        elif kind == "audit:counterfactual":
+            details = _verify_counterfactual(proof, records, public_root, srs_path)
         else:
-            raise _Reject(f"unknown claim kind {kind!r}; zkaudit verifies training, audit:membership, audit:censorship")
+            raise _Reject(f"unknown claim kind {kind!r}; zkaudit verifies training, audit:membership, "
+                          "audit:censorship, audit:counterfactual")
         return Verdict(valid=True, reason="all checks passed", details=details)
     except _Reject as exc:
         return Verdict(valid=False, reason=str(exc))
@@ -133,3 +136,30 @@ def _verify_censorship(proof: Proof, records: Records, root: Path, srs: Path | N
         raise _Reject("the proof counts a different label than the claim's predicate")
     _ezkl_check(step, spec, root, srs, out.get("vk_sha256"), "censorship count")
     return {"count": out["count"], "fraction": out["count"] / dataset["metadata"]["examples"]}
+
+
+def _verify_counterfactual(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
+    """Public instances are the test batches' hashes, the weights' hash, then the correct count."""
+    import ezkl
+
+    if len(proof.claim.commitments) < 2:
+        raise _Reject("an audit:counterfactual claim names the test-dataset and weights commitments")
+    dataset = _record(records, proof.claim.commitments[0], "dataset")
+    weights = _record(records, proof.claim.commitments[1], "weights")
+    out = proof.public_outputs
+    spec = AccuracyCircuit(**out["circuit"])
+    step = _payload(proof)["proof"]
+    inst = instances(step)
+    batches = dataset["metadata"]["batch_digests"]
+    n = len(batches)
+    if spec.batches != n or inst[:n] != batches:
+        raise _Reject("the evaluated batches are not the committed test set's batches (dataset changed after commitment?)")
+    if inst[n:n + 1] != [weights["digest"]]:
+        raise _Reject("the evaluated weights are not the committed weights")
+    examples = n * spec.batch
+    if out["examples"] != examples or inst[n + 1:] != [ezkl.float_to_felt(float(out["correct"]), spec.scale)]:
+        raise _Reject("the published correct count is not the count the proof attests (swapped public outputs)")
+    if "accuracy" in out and out["accuracy"] != out["correct"] / examples:
+        raise _Reject("the published accuracy is not correct / examples")
+    _ezkl_check(step, spec, root, srs, out.get("vk_sha256"), "counterfactual accuracy")
+    return {"correct": out["correct"], "examples": examples, "accuracy": out["correct"] / examples}
