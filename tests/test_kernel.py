@@ -149,3 +149,48 @@ def test_model_spec_derives_kv_bytes():
     spec = ModelSpec(name="llama-7b", params_b=6.7, num_layers=32, num_kv_heads=32, head_dim=128)
     assert spec.kv_bytes_per_token == 2 * 32 * 32 * 128 * 2  # 512 KiB per token in fp16
     assert spec.weight_bytes == pytest.approx(13.4e9)
+
+
+def test_factory_by_reference_is_imported_on_first_use(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sp_lazy_impl.py").write_text(
+        "from skyplex.interfaces import Inspector, InspectionReport\n"
+        "class Lazy(Inspector):\n"
+        "    '''Inspects lazily.'''\n"
+        "    def __init__(self, kernel=None):\n"
+        "        self.kernel = kernel\n"
+        "    def inspect(self, target):\n"
+        "        return InspectionReport(inspector=self.name, target=target, summary='lazy')\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+
+    class ByReference:
+        @hookimpl
+        def skyplex_register_inspectors(self, register):
+            register("lazy", "sp_lazy_impl:Lazy", description="imported on first use")
+            register("missing", "sp_lazy_impl:Nope")
+
+    import sys
+
+    pm = make_plugin_manager(builtins=False, entrypoints=False, extra=[("ref", ByReference())])
+    k = Kernel(settings=Settings(data_dir=tmp_path), pm=pm, strict=True)
+    assert "sp_lazy_impl" not in sys.modules  # registering and listing import nothing
+    assert k.inspectors.describe()[0]["description"] == "imported on first use"
+    assert "sp_lazy_impl" not in sys.modules
+    lazy = k.inspectors.get("lazy")
+    assert lazy.kernel is k and lazy.name == "lazy" and "sp_lazy_impl" in sys.modules
+    with pytest.raises(PluginError, match="plugin 'ref': cannot load inspector 'missing' from 'sp_lazy_impl:Nope'"):
+        k.inspectors.get("missing")
+    sys.modules.pop("sp_lazy_impl", None)
+
+
+def test_malformed_factory_reference_is_rejected(tmp_path):
+    class Bad:
+        @hookimpl
+        def skyplex_register_inspectors(self, register):
+            register("bad", "no_colon_here")
+
+    k = Kernel(settings=Settings(data_dir=tmp_path), pm=make_plugin_manager(builtins=False, entrypoints=False, extra=[("bad", Bad())]))
+    assert "bad" not in k.inspectors
+    assert any("must be 'package.module:attr'" in e.error for e in k.plugin_errors)

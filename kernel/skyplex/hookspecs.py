@@ -2,8 +2,9 @@
 
 Registry hooks receive a ``register(name, factory, **meta)`` callback rather than returning values, so
 the kernel knows which plugin registered what and can reject duplicate names naming both plugins.
-A factory is a class or callable returning an instance of the kind's interface; it is called lazily,
-with ``kernel=`` when it accepts that keyword, plus any options the caller gives.
+A factory is a class or callable returning an instance of the kind's interface, or a
+``"package.module:attr"`` reference to one (imported on first use, so registering stays cheap); it is
+called lazily, with ``kernel=`` when it accepts that keyword, plus any options the caller gives.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ There is no global kernel: create one (``Kernel()``), use it, close it. Tests ma
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import threading
@@ -30,16 +31,38 @@ REGISTRY_HOOKS: dict[str, str] = {kind: f"skyplex_register_{kind}s" for kind in 
 
 @dataclass
 class Entry:
-    """One registered name: who registered it, how to build it, and what it says about itself."""
+    """One registered name: who registered it, how to build it, and what it says about itself.
+
+    ``factory`` is a callable, or a ``"package.module:attr"`` reference imported on first use, so
+    registering never imports a plugin's implementation (and its numpy, SQLAlchemy, ...).
+    """
 
     kind: str
     name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., Any] | str
     plugin: str
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def resolve(self) -> Callable[..., Any]:
+        """The factory itself, importing it first when it was registered by reference."""
+        if isinstance(self.factory, str):
+            module_name, _, attr = self.factory.partition(":")
+            try:
+                obj: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(
+                    f"plugin {self.plugin!r}: cannot load {self.kind} {self.name!r} from {self.factory!r}: {exc}"
+                ) from exc
+            if not callable(obj):
+                raise PluginError(f"plugin {self.plugin!r}: {self.factory!r} is not callable")
+            self.factory = obj
+        return self.factory
+
     def describe(self) -> dict[str, Any]:
-        doc = inspect.getdoc(self.factory) or ""
+        # a factory registered by reference is not imported just to be listed
+        doc = "" if isinstance(self.factory, str) else (inspect.getdoc(self.factory) or "")
         return {
             "name": self.name,
             "kind": self.kind,
@@ -59,14 +82,22 @@ class Registry(Generic[T]):
         self._instances: dict[str, T] = {}
         self._lock = threading.Lock()
 
-    def register(self, name: str, factory: Callable[..., T], *, plugin: str, **meta: Any) -> None:
+    def register(self, name: str, factory: Callable[..., T] | str, *, plugin: str, **meta: Any) -> None:
         if not isinstance(name, str) or not name or not name.replace("-", "_").replace(".", "_").isidentifier():
             raise InvalidInputError(
                 f"plugin {plugin!r} tried to register {self.kind} name {name!r}; names are non-empty "
                 "identifiers (letters, digits, '_', '-', '.')",
                 field="name",
             )
-        if not callable(factory):
+        if isinstance(factory, str):
+            module_name, sep, attr = factory.partition(":")
+            if not sep or not module_name or not attr:
+                raise InvalidInputError(
+                    f"plugin {plugin!r} registered {self.kind} {name!r} with factory {factory!r}; "
+                    "a factory given as text must be 'package.module:attr'",
+                    field="factory",
+                )
+        elif not callable(factory):
             raise InvalidInputError(f"plugin {plugin!r} registered {self.kind} {name!r} with a non-callable factory")
         if name in self._entries:
             first = self._entries[name].plugin
@@ -105,11 +136,12 @@ class Registry(Generic[T]):
     def create(self, name: str, **options: Any) -> T:
         """A new instance of ``name`` built with ``options`` (and the kernel, if the factory takes it)."""
         entry = self.entry(name)
+        factory = entry.resolve()
         kwargs = dict(options)
-        if _accepts_kwarg(entry.factory, "kernel"):
+        if _accepts_kwarg(factory, "kernel"):
             kwargs["kernel"] = self._kernel
         try:
-            obj = entry.factory(**kwargs)
+            obj = factory(**kwargs)
         except TypeError as exc:
             raise InvalidInputError(f"cannot create {self.kind} {name!r} with options {sorted(options)}: {exc}") from exc
         base = KINDS[self.kind]

@@ -8,9 +8,7 @@ from skyplex import hookimpl
 @hookimpl
 def skyplex_register_evaluators(register):
     """Register the ``arena`` evaluator."""
-    from .evaluator import ArenaEvaluator
-
-    register("arena", ArenaEvaluator, description="Chatbot Arena: Bradley-Terry ratings with CIs from pairwise votes")
+    register("arena", "skyplex_arena.evaluator:ArenaEvaluator", description="Chatbot Arena: Bradley-Terry ratings with CIs from pairwise votes")
 
 
 @hookimpl

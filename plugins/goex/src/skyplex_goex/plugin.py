@@ -8,9 +8,7 @@ from skyplex import hookimpl
 @hookimpl
 def skyplex_register_executors(register):
     """Register the ``goex`` executor."""
-    from .executor import GoexExecutor
-
-    register("goex", GoexExecutor, description="GoEX: LLM actions with staging, post-facto commit/undo and confinement")
+    register("goex", "skyplex_goex.executor:GoexExecutor", description="GoEX: LLM actions with staging, post-facto commit/undo and confinement")
 
 
 @hookimpl

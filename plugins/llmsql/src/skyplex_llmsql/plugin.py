@@ -5,18 +5,10 @@ from __future__ import annotations
 from skyplex import hookimpl
 
 
-def llmsql_scheduler(**options):
-    """LLM-SQL: dedup + GGR field/row reordering for prefix-cache reuse."""
-    # imported on first use: numpy and the planners must not slow down every `skyplex` command
-    from .scheduler import LLMSQLScheduler
-
-    return LLMSQLScheduler(**options)
-
-
 @hookimpl
 def skyplex_register_schedulers(register):
     """Register the ``llmsql`` scheduler."""
-    register("llmsql", llmsql_scheduler,
+    register("llmsql", "skyplex_llmsql.scheduler:LLMSQLScheduler",
              description="LLM-SQL: dedup + GGR field/row reordering of table rows for prefix-cache reuse")
 
 

@@ -5,18 +5,10 @@ from __future__ import annotations
 from skyplex import hookimpl
 
 
-def melange_allocator(**options):
-    """Mélange: cheapest GPU mix for a workload under a latency SLO."""
-    # imported on first use: the solver stack (numpy, pulp) must not slow down every `skyplex` command
-    from .allocator import MelangeAllocator
-
-    return MelangeAllocator(**options)
-
-
 @hookimpl
 def skyplex_register_allocators(register):
     """Register the ``melange`` allocator."""
-    register("melange", melange_allocator, description="Mélange: cheapest GPU mix for a workload under a latency SLO")
+    register("melange", "skyplex_melange.allocator:MelangeAllocator", description="Mélange: cheapest GPU mix for a workload under a latency SLO")
 
 
 @hookimpl

@@ -8,9 +8,7 @@ from skyplex import hookimpl
 @hookimpl
 def skyplex_register_auditors(register):
     """Register the ``zkaudit`` auditor."""
-    from .auditor import ZkAuditor
-
-    register("zkaudit", ZkAuditor, description="ZkAudit: salted commitments, ezkl proofs of SGD training and audits")
+    register("zkaudit", "skyplex_zkaudit.auditor:ZkAuditor", description="ZkAudit: salted commitments, ezkl proofs of SGD training and audits")
 
 
 @hookimpl
