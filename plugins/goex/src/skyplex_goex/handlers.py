@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from skyplex.errors import SkyplexError
+from skyplex.errors import ConflictError, SkyplexError  # ConflictError: a step the action's state does not allow
 
 if TYPE_CHECKING:
     from .executor import GoexExecutor
@@ -27,13 +27,6 @@ class ApprovalRequired(SkyplexError):
 
     status_code = 403
     error_type = "approval_required"
-
-
-class ConflictError(SkyplexError):
-    """The action's state does not allow this step (e.g. commit before run, undo out of order)."""
-
-    status_code = 409
-    error_type = "conflict_error"
 
 
 @dataclass
