@@ -206,35 +206,29 @@ def _trainer_router() -> APIRouter:
 
     @router.post("/{name}/datasets", response_model=JOB_MODEL, status_code=202, summary="Build a dataset (a job)")
     def build_dataset(request: Request, name: str, spec: DatasetSpec) -> Any:
-        kernel = _kernel(request)
-        kernel.trainers.entry(name)
-
-        def run(ctx: Any, *, trainer: str, spec: dict) -> dict:
-            artifact: DatasetArtifact = kernel.trainers.get(trainer).build_dataset(
-                DatasetSpec.model_validate(spec), progress=ctx.progress
-            )
-            return artifact.model_dump(mode="json")
-
-        return kernel.jobs.submit(
-            run, name=f"{name}:dataset", kind="dataset", params={"trainer": name, "spec": spec.model_dump(mode="json")}
-        )
+        return _trainer_job(_kernel(request), name, "build_dataset", spec, kind="dataset")
 
     @router.post("/{name}/finetunes", response_model=JOB_MODEL, status_code=202, summary="Fine-tune a model (a job)")
     def finetune(request: Request, name: str, spec: FinetuneSpec) -> Any:
-        kernel = _kernel(request)
-        kernel.trainers.entry(name)
-
-        def run(ctx: Any, *, trainer: str, spec: dict) -> dict:
-            result: TrainingResult = kernel.trainers.get(trainer).finetune(
-                FinetuneSpec.model_validate(spec), progress=ctx.progress
-            )
-            return result.model_dump(mode="json")
-
-        return kernel.jobs.submit(
-            run, name=f"{name}:finetune", kind="finetune", params={"trainer": name, "spec": spec.model_dump(mode="json")}
-        )
+        return _trainer_job(_kernel(request), name, "finetune", spec, kind="finetune")
 
     return router
+
+
+def _trainer_job(kernel: Any, name: str, method: str, spec: DatasetSpec | FinetuneSpec, *, kind: str) -> Any:
+    """Submit trainer ``name``'s ``method`` (``build_dataset`` or ``finetune``) on ``spec`` as a job."""
+    kernel.trainers.entry(name)  # unknown names fail now with 404, not later inside the job
+    spec_type = type(spec)
+
+    def run(ctx: Any, *, trainer: str, spec: dict) -> dict:
+        result: DatasetArtifact | TrainingResult = getattr(kernel.trainers.get(trainer), method)(
+            spec_type.model_validate(spec), progress=ctx.progress
+        )
+        return result.model_dump(mode="json")
+
+    return kernel.jobs.submit(
+        run, name=f"{name}:{kind}", kind=kind, params={"trainer": name, "spec": spec.model_dump(mode="json")}
+    )
 
 
 def _inspector_router() -> APIRouter:
