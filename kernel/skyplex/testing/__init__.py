@@ -4,7 +4,7 @@ The pytest plugin (``skyplex.testing.plugin``) is registered through the ``pytes
 so the fixtures are available in every project that has skyplex installed.
 """
 
-from .conformance import (
+from .kits import (
     AllocatorConformance,
     AuditorConformance,
     EntryPointConformance,

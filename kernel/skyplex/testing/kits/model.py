@@ -1,0 +1,77 @@
+"""Conformance kit for a model backend: the contract every caller relies on."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ...interfaces import ChatMessage, Completion, GenerationParams, ModelInfo
+from ._base import must_override
+
+
+class ModelBackendConformance:
+    """Contract of a model backend. Override ``backend``; optionally ``prompt``."""
+
+    @pytest.fixture
+    def backend(self):
+        must_override("backend")
+
+    @pytest.fixture
+    def prompt(self) -> str:
+        return "List three colours:"
+
+    def test_info_does_not_fail(self, backend):
+        info = backend.info()
+        assert isinstance(info, ModelInfo)
+        assert info.model
+
+    def test_empty_batch_gives_empty_list(self, backend):
+        assert backend.generate([], GenerationParams(max_tokens=2)) == []
+
+    def test_one_completion_per_prompt(self, backend, prompt):
+        outs = backend.generate([prompt, "Say hello."], GenerationParams(max_tokens=4))
+        assert len(outs) == 2
+        assert all(isinstance(c, Completion) for c in outs)
+        assert all(c.usage.prompt_tokens > 0 for c in outs)
+
+    def test_max_tokens_is_respected(self, backend, prompt):
+        (out,) = backend.generate([prompt], GenerationParams(max_tokens=3))
+        assert 1 <= out.usage.completion_tokens <= 3
+        if out.finish_reason == "length":
+            assert out.usage.completion_tokens == 3
+
+    def test_greedy_is_deterministic(self, backend, prompt):
+        params = GenerationParams(max_tokens=8, temperature=0.0)
+        a = backend.generate([prompt], params)[0].text
+        b = backend.generate([prompt], params)[0].text
+        assert a == b
+
+    def test_chat_prompt_is_accepted(self, backend):
+        msgs = [ChatMessage(role="user", content="Reply with one word.")]
+        (out,) = backend.generate([msgs], GenerationParams(max_tokens=4))
+        assert out.usage.prompt_tokens > 0
+
+    def test_logprobs_match_tokens(self, backend, prompt):
+        if not backend.info().supports_logprobs:
+            pytest.skip("backend does not support logprobs")
+        (out,) = backend.generate([prompt], GenerationParams(max_tokens=5, logprobs=True))
+        assert out.logprobs is not None
+        assert len(out.logprobs) == out.usage.completion_tokens
+        assert all(lp.logprob <= 1e-6 and math.isfinite(lp.logprob) for lp in out.logprobs)
+
+    def test_stop_sequence_truncates(self, backend, prompt):
+        params = GenerationParams(max_tokens=16)
+        full = backend.generate([prompt], params)[0].text
+        if len(full.strip()) < 4:
+            pytest.skip("greedy output too short to pick a stop sequence from")
+        # a stop string taken from the middle of the greedy output must cut the text just before it
+        stop = full.strip()[2:4]
+        cut = backend.generate([prompt], params.model_copy(update={"stop": [stop]}))[0]
+        assert cut.finish_reason == "stop"
+        assert stop not in cut.text
+        assert full.startswith(cut.text)
+
+    def test_stream_matches_generate(self, backend, prompt):
+        params = GenerationParams(max_tokens=6)
+        assert "".join(backend.stream(prompt, params)) == backend.generate([prompt], params)[0].text
