@@ -1,7 +1,7 @@
 """Shared fixtures for the arena tests (conftest, because tests import in importlib mode).
 
-Real votes come from ``../shared/data/arena`` (Chatbot Arena human preference release, CC-BY-4.0);
-tests that need them skip with the reason when the folder is absent. Synthetic votes come from a
+Real votes come from ``tests/data`` (slices of the Chatbot Arena human preference release,
+CC-BY-4.0; see the README there). Synthetic votes come from a
 Bradley-Terry simulation with known ratings, so the tests can check that the fits recover them.
 """
 
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / ".." / "shared" / "data" / "arena"
-SAMPLE = DATA / "arena_140k_battles_sample2000.jsonl"
-FULL = DATA / "arena_human_preference_140k_battles.jsonl.gz"
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLE = DATA / "arena_140k_battles_sample2000.jsonl.gz"
+PAIR_OUTCOMES = DATA / "arena_140k_pair_outcomes.csv"
 #: the local model's converted weights are cached here once per machine (as in the kernel's tests)
 TEST_DATA_DIR = Path(os.environ.get("SKYPLEX_TEST_DATA_DIR", REPO / ".data" / "test"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,18 +24,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def sample_path() -> Path:
-    """The 2,000-vote sample of real Arena votes."""
-    if not SAMPLE.exists():
-        pytest.skip(f"real Arena votes not found at {SAMPLE}")
+    """The 2,000-vote sample of real Arena votes (gzipped JSONL, as the release ships them)."""
     return SAMPLE
 
 
+def full_records() -> list[dict]:
+    """All 135,634 real Arena votes, rebuilt from their per-pair outcome counts (no ids or categories)."""
+    import csv
+
+    winners = {"model_a_wins": "model_a", "model_b_wins": "model_b", "ties": "tie", "both_bad": "both_bad"}
+    out = []
+    with PAIR_OUTCOMES.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            for column, winner in winners.items():
+                out.extend({"model_a": row["model_a"], "model_b": row["model_b"], "winner": winner}
+                           for _ in range(int(row[column])))
+    return out
+
+
 @pytest.fixture(scope="session")
-def full_path() -> Path:
-    """All 135,634 real Arena votes."""
-    if not FULL.exists():
-        pytest.skip(f"real Arena votes not found at {FULL}")
-    return FULL
+def full_battles():
+    """All 135,634 real Arena votes as a battle set."""
+    from skyplex_arena.battles import load_battles
+
+    return load_battles(full_records())
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -70,17 +69,15 @@ def test_bt_agrees_with_scikit_learn(sample_battles):
     assert np.abs(theirs - fit.ratings).max() < 0.01
 
 
-def test_full_real_votes_put_gemini_first(full_path):
-    battles = load_battles(full_path)
-    assert len(battles.models) == 53
-    start = time.perf_counter()
-    board = build_leaderboard(battles, ci="sandwich")
-    elapsed = time.perf_counter() - start
+def test_full_real_votes_put_gemini_first(full_battles):
+    """All 135,634 votes: the release's published finding (the fit's speed is the benchmark's)."""
+    assert len(full_battles.models) == 53  # 135,634 votes less the 10 self-battles the loader drops
+    assert len(full_battles.outcome) == 135_624
+    board = build_leaderboard(full_battles, ci="sandwich")
     top = board.rows[0]
     assert top.model == "gemini-2.5-pro" and top.rank == 1
     assert top.rating == pytest.approx(1124, abs=1.0)
     assert top.ci_low < top.rating < top.ci_high and top.ci_high - top.ci_low < 20
-    assert elapsed < 5.0, f"sandwich leaderboard of 135k votes took {elapsed:.2f}s"
 
 
 def test_ties_and_both_bad_rules_change_the_counts(sample_battles):
