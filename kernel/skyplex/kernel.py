@@ -251,8 +251,18 @@ class Kernel:
         """
         caller = getattr(self.pm.hook, hook_name)
         results = []
-        for impl in caller.get_hookimpls():  # registration order (tryfirst/trylast respected)
+        # pluggy keeps implementations in ascending priority (trylast, plain, tryfirst; each in
+        # registration order) and calls them from the end: tryfirst first, the latest plain one
+        # before earlier ones, trylast last. Walk the same way so pluggy's markers mean what they say.
+        # Wrappers never get here: the plugin manager refuses them at load time.
+        for impl in reversed(caller.get_hookimpls()):
             plugin = impl.plugin_name
+            if impl.wrapper or impl.hookwrapper:  # registered after loading, past the load-time check
+                exc = PluginError(f"plugin {plugin!r}: {hook_name} is a wrapper; skyplex does not support hook wrappers")
+                if self.strict:
+                    raise exc
+                self.hook_errors.append(self.pm.record_error(plugin, exc, hook_name))
+                continue
             args = kwargs(plugin) if callable(kwargs) else kwargs
             try:
                 res = impl.function(**{k: args[k] for k in impl.argnames})

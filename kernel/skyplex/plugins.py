@@ -130,6 +130,7 @@ def make_plugin_manager(
             pm.meta[name] = PluginMeta(name, getattr(obj, "__name__", type(obj).__name__), builtin=False)
         except Exception as exc:  # a malformed hookimpl is reported, not fatal
             pm.record_error(name, exc, "register")
+    _refuse_wrappers(pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -139,6 +140,31 @@ def make_plugin_manager(
         if exc.plugin is not None:
             pm.unregister(exc.plugin)
     return pm
+
+
+def _refuse_wrappers(pm: SkyplexPluginManager) -> None:
+    """Drop every plugin that marks a hook implementation ``wrapper=True`` or ``hookwrapper=True``.
+
+    The kernel calls each implementation on its own (one plugin raising must not stop the others),
+    so there is no single call for a wrapper to surround; accepting one would silently skip it.
+    """
+    for plugin in list(pm.get_plugins()):
+        name = pm.get_name(plugin) or "unknown"
+        for caller in pm.get_hookcallers(plugin) or []:
+            wrapped = [i for i in caller.get_hookimpls() if i.plugin is plugin and (i.wrapper or i.hookwrapper)]
+            if wrapped:
+                pm.record_error(
+                    name,
+                    pluggy.PluginValidationError(
+                        plugin,
+                        f"hook {caller.name} is marked wrapper=True/hookwrapper=True; skyplex calls each "
+                        "implementation separately and does not support wrappers (remove the marker)",
+                    ),
+                    "validate",
+                )
+                pm.unregister(plugin)
+                pm.meta.pop(name, None)
+                break
 
 
 def _register_module(
