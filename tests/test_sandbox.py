@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from skyplex.sandbox import DENIED_SYSCALLS, Sandbox, SandboxPolicy, SandboxUnavailable, available, build_filter
-from skyplex.sandbox.seccomp import SYSCALL_NUMBERS, native_arch
+from skyplex.sandbox.seccomp import SYSCALL_NUMBERS, UNSUPPORTED_SYSCALLS, native_arch
 
 OK, REASON = available()
 needs_sandbox = pytest.mark.skipif(not OK, reason=f"sandbox unavailable here: {REASON}")
@@ -74,7 +74,7 @@ def test_syscall_numbers_agree_with_libseccomp():
     seccomp.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
     arches = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
     for arch, table in SYSCALL_NUMBERS.items():
-        for name in (*DENIED_SYSCALLS, "clone", "clone3"):
+        for name in (*DENIED_SYSCALLS, *UNSUPPORTED_SYSCALLS, "clone", "clone3"):
             nr = seccomp.seccomp_syscall_resolve_name_arch(arches[arch], name.encode())
             if nr >= 0:  # libseccomp knows it (older versions lack the newest calls)
                 assert table[name] == nr, (arch, name)

@@ -9,7 +9,7 @@ from typing import Literal
 from ..errors import SkyplexError
 
 Network = Literal["none", "loopback"]
-KilledBy = Literal["timeout", "cpu", "disk", "output", "signal"]
+KilledBy = Literal["timeout", "cpu", "disk", "memory", "output", "signal"]
 
 
 class SandboxUnavailable(SkyplexError):
@@ -32,6 +32,10 @@ class SandboxPolicy:
     credential proxy), and nothing else. Limits apply per process (memory, CPU, open files) or per
     sandbox user (``processes``); ``disk_mb`` bounds how much the run may grow the workspace's file
     system (watched from outside; writes beyond ``file_size_mb`` in one file fail at once).
+    Where the host lets skyplex create cgroups, the whole run (all its processes and its tmpfs pages)
+    is also held to ``total_memory_mb`` (default ``memory_mb`` plus both tmpfs sizes) and ``processes``
+    by the kernel. Workspaces made by ``Sandbox.temp_workspace()`` as root are size-limited file
+    systems of ``disk_mb`` and ``workspace_inodes``.
     """
 
     network: Network = "none"
@@ -44,6 +48,10 @@ class SandboxPolicy:
     processes: int = 64
     wall_timeout_s: float = 60.0
     tmp_size_mb: int = 64
+    #: bound on the run as a whole (cgroup); None means memory_mb + 2 * tmp_size_mb (/tmp and /dev/shm)
+    total_memory_mb: int | None = None
+    #: files and folders a temp_workspace() may hold (its file system's inode count)
+    workspace_inodes: int = 65536
     max_output_bytes: int = 1 << 20
     #: host paths made visible read-only at the same path (besides the minimal system root)
     readonly_paths: tuple[str, ...] = ()
@@ -63,9 +71,11 @@ class SandboxPolicy:
         if self.forward_ports and self.network != "loopback":
             raise ValueError("forward_ports needs network='loopback'")
         for name in ("memory_mb", "cpu_seconds", "file_size_mb", "disk_mb", "open_files", "processes",
-                     "tmp_size_mb", "max_output_bytes"):
+                     "tmp_size_mb", "max_output_bytes", "workspace_inodes"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"SandboxPolicy.{name} must be positive, got {getattr(self, name)!r}")
+        if self.total_memory_mb is not None and self.total_memory_mb <= 0:
+            raise ValueError(f"SandboxPolicy.total_memory_mb must be positive, got {self.total_memory_mb!r}")
         if self.wall_timeout_s <= 0:
             raise ValueError(f"SandboxPolicy.wall_timeout_s must be positive, got {self.wall_timeout_s!r}")
         if self.uid == 0 or self.host_uid == 0:
@@ -73,11 +83,18 @@ class SandboxPolicy:
         if not self.workspace_path.startswith("/") or self.workspace_path in ("/", "/usr", "/proc", "/dev"):
             raise ValueError(f"workspace_path must be an absolute path of its own, not {self.workspace_path!r}")
 
+    @property
+    def run_memory_bytes(self) -> int:
+        """The bound on the whole run (all processes and tmpfs pages) where cgroups are available."""
+        mb = self.total_memory_mb if self.total_memory_mb is not None else self.memory_mb + 2 * self.tmp_size_mb
+        return mb << 20
+
 
 @dataclass
 class SandboxResult:
     """What a sandboxed run did. ``killed_by`` is set when the sandbox stopped it (timeout, CPU limit,
-    disk limit, output limit, or a signal); ``returncode`` is then what the process died with."""
+    disk limit, the run's memory bound, output limit, or a signal); ``returncode`` is then what the
+    process died with. Every process the run started is dead when the result is returned."""
 
     returncode: int
     stdout: bytes

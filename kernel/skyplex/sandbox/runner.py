@@ -3,8 +3,11 @@
 The sandbox sees a minimal read-only system (``/usr`` and the usual symlinks into it, a synthetic
 ``/etc``), one writable workspace, a private ``/tmp`` (tmpfs), its own ``/proc`` and ``/dev``, and no
 network. It runs in fresh user, PID, IPC, UTS, cgroup and network namespaces, so it cannot see or signal
-host processes; when the command ends (or is killed) the PID namespace goes, and every descendant with
-it. If any piece is missing the run is refused (:class:`SandboxUnavailable`) rather than degraded.
+host processes. When the command ends (or is killed) the runner itself SIGKILLs the namespace's init
+from the host (found through bubblewrap's ``--info-fd``, held as a pidfd), which ends every process in
+the namespace whatever the code did inside; where a cgroup can be made, the run's cgroup is killed as
+well and bounds its memory and process count. The init's ``/proc/1/mem`` is masked so code cannot
+rewrite it. If any piece is missing the run is refused (:class:`SandboxUnavailable`) rather than degraded.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import cgroup
 from .forward import INSIDE_DIR, RELAY_SOURCE, PortForwarder
+from .lifetime import NamespaceInit
 from .policy import KilledBy, SandboxPolicy, SandboxResult, SandboxUnavailable
 from .seccomp import SeccompUnsupported, build_filter
+from .workspace import chown_tree, mount_limited_fs, umount
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +98,20 @@ class Sandbox:
             raise SandboxUnavailable(reason)
 
     @contextmanager
-    def temp_workspace(self, prefix: str = "skyplex-ws-") -> Iterator[Path]:
-        """A fresh empty workspace the sandbox user can reach (under the system temp dir), removed afterwards."""
-        path = Path(tempfile.mkdtemp(prefix=prefix))
+    def temp_workspace(self, prefix: str = "skyplex-ws-", *, parent: str | os.PathLike[str] | None = None
+                       ) -> Iterator[Path]:
+        """A fresh empty workspace the sandbox user can reach (under ``parent``, default the system temp
+        dir), removed afterwards. As root it is its own tmpfs of ``disk_mb`` bytes and
+        ``workspace_inodes`` inodes, so the kernel refuses writes beyond them (ENOSPC) at once."""
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        mounted = False
         try:
+            if os.geteuid() == 0:
+                mounted = mount_limited_fs(path, self.policy.disk_mb, self.policy.workspace_inodes)
             yield path
         finally:
+            if mounted:
+                umount(path)
             shutil.rmtree(path, ignore_errors=True)
 
     # running --------------------------------------------------------------------------------------
@@ -139,12 +153,15 @@ class Sandbox:
         as_root = os.geteuid() == 0
         owner = (p.host_uid, p.host_gid) if as_root else None
         if owner is not None:
-            _chown_tree(ws, owner)
+            chown_tree(ws, owner)
         fds: list[int] = []
         forwarder: PortForwarder | None = None
         fwd_dir: tempfile.TemporaryDirectory[str] | None = None
         try:
             argv = self._bwrap_prefix(owner)
+            info_r, info_w = os.pipe2(os.O_CLOEXEC)
+            fds.append(info_w)
+            argv += ["--info-fd", str(info_w)]
             argv += self._mounts(ws, fds)
             seccomp_fd = _data_fd(build_filter())
             fds.append(seccomp_fd)
@@ -169,7 +186,7 @@ class Sandbox:
                     raise SandboxUnavailable("forward_ports needs /usr/bin/python3 inside the sandbox for its relay")
                 sep = argv.index("--")
                 argv = argv[: sep + 1] + relay + argv[sep + 1:]
-            return self._spawn(argv, fds, stdin, timeout, ws, probe=probe)
+            return self._spawn(argv, fds, stdin, timeout, ws, info_r, probe=probe)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -208,7 +225,11 @@ class Sandbox:
             fd = _data_fd(text.encode())
             fds.append(fd)
             argv += ["--ro-bind-data", str(fd), f"/etc/{name}"]
-        argv += ["--proc", "/proc", "--dev", "/dev",
+        # the namespace's init (bubblewrap's reaper, pid 1) has no seccomp filter and runs as the same
+        # user: its memory must not be writable from inside, or code could take it over
+        argv += ["--proc", "/proc", "--ro-bind", "/dev/null", "/proc/1/mem",
+                 "--ro-bind", "/dev/null", "/proc/1/task/1/mem", "--dev", "/dev",
+                 "--size", str(p.tmp_size_mb << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
                  "--size", str(p.tmp_size_mb << 20), "--tmpfs", "/tmp", "--dir", "/run"]
         for path in p.readonly_paths:
             if not os.path.exists(path):
@@ -244,19 +265,39 @@ class Sandbox:
                 "--", *cmd]
 
     def _spawn(self, argv: list[str], fds: list[int], stdin: bytes | None, timeout: float, ws: Path,
-               *, probe: bool) -> SandboxResult:
+               info_r: int, *, probe: bool) -> SandboxResult:
         p = self.policy
         start_free = _free_bytes(ws)
         started = time.monotonic()
+        group = cgroup.RunGroup(p.run_memory_bytes, p.processes) if cgroup.available() else None
+        init = NamespaceInit(info_r)
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=fds, start_new_session=True,
-                # bwrap's own environment stays readable as /proc/1/environ inside: give it nothing
-                cwd="/", env={"PATH": DEFAULT_PATH},
-            )
-        except OSError as exc:
-            raise SandboxUnavailable(f"cannot start bubblewrap ({argv[0]}): {exc.strerror}") from None
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=fds, start_new_session=True,
+                    # bwrap's own environment stays readable as /proc/1/environ inside: give it nothing
+                    cwd="/", env={"PATH": DEFAULT_PATH},
+                    # joins the run's cgroups before exec, so no process of the run is ever outside them
+                    preexec_fn=group.enter if group is not None else None,
+                )
+            except OSError as exc:
+                raise SandboxUnavailable(f"cannot start bubblewrap ({argv[0]}): {exc.strerror}") from None
+            fds.remove(_info_w(argv))
+            os.close(_info_w(argv))
+            init.start(proc.pid)
+            return self._watch(proc, stdin, timeout, ws, start_free, started, group, init, argv, probe)
+        finally:
+            # whatever happened inside (the init rewritten, processes detached, signals ignored), the
+            # namespace ends with its init, and the cgroup is killed and removed
+            init.kill()
+            if group is not None:
+                group.close()
+
+    def _watch(self, proc: subprocess.Popen, stdin: bytes | None, timeout: float, ws: Path, start_free: int,
+               started: float, group: cgroup.RunGroup | None, init: NamespaceInit, argv: list[str],
+               probe: bool) -> SandboxResult:
+        p = self.policy
         out = _Collector(proc.stdout, p.max_output_bytes)
         err = _Collector(proc.stderr, p.max_output_bytes)
         if stdin is not None:
@@ -279,9 +320,14 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 pass
         rc = proc.wait()
+        init.kill()
+        if group is not None:
+            group.kill_all()
         out.join()
         err.join()
         duration = time.monotonic() - started
+        if killed_by is None and group is not None and group.memory_events():
+            killed_by = "memory"
         if killed_by is None:
             killed_by = _classify_exit(rc, err.data)
         if not probe:
@@ -332,6 +378,10 @@ def _feed(pipe, data: bytes) -> None:
         pipe.close()
     except OSError:  # the program exited without reading all of it
         pass
+
+
+def _info_w(argv: list[str]) -> int:
+    return int(argv[argv.index("--info-fd") + 1])
 
 
 def _data_fd(data: bytes) -> int:
@@ -386,12 +436,3 @@ def _unreachable_parent(path: Path, uid: int, gid: int) -> Path | None:
     return None
 
 
-def _chown_tree(root: Path, owner: tuple[int, int]) -> None:
-    uid, gid = owner
-    st = root.lstat()
-    if st.st_uid == uid and st.st_gid == gid and not any(root.iterdir()):
-        return
-    os.lchown(root, uid, gid)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in (*dirnames, *filenames):
-            os.lchown(os.path.join(dirpath, name), uid, gid)

@@ -64,6 +64,11 @@ DENIED_SYSCALLS: tuple[str, ...] = (
     "open_by_handle_at", "name_to_handle_at",
 )
 
+#: calls that fail with EOPNOTSUPP so programs fall back to something the limits see: ``fallocate``
+#: reserves any number of disk blocks in one call (with KEEP_SIZE even past the file-size limit), and
+#: C libraries' ``posix_fallocate`` then writes the blocks instead, which RLIMIT_FSIZE bounds
+UNSUPPORTED_SYSCALLS: tuple[str, ...] = ("fallocate",)
+
 #: system call numbers per architecture (x86_64: arch/x86/entry/syscalls/syscall_64.tbl;
 #: aarch64: the generic table include/uapi/asm-generic/unistd.h)
 SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
@@ -78,6 +83,7 @@ SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "quotactl": 179, "syslog": 103, "sethostname": 170, "setdomainname": 171, "settimeofday": 164,
         "clock_settime": 227, "clock_adjtime": 305, "adjtimex": 159, "vhangup": 153,
         "open_by_handle_at": 304, "name_to_handle_at": 303, "clone": 56, "clone3": 435,
+        "fallocate": 285,
         # x86-only port I/O
         "iopl": 172, "ioperm": 173,
     },
@@ -92,6 +98,7 @@ SYSCALL_NUMBERS: dict[str, dict[str, int]] = {
         "quotactl": 60, "syslog": 116, "sethostname": 161, "setdomainname": 162, "settimeofday": 170,
         "clock_settime": 112, "clock_adjtime": 266, "adjtimex": 171, "vhangup": 58,
         "open_by_handle_at": 265, "name_to_handle_at": 264, "clone": 220, "clone3": 435,
+        "fallocate": 47,
     },
 }
 
@@ -126,7 +133,7 @@ def build_filter(arch: str | None = None, *, extra_denied: tuple[str, ...] = ())
 
     Calls from any other architecture are killed (a 32-bit compat entry would use different numbers);
     ``clone`` with a namespace flag and everything in :data:`DENIED_SYSCALLS` (plus ``extra_denied``)
-    fail with EPERM; ``clone3`` fails with ENOSYS because its flags live in memory the filter cannot
+    fail with EPERM; :data:`UNSUPPORTED_SYSCALLS` fail with EOPNOTSUPP; ``clone3`` fails with ENOSYS because its flags live in memory the filter cannot
     read, and C libraries fall back to ``clone`` on ENOSYS.
     """
     arch = arch or native_arch()
@@ -151,6 +158,8 @@ def build_filter(arch: str | None = None, *, extra_denied: tuple[str, ...] = ())
     prog.append(_Ins(_JEQ_K, table["clone3"], jt="enosys", jf=0))
     for name in dict.fromkeys(denied):  # keep order, drop duplicates
         prog.append(_Ins(_JEQ_K, table[name], jt="eperm", jf=0))
+    for name in UNSUPPORTED_SYSCALLS:
+        prog.append(_Ins(_JEQ_K, table[name], jt="eopnotsupp", jf=0))
     prog += [
         _Ins(_RET_K, RET_ALLOW),
         "clone",
@@ -161,6 +170,8 @@ def build_filter(arch: str | None = None, *, extra_denied: tuple[str, ...] = ())
         _Ins(_RET_K, _errno(errno.EPERM)),
         "enosys",
         _Ins(_RET_K, _errno(errno.ENOSYS)),
+        "eopnotsupp",
+        _Ins(_RET_K, _errno(errno.EOPNOTSUPP)),
         "kill",
         _Ins(_RET_K, RET_KILL_PROCESS),
     ]

@@ -1,0 +1,68 @@
+"""Preparing a workspace for the sandbox user: a size-limited file system, and handing files over
+without following links out of it."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+
+def mount_limited_fs(path: Path, size_mb: int, inodes: int) -> bool:
+    """Mount a tmpfs of ``size_mb`` and ``inodes`` on ``path`` (root only). False when it cannot."""
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,nr_inodes={inodes},mode=0755,nosuid,nodev",
+                        "skyplex-ws", str(path)], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def chown_tree(root: Path, owner: tuple[int, int]) -> None:
+    """Hand the workspace to the sandbox user, without following links out of it.
+
+    Everything is changed through descriptors of folders inside the workspace (never a path that a
+    symlink could redirect). A regular file with more than one hard link may be a link to a file
+    elsewhere on the host: it is replaced by a private copy first (copy-in), so the original's owner,
+    mode and content stay as they were whatever the code does to the copy.
+    """
+    uid, gid = owner
+    st = root.lstat()
+    if st.st_uid == uid and st.st_gid == gid and not any(root.iterdir()):
+        return
+    os.lchown(root, uid, gid)
+    for _dirpath, dirnames, filenames, dfd in os.fwalk(root, follow_symlinks=False):
+        for name in dirnames:
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+        for name in filenames:
+            fst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            if stat.S_ISREG(fst.st_mode) and fst.st_nlink > 1:
+                copy_in(dfd, name, fst)
+            elif not (stat.S_ISREG(fst.st_mode) or stat.S_ISLNK(fst.st_mode)):
+                # devices, fifos and sockets have no business in a workspace; a fifo could block us
+                os.unlink(name, dir_fd=dfd)
+                continue
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+
+
+def copy_in(dfd: int, name: str, st: os.stat_result) -> None:
+    """Replace the hard link ``name`` (in folder ``dfd``) by a copy with the same content and mode."""
+    tmp = f".skyplex-copyin-{os.getpid()}-{threading.get_ident()}"
+    src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
+    try:
+        dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dfd)
+        try:
+            while chunk := os.read(src, 1 << 20):
+                os.write(dst, chunk)
+            os.fchmod(dst, stat.S_IMODE(st.st_mode) & 0o777)  # no set-uid/gid bits on the sandbox's copy
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
