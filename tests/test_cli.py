@@ -258,7 +258,7 @@ def test_unexpected_exception_is_one_line_with_hint(run):
                 raise ZeroDivisionError("bad math")
 
     result = run("boom", plugins=[("boom", Boom())])
-    assert_one_line_error(result, "unexpected ZeroDivisionError: bad math", "-v", code=1)
+    assert_one_line_error(result, "failed with ZeroDivisionError: bad math", "-v", code=1)
 
 
 # --------------------------------------------------------------------------------------------------

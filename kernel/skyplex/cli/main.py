@@ -19,6 +19,9 @@ import click
 
 from ..errors import SkyplexError
 from .context import CliState, KernelFactory, ensure_state
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, explain, one_line
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "cli", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +34,6 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("skyplex.cli.serve", "serve"),
 }
 
-#: exit status for bad input of any kind (usage errors, unknown names, invalid config), as click does
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 
 class SkyplexGroup(click.Group):
@@ -94,29 +94,20 @@ def _run(
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help())
         return 0
-    except click.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        return _fail(state, exc, _flat(exc.format_message()) + hint, EXIT_BAD_INPUT)
-    except click.ClickException as exc:
-        return _fail(state, exc, _flat(exc.format_message()), exc.exit_code)
-    except SkyplexError as exc:
-        return _fail(state, exc, _flat(exc.message), EXIT_BAD_INPUT)
-    except (click.Abort, KeyboardInterrupt, EOFError) as exc:
-        return _fail(state, exc, "interrupted", EXIT_INTERRUPTED)
-    except Exception as exc:
-        hint = "" if state.verbose else " (run with -v for the traceback)"
-        return _fail(state, exc, f"unexpected {type(exc).__name__}: {_flat(str(exc))}{hint}", 1)
+    except (Exception, KeyboardInterrupt) as exc:
+        message, code = explain(exc, verbose=state.verbose)
+        return _fail(state, exc, message, code)
     # click returns a command's return value; an int means an exit status (ctx.exit() also lands here)
     return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
-def _flat(message: str) -> str:
-    """Messages may span lines (pydantic, YAML parsers); the CLI promises a single line."""
-    return " ".join(message.split())
+#: kept for code that imported the helper from here
+_flat = one_line
 
 
 def _fail(state: CliState, exc: BaseException, message: str, code: int) -> int:
     if state.verbose and not isinstance(exc, (click.UsageError, KeyboardInterrupt, click.Abort)):
+        # -v: the traceback too, for every failure that is not a plain usage mistake
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(f"error: {message}", err=True)
     return code

@@ -1,16 +1,28 @@
-"""Shared output helpers: JSON for machines, short human formats for times, durations and statuses."""
+"""Output helpers for commands: JSON for machines (one encoder, :mod:`skyplex.encoding`), short human
+formats for times, durations and statuses."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import enum
-import json
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import click
+
+from ..encoding import dumps, to_jsonable
+
+__all__ = [
+    "STATUS_STYLE",
+    "elapsed",
+    "emit",
+    "emit_json",
+    "format_duration",
+    "format_time",
+    "json_option",
+    "one_line",
+    "to_jsonable",
+    "wants_json",
+]
 
 #: rich style per job status, shared by `jobs list` and `jobs show`
 STATUS_STYLE: dict[str, str] = {
@@ -22,30 +34,33 @@ STATUS_STYLE: dict[str, str] = {
 }
 
 
-def to_jsonable(obj: Any) -> Any:
-    """``obj`` as plain JSON types: pydantic models, dataclasses, datetimes, paths and enums included."""
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if hasattr(obj, "model_dump"):  # pydantic v2 models
-        return obj.model_dump(mode="json")
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (dt.datetime, dt.date)):
-        return obj.isoformat()
-    if isinstance(obj, enum.Enum):
-        return to_jsonable(obj.value)
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
-
-
 def emit_json(data: Any) -> None:
-    """Write ``data`` to stdout as indented JSON (plain text: no colour, no wrapping)."""
-    click.echo(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False))
+    """Write ``data`` to stdout as indented JSON by the kernel's one encoder (:mod:`skyplex.encoding`)."""
+    click.echo(dumps(data, indent=2))
+
+
+def wants_json(json_output: bool = False) -> bool:
+    """Whether this command should print JSON: its own ``--json`` or the root ``skyplex --json``."""
+    if json_output:
+        return True
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    from .context import ensure_state
+
+    return ensure_state(ctx).json
+
+
+def emit(data: Any, *, json_output: bool = False, human: Callable[[Any], None] | None = None) -> None:
+    """Print a command's result: JSON when asked (``--json`` here or on the root group), else ``human``.
+
+    ``human`` receives ``data`` and prints it for people (a rich table, a few lines); without it
+    the data is printed as JSON either way, so every command has a machine-readable form.
+    """
+    if human is None or wants_json(json_output):
+        emit_json(data)
+    else:
+        human(data)
 
 
 def as_datetime(value: Any) -> dt.datetime | None:

@@ -1,9 +1,10 @@
-"""Testing support for skyplex and its plugins: conformance kits and pytest fixtures.
+"""Testing support for skyplex and its plugins: conformance kits, test model backends, pytest fixtures.
 
 The pytest plugin (``skyplex.testing.plugin``) is registered through the ``pytest11`` entry point,
 so the fixtures are available in every project that has skyplex installed.
 """
 
+from .fakes import FakeModelBackend, ScriptedModelBackend
 from .kits import (
     AllocatorConformance,
     AuditorConformance,
@@ -21,9 +22,11 @@ __all__ = [
     "AuditorConformance",
     "EntryPointConformance",
     "EvaluatorConformance",
+    "FakeModelBackend",
     "ExecutorConformance",
     "InspectorConformance",
     "ModelBackendConformance",
     "SchedulerConformance",
+    "ScriptedModelBackend",
     "TrainerConformance",
 ]

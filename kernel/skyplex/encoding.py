@@ -1,0 +1,46 @@
+"""One JSON encoder for everything skyplex prints or serves: the CLI's ``--json``, gateway routes and
+plugin outputs all turn values into JSON by the same rules.
+
+The rules: pydantic models as ``model_dump(mode="json")``; dataclasses as dicts; datetimes and dates
+as ISO 8601; paths as strings; enums as their values; sets and tuples as lists; numpy scalars and
+arrays as numbers and lists; bytes as URL-safe base64; anything else as ``str()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+
+def _fallback(obj: Any) -> Any:
+    """What pydantic-core cannot encode itself: numpy values, dataclass instances, the rest as text."""
+    tolist = getattr(obj, "tolist", None)  # numpy arrays and scalars, without importing numpy
+    if callable(tolist) and type(obj).__module__.startswith("numpy"):
+        return tolist()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return str(obj)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON types (dict, list, str, int, float, bool, None) by the rules above."""
+    return to_jsonable_python(obj, fallback=_fallback, bytes_mode="base64")
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> str:
+    """``obj`` as JSON text (non-ASCII kept as is); NaN and infinities are written as ``null``."""
+    return json.dumps(_finite(to_jsonable(obj)), indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(data: Any) -> Any:
+    # JSON has no NaN/Infinity; writing them would make output other tools cannot parse
+    if isinstance(data, float):
+        return data if data == data and data not in (float("inf"), float("-inf")) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_finite(v) for v in data]
+    return data
