@@ -1,0 +1,1 @@
+"""MuxServe for skyplex: multiplexed placement, simulation and scheduling of many LLMs."""

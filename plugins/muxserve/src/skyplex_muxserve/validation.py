@@ -1,0 +1,30 @@
+"""Simulate one of the authors' measured runs and compare (used by tests, the CLI and the benchmark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .profiles import LatencyProfile
+from .simulator import SimConfig, simulate
+from .workload import load_measured, load_placement, load_workload
+
+
+def validate_run(workload: str | Path, placement: list[str | Path], measured: str | Path, mode: str,
+                 profile: LatencyProfile, seed: int = 0, **knobs: Any) -> dict[str, Any]:
+    """Simulated vs measured top-level throughput of one run, with the measured request counts.
+
+    For MuxServe runs the SM shares are the ones the run actually used (recorded in the measured
+    file), which differ from the placement files' in several runs.
+    """
+    wl = load_workload(workload)
+    meas = load_measured(measured)
+    plan = load_placement(placement, mode=mode)
+    if mode == "flexsm":
+        plan = plan.with_shares(meas.shares())
+    counts = {k: int(v["request_num"]) for k, v in meas.per_llm.items()}
+    res = simulate(plan, wl, profile, SimConfig(seed=seed, counts=counts, **knobs))
+    per = {k: {"simulated": v.throughput, "measured": float(meas.per_llm[k]["throughput"])} for k, v in res.llms.items()}
+    return {"mode": mode, "simulated": res.throughput, "measured": meas.throughput,
+            "error": res.throughput / meas.throughput - 1.0, "requests": sum(counts.values()),
+            "unfinished": res.unfinished, "gpus": plan.total_gpus, "per_llm": per}

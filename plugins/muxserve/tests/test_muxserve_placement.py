@@ -1,0 +1,61 @@
+"""Placement search: every LLM once, every GPU used, bad clusters refused with the entry named."""
+
+from __future__ import annotations
+
+import pytest
+from skyplex.errors import InvalidInputError
+from skyplex_muxserve.placement import cluster_cuts, node_patterns, optimise
+from skyplex_muxserve.workload import LLM, MuxWorkload, check_plan_covers, load_workload
+
+
+def test_cut_counts_match_the_paper():
+    assert len(node_patterns(8)) == 10
+    assert len(cluster_cuts(4, 8)) == 715
+    assert all(sum(p) == 8 for p in node_patterns(8))
+
+
+@pytest.fixture(scope="module")
+def chat_plan(mux_data, profile):
+    wl = load_workload(mux_data.workload(2000))
+    plan, score = optimise(wl, profile)
+    return wl, plan, score
+
+
+def test_optimised_placement_covers_every_llm_and_gpu(chat_plan):
+    wl, plan, score = chat_plan
+    check_plan_covers(plan, wl)
+    assert plan.total_gpus == wl.total_gpus
+    assert all(m.llms for m in plan.meshes)
+    assert score > 0
+    for m in plan.meshes:
+        assert m.ngpus in (1, 2, 4, 8)
+        for x in m.llms:
+            assert 30 <= x.decode_sm <= 90
+
+
+def test_big_models_get_big_enough_meshes(chat_plan):
+    _, plan, _ = chat_plan
+    for m in plan.meshes:
+        for x in m.llms:
+            if x.model == "llama-65b":
+                assert m.ngpus >= 4
+            if x.model == "llama-30b":
+                assert m.ngpus >= 2
+
+
+def test_cluster_smaller_than_the_smallest_mesh_is_refused(profile):
+    wl = MuxWorkload([LLM("big", "llama-65b", 1.0)], nnodes=1, gpus_per_node=2)
+    with pytest.raises(InvalidInputError, match="fewer than the smallest mesh"):
+        optimise(wl, profile)
+
+
+def test_llm_that_fits_no_mesh_is_named(profile):
+    wl = MuxWorkload([LLM("small", "llama-7b", 1.0), LLM("huge", "llama-65b", 1.0)], nnodes=2, gpus_per_node=2)
+    with pytest.raises(InvalidInputError, match="LLM 'huge'"):
+        optimise(wl, profile)
+
+
+def test_more_meshes_than_llms_still_uses_every_gpu(profile):
+    wl = MuxWorkload([LLM("a", "llama-7b", 2.0), LLM("b", "llama-13b", 1.0)], nnodes=1, gpus_per_node=8)
+    plan, _ = optimise(wl, profile)
+    assert plan.total_gpus == 8 and len(plan.meshes) <= 2
