@@ -276,31 +276,42 @@ class GoexExecutor(Executor):
         """Finish or roll back actions a crash interrupted; returns what was done, one line each."""
         done = []
         for row in self.journal_db.in_phase("running", "committing", "undoing"):
-            handler, ctx = self._handler(row["kind"]), self._ctx(row)
-            if row["phase"] == "running":
-                handler.discard(ctx)
-                self.journal_db.transition(row["id"], "recovered", {"from": "running"}, status="failed", phase="idle",
-                                           error="interrupted while running; the staged effect was discarded")
-            elif row["phase"] == "committing":
-                undo_data = row["undo_data"] or {}
-                outcome = handler.recover_commit(ctx, undo_data)
-                if outcome is not None:
-                    self.journal_db.transition(row["id"], "recovered", {"from": "committing", "completed": True},
-                                               status="committed", phase="idle", outcome=outcome,
-                                               classification=handler.classify_outcome(ctx.payload, outcome,
-                                                                                       row["classification"]))
-                else:
-                    handler.rollback(ctx, undo_data)
-                    self.journal_db.transition(row["id"], "recovered", {"from": "committing", "rolled_back": True},
-                                               status="failed", phase="idle",
-                                               error="interrupted during commit; rolled back to the state before it")
-            else:
-                result = handler.undo(ctx, row["undo_data"], row["outcome"] or {}, force=True)
-                self.journal_db.transition(row["id"], "recovered", {"from": "undoing", "undo": result},
-                                           status="undone", phase="idle", outcome={**(row["outcome"] or {}), "undo": result})
-            done.append(f"{row['id']}: {row['phase']} -> {self.journal_db.get(row['id'])['status']}")
+            try:
+                done.append(self._recover_one(row))
+            except Exception as exc:  # one damaged action must not keep goex from starting
+                message = getattr(exc, "message", str(exc))
+                self.journal_db.transition(row["id"], "recovery-failed", {"error": message}, error=(
+                    f"interrupted while {row['phase']} and not recovered yet: {message}; fix the cause and "
+                    "restart goex to retry"))
+                done.append(f"{row['id']}: {row['phase']} -> not recovered ({message})")
             log.warning("goex recovery: %s", done[-1])
         return done
+
+    def _recover_one(self, row: dict[str, Any]) -> str:
+        """Finish or roll back one interrupted action; a line saying what was done."""
+        handler, ctx = self._handler(row["kind"]), self._ctx(row)
+        if row["phase"] == "running":
+            handler.discard(ctx)
+            self.journal_db.transition(row["id"], "recovered", {"from": "running"}, status="failed", phase="idle",
+                                       error="interrupted while running; the staged effect was discarded")
+        elif row["phase"] == "committing":
+            undo_data = row["undo_data"] or {}
+            outcome = handler.recover_commit(ctx, undo_data)
+            if outcome is not None:
+                self.journal_db.transition(row["id"], "recovered", {"from": "committing", "completed": True},
+                                           status="committed", phase="idle", outcome=outcome,
+                                           classification=handler.classify_outcome(ctx.payload, outcome,
+                                                                                   row["classification"]))
+            else:
+                handler.rollback(ctx, undo_data)
+                self.journal_db.transition(row["id"], "recovered", {"from": "committing", "rolled_back": True},
+                                           status="failed", phase="idle",
+                                           error="interrupted during commit; rolled back to the state before it")
+        else:
+            result = handler.undo(ctx, row["undo_data"], row["outcome"] or {}, force=True)
+            self.journal_db.transition(row["id"], "recovered", {"from": "undoing", "undo": result},
+                                       status="undone", phase="idle", outcome={**(row["outcome"] or {}), "undo": result})
+        return f"{row['id']}: {row['phase']} -> {self.journal_db.get(row['id'])['status']}"
 
     def close(self) -> None:
         if self._rest is not None:

@@ -1,14 +1,21 @@
 """Filesystem actions: a shell command run in the sandbox over a staged copy of a folder.
 
-run      copy the folder to a stage, run the command there under skyplex.sandbox, diff stage vs real
-commit   check the real folder did not change since, save pre-images (content-addressed, fsynced) in
-         the journal, then apply the diff with writes that cannot follow symlinks or leave the folder
-undo     check the folder still holds what the commit wrote, then restore the pre-images, last change first
+run      copy the folder to a stage, run the command there under skyplex.sandbox, diff stage vs real;
+         once the sandbox has ended every process of the run, the new contents go into the
+         content-addressed blob store, the preview carries their hashes and one ``staged_hash`` over
+         all changes, and the stage is deleted: nothing can change what was previewed afterwards
+commit   check the preview still hashes to ``staged_hash`` and the real folder did not change since,
+         save pre-images (content-addressed, fsynced) in the journal, then apply the diff from the
+         blobs, each write checked against its hash, never following symlinks or leaving the folder
+undo     check the folder still holds what the commit wrote (and nothing new inside folders the
+         action created), then restore the pre-images, last change first
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -19,11 +26,12 @@ from typing import Any
 from skyplex.errors import InvalidInputError
 from skyplex.sandbox import Sandbox, SandboxPolicy
 
-from .fstree import BlobStore, Entry, SafeRoot, copy_tree, escapes, file_digest, same_content, scan
+from .fstree import BlobStore, Entry, SafeRoot, copy_tree, file_digest, resolves_outside, same_content, scan
 from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
 
 log = logging.getLogger(__name__)
 MAX_TEXT_DIFF = 64 * 1024
+_PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 
 
 class FsHandler(ActionHandler):
@@ -35,7 +43,7 @@ class FsHandler(ActionHandler):
         self.blobs = blobs
         self.stage_base = stage_base
         self.sandbox = Sandbox(policy)
-        self.protected = [p.resolve() for p in protected]
+        self.protected = [p.resolve() for p in (*protected, stage_base)]
 
     def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
         root, command = payload.get("root"), payload.get("command")
@@ -46,7 +54,7 @@ class FsHandler(ActionHandler):
         real = Path(root).resolve()
         if not real.is_dir():
             raise InvalidInputError(f"fs action root {root} is not an existing folder", field="payload.root")
-        if real == Path("/") or any(real == p or p.is_relative_to(real) for p in self.protected):
+        if real == Path("/") or any(real.is_relative_to(p) or p.is_relative_to(real) for p in self.protected):
             raise InvalidInputError(f"fs action root {real} contains skyplex's own data (journal, vault); "
                                     "choose a folder that does not", field="payload.root")
         return {"root": str(real), "command": command}
@@ -72,14 +80,31 @@ class FsHandler(ActionHandler):
         if os.geteuid() == 0:  # the sandbox user owned the stage while it ran; take it back
             _chown_tree(stage.parent, 0, 0)
         changes = diff(root, before, stage, scan(stage))
-        bad = [c["path"] for c in changes if (c.get("after") or {}).get("type") == "l"
-               and escapes(c["path"], c["after"]["target"])]
+        # every link of the result, followed through chains, must stay inside (links the folder had
+        # before and the action left alone are the owner's business)
+        changed_links = {c["path"] for c in changes if (c.get("after") or {}).get("type") == "l"}
+        bad = [path for path, e in scan(stage).items() if e.type == "l" and resolves_outside(stage, path)
+               and (path in changed_links or not resolves_outside(root, path))]
+        inexact = _inexact_reasons(root, changes)
+        text = text_diff(root, stage, changes)
+        if not bad and not res.killed_by:
+            # the sandbox has killed every process of the run: what is saved now is what is previewed
+            for c in changes:
+                if (c.get("after") or {}).get("type") == "f":
+                    c["after"]["digest"] = self.blobs.put_file(stage / c["path"])
+        shutil.rmtree(stage.parent, ignore_errors=True)
         preview = {
             "returncode": res.returncode, "killed_by": res.killed_by, "duration_s": round(res.duration, 3),
             "stdout": res.text()[-8000:], "stderr": res.text("stderr")[-8000:],
-            "changes": changes, "diff": text_diff(root, stage, changes),
-            "summary": _summary(changes),
+            "changes": changes, "diff": text,
+            "summary": _summary(changes), "staged_hash": staged_hash(changes),
+            "exact_undo": not inexact, "inexact_undo_reasons": inexact,
         }
+        privileged = [c["path"] for c in changes if (c.get("after") or {}).get("mode", 0) & 0o6000
+                      and ((c.get("before") or {}).get("mode", 0) & 0o6000) != c["after"]["mode"] & 0o6000]
+        if privileged:
+            raise ActionFailed(f"the command set set-uid/set-gid bits on {', '.join(privileged[:5])}; such files "
+                               "are never committed")
         if bad:
             raise ActionFailed(f"the command created symlinks that point outside {root}: {', '.join(bad)}; "
                                "such links are never committed")
@@ -91,29 +116,36 @@ class FsHandler(ActionHandler):
     # commit ----------------------------------------------------------------------------------------------
     def prepare_commit(self, ctx: ActionContext) -> dict[str, Any]:
         root = Path(ctx.payload["root"])
-        stage = self._stage(ctx)
-        if not stage.is_dir():
-            raise ConflictError(f"the staged copy of action {ctx.id} is gone; run it again")
+        changes = ctx.preview["changes"]
+        if staged_hash(changes) != ctx.preview.get("staged_hash"):
+            raise ConflictError(f"the changes recorded for action {ctx.id} do not hash to the previewed "
+                                f"{str(ctx.preview.get('staged_hash'))[:12]}; refusing to commit. Run it again")
+        for c in changes:
+            digest = (c.get("after") or {}).get("digest", "")
+            if (c.get("after") or {}).get("type") == "f" and not self.blobs.verify(digest):
+                raise ConflictError(f"the approved content of {c['path']} ({digest[:12]}) is missing or damaged "
+                                    f"in goex's store; run action {ctx.id} again")
         safe = SafeRoot(root)
         pre: list[dict[str, Any]] = []
-        for c in ctx.preview["changes"]:
+        for c in changes:
             cur = _entry_at(safe, root, c["path"])
             if cur != c.get("before"):
                 raise ConflictError(f"{root}/{c['path']} changed since action {ctx.id} ran; run it again to see "
                                     "the effect on the current files")
             item = {"path": c["path"], "before": cur}
+            if cur is not None:
+                st = safe.lstat(c["path"])
+                item["owner"] = [st.st_uid, st.st_gid]
             if cur and cur["type"] == "f":
                 item["blob"] = self.blobs.put_file(root / c["path"])
-                st = os.lstat(root / c["path"])
-                item["owner"] = [st.st_uid, st.st_gid]
             after = c.get("after")
             if after and after["type"] == "f":
-                item["after_digest"] = file_digest(stage / c["path"])
+                item["after_digest"] = after["digest"]
             pre.append(item)
         return {"root": str(root), "pre_images": pre}
 
     def apply(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any]:
-        root, stage = Path(ctx.payload["root"]), self._stage(ctx)
+        root = Path(ctx.payload["root"])
         safe = SafeRoot(root)
         owner = _owner_of(root)
         hook = ctx.executor._fault_hook
@@ -133,10 +165,10 @@ class FsHandler(ActionHandler):
                 if before and before["type"] == "f":
                     st = safe.lstat(c["path"])
                     keep = (st.st_uid, st.st_gid) if st else owner
-                safe.write_file(c["path"], stage / c["path"], after["mode"], after["mtime_ns"], keep or owner)
+                safe.write_file(c["path"], self.blobs.path(after["digest"]), after["mode"], after["mtime_ns"],
+                                keep or owner, digest=after["digest"])
             if hook:
                 hook("apply", i)
-        shutil.rmtree(stage.parent, ignore_errors=True)
         return {"applied": len(changes), "summary": ctx.preview.get("summary")}
 
     # undo ------------------------------------------------------------------------------------------------
@@ -159,8 +191,14 @@ class FsHandler(ActionHandler):
                 raise ConflictError(f"{len(drift)} path(s) changed after action {ctx.id} was committed "
                                     f"({', '.join(drift[:5])}); undo would overwrite those changes. Undo the later "
                                     "actions first, or pass force=True to restore anyway")
+        foreign = _foreign_entries(safe, root, undo_data["pre_images"])
+        if foreign:
+            # force restores paths the action wrote; it never deletes what someone else put there
+            raise ConflictError(f"{len(foreign)} path(s) were added after action {ctx.id} was committed inside "
+                                f"folders that undo would remove ({', '.join(foreign[:5])}); move them elsewhere "
+                                "first, then undo again")
         self._restore(root, undo_data["pre_images"])
-        exact = all(_entry_at(safe, root, i["path"]) == _comparable(i["before"])
+        exact = ctx.preview.get("exact_undo", True) and all(_entry_at(safe, root, i["path"]) == _comparable(i["before"])
                     and (i["before"] is None or i["before"]["type"] != "f" or file_digest(root / i["path"]) == i["blob"])
                     for i in undo_data["pre_images"])
         return {"restored": len(undo_data["pre_images"]), "restored_exactly": exact}
@@ -169,22 +207,27 @@ class FsHandler(ActionHandler):
         safe = SafeRoot(root)
         # remove what the commit created, deepest first; then rebuild what was there, shallowest first
         for item in sorted(pre_images, key=lambda i: -i["path"].count("/")):
+            cur = safe.lstat(item["path"])
+            if cur is None:
+                continue  # already gone (or its folder is: a nested delete is restored below)
             if item["before"] is None or item["before"]["type"] != (_entry_at(safe, root, item["path"]) or {}).get("type"):
-                cur = safe.lstat(item["path"])
-                if cur is not None and stat.S_ISDIR(cur.st_mode):
+                if stat.S_ISDIR(cur.st_mode):
                     _empty_dir(safe, root, item["path"])
                 safe.remove(item["path"])
         for item in sorted(pre_images, key=lambda i: i["path"].count("/")):
             b = item["before"]
             if b is None:
                 continue
+            owner = tuple(item["owner"]) if item.get("owner") and os.geteuid() == 0 else None
             if b["type"] == "d":
-                safe.make_dir(item["path"], b["mode"])
+                safe.make_dir(item["path"], b["mode"], owner)
             elif b["type"] == "l":
                 safe.make_symlink(item["path"], b["target"])
+                if owner is not None:
+                    safe.chown(item["path"], owner)
             else:
                 safe.write_file(item["path"], self.blobs.path(item["blob"]), b["mode"], b["mtime_ns"],
-                                tuple(item.get("owner") or ()) or None)
+                                owner, digest=item["blob"])
 
     def discard(self, ctx: ActionContext) -> None:
         shutil.rmtree(self._stage(ctx).parent, ignore_errors=True)
@@ -196,6 +239,12 @@ def diff(root: Path, before: dict[str, Entry], stage: Path, after: dict[str, Ent
     out = []
     for path in sorted(before.keys() | after.keys()):
         b, a = before.get(path), after.get(path)
+        if a is not None and a.type == "f" and a.mode & _PRIVILEGE_BITS == 0:
+            # the sandbox never sees set-uid/set-gid bits (handing the copy to its user clears them):
+            # an untouched file keeps them, one whose content changed loses them as a write would
+            keep = b.mode & _PRIVILEGE_BITS if b is not None and b.type == "f" and b.size == a.size \
+                and same_content(root / path, stage / path) else 0
+            a = Entry(a.type, a.mode | keep, a.size, a.mtime_ns, a.target)
         if b == a:
             continue
         if b and a and b.type == a.type == "f" and b.mode == a.mode and b.size == a.size \
@@ -266,6 +315,41 @@ def _entry_at(safe: SafeRoot, root: Path, rel: str) -> dict[str, Any] | None:
     if stat.S_ISDIR(st.st_mode):
         return _comparable(Entry("d", mode).to_dict())
     return Entry("f", mode, st.st_size, st.st_mtime_ns).to_dict()
+
+
+def staged_hash(changes: list[dict[str, Any]]) -> str:
+    """sha256 over the canonical JSON of the changes (paths, types, modes, link targets, content hashes)."""
+    body = json.dumps(changes, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _inexact_reasons(root: Path, changes: list[dict[str, Any]]) -> list[str]:
+    """What undo cannot put back exactly, said before commit: files with other hard links (undo
+    restores the content under this name, as a file of its own)."""
+    out = []
+    for c in changes:
+        if (c.get("before") or {}).get("type") == "f":
+            st = os.lstat(root / c["path"])
+            if st.st_nlink > 1:
+                out.append(f"{c['path']} has {st.st_nlink - 1} other hard link(s); undo restores its content "
+                           "as a separate file")
+    return out
+
+
+def _foreign_entries(safe: SafeRoot, root: Path, pre_images: list[dict[str, Any]]) -> list[str]:
+    """Paths inside folders that undo removes (the action created them) that the action did not write."""
+    known = {i["path"] for i in pre_images}
+    out = []
+    for item in pre_images:
+        cur = safe.lstat(item["path"])
+        if cur is None or not stat.S_ISDIR(cur.st_mode):
+            continue
+        if item["before"] is not None and item["before"]["type"] == "d":
+            continue  # a folder that stays: its other contents are not touched
+        for rel in scan(root / item["path"]):
+            if f"{item['path']}/{rel}" not in known:
+                out.append(f"{item['path']}/{rel}")
+    return out
 
 
 def _apply_order(c: dict[str, Any]) -> tuple[int, int, str]:

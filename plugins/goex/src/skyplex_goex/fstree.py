@@ -12,11 +12,18 @@ import hashlib
 import os
 import shutil
 import stat
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 _CHUNK = 1 << 20
+
+
+def temp_name() -> str:
+    """A name for a temporary file next to its target: fixed length (a 255-byte target name still
+    fits) and unique, created with O_EXCL so it can never replace a file someone else put there."""
+    return f".goex-{uuid.uuid4().hex}.tmp"
 
 
 @dataclass(frozen=True)
@@ -116,16 +123,35 @@ class BlobStore:
         dest = self.path(digest)
         if not dest.exists():
             dest.parent.mkdir(exist_ok=True)
-            tmp = dest.with_suffix(".tmp")
-            shutil.copyfile(src, tmp, follow_symlinks=False)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
+            tmp = dest.parent / temp_name()
+            try:
+                with open(src, "rb") as fin, open(tmp, "xb") as fout:
+                    h = hashlib.sha256()
+                    while chunk := fin.read(_CHUNK):
+                        h.update(chunk)
+                        fout.write(chunk)
+                    fout.flush()
+                    os.fsync(fout.fileno())
+                if h.hexdigest() != digest:  # the source changed while we copied it
+                    raise ValueError(f"{src} changed while it was being saved")
+                os.replace(tmp, dest)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
         return digest
+
+    def verify(self, digest: str) -> bool:
+        """Whether the blob ``digest`` is present with exactly that content."""
+        path = self.path(digest)
+        return path.is_file() and file_digest(path) == digest
 
 
 class EscapeError(PermissionError):
     """A path would leave its root (through '..' or a symlink)."""
+
+
+class ContentMismatch(ValueError):
+    """A file about to be written is not the content that was approved."""
 
 
 class SafeRoot:
@@ -184,26 +210,50 @@ class SafeRoot:
             os.close(fd)
 
     def write_file(self, rel: str, src: Path, mode: int, mtime_ns: int | None = None,
-                   owner: tuple[int, int] | None = None) -> None:
-        """Replace ``rel`` with a copy of ``src`` atomically (temp file + rename in the same folder)."""
+                   owner: tuple[int, int] | None = None, *, digest: str | None = None) -> None:
+        """Replace ``rel`` with a copy of ``src`` atomically (temp file + rename in the same folder).
+
+        With ``digest`` the copy is hashed as it is written and refused (nothing replaced) unless it
+        has exactly that sha256: what lands is what was approved, whatever happened to ``src``."""
         fd, name = self._parent_fd(rel)
-        tmp = f".{name}.goex-tmp"
+        tmp = temp_name()
         try:
             self._clear(fd, name, keep_file=True)
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
             try:
+                h = hashlib.sha256()
                 with open(src, "rb") as f:
                     while chunk := f.read(_CHUNK):
+                        h.update(chunk)
                         os.write(out, chunk)
-                os.fchmod(out, mode)
+                if digest is not None and h.hexdigest() != digest:
+                    raise ContentMismatch(f"refusing to write {rel}: its content is not the approved {digest[:12]}")
                 if owner is not None:
-                    os.fchown(out, *owner)
+                    os.fchown(out, *owner)  # before chmod: chown clears set-uid/set-gid bits
+                os.fchmod(out, mode)
                 os.fsync(out)
-            finally:
+            except BaseException:
                 os.close(out)
+                os.unlink(tmp, dir_fd=fd)
+                raise
+            os.close(out)
             if mtime_ns is not None:
                 os.utime(tmp, ns=(mtime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
             os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        finally:
+            os.close(fd)
+
+    def chown(self, rel: str, owner: tuple[int, int], mode: int | None = None) -> None:
+        """Set the owner of ``rel`` (never following a link), then its mode (chown clears set-uid bits)."""
+        fd, name = self._parent_fd(rel)
+        try:
+            os.chown(name, *owner, dir_fd=fd, follow_symlinks=False)
+            if mode is not None and not stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                t = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+                try:
+                    os.fchmod(t, mode)
+                finally:
+                    os.close(t)
         finally:
             os.close(fd)
 
@@ -256,6 +306,14 @@ class SafeRoot:
                 os.rmdir(name, dir_fd=fd)  # only empty folders: their contents were handled first
         elif not (keep_file and stat.S_ISREG(st.st_mode)):
             os.unlink(name, dir_fd=fd)
+
+
+def resolves_outside(base: Path, rel: str) -> bool:
+    """Whether the symlink ``rel`` under ``base``, followed through every link on the way (chains,
+    links to links, '..' after a link), ends outside ``base``."""
+    real_base = os.path.realpath(base)
+    real = os.path.realpath(os.path.join(base, rel))
+    return not (real == real_base or real.startswith(real_base + os.sep))
 
 
 def escapes(root_rel_link: str, target: str) -> bool:
