@@ -1,0 +1,42 @@
+"""The ``muxserve`` allocator: place many LLMs on a cluster's GPUs by colocating them on meshes."""
+
+from __future__ import annotations
+
+from skyplex.errors import InvalidInputError
+from skyplex.interfaces import Allocation, AllocationProblem, Allocator
+
+from .api import get_profile, plan_to_dict
+from .estimator import Estimator
+from .placement import optimise
+from .workload import MuxWorkload
+
+
+class MuxServeAllocator(Allocator):
+    """Options: ``nnodes``, ``gpus_per_node`` (else the workload's ``cluster`` metadata, or
+    ``max_gpus`` as one node per 8 GPUs), ``profile`` (a profile JSON path; default the packaged
+    A100 profile), ``estimator`` (``default`` or ``fidelity``)."""
+
+    name = "muxserve"
+
+    def allocate(self, problem: AllocationProblem) -> Allocation:
+        opts = problem.options
+        nnodes, per_node = opts.get("nnodes"), opts.get("gpus_per_node")
+        if nnodes is None and problem.max_gpus and "cluster" not in problem.workload.metadata:
+            per_node = per_node or min(8, problem.max_gpus)
+            if problem.max_gpus % per_node:
+                raise InvalidInputError(f"max_gpus={problem.max_gpus} is not a whole number of {per_node}-GPU nodes",
+                                        field="max_gpus")
+            nnodes = problem.max_gpus // per_node
+        wl = MuxWorkload.from_workload(problem.workload, nnodes, per_node)
+        profile = get_profile(opts.get("profile"))
+        plan, served = optimise(wl, profile, Estimator(profile, str(opts.get("estimator", "default"))))
+        gpu = problem.gpu_types[0] if problem.gpu_types else None
+        gpu_name = gpu.name if gpu else "A100-80GB"
+        price = gpu.price_per_hour if gpu else 0.0
+        total_rate = sum(m.rate for m in wl.llms)
+        return Allocation(
+            allocator=self.name, gpus={gpu_name: plan.total_gpus}, cost_per_hour=price * plan.total_gpus,
+            placements=plan.to_placements(gpu_name), feasible=True,
+            explanation=(f"{len(wl.llms)} LLMs on {len(plan.meshes)} meshes using all {plan.total_gpus} GPUs; "
+                         f"estimated served rate {served:.2f} of {total_rate:.2f} req/s"),
+            details={"plan": plan_to_dict(plan), "estimated_served_rate": served, "total_rate": total_rate})

@@ -1,0 +1,35 @@
+"""skyplex hook implementations for MuxServe. Importing this module is cheap: work is deferred."""
+
+from __future__ import annotations
+
+from skyplex import hookimpl
+
+
+@hookimpl
+def skyplex_register_allocators(register):
+    """Register the ``muxserve`` allocator (colocating LLMs on GPU meshes)."""
+    register("muxserve", "skyplex_muxserve.allocator:MuxServeAllocator",
+             description="MuxServe: colocate many LLMs on shared GPU meshes by popularity")
+
+
+@hookimpl
+def skyplex_register_schedulers(register):
+    """Register the ``adbs`` scheduler (adaptive batches across colocated models)."""
+    register("adbs", "skyplex_muxserve.scheduler:ADBSScheduler",
+             description="MuxServe ADBS: per-model token quotas, weighted round robin across models")
+
+
+@hookimpl
+def skyplex_register_commands(cli):
+    """Add ``skyplex muxserve place|simulate|compare``."""
+    from .cli import muxserve
+
+    cli.add_command(muxserve)
+
+
+@hookimpl
+def skyplex_register_routes(router, kernel):
+    """Add ``POST /plugins/muxserve/place`` and ``POST /plugins/muxserve/simulate``."""
+    from .routes import add_routes
+
+    add_routes(router, kernel)

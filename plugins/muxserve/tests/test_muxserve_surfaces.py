@@ -1,0 +1,164 @@
+"""The documented surfaces: conformance kits, the commands in docs/plugins/muxserve.md, the routes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from skyplex.interfaces import GPUType, ScheduledRequest
+from skyplex.testing import AllocatorConformance, SchedulerConformance
+from skyplex_muxserve.allocator import MuxServeAllocator
+from skyplex_muxserve.scheduler import ADBSScheduler
+from skyplex_muxserve.workload import LLM, MuxWorkload
+
+REPO = Path(__file__).resolve().parents[3]
+DOC = REPO / "docs" / "plugins" / "muxserve.md"
+
+
+class TestMuxServeAllocator(AllocatorConformance):
+    @pytest.fixture
+    def allocator(self):
+        return MuxServeAllocator()
+
+    @pytest.fixture
+    def problem(self):
+        from skyplex.interfaces import AllocationProblem
+
+        wl = MuxWorkload([LLM("a", "llama-7b", 4.0), LLM("b", "llama-13b", 1.0), LLM("c", "llama-30b", 0.5)], 1, 4)
+        return AllocationProblem(workload=wl.to_workload(), gpu_types=[GPUType(name="A100-80GB", memory_gb=80,
+                                                                              price_per_hour=3.67)])
+
+
+class TestADBSScheduler(SchedulerConformance):
+    @pytest.fixture
+    def scheduler(self):
+        return ADBSScheduler()
+
+    @pytest.fixture
+    def requests(self):
+        return [ScheduledRequest(id=f"r{i}", prompt="hello " * (i % 5 + 1), model=["a", "a", "a", "b"][i % 4])
+                for i in range(20)]
+
+
+def test_adbs_gives_popular_models_more_batches_but_never_starves():
+    reqs = [ScheduledRequest(id=f"a{i}", prompt="x", model="a") for i in range(40)]
+    reqs += [ScheduledRequest(id=f"b{i}", prompt="x", model="b") for i in range(4)]
+    sched = ADBSScheduler().plan(reqs, {"rates": {"a": 9, "b": 1}, "max_batch": 2})
+    first_b = next(i for i, b in enumerate(sched.batches) if b[0].startswith("b"))
+    assert first_b <= 10  # b's first batch comes within its weighted turn, not after all of a
+    assert sched.details["batches_per_model"]["a"] > sched.details["batches_per_model"]["b"]
+    with pytest.raises(Exception, match="no quota/rate given for model 'b'"):
+        ADBSScheduler().plan(reqs, {"rates": {"a": 1}})
+
+
+def test_allocation_uses_every_gpu_and_places_every_llm():
+    from skyplex.interfaces import AllocationProblem
+
+    wl = MuxWorkload([LLM(f"m{i}", "llama-7b", 1.0 + i) for i in range(5)], 1, 8)
+    alloc = MuxServeAllocator().allocate(AllocationProblem(workload=wl.to_workload()))
+    assert alloc.total_gpus == 8
+    assert sorted(m for p in alloc.placements for m in p.models) == sorted(m.name for m in wl.llms)
+
+
+# --- the documented commands, as written -----------------------------------------------------------
+def _doc_commands() -> list[str]:
+    blocks = re.findall(r"```\n(.*?)```", DOC.read_text(), re.S)
+    return [line.strip() for b in blocks for line in b.splitlines() if line.strip().startswith("skyplex muxserve")]
+
+
+def _cli(args: list[str]):
+    from skyplex.cli.main import cli
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_docs_list_the_three_commands():
+    assert [c.split()[2] for c in _doc_commands()] == ["place", "simulate", "compare"]
+
+
+@pytest.mark.parametrize("command", _doc_commands())
+def test_documented_command_runs_as_written(command, monkeypatch):
+    monkeypatch.chdir(REPO)
+    res = _cli(shlex.split(command)[1:])
+    assert res.exit_code == 0, res.output
+    if "--json" in command:
+        data = json.loads(res.output)
+        assert data["unfinished"] == 0 and set(data["llms"]) == {"llm-0", "llm-1", "llm-2"}
+
+
+@pytest.mark.parametrize("content,says", [
+    ("models: [name: : :", "not valid YAML"),
+    ("cluster: {nnodes: 1, ngpus_per_node: 4}\nmodels: [{name: x, model: llama-7b, rate: 0}]", "LLM 'x': rate must be > 0"),
+    ("cluster: {nnodes: 1, ngpus_per_node: 4}\nmodels: [{name: x, model: llama-99q, rate: 1}]", "cannot read a model size"),
+    ("cluster: {nnodes: 1, ngpus_per_node: 2}\nmodels: [{name: big, model: llama-65b, rate: 1}]", "fewer than the smallest mesh"),
+    ("cluster: {nnodes: 2, ngpus_per_node: 2}\nmodels: [{name: a, model: llama-7b, rate: 1}, {name: big, model: llama-65b, rate: 1}]",
+     "LLM 'big'"),
+])
+def test_bad_workloads_give_one_line_and_exit_2(tmp_path, content, says):
+    f = tmp_path / "w.yaml"
+    f.write_text(content)
+    res = CliRunner().invoke(__import__("skyplex.cli.main", fromlist=["cli"]).cli, ["muxserve", "place", str(f)])
+    assert res.exit_code == 2, res.output
+    assert says in res.output and "Traceback" not in res.output
+    assert res.output.strip().count("\n") == 0
+
+
+def test_placement_missing_an_llm_exits_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    mesh = tmp_path / "mesh.yaml"
+    mesh.write_text("num_gpus: 4\nmodels: [{name: llm-0, model: llama-7b, mps_percentage: [100, 30]}]\n")
+    res = CliRunner().invoke(__import__("skyplex.cli.main", fromlist=["cli"]).cli,
+                             ["muxserve", "simulate", "plugins/muxserve/tests/data/examples_basic/models.yaml",
+                              "--placement", str(mesh)])
+    assert res.exit_code == 2 and "unplaced" in res.output
+
+
+# --- gateway ---------------------------------------------------------------------------------------
+@pytest.fixture
+def client(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+    from skyplex.config import Settings
+    from skyplex.gateway import create_app
+    from skyplex.kernel import Kernel
+    from skyplex.plugins import make_plugin_manager
+
+    pm = make_plugin_manager(builtins=False, entrypoints=True, allowlist={"muxserve"})
+    kernel = Kernel(settings=Settings(data_dir=tmp_path / "data"), pm=pm, strict=True).startup()
+    app = create_app(kernel, api_key="k", auth=True)
+    with TestClient(app) as c:
+        yield c
+    kernel.close()
+
+
+def _doc_curl_body() -> dict:
+    body = re.search(r"-d '(\{.*\})'", DOC.read_text()).group(1)
+    return json.loads(body)
+
+
+def test_documented_place_route(client):
+    res = client.post("/plugins/muxserve/place", json=_doc_curl_body(), headers={"Authorization": "Bearer k"})
+    assert res.status_code == 200, res.text
+    data = res.json()
+    assert data["gpus"] == 4 and sorted(x["name"] for m in data["meshes"] for x in m["llms"]) == ["a", "b"]
+
+
+def test_simulate_route_and_bad_input_is_4xx(client):
+    h = {"Authorization": "Bearer k"}
+    wl = _doc_curl_body()["workload"]
+    mesh = {"num_gpus": 4, "models": [{"name": "a", "model": "llama-7b", "mps_percentage": [80, 60]},
+                                      {"name": "b", "model": "llama-13b", "mps_percentage": [90, 40]}]}
+    ok = client.post("/plugins/muxserve/simulate", json={"workload": wl, "placement": [mesh], "duration_s": 10}, headers=h)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["unfinished"] == 0
+    bad_rate = {**wl, "models": [{"name": "a", "model": "llama-7b", "rate": -1}]}
+    r = client.post("/plugins/muxserve/place", json={"workload": bad_rate}, headers=h)
+    assert r.status_code == 400 and "rate must be > 0" in r.text
+    r = client.post("/plugins/muxserve/simulate", json={"workload": wl, "placement": [{**mesh, "num_gpus": 3}]}, headers=h)
+    assert r.status_code == 400 and "no latency profile" in r.text
+    r = client.post("/plugins/muxserve/simulate", json={"workload": wl, "placement": []}, headers=h)
+    assert 400 <= r.status_code < 500
