@@ -8,7 +8,11 @@ Measures, each in fresh subprocesses (so every run is a cold import) and reporte
 * the installed console script: ``skyplex --help`` and ``skyplex plugins``;
 * ``python -X importtime -c "import skyplex"``: the modules that cost the most, and the cost per package;
 * which heavy modules (torch, transformers, fastapi, uvicorn, sqlalchemy, ...) are in ``sys.modules``
-  after ``import skyplex``, after creating a Kernel, and after running ``skyplex plugins`` / ``--help``.
+  after ``import skyplex``, after creating a Kernel, and after running ``skyplex plugins`` / ``--help``;
+* which model backend implementation modules (``skyplex.models.*``) ``Kernel()`` imported, with their
+  lines of code: none, because the built-in plugin registers them by reference. The baseline, run
+  interleaved in the same processes' rhythm, registers the backend modules themselves as plugins (how
+  built-ins were registered before): its ``Kernel()`` time and imported lines are shown beside ours.
 
 Prints rich tables and writes JSON (``--out``). Exit status 1 when a heavy module leaks into a light
 path or the import misses ``--target``. Usage::
@@ -50,6 +54,12 @@ HEAVY_MODULES = (
     "sqlalchemy",
     "sqlalchemy.orm",
 )
+#: how the built-in model backends were registered before the built-in plugin (the baseline)
+BACKEND_MODULES = (
+    ("local", "skyplex.models.local"),
+    ("openai", "skyplex.models.openai_backend"),
+    ("vllm", "skyplex.models.vllm_backend"),
+)
 #: also reported (not failures): modules worth knowing about on the light paths
 NOTED_MODULES = ("numpy", "pydantic", "pluggy", "yaml", "rich", "click")
 
@@ -68,8 +78,19 @@ t1 = time.perf_counter()
 report = {{"import_s": t1 - t0, "after_import": seen()}}
 from skyplex import Kernel, Settings
 t2 = time.perf_counter()
-kernel = Kernel(settings=Settings.load(data_dir={data_dir!r}))
+if {baseline!r}:
+    import importlib
+    from skyplex import make_plugin_manager
+    mods = [(n, importlib.import_module(m)) for n, m in {backend_modules!r}]
+    pm = make_plugin_manager(builtins=False, extra=mods)
+    kernel = Kernel(settings=Settings.load(data_dir={data_dir!r}), pm=pm)
+else:
+    kernel = Kernel(settings=Settings.load(data_dir={data_dir!r}))
 t3 = time.perf_counter()
+backends = sorted(m for m in sys.modules if m.startswith("skyplex.models."))
+report["backend_modules"] = backends
+report["backend_lines"] = sum(sum(1 for _ in open(sys.modules[m].__file__)) for m in backends
+                              if getattr(sys.modules[m], "__file__", None))
 report["kernel_s"] = t3 - t2
 report["after_kernel"] = seen()
 report["plugins"] = [p["name"] for p in kernel.plugins()]
@@ -109,10 +130,21 @@ def _summary(samples: list[float]) -> dict[str, Any]:
 def measure_probe(python: str, env: dict[str, str], data_dir: str, repeats: int) -> dict[str, Any]:
     """Import and Kernel timings (in-process clocks) plus sys.modules snapshots, ``repeats`` times."""
     imports, kernels, walls = [], [], []
+    baseline_kernels: list[float] = []
+    baseline: dict[str, Any] = {}
     last: dict[str, Any] = {}
     for i in range(repeats):
+        # interleaved: one baseline process before each of ours, so machine-load drift hits both
+        code = _PROBE.format(heavy=HEAVY_MODULES, noted=NOTED_MODULES, data_dir=data_dir, cli=False,
+                             baseline=True, backend_modules=BACKEND_MODULES)
+        _, proc = _run([python, "-c", code], env)
+        _checked(proc, "the baseline probe")
+        line = next(line for line in proc.stdout.splitlines() if line.startswith("@@REPORT@@"))
+        baseline = json.loads(line[len("@@REPORT@@") :])
+        baseline_kernels.append(baseline["kernel_s"])
         # the CLI part runs once (the last repeat): it is a module check, not a timing
-        code = _PROBE.format(heavy=HEAVY_MODULES, noted=NOTED_MODULES, data_dir=data_dir, cli=i == repeats - 1)
+        code = _PROBE.format(heavy=HEAVY_MODULES, noted=NOTED_MODULES, data_dir=data_dir, cli=i == repeats - 1,
+                             baseline=False, backend_modules=BACKEND_MODULES)
         wall, proc = _run([python, "-c", code], env)
         _checked(proc, "the import probe")
         line = next(line for line in proc.stdout.splitlines() if line.startswith("@@REPORT@@"))
@@ -128,6 +160,16 @@ def measure_probe(python: str, env: dict[str, str], data_dir: str, repeats: int)
         "modules": {k: last[k] for k in ("after_import", "after_kernel", "after_cli_help", "after_cli_plugins")},
         "plugins": last["plugins"],
         "plugin_errors": last["plugin_errors"],
+        "backend_modules": last["backend_modules"],
+        "backend_lines": last["backend_lines"],
+        "baseline": {
+            "what": "Kernel() with the backend modules registered as plugins (by class)",
+            "kernel": _summary(baseline_kernels),
+            "backend_modules": baseline["backend_modules"],
+            "backend_lines": baseline["backend_lines"],
+            "heavy_after_kernel": baseline["after_kernel"]["heavy"],
+        },
+        "kernel_vs_baseline": statistics.median(kernels) / statistics.median(baseline_kernels),
     }
 
 
@@ -235,6 +277,19 @@ def render(result: dict[str, Any]) -> None:
         timing.add_row(name, ms(stats["median_s"]), ms(stats["min_s"]), ms(stats["max_s"]), note)
     console.print(timing)
 
+    base = result["baseline"]
+    backends = Table(title="Kernel(): model backend code imported (interleaved with the baseline)",
+                     title_justify="left")
+    for column in ("registration", "Kernel() median", "ratio", "backend modules", "lines", "heavy"):
+        backends.add_column(column, justify="left" if column in ("registration", "backend modules", "heavy") else "right")
+    backends.add_row("by reference (skyplex.builtins)", ms(result["kernel"]["median_s"]),
+                     f"{result['kernel_vs_baseline']:.2f}x", ", ".join(result["backend_modules"]) or "none",
+                     str(result["backend_lines"]), ", ".join(result["modules"]["after_kernel"]["heavy"]) or "none")
+    backends.add_row("baseline: backend modules as plugins", ms(base["kernel"]["median_s"]), "1.00x",
+                     ", ".join(base["backend_modules"]) or "none", str(base["backend_lines"]),
+                     ", ".join(base["heavy_after_kernel"]) or "none")
+    console.print(backends)
+
     modules = Table(title="heavy modules loaded (must be none)", title_justify="left")
     modules.add_column("after")
     modules.add_column("heavy")
@@ -312,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     for step, seen in result["modules"].items():
         if seen["heavy"]:
             problems.append(f"{step}: heavy modules imported: {', '.join(seen['heavy'])}")
+    if result["backend_modules"]:
+        problems.append(f"Kernel() imported model backend code: {', '.join(result['backend_modules'])}")
     result["problems"] = problems
     render(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)

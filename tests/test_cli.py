@@ -279,8 +279,9 @@ def test_plugins_json_is_machine_readable(run):
         assert result.exit_code == 0
         report = json.loads(result.stdout)
         by_name = {p["name"]: p for p in report["plugins"]}
-        assert by_name["local"]["builtin"] is True
-        assert by_name["local"]["provides"] == {"model": ["local"]}
+        assert by_name["skyplex"]["builtin"] is True
+        assert by_name["skyplex"]["provides"] == {"model": ["local", "openai", "vllm"]}
+        assert by_name["skyplex"]["commands"] == ["jobs", "models", "new-plugin", "plugins", "serve"]
         assert by_name["echo"]["provides"] == {"model": ["broken", "echo"]}
         assert "skyplex_register_models" in by_name["echo"]["hooks"]
         assert report["errors"] == []
@@ -308,8 +309,8 @@ def test_installed_script_prints_plugins_json(data_dir):
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    names = {p["name"] for p in report["plugins"]}
-    assert {"local", "openai", "vllm"} <= names
+    provided = {n for p in report["plugins"] for n in p["provides"].get("model", [])}
+    assert {"local", "openai", "vllm"} <= provided
     assert isinstance(report["errors"], list)
 
 

@@ -95,8 +95,8 @@ def kernel_for(pm, tmp_path, **kw) -> Kernel:
 
 def test_builtins_are_plugins():
     pm = make_plugin_manager(entrypoints=False)
-    assert {"local", "openai", "vllm"} <= set(pm.meta)
-    assert all(pm.meta[n].builtin for n in ("local", "openai", "vllm"))
+    assert set(pm.meta) == {"skyplex"} and pm.meta["skyplex"].builtin
+    assert pm.meta["skyplex"].module == "skyplex.builtins"
 
 
 def test_entry_point_plugin_loads_and_registers(site, tmp_path):
@@ -166,7 +166,7 @@ def test_allowlist_limits_external_plugins(site, tmp_path, monkeypatch):
     monkeypatch.setenv("SKYPLEX_PLUGINS", "good")
     pm = make_plugin_manager()
     assert "good" in pm.meta and "raises" not in pm.meta
-    assert "local" in pm.meta  # built-ins are not subject to the allowlist
+    assert "skyplex" in pm.meta  # built-ins are not subject to the allowlist
     assert make_plugin_manager(allowlist={"raises"}).has_plugin("raises")
 
 
@@ -174,7 +174,7 @@ def test_autoload_can_be_disabled(site, monkeypatch):
     install_fake_distribution(site, "skyplex-g", {"good": "sp_good"}, {"sp_good": GOOD})
     monkeypatch.setenv("SKYPLEX_DISABLE_PLUGIN_AUTOLOAD", "1")
     pm = make_plugin_manager()
-    assert "good" not in pm.meta and "local" in pm.meta
+    assert "good" not in pm.meta and "skyplex" in pm.meta
     assert make_plugin_manager(entrypoints=True).has_plugin("good")  # explicit beats the env
 
 

@@ -20,12 +20,9 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "skyplex"
 
-#: Modules registered exactly like external plugins (the core's own features are plugins too).
-BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("local", "skyplex.models.local"),
-    ("openai", "skyplex.models.openai_backend"),
-    ("vllm", "skyplex.models.vllm_backend"),
-)
+#: Modules registered exactly like external plugins (the core's own features are a plugin too):
+#: ``skyplex.builtins`` registers the built-in model backends and CLI commands by reference.
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("skyplex", "skyplex.builtins"),)
 
 
 @dataclass

@@ -32,6 +32,8 @@ KernelFactory = Callable[[Settings], "Kernel"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 REGISTER_COMMANDS_HOOK = "skyplex_register_commands"
+#: the built-in plugin's name (``skyplex.builtins.PLUGIN_NAME``, not imported here to keep this light)
+BUILTIN_PLUGIN = "skyplex"
 
 
 def default_kernel_factory(settings: Settings) -> Kernel:
@@ -151,8 +153,15 @@ class CliState:
             for plugin, group in collectors.items():
                 if plugin in failed:
                     continue
+                if plugin == BUILTIN_PLUGIN:
+                    # the root group serves the built-in commands itself (without a kernel); record
+                    # their owner so `skyplex plugins` shows them
+                    self._plugin_owner.update({name: plugin for name in group.commands})
+                    continue
                 for name, command in group.commands.items():
-                    owner = "skyplex (built-in)" if name in reserved else self._plugin_owner.get(name)
+                    owner = self._plugin_owner.get(name) or ("skyplex (built-in)" if name in reserved else None)
+                    if owner == BUILTIN_PLUGIN:
+                        owner = "skyplex (built-in)"
                     if owner is not None:
                         exc = DuplicateNameError(
                             f"plugin {plugin!r} adds command {name!r}, which {owner} already provides; "
@@ -165,6 +174,10 @@ class CliState:
                     self._plugin_owner[name] = plugin
             self._plugin_commands = commands
         return self._plugin_commands
+
+    def commands_of(self, plugin: str) -> list[str]:
+        """The CLI commands ``plugin`` added (after :meth:`plugin_commands` ran), sorted."""
+        return sorted(name for name, owner in self._plugin_owner.items() if owner == plugin)
 
     def command_owner(self, name: str) -> str | None:
         """Which plugin added command ``name`` (after :meth:`plugin_commands` ran)."""

@@ -1,13 +1,13 @@
 """The root ``skyplex`` group: global options, lazily loaded command groups, plugin groups, errors.
 
-Built-in command modules are imported only when their command runs (or for ``--help``), and the
+Built-in commands come from the built-in plugin (``skyplex.builtins``) by reference; their modules
+are imported only when the command runs (or for its own ``--help``), and the
 kernel only when a command needs it, so ``skyplex --help`` stays fast. Failures reach people as
 one line on stderr, ``error: ...``; ``-v`` adds the traceback.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import traceback
@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from .. import builtins
 from ..errors import SkyplexError
 from .context import CliState, KernelFactory, ensure_state
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, explain, one_line
@@ -25,15 +26,9 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "cli", "main"]
 
 log = logging.getLogger(__name__)
 
-#: built-in command name -> (module, attribute); imported on first use
-BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
-    "jobs": ("skyplex.cli.jobs", "jobs"),
-    "models": ("skyplex.cli.models", "models"),
-    "new-plugin": ("skyplex.cli.new_plugin", "new_plugin"),
-    "plugins": ("skyplex.cli.plugins", "plugins"),
-    "serve": ("skyplex.cli.serve", "serve"),
-}
-
+#: built-in command names -> (reference, one-line help); the built-in plugin (``skyplex.builtins``)
+#: owns the table and registers them; they are imported on first use
+BUILTIN_COMMANDS = builtins.COMMANDS
 
 
 class SkyplexGroup(click.Group):
@@ -54,8 +49,8 @@ class SkyplexGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in BUILTIN_COMMANDS:
-            module, attr = BUILTIN_COMMANDS[cmd_name]
-            return getattr(importlib.import_module(module), attr)
+            # found without building the kernel, so built-in commands work even when the config is broken
+            return _builtin_commands()[cmd_name]
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         return ensure_state(ctx).plugin_commands(reserved=BUILTIN_COMMANDS).get(cmd_name)
@@ -76,6 +71,16 @@ class SkyplexGroup(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+_BUILTIN_COMMANDS: dict[str, click.Command] = {}
+
+
+def _builtin_commands() -> dict[str, click.Command]:
+    # one set of lazy commands per process: each imports its module at most once
+    if not _BUILTIN_COMMANDS:
+        _BUILTIN_COMMANDS.update(builtins.commands())
+    return _BUILTIN_COMMANDS
 
 
 def _run(
