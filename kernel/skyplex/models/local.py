@@ -12,6 +12,7 @@ No torch or transformers import happens at module import time.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,10 +21,29 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..hookspecs import hookimpl
-from ..interfaces.model import ChatMessage, Completion, GenerationParams, ModelBackend, ModelInfo, Prompt, Usage
+from ..interfaces.model import (
+    ChatMessage,
+    Completion,
+    ContinuationScore,
+    GenerationParams,
+    ModelBackend,
+    ModelInfo,
+    Prompt,
+    PromptLogprobs,
+    ScoreRequest,
+    TokenPrompt,
+    Usage,
+)
 from . import _local_attention as attention
+from . import _local_score as scoring
 from . import _local_weights as weights
-from ._local_decode import MIN_SHARED_PREFIX, DecodeEngine, SequenceState, shared_prefix_length, streamable_text
+from ._local_decode import DecodeEngine, SequenceState, streamable_text
+from ._local_engine import (
+    DEFAULT_PREFIX_CACHE_TOKENS,
+    BatchScheduler,
+    PendingGeneration,
+    PrefixCache,
+)
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -31,15 +51,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
+#: the model's id on the Hugging Face Hub (clients that name models by hub id use it)
+HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 #: from the GGUF's metadata (llama.context_length); used by info() before the weights are converted
 DEFAULT_CONTEXT_LENGTH = 8192
 
 
 class LocalBackend(ModelBackend):
-    """SmolLM2-135M-Instruct run in-process on CPU: batched, greedy or sampled, with prefix KV reuse.
+    """SmolLM2-135M-Instruct run in-process on CPU: continuous batching, greedy or sampled, prefix KV reuse.
 
-    Thread-safe: the gateway calls it from worker threads. Loading happens once under a lock, and
-    each model forward pass takes a lock of its own, so concurrent requests interleave step by step.
+    Thread-safe: the gateway calls it from worker threads. Every request, from any thread, joins one
+    running batch that a scheduler thread decodes step by step (see :mod:`._local_engine`), so
+    concurrent requests share decode steps and a short one is not held behind a long one.
     """
 
     name = "local"
@@ -53,12 +76,16 @@ class LocalBackend(ModelBackend):
         model_dir: Path | str | None = None,
         max_batch_size: int = 16,
         attn_implementation: str | None = None,
+        prefix_cache_tokens: int = DEFAULT_PREFIX_CACHE_TOKENS,
     ) -> None:
         """Configure the backend; nothing is loaded until the first call that needs the model.
 
         ``model_dir`` points at an already converted safetensors folder (skips the GGUF and the
         cache); by default the cache lives in ``<data_dir>/models/``. ``threads`` sets torch's CPU
-        threads when the weights load. Unset values come from the kernel's settings.
+        threads when the weights load (unset: the kernel's ``threads`` setting, else
+        :func:`default_threads`). ``max_batch_size`` caps the rows decoded together;
+        ``prefix_cache_tokens`` sizes the cache of prompt keys/values reused across requests (0 turns
+        it off). Unset values come from the kernel's settings.
         ``attn_implementation`` picks a transformers attention ("sdpa", "eager"); the default is the
         grouped-query SDPA of :mod:`._local_attention`.
         """
@@ -78,8 +105,14 @@ class LocalBackend(ModelBackend):
                 settings = Settings.load()
             data_dir = data_dir if data_dir is not None else settings.data_dir
             threads = threads if threads is not None else settings.threads
+        if prefix_cache_tokens < 0:
+            raise InvalidInputError(
+                f"prefix_cache_tokens must be 0 or more, got {prefix_cache_tokens}",
+                field="models.local.prefix_cache_tokens",
+            )
         self.data_dir = Path(data_dir)
-        self.threads = threads
+        self.threads = threads if threads is not None else default_threads()
+        self.prefix_cache_tokens = prefix_cache_tokens
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.max_batch_size = max_batch_size
         self._load_lock = threading.Lock()
@@ -88,6 +121,7 @@ class LocalBackend(ModelBackend):
         self._tokenizer_lock = threading.Lock()
         self._tokenizer: Any = None
         self._engine: DecodeEngine | None = None
+        self._scheduler: BatchScheduler | None = None
         self._token_texts: dict[int, str] = {}
         self._context: int | None = None
 
@@ -127,6 +161,17 @@ class LocalBackend(ModelBackend):
                     self._engine = self._load_engine(tokenizer)
         return self._engine
 
+    def _scheduler_loaded(self) -> BatchScheduler:
+        engine = self._engine_loaded()
+        with self._load_lock:
+            if self._scheduler is None:
+                self._scheduler = BatchScheduler(
+                    engine,
+                    max_batch_size=lambda: self.max_batch_size,
+                    prefix_cache=PrefixCache(self.prefix_cache_tokens) if self.prefix_cache_tokens else None,
+                )
+            return self._scheduler
+
     def _load_engine(self, tokenizer: Any) -> DecodeEngine:
         folder = self._folder()
         weights.set_offline()
@@ -156,7 +201,11 @@ class LocalBackend(ModelBackend):
         )
 
     def close(self) -> None:
-        """Drop the weights and tokenizer; the next call loads them again."""
+        """Stop the scheduler, drop the weights and tokenizer; the next call loads them again."""
+        with self._load_lock:
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.close()
         with self._load_lock:
             self._engine = None
             self._tokenizer = None
@@ -178,7 +227,10 @@ class LocalBackend(ModelBackend):
         """Token ids of one prompt; raw text as is, conversations through the chat template."""
         tokenizer = self._tokenizer_loaded()
         field = f"prompts[{index}]"
-        if isinstance(prompt, str):
+        if isinstance(prompt, TokenPrompt):
+            ids = scoring._tokens_of(self, prompt.token_ids, "prompt", index)
+            text = None
+        elif isinstance(prompt, str):
             if not prompt:
                 raise InvalidInputError(f"prompt {index} is an empty string; send at least one character", field=field)
             text = prompt
@@ -197,8 +249,9 @@ class LocalBackend(ModelBackend):
             raise InvalidInputError(
                 f"prompt {index} is a {type(prompt).__name__}; send a string or a list of chat messages", field=field
             )
-        with self._tokenizer_lock:
-            ids = tokenizer.encode(text, add_special_tokens=False)
+        if text is not None:
+            with self._tokenizer_lock:
+                ids = tokenizer.encode(text, add_special_tokens=False)
         if not ids:
             raise InvalidInputError(f"prompt {index} tokenises to nothing; send some text", field=field)
         context = self._context_length()
@@ -216,6 +269,85 @@ class LocalBackend(ModelBackend):
         with self._tokenizer_lock:
             return len(tokenizer.encode(text, add_special_tokens=False))
 
+    def tokenize(self, text: str) -> list[int]:
+        """The model's token ids for ``text`` (no special tokens added)."""
+        tokenizer = self._tokenizer_loaded()
+        with self._tokenizer_lock:
+            return list(tokenizer.encode(text, add_special_tokens=False))
+
+    def detokenize(self, token_ids: Sequence[int]) -> str:
+        """The text of ``token_ids`` (special tokens kept)."""
+        self._tokenizer_loaded()
+        return self._decode(scoring._tokens_of(self, list(token_ids), "tokens", 0))
+
+    def vocab_size(self) -> int:
+        """Number of token ids the tokenizer knows (valid ids are 0 .. vocab_size - 1)."""
+        return len(self._tokenizer_loaded())
+
+    def prefix_token_id(self) -> int:
+        """The token placed before a continuation scored with an empty context (start of text)."""
+        tokenizer = self._tokenizer_loaded()
+        return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+
+    def tokenizer_info(self) -> dict[str, Any]:
+        """Special tokens, chat template and limits of the tokenizer (what evaluation clients ask for)."""
+        tokenizer = self._tokenizer_loaded()
+        return {
+            "tokenizer_class": type(tokenizer).__name__,
+            "bos_token": tokenizer.bos_token,
+            "eos_token": tokenizer.eos_token,
+            "pad_token": tokenizer.pad_token,
+            "unk_token": tokenizer.unk_token,
+            "chat_template": tokenizer.chat_template,
+            "vocab_size": len(tokenizer),
+            "model_max_length": self._context_length(),
+        }
+
+    # scoring -------------------------------------------------------------------------------
+    def _scorer(self) -> scoring.Scorer:
+        engine = self._engine_loaded()
+        return scoring.Scorer(
+            engine.model, forward_lock=self._forward_lock, token_text=self._token_text, pad_token_id=engine.pad_token_id
+        )
+
+    def score(self, requests: Sequence[ScoreRequest], *, top_logprobs: int = 0) -> list[ContinuationScore]:
+        """log P(continuation | context) per request; requests sharing a context share its forward pass."""
+        if not requests:
+            return []
+        requests = [ScoreRequest.model_validate(r) for r in requests]
+        split = [scoring.split_request(self, r, i) for i, r in enumerate(requests)]
+        for i, (seq, _) in enumerate(split):
+            scoring.check_length(self, seq, i, "requests")
+        scored = self._scorer().score([s for s, _ in split], [start for _, start in split], top_logprobs)
+        return [
+            ContinuationScore(
+                logprob=sum(lp.logprob for lp in one.logprobs),
+                is_greedy=all(one.greedy),
+                tokens=one.logprobs,
+                context_tokens=start,
+            )
+            for one, (_, start) in zip(scored, split)
+        ]
+
+    def prompt_logprobs(self, prompts: Sequence[str | list[int]], *, top_logprobs: int = 0) -> list[PromptLogprobs]:
+        """Each prompt token's logprob given the tokens before it; the first token's is None."""
+        sequences = []
+        for i, prompt in enumerate(prompts):
+            ids = scoring._tokens_of(self, prompt, "prompt", i)
+            if not ids:
+                raise InvalidInputError(f"prompt {i} is empty; send at least one token", field=f"prompts[{i}]")
+            scoring.check_length(self, ids, i, "prompts")
+            sequences.append(ids)
+        if not sequences:
+            return []
+        scorable = [i for i, ids in enumerate(sequences) if len(ids) > 1]
+        scored = self._scorer().score([sequences[i] for i in scorable], [1] * len(scorable), top_logprobs)
+        by_index = dict(zip(scorable, scored))
+        return [
+            PromptLogprobs(token_ids=ids, logprobs=[None, *(by_index[i].logprobs if i in by_index else [])])
+            for i, ids in enumerate(sequences)
+        ]
+
     # info ----------------------------------------------------------------------------------
     def _context_length(self) -> int:
         if self._context is None:
@@ -225,6 +357,21 @@ class LocalBackend(ModelBackend):
             self._context = int(config.get("max_position_embeddings") or DEFAULT_CONTEXT_LENGTH)
         return self._context
 
+    def _scheduler_stats(self) -> dict[str, Any]:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return {"running": 0, "waiting": 0, "decode_steps": 0}
+        stats: dict[str, Any] = {
+            "running": scheduler.running(),
+            "waiting": scheduler.waiting(),
+            "decode_steps": scheduler.steps,
+            "peak_batch": scheduler.peak_batch,
+        }
+        if scheduler.prefix_cache is not None:
+            cache = scheduler.prefix_cache
+            stats["prefix_cache"] = {"tokens": cache.tokens, "lookups": cache.lookups, "hits": cache.hits}
+        return stats
+
     def info(self) -> ModelInfo:
         """What this backend serves; reads at most the cached config.json, never the weights."""
         return ModelInfo(
@@ -233,6 +380,9 @@ class LocalBackend(ModelBackend):
             context_length=self._context_length(),
             supports_logprobs=True,
             supports_prefix_reuse=True,
+            supports_score=True,
+            supports_token_prompts=True,
+            aliases=[HUB_ID],
             details={
                 "weights": f"{weights.WEIGHTS_DISTRIBUTION}=={weights.WEIGHTS_VERSION} ({weights.GGUF_NAME})",
                 "cache_dir": str(self.cache_dir),
@@ -240,15 +390,20 @@ class LocalBackend(ModelBackend):
                 "loaded": self._engine is not None,
                 "max_batch_size": self.max_batch_size,
                 "threads": self.threads,
+                # requests join the running batch between decode steps: the gateway need not group them
+                "coalesce_requests": False,
+                "scheduler": self._scheduler_stats(),
             },
         )
 
     # generation ----------------------------------------------------------------------------
-    def _prepare(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[SequenceState]:
+    def _prepare(
+        self, prompts: Sequence[Prompt], params: GenerationParams, *, live_text: bool = False
+    ) -> list[SequenceState]:
         encoded = [self._encode(p, i) for i, p in enumerate(prompts)]
         context = self._context_length()
         # each prompt gets its own generator (seed + its index), so a prompt's sample does not depend
-        # on how the batch is chunked, and repeated prompts in one batch still differ
+        # on which other requests share its decode steps, and repeated prompts in one call still differ
         base_seed = params.seed if params.seed is not None else secrets.randbits(62)
         seqs = []
         for index, ids in enumerate(encoded):
@@ -259,50 +414,101 @@ class LocalBackend(ModelBackend):
                     prompt_ids=ids,
                     max_new_tokens=min(params.max_tokens, context - len(ids)),
                     generator=generator,
+                    params=params,
+                    live_text=live_text,
                 )
             )
         return seqs
 
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Completion]:
-        """One completion per prompt, in order, decoded in batches of at most ``max_batch_size``."""
+    def submit(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> PendingGeneration:
+        """Start generating without waiting: the returned handle's ``sequences()`` waits for the results
+        and its ``cancel()`` frees their batch rows at the next decode step (a client that went away)."""
         params = params or GenerationParams()
+        seqs = self._prepare(prompts, params)
+        return self._scheduler_loaded().submit(seqs)
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Completion]:
+        """One completion per prompt, in order. The prompts join the running batch (at most
+        ``max_batch_size`` rows; the rest queue) alongside any other caller's requests."""
         if not prompts:
             return []
-        seqs = self._prepare(prompts, params)
-        engine = self._engine_loaded()
-        prefix = None
-        if params.prefix_reuse:
-            shared = shared_prefix_length([s.prompt_ids for s in seqs])
-            if shared >= MIN_SHARED_PREFIX:
-                prefix = engine.prefill_prefix(seqs[0].prompt_ids[:shared])
-                log.debug("prefix reuse: %d shared tokens across %d prompts", shared, len(seqs))
-        # similar lengths in one batch waste less compute on padding
-        ordered = sorted(seqs, key=lambda s: len(s.prompt_ids), reverse=True)
-        for start in range(0, len(ordered), self.max_batch_size):
-            for _ in engine.run(ordered[start : start + self.max_batch_size], params, prefix=prefix):
-                pass
-        return [_completion(s) for s in seqs]
+        return [_completion(s) for s in self.submit(prompts, params).sequences()]
 
-    def stream(self, prompt: Prompt, params: GenerationParams | None = None) -> Iterator[str]:
+    def stream(self, prompt: Prompt, params: GenerationParams | None = None) -> TokenStream:
         """Text pieces of one completion as tokens are produced; they join to ``generate``'s text.
 
         A piece is held back while it could still change: a character split across tokens, or a
-        tail that may turn out to be the start of a stop string.
+        tail that may turn out to be the start of a stop string. Closing or cancelling the returned
+        stream frees its batch row at the next decode step.
         """
         params = params or GenerationParams()
-        (seq,) = self._prepare([prompt], params)
-        engine = self._engine_loaded()
-        stops = [s for s in params.stop if s]
-        sent = ""
-        for _ in engine.run([seq], params, live_text=True):
-            ready = seq.text if seq.finished else streamable_text(seq.text, stops)
-            if len(ready) > len(sent) and ready.startswith(sent):
-                yield ready[len(sent) :]
-                sent = ready
-        if seq.text != sent:  # the decoded text rewrote something already sent: should not happen
-            log.warning("stream text diverged from the final text; sending the remainder only")
-            if seq.text.startswith(sent):
-                yield seq.text[len(sent) :]
+        seqs = self._prepare([prompt], params, live_text=True)
+        pending = self._scheduler_loaded().submit(seqs)
+        return TokenStream(pending, [s for s in params.stop if s])
+
+
+class TokenStream(Iterator[str]):
+    """Iterator over the text pieces of one streamed completion; :meth:`cancel` stops its generation.
+
+    ``cancel`` may be called from any thread (the gateway calls it when the client disconnects,
+    while another thread may be blocked in ``next``).
+    """
+
+    def __init__(self, pending: PendingGeneration, stops: list[str]) -> None:
+        self._pending = pending
+        (self._request,) = pending.requests
+        self._stops = stops
+        self._sent = ""
+        self._ended = False
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> str:
+        updates = self._request.updates
+        assert updates is not None
+        while not self._ended:
+            item = updates.get()
+            if not isinstance(item, tuple):  # the end marker
+                self._ended = True
+                break
+            text, finished = item
+            ready = text if finished else streamable_text(text, self._stops)
+            if len(ready) > len(self._sent) and ready.startswith(self._sent):
+                piece, self._sent = ready[len(self._sent) :], ready
+                return piece
+        request = self._request
+        if request.error is not None:
+            raise request.error
+        if request.cancelled:
+            raise StopIteration
+        final = request.seq.text
+        if final != self._sent and final.startswith(self._sent):  # defensive: send what is missing
+            piece, self._sent = final[len(self._sent) :], final
+            return piece
+        raise StopIteration
+
+    def cancel(self) -> None:
+        """Stop generating this completion; a blocked ``next`` returns soon after."""
+        self._pending.cancel()
+
+    def close(self) -> None:
+        """Same as :meth:`cancel` (generator-style name, so ``contextlib.closing`` works)."""
+        self.cancel()
+
+    def __del__(self) -> None:  # an abandoned stream must not keep its row decoding
+        if not self._request.done.is_set():
+            self._pending.cancel()
+
+
+def default_threads() -> int:
+    """Torch threads for decoding when none are configured: all cores but one, at least one.
+
+    Decoding one step is a chain of small matrix products; on a machine whose cores are also busy
+    with other work (the gateway, other processes), a thread pool as wide as the machine waits on
+    its slowest thread every product, which made 2 threads slower than 1 on a loaded 2-core machine.
+    """
+    return max(1, min((os.cpu_count() or 2) - 1, 8))
 
 
 def _generator(seed: int) -> Any:
