@@ -33,6 +33,9 @@ MODELS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: model backend name -> "module:function" telling why it cannot run here (see Registry.unavailable_reason)
+CHECKS: dict[str, str] = {"local": "skyplex.builtins:local_unavailable_reason"}
+
 #: CLI command name -> (command reference, one-line help shown by `skyplex --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("skyplex.cli.jobs:jobs", "Long-running work: list, show (and follow) and cancel jobs."),
@@ -41,6 +44,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("skyplex.cli.plugins:plugins", "List installed plugins: what they provide and what failed."),
     "serve": ("skyplex.cli.serve:serve", "Start the HTTP gateway: REST per plugin kind, jobs, OpenAI API."),
 }
+
+
+#: what the local backend needs installed before it can load (gguf only to convert the packaged weights)
+LOCAL_RUNTIME = ("torch", "transformers", "safetensors")
+
+
+def local_unavailable_reason(backend: Any) -> str | None:
+    """Why the local backend cannot run here, without loading it: torch or transformers missing, or
+    no converted weights and no weights package to convert from. None when it can run."""
+    import importlib.util
+
+    from .errors import ModelUnavailableError
+    from .models import _local_weights as weights
+
+    missing = [m for m in LOCAL_RUNTIME if importlib.util.find_spec(m) is None]
+    if missing:
+        return (f"missing {', '.join(missing)}; install them with `pip install torch==2.13.0` and then "
+                "`pip install 'skyplex[local]'`")
+    if weights.is_converted(backend.cache_dir):
+        return None
+    if getattr(backend, "model_dir", None) is not None:
+        return f"model_dir {backend.model_dir} holds no converted model; leave model_dir unset to convert the packaged weights"
+    if importlib.util.find_spec("gguf") is None:
+        return "missing gguf (needed once to convert the packaged weights); install it with `pip install 'skyplex[local]'`"
+    try:
+        weights.locate_gguf()
+    except ModelUnavailableError as exc:
+        return exc.message
+    return None
 
 
 def resolve(reference: str) -> Any:
@@ -63,7 +95,8 @@ def commands() -> dict[str, Any]:
 def skyplex_register_models(register):
     """Register the built-in model backends by reference."""
     for name, (reference, description) in MODELS.items():
-        register(name, reference, description=description)
+        extra = {"check": CHECKS[name]} if name in CHECKS else {}
+        register(name, reference, description=description, **extra)
 
 
 @hookimpl(tryfirst=True)

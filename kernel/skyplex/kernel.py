@@ -68,7 +68,7 @@ class Entry:
             "kind": self.kind,
             "plugin": self.plugin,
             "description": self.meta.get("description") or (doc.splitlines()[0] if doc else ""),
-            **{k: v for k, v in self.meta.items() if k != "description"},
+            **{k: v for k, v in self.meta.items() if k not in ("description", "check")},
         }
 
 
@@ -153,6 +153,28 @@ class Registry(Generic[T]):
         if getattr(obj, "name", None) in (None, "unnamed"):
             obj.name = name
         return obj
+
+    def unavailable_reason(self, name: str) -> str | None:
+        """Why ``name`` cannot run here (a missing dependency, missing weights), or None when it can.
+
+        The instance is built (cheaply: factories load nothing heavy) and the check its plugin
+        registered as ``check="package.module:function"`` meta is called with it; the function
+        returns None or a sentence saying what is missing and how to install it. Errors building the
+        instance are reasons too.
+        """
+        from .errors import SkyplexError
+
+        entry = self.entry(name)
+        try:
+            obj = self.get(name)
+            check = entry.meta.get("check")
+            if not check:
+                return None
+            return Entry(self.kind, name, check, entry.plugin).resolve()(obj)
+        except SkyplexError as exc:
+            return exc.message
+        except ImportError as exc:  # an optional dependency of that backend is missing
+            return f"missing dependency: {exc.name or exc}"
 
     def get(self, name: str) -> T:
         """The shared instance of ``name``, built on first use with the settings' options for it."""

@@ -61,6 +61,9 @@ def _availability(state: CliState, name: str) -> dict[str, Any]:
     """Whether backend ``name`` can be built here and what it serves; ``info()`` never loads weights."""
     try:
         info = state.kernel.models.get(name).info()
+        reason = state.kernel.models.unavailable_reason(name)  # torch or weights missing, say
+        if reason is not None:
+            return {"available": False, "reason": reason, "model": info.model}
     except SkyplexError as exc:
         return {"available": False, "reason": exc.message}
     except ImportError as exc:  # an optional dependency of that backend is missing
