@@ -37,16 +37,19 @@ def llmsql() -> None:
               help="DuckDB database file (default: an in-memory database).")
 @click.option("--table", "tables", multiple=True, help="Register a CSV file as a table: NAME=FILE.csv (repeatable).")
 @click.option("--model", default="local", show_default=True, help="Kernel model backend to call.")
-@click.option("--max-tokens", type=int, default=32, show_default=True, help="Tokens per LLM answer.")
+@click.option("--max-tokens", type=click.IntRange(1, 32768), default=32, show_default=True, help="Tokens per LLM answer.")
 @click.option("--algorithm", type=click.Choice(ALGORITHMS), default="ggr", show_default=True,
               help="How to order rows and fields before calling the model.")
 @click.option("--on-error", type=click.Choice(["fail", "null"]), default="fail", show_default=True,
               help="fail: one failed row fails the query; null: failed rows get NULL and are reported.")
 @click.option("--no-prefix-reuse", is_flag=True, help="Ask the backend not to reuse shared prefixes.")
+@click.option("--no-chat-template", is_flag=True,
+              help="Send prompts as raw text (base models) instead of one chat message each.")
 @click.option("--json", "as_json", is_flag=True, help="Print rows and the per-call report as JSON.")
 @click.pass_context
 def query_cmd(ctx: click.Context, sql: str, db_path: Path | None, tables: tuple[str, ...], model: str,
-              max_tokens: int, algorithm: str, on_error: str, no_prefix_reuse: bool, as_json: bool) -> None:
+              max_tokens: int, algorithm: str, on_error: str, no_prefix_reuse: bool, no_chat_template: bool,
+              as_json: bool) -> None:
     """Run SQL whose SELECT/WHERE may call llm('template', col, ...)."""
     from skyplex.interfaces.model import GenerationParams
 
@@ -56,7 +59,8 @@ def query_cmd(ctx: click.Context, sql: str, db_path: Path | None, tables: tuple[
     state = _state(ctx)
     if db_path is not None and not db_path.exists():
         raise click.BadParameter(f"no DuckDB database at {db_path}", param_hint="--db")
-    options = ExecutionOptions(algorithm=algorithm, on_error=on_error, prefix_reuse=not no_prefix_reuse)
+    options = ExecutionOptions(algorithm=algorithm, on_error=on_error, prefix_reuse=not no_prefix_reuse,
+                               chat=not no_chat_template)
     backend = state.kernel.models.get(model)
     with connect(str(db_path) if db_path else ":memory:", tables=_tables(tables), model=backend,
                  params=GenerationParams(max_tokens=max_tokens), options=options) as db:

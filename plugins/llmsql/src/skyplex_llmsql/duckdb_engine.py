@@ -86,6 +86,8 @@ class LLMSQL:
         self.params = params or GenerationParams(max_tokens=32)
         self.options = options or ExecutionOptions()
         self._lock = threading.Lock()
+        #: an exception raised inside a lookup function during the running query (DuckDB wraps it)
+        self._lookup_error: BaseException | None = None
 
     # set-up ------------------------------------------------------------------------------------
     @property
@@ -102,13 +104,22 @@ class LLMSQL:
 
     def register(self, name: str, data: Any) -> None:
         """Make ``data`` queryable as table ``name``: a pandas DataFrame, a list of dicts, or a CSV path."""
+        import duckdb
+
         if not isinstance(name, str) or not name.isidentifier():
             raise InvalidInputError(f"table name {name!r} must be an identifier", field="name")
         if isinstance(data, (str, Path)):
             path = Path(data)
             if not path.is_file():
                 raise InvalidInputError(f"no file {path} to register as table {name!r}", field=name)
-            self.con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_csv_auto(?)', [str(path)])
+            # DDL cannot take prepared parameters (DuckDB 2 refuses them), so the path goes in as an
+            # escaped literal; the view is TEMP so registering never writes into the user's database file
+            literal = "'" + str(path.resolve()).replace("'", "''") + "'"
+            try:
+                self.con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM read_csv_auto({literal})')
+            except duckdb.Error as exc:
+                raise InvalidInputError(f"cannot read {path} as a CSV table {name!r}: {_first_line(exc)}",
+                                        field=name) from None
             return
         if isinstance(data, list):
             import pandas as pd
@@ -141,6 +152,8 @@ class LLMSQL:
         options = options or self.options
         tree = sql_plan.parse(sql)
         sites = sql_plan.call_sites(tree)
+        for site in sites:  # template mistakes (a placeholder naming no argument) fail before any call runs
+            PromptTemplate(site.template, tuple(site.names))
         with self._lock:
             reports = [CallReport(template=s.template) for s in sites]
             stores: dict[int, dict[tuple, str | None]] = {}
@@ -156,9 +169,7 @@ class LLMSQL:
                     sql_plan.replace_with_lookup(site)
                 rewritten = tree.sql(dialect="duckdb")
                 log.debug("rewritten query: %s", rewritten)
-                cursor = self._execute(rewritten)
-                columns = [d[0] for d in cursor.description] if cursor.description else []
-                rows = cursor.fetchall() if cursor.description else []
+                columns, rows = self._execute(rewritten)
             finally:
                 for site in sites:
                     try:
@@ -167,20 +178,35 @@ class LLMSQL:
                         pass
         return QueryResult(columns=columns, rows=rows, calls=reports)
 
-    def _execute(self, sql: str) -> duckdb.DuckDBPyConnection:
+    def _execute(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of ``sql``; DuckDB's errors become errors about the query."""
         import duckdb
 
+        self._lookup_error = None
         try:
-            return self.con.execute(sql)
-        except duckdb.BinderException as exc:
-            raise InvalidInputError(f"the query refers to something that does not exist: {exc}", field="sql") from None
-        except duckdb.CatalogException as exc:
-            raise InvalidInputError(f"unknown table or function: {exc}", field="sql") from None
-        except duckdb.ParserException as exc:
-            raise InvalidInputError(f"DuckDB cannot parse the query: {exc}", field="sql") from None
-        except duckdb.InvalidInputException as exc:
-            # errors raised inside our lookup functions arrive wrapped; surface the original
-            raise SkyplexError(f"the query failed: {exc}") from exc
+            cursor = self.con.execute(sql)
+            if not cursor.description:
+                return [], []
+            return [d[0] for d in cursor.description], cursor.fetchall()
+        except duckdb.Error as exc:
+            if self._lookup_error is not None:
+                # raised inside one of our lookup functions (e.g. LLMRowErrors) and wrapped by DuckDB:
+                # surface the original, with its own status
+                raise self._lookup_error from None
+            message = _first_line(exc)
+            if isinstance(exc, (duckdb.InternalException, duckdb.FatalException)):
+                raise SkyplexError(f"DuckDB failed internally on the query: {message}") from exc
+            if isinstance(exc, duckdb.BinderException):
+                reason = "the query refers to something that does not exist"
+            elif isinstance(exc, duckdb.CatalogException):
+                reason = "unknown table or function"
+            elif isinstance(exc, duckdb.ParserException):
+                reason = "DuckDB cannot parse the query"
+            elif isinstance(exc, duckdb.PermissionException):
+                reason = "the query asks for something this database does not allow"
+            else:  # conversions, out-of-range values, unsupported features: all about the query's content
+                reason = "DuckDB refused the query"
+            raise InvalidInputError(f"{reason}: {message}", field="sql") from None
 
     def _run_site(self, tree: Any, site: sql_plan.CallSite, params: GenerationParams, options: ExecutionOptions,
                   report: CallReport) -> dict[tuple, str | None]:
@@ -255,7 +281,11 @@ class LLMSQL:
             keys = list(zip(*(c.to_pylist() for c in columns))) if columns else [()]
             missing = [k for k in dict.fromkeys(keys) if k not in store and None not in k]
             if missing:  # rows the materialisation did not foresee: run them now, same plan and rules
-                store.update(self._evaluate(site, missing, params, options, report))
+                try:
+                    store.update(self._evaluate(site, missing, params, options, report))
+                except Exception as exc:  # DuckDB wraps it; _execute raises this original instead
+                    self._lookup_error = exc
+                    raise
             return pa.array([store.get(k) for k in keys], type=pa.string())
 
         # DuckDB checks the arity through the signature; a variadic function must declare its own
@@ -279,6 +309,11 @@ def _merge(total: CallReport, part: CallReport) -> None:
     total.errors.extend(part.errors)
     if part.plan_metrics and not total.plan_metrics:
         total.plan_metrics = part.plan_metrics
+
+
+def _first_line(exc: BaseException) -> str:
+    """DuckDB's message without its multi-line context (the error is shown on one line)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def connect(database: str | Path = ":memory:", *, tables: Mapping[str, Any] | None = None, **kwargs: Any) -> LLMSQL:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skyplex.errors import InvalidInputError, SkyplexError
-from skyplex.interfaces.model import GenerationParams, ModelBackend
+from skyplex.interfaces.model import ChatMessage, GenerationParams, ModelBackend, Prompt
 
 from .plan import plan_table, prefix_batches
 from .prompts import PromptTemplate
@@ -66,6 +66,10 @@ class ExecutionOptions:
     max_batch: int = 64
     prefix_reuse: bool = True
     dependency_groups: Sequence[Sequence[str]] = ()
+    #: send each prompt as one user message, so the backend applies the model's chat template
+    #: (instruct models answer the question instead of continuing the ``field: value`` lines);
+    #: False sends the raw text (base models). The instruction still leads, so prefixes stay shared.
+    chat: bool = True
     #: read a vLLM server's prefix-cache counters around each call site: None = when the backend
     #: has a ``base_url`` (the openai backend pointed at a server), True = always, False = never
     server_metrics: bool | None = None
@@ -136,7 +140,7 @@ def evaluate(
     if not live:
         return results, report
     if not names:  # a constant prompt: one call, the same answer on every row
-        texts, errors = run_prompts(backend, [template.template], params, options, report)
+        texts, errors = run_prompts(backend, [template.text], params, options, report)
         report.distinct_prompts = 1
         for i in live:
             results[i] = texts[0]
@@ -186,7 +190,7 @@ def run_prompts(
     batches = prefix_batches([prompts[i] for i in sendable], min_batch=options.min_batch, max_batch=options.max_batch)
     start = time.perf_counter()
     for batch in batches:
-        _generate(backend, [sendable[i] for i in batch], prompts, params, texts, errors, report)
+        _generate(backend, [sendable[i] for i in batch], prompts, params, options, texts, errors, report)
     report.model_time_s += time.perf_counter() - start
     return texts, errors
 
@@ -231,20 +235,26 @@ def _within_context(backend: ModelBackend, prompts: list[str], params: Generatio
     return keep
 
 
+def as_prompt(text: str, *, chat: bool = True) -> Prompt:
+    """What the backend is sent for one prompt text: one user message (chat template applied) or raw text."""
+    return [ChatMessage(role="user", content=text)] if chat else text
+
+
 def _generate(backend: ModelBackend, batch: list[int], prompts: list[str], params: GenerationParams,
-              texts: list[str | None], errors: list[str | None], report: CallReport) -> None:
+              options: ExecutionOptions, texts: list[str | None], errors: list[str | None],
+              report: CallReport) -> None:
     """Send one batch; on failure split it to isolate the prompts the backend refuses."""
     report.batches += 1
     try:
-        completions = backend.generate([prompts[i] for i in batch], params)
+        completions = backend.generate([as_prompt(prompts[i], chat=options.chat) for i in batch], params)
     except Exception as exc:  # any backend failure: isolate it rather than lose the whole batch
         if len(batch) == 1:
             errors[batch[0]] = f"{type(exc).__name__}: {exc}"
             log.warning("llm call failed on one prompt: %s", exc)
             return
         mid = len(batch) // 2
-        _generate(backend, batch[:mid], prompts, params, texts, errors, report)
-        _generate(backend, batch[mid:], prompts, params, texts, errors, report)
+        _generate(backend, batch[:mid], prompts, params, options, texts, errors, report)
+        _generate(backend, batch[mid:], prompts, params, options, texts, errors, report)
         return
     if len(completions) != len(batch):
         raise SkyplexError(f"model backend {backend.name!r} returned {len(completions)} completions for "

@@ -6,8 +6,10 @@ Two forms:
   ``field: value`` line per argument. The fields' order is free, so the planner may reorder them
   per row to lengthen shared prefixes; the instruction always comes first, shared by every row.
 - **placeholders**: ``{name}`` (an argument's name) or ``{0}``, ``{1}`` (its position) are replaced
-  by the values; the template fixes where each value goes, so only rows are reordered. Other braces
-  (JSON examples in the instruction) are left alone.
+  by the values; the template fixes where each value goes, so only rows are reordered. A
+  placeholder that names no argument is an error (a typo would otherwise reach the model as
+  literal text); write ``{{name}}`` for a literal ``{name}``. Other braces (JSON examples such as
+  ``{"answer": "yes"}``) are left alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from skyplex.errors import InvalidInputError
 
 from .table import CELL_SEPARATOR, cell_text
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_./]*|\d+)\}")
+#: ``{name}`` or ``{0}``, not doubled (``{{name}}`` is the escape for a literal ``{name}``)
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_./]*|\d+)\}(?!\})")
+_ESCAPED = re.compile(r"\{(\{[A-Za-z_][A-Za-z0-9_./]*\}|\{\d+\})\}")
 
 
 @dataclass(frozen=True)
@@ -39,16 +43,17 @@ class PromptTemplate:
                                     field="template")
         for key in self.placeholders:
             if not (key.isdigit() and int(key) < len(self.names)) and key not in self.names:
+                where = (f"arguments are {list(self.names)} (use their names or positions "
+                         f"0..{len(self.names) - 1})" if self.names else "llm() was given no arguments")
                 raise InvalidInputError(
-                    f"template placeholder {{{key}}} names no argument; arguments are {list(self.names)} "
-                    f"(use their names or positions 0..{len(self.names) - 1})",
+                    f"template placeholder {{{key}}} names no argument; {where}; write {{{{{key}}}}} for a "
+                    f"literal {{{key}}}",
                     field="template",
                 )
 
     @property
     def placeholders(self) -> list[str]:
-        return [m.group(1) for m in _PLACEHOLDER.finditer(self.template)
-                if m.group(1).isdigit() or m.group(1) in self.names]
+        return [m.group(1) for m in _PLACEHOLDER.finditer(self.template)]
 
     @property
     def reorders_fields(self) -> bool:
@@ -58,13 +63,21 @@ class PromptTemplate:
     def render(self, values: Mapping[str, str], order: Sequence[str] | None = None) -> str:
         """The prompt for one row (``values`` by argument name, already text)."""
         if self.reorders_fields:
+            instruction = self.text
             cells = CELL_SEPARATOR.join(cell_text(name, values[name]) for name in (order or self.names))
-            return f"{self.template}\n\n{cells}" if cells else self.template
+            return f"{instruction}\n\n{cells}" if cells else instruction
 
-        def fill(m: re.Match[str]) -> str:
-            key = m.group(1)
-            if key.isdigit():
-                return values[self.names[int(key)]]
-            return values[key] if key in values else m.group(0)
+        # split keeps each placeholder's key at odd positions; values are filled in after the literal
+        # text is unescaped, so a value that itself contains "{{x}}" is sent exactly as it is
+        out = []
+        for k, piece in enumerate(_PLACEHOLDER.split(self.template)):
+            if k % 2:
+                out.append(values[self.names[int(piece)]] if piece.isdigit() else values[piece])
+            else:
+                out.append(_ESCAPED.sub(lambda m: m.group(1), piece))
+        return "".join(out)
 
-        return _PLACEHOLDER.sub(fill, self.template)
+    @property
+    def text(self) -> str:
+        """The template with ``{{name}}`` escapes turned into the literal ``{name}`` the model sees."""
+        return _ESCAPED.sub(lambda m: m.group(1), self.template)

@@ -28,6 +28,7 @@ class QueryRequest(BaseModel):
     algorithm: Literal["original", "sort", "stats", "ggr", "ophr"] = "ggr"
     on_error: Literal["fail", "null"] = "fail"
     prefix_reuse: bool = True
+    chat_template: bool = Field(default=True, description="Send each prompt as one chat message (False: raw text).")
 
 
 class CallSummary(BaseModel):
@@ -75,7 +76,12 @@ def add_routes(router: APIRouter, kernel: Kernel) -> None:
         db_file = (kernel.settings.plugins.get("llmsql") or {}).get("db")
         if db_file:
             con.execute("ATTACH ? AS db (READ_ONLY)", [str(db_file)])
-        options = ExecutionOptions(algorithm=body.algorithm, on_error=body.on_error, prefix_reuse=body.prefix_reuse)
+        # clients never name server files: no read_csv('/etc/...'), COPY TO, ATTACH or extension
+        # loads from the query, and the query cannot switch that back on
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        options = ExecutionOptions(algorithm=body.algorithm, on_error=body.on_error, prefix_reuse=body.prefix_reuse,
+                                   chat=body.chat_template)
         with connect(con, tables=body.tables, model=kernel.models.get(body.model),
                      params=GenerationParams(max_tokens=body.max_tokens), options=options) as db:
             try:

@@ -46,6 +46,9 @@ def parse(sql: str, dialect: str = "duckdb") -> exp.Expression:
         raise InvalidInputError("the query is empty; pass one SQL statement", field="sql")
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except sqlglot.errors.TokenError as exc:  # e.g. an unterminated string: no position is given
+        raise InvalidInputError(f"cannot read the query: {str(exc).splitlines()[0] if str(exc) else 'bad token'}. "
+                                "Check its quotes and brackets", field="sql") from None
     except sqlglot.errors.ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
@@ -55,6 +58,9 @@ def parse(sql: str, dialect: str = "duckdb") -> exp.Expression:
             f"({dialect} dialect)",
             field="sql",
         ) from None
+    except sqlglot.errors.SqlglotError as exc:
+        raise InvalidInputError(f"cannot read the query: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                                field="sql") from None
     if len(statements) != 1:
         raise InvalidInputError(f"pass exactly one SQL statement, got {len(statements)}", field="sql")
     return statements[0]
