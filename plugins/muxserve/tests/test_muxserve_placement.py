@@ -59,3 +59,29 @@ def test_more_meshes_than_llms_still_uses_every_gpu(profile):
     wl = MuxWorkload([LLM("a", "llama-7b", 2.0), LLM("b", "llama-13b", 1.0)], nnodes=1, gpus_per_node=8)
     plan, _ = optimise(wl, profile)
     assert plan.total_gpus == 8 and len(plan.meshes) <= 2
+
+
+def test_authors_greedy_reimplementation_reproduces_their_shipped_placement(mux_data, profile):
+    from skyplex_muxserve.authors import authors_greedy
+    from skyplex_muxserve.workload import load_placement
+
+    wl = load_workload(mux_data.workload(2000))
+    plan, _ = authors_greedy(wl, profile)
+    shipped = load_placement(mux_data.placements("flexsm", 2000))
+
+    def key(p):
+        return sorted((m.ngpus, sorted((x.name, x.decode_sm) for x in m.llms)) for m in p.meshes)
+
+    assert key(plan) == key(shipped)
+
+
+def test_fidelity_and_default_estimators_disagree_where_the_defects_bite(mux_data, profile):
+    from skyplex_muxserve.estimator import Estimator
+
+    wl = load_workload(mux_data.workload(2000))
+    llm = wl.by_name()["llm-4"]  # llama-7b; its 8-GPU profile lists lengths out of order
+    fid, dflt = Estimator(profile, "fidelity"), Estimator(profile, "default")
+    assert fid.lengths(llm) == (161, 337) and dflt.lengths(llm) == (llm.avg_prompt_len, llm.avg_output_len)
+    a = fid.mesh([llm], 8, [90]).throughput[0]
+    b = dflt.mesh([llm], 8, [90]).throughput[0]
+    assert a > 0 and b > 0 and a != pytest.approx(b, rel=1e-3)
