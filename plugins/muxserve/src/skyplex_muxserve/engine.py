@@ -60,6 +60,8 @@ class LLMState:
     decode_batch_sum: int = 0
     decode_gaps: np.ndarray | None = None  # cells of decode_table interpolated from missing entries
     gap_cells: set = field(default_factory=set)
+    decode_rows: list | None = None
+    gap_rows: list | None = None
 
     @property
     def used_bytes(self) -> float:
@@ -119,13 +121,16 @@ class MeshEngine:
         return batch
 
     def _decode_len(self, s: LLMState) -> float:
+        if s.decode_rows is None:  # plain lists: indexing them is much cheaper than numpy scalars
+            s.decode_rows = s.decode_table.tolist()
+            s.gap_rows = s.decode_gaps.tolist() if s.decode_gaps is not None else None
+        rows = s.decode_rows
         b = len(s.running)
-        table = s.decode_table
-        bi = min(b, table.shape[0] - 1)
-        ctx = s.sum_ctx / max(b, 1)
-        li = min(int(ctx) // BLOCK, table.shape[1] - 1)
-        t = table[bi, li]
-        if s.decode_gaps is not None and s.decode_gaps[bi, li]:
+        bi = min(b, len(rows) - 1)
+        row = rows[bi]
+        li = min(int(s.sum_ctx / max(b, 1)) // BLOCK, len(row) - 1)
+        t = row[li]
+        if s.gap_rows is not None and s.gap_rows[bi][li]:
             s.gap_cells.add((bi, li * BLOCK))
         if b > bi:  # beyond the table: linear in batch
             t = t * b / bi
@@ -198,14 +203,17 @@ class MeshEngine:
         exclusive = self.mode in ("temporal", "spatial")
         pending = sum(len(s.stream) for s in llms)
 
+        # every arrival on the mesh in time order, merged once
+        times = np.concatenate([s.stream.arrivals for s in llms]) if k else np.zeros(0)
+        owners = np.concatenate([np.full(len(s.stream), i) for i, s in enumerate(llms)]) if k else np.zeros(0, int)
+        by_time = np.argsort(times, kind="stable")
+        arr_t, arr_who = times[by_time].tolist(), owners[by_time].tolist()
+        arr_t.append(float("inf"))
+        arr_who.append(-1)
+        cursor = 0
+
         def next_arrival_time() -> tuple[float, int]:
-            best, who = float("inf"), -1
-            for i, s in enumerate(llms):
-                if s.next_arrival < len(s.stream):
-                    t = s.stream.arrivals[s.next_arrival]
-                    if t < best:
-                        best, who = t, i
-            return best, who
+            return arr_t[cursor], arr_who[cursor]
 
         def start_prefill() -> bool:
             for off in range(k):
@@ -302,6 +310,7 @@ class MeshEngine:
                 s = llms[who]
                 s.waiting.append(s.next_arrival)
                 s.next_arrival += 1
+                cursor += 1
             else:
                 self._rebalance()
                 live = any(s.next_arrival < len(s.stream) or s.waiting or s.running for s in llms)
@@ -310,7 +319,7 @@ class MeshEngine:
                 if not jobs:
                     start_exclusive()
             else:
-                if not prefill_busy and start_prefill():
+                if not prefill_busy and any(s.waiting for s in llms) and start_prefill():
                     prefill_busy = True
                 for i, s in enumerate(llms):
                     if s.running and not s.decoding:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -155,7 +154,7 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
             if cfg.step_overhead:
                 table = table + step_overhead_s(x.model) * np.arange(bmax + 1)[:, None]
             states.append(LLMState(
-                name=x.name, stream=streams[x.name], prefill_s=_prefill_fn(profile, x.model, mesh.ngpus, p_sm),
+                name=x.name, stream=streams[x.name], prefill_s=_prefill_fn(profile, x.model, mesh.ngpus, p_sm, bmax, cfg.max_len),
                 decode_table=table, decode_gaps=gapmask, prefill_sm=x.prefill_sm, decode_sm=x.decode_sm,
                 max_num_seqs=bmax, token_bytes=shape.kv_bytes_per_token_mesh(mesh.ngpus),
                 quota_bytes=pool * weights[x.name] / wsum))
@@ -186,12 +185,22 @@ def step_overhead_s(model: str) -> float:
     return {"llama-7b": 1e-4, "llama-13b": 8e-5}.get(key, 7e-5)
 
 
-def _prefill_fn(profile: LatencyProfile, model: str, ngpus: int, sm: float):
-    @lru_cache(maxsize=4096)
-    def cached(n: int, mean8: int) -> float:
-        return profile.prefill_s(model, ngpus, sm, n, max(mean8 * 8, 1))
+def _prefill_fn(profile: LatencyProfile, model: str, ngpus: int, sm: float, max_batch: int, max_len: int):
+    """Prefill seconds for (sequences, mean prompt length), from a dense table built once."""
+    step = 8
+    table, gaps = profile.table(model, ngpus, "prefill", sm, np.arange(0, max_batch + 1, dtype=float),
+                                np.arange(0, max_len + step, step, dtype=float))
+    rows, cols = table.shape
 
-    return lambda n, mean_len: cached(int(n), int(round(mean_len / 8)))
+    def prefill(n: int, mean_len: float) -> float:
+        li = min(int(round(mean_len / step)), cols - 1)
+        bi = min(n, rows - 1)
+        if gaps[bi, li]:
+            profile.note_gaps(model, ngpus, "prefill", f"batch {bi}, prompt {li * step}")
+        t = float(table[bi, li])
+        return t * n / bi if n > bi else t  # beyond the table: linear in batch
+
+    return prefill
 
 
 def _pct(values: np.ndarray, q: float) -> float:

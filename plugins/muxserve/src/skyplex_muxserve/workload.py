@@ -21,6 +21,8 @@ from skyplex.interfaces import Placement, RequestClass, Workload
 
 from .catalogue import model_key, shape_of
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is there
+
 # ChatLMSYS day-55 averages (the data set's README); the authors' code hard-codes other values.
 DEFAULT_PROMPT_LEN = 100.2
 DEFAULT_OUTPUT_LEN = 261.3
@@ -144,7 +146,7 @@ class PlacementPlan:
 # ------------------------------------------------------------------------------------------------
 def _yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return yaml.load(Path(path).read_text(), Loader=_LOADER)
     except FileNotFoundError:
         raise InvalidInputError(f"file {str(path)!r} does not exist", field=str(path)) from None
     except yaml.YAMLError as exc:
