@@ -61,8 +61,9 @@ def query_cmd(ctx: click.Context, sql: str, db_path: Path | None, tables: tuple[
         raise click.BadParameter(f"no DuckDB database at {db_path}", param_hint="--db")
     options = ExecutionOptions(algorithm=algorithm, on_error=on_error, prefix_reuse=not no_prefix_reuse,
                                chat=not no_chat_template)
-    backend = state.kernel.models.get(model)
-    with connect(str(db_path) if db_path else ":memory:", tables=_tables(tables), model=backend,
+    tables_given = _tables(tables)
+    # the model is looked up when a query first calls llm(): plain SQL needs none
+    with connect(str(db_path) if db_path else ":memory:", tables=tables_given, model=model, kernel=state.kernel,
                  params=GenerationParams(max_tokens=max_tokens), options=options) as db:
         result = db.query(sql)
     if as_json or state.json:

@@ -76,7 +76,11 @@ class LLMSQL:
         if isinstance(database, (str, Path)):
             if str(database) != ":memory:" and read_only and not Path(database).exists():
                 raise InvalidInputError(f"DuckDB database {database} does not exist", field="db")
-            self.con = duckdb.connect(str(database), read_only=read_only)
+            try:
+                self.con = duckdb.connect(str(database), read_only=read_only)
+            except duckdb.Error as exc:
+                raise InvalidInputError(f"cannot open DuckDB database {database}: {_first_line(exc)}",
+                                        field="db") from None
             self._owns = True
         else:
             self.con, self._owns = database, False
@@ -112,6 +116,8 @@ class LLMSQL:
             path = Path(data)
             if not path.is_file():
                 raise InvalidInputError(f"no file {path} to register as table {name!r}", field=name)
+            if path.stat().st_size == 0:
+                raise InvalidInputError(f"{path} is empty; a CSV table needs a header line and rows", field=name)
             # DDL cannot take prepared parameters (DuckDB 2 refuses them), so the path goes in as an
             # escaped literal; the view is TEMP so registering never writes into the user's database file
             literal = "'" + str(path.resolve()).replace("'", "''") + "'"
@@ -148,8 +154,13 @@ class LLMSQL:
         options: ExecutionOptions | None = None,
     ) -> QueryResult:
         """Run ``sql``; every ``llm()`` call is planned over all its rows before the query runs."""
-        params = params or self.params
-        options = options or self.options
+        try:
+            return self._query(sql, params or self.params, options or self.options)
+        except RecursionError:  # sqlglot and the rewrite walk the tree recursively
+            raise InvalidInputError("the query is nested too deeply to plan; flatten its expressions or "
+                                    "subqueries", field="sql") from None
+
+    def _query(self, sql: str, params: GenerationParams, options: ExecutionOptions) -> QueryResult:
         tree = sql_plan.parse(sql)
         sites = sql_plan.call_sites(tree)
         for site in sites:  # template mistakes (a placeholder naming no argument) fail before any call runs
@@ -248,7 +259,8 @@ class LLMSQL:
         if cursor is None:
             if problem is not None:
                 raise InvalidInputError(
-                    f"the query around llm({site.template[:30]!r}, ...) is invalid: {problem}", field="sql"
+                    f"the query around llm({site.template[:30]!r}, ...) is invalid: {_first_line(problem)}",
+                    field="sql",
                 ) from None
             return
         for name, desc in zip(site.names, cursor.description or []):
@@ -312,13 +324,20 @@ def _merge(total: CallReport, part: CallReport) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    """DuckDB's message without its multi-line context (the error is shown on one line)."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """DuckDB's message on one line: its first paragraph (the error and any "did you mean"), without
+    the echoed query and caret that follow a blank line."""
+    paragraph = str(exc).strip().split("\n\n", 1)[0]
+    lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
 
 
 def connect(database: str | Path = ":memory:", *, tables: Mapping[str, Any] | None = None, **kwargs: Any) -> LLMSQL:
     """An :class:`LLMSQL` on ``database`` with ``tables`` (name -> DataFrame, rows or CSV path) registered."""
     db = LLMSQL(database, **kwargs)
-    for name, data in (tables or {}).items():
-        db.register(name, data)
+    try:
+        for name, data in (tables or {}).items():
+            db.register(name, data)
+    except BaseException:
+        db.close()
+        raise
     return db

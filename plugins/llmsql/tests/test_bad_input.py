@@ -1,0 +1,158 @@
+"""Bad input of every kind on `POST /plugins/llmsql/query` and `skyplex llmsql query|plan`.
+
+The rule: one line naming the input and what to do; HTTP 4xx, CLI exit status 2; never a traceback,
+a 500 or an ``unexpected`` error. A table of known cases, then hypothesis over query text.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("fastapi")
+
+AUTH = {"Authorization": "Bearer k"}
+ROWS = {"t": [{"k": "b", "n": 1}, {"k": "a", "n": 2}]}
+
+
+@pytest.fixture
+def client(make_kernel):
+    from fastapi.testclient import TestClient
+    from skyplex.gateway import create_app
+
+    with TestClient(create_app(make_kernel(), api_key="k", auth=True), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _body(**kw):
+    return {"sql": "SELECT k, llm('Echo', k) AS e FROM t", "model": "echo", "tables": ROWS, **kw}
+
+
+BAD_BODIES = [
+    ("unterminated quote", _body(sql="SELECT '"), 400, "quote"),
+    ("unterminated identifier", _body(sql='SELECT "k FROM t'), 400, "quotes"),
+    ("empty sql", _body(sql=""), 400, "empty"),
+    ("blank sql", _body(sql="   \n"), 400, "empty"),
+    ("two statements", _body(sql="SELECT 1; SELECT 2"), 400, "one SQL statement"),
+    ("garbage", _body(sql="SELEC nonsense"), 400, "parse"),
+    ("unknown column", _body(sql="SELECT llm('q', nope) FROM t"), 400, "nope"),
+    ("unknown table", _body(sql="SELECT llm('q', k) FROM missing"), 400, "missing"),
+    ("failed cast", _body(sql="SELECT CAST(k AS INTEGER) FROM t"), 400, "convert"),
+    ("template not a literal", _body(sql="SELECT llm(k, k) FROM t"), 400, "literal"),
+    ("llm with no template", _body(sql="SELECT llm() FROM t"), 400, "llm"),
+    ("placeholder naming nothing", _body(sql="SELECT llm('say {x}', k) FROM t"), 400, "{x}"),
+    ("blob argument", _body(sql="SELECT llm('q', k::BLOB) FROM t"), 400, "BLOB"),
+    ("server file read", _body(sql="SELECT * FROM read_csv('/etc/passwd')"), 400, "allow"),
+    ("server file write", _body(sql="COPY (SELECT 1) TO '/tmp/skyplex-llmsql-leak.csv'"), 400, "allow"),
+    ("turning file access back on", _body(sql="SET enable_external_access = true"), 400, "locked"),
+    ("deep nesting", _body(sql="SELECT " + "(" * 3000 + "1" + ")" * 3000), 400, "nested"),
+    ("nul byte", _body(sql="SELECT llm('q\x00', k) FROM t"), None, None),
+    ("sql not text", _body(sql=5), 400, "sql"),
+    ("no sql", {"model": "echo"}, 400, "sql"),
+    ("empty table", _body(tables={"t": []}), 400, "no rows"),
+    ("rows not objects", _body(tables={"t": [1, 2]}), 400, "tables"),
+    ("table name not an identifier", _body(tables={"bad name": [{"k": 1}]}), 400, "identifier"),
+    ("unknown model", _body(model="nope"), 404, "nope"),
+    ("zero tokens", _body(max_tokens=0), 400, "max_tokens"),
+    ("unknown algorithm", _body(algorithm="magic"), 400, "algorithm"),
+    ("unknown on_error", _body(on_error="ignore"), 400, "on_error"),
+    ("ophr on too many cells", _body(algorithm="ophr", tables={"t": [{"k": str(i)} for i in range(200)]}),
+     400, "OPHR"),
+]
+
+
+@pytest.mark.parametrize("name, body, status, says", BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_route_bad_input_is_a_4xx_naming_the_problem(client, name, body, status, says):
+    res = client.post("/plugins/llmsql/query", json=body, headers=AUTH)
+    if status is None:  # either answer is fine, but never a server error
+        assert res.status_code < 500, res.text
+        return
+    assert res.status_code == status, res.text
+    message = res.json()["error"]["message"]
+    assert says.lower() in message.lower() and "\n" not in message and "Traceback" not in message, message
+
+
+def test_route_body_that_is_not_json(client):
+    res = client.post("/plugins/llmsql/query", content=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert 400 <= res.status_code < 500, res.text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sql=st.one_of(
+    st.text(max_size=60),
+    st.lists(st.sampled_from(["SELECT", "llm(", "'q'", "'", '"', ",", "k", "n", ")", "(", "FROM", "t", "WHERE",
+                              "=", "GROUP BY", "{k}", "{0}", "{z}", "::INT", "NULL", ";", "--", "/*", "*"]),
+             max_size=14).map(" ".join),
+))
+def test_route_never_answers_any_query_text_with_a_500(client, sql):
+    res = client.post("/plugins/llmsql/query", json=_body(sql=sql), headers=AUTH)
+    assert res.status_code in (200, 400, 422), (sql, res.status_code, res.text)
+    if res.status_code != 200:
+        message = res.json()["error"]["message"]
+        assert "\n" not in message and not re.search(r"unexpected \w+(Error|Exception)", message), (sql, message)
+
+
+# --- the CLI ---------------------------------------------------------------------------------------
+def _cli(make_kernel, args):
+    from skyplex.cli.context import CliState
+    from skyplex.cli.main import cli
+
+    return CliRunner().invoke(cli, args, obj=CliState(kernel_factory=lambda settings: make_kernel()))
+
+
+@pytest.fixture
+def files(tmp_path):
+    good = tmp_path / "t.csv"
+    good.write_text("k,n\nb,1\na,2\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    (tmp_path / "folder.csv").mkdir()
+    notdb = tmp_path / "not.duckdb"
+    notdb.write_text("this is not a database")
+    return {"good": str(good), "empty": str(empty), "folder": str(tmp_path / "folder.csv"), "notdb": str(notdb),
+            "missing": str(tmp_path / "missing.csv")}
+
+
+BAD_ARGS = [
+    ("unterminated quote", ["query", "SELECT '", "--model", "echo"], "quote"),
+    ("unknown column", ["query", "SELECT llm('q', nope) FROM t", "--table", "t={good}", "--model", "echo"], "nope"),
+    ("placeholder naming nothing", ["query", "SELECT llm('{{z}}', k) FROM t", "--table", "t={good}", "--model", "echo"],
+     "{z}"),
+    ("failed cast", ["query", "SELECT CAST(k AS INT) FROM t", "--table", "t={good}", "--model", "echo"], "convert"),
+    ("table without name", ["query", "SELECT 1", "--table", "{good}"], "NAME=FILE"),
+    ("table name not an identifier", ["query", "SELECT 1", "--table", "1x={good}"], "NAME=FILE"),
+    ("missing csv", ["query", "SELECT 1", "--table", "t={missing}"], "missing.csv"),
+    ("csv is a folder", ["query", "SELECT 1", "--table", "t={folder}"], "folder.csv"),
+    ("empty csv", ["query", "SELECT * FROM t", "--table", "t={empty}", "--model", "echo"], "empty.csv"),
+    ("missing db", ["query", "SELECT 1", "--db", "{missing}"], "missing.csv"),
+    ("db that is not a database", ["query", "SELECT 1", "--db", "{notdb}"], "not.duckdb"),
+    ("unknown model", ["query", "SELECT llm('q', k) FROM t", "--table", "t={good}", "--model", "nope"], "nope"),
+    ("zero tokens", ["query", "SELECT 1", "--max-tokens", "0"], "max-tokens"),
+    ("tokens not a number", ["query", "SELECT 1", "--max-tokens", "many"], "max-tokens"),
+    ("unknown algorithm", ["query", "SELECT 1", "--algorithm", "magic"], "algorithm"),
+    ("plan of a missing file", ["plan", "{missing}"], "missing.csv"),
+    ("plan of an empty file", ["plan", "{empty}"], "empty"),
+    ("plan of unknown columns", ["plan", "{good}", "--columns", "k,zz"], "zz"),
+    ("plan with ophr on a big table", ["plan", "{big}", "--algorithm", "ophr"], "OPHR"),
+]
+
+
+@pytest.mark.parametrize("name, args, says", BAD_ARGS, ids=[c[0] for c in BAD_ARGS])
+def test_cli_bad_input_is_one_line_and_exit_2(make_kernel, files, tmp_path, name, args, says):
+    big = tmp_path / "big.csv"
+    big.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(200)))
+    res = _cli(make_kernel, ["llmsql", *(a.format(**files, big=big) for a in args)])
+    lines = [line for line in res.output.splitlines() if not line.startswith("WARNING ")]
+    assert res.exit_code == 2, res.output
+    assert len(lines) == 1 and "Traceback" not in res.output and "unexpected" not in res.output, res.output
+    assert says.lower() in lines[0].lower(), res.output
+
+
+def test_cli_json_error_output_is_not_mixed_into_stdout(make_kernel):
+    res = _cli(make_kernel, ["llmsql", "query", "SELECT '", "--json"])
+    assert res.exit_code == 2 and not res.stdout.strip(), res.stdout
+    assert res.stderr.startswith("error: ") or "\nerror: " in res.stderr, res.stderr
