@@ -617,12 +617,16 @@ def test_new_plugin_passes_its_options_to_the_scaffold(run, monkeypatch, tmp_pat
                                     field="kind")  # fmt: skip
         return Path(dest) / name
 
+    from skyplex.scaffold import next_steps
+
     module.render_plugin = render_plugin
+    module.next_steps = next_steps
     monkeypatch.setitem(sys.modules, "skyplex.scaffold", module)
     result = run("new-plugin", "my_eval", "--dest", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert calls == [("my_eval", tmp_path, "evaluator")]
-    assert f"pip install -e {tmp_path / 'my_eval'}" in result.stdout
+    made = tmp_path / "my_eval"
+    assert f'pip install -e "{made}[test]"' in result.stdout
     assert_one_line_error(run("new-plugin", "x", "--kind", "teleporter"), "teleporter")
 
 

@@ -45,9 +45,12 @@ def installed(tmp_path_factory) -> tuple[Path, Path, Path]:
 def test_rendered_layout(installed):
     source, _, _ = installed
     package = source / "src" / f"skyplex_{NAME}"
-    for rel in ["pyproject.toml", "README.md", "tests/test_conformance.py", "tests/conftest.py"]:
+    # the plugin shape every plugin has (docs/architecture.md)
+    for rel in ["pyproject.toml", "README.md", "tests/conftest.py", "tests/test_conformance.py", "tests/test_cli.py",
+                "tests/test_routes.py", "tests/test_evaluator.py"]:
         assert (source / rel).is_file(), rel
-    assert (package / "plugin.py").is_file() and (package / "evaluator.py").is_file()
+    for module in ("__init__.py", "plugin.py", "cli.py", "routes.py", "evaluator.py"):
+        assert (package / module).is_file(), module
     assert not list(source.rglob("*.tmpl")), "template suffixes must be dropped"
     for path in source.rglob("*"):
         if path.is_file() and path.suffix in {".py", ".toml", ".md"}:
@@ -92,7 +95,7 @@ def test_kernel_lists_the_installed_plugin(installed):
 # ---- render_plugin's own rules ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["", "MyEval", "1eval", "my-eval", "my eval", "a" * 41, "eval_", "class", "local"])
+@pytest.mark.parametrize("bad", ["", "MyEval", "1eval", "my-eval", "my eval", "a" * 41, "eval_", "class", "local", "skyplex", "jobs", "new_plugin"])
 def test_bad_names_are_refused(bad, tmp_path):
     with pytest.raises(InvalidInputError, match="plugin name"):
         render_plugin(bad, tmp_path / "out")

@@ -1,10 +1,11 @@
 """Render a new plugin distribution from the template shipped in ``skyplex/templates/plugin/``.
 
 ``render_plugin("myeval", Path("plugins/myeval"))`` writes a complete ``skyplex-myeval`` distribution
-(pyproject, README, ``src/skyplex_myeval/``, tests using the conformance kit) that installs and passes
+(pyproject, README, ``src/skyplex_myeval/`` with plugin.py, cli.py, routes.py and evaluator.py, and
+tests: test_conformance.py, test_cli.py, test_routes.py, test_evaluator.py) that installs and passes
 its tests with only the kernel installed. From a shell::
 
-    python -m skyplex.scaffold myeval plugins/myeval
+    skyplex new-plugin myeval          # or: python -m skyplex.scaffold myeval plugins/myeval
 
 Templates are plain files ending in ``.tmpl``; ``{{key}}`` in a file's text or path is replaced by
 the value of ``key`` (see :func:`template_values`). Nothing is evaluated, so a template can contain
@@ -22,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from .errors import InvalidInputError
-from .plugins import BUILTIN_PLUGINS
+from . import builtins
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -58,10 +59,11 @@ def validate_name(name: str) -> str:
             f"invalid plugin name {name!r}: pick a name that is not a Python keyword and does not end in '_'",
             field="name",
         )
-    builtin = {n for n, _ in BUILTIN_PLUGINS}
-    if name in builtin:
+    # the plugin's name is also its command group and usually its registered name: keep clear of the built-ins'
+    taken = {builtins.PLUGIN_NAME, *builtins.MODELS, *(c.replace("-", "_") for c in builtins.COMMANDS)}
+    if name in taken:
         raise InvalidInputError(
-            f"plugin name {name!r} is taken by a built-in plugin ({', '.join(sorted(builtin))}); pick another",
+            f"plugin name {name!r} is taken by the kernel's built-ins ({', '.join(sorted(taken))}); pick another",
             field="name",
         )
     return name
@@ -155,8 +157,18 @@ def main(argv: list[str] | None = None) -> int:
         out = render_plugin(args.name, args.dest, kind=args.kind)
     except (InvalidInputError, FileExistsError) as exc:
         parser.exit(2, f"error: {exc}\n")
-    sys.stdout.write(f"created skyplex-{args.name} in {out}\nnext: pip install -e {out} && python -m pytest {out}/tests\n")
+    sys.stdout.write(f"Created skyplex-{args.name} in {out}\n" + next_steps(out))
     return 0
+
+
+def next_steps(path: Path) -> str:
+    """What to run after rendering a plugin into ``path``: install it with its test extra, run its tests."""
+    return (
+        "Next:\n"
+        f'  pip install -e "{path}[test]"\n'
+        f"  python -m pytest {path / 'tests'}\n"
+        "  skyplex plugins   # lists it once installed\n"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def new_plugin(state: CliState, name: str, dest: Path | None, kind: str) -> None
     \b
     Example:
       skyplex new-plugin my_eval
-      pip install -e plugins/my_eval && pytest plugins/my_eval/tests
+      pip install -e "plugins/my_eval[test]"
+      python -m pytest plugins/my_eval/tests
     """
     # looked up at call time (not imported at module load) so `--help` stays cheap
     scaffold = importlib.import_module("skyplex.scaffold")
@@ -46,7 +47,4 @@ def new_plugin(state: CliState, name: str, dest: Path | None, kind: str) -> None
     except OSError as exc:  # e.g. no permission to write there
         raise InvalidInputError(f"--dest {dest}: cannot write the plugin there: {exc}", field="--dest") from None
     click.echo(f"Created {kind} plugin {name!r} in {path}")
-    click.echo("Next:")
-    click.echo(f"  pip install -e {path}")
-    click.echo(f"  pytest {path / 'tests'}")
-    click.echo("  skyplex plugins   # lists it once installed")
+    click.echo(scaffold.next_steps(path), nl=False)
