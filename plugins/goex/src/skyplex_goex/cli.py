@@ -39,7 +39,7 @@ def goex() -> None:
 
 
 @goex.command()
-@click.argument("request")
+@click.argument("request", required=False)
 @click.option("--model", default="local", show_default=True, help="Model backend that proposes the action.")
 @click.option("--root", type=click.Path(exists=True, file_okay=False), help="Folder the action may change.")
 @click.option("--database", type=click.Path(exists=True, dir_okay=False), help="SQLite database the action may change.")
@@ -48,18 +48,23 @@ def goex() -> None:
 @click.option("--approve", is_flag=True, help="Approve an irreversible action before committing.")
 @pass_kernel
 def run(kernel, request, model, root, database, action_file, commit, approve) -> None:
-    """Turn REQUEST into an action, run it staged, show its effect, then commit or undo it."""
-    from skyplex.interfaces.executor import Action
+    """Turn REQUEST into an action, run it staged, show its effect, then commit or undo it.
 
+    With --action-file the action is read from a JSON file ({"kind", "payload", "description"})
+    instead of asked of a model; --root/--database then pin its target the same way.
+    """
     from .flow import propose_from_request
 
-    ex = _executor(kernel)
+    if bool(request) == bool(action_file):
+        raise click.UsageError("give either REQUEST (words for the model) or --action-file FILE (an action as JSON)")
     targets = {"root": str(Path(root).resolve()) if root else None,
                "database": str(Path(database).resolve()) if database else None}
     if action_file:
-        action = Action.model_validate_json(Path(action_file).read_text())
+        action = _read_action_file(Path(action_file), targets)
+        ex = _executor(kernel)
         rec = ex.run(ex.propose(action).id)
     else:
+        ex = _executor(kernel)
         rec = propose_from_request(ex, kernel.models.get(model), request, targets)
     _show(rec)
     _preview(rec)
@@ -72,6 +77,31 @@ def run(kernel, request, model, root, database, action_file, commit, approve) ->
     else:
         rec = ex.undo(rec.id)
     _show(rec)
+
+
+def _read_action_file(path: Path, targets: dict[str, str | None]):
+    """The action in ``path``, its target pinned to --root/--database; bad files are usage errors."""
+    from pydantic import ValidationError
+    from skyplex.interfaces.executor import Action
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.BadParameter(f"{path} is not a JSON file: {exc}; write one action object "
+                                 '{"kind": ..., "payload": {...}}', param_hint="--action-file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("payload", {}), dict):
+        raise click.BadParameter(f"{path} must hold one JSON object with 'kind' and a 'payload' object",
+                                 param_hint="--action-file")
+    payload = dict(data.get("payload") or {})
+    for key, value in targets.items():
+        if value:
+            payload[key] = value
+    try:
+        return Action.model_validate({**data, "payload": payload})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "action"
+        raise click.BadParameter(f"{path}: {where}: {first['msg']}", param_hint="--action-file") from None
 
 
 @goex.command()

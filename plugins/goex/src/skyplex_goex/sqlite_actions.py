@@ -134,7 +134,10 @@ class SqliteHandler(ActionHandler):
                 except sqlite3.Error as exc:
                     why = raise_reason[-1] if raise_reason else str(exc)
                     raise ActionFailed(f"SQL failed: {why}; statement: {stmt[:300]}") from None
-                results.append({"statement": stmt[:500], "changes": conn.total_changes - before,
+                # total_changes also counts rows our logging triggers (and the database's own) wrote;
+                # changes() is the statement's own rows, as sqlite3_changes() defines them
+                own = conn.execute("SELECT changes()").fetchone()[0] if conn.total_changes != before else 0
+                results.append({"statement": stmt[:500], "changes": own,
                                 "columns": [d[0] for d in cur.description or []],
                                 "rows": [[encode(v) for v in r] for r in rows]})
         finally:
