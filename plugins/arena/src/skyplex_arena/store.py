@@ -2,12 +2,19 @@
 
 A vote is written once and never overwritten or deleted by the arena: a second vote for the same
 battle, or a vote for a battle that does not exist or has no answers yet, is refused with an error
-and leaves the stored votes as they were. Imported votes keep their own ids, so importing the same
-file twice adds nothing the second time.
+and leaves the stored votes as they were.
+
+Imported votes are keyed apart from the arena's own: a page vote's key is its battle id, an
+imported vote's key is ``import:`` + its record id, so no import can take the key of a battle still
+waiting for its vote. A record without an id is keyed by the digest of the batch it came in and its
+position there, so importing the same file twice adds nothing the second time, and two different
+files without ids never shadow each other's votes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
@@ -21,6 +28,9 @@ from skyplex.store import Store, UTCDateTime, utcnow
 from .battles import OUTCOMES, STYLE_FEATURES, battles_from_records, categories_of, parse_winner, style_of
 
 log = logging.getLogger(__name__)
+
+#: the key prefix of imported votes (page votes are keyed by their 32-hex battle id)
+IMPORT_PREFIX = "import:"
 
 metadata = MetaData()
 
@@ -126,18 +136,24 @@ class ArenaStore:
         Records whose id is already stored are skipped (counted in ``duplicates``), so a re-import is harmless.
         """
         records = list(records)
+        source = str(source)[:200]
         battles_from_records(records, source=source)  # raises on bad labels, missing models, empty input
-        rows, seen = [], set()
+        batch = _batch_digest(records)
+        rows, seen, plain_ids = [], set(), {}
         self_battles = repeated = 0
         for n, rec in enumerate(records, start=1):
             if rec.get("model_a") == rec.get("model_b"):
                 self_battles += 1
                 continue
-            vote_id = str(rec.get("id") or f"{source}#{n}")
+            own = rec.get("id")
+            record_id = str(own) if own not in (None, "") else f"{batch}#{n}"
+            _check_lengths(rec, record_id, n, source)
+            vote_id = IMPORT_PREFIX + record_id
             if vote_id in seen:
                 repeated += 1
                 continue
             seen.add(vote_id)
+            plain_ids[vote_id] = record_id
             sa, sb = style_of(rec, "a"), style_of(rec, "b")
             voter = rec.get("voter", rec.get("voter_id", rec.get("judge")))
             rows.append(dict(
@@ -148,12 +164,14 @@ class ArenaStore:
                 category=list(categories_of(rec)) or None, source=source,
             ))
         with self.store.begin() as conn:
+            # already stored: under its import key, or under its bare id (a page vote exported from this
+            # store and imported back, whose id is its battle id; or a vote imported before keys had prefixes)
             existing = set()
-            ids = [r["id"] for r in rows]
-            for k in range(0, len(ids), 500):
-                existing |= set(conn.execute(select(votes_table.c.id).where(votes_table.c.id.in_(ids[k:k + 500])))
+            keys = [r["id"] for r in rows] + [plain_ids[r["id"]] for r in rows]
+            for k in range(0, len(keys), 500):
+                existing |= set(conn.execute(select(votes_table.c.id).where(votes_table.c.id.in_(keys[k:k + 500])))
                                 .scalars())
-            fresh = [r for r in rows if r["id"] not in existing]
+            fresh = [r for r in rows if r["id"] not in existing and plain_ids[r["id"]] not in existing]
             if fresh:
                 conn.execute(votes_table.insert(), fresh)
         log.info("imported %d vote(s) from %s (%d already stored)", len(fresh), source, len(rows) - len(fresh))
@@ -174,7 +192,7 @@ class ArenaStore:
             rows.reverse()
         out = []
         for r in rows:
-            rec = {"id": r["id"], "model_a": r["model_a"], "model_b": r["model_b"], "winner": r["winner"],
+            rec = {"id": r["id"].removeprefix(IMPORT_PREFIX), "model_a": r["model_a"], "model_b": r["model_b"], "winner": r["winner"],
                    "voter": r["voter"], "tstamp": r["created_at"].isoformat(), "source": r["source"]}
             if r["battle_id"]:
                 rec["battle_id"] = r["battle_id"]
@@ -202,3 +220,26 @@ class ArenaStore:
                     key = (min(a, b), max(a, b))
                     out[key] = out.get(key, 0) + int(n)
         return out
+
+
+#: longest record id, model name and voter a vote can carry (the columns hold 200 characters)
+MAX_ID_CHARS = 200 - len(IMPORT_PREFIX)
+MAX_NAME_CHARS = 200
+
+
+def _check_lengths(rec: Mapping[str, Any], record_id: str, n: int, source: str) -> None:
+    """Refuse fields longer than their columns (PostgreSQL would reject the whole batch mid-write)."""
+    if len(record_id) > MAX_ID_CHARS:
+        raise InvalidInputError(f"{source}: battle #{n} has an id of {len(record_id)} characters; ids take at most "
+                                f"{MAX_ID_CHARS}", field="id")
+    voter = rec.get("voter", rec.get("voter_id", rec.get("judge")))
+    for name, value in (("model_a", rec.get("model_a")), ("model_b", rec.get("model_b")), ("voter", voter)):
+        if value is not None and len(str(value)) > MAX_NAME_CHARS:
+            raise InvalidInputError(f"{source}: battle #{n} has a {name} of {len(str(value))} characters; at most "
+                                    f"{MAX_NAME_CHARS}", field=name)
+
+
+def _batch_digest(records: list[Mapping[str, Any]]) -> str:
+    """A short digest of a batch of records (the key of its id-less votes, with their positions)."""
+    text = json.dumps(records, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", errors="replace")).hexdigest()[:16]
