@@ -85,3 +85,19 @@ def test_fidelity_and_default_estimators_disagree_where_the_defects_bite(mux_dat
     a = fid.mesh([llm], 8, [90]).throughput[0]
     b = dflt.mesh([llm], 8, [90]).throughput[0]
     assert a > 0 and b > 0 and a != pytest.approx(b, rel=1e-3)
+
+
+def test_search_beats_the_shipped_placement_in_simulated_goodput_at_the_heaviest_load(mux_data, profile):
+    from skyplex_muxserve.simulator import SimConfig, simulate
+    from skyplex_muxserve.workload import load_measured, load_placement
+
+    wl = load_workload(mux_data.workload(2000))
+    meas = load_measured(mux_data.measured("flexsm", 2000))
+    counts = {k: int(v["request_num"]) for k, v in meas.per_llm.items()}
+    ours, _ = optimise(wl, profile)
+    shipped = load_placement(mux_data.placements("flexsm", 2000))
+    a = simulate(ours, wl, profile, SimConfig(counts=counts))
+    b = simulate(shipped, wl, profile, SimConfig(counts=counts))
+    assert ours.total_gpus == shipped.total_gpus == 32
+    assert a.goodput >= 1.10 * b.goodput
+    assert a.slo_attainment >= b.slo_attainment

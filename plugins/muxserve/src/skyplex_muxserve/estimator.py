@@ -56,12 +56,14 @@ class MeshEstimate:
 class Estimator:
     """Estimates for one profile in one mode; memoises every table it builds."""
 
-    def __init__(self, profile: LatencyProfile, mode: str = "default", gpu_memory_gib: float = GPU_GIB) -> None:
+    def __init__(self, profile: LatencyProfile, mode: str = "default", gpu_memory_gib: float = GPU_GIB,
+                 headroom: float = 1.0) -> None:
         if mode not in MODES:
             raise InvalidInputError(f"unknown estimator mode {mode!r}; one of {MODES}", field="mode")
         self.profile = profile
         self.mode = mode
         self.gpu_memory_gib = gpu_memory_gib
+        self.headroom = headroom
         self._tables = lru_cache(maxsize=None)(self._latency_tables)
 
     # --------------------------------------------------------------------------- latency vectors
@@ -147,7 +149,8 @@ class Estimator:
             pre, dec, output = tables[i]
             prefills = sum(tables[j][0][batches[j]] for j in range(len(llms)))
             tpts.append(float(batches[i] / (output * dec[batches[i]] + prefills)))
-        served = sum(min(t, m.rate) for t, m in zip(tpts, llms))
+        # an LLM run near its capacity queues without bound: only capacity kept below `headroom` counts
+        served = sum(min(t * self.headroom, m.rate) for t, m in zip(tpts, llms))
         weighted = sum(t * m.rate for t, m in zip(tpts, llms)) / sum(m.rate for m in llms)
         return MeshEstimate(tuple(tpts), tuple(batches), served, weighted)
 

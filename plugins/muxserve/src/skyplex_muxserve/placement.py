@@ -169,14 +169,21 @@ class Optimiser:
                 break
         return Candidate(sizes, groups, sum(scores))
 
-    def search(self, keep: int = 4) -> Candidate:
-        """Greedy on every admissible cut, then local search on the ``keep`` best."""
+    def search(self, keep: int = 4, confirm: int = 3, horizon_s: float = 20.0) -> Candidate:
+        """Greedy on every admissible cut, local search on the ``keep`` best, and the simulator's pick.
+
+        The estimator ranks cuts; the ``confirm`` best distinct results are then simulated for
+        ``horizon_s`` seconds of Poisson arrivals at the workload's rates and the one with the highest
+        simulated goodput wins (``confirm=0``: the estimator's best).
+        """
         n = len(self.llms)
         need = max(self.min_gpus)
-        cands = []
+        cands, seen = [], set()
         for sizes in cluster_cuts(self.wl.nnodes, self.wl.gpus_per_node):
-            if len(sizes) > n or max(sizes) < need:
-                continue
+            key = tuple(sorted(sizes))
+            if len(sizes) > n or max(sizes) < need or key in seen:
+                continue  # the same multiset of meshes places the same way whichever node holds them
+            seen.add(key)
             c = self.greedy(sizes)
             if c is not None:
                 cands.append(c)
@@ -184,8 +191,22 @@ class Optimiser:
             raise InvalidInputError(f"no cut of the {self.wl.nnodes} x {self.wl.gpus_per_node} cluster holds all "
                                     f"{n} LLMs with every mesh in use; give more GPUs or fewer LLMs", field="cluster")
         cands.sort(key=lambda c: (-c.score, len(c.sizes), c.sizes))
-        improved = [self.local_search(c) for c in cands[:keep]]
-        return max(improved, key=lambda c: (c.score, -len(c.sizes)))
+        improved, groups_seen = [], set()
+        for c in cands[:keep]:
+            ls = self.local_search(c)
+            sig = tuple(sorted((s, tuple(sorted(g))) for s, g in zip(ls.sizes, ls.groups)))
+            if sig not in groups_seen:
+                groups_seen.add(sig)
+                improved.append(ls)
+        improved.sort(key=lambda c: (-c.score, len(c.sizes)))
+        if confirm <= 1 or len(improved) == 1:
+            return improved[0]
+        from .simulator import SimConfig, simulate
+
+        def simulated(c: Candidate) -> float:
+            return simulate(self.to_plan(c), self.wl, self.profile, SimConfig(duration_s=horizon_s)).goodput
+
+        return max(improved[:confirm], key=simulated)
 
     def to_plan(self, cand: Candidate) -> PlacementPlan:
         meshes = []
@@ -203,10 +224,14 @@ class Optimiser:
         return PlacementPlan(meshes, "flexsm")
 
 
-def optimise(wl: MuxWorkload, profile: LatencyProfile, estimator: Estimator | None = None) -> tuple[PlacementPlan, float]:
-    """The best placement found and its estimated served rate (requests/s)."""
+def optimise(wl: MuxWorkload, profile: LatencyProfile, estimator: Estimator | None = None,
+             confirm: int = 3) -> tuple[PlacementPlan, float]:
+    """The best placement found and its estimated served rate (requests/s).
+
+    ``confirm``: how many of the estimator's best placements the simulator judges (0 or 1: none).
+    """
     opt = Optimiser(wl, profile, estimator)
-    best = opt.search()
+    best = opt.search(confirm=confirm)
     return opt.to_plan(best), best.score
 
 

@@ -13,6 +13,8 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from functools import lru_cache
+
 import numpy as np
 from skyplex.errors import InvalidInputError
 
@@ -150,11 +152,11 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
             exclusive = plan.mode != "flexsm"
             d_sm = 100 if exclusive else x.decode_sm
             p_sm = 100 if exclusive else x.prefill_sm
-            table, gapmask = profile.decode_table(x.model, mesh.ngpus, d_sm, bmax, cfg.max_len)
+            table, gapmask = _decode_table(profile, x.model, mesh.ngpus, d_sm, bmax, cfg.max_len)
             if cfg.step_overhead:
                 table = table + step_overhead_s(x.model) * np.arange(bmax + 1)[:, None]
             states.append(LLMState(
-                name=x.name, stream=streams[x.name], prefill_s=_prefill_fn(profile, x.model, mesh.ngpus, p_sm, bmax, cfg.max_len),
+                name=x.name, stream=streams[x.name], prefill_s=_prefill_fn(profile, x.model, mesh.ngpus, float(p_sm), bmax, cfg.max_len),
                 decode_table=table, decode_gaps=gapmask, prefill_sm=x.prefill_sm, decode_sm=x.decode_sm,
                 max_num_seqs=bmax, token_bytes=shape.kv_bytes_per_token_mesh(mesh.ngpus),
                 quota_bytes=pool * weights[x.name] / wsum))
@@ -185,11 +187,22 @@ def step_overhead_s(model: str) -> float:
     return {"llama-7b": 1e-4, "llama-13b": 8e-5}.get(key, 7e-5)
 
 
+@lru_cache(maxsize=512)
+def _decode_table(profile: LatencyProfile, model: str, ngpus: int, sm: float, max_batch: int, max_len: int):
+    """Decode tables, memoised: placement search simulates many plans sharing (LLM, mesh, share)."""
+    return profile.decode_table(model, ngpus, sm, max_batch, max_len)
+
+
+@lru_cache(maxsize=512)
+def _prefill_table(profile: LatencyProfile, model: str, ngpus: int, sm: float, max_batch: int, max_len: int, step: int):
+    return profile.table(model, ngpus, "prefill", sm, np.arange(0, max_batch + 1, dtype=float),
+                         np.arange(0, max_len + step, step, dtype=float))
+
+
 def _prefill_fn(profile: LatencyProfile, model: str, ngpus: int, sm: float, max_batch: int, max_len: int):
     """Prefill seconds for (sequences, mean prompt length), from a dense table built once."""
     step = 8
-    table, gaps = profile.table(model, ngpus, "prefill", sm, np.arange(0, max_batch + 1, dtype=float),
-                                np.arange(0, max_len + step, step, dtype=float))
+    table, gaps = _prefill_table(profile, model, ngpus, sm, max_batch, max_len, step)
     rows, cols = table.shape
 
     def prefill(n: int, mean_len: float) -> float:
