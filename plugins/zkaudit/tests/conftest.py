@@ -49,10 +49,18 @@ def weights_commitment(zk):
 
 @pytest.fixture(scope="session")
 def training_proof(zk, dataset_commitment, weights_commitment):
-    """One real one-step training proof, made once per session (proving is the slow part) and shared
-    by test_proofs.py and the gateway tests; only request it from tests marked slow."""
-    claim = Claim(kind="training", commitments=[dataset_commitment.id, weights_commitment.id], params={"lr": 0.5, "steps": 1})
+    """One real two-step training proof (the smallest that has a last step to drop and steps to reorder),
+    made once per session (proving is the slow part) and shared by the proof, mutation and gateway
+    tests; only request it from tests marked slow."""
+    claim = Claim(kind="training", commitments=[dataset_commitment.id, weights_commitment.id], params={"lr": 0.5, "steps": 2})
     seen = []
     proof = zk.prove(claim, progress=lambda f, m: seen.append((f, m)))
     assert seen and seen[-1][0] == 1.0
     return proof
+
+
+@pytest.fixture(scope="session")
+def censorship_proof(zk, dataset_commitment, dataset_data):
+    """One real censorship-count proof of the session dataset (slow; shared)."""
+    label = dataset_data["labels"][0]
+    return zk.prove(Claim(kind="audit:censorship", commitments=[dataset_commitment.id], params={"label": label}))

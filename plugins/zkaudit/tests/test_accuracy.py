@@ -108,7 +108,7 @@ def test_accuracy_proof_attacks_are_rejected(zk, accuracy_proof, dataset_data):
     bad = accuracy_proof.model_copy(update={"public_outputs": {**out, "correct": wrong, "accuracy": wrong / out["examples"]}})
     assert "swapped public outputs" in zk.verify(bad).reason
     bad = accuracy_proof.model_copy(update={"public_outputs": {**out, "accuracy": 1.0 if out["accuracy"] != 1.0 else 0.0}})
-    assert "accuracy" in zk.verify(bad).reason
+    assert "public_outputs.accuracy" in zk.verify(bad).reason
     other_w = zk.commit(Artifact(kind="weights", data={"w": np.zeros((8, 4)).tolist()}))
     claim = accuracy_proof.claim.model_copy(update={"commitments": [accuracy_proof.claim.commitments[0], other_w.id]})
     assert "not the committed weights" in zk.verify(accuracy_proof.model_copy(update={"claim": claim})).reason
@@ -118,8 +118,8 @@ def test_accuracy_proof_attacks_are_rejected(zk, accuracy_proof, dataset_data):
 
 
 def test_counterfactual_claim_needs_both_commitments(zk, dataset_commitment):
-    with pytest.raises(ValueError, match="test-dataset and weights"):
+    with pytest.raises(ValueError, match="dataset and weights ids"):
         zk.prove(Claim(kind="audit:counterfactual", commitments=[dataset_commitment.id]))
     bad = zk.commit(Artifact(kind="weights", data={"w": np.zeros((3, 4)).tolist()}))
-    with pytest.raises(ValueError, match="do not fit the test set"):
+    with pytest.raises(ValueError, match="do not fit the dataset"):
         zk.prove(Claim(kind="audit:counterfactual", commitments=[dataset_commitment.id, bad.id]))

@@ -51,9 +51,8 @@ def _wait_job(client, job_id: str, timeout: float = 30.0) -> dict:
 def _tampered(proof):
     """The proof with one hex digit of its step-0 ezkl proof flipped (bundle otherwise intact)."""
     bundle = json.loads(base64.b64decode(proof.proof_b64))
-    hexp = bundle["steps"][0]["hex_proof"]
-    bundle["steps"][0]["hex_proof"] = hexp[:100] + ("0" if hexp[100] != "0" else "1") + hexp[101:]
-    bundle["steps"][0]["proof"] = list(bytes.fromhex(bundle["steps"][0]["hex_proof"][2:]))
+    hexp = bundle["steps"][0]["proof"]
+    bundle["steps"][0]["proof"] = hexp[:100] + ("0" if hexp[100] != "0" else "1") + hexp[101:]
     return proof.model_copy(update={"proof_b64": base64.b64encode(json.dumps(bundle).encode()).decode()})
 
 
@@ -84,8 +83,9 @@ def test_malformed_body_is_a_400_naming_the_field(client, body, field):
 
 
 def test_garbage_proof_bytes_are_a_verdict_not_an_error(client):
-    proof = {"id": "p", "claim": {"kind": "audit:membership", "commitments": ["ds-none"]}, "scheme": "s",
-             "proof_b64": "not base64!"}
+    proof = {"id": "p", "claim": {"kind": "audit:membership", "commitments": ["ds-" + "0" * 32],
+                                  "params": {"x": [0.0] * 8, "label": 0}},
+             "scheme": "sha256-merkle-salted", "proof_b64": "not base64!"}
     r = client.post("/plugins/zkaudit/verify", json={"proof": proof})
     assert r.status_code == 200
     assert r.json()["valid"] is False and "unknown commitment" in r.json()["reason"]
@@ -107,13 +107,14 @@ def test_prove_job_then_verify_membership(client, zk, dataset_commitment, datase
     # records sent in the body take precedence over the server's: a record of another root fails
     other = dict(zk.record(dataset_commitment.id), digest="00" * 32)
     v = client.post("/plugins/zkaudit/verify", json={"proof": proof, "records": {dataset_commitment.id: other}})
-    assert v.status_code == 200 and v.json()["valid"] is False and "committed root" in v.json()["reason"]
+    assert v.status_code == 200 and v.json()["valid"] is False and "does not hash to its id" in v.json()["reason"]
 
 
-def test_prove_job_of_a_non_member_fails_with_the_reason(client, dataset_commitment):
+def test_prove_of_a_non_member_is_a_400_with_the_reason_before_any_job(client, dataset_commitment):
     claim = Claim(kind="audit:membership", commitments=[dataset_commitment.id], params={"x": [9.0] * 8, "label": 0})
-    job = _wait_job(client, client.post("/plugins/zkaudit/prove", json=claim.model_dump()).json()["job_id"])
-    assert job["status"] == "failed" and "not in the committed dataset" in job["error"]
+    r = client.post("/plugins/zkaudit/prove", json=claim.model_dump())
+    assert r.status_code == 400, r.text
+    assert "not in the committed dataset" in r.json()["error"]["message"]
 
 
 # ---- slow: the session's real training proof ------------------------------------------------------
@@ -123,7 +124,7 @@ def test_verify_route_accepts_a_real_training_proof(client, training_proof):
     assert r.status_code == 200, r.text
     verdict = r.json()
     assert verdict["valid"] is True, verdict["reason"]
-    assert verdict["details"]["steps"] == 1
+    assert verdict["details"]["steps"] == training_proof.claim.params["steps"]
     assert verdict["details"]["final_weights_digest"] == training_proof.public_outputs["weight_digests"][-1]
 
 
@@ -141,6 +142,7 @@ def test_verify_route_rejects_swapped_outputs_and_missing_records(client, traini
     swapped = training_proof.model_copy(update={"public_outputs": {**out, "weight_digests": out["weight_digests"][::-1]}})
     r = client.post("/plugins/zkaudit/verify", json={"proof": swapped.model_dump(mode="json")})
     assert r.status_code == 200 and r.json()["valid"] is False
-    claim = training_proof.claim.model_copy(update={"commitments": ["ds-unknown", training_proof.claim.commitments[1]]})
+    unknown = "ds-" + "f" * 32
+    claim = training_proof.claim.model_copy(update={"commitments": [unknown, training_proof.claim.commitments[1]]})
     r = client.post("/plugins/zkaudit/verify", json={"proof": training_proof.model_copy(update={"claim": claim}).model_dump(mode="json")})
-    assert r.status_code == 200 and r.json()["valid"] is False and "unknown commitment 'ds-unknown'" in r.json()["reason"]
+    assert r.status_code == 200 and r.json()["valid"] is False and f"unknown commitment '{unknown}'" in r.json()["reason"]

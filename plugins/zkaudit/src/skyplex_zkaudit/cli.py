@@ -1,16 +1,47 @@
-"""``skyplex zkaudit``: commit to artefacts, prove claims (as jobs with progress), verify proofs."""
+"""``skyplex zkaudit``: commit to artefacts, prove claims (as jobs with progress), verify proofs.
+
+Bad input (a file that is not JSON, an artifact, claim or proof not in the documented format, a claim
+that cannot be proven here) is one line naming the field, exit 2. A rejected proof is exit 1.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from skyplex.cli import pass_kernel
+from skyplex.errors import InvalidInputError
 
 
 def _auditor(kernel):
     return kernel.auditors.get("zkaudit")
+
+
+def read_model(model: Any, path: str, what: str) -> Any:
+    """``path`` parsed as JSON into the pydantic ``model``; one line naming the file and field otherwise."""
+    from pydantic import ValidationError
+
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: cannot read the {what} file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{path}: the {what} file is not JSON ({exc})") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the top level"
+        raise InvalidInputError(f"{path}: invalid {what} at '{where}': {first['msg']} "
+                                f"(see docs/plugins/zkaudit.md for the {what} format)", field=where) from None
+
+
+def _in_file(path: str, exc: InvalidInputError) -> InvalidInputError:
+    return InvalidInputError(f"{path}: {exc.message}", field=exc.field)
 
 
 @click.group()
@@ -25,7 +56,11 @@ def commit(kernel, artifact_file) -> None:
     """Commit to a dataset or weights artifact (JSON: {"kind": ..., "data": {...}}); prints the public record."""
     from skyplex.interfaces import Artifact
 
-    c = _auditor(kernel).commit(Artifact.model_validate_json(Path(artifact_file).read_text()))
+    artifact = read_model(Artifact, artifact_file, "artifact")
+    try:
+        c = _auditor(kernel).commit(artifact)
+    except InvalidInputError as exc:
+        raise _in_file(artifact_file, exc) from None
     click.echo(c.model_dump_json(indent=1))
 
 
@@ -39,9 +74,12 @@ def prove(kernel, claim_file, out) -> None:
 
     from .routes import submit_prove_job
 
-    claim = Claim.model_validate_json(Path(claim_file).read_text())
-    job = submit_prove_job(kernel, claim)
-    job = kernel.jobs.wait(job.id)
+    claim = read_model(Claim, claim_file, "claim")
+    try:
+        _auditor(kernel).check(claim)
+    except InvalidInputError as exc:
+        raise _in_file(claim_file, exc) from None
+    job = kernel.jobs.wait(submit_prove_job(kernel, claim).id)
     if str(getattr(job.status, "value", job.status)) != "succeeded":
         raise click.ClickException(f"proving failed: {job.error}")
     Path(out).write_text(json.dumps(job.result, indent=1))
@@ -53,7 +91,7 @@ def prove(kernel, claim_file, out) -> None:
 @click.option("--records", type=click.Path(exists=True, file_okay=False),
               help="Folder of public commitment records (<id>.json); default: this data dir's.")
 @click.option("--keys", type=click.Path(exists=True, file_okay=False),
-              help="Folder of public circuit files (<circuit>/settings.json, vk); default: this data dir's.")
+              help="The key store: <circuit>/{settings.json, model.compiled, vk}; default: this data dir's.")
 @click.option("--srs", type=click.Path(exists=True, dir_okay=False), help="The SRS the prover used.")
 @pass_kernel
 def verify(kernel, proof_file, records, keys, srs) -> None:
@@ -62,16 +100,21 @@ def verify(kernel, proof_file, records, keys, srs) -> None:
 
     from .verify import verify_proof
 
+    proof = read_model(Proof, proof_file, "proof")
     root = Path(kernel.settings.data_dir) / "zkaudit"
     rec_dir = Path(records) if records else root / "public"
     key_dir = Path(keys) if keys else root / "circuits"
 
     def lookup(cid: str):
         p = rec_dir / f"{cid}.json"
-        return json.loads(p.read_text()) if p.exists() else None
+        if not isinstance(cid, str) or "/" in cid or not p.is_file():
+            return None
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return {"unreadable": str(p)}  # the record check names it
 
-    verdict = verify_proof(Proof.model_validate_json(Path(proof_file).read_text()), lookup, key_dir,
-                           Path(srs) if srs else None)
+    verdict = verify_proof(proof, lookup, key_dir, Path(srs) if srs else None)
     click.echo(("VALID: " if verdict.valid else "REJECTED: ") + verdict.reason)
     if not verdict.valid:
         raise SystemExit(1)

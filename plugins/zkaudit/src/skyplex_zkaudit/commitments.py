@@ -78,15 +78,27 @@ def merkle_levels(leaves: list[bytes]) -> list[list[bytes]]:
     return levels
 
 
-def merkle_path(levels: list[list[bytes]], index: int) -> list[tuple[str, str]]:
+def merkle_path(levels: list[list[bytes]], index: int) -> list[list[str]]:
     """Siblings from leaf to root as (side, hex): side 'L' means the sibling is on the left."""
     path = []
     for level in levels[:-1]:
         sib = index ^ 1
         if sib < len(level):
-            path.append(("L" if sib < index else "R", level[sib].hex()))
+            path.append(["L" if sib < index else "R", level[sib].hex()])
         index //= 2
     return path
+
+
+def merkle_path_sides(n: int, index: int) -> list[str]:
+    """The sides of the siblings on the path to leaf ``index`` of ``n`` (the shape any valid path has)."""
+    sides = []
+    while n > 1:
+        sib = index ^ 1
+        if sib < n:
+            sides.append("L" if sib < index else "R")
+        index //= 2
+        n = (n + 1) // 2
+    return sides
 
 
 def merkle_root_from_path(leaf: bytes, path: list) -> bytes:

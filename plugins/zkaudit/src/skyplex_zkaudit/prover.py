@@ -112,12 +112,12 @@ class Prover:
             tmp.replace(path)
         return path
 
-    def files(self, spec: Any, build: Callable[[Any], bytes], *, keys: bool = True,
+    def files(self, spec: Any, build: Callable[[Any], bytes], *, keys: bool = True, need_srs: bool = True,
               progress: Callable[[float, str], None] | None = None) -> CircuitFiles:
         """Settings (pinned from the spec), compiled circuit and, with ``keys``, pk/vk: cached per key."""
         import ezkl
 
-        files = CircuitFiles(self.root / spec.key(), self.srs(spec.logrows))
+        files = CircuitFiles(self.root / spec.key(), self.srs(spec.logrows) if need_srs or keys else Path())
         files.dir.mkdir(parents=True, exist_ok=True)
         if not files.compiled.exists():
             files.onnx.write_bytes(build(spec))
@@ -203,6 +203,18 @@ class Prover:
 def instances(proof: dict) -> list[str]:
     """The proof's public instances (Poseidon hashes, then any public outputs), flattened hex strings."""
     return [str(v) for group in proof.get("instances", []) for v in group]
+
+
+def compact(proof: dict) -> dict:
+    """What a bundle stores of an ezkl proof: its public instances and proof bytes (hex), nothing else.
+    ezkl's JSON also carries copies (``hex_proof``, ``pretty_public_inputs``) and a timestamp that its
+    verifier does not read; leaving them out leaves nothing in a bundle that the verifier ignores."""
+    return {"instances": instances(proof), "proof": bytes(proof["proof"]).hex()}
+
+
+def expand(step: dict) -> dict:
+    """The ezkl proof JSON of a compact step (see :func:`compact`)."""
+    return {"instances": [list(step["instances"])], "proof": list(bytes.fromhex(step["proof"]))}
 
 
 def export_public(files: CircuitFiles, dest: Path) -> None:

@@ -42,5 +42,7 @@ def add_routes(router, kernel) -> None:
 
     @router.post("/prove", response_model=JobRef)
     def prove(claim: Claim) -> JobRef:
-        """Start proving a claim; follow it at /v1/jobs/{job_id}."""
+        """Start proving a claim; follow it at /v1/jobs/{job_id}. A claim that cannot be proven here
+        (malformed, unknown commitments, a non-member) is a 400 naming the field, before any job."""
+        kernel.auditors.get("zkaudit").check(claim)
         return JobRef(job_id=submit_prove_job(kernel, claim).id)

@@ -38,12 +38,11 @@ class TrainingRun:
 
 
 def step_circuit(dataset: DatasetOpening, lr: float, logrows: int = 15) -> StepCircuit:
-    """The circuit of one step on this dataset's batch shape (lr folded into ``lr_q = round(lr/b*SF)``)."""
-    b, s = dataset.batch, dataset.scale
-    lr_q = int(np.floor(lr / b * (1 << s) + 0.5))
-    if lr_q <= 0:
-        raise ValueError(f"learning rate {lr} with batch {b} rounds to 0 at scale 2^{s}; raise the learning rate")
-    return StepCircuit(dataset.x.shape[1], dataset.classes, b, lr_q, s, logrows)
+    """The circuit of one step on this dataset's batch shape (lr folded into ``lr_q = lr/b*SF``, exactly)."""
+    from .formats import lr_q
+
+    return StepCircuit(dataset.x.shape[1], dataset.classes, dataset.batch, lr_q(lr, dataset.batch, dataset.scale),
+                       dataset.scale, logrows)
 
 
 def prove_training(prover: Prover, dataset: DatasetOpening, weights: WeightsOpening, *, lr: float, steps: int,

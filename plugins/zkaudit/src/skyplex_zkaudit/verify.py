@@ -1,7 +1,15 @@
-"""The verification path: needs only public artefacts (proof, commitment records, settings, vk, SRS).
+"""The verification path: needs only public artefacts (proof, commitment records, key store, SRS).
 
-Kept small and separate from proving so an auditor can run it without the data, the weights or the
-proving keys. Every rejection says which check failed.
+Nothing a proof says is taken on trust. The verifier derives everything from the claim and the
+public records (content-addressed, so a claim's ids pin them): the circuit's shape, scale, rows and
+learning-rate multiplier; the circuit by content in its own key store; and then it recomputes every
+public output from the proofs' public instances and requires the published ``public_outputs`` to be
+exactly that. A training claim verifies only for an unbroken chain of exactly ``steps`` step proofs
+from the committed initial weights to the published final weights, batch k being batch ``k mod n``
+of the committed dataset. Checks run cheapest first; every rejection says which check failed.
+
+Not read by the verifier (documented as not security-relevant): ``Proof.id`` (a name) and
+``Proof.metadata`` (the prover's diagnostics, e.g. ``ulp_max``).
 """
 
 from __future__ import annotations
@@ -15,9 +23,11 @@ from typing import Callable
 import numpy as np
 from skyplex.interfaces import Proof, Verdict
 
-from .circuits import AccuracyCircuit, LabelCountCircuit, StepCircuit
-from .commitments import leaf_hash, merkle_root_from_path
-from .prover import Prover, instances, sha256_file
+from . import formats as fm
+from .circuits import AccuracyCircuit, LabelCountCircuit, StepCircuit, accuracy_onnx, label_count_onnx, sgd_step_onnx
+from .commitments import leaf_hash, merkle_path_sides, merkle_root_from_path
+from .keys import KeyStoreError, resolve
+from .prover import Prover, expand
 
 Records = Callable[[str], "dict | None"]
 
@@ -30,136 +40,195 @@ def _record(records: Records, cid: str, kind: str) -> dict:
     rec = records(cid)
     if rec is None:
         raise _Reject(f"unknown commitment {cid!r}: the verifier needs its public record")
-    if rec.get("kind") != kind:
-        raise _Reject(f"commitment {cid!r} is a {rec.get('kind')} commitment, expected {kind}")
-    return rec
+    return fm.check_record(rec, cid, kind)
 
 
-def _payload(proof: Proof) -> dict:
+def _bundle(proof: Proof, keys: tuple[str, ...]) -> dict:
     try:
-        return json.loads(base64.b64decode(proof.proof_b64, validate=True))
+        payload = json.loads(base64.b64decode(proof.proof_b64, validate=True))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise _Reject(f"proof bytes are not a valid zkaudit proof bundle ({exc.__class__.__name__})") from exc
+    return fm.exact_keys(payload, "bundle", keys)
 
 
-def _ezkl_check(proof: dict, spec, public_root: Path, srs_path: Path | None, expected_vk: str | None, what: str) -> None:
-    d = public_root / spec.key()
-    settings, vk = d / "settings.json", d / "vk"
-    if not (settings.exists() and vk.exists()):
-        raise _Reject(f"no verifying key for circuit {spec.key()} under {public_root}; obtain the public settings.json and vk")
-    if expected_vk and sha256_file(vk) != expected_vk:
-        raise _Reject(f"{what}: the proof was made with a different verifying key than {vk}")
-    srs = Path(srs_path) if srs_path else public_root / "srs" / f"kzg{spec.logrows}.srs"
+def _step(step: object, where: str, n_instances: int) -> dict:
+    step = fm.exact_keys(step, where, ("instances", "proof"))
+    inst = step["instances"]
+    if not isinstance(inst, list) or len(inst) != n_instances:
+        raise _Reject(f"{where}.instances: expected {n_instances} public instances, got "
+                      f"{len(inst) if isinstance(inst, list) else type(inst).__name__}")
+    for i, v in enumerate(inst):
+        fm.hex64(v, f"{where}.instances.{i}")
+    fm.hexbytes(step["proof"], f"{where}.proof")
+    return step
+
+
+def _outputs(proof: Proof, expected: dict) -> None:
+    """The published outputs must be exactly what the verifier recomputed (no missing, extra or edited key)."""
+    got = proof.public_outputs
+    for key in sorted(got.keys() | expected.keys()):
+        if key not in expected:
+            raise _Reject(f"public_outputs.{key}: unknown key (the verifier derives {', '.join(sorted(expected))})")
+        if key not in got:
+            raise _Reject(f"public_outputs.{key}: missing")
+        if type(got[key]) is not type(expected[key]) or got[key] != expected[key]:
+            raise _Reject(f"public_outputs.{key}: {json.dumps(got[key])[:80]} is not what the proofs and records "
+                          f"give ({json.dumps(expected[key])[:80]})")
+
+
+def _circuit(spec, build, keys_root: Path, named_id: object) -> Path:
+    fm.hex64(named_id, "public_outputs.circuit_id")
+    try:
+        return resolve(spec, build, keys_root, named_id).dir
+    except KeyStoreError as exc:
+        raise _Reject(str(exc)) from None
+
+
+def _ezkl_check(step: dict, spec, directory: Path, keys_root: Path, srs_path: Path | None, what: str) -> None:
+    srs = Path(srs_path) if srs_path else Path(keys_root) / "srs" / f"kzg{spec.logrows}.srs"
     if not srs.exists():
         raise _Reject(f"SRS file {srs} not found; pass the SRS the prover used")
-    if not Prover.verify(proof, settings, vk, srs):
+    if not Prover.verify(expand(step), directory / "settings.json", directory / "vk", srs):
         raise _Reject(f"{what}: the ezkl proof does not verify (tampered proof or public inputs)")
 
 
 def verify_proof(proof: Proof, records: Records, public_root: Path, srs_path: Path | None = None) -> Verdict:
     """Check a zkaudit proof of any kind; never raises for a bad proof."""
     try:
+        fm.check_claim(proof.claim, published=True)
         kind = proof.claim.kind
-        if kind == "training":
-            details = _verify_training(proof, records, public_root, srs_path)
-        elif kind == "audit:membership":
-            details = _verify_membership(proof, records)
-        elif kind == "audit:censorship":
-            details = _verify_censorship(proof, records, public_root, srs_path)
-        elif kind == "audit:counterfactual":
-            details = _verify_counterfactual(proof, records, public_root, srs_path)
-        else:
-            raise _Reject(f"unknown claim kind {kind!r}; zkaudit verifies training, audit:membership, "
-                          "audit:censorship, audit:counterfactual")
+        if proof.scheme != fm.SCHEMES[kind]:
+            raise _Reject(f"scheme: a {kind} proof has scheme {fm.SCHEMES[kind]!r}, not {proof.scheme!r}")
+        check = {"training": _verify_training, "audit:membership": _verify_membership,
+                 "audit:censorship": _verify_censorship, "audit:counterfactual": _verify_counterfactual}[kind]
+        details = check(proof, records, Path(public_root), srs_path)
         return Verdict(valid=True, reason="all checks passed", details=details)
-    except _Reject as exc:
+    except (_Reject, fm.FormatError) as exc:
         return Verdict(valid=False, reason=str(exc))
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         return Verdict(valid=False, reason=f"malformed proof: {exc.__class__.__name__}: {exc}")
 
 
 def _verify_training(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
-    if len(proof.claim.commitments) < 2:
-        raise _Reject("a training claim names the dataset and initial-weights commitments")
-    dataset = _record(records, proof.claim.commitments[0], "dataset")
-    w0 = _record(records, proof.claim.commitments[1], "weights")
-    out = proof.public_outputs
-    spec = StepCircuit(**out["circuit"])
-    steps = _payload(proof)["steps"]
-    chain, batches = out["weight_digests"], dataset["metadata"]["batch_digests"]
-    if len(chain) != len(steps) + 1:
-        raise _Reject(f"{len(steps)} step proofs need {len(steps) + 1} weight digests, got {len(chain)}")
-    if chain[0] != w0["digest"]:
-        raise _Reject("the first proven weights are not the committed initial weights")
-    final_id = out.get("final_weights")
-    if final_id is not None and _record(records, final_id, "weights")["digest"] != chain[-1]:
-        raise _Reject("the last proven weights are not the published final-weights commitment")
+    claim = proof.claim
+    dataset = _record(records, claim.commitments[0], "dataset")
+    w0 = _record(records, claim.commitments[1], "weights")
+    m = dataset["metadata"]
+    if w0["metadata"]["shape"] != [m["in_dim"], m["classes"]]:
+        raise _Reject(f"the initial weights have shape {w0['metadata']['shape']}, the dataset needs "
+                      f"[{m['in_dim']}, {m['classes']}]")
+    spec = StepCircuit(m["in_dim"], m["classes"], m["batch"], fm.lr_q(claim.params["lr"], m["batch"], m["scale"]),
+                       m["scale"], fm.LOGROWS["training"])
+    steps = _bundle(proof, ("steps",))["steps"]
+    if not isinstance(steps, list):
+        raise _Reject("bundle.steps: expected a list of step proofs")
+    if len(steps) != claim.params["steps"]:
+        raise _Reject(f"the claim states {claim.params['steps']} steps but the bundle proves {len(steps)}")
+    batches = m["batch_digests"]
+    chain = [w0["digest"]]
     for k, step in enumerate(steps):
-        inst = instances(step)
-        if len(inst) != 4:
-            raise _Reject(f"step {k}: expected 4 public hashes, got {len(inst)}")
+        inst = _step(step, f"bundle.steps.{k}", 4)["instances"]
         if inst[0] != batches[k % len(batches)]:
             raise _Reject(f"step {k}: the proven batch is not batch {k % len(batches)} of the committed dataset "
-                          "(dataset changed after commitment?)")
-        if inst[1] != chain[k] or inst[3] != chain[k + 1]:
-            raise _Reject(f"step {k}: its weight hashes do not continue the chain (a proof of another step, or swapped outputs)")
-        _ezkl_check(step, spec, root, srs, out.get("vk_sha256"), f"step {k}")
-    return {"steps": len(steps), "final_weights_digest": chain[-1], "ulp_max": out.get("ulp_max")}
+                          "(dataset changed after commitment, or steps reordered?)")
+        if inst[1] != chain[-1]:
+            raise _Reject(f"step {k}: its input weights are not "
+                          + ("the committed initial weights" if k == 0 else f"step {k - 1}'s output: the chain is broken"))
+        chain.append(inst[3])
+    final_id = proof.public_outputs.get("final_weights")
+    if not isinstance(final_id, str):
+        raise _Reject("public_outputs.final_weights: the id of the published final-weights commitment is required")
+    final = _record(records, final_id, "weights")
+    if final["digest"] != chain[-1]:
+        raise _Reject("the last proven weights are not the published final-weights commitment")
+    if final["metadata"]["shape"] != w0["metadata"]["shape"]:
+        raise _Reject("the final-weights commitment has another shape than the initial weights")
+    cid = proof.public_outputs.get("circuit_id")
+    _outputs(proof, {"circuit": spec.as_dict(), "circuit_id": cid, "weight_digests": chain, "final_weights": final_id})
+    directory = _circuit(spec, sgd_step_onnx, root, cid)
+    for k, step in enumerate(steps):
+        _ezkl_check(step, spec, directory, root, srs, f"step {k}")
+    return {"steps": len(steps), "lr": claim.params["lr"], "final_weights": final_id, "final_weights_digest": chain[-1]}
 
 
-def _verify_membership(proof: Proof, records: Records) -> dict:
+def _verify_membership(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
     dataset = _record(records, proof.claim.commitments[0], "dataset")
-    p = _payload(proof)
-    scale = dataset["metadata"]["scale"]
-    x = np.floor(np.asarray(proof.claim.params["x"], dtype=np.float64) * (1 << scale) + 0.5).astype(np.int64)
-    leaf = leaf_hash(bytes.fromhex(p["salt"]), int(p["index"]), x, int(proof.claim.params["label"]))
-    if merkle_root_from_path(leaf, p["path"]).hex() != dataset["digest"]:
+    m = dataset["metadata"]
+    x, label = proof.claim.params["x"], proof.claim.params["label"]
+    if len(x) != m["in_dim"] or label >= m["classes"]:
+        raise _Reject(f"params: the example must have {m['in_dim']} features and a label below {m['classes']}")
+    p = _bundle(proof, ("index", "salt", "path"))
+    i = fm.integer(p["index"], "bundle.index", 0, m["examples"] - 1)
+    salt = fm.hexbytes(p["salt"], "bundle.salt")
+    path = p["path"]
+    sides = merkle_path_sides(m["examples"], i)
+    if not isinstance(path, list) or len(path) != len(sides):
+        raise _Reject(f"bundle.path: a path to leaf {i} of {m['examples']} has {len(sides)} siblings")
+    for j, (node, side) in enumerate(zip(path, sides)):
+        if not (isinstance(node, list) and len(node) == 2 and node[0] == side):
+            raise _Reject(f"bundle.path.{j}: expected [{side!r}, <sibling hash>]")
+        fm.hex64(node[1], f"bundle.path.{j}.1")
+    q = np.floor(np.asarray(x, dtype=np.float64) * (1 << m["scale"]) + 0.5).astype(np.int64)
+    if merkle_root_from_path(leaf_hash(salt, i, q, label), path).hex() != dataset["digest"]:
         raise _Reject("the example, its salt and the Merkle path do not lead to the committed root "
                       "(not a member, wrong salt, or dataset changed after commitment)")
-    return {"member": True, "index": int(p["index"])}
+    _outputs(proof, {"member": True})
+    return {"member": True, "index": i}
+
+
+def _count_instance(value: int, scale: int) -> str:
+    import ezkl
+
+    return ezkl.float_to_felt(float(value), scale)
 
 
 def _verify_censorship(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
-    import ezkl
-
     dataset = _record(records, proof.claim.commitments[0], "dataset")
-    out = proof.public_outputs
-    spec = LabelCountCircuit(**out["circuit"])
-    step = _payload(proof)["proof"]
-    inst = instances(step)
-    batches = dataset["metadata"]["batch_digests"]
-    if inst[: len(batches)] != batches or spec.batches != len(batches):
+    m = dataset["metadata"]
+    label = proof.claim.params["label"]
+    if label >= m["classes"]:
+        raise _Reject(f"params.label: the dataset has {m['classes']} classes")
+    batches = m["batch_digests"]
+    n = len(batches)
+    spec = LabelCountCircuit(m["in_dim"], m["classes"], m["batch"], n, label, m["scale"], fm.LOGROWS["audit:censorship"])
+    step = _step(_bundle(proof, ("proof",))["proof"], "bundle.proof", n + 1)
+    inst = step["instances"]
+    if inst[:n] != batches:
         raise _Reject("the counted batches are not the committed dataset's batches (dataset changed after commitment?)")
-    if inst[len(batches):] != [ezkl.float_to_felt(float(out["count"]), spec.scale)]:
-        raise _Reject("the published count is not the count the proof attests (swapped public outputs)")
-    if spec.label != proof.claim.params.get("label"):
-        raise _Reject("the proof counts a different label than the claim's predicate")
-    _ezkl_check(step, spec, root, srs, out.get("vk_sha256"), "censorship count")
-    return {"count": out["count"], "fraction": out["count"] / dataset["metadata"]["examples"]}
+    count = proof.public_outputs.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= m["examples"] \
+            or inst[n] != _count_instance(count, spec.scale):
+        raise _Reject("public_outputs.count: not the count the proof attests (swapped public outputs)")
+    cid = proof.public_outputs.get("circuit_id")
+    _outputs(proof, {"circuit": spec.as_dict(), "circuit_id": cid, "count": count, "fraction": count / m["examples"]})
+    _ezkl_check(step, spec, _circuit(spec, label_count_onnx, root, cid), root, srs, "censorship count")
+    return {"count": count, "fraction": count / m["examples"]}
 
 
 def _verify_counterfactual(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
     """Public instances are the test batches' hashes, the weights' hash, then the correct count."""
-    import ezkl
-
-    if len(proof.claim.commitments) < 2:
-        raise _Reject("an audit:counterfactual claim names the test-dataset and weights commitments")
     dataset = _record(records, proof.claim.commitments[0], "dataset")
     weights = _record(records, proof.claim.commitments[1], "weights")
-    out = proof.public_outputs
-    spec = AccuracyCircuit(**out["circuit"])
-    step = _payload(proof)["proof"]
-    inst = instances(step)
-    batches = dataset["metadata"]["batch_digests"]
+    m = dataset["metadata"]
+    if weights["metadata"]["shape"] != [m["in_dim"], m["classes"]]:
+        raise _Reject(f"the weights have shape {weights['metadata']['shape']}, the test set needs "
+                      f"[{m['in_dim']}, {m['classes']}]")
+    batches = m["batch_digests"]
     n = len(batches)
-    if spec.batches != n or inst[:n] != batches:
+    spec = AccuracyCircuit(m["in_dim"], m["classes"], m["batch"], n, m["scale"], fm.LOGROWS["audit:counterfactual"])
+    step = _step(_bundle(proof, ("proof",))["proof"], "bundle.proof", n + 2)
+    inst = step["instances"]
+    if inst[:n] != batches:
         raise _Reject("the evaluated batches are not the committed test set's batches (dataset changed after commitment?)")
-    if inst[n:n + 1] != [weights["digest"]]:
+    if inst[n] != weights["digest"]:
         raise _Reject("the evaluated weights are not the committed weights")
-    examples = n * spec.batch
-    if out["examples"] != examples or inst[n + 1:] != [ezkl.float_to_felt(float(out["correct"]), spec.scale)]:
-        raise _Reject("the published correct count is not the count the proof attests (swapped public outputs)")
-    if "accuracy" in out and out["accuracy"] != out["correct"] / examples:
-        raise _Reject("the published accuracy is not correct / examples")
-    _ezkl_check(step, spec, root, srs, out.get("vk_sha256"), "counterfactual accuracy")
-    return {"correct": out["correct"], "examples": examples, "accuracy": out["correct"] / examples}
+    correct = proof.public_outputs.get("correct")
+    if isinstance(correct, bool) or not isinstance(correct, int) or not 0 <= correct <= m["examples"] \
+            or inst[n + 1] != _count_instance(correct, spec.scale):
+        raise _Reject("public_outputs.correct: not the count the proof attests (swapped public outputs)")
+    cid = proof.public_outputs.get("circuit_id")
+    examples = m["examples"]
+    _outputs(proof, {"circuit": spec.as_dict(), "circuit_id": cid, "correct": correct, "examples": examples,
+                     "accuracy": correct / examples})
+    _ezkl_check(step, spec, _circuit(spec, accuracy_onnx, root, cid), root, srs, "counterfactual accuracy")
+    return {"correct": correct, "examples": examples, "accuracy": correct / examples}
