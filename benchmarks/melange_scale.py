@@ -15,6 +15,7 @@ process, 20-50 ms); for HiGHS, which runs in-process, the solver's own time is s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from skyplex.interfaces import SLO
 from skyplex_melange.catalogue import load_catalogue
 from skyplex_melange.profiles import roofline_max_rate
 from skyplex_melange.solver import (
-    SPEEDUPS,
+    Speedups,
     Bucket,
     MelangeInstance,
     Offer,
@@ -141,7 +142,7 @@ def main() -> None:
     console.print(summary)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"benchmark": "melange_scale", "time": time.time(), "binary_limit_s": args.binary_limit,
-                               "speedups": dict(SPEEDUPS), "rows": rows, "summary": summary}, indent=1))
+                               "speedups": dataclasses.asdict(Speedups()), "rows": rows, "summary": summary}, indent=1))
     console.print(f"wrote {OUT.relative_to(ROOT)}")
 
 

@@ -10,7 +10,7 @@ import importlib.metadata as md
 import logging
 import os
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pluggy
 

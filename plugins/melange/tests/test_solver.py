@@ -133,14 +133,11 @@ def test_speedups_keep_the_optimum(seed, make_random_instance):
     import skyplex_melange.solver as sv
 
     inst = make_random_instance(seed, buckets=5, gpus=4, slice_factor=4)
-    saved = dict(sv.SPEEDUPS)
-    try:
-        sv.SPEEDUPS.update(dominance=False, bounds=False, warm_start=False)
-        plain = solve(inst).cost_per_hour
-        sv.SPEEDUPS.update(saved)
-        fast = solve(inst).cost_per_hour
-    finally:
-        sv.SPEEDUPS.update(saved)
+    plain = solve(inst, SolverSettings(speedups=sv.Speedups.none())).cost_per_hour
+    fast = solve(inst).cost_per_hour
+    for one in ("dominance", "bounds", "warm_start"):  # each alone, too
+        only = sv.Speedups(**{k: k == one for k in ("dominance", "bounds", "warm_start")})
+        assert solve(inst, SolverSettings(speedups=only)).cost_per_hour == pytest.approx(plain, abs=1e-9)
     assert fast == pytest.approx(plain, abs=1e-9)
     assert fast == pytest.approx(solve_reference(inst).cost_per_hour, abs=1e-9)
 
@@ -175,11 +172,7 @@ def test_highs_matches_cbc_on_presolve_trap():
         [sv.Bucket(f"{i}/{o}", float(10 * shares[n]), i, o) for n, (i, o) in enumerate(sizes)],
         [sv.Offer(g.name, g.name, g.price_per_hour) for g in gpus],
         [[roofline_max_rate(g, model, i, o, slo).max_rate for g in gpus] for i, o in sizes], slice_factor=16)
-    saved = dict(sv.SPEEDUPS)
-    try:
-        sv.SPEEDUPS.update(dominance=False, bounds=False, warm_start=False)  # the model that tripped it
-        cbc = solve(inst, SolverSettings(solver="cbc")).cost_per_hour
-        highs = solve(inst, SolverSettings(solver="highs")).cost_per_hour
-    finally:
-        sv.SPEEDUPS.update(saved)
+    plain = sv.Speedups.none()  # the model that tripped it
+    cbc = solve(inst, SolverSettings(solver="cbc", speedups=plain)).cost_per_hour
+    highs = solve(inst, SolverSettings(solver="highs", speedups=plain)).cost_per_hour
     assert highs == pytest.approx(cbc, abs=1e-9)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.metadata as md
 from typing import Any
 
-import pytest
-
 from ...interfaces import KINDS
 
 
