@@ -21,6 +21,9 @@ from .profiles import LatencyProfile
 from .workload import Mesh, MeshLLM, MuxWorkload, PlacementPlan, validate_workload
 
 
+CONFIRM_SEED = 7919
+
+
 def node_patterns(gpus_per_node: int) -> list[tuple[int, ...]]:
     """Ways to cut one node into power-of-two meshes, largest first (10 for an 8-GPU node)."""
     sizes = [s for s in (8, 4, 2, 1) if s <= gpus_per_node]
@@ -204,7 +207,8 @@ class Optimiser:
         from .simulator import SimConfig, simulate
 
         def simulated(c: Candidate) -> float:
-            return simulate(self.to_plan(c), self.wl, self.profile, SimConfig(duration_s=horizon_s)).goodput
+            # its own arrival seed, so the pick is not tuned to the arrivals a later evaluation uses
+            return simulate(self.to_plan(c), self.wl, self.profile, SimConfig(seed=CONFIRM_SEED, duration_s=horizon_s)).goodput
 
         return max(improved[:confirm], key=simulated)
 
