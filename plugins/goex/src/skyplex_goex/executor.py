@@ -24,7 +24,7 @@ from skyplex.store import Store, utcnow
 from .fs_actions import FsHandler
 from .fstree import BlobStore
 from .handlers import ActionContext, ActionFailed, ActionHandler, ApprovalRequired, ConflictError
-from .journal import UndoJournal
+from .journal import JournalTampered, UndoJournal
 from .sqlite_actions import SqliteHandler
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class GoexExecutor(Executor):
             self._store, self._own_store = kernel.store, False
         else:
             self._store, self._own_store = Store(f"sqlite:///{self.data_dir / 'journal.db'}"), True
-        self.journal_db = UndoJournal(self._store)
+        self.journal_db = UndoJournal(self._store, head_path=self.data_dir / "journal.head")
         self.blobs = BlobStore(self.data_dir / "blobs")
         self._vault_key = vault_key
         self._vault = None
@@ -280,15 +280,20 @@ class GoexExecutor(Executor):
                 done.append(self._recover_one(row))
             except Exception as exc:  # one damaged action must not keep goex from starting
                 message = getattr(exc, "message", str(exc))
-                self.journal_db.transition(row["id"], "recovery-failed", {"error": message}, error=(
-                    f"interrupted while {row['phase']} and not recovered yet: {message}; fix the cause and "
-                    "restart goex to retry"))
+                try:
+                    self.journal_db.transition(row["id"], "recovery-failed", {"error": message}, error=(
+                        f"interrupted while {row['phase']} and not recovered yet: {message}; fix the cause and "
+                        "restart goex to retry"))
+                except JournalTampered:
+                    pass  # a tampered row is left as it is, for a person to look at
+
                 done.append(f"{row['id']}: {row['phase']} -> not recovered ({message})")
             log.warning("goex recovery: %s", done[-1])
         return done
 
     def _recover_one(self, row: dict[str, Any]) -> str:
         """Finish or roll back one interrupted action; a line saying what was done."""
+        row = self.journal_db.get_verified(row["id"]) or row
         handler, ctx = self._handler(row["kind"]), self._ctx(row)
         if row["phase"] == "running":
             handler.discard(ctx)
@@ -363,7 +368,8 @@ class GoexExecutor(Executor):
                                     field="kind") from None
 
     def _row(self, action_id: str, expect: tuple[str, ...] | None = None, step: str = "") -> dict[str, Any]:
-        row = self.journal_db.get(action_id)
+        # a step acts on the row only when it matches its journal (JournalTampered otherwise)
+        row = self.journal_db.get_verified(action_id) if expect else self.journal_db.get(action_id)
         if row is None:
             raise NotFoundError(f"no goex action {action_id!r}; `skyplex goex log` lists them", field="action_id")
         if expect and row["status"] not in expect:

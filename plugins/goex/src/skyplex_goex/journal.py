@@ -4,16 +4,28 @@ Each state change appends an event whose hash covers the previous event's hash, 
 or reordering past events breaks the chain (``verify``). Intent is written before anything happens
 (``run-started``, ``commit-intent`` with the pre-images, ``undo-intent``) and the outcome after, so a
 restart can tell exactly which actions were interrupted and how far they got.
+
+Every event also carries ``row``: the digest of every field of the action's row that run, commit, undo
+and recovery read (kind, status, phase, classification, approval, action, preview, undo data,
+outcome). A row is only acted on (:meth:`UndoJournal.get_verified`) or moved on (``transition``) when
+it matches the digest in its last event and that event matches its hash; so an edited preview, root
+or undo data is refused, never acted on. The chain's head (last sequence number and hash) is also
+kept in a file outside the database (``head_path``), so removing events from the end, even together
+with rolling the row back, is detected.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+from pathlib import Path
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from skyplex.errors import SkyplexError
 from skyplex.store import Store, UTCDateTime, utcnow
 from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Text, desc, select, text
 
@@ -66,6 +78,22 @@ def event_hash(prev_hash: str, seq: int, action_id: str, event: str, status: str
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+#: the row fields an action's steps read; their digest goes into every event
+ACTED_ON = ("kind", "status", "phase", "classification", "approved", "action", "preview", "undo_data", "outcome")
+
+
+def row_digest(row: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of the fields of an action row that its steps act on."""
+    return hashlib.sha256(canonical([row.get(k) for k in ACTED_ON]).encode()).hexdigest()
+
+
+class JournalTampered(SkyplexError):
+    """An action's stored state does not match its journal; it is not acted on."""
+
+    status_code = 409
+    error_type = "journal_tampered"
+
+
 @dataclass
 class JournalProblem:
     seq: int
@@ -75,25 +103,28 @@ class JournalProblem:
 class UndoJournal:
     """Actions and their hash-chained events, in the kernel's store (SQLite WAL or PostgreSQL)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, head_path: Path | None = None) -> None:
         self.store = store
+        self.head_path = head_path
         store.create_tables(metadata)
 
     # writing --------------------------------------------------------------------------------------
     def create(self, row: dict[str, Any], data: dict[str, Any]) -> None:
         """Insert a new action and its first event in one transaction."""
         with self.store.begin() as conn:
-            seq = self._append(conn, row["id"], "proposed", row["status"], data)
+            seq, h = self._append(conn, row["id"], "proposed", row["status"], {**data, "row": row_digest(row)})
             conn.execute(actions.insert().values(**row, seq=seq))
+        self._advance_head(seq, h)
 
     def transition(self, action_id: str, event: str, data: dict[str, Any] | None = None, **fields: Any) -> None:
         """Update the action's row and append the event describing why, atomically."""
         with self.store.begin() as conn:
-            status = fields.get("status")
-            if status is None:
-                status = conn.execute(select(actions.c.status).where(actions.c.id == action_id)).scalar_one()
-            seq = self._append(conn, action_id, event, status, data or {})
+            current = conn.execute(select(actions).where(actions.c.id == action_id)).mappings().one()
+            self._check_row(conn, dict(current))  # never carry a tampered row forward under a new hash
+            new = {**dict(current), **fields}
+            seq, h = self._append(conn, action_id, event, new["status"], {**(data or {}), "row": row_digest(new)})
             conn.execute(actions.update().where(actions.c.id == action_id).values(**fields, seq=seq, updated_at=utcnow()))
+        self._advance_head(seq, h)
 
     def _append(self, conn, action_id: str, event: str, status: str, data: dict[str, Any]) -> int:
         if self.store.dialect == "postgresql":  # SQLite is already serialised by BEGIN IMMEDIATE
@@ -102,10 +133,76 @@ class UndoJournal:
         seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
         body = canonical(data)
         at = utcnow().isoformat()
+        h = event_hash(prev, seq, action_id, event, status, body, at)
         conn.execute(events.insert().values(
-            seq=seq, action_id=action_id, event=event, status=status, data=body, at=at, prev_hash=prev,
-            hash=event_hash(prev, seq, action_id, event, status, body, at)))
-        return seq
+            seq=seq, action_id=action_id, event=event, status=status, data=body, at=at, prev_hash=prev, hash=h))
+        return seq, h
+
+    # the head outside the database ----------------------------------------------------------------------
+    def _advance_head(self, seq: int, h: str) -> None:
+        """Record (seq, hash) as the head unless a later one is there (several writers share it)."""
+        if self.head_path is None:
+            return
+        with open(self.head_path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cur = self.read_head()
+            if cur is not None and cur[0] >= seq:
+                return
+            tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
+            with open(tmp, "w") as fh:
+                fh.write(f"{seq} {h}\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.head_path)
+
+    def read_head(self) -> tuple[int, str] | None:
+        """The (seq, hash) last recorded in the head file, or None when there is none."""
+        if self.head_path is None or not self.head_path.exists():
+            return None
+        parts = self.head_path.read_text().split()
+        return (int(parts[0]), parts[1]) if len(parts) == 2 and parts[0].isdigit() else (0, "unreadable")
+
+    def _head_problem(self, conn) -> str | None:
+        head = self.read_head()
+        if head is None:
+            return None
+        last = conn.execute(select(events.c.seq, events.c.hash).order_by(desc(events.c.seq)).limit(1)).first()
+        if last is None or last.seq < head[0]:
+            return (f"the journal ends at event {last.seq if last else 0} but event {head[0]} was written: "
+                    "events were removed from its end")
+        if last.seq == head[0] and last.hash != head[1]:
+            return f"event {head[0]} is not the one that was written (its hash differs from the recorded head)"
+        if last.seq > head[0] + 1:
+            # one event may be ahead of the head (a crash between the database commit and the head
+            # file); more means events were written without it
+            return f"events {head[0] + 1}..{last.seq} were written without updating the journal head"
+        return None
+
+    # checking one action before acting on it ------------------------------------------------------------
+    def _check_row(self, conn, row: dict[str, Any]) -> None:
+        ev = conn.execute(select(events).where(events.c.seq == row["seq"])).mappings().first()
+        why = None
+        if ev is None or ev["action_id"] != row["id"]:
+            why = "its last event is missing"
+        elif event_hash(ev["prev_hash"], ev["seq"], ev["action_id"], ev["event"], ev["status"], ev["data"],
+                        ev["at"]) != ev["hash"]:
+            why = "its last event was altered"
+        else:
+            recorded = json.loads(ev["data"]).get("row")
+            if recorded is not None and recorded != row_digest(row):
+                why = "its stored preview, payload, undo data or state differ from what the journal recorded"
+        why = why or self._head_problem(conn)
+        if why:
+            raise JournalTampered(f"action {row['id']} is not acted on: {why}. Check `skyplex goex log --verify`")
+
+    def get_verified(self, action_id: str) -> dict[str, Any] | None:
+        """The action's row, only if it matches its journal (else JournalTampered); None if absent."""
+        with self.store.connect() as conn:
+            row = conn.execute(select(actions).where(actions.c.id == action_id)).mappings().first()
+            if row is None:
+                return None
+            self._check_row(conn, dict(row))
+        return dict(row)
 
     # reading --------------------------------------------------------------------------------------
     def get(self, action_id: str) -> dict[str, Any] | None:
@@ -146,13 +243,20 @@ class UndoJournal:
         return rows
 
     def verify(self) -> list[JournalProblem]:
-        """Every break in the chain and every action whose row disagrees with its last event; [] when intact."""
+        """Every break in the chain, a chain shorter than its recorded head, and every action whose row
+        disagrees with its last event; [] when intact."""
         problems: list[JournalProblem] = []
         prev = GENESIS
         last_status: dict[str, tuple[int, str]] = {}
         with self.store.connect() as conn:
             rows = conn.execute(select(events).order_by(events.c.seq)).mappings().all()
-            states = {r.id: (r.seq, r.status) for r in conn.execute(select(actions.c.id, actions.c.seq, actions.c.status))}
+            full = [dict(r) for r in conn.execute(select(actions)).mappings()]
+            states = {r["id"]: (r["seq"], r["status"]) for r in full}
+            head = self._head_problem(conn)
+        if head:
+            problems.append(JournalProblem(rows[-1]["seq"] if rows else 0, head))
+        digests = {r["id"]: row_digest(r) for r in full}
+        last_row: dict[str, str | None] = {}
         expected_seq = 1
         for r in rows:
             if r["seq"] != expected_seq:
@@ -165,7 +269,14 @@ class UndoJournal:
                 problems.append(JournalProblem(r["seq"], "event content does not match its hash (it was altered)"))
             prev = r["hash"]
             last_status[r["action_id"]] = (r["seq"], r["status"])
+            try:
+                last_row[r["action_id"]] = json.loads(r["data"]).get("row")
+            except ValueError:
+                last_row[r["action_id"]] = "undecodable"
         for action_id, (seq, status) in states.items():
             if last_status.get(action_id) != (seq, status):
                 problems.append(JournalProblem(seq, f"action {action_id}: stored state {status!r} is not what its journal says"))
+            elif last_row.get(action_id) not in (None, digests[action_id]):
+                problems.append(JournalProblem(seq, f"action {action_id}: its stored fields (preview, payload, undo "
+                                                    "data, outcome) differ from what its journal recorded"))
         return problems
