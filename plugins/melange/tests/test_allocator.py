@@ -1,40 +1,11 @@
-"""The ``melange`` allocator through the kernel's AllocationProblem, and the conformance kits."""
+"""The ``melange`` allocator through the kernel's AllocationProblem."""
 
 from __future__ import annotations
 
 import pytest
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import SLO, AllocationProblem, GPUType, RequestClass, Workload
-from skyplex.testing.conformance import AllocatorConformance, EntryPointConformance
 from skyplex_melange.allocator import MelangeAllocator
-
-
-class TestMelangeConformance(AllocatorConformance):
-    @pytest.fixture
-    def allocator(self):
-        return MelangeAllocator()
-
-    @pytest.fixture
-    def problem(self, example_problem):
-        return example_problem
-
-
-class TestMelangeRooflineConformance(AllocatorConformance):
-    @pytest.fixture
-    def allocator(self):
-        return MelangeAllocator()
-
-    @pytest.fixture
-    def problem(self, roofline_problem):
-        cat = __import__("skyplex_melange.catalogue", fromlist=["load_catalogue"]).load_catalogue()
-        gpus = [cat.gpu(n) for n in roofline_problem.options["gpu_names"]]
-        opts = {k: v for k, v in roofline_problem.options.items() if k != "gpu_names"}
-        return roofline_problem.model_copy(update={"gpu_types": gpus, "options": opts})
-
-
-class TestMelangeEntryPoint(EntryPointConformance):
-    plugin_name = "melange"
-    expected = {"allocator": ["melange"]}
 
 
 def test_paper_example_through_the_allocator(example_problem):

@@ -1,4 +1,5 @@
-"""``skyplex melange allocate|profile|plot``: the command-line face of the plugin."""
+"""``skyplex melange allocate|plot|profile``: the command-line face of the plugin, on the kernel's CLI
+helpers (the invocation's state, ``--json`` output, errors reported as one line with exit 2)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from skyplex.cli import emit, ensure_state, json_option
 from skyplex.errors import InvalidInputError
 
 
 def _state(ctx: click.Context) -> Any:
-    from skyplex.cli.context import ensure_state
-
     return ensure_state(ctx)
 
 
@@ -106,9 +106,9 @@ def melange() -> None:
 @melange.command("allocate")
 @problem_options
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write a PNG plot here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the Allocation as JSON.")
+@json_option
 @click.pass_context
-def allocate_cmd(ctx: click.Context, plot_path: Path | None, as_json: bool, **kw: Any) -> None:
+def allocate_cmd(ctx: click.Context, plot_path: Path | None, json_output: bool, **kw: Any) -> None:
     """Solve PROBLEM_FILE (or a --trace) and print the cheapest GPU mix."""
     from .allocator import MelangeAllocator
 
@@ -119,12 +119,7 @@ def allocate_cmd(ctx: click.Context, plot_path: Path | None, as_json: bool, **kw
         from .plot import render_png
 
         render_png(alloc.details["plot"], plot_path)
-    if as_json or state.json:
-        from skyplex.cli.output import emit_json
-
-        emit_json(alloc)
-    else:
-        _print_allocation(state.out, alloc)
+    emit(alloc, json_output=json_output, human=lambda a: _print_allocation(state.out, a))
     if not alloc.feasible:
         ctx.exit(1)
 
@@ -165,9 +160,13 @@ def _print_allocation(console: Any, alloc: Any) -> None:
 @problem_options
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
 @click.option("--points", type=int, default=8, show_default=True, help="Rates on the cost curve.")
+@json_option
 @click.pass_context
-def plot_cmd(ctx: click.Context, out: Path, points: int, **kw: Any) -> None:
-    """Plot cost vs request rate (Mélange and each single type) and the best GPU type per bucket."""
+def plot_cmd(ctx: click.Context, out: Path, points: int, json_output: bool, **kw: Any) -> None:
+    """Plot cost vs request rate (Mélange and each single type) and the best GPU type per bucket.
+
+    Writes a PNG with two panels; --json also prints the data drawn (cost curve and heatmap).
+    """
     from .allocator import MelangeAllocator
     from .plot import render_png
 
@@ -179,6 +178,8 @@ def plot_cmd(ctx: click.Context, out: Path, points: int, **kw: Any) -> None:
         raise InvalidInputError(alloc.explanation, field="problem")
     render_png(alloc.details["plot"], out)
     state.err.print(f"wrote {out}")
+    if json_output or state.json:
+        emit(alloc.details["plot"], json_output=True)
 
 
 @melange.command("profile")
@@ -220,3 +221,8 @@ def profile_cmd(ctx: click.Context, endpoint: str, model: str, gpu: str, inputs:
 
         path = run_sweep(endpoint, model, gpu, out, spec, api_key=api_key, extra_body=extra, progress=progress)
     state.err.print(f"profile written to {path}")
+
+
+def register(cli: click.Group) -> None:
+    """Add ``skyplex melange ...`` to the ``skyplex`` CLI."""
+    cli.add_command(melange)

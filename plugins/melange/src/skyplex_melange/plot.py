@@ -49,9 +49,12 @@ def cost_curve(inst: MelangeInstance, rates: Sequence[float], settings: SolverSe
     return {"rates": list(rates), "melange": melange, "baselines": baselines}
 
 
-def best_type_heatmap(inst: MelangeInstance) -> dict[str, Any]:
+def best_type_heatmap(inst: MelangeInstance, *, length_units: str = "tokens") -> dict[str, Any]:
     """For each bucket, the offer with the lowest cost per req/s (price / max rate), on a grid of
-    input length x output length. Cells without a bucket, or that nothing can serve, are None."""
+    input length x output length. Cells without a bucket, or that nothing can serve, are None.
+
+    ``length_units`` says what the lengths count: ``tokens``, or ``bucket index`` for the paper's
+    histogram format, whose buckets are only numbered; the plot labels its axes by it."""
     ins = sorted({b.input_tokens for b in inst.buckets if b.input_tokens is not None})
     outs = sorted({b.output_tokens for b in inst.buckets if b.output_tokens is not None})
     grid: list[list[str | None]] = [[None] * len(outs) for _ in ins]
@@ -67,7 +70,15 @@ def best_type_heatmap(inst: MelangeInstance) -> dict[str, Any]:
             # several buckets (SLO tiers) may share a cell: keep the first, it is only a picture
             if grid[i][k] is None:
                 grid[i][k], cost_per_rate[i][k] = name, c
-    return {"input_tokens": ins, "output_tokens": outs, "best_gpu": grid, "cost_per_req_s": cost_per_rate}
+    return {"input_tokens": ins, "output_tokens": outs, "length_units": length_units, "best_gpu": grid,
+            "cost_per_req_s": cost_per_rate}
+
+
+def axis_labels(heat: dict[str, Any]) -> tuple[str, str]:
+    """(x, y) axis labels of the heatmap: token lengths, or bucket numbers for the paper's histograms."""
+    if heat.get("length_units") == "bucket index":
+        return "output length bucket (index)", "input length bucket (index)"
+    return "output tokens", "input tokens"
 
 
 def render_png(plot: dict[str, Any], path: str | Path, *, title: str = "Mélange") -> Path:
@@ -111,8 +122,9 @@ def render_png(plot: dict[str, Any], path: str | Path, *, title: str = "Mélange
                     ax.text(k, i, n, ha="center", va="center", fontsize=7)
         ax.set_xticks(range(len(heat["output_tokens"])), [str(v) for v in heat["output_tokens"]])
         ax.set_yticks(range(len(heat["input_tokens"])), [str(v) for v in heat["input_tokens"]])
-        ax.set_xlabel("output tokens")
-        ax.set_ylabel("input tokens")
+        x_label, y_label = axis_labels(heat)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
         ax.set_title("cheapest GPU type per bucket (USD per req/s)")
     fig.suptitle(title)
     fig.tight_layout()

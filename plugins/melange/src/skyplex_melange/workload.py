@@ -9,8 +9,11 @@ bucket, so a throughput looked up for it is never optimistic.
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import json
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,23 +35,39 @@ class TraceRequest:
     slo_tier: str | None = None
 
 
+def _trace_text(p: Path) -> str:
+    """The trace file's text, gunzipped when it ends in ``.gz``; a corrupt, truncated or non-UTF-8
+    file is an error naming it (not a crash, not an 'interrupted')."""
+    try:
+        raw = gzip.decompress(p.read_bytes()) if p.suffix.lower() == ".gz" else p.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidInputError(f"trace {p} is not a valid gzip file, or it is truncated ({exc}); "
+                                "give the whole .gz file or the uncompressed trace", field="trace") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"trace {p} is not UTF-8 text ({exc.reason} at byte {exc.start}); give a CSV or "
+                                "JSONL file (optionally .gz)", field="trace") from None
+
+
 def read_trace(path: str | Path) -> list[TraceRequest]:
-    """Read a CSV or JSONL trace with ``input_tokens``, ``output_tokens`` and optional ``timestamp``
+    """Read a CSV or JSONL trace (optionally gzipped, ``.csv.gz``/``.jsonl.gz``) with ``input_tokens``, ``output_tokens`` and optional ``timestamp``
     (seconds) and ``slo_tier`` columns. Rows with bad numbers are errors naming the row."""
     p = Path(path)
     if not p.exists():
         raise InvalidInputError(f"trace file {p} does not exist", field="trace")
     rows: list[dict] = []
-    if p.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        for n, line in enumerate(p.read_text().splitlines(), start=1):
+    text = _trace_text(p)
+    kind = p.suffix.lower() if p.suffix.lower() != ".gz" else Path(p.stem).suffix.lower()
+    if kind in (".jsonl", ".ndjson", ".json"):
+        for n, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise InvalidInputError(f"trace {p} line {n} is not JSON: {exc}", field="trace") from exc
     else:
-        with p.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
     out = []
     for n, row in enumerate(rows, start=1):
         try:
