@@ -84,7 +84,7 @@ def test_adversarial_voters_are_flagged_and_can_be_excluded():
 
 
 def test_anomaly_detection_needs_voter_ids(sample_battles):
-    with pytest.raises(InvalidInputError, match="no voter ids"):
+    with pytest.raises(InvalidInputError, match="says who cast it"):
         flag_voters(sample_battles)
 
 

@@ -40,8 +40,13 @@ class VoterCheck(SkyplexModel):
 def vote_p_values(battles: BattleSet, *, min_history: int = 5) -> np.ndarray:
     """Per-vote conformal p-value against other voters' votes on the same pair (NaN: too little history)."""
     if not battles.voters or all(v is None for v in battles.voters):
-        raise InvalidInputError("these votes carry no voter ids; anomaly detection needs to know who voted",
-                                field="voter")
+        raise InvalidInputError(
+            f"none of these {len(battles)} votes says who cast it, and anomaly detection compares each voter's "
+            "votes with everyone else's: give each vote a \"voter\" field (or \"voter_id\"/\"judge\"), e.g. "
+            "{\"model_a\": ..., \"model_b\": ..., \"winner\": ..., \"voter\": \"alice\"}, or vote on the arena "
+            f"page with a name; a voter is first tested at their {DEFAULT_CHECKPOINTS[0]}th vote on pairs with "
+            f"at least {min_history} votes by others",
+            field="voter")
     n_models = len(battles.models)
     a, b, o = battles.model_a.astype(np.int64), battles.model_b.astype(np.int64), battles.outcome.astype(np.int64)
     swapped = a > b

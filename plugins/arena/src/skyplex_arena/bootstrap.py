@@ -19,6 +19,7 @@ import numpy as np
 from skyplex.errors import InvalidInputError
 
 from .ratings import BASE_RATING, DEFAULT_PRIOR_TIES, SCALE, BTFit, mle_exists, newton_bt
+from .regularise import core_prior
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,10 @@ def bootstrap_ratings(fit: BTFit, *, rounds: int = 100, seed: int = 0, workers: 
     def one(r: int) -> np.ndarray:
         rng = np.random.default_rng(seeds[r])
         resample = counts.with_counts(rng.multinomial(total, probs).reshape(cells.shape))
-        prior = fit.prior_ties
-        if not prior and not mle_exists(resample):
-            prior, regularised[r] = DEFAULT_PRIOR_TIES, True
+        prior = fit.prior
+        if prior is None or prior.anchor is not None:  # not an explicit prior: regularise as the fit would
+            prior = None if mle_exists(resample) else core_prior(resample, DEFAULT_PRIOR_TIES)
+            regularised[r] = prior is not None and fit.prior is None
         beta, _ = newton_bt(resample, prior_ties=prior, start=fit.beta)
         return SCALE * beta + BASE_RATING
 
@@ -60,7 +62,7 @@ def bootstrap_ratings(fit: BTFit, *, rounds: int = 100, seed: int = 0, workers: 
                 progress(done, rounds)
     if regularised.any():
         note = (f"{int(regularised.sum())} of {rounds} bootstrap resamples left some model unbeaten or winless and "
-                f"were refitted with {DEFAULT_PRIOR_TIES:g} virtual tie(s) per model")
+                f"were refitted with {DEFAULT_PRIOR_TIES:g} virtual tie(s) for each such model")
         log.info(note)
         if warnings is not None:
             warnings.append(note)
@@ -80,3 +82,4 @@ def bootstrap_intervals(fit: BTFit, samples: np.ndarray, level: float = 0.95) ->
     upper = np.quantile(samples, 1.0 - alpha, axis=0)
     ratings = fit.ratings
     return np.minimum(lower, ratings), np.maximum(upper, ratings)
+

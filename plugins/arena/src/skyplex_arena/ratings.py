@@ -23,6 +23,7 @@ from scipy.special import expit
 from skyplex.errors import InvalidInputError
 
 from .battles import A_WINS, B_WINS, BOTH_BAD, TIE, BattleSet
+from .regularise import Prior, as_prior, centre_per_component, core_prior
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,13 @@ class BTFit:
     diagnostics: Diagnostics
     iterations: int
     warnings: list[str] = field(default_factory=list)
+    #: the virtual ties actually applied (None: the plain MLE); ``prior_ties`` is their strength
+    prior: Prior | None = None
+
+    @property
+    def regularised_models(self) -> list[str]:
+        """The models that carry virtual ties (empty for the plain maximum-likelihood fit)."""
+        return [] if self.prior is None else [self.models[k] for k in self.prior.regularised]
 
     @property
     def ratings(self) -> np.ndarray:
@@ -203,7 +211,7 @@ class BTFit:
         return dict(zip(self.models, self.ratings.tolist()))
 
 
-def _nll_and_grad(beta: np.ndarray, c: PairCounts, prior: float, norm: float) -> tuple[float, np.ndarray]:
+def _nll_and_grad(beta: np.ndarray, c: PairCounts, prior: float | Prior | None, norm: float) -> tuple[float, np.ndarray]:
     d = beta[c.i] - beta[c.j]
     # log sigmoid(d) = -logaddexp(0, -d), stable for large |d|
     pos_credit = c.wins + 0.5 * c.ties
@@ -211,16 +219,18 @@ def _nll_and_grad(beta: np.ndarray, c: PairCounts, prior: float, norm: float) ->
     nll = float(np.dot(pos_credit, np.logaddexp(0.0, -d)) + np.dot(neg_credit, np.logaddexp(0.0, d)))
     resid = c.total * expit(d) - pos_credit  # d(nll)/d(d)
     grad = np.bincount(c.i, resid, minlength=c.n_models) - np.bincount(c.j, resid, minlength=c.n_models)
-    if prior > 0:  # prior virtual ties against an anchor at beta = 0
-        nll += prior * float(np.sum(0.5 * np.logaddexp(0.0, -beta) + 0.5 * np.logaddexp(0.0, beta)))
-        grad = grad + prior * (expit(beta) - 0.5)
+    prior = as_prior(prior, c.n_models)
+    if prior is not None:  # virtual ties against the prior's anchors (see regularise)
+        extra, extra_grad = prior.value_and_grad(beta)
+        nll, grad = nll + extra, grad + extra_grad
     return nll / norm, grad / norm
 
 
-def hessian(beta: np.ndarray, c: PairCounts, prior: float = 0.0) -> np.ndarray:
+def hessian(beta: np.ndarray, c: PairCounts, prior: float | Prior | None = 0.0) -> np.ndarray:
     """The observed information (negative log-likelihood Hessian) over the models' coefficients."""
     p = expit(beta[c.i] - beta[c.j])
-    return _laplacian(c.total * p * (1.0 - p), c) + (np.diag(prior * expit(beta) * (1 - expit(beta))) if prior else 0)
+    prior = as_prior(prior, c.n_models)
+    return _laplacian(c.total * p * (1.0 - p), c) + (prior.hessian(beta) if prior is not None else 0)
 
 
 def _laplacian(weight: np.ndarray, c: PairCounts) -> np.ndarray:
@@ -244,14 +254,16 @@ def _newton_step(h: np.ndarray, g: np.ndarray, full_rank: bool) -> np.ndarray:
         return np.linalg.lstsq(h, g, rcond=None)[0]
 
 
-def newton_bt(counts: PairCounts, *, prior_ties: float = 0.0, start: np.ndarray | None = None,
+def newton_bt(counts: PairCounts, *, prior_ties: float | Prior | None = 0.0, start: np.ndarray | None = None,
               tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, int]:
     """Damped Newton on the grouped likelihood: a handful of iterations from a warm start (bootstrap rounds)."""
     beta = np.zeros(counts.n_models) if start is None else np.asarray(start, dtype=float).copy()
     norm = max(float(counts.total.sum()), 1.0)
+    prior_ties = as_prior(prior_ties, counts.n_models)
+    full_rank = prior_ties is not None and prior_ties.full_rank
     loss, grad = _nll_and_grad(beta, counts, prior_ties, norm)
     for it in range(1, max_iter + 1):
-        step = _newton_step(hessian(beta, counts, prior_ties) / norm, grad, prior_ties > 0)
+        step = _newton_step(hessian(beta, counts, prior_ties) / norm, grad, full_rank)
         t = 1.0
         while True:  # halve the step until the loss does not rise (keeps far starts safe)
             trial = beta - t * step
@@ -265,15 +277,16 @@ def newton_bt(counts: PairCounts, *, prior_ties: float = 0.0, start: np.ndarray 
     return beta, max_iter
 
 
-def solve_bt(counts: PairCounts, *, prior_ties: float = 0.0, start: np.ndarray | None = None,
+def solve_bt(counts: PairCounts, *, prior_ties: float | Prior | None = 0.0, start: np.ndarray | None = None,
              tol: float = 1e-12, max_iter: int = 1000) -> tuple[np.ndarray, int]:
     """Minimise the grouped Bradley-Terry negative log-likelihood; the centred coefficients and iterations."""
     n = counts.n_models
     norm = max(float(counts.total.sum()), 1.0)
+    prior_ties = as_prior(prior_ties, n)
     x0 = np.zeros(n) if start is None else np.asarray(start, dtype=float).copy()
     res = minimize(_nll_and_grad, x0, args=(counts, prior_ties, norm), jac=True, method="L-BFGS-B",
                    options={"maxiter": max_iter, "gtol": tol, "ftol": 1e-15, "maxcor": 20})
-    beta = res.x - res.x.mean()
+    beta = centre_per_component(res.x, counts)
     # Newton polish: L-BFGS stops at ~1e-7 relative precision; two exact steps reach ~1e-12, which is
     # what lets an independent solver (scikit-learn, choix) agree to well under 0.01 rating points
     for _ in range(2):
@@ -281,8 +294,7 @@ def solve_bt(counts: PairCounts, *, prior_ties: float = 0.0, start: np.ndarray |
         step = np.linalg.lstsq(hessian(beta, counts, prior_ties), g, rcond=None)[0]
         if not np.all(np.isfinite(step)) or np.max(np.abs(step)) > 1.0:
             break  # far from the optimum (degenerate data): keep the L-BFGS answer
-        beta = beta - step
-        beta -= beta.mean()
+        beta = centre_per_component(beta - step, counts)
     return beta, int(res.nit)
 
 
@@ -291,9 +303,12 @@ def fit_bradley_terry(battles: BattleSet, *, ties: TieRule = "half", both_bad: T
     """The Bradley-Terry MLE of ``battles``.
 
     When the MLE does not exist (a disconnected comparison graph, or a model that never won or never
-    lost), ``on_degenerate="refuse"`` raises an error saying why, and ``"regularise"`` adds
-    ``prior_ties`` virtual ties per model against a 1000-rated anchor (a weak prior that keeps every
-    rating finite) and records the reason in ``warnings``. ``prior_ties`` given explicitly always applies.
+    lost), ``on_degenerate="refuse"`` raises an error saying why, and ``"regularise"`` rates each
+    group of models that met on its own and gives ``DEFAULT_PRIOR_TIES`` virtual ties only to the
+    models outside their group's well-connected core, against the core's mean (see
+    :mod:`.regularise`), so votes involving new models cannot drag established ones; the reason is
+    recorded in ``warnings``. ``prior_ties`` given explicitly applies that many virtual ties to every
+    model against a 1000-rated anchor.
     """
     if len(battles) == 0:
         raise InvalidInputError("no battles to rate (after filtering); check the category and voter filters",
@@ -306,6 +321,7 @@ def fit_bradley_terry(battles: BattleSet, *, ties: TieRule = "half", both_bad: T
     problems = diag.problems()
     warnings: list[str] = []
     prior = float(prior_ties or 0.0)
+    applied = as_prior(prior, counts.n_models)
     if not diag.mle_exists:
         if on_degenerate == "refuse":
             raise InvalidInputError(
@@ -313,16 +329,25 @@ def fit_bradley_terry(battles: BattleSet, *, ties: TieRule = "half", both_bad: T
                 + ". Collect votes that connect these models, or regularise (on_degenerate='regularise').",
                 field="battles",
             )
+        reason = "; ".join(p for p in problems if not p.startswith("rated from a single"))
         if prior_ties is None:
             prior = DEFAULT_PRIOR_TIES
-        warnings.append(f"regularised with {prior:g} virtual tie(s) per model against a 1000-rated anchor because "
-                        + "; ".join(p for p in problems if not p.startswith("rated from a single")))
+            applied = core_prior(counts, prior)
+            names = [battles.models[k] for k in applied.regularised] if applied is not None else []
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            warnings.append(f"regularised {shown or 'nothing'} with {prior:g} virtual tie(s) each against the mean "
+                            f"of their group's well-connected models, whose ratings come from their own votes "
+                            f"only, because {reason}")
+        else:
+            warnings.append(f"regularised with {prior:g} virtual tie(s) per model against a 1000-rated anchor "
+                            f"because {reason}")
     if diag.single_battle:
         warnings.append(f"rated from a single battle (very wide intervals): {', '.join(diag.single_battle)}")
-    beta, iters = solve_bt(counts, prior_ties=prior)
+    beta, iters = solve_bt(counts, prior_ties=applied)
     for w in warnings:
         log.warning("arena ratings: %s", w)
-    return BTFit(list(battles.models), beta, counts, prior, diag, iters, [*battles.notes, *warnings])
+    return BTFit(list(battles.models), beta, counts, prior if applied is not None else 0.0, diag, iters,
+                 [*battles.notes, *warnings], applied)
 
 
 # ------------------------------------------------------------------------------------- intervals
@@ -332,10 +357,10 @@ def sandwich_covariance(fit: BTFit) -> np.ndarray:
     ``H`` is the observed information and ``B`` the sum of the outer products of each battle's
     score, so the interval stays honest when the Bradley-Terry model is misspecified.
     """
-    return sandwich_from_counts(fit.beta, fit.counts, fit.prior_ties)
+    return sandwich_from_counts(fit.beta, fit.counts, fit.prior)
 
 
-def sandwich_from_counts(beta: np.ndarray, c: PairCounts, prior_ties: float = 0.0) -> np.ndarray:
+def sandwich_from_counts(beta: np.ndarray, c: PairCounts, prior_ties: float | Prior | None = 0.0) -> np.ndarray:
     """The sandwich covariance for coefficients ``beta`` fitted on grouped counts ``c``."""
     p = expit(beta[c.i] - beta[c.j])
     # per-battle score is (y - p)(e_i - e_j) with y = 1, 0 or 1/2
@@ -358,7 +383,7 @@ def normal_quantile(level: float) -> float:
 def model_covariance(fit: BTFit) -> np.ndarray:
     """Model-based covariance of the centred coefficients: the inverse observed information."""
     centre = np.eye(fit.counts.n_models) - 1.0 / fit.counts.n_models
-    return centre @ np.linalg.pinv(hessian(fit.beta, fit.counts, fit.prior_ties)) @ centre
+    return centre @ np.linalg.pinv(hessian(fit.beta, fit.counts, fit.prior)) @ centre
 
 
 def sandwich_intervals(fit: BTFit, level: float = 0.95, *,
