@@ -18,6 +18,7 @@ from pathlib import Path
 
 from skyplex_muxserve.authors import authors_greedy
 from skyplex_muxserve.placement import optimise
+from skyplex_muxserve.plot import metric_vs_load, placement_diagram, throughput_vs_rate
 from skyplex_muxserve.profiles import LatencyProfile
 from skyplex_muxserve.simulator import SimConfig, simulate
 from skyplex_muxserve.workload import load_measured, load_placement, load_workload
@@ -46,9 +47,11 @@ def main() -> None:
         shipped = sorted((DATA / "chatlmsys_reference" / "placements" / "flexsm").glob(f"*condense{c}_*.yaml"))
         plans["authors-shipped"] = (load_placement(shipped), float("nan"), float("nan"))
         sims = {}
+        last_plans, last_sims = {}, {}
         for name, (plan, secs, wall) in plans.items():
             # three arrival seeds; figures are their means
             runs = [simulate(plan, wl, profile, SimConfig(seed=s, counts=counts)) for s in SEEDS]
+            last_plans[name], last_sims[name] = plan, runs[0]
             sims[name] = sum(r.goodput for r in runs) / len(runs)
             rows.append({"load": c, "placement": name, "optimiser_cpu_s": secs, "optimiser_wall_s": wall,
                          "gpus": plan.total_gpus, "goodput": sims[name],
@@ -63,6 +66,16 @@ def main() -> None:
                   f"{row['throughput']:>6.2f} {row['slo_attainment']:>6.1%} {ratio:>15.3f}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=1))
+    figs = OUT.parent / "muxserve_figures"
+    metric_vs_load(rows, "goodput", figs / "goodput_vs_load.png", "simulated goodput (req/s)")
+    metric_vs_load(rows, "slo_attainment", figs / "slo_vs_load.png", "SLO attainment (latency <= 8 x alone)")
+    heaviest = max(loads)
+    wl = load_workload(next((DATA / "chatlmsys_workloads").glob(f"*condense{heaviest}_*.yaml")))
+    for name, plan in last_plans.items():
+        placement_diagram(plan, wl.nnodes, wl.gpus_per_node, figs / f"placement_{name}_x{heaviest}.png",
+                          f"{name}, ChatLMSYS x{heaviest}")
+    throughput_vs_rate(wl, last_sims, figs / f"throughput_vs_rate_x{heaviest}.png")
+    print(f"figures in {figs.relative_to(ROOT)}")
     print(f"wrote {OUT.relative_to(ROOT)}")
 
 

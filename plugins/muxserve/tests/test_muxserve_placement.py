@@ -101,3 +101,16 @@ def test_search_beats_the_shipped_placement_in_simulated_goodput_at_the_heaviest
     assert ours.total_gpus == shipped.total_gpus == 32
     assert a.goodput >= 1.10 * b.goodput
     assert a.slo_attainment >= b.slo_attainment
+
+
+def test_node_assignment_never_overlaps_or_spans_nodes(chat_plan):
+    from skyplex_muxserve.plot import assign_nodes
+
+    wl, plan, _ = chat_plan
+    used = set()
+    for node, start, mi in assign_nodes(plan, wl.nnodes, wl.gpus_per_node):
+        cells = {(node, g) for g in range(start, start + plan.meshes[mi].ngpus)}
+        assert start + plan.meshes[mi].ngpus <= wl.gpus_per_node
+        assert not cells & used
+        used |= cells
+    assert len(used) == wl.total_gpus

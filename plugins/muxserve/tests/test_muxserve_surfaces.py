@@ -162,3 +162,12 @@ def test_simulate_route_and_bad_input_is_4xx(client):
     assert r.status_code == 400 and "no latency profile" in r.text
     r = client.post("/plugins/muxserve/simulate", json={"workload": wl, "placement": []}, headers=h)
     assert 400 <= r.status_code < 500
+
+
+def test_place_draws_the_placement_as_png(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    png = tmp_path / "placement.png"
+    res = _cli(["muxserve", "place", "plugins/muxserve/tests/data/examples_basic/models.yaml", "--plot", str(png), "--json"])
+    assert res.exit_code == 0, res.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(res.output)["plot"] == str(png)

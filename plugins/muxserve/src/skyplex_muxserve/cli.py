@@ -48,8 +48,10 @@ def muxserve() -> None:
 @_PROFILE
 @click.option("--estimator", type=click.Choice(["default", "fidelity"]), default="default", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write one authors'-format YAML per mesh here.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw the placement per node to this PNG.")
 @_JSON
-def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, json_output: bool) -> None:
+def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, plot: Path | None,
+          json_output: bool) -> None:
     """Place WORKLOAD's LLMs (authors' workload YAML) on its cluster."""
     import yaml
 
@@ -63,6 +65,12 @@ def place(workload: Path, profile: Path | None, estimator: str, out: Path | None
         for i, doc in enumerate(plan_to_yaml_docs(plan)):
             (out / f"mesh{i}_size{doc['num_gpus']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         data["written_to"] = str(out)
+    if plot:
+        from .plot import placement_diagram
+        from .workload import load_workload
+
+        wl = load_workload(workload)
+        data["plot"] = str(placement_diagram(plan, wl.nnodes, wl.gpus_per_node, plot))
 
     def human(d: dict) -> None:
         click.echo(f"{len(d['meshes'])} meshes, {d['gpus']} GPUs, estimated served rate {served:.2f} req/s")

@@ -181,7 +181,9 @@ class MeshEngine:
     def _rebalance(self) -> None:
         """ADBS: move unused quota from LLMs well under it to LLMs at it with a queue."""
         needy = [s for s in self.llms if s.waiting and s.used_bytes >= 0.9 * s.quota_bytes]
-        donors = [s for s in self.llms if not s.waiting and s.used_bytes < 0.5 * s.quota_bytes]
+        # spare quota: under half used, and not wanted (no queue, or the batch is at its size cap)
+        donors = [s for s in self.llms if s.used_bytes < 0.5 * s.quota_bytes
+                  and (not s.waiting or len(s.running) >= s.max_num_seqs)]
         if not needy or not donors:
             return
         freed = 0.0

@@ -45,6 +45,7 @@ class SimConfig:
     gpu_memory_gib: float = 80.0
     step_overhead: bool = True  # per-sequence scheduling cost per decode step (the authors' constants)
     switch_s: float = 0.0025  # temporal mode: seconds lost whenever the mesh switches to another LLM
+    batch_cap: int | None = None  # replaces every LLM's max_num_seqs (e.g. 256, so KV quotas bind)
     slo_scale: float = 8.0  # SLO: latency <= slo_scale x the request's latency alone on its mesh
     rate_schedule: dict[str, list[tuple[float, float]]] | None = None  # per LLM [(until_s, rate), ...]
 
@@ -148,7 +149,7 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
         for x in mesh.llms:
             shape = shape_of(x.model)
             profile.grid(x.model, mesh.ngpus)  # a clear error when this mesh size was never profiled
-            bmax = max(1, x.max_num_seqs)
+            bmax = max(1, cfg.batch_cap if cfg.batch_cap else x.max_num_seqs)
             exclusive = plan.mode != "flexsm"
             d_sm = 100 if exclusive else x.decode_sm
             p_sm = 100 if exclusive else x.prefill_sm
