@@ -488,6 +488,13 @@ class TokenStream(Iterator[str]):
             return piece
         raise StopIteration
 
+    def completion(self) -> Completion | None:
+        """The finished completion (exact usage, finish reason) once the stream has ended, else None."""
+        request = self._request
+        if not request.done.is_set() or request.cancelled or request.error is not None:
+            return None
+        return _completion(request.seq)
+
     def cancel(self) -> None:
         """Stop generating this completion; a blocked ``next`` returns soon after."""
         self._pending.cancel()
@@ -514,7 +521,8 @@ def default_threads() -> int:
 def _generator(seed: int) -> Any:
     import torch
 
-    return torch.Generator().manual_seed(seed)
+    # manual_seed takes 64-bit values; wrap any Python int (a negative seed, or seed + index past the top)
+    return torch.Generator().manual_seed(seed % 2**64)
 
 
 def _completion(seq: SequenceState) -> Completion:
