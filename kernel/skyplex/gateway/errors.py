@@ -85,7 +85,17 @@ def dotted(loc: Sequence[Any]) -> str | None:
     parts = list(loc)
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
+    # pydantic names the union member it tried ('str', 'list[int]', 'function-after[...]'); people
+    # sent fields and indexes, not types, so those steps are left out of the path
+    parts = [p for p in parts if not (isinstance(p, str) and _is_type_step(p))]
     return ".".join(str(p) for p in parts) or None
+
+
+_TYPE_STEPS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "bytes", "json-or-python"})
+
+
+def _is_type_step(part: str) -> bool:
+    return part in _TYPE_STEPS or "[" in part or part.startswith(("function-", "lax-", "constrained-"))
 
 
 def validation_message(errors: Sequence[dict[str, Any]]) -> tuple[str, str | None, str | None]:

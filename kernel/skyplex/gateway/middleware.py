@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 #: Paths anyone may read: liveness and the API's own documentation.
 PUBLIC_PATHS: frozenset[str] = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
+#: Mark a plugin's GET route as a public page: ``@router.get("/", openapi_extra=PUBLIC_PAGE)``. A browser
+#: opens it without an Authorization header (so it must hold no data, only the page); everything the
+#: page then fetches still needs the key, which the page asks its user for. Only GET/HEAD routes qualify.
+PUBLIC_PAGE: dict[str, bool] = {"x-skyplex-public-page": True}
+
 
 async def send_json_error(send: Send, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
     """Send a complete JSON error response straight through ASGI."""
@@ -67,21 +72,26 @@ class CatchAllMiddleware:
 
 
 class BearerAuthMiddleware:
-    """Require ``Authorization: Bearer <key>`` on every path except :data:`PUBLIC_PATHS`."""
+    """Require ``Authorization: Bearer <key>`` on every path except :data:`PUBLIC_PATHS`, and except GET
+    and HEAD on ``public_pages`` (routes marked :data:`PUBLIC_PAGE`)."""
 
-    def __init__(self, app: ASGIApp, *, api_key: str, public_paths: Collection[str] = PUBLIC_PATHS) -> None:
+    def __init__(self, app: ASGIApp, *, api_key: str, public_paths: Collection[str] = PUBLIC_PATHS,
+                 public_pages: Collection[str] = ()) -> None:
         self.app = app
         self._key = api_key.encode()
         self._public = frozenset(public_paths)
+        self._pages = frozenset(public_pages)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._public or scope.get("method") == "OPTIONS":
+        if (scope["type"] != "http" or scope["path"] in self._public or scope.get("method") == "OPTIONS"
+                or (scope["path"] in self._pages and scope.get("method") in ("GET", "HEAD"))):
             await self.app(scope, receive, send)
             return
         header = _header(scope, b"authorization")
-        scheme, _, token = (header or "").partition(" ")
-        if header is None:
-            message = "missing API key: send 'Authorization: Bearer <key>' (the key is printed on the first `skyplex serve`)"
+        scheme, _, token = (header or "").strip().partition(" ")
+        if header is None or (scheme.lower() == "bearer" and not token.strip()):
+            # clients with no key configured send no header or an empty "Bearer " (lm-eval, openai)
+            message = f"missing API key: send 'Authorization: Bearer <key>'; {_key_location(scope)}"
         elif scheme.lower() != "bearer" or not token.strip():
             message = "malformed Authorization header: expected 'Bearer <key>'"
         elif not hmac.compare_digest(token.strip().encode(), self._key):  # constant time: no timing oracle
@@ -159,6 +169,17 @@ def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> R
         return await receive()
 
     return replay
+
+
+def _key_location(scope: Scope) -> str:
+    """Where this gateway's key is kept, for the 'missing API key' message."""
+    kernel = getattr(getattr(scope.get("app"), "state", None), "kernel", None)
+    data_dir = getattr(getattr(kernel, "settings", None), "data_dir", None)
+    where = f"{data_dir}/gateway.key" if data_dir is not None else "gateway.key in the skyplex data dir"
+    return (
+        f"the key is in {where} (written by the first `skyplex serve`), unless the server was started "
+        "with --api-key; OpenAI clients read it from OPENAI_API_KEY"
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

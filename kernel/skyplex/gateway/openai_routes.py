@@ -1,46 +1,48 @@
-"""OpenAI-compatible routes: ``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``.
+"""OpenAI-compatible routes: ``/v1/models``, ``/v1/chat/completions``, ``/v1/completions``, and the
+tokenizer routes vLLM offers (``/tokenize``, ``/detokenize``, ``/tokenizer_info``).
 
-``model`` names a registered model backend. Non-streamed requests go through the backend's
-:class:`~.batching.RequestCoalescer`, so concurrent HTTP requests share one batched ``generate`` call;
-streamed ones use ``backend.stream`` and arrive as SSE chunks ending with ``data: [DONE]``.
+``model`` names a registered model backend or one of its aliases (e.g. the model's hub id).
+Non-streamed generation goes through the backend's :class:`~.batching.RequestCoalescer`, so
+concurrent HTTP requests share one batched ``generate`` call; streamed requests use
+``backend.stream`` and arrive as SSE chunks ending with ``data: [DONE]``. ``echo`` with logprobs
+scores the prompt with ``backend.prompt_logprobs`` (``max_tokens`` 0 scores without generating).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
-from ..errors import InvalidInputError, NotFoundError
-from ..interfaces import Completion, GenerationParams, ModelBackend, Prompt
+from ..errors import InvalidInputError, NotFoundError, SkyplexError
+from ..interfaces import GenerationParams, ModelBackend, NotSupportedError, Prompt, TokenPrompt
 from ..kernel import Kernel
+from . import openai_streams as streams
+from . import openai_tools as tools
 from .batching import RequestCoalescer, can_coalesce
 from .openai_schemas import (
     AssistantMessage,
     ChatChoice,
     ChatChoiceLogprobs,
-    ChatChunkChoice,
     ChatCompletion,
-    ChatCompletionChunk,
     ChatCompletionRequest,
-    ChatDelta,
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
+    DetokenizeRequest,
+    DetokenizeResponse,
     ModelCard,
     ModelList,
-    StreamedTextChoice,
     TextCompletion,
-    TextCompletionChunk,
+    TokenizeRequest,
+    TokenizeResponse,
+    TokenizerInfo,
     UsageOut,
 )
 
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 class ModelRouting:
-    """Finds backends by name and owns their request batchers (one per backend)."""
+    """Finds backends by name or alias and owns their request batchers (one per backend)."""
 
     def __init__(
         self, kernel: Kernel, *, batch_window_s: float | None, max_batch: int, batch_max_wait_s: float | None = None
@@ -59,18 +61,49 @@ class ModelRouting:
         self.max_batch = max_batch
         self._coalescers: dict[str, RequestCoalescer] = {}
         self._coalesce: dict[str, bool] = {}
+        self._aliases: dict[str, str] | None = None
         self._lock = threading.Lock()
+
+    def aliases(self) -> dict[str, str]:
+        """Alias -> backend name, from each usable backend's ``info().aliases`` (asked once)."""
+        if self._aliases is None:
+            found: dict[str, str] = {}
+            for name in self.kernel.models.names():
+                try:
+                    for alias in self.kernel.models.get(name).info().aliases:
+                        found.setdefault(alias, name)
+                except Exception:  # noqa: BLE001 - a backend that cannot even describe itself has no aliases
+                    continue
+            self._aliases = found
+        return self._aliases
 
     def resolve(self, name: str | None) -> str:
         """The backend name to use for a request's ``model`` (404 naming the available ones)."""
         name = name or self.kernel.settings.default_model
-        if name not in self.kernel.models:
-            available = ", ".join(self.kernel.models.names()) or "none"
-            raise NotFoundError(
-                f"model {name!r} is not served here; set 'model' to one of: {available} (see GET /v1/models)",
-                field="model",
-            )
-        return name
+        if name in self.kernel.models:
+            return name
+        alias = self.aliases().get(name)
+        if alias is not None:
+            return alias
+        available = ", ".join(self.kernel.models.names()) or "none"
+        raise NotFoundError(
+            f"model {name!r} is not served here; set 'model' to one of: {available} (see GET /v1/models)",
+            field="model",
+        )
+
+    def unavailable_reason(self, name: str) -> str | None:
+        """Why backend ``name`` cannot answer here, or None when it can."""
+        registry = self.kernel.models
+        check = getattr(registry, "unavailable_reason", None)
+        if check is not None:
+            return check(name)
+        try:
+            registry.get(name).info()
+        except SkyplexError as exc:
+            return exc.message
+        except ImportError as exc:
+            return f"missing dependency: {exc.name or exc}"
+        return None
 
     async def backend(self, name: str) -> ModelBackend:
         backend = self.kernel.models.loaded().get(name)
@@ -78,7 +111,7 @@ class ModelRouting:
             backend = await run_in_threadpool(self.kernel.models.get, name)
         return backend
 
-    async def generate(self, name: str, prompts: list[Prompt], params: GenerationParams) -> list[Completion]:
+    async def generate(self, name: str, prompts: list[Prompt], params: GenerationParams) -> list[Any]:
         backend = await self.backend(name)
         coalescer = None
         if can_coalesce(params) and self.batch_window_s is not None:
@@ -88,6 +121,8 @@ class ModelRouting:
                 coalescer = await run_in_threadpool(self._coalescer, name, backend)
         if coalescer is None:
             return await run_in_threadpool(backend.generate, prompts, params)
+        import asyncio
+
         return await asyncio.wrap_future(coalescer.submit(prompts, params))
 
     def _coalescer(self, name: str, backend: ModelBackend) -> RequestCoalescer | None:
@@ -125,203 +160,162 @@ def _routing(request: Request) -> ModelRouting:
     return request.app.state.model_routing
 
 
-def _params(build: Callable[[], GenerationParams]) -> GenerationParams:
-    try:
-        return build()
-    except ValidationError as exc:  # request fields are validated already; this guards the mapping
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        raise InvalidInputError(f"invalid generation parameter '{field}': {err['msg']}", field=field) from None
+def _check_support(backend: ModelBackend, name: str, params: GenerationParams, *, token_prompts: bool = False) -> None:
+    """Refuse, with a 400 naming the field, what this backend would otherwise silently ignore."""
+    info = backend.info()
+    if params.constraint is not None and not info.supports_constraints:
+        raise NotSupportedError(
+            f"model {name!r} cannot constrain its output, so 'response_format' and 'tools' are refused "
+            "rather than ignored; use a model whose backend supports them (the local one does)",
+            field="response_format",
+        )
+    if token_prompts and not info.supports_token_prompts:
+        raise NotSupportedError(f"model {name!r} takes text prompts only; send 'prompt' as text", field="prompt")
 
 
-def _finish_reason_of_stream(backend: ModelBackend, text: str, params: GenerationParams) -> str:
-    # backend.stream yields text only, so the reason is inferred: a full token budget means 'length'
-    return "length" if backend.count_tokens(text) >= params.max_tokens else "stop"
-
-
-def _sse(model: BaseModel) -> bytes:
-    return f"data: {model.model_dump_json()}\n\n".encode()
-
-
-SSE_DONE = b"data: [DONE]\n\n"
-
-STREAM_DOC = {
-    200: {
-        "description": "JSON, or with `stream: true` server-sent events (`data: <chunk>` ... `data: [DONE]`).",
-    }
-}
+def _card(name: str, entry: dict[str, Any], **extra: Any) -> ModelCard:
+    meta = {k: v for k, v in entry.items() if k not in ("name", "kind", "plugin", "description")}
+    return ModelCard(id=name, owned_by=entry["plugin"], description=entry["description"], meta={**meta, **extra})
 
 
 def openai_router() -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["openai"])
+    router = APIRouter(tags=["openai"])
 
-    @router.get("/models", response_model=ModelList, summary="Model backends (OpenAI model list)")
-    def list_models(request: Request) -> ModelList:
+    @router.get("/v1/models", response_model=ModelList, summary="Models that can answer now (OpenAI model list)")
+    async def list_models(request: Request) -> ModelList:
+        routing = _routing(request)
         kernel: Kernel = request.app.state.kernel
-        cards = []
-        for entry in kernel.models.describe():
-            meta = {k: v for k, v in entry.items() if k not in ("name", "kind", "plugin", "description")}
-            cards.append(ModelCard(id=entry["name"], owned_by=entry["plugin"], description=entry["description"], meta=meta))
-        return ModelList(data=cards)
 
-    @router.get("/models/{model}", response_model=ModelCard, summary="One model backend")
+        def cards() -> list[ModelCard]:
+            out = []
+            aliases = routing.aliases()
+            for entry in kernel.models.describe():
+                if routing.unavailable_reason(entry["name"]) is not None:
+                    continue  # `skyplex models list` says why; the API lists only what answers
+                out.append(_card(entry["name"], entry))
+                out += [_card(a, entry, alias_of=entry["name"]) for a, n in aliases.items() if n == entry["name"]]
+            return out
+
+        return ModelList(data=await run_in_threadpool(cards))
+
+    @router.get("/v1/models/{model:path}", response_model=ModelCard, summary="One model backend")
     def get_model(request: Request, model: str) -> ModelCard:
         name = _routing(request).resolve(model)
         entry = request.app.state.kernel.models.entry(name).describe()
-        meta = {k: v for k, v in entry.items() if k not in ("name", "kind", "plugin", "description")}
-        return ModelCard(id=name, owned_by=entry["plugin"], description=entry["description"], meta=meta)
+        return _card(model, entry, **({"alias_of": name} if name != model else {}))
 
     @router.post(
-        "/chat/completions",
+        "/v1/chat/completions",
         response_model=ChatCompletion,
-        responses={**STREAM_DOC, 200: {**STREAM_DOC[200], "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/ChatCompletionChunk"}}}}},
+        responses=streams.stream_doc("ChatCompletionChunk"),
         summary="Chat completion (OpenAI-compatible)",
     )
     async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any:
         routing = _routing(request)
         name = routing.resolve(body.model)
-        params = _params(body.generation_params)
-        prompt: Prompt = [m.to_chat_message() for m in body.messages]
+        if body.max_tokens == 0 and body.max_completion_tokens is None:
+            raise InvalidInputError("max_tokens must be at least 1 for chat completions", field="max_tokens")
+        params = streams.params_of(body.generation_params)
+        messages, constraint, tool_mode = tools.plan_tools(
+            [m.to_chat_message() for m in body.messages], body.tools, body.tool_choice
+        )
+        if constraint is not None:
+            if params.constraint is not None:
+                raise InvalidInputError("send either tools or response_format, not both", field="response_format")
+            params = params.model_copy(update={"constraint": constraint})
+        backend = await routing.backend(name)
+        await run_in_threadpool(_check_support, backend, name, params)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            backend = await routing.backend(name)
-            return _stream(_chat_chunks(routing, backend, name, prompt, params, rid, created, include_usage))
-        (out,) = await routing.generate(name, [prompt], params)
-        return ChatCompletion(
-            id=rid,
-            created=created,
-            model=name,
-            choices=[
+            chunks = streams.chat_chunks(routing, backend, name, messages, params, body, rid, created, tool_mode)
+            return await streams.primed(chunks)
+        outs = await routing.generate(name, [messages] * body.n, params)
+        choices = []
+        for i, out in enumerate(outs):
+            calls = tools.parse_calls(out.text, tool_mode)
+            choices.append(
                 ChatChoice(
-                    index=0,
-                    message=AssistantMessage(content=out.text),
-                    finish_reason=out.finish_reason,
+                    index=i,
+                    message=AssistantMessage(content=None if calls else out.text, tool_calls=calls),
+                    finish_reason="tool_calls" if calls else out.finish_reason,
                     logprobs=ChatChoiceLogprobs.of(out.logprobs, params.top_logprobs),
                 )
-            ],
-            usage=UsageOut.of([out.usage]),
-        )
+            )
+        return ChatCompletion(id=rid, created=created, model=body.model or name, choices=choices, usage=UsageOut.of([o.usage for o in outs]))
 
     @router.post(
-        "/completions",
+        "/v1/completions",
         response_model=TextCompletion,
-        responses={**STREAM_DOC, 200: {**STREAM_DOC[200], "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/TextCompletionChunk"}}}}},
-        summary="Text completion (OpenAI-compatible)",
+        responses=streams.stream_doc("TextCompletionChunk"),
+        summary="Text completion (OpenAI-compatible; token-id prompts and echo too)",
     )
     async def completions(request: Request, body: CompletionRequest) -> Any:
         routing = _routing(request)
         name = routing.resolve(body.model)
-        params = _params(body.generation_params)
+        scoring_only = body.max_tokens == 0
+        if scoring_only and not body.echo:
+            raise InvalidInputError("max_tokens 0 generates nothing; use it with echo to score the prompt", field="max_tokens")
+        params = streams.params_of(body.generation_params)
         prompts = body.prompts()
+        backend = await routing.backend(name)
+        token_prompts = any(not isinstance(p, str) for p in prompts)
+        await run_in_threadpool(_check_support, backend, name, params, token_prompts=token_prompts)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
-            if len(prompts) != 1:
-                raise InvalidInputError("streaming supports a single prompt; send a string, not a list", field="prompt")
-            include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            backend = await routing.backend(name)
-            return _stream(_text_chunks(routing, backend, name, prompts[0], params, rid, created, include_usage))
-        outs = await routing.generate(name, list(prompts), params)
-        return TextCompletion(
-            id=rid,
-            created=created,
-            model=name,
-            choices=[
-                CompletionChoice(
-                    index=i,
-                    text=out.text,
-                    finish_reason=out.finish_reason,
-                    logprobs=CompletionLogprobs.of(out.logprobs, params.top_logprobs),
+            if len(prompts) != 1 or scoring_only:
+                raise InvalidInputError(
+                    "streaming supports a single prompt that generates; send one prompt and max_tokens >= 1",
+                    field="prompt",
                 )
-                for i, out in enumerate(outs)
-            ],
-            usage=UsageOut.of([o.usage for o in outs]),
-        )
+            chunks = streams.text_chunks(routing, backend, name, prompts[0], params, body, rid, created)
+            return await streams.primed(chunks)
+        echoed = None
+        if body.echo:
+            echoed = await run_in_threadpool(streams.echo_prompts, backend, prompts, body.logprobs)
+        outs: list[Any] = [None] * (len(prompts) * body.n)
+        if not scoring_only:
+            sent: list[Prompt] = [p if isinstance(p, str) else TokenPrompt(token_ids=p) for p in prompts]
+            outs = await routing.generate(name, [p for p in sent for _ in range(body.n)], params)
+        choices, usages = [], []
+        for i, out in enumerate(outs):
+            echo = echoed[i // body.n] if echoed is not None else None
+            choice, usage = streams.completion_choice(i, out, echo, body.logprobs, params.top_logprobs)
+            choices.append(choice)
+            usages.append(usage)
+        return TextCompletion(id=rid, created=created, model=body.model or name, choices=choices, usage=UsageOut.of(usages))
+
+    # tokenizer routes, where vLLM has them (evaluation clients look for them at the server root)
+    @router.post("/tokenize", response_model=TokenizeResponse, summary="Token ids of a text or conversation")
+    async def tokenize(request: Request, body: TokenizeRequest) -> TokenizeResponse:
+        routing = _routing(request)
+        name = routing.resolve(body.model)
+        backend = await routing.backend(name)
+        if (body.prompt is None) == (body.messages is None):
+            raise InvalidInputError("send exactly one of 'prompt' (text) or 'messages' (a conversation)", field="prompt")
+
+        def run() -> TokenizeResponse:
+            if body.messages is not None:
+                prompt = [m.to_chat_message() for m in body.messages]
+                info = backend.tokenizer_info()
+                text = streams.render_chat(info, prompt, body.add_generation_prompt)
+            else:
+                text = body.prompt or ""
+            ids = backend.tokenize(text) if text else []
+            strs = [backend.detokenize([t]) for t in ids] if body.return_token_strs else None
+            return TokenizeResponse(count=len(ids), max_model_len=backend.info().context_length, tokens=ids, token_strs=strs)
+
+        return await run_in_threadpool(run)
+
+    @router.post("/detokenize", response_model=DetokenizeResponse, summary="Text of token ids")
+    async def detokenize(request: Request, body: DetokenizeRequest) -> DetokenizeResponse:
+        routing = _routing(request)
+        backend = await routing.backend(routing.resolve(body.model))
+        return DetokenizeResponse(prompt=await run_in_threadpool(backend.detokenize, body.tokens))
+
+    @router.get("/tokenizer_info", response_model=TokenizerInfo, summary="Special tokens and chat template")
+    async def tokenizer_info(request: Request, model: str | None = Query(default=None)) -> TokenizerInfo:
+        routing = _routing(request)
+        backend = await routing.backend(routing.resolve(model))
+        return TokenizerInfo(**await run_in_threadpool(backend.tokenizer_info))
 
     return router
-
-
-def _stream(chunks: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
-
-
-async def _pieces(
-    routing: ModelRouting, backend: ModelBackend, name: str, prompt: Prompt, params: GenerationParams
-) -> AsyncIterator[tuple[str, Completion | None]]:
-    """Text pieces of one completion; with logprobs, one piece carrying the whole completion.
-
-    ``backend.stream`` yields text only, so a request for logprobs is generated in full and sent as
-    one chunk: slower to first token, but the logprobs are right.
-    """
-    if params.logprobs:
-        (out,) = await routing.generate(name, [prompt], params)
-        yield out.text, out
-        return
-    pieces: Iterator[str] = backend.stream(prompt, params)
-    async for piece in iterate_in_threadpool(pieces):  # stream() blocks between tokens
-        if piece:
-            yield piece, None
-
-
-async def _chat_chunks(
-    routing: ModelRouting,
-    backend: ModelBackend,
-    name: str,
-    prompt: Prompt,
-    params: GenerationParams,
-    rid: str,
-    created: int,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    def chunk(choice: ChatChunkChoice | None, usage: UsageOut | None = None) -> bytes:
-        return _sse(ChatCompletionChunk(id=rid, created=created, model=name, choices=[choice] if choice else [], usage=usage))
-
-    yield chunk(ChatChunkChoice(delta=ChatDelta(role="assistant", content="")))
-    text, full = "", None
-    async for piece, out in _pieces(routing, backend, name, prompt, params):
-        text, full = text + piece, out
-        logprobs = ChatChoiceLogprobs.of(out.logprobs, params.top_logprobs) if out else None
-        yield chunk(ChatChunkChoice(delta=ChatDelta(content=piece), logprobs=logprobs))
-    finish = full.finish_reason if full else await run_in_threadpool(_finish_reason_of_stream, backend, text, params)
-    yield chunk(ChatChunkChoice(delta=ChatDelta(), finish_reason=finish))
-    if include_usage:
-        yield chunk(None, await _stream_usage(backend, prompt, text, full))
-    yield SSE_DONE
-
-
-async def _text_chunks(
-    routing: ModelRouting,
-    backend: ModelBackend,
-    name: str,
-    prompt: str,
-    params: GenerationParams,
-    rid: str,
-    created: int,
-    include_usage: bool,
-) -> AsyncIterator[bytes]:
-    def chunk(choice: StreamedTextChoice | None, usage: UsageOut | None = None) -> bytes:
-        return _sse(TextCompletionChunk(id=rid, created=created, model=name, choices=[choice] if choice else [], usage=usage))
-
-    text, full = "", None
-    async for piece, out in _pieces(routing, backend, name, prompt, params):
-        text, full = text + piece, out
-        logprobs = CompletionLogprobs.of(out.logprobs, params.top_logprobs) if out else None
-        yield chunk(StreamedTextChoice(text=piece, logprobs=logprobs))
-    finish = full.finish_reason if full else await run_in_threadpool(_finish_reason_of_stream, backend, text, params)
-    yield chunk(StreamedTextChoice(text="", finish_reason=finish))
-    if include_usage:
-        yield chunk(None, await _stream_usage(backend, prompt, text, full))
-    yield SSE_DONE
-
-
-async def _stream_usage(backend: ModelBackend, prompt: Prompt, text: str, full: Completion | None) -> UsageOut:
-    if full is not None:
-        return UsageOut.of([full.usage])
-
-    def count() -> tuple[int, int]:
-        prompt_text = prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
-        return backend.count_tokens(prompt_text), backend.count_tokens(text) if text else 0
-
-    # counted, not measured: stream() does not report usage (chat prompts omit template tokens)
-    prompt_tokens, completion_tokens = await run_in_threadpool(count)
-    return UsageOut(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens)

@@ -7,11 +7,34 @@ the official clients parse them; each logprob entry also carries ``token_id`` (a
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
+from pydantic_core import PydanticCustomError
 
-from ..interfaces import ChatMessage, GenerationParams, TokenLogprob, Usage
+from ..errors import InvalidInputError
+from ..interfaces import ChatMessage, GenerationParams, OutputConstraint, TokenLogprob, Usage
+
+#: below this a temperature is treated as 0 (greedy), as vLLM does: dividing logits by it overflows
+MIN_TEMPERATURE = 1e-5
+#: seeds are 64-bit, as in OpenAI's API
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
+
+
+def _one_message(expected: str) -> Any:
+    """A wrap validator that reports a failed union as one sentence, not pydantic's per-member paths."""
+
+    def validate(value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            # keep a nested error's position (e.g. which token id) but none of the union's member names
+            inner = exc.errors()[0]
+            where = [p for p in inner.get("loc", ()) if isinstance(p, int)]
+            at = f" (problem at index {'.'.join(map(str, where))}: {inner.get('msg')})" if where else ""
+            raise PydanticCustomError("invalid_type", "must be {expected}{at}", {"expected": expected, "at": at}) from None
+
+    return WrapValidator(validate)
 
 # requests -----------------------------------------------------------------------------------------
 
@@ -19,15 +42,30 @@ from ..interfaces import ChatMessage, GenerationParams, TokenLogprob, Usage
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
-    model: str | None = Field(default=None, description="A model backend name (see /v1/models); default: the configured one.")
-    max_tokens: int | None = Field(default=None, ge=1, le=32768, description="Default 64.")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = None
+    model: str | None = Field(default=None, description="A model backend name or alias (see /v1/models); default: the configured one.")
+    max_tokens: int | None = Field(default=None, ge=0, le=32768, description="Default 16 (completions) or 64 (chat).")
+    temperature: float | None = Field(
+        default=None, ge=0.0, le=2.0, description="Default 1. 0 (or below 1e-5) means greedy decoding."
+    )
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="Default 1.")
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = Field(default=None, description="Up to 16 stop strings.")
-    n: int = Field(default=1, ge=1, le=1, description="Only 1 is supported.")
+    n: int = Field(default=1, ge=1, le=16, description="Completions per prompt.")
     stream: bool = False
     stream_options: StreamOptions | None = None
+    response_format: ResponseFormat | None = Field(
+        default=None, description="json_object or json_schema: the output is constrained to valid JSON."
+    )
+
+    def _sampling(self) -> dict[str, Any]:
+        temperature = 1.0 if self.temperature is None else self.temperature
+        return {
+            "temperature": 0.0 if temperature < MIN_TEMPERATURE else temperature,
+            "top_p": 1.0 if self.top_p is None else self.top_p,
+            "seed": self.seed,
+            "stop": self.stop or [],
+            "constraint": self.response_format.constraint() if self.response_format else None,
+        }
 
     @field_validator("stop")
     @classmethod
@@ -44,6 +82,56 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = Field(default="response", max_length=64)
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """OpenAI's ``response_format``: plain text, any JSON object, or JSON valid against a schema."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    def constraint(self) -> OutputConstraint | None:
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return OutputConstraint(type="json", json_schema={"type": "object"})
+        if self.json_schema is None or self.json_schema.json_schema is None:
+            raise InvalidInputError(
+                "response_format of type json_schema needs json_schema.schema (a JSON Schema object)",
+                field="response_format.json_schema.schema",
+            )
+        return OutputConstraint(type="json", json_schema=self.json_schema.json_schema)
+
+
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Tool(BaseModel):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
+class NamedFunction(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"] = "function"
+    function: NamedFunction
+
+
 class TextPart(BaseModel):
     type: Literal["text"] = "text"
     text: str
@@ -53,8 +141,12 @@ class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = Field(description="Text, or a list of text parts (joined).")
+    content: Annotated[str | list[TextPart] | None, _one_message("a string, a list of text parts, or null")] = Field(
+        default=None, description="Text, or a list of text parts (joined)."
+    )
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = Field(default=None, description="An assistant's earlier tool calls.")
+    tool_call_id: str | None = None
 
     def to_chat_message(self) -> ChatMessage:
         if isinstance(self.content, list):
@@ -63,7 +155,22 @@ class ChatMessageIn(BaseModel):
             text = self.content or ""
         # 'developer' is OpenAI's newer name for the system role
         role = "system" if self.role == "developer" else self.role
+        if self.tool_calls and not text:
+            # an earlier tool call goes back to the model in the form it was asked to write it in
+            text = "\n".join(_tool_call_text(call) for call in self.tool_calls)
         return ChatMessage(role=role, content=text)
+
+
+def _tool_call_text(call: dict[str, Any]) -> str:
+    import json
+
+    function = call.get("function") or {}
+    arguments = function.get("arguments") or "{}"
+    try:
+        arguments = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        pass
+    return json.dumps({"name": function.get("name", ""), "arguments": arguments})
 
 
 class ChatCompletionRequest(_Request):
@@ -71,43 +178,55 @@ class ChatCompletionRequest(_Request):
     max_completion_tokens: int | None = Field(default=None, ge=1, le=32768, description="Alias of max_tokens.")
     logprobs: bool = False
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    tools: list[Tool] | None = Field(default=None, max_length=64, description="Functions the model may call.")
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = Field(
+        default=None, description="Default 'auto' when tools are given."
+    )
 
     def generation_params(self) -> GenerationParams:
+        max_tokens = self.max_completion_tokens or self.max_tokens or 64
         return GenerationParams(
-            max_tokens=self.max_completion_tokens or self.max_tokens or 64,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
-            stop=self.stop or [],
+            max_tokens=max_tokens,
             logprobs=self.logprobs,
             top_logprobs=(self.top_logprobs or 0) if self.logprobs else 0,
+            **self._sampling(),
         )
 
 
+TokenIds = list[Annotated[int, Field(ge=0, le=2**31 - 1)]]
+PromptIn = Annotated[
+    Union[str, list[str], TokenIds, list[TokenIds]],
+    _one_message("a string, a list of strings, a list of token ids, or a list of token-id lists"),
+]
+
+
 class CompletionRequest(_Request):
-    prompt: str | list[str] = Field(description="A prompt, or a list of prompts (one choice each).")
+    prompt: PromptIn = Field(description="Text, a list of texts, token ids, or a list of token-id lists (one choice each).")
     logprobs: int | None = Field(default=None, ge=0, le=20, description="Return logprobs with this many alternatives.")
-    echo: Literal[False] = Field(default=False, description="Not supported (must be false).")
+    echo: bool = Field(default=False, description="Return the prompt before the completion (with its logprobs, the first null).")
 
     @field_validator("prompt")
     @classmethod
-    def _some_prompt(cls, value: str | list[str]) -> str | list[str]:
-        if isinstance(value, list) and not value:
-            raise ValueError("give at least one prompt")
+    def _some_prompt(cls, value: Any) -> Any:
+        if isinstance(value, list) and (not value or any(isinstance(v, list) and not v for v in value)):
+            raise PydanticCustomError("empty", "give at least one prompt, and at least one token in each token list")
         return value
 
-    def prompts(self) -> list[str]:
-        return [self.prompt] if isinstance(self.prompt, str) else list(self.prompt)
+    def prompts(self) -> list[str | list[int]]:
+        """Each prompt: text or token ids."""
+        value = self.prompt
+        if isinstance(value, str):
+            return [value]
+        if value and all(isinstance(v, int) for v in value):
+            return [list(value)]
+        return list(value)
 
     def generation_params(self) -> GenerationParams:
         return GenerationParams(
             max_tokens=self.max_tokens or 16,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            seed=self.seed,
-            stop=self.stop or [],
             logprobs=self.logprobs is not None,
             top_logprobs=self.logprobs or 0,
+            **self._sampling(),
         )
 
 
@@ -172,15 +291,30 @@ class ChatChoiceLogprobs(BaseModel):
         )
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str = Field(description="The arguments as a JSON string.")
+
+
+class ToolCall(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCall] | None = None
+
+
+FinishReason = Literal["stop", "length", "tool_calls"]
 
 
 class ChatChoice(BaseModel):
     index: int
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
     logprobs: ChatChoiceLogprobs | None = None
 
 
@@ -197,12 +331,13 @@ class ChatCompletion(BaseModel):
 class ChatDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class ChatChunkChoice(BaseModel):
     index: int = 0
     delta: ChatDelta
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: FinishReason | None = None
     logprobs: ChatChoiceLogprobs | None = None
 
 
@@ -219,27 +354,40 @@ class ChatCompletionChunk(BaseModel):
 
 class CompletionLogprobs(BaseModel):
     tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]] | None = None
+    token_logprobs: list[float | None] = Field(description="With echo, the prompt's first token has null.")
+    top_logprobs: list[dict[str, float] | None] | None = None
     text_offset: list[int]
     token_ids: list[int | None] | None = Field(default=None, description="skyplex extension: the tokens' ids.")
 
     @classmethod
-    def of(cls, logprobs: list[TokenLogprob] | None, top_n: int, start_offset: int = 0) -> CompletionLogprobs | None:
+    def of(
+        cls,
+        logprobs: list[TokenLogprob | None] | None,
+        top_n: int,
+        start_offset: int = 0,
+        first_token: tuple[str, int] | None = None,
+    ) -> CompletionLogprobs | None:
+        """OpenAI's shape; ``first_token`` (text, id) stands for an echoed prompt's unscored first token."""
         if logprobs is None:
             return None
-        offsets, pos = [], start_offset
+        offsets, pos, tokens, ids = [], start_offset, [], []
         for lp in logprobs:
+            text, tid = (lp.token, lp.token_id) if lp is not None else (first_token or ("", None))
             offsets.append(pos)
-            pos += len(lp.token)
+            tokens.append(text)
+            ids.append(tid)
+            pos += len(text)
         return cls(
-            tokens=[lp.token for lp in logprobs],
-            token_logprobs=[lp.logprob for lp in logprobs],
-            top_logprobs=[dict(sorted(lp.top.items(), key=lambda kv: -kv[1])[:top_n]) for lp in logprobs]
+            tokens=tokens,
+            token_logprobs=[lp.logprob if lp is not None else None for lp in logprobs],
+            top_logprobs=[
+                dict(sorted(lp.top.items(), key=lambda kv: -kv[1])[:top_n]) if lp is not None else None
+                for lp in logprobs
+            ]
             if top_n
             else None,
             text_offset=offsets,
-            token_ids=[lp.token_id for lp in logprobs],
+            token_ids=ids,
         )
 
 
@@ -248,6 +396,7 @@ class CompletionChoice(BaseModel):
     text: str
     finish_reason: Literal["stop", "length"]
     logprobs: CompletionLogprobs | None = None
+    prompt_token_ids: list[int] | None = Field(default=None, description="skyplex extension (with echo): the prompt's ids.")
 
 
 class TextCompletion(BaseModel):
@@ -267,7 +416,7 @@ class TextCompletionChunk(BaseModel):
     object: Literal["text_completion"] = "text_completion"
     created: int
     model: str
-    choices: list[CompletionChoice | StreamedTextChoice]
+    choices: list[StreamedTextChoice]
     usage: UsageOut | None = None
 
 
@@ -296,6 +445,52 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+# tokenizer routes (as vLLM offers them) ----------------------------------------------------------
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    model: str | None = None
+    prompt: str | None = Field(default=None, description="Text to tokenise.")
+    messages: list[ChatMessageIn] | None = Field(default=None, description="Or a conversation (chat template applied).")
+    add_special_tokens: bool = Field(default=False, description="Accepted for compatibility; no special tokens are added.")
+    add_generation_prompt: bool = True
+    return_token_strs: bool = False
+
+
+class TokenizeResponse(BaseModel):
+    count: int
+    max_model_len: int | None
+    tokens: list[int]
+    token_strs: list[str] | None = None
+
+
+class DetokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    model: str | None = None
+    tokens: TokenIds
+
+
+class DetokenizeResponse(BaseModel):
+    prompt: str
+
+
+class TokenizerInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    tokenizer_class: str | None = None
+    bos_token: str | None = None
+    eos_token: str | None = None
+    pad_token: str | None = None
+    unk_token: str | None = None
+    chat_template: str | None = None
+    vocab_size: int | None = None
+    model_max_length: int | None = None
+
+
+_Request.model_rebuild()
 ChatCompletionRequest.model_rebuild()
 CompletionRequest.model_rebuild()
 TextCompletionChunk.model_rebuild()
