@@ -18,19 +18,30 @@ CHILD = textwrap.dedent("""
     from skyplex.interfaces.executor import Action
     from skyplex_goex.executor import GoexExecutor
 
+    from skyplex_goex.faults import FaultPoints
+
     data, root, marker, kind, target = sys.argv[1:6]
-    ex = GoexExecutor(data_dir=data)
+
+    class StopMidCommit(FaultPoints):
+        armed = False
+        writes = 0
+
+        def reached(self, name):
+            if not self.armed:
+                return
+            self.writes += name in ("fs:rename", "fs:remove")
+            if self.writes == 10 or name == "sqlite:commit":
+                Path(marker).write_text(rec.id)
+                time.sleep(60)  # the parent kills us here, mid-commit
+
+    faults = StopMidCommit()
+    ex = GoexExecutor(data_dir=data, faults=faults)
     if kind == "fs":
         action = Action(kind="fs", payload={"root": root, "command": "for i in $(seq 1 40); do echo new > f$i; done; rm -f keep*"})
     else:
         action = Action(kind="sqlite", payload={"database": target, "sql": "UPDATE items SET price = 0; DELETE FROM tags"})
     rec = ex.run(ex.propose(action).id)
-
-    def hook(step, i):
-        if i == 10 or kind == "sqlite":
-            Path(marker).write_text(rec.id)
-            time.sleep(60)  # the parent kills us here, mid-commit
-    ex._fault_hook = hook
+    faults.armed = True
     ex.commit(rec.id)
 """)
 

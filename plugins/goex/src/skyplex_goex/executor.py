@@ -11,7 +11,6 @@ import json
 import logging
 import tempfile
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from skyplex.store import Store, utcnow
 
 from .fs_actions import FsHandler
 from .fstree import BlobStore
-from .handlers import ActionContext, ActionFailed, ActionHandler, ApprovalRequired, ConflictError
+from .faults import NO_FAULTS, FaultPoints
+from .handlers import ActionContext, ActionFailed, ActionHandler, ApprovalRequired, ConflictError, ReversibleByModel
 from .journal import JournalTampered, UndoJournal
 from .sqlite_actions import SqliteHandler
 
@@ -46,9 +46,10 @@ class GoexExecutor(Executor):
     def __init__(self, *, kernel: Any = None, data_dir: str | Path | None = None, database_url: str | None = None,
                  services: dict[str, Any] | None = None, sandbox: dict[str, Any] | None = None,
                  stage_dir: str | Path | None = None, vault_key: str | None = None, reverse_model: str | None = None,
-                 recover: bool = True) -> None:
+                 recover: bool = True, faults: FaultPoints | None = None) -> None:
         self.kernel = kernel
         self.reverse_model = reverse_model
+        self._faults = faults or NO_FAULTS
         base = Path(data_dir) if data_dir else (Path(kernel.settings.data_dir) if kernel else None)
         if base is None:
             raise InvalidInputError("goex needs a data_dir (or a kernel) for its journal blobs and vault", field="data_dir")
@@ -60,8 +61,8 @@ class GoexExecutor(Executor):
             self._store, self._own_store = kernel.store, False
         else:
             self._store, self._own_store = Store(f"sqlite:///{self.data_dir / 'journal.db'}"), True
-        self.journal_db = UndoJournal(self._store, head_path=self.data_dir / "journal.head")
-        self.blobs = BlobStore(self.data_dir / "blobs")
+        self.journal_db = UndoJournal(self._store, head_path=self.data_dir / "journal.head", faults=self._faults)
+        self.blobs = BlobStore(self.data_dir / "blobs", faults=self._faults)
         self._vault_key = vault_key
         self._vault = None
         self._services_config = services or {}
@@ -75,8 +76,6 @@ class GoexExecutor(Executor):
             "sqlite": SqliteHandler(),
         }
         self._register_optional_handlers()
-        #: test hook: called as hook(step, index) during commit, to simulate a crash at a chosen point
-        self._fault_hook: Callable[[str, int], None] | None = None
         if recover:
             self.recover()
 
@@ -198,7 +197,7 @@ class GoexExecutor(Executor):
                 raise ConflictError(f"action {action_id} cannot be undone before the later action(s) that touched "
                                     f"the same target: {', '.join(r['id'] for r in later)}; undo those first "
                                     "(multi-step undo goes newest first)")
-        if handler.needs_reverse(row["action"]["payload"], row["outcome"] or {}):
+        if isinstance(handler, ReversibleByModel) and handler.needs_reverse(row["action"]["payload"], row["outcome"] or {}):
             reverse = (row["outcome"] or {}).get("reverse")
             if reverse is None:
                 backend = self._model(model)
@@ -231,7 +230,8 @@ class GoexExecutor(Executor):
         approval does not carry over. The action stays irreversible until :meth:`approve_reverse`.
         """
         row = self._row(action_id, expect=("committed",), step="propose a reverse for")
-        if not self._handler(row["kind"]).needs_reverse(row["action"]["payload"], row["outcome"] or {}):
+        handler = self._handler(row["kind"])
+        if not (isinstance(handler, ReversibleByModel) and handler.needs_reverse(row["action"]["payload"], row["outcome"] or {})):
             raise ConflictError(f"action {action_id} needs no model-proposed reverse: it is read-only or its "
                                 "compensating call was derived from the recorded response")
         backend = self._model(model)
@@ -339,6 +339,7 @@ class GoexExecutor(Executor):
         from .flow import propose_reverse
 
         handler = self._handler(row["kind"])
+        assert isinstance(handler, ReversibleByModel)  # callers checked needs_reverse on it
         payload, outcome = row["action"]["payload"], dict(row["outcome"] or {})
         facts = handler.reverse_facts(payload, outcome, row["undo_data"])
         proposed, messages = propose_reverse(backend, payload["service"], self.services[payload["service"]], facts)
@@ -378,7 +379,8 @@ class GoexExecutor(Executor):
 
     def _ctx(self, row: dict[str, Any]) -> ActionContext:
         workdir = self.data_dir / "actions" / row["id"]
-        return ActionContext(row["id"], row["action"]["payload"], workdir, self, row["preview"] or {})
+        return ActionContext(row["id"], row["action"]["payload"], workdir, row["preview"] or {},
+                             record_undo_data=lambda data: self._record_undo_data(row["id"], data), faults=self._faults)
 
     def _record(self, row: dict[str, Any]) -> ActionRecord:
         status = row["status"]

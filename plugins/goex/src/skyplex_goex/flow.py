@@ -11,13 +11,23 @@ be derived from a REST action's recorded response, a model proposes one, which t
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces.executor import Action, ActionRecord
 from skyplex.interfaces.model import ChatMessage, GenerationParams, ModelBackend
 
-from .executor import GoexExecutor
+
+class ProposingExecutor(Protocol):
+    """What the request flow needs of an executor (goex's, or any with REST services)."""
+
+    @property
+    def services(self) -> dict[str, Any]: ...
+
+    def propose(self, action: Action) -> ActionRecord: ...
+
+    def run(self, action_id: str) -> ActionRecord: ...
+
 
 SYSTEM = """You turn a user's request into exactly one action, answered as one JSON object and nothing else.
 Action kinds:
@@ -93,7 +103,7 @@ def propose_reverse(model: ModelBackend, service_name: str, service: dict[str, A
     return action.payload, messages
 
 
-def propose_from_request(executor: GoexExecutor, model: ModelBackend, request: str, targets: dict[str, Any], *,
+def propose_from_request(executor: ProposingExecutor, model: ModelBackend, request: str, targets: dict[str, Any], *,
                          run: bool = True, max_tokens: int = 512) -> ActionRecord:
     """Ask ``model`` for an action fulfilling ``request``, journal it and (by default) run it staged."""
     messages = build_prompt(request, targets, executor.services)

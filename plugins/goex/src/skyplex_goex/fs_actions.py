@@ -146,12 +146,11 @@ class FsHandler(ActionHandler):
 
     def apply(self, ctx: ActionContext, undo_data: dict[str, Any]) -> dict[str, Any]:
         root = Path(ctx.payload["root"])
-        safe = SafeRoot(root)
+        safe = SafeRoot(root, tag=ctx.id, faults=ctx.faults)
         owner = _owner_of(root)
-        hook = ctx.executor._fault_hook
         changes = ctx.preview["changes"]
         # deletions deepest first (a folder empties before it goes), then creations shallowest first
-        for i, c in enumerate(sorted(changes, key=_apply_order)):
+        for c in sorted(changes, key=_apply_order):
             after = c.get("after")
             if after is None:
                 safe.remove(c["path"])
@@ -167,17 +166,21 @@ class FsHandler(ActionHandler):
                     keep = (st.st_uid, st.st_gid) if st else owner
                 safe.write_file(c["path"], self.blobs.path(after["digest"]), after["mode"], after["mtime_ns"],
                                 keep or owner, digest=after["digest"])
-            if hook:
-                hook("apply", i)
         return {"applied": len(changes), "summary": ctx.preview.get("summary")}
 
     # undo ------------------------------------------------------------------------------------------------
     def rollback(self, ctx: ActionContext, undo_data: dict[str, Any]) -> None:
-        self._restore(Path(undo_data["root"]), undo_data["pre_images"])
+        if not undo_data:
+            return  # died before the pre-images were journalled, so before anything was applied
+        root = Path(undo_data["root"])
+        safe = SafeRoot(root, tag=ctx.id, faults=ctx.faults)
+        safe.remove_temps(_folders_of(undo_data["pre_images"]))
+        self._restore(safe, root, undo_data["pre_images"])
 
     def undo(self, ctx: ActionContext, undo_data: dict[str, Any], outcome: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
         root = Path(undo_data["root"])
-        safe = SafeRoot(root)
+        safe = SafeRoot(root, tag=ctx.id, faults=ctx.faults)
+        safe.remove_temps(_folders_of(undo_data["pre_images"]))  # left by an interrupted commit or undo
         if not force:
             drift = []
             for item, c in zip(undo_data["pre_images"], ctx.preview["changes"]):
@@ -197,14 +200,13 @@ class FsHandler(ActionHandler):
             raise ConflictError(f"{len(foreign)} path(s) were added after action {ctx.id} was committed inside "
                                 f"folders that undo would remove ({', '.join(foreign[:5])}); move them elsewhere "
                                 "first, then undo again")
-        self._restore(root, undo_data["pre_images"])
+        self._restore(safe, root, undo_data["pre_images"])
         exact = ctx.preview.get("exact_undo", True) and all(_entry_at(safe, root, i["path"]) == _comparable(i["before"])
                     and (i["before"] is None or i["before"]["type"] != "f" or file_digest(root / i["path"]) == i["blob"])
                     for i in undo_data["pre_images"])
         return {"restored": len(undo_data["pre_images"]), "restored_exactly": exact}
 
-    def _restore(self, root: Path, pre_images: list[dict[str, Any]]) -> None:
-        safe = SafeRoot(root)
+    def _restore(self, safe: SafeRoot, root: Path, pre_images: list[dict[str, Any]]) -> None:
         # remove what the commit created, deepest first; then rebuild what was there, shallowest first
         for item in sorted(pre_images, key=lambda i: -i["path"].count("/")):
             cur = safe.lstat(item["path"])
@@ -315,6 +317,11 @@ def _entry_at(safe: SafeRoot, root: Path, rel: str) -> dict[str, Any] | None:
     if stat.S_ISDIR(st.st_mode):
         return _comparable(Entry("d", mode).to_dict())
     return Entry("f", mode, st.st_size, st.st_mtime_ns).to_dict()
+
+
+def _folders_of(pre_images: list[dict[str, Any]]) -> set[str]:
+    """The folders (relative) that hold the paths an action wrote: where its temp files could be."""
+    return {i["path"].rpartition("/")[0] for i in pre_images}
 
 
 def staged_hash(changes: list[dict[str, Any]]) -> str:

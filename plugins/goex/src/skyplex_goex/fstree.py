@@ -17,13 +17,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .faults import NO_FAULTS, FaultPoints
+
 _CHUNK = 1 << 20
 
 
-def temp_name() -> str:
+TEMP_PREFIX = ".goex-"
+
+
+def temp_name(tag: str = "") -> str:
     """A name for a temporary file next to its target: fixed length (a 255-byte target name still
-    fits) and unique, created with O_EXCL so it can never replace a file someone else put there."""
-    return f".goex-{uuid.uuid4().hex}.tmp"
+    fits) and unique, created with O_EXCL so it can never replace a file someone else put there.
+    ``tag`` (an action id) lets recovery find the temp files a crash left behind for that action."""
+    return f"{TEMP_PREFIX}{tag[:32]}-{uuid.uuid4().hex[:12]}.tmp"
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,18 @@ def same_content(a: Path, b: Path) -> bool:
 class BlobStore:
     """Content-addressed file store (sha256) for pre-images; each blob is written once and fsynced."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, faults: FaultPoints = NO_FAULTS) -> None:
         self.root = root
+        self.faults = faults
         root.mkdir(parents=True, exist_ok=True)
+        self._remove_dead_temps()
+
+    def _remove_dead_temps(self) -> None:
+        """Temp files of writers that died (their pid is in the name and no longer runs)."""
+        for tmp in self.root.glob(f"*/{TEMP_PREFIX}*.tmp"):
+            pid = tmp.name[len(TEMP_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                tmp.unlink(missing_ok=True)
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
@@ -123,7 +138,8 @@ class BlobStore:
         dest = self.path(digest)
         if not dest.exists():
             dest.parent.mkdir(exist_ok=True)
-            tmp = dest.parent / temp_name()
+            tmp = dest.parent / temp_name(str(os.getpid()))
+            self.faults.reached("blob:write")
             try:
                 with open(src, "rb") as fin, open(tmp, "xb") as fout:
                     h = hashlib.sha256()
@@ -134,6 +150,7 @@ class BlobStore:
                     os.fsync(fout.fileno())
                 if h.hexdigest() != digest:  # the source changed while we copied it
                     raise ValueError(f"{src} changed while it was being saved")
+                self.faults.reached("blob:rename")
                 os.replace(tmp, dest)
             finally:
                 if tmp.exists():
@@ -157,8 +174,33 @@ class ContentMismatch(ValueError):
 class SafeRoot:
     """Writes under one root folder that never follow symlinks and never leave the root."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tag: str = "", faults: FaultPoints = NO_FAULTS) -> None:
         self.root = root
+        self.tag = tag
+        self.faults = faults
+
+    def remove_temps(self, folders: set[str]) -> None:
+        """Remove temp files tagged with this root's tag from ``folders`` (relative; "" is the root),
+        left by a write a crash interrupted. Untagged names and other actions' are never touched."""
+        prefix = f"{TEMP_PREFIX}{self.tag[:32]}-"
+        for rel in folders:
+            try:
+                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW) if not rel else None
+                if fd is None:
+                    fd, name = self._parent_fd(rel)
+                    try:
+                        nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    finally:
+                        os.close(fd)
+                    fd = nfd
+            except OSError:
+                continue
+            try:
+                for entry in os.listdir(fd):
+                    if self.tag and entry.startswith(prefix) and entry.endswith(".tmp"):
+                        os.unlink(entry, dir_fd=fd)
+            finally:
+                os.close(fd)
 
     def _parts(self, rel: str) -> list[str]:
         parts = rel.split("/")
@@ -200,6 +242,7 @@ class SafeRoot:
         fd, name = self._parent_fd(rel)
         try:
             st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            self.faults.reached("fs:remove")
             if stat.S_ISDIR(st.st_mode):
                 os.rmdir(name, dir_fd=fd)
             else:
@@ -216,8 +259,9 @@ class SafeRoot:
         With ``digest`` the copy is hashed as it is written and refused (nothing replaced) unless it
         has exactly that sha256: what lands is what was approved, whatever happened to ``src``."""
         fd, name = self._parent_fd(rel)
-        tmp = temp_name()
+        tmp = temp_name(self.tag)
         try:
+            self.faults.reached("fs:write")
             self._clear(fd, name, keep_file=True)
             out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
             try:
@@ -239,6 +283,7 @@ class SafeRoot:
             os.close(out)
             if mtime_ns is not None:
                 os.utime(tmp, ns=(mtime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+            self.faults.reached("fs:rename")
             os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
         finally:
             os.close(fd)
@@ -247,6 +292,7 @@ class SafeRoot:
         """Set the owner of ``rel`` (never following a link), then its mode (chown clears set-uid bits)."""
         fd, name = self._parent_fd(rel)
         try:
+            self.faults.reached("fs:chown")
             os.chown(name, *owner, dir_fd=fd, follow_symlinks=False)
             if mode is not None and not stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
                 t = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
@@ -260,6 +306,7 @@ class SafeRoot:
     def make_dir(self, rel: str, mode: int, owner: tuple[int, int] | None = None) -> None:
         fd, name = self._parent_fd(rel)
         try:
+            self.faults.reached("fs:mkdir")
             self._clear(fd, name, keep_dir=True)
             try:
                 os.mkdir(name, 0o700, dir_fd=fd)
@@ -278,6 +325,7 @@ class SafeRoot:
     def make_symlink(self, rel: str, target: str) -> None:
         fd, name = self._parent_fd(rel)
         try:
+            self.faults.reached("fs:symlink")
             self._clear(fd, name)
             os.symlink(target, name, dir_fd=fd)
         finally:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from skyplex.errors import ConflictError, SkyplexError  # ConflictError: a step the action's state does not allow
 
-if TYPE_CHECKING:
-    from .executor import GoexExecutor
+from .faults import NO_FAULTS, FaultPoints
 
 Classification = Literal["read-only", "reversible", "compensatable", "irreversible"]
 
@@ -29,15 +29,47 @@ class ApprovalRequired(SkyplexError):
     error_type = "approval_required"
 
 
+def _not_recorded(undo_data: dict[str, Any]) -> None:
+    raise RuntimeError("this context cannot record undo data")
+
+
 @dataclass
 class ActionContext:
-    """What a handler gets for one action: its id, payload, a private work folder and the executor."""
+    """What a handler gets for one action, and nothing more: its id, payload, preview, a private work
+    folder, a way to save undo data durably before changing anything, and the fault points."""
 
     id: str
     payload: dict[str, Any]
     workdir: Path
-    executor: GoexExecutor
     preview: dict[str, Any]
+    record_undo_data: Callable[[dict[str, Any]], None] = _not_recorded
+    faults: FaultPoints = field(default=NO_FAULTS)
+
+
+class ServiceAccess(Protocol):
+    """What REST actions and the credential proxy may use: the configured services and the vault."""
+
+    @property
+    def services(self) -> dict[str, Any]: ...
+
+    @property
+    def vault(self) -> Any: ...
+
+
+@runtime_checkable
+class ReversibleByModel(Protocol):
+    """An action kind whose committed actions may have no derivable compensation; a model may then
+    propose a reverse call, which the kind describes facts for and checks before a person approves it."""
+
+    def needs_reverse(self, payload: dict[str, Any], outcome: dict[str, Any]) -> bool:
+        """True when the committed action can only be undone by an approved model-proposed reverse."""
+
+    def reverse_facts(self, payload: dict[str, Any], outcome: dict[str, Any], undo_data: dict[str, Any] | None) -> str:
+        """What the model is shown about the forward call (no secrets)."""
+
+    def check_reverse(self, payload: dict[str, Any], proposed: dict[str, Any],
+                      undo_data: dict[str, Any] | None) -> dict[str, Any]:
+        """The proposed reverse as a call that may be sent once approved; InvalidInputError if refused."""
 
 
 class ActionHandler(ABC):
@@ -80,10 +112,6 @@ class ActionHandler(ABC):
     def classify_outcome(self, payload: dict[str, Any], outcome: dict[str, Any], current: Classification) -> Classification:
         """The classification once committed: the response may show that no compensation can be derived."""
         return current
-
-    def needs_reverse(self, payload: dict[str, Any], outcome: dict[str, Any]) -> bool:
-        """True when a committed action can only be undone by a model-proposed reverse the user approves."""
-        return False
 
     def discard(self, ctx: ActionContext) -> None:
         """Drop a staged (ran, not committed) effect."""

@@ -27,6 +27,8 @@ from typing import Any
 
 from skyplex.errors import SkyplexError
 from skyplex.store import Store, UTCDateTime, utcnow
+
+from .faults import NO_FAULTS, FaultPoints
 from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Text, desc, select, text
 
 metadata = MetaData()
@@ -103,14 +105,16 @@ class JournalProblem:
 class UndoJournal:
     """Actions and their hash-chained events, in the kernel's store (SQLite WAL or PostgreSQL)."""
 
-    def __init__(self, store: Store, head_path: Path | None = None) -> None:
+    def __init__(self, store: Store, head_path: Path | None = None, faults: FaultPoints = NO_FAULTS) -> None:
         self.store = store
         self.head_path = head_path
+        self.faults = faults
         store.create_tables(metadata)
 
     # writing --------------------------------------------------------------------------------------
     def create(self, row: dict[str, Any], data: dict[str, Any]) -> None:
         """Insert a new action and its first event in one transaction."""
+        self.faults.reached("journal:proposed")
         with self.store.begin() as conn:
             seq, h = self._append(conn, row["id"], "proposed", row["status"], {**data, "row": row_digest(row)})
             conn.execute(actions.insert().values(**row, seq=seq))
@@ -118,6 +122,7 @@ class UndoJournal:
 
     def transition(self, action_id: str, event: str, data: dict[str, Any] | None = None, **fields: Any) -> None:
         """Update the action's row and append the event describing why, atomically."""
+        self.faults.reached(f"journal:{event}")
         with self.store.begin() as conn:
             current = conn.execute(select(actions).where(actions.c.id == action_id)).mappings().one()
             self._check_row(conn, dict(current))  # never carry a tampered row forward under a new hash
@@ -143,6 +148,7 @@ class UndoJournal:
         """Record (seq, hash) as the head unless a later one is there (several writers share it)."""
         if self.head_path is None:
             return
+        self.faults.reached("journal:head")
         with open(self.head_path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             cur = self.read_head()

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 if TYPE_CHECKING:
-    from .executor import GoexExecutor
+    from .handlers import ServiceAccess
 
 log = logging.getLogger(__name__)
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "accept-encoding"}
@@ -37,7 +37,7 @@ def find_rule(service: dict[str, Any], method: str, path: str) -> dict[str, Any]
 class CredentialProxy:
     """A loopback HTTP proxy bound to an executor's services and vault."""
 
-    def __init__(self, executor: GoexExecutor) -> None:
+    def __init__(self, executor: ServiceAccess) -> None:
         self.executor = executor
         self.exchanges: list[dict[str, Any]] = []
         self._client = httpx.Client(timeout=30.0, follow_redirects=False)

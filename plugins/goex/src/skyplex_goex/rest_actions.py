@@ -28,7 +28,7 @@ from .proxy import CredentialProxy, find_rule
 from .vault import PLACEHOLDER
 
 if TYPE_CHECKING:
-    from .executor import GoexExecutor
+    from .handlers import ServiceAccess
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -39,7 +39,7 @@ class RestHandler(ActionHandler):
 
     kind = "rest"
 
-    def __init__(self, executor: GoexExecutor) -> None:
+    def __init__(self, executor: ServiceAccess) -> None:
         self.executor = executor
         self._proxy: CredentialProxy | None = None
         self._lock = threading.Lock()

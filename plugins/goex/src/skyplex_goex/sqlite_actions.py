@@ -219,9 +219,8 @@ class SqliteHandler(ActionHandler):
                 undo_data.update({"log": cap["log"], "columns": cap["columns"], "saved_tables": saved,
                                   "created": cap["created"], "schema_before": cap["schema_before"],
                                   "touched": cap["touched"], "post_digest": post})
-                ctx.executor._record_undo_data(ctx.id, undo_data)  # durable before the data changes
-                if ctx.executor._fault_hook:
-                    ctx.executor._fault_hook("apply", 0)
+                ctx.record_undo_data(undo_data)  # durable before the data changes
+                ctx.faults.reached("sqlite:commit")
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -257,6 +256,7 @@ class SqliteHandler(ActionHandler):
                     raise ConflictError(f"tables changed by action {ctx.id} ({', '.join(undo_data['touched'])}) were "
                                         "changed again since; undo the later actions first or pass force=True")
                 self._reverse(conn, undo_data)
+                ctx.faults.reached("sqlite:undo-commit")
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
