@@ -64,3 +64,10 @@ def censorship_proof(zk, dataset_commitment, dataset_data):
     """One real censorship-count proof of the session dataset (slow; shared)."""
     label = dataset_data["labels"][0]
     return zk.prove(Claim(kind="audit:censorship", commitments=[dataset_commitment.id], params={"label": label}))
+
+
+@pytest.fixture(scope="session")
+def membership_proof(zk, dataset_commitment, dataset_data):
+    """A real membership proof of example 2 of the session dataset (the smallest ezkl circuit)."""
+    return zk.prove(Claim(kind="audit:membership", commitments=[dataset_commitment.id],
+                          params={"x": dataset_data["x"][2], "label": dataset_data["labels"][2]}))

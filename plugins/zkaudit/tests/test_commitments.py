@@ -1,4 +1,4 @@
-"""Commitments, Merkle membership proofs, and the attacks that must be rejected (fast, no ezkl proofs)."""
+"""Commitments, membership proofs (a small ezkl circuit, keys cached per session) and the attacks on them."""
 
 from __future__ import annotations
 
@@ -29,9 +29,8 @@ def test_same_data_commits_to_different_digests(zk, dataset_data):
     assert a.digest != b.digest  # salted: equal data is not recognisable from its commitment
 
 
-def test_membership_proof_verifies(zk, dataset_commitment, dataset_data):
-    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
-    verdict = zk.verify(proof)
+def test_membership_proof_verifies(zk, membership_proof):
+    verdict = zk.verify(membership_proof)
     assert verdict.valid, verdict.reason
 
 
@@ -42,20 +41,30 @@ def test_non_member_has_no_proof(zk, dataset_commitment, dataset_data):
         zk.prove(claim)
 
 
-def test_wrong_salt_is_rejected(zk, dataset_commitment, dataset_data):
-    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
+def test_membership_is_bound_to_the_committed_batches(zk, dataset_commitment, dataset_data):
+    """One view of the data: the membership proof searched a batch whose Poseidon hash is one of the
+    batch digests that training and the other audits bind to."""
+    proof = zk.prove(_member_claim(dataset_commitment, dataset_data, i=6))
+    verdict = zk.verify(proof)
+    assert verdict.valid and verdict.details["batch"] == 1 == proof.public_outputs["batch"], verdict.reason
     payload = json.loads(base64.b64decode(proof.proof_b64))
-    payload["salt"] = "00" * 32
-    bad = proof.model_copy(update={"proof_b64": base64.b64encode(json.dumps(payload).encode()).decode()})
+    inst = payload["proof"]["instances"]
+    assert inst[0] == zk.record(dataset_commitment.id)["metadata"]["batch_digests"][1]
+    for i, why in ((0, "not one of the committed dataset's batches"), (1, "another example"), (2, "distance is not 0")):
+        bad = json.loads(json.dumps(payload))
+        bad["proof"]["instances"][i] = inst[(i + 1) % 3]
+        verdict = zk.verify(proof.model_copy(update={"proof_b64": base64.b64encode(json.dumps(bad).encode()).decode()}))
+        assert not verdict.valid and why in verdict.reason, verdict.reason
+
+
+def test_changed_example_is_rejected(zk, membership_proof):
+    proof = membership_proof
+    x = list(proof.claim.params["x"])
+    x[0] += 0.25  # still a fixed-point value, so the check that fails is the proof's, not the format's
+    bad = proof.model_copy(update={"claim": proof.claim.model_copy(update={"params": {**proof.claim.params, "x": x}})})
     verdict = zk.verify(bad)
-    assert not verdict.valid and "wrong salt" in verdict.reason
-
-
-def test_changed_example_is_rejected(zk, dataset_commitment, dataset_data):
-    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
-    x = list(dataset_data["x"][2])
-    x[0] += 0.5
-    bad = proof.model_copy(update={"claim": proof.claim.model_copy(update={"params": {"x": x, "label": dataset_data["labels"][2]}})})
+    assert not verdict.valid and "another example" in verdict.reason
+    bad = proof.model_copy(update={"claim": proof.claim.model_copy(update={"params": {**proof.claim.params, "label": 3 - proof.claim.params["label"]}})})
     assert not zk.verify(bad).valid
 
 
@@ -69,16 +78,8 @@ def test_dataset_changed_after_commitment_is_rejected(zk, dataset_data, session_
     assert not verdict.valid and "dataset changed" in verdict.reason
 
 
-def test_merkle_paths_for_every_leaf_and_odd_sizes():
-    for n in (1, 2, 3, 5, 8):
-        leaves = [bytes([i]) * 32 for i in range(n)]
-        levels = cm.merkle_levels(leaves)
-        for i in range(n):
-            assert cm.merkle_root_from_path(leaves[i], cm.merkle_path(levels, i)) == levels[-1][0]
-
-
-def test_unknown_commitment_and_malformed_bytes_are_rejected(zk, dataset_commitment, dataset_data):
-    proof = zk.prove(_member_claim(dataset_commitment, dataset_data))
+def test_unknown_commitment_and_malformed_bytes_are_rejected(zk, membership_proof):
+    proof = membership_proof
     other = proof.model_copy(update={"claim": proof.claim.model_copy(update={"commitments": ["ds-" + "0" * 32]})})
     assert "unknown commitment" in zk.verify(other).reason
     assert "not a valid" in zk.verify(proof.model_copy(update={"proof_b64": "!!!"})).reason

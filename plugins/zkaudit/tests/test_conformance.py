@@ -1,4 +1,4 @@
-"""The kernel's conformance kits: auditor contract (on membership proofs, which are fast) and entry point."""
+"""The kernel's conformance kits: auditor contract (on membership proofs, the smallest circuit) and entry point."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from skyplex.testing.conformance import AuditorConformance, EntryPointConformanc
 
 class TestZkAuditorConformance(AuditorConformance):
     @pytest.fixture
-    def auditor(self, tmp_path):
+    def auditor(self, session_data_dir):
         from skyplex_zkaudit.auditor import ZkAuditor
 
-        return ZkAuditor(tmp_path)
+        return ZkAuditor(session_data_dir)  # the session's key store: the membership circuit is set up once
 
     @pytest.fixture
     def artifact(self, make_dataset):

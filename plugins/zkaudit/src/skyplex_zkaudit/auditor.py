@@ -1,6 +1,6 @@
 """The ``zkaudit`` auditor: commit to datasets and weights, prove training and audits, verify.
 
-Artifacts (``Artifact.data``):
+Artifacts (``Artifact.data``, checked strictly by :mod:`.formats`; unknown keys are errors):
 
 - ``kind="dataset"``: ``{"x": [[float]], "labels": [int], "classes": int, "batch": int}``;
 - ``kind="weights"``: ``{"w": [[float]]}`` (softmax regression, ``[in_dim, classes]``).
@@ -8,8 +8,9 @@ Artifacts (``Artifact.data``):
 Claims: ``training`` (commitments ``[dataset, weights]``, params ``lr``, ``steps``),
 ``audit:membership`` (``[dataset]``, params ``x``, ``label``), ``audit:censorship`` (``[dataset]``,
 params ``label``: the fraction of examples with that label), ``audit:counterfactual``
-(``[test dataset, weights]``: the accuracy of the committed weights on a committed test set). Public records live under
-``<data dir>/zkaudit/public``, openings (data and salts) under ``<data dir>/zkaudit/private``.
+(``[test dataset, weights]``: the accuracy of the committed weights on a committed test set). Public
+records (ids are content hashes) live under ``<data dir>/zkaudit/public``, openings (data and salts)
+under ``<data dir>/zkaudit/private``. Formats and what the verifier checks: docs/plugins/zkaudit.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from skyplex.interfaces import Artifact, Auditor, Claim, Commitment, Proof, Verd
 
 from . import commitments as cm
 from . import formats as fm
-from .circuits import AccuracyCircuit, LabelCountCircuit, accuracy_onnx, accuracy_reference, label_count_onnx
+from .circuits import (AccuracyCircuit, LabelCountCircuit, MembershipCircuit, accuracy_onnx, accuracy_reference,
+                       label_count_onnx, membership_onnx)
 from .keys import circuit_id
 from .prover import Prover, compact
 from .training import prove_training
@@ -182,18 +184,22 @@ class ZkAuditor(Auditor):
 
     def _member_index(self, claim: Claim) -> int | None:
         o = self.dataset_opening(claim.commitments[0])
-        x = quantize(np.asarray(claim.params["x"], dtype=np.float64), o.scale)
-        hits = np.flatnonzero((o.x == x).all(axis=1) & (o.labels == claim.params["label"]))
-        return int(hits[0]) if hits.size else None
+        return o.find(quantize(np.asarray(claim.params["x"], dtype=np.float64), o.scale), claim.params["label"])
 
     def _prove_membership(self, claim: Claim, progress=None) -> Proof:
         o = self.dataset_opening(claim.commitments[0])
-        i = self._member_index(claim)
+        k = self._member_index(claim) // o.batch
         # the published claim states the committed fixed-point example, not the caller's spelling of it
         claim = claim.model_copy(update={"params": {**claim.params, "x": fm.fixed_point(claim.params["x"])}})
-        payload = {"index": i, "salt": cm.leaf_salt(o.master_salt, i).hex(),
-                   "path": cm.merkle_path(cm.merkle_levels(o.leaves()), i)}
-        return self._proof(claim, {"member": True}, payload)
+        spec = MembershipCircuit(o.x.shape[1], o.classes, o.batch, o.scale, fm.LOGROWS["audit:membership"])
+        files = self.prover.files(spec, membership_onnx, progress=progress)
+        example = cm.example_row(quantize(np.asarray(claim.params["x"], dtype=np.float64), o.scale),
+                                 claim.params["label"], o.classes, o.scale)
+        proof, (distance,) = self.prover.prove(files, spec.scale, [o.batch_tensor(k), example])
+        if int(distance.ravel()[0]) != 0:
+            raise RuntimeError(f"the membership circuit found distance {int(distance.ravel()[0])} for a member; ezkl settings are wrong")
+        outputs = {"circuit": spec.as_dict(), "circuit_id": circuit_id(files.dir), "batch": k, "member": True}
+        return self._proof(claim, outputs, {"proof": compact(proof)})
 
     def _prove_censorship(self, claim: Claim, progress) -> Proof:
         o = self.dataset_opening(claim.commitments[0])

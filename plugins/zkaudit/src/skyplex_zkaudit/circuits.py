@@ -235,6 +235,60 @@ def accuracy_onnx(c: AccuracyCircuit) -> bytes:
     return _model(nodes, inputs, outputs, inits)
 
 
+@dataclass(frozen=True)
+class MembershipCircuit:
+    """Membership audit: an example (features and one-hot label) equals some row of a committed batch.
+
+    Inputs are the salted batch (its Poseidon hash must be one of the dataset's batch digests) and the
+    example ``[1, d + c]`` (its hash the verifier computes from the claim); the one public output is
+    the smallest L1 distance between the example and the batch's rows, which is 0 exactly when the
+    example is one of them. Which row stays private; which batch is public.
+    """
+
+    in_dim: int
+    classes: int
+    batch: int
+    scale: int = 8
+    logrows: int = 13
+
+    @property
+    def output_visibility(self) -> str:
+        return "public"  # the distance, which the verifier requires to be 0
+
+    @property
+    def batch_salt_rows(self) -> int:
+        return salt_rows(self.in_dim + self.classes)
+
+    def key(self) -> str:
+        return f"member-d{self.in_dim}-c{self.classes}-b{self.batch}-s{self.scale}-k{self.logrows}-v1"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def membership_onnx(c: MembershipCircuit) -> bytes:
+    """``min over rows r of sum_j |batch[r, j] - example[j]|`` (salt rows sliced away first).
+
+    Only subtraction, absolute value, sums and one minimum: every value stays an exact integer at
+    the input scale (no rescaling, so no rounding can make two different rows look equal)."""
+    from onnx import TensorProto, helper
+
+    b, w = c.batch, c.in_dim + c.classes
+    f = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("batch", f, [b + c.batch_salt_rows, w]),
+              helper.make_tensor_value_info("example", f, [1, w])]
+    outputs = [helper.make_tensor_value_info("distance", f, [1])]
+    inits: list = [_const("ax0", [0]), _const("ax1", [1])]
+    nodes = [
+        _slice("batch", "rows", 0, b, 0, inits),
+        helper.make_node("Sub", ["rows", "example"], ["diff"]),
+        helper.make_node("Abs", ["diff"], ["absdiff"]),
+        helper.make_node("ReduceSum", ["absdiff", "ax1"], ["dist"], keepdims=0),
+        helper.make_node("ReduceMin", ["dist", "ax0"], ["distance"], keepdims=1),
+    ]
+    return _model(nodes, inputs, outputs, inits)
+
+
 def accuracy_reference(x: np.ndarray, labels: np.ndarray, w: np.ndarray, scale: int) -> np.ndarray:
     """The 0/1 correctness of each example as the accuracy circuit computes it, from integers at ``scale``.
 

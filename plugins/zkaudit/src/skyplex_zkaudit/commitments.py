@@ -1,12 +1,9 @@
-"""Salted commitments: datasets (per-example Merkle leaves + per-batch Poseidon digests) and weights.
+"""Salted commitments: datasets (per-batch Poseidon digests) and weights.
 
-- Dataset: each example's leaf is ``SHA-256(0x00 | salt_i | index | x_i | label_i)`` with
-  ``salt_i = HMAC-SHA256(master_salt, "leaf" | i)``, so revealing one leaf's salt (a membership
-  proof) reveals nothing about the others. Inner nodes are ``SHA-256(0x01 | left | right)``; an odd
-  node is promoted. The root is the public digest.
-- The same record publishes, for each training batch, the Poseidon hash ezkl computes of the salted
-  batch tensor (``circuits.sgd_step_onnx`` layout): the training proofs' public batch hashes must
-  equal these. Batch salts are also derived from the master salt.
+- Dataset: for each batch, the Poseidon hash ezkl computes of the salted batch tensor
+  (``circuits.sgd_step_onnx`` layout: rows of features and one-hot labels, then at least 128 bits of
+  salt rows derived from a master salt). Every proof's public batch hashes must equal these; the
+  record's digest is the SHA-256 of them in order.
 - Weights: the Poseidon hash of the salted weight tensor (what step proofs chain on) and a SHA-256
   of the same salted integers.
 
@@ -51,64 +48,6 @@ def poseidon_digest(values: np.ndarray, scale: int) -> str:
     return digest
 
 
-# ---- Merkle tree ---------------------------------------------------------------------------------
-
-
-def leaf_salt(master: bytes, index: int) -> bytes:
-    return hmac.new(master, f"leaf|{index}".encode(), hashlib.sha256).digest()
-
-
-def leaf_hash(salt: bytes, index: int, x: np.ndarray, label: int) -> bytes:
-    """The salted leaf of example ``index`` (features as int64 at the record's scale)."""
-    body = np.ascontiguousarray(x, dtype="<i8").tobytes() + int(label).to_bytes(8, "big", signed=True)
-    return hashlib.sha256(b"\x00" + salt + index.to_bytes(8, "big") + body).digest()
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def merkle_levels(leaves: list[bytes]) -> list[list[bytes]]:
-    if not leaves:
-        raise CommitmentError("cannot commit to an empty dataset")
-    levels = [leaves]
-    while len(levels[-1]) > 1:
-        cur = levels[-1]
-        levels.append([_node(cur[i], cur[i + 1]) if i + 1 < len(cur) else cur[i] for i in range(0, len(cur), 2)])
-    return levels
-
-
-def merkle_path(levels: list[list[bytes]], index: int) -> list[list[str]]:
-    """Siblings from leaf to root as (side, hex): side 'L' means the sibling is on the left."""
-    path = []
-    for level in levels[:-1]:
-        sib = index ^ 1
-        if sib < len(level):
-            path.append(["L" if sib < index else "R", level[sib].hex()])
-        index //= 2
-    return path
-
-
-def merkle_path_sides(n: int, index: int) -> list[str]:
-    """The sides of the siblings on the path to leaf ``index`` of ``n`` (the shape any valid path has)."""
-    sides = []
-    while n > 1:
-        sib = index ^ 1
-        if sib < n:
-            sides.append("L" if sib < index else "R")
-        index //= 2
-        n = (n + 1) // 2
-    return sides
-
-
-def merkle_root_from_path(leaf: bytes, path: list) -> bytes:
-    node = leaf
-    for side, sib_hex in path:
-        sib = bytes.fromhex(sib_hex)
-        node = _node(sib, node) if side == "L" else _node(node, sib)
-    return node
-
-
 # ---- records -------------------------------------------------------------------------------------
 
 
@@ -136,24 +75,40 @@ class DatasetOpening:
     def num_batches(self) -> int:
         return self.x.shape[0] // self.batch
 
-    def leaves(self) -> list[bytes]:
-        return [leaf_hash(leaf_salt(self.master_salt, i), i, self.x[i], int(self.labels[i])) for i in range(len(self.labels))]
+    def find(self, x: np.ndarray, label: int) -> int | None:
+        """The index of the first example equal to (``x``, ``label``) among the batched ones, or None."""
+        used = self.num_batches * self.batch
+        hits = np.flatnonzero((self.x[:used] == x).all(axis=1) & (self.labels[:used] == label))
+        return int(hits[0]) if hits.size else None
+
+
+def dataset_root(batch_digests: list[str]) -> str:
+    """The dataset's digest: SHA-256 over its batch digests in order (the verifier recomputes it)."""
+    return hashlib.sha256(b"zkaudit-dataset-v2" + b"".join(bytes.fromhex(h) for h in batch_digests)).hexdigest()
+
+
+def example_row(x: np.ndarray, label: int, classes: int, scale: int) -> np.ndarray:
+    """One example as a batch row ``[1, d + c]``: features and one-hot label, integers at ``scale``."""
+    y = np.eye(classes, dtype=np.int64)[int(label)] << scale
+    return np.concatenate([np.asarray(x, dtype=np.int64), y])[None, :]
 
 
 def commit_dataset(opening: DatasetOpening) -> dict:
-    """The public record of a dataset: Merkle root, sizes, per-batch Poseidon digests."""
+    """The public record of a dataset: sizes and the per-batch Poseidon digests, and their root.
+
+    Every proof about the dataset (training steps, membership, censorship, accuracy) binds to these
+    batch digests, which the circuits compute from the very tensors they use: there is one view of
+    the data, not two that a provider could make disagree."""
     n, d = opening.x.shape
     if n % opening.batch:
         raise CommitmentError(f"dataset of {n} examples does not split into batches of {opening.batch}; drop or pad examples")
-    root = merkle_levels(opening.leaves())[-1][0].hex()
+    digests = [poseidon_digest(opening.batch_tensor(k), opening.scale) for k in range(opening.num_batches)]
     return {
         "kind": "dataset",
-        "scheme": "sha256-merkle-salted+poseidon-batches",
-        "digest": root,
-        "metadata": {
-            "examples": n, "in_dim": d, "classes": opening.classes, "batch": opening.batch, "scale": opening.scale,
-            "batch_digests": [poseidon_digest(opening.batch_tensor(k), opening.scale) for k in range(opening.num_batches)],
-        },
+        "scheme": "poseidon-batches-salted",
+        "digest": dataset_root(digests),
+        "metadata": {"examples": n, "in_dim": d, "classes": opening.classes, "batch": opening.batch,
+                     "scale": opening.scale, "batch_digests": digests},
     }
 
 

@@ -23,11 +23,11 @@ SCALE = 8
 #: lookup range (+-2^15 at scale 2^8).
 MAX_ABS = 128.0
 #: Rows of each circuit kind, pinned (not a prover's choice, so the verifier derives them).
-LOGROWS = {"training": 15, "audit:censorship": 14, "audit:counterfactual": 15}
+LOGROWS = {"training": 15, "audit:membership": 12, "audit:censorship": 14, "audit:counterfactual": 15}
 #: The scheme each claim kind's proof must name.
 SCHEMES = {
     "training": "ezkl-halo2-kzg/sgd-chain",
-    "audit:membership": "sha256-merkle-salted",
+    "audit:membership": "ezkl-halo2-kzg/membership",
     "audit:censorship": "ezkl-halo2-kzg/label-count",
     "audit:counterfactual": "ezkl-halo2-kzg/accuracy",
 }
@@ -224,7 +224,7 @@ def lr_q(lr: float, batch: int, scale: int = SCALE) -> int:
 RECORD_KEYS = ("id", "kind", "scheme", "digest", "metadata")
 RECORD_METADATA = {"dataset": ("examples", "in_dim", "classes", "batch", "scale", "batch_digests"),
                    "weights": ("shape", "scale", "sha256_salted")}
-RECORD_SCHEMES = {"dataset": "sha256-merkle-salted+poseidon-batches", "weights": "poseidon-salted"}
+RECORD_SCHEMES = {"dataset": "poseidon-batches-salted", "weights": "poseidon-salted"}
 ID_PREFIX = {"dataset": "ds", "weights": "w"}
 
 
@@ -262,6 +262,10 @@ def check_record(rec: Any, cid: str, kind: str) -> dict:
             hex64(h, f"{where}.metadata.batch_digests.{i}")
         if integer(m["examples"], f"{where}.metadata.examples", 1) != b * len(m["batch_digests"]):
             raise _fail(f"{where}.metadata.examples", "is not batch x number of batch digests")
+        from .commitments import dataset_root
+
+        if rec["digest"] != dataset_root(m["batch_digests"]):
+            raise _fail(f"{where}.digest", "is not the SHA-256 of the batch digests")
     else:
         shape = m["shape"]
         if not (isinstance(shape, list) and len(shape) == 2):

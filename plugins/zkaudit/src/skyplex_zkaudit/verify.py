@@ -24,8 +24,8 @@ import numpy as np
 from skyplex.interfaces import Proof, Verdict
 
 from . import formats as fm
-from .circuits import AccuracyCircuit, LabelCountCircuit, StepCircuit, accuracy_onnx, label_count_onnx, sgd_step_onnx
-from .commitments import leaf_hash, merkle_path_sides, merkle_root_from_path
+from .circuits import (AccuracyCircuit, LabelCountCircuit, MembershipCircuit, StepCircuit, accuracy_onnx, label_count_onnx,
+                       membership_onnx, sgd_step_onnx)
 from .keys import KeyStoreError, resolve
 from .prover import Prover, expand
 
@@ -71,7 +71,7 @@ def _outputs(proof: Proof, expected: dict) -> None:
             raise _Reject(f"public_outputs.{key}: unknown key (the verifier derives {', '.join(sorted(expected))})")
         if key not in got:
             raise _Reject(f"public_outputs.{key}: missing")
-        if type(got[key]) is not type(expected[key]) or got[key] != expected[key]:
+        if fm.canonical_json(got[key]) != fm.canonical_json(expected[key]):  # as JSON text: 8 and 8.0 differ
             raise _Reject(f"public_outputs.{key}: {json.dumps(got[key])[:80]} is not what the proofs and records "
                           f"give ({json.dumps(expected[key])[:80]})")
 
@@ -152,28 +152,29 @@ def _verify_training(proof: Proof, records: Records, root: Path, srs: Path | Non
 
 
 def _verify_membership(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
+    """Instances: the hash of one committed batch, the hash of the claimed example, their distance (0)."""
+    from .commitments import example_row, poseidon_digest
+
     dataset = _record(records, proof.claim.commitments[0], "dataset")
     m = dataset["metadata"]
     x, label = proof.claim.params["x"], proof.claim.params["label"]
     if len(x) != m["in_dim"] or label >= m["classes"]:
         raise _Reject(f"params: the example must have {m['in_dim']} features and a label below {m['classes']}")
-    p = _bundle(proof, ("index", "salt", "path"))
-    i = fm.integer(p["index"], "bundle.index", 0, m["examples"] - 1)
-    salt = fm.hexbytes(p["salt"], "bundle.salt")
-    path = p["path"]
-    sides = merkle_path_sides(m["examples"], i)
-    if not isinstance(path, list) or len(path) != len(sides):
-        raise _Reject(f"bundle.path: a path to leaf {i} of {m['examples']} has {len(sides)} siblings")
-    for j, (node, side) in enumerate(zip(path, sides)):
-        if not (isinstance(node, list) and len(node) == 2 and node[0] == side):
-            raise _Reject(f"bundle.path.{j}: expected [{side!r}, <sibling hash>]")
-        fm.hex64(node[1], f"bundle.path.{j}.1")
+    spec = MembershipCircuit(m["in_dim"], m["classes"], m["batch"], m["scale"], fm.LOGROWS["audit:membership"])
+    step = _step(_bundle(proof, ("proof",))["proof"], "bundle.proof", 3)
+    inst = step["instances"]
+    if inst[0] not in m["batch_digests"]:
+        raise _Reject("the searched batch is not one of the committed dataset's batches (dataset changed after commitment?)")
     q = np.floor(np.asarray(x, dtype=np.float64) * (1 << m["scale"]) + 0.5).astype(np.int64)
-    if merkle_root_from_path(leaf_hash(salt, i, q, label), path).hex() != dataset["digest"]:
-        raise _Reject("the example, its salt and the Merkle path do not lead to the committed root "
-                      "(not a member, wrong salt, or dataset changed after commitment)")
-    _outputs(proof, {"member": True})
-    return {"member": True, "index": i}
+    if inst[1] != poseidon_digest(example_row(q, label, m["classes"], m["scale"]), m["scale"]):
+        raise _Reject("the proof searched for another example than the claimed one")
+    if inst[2] != _count_instance(0, spec.scale):
+        raise _Reject("the proven distance is not 0: the example is not in that batch")
+    k = m["batch_digests"].index(inst[0])
+    cid = proof.public_outputs.get("circuit_id")
+    _outputs(proof, {"circuit": spec.as_dict(), "circuit_id": cid, "batch": k, "member": True})
+    _ezkl_check(step, spec, _circuit(spec, membership_onnx, root, cid), root, srs, "membership")
+    return {"member": True, "batch": k}
 
 
 def _count_instance(value: int, scale: int) -> str:
