@@ -15,7 +15,7 @@ from ..kernel import Kernel
 from .errors import COMMON_ERROR_RESPONSES, install_error_handlers
 from .job_routes import jobs_router
 from .kinds import kind_routers
-from .middleware import PUBLIC_PATHS, BearerAuthMiddleware, BodySizeLimitMiddleware, CatchAllMiddleware
+from .middleware import PUBLIC_PAGE, PUBLIC_PATHS, BearerAuthMiddleware, BodySizeLimitMiddleware, CatchAllMiddleware
 from .openai_routes import ModelRouting, openai_router
 from .schemas import Health, PluginLoadErrorInfo, PluginsResponse
 
@@ -73,21 +73,39 @@ def create_app(
     app.state.auth = auth
     install_error_handlers(app)
 
-    # Starlette wraps later-added middleware around earlier ones: size limit runs innermost, then
-    # auth (so strangers get 401 before their body is read), then the catch-all outermost.
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_body_bytes)
-    if auth:
-        app.add_middleware(BearerAuthMiddleware, api_key=api_key)
-    app.add_middleware(CatchAllMiddleware)
-
     app.include_router(_core_router(kernel))
     for router in kind_routers():
         app.include_router(router)
     app.include_router(jobs_router())
     app.include_router(openai_router())
-    _mount_plugin_routers(app, kernel)
-    _document_auth(app, enabled=auth)
+    pages = public_pages(_mount_plugin_routers(app, kernel))
+
+    # Starlette wraps later-added middleware around earlier ones: size limit runs innermost, then
+    # auth (so strangers get 401 before their body is read), then the catch-all outermost. Added after
+    # the routes are mounted, so auth knows which plugin pages are public.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_body_bytes)
+    if auth:
+        app.add_middleware(BearerAuthMiddleware, api_key=api_key, public_pages=pages)
+    app.add_middleware(CatchAllMiddleware)
+    _document_auth(app, enabled=auth, public_pages=pages)
     return app
+
+
+def public_pages(routers: list[APIRouter]) -> frozenset[str]:
+    """Paths of the plugin GET routes marked :data:`~.middleware.PUBLIC_PAGE` (a marked route with any
+    other method is ignored, with a warning: only pages may be public)."""
+    out = set()
+    for route in (r for router in routers for r in router.routes):
+        extra = getattr(route, "openapi_extra", None) or {}
+        if not all(extra.get(k) == v for k, v in PUBLIC_PAGE.items()):
+            continue
+        methods = set(getattr(route, "methods", ()) or ())
+        if methods <= {"GET", "HEAD"}:
+            out.add(route.path)
+        else:
+            log.warning("route %s %s is marked as a public page but is not GET; it keeps requiring the API key",
+                        sorted(methods), route.path)
+    return frozenset(out)
 
 
 def _core_router(kernel: Kernel) -> APIRouter:
@@ -107,8 +125,9 @@ def _core_router(kernel: Kernel) -> APIRouter:
     return router
 
 
-def _mount_plugin_routers(app: FastAPI, kernel: Kernel) -> None:
-    """Give each plugin its own router under ``/plugins/<name>``; a plugin that raises is recorded and skipped."""
+def _mount_plugin_routers(app: FastAPI, kernel: Kernel) -> list[APIRouter]:
+    """Give each plugin its own router under ``/plugins/<name>``; a plugin that raises is recorded and
+    skipped. Returns the routers mounted."""
     routers: dict[str, APIRouter] = {}
 
     def hook_args(plugin: str) -> dict[str, Any]:
@@ -118,15 +137,18 @@ def _mount_plugin_routers(app: FastAPI, kernel: Kernel) -> None:
     seen = len(kernel.hook_errors)
     kernel.call_each(ROUTES_HOOK, hook_args)
     failed = {e.plugin for e in kernel.hook_errors[seen:] if e.where == ROUTES_HOOK}
+    mounted = []
     for plugin, router in routers.items():
         if plugin in failed:
             log.warning("plugin %r raised while adding routes; none of its routes are mounted", plugin)
             continue
         if router.routes:
             app.include_router(router)
+            mounted.append(router)
+    return mounted
 
 
-def _document_auth(app: FastAPI, *, enabled: bool) -> None:
+def _document_auth(app: FastAPI, *, enabled: bool, public_pages: frozenset[str] = frozenset()) -> None:
     """Declare the bearer scheme in the OpenAPI schema (enforcement is the middleware's job)."""
 
     def openapi() -> dict[str, Any]:
@@ -140,7 +162,9 @@ def _document_auth(app: FastAPI, *, enabled: bool) -> None:
             for path, operations in schema.get("paths", {}).items():
                 if path in PUBLIC_PATHS:
                     continue
-                for operation in operations.values():
+                for method, operation in operations.items():
+                    if path in public_pages and method in ("get", "head"):
+                        continue
                     operation["security"] = [{"bearerAuth": []}]
         app.openapi_schema = schema
         return schema
