@@ -337,7 +337,7 @@ def test_plugins_lists_plugins_and_load_errors(client):
     test = by_name["testplug"]
     assert test["provides"]["allocator"] == ["cheap", "exploding"]
     assert "evaluator" in test["kinds"] and "skyplex_register_routes" in test["hooks"]
-    assert by_name["local"]["builtin"] is True
+    assert by_name["skyplex"]["builtin"] is True  # the built-in plugin (model backends, CLI commands)
     errors = [e for e in body["errors"] if e["plugin"] == "broken"]
     wheres = {e["where"] for e in errors}
     assert {"skyplex_register_schedulers", "skyplex_register_routes"} <= wheres

@@ -4,6 +4,10 @@
 thread; ``ctx.progress(...)`` and ``ctx.check_cancelled()`` connect the function to the job's row.
 Every state change is written to the store, so ``watch``/``wait`` work from any process (the gateway's
 SSE stream, the CLI's progress bars) and a job whose process died is marked failed, never left running.
+
+The pieces live beside this module: ``job_model`` (the ``Job`` row and statuses), ``job_context``
+(``ctx`` for job functions) and ``job_liveness`` (owner liveness, heartbeats, orphan recovery); their
+public names are importable from here.
 """
 
 from __future__ import annotations
@@ -16,157 +20,47 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
 
-from pydantic import Field
 from sqlalchemy import select, update
 
 from .errors import ConflictError, InvalidInputError, JobCancelled, NotFoundError, SkyplexError
-from .interfaces.common import SkyplexModel
+from .job_context import JobContext, LiveJob
+from .job_liveness import cancel_requests, forget_instance, heartbeat, orphan_error, register_instance
+from .job_model import (
+    CANCEL_POLL_S,
+    FINAL_STATUSES,
+    HEARTBEAT_S,
+    LIVE_STATUSES,
+    PROGRESS_MIN_INTERVAL_S,
+    RECOVERY_S,
+    STALE_AFTER_S,
+    STATUSES,
+    Job,
+    JobStatus,
+)
 from .store import Store, utcnow
 from .store import jobs as jobs_table
 from .store.jsonvalue import to_json_value
 
+__all__ = [
+    "CANCEL_POLL_S",
+    "FINAL_STATUSES",
+    "HEARTBEAT_S",
+    "LIVE_STATUSES",
+    "PROGRESS_MIN_INTERVAL_S",
+    "RECOVERY_S",
+    "STALE_AFTER_S",
+    "STATUSES",
+    "Job",
+    "JobContext",
+    "JobManager",
+    "JobStatus",
+]
+
 log = logging.getLogger(__name__)
-
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
-LIVE_STATUSES: tuple[str, ...] = ("queued", "running")
-FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-
-#: progress is written at most this often per job (the latest value is always written eventually)
-PROGRESS_MIN_INTERVAL_S = 0.2
-#: how often the housekeeping thread looks for cancel requests made by other processes
-CANCEL_POLL_S = 0.5
-#: how often a manager tells the store its jobs are still alive
-HEARTBEAT_S = 5.0
-#: a live job whose owner has been silent this long is taken for dead, when its pid cannot be checked
-STALE_AFTER_S = 300.0
-#: how often a manager looks for jobs orphaned by dead processes (besides once at start)
-RECOVERY_S = 30.0
-
-# Instance ids of the JobManagers alive in this process. Process-wide on purpose: it answers "is the
-# manager that owns this job still running here?", which is a fact about the process, not one manager.
-_LIVE_INSTANCES: set[str] = set()
-_LIVE_LOCK = threading.Lock()
-
-
-class Job(SkyplexModel):
-    """One job as stored: what it is, where it stands, and how it ended."""
-
-    id: str = Field(description="uuid4 hex")
-    kind: str = Field(default="job", description="What sort of work: 'evaluation', 'proof', 'dataset', ...")
-    name: str
-    status: JobStatus
-    progress: float = Field(default=0.0, ge=0.0, le=1.0, description="Fraction done, 0..1.")
-    done: int = Field(default=0, ge=0)
-    total: int | None = Field(default=None, ge=0)
-    message: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
-    result: Any = None
-    error: str | None = Field(default=None, description="'ExcType: message' when the job failed.")
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    owner: str = Field(description="hostname:pid:manager-id of the process that runs it.")
-    cancel_requested: bool = False
-
-    @property
-    def final(self) -> bool:
-        """True once the job has succeeded, failed or been cancelled (it will not change again)."""
-        return self.status in FINAL_STATUSES
-
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        data = dict(row._mapping)
-        data.pop("heartbeat_at", None)
-        data["params"] = data.get("params") or {}
-        return cls.model_validate(data)
-
-
-class JobContext:
-    """What a job's function receives as ``ctx``: report progress, notice cancellation."""
-
-    def __init__(self, manager: JobManager, job_id: str, cancel_event: threading.Event) -> None:
-        self.job_id = job_id
-        self._manager = manager
-        self._cancel_event = cancel_event
-        self._lock = threading.Lock()  # guards the fields below
-        self._write_lock = threading.Lock()  # keeps progress writes in order
-        self._done = 0
-        self._total: int | None = None
-        self._fraction = 0.0
-        self._message = ""
-        self._dirty = False
-        self._last_write = 0.0
-        self._closed = False
-
-    def progress(self, done: float, total: float | None = None, message: str = "") -> None:
-        """Report ``done`` of ``total`` units (total kept from the last call when None) and a status line.
-
-        Cheap to call in a tight loop: the store is written at most ~5 times a second, and the latest
-        report is always written (by the housekeeping thread, or when the job ends).
-        """
-        if isinstance(done, bool) or not isinstance(done, (int, float)) or done < 0:
-            raise InvalidInputError(f"job progress 'done' must be a number >= 0, got {done!r}", field="done")
-        if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float)) or total <= 0):
-            raise InvalidInputError(f"job progress 'total' must be a number > 0, got {total!r}", field="total")
-        with self._lock:
-            self._done = int(done)
-            if total is not None:
-                self._total = int(total)
-                self._fraction = min(float(done) / float(total), 1.0)
-            elif self._total:
-                self._fraction = min(float(done) / self._total, 1.0)
-            if message:
-                self._message = message
-            self._dirty = True
-            due = time.monotonic() - self._last_write >= PROGRESS_MIN_INTERVAL_S
-        if due:
-            self.flush()
-
-    @property
-    def cancelled(self) -> bool:
-        """True once someone asked to cancel this job (from this process or another)."""
-        return self._cancel_event.is_set()
-
-    def check_cancelled(self) -> None:
-        """Raise JobCancelled if the job was cancelled; call it between units of work."""
-        if self._cancel_event.is_set():
-            raise JobCancelled(f"job {self.job_id} was cancelled")
-
-    def flush(self) -> None:
-        """Write the latest progress report to the store, if it has not been written yet."""
-        with self._write_lock:
-            with self._lock:
-                if not self._dirty or self._closed:
-                    return
-                values = self._snapshot()
-                self._dirty = False
-                self._last_write = time.monotonic()
-            self._manager._write_progress(self.job_id, values)
-
-    def close(self) -> dict[str, Any]:
-        """Stop further writes and return the latest report, for the job's final row."""
-        with self._write_lock, self._lock:
-            self._closed = True
-            return self._snapshot()
-
-    def _snapshot(self) -> dict[str, Any]:
-        return {"done": self._done, "total": self._total, "progress": self._fraction, "message": self._message}
-
-
-class _LiveJob:
-    """This manager's bookkeeping for a job it owns and has not finished."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.cancel_event = threading.Event()
-        self.finished = threading.Event()
-        self.future: Future | None = None
-        self.ctx: JobContext | None = None
 
 
 class JobManager:
@@ -191,12 +85,11 @@ class JobManager:
         self.pid = os.getpid()
         self.owner = f"{self.hostname}:{self.pid}:{self.instance_id}"
         self._on_finished = on_finished
-        self._live: dict[str, _LiveJob] = {}
+        self._live: dict[str, LiveJob] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skyplex-job")
-        with _LIVE_LOCK:
-            _LIVE_INSTANCES.add(self.instance_id)
+        register_instance(self.instance_id)
         # recover now, so callers see orphaned jobs failed as soon as the manager exists; their
         # on_finished calls wait for the housekeeping thread (the caller may hold locks on_finished needs)
         self._recovered = self.recover()
@@ -254,7 +147,7 @@ class JobManager:
                 )
             )
         job = self.get(job_id)  # read before a worker can start it, so callers always see it queued
-        live = _LiveJob(name)
+        live = LiveJob(name)
         with self._lock:
             self._live[job_id] = live
         live.future = self._executor.submit(self._run, job_id, fn, params, live)
@@ -380,7 +273,7 @@ class JobManager:
         return self.get(job_id)
 
     # running --------------------------------------------------------------------------------------
-    def _run(self, job_id: str, fn: Callable[..., Any], params: dict[str, Any], live: _LiveJob) -> None:
+    def _run(self, job_id: str, fn: Callable[..., Any], params: dict[str, Any], live: LiveJob) -> None:
         job: Job | None = None
         try:
             with self.store.begin() as conn:
@@ -449,7 +342,7 @@ class JobManager:
                 update(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.status == "running").values(**values)
             )
 
-    def _finished(self, job_id: str, live: _LiveJob, job: Job | None) -> None:
+    def _finished(self, job_id: str, live: LiveJob, job: Job | None) -> None:
         """Forget a job this manager owned, tell on_finished (if it ended), then wake its waiters."""
         with self._lock:
             self._live.pop(job_id, None)
@@ -458,7 +351,7 @@ class JobManager:
             self._notify(job)
         live.finished.set()
         if last:
-            _forget_instance(self.instance_id)
+            forget_instance(self.instance_id)
 
     def _notify(self, job: Job) -> None:
         if self._on_finished is None:
@@ -504,24 +397,7 @@ class JobManager:
 
     def _orphan_error(self, owner: str, last_seen: datetime, now: datetime) -> str | None:
         """The error for a job whose owner is gone, or None while the owner may be alive."""
-        host, _, rest = owner.partition(":")
-        pid_text, _, instance = rest.partition(":")
-        stale = now - last_seen > timedelta(seconds=STALE_AFTER_S)
-        if not pid_text.isdigit():
-            return (
-                f"interrupted: the process running it ({owner}) stopped before it finished; resubmit it"
-                if stale
-                else None
-            )
-        pid = int(pid_text)
-        error = f"interrupted: the process running it (pid {pid} on {host}) stopped before it finished; resubmit it"
-        if host == self.hostname:
-            if pid == self.pid:
-                with _LIVE_LOCK:
-                    return None if instance in _LIVE_INSTANCES else error
-            if not _pid_alive(pid):
-                return error
-        return error if stale else None
+        return orphan_error(owner, last_seen, now, hostname=self.hostname, pid=self.pid)
 
     # housekeeping -----------------------------------------------------------------------------------
     def _housekeeping(self) -> None:
@@ -551,26 +427,13 @@ class JobManager:
             except Exception:  # a database hiccup must not stop the housekeeping for good
                 log.warning("job housekeeping failed; retrying", exc_info=True)
 
-    def _poll_cancel_requests(self, live: dict[str, _LiveJob]) -> None:
-        with self.store.connect() as conn:
-            ids = conn.execute(
-                select(jobs_table.c.id).where(
-                    jobs_table.c.owner == self.owner,
-                    jobs_table.c.cancel_requested.is_(True),
-                    jobs_table.c.status == "running",
-                )
-            ).scalars()
-            for job_id in ids:
-                if job_id in live:
-                    live[job_id].cancel_event.set()
+    def _poll_cancel_requests(self, live: dict[str, LiveJob]) -> None:
+        for job_id in cancel_requests(self.store, self.owner):
+            if job_id in live:
+                live[job_id].cancel_event.set()
 
     def _heartbeat(self) -> None:
-        with self.store.begin() as conn:
-            conn.execute(
-                update(jobs_table)
-                .where(jobs_table.c.owner == self.owner, jobs_table.c.status.in_(LIVE_STATUSES))
-                .values(heartbeat_at=utcnow())
-            )
+        heartbeat(self.store, self.owner)
 
     # lifecycle ------------------------------------------------------------------------------------
     def shutdown(self, wait: bool = True, *, cancel_running: bool = False) -> None:
@@ -601,7 +464,7 @@ class JobManager:
         with self._lock:
             idle = not self._live
         if idle:
-            _forget_instance(self.instance_id)
+            forget_instance(self.instance_id)
 
     def __enter__(self) -> JobManager:
         return self
@@ -611,27 +474,3 @@ class JobManager:
 
     def __repr__(self) -> str:
         return f"JobManager({self.store!r}, owner={self.owner!r})"
-
-
-def _forget_instance(instance_id: str) -> None:
-    with _LIVE_LOCK:
-        _LIVE_INSTANCES.discard(instance_id)
-
-
-def _pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists on this machine (and is not a zombie)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OSError:
-        return False
-    try:  # a killed child its parent has not reaped yet still answers kill(0); it is gone all the same
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return True

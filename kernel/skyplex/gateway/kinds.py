@@ -37,10 +37,6 @@ from ..interfaces import (
 from ..kernel import Kernel
 from .schemas import EvaluationRunRequest, ListResponse, PlanRequest, RegistryEntry
 
-#: Names of path parameters are the same everywhere so error ``param``s read alike.
-NAME_DOC = "A registered name of this kind (see the listing route)."
-
-
 def _kernel(request: Request) -> Kernel:
     return request.app.state.kernel
 
