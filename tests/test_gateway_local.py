@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 KEY = "local-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+# requests that compare against greedy output say temperature 0 (the OpenAI default is 1)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def client(app):
 
 
 def test_capital_of_france_is_paris(client):
-    r = client.post("/v1/chat/completions", json={"model": "local", "messages": CAPITAL, "max_tokens": 24})
+    r = client.post("/v1/chat/completions", json={"model": "local", "messages": CAPITAL, "max_tokens": 24, "temperature": 0})
     assert r.status_code == 200, r.text
     body = r.json()
     assert "Paris" in body["choices"][0]["message"]["content"]
@@ -53,7 +54,7 @@ def test_capital_of_france_is_paris(client):
 
 
 def test_streamed_chunks_join_to_the_non_streamed_text(client):
-    request = {"model": "local", "messages": CAPITAL, "max_tokens": 20}
+    request = {"model": "local", "messages": CAPITAL, "max_tokens": 20, "temperature": 0}
     full = client.post("/v1/chat/completions", json=request).json()["choices"][0]
     r = client.post("/v1/chat/completions", json={**request, "stream": True})
     assert r.status_code == 200
@@ -77,7 +78,7 @@ def test_text_completions(client):
 def test_chat_logprobs_shape(client):
     r = client.post(
         "/v1/chat/completions",
-        json={"model": "local", "messages": CAPITAL, "max_tokens": 5, "logprobs": True, "top_logprobs": 3},
+        json={"model": "local", "messages": CAPITAL, "max_tokens": 5, "logprobs": True, "top_logprobs": 3, "temperature": 0},
     )
     body = r.json()
     content = body["choices"][0]["logprobs"]["content"]
@@ -105,7 +106,7 @@ def test_concurrent_requests_batch_and_match_direct_generation(kernel, app):
     from skyplex.interfaces import ChatMessage, GenerationParams
 
     questions = ["What is 2 + 2?", "Name a colour.", "What is the capital of Italy?", "Say hi."]
-    bodies = [{"model": "local", "messages": [{"role": "user", "content": q}], "max_tokens": 8} for q in questions]
+    bodies = [{"model": "local", "messages": [{"role": "user", "content": q}], "max_tokens": 8, "temperature": 0} for q in questions]
 
     async def send_all():
         transport = httpx.ASGITransport(app=app)
