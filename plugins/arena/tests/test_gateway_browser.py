@@ -108,8 +108,19 @@ def test_battle_vote_and_leaderboard_over_http(client):
     assert client.get("/leaderboard", params={"category": "nope"}).status_code == 400
 
 
-def test_page_needs_the_api_key(gateway):
-    assert httpx.get(gateway + "/plugins/arena/").status_code == 401
+def test_pages_open_without_the_key_and_data_still_needs_it(gateway):
+    """A browser sends no Authorization header when it opens a page: the pages are public (they hold
+    no data and ask for the key); every request for battles, votes and ratings still needs the key."""
+    for page in ("/plugins/arena/", "/plugins/arena/board"):
+        res = httpx.get(gateway + page)
+        assert res.status_code == 200 and 'id="key-form"' in res.text, res.text[:200]
+        assert res.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in res.headers["content-security-policy"]
+    assert httpx.get(gateway + "/plugins/arena/leaderboard").status_code == 401
+    assert httpx.get(gateway + "/plugins/arena/votes").status_code == 401
+    assert httpx.post(gateway + "/plugins/arena/battles", json={"prompt": "hi"}).status_code == 401
+    assert httpx.post(gateway + "/plugins/arena/", json={}).status_code in (401, 405)
+    wrong = httpx.get(gateway + "/plugins/arena/votes", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
 
 
 @pytest.mark.slow
@@ -122,8 +133,19 @@ def test_votes_cast_in_a_real_browser_are_stored(gateway, client):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(extra_http_headers={"Authorization": f"Bearer {API_KEY}"})
-            page.goto(gateway + f"/plugins/arena/#key={API_KEY}")
+            # as a person would: open the address, get asked for the key, type it (no header tricks)
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(gateway + "/plugins/arena/")
+            page.wait_for_selector("#key-form:not([hidden])", timeout=10_000)
+            page.fill("#api-key", "not-the-key")
+            page.click("#save-key")
+            page.fill("#prompt", "Say hi.")
+            page.click("#send")  # a wrong key is refused and asked for again
+            page.wait_for_selector("#key-form:not([hidden])", timeout=10_000)
+            assert "refused the API key" in page.text_content("#error")
+            page.fill("#api-key", API_KEY)
+            page.click("#save-key")
             page.fill("#voter", "browser-voter")
             page.dispatch_event("#voter", "change")
             for button, winner in (("#vote-a", "model_a"), ("#vote-both-bad", "both_bad")):
@@ -140,7 +162,7 @@ def test_votes_cast_in_a_real_browser_are_stored(gateway, client):
                 assert "smollm2" in page.text_content("#name-a") and "smollm2" in page.text_content("#name-b")
                 cast.append((battle_id, winner))
             assert page.text_content("#error") == ""
-            board = browser.new_page(extra_http_headers={"Authorization": f"Bearer {API_KEY}"})
+            board = context.new_page()  # same browser: the key typed above is remembered
             board.goto(gateway + "/plugins/arena/board")
             board.wait_for_selector("#board tbody tr", timeout=30_000)
             assert "smollm2" in board.text_content("#board")

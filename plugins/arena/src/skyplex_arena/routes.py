@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from skyplex.gateway.middleware import PUBLIC_PAGE
 
 from .leaderboard import Leaderboard, matrices
 
@@ -61,6 +62,12 @@ class ImportResult(BaseModel):
     self_battles: int
 
 
+#: the pages keep the API key in the browser: no framing by other sites, no referrer, no caching
+PAGE_HEADERS = {"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                           "img-src 'self' blob:; frame-ancestors 'none'"}
+
+
 def _page(name: str) -> str:
     return resources.files("skyplex_arena").joinpath("static", name).read_text(encoding="utf-8")
 
@@ -78,13 +85,17 @@ def add_routes(router: APIRouter, kernel: Kernel) -> None:
                 holder["service"] = ArenaService(kernel)
             return holder["service"]
 
-    @router.get("/", response_class=HTMLResponse, summary="The battle page")
+    # the two pages hold no data, so a browser opens them without the key; they ask their user for it
+    # and send it with every request for battles, votes and ratings (which all still need it)
+    @router.get("/", response_class=HTMLResponse, summary="The battle page (public; asks for the API key)",
+                openapi_extra=PUBLIC_PAGE)
     def battle_page() -> HTMLResponse:
-        return HTMLResponse(_page("arena.html"))
+        return HTMLResponse(_page("arena.html"), headers=PAGE_HEADERS)
 
-    @router.get("/board", response_class=HTMLResponse, summary="The leaderboard page")
+    @router.get("/board", response_class=HTMLResponse, summary="The leaderboard page (public; asks for the API key)",
+                openapi_extra=PUBLIC_PAGE)
     def board_page() -> HTMLResponse:
-        return HTMLResponse(_page("board.html"))
+        return HTMLResponse(_page("board.html"), headers=PAGE_HEADERS)
 
     @router.get("/contestants", summary="The model configurations in the pool (not who is in which battle)")
     def contestants() -> dict[str, list[str]]:
