@@ -252,10 +252,17 @@ class SqliteHandler(ActionHandler):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if not force and _tables_digest(conn, undo_data["touched"]) != undo_data["post_digest"]:
+                current = _tables_digest(conn, undo_data["touched"])
+                if undo_data.get("undone_digest") == current:
+                    # an undo whose COMMIT went through before a crash: repeating it would apply it twice
+                    conn.execute("ROLLBACK")
+                    return self._undo_result(undo_data)
+                if not force and current != undo_data["post_digest"]:
                     raise ConflictError(f"tables changed by action {ctx.id} ({', '.join(undo_data['touched'])}) were "
                                         "changed again since; undo the later actions first or pass force=True")
                 self._reverse(conn, undo_data)
+                # durable before COMMIT, so recovery can tell a finished undo from one to repeat
+                ctx.record_undo_data({**undo_data, "undone_digest": _tables_digest(conn, undo_data["touched"])})
                 ctx.faults.reached("sqlite:undo-commit")
                 conn.execute("COMMIT")
             except BaseException:
@@ -264,6 +271,10 @@ class SqliteHandler(ActionHandler):
                 raise
         finally:
             conn.close()
+        return self._undo_result(undo_data)
+
+    @staticmethod
+    def _undo_result(undo_data: dict[str, Any]) -> dict[str, Any]:
         return {"reversed_rows": len(undo_data["log"]), "dropped": len(undo_data["created"]),
                 "restored_tables": sorted(undo_data["saved_tables"])}
 
