@@ -298,3 +298,30 @@ def test_fakes_register_and_serve_through_a_kernel(tmp_path):
     pm = make_plugin_manager(builtins=False, entrypoints=False, extra=[("models", Models())])
     with Kernel(settings=Settings(data_dir=tmp_path), pm=pm, strict=True) as kernel:
         assert kernel.models.get("scripted").generate(["x"])[0].text == "hello"
+
+
+def test_gateway_routes_answer_with_the_same_encoder(tmp_path):
+    """A plugin route's result goes through skyplex.encoding: NaN is null (not a 500), as in --json."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from skyplex.gateway import create_app
+
+    class Routes:
+        @hookimpl
+        def skyplex_register_routes(self, router, kernel):
+            @router.get("/stats")
+            def stats() -> dict:
+                return {"mean": math.nan, "max": math.inf, "when": dt.datetime(2026, 1, 2), "ids": [1, 2]}
+
+    pm = make_plugin_manager(builtins=False, entrypoints=False, extra=[("statsplug", Routes())])
+    kernel = Kernel(settings=Settings(data_dir=tmp_path), pm=pm)
+    try:
+        with TestClient(create_app(kernel, api_key="k")) as client:
+            res = client.get("/plugins/statsplug/stats", headers={"Authorization": "Bearer k"})
+        assert res.status_code == 200, res.text
+        expected = {"mean": None, "max": None, "when": "2026-01-02T00:00:00", "ids": [1, 2]}
+        assert res.json() == expected == json.loads(dumps({"mean": math.nan, "max": math.inf,
+                                                             "when": dt.datetime(2026, 1, 2), "ids": [1, 2]}))
+    finally:
+        kernel.close()

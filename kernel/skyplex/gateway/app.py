@@ -17,6 +17,7 @@ from .job_routes import jobs_router
 from .kinds import kind_routers
 from .middleware import PUBLIC_PAGE, PUBLIC_PATHS, BearerAuthMiddleware, BodySizeLimitMiddleware, CatchAllMiddleware
 from .openai_routes import ModelRouting, openai_router
+from .responses import SkyplexJSONResponse
 from .schemas import Health, PluginLoadErrorInfo, PluginsResponse
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def create_app(
         description="HTTP face of a skyplex kernel: plugins by kind, jobs, and OpenAI-compatible model routes.",
         lifespan=lifespan,
         responses=COMMON_ERROR_RESPONSES,
+        default_response_class=SkyplexJSONResponse,  # the kernel's JSON encoder, shared with the CLI
     )
     app.state.kernel = kernel
     app.state.model_routing = routing
