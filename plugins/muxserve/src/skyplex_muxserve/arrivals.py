@@ -12,9 +12,10 @@ from skyplex.errors import InvalidInputError
 class Stream:
     """One LLM's requests, sorted by arrival: times (s), prompt and output lengths (tokens)."""
 
-    arrivals: np.ndarray
+    arrivals: np.ndarray  # when the engine may start on each request
     prompts: np.ndarray
     outputs: np.ndarray
+    origin: np.ndarray | None = None  # when each request really arrived (if it had to wait for its model)
 
     def __len__(self) -> int:
         return len(self.arrivals)

@@ -48,6 +48,7 @@ class SimConfig:
     batch_cap: int | None = None  # replaces every LLM's max_num_seqs (e.g. 256, so KV quotas bind)
     slo_scale: float = 8.0  # SLO: latency <= slo_scale x the request's latency alone on its mesh
     rate_schedule: dict[str, list[tuple[float, float]]] | None = None  # per LLM [(until_s, rate), ...]
+    unavailable_s: dict[str, float] | None = None  # per LLM: seconds before it can serve (being moved/loaded)
 
 
 @dataclass
@@ -115,8 +116,12 @@ def _streams(wl: MuxWorkload, cfg: SimConfig) -> dict[str, Stream]:
                 prev = until
         else:
             n = int(round(m.rate * cfg.duration_s))
-        out[m.name] = make_stream(rng, m.rate, n, m.avg_prompt_len, m.avg_output_len, cfg.arrival_cv,
-                                  cfg.length_cv, cfg.max_len, sched)
+        st = make_stream(rng, m.rate, n, m.avg_prompt_len, m.avg_output_len, cfg.arrival_cv,
+                         cfg.length_cv, cfg.max_len, sched)
+        wait = (cfg.unavailable_s or {}).get(m.name, 0.0)
+        if wait > 0:  # requests queue until the model is loaded; latency still counts from arrival
+            st = Stream(np.maximum(st.arrivals, wait), st.prompts, st.outputs, origin=st.arrivals)
+        out[m.name] = st
     return out
 
 
@@ -223,10 +228,11 @@ def _pct(values: np.ndarray, q: float) -> float:
 
 def _llm_result(s: LLMState, mesh: int, profile: LatencyProfile, model: str, ngpus: int, k: float) -> LLMResult:
     st = s.stream
+    arrived = st.origin if st.origin is not None else st.arrivals
     done = ~np.isnan(s.finish)
     n, nf = len(st), int(done.sum())
-    lat = (s.finish - st.arrivals)[done]
-    ttft = (s.first_token - st.arrivals)[done]
+    lat = (s.finish - arrived)[done]
+    ttft = (s.first_token - arrived)[done]
     outs = st.outputs[done]
     tpot = np.where(outs > 1, (s.finish[done] - s.first_token[done]) / np.maximum(outs - 1, 1), 0.0)
     alone = isolated_latency(profile, model, ngpus, st.prompts[done].astype(float), outs.astype(float)) if nf else np.zeros(0)
