@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from .errors import InvalidInputError
+from .validation import invalid_input
 from .interfaces.common import SkyplexModel
 
 
@@ -52,10 +53,10 @@ class Settings(SkyplexModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
+            err = invalid_input(exc)  # 'job_workers: Input should be ... (got 'many')'
+            detail = err.message.removeprefix(str(err.field))
             raise InvalidInputError(
-                f"invalid setting '{loc}': {err['msg']} (from {path or 'the environment'})", field=loc
+                f"invalid setting '{err.field}'{detail} (from {path or 'the environment'})", field=err.field
             ) from None
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import InvalidInputError, SkyplexError
+from ..errors import SkyplexError
 from .context import CliState, pass_state
 from .output import emit_json, json_option, one_line
 
@@ -102,18 +102,11 @@ def generation_options(max_tokens: int) -> Any:
 
 def make_params(**values: Any) -> GenerationParams:
     """Validated :class:`GenerationParams`; a bad value is reported against its CLI option."""
-    from pydantic import ValidationError
-
     from ..interfaces.model import GenerationParams
+    from ..validation import validate
 
-    try:
-        return GenerationParams(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "options"
-        raise InvalidInputError(
-            f"invalid value for {option}: {err['msg']} (got {err.get('input')!r})", field=option
-        ) from None
+    # a bad value is named by its CLI option: 'invalid value for --max-tokens: ...'
+    return validate(GenerationParams, {k: v for k, v in values.items() if v is not None}, option_style=True)
 
 
 def _backend(state: CliState, name: str | None) -> tuple[str, ModelBackend]:
