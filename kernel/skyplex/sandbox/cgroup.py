@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import signal
 import time
 import uuid
@@ -55,25 +56,29 @@ def _layout() -> _Layout:
     for line in own:
         hid, ctls, path = (line.split(":", 2) + ["", ""])[:3]
         if hid == "0" and ctls == "" and v2_mount:
-            v2 = _usable(os.path.join(v2_mount, path.lstrip("/")))
+            # the kill switch is only in non-root groups: look for it in a probe child
+            v2 = _usable(os.path.join(v2_mount, path.lstrip("/")), needs="cgroup.kill")
         for ctl in ctls.split(","):
             if ctl in v1_mounts:
                 folder = _usable(os.path.join(v1_mounts[ctl], path.lstrip("/")))
                 if folder:
                     v1[ctl] = folder
-    if v2 is not None and not os.path.exists(os.path.join(v2, "cgroup.kill")):
-        v2 = None  # kernels before 5.14 have no cgroup.kill; v1 groups then still bound the run
     return _Layout(v2, v1)
 
 
-def _usable(folder: str) -> str | None:
+def _usable(folder: str, needs: str | None = None) -> str | None:
+    """``folder`` if a group can be made in it (and has the file ``needs``: kernels before 5.14 have
+    no cgroup.kill, and v1 groups then still bound the run)."""
     probe = os.path.join(folder, f"{_GROUP_PREFIX}probe-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
         os.mkdir(probe)
-        os.rmdir(probe)
     except OSError:
         return None
-    return folder
+    try:
+        ok = needs is None or os.path.exists(os.path.join(probe, needs))
+    finally:
+        os.rmdir(probe)
+    return folder if ok else None
 
 
 def available() -> bool:
@@ -83,8 +88,8 @@ def available() -> bool:
 
 
 class RunGroup:
-    """The control groups of one run. ``procs_files()`` are opened before the child starts and written
-    by it (see :meth:`enter`) before it execs, so nothing of the run ever lives outside them."""
+    """The control groups of one run; the run's first process joins them before it execs anything
+    (see :meth:`wrap`)."""
 
     def __init__(self, memory_bytes: int, processes: int) -> None:
         lay = _layout()
@@ -113,18 +118,18 @@ class RunGroup:
         except OSError:
             self.close()
             raise
-        self._fds = [os.open(os.path.join(f, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for f in self.folders]
 
     def _make(self, folder: str) -> str:
         os.mkdir(folder)
         self.folders.append(folder)
         return folder
 
-    def enter(self) -> None:
-        """Move the calling process into every group of the run. Runs in the child between fork and
-        exec, so it only makes system calls on descriptors opened beforehand."""
-        for fd in self._fds:
-            os.write(fd, b"0")
+    def wrap(self, argv: list[str]) -> list[str]:
+        """``argv`` started by a shell that first moves itself into every group of the run, so that
+        nothing of the run ever lives outside them (a fork-free alternative to a Python preexec_fn,
+        which would force a full fork of this process for every run)."""
+        moves = " && ".join(f"echo 0 > {shlex.quote(os.path.join(f, 'cgroup.procs'))}" for f in self.folders)
+        return ["/bin/sh", "-c", f'{moves} || exit 125; exec "$@"', "skyplex-sandbox", *argv]
 
     def memory_events(self) -> int:
         """How many times the kernel killed a process of the run for memory (0 when unknown)."""
@@ -160,9 +165,6 @@ class RunGroup:
 
     def close(self) -> None:
         """Kill what is left and remove the groups."""
-        for fd in getattr(self, "_fds", []):
-            os.close(fd)
-        self._fds = []
         if self.folders:
             self.kill_all()
         for folder in reversed(self.folders):

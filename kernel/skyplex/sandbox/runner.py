@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -274,12 +275,10 @@ class Sandbox:
         try:
             try:
                 proc = subprocess.Popen(
-                    argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                    group.wrap(argv) if group is not None else argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=fds, start_new_session=True,
                     # bwrap's own environment stays readable as /proc/1/environ inside: give it nothing
                     cwd="/", env={"PATH": DEFAULT_PATH},
-                    # joins the run's cgroups before exec, so no process of the run is ever outside them
-                    preexec_fn=group.enter if group is not None else None,
                 )
             except OSError as exc:
                 raise SandboxUnavailable(f"cannot start bubblewrap ({argv[0]}): {exc.strerror}") from None
@@ -305,20 +304,21 @@ class Sandbox:
         killed_by: KilledBy | None = None
         growth = 0
         deadline = started + timeout
-        while proc.poll() is None:
-            now = time.monotonic()
-            growth = max(growth, start_free - _free_bytes(ws))
-            if now >= deadline:
-                killed_by = "timeout"
-            elif growth > (p.disk_mb << 20):
-                killed_by = "disk"
-            if killed_by:
-                _kill_group(proc)
-                break
-            try:
-                proc.wait(timeout=min(_POLL_S, max(deadline - now, 0.001)))
-            except subprocess.TimeoutExpired:
-                pass
+        exited = os.pidfd_open(proc.pid)  # readable when bubblewrap exits: no polling sleeps
+        try:
+            while not select.select([exited], [], [], 0)[0]:
+                now = time.monotonic()
+                growth = max(growth, start_free - _free_bytes(ws))
+                if now >= deadline:
+                    killed_by = "timeout"
+                elif growth > (p.disk_mb << 20):
+                    killed_by = "disk"
+                if killed_by:
+                    _kill_group(proc)
+                    break
+                select.select([exited], [], [], min(_POLL_S, max(deadline - now, 0.001)))
+        finally:
+            os.close(exited)
         rc = proc.wait()
         init.kill()
         if group is not None:
