@@ -98,3 +98,32 @@ def test_bad_simulation_inputs_are_refused(profile):
         simulate(PlacementPlan(plan.meshes, "magic"), wl, profile)
     with pytest.raises(InvalidInputError, match="no latency profile for llama-7b on 16"):
         simulate(PlacementPlan([Mesh(16, plan.meshes[0].llms)]), wl, profile)
+
+
+@settings(max_examples=12, deadline=None)
+@given(rates=st.lists(st.floats(2.0, 20.0), min_size=2, max_size=3), kv=st.floats(0.01, 0.05),
+       policy=st.sampled_from(["adbs", "fixed"]), seed=st.integers(0, 5))
+def test_kv_quota_is_never_exceeded_when_a_step_runs(profile, rates, kv, policy, seed):
+    """A tiny KV pool forces preemptions; after each pre-step check every LLM must fit its quota."""
+    from skyplex_muxserve import engine
+
+    checked = []
+    original = engine.MeshEngine._grow_or_preempt
+
+    def checking(self, s):
+        original(self, s)
+        if s.running:
+            need = (s.sum_ctx + len(s.running) + 8 * len(s.running)) * s.token_bytes
+            assert need <= s.quota_bytes + 1e-6, (s.name, need, s.quota_bytes)
+            checked.append(s.name)
+
+    engine.MeshEngine._grow_or_preempt = checking
+    try:
+        llms = [LLM(f"m{i}", "llama-7b", r, 200, 300) for i, r in enumerate(rates)]
+        mesh = Mesh(1, [MeshLLM(m.name, m.model, 80, 50, 256) for m in llms], kv_fraction=kv)
+        res = simulate(PlacementPlan([mesh]), MuxWorkload(llms, 1, 1), profile,
+                       SimConfig(seed=seed, duration_s=4, kv_policy=policy))
+    finally:
+        engine.MeshEngine._grow_or_preempt = original
+    assert checked
+    assert res.unfinished + sum(r.finished for r in res.llms.values()) == sum(r.requests for r in res.llms.values())
