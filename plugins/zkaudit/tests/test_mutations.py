@@ -155,7 +155,7 @@ def test_every_field_of_a_censorship_proof_is_bound(zk, censorship_proof):
 # ---- combinations ----------------------------------------------------------------------------------
 def _weights_record(digest: str, shape=(8, 4)) -> dict:
     rec = {"kind": "weights", "scheme": "poseidon-salted", "digest": digest,
-           "metadata": {"shape": list(shape), "scale": 8, "sha256_salted": "00" * 32}}
+           "metadata": {"shape": list(shape), "hidden": 0, "scale": 8, "sha256_salted": "00" * 32}}
     return {"id": fm.record_id("weights", rec), **rec}
 
 

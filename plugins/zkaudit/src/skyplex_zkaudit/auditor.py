@@ -3,7 +3,9 @@
 Artifacts (``Artifact.data``, checked strictly by :mod:`.formats`; unknown keys are errors):
 
 - ``kind="dataset"``: ``{"x": [[float]], "labels": [int], "classes": int, "batch": int}``;
-- ``kind="weights"``: ``{"w": [[float]]}`` (softmax regression, ``[in_dim, classes]``).
+- ``kind="weights"``: ``{"w": [[float]]}`` (softmax regression, ``[in_dim, classes]``) or
+  ``{"w1": [[float]], "w2": [[float]]}`` (one-hidden-layer ReLU MLP head, ``[in_dim, hidden]``,
+  ``[hidden, classes]``).
 
 Claims: ``training`` (commitments ``[dataset, weights]``, params ``lr``, ``steps``),
 ``audit:membership`` (``[dataset]``, params ``x``, ``label``), ``audit:censorship`` (``[dataset]``,
@@ -31,6 +33,7 @@ from . import formats as fm
 from .circuits import (AccuracyCircuit, LabelCountCircuit, MembershipCircuit, accuracy_onnx, accuracy_reference,
                        label_count_onnx, membership_onnx)
 from .keys import circuit_id
+from .mlp import pack
 from .prover import Prover, compact
 from .training import prove_training
 from .verify import verify_proof
@@ -94,11 +97,13 @@ class ZkAuditor(Auditor):
 
     def _save_weights(self, cid: str, o: cm.WeightsOpening) -> None:
         self.private.mkdir(parents=True, exist_ok=True)
-        np.savez(self.private / f"{cid}.npz", w=o.w, salt=o.salt, scale=np.array([o.scale]))
+        np.savez(self.private / f"{cid}.npz", w=o.w, salt=o.salt, scale=np.array([o.scale]),
+                 head=np.array([o.hidden, o.classes]))
 
     def weights_opening(self, cid: str, i: int = 1) -> cm.WeightsOpening:
         z = np.load(self._opening_path(cid, i))
-        return cm.WeightsOpening(z["w"], z["salt"], int(z["scale"][0]))
+        hidden, classes = (int(v) for v in z["head"])
+        return cm.WeightsOpening(z["w"], z["salt"], int(z["scale"][0]), hidden, classes)
 
     # ---- Auditor ----------------------------------------------------------------------------------
     def commit(self, artifact: Artifact) -> Commitment:
@@ -112,7 +117,12 @@ class ZkAuditor(Auditor):
             self._save_dataset(c.id, o)
             return c
         w = quantize(np.asarray(a.w, dtype=np.float64), SCALE)
-        o = cm.WeightsOpening(w, cm.new_salt(w.shape[1]), SCALE)
+        if a.w2 is None:
+            o = cm.WeightsOpening(w, cm.new_salt(w.shape[1]), SCALE)
+        else:
+            w2 = quantize(np.asarray(a.w2, dtype=np.float64), SCALE)
+            packed = pack(w, w2)
+            o = cm.WeightsOpening(packed, cm.new_salt(packed.shape[1]), SCALE, hidden=w.shape[1], classes=w2.shape[1])
         c = self._publish(cm.commit_weights(o))
         self._save_weights(c.id, o)
         return c
@@ -142,6 +152,9 @@ class ZkAuditor(Auditor):
                                         f"({ds['in_dim']} features, {ds['classes']} classes)", field="commitments.1")
         if claim.kind == "training":
             fm.lr_q(claim.params["lr"], ds["batch"], ds["scale"])
+        if claim.kind == "audit:counterfactual" and self.record(claim.commitments[1])["metadata"]["hidden"]:
+            raise InvalidInputError("commitments.1: accuracy audits are proven for softmax-regression weights; these "
+                                    "are an MLP head", field="commitments.1")
         if claim.kind in ("audit:membership", "audit:censorship") and claim.params["label"] >= ds["classes"]:
             raise InvalidInputError(f"params.label: the dataset has {ds['classes']} classes (labels 0..{ds['classes'] - 1})",
                                     field="params.label")
@@ -174,7 +187,7 @@ class ZkAuditor(Auditor):
         ds_id, w_id = claim.commitments
         run = prove_training(self.prover, self.dataset_opening(ds_id), self.weights_opening(w_id),
                              lr=float(claim.params["lr"]), steps=claim.params["steps"],
-                             logrows=fm.LOGROWS["training"], progress=progress)
+                             logrows=fm.LOGROWS["training"], progress=progress)  # training:mlp has the same
         final = self._publish(cm.commit_weights(run.final))
         self._save_weights(final.id, run.final)
         outputs = {"circuit": run.circuit.as_dict(), "circuit_id": circuit_id(self.circuits / run.circuit.key()),

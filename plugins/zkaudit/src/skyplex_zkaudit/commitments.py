@@ -119,14 +119,24 @@ def new_dataset_opening(x: np.ndarray, labels: np.ndarray, *, batch: int, classe
 
 @dataclass
 class WeightsOpening:
-    """Quantised weights ``[in_dim, classes]`` and their salt rows."""
+    """Quantised weights and their salt rows: ``[in_dim, classes]`` (softmax regression) or, with
+    ``hidden > 0``, the MLP head's ``w1``, ``w2`` packed as in :mod:`.mlp`."""
 
     w: np.ndarray
-    salt: np.ndarray  # int64 [salt_rows(classes), classes]
+    salt: np.ndarray  # int64 [salt_rows(width), width]
     scale: int
+    hidden: int = 0
+    classes: int = 0  # of the MLP head (the softmax head's is w.shape[1])
 
     def salted(self) -> np.ndarray:
         return np.vstack([self.w, self.salt])
+
+    @property
+    def shape(self) -> list[int]:
+        """The model's ``[in_dim, classes]``."""
+        if self.hidden:
+            return [self.w.shape[0] - self.hidden, self.classes]
+        return list(self.w.shape)
 
 
 def new_salt(classes: int) -> np.ndarray:
@@ -140,6 +150,6 @@ def commit_weights(opening: WeightsOpening) -> dict:
         "kind": "weights",
         "scheme": "poseidon-salted",
         "digest": poseidon_digest(salted, opening.scale),
-        "metadata": {"shape": list(opening.w.shape), "scale": opening.scale,
+        "metadata": {"shape": opening.shape, "hidden": opening.hidden, "scale": opening.scale,
                      "sha256_salted": hashlib.sha256(salted.tobytes()).hexdigest()},
     }

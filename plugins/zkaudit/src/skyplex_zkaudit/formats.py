@@ -23,7 +23,7 @@ SCALE = 8
 #: lookup range (+-2^15 at scale 2^8).
 MAX_ABS = 128.0
 #: Rows of each circuit kind, pinned (not a prover's choice, so the verifier derives them).
-LOGROWS = {"training": 15, "audit:membership": 12, "audit:censorship": 14, "audit:counterfactual": 15}
+LOGROWS = {"training": 15, "training:mlp": 15, "audit:membership": 12, "audit:censorship": 14, "audit:counterfactual": 15}
 #: The scheme each claim kind's proof must name.
 SCHEMES = {
     "training": "ezkl-halo2-kzg/sgd-chain",
@@ -124,7 +124,8 @@ class DatasetArtifact:
 
 @dataclass(frozen=True)
 class WeightsArtifact:
-    w: list[list[float]]
+    w: list[list[float]]  # softmax regression [in_dim, classes]; or w1 [in_dim, hidden] of the MLP head
+    w2: list[list[float]] | None = None  # the MLP head's [hidden, classes]
 
 
 def parse_artifact(artifact: Any) -> DatasetArtifact | WeightsArtifact:
@@ -147,6 +148,15 @@ def parse_artifact(artifact: Any) -> DatasetArtifact | WeightsArtifact:
             raise _fail("data.batch", f"{len(x)} examples do not split into batches of {batch}; drop or pad examples")
         return DatasetArtifact(x, labels, classes, batch)
     if artifact.kind == "weights":
+        if isinstance(artifact.data, dict) and "w" not in artifact.data and ("w1" in artifact.data or "w2" in artifact.data):
+            data = exact_keys(artifact.data, "data", ("w1", "w2"))
+            w1, w2 = matrix(data["w1"], "data.w1"), matrix(data["w2"], "data.w2")
+            if len(w2) != len(w1[0]):
+                raise _fail("data.w2", f"has {len(w2)} rows; the MLP head's w2 is [hidden, classes] with hidden = "
+                                       f"{len(w1[0])} (the columns of w1)")
+            if len(w2[0]) < 2:
+                raise _fail("data.w2", "the MLP head needs at least 2 classes")
+            return WeightsArtifact(w1, w2)
         data = exact_keys(artifact.data, "data", ("w",))
         w = matrix(data["w"], "data.w")
         if len(w[0]) < 2:
@@ -223,7 +233,7 @@ def lr_q(lr: float, batch: int, scale: int = SCALE) -> int:
 # ---- records -------------------------------------------------------------------------------------
 RECORD_KEYS = ("id", "kind", "scheme", "digest", "metadata")
 RECORD_METADATA = {"dataset": ("examples", "in_dim", "classes", "batch", "scale", "batch_digests"),
-                   "weights": ("shape", "scale", "sha256_salted")}
+                   "weights": ("shape", "hidden", "scale", "sha256_salted")}
 RECORD_SCHEMES = {"dataset": "poseidon-batches-salted", "weights": "poseidon-salted"}
 ID_PREFIX = {"dataset": "ds", "weights": "w"}
 
@@ -272,5 +282,6 @@ def check_record(rec: Any, cid: str, kind: str) -> dict:
             raise _fail(f"{where}.metadata.shape", "expected [in_dim, classes]")
         integer(shape[0], f"{where}.metadata.shape.0", 1)
         integer(shape[1], f"{where}.metadata.shape.1", 2)
+        integer(m["hidden"], f"{where}.metadata.hidden", 0)
         hex64(m["sha256_salted"], f"{where}.metadata.sha256_salted")
     return rec

@@ -27,6 +27,7 @@ from . import formats as fm
 from .circuits import (AccuracyCircuit, LabelCountCircuit, MembershipCircuit, StepCircuit, accuracy_onnx, label_count_onnx,
                        membership_onnx, sgd_step_onnx)
 from .keys import KeyStoreError, resolve
+from .mlp import MlpStepCircuit, mlp_step_onnx
 from .prover import Prover, expand
 
 Records = Callable[[str], "dict | None"]
@@ -117,8 +118,13 @@ def _verify_training(proof: Proof, records: Records, root: Path, srs: Path | Non
     if w0["metadata"]["shape"] != [m["in_dim"], m["classes"]]:
         raise _Reject(f"the initial weights have shape {w0['metadata']['shape']}, the dataset needs "
                       f"[{m['in_dim']}, {m['classes']}]")
-    spec = StepCircuit(m["in_dim"], m["classes"], m["batch"], fm.lr_q(claim.params["lr"], m["batch"], m["scale"]),
-                       m["scale"], fm.LOGROWS["training"])
+    q = fm.lr_q(claim.params["lr"], m["batch"], m["scale"])
+    hidden = w0["metadata"]["hidden"]
+    if hidden:
+        spec, build = MlpStepCircuit(m["in_dim"], hidden, m["classes"], m["batch"], q, m["scale"],
+                                     fm.LOGROWS["training:mlp"]), mlp_step_onnx
+    else:
+        spec, build = StepCircuit(m["in_dim"], m["classes"], m["batch"], q, m["scale"], fm.LOGROWS["training"]), sgd_step_onnx
     steps = _bundle(proof, ("steps",))["steps"]
     if not isinstance(steps, list):
         raise _Reject("bundle.steps: expected a list of step proofs")
@@ -141,14 +147,15 @@ def _verify_training(proof: Proof, records: Records, root: Path, srs: Path | Non
     final = _record(records, final_id, "weights")
     if final["digest"] != chain[-1]:
         raise _Reject("the last proven weights are not the published final-weights commitment")
-    if final["metadata"]["shape"] != w0["metadata"]["shape"]:
+    if (final["metadata"]["shape"], final["metadata"]["hidden"]) != (w0["metadata"]["shape"], hidden):
         raise _Reject("the final-weights commitment has another shape than the initial weights")
     cid = proof.public_outputs.get("circuit_id")
     _outputs(proof, {"circuit": spec.as_dict(), "circuit_id": cid, "weight_digests": chain, "final_weights": final_id})
-    directory = _circuit(spec, sgd_step_onnx, root, cid)
+    directory = _circuit(spec, build, root, cid)
     for k, step in enumerate(steps):
         _ezkl_check(step, spec, directory, root, srs, f"step {k}")
-    return {"steps": len(steps), "lr": claim.params["lr"], "final_weights": final_id, "final_weights_digest": chain[-1]}
+    return {"steps": len(steps), "lr": claim.params["lr"], "hidden": hidden, "final_weights": final_id,
+            "final_weights_digest": chain[-1]}
 
 
 def _verify_membership(proof: Proof, records: Records, root: Path, srs: Path | None) -> dict:
@@ -211,9 +218,9 @@ def _verify_counterfactual(proof: Proof, records: Records, root: Path, srs: Path
     dataset = _record(records, proof.claim.commitments[0], "dataset")
     weights = _record(records, proof.claim.commitments[1], "weights")
     m = dataset["metadata"]
-    if weights["metadata"]["shape"] != [m["in_dim"], m["classes"]]:
-        raise _Reject(f"the weights have shape {weights['metadata']['shape']}, the test set needs "
-                      f"[{m['in_dim']}, {m['classes']}]")
+    if weights["metadata"]["shape"] != [m["in_dim"], m["classes"]] or weights["metadata"]["hidden"]:
+        raise _Reject(f"the weights have shape {weights['metadata']['shape']} (hidden {weights['metadata']['hidden']}), "
+                      f"the test set needs softmax-regression weights [{m['in_dim']}, {m['classes']}]")
     batches = m["batch_digests"]
     n = len(batches)
     spec = AccuracyCircuit(m["in_dim"], m["classes"], m["batch"], n, m["scale"], fm.LOGROWS["audit:counterfactual"])
