@@ -12,6 +12,8 @@ A battle is one vote between two models: ``model_a``, ``model_b`` and ``winner``
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 import io
 import json
 import logging
@@ -86,10 +88,14 @@ def style_of(record: Mapping[str, Any], side: str) -> list[float] | None:
     own = record.get(f"style_{side}")
     if isinstance(own, Mapping):
         try:
-            return [float(own.get(k, 0.0) or 0.0) for k in STYLE_FEATURES]
+            values = [float(own.get(k, 0.0) or 0.0) for k in STYLE_FEATURES]
         except (TypeError, ValueError):
             raise InvalidInputError(f"style_{side} of battle {record.get('id')!r} has a non-numeric value: {own}",
                                     field=f"style_{side}") from None
+        if not all(math.isfinite(v) and v >= 0 for v in values):  # counts: NaN/inf/negative would poison the fit
+            raise InvalidInputError(f"style_{side} of battle {record.get('id')!r} must hold counts (finite, not "
+                                    f"negative): {own}", field=f"style_{side}")
+        return values
     meta = record.get("conv_metadata")
     if isinstance(meta, Mapping) and f"sum_assistant_{side}_tokens" in meta:
         def total(key: str) -> float:
@@ -261,7 +267,11 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     except OSError as exc:
         raise InvalidInputError(f"cannot read votes file {path}: {exc.strerror}", field="votes") from None
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt: EOFError is not "interrupted"
+            raise InvalidInputError(f"votes file {path} is a damaged gzip file ({exc or type(exc).__name__}); "
+                                    "download or copy it again", field="votes") from None
     return parse_records(raw.decode("utf-8", errors="replace"), source=str(path))
 
 

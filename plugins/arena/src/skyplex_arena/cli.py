@@ -157,7 +157,7 @@ def import_cmd(ctx: click.Context, votes: Path) -> None:
 
 
 @arena.command("votes")
-@click.option("--limit", type=int, help="Only the newest LIMIT votes.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest LIMIT votes.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSONL here instead of stdout.")
 @click.pass_context
 def votes_cmd(ctx: click.Context, limit: int | None, out: Path | None) -> None:
