@@ -325,3 +325,56 @@ def test_gateway_routes_answer_with_the_same_encoder(tmp_path):
                                                              "when": dt.datetime(2026, 1, 2), "ids": [1, 2]}))
     finally:
         kernel.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# the error mapping, searched: any exception a command raises becomes one line and a known status
+
+import gzip as _gzip  # noqa: E402
+import zlib as _zlib  # noqa: E402
+
+from skyplex.cli.errors import EXIT_BAD_INPUT, EXIT_FAULT, EXIT_INTERRUPTED, explain  # noqa: E402
+
+messages = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+bad_input_exceptions = st.one_of(
+    messages.map(ValueError), messages.map(KeyError), messages.map(IndexError), messages.map(EOFError),
+    messages.map(_gzip.BadGzipFile), messages.map(_zlib.error), messages.map(InvalidInputError),
+    messages.map(lambda m: FileNotFoundError(2, "No such file or directory", m or "x")),
+    messages.map(lambda m: PermissionError(13, "Permission denied", m or "x")),
+    messages.map(lambda m: json.JSONDecodeError("Expecting value", m + "!", len(m))),
+    st.builds(lambda: UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")),
+)
+fault_exceptions = st.one_of(messages.map(RuntimeError), messages.map(TypeError), messages.map(AttributeError),
+                             messages.map(ZeroDivisionError), messages.map(AssertionError))
+
+
+@settings(max_examples=300, deadline=None)
+@given(bad_input_exceptions)
+def test_bad_input_of_every_kind_is_one_line_exit_2(exc):
+    message, code = explain(exc)
+    assert code == EXIT_BAD_INPUT
+    assert "\n" not in message and "\r" not in message and message.strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(fault_exceptions, st.booleans())
+def test_faults_are_one_line_exit_1_naming_the_exception(exc, verbose):
+    message, code = explain(exc, verbose=verbose)
+    assert code == EXIT_FAULT
+    assert "\n" not in message and type(exc).__name__ in message
+    assert ("-v" in message) is (not verbose)
+
+
+def test_interrupts_and_click_wrapped_eof():
+    import click
+
+    assert explain(KeyboardInterrupt()) == ("interrupted", EXIT_INTERRUPTED)
+    assert explain(click.Abort()) == ("interrupted", EXIT_INTERRUPTED)
+    try:
+        try:
+            raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+        except EOFError as inner:
+            raise click.Abort() from inner
+    except click.Abort as wrapped:
+        message, code = explain(wrapped)
+    assert code == EXIT_BAD_INPUT and "truncated" in message

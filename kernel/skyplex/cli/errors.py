@@ -32,6 +32,12 @@ def one_line(message: str) -> str:
 
 def explain(exc: BaseException, *, verbose: bool = False) -> tuple[str, int]:
     """The one-line message (without ``error:``) and the exit status for ``exc``."""
+    message, code = _explain(exc, verbose)
+    # an exception raised without a message must still say something
+    return message or f"{type(exc).__name__} (raised without a message; run with -v for the traceback)", code
+
+
+def _explain(exc: BaseException, verbose: bool) -> tuple[str, int]:
     if isinstance(exc, click.UsageError):
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
         return one_line(exc.format_message()) + hint, EXIT_BAD_INPUT
