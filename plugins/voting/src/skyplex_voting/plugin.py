@@ -1,0 +1,28 @@
+"""skyplex hook implementations for voting inference systems. Importing this module is cheap."""
+
+from __future__ import annotations
+
+from skyplex import hookimpl
+
+
+@hookimpl
+def skyplex_register_evaluators(register):
+    """Register the ``voting`` evaluator."""
+    register("voting", "skyplex_voting.evaluator:VotingEvaluator",
+             description="Voting inference systems: accuracy of K-call majority votes, fitted law and optimal K")
+
+
+@hookimpl
+def skyplex_register_commands(cli):
+    """Add ``skyplex voting sample|fit|curve|plot``."""
+    from .cli import voting
+
+    cli.add_command(voting)
+
+
+@hookimpl
+def skyplex_register_routes(router, kernel):
+    """Law, fitting, voting and sampling routes under ``/plugins/voting``."""
+    from .routes import register
+
+    register(router, kernel)
