@@ -10,7 +10,6 @@ undo     apply the changeset backwards in one transaction; drop what the action 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import sqlite3
@@ -20,7 +19,9 @@ from typing import Any
 from skyplex.errors import InvalidInputError
 
 from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
+from .sqlite_schema import capture_extras, drop_triggers, fk_violations, restore_extras, restore_schema
 from .sqlsplit import READ_ONLY_KEYWORDS, first_keyword, split_sqlite
+from .sqlvalues import decode, encode
 
 PREVIEW_ROWS = 50
 # sqlite3 authorizer action codes (sqlite3.h)
@@ -29,21 +30,6 @@ _DENY = {
     sqlite3.SQLITE_TRANSACTION: "BEGIN/COMMIT/ROLLBACK", sqlite3.SQLITE_SAVEPOINT: "SAVEPOINT/RELEASE",
 }
 _DDL_TOUCH = {sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_DROP_TEMP_TABLE}
-
-
-def encode(v: Any) -> Any:
-    """A column value as JSON that decodes to exactly the same value (floats by hex, blobs by base64)."""
-    if isinstance(v, float):
-        return {"f": v.hex()}
-    if isinstance(v, bytes):
-        return {"b": base64.b64encode(v).decode()}
-    return v
-
-
-def decode(v: Any) -> Any:
-    if isinstance(v, dict):
-        return float.fromhex(v["f"]) if "f" in v else base64.b64decode(v["b"])
-    return v
 
 
 def _q(name: str) -> str:
@@ -81,6 +67,9 @@ class SqliteHandler(ActionHandler):
     def _connect(self, path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         conn.execute("PRAGMA foreign_keys=ON")
+        # REPLACE (INSERT OR REPLACE, UPDATE OR REPLACE, ON CONFLICT REPLACE columns) deletes the rows it
+        # replaces without firing DELETE triggers unless this is on; with it, our log sees them
+        conn.execute("PRAGMA recursive_triggers=ON")
         return conn
 
     def _execute(self, conn: sqlite3.Connection, sql: str, skip_tables: set[str] | None) -> dict[str, Any]:
@@ -210,13 +199,14 @@ class SqliteHandler(ActionHandler):
             try:
                 ddl = set(ctx.preview.get("ddl_tables", []))
                 saved = {t: _table_copy(conn, t) for t in ddl}
+                extras = capture_extras(conn)
                 conn.execute("SAVEPOINT goex_action")
                 cap = self._execute(conn, ctx.payload["sql"], ddl)
                 post = _tables_digest(conn, cap["touched"])
                 if _fingerprint(cap, post) != ctx.preview["fingerprint"]:
                     raise ConflictError(f"the database {ctx.payload['database']} changed since action {ctx.id} ran, "
                                         "so committing would not do what the preview showed; run it again")
-                undo_data.update({"log": cap["log"], "columns": cap["columns"], "saved_tables": saved,
+                undo_data.update({"log": cap["log"], "columns": cap["columns"], "saved_tables": saved, "extras": extras,
                                   "created": cap["created"], "schema_before": cap["schema_before"],
                                   "touched": cap["touched"], "post_digest": post})
                 ctx.record_undo_data(undo_data)  # durable before the data changes
@@ -260,7 +250,17 @@ class SqliteHandler(ActionHandler):
                 if not force and current != undo_data["post_digest"]:
                     raise ConflictError(f"tables changed by action {ctx.id} ({', '.join(undo_data['touched'])}) were "
                                         "changed again since; undo the later actions first or pass force=True")
+                fk_before = fk_violations(conn)
+                drop_triggers(conn)  # the database's own triggers must not fire while rows are put back
                 self._reverse(conn, undo_data)
+                restore_schema(conn, undo_data["schema_before"])
+                restore_extras(conn, undo_data.get("extras") or {})
+                broken = fk_violations(conn) - fk_before
+                if broken:
+                    tables = sorted({str(b[0]) for b in broken})
+                    raise ConflictError(f"undoing action {ctx.id} would leave rows in {', '.join(tables)} referring to "
+                                        f"rows that undo removes ({len(broken)} foreign-key violation(s)); another writer "
+                                        "has referenced what the action added. Remove those references first")
                 # durable before COMMIT, so recovery can tell a finished undo from one to repeat
                 ctx.record_undo_data({**undo_data, "undone_digest": _tables_digest(conn, undo_data["touched"])})
                 ctx.faults.reached("sqlite:undo-commit")
