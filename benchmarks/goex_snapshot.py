@@ -1,10 +1,17 @@
-"""GoEX snapshot + restore vs git, same tree, same run.
+"""GoEX propose + run + commit + undo of a 200 MB tree against a `cp -a` snapshot/restore and against git,
+interleaved in the same run on the same tree.
 
-A 200 MB / 3,500-file tree (text and binary files, nested folders) is snapshotted, changed (edits,
-deletes, renames, new files, a mode change) and restored, (a) with goex's staged copy + diff + safe
-restore (what fs actions do: copy_file_range copies, stat/content diff, O_NOFOLLOW writes) and (b) with
-``git add -A && git commit`` then ``git reset --hard && git clean -fdx``. Each is checked to restore the
-tree exactly. Writes benchmarks/results/goex_snapshot.json.
+A 200 MB / 3,500-file tree (text and binary files, nested folders) gets one change script (edits,
+deletes, renames, new files, a mode change) and is then restored, three ways per repetition, in turn:
+
+* goex: the real executor: propose, run (staged copy, the script in the sandbox, diff, approved
+  contents into the blob store), commit (pre-images, O_NOFOLLOW writes), undo;
+* cp -a: ``cp -a tree snap``, the script run directly, then ``rm -rf tree && cp -a snap tree``;
+* git: ``git add -A && git commit``, the script, then ``git reset --hard && git clean -fdx``.
+
+Each is checked to restore the tree (types, modes, sizes, link targets). Times are medians over the
+repetitions; ratios are baseline / goex (above 1: goex is faster). Writes
+benchmarks/results/goex_snapshot.json.
 
     .venv/bin/python benchmarks/goex_snapshot.py [--mb 200] [--files 3500] [--repeat 3]
 """
@@ -14,8 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -23,67 +30,89 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from skyplex_goex.fs_actions import diff
-from skyplex_goex.fstree import SafeRoot, copy_tree, scan
+from skyplex.interfaces.executor import Action
+from skyplex_goex.executor import GoexExecutor
+from skyplex_goex.fstree import scan
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "goex_snapshot.json"
 
+#: the change every method makes and restores (runs with the tree as its working directory)
+SCRIPT = """
+set -e
+i=0
+for f in $(find . -name '*.bin' | sort | head -100); do
+  i=$((i+1))
+  if [ $i -le 50 ]; then echo edited >> "$f"
+  elif [ $i -le 80 ]; then rm "$f"
+  else mv "$f" "${f%.bin}.moved"; fi
+done
+mkdir -p new
+for n in $(seq 1 30); do head -c 4096 /dev/urandom > new/n$n; done
+chmod 600 "$(find . -name '*.bin' | sort | sed -n 101p)"
+"""
 
-def make_tree(root: Path, total_mb: int, files: int, seed: int = 0) -> None:
-    rng = random.Random(seed)
+
+def make_tree(root: Path, total_mb: int, files: int) -> None:
     size = total_mb * (1 << 20) // files
     for i in range(files):
         d = root / f"d{i % 40}" / f"s{i % 7}"
         d.mkdir(parents=True, exist_ok=True)
         data = os.urandom(size) if i % 3 else (b"line %d\n" % i) * (size // 8)
         (d / f"f{i}.bin").write_bytes(data[:size])
-    rng.seed(seed)
-
-
-def mutate(root: Path) -> None:
-    files = sorted(root.rglob("*.bin"))
-    for p in files[:50]:
-        with open(p, "ab") as f:
-            f.write(b"edited\n")
-    for p in files[50:80]:
-        p.unlink()
-    for p in files[80:100]:
-        p.rename(p.with_suffix(".moved"))
-    (root / "new").mkdir()
-    for i in range(30):
-        (root / "new" / f"n{i}").write_bytes(os.urandom(4096))
-    os.chmod(files[100], 0o600)
 
 
 def state(root: Path) -> dict:
-    return {k: (v.type, v.mode, v.size, v.target) for k, v in scan(root).items() if not k.startswith(".git/") and k != ".git"}
+    return {k: (v.type, v.mode, v.size, v.target) for k, v in scan(root).items() if not k.startswith(".git")}
 
 
-def goex_restore(root: Path, snap: Path) -> None:
-    """Make ``root`` equal to ``snap`` again with goex's diff + safe writes."""
-    changes = diff(snap, scan(snap), root, scan(root))  # from snapshot to now; apply the reverse
-    safe = SafeRoot(root)
-    for c in sorted(changes, key=lambda c: -c["path"].count("/")):
-        if c["before"] is None:  # created since the snapshot
-            p = root / c["path"]
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                safe.remove(c["path"])
-    for c in sorted(changes, key=lambda c: c["path"].count("/")):
-        b = c["before"]
-        if b is None:
-            continue
-        if b["type"] == "d":
-            safe.make_dir(c["path"], b["mode"])
-        elif b["type"] == "f":
-            safe.write_file(c["path"], snap / c["path"], b["mode"], b["mtime_ns"])
+def sh(cwd: Path, script: str) -> None:
+    subprocess.run(["sh", "-c", script], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=root, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def with_goex(ex: GoexExecutor, tree: Path, tmp: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    rec = ex.run(ex.propose(Action(kind="fs", payload={"root": str(tree), "command": SCRIPT})).id)
+    t1 = time.perf_counter()
+    ex.commit(rec.id)
+    t2 = time.perf_counter()
+    ex.undo(rec.id)
+    t3 = time.perf_counter()
+    return {"snapshot_s": t1 - t0, "change_s": t2 - t1, "restore_s": t3 - t2}
+
+
+def with_cp(tree: Path, tmp: Path) -> dict[str, float]:
+    snap = tmp / "cp-snap"
+    t0 = time.perf_counter()
+    subprocess.run(["cp", "-a", str(tree), str(snap)], check=True)
+    t1 = time.perf_counter()
+    sh(tree, SCRIPT)
+    t2 = time.perf_counter()
+    shutil.rmtree(tree)
+    subprocess.run(["cp", "-a", str(snap), str(tree)], check=True)
+    t3 = time.perf_counter()
+    shutil.rmtree(snap)
+    return {"snapshot_s": t1 - t0, "change_s": t2 - t1, "restore_s": t3 - t2}
+
+
+def with_git(tree: Path, tmp: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    git(tree, "init", "-q")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "snapshot")
+    t1 = time.perf_counter()
+    sh(tree, SCRIPT)
+    t2 = time.perf_counter()
+    git(tree, "reset", "-q", "--hard")
+    git(tree, "clean", "-q", "-fdx")
+    t3 = time.perf_counter()
+    shutil.rmtree(tree / ".git")
+    return {"snapshot_s": t1 - t0, "change_s": t2 - t1, "restore_s": t3 - t2}
 
 
 def main() -> None:
@@ -92,58 +121,46 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=3500)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="goex-bench-") as tmp:
-        base = Path(tmp) / "tree"
-        base.mkdir()
-        make_tree(base, args.mb, args.files)
-        original = state(base)
-        for rep in range(args.repeat):
-            # goex
-            snap = Path(tmp) / f"snap{rep}"
-            t0 = time.perf_counter()
-            copy_tree(base, snap)
-            t1 = time.perf_counter()
-            mutate(base)
-            t2 = time.perf_counter()
-            goex_restore(base, snap)
-            t3 = time.perf_counter()
-            ok_goex = state(base) == original
-            shutil.rmtree(snap)
-            # git, on the same tree
-            shutil.rmtree(base / ".git", ignore_errors=True)
-            t4 = time.perf_counter()
-            git(base, "init", "-q")
-            git(base, "add", "-A")
-            git(base, "commit", "-q", "-m", "snapshot")
-            t5 = time.perf_counter()
-            mutate(base)
-            t6 = time.perf_counter()
-            git(base, "reset", "-q", "--hard")
-            git(base, "clean", "-q", "-fdx")
-            t7 = time.perf_counter()
-            ok_git = state(base) == original
-            shutil.rmtree(base / ".git")
-            rows.append({"rep": rep, "goex_snapshot_s": t1 - t0, "goex_restore_s": t3 - t2, "goex_exact": ok_goex,
-                         "git_snapshot_s": t5 - t4, "git_restore_s": t7 - t6, "git_exact": ok_git})
-            os.chmod(next(iter(sorted(base.rglob("*.bin")))), 0o644)  # git does not restore modes other than x
-    best = {k: min(r[k] for r in rows) for k in rows[0] if k.endswith("_s")}
-    goex_total = best["goex_snapshot_s"] + best["goex_restore_s"]
-    git_total = best["git_snapshot_s"] + best["git_restore_s"]
-    result = {"mb": args.mb, "files": args.files, "runs": rows, "best": best, "goex_total_s": goex_total,
-              "git_total_s": git_total, "speedup": git_total / goex_total,
-              "goex_exact": all(r["goex_exact"] for r in rows), "git_exact": all(r["git_exact"] for r in rows)}
+    runs: dict[str, list[dict]] = {"goex": [], "cp -a": [], "git": []}
+    with tempfile.TemporaryDirectory(prefix="goex-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)
+        tree = tmp / "tree"
+        tree.mkdir()
+        make_tree(tree, args.mb, args.files)
+        original = state(tree)
+        stage = tmp / "stage"
+        stage.mkdir(mode=0o711)
+        ex = GoexExecutor(data_dir=tmp / "goex-data", stage_dir=stage,
+                          sandbox={"disk_mb": 4 * args.mb + 1024, "wall_timeout_s": 300, "cpu_seconds": 120})
+        try:
+            for _rep in range(args.repeat):  # interleaved: each repetition runs all three in turn
+                for name, fn in (("goex", lambda: with_goex(ex, tree, tmp)), ("cp -a", lambda: with_cp(tree, tmp)),
+                                 ("git", lambda: with_git(tree, tmp))):
+                    r = fn()
+                    r["total_s"] = r["snapshot_s"] + r["change_s"] + r["restore_s"]
+                    r["exact"] = state(tree) == original
+                    if not r["exact"]:  # keep the next method's start state right
+                        raise SystemExit(f"{name} did not restore the tree")
+                    runs[name].append(r)
+        finally:
+            ex.close()
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("snapshot_s", "change_s", "restore_s", "total_s")}
+           for name, rs in runs.items()}
+    ratios = {name: med[name]["total_s"] / med["goex"]["total_s"] for name in ("cp -a", "git")}
+    result = {"mb": args.mb, "files": args.files, "repeat": args.repeat, "runs": runs, "median": med,
+              "baseline_over_goex": ratios, "all_exact": all(r["exact"] for rs in runs.values() for r in rs)}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
-    t = Table(title=f"snapshot + restore, {args.mb} MB / {args.files} files (best of {args.repeat})")
-    for c in ("method", "snapshot s", "restore s", "total s", "restored exactly"):
+    t = Table(title=f"snapshot, change, restore: {args.mb} MB / {args.files} files (median of {args.repeat}, interleaved)")
+    for c in ("method", "snapshot s", "change s", "restore s", "total s", "total / goex", "restored exactly"):
         t.add_column(c)
-    t.add_row("goex staged copy", f"{best['goex_snapshot_s']:.3f}", f"{best['goex_restore_s']:.3f}", f"{goex_total:.3f}",
-              str(result["goex_exact"]))
-    t.add_row("git add+commit / reset+clean", f"{best['git_snapshot_s']:.3f}", f"{best['git_restore_s']:.3f}",
-              f"{git_total:.3f}", str(result["git_exact"]))
+    for name, m in med.items():
+        t.add_row(name, f"{m['snapshot_s']:.2f}", f"{m['change_s']:.2f}", f"{m['restore_s']:.2f}", f"{m['total_s']:.2f}",
+                  f"{m['total_s'] / med['goex']['total_s']:.2f}x", str(all(r["exact"] for r in runs[name])))
     Console().print(t)
-    Console().print(f"speed-up: {result['speedup']:.1f}x (target >= 4x)")
+    Console().print("goex: snapshot = propose + run (staged copy, sandboxed script, diff, blobs); change = commit; "
+                    "restore = undo. Baselines run the script directly, unconfined.")
 
 
 if __name__ == "__main__":
