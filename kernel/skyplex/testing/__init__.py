@@ -13,6 +13,7 @@ from .kits import (
     ExecutorConformance,
     InspectorConformance,
     ModelBackendConformance,
+    PluginShapeConformance,
     SchedulerConformance,
     TrainerConformance,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "ExecutorConformance",
     "InspectorConformance",
     "ModelBackendConformance",
+    "PluginShapeConformance",
     "SchedulerConformance",
     "ScriptedModelBackend",
     "TrainerConformance",

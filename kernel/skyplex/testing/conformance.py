@@ -11,6 +11,7 @@ from .kits import (
     ExecutorConformance,
     InspectorConformance,
     ModelBackendConformance,
+    PluginShapeConformance,
     SchedulerConformance,
     TrainerConformance,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "ExecutorConformance",
     "InspectorConformance",
     "ModelBackendConformance",
+    "PluginShapeConformance",
     "SchedulerConformance",
     "TrainerConformance",
 ]

@@ -49,6 +49,28 @@ def skyplex_local_backend(skyplex_model_cache_dir: Path):
 
 
 @pytest.fixture(scope="session")
+def skyplex_vllm_backend(skyplex_model_cache_dir: Path):
+    """A vLLM OpenAI server serving the local model's SmolLM2 folder, started once per session.
+
+    Skips with the reason where no Python environment with vLLM exists (``make install-vllm`` builds
+    ``.venv-vllm``), unless ``SKYPLEX_REQUIRE_VLLM`` is set (``make test`` sets it), then fails.
+    Eager mode: vLLM's torch.compile warm-up takes minutes on a small CPU machine.
+    """
+    from skyplex.errors import ModelUnavailableError
+    from skyplex.models.vllm_backend import VLLMBackend
+
+    try:
+        backend = VLLMBackend(data_dir=skyplex_model_cache_dir, enforce_eager=True, startup_timeout_s=900)
+        backend.ensure_server()
+    except ModelUnavailableError as exc:
+        if os.environ.get("SKYPLEX_REQUIRE_VLLM"):
+            pytest.fail(f"vLLM is required (SKYPLEX_REQUIRE_VLLM) but could not start: {exc.message}")
+        pytest.skip(f"vLLM not available: {exc.message}")
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory) -> str:
     """URL of a throwaway PostgreSQL server for the session (or ``SKYPLEX_TEST_POSTGRES_URL``).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from skyplex.testing import AllocatorConformance, EntryPointConformance
+from skyplex.testing import AllocatorConformance, EntryPointConformance, PluginShapeConformance
 from skyplex_melange.allocator import MelangeAllocator
 
 
@@ -35,3 +35,7 @@ class TestMelangeRooflineConformance(AllocatorConformance):
 class TestMelangeEntryPoint(EntryPointConformance):
     plugin_name = "melange"
     expected = {"allocator": ["melange"]}
+
+
+class TestMelangeShape(PluginShapeConformance):
+    package = "skyplex_melange"

@@ -15,7 +15,8 @@ build the object under test and its inputs. The kit's tests then check the contr
         def problem(self):
             return AllocationProblem(...)
 
-``EntryPointConformance`` checks that a plugin's distribution installs and registers what it promises.
+``EntryPointConformance`` checks that a plugin's distribution installs and registers what it promises,
+and ``PluginShapeConformance`` that it has the shape every plugin shares (docs/architecture.md).
 """
 
 from .allocator import AllocatorConformance
@@ -26,6 +27,7 @@ from .executor import ExecutorConformance
 from .inspector import InspectorConformance
 from .model import ModelBackendConformance
 from .scheduler import SchedulerConformance
+from .shape import PluginShapeConformance
 from .trainer import TrainerConformance
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ExecutorConformance",
     "InspectorConformance",
     "ModelBackendConformance",
+    "PluginShapeConformance",
     "SchedulerConformance",
     "TrainerConformance",
 ]
