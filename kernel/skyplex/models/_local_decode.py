@@ -1,14 +1,8 @@
-"""The local backend's decode loop: batched prefill, token choice, stop rules, prefix KV reuse.
+"""The local backend's per-step pieces: model calls, token choice, stop rules, prefix prefill.
 
-Layout of one batch in the KV cache (``P`` = shared prefix length, 0 without reuse)::
-
-    row 0: [ prefix (P) ][ pad pad ][ suffix 0      ] -> generated tokens ...
-    row 1: [ prefix (P) ][ suffix 1 (longest)       ] -> generated tokens ...
-
-Padding sits between the prefix and each suffix (plain left padding when ``P == 0``). It is hidden by
-zeros in the 2-D attention mask, and position ids come from the mask's cumulative sum, so every row
-sees exactly the positions it would see alone. The prefix is prefilled once with batch size 1 and its
-keys/values copied to every row, which is what makes shared-prefix batches cheap.
+The loop that drives them, with requests joining and leaving the running batch between steps, is
+:mod:`._local_engine`. Every sequence carries its own generation parameters, so one batch can mix
+greedy and sampled requests, with and without logprobs or stop strings.
 
 torch is imported inside functions so that importing skyplex stays cheap.
 """
@@ -37,6 +31,11 @@ class SequenceState:
     prompt_ids: list[int]
     max_new_tokens: int
     generator: Any = None  # torch.Generator for sampled decoding, None when greedy
+    params: GenerationParams = field(default_factory=GenerationParams)
+    #: keep ``text`` current after every token (streaming), not only when stop strings need it
+    live_text: bool = False
+    #: ``(seq, logits[vocab]) -> logits`` applied before the token is chosen (constrained decoding)
+    logits_processor: Callable[[SequenceState, Any], Any] | None = None
     cached_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[TokenLogprob] | None = None
@@ -94,10 +93,10 @@ def streamable_text(text: str, stops: Sequence[str]) -> str:
 
 
 class DecodeEngine:
-    """Runs batches through a causal LM with an explicit KV cache.
+    """Model calls and per-token rules for a causal LM with an explicit KV cache.
 
-    ``forward_lock`` is held for each model call only (never across a ``yield``), so one slow stream
-    consumer does not hold the model while other requests wait.
+    ``forward_lock`` is held for each model call only, so other users of the model (scoring) can
+    interleave with decode steps.
     """
 
     def __init__(
@@ -118,7 +117,7 @@ class DecodeEngine:
         self.forward_lock = forward_lock
 
     # model calls ---------------------------------------------------------------------------
-    def _forward(
+    def forward(
         self, input_ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any
     ) -> torch.Tensor:
         import torch
@@ -144,135 +143,76 @@ class DecodeEngine:
             ids = torch.tensor([list(prefix_ids)], dtype=torch.long)
             mask = torch.ones_like(ids)
             positions = torch.arange(ids.shape[1]).unsqueeze(0)
-        self._forward(ids, mask, positions, cache)
+        self.forward(ids, mask, positions, cache)
         return SharedPrefix(len(prefix_ids), [(layer.keys, layer.values) for layer in cache.layers])
 
-    # the loop ------------------------------------------------------------------------------
-    def run(
-        self,
-        seqs: list[SequenceState],
-        params: GenerationParams,
-        *,
-        prefix: SharedPrefix | None = None,
-        live_text: bool = False,
-    ) -> Iterator[None]:
-        """Decode ``seqs`` together, updating them in place; yields after every token step.
-
-        ``live_text`` keeps each sequence's ``text`` current at every step (streaming); otherwise
-        text is decoded only when needed for stop strings and when a sequence finishes.
-        """
-        import torch
-        from transformers import DynamicCache
-
-        stops = [s for s in params.stop if s]
-        plen = prefix.length if prefix is not None else 0
-        with torch.inference_mode():
-            suffixes = [s.prompt_ids[plen:] for s in seqs]
-            width = max(len(s) for s in suffixes)
-            batch = len(seqs)
-            input_ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((batch, plen + width), dtype=torch.long)
-            mask[:, :plen] = 1
-            for row, suffix in enumerate(suffixes):
-                input_ids[row, width - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
-                mask[row, plen + width - len(suffix) :] = 1
-            # a row's positions count only its real tokens, so padding shifts nothing
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, plen:]
-            if prefix is not None:
-                # expand() is a view; DynamicCache concatenates it into a fresh tensor per batch
-                copies = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in prefix.layers]
-                cache = DynamicCache(ddp_cache_data=copies)
-            else:
-                cache = DynamicCache()
-        for s in seqs:
-            s.cached_tokens = plen
-            if params.logprobs:
-                s.logprobs = []
-        logits = self._forward(input_ids, mask, positions, cache)
-        with torch.inference_mode():
-            next_position = mask.sum(-1)
-        active = list(range(batch))  # indices into seqs of the rows still in the tensors
-
-        while True:
-            with torch.inference_mode():
-                chosen = self._choose(logits, [seqs[i] for i in active], params)
-                keep = [
-                    row
-                    for row, i in enumerate(active)
-                    if not self._advance(seqs[i], int(chosen[row]), stops, live_text)
-                ]
-            yield
-            if not keep:
-                return
-            with torch.inference_mode():
-                if len(keep) < len(active):
-                    # drop finished rows so later steps compute only what is still running
-                    index = torch.tensor(keep, dtype=torch.long)
-                    cache.batch_select_indices(index)
-                    mask, next_position, chosen = mask[index], next_position[index], chosen[index]
-                    active = [active[row] for row in keep]
-                mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=-1)
-                step_ids, step_positions = chosen.unsqueeze(-1), next_position.unsqueeze(-1)
-                next_position = next_position + 1
-            logits = self._forward(step_ids, mask, step_positions, cache)
-
     # per step ------------------------------------------------------------------------------
-    def _choose(self, logits: torch.Tensor, seqs: list[SequenceState], params: GenerationParams) -> torch.Tensor:
-        """Next token per row; records logprobs (of the raw logits, before temperature) when asked."""
+    def choose(self, logits: torch.Tensor, seqs: Sequence[SequenceState]) -> list[int]:
+        """Next token per row, each by its own sequence's parameters; records logprobs (of the raw
+        logits, before temperature or any logits processor) for the sequences that ask for them."""
         import torch
 
-        if params.temperature == 0.0:
-            chosen = logits.argmax(-1)
-        else:
-            probs = torch.softmax(logits / params.temperature, dim=-1)
-            picks = []
-            for row, seq in enumerate(seqs):
+        chosen: list[int] = []
+        greedy = logits.argmax(-1).tolist()
+        want_logprobs = any(s.params.logprobs for s in seqs)
+        logprobs = torch.log_softmax(logits, dim=-1) if want_logprobs else None
+        for row, seq in enumerate(seqs):
+            params = seq.params
+            row_logits = logits[row]
+            if seq.logits_processor is not None:
+                row_logits = seq.logits_processor(seq, row_logits)
+            if params.temperature == 0.0:
+                token = greedy[row] if seq.logits_processor is None else int(row_logits.argmax())
+            else:
+                probs = torch.softmax(row_logits / params.temperature, dim=-1)
                 if params.top_p < 1.0:
-                    sorted_probs, sorted_ids = probs[row].sort(descending=True)
+                    sorted_probs, sorted_ids = probs.sort(descending=True)
                     # keep the smallest set of most likely tokens whose mass reaches top_p
                     outside = (sorted_probs.cumsum(0) - sorted_probs) >= params.top_p
                     sorted_probs = sorted_probs.masked_fill(outside, 0.0)
-                    k = torch.multinomial(sorted_probs, 1, generator=seq.generator)
-                    picks.append(sorted_ids[k])
+                    token = int(sorted_ids[torch.multinomial(sorted_probs, 1, generator=seq.generator)])
                 else:
-                    picks.append(torch.multinomial(probs[row], 1, generator=seq.generator))
-            chosen = torch.cat(picks)
-        if params.logprobs:
-            logprobs = torch.log_softmax(logits, dim=-1)
-            top = logprobs.topk(params.top_logprobs, dim=-1) if params.top_logprobs else None
-            for row, seq in enumerate(seqs):
-                token_id = int(chosen[row])
-                alternatives: dict[str, float] = {}
-                if top is not None:
-                    for value, alt in zip(top.values[row].tolist(), top.indices[row].tolist()):
-                        alternatives.setdefault(self.token_text(alt), value)  # two ids may print alike
-                assert seq.logprobs is not None
-                seq.logprobs.append(
-                    TokenLogprob(
-                        token=self.token_text(token_id),
-                        token_id=token_id,
-                        logprob=float(logprobs[row, token_id]),
-                        top=alternatives,
-                    )
-                )
+                    token = int(torch.multinomial(probs, 1, generator=seq.generator))
+            chosen.append(token)
+            if params.logprobs:
+                assert logprobs is not None
+                self._record_logprob(seq, logprobs[row], token, params.top_logprobs)
         return chosen
 
-    def _advance(self, seq: SequenceState, token_id: int, stops: list[str], live_text: bool) -> bool:
+    def _record_logprob(self, seq: SequenceState, logprobs: torch.Tensor, token_id: int, top_n: int) -> None:
+        alternatives: dict[str, float] = {}
+        if top_n:
+            top = logprobs.topk(top_n)
+            for value, alt in zip(top.values.tolist(), top.indices.tolist()):
+                alternatives.setdefault(self.token_text(alt), value)  # two ids may print alike
+        if seq.logprobs is None:
+            seq.logprobs = []
+        seq.logprobs.append(
+            TokenLogprob(
+                token=self.token_text(token_id), token_id=token_id, logprob=float(logprobs[token_id]), top=alternatives
+            )
+        )
+
+    def advance(self, seq: SequenceState, token_id: int) -> bool:
         """Append one token to ``seq`` and apply the stop rules; True when ``seq`` is finished."""
         seq.token_ids.append(token_id)
         if token_id in self.end_token_ids:
-            seq.finish_reason = "stop"
             seq.text = self.decode(seq.token_ids[:-1])  # the end token itself is not text
+            seq.finish_reason = "stop"
             return True
+        stops = [s for s in seq.params.stop if s]
         at_limit = len(seq.token_ids) >= seq.max_new_tokens
-        if live_text or stops or at_limit:
-            seq.text = self.decode(seq.token_ids)
-            cut = stop_index(seq.text, stops)
+        if seq.live_text or stops or at_limit:
+            text = self.decode(seq.token_ids)
+            cut = stop_index(text, stops)
             if cut >= 0:
-                seq.text = seq.text[:cut]
+                seq.text = text[:cut]
                 seq.finish_reason = "stop"
                 return True
+            seq.text = text
         if at_limit:
+            if not (seq.live_text or stops):
+                seq.text = self.decode(seq.token_ids)
             seq.finish_reason = "length"
             return True
         return False

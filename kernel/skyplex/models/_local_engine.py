@@ -1,0 +1,514 @@
+"""Continuous batching for the local backend: one running batch, scheduled between decode steps.
+
+A single scheduler thread owns decoding. Before every decode step it
+
+- drops the rows that finished or whose caller cancelled (a client that went away),
+- admits waiting requests while the batch has room: they are prefilled together and their
+  keys/values merged into the running batch,
+
+then runs one decode step for every running row. A request therefore joins the batch as soon as
+there is room and leaves it the step it finishes: a short request is never held until a long one ends.
+
+Layout of the running batch (``mask`` is the 2-D attention mask, one row per request)::
+
+    row 0: [ 0 0 0 | cached prefix | 0 0 | own prompt tokens | generated ... ]
+    row 1: [ cached prefix (longer)       | own prompt tokens (longest)  | generated ... ]
+
+Padding (zeros in the mask) can sit anywhere; position ids are each row's count of real tokens, so
+every row computes exactly what it would compute alone, up to float rounding. Columns that no row
+needs any more (after long rows leave) are trimmed.
+
+Fair queue: when the batch is full, waiting requests are admitted by the tokens they may still
+generate (``max_tokens``), shortest first, each decode step spent waiting counting as one token
+less, so a long request is delayed by short ones but never starved. Prefill work admitted per
+step is capped (``prefill_token_budget``) so a burst of long prompts does not stall the running rows.
+
+Prefix cache: prompt keys/values are kept (least recently used first out, ``capacity_tokens`` in
+all). A new request reuses the longest cached prefix of its prompt, so repeated system prompts
+and few-shot headers are prefilled once across requests; requests admitted together that share a
+prefix have it prefilled once (batch size 1) first. Reused keys/values are copied into each row.
+The cascade attention kernel (``skyplex.ops.cascade_attention``, which reads a shared prefix once
+for a whole group) is not used here: see docs/serving-vllm.md for the measurement behind that.
+
+torch is imported inside functions so that importing skyplex stays cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SkyplexError
+from ._local_decode import MIN_SHARED_PREFIX, DecodeEngine, SequenceState, shared_prefix_length
+
+log = logging.getLogger(__name__)
+
+#: default total size of the prefix cache (SmolLM2-135M: about 46 KB of keys/values per token)
+DEFAULT_PREFIX_CACHE_TOKENS = 8192
+#: default cap on prompt tokens prefilled in one scheduling round (one prompt is always admitted)
+DEFAULT_PREFILL_TOKEN_BUDGET = 2048
+
+
+class GenerationCancelled(SkyplexError):
+    """The caller cancelled the generation before it finished (for instance, the client went away)."""
+
+    status_code = 499
+    error_type = "cancelled"
+
+
+# --- prefix cache -------------------------------------------------------------------------------
+@dataclass
+class PrefixEntry:
+    """Keys/values of one token sequence, per layer ``(keys, values)`` of shape [1, kv_heads, len, head_dim]."""
+
+    tokens: tuple[int, ...]
+    layers: list[tuple[Any, Any]]
+    last_used: int = 0
+
+
+class PrefixCache:
+    """Keys/values of recent prompts, found again by longest common token prefix (LRU eviction)."""
+
+    def __init__(self, capacity_tokens: int = DEFAULT_PREFIX_CACHE_TOKENS) -> None:
+        self.capacity_tokens = capacity_tokens
+        self._entries: list[PrefixEntry] = []
+        self._clock = itertools.count(1)
+        self._lock = threading.Lock()
+        self.lookups = 0
+        self.hits = 0
+        self.hit_tokens = 0
+
+    @property
+    def tokens(self) -> int:
+        """Tokens held now."""
+        return sum(len(e.tokens) for e in self._entries)
+
+    def peek(self, ids: Sequence[int]) -> tuple[int, PrefixEntry | None]:
+        """Longest reusable prefix of ``ids`` (leaving at least one token to prefill), without counting it."""
+        best, best_entry = 0, None
+        key = tuple(ids)
+        limit = len(key) - 1
+        with self._lock:
+            for entry in self._entries:
+                if not entry.tokens or entry.tokens[0] != key[0]:
+                    continue
+                n = min(len(os.path.commonprefix([entry.tokens, key])), limit)
+                if n > best:
+                    best, best_entry = n, entry
+        if best < MIN_SHARED_PREFIX:
+            return 0, None
+        return best, best_entry
+
+    def lookup(self, ids: Sequence[int]) -> tuple[int, PrefixEntry | None]:
+        """Like :meth:`peek`, and counts the hit and marks the entry as recently used."""
+        n, entry = self.peek(ids)
+        with self._lock:
+            self.lookups += 1
+            if entry is not None:
+                entry.last_used = next(self._clock)
+                self.hits += 1
+                self.hit_tokens += n
+        return n, entry
+
+    def add(self, ids: Sequence[int], layers: Callable[[], list[tuple[Any, Any]]]) -> None:
+        """Keep the keys/values of ``ids`` (``layers`` builds them, called only when they are kept)."""
+        key = tuple(ids)
+        if len(key) < MIN_SHARED_PREFIX or len(key) > self.capacity_tokens:
+            return
+        with self._lock:
+            for entry in self._entries:
+                if entry.tokens[: len(key)] == key:  # already covered by a longer or equal entry
+                    entry.last_used = next(self._clock)
+                    return
+        built = layers()
+        with self._lock:
+            # entries that are a prefix of this one are now redundant
+            self._entries = [e for e in self._entries if key[: len(e.tokens)] != e.tokens]
+            self._entries.append(PrefixEntry(key, built, next(self._clock)))
+            while sum(len(e.tokens) for e in self._entries) > self.capacity_tokens:
+                self._entries.remove(min(self._entries, key=lambda e: e.last_used))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+# --- requests -----------------------------------------------------------------------------------
+_END = object()
+
+
+class Request:
+    """One sequence handed to the scheduler; :attr:`done` is set when it finished, failed or was cancelled."""
+
+    _order = itertools.count()
+
+    def __init__(self, seq: SequenceState) -> None:
+        self.seq = seq
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.cancelled = False
+        #: streaming requests get ``(text, finished)`` after every token, then ``_END``
+        self.updates: queue.SimpleQueue | None = queue.SimpleQueue() if seq.live_text else None
+        self.order = next(Request._order)
+        self.waited_steps = 0
+        #: the scheduler's decode-step counter when this request joined the batch and when it left
+        self.joined_step: int | None = None
+        self.finished_step: int | None = None
+
+    def priority(self) -> tuple[int, int]:
+        """Smaller goes first: the tokens it may still generate, less one per decode step waited."""
+        return (self.seq.max_new_tokens - self.waited_steps, self.order)
+
+
+class PendingGeneration:
+    """Completions being generated; :meth:`cancel` frees their batch rows at the next decode step."""
+
+    def __init__(self, scheduler: BatchScheduler, requests: list[Request]) -> None:
+        self._scheduler = scheduler
+        self.requests = requests
+
+    def done(self) -> bool:
+        return all(r.done.is_set() for r in self.requests)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every request has ended (or ``timeout`` seconds); True when all have."""
+        for r in self.requests:
+            if not r.done.wait(timeout):
+                return False
+        return True
+
+    def cancel(self) -> None:
+        """Stop generating; waiters get :class:`GenerationCancelled`. Safe from any thread, idempotent."""
+        for r in self.requests:
+            self._scheduler.cancel(r)
+
+    def sequences(self) -> list[SequenceState]:
+        """The finished sequences, in order; raises the first error or :class:`GenerationCancelled`."""
+        try:
+            self.wait()
+        except BaseException:  # interrupted while waiting: nobody will read these rows
+            self.cancel()
+            raise
+        for r in self.requests:
+            if r.error is not None:
+                raise r.error
+        if any(r.cancelled for r in self.requests):
+            raise GenerationCancelled("the generation was cancelled before it finished")
+        return [r.seq for r in self.requests]
+
+
+# --- scheduler ----------------------------------------------------------------------------------
+class BatchScheduler:
+    """Iteration-level scheduler over one running batch; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: DecodeEngine,
+        *,
+        max_batch_size: Callable[[], int],
+        prefix_cache: PrefixCache | None = None,
+        prefill_token_budget: int = DEFAULT_PREFILL_TOKEN_BUDGET,
+    ) -> None:
+        self.engine = engine
+        self.max_batch_size = max_batch_size
+        self.prefix_cache = prefix_cache
+        self.prefill_token_budget = prefill_token_budget
+        self._cond = threading.Condition()
+        self._waiting: list[Request] = []
+        self._running: list[Request] = []  # only the scheduler thread changes this and the tensors below
+        self._cache: Any = None
+        self._mask: Any = None
+        self._last: list[int] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        #: decode steps run so far (one model call for the whole running batch each)
+        self.steps = 0
+        #: prefill rounds run so far (newly admitted requests, prefilled together)
+        self.prefills = 0
+        #: the largest number of rows decoded together
+        self.peak_batch = 0
+
+    # caller side ---------------------------------------------------------------------------
+    def submit(self, seqs: Sequence[SequenceState]) -> PendingGeneration:
+        """Queue ``seqs`` for decoding; they join the running batch at the next step with room."""
+        requests = [Request(s) for s in seqs]
+        with self._cond:
+            if self._closed:
+                raise SkyplexError("the local model's scheduler is closed")
+            self._waiting.extend(requests)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="skyplex-local-decode", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return PendingGeneration(self, requests)
+
+    def cancel(self, request: Request) -> None:
+        """Mark ``request`` cancelled; the scheduler drops it before its next step."""
+        if request.done.is_set():
+            return
+        request.cancelled = True
+        with self._cond:
+            self._cond.notify()
+
+    def running(self) -> int:
+        """Rows in the running batch now."""
+        return len(self._running)
+
+    def waiting(self) -> int:
+        """Requests queued for a row now."""
+        with self._cond:
+            return len(self._waiting)
+
+    def close(self) -> None:
+        """Stop the scheduler thread; requests not finished end with an error."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=60)
+
+    # scheduler thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._running and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    leftovers = self._waiting + self._running
+                    self._waiting = []
+                    break
+                admitted = self._admit()
+            try:
+                if admitted:
+                    self._prefill(admitted)
+                if self._running:
+                    self._step()
+            except BaseException as exc:  # noqa: BLE001 - the thread must outlive a failed batch
+                log.exception("local decode step failed; failing the %d requests in the batch", len(self._running))
+                for r in {id(r): r for r in admitted + self._running}.values():
+                    if not r.done.is_set():
+                        r.error = exc
+                        self._finish(r)
+                self._reset()
+        for r in leftovers:
+            if not r.done.is_set():
+                r.error = SkyplexError("the local model was closed while this request was generating")
+                self._finish(r)
+        self._reset()
+
+    def _admit(self) -> list[Request]:
+        """Pick waiting requests for the free rows (under the lock); drops cancelled ones."""
+        for r in [r for r in self._waiting if r.cancelled]:
+            self._waiting.remove(r)
+            self._finish(r)
+        room = max(self.max_batch_size(), 1) - len(self._running)
+        picked: list[Request] = []
+        budget = self.prefill_token_budget
+        if room > 0:
+            for r in sorted(self._waiting, key=Request.priority):
+                if len(picked) == room:
+                    break
+                tokens = len(r.seq.prompt_ids) - (r.seq.cached_tokens or 0)
+                if picked and tokens > budget:
+                    continue
+                picked.append(r)
+                budget -= tokens
+        for r in picked:
+            self._waiting.remove(r)
+        if self._running or picked:
+            for r in self._waiting:
+                r.waited_steps += 1
+        return picked
+
+    def _prefill(self, admitted: list[Request]) -> None:
+        """Prefill newly admitted requests together, choose their first tokens, merge them into the batch."""
+        import torch
+        from transformers import DynamicCache
+
+        hits = self._prefix_hits(admitted)
+        plens = [n for n, _ in hits]
+        pmax = max(plens)
+        suffixes = [r.seq.prompt_ids[n:] for r, n in zip(admitted, plens)]
+        smax = max(len(s) for s in suffixes)
+        rows = len(admitted)
+        with torch.inference_mode():
+            input_ids = torch.full((rows, smax), self.engine.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((rows, pmax + smax), dtype=torch.long)
+            for row, (suffix, n) in enumerate(zip(suffixes, plens)):
+                input_ids[row, smax - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
+                mask[row, pmax - n : pmax] = 1
+                mask[row, pmax + smax - len(suffix) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, pmax:]
+            if pmax:
+                cache = DynamicCache(ddp_cache_data=_prefix_rows(hits, pmax))
+            else:
+                cache = DynamicCache()
+        logits = self.engine.forward(input_ids, mask, positions, cache)
+        self.prefills += 1
+        for r, n in zip(admitted, plens):
+            r.seq.cached_tokens = n
+            r.joined_step = self.steps
+        if self.prefix_cache is not None:
+            with torch.inference_mode():
+                for row, r in enumerate(admitted):
+                    if r.seq.params.prefix_reuse:
+                        self.prefix_cache.add(r.seq.prompt_ids, lambda row=row: _row_layers(cache, mask, row))
+        tokens = self.engine.choose(logits, [r.seq for r in admitted])
+        keep = [row for row, (r, t) in enumerate(zip(admitted, tokens)) if not self._advance(r, t)]
+        if not keep:
+            return
+        with torch.inference_mode():
+            if len(keep) < rows:
+                index = torch.tensor(keep, dtype=torch.long)
+                cache.batch_select_indices(index)
+                mask = mask[index]
+            self._merge([admitted[i] for i in keep], cache, mask, [tokens[i] for i in keep])
+
+    def _prefix_hits(self, admitted: list[Request]) -> list[tuple[int, Any]]:
+        """Per request, the cached prefix length and entry it reuses ((0, None) for none)."""
+        if self.prefix_cache is None:
+            return [(0, None)] * len(admitted)
+        cache = self.prefix_cache
+        # requests admitted together that share a prefix not cached yet get it prefilled once
+        groups: dict[tuple[int, ...], list[Request]] = {}
+        for r in admitted:
+            if r.seq.params.prefix_reuse and len(r.seq.prompt_ids) > MIN_SHARED_PREFIX:
+                groups.setdefault(tuple(r.seq.prompt_ids[:MIN_SHARED_PREFIX]), []).append(r)
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            shared = shared_prefix_length([r.seq.prompt_ids for r in group])
+            if shared >= MIN_SHARED_PREFIX and shared > cache.peek(group[0].seq.prompt_ids)[0]:
+                prefix = self.engine.prefill_prefix(group[0].seq.prompt_ids[:shared])
+                cache.add(group[0].seq.prompt_ids[:shared], lambda prefix=prefix: prefix.layers)
+        return [cache.lookup(r.seq.prompt_ids) if r.seq.params.prefix_reuse else (0, None) for r in admitted]
+
+    def _step(self) -> None:
+        """One decode step for every running row (dropping cancelled rows first)."""
+        import torch
+
+        cancelled = [row for row, r in enumerate(self._running) if r.cancelled]
+        if cancelled:
+            self._remove(cancelled)
+            if not self._running:
+                return
+        with torch.inference_mode():
+            positions = self._mask.sum(-1, keepdim=True)  # each row's count of real tokens so far
+            self._mask = torch.cat([self._mask, self._mask.new_ones((self._mask.shape[0], 1))], dim=-1)
+            input_ids = torch.tensor(self._last, dtype=torch.long).unsqueeze(-1)
+        logits = self.engine.forward(input_ids, self._mask, positions, self._cache)
+        self.steps += 1
+        self.peak_batch = max(self.peak_batch, len(self._running))
+        tokens = self.engine.choose(logits, [r.seq for r in self._running])
+        self._last = tokens
+        finished = [row for row, (r, t) in enumerate(zip(self._running, tokens)) if self._advance(r, t)]
+        if finished:
+            self._remove(finished)
+
+    def _advance(self, request: Request, token: int) -> bool:
+        """Apply one token to ``request``; finishes it (and tells its waiter) when it ends."""
+        ended = self.engine.advance(request.seq, token)
+        if request.updates is not None:
+            request.updates.put((request.seq.text, ended))
+        if ended:
+            self._finish(request)
+        return ended
+
+    def _finish(self, request: Request) -> None:
+        request.finished_step = self.steps
+        if request.updates is not None:
+            request.updates.put(_END)
+        request.done.set()
+
+    def _merge(self, requests: list[Request], cache: Any, mask: Any, last: list[int]) -> None:
+        """Add prefilled rows to the running batch, left-padding whichever side is shorter."""
+        import torch
+        from transformers import DynamicCache
+
+        if not self._running:
+            self._running, self._cache, self._mask, self._last = list(requests), cache, mask, list(last)
+            return
+        width = max(self._mask.shape[1], mask.shape[1])
+        layers = []
+        for old, new in zip(self._cache.layers, cache.layers):
+            layers.append(
+                (
+                    torch.cat([_left_pad(old.keys, width), _left_pad(new.keys, width)], dim=0),
+                    torch.cat([_left_pad(old.values, width), _left_pad(new.values, width)], dim=0),
+                )
+            )
+        self._cache = DynamicCache(ddp_cache_data=layers)
+        self._mask = torch.cat([_left_pad(self._mask, width, dim=1), _left_pad(mask, width, dim=1)], dim=0)
+        self._running.extend(requests)
+        self._last.extend(last)
+
+    def _remove(self, rows: list[int]) -> None:
+        """Drop ``rows`` from the running batch (finishing any not finished yet) and trim dead columns."""
+        import torch
+
+        gone = set(rows)
+        for row in rows:
+            r = self._running[row]
+            if not r.done.is_set():
+                self._finish(r)
+        keep = [row for row in range(len(self._running)) if row not in gone]
+        if not keep:
+            self._reset()
+            return
+        with torch.inference_mode():
+            index = torch.tensor(keep, dtype=torch.long)
+            self._cache.batch_select_indices(index)
+            self._mask = self._mask[index]
+            # columns every remaining row masks out (left over from rows that left) cost compute only
+            first = int(self._mask.any(0).long().argmax())
+            if first > 0:
+                self._mask = self._mask[:, first:]
+                for layer in self._cache.layers:
+                    layer.keys = layer.keys[:, :, first:]
+                    layer.values = layer.values[:, :, first:]
+        self._running = [self._running[row] for row in keep]
+        self._last = [self._last[row] for row in keep]
+
+    def _reset(self) -> None:
+        self._running, self._cache, self._mask, self._last = [], None, None, []
+
+
+def _left_pad(t: Any, width: int, dim: int = 2) -> Any:
+    """``t`` with zeros prepended along ``dim`` up to ``width``."""
+    import torch
+
+    missing = width - t.shape[dim]
+    if missing <= 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = missing
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+def _prefix_rows(hits: list[tuple[int, Any]], width: int) -> list[tuple[Any, Any]]:
+    """Per layer, the rows' cached prefixes right-aligned in ``width`` columns (zeros before)."""
+    template = next(entry for n, entry in hits if entry is not None)
+    layers = []
+    for layer, (k0, v0) in enumerate(template.layers):
+        keys = k0.new_zeros((len(hits), k0.shape[1], width, k0.shape[3]))
+        values = v0.new_zeros((len(hits), v0.shape[1], width, v0.shape[3]))
+        for row, (n, entry) in enumerate(hits):
+            if n:
+                k, v = entry.layers[layer]
+                keys[row, :, width - n :] = k[0, :, :n]
+                values[row, :, width - n :] = v[0, :, :n]
+        layers.append((keys, values))
+    return layers
+
+
+def _row_layers(cache: Any, mask: Any, row: int) -> list[tuple[Any, Any]]:
+    """One row's keys/values without its padding columns, per layer [1, kv_heads, tokens, head_dim]."""
+    real = mask[row].bool()
+    return [(layer.keys[row : row + 1, :, real], layer.values[row : row + 1, :, real]) for layer in cache.layers]
