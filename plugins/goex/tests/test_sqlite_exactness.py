@@ -18,6 +18,8 @@ SCHEMA = """
 CREATE TABLE items(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, price REAL);
 CREATE TABLE tags(id INTEGER PRIMARY KEY, item INTEGER REFERENCES items(id), tag TEXT);
 CREATE TABLE audit(n INTEGER PRIMARY KEY, what TEXT);
+CREATE TABLE kv(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+INSERT INTO kv VALUES ('pen', 1), ('cup', x'00ff');
 CREATE INDEX tags_tag ON tags(tag);
 CREATE VIEW cheap AS SELECT name FROM items WHERE price < 1;
 CREATE TRIGGER items_audit AFTER UPDATE ON items BEGIN INSERT INTO audit(what) VALUES ('update ' || NEW.name); END;
@@ -124,6 +126,9 @@ STATEMENTS = st.one_of(
     st.just("ALTER TABLE tags RENAME TO labels"),
     st.builds(lambda v: f"PRAGMA user_version = {v}", st.integers(0, 1000)),
     st.just("ANALYZE"),
+    st.builds(lambda n, p: f"INSERT OR REPLACE INTO kv VALUES ('{n}', {p})", NAMES, PRICES),
+    st.builds(lambda a, b: f"UPDATE OR IGNORE kv SET k = '{b}' WHERE k = '{a}'", NAMES, NAMES),
+    st.builds(lambda n: f"DELETE FROM kv WHERE k = '{n}'", NAMES),
 )
 
 
@@ -143,3 +148,31 @@ def test_random_scripts_undo_exactly(executor, tmp_path, script):
     executor.commit(rec.id)
     executor.undo(rec.id)
     assert full_state(db) == before, sql
+
+
+def test_without_rowid_tables_are_logged_by_key_not_copied(executor, tmp_path):
+    db = make_db(tmp_path / "shop.db")
+    conn = sqlite3.connect(db)
+    conn.executescript("""CREATE TABLE kv2(k TEXT, n INTEGER, v BLOB, PRIMARY KEY (k, n)) WITHOUT ROWID;
+        INSERT INTO kv2 VALUES ('a', 1, x'00'), ('b', 2, NULL), ('c', 3, 1.5), ('d', 4, 'other writer');""")
+    conn.close()
+    before = full_state(db)
+    sql = "UPDATE kv2 SET v = 'x', n = 9 WHERE k = 'a'; DELETE FROM kv2 WHERE k = 'b'; INSERT INTO kv2 VALUES ('z', 0, 2.5)"
+    rec = executor.commit(executor.run(executor.propose(sql_action(db, sql)).id).id)
+    assert "kv2" not in executor.journal_db.get(rec.id)["undo_data"]["saved_tables"]  # no whole-table copy
+    executor.undo(rec.id)
+    assert full_state(db) == before
+    # a row the action did not touch, changed by someone else: a conflict, and force leaves it alone
+    rec = executor.commit(executor.run(executor.propose(sql_action(db, sql)).id).id)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE kv2 SET v = 'changed later' WHERE k = 'd'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConflictError):
+        executor.undo(rec.id)
+    executor.undo(rec.id, force=True)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT v FROM kv2 WHERE k = 'd'").fetchone() == ("changed later",)
+    assert conn.execute("SELECT k, n, v FROM kv2 WHERE k IN ('a', 'b', 'z') ORDER BY k").fetchall() == [
+        ("a", 1, b"\x00"), ("b", 2, None)]
+    conn.close()

@@ -81,10 +81,8 @@ class SqliteHandler(ActionHandler):
         conn.execute("DELETE FROM temp._goex_log")
         columns: dict[str, list[str]] = {}
         ddl_touched: set[str] = set()
+        keys: dict[str, list[str]] = {}
         for i, t in enumerate(tables):
-            if _without_rowid(conn, t):  # no rowid to key a changeset on: copy the whole table instead
-                ddl_touched.add(t)
-                continue
             if skip_tables is None or t in skip_tables:
                 continue
             cols = [r[1] for r in conn.execute(f"PRAGMA table_xinfo({_q(t)})") if r[6] == 0]
@@ -94,6 +92,9 @@ class SqliteHandler(ActionHandler):
             conn.execute(f"DELETE FROM temp.{shadow}")
             old = ", ".join(f"OLD.{_q(c)}" for c in cols)
             tl = "'" + t.replace("'", "''") + "'"
+            if _without_rowid(conn, t):  # keyed by its primary key instead of a rowid
+                keys[t] = _install_keyed_triggers(conn, i, t, cols, shadow, old, tl)
+                continue
             conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_i{i} AFTER INSERT ON main.{_q(t)} BEGIN "
                          f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'I', NULL, NEW.rowid); END")
             conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_d{i} AFTER DELETE ON main.{_q(t)} BEGIN "
@@ -138,7 +139,12 @@ class SqliteHandler(ActionHandler):
             if op in ("D", "U"):
                 row = conn.execute(f"SELECT * FROM temp.{shadows[tbl]} WHERE logseq=?", (seq,)).fetchone()
                 old = [encode(v) for v in row[1:]]
-            log.append({"table": tbl, "op": op, "rowid": rid, "new_rowid": new_rid, "old": old})
+            entry = {"table": tbl, "op": op, "rowid": rid, "new_rowid": new_rid, "old": old}
+            if tbl in keys and op in ("I", "U"):
+                i = tables.index(tbl)
+                row = conn.execute(f"SELECT * FROM temp._goex_k{i} WHERE logseq=?", (seq,)).fetchone()
+                entry["new_key"] = [encode(v) for v in row[1:]]
+            log.append(entry)
         for i in range(len(tables)):  # drop our triggers before COMMIT/ROLLBACK so none outlive the action
             for k in "idu":
                 conn.execute(f"DROP TRIGGER IF EXISTS temp._goex_{k}{i}")
@@ -150,7 +156,7 @@ class SqliteHandler(ActionHandler):
         existed = {n for (t, n, _tb, _s) in schema_before if t == "table"}
         ddl_touched &= existed
         touched = sorted({e["table"] for e in log} | ddl_touched | {n for t, n in created if t == "table"})
-        return {"results": results, "log": log, "columns": columns, "ddl_tables": sorted(ddl_touched),
+        return {"results": results, "log": log, "columns": columns, "keys": keys, "ddl_tables": sorted(ddl_touched),
                 "created": [list(c) for c in created], "touched": touched,
                 "schema_before": [list(s) for s in schema_before]}
 
@@ -181,7 +187,11 @@ class SqliteHandler(ActionHandler):
         out = []
         for e in cap["log"][:PREVIEW_ROWS]:
             new = None
-            if e["op"] in ("I", "U"):
+            if e["op"] in ("I", "U") and "new_key" in e:
+                key = cap["keys"][e["table"]]
+                row = conn.execute(f"SELECT * FROM main.{_q(e['table'])} WHERE {_key_match(key)}",
+                                   [decode(v) for v in e["new_key"]]).fetchone()
+            elif e["op"] in ("I", "U"):
                 row = conn.execute(f"SELECT * FROM main.{_q(e['table'])} WHERE rowid=?", (e["new_rowid"],)).fetchone()
                 new = [encode(v) for v in row] if row else None
             out.append({"table": e["table"], "op": {"I": "insert", "U": "update", "D": "delete"}[e["op"]],
@@ -206,7 +216,8 @@ class SqliteHandler(ActionHandler):
                 if _fingerprint(cap, post) != ctx.preview["fingerprint"]:
                     raise ConflictError(f"the database {ctx.payload['database']} changed since action {ctx.id} ran, "
                                         "so committing would not do what the preview showed; run it again")
-                undo_data.update({"log": cap["log"], "columns": cap["columns"], "saved_tables": saved, "extras": extras,
+                undo_data.update({"log": cap["log"], "columns": cap["columns"], "keys": cap["keys"],
+                                  "saved_tables": saved, "extras": extras,
                                   "created": cap["created"], "schema_before": cap["schema_before"],
                                   "touched": cap["touched"], "post_digest": post})
                 ctx.record_undo_data(undo_data)  # durable before the data changes
@@ -285,6 +296,18 @@ class SqliteHandler(ActionHandler):
             if t in created_tables or t in u["saved_tables"]:
                 continue
             cols = u["columns"][t]
+            key = (u.get("keys") or {}).get(t)
+            if key is not None:  # WITHOUT ROWID: the row is found by its primary key
+                if e["op"] == "I":
+                    conn.execute(f"DELETE FROM main.{_q(t)} WHERE {_key_match(key)}", [decode(v) for v in e["new_key"]])
+                elif e["op"] == "D":
+                    conn.execute(f"INSERT INTO main.{_q(t)}({', '.join(_q(c) for c in cols)}) "
+                                 f"VALUES({', '.join('?' * len(cols))})", [decode(v) for v in e["old"]])
+                else:
+                    sets = ", ".join(f"{_q(c)}=?" for c in cols)
+                    conn.execute(f"UPDATE main.{_q(t)} SET {sets} WHERE {_key_match(key)}",
+                                 [*(decode(v) for v in e["old"]), *(decode(v) for v in e["new_key"])])
+                continue
             if e["op"] == "I":
                 conn.execute(f"DELETE FROM main.{_q(t)} WHERE rowid=?", (e["new_rowid"],))
             else:
@@ -314,6 +337,34 @@ class SqliteHandler(ActionHandler):
 
 
 # helpers ----------------------------------------------------------------------------------------------
+def _install_keyed_triggers(conn: sqlite3.Connection, i: int, t: str, cols: list[str], shadow: str, old: str,
+                            tl: str) -> list[str]:
+    """Logging triggers for a WITHOUT ROWID table: old rows as for rowid tables, plus the new primary
+    key of inserted and updated rows (in ``_goex_k{i}``), so undo touches only the rows the action did."""
+    info = conn.execute(f"PRAGMA table_info({_q(t)})").fetchall()
+    key = [r[1] for r in sorted((r for r in info if r[5] > 0), key=lambda r: r[5])]
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS _goex_k{i}(logseq {''.join(', ' + _q('k_' + c) for c in key)})")
+    conn.execute(f"DELETE FROM temp._goex_k{i}")
+    new_key = ", ".join(f"NEW.{_q(c)}" for c in key)
+    last = "(SELECT max(seq) FROM _goex_log)"
+    conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_i{i} AFTER INSERT ON main.{_q(t)} BEGIN "
+                 f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'I', NULL, NULL); "
+                 f"INSERT INTO _goex_k{i} VALUES({last}, {new_key}); END")
+    conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_d{i} AFTER DELETE ON main.{_q(t)} BEGIN "
+                 f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'D', NULL, NULL); "
+                 f"INSERT INTO {shadow} VALUES({last}, {old}); END")
+    conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS _goex_u{i} AFTER UPDATE ON main.{_q(t)} BEGIN "
+                 f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'U', NULL, NULL); "
+                 f"INSERT INTO {shadow} VALUES({last}, {old}); "
+                 f"INSERT INTO _goex_k{i} VALUES({last}, {new_key}); END")
+    return key
+
+
+def _key_match(key: list[str]) -> str:
+    """A WHERE clause matching a primary key exactly (``IS``: NULL-safe, no affinity surprises)."""
+    return " AND ".join(f"{_q(c)} IS ?" for c in key)
+
+
 def _schema(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None]]:
     return [tuple(r) for r in conn.execute(
         "SELECT type, name, tbl_name, sql FROM main.sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")]
