@@ -8,16 +8,15 @@ every LLM on the mesh runs one prefill batch, one at a time, so
 Each LLM takes the smallest batch that meets its rate, capped by its share of the mesh's KV memory
 (split by rate x KV bytes per token). Two modes:
 
-* ``fidelity`` reproduces the authors' estimator: hard-coded lengths (prompt 161, output 337),
-  step lookups on profiled batches in JSON key order, the decode index reused for the prefill list,
-  KV sized from the full model (not per tensor-parallel shard), its per-sequence overhead constants.
+* ``fidelity`` is the authors' estimator itself (module ``fidelity``): hard-coded lengths (prompt
+  161, output 337), step lookups in JSON key order, the decode index reused for the prefill list,
+  KV sized from the full model, their per-sequence overheads and their batch-growing mesh loop.
 * ``default`` fixes those: the workload's own lengths, interpolation in batch, length and SM share,
   consistent indices, TP- and GQA-aware KV sizes, and SM oversubscription slowing the decodes.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,11 +24,11 @@ import numpy as np
 from skyplex.errors import InvalidInputError
 
 from .catalogue import GIB, shape_of
-from .profiles import LatencyProfile, fidelity_costs
+from .fidelity import FIDELITY_OUTPUT, FIDELITY_PROMPT, AuthorsEstimator, AuthorsLLM, overhead_s
+from .profiles import LatencyProfile
 from .workload import LLM
 
 MODES = ("default", "fidelity")
-FIDELITY_PROMPT, FIDELITY_OUTPUT = 161, 337
 PREFILL_SM = {"llama-7b": 80, "llama-13b": 90}  # the authors' prefill shares; 100 for larger models
 DECODE_SMS = (30, 40, 50, 60, 70, 80, 90)
 GPU_GIB = 80.0
@@ -37,10 +36,6 @@ GPU_GIB = 80.0
 
 def prefill_share(model: str) -> int:
     return PREFILL_SM.get(shape_of(model).name, 100)
-
-
-def overhead_s(model: str) -> float:
-    return {"llama-7b": 1e-4, "llama-13b": 8e-5}.get(shape_of(model).name, 7e-5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,7 @@ class Estimator:
         self.mode = mode
         self.gpu_memory_gib = gpu_memory_gib
         self.headroom = headroom
+        self.authors = AuthorsEstimator(profile) if mode == "fidelity" else None
         self._tables = lru_cache(maxsize=None)(self._latency_tables)
 
     # --------------------------------------------------------------------------- latency vectors
@@ -77,31 +73,16 @@ class Estimator:
         grid = self.profile.grid(model, ngpus)
         bmax = grid.max_batch
         b = np.arange(0, bmax + 1, dtype=float)
-        if self.mode == "fidelity":
-            pre_c = fidelity_costs(self.profile, model, ngpus, p_sm, True, int(prompt))
-            dec_c = fidelity_costs(self.profile, model, ngpus, d_sm, False, int(output))
-            pre, dec = np.zeros(bmax + 1), np.zeros(bmax + 1)
-            for k in range(1, bmax + 1):
-                i = bisect.bisect_left(dec_c.batches, k)  # first profiled batch >= k: a step function
-                i = min(i, len(dec_c.latencies) - 1)
-                dec[k] = dec_c.latencies[i]
-                pre[k] = pre_c.latencies[min(i, len(pre_c.latencies) - 1)]  # their index, the other list
-            dec += overhead_s(model) * b
-            return pre, dec
         pre, _ = self.profile.table(model, ngpus, "prefill", p_sm, b, np.array([prompt]))
         dec, _ = self.profile.table(model, ngpus, "decode", d_sm, b, np.array([prompt + output / 2.0]))
         dec = dec[:, 0] + overhead_s(model) * b
         return pre[:, 0], dec
 
     def kv_bytes_per_token(self, model: str, ngpus: int) -> float:
-        shape = shape_of(model)
-        if self.mode == "fidelity":
-            return 2.0 * shape.num_layers * shape.hidden_size * 2  # whole model, whatever the TP width
-        return shape.kv_bytes_per_token_mesh(ngpus)
+        return shape_of(model).kv_bytes_per_token_mesh(ngpus)
 
     def kv_pool_bytes(self, ngpus: int, models: list[str]) -> float:
-        weights = sum(shape_of(m).weight_gib for m in models) if self.mode == "default" else \
-            sum(2.0 * float(shape_of(m).name.split("-")[-1][:-1]) for m in models)  # their '13b' -> 26 GB
+        weights = sum(shape_of(m).weight_gib for m in models)
         return max(0.0, self.gpu_memory_gib * ngpus * 0.98 - weights - 6.0 * len(models)) * GIB
 
     # --------------------------------------------------------------------------------- a mesh
@@ -113,18 +94,22 @@ class Estimator:
     @lru_cache(maxsize=200_000)  # noqa: B019 - the estimator lives as long as its caches are useful
     def _mesh(self, key) -> MeshEstimate:
         llms, ngpus, d_sms, p_sms = key
-        p_sms = p_sms or tuple(100 if self.mode == "fidelity" else prefill_share(m.model) for m in llms)
+        if self.authors is not None:  # the authors' own computation (their prefill share is 100)
+            _, batches, tpts = self.authors.mesh(tuple(AuthorsLLM.of(m) for m in llms), ngpus, d_sms)
+            served = sum(min(t * self.headroom, m.rate) for t, m in zip(tpts, llms))
+            weighted = sum(t * m.rate for t, m in zip(tpts, llms)) / sum(m.rate for m in llms)
+            return MeshEstimate(tuple(tpts), tuple(int(b) for b in batches), served, weighted)
+        p_sms = p_sms or tuple(prefill_share(m.model) for m in llms)
         pool = self.kv_pool_bytes(ngpus, [m.model for m in llms])
         tok = [self.kv_bytes_per_token(m.model, ngpus) for m in llms]
         base = sum(m.rate * t for m, t in zip(llms, tok))
         tables, caps = [], []
-        oversub = max(1.0, (max(p_sms) + sum(d_sms)) / 100.0) if self.mode == "default" and len(llms) > 1 else 1.0
+        oversub = max(1.0, (max(p_sms) + sum(d_sms)) / 100.0) if len(llms) > 1 else 1.0
         for m, t, p, d in zip(llms, tok, p_sms, d_sms):
             prompt, output = self.lengths(m)
             pre, dec = self._tables(m.model, ngpus, int(p), int(d), float(prompt), float(output))
-            if self.mode == "default":
-                # while a prefill runs, decodes share the SMs with it: slow them by the oversubscription
-                dec = dec * oversub
+            # while a prefill runs, decodes share the SMs with it: slow them by the oversubscription
+            dec = dec * oversub
             tables.append((pre, dec, output))
             quota = pool * m.rate * t / base if base > 0 else 0.0
             caps.append(int(min(len(dec) - 1, quota // (t * (prompt + output)))))
@@ -160,6 +145,9 @@ class Estimator:
 
     def pick_share(self, llm: LLM, ngpus: int) -> tuple[int, float]:
         """The smallest decode SM share whose standalone throughput meets the LLM's rate (else the best)."""
+        if self.authors is not None:
+            mps, _, tpt = self.authors.estimate_mps(AuthorsLLM.of(llm), ngpus)
+            return mps, tpt
         best = (0, 0.0)
         for d in DECODE_SMS:
             t = self.standalone(llm, ngpus, d)

@@ -21,6 +21,7 @@ from skyplex.errors import InvalidInputError
 from .arrivals import Stream, make_stream
 from .catalogue import GIB, shape_of
 from .engine import LLMState, MeshEngine
+from .fidelity import overhead_s
 from .profiles import LatencyProfile
 from .workload import Mesh, MuxWorkload, PlacementPlan, check_plan_covers
 
@@ -189,8 +190,7 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
 
 def step_overhead_s(model: str) -> float:
     """Host-side cost per sequence per decode step that the kernel timings miss (the authors' values)."""
-    key = shape_of(model).name
-    return {"llama-7b": 1e-4, "llama-13b": 8e-5}.get(key, 7e-5)
+    return overhead_s(model)
 
 
 @lru_cache(maxsize=512)
