@@ -171,3 +171,25 @@ def test_place_draws_the_placement_as_png(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(res.output)["plot"] == str(png)
+
+
+def test_allocator_options_are_checked_and_fidelity_mode_runs():
+    from skyplex.errors import InvalidInputError
+    from skyplex.interfaces import AllocationProblem
+
+    wl = MuxWorkload([LLM("a", "llama-7b", 3.0), LLM("b", "llama-13b", 1.0)], 1, 4)
+    with pytest.raises(InvalidInputError, match="options.confirm must be an integer >= 0"):
+        MuxServeAllocator().allocate(AllocationProblem(workload=wl.to_workload(), options={"confirm": -1}))
+    alloc = MuxServeAllocator().allocate(AllocationProblem(workload=wl.to_workload(),
+                                                          options={"estimator": "fidelity", "confirm": 0}))
+    assert alloc.total_gpus == 4
+
+
+def test_place_with_the_authors_estimator_and_no_confirmation(monkeypatch):
+    monkeypatch.chdir(REPO)
+    res = _cli(["muxserve", "place", "plugins/muxserve/tests/data/examples_basic/models.yaml", "--estimator", "fidelity",
+                "--confirm", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["gpus"] == 4
+    bad = _cli(["muxserve", "place", "plugins/muxserve/tests/data/examples_basic/models.yaml", "--confirm", "-2"])
+    assert bad.exit_code == 2

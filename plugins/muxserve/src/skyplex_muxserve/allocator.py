@@ -14,7 +14,8 @@ from .workload import MuxWorkload
 class MuxServeAllocator(Allocator):
     """Options: ``nnodes``, ``gpus_per_node`` (else the workload's ``cluster`` metadata, or
     ``max_gpus`` as one node per 8 GPUs), ``profile`` (a profile JSON path; default the packaged
-    A100 profile), ``estimator`` (``default`` or ``fidelity``)."""
+    A100 profile), ``estimator`` (``default`` or ``fidelity``), ``confirm`` (how many of the
+    estimator's best placements the simulator judges; default 3, 0 for the estimator alone)."""
 
     name = "muxserve"
 
@@ -29,7 +30,10 @@ class MuxServeAllocator(Allocator):
             nnodes = problem.max_gpus // per_node
         wl = MuxWorkload.from_workload(problem.workload, nnodes, per_node)
         profile = get_profile(opts.get("profile"))
-        plan, served = optimise(wl, profile, Estimator(profile, str(opts.get("estimator", "default"))))
+        confirm = opts.get("confirm", 3)
+        if not isinstance(confirm, int) or confirm < 0:
+            raise InvalidInputError(f"options.confirm must be an integer >= 0, got {confirm!r}", field="options.confirm")
+        plan, served = optimise(wl, profile, Estimator(profile, str(opts.get("estimator", "default"))), confirm=confirm)
         gpu = problem.gpu_types[0] if problem.gpu_types else None
         gpu_name = gpu.name if gpu else "A100-80GB"
         price = gpu.price_per_hour if gpu else 0.0

@@ -39,10 +39,13 @@ def _workload(w: str | Path | MuxWorkload) -> MuxWorkload:
 
 
 def place(workload: str | Path | MuxWorkload, profile: str | Path | None = None,
-          estimator_mode: str = "default") -> tuple[PlacementPlan, float]:
-    """The best placement found for ``workload`` and its estimated served rate (req/s)."""
+          estimator_mode: str = "default", confirm: int = 3) -> tuple[PlacementPlan, float]:
+    """The best placement found for ``workload`` and its estimated served rate (req/s).
+
+    ``confirm``: how many of the estimator's best placements the simulator judges (0: none).
+    """
     prof = get_profile(profile)
-    return optimise(_workload(workload), prof, Estimator(prof, estimator_mode))
+    return optimise(_workload(workload), prof, Estimator(prof, estimator_mode), confirm=confirm)
 
 
 def simulate_plan(workload: str | Path | MuxWorkload, plan: PlacementPlan | list[str | Path], mode: str = "flexsm",

@@ -49,8 +49,10 @@ def muxserve() -> None:
 @click.option("--estimator", type=click.Choice(["default", "fidelity"]), default="default", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write one authors'-format YAML per mesh here.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw the placement per node to this PNG.")
+@click.option("--confirm", type=click.IntRange(min=0), default=3, show_default=True,
+              help="How many of the estimator's best placements the simulator judges (0: the estimator alone).")
 @_JSON
-def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, plot: Path | None,
+def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, plot: Path | None, confirm: int,
           json_output: bool) -> None:
     """Place WORKLOAD's LLMs (authors' workload YAML) on its cluster."""
     import yaml
@@ -58,7 +60,7 @@ def place(workload: Path, profile: Path | None, estimator: str, out: Path | None
     from .api import place as do_place
     from .api import plan_to_dict, plan_to_yaml_docs
 
-    plan, served = do_place(workload, profile, estimator)
+    plan, served = do_place(workload, profile, estimator, confirm)
     data = {**plan_to_dict(plan), "estimated_served_rate": served}
     if out:
         out.mkdir(parents=True, exist_ok=True)
