@@ -173,7 +173,8 @@ def _check_generations(samples: list[dict], reference, chat: bool) -> int:
     for sample in samples:
         prompt, kwargs = sample["arguments"]["gen_args_0"]["arg_0"], sample["arguments"]["gen_args_0"]["arg_1"]
         if chat:
-            messages = prompt if isinstance(prompt, list) else json.loads(prompt)
+            # the logged prompt is the chat history as a JSON string (alone in a list)
+            messages = json.loads(prompt[0] if isinstance(prompt, list) else prompt)
             assert [m["role"] for m in messages] == ["user"]
             ids = reference["chat_ids"](messages[-1]["content"])
         else:
