@@ -14,6 +14,8 @@ def validate_run(workload: str | Path, placement: list[str | Path], measured: st
                  profile: LatencyProfile, seed: int = 0, **knobs: Any) -> dict[str, Any]:
     """Simulated vs measured top-level throughput of one run, with the measured request counts.
 
+    Per LLM it also pairs [simulated, measured] p99 latency, mean TTFT and mean TPOT.
+
     For MuxServe runs the SM shares are the ones the run actually used (recorded in the measured
     file), which differ from the placement files' in several runs.
     """
@@ -24,7 +26,13 @@ def validate_run(workload: str | Path, placement: list[str | Path], measured: st
         plan = plan.with_shares(meas.shares())
     counts = {k: int(v["request_num"]) for k, v in meas.per_llm.items()}
     res = simulate(plan, wl, profile, SimConfig(seed=seed, counts=counts, **knobs))
-    per = {k: {"simulated": v.throughput, "measured": float(meas.per_llm[k]["throughput"])} for k, v in res.llms.items()}
+    per = {}
+    for k, v in res.llms.items():
+        m = meas.per_llm[k]
+        per[k] = {"simulated": v.throughput, "measured": float(m["throughput"]),
+                  "p99_latency": [v.percentiles["p99_latency"], float(m["p99[avg_latency]"])],
+                  "ttft_mean": [v.ttft_mean, float(m["first_token_latency"])],
+                  "tpot_mean": [v.tpot_mean, float(m["output_per_token_latency"])]}
     return {"mode": mode, "simulated": res.throughput, "measured": meas.throughput,
             "error": res.throughput / meas.throughput - 1.0, "requests": sum(counts.values()),
             "unfinished": res.unfinished, "gpus": plan.total_gpus, "per_llm": per}
