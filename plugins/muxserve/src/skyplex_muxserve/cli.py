@@ -49,11 +49,13 @@ def muxserve() -> None:
 @click.option("--estimator", type=click.Choice(["default", "fidelity"]), default="default", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write one authors'-format YAML per mesh here.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw the placement per node to this PNG.")
+@click.option("--vllm-script", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a bash script starting one vLLM server per LLM under CUDA MPS (the GPU path).")
 @click.option("--confirm", type=click.IntRange(min=0), default=3, show_default=True,
               help="How many of the estimator's best placements the simulator judges (0: the estimator alone).")
 @_JSON
-def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, plot: Path | None, confirm: int,
-          json_output: bool) -> None:
+def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, plot: Path | None,
+          vllm_script: Path | None, confirm: int, json_output: bool) -> None:
     """Place WORKLOAD's LLMs (authors' workload YAML) on its cluster."""
     import yaml
 
@@ -67,12 +69,19 @@ def place(workload: Path, profile: Path | None, estimator: str, out: Path | None
         for i, doc in enumerate(plan_to_yaml_docs(plan)):
             (out / f"mesh{i}_size{doc['num_gpus']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         data["written_to"] = str(out)
-    if plot:
-        from .plot import placement_diagram
+    if plot or vllm_script:
         from .workload import load_workload
 
         wl = load_workload(workload)
-        data["plot"] = str(placement_diagram(plan, wl.nnodes, wl.gpus_per_node, plot))
+        if plot:
+            from .plot import placement_diagram
+
+            data["plot"] = str(placement_diagram(plan, wl.nnodes, wl.gpus_per_node, plot))
+        if vllm_script:
+            from .deploy import launch_script, vllm_launches
+
+            vllm_script.write_text(launch_script(vllm_launches(plan, wl)))
+            data["vllm_script"] = str(vllm_script)
 
     def human(d: dict) -> None:
         click.echo(f"{len(d['meshes'])} meshes, {d['gpus']} GPUs, estimated served rate {served:.2f} req/s")
