@@ -1,0 +1,259 @@
+"""The sandboxed grader: each program runs as a real process in the kernel sandbox, tests compared on the host.
+
+One sandbox run per (problem, program): a small harness inside (``sandbox_harness.py``) forks a child
+per stdin test (one child for all functional tests, reusing one ``Solution()`` as the benchmark does)
+with CPU-time, memory and output limits, and returns raw outputs. Expected outputs never enter the
+sandbox. Verdicts follow the benchmark: tests in order, the first failing test decides.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal, Sequence
+
+from skyplex import InvalidInputError
+
+from .compare import compare_stdout, compare_stdout_tolerant, compare_value, compare_value_tolerant, line_diff
+from .problems import Problem, TestCase
+
+Status = Literal["AC", "WA", "TLE", "RE", "MLE", "OLE", "NO_CODE"]
+EXIT_MEMORY, EXIT_NO_METHOD = 3, 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-test limits. ``cpu_s`` is CPU time (RLIMIT_CPU), so verdicts do not move with machine load;
+    ``wall_s`` (default ``2 * cpu_s + 2``) only catches programs that sleep or block."""
+
+    cpu_s: int = 6
+    wall_s: float | None = None
+    memory_mb: int = 2048
+    output_mb: int = 16
+
+    def __post_init__(self) -> None:
+        if self.cpu_s <= 0 or self.memory_mb < 64 or self.output_mb <= 0:
+            raise InvalidInputError("limits: cpu_s and output_mb must be positive and memory_mb at least 64")
+
+    @property
+    def wall(self) -> float:
+        return self.wall_s if self.wall_s is not None else 2.0 * self.cpu_s + 2.0
+
+
+@dataclass
+class Verdict:
+    """The outcome of grading one program on one problem's tests."""
+
+    question_id: str
+    status: Status
+    tests_total: int
+    tests_passed: int = 0
+    first_failure: int | None = None
+    message: str = ""
+    diff: str = ""
+    #: the float-tolerant checker's opinion (reported beside the benchmark's verdict, never instead of it)
+    tolerant_pass: bool | None = None
+    cpu_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "AC"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def extract_code(answer: str) -> str | None:
+    """The benchmark's rule: the text between the last two lines that start with a code fence."""
+    lines = answer.split("\n")
+    fences = [i for i, line in enumerate(lines) if line.startswith("```")]
+    if len(fences) < 2:
+        return None
+    return "\n".join(lines[fences[-2] + 1: fences[-1]])
+
+
+@lru_cache(maxsize=1)
+def _harness_source() -> str:
+    return resources.files("skyplex_livecodebench").joinpath("sandbox_harness.py").read_text()
+
+
+@lru_cache(maxsize=4)
+def _sandbox(limits: Limits, n_tests: int, input_mb: int):
+    from skyplex.sandbox import Sandbox, SandboxPolicy
+
+    tmp = 2 * limits.output_mb + input_mb + 16
+    walls = limits.wall * max(1, n_tests) + 20
+    return Sandbox(SandboxPolicy(
+        memory_mb=limits.memory_mb + 256, cpu_seconds=limits.cpu_s * max(1, n_tests) + 30,
+        wall_timeout_s=walls, tmp_size_mb=tmp, disk_mb=16 + input_mb, file_size_mb=limits.output_mb + 1,
+        max_output_bytes=(limits.output_mb << 20) * 2 + (1 << 20) * max(1, n_tests), processes=64,
+        extra_env={"SKYPLEX_LCB_IN_SANDBOX": "1", "PYTHONDONTWRITEBYTECODE": "1"}))
+
+
+def grade(problem: Problem, code: str | None, *, tests: Literal["public", "private", "all"] = "public",
+          limits: Limits | None = None) -> Verdict:
+    """Grade ``code`` (already extracted; None means the answer had no code block) on ``problem``'s tests."""
+    limits = limits or Limits()
+    cases = problem.tests(tests)
+    if not cases:
+        raise InvalidInputError(f"problem {problem.question_id} has no {tests} tests; a problem without tests "
+                                "cannot be graded (it would pass anything)")
+    if code is None or not code.strip():
+        return Verdict(problem.question_id, "NO_CODE", len(cases), first_failure=0,
+                       message="the answer has no fenced code block")
+    kind = problem.kind
+    job = {"code": code, "kind": kind, "func_name": problem.func_name, "inputs": [c.input for c in cases],
+           "cpu_s": limits.cpu_s, "wall_s": limits.wall, "memory_mb": limits.memory_mb,
+           "output_bytes": limits.output_mb << 20}
+    payload = json.dumps(job)
+    sb = _sandbox(limits, len(cases), 1 + (max(len(c.input) for c in cases) >> 20))
+    with sb.temp_workspace(prefix="skyplex-lcb-") as ws:
+        (ws / "job.json").write_text(payload)
+        (ws / "harness.py").write_text(_harness_source())
+        res = sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
+    records = []
+    for line in res.stdout.decode("utf-8", "replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    if not records or not records[0].get("ready"):
+        why = res.killed_by or res.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {res.returncode}"
+        return _sandbox_end(problem, len(cases), 0, res.killed_by, f"the grading harness did not start: {why}")
+    if kind == "functional":
+        return _functional(problem, cases, records[1:], res.killed_by, limits)
+    return _stdin(problem, cases, records[1:], res.killed_by, limits)
+
+
+def _sandbox_end(problem: Problem, total: int, index: int, killed_by: str | None, message: str) -> Verdict:
+    status: Status = {"memory": "MLE", "timeout": "TLE", "cpu": "TLE", "output": "OLE"}.get(killed_by or "", "RE")
+    return Verdict(problem.question_id, status, total, index, index, message)
+
+
+def _runtime_status(rec: dict[str, Any], limits: Limits) -> tuple[Status, str] | None:
+    """The verdict a test's process end implies, or None when it ended normally."""
+    sig, code = rec.get("signal"), rec.get("exit")
+    if rec.get("walled"):
+        return "TLE", f"still running after {limits.wall:g} s wall time (sleeping or blocked)"
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and rec.get("cpu", 0) >= limits.cpu_s - 0.05):
+        return "TLE", f"used more than {limits.cpu_s} s of CPU time"
+    if sig == signal.SIGXFSZ or rec.get("stdout_size", 0) > (limits.output_mb << 20):
+        return "OLE", f"wrote more than {limits.output_mb} MB of output"
+    if code == EXIT_MEMORY or (sig is not None and rec.get("rss_kb", 0) * 1024 > 0.9 * (limits.memory_mb << 20)):
+        return "MLE", f"ran out of its {limits.memory_mb} MB of memory"
+    if sig is not None:
+        return "RE", f"killed by signal {signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig}"
+    if code not in (0, None):
+        tail = (rec.get("stderr") or "").strip().splitlines()
+        return "RE", (tail[-1] if tail else f"exit status {code}")[:500]
+    return None
+
+
+def _stdin(problem: Problem, cases: Sequence[TestCase], recs: list[dict], killed_by: str | None,
+           limits: Limits) -> Verdict:
+    total, cpu, tolerant = len(cases), 0.0, True
+    by_test = {r.get("test"): r for r in recs}
+    for i, case in enumerate(cases):
+        rec = by_test.get(i)
+        if rec is None:
+            v = _sandbox_end(problem, total, i, killed_by, f"test {i + 1}: the sandbox ended the run ({killed_by})")
+            v.cpu_s = cpu
+            return v
+        cpu += float(rec.get("cpu", 0.0))
+        bad = _runtime_status(rec, limits)
+        if bad:
+            return Verdict(problem.question_id, bad[0], total, i, i, f"test {i + 1}: {bad[1]}", cpu_s=cpu)
+        raw = base64.b64decode(rec.get("stdout", ""))
+        try:
+            got = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Verdict(problem.question_id, "WA", total, i, i, f"test {i + 1}: output is not valid UTF-8",
+                           tolerant_pass=False, cpu_s=cpu)
+        ok, why = compare_stdout(got, case.output)
+        tolerant = tolerant and compare_stdout_tolerant(got, case.output)
+        if not ok:
+            rest = all(compare_stdout_tolerant(_out(by_test.get(j)), c.output) for j, c in enumerate(cases) if j > i)
+            return Verdict(problem.question_id, "WA", total, i, i, f"test {i + 1}: {why}", line_diff(got, case.output),
+                           tolerant_pass=tolerant and rest, cpu_s=cpu)
+    return Verdict(problem.question_id, "AC", total, total, None, "", tolerant_pass=tolerant, cpu_s=cpu)
+
+
+def _out(rec: dict | None) -> str:
+    if rec is None or rec.get("exit") != 0:
+        return "\x00<not run>"
+    return base64.b64decode(rec.get("stdout", "")).decode("utf-8", "replace")
+
+
+class _Opaque:
+    """A result the harness could only describe (its repr): equal to nothing."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def decode_value(v: Any) -> Any:
+    """Rebuild a functional result from the harness's tagged JSON (tuples, sets and dicts kept apart)."""
+    if isinstance(v, list):
+        return [decode_value(x) for x in v]
+    if not isinstance(v, dict):
+        return v
+    if "f" in v:
+        return float(v["f"])
+    if "t" in v:
+        return tuple(decode_value(x) for x in v["t"])
+    try:
+        if "s" in v:
+            items = [decode_value(x) for x in v["s"]]
+            return frozenset(items) if v.get("frozen") else set(items)
+        if "d" in v:
+            return {decode_value(k): decode_value(x) for k, x in v["d"]}
+    except TypeError:
+        return _Opaque(str(v)[:200])
+    return _Opaque(str(v.get("r", v))[:200])
+
+
+def _functional(problem: Problem, cases: Sequence[TestCase], recs: list[dict], killed_by: str | None,
+                limits: Limits) -> Verdict:
+    total = len(cases)
+    if not recs:
+        return _sandbox_end(problem, total, 0, killed_by, f"the sandbox ended the run ({killed_by})")
+    rec = recs[0]
+    cpu = float(rec.get("cpu", 0.0))
+    values = {r["test"]: r["value"] for r in rec.get("results", []) if "test" in r}
+    errors = [r for r in rec.get("results", []) if "error" in r or "missing" in r]
+    tolerant = True
+    for i, case in enumerate(cases):
+        try:
+            expected = json.loads(case.output)
+        except ValueError:
+            raise InvalidInputError(f"problem {problem.question_id} test {i + 1}: expected output is not JSON") from None
+        if i not in values:
+            if errors and "missing" in errors[0]:
+                msg = f"the program has no method {errors[0]['missing']!r} (class Solution or a function)"
+                return Verdict(problem.question_id, "RE", total, i, i, msg, cpu_s=cpu)
+            bad = _runtime_status(rec, limits)
+            if bad is None:
+                bad = ("RE", errors[0]["error"][:500] if errors else "the program stopped before returning a result")
+            elif errors and bad[0] == "RE":
+                bad = ("RE", errors[0]["error"][:500])
+            return Verdict(problem.question_id, bad[0], total, i, i, f"test {i + 1}: {bad[1]}", cpu_s=cpu)
+        got = decode_value(values[i])
+        tolerant = tolerant and compare_value_tolerant(got, expected)
+        if not compare_value(got, expected):
+            return Verdict(problem.question_id, "WA", total, i, i, f"test {i + 1}: returned {repr(got)[:200]}, "
+                           f"expected {repr(expected)[:200]}", tolerant_pass=tolerant and all(
+                               j in values and compare_value_tolerant(decode_value(values[j]), json.loads(c.output))
+                               for j, c in enumerate(cases) if j > i), cpu_s=cpu)
+    return Verdict(problem.question_id, "AC", total, total, None, tolerant_pass=tolerant, cpu_s=cpu)

@@ -1,0 +1,257 @@
+"""Test runner that executes INSIDE the sandbox (stdlib only, any Python 3.9+); never imported by the host.
+
+It reads ``job.json`` (the program, the test inputs and the limits; never the expected outputs),
+imports the benchmark's standard modules once, and then runs each test in a forked child with its own
+rlimits: CPU seconds (RLIMIT_CPU), address space, and output size (RLIMIT_FSIZE on the file its stdout
+goes to). The child's stdin and stdout are real files. After each test every other process of the
+sandbox user is killed, so nothing a program leaves behind runs into the next test. One JSON line per
+test goes to this process's stdout, which the program cannot reach (its descriptors are closed in the
+child and this process is not dumpable, so /proc/<pid>/fd and /proc/<pid>/mem are closed to it).
+Comparison with the expected outputs happens on the host.
+"""
+
+import base64
+import ctypes
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+
+PREAMBLE = (
+    "from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+    "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
+    "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
+    "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
+    "import string\nimport re\nimport datetime\nimport collections\nimport heapq\nimport bisect\nimport copy\n"
+    "import math\nimport random\nimport statistics\nimport itertools\nimport functools\nimport operator\n"
+    "import io\nimport sys\nimport json\nsys.setrecursionlimit(50000)\n"
+)
+EXIT_MEMORY = 3        # the program raised MemoryError
+EXIT_NO_METHOD = 4     # functional: the method is missing
+EXIT_SETUP = 5         # the harness could not set the child up
+
+
+def _emit(record):
+    sys.__stdout__.write(json.dumps(record) + "\n")
+    sys.__stdout__.flush()
+
+
+def _encode(value, depth=0):
+    """Results as JSON that keeps the distinctions Python's == sees (tuples, sets, dicts with any keys)."""
+    if depth > 200:
+        return {"r": "<too deep>"}
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return {"f": repr(value)}
+    if isinstance(value, list):
+        return [_encode(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return {"t": [_encode(v, depth + 1) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"s": [_encode(v, depth + 1) for v in value], "frozen": isinstance(value, frozenset)}
+    if isinstance(value, dict):
+        return {"d": [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value.items()]}
+    return {"r": repr(value)[:1000]}
+
+
+def _limit(cpu_soft, cpu_hard, memory_mb, output_bytes):
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_hard))
+    mem = memory_mb << 20
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes, output_bytes))
+    for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _redirect(stdin_path, stdout_path, stderr_path, keep=()):
+    fd_in = os.open(stdin_path, os.O_RDONLY)
+    fd_out = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd_err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd_in, 0)
+    os.dup2(fd_out, 1)
+    os.dup2(fd_err, 2)
+    if keep:
+        for fd in (fd_in, fd_out, fd_err):
+            os.close(fd)
+    else:
+        os.closerange(3, 65536)
+    sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
+    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)
+    sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+
+
+def _program_globals():
+    g = {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "solution.py"}
+    exec(compile(PREAMBLE, "<preamble>", "exec"), g)
+    return g
+
+
+def _child_stdin(job, index):
+    """Runs one stdin test in this forked child; ends the process (normal interpreter exit)."""
+    _redirect("/tmp/in", "/tmp/out", "/tmp/err")
+    _limit(job["cpu_s"], job["cpu_s"] + 1, job["memory_mb"], job["output_bytes"])
+    status = 0
+    try:
+        g = _program_globals()
+        exec(compile(job["code"], "solution.py", "exec"), g)
+    except SystemExit:
+        pass  # the benchmark treats exit() as the end of the program, whatever its status
+    except MemoryError:
+        status = EXIT_MEMORY
+        sys.stderr.write("MemoryError\n")
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    try:
+        sys.stdout.flush()
+    except BaseException:
+        status = status or 1
+    raise SystemExit(status)  # normal finalisation: non-daemon threads finish, buffers are flushed
+
+
+def _child_functional(job):
+    """Runs every functional test against one Solution() (as the benchmark does)."""
+    _redirect("/dev/null", "/tmp/out", "/tmp/err", keep=True)
+    res_fd = os.open("/tmp/results", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.closerange(3, res_fd)
+    os.closerange(res_fd + 1, 65536)
+    n = len(job["inputs"])
+    hard = job["cpu_s"] * n + 1
+    _limit(job["cpu_s"], hard, job["memory_mb"], job["output_bytes"])
+    status = 0
+
+    def put(rec):
+        os.write(res_fd, (json.dumps(rec) + "\n").encode())
+
+    try:
+        g = _program_globals()
+        code = job["code"]
+        exec(compile(code, "solution.py", "exec"), g)
+        target = g["Solution"]() if "class Solution" in code else None
+        method = getattr(target, job["func_name"], None) if target is not None else g.get(job["func_name"])
+        if method is None:
+            put({"missing": job["func_name"]})
+            raise SystemExit(EXIT_NO_METHOD)
+        for i, text in enumerate(job["inputs"]):
+            args = [json.loads(line) for line in text.split("\n")]
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            soft = int(used.ru_utime + used.ru_stime) + job["cpu_s"]
+            resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
+            put({"start": i})
+            value = method(*args)
+            if isinstance(value, tuple):
+                value = list(value)
+            put({"test": i, "value": _encode(value)})
+    except SystemExit as exc:
+        status = exc.code if exc.code == EXIT_NO_METHOD else 0
+    except MemoryError:
+        status = EXIT_MEMORY
+    except BaseException as exc:
+        put({"error": type(exc).__name__ + ": " + str(exc)[:500]})
+        status = 1
+    raise SystemExit(status)
+
+
+def _kill_strays():
+    # pid 1 is the namespace's init; kill(-1) reaches every other process of the sandbox user except us
+    if os.getpid() <= 3 and os.environ.get("SKYPLEX_LCB_IN_SANDBOX") == "1":
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _wait(pid, wall_s):
+    """Wait for ``pid`` up to ``wall_s`` seconds; kill it past that. Returns (status, rusage, wall, walled)."""
+    start = time.monotonic()
+    walled = False
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            break
+        left = wall_s - (time.monotonic() - start)
+        if left <= 0:
+            os.kill(pid, signal.SIGKILL)
+            walled = True
+            done, status, usage = os.wait4(pid, 0)
+            break
+        if pidfd is not None:
+            select.select([pidfd], [], [], left)
+        else:
+            time.sleep(min(left, 0.005))
+    if pidfd is not None:
+        os.close(pidfd)
+    return status, usage, time.monotonic() - start, walled
+
+
+def _describe(status, usage, wall, walled):
+    return {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            "cpu": round(usage.ru_utime + usage.ru_stime, 4), "rss_kb": usage.ru_maxrss,
+            "wall": round(wall, 4), "walled": walled}
+
+
+def _read(path, limit):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit + 1)
+    except OSError:
+        return b""
+
+
+def main():
+    with open("job.json") as fh:
+        job = json.load(fh)
+    try:
+        sys.set_int_max_str_digits(0)
+    except AttributeError:
+        pass
+    # import the benchmark's modules once; every child forks with them loaded
+    exec(compile(PREAMBLE, "<preamble>", "exec"), {"__name__": "__preamble__"})
+    libc = ctypes.CDLL(None)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: programs cannot open our /proc/<pid>/fd or mem
+    _emit({"ready": True, "python": sys.version.split()[0]})
+    cap = job["output_bytes"]
+    if job["kind"] == "functional":
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child_functional(job)
+        n = len(job["inputs"])
+        rec = _describe(*_wait(pid, job["wall_s"] * n + 1))
+        _kill_strays()
+        rec["results"] = [json.loads(x) for x in _read("/tmp/results", 64 << 20).decode("utf-8", "replace")
+                          .splitlines() if x.strip().startswith("{")][: 3 * n + 2]
+        rec["stderr"] = _read("/tmp/err", 4000)[-4000:].decode("utf-8", "replace")
+        _emit(rec)
+        return
+    for i, text in enumerate(job["inputs"]):
+        with open("/tmp/in", "w", encoding="utf-8") as fh:
+            fh.write(text)
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child_stdin(job, i)
+        rec = _describe(*_wait(pid, job["wall_s"]))
+        _kill_strays()
+        out = _read("/tmp/out", cap)
+        rec.update(test=i, stdout=base64.b64encode(out[:cap]).decode(), stdout_size=len(out),
+                   stderr=_read("/tmp/err", 1 << 20)[-4000:].decode("utf-8", "replace"))
+        _emit(rec)
+        failed = rec["exit"] != 0 or rec["walled"]
+        if failed and job.get("stop_on_failure", True):
+            return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Fixtures for the LiveCodeBench tests: the committed slice of release_v1 and O1-Mini's graded code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def problems_path() -> Path:
+    return DATA / "problems.jsonl"
+
+
+@pytest.fixture(scope="session")
+def graded_path() -> Path:
+    return DATA / "o1_mini_graded.json"
+
+
+@pytest.fixture(scope="session")
+def problems(problems_path):
+    from skyplex_livecodebench.problems import load_problems
+
+    return {p.question_id: p for p in load_problems(problems_path)}
+
+
+@pytest.fixture(scope="session")
+def official(graded_path) -> dict:
+    return {r["question_id"]: r for r in json.loads(graded_path.read_text())}
+
+
+@pytest.fixture(scope="session")
+def sandbox_ok():
+    from skyplex.sandbox import available
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"sandbox unavailable: {why}")
+    return True
+
+
+@pytest.fixture
+def stdin_problem():
+    from skyplex_livecodebench.problems import Problem, TestCase
+    from datetime import datetime
+
+    return Problem("sum", "sum", "", "atcoder", "abc1", datetime(2024, 1, 1), "easy",
+                   public_tests=[TestCase("3 4\n", "7\n", "stdin"), TestCase("10 -2\n", "8\n", "stdin")])
+
+
+@pytest.fixture
+def functional_problem():
+    from skyplex_livecodebench.problems import Problem, TestCase
+    from datetime import datetime
+
+    return Problem("add", "add", "", "leetcode", "w1", datetime(2024, 1, 1), "easy", func_name="add",
+                   public_tests=[TestCase("1\n2", "3", "functional"), TestCase("[1]\n[2]", "[1, 2]", "functional")])
