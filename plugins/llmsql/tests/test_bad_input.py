@@ -111,9 +111,11 @@ def files(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     (tmp_path / "folder.csv").mkdir()
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(128, 256)) * 8)
     notdb = tmp_path / "not.duckdb"
     notdb.write_text("this is not a database")
-    return {"good": str(good), "empty": str(empty), "folder": str(tmp_path / "folder.csv"), "notdb": str(notdb),
+    return {"good": str(good), "empty": str(empty), "binary": str(binary), "folder": str(tmp_path / "folder.csv"), "notdb": str(notdb),
             "missing": str(tmp_path / "missing.csv")}
 
 
@@ -137,6 +139,7 @@ BAD_ARGS = [
     ("plan of a missing file", ["plan", "{missing}"], "missing.csv"),
     ("plan of an empty file", ["plan", "{empty}"], "empty"),
     ("plan of unknown columns", ["plan", "{good}", "--columns", "k,zz"], "zz"),
+    ("plan of a binary file", ["plan", "{binary}"], "binary.csv"),
     ("plan with ophr on a big table", ["plan", "{big}", "--algorithm", "ophr"], "OPHR"),
 ]
 

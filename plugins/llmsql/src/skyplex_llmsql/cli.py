@@ -109,12 +109,17 @@ def plan_cmd(ctx: click.Context, csv_file: Path, columns: str | None, algorithms
     from .plan import plan_table
 
     state = _state(ctx)
-    with csv_file.open(newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise click.BadParameter(f"{csv_file} is empty", param_hint="CSV_FILE")
-        data = list(reader)
+    try:
+        with csv_file.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise click.BadParameter(f"{csv_file} is empty", param_hint="CSV_FILE")
+            data = list(reader)
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{csv_file} is not UTF-8 text; give a CSV file", param_hint="CSV_FILE") from None
+    except csv.Error as exc:
+        raise click.BadParameter(f"{csv_file} is not a readable CSV file: {exc}", param_hint="CSV_FILE") from None
     wanted = [c.strip() for c in columns.split(",")] if columns else header
     unknown = [c for c in wanted if c not in header]
     if unknown:
