@@ -193,3 +193,48 @@ def test_place_with_the_authors_estimator_and_no_confirmation(monkeypatch):
     assert json.loads(res.output)["gpus"] == 4
     bad = _cli(["muxserve", "place", "plugins/muxserve/tests/data/examples_basic/models.yaml", "--confirm", "-2"])
     assert bad.exit_code == 2
+
+
+def _profile_with_gap(tmp_path, profile_path) -> Path:
+    import gzip
+
+    raw = json.loads(gzip.decompress(profile_path.read_bytes()))
+    for cell in raw["llama-7b"]["4"]["30"]["1"].values():  # batch 1 at 30% SM: every length missing
+        cell["decoding"] = -1
+    for cell in raw["llama-7b"]["4"]["30"]["2"].values():
+        cell["decoding"] = -1
+    out = tmp_path / "gappy.json"
+    out.write_text(json.dumps(raw))
+    return out
+
+
+def test_missing_profile_entries_are_flagged_or_refused(tmp_path, monkeypatch, profile_path):
+    monkeypatch.chdir(REPO)
+    gappy = _profile_with_gap(tmp_path, profile_path)
+    args = ["muxserve", "simulate", "plugins/muxserve/tests/data/examples_basic/models.yaml", "--placement",
+            "plugins/muxserve/tests/data/examples_basic/model_config.yaml", "--duration", "10", "--profile", str(gappy)]
+    flagged = _cli(args + ["--json"])
+    assert flagged.exit_code == 0, flagged.output
+    gaps = json.loads(flagged.output)["gaps"]
+    assert any(g[0] == "llama-7b" and g[1] == 4 and g[2] == "decode" for g in gaps)
+    refused = CliRunner().invoke(__import__("skyplex.cli.main", fromlist=["cli"]).cli, args + ["--strict-profile"])
+    assert refused.exit_code == 2
+    assert "llama-7b on 4 GPU(s)" in refused.output and "missing" in refused.output
+
+
+def test_placement_larger_than_the_cluster_is_refused_and_idle_gpus_are_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    small = tmp_path / "w.yaml"
+    small.write_text("cluster: {nnodes: 1, ngpus_per_node: 2}\nmodels:\n"
+                     "- {name: llm-0, model: llama-7b, rate: 1}\n- {name: llm-1, model: llama-13b, rate: 1}\n"
+                     "- {name: llm-2, model: llama-30b, rate: 1}\n")
+    res = CliRunner().invoke(__import__("skyplex.cli.main", fromlist=["cli"]).cli,
+                             ["muxserve", "simulate", str(small), "--placement",
+                              "plugins/muxserve/tests/data/examples_basic/model_config.yaml"])
+    assert res.exit_code == 2 and "uses 4 GPUs but the cluster has 2" in res.output
+    big = tmp_path / "big.yaml"
+    big.write_text(small.read_text().replace("ngpus_per_node: 2", "ngpus_per_node: 8"))
+    ok = _cli(["muxserve", "simulate", str(big), "--placement", "plugins/muxserve/tests/data/examples_basic/model_config.yaml",
+               "--duration", "5", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["gpus_idle"] == 4

@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from skyplex.errors import InvalidInputError
+
 from .estimator import Estimator
 from .placement import optimise
 from .profiles import LatencyProfile
@@ -49,11 +51,20 @@ def place(workload: str | Path | MuxWorkload, profile: str | Path | None = None,
 
 
 def simulate_plan(workload: str | Path | MuxWorkload, plan: PlacementPlan | list[str | Path], mode: str = "flexsm",
-                  profile: str | Path | None = None, **config: Any) -> SimResult:
-    """Simulate ``plan`` (a PlacementPlan or per-mesh YAML files) serving ``workload``."""
+                  profile: str | Path | None = None, strict_profile: bool = False, **config: Any) -> SimResult:
+    """Simulate ``plan`` (a PlacementPlan or per-mesh YAML files) serving ``workload``.
+
+    A placement needing more GPUs than the workload's cluster is refused; ``strict_profile`` refuses
+    any latency that rests on a missing (-1) profile entry instead of flagging it in ``gaps``.
+    """
     if not isinstance(plan, PlacementPlan):
         plan = load_placement(plan, mode=mode)
-    return simulate(plan, _workload(workload), get_profile(profile), SimConfig(**config))
+    wl = _workload(workload)
+    if plan.total_gpus > wl.total_gpus:
+        raise InvalidInputError(f"the placement uses {plan.total_gpus} GPUs but the cluster has {wl.total_gpus} "
+                                f"({wl.nnodes} x {wl.gpus_per_node})", field="placement")
+    prof = LatencyProfile.load(profile or default_profile_path(), strict=True) if strict_profile else get_profile(profile)
+    return simulate(plan, wl, prof, SimConfig(**config))
 
 
 def plan_to_dict(plan: PlacementPlan) -> dict[str, Any]:

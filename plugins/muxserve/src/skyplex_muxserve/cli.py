@@ -103,20 +103,28 @@ def _summary(res) -> dict[str, Any]:
               help="Per-mesh placement YAML file or a directory of them (repeatable).")
 @click.option("--mode", type=click.Choice(["flexsm", "temporal", "spatial"]), default="flexsm", show_default=True)
 @_PROFILE
+@click.option("--strict-profile", is_flag=True, help="Refuse latencies resting on missing (-1) profile entries.")
 @_sim_options
 @_JSON
-def simulate(workload: Path, placements: tuple[Path, ...], mode: str, profile: Path | None, seed: int, duration: float,
-             arrival_cv: float, kv_policy: str, slo_scale: float, json_output: bool) -> None:
+def simulate(workload: Path, placements: tuple[Path, ...], mode: str, profile: Path | None, strict_profile: bool,
+             seed: int, duration: float, arrival_cv: float, kv_policy: str, slo_scale: float, json_output: bool) -> None:
     """Simulate WORKLOAD served by a placement; per-LLM throughput, latency percentiles, SLO attainment."""
     from .api import simulate_plan
+    from .workload import load_placement, load_workload
 
-    res = simulate_plan(workload, list(placements), mode, profile,
+    wl = load_workload(workload)
+    plan = load_placement(list(placements), mode=mode)
+    res = simulate_plan(wl, plan, profile=profile, strict_profile=strict_profile,
                         **_config(seed, duration, arrival_cv, kv_policy, slo_scale))
-    data = res.to_dict()
+    data = {**res.to_dict(), "gpus_used": plan.total_gpus, "gpus_idle": wl.total_gpus - plan.total_gpus}
 
     def human(d: dict) -> None:
         click.echo(f"throughput {d['throughput']:.2f} req/s (request-weighted per-LLM), goodput {d['goodput']:.2f} req/s, "
                    f"SLO attainment {d['slo_attainment']:.1%}, unfinished {d['unfinished']}")
+        if d["gpus_idle"]:
+            click.echo(f"  note: the placement leaves {d['gpus_idle']} of the cluster's GPUs idle")
+        if d["gaps"]:
+            click.echo(f"  note: {len(d['gaps'])} latencies rest on missing profile entries (see --json 'gaps')")
         for name, r in sorted(d["llms"].items(), key=lambda kv: kv[0]):
             click.echo(f"  {name}: {r['throughput']:.2f} req/s, p99 latency {r['percentiles']['p99_latency']:.1f}s, "
                        f"p99 TTFT {r['percentiles']['p99_ttft']:.2f}s, SLO {r['slo_attainment']:.1%}")
