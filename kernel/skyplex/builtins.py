@@ -29,7 +29,7 @@ MODELS: dict[str, tuple[str, str]] = {
     ),
     "vllm": (
         "skyplex.models.vllm_backend:VLLMBackend",
-        "In-process vLLM engine (GPU; prefix caching, continuous batching)",
+        "vLLM OpenAI server, started from .venv-vllm or attached by URL (continuous batching, prefix caching)",
     ),
 }
 

