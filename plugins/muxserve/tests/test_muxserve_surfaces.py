@@ -238,3 +238,20 @@ def test_placement_larger_than_the_cluster_is_refused_and_idle_gpus_are_reported
                "--duration", "5", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["gpus_idle"] == 4
+
+
+def test_kernel_routes_reach_the_allocator_and_the_scheduler(client):
+    h = {"Authorization": "Bearer k"}
+    wl = MuxWorkload([LLM("a", "llama-7b", 3.0), LLM("b", "llama-13b", 1.0)], 1, 4).to_workload()
+    res = client.post("/v1/allocators/muxserve/allocate", headers=h,
+                      json={"workload": wl.model_dump(mode="json"), "options": {"confirm": 0}})
+    assert res.status_code == 200, res.text
+    assert res.json()["gpus"] == {"A100-80GB": 4}
+    bad = wl.model_dump(mode="json")
+    bad["metadata"]["muxserve_models"]["a"] = "llama-99x"
+    res = client.post("/v1/allocators/muxserve/allocate", headers=h, json={"workload": bad})
+    assert res.status_code == 400 and "llama-99x" in res.text
+    reqs = [{"id": f"r{i}", "prompt": "hi", "model": "a" if i % 4 else "b"} for i in range(12)]
+    res = client.post("/v1/schedulers/adbs/plan", headers=h, json={"requests": reqs, "options": {"rates": {"a": 3, "b": 1}}})
+    assert res.status_code == 200, res.text
+    assert sorted(res.json()["order"]) == sorted(r["id"] for r in reqs)
