@@ -169,9 +169,16 @@ class Request:
 class PendingGeneration:
     """Completions being generated; :meth:`cancel` frees their batch rows at the next decode step."""
 
-    def __init__(self, scheduler: BatchScheduler, requests: list[Request]) -> None:
+    def __init__(
+        self, scheduler: BatchScheduler, requests: list[Request], finish: Callable[[SequenceState], Any] | None = None
+    ) -> None:
         self._scheduler = scheduler
         self.requests = requests
+        self._finish = finish or (lambda seq: seq)
+
+    def result(self) -> list[Any]:
+        """What the backend returns for each finished sequence (its Completion), in order."""
+        return [self._finish(seq) for seq in self.sequences()]
 
     def done(self) -> bool:
         return all(r.done.is_set() for r in self.requests)
@@ -235,8 +242,11 @@ class BatchScheduler:
         self.peak_batch = 0
 
     # caller side ---------------------------------------------------------------------------
-    def submit(self, seqs: Sequence[SequenceState]) -> PendingGeneration:
-        """Queue ``seqs`` for decoding; they join the running batch at the next step with room."""
+    def submit(
+        self, seqs: Sequence[SequenceState], finish: Callable[[SequenceState], Any] | None = None
+    ) -> PendingGeneration:
+        """Queue ``seqs`` for decoding; they join the running batch at the next step with room.
+        ``finish`` turns a finished sequence into what :meth:`PendingGeneration.result` returns."""
         requests = [Request(s) for s in seqs]
         with self._cond:
             if self._closed:
@@ -246,7 +256,7 @@ class BatchScheduler:
                 self._thread = threading.Thread(target=self._loop, name="skyplex-local-decode", daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return PendingGeneration(self, requests)
+        return PendingGeneration(self, requests, finish)
 
     def cancel(self, request: Request) -> None:
         """Mark ``request`` cancelled; the scheduler drops it before its next step."""
