@@ -421,18 +421,18 @@ class LocalBackend(ModelBackend):
         return seqs
 
     def submit(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> PendingGeneration:
-        """Start generating without waiting: the returned handle's ``sequences()`` waits for the results
+        """Start generating without waiting: the returned handle's ``result()`` waits for the completions
         and its ``cancel()`` frees their batch rows at the next decode step (a client that went away)."""
         params = params or GenerationParams()
         seqs = self._prepare(prompts, params)
-        return self._scheduler_loaded().submit(seqs)
+        return self._scheduler_loaded().submit(seqs, _completion)
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Completion]:
         """One completion per prompt, in order. The prompts join the running batch (at most
         ``max_batch_size`` rows; the rest queue) alongside any other caller's requests."""
         if not prompts:
             return []
-        return [_completion(s) for s in self.submit(prompts, params).sequences()]
+        return self.submit(prompts, params).result()
 
     def stream(self, prompt: Prompt, params: GenerationParams | None = None) -> TokenStream:
         """Text pieces of one completion as tokens are produced; they join to ``generate``'s text.
