@@ -14,7 +14,7 @@ class NamespaceInit:
     ancestor namespace cannot be blocked) makes the kernel kill every process in the namespace."""
 
     def __init__(self, info_r: int) -> None:
-        self._info_r = info_r
+        self._info_r: int | None = info_r
         self._pidfd: int | None = None
 
     def start(self, bwrap_pid: int) -> None:
@@ -32,6 +32,7 @@ class NamespaceInit:
                 data += chunk
         finally:
             os.close(self._info_r)
+            self._info_r = None
         try:
             pid = int(json.loads(data.decode())["child-pid"])
         except (ValueError, KeyError):
@@ -48,6 +49,9 @@ class NamespaceInit:
 
     def kill(self) -> None:
         """SIGKILL the init and wait until it is gone (the kernel reaps the namespace before that)."""
+        if self._info_r is not None:  # never started (bubblewrap could not be launched)
+            os.close(self._info_r)
+            self._info_r = None
         if self._pidfd is None:
             return
         try:
