@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from skyplex import Kernel, Settings, hookimpl, make_plugin_manager
+from skyplex.testing import ScriptedModelBackend
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -58,3 +60,21 @@ def functional_problem():
 
     return Problem("add", "add", "", "leetcode", "w1", datetime(2024, 1, 1), "easy", func_name="add",
                    public_tests=[TestCase("1\n2", "3", "functional"), TestCase("[1]\n[2]", "[1, 2]", "functional")])
+
+
+SOLVE = "```python\nclass Solution:\n    def countSeniors(self, details):\n        return sum(int(d[11:13]) > 60 for d in details)\n```"
+
+
+class Models:
+    @hookimpl
+    def skyplex_register_models(self, register):
+        register("solver", lambda: ScriptedModelBackend({"countSeniors": SOLVE, "": "no code here"}))
+
+
+@pytest.fixture
+def lcb_kernel(tmp_path):
+    import skyplex_livecodebench.plugin as plugin
+
+    pm = make_plugin_manager(builtins=False, entrypoints=False, extra=[("models", Models()), ("livecodebench", plugin)])
+    with Kernel(settings=Settings(data_dir=tmp_path / "data"), pm=pm) as kernel:
+        yield kernel

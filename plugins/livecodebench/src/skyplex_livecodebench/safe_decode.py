@@ -153,6 +153,11 @@ def load_plain_pickle(data: bytes) -> Any:
                 stack.append(take(length).decode("utf-8", "surrogatepass"))
             except UnicodeDecodeError:
                 raise UnsafeOrMalformedData("bad UTF-8 in pickle string") from None
+        elif op == b"V":  # UNICODE (protocol 0): raw-unicode-escape text up to a newline
+            try:
+                stack.append(line().decode("raw-unicode-escape"))
+            except UnicodeDecodeError:
+                raise UnsafeOrMalformedData("bad UNICODE in pickle") from None
         elif op in (b"C", b"B", b"\x8e"):  # SHORT_BINBYTES, BINBYTES, BINBYTES8
             size = {b"C": 1, b"B": 4, b"\x8e": 8}[op]
             stack.append(bytes(take(int.from_bytes(take(size), "little"))))

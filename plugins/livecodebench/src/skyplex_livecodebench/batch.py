@@ -1,0 +1,78 @@
+"""Grading many programs: a process pool over the sandboxed grader, with a resumable journal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from .grader import Limits, Verdict, grade
+from .problems import Problem
+
+Task = tuple[Problem, "str | None"]
+
+
+def task_key(problem: Problem, code: str | None, index: int) -> str:
+    """Identity of one grading task in a journal: problem, sample index and a hash of the code."""
+    digest = hashlib.sha256((code if code is not None else "\x00none").encode()).hexdigest()[:16]
+    return f"{problem.question_id}#{index}#{digest}"
+
+
+def _grade_one(args: tuple) -> dict:
+    problem, code, tests, limits = args
+    return grade(problem, code, tests=tests, limits=limits).to_dict()
+
+
+def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["public", "private", "all"] = "public",
+               limits: Limits | None = None, journal: str | Path | None = None,
+               progress: Callable[[int, int, str], None] | None = None) -> list[Verdict]:
+    """Grade ``(problem, code)`` pairs in parallel (``workers`` processes; 1 grades in this process).
+
+    With ``journal``, each finished verdict is appended (one JSON line, flushed and fsynced) and a
+    rerun skips what the journal already holds, so a crashed run resumes without losing verdicts.
+    """
+    limits = limits or Limits()
+    keys = [task_key(p, c, i) for i, (p, c) in enumerate(tasks)]
+    done: dict[str, dict] = {}
+    if journal is not None and Path(journal).exists():
+        for line in Path(journal).read_text(encoding="utf-8").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash: that task is graded again
+            if isinstance(rec, dict) and "key" in rec and "verdict" in rec:
+                done[rec["key"]] = rec["verdict"]
+    todo = [i for i, k in enumerate(keys) if k not in done]
+    total, finished = len(tasks), len(tasks) - len(todo)
+    fh = open(journal, "a", encoding="utf-8") if journal is not None else None
+
+    def record(i: int, verdict: dict) -> None:
+        nonlocal finished
+        done[keys[i]] = verdict
+        finished += 1
+        if fh is not None:
+            fh.write(json.dumps({"key": keys[i], "verdict": verdict}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if progress is not None:
+            progress(finished, total, tasks[i][0].question_id)
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for i in todo:
+                record(i, _grade_one((tasks[i][0], tasks[i][1], tests, limits)))
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = {pool.submit(_grade_one, (tasks[i][0], tasks[i][1], tests, limits)): i for i in todo}
+                for fut in as_completed(futures):
+                    record(futures[fut], fut.result())
+    finally:
+        if fh is not None:
+            fh.close()
+    fields = set(Verdict.__dataclass_fields__)
+    return [Verdict(**{k: v for k, v in done[k2].items() if k in fields}) for k2 in keys]

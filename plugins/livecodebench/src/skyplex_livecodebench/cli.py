@@ -1,0 +1,121 @@
+"""``skyplex livecodebench grade|score``: grading in the sandbox and pass@k from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from skyplex.cli import emit, fail, json_option
+
+from .grader import Limits
+
+FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.group("livecodebench")
+def group() -> None:
+    """LiveCodeBench: grade programs in the sandbox, score pass@k by contest window."""
+
+
+@group.command("grade")
+@click.argument("problems_file", type=FILE)
+@click.option("--graded", "graded_file", type=FILE, help="The benchmark's graded outputs (*_eval_all.json) to re-grade.")
+@click.option("--code", "code_file", type=FILE, help="One program to grade (with --question).")
+@click.option("--question", "questions", multiple=True, help="Only these question ids (repeatable).")
+@click.option("--tests", type=click.Choice(["public", "private", "all"]), default="public", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--cpu-s", type=click.IntRange(1, 600), default=6, show_default=True, help="CPU seconds per test.")
+@click.option("--memory-mb", type=click.IntRange(64, 65536), default=2048, show_default=True)
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Resumable verdict journal (JSONL).")
+@json_option
+def grade_cmd(problems_file: Path, graded_file: Path | None, code_file: Path | None, questions: tuple[str, ...],
+              tests: str, workers: int, cpu_s: int, memory_mb: int, journal: Path | None, json_output: bool) -> None:
+    """Grade programs on PROBLEMS_FILE's tests, each run in the sandbox."""
+    from .batch import grade_many
+    from .problems import load_problems
+    from .scores import load_official
+
+    problems = {p.question_id: p for p in load_problems(problems_file)}
+    wanted = list(questions) or list(problems)
+    for q in wanted:
+        if q not in problems:
+            fail(f"question {q!r} is not in {problems_file}; pick one of its question ids", field="--question")
+    if (graded_file is None) == (code_file is None):
+        fail("give either --graded FILE (re-grade published code) or --code FILE with --question", field="--graded")
+    if code_file is not None:
+        if len(wanted) != 1 or not questions:
+            fail("--code needs exactly one --question", field="--question")
+        tasks = [(problems[wanted[0]], code_file.read_text(encoding="utf-8", errors="replace"))]
+        official: dict[str, Any] = {}
+    else:
+        official = load_official(graded_file)
+        wanted = [q for q in wanted if q in official]
+        if not wanted:
+            fail(f"{graded_file} grades none of the chosen problems", field="--graded")
+        tasks = [(problems[q], c) for q in wanted for c in official[q].codes]
+    verdicts = grade_many(tasks, workers=workers, tests=tests,  # type: ignore[arg-type]
+                          limits=Limits(cpu_s=cpu_s, memory_mb=memory_mb), journal=journal)
+    rows = []
+    for (p, _), v in zip(tasks, verdicts):
+        row = v.to_dict()
+        if official:
+            row["official"] = official[p.question_id].graded
+        rows.append(row)
+    passed = sum(v.passed for v in verdicts)
+    report = {"graded": len(verdicts), "passed": passed, "verdicts": rows}
+    emit(report, json_output=json_output, human=_print_grades)
+
+
+def _print_grades(report: dict[str, Any]) -> None:
+    for r in report["verdicts"]:
+        extra = f"  official={'pass' if all(r['official']) else 'fail'}" if "official" in r else ""
+        click.echo(f"{r['question_id']:<12} {r['status']:<8}{extra}  {r['message'][:100]}")
+    click.echo(f"passed {report['passed']} of {report['graded']}")
+
+
+@group.command("score")
+@click.argument("graded_file", type=FILE)
+@click.option("--problems", "problems_file", type=FILE, help="Release file, for difficulty/platform/date breakdowns.")
+@click.option("-k", "ks", multiple=True, type=click.IntRange(1, 1000), default=(1,), show_default=True)
+@click.option("--cutoff", help="Model training cutoff (YYYY-MM-DD): scores after vs before it.")
+@click.option("--start", help="Only problems from this contest date on (YYYY-MM-DD).")
+@click.option("--end", help="Only problems up to this contest date (YYYY-MM-DD).")
+@json_option
+def score_cmd(graded_file: Path, problems_file: Path | None, ks: tuple[int, ...], cutoff: str | None,
+              start: str | None, end: str | None, json_output: bool) -> None:
+    """pass@k with bootstrap intervals from graded outputs (the benchmark's *_eval_all.json format)."""
+    from datetime import datetime
+
+    from .problems import Problem, in_window, load_problems, parse_date
+    from .scores import load_official, score, table_to_dict
+
+    official = load_official(graded_file)
+    if problems_file is not None:
+        problems = [p for p in load_problems(problems_file) if p.question_id in official]
+    else:
+        problems = [Problem(q, q, "", r.platform, "", parse_date(r.contest_date or datetime(1970, 1, 1), "contest_date"),
+                            r.difficulty) for q, r in official.items()]
+    problems = in_window(problems, start, end)
+    if not problems:
+        fail("no graded problems in the chosen window", field="--start")
+    too_big = [k for k in ks if any(len(official[p.question_id].graded) < k for p in problems)]
+    if too_big:
+        fail(f"pass@{too_big[0]} needs {too_big[0]} samples on every problem; the file has fewer", field="-k")
+    table = score({p.question_id: official[p.question_id].graded for p in problems}, problems, ks=ks, cutoff=cutoff)
+    emit(table_to_dict(table), json_output=json_output, human=_print_table)
+
+
+def _print_table(t: dict[str, Any]) -> None:
+    click.echo(f"{t['problems']} problems")
+    for name, e in t["pass_at"].items():
+        click.echo(f"{name}: {e['value']:.4f}  [{e['ci_low']:.4f}, {e['ci_high']:.4f}]")
+    for g, d in t["groups"].items():
+        for name, ks in d.items():
+            for k, e in ks.items():
+                click.echo(f"  {g}={name:<14} {k}: {e['value']:.4f}  [{e['ci_low']:.4f}, {e['ci_high']:.4f}]  n={e['n']}")
+
+
+def register(cli: click.Group) -> None:
+    """Add the ``livecodebench`` command group to the ``skyplex`` CLI."""
+    cli.add_command(group)
