@@ -29,6 +29,7 @@ class _Layout:
     """Writable cgroup folders (our own group in each hierarchy) found on this host."""
 
     v2: str | None = None
+    v2_controllers: tuple[str, ...] = ()  # what a child group of ours may use
     v1: dict[str, str] = field(default_factory=dict)  # controller -> our folder in its hierarchy
 
 
@@ -63,7 +64,14 @@ def _layout() -> _Layout:
                 folder = _usable(os.path.join(v1_mounts[ctl], path.lstrip("/")))
                 if folder:
                     v1[ctl] = folder
-    return _Layout(v2, v1)
+    v2_ctls: tuple[str, ...] = ()
+    if v2 is not None:
+        v2_ctls = tuple(_read(os.path.join(v2, "cgroup.subtree_control")).split())
+        if not {"memory", "pids"} & set(v2_ctls) and v1:
+            # a v2 group without controllers would only add a kill switch, and joining each hierarchy
+            # costs the run several milliseconds; the PID-namespace kill already ends every process
+            v2 = None
+    return _Layout(v2, v2_ctls, v1)
 
 
 def _usable(folder: str, needs: str | None = None) -> str | None:
@@ -107,7 +115,7 @@ class RunGroup:
                     _write(os.path.join(self.v2, "memory.swap.max"), "0")
                 if "pids" in ctls:
                     self.pids_limited = _write(os.path.join(self.v2, "pids.max"), str(processes))
-            if not self.memory_limited and "memory" in lay.v1:
+            if not self.memory_limited and "memory" in lay.v1:  # only when v2 could not
                 folder = self._make(os.path.join(lay.v1["memory"], name))
                 self.memory_limited = _write(os.path.join(folder, "memory.limit_in_bytes"), str(memory_bytes))
                 _write(os.path.join(folder, "memory.memsw.limit_in_bytes"), str(memory_bytes))
