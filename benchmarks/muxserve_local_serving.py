@@ -7,7 +7,7 @@ round replays the same trace under both policies, alternating which goes first. 
 (requests within 8x their model's latency alone, per second), SLO attainment and p99 latency, per
 policy and for the rare model, and ADBS / FCFS ratios. Writes benchmarks/results/muxserve_local_serving.json.
 
-    .venv/bin/python benchmarks/muxserve_local_serving.py [--duration 20] [--rate 3] [--rounds 2]
+    .venv/bin/python benchmarks/muxserve_local_serving.py [--duration 20] [--rate 3] [--rounds 2] [--tokens 24,8,16]
 """
 
 from __future__ import annotations
@@ -28,15 +28,17 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=3.0, help="total requests per second")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--tokens", default="24,8,16", help="max tokens of chat,summary,rare")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from skyplex.models.local import LocalBackend
 
     backend = LocalBackend(data_dir=ROOT / ".data" / "test", threads=2)
     try:
-        models = [ServedModel("chat", backend, rate=0.75 * args.rate, max_tokens=24),
-                  ServedModel("summary", backend, rate=0.20 * args.rate, max_tokens=8),
-                  ServedModel("rare", backend, rate=0.05 * args.rate, max_tokens=16)]
+        t_chat, t_summary, t_rare = (int(x) for x in args.tokens.split(","))
+        models = [ServedModel("chat", backend, rate=0.75 * args.rate, max_tokens=t_chat),
+                  ServedModel("summary", backend, rate=0.20 * args.rate, max_tokens=t_summary),
+                  ServedModel("rare", backend, rate=0.05 * args.rate, max_tokens=t_rare)]
         alone = isolated_latency(models)
         print("latency alone (s): " + ", ".join(f"{k} {v:.2f}" for k, v in alone.items()))
         rows = []
