@@ -18,7 +18,8 @@ from .fit import check_counts
 
 
 def _easy(K, a1, a2, a3):
-    return 1 - np.exp(-a1 * K - a2 * np.sqrt(K) - a3)
+    with np.errstate(over="ignore"):  # the optimiser probes huge exponents; they mean accuracy -inf, a bad fit
+        return 1 - np.exp(-a1 * K - a2 * np.sqrt(K) - a3)
 
 
 def _hard(K, a1, a2, a3):

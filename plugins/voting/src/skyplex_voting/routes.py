@@ -25,7 +25,7 @@ class FitRequest(BaseModel):
     m: int | None = None
     kmax: int = 100
     tie: Literal["random", "lose", "win"] = "random"
-    components: int | Literal["auto"] = "auto"
+    components: int | Literal["auto", "2s"] = "auto"
     draws: int = Field(default=8, ge=0, le=64)
     seed: int = 0
 
