@@ -17,6 +17,8 @@ from ..interfaces import ChatMessage, GenerationParams, OutputConstraint, TokenL
 
 #: below this a temperature is treated as 0 (greedy), as vLLM does: dividing logits by it overflows
 MIN_TEMPERATURE = 1e-5
+#: the smallest top_p passed on to a sampler (see _Request._sampling)
+MIN_TOP_P = 1e-6
 #: seeds are 64-bit, as in OpenAI's API
 SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1
 
@@ -61,7 +63,9 @@ class _Request(BaseModel):
         temperature = 1.0 if self.temperature is None else self.temperature
         return {
             "temperature": 0.0 if temperature < MIN_TEMPERATURE else temperature,
-            "top_p": 1.0 if self.top_p is None else self.top_p,
+            # any top_p below 1/vocabulary keeps only the most likely token; 1e-6 says the same in float32
+            # (1e-300 rounds to 0 there, and a zero nucleus would leave nothing to sample)
+            "top_p": 1.0 if self.top_p is None else max(self.top_p, MIN_TOP_P),
             "seed": self.seed,
             "stop": self.stop or [],
             "constraint": self.response_format.constraint() if self.response_format else None,

@@ -25,13 +25,22 @@ def call_schema(tools: list[Tool]) -> dict[str, Any]:
     options = [
         {
             "type": "object",
-            "properties": {"name": {"const": t.function.name}, "arguments": t.function.parameters or {"type": "object"}},
+            "properties": {"name": {"const": t.function.name}, "arguments": _closed(t.function.parameters)},
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
         for t in tools
     ]
     return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _closed(parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """The parameters schema with no properties beyond those declared (unless it says otherwise):
+    a function takes the arguments it names, and a small model left free keeps inventing more."""
+    schema = dict(parameters or {"type": "object"})
+    if schema.get("type") == "object" and "additionalProperties" not in schema:
+        schema["additionalProperties"] = False
+    return schema
 
 
 def _system_text(tools: list[Tool], mode: str) -> str:
