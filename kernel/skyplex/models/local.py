@@ -35,6 +35,7 @@ from ..interfaces.model import (
     Usage,
 )
 from . import _local_attention as attention
+from . import _local_constraints as constraints
 from . import _local_score as scoring
 from . import _local_weights as weights
 from ._local_decode import DecodeEngine, SequenceState, streamable_text
@@ -382,6 +383,7 @@ class LocalBackend(ModelBackend):
             supports_prefix_reuse=True,
             supports_score=True,
             supports_token_prompts=True,
+            supports_constraints=True,
             aliases=[HUB_ID],
             details={
                 "weights": f"{weights.WEIGHTS_DISTRIBUTION}=={weights.WEIGHTS_VERSION} ({weights.GGUF_NAME})",
@@ -418,6 +420,7 @@ class LocalBackend(ModelBackend):
                     live_text=live_text,
                 )
             )
+        constraints.attach(self, seqs, params.constraint)  # grammar-constrained decoding, when asked
         return seqs
 
     def submit(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> PendingGeneration:
