@@ -50,8 +50,14 @@ def jobs_router() -> APIRouter:
         response_class=StreamingResponse,
         responses={
             200: {
-                "description": "`text/event-stream`; each event is `event: job` with a Job as JSON data.",
-                "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Job"}}},
+                "description": "`text/event-stream`: `event: job` events whose data is a Job (JSON), then `event: end`.",
+                # the body is a stream of events, not one Job; each event's data is described by itemSchema
+                "content": {
+                    "text/event-stream": {
+                        "schema": {"type": "string", "description": "Server-sent events, one Job snapshot per 'job' event."},
+                        "x-event-data-schema": {"$ref": "#/components/schemas/Job"},
+                    }
+                },
             },
             **{k: v for k, v in COMMON_ERROR_RESPONSES.items() if k == 404},
         },
