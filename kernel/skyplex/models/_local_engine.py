@@ -221,8 +221,10 @@ class BatchScheduler:
         max_batch_size: Callable[[], int],
         prefix_cache: PrefixCache | None = None,
         prefill_token_budget: int = DEFAULT_PREFILL_TOKEN_BUDGET,
+        threads: int | None = None,
     ) -> None:
         self.engine = engine
+        self.threads = threads
         self.max_batch_size = max_batch_size
         self.prefix_cache = prefix_cache
         self.prefill_token_budget = prefill_token_budget
@@ -286,6 +288,11 @@ class BatchScheduler:
 
     # scheduler thread ----------------------------------------------------------------------
     def _loop(self) -> None:
+        if self.threads:
+            import torch
+
+            # OpenMP's thread count is per calling thread: this one does the decoding, so set it here
+            torch.set_num_threads(self.threads)
         while True:
             with self._cond:
                 while not self._waiting and not self._running and not self._closed:
