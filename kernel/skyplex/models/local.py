@@ -170,6 +170,7 @@ class LocalBackend(ModelBackend):
                     engine,
                     max_batch_size=lambda: self.max_batch_size,
                     prefix_cache=PrefixCache(self.prefix_cache_tokens) if self.prefix_cache_tokens else None,
+                    threads=self.threads,
                 )
             return self._scheduler
 
