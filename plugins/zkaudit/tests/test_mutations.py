@@ -251,6 +251,8 @@ def test_every_field_of_the_records_is_bound(zk, training_proof):
             if not isinstance(mutant, dict) or "kind" not in mutant or mutant.get("kind") not in fm.ID_PREFIX:
                 continue
             new_id = fm.record_id(mutant["kind"], mutant)
+            if new_id == cid:
+                continue  # only the id itself was mutated: re-publishing gives back the original record
             republished = {**mutant, "id": new_id}
             edited = copy.deepcopy(doc)
             if role == "final":

@@ -260,8 +260,7 @@ def check_record(rec: Any, cid: str, kind: str) -> dict:
         raise _fail(f"{where}.scheme", f"expected {RECORD_SCHEMES[kind]!r}")
     hex64(rec["digest"], f"{where}.digest")
     m = exact_keys(rec["metadata"], f"{where}.metadata", RECORD_METADATA[kind])
-    if m["scale"] != SCALE:
-        raise _fail(f"{where}.metadata.scale", f"expected {SCALE}")
+    integer(m["scale"], f"{where}.metadata.scale", SCALE, SCALE)  # pinned; an integer, not 8.0
     if kind == "dataset":
         b = integer(m["batch"], f"{where}.metadata.batch", 1)
         integer(m["in_dim"], f"{where}.metadata.in_dim", 1)
