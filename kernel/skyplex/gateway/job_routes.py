@@ -52,10 +52,25 @@ def jobs_router() -> APIRouter:
             200: {
                 "description": "`text/event-stream`: `event: job` events whose data is a Job (JSON), then `event: end`.",
                 # the body is a stream of events, not one Job; each event's data is described by itemSchema
+                # OpenAPI 3.1 reads an event-stream schema as describing each event: here a 'job' event
+                # whose data is a Job as JSON, or the closing 'end' event with an empty object
                 "content": {
                     "text/event-stream": {
-                        "schema": {"type": "string", "description": "Server-sent events, one Job snapshot per 'job' event."},
-                        "x-event-data-schema": {"$ref": "#/components/schemas/Job"},
+                        "schema": {
+                            "type": "object",
+                            "required": ["event", "data"],
+                            "properties": {
+                                "event": {"enum": ["job", "end"]},
+                                "id": {"type": "string"},
+                                "data": {
+                                    "type": "string",
+                                    "contentMediaType": "application/json",
+                                    "contentSchema": {
+                                        "anyOf": [{"$ref": "#/components/schemas/Job"}, {"type": "object", "maxProperties": 0}]
+                                    },
+                                },
+                            },
+                        }
                     }
                 },
             },

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, WrapValidator, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..errors import InvalidInputError
 from ..interfaces import ChatMessage, GenerationParams, OutputConstraint, TokenLogprob, Usage
+
+# request scalars take JSON's own types only: `true` is not a count, "0.5" is not a temperature
+SInt = Annotated[int, Strict()]
+SBool = Annotated[bool, Strict()]
+SFloat = Annotated[float, Strict()]
 
 #: below this a temperature is treated as 0 (greedy), as vLLM does: dividing logits by it overflows
 MIN_TEMPERATURE = 1e-5
@@ -45,15 +50,15 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
     model: str | None = Field(default=None, description="A model backend name or alias (see /v1/models); default: the configured one.")
-    max_tokens: int | None = Field(default=None, ge=0, le=32768, description="Default 16 (completions) or 64 (chat).")
-    temperature: float | None = Field(
+    max_tokens: SInt | None = Field(default=None, ge=0, le=32768, description="Default 16 (completions) or 64 (chat).")
+    temperature: SFloat | None = Field(
         default=None, ge=0.0, le=2.0, description="Default 1. 0 (or below 1e-5) means greedy decoding."
     )
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="Default 1.")
-    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
+    top_p: SFloat | None = Field(default=None, gt=0.0, le=1.0, description="Default 1.")
+    seed: SInt | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
     stop: str | list[str] | None = Field(default=None, description="Up to 16 stop strings.")
-    n: int = Field(default=1, ge=1, le=16, description="Completions per prompt.")
-    stream: bool = False
+    n: SInt = Field(default=1, ge=1, le=16, description="Completions per prompt.")
+    stream: SBool = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = Field(
         default=None, description="json_object or json_schema: the output is constrained to valid JSON."
@@ -83,7 +88,7 @@ class _Request(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: SBool = False
 
 
 class JsonSchemaFormat(BaseModel):
@@ -92,7 +97,7 @@ class JsonSchemaFormat(BaseModel):
     name: str = Field(default="response", max_length=64)
     description: str | None = None
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
-    strict: bool | None = None
+    strict: SBool | None = None
 
 
 class ResponseFormat(BaseModel):
@@ -179,9 +184,9 @@ def _tool_call_text(call: dict[str, Any]) -> str:
 
 class ChatCompletionRequest(_Request):
     messages: list[ChatMessageIn] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=32768, description="Alias of max_tokens.")
-    logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    max_completion_tokens: SInt | None = Field(default=None, ge=1, le=32768, description="Alias of max_tokens.")
+    logprobs: SBool = False
+    top_logprobs: SInt | None = Field(default=None, ge=0, le=20)
     tools: list[Tool] | None = Field(default=None, max_length=64, description="Functions the model may call.")
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = Field(
         default=None, description="Default 'auto' when tools are given."
@@ -197,7 +202,7 @@ class ChatCompletionRequest(_Request):
         )
 
 
-TokenIds = list[Annotated[int, Field(ge=0, le=2**31 - 1)]]
+TokenIds = list[Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]]
 PromptIn = Annotated[
     Union[str, list[str], TokenIds, list[TokenIds]],
     _one_message("a string, a list of strings, a list of token ids, or a list of token-id lists"),
@@ -206,8 +211,8 @@ PromptIn = Annotated[
 
 class CompletionRequest(_Request):
     prompt: PromptIn = Field(description="Text, a list of texts, token ids, or a list of token-id lists (one choice each).")
-    logprobs: int | None = Field(default=None, ge=0, le=20, description="Return logprobs with this many alternatives.")
-    echo: bool = Field(default=False, description="Return the prompt before the completion (with its logprobs, the first null).")
+    logprobs: SInt | None = Field(default=None, ge=0, le=20, description="Return logprobs with this many alternatives.")
+    echo: SBool = Field(default=False, description="Return the prompt before the completion (with its logprobs, the first null).")
 
     @field_validator("prompt")
     @classmethod
@@ -458,9 +463,9 @@ class TokenizeRequest(BaseModel):
     model: str | None = None
     prompt: str | None = Field(default=None, description="Text to tokenise.")
     messages: list[ChatMessageIn] | None = Field(default=None, description="Or a conversation (chat template applied).")
-    add_special_tokens: bool = Field(default=False, description="Accepted for compatibility; no special tokens are added.")
-    add_generation_prompt: bool = True
-    return_token_strs: bool = False
+    add_special_tokens: SBool = Field(default=False, description="Accepted for compatibility; no special tokens are added.")
+    add_generation_prompt: SBool = True
+    return_token_strs: SBool = False
 
 
 class TokenizeResponse(BaseModel):

@@ -61,12 +61,23 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return expand(schema)
 
 
+def sse_event_schema(data: dict[str, Any], *, done: bool = False) -> dict[str, Any]:
+    """Schema of one server-sent event whose ``data`` is JSON following ``data`` (OpenAPI 3.1 reads a
+    ``text/event-stream`` schema as describing each event); ``done`` also admits OpenAI's ``[DONE]``."""
+    payload: dict[str, Any] = {"type": "string", "contentMediaType": "application/json", "contentSchema": data}
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"event": {"type": "string"}, "data": {"anyOf": [{"const": "[DONE]"}, payload]} if done else payload},
+    }
+
+
 def stream_doc(chunk: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI for a route answering JSON, or with ``stream: true`` an event stream of ``chunk`` objects."""
     return {
         200: {
             "description": f"JSON, or with `stream: true` server-sent events: `data: <{chunk}>` ... `data: [DONE]`.",
-            "content": {"text/event-stream": {"schema": inline_schema(_CHUNKS[chunk])}},
+            "content": {"text/event-stream": {"schema": sse_event_schema(inline_schema(_CHUNKS[chunk]), done=True)}},
         },
         503: {"description": "The model backend cannot run here (missing weights or dependency)."},
     }
@@ -183,17 +194,36 @@ async def pieces(
         yield out.text, out
         return
     iterator = backend.stream(prompt, params)
-    while True:
-        item = await run_in_threadpool(_step, iterator)
-        if isinstance(item, tuple) and item and item[0] is _END:
-            final = item[1] if isinstance(item[1], Completion) else None
-            report = getattr(iterator, "completion", None)  # streams that are objects say it this way
-            if final is None and callable(report):
-                final = await run_in_threadpool(report)
-            yield "", final
-            return
-        if item:
-            yield item, None
+    try:
+        while True:
+            item = await run_in_threadpool(_step, iterator)
+            if isinstance(item, tuple) and item and item[0] is _END:
+                final = item[1] if isinstance(item[1], Completion) else None
+                report = getattr(iterator, "completion", None)  # streams that are objects say it this way
+                if final is None and callable(report):
+                    final = await run_in_threadpool(report)
+                yield "", final
+                return
+            if item:
+                yield item, None
+    finally:
+        # the client went away (or the stream failed): stop generating for nobody
+        _abandon(iterator)
+
+
+def _abandon(iterator: Any) -> None:
+    """Stop a backend stream early: ``cancel()`` where it has one (safe while another thread waits on
+    it), else ``close()`` a generator that is not running right now."""
+    cancel = getattr(iterator, "cancel", None)
+    if callable(cancel):
+        cancel()
+        return
+    close = getattr(iterator, "close", None)
+    if callable(close):
+        try:
+            close()
+        except ValueError:  # "generator already executing" in a worker thread: it ends with its request
+            pass
 
 
 async def _finish(backend: ModelBackend, prompt: Prompt, text: str, full: Completion | None, params: GenerationParams) -> tuple[str, Usage]:
