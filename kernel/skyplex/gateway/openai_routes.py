@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -111,8 +111,20 @@ class ModelRouting:
             backend = await run_in_threadpool(self.kernel.models.get, name)
         return backend
 
-    async def generate(self, name: str, prompts: list[Prompt], params: GenerationParams) -> list[Any]:
+    async def generate(
+        self,
+        name: str,
+        prompts: list[Prompt],
+        params: GenerationParams,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> list[Any]:
+        """Completions of ``prompts``. With ``disconnected`` (the request's ``is_disconnected``), a backend
+        that can cancel (``submit()`` returning a handle with ``result()`` and ``cancel()``) stops
+        generating for a client that went away instead of finishing work nobody will read."""
         backend = await self.backend(name)
+        submit = getattr(backend, "submit", None)
+        if disconnected is not None and callable(submit):
+            return await _cancellable(submit, prompts, params, disconnected)
         coalescer = None
         if can_coalesce(params) and self.batch_window_s is not None:
             if name in self._coalesce:
@@ -154,6 +166,31 @@ class ModelRouting:
             self._coalescers.clear()
         for coalescer in coalescers:
             coalescer.close()
+
+
+#: how often a non-streamed generation checks whether its client is still there (seconds)
+DISCONNECT_POLL_S = 0.25
+
+
+async def _cancellable(
+    submit: Callable[..., Any], prompts: list[Prompt], params: GenerationParams, disconnected: Callable[[], Awaitable[bool]]
+) -> list[Any]:
+    import asyncio
+
+    pending = await run_in_threadpool(submit, prompts, params)
+    result = asyncio.ensure_future(run_in_threadpool(pending.result))
+    try:
+        while True:
+            done, _ = await asyncio.wait({result}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return result.result()
+            if await disconnected():
+                log.info("client went away; cancelling its generation of %d prompt(s)", len(prompts))
+                pending.cancel()
+                return await result  # raises the backend's cancellation error; nobody reads it
+    finally:
+        if not result.done():  # this handler itself was cancelled (server shutting down)
+            pending.cancel()
 
 
 def _routing(request: Request) -> ModelRouting:
@@ -213,6 +250,7 @@ def openai_router() -> APIRouter:
     async def chat_completions(request: Request, body: ChatCompletionRequest) -> Any:
         routing = _routing(request)
         name = routing.resolve(body.model)
+        body.refuse_unsupported()
         if body.max_tokens == 0 and body.max_completion_tokens is None:
             raise InvalidInputError("max_tokens must be at least 1 for chat completions", field="max_tokens")
         params = streams.params_of(body.generation_params)
@@ -229,7 +267,7 @@ def openai_router() -> APIRouter:
         if body.stream:
             chunks = streams.chat_chunks(routing, backend, name, messages, params, body, rid, created, tool_mode)
             return await streams.primed(chunks)
-        outs = await routing.generate(name, [messages] * body.n, params)
+        outs = await routing.generate(name, [messages] * body.n, params, request.is_disconnected)
         choices = []
         for i, out in enumerate(outs):
             calls = tools.parse_calls(out.text, tool_mode)
@@ -252,6 +290,7 @@ def openai_router() -> APIRouter:
     async def completions(request: Request, body: CompletionRequest) -> Any:
         routing = _routing(request)
         name = routing.resolve(body.model)
+        body.refuse_unsupported()
         scoring_only = body.max_tokens == 0
         if scoring_only and not body.echo:
             raise InvalidInputError("max_tokens 0 generates nothing; use it with echo to score the prompt", field="max_tokens")
@@ -275,7 +314,7 @@ def openai_router() -> APIRouter:
         outs: list[Any] = [None] * (len(prompts) * body.n)
         if not scoring_only:
             sent: list[Prompt] = [p if isinstance(p, str) else TokenPrompt(token_ids=p) for p in prompts]
-            outs = await routing.generate(name, [p for p in sent for _ in range(body.n)], params)
+            outs = await routing.generate(name, [p for p in sent for _ in range(body.n)], params, request.is_disconnected)
         choices, usages = [], []
         for i, out in enumerate(outs):
             echo = echoed[i // body.n] if echoed is not None else None
