@@ -265,3 +265,25 @@ def test_any_prompt_value_is_200_or_a_400_without_pydantic_names(client, prompt)
         err = r.json()["error"]
         for internal in ("list[", "str]", "int]", "function-", "union", "tagged"):
             assert internal not in err["message"] and internal not in (err["param"] or ""), err
+
+
+@pytest.mark.parametrize(
+    "route, extra, field",
+    [
+        ("/v1/completions", {"logit_bias": {"50256": -100}}, "logit_bias"),
+        ("/v1/completions", {"presence_penalty": 0.5}, "presence_penalty"),
+        ("/v1/completions", {"frequency_penalty": -1.0}, "frequency_penalty"),
+        ("/v1/completions", {"suffix": "end"}, "suffix"),
+        ("/v1/completions", {"best_of": 3}, "best_of"),
+        ("/v1/chat/completions", {"logit_bias": {"1": 5}}, "logit_bias"),
+    ],
+)
+def test_fields_that_would_be_ignored_are_refused(client, route, extra, field):
+    body = {"prompt": "hi"} if route == "/v1/completions" else {"messages": CAPITAL}
+    r = client.post(route, json={**body, "model": "fake", "max_tokens": 2, **extra})
+    assert r.status_code == 400 and r.json()["error"]["param"] == field, r.text
+
+
+def test_neutral_values_of_unsupported_fields_are_fine(client):
+    body = {"model": "fake", "prompt": "hi", "max_tokens": 2, "logit_bias": {}, "presence_penalty": 0, "best_of": 1, "user": "u"}
+    assert client.post("/v1/completions", json=body).status_code == 200

@@ -64,6 +64,18 @@ class _Request(BaseModel):
         default=None, description="json_object or json_schema: the output is constrained to valid JSON."
     )
 
+    logit_bias: dict[str, float] | None = Field(default=None, description="Not supported: refused unless empty.")
+    presence_penalty: SFloat | None = Field(default=None, ge=-2.0, le=2.0, description="Not supported: refused unless 0.")
+    frequency_penalty: SFloat | None = Field(default=None, ge=-2.0, le=2.0, description="Not supported: refused unless 0.")
+
+    def refuse_unsupported(self) -> None:
+        """A 400 naming the first field set to something this gateway would otherwise have to ignore."""
+        if self.logit_bias:
+            raise InvalidInputError("logit_bias is not supported; leave it out", field="logit_bias")
+        for name in ("presence_penalty", "frequency_penalty"):
+            if getattr(self, name):
+                raise InvalidInputError(f"{name} is not supported; leave it out or send 0", field=name)
+
     def _sampling(self) -> dict[str, Any]:
         temperature = 1.0 if self.temperature is None else self.temperature
         return {
@@ -213,6 +225,15 @@ class CompletionRequest(_Request):
     prompt: PromptIn = Field(description="Text, a list of texts, token ids, or a list of token-id lists (one choice each).")
     logprobs: SInt | None = Field(default=None, ge=0, le=20, description="Return logprobs with this many alternatives.")
     echo: SBool = Field(default=False, description="Return the prompt before the completion (with its logprobs, the first null).")
+    suffix: str | None = Field(default=None, description="Not supported: refused unless empty.")
+    best_of: SInt | None = Field(default=None, ge=1, le=16, description="Only equal to n (the default) is supported.")
+
+    def refuse_unsupported(self) -> None:
+        super().refuse_unsupported()
+        if self.suffix:
+            raise InvalidInputError("suffix (text insertion) is not supported; leave it out", field="suffix")
+        if self.best_of is not None and self.best_of != self.n:
+            raise InvalidInputError("best_of other than n is not supported; leave it out", field="best_of")
 
     @field_validator("prompt")
     @classmethod
