@@ -276,7 +276,10 @@ def predicted_curves(prior: DifficultyPrior, counts: Any, kmax: int, tie: str = 
     resp = np.where(keep, resp, 0.0)
     resp /= resp.sum(axis=1, keepdims=True)
     qi, ji = np.nonzero(keep)
-    curves = dirichlet_plurality_curves(post[qi, ji], kmax, tie)
+    # queries with the same counts share a posterior: with m answers over a few columns there are
+    # far fewer distinct count rows than queries, so each distinct posterior is computed once
+    unique, inverse = np.unique(post[qi, ji], axis=0, return_inverse=True)
+    curves = dirichlet_plurality_curves(unique, kmax, tie)[inverse.ravel()]
     out = np.zeros((post.shape[0], kmax))
     np.add.at(out, qi, resp[qi, ji][:, None] * curves)
     return out
