@@ -322,3 +322,20 @@ def optimal_k(curve: Sequence[float]) -> tuple[int, float]:
     best = arr.max()
     k = int(np.flatnonzero(arr >= best - 1e-12)[0]) + 1
     return k, float(arr[k - 1])
+
+
+def cost_optimal_k(curve: Sequence[float], *, cost_per_call: float, value_per_correct: float = 1.0) -> tuple[int, float]:
+    """The K that maximises ``value_per_correct * accuracy(K) - cost_per_call * K`` (per query),
+    over every K on ``curve`` (the smallest on ties), and that net value.
+
+    With a backend's price, ``cost_per_call`` is the dollars of one call (tokens x price) and
+    ``value_per_correct`` what a correct answer is worth in the same unit.
+    """
+    arr = np.asarray(curve, dtype=float)
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise InvalidInputError("an accuracy curve must be a non-empty list of finite numbers", field="curve")
+    if not (np.isfinite(cost_per_call) and cost_per_call >= 0 and np.isfinite(value_per_correct) and value_per_correct > 0):
+        raise InvalidInputError("cost_per_call must be >= 0 and value_per_correct > 0", field="cost_per_call")
+    net = value_per_correct * arr - cost_per_call * np.arange(1, arr.size + 1)
+    k = int(np.flatnonzero(net >= net.max() - 1e-12)[0]) + 1
+    return k, float(net[k - 1])
