@@ -77,7 +77,7 @@ def test_set_uid_bits_and_owners_are_kept_and_restored(executor, project, snapsh
     executor.undo(rec.id)
     # one the action rewrites loses it (as a write would), and undo gives it back with the owner
     before = snapshot_tree(project)
-    rec = executor.commit(executor.run(executor.propose(fs(project, "echo z >> run.sh; rm README.md")).id).id)
+    rec = executor.commit(executor.run(executor.propose(fs(project, "echo z >> run.sh; rm README.md; rm -rf src")).id).id)
     assert before_mode(project / "run.sh") & 0o6000 == 0
     executor.undo(rec.id)
     assert snapshot_tree(project) == before

@@ -314,9 +314,9 @@ class SafeRoot:
                 pass
             dfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             try:
-                os.fchmod(dfd, mode)
                 if owner is not None:
-                    os.fchown(dfd, *owner)
+                    os.fchown(dfd, *owner)  # before chmod, which must have the last word on the mode bits
+                os.fchmod(dfd, mode)
             finally:
                 os.close(dfd)
         finally:
