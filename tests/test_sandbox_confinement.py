@@ -258,21 +258,28 @@ def test_workspace_inodes_are_bounded_by_the_kernel(ws):
 
 # planted links --------------------------------------------------------------------------------------------
 @pytest.mark.skipif(not AS_ROOT, reason="only root can plant a link to a file the sandbox user does not own")
-def test_planted_hard_link_is_copied_in_and_the_original_untouched(plain_ws):
+@pytest.mark.parametrize("mode", [0o4600, 0o640, 0o644, 0o4755])
+def test_planted_hard_link_never_changes_or_leaks_the_original(plain_ws, mode):
     secret_dir = Path(tempfile.mkdtemp(prefix="skyplex-secret-"))
     try:
         secret = secret_dir / "secret"
         secret.write_text("root only\n")
-        os.chmod(secret, 0o4600)
+        os.chmod(secret, mode)
         os.link(secret, plain_ws / "planted")
         code = "print(open('planted').read()); open('planted', 'a').write('appended by sandbox\\n')"
-        Sandbox(TIGHT).run(py(code), workspace=plain_ws)
+        readable = bool(mode & 0o004)
+        if readable:  # the sandbox user could read it anyway: it gets a private copy
+            res = Sandbox(TIGHT).run(py(code), workspace=plain_ws)
+            copy = (plain_ws / "planted").lstat()
+            assert copy.st_ino != secret.lstat().st_ino and copy.st_nlink == 1
+            assert not copy.st_mode & (stat.S_ISUID | stat.S_ISGID)
+        else:  # it could not: the run is refused, nothing of the content is handed over
+            with pytest.raises(PermissionError, match="may not read"):
+                Sandbox(TIGHT).run(py(code), workspace=plain_ws)
+            assert (plain_ws / "planted").lstat().st_ino == secret.lstat().st_ino
         st = secret.lstat()
-        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o4600)
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, mode)
         assert secret.read_text() == "root only\n"
-        copy = (plain_ws / "planted").lstat()
-        assert copy.st_ino != st.st_ino and copy.st_nlink == 1
-        assert not copy.st_mode & (stat.S_ISUID | stat.S_ISGID)
     finally:
         subprocess.run(["rm", "-rf", str(secret_dir)], check=False)
 

@@ -131,7 +131,9 @@ class Sandbox:
         ``workspace`` is the one writable host directory, mounted at ``policy.workspace_path`` and used
         as the working directory. ``timeout`` (seconds) overrides the policy's wall timeout. ``env`` adds
         variables to a clean environment (the host's is never passed through).
-        Raises :class:`SandboxUnavailable` when isolation cannot be set up; nothing runs then.
+        Raises :class:`SandboxUnavailable` when isolation cannot be set up, and ``PermissionError``
+        (``skyplex.sandbox.workspace.PlantedLink``) when the workspace holds a hard link to a file the
+        sandbox user may not read; nothing runs then.
         """
         if not cmd:
             raise ValueError("empty command")

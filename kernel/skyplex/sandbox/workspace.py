@@ -24,13 +24,19 @@ def umount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
 
 
+class PlantedLink(PermissionError):
+    """The workspace holds a hard link to a file the sandbox user may not read; nothing was run."""
+
+
 def chown_tree(root: Path, owner: tuple[int, int]) -> None:
     """Hand the workspace to the sandbox user, without following links out of it.
 
     Everything is changed through descriptors of folders inside the workspace (never a path that a
     symlink could redirect). A regular file with more than one hard link may be a link to a file
-    elsewhere on the host: it is replaced by a private copy first (copy-in), so the original's owner,
-    mode and content stay as they were whatever the code does to the copy.
+    elsewhere on the host: when the sandbox user could read that file anyway (it owns it, or it is
+    readable by everyone) it is replaced by a private copy first (copy-in), so the original's owner,
+    mode and content stay as they were whatever the code does to the copy; otherwise the run is
+    refused (:class:`PlantedLink`), since even a copy would hand over content the user may not read.
     """
     uid, gid = owner
     st = root.lstat()
@@ -43,6 +49,9 @@ def chown_tree(root: Path, owner: tuple[int, int]) -> None:
         for name in filenames:
             fst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             if stat.S_ISREG(fst.st_mode) and fst.st_nlink > 1:
+                if fst.st_uid != uid and not fst.st_mode & stat.S_IROTH:
+                    raise PlantedLink(f"the workspace holds {os.path.join(_dirpath, name)}, a hard link to a file "
+                                      f"the sandbox user (uid {uid}) may not read; remove it or copy the content in")
                 copy_in(dfd, name, fst)
             elif not (stat.S_ISREG(fst.st_mode) or stat.S_ISLNK(fst.st_mode)):
                 # devices, fifos and sockets have no business in a workspace; a fifo could block us
