@@ -8,6 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
+from skyplex.interfaces.model import ModelInfo
+from skyplex.testing.fakes import FakeModelBackend
 
 #: the first 2,000 rows of the LLM-SQL Beer table (BeerAdvocate-derived), committed with the tests
 BEER = Path(__file__).resolve().parent / "data" / "beer_first2000.csv"
@@ -53,6 +55,67 @@ def shuffled():
     return shuffle
 
 
+def prompt_values(prompt: str) -> dict[str, str]:
+    """The ``field: value`` lines of an instruction-form prompt, by field."""
+    _, _, body = prompt.partition("\n\n")
+    out = {}
+    for line in body.splitlines():
+        name, sep, value = line.partition(": ")
+        if sep:
+            out[name] = value
+    return out
+
+
+def values_in_field_order(prompt: str) -> str:
+    """The prompt's values joined by ``|`` in field-name order, so the answer does not depend on the
+    planned field order and an answer that lands on the wrong row is visible."""
+    values = prompt_values(prompt)
+    return "|".join(values[k] for k in sorted(values)) if values else prompt
+
+
+def _sent_text(prompt) -> str:
+    # LLM-SQL sends one user message per prompt (or raw text): the rule sees what the person wrote
+    return prompt if isinstance(prompt, str) else "\n".join(m.content for m in prompt)
+
+
+class EchoBackend(FakeModelBackend):
+    """The kernel's fake model answering :func:`values_in_field_order` (or ``rule``) of each prompt's text;
+    ``fail_on`` makes a batch holding a prompt with that text raise (one bad row), ``context_length``
+    bounds the prompts it accepts, and ``batches`` holds the text of every batch it was sent."""
+
+    def __init__(self, rule=values_in_field_order, *, fail_on: str | None = None,
+                 context_length: int | None = 4096) -> None:
+        super().__init__(rule, model="echo")
+        self.fail_on = fail_on
+        self.context_length = context_length
+
+    def info(self) -> ModelInfo:
+        return super().info().model_copy(update={"context_length": self.context_length})
+
+    @property
+    def batches(self) -> list[list[str]]:
+        """The text of each prompt, batch by batch, as sent."""
+        return [[_sent_text(p) for p in prompts] for prompts, _ in self.calls]
+
+    def generate(self, prompts, params=None):
+        texts = [_sent_text(p) for p in prompts]
+        if self.fail_on is not None and any(self.fail_on in t for t in texts):
+            with self._lock:
+                self.calls.append((list(prompts), params))
+            raise RuntimeError(f"refused a prompt containing {self.fail_on!r}")
+        return super().generate(prompts, params)
+
+    def reply(self, prompt: str) -> str:
+        # FakeModelBackend renders a chat prompt as 'user: ...'; the rule sees the message itself
+        return self.rule(prompt[len("user: "):] if prompt.startswith("user: ") else prompt)
+
+
+@pytest.fixture
+def echo_backend():
+    """The :class:`EchoBackend` class (helpers reach tests as fixtures under importlib mode)."""
+    return EchoBackend
+
+
 class _EchoPlugin:
     """Registers the deterministic echo model as ``echo`` (and one that fails on 'BAD' as ``echo_bad``)."""
 
@@ -61,8 +124,6 @@ class _EchoPlugin:
 
         @hookimpl
         def skyplex_register_models(register):
-            from skyplex_llmsql.testing import EchoBackend
-
             register("echo", EchoBackend)
             register("echo_bad", lambda: EchoBackend(fail_on="BAD"))
 

@@ -19,7 +19,7 @@ IPA_QUERY = ("SELECT beer_name, llm('Answer yes or no: is this beer an IPA?', be
 
 
 def _cli(kernel_factory, args):
-    from skyplex.cli.context import CliState
+    from skyplex.cli import CliState
     from skyplex.cli.main import cli
 
     return CliRunner().invoke(cli, args, obj=CliState(kernel_factory=lambda settings: kernel_factory()))
@@ -47,14 +47,13 @@ def test_cli_query_on_a_csv_table_as_documented(make_kernel, beer_csv, beer):
                                                       for r in beer[:40])
 
 
-def test_connect_with_csv_tables_leaves_the_database_file_unchanged(tmp_path, beer_csv):
-    from skyplex_llmsql import connect
-    from skyplex_llmsql.testing import EchoBackend
+def test_connect_with_csv_tables_leaves_the_database_file_unchanged(tmp_path, beer_csv, echo_backend):
+    from skyplex_llmsql.duckdb_engine import connect
 
     odd = tmp_path / "it's here.csv"  # a quote in the path must not break (or inject into) the view
     odd.write_text(beer_csv.read_text())
     db_file = tmp_path / "mine.duckdb"
-    with connect(str(db_file), tables={"beer": beer_csv, "again": odd}, model=EchoBackend()) as db:
+    with connect(str(db_file), tables={"beer": beer_csv, "again": odd}, model=echo_backend()) as db:
         result = db.query("SELECT count(*) FROM beer JOIN again USING (review_time, review_profileName)")
         assert result.rows[0][0] >= 40
     con = duckdb.connect(str(db_file))
@@ -82,32 +81,22 @@ def test_unreadable_csv_is_one_line_exit_2(make_kernel, tmp_path, content, says)
 def test_prompts_are_sent_as_one_user_message_unless_asked_raw(beer):
     import pandas as pd
     from skyplex.interfaces.model import ChatMessage
-    from skyplex_llmsql import ExecutionOptions, connect
-
-    from skyplex_llmsql.testing import EchoBackend
-
-    class Recording(EchoBackend):
-        """The echo model, keeping every prompt exactly as it was sent."""
-
-        def __init__(self):
-            super().__init__()
-            self.sent = []
-
-        def generate(self, prompts, params=None):
-            self.sent.extend(prompts)
-            return super().generate(prompts, params)
+    from skyplex.testing.fakes import FakeModelBackend
+    from skyplex_llmsql.duckdb_engine import connect
+    from skyplex_llmsql.execution import ExecutionOptions
 
     for chat in (True, False):
-        model = Recording()
+        model = FakeModelBackend()  # records every prompt exactly as it was sent
         with connect(tables={"beer": pd.DataFrame(beer[:5])}, model=model,
                      options=ExecutionOptions(chat=chat)) as db:
             db.query(IPA_QUERY)
-        assert model.sent
+        sent = [p for prompts, _ in model.calls for p in prompts]
+        assert sent
         if chat:
             assert all(isinstance(p, list) and len(p) == 1 and isinstance(p[0], ChatMessage)
-                       and p[0].role == "user" and p[0].content.startswith("Answer yes or no") for p in model.sent)
+                       and p[0].role == "user" and p[0].content.startswith("Answer yes or no") for p in sent)
         else:
-            assert all(isinstance(p, str) and p.startswith("Answer yes or no") for p in model.sent)
+            assert all(isinstance(p, str) and p.startswith("Answer yes or no") for p in sent)
 
 
 @pytest.mark.slow

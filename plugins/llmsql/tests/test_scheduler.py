@@ -1,28 +1,11 @@
-"""The ``llmsql`` scheduler against the kernel's conformance kit, and its entry point."""
+"""The ``llmsql`` scheduler's own behaviour: deduplication, field orders, predicted hits, bad requests."""
 
 from __future__ import annotations
 
 import pytest
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces.scheduler import ScheduledRequest
-from skyplex.testing.conformance import EntryPointConformance, SchedulerConformance
 from skyplex_llmsql.scheduler import LLMSQLScheduler
-
-
-class TestLLMSQLScheduler(SchedulerConformance):
-    @pytest.fixture
-    def scheduler(self):
-        return LLMSQLScheduler(template="Summarise the review")
-
-    @pytest.fixture
-    def requests(self, beer):
-        rows = beer[:40] + beer[:3]  # repeats to deduplicate
-        return [ScheduledRequest(id=f"r{i}", fields=row) for i, row in enumerate(rows)]
-
-
-class TestEntryPoint(EntryPointConformance):
-    plugin_name = "llmsql"
-    expected = {"scheduler": ["llmsql"]}
 
 
 def test_schedule_dedups_orders_fields_and_predicts_hits(beer):

@@ -6,7 +6,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_spark_llm_column_matches_rows_whatever_the_partitioning(beer, shuffled, monkeypatch):
+def test_spark_llm_column_matches_rows_whatever_the_partitioning(beer, shuffled, monkeypatch, echo_backend):
     import sys
 
     pytest.importorskip("pyspark")
@@ -15,14 +15,17 @@ def test_spark_llm_column_matches_rows_whatever_the_partitioning(beer, shuffled,
     monkeypatch.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
     from skyplex_llmsql.spark import llm_column
-    from skyplex_llmsql.testing import EchoBackend
+    from pyspark import cloudpickle
+
+    # the echo model is defined beside the tests, which workers cannot import: send it by value
+    cloudpickle.register_pickle_by_value(sys.modules[echo_backend.__module__])
 
     spark = (SparkSession.builder.master("local[1]").appName("llmsql-test")
              .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
     try:
         rows = shuffled(beer[:60], 3) + [{**beer[0], "beer_style": None}]
         df = spark.createDataFrame(rows)
-        out = llm_column(df, "answer", "Describe the beer", ["beer_name", "beer_style"], EchoBackend,
+        out = llm_column(df, "answer", "Describe the beer", ["beer_name", "beer_style"], echo_backend,
                          partition_by="beer_name", partitions=2).collect()
     finally:
         spark.stop()

@@ -6,7 +6,6 @@ import pytest
 from skyplex.errors import InvalidInputError
 from skyplex_llmsql.execution import ExecutionOptions, evaluate
 from skyplex_llmsql.prompts import PromptTemplate
-from skyplex_llmsql.testing import EchoBackend
 from skyplex_llmsql.vllm_metrics import metrics_url, parse_prometheus, prefix_cache_counters
 
 # written to the exposition format of a vLLM V1 server (prometheus_client output), two models
@@ -54,12 +53,12 @@ def test_malformed_metrics_and_urls_are_refused():
         metrics_url("localhost")
 
 
-def test_call_reports_server_counters_around_the_run(monkeypatch):
+def test_call_reports_server_counters_around_the_run(monkeypatch, echo_backend):
     import skyplex_llmsql.vllm_metrics as vm
 
     scrapes = iter([V1_TEXT.replace("12800.0", "2800.0").replace("9600.0", "1600.0"), V1_TEXT])
     monkeypatch.setattr(vm, "scrape", lambda url, model=None: prefix_cache_counters(next(scrapes), model))
-    backend = EchoBackend()
+    backend = echo_backend()
     backend.base_url, backend.model = "http://127.0.0.1:8000/v1", "HuggingFaceTB/SmolLM2-135M-Instruct"
     _, report = evaluate(backend, PromptTemplate("Echo", ("a",)), [("x",), ("y",)], options=ExecutionOptions())
     assert report.server_cache == {"queries": 10000.0, "hits": 8000.0, "hit_rate": 0.8}

@@ -1,4 +1,5 @@
-"""``skyplex llmsql query|plan``: the command-line face of the plugin."""
+"""``skyplex llmsql query|plan``: the command-line face of the plugin, on the kernel's CLI helpers
+(the invocation's kernel, ``--json`` here or on the root group, errors as one line with exit 2)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from skyplex.cli import emit, ensure_state, json_option, pass_kernel
 
 from .plan import ALGORITHMS
 
 
-def _state(ctx: click.Context) -> Any:
-    from skyplex.cli.context import ensure_state
-
-    return ensure_state(ctx)
+def _console() -> Any:
+    """The invocation's rich console, for the human-readable tables."""
+    return ensure_state(click.get_current_context()).out
 
 
 def _tables(values: tuple[str, ...]) -> dict[str, Path]:
@@ -45,39 +46,34 @@ def llmsql() -> None:
 @click.option("--no-prefix-reuse", is_flag=True, help="Ask the backend not to reuse shared prefixes.")
 @click.option("--no-chat-template", is_flag=True,
               help="Send prompts as raw text (base models) instead of one chat message each.")
-@click.option("--json", "as_json", is_flag=True, help="Print rows and the per-call report as JSON.")
-@click.pass_context
-def query_cmd(ctx: click.Context, sql: str, db_path: Path | None, tables: tuple[str, ...], model: str,
+@json_option
+@pass_kernel
+def query_cmd(kernel: Any, sql: str, db_path: Path | None, tables: tuple[str, ...], model: str,
               max_tokens: int, algorithm: str, on_error: str, no_prefix_reuse: bool, no_chat_template: bool,
-              as_json: bool) -> None:
+              json_output: bool) -> None:
     """Run SQL whose SELECT/WHERE may call llm('template', col, ...)."""
     from skyplex.interfaces.model import GenerationParams
 
     from .duckdb_engine import connect
     from .execution import ExecutionOptions
 
-    state = _state(ctx)
     if db_path is not None and not db_path.exists():
         raise click.BadParameter(f"no DuckDB database at {db_path}", param_hint="--db")
     options = ExecutionOptions(algorithm=algorithm, on_error=on_error, prefix_reuse=not no_prefix_reuse,
                                chat=not no_chat_template)
     tables_given = _tables(tables)
     # the model is looked up when a query first calls llm(): plain SQL needs none
-    with connect(str(db_path) if db_path else ":memory:", tables=tables_given, model=model, kernel=state.kernel,
+    with connect(str(db_path) if db_path else ":memory:", tables=tables_given, model=model, kernel=kernel,
                  params=GenerationParams(max_tokens=max_tokens), options=options) as db:
         result = db.query(sql)
-    if as_json or state.json:
-        from skyplex.cli.output import emit_json
-
-        emit_json({"columns": result.columns, "rows": [list(r) for r in result.rows],
-                   "calls": result.report()["calls"]})
-        return
-    _print_result(state.out, result)
+    emit({"columns": result.columns, "rows": [list(r) for r in result.rows], "calls": result.report()["calls"]},
+         json_output=json_output, human=lambda _: _print_result(result))
 
 
-def _print_result(console: Any, result: Any) -> None:
+def _print_result(result: Any) -> None:
     from rich.table import Table
 
+    console = _console()
     t = Table()
     for c in result.columns:
         t.add_column(c, overflow="fold")
@@ -100,22 +96,20 @@ def _print_result(console: Any, result: Any) -> None:
 @click.option("--columns", help="Comma-separated columns to plan (default: all).")
 @click.option("--algorithm", "algorithms", multiple=True, type=click.Choice(ALGORITHMS),
               help="Algorithms to compare (repeatable; default original, stats, ggr).")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def plan_cmd(ctx: click.Context, csv_file: Path, columns: str | None, algorithms: tuple[str, ...], as_json: bool) -> None:
+@json_option
+def plan_cmd(csv_file: Path, columns: str | None, algorithms: tuple[str, ...], json_output: bool) -> None:
     """Predicted prefix hit rates of a CSV table's rows under each algorithm."""
     import csv
 
     from .plan import plan_table
 
-    state = _state(ctx)
     try:
         with csv_file.open(newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
                 raise click.BadParameter(f"{csv_file} is empty", param_hint="CSV_FILE")
-            data = list(reader)
+            data_rows = list(reader)
     except UnicodeDecodeError:
         raise click.BadParameter(f"{csv_file} is not UTF-8 text; give a CSV file", param_hint="CSV_FILE") from None
     except csv.Error as exc:
@@ -125,19 +119,23 @@ def plan_cmd(ctx: click.Context, csv_file: Path, columns: str | None, algorithms
     if unknown:
         raise click.BadParameter(f"unknown column(s) {unknown}; the file has {header}", param_hint="--columns")
     idx = [header.index(c) for c in wanted]
-    cols = [[row[i] if i < len(row) else "" for row in data] for i in idx]
+    cols = [[row[i] if i < len(row) else "" for row in data_rows] for i in idx]
     results = {a: plan_table(cols, wanted, algorithm=a).metrics for a in (algorithms or ("original", "stats", "ggr"))}
-    if as_json or state.json:
-        from skyplex.cli.output import emit_json
+    emit(results, json_output=json_output, human=lambda data: _print_plans(csv_file, len(data_rows), wanted, data))
 
-        emit_json(results)
-        return
+
+def _print_plans(csv_file: Path, rows: int, fields: list[str], results: dict[str, dict[str, float]]) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{csv_file.name}: {len(data)} rows, {len(wanted)} fields")
+    t = Table(title=f"{csv_file.name}: {rows} rows, {len(fields)} fields")
     for c in ("algorithm", "proxy hit", "char hit", "distinct rows", "solver s"):
         t.add_column(c)
     for a, m in results.items():
         t.add_row(a, f"{m['proxy_hit_rate']:.1%}", f"{m['char_hit_rate']:.1%}", f"{m['distinct_rows']:.0f}",
                   f"{m['solver_time_s']:.3f}")
-    state.out.print(t)
+    _console().print(t)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``skyplex llmsql ...`` to the root command group."""
+    cli.add_command(llmsql)

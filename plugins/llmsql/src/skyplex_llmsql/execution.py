@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,6 +263,3 @@ def _generate(backend: ModelBackend, batch: list[int], prompts: list[str], param
         texts[i] = completion.text
         report.prompt_tokens += completion.usage.prompt_tokens
         report.cached_prompt_tokens += completion.usage.cached_prompt_tokens
-
-
-Evaluator = Callable[[PromptTemplate, Sequence[Sequence[Any]]], list[str | None]]

@@ -15,14 +15,14 @@ def skyplex_register_schedulers(register):
 @hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex llmsql query|plan``."""
-    from .cli import llmsql
+    from .cli import register
 
-    cli.add_command(llmsql)
+    register(cli)
 
 
 @hookimpl
 def skyplex_register_routes(router, kernel):
     """Add ``POST /plugins/llmsql/query`` and ``POST /plugins/llmsql/plan``."""
-    from .routes import add_routes
+    from .routes import register
 
-    add_routes(router, kernel)
+    register(router, kernel)

@@ -53,14 +53,14 @@ class QueryResponse(BaseModel):
     calls: list[CallSummary]
 
 
-def add_routes(router: APIRouter, kernel: Kernel) -> None:
+def register(router: APIRouter, kernel: Kernel) -> None:
     """Add the plugin's routes to ``router`` (mounted at ``/plugins/llmsql``)."""
     from skyplex.errors import InvalidInputError
 
     @router.post("/query", response_model=QueryResponse, summary="Run an LLM-SQL query")
     def query(body: QueryRequest) -> QueryResponse:
         import duckdb
-        from skyplex.cli.output import to_jsonable
+        from skyplex.encoding import to_jsonable
         from skyplex.interfaces.model import GenerationParams
 
         from .duckdb_engine import connect

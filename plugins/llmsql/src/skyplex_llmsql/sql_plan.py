@@ -45,7 +45,8 @@ def parse(sql: str, dialect: str = "duckdb") -> exp.Expression:
     if not isinstance(sql, str) or not sql.strip():
         raise InvalidInputError("the query is empty; pass one SQL statement", field="sql")
     try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+        # a lone ';' (after a comment, say) parses as a Semicolon node: no statement, and DuckDB runs nothing
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None and not isinstance(s, exp.Semicolon)]
     except sqlglot.errors.TokenError as exc:  # e.g. an unterminated string: no position is given
         raise InvalidInputError(f"cannot read the query: {str(exc).splitlines()[0] if str(exc) else 'bad token'}. "
                                 "Check its quotes and brackets", field="sql") from None

@@ -1,7 +1,7 @@
-"""Bad input of every kind on `POST /plugins/llmsql/query` and `skyplex llmsql query|plan`.
+"""`POST /plugins/llmsql/query` through the gateway: the documented query, and bad input of every kind.
 
-The rule: one line naming the input and what to do; HTTP 4xx, CLI exit status 2; never a traceback,
-a 500 or an ``unexpected`` error. A table of known cases, then hypothesis over query text.
+The rule for bad input: one message naming the input and what to do, HTTP 4xx, never a 500 or an
+``unexpected`` error. A table of known cases, then hypothesis over query text.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -96,66 +95,20 @@ def test_route_never_answers_any_query_text_with_a_500(client, sql):
         assert "\n" not in message and not re.search(r"unexpected \w+(Error|Exception)", message), (sql, message)
 
 
-# --- the CLI ---------------------------------------------------------------------------------------
-def _cli(make_kernel, args):
-    from skyplex.cli.context import CliState
-    from skyplex.cli.main import cli
+def test_gateway_query_route(make_kernel):
+    gateway = pytest.importorskip("skyplex.gateway")
+    from fastapi.testclient import TestClient
 
-    return CliRunner().invoke(cli, args, obj=CliState(kernel_factory=lambda settings: make_kernel()))
-
-
-@pytest.fixture
-def files(tmp_path):
-    good = tmp_path / "t.csv"
-    good.write_text("k,n\nb,1\na,2\n")
-    empty = tmp_path / "empty.csv"
-    empty.write_text("")
-    (tmp_path / "folder.csv").mkdir()
-    binary = tmp_path / "binary.csv"
-    binary.write_bytes(bytes(range(128, 256)) * 8)
-    notdb = tmp_path / "not.duckdb"
-    notdb.write_text("this is not a database")
-    return {"good": str(good), "empty": str(empty), "binary": str(binary), "folder": str(tmp_path / "folder.csv"), "notdb": str(notdb),
-            "missing": str(tmp_path / "missing.csv")}
-
-
-BAD_ARGS = [
-    ("unterminated quote", ["query", "SELECT '", "--model", "echo"], "quote"),
-    ("unknown column", ["query", "SELECT llm('q', nope) FROM t", "--table", "t={good}", "--model", "echo"], "nope"),
-    ("placeholder naming nothing", ["query", "SELECT llm('{{z}}', k) FROM t", "--table", "t={good}", "--model", "echo"],
-     "{z}"),
-    ("failed cast", ["query", "SELECT CAST(k AS INT) FROM t", "--table", "t={good}", "--model", "echo"], "convert"),
-    ("table without name", ["query", "SELECT 1", "--table", "{good}"], "NAME=FILE"),
-    ("table name not an identifier", ["query", "SELECT 1", "--table", "1x={good}"], "NAME=FILE"),
-    ("missing csv", ["query", "SELECT 1", "--table", "t={missing}"], "missing.csv"),
-    ("csv is a folder", ["query", "SELECT 1", "--table", "t={folder}"], "folder.csv"),
-    ("empty csv", ["query", "SELECT * FROM t", "--table", "t={empty}", "--model", "echo"], "empty.csv"),
-    ("missing db", ["query", "SELECT 1", "--db", "{missing}"], "missing.csv"),
-    ("db that is not a database", ["query", "SELECT 1", "--db", "{notdb}"], "not.duckdb"),
-    ("unknown model", ["query", "SELECT llm('q', k) FROM t", "--table", "t={good}", "--model", "nope"], "nope"),
-    ("zero tokens", ["query", "SELECT 1", "--max-tokens", "0"], "max-tokens"),
-    ("tokens not a number", ["query", "SELECT 1", "--max-tokens", "many"], "max-tokens"),
-    ("unknown algorithm", ["query", "SELECT 1", "--algorithm", "magic"], "algorithm"),
-    ("plan of a missing file", ["plan", "{missing}"], "missing.csv"),
-    ("plan of an empty file", ["plan", "{empty}"], "empty"),
-    ("plan of unknown columns", ["plan", "{good}", "--columns", "k,zz"], "zz"),
-    ("plan of a binary file", ["plan", "{binary}"], "binary.csv"),
-    ("plan with ophr on a big table", ["plan", "{big}", "--algorithm", "ophr"], "OPHR"),
-]
-
-
-@pytest.mark.parametrize("name, args, says", BAD_ARGS, ids=[c[0] for c in BAD_ARGS])
-def test_cli_bad_input_is_one_line_and_exit_2(make_kernel, files, tmp_path, name, args, says):
-    big = tmp_path / "big.csv"
-    big.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(200)))
-    res = _cli(make_kernel, ["llmsql", *(a.format(**files, big=big) for a in args)])
-    lines = [line for line in res.output.splitlines() if not line.startswith("WARNING ")]
-    assert res.exit_code == 2, res.output
-    assert len(lines) == 1 and "Traceback" not in res.output and "unexpected" not in res.output, res.output
-    assert says.lower() in lines[0].lower(), res.output
-
-
-def test_cli_json_error_output_is_not_mixed_into_stdout(make_kernel):
-    res = _cli(make_kernel, ["llmsql", "query", "SELECT '", "--json"])
-    assert res.exit_code == 2 and not res.stdout.strip(), res.stdout
-    assert res.stderr.startswith("error: ") or "\nerror: " in res.stderr, res.stderr
+    app = gateway.create_app(make_kernel(), api_key="k", auth=True)
+    body = {"sql": "SELECT k, llm('Echo', k) AS e FROM t ORDER BY k", "model": "echo",
+            "tables": {"t": [{"k": "b"}, {"k": "a"}]}}
+    with TestClient(app) as client:
+        res = client.post("/plugins/llmsql/query", json=body, headers={"Authorization": "Bearer k"})
+        assert res.status_code == 200, res.text
+        assert res.json()["rows"] == [["a", "a"], ["b", "b"]]
+        bad = client.post("/plugins/llmsql/query", json={**body, "sql": "SELEC nonsense"},
+                          headers={"Authorization": "Bearer k"})
+        assert bad.status_code == 400 and "parse" in bad.text
+        failing = client.post("/plugins/llmsql/query", headers={"Authorization": "Bearer k"},
+                              json={**body, "model": "echo_bad", "tables": {"t": [{"k": "BAD"}]}})
+        assert failing.status_code == 422 and "BAD" in failing.text
