@@ -1,0 +1,270 @@
+"""Decompile a CPython code object to source, and prove it: the source is recompiled and its bytecode
+compared with the original (instructions, names, constants, nested code objects; line numbers aside).
+Anything unproven is refused with the instruction that stopped it and a ``dis`` listing instead, so
+the output is either equivalent code or an honest listing, never a different program."""
+
+from __future__ import annotations
+
+import dis
+import io
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from .executor import COMPREHENSIONS, Executor
+from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
+
+CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
+SUPPORTED = {(3, 11)}
+
+
+@dataclass
+class Decompilation:
+    """The result: ``source`` when decompiled and verified, else ``refusal`` (why) and ``listing``."""
+
+    name: str
+    source: str | None
+    refusal: str | None
+    listing: str
+
+    @property
+    def ok(self) -> bool:
+        return self.source is not None
+
+    def text(self) -> str:
+        """Source when available, else the refusal and the ``dis`` listing as Python comments."""
+        if self.source is not None:
+            return self.source
+        lines = [f"# could not decompile {self.name}: {self.refusal}"]
+        lines += ["# " + line for line in self.listing.splitlines()]
+        return "\n".join(lines) + "\n"
+
+
+def decompile(obj: Any, verify: bool = True) -> Decompilation:
+    """Decompile a function or code object; never raises for bad code, returns a refusal instead."""
+    code = getattr(obj, "__code__", obj)
+    if not isinstance(code, types.CodeType):
+        raise TypeError(f"decompile() takes a function or code object, not {type(obj).__name__}")
+    name = code.co_name
+    try:
+        listing = _listing(code)
+    except Exception as exc:  # corrupted bytecode: dis itself cannot read it
+        return Decompilation(name, None, f"bytecode cannot be read: {exc}", "")
+    if sys.version_info[:2] not in SUPPORTED:
+        return Decompilation(name, None, f"CPython {sys.version_info[0]}.{sys.version_info[1]} is not supported", listing)
+    try:
+        defaults = getattr(obj, "__defaults__", None)
+        source = render_top(code, defaults)
+        if verify:
+            problem = check_equivalent(code, source)
+            if problem:
+                return Decompilation(name, None, f"recompiled source differs: {problem}", listing)
+        return Decompilation(name, source, None, listing)
+    except Refusal as exc:
+        return Decompilation(name, None, str(exc), listing)
+    except RecursionError:
+        return Decompilation(name, None, "nesting too deep", listing)
+    except Exception as exc:  # a rule tripped on an unexpected shape: refuse rather than raise
+        return Decompilation(name, None, f"internal {type(exc).__name__}: {exc}", listing)
+
+
+def _listing(code: types.CodeType) -> str:
+    out = io.StringIO()
+    dis.dis(code, file=out, depth=None)
+    return out.getvalue()
+
+
+# rendering --------------------------------------------------------------------------------------------
+def render_top(code: types.CodeType, defaults: tuple | None) -> str:
+    if not code.co_name.isidentifier():
+        raise Refusal(0, "-", f"code named {code.co_name!r} is not a function")
+    default_texts = None
+    if defaults:
+        from .executor import const_expr
+
+        default_texts = [const_expr(d, dis.Instruction("LOAD_CONST", 100, 0, d, repr(d), 0, None, False)).text
+                         for d in defaults]
+    text = "\n".join(render_def(code, code.co_name, default_texts)) + "\n"
+    if code.co_freevars:  # a closure: give it the enclosing cells it reads
+        cells = "".join(f"    {v} = None\n" for v in code.co_freevars)
+        inner = "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
+        text = f"def __closure_of_{code.co_name}():\n{cells}{inner}    return {code.co_name}\n"
+    return text
+
+
+def signature(code: types.CodeType, default_texts: list[str] | None) -> str:
+    names = list(code.co_varnames)
+    n_pos, n_kw = code.co_argcount, code.co_kwonlyargcount
+    params = names[:n_pos]
+    if default_texts:
+        for k, text in enumerate(default_texts):
+            idx = n_pos - len(default_texts) + k
+            params[idx] = f"{params[idx]}={text}"
+    if code.co_posonlyargcount:
+        params.insert(code.co_posonlyargcount, "/")
+    pos = n_pos + n_kw
+    if code.co_flags & CO_VARARGS:
+        params.append("*" + names[pos])
+    elif n_kw:
+        params.append("*")
+    params += names[n_pos:n_pos + n_kw]
+    if code.co_flags & CO_VARKEYWORDS:
+        params.append("**" + names[pos + bool(code.co_flags & CO_VARARGS)])
+    return ", ".join(params)
+
+
+def render_def(code: types.CodeType, name: str, default_texts: list[str] | None) -> list[str]:
+    executor = Executor(code, _nested)
+    stmts = executor.run()
+    body = sorted(executor.declared) + render_block(_drop_final_none(stmts))
+    header = f"def {name}({signature(code, default_texts)}):"
+    return [header] + ["    " + line for line in (body or ["pass"])]
+
+
+def _drop_final_none(stmts: list) -> list:
+    if stmts and isinstance(stmts[-1], Return) and stmts[-1].value.text == "None":
+        return stmts[:-1] + [Line("return None")]
+    return stmts
+
+
+def _nested(func: Func, mode: str, extra: str) -> str:
+    """Render a code object met inside another: a comprehension, a lambda or a nested def."""
+    code = func.code
+    defaults = getattr(func.defaults, "items", None) if func.defaults is not None else None
+    if func.defaults is not None and defaults is None:
+        raise Refusal(0, "MAKE_FUNCTION", "defaults that are not a tuple")
+    if func.kwdefaults is not None:
+        raise Refusal(0, "MAKE_FUNCTION", "keyword-only defaults")
+    if mode == "comprehension":
+        return render_comprehension(code, extra)
+    if mode == "lambda":
+        stmts = Executor(code, _nested).run()
+        if len(stmts) != 1 or not isinstance(stmts[0], Return):
+            raise Refusal(0, "<lambda>", "lambda body is not one expression")
+        return f"lambda {signature(code, defaults)}: {stmts[0].value.text}".replace("lambda :", "lambda:")
+    return "\n".join(render_def(code, extra, defaults))
+
+
+def render_comprehension(code: types.CodeType, iterable: str) -> str:
+    stmts = Executor(code, _nested).run()
+    if not stmts or not isinstance(stmts[0], For) or stmts[0].iter != ".0" or len(stmts) != 2:
+        raise Refusal(0, code.co_name, "comprehension of an unknown shape")
+    clauses: list[str] = []
+    element = _clauses(stmts[0], clauses, iterable)
+    open_, close = COMPREHENSIONS[code.co_name]
+    return f"{open_}{element} {' '.join(clauses)}{close}"
+
+
+def _clauses(node: Any, clauses: list[str], iterable: str | None) -> str:
+    clauses.append(f"for {node.target} in {iterable if iterable is not None else node.iter}")
+    body = list(node.body)
+    while body:
+        first = body.pop(0)
+        if isinstance(first, If) and getattr(first, "guard", None) and not first.orelse:
+            clauses.append(f"if {first.guard}")
+        elif isinstance(first, If) and not first.orelse and not body:
+            clauses.append(f"if {first.cond}")
+            body = list(first.body)
+        elif isinstance(first, For) and not body:
+            return _clauses(first, clauses, None)
+        elif isinstance(first, Append) and not body:
+            return first.text
+        else:
+            raise Refusal(0, "<comprehension>", f"unexpected {type(first).__name__} in a comprehension")
+    raise Refusal(0, "<comprehension>", "comprehension without an element")
+
+
+def render_block(stmts: list) -> list[str]:
+    lines: list[str] = []
+    for node in stmts:
+        if isinstance(node, Line):
+            lines.extend(node.text.splitlines())
+        elif isinstance(node, Return):
+            lines.append(f"return {node.value.text}")
+        elif isinstance(node, If):
+            lines.append(f"if {node.cond}:")
+            lines += _indent(render_block(node.body))
+            if node.orelse:
+                lines.append("else:")
+                lines += _indent(render_block(node.orelse))
+        elif isinstance(node, For):
+            lines.append(f"for {node.target} in {node.iter}:")
+            lines += _indent(render_block(node.body))
+        elif isinstance(node, While):
+            lines.append(f"while {node.cond}:")
+            lines += _indent(render_block(node.body))
+        elif isinstance(node, (Append, ForTarget)):
+            raise Refusal(0, "-", f"{type(node).__name__} outside a comprehension or loop")
+        else:
+            raise Refusal(0, "-", f"cannot render {type(node).__name__}")
+    return lines
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in (lines or ["pass"])]
+
+
+# verification -----------------------------------------------------------------------------------------
+def find_code(code: types.CodeType, name: str) -> types.CodeType | None:
+    """The first code object called ``name`` inside ``code`` (depth first)."""
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name:
+                return const
+            found = find_code(const, name)
+            if found is not None:
+                return found
+    return None
+
+
+def check_equivalent(original: types.CodeType, source: str) -> str | None:
+    """None when ``source`` compiles to the same bytecode as ``original``, else the first difference."""
+    try:
+        module = compile(source, "<decompiled>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"source does not compile: {exc.msg} (line {exc.lineno})"
+    rebuilt = find_code(module, original.co_name)
+    if rebuilt is None:
+        return f"no function {original.co_name} in the source"
+    return compare_code(original, rebuilt)
+
+
+def _shape(code: types.CodeType) -> list[tuple]:
+    out = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("NOP", "RESUME"):
+            continue
+        value = ins.argval
+        if isinstance(value, types.CodeType):
+            value = ("code", value.co_name)
+        elif isinstance(value, float):
+            value = ("float", repr(value))
+        elif ins.opname == "KW_NAMES" or ins.opname == "LOAD_CONST":
+            value = (type(value).__name__, repr(value))
+        out.append((ins.opname, ins.arg if ins.opname in ("BINARY_OP", "COMPARE_OP", "FORMAT_VALUE") else None,
+                    value if not ins.is_jump_target or True else value))
+    return out
+
+
+def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
+    """The first difference between two code objects, ignoring line numbers and positions."""
+    for attr in ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_flags", "co_varnames",
+                 "co_freevars", "co_cellvars", "co_name", "co_exceptiontable"):
+        if getattr(a, attr) != getattr(b, attr):
+            return f"{a.co_name}: {attr} {getattr(a, attr)!r} != {getattr(b, attr)!r}"
+    sa, sb = _shape(a), _shape(b)
+    for k, (x, y) in enumerate(zip(sa, sb)):
+        if x != y:
+            return f"{a.co_name}: instruction {k} {x[0]} {x[2]!r} != {y[0]} {y[2]!r}"
+    if len(sa) != len(sb):
+        return f"{a.co_name}: {len(sa)} instructions != {len(sb)}"
+    nested_a = [c for c in a.co_consts if isinstance(c, types.CodeType)]
+    nested_b = [c for c in b.co_consts if isinstance(c, types.CodeType)]
+    if len(nested_a) != len(nested_b):
+        return f"{a.co_name}: nested code objects differ in number"
+    for x, y in zip(nested_a, nested_b):
+        problem = compare_code(x, y)
+        if problem:
+            return problem
+    return None

@@ -1,0 +1,466 @@
+"""The rules: each instruction's effect on the simulated stack, and the control-flow shapes of CPython
+3.11 (if/else, conditional expressions, and/or, chained comparisons, for and while loops with break
+and continue, comprehensions, lambdas and nested functions). Written against the canonical operation
+names of :mod:`.opcodes`."""
+
+from __future__ import annotations
+
+import dis
+import types
+from typing import Any
+
+from .opcodes import table_for
+from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, If, InPlace, Item, Iter, Line,
+                       Loop, Null, Refusal, Return, Unpack, While)
+
+COMPREHENSIONS = {"<listcomp>": ("[", "]"), "<setcomp>": ("{", "}"), "<dictcomp>": ("{", "}"),
+                  "<genexpr>": ("(", ")")}
+
+
+def const_expr(value: Any, where: dis.Instruction) -> Expr:
+    """A constant as source; refuses values whose repr does not read back as the same constant."""
+    if value is None or value is Ellipsis or isinstance(value, (bool, int, str, bytes)):
+        return Expr("..." if value is Ellipsis else repr(value), atom=not (isinstance(value, int) and value < 0))
+    if isinstance(value, float):
+        text = repr(value)
+        if text in ("inf", "-inf", "nan") or (value == 0 and text.startswith("-")):
+            raise Refusal(where.offset, where.opname, f"float constant {text} has no literal")
+        return Expr(text, atom=value >= 0)
+    if isinstance(value, complex):
+        if value.real != 0:
+            raise Refusal(where.offset, where.opname, f"complex constant {value!r} is not a literal")
+        return Expr(repr(value), atom=False)
+    if isinstance(value, (tuple, frozenset)):
+        items = [const_expr(v, where).text for v in value]
+        if isinstance(value, frozenset):
+            return Expr("frozenset({" + ", ".join(items) + "})" if items else "frozenset()", atom=True)
+        return _tuple(items)
+    raise Refusal(where.offset, where.opname, f"constant of type {type(value).__name__}")
+
+
+class Executor:
+    """Rebuilds the statements of one code object; ``run()`` returns the statement tree."""
+
+    def __init__(self, code: types.CodeType, render_function: Any) -> None:
+        self.code = code
+        self.table = table_for()
+        self.instrs = [i for i in dis.get_instructions(code)]
+        self.index = {ins.offset: n for n, ins in enumerate(self.instrs)}
+        self.render_function = render_function  # callback for nested code objects
+        self.kw_names: tuple = ()
+        self.loops: list[Loop] = []
+        self.declared: set[str] = set()
+
+    def run(self) -> list:
+        if self.code.co_exceptiontable:
+            raise Refusal(0, "-", "exception table present (try/except/with is not decompiled yet)")
+        stmts, stack = self.block(0, len(self.instrs), [])
+        if stack and not all(isinstance(s, (Null, GenMarker)) for s in stack):
+            raise Refusal(self.instrs[-1].offset, self.instrs[-1].opname, "values left on the stack")
+        return stmts
+
+    # helpers ---------------------------------------------------------------------------------------
+    def target(self, ins: dis.Instruction) -> int:
+        return self.index[ins.argval]
+
+    def refuse(self, ins: dis.Instruction, reason: str) -> Refusal:
+        return Refusal(ins.offset, ins.opname, reason)
+
+    def expr(self, value: Any, ins: dis.Instruction) -> Expr:
+        if isinstance(value, Expr):
+            return value
+        if isinstance(value, Func) and value.code.co_name == "<lambda>":
+            return Expr(self.render_function(value, "lambda", ""))
+        raise self.refuse(ins, f"expected an expression, found {type(value).__name__}")
+
+    # the main loop ---------------------------------------------------------------------------------
+    def block(self, lo: int, hi: int, stack: list) -> tuple[list, list]:
+        """Statements of instructions ``[lo, hi)`` starting from ``stack``; returns (statements, stack)."""
+        stmts: list = []
+        stack = list(stack)
+        i = lo
+        quiet_start = lo  # where the stack was last empty of expressions: a while condition starts here
+        while i < hi:
+            ins = self.instrs[i]
+            if not any(isinstance(s, Expr) for s in stack):
+                quiet_start = i
+            loop_end = self.while_true_end(i, hi)
+            if loop_end is not None and not any(isinstance(s, Expr) for s in stack):
+                body, _ = self.loop_body(Loop(i, loop_end + 1, False), i, loop_end, stack)
+                stmts.append(While("True", body))
+                i = loop_end + 1
+                continue
+            i = self.step(i, hi, ins, stack, stmts, quiet_start)
+        return stmts, stack
+
+    def while_true_end(self, i: int, hi: int) -> int | None:
+        """Index of the unconditional back-jump closing a ``while True`` loop that starts at ``i``."""
+        best = None
+        if self.instrs[i].opname == "FOR_ITER":
+            return None
+        for j in range(i + 1, hi):
+            ins = self.instrs[j]
+            if ins.opname in self.table["jumps"] and ins.argval == self.instrs[i].offset and j > i:
+                if not self.loops or self.loops[-1].head != i:
+                    best = j
+        if best is not None and any(lp.head == i for lp in self.loops):
+            return None
+        return best
+
+    def loop_body(self, loop: Loop, lo: int, hi: int, stack: list) -> tuple[list, list]:
+        self.loops.append(loop)
+        try:
+            return self.block(lo, hi, stack)
+        finally:
+            self.loops.pop()
+
+    def step(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list, quiet_start: int) -> int:
+        op, arg, argval = ins.opname, ins.arg, ins.argval
+        t = self.table
+        if op in t["skip"]:
+            return i + 1
+        if op == "PUSH_NULL":
+            stack.append(Null())
+        elif op in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_NAME"):
+            stack.append(Expr(argval, atom=True))
+        elif op == "LOAD_GLOBAL":
+            if arg & 1:
+                stack.append(Null())
+            stack.append(Expr(argval, atom=True))
+        elif op == "LOAD_CONST":
+            stack.append(Func(argval) if isinstance(argval, types.CodeType) else const_expr(argval, ins))
+        elif op == "LOAD_ATTR":
+            stack.append(Expr(f"{self.expr(stack.pop(), ins).p()}.{argval}", atom=True))
+        elif op == "LOAD_METHOD":
+            obj = self.expr(stack.pop(), ins)
+            stack.extend([Null(), Expr(f"{obj.p()}.{argval}", atom=True)])
+        elif op == "KW_NAMES":
+            self.kw_names = self.code.co_consts[arg]
+        elif op == "CALL":
+            self.call(ins, arg, stack)
+        elif op == "CALL_FUNCTION_EX":
+            kwargs = self.expr(stack.pop(), ins) if arg & 1 else None
+            args = self.expr(stack.pop(), ins)
+            func = self.expr(stack.pop(), ins)
+            if not isinstance(stack.pop(), Null):
+                raise self.refuse(ins, "call without a NULL below the callable")
+            parts = [f"*{args.p()}"] + ([f"**{kwargs.p()}"] if kwargs else [])
+            stack.append(Expr(f"{func.p()}({', '.join(parts)})", atom=True))
+        elif op in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"):
+            if op == "STORE_GLOBAL":
+                self.declared.add(f"global {argval}")
+            if op == "STORE_DEREF" and argval in self.code.co_freevars:
+                self.declared.add(f"nonlocal {argval}")
+            self.store(argval, stack.pop(), ins, stmts)
+        elif op == "STORE_ATTR":
+            obj, value = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            stmts.append(Line(f"{obj.p()}.{argval} = {value.text}"))
+        elif op == "STORE_SUBSCR":
+            key, obj, value = (self.expr(stack.pop(), ins) for _ in range(3))
+            stmts.append(Line(f"{obj.p()}[{key.text}] = {value.text}"))
+        elif op in ("DELETE_FAST", "DELETE_NAME", "DELETE_GLOBAL", "DELETE_DEREF"):
+            stmts.append(Line(f"del {argval}"))
+        elif op == "DELETE_ATTR":
+            stmts.append(Line(f"del {self.expr(stack.pop(), ins).p()}.{argval}"))
+        elif op == "DELETE_SUBSCR":
+            key, obj = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            stmts.append(Line(f"del {obj.p()}[{key.text}]"))
+        elif op == "BINARY_OP":
+            right, left = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            if ins.argrepr.endswith("=") and ins.argrepr not in ("==",):
+                stack.append(InPlace(left, ins.argrepr, right))
+            else:
+                stack.append(Expr(f"{left.p()} {ins.argrepr} {right.p()}"))
+        elif op in ("UNARY_NEGATIVE", "UNARY_POSITIVE", "UNARY_INVERT", "UNARY_NOT"):
+            sym = {"UNARY_NEGATIVE": "-", "UNARY_POSITIVE": "+", "UNARY_INVERT": "~", "UNARY_NOT": "not "}[op]
+            stack.append(Expr(f"{sym}{self.expr(stack.pop(), ins).p()}"))
+        elif op in ("COMPARE_OP", "IS_OP", "CONTAINS_OP"):
+            right, left = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            sym = argval if op == "COMPARE_OP" else (
+                ("is not" if arg else "is") if op == "IS_OP" else ("not in" if arg else "in"))
+            stack.append(Compare(f"{left.p()} {sym} {right.p()}", left=left, pairs=[(sym, right)]))
+        elif op == "BINARY_SUBSCR":
+            key, obj = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            stack.append(Expr(f"{obj.p()}[{key.text}]", atom=True))
+        elif op == "BUILD_SLICE":
+            parts = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]
+            stack.append(Expr(":".join("" if p.text == "None" else p.p() for p in parts), atom=False))
+            stack[-1].atom = True  # only valid inside a subscript, the only place the compiler builds one
+        elif op in ("BUILD_TUPLE", "BUILD_LIST", "BUILD_SET"):
+            items = [self.expr(stack.pop(), ins).text for _ in range(arg)][::-1]
+            if op == "BUILD_TUPLE":
+                stack.append(_tuple(items))
+            elif op == "BUILD_LIST":
+                stack.append(Expr("[" + ", ".join(items) + "]", atom=True))
+            elif not items:
+                stack.append(Expr("set()", atom=True))  # a comprehension's accumulator, or set()'s prelude
+            else:
+                stack.append(Expr("{" + ", ".join(items) + "}", atom=True))
+        elif op in ("LIST_EXTEND", "SET_UPDATE"):
+            self.expr(stack.pop(), ins)
+            prev = self.instrs[i - 1]
+            target = stack[-arg]
+            if (arg != 1 or prev.opname != "LOAD_CONST" or not isinstance(target, Expr)
+                    or target.text not in ("[]", "set()")):
+                raise self.refuse(ins, "extend of a display by a non-constant")
+            items = ", ".join(const_expr(v, prev).text for v in prev.argval)
+            stack[-1] = Expr(("[" + items + "]") if op == "LIST_EXTEND" else ("{" + items + "}"), atom=True)
+        elif op == "BUILD_MAP":
+            pairs = [(self.expr(stack.pop(-2), ins), self.expr(stack.pop(), ins)) for _ in range(arg)][::-1]
+            stack.append(Expr("{" + ", ".join(f"{k.text}: {v.text}" for k, v in pairs) + "}", atom=True))
+        elif op == "BUILD_CONST_KEY_MAP":
+            keys = stack.pop()
+            if not isinstance(keys, Expr):
+                raise self.refuse(ins, "keys are not a constant tuple")
+            values = [self.expr(stack.pop(), ins).text for _ in range(arg)][::-1]
+            key_texts = [const_expr(k, ins).text for k in ins_const_keys(self, i)]
+            stack.append(Expr("{" + ", ".join(f"{k}: {v}" for k, v in zip(key_texts, values)) + "}", atom=True))
+        elif op == "FORMAT_VALUE":
+            spec = self.expr(stack.pop(), ins).text if arg & 4 else None
+            value = self.expr(stack.pop(), ins)
+            conv = {0: "", 1: "!s", 2: "!r", 3: "!a"}[arg & 3]
+            if spec is not None and not (spec.startswith("f") or spec.startswith("'")):
+                raise self.refuse(ins, "format spec that is not a literal")
+            spec_text = ":" + _fstring_body(spec, ins) if spec is not None else ""
+            if "{" in value.text or "'" in value.text or "\\" in value.text or '"' in value.text:
+                raise self.refuse(ins, "f-string field containing quotes or braces")
+            stack.append(Expr("f'{" + value.text + conv + spec_text + "}'", atom=True))
+        elif op == "BUILD_STRING":
+            parts = [self.expr(stack.pop(), ins).text for _ in range(arg)][::-1]
+            stack.append(Expr("f'" + "".join(_fstring_body(p, ins) for p in parts) + "'", atom=True))
+        elif op == "UNPACK_SEQUENCE":
+            value, names = stack.pop(), []
+            stack.extend(Unpack(value, names, arg) for _ in range(arg))
+        elif op == "FOR_ITER":
+            return self.for_loop(i, ins, stack, stmts)
+        elif op == "GET_ITER":
+            stack.append(Iter(self.expr(stack.pop(), ins)))
+        elif op == "MAKE_FUNCTION":
+            func = stack.pop()
+            if not isinstance(func, Func):
+                raise self.refuse(ins, "MAKE_FUNCTION without a code object")
+            if arg & 0x08:
+                stack.pop()  # the closure tuple: cells are named by the inner code itself
+            if arg & 0x04:
+                raise self.refuse(ins, "annotations")
+            kwdefaults = stack.pop() if arg & 0x02 else None
+            defaults = stack.pop() if arg & 0x01 else None
+            stack.append(Func(func.code, defaults, kwdefaults))
+        elif op == "RETURN_VALUE":
+            value = stack.pop()
+            stmts.append(Return(self.expr(value, ins)))
+        elif op == "RETURN_GENERATOR":
+            stack.append(GenMarker())
+        elif op == "YIELD_VALUE":
+            value = self.expr(stack.pop(), ins)
+            stack.append(GenMarker(f"(yield {value.text})", value.text))
+        elif op in ("LIST_APPEND", "SET_ADD"):
+            stmts.append(Append(self.expr(stack.pop(), ins).text))
+        elif op == "MAP_ADD":
+            value, key = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            stmts.append(Append(f"{key.text}: {value.text}"))
+        elif op == "POP_TOP":
+            value = stack.pop()
+            if isinstance(value, GenMarker):
+                if value.text:
+                    stmts.append(Append(value.element) if self.code.co_name == "<genexpr>" else Line(value.text))
+            elif isinstance(value, Iter):
+                if i + 1 < hi or not self.loops:
+                    nxt = self.instrs[i + 1] if i + 1 < len(self.instrs) else None
+                    if nxt is None or nxt.opname not in ("JUMP_FORWARD", "JUMP_BACKWARD", "RETURN_VALUE"):
+                        raise self.refuse(ins, "iterator popped outside break/return")
+            elif isinstance(value, Expr):
+                stmts.append(Line(value.text))
+            else:
+                raise self.refuse(ins, f"POP_TOP of {type(value).__name__}")
+        elif op == "SWAP":
+            stack[-1], stack[-arg] = stack[-arg], stack[-1]
+        elif op == "COPY":
+            if (arg == 2 and i + 2 < hi and self.instrs[i + 1].opname in ("COMPARE_OP",)
+                    and self.instrs[i - 1].opname == "SWAP"):
+                stack.append(stack[-2])
+            else:
+                raise self.refuse(ins, "COPY outside a chained comparison")
+        elif op in t["cond_jumps"]:
+            return self.conditional(i, hi, ins, stack, stmts, quiet_start)
+        elif op in ("JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP"):
+            end = self.target(ins)
+            if end > hi or end <= i:
+                raise self.refuse(ins, "boolean operator jumping outside its block")
+            left = self.expr(stack.pop(), ins)
+            inner, rest = self.block(i + 1, end, stack)
+            if inner or len(rest) != len(stack) + 1:
+                raise self.refuse(ins, "boolean operator with statements inside")
+            word = "and" if op == "JUMP_IF_FALSE_OR_POP" else "or"
+            stack.append(Expr(f"{left.p()} {word} {self.expr(rest[-1], ins).p()}"))
+            return end
+        elif op in t["jumps"]:
+            return self.jump(i, hi, ins, stack, stmts)
+        else:
+            raise self.refuse(ins, "no rule for this instruction")
+        return i + 1
+
+    # calls and stores ------------------------------------------------------------------------------
+    def call(self, ins: dis.Instruction, argc: int, stack: list) -> None:
+        args = [stack.pop() for _ in range(argc)][::-1]
+        func = stack.pop()
+        below = stack.pop()
+        if not isinstance(below, Null):  # [callable, self, args]: the compiler's own calls (comprehensions)
+            func, args = below, [func] + args
+        kw, self.kw_names = self.kw_names, ()
+        if isinstance(func, Func) and func.code.co_name in COMPREHENSIONS and len(args) == 1 and isinstance(args[0], Iter):
+            stack.append(Expr(self.render_function(func, "comprehension", args[0].source.text), atom=True))
+            return
+        func = self.expr(func, ins)
+        positional = [self.expr(a, ins).text for a in args[:len(args) - len(kw)]]
+        keywords = [f"{k}={self.expr(a, ins).text}" for k, a in zip(kw, args[len(args) - len(kw):])]
+        stack.append(Expr(f"{func.p()}({', '.join(positional + keywords)})", atom=True))
+
+    def store(self, name: str, value: Any, ins: dis.Instruction, stmts: list) -> None:
+        if isinstance(value, Item):
+            stmts.append(ForTarget(name))
+        elif isinstance(value, Unpack):
+            value.names.append(name)
+            if len(value.names) == value.size:
+                target = "(" + ", ".join(value.names) + ("," if value.size == 1 else "") + ")"
+                if isinstance(value.value, Item):
+                    stmts.append(ForTarget(target))
+                else:
+                    stmts.append(Line(f"{target} = {self.expr(value.value, ins).text}"))
+        elif isinstance(value, InPlace):
+            if value.target.text != name:
+                raise self.refuse(ins, "augmented assignment to a different name")
+            stmts.append(Line(f"{name} {value.op} {value.value.text}"))
+        elif isinstance(value, Func) and value.code.co_name == "<lambda>":
+            stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
+        elif isinstance(value, Func):
+            if value.code.co_name != name:
+                raise self.refuse(ins, "function stored under another name than its own")
+            stmts.append(Line(self.render_function(value, "def", name)))
+        else:
+            stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
+
+    # control flow ----------------------------------------------------------------------------------
+    def jump(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list) -> int:
+        dest = self.target(ins)
+        loop = self.loops[-1] if self.loops else None
+        if loop is not None and dest == loop.exit:
+            stmts.append(Line("break"))
+        elif loop is not None and dest == loop.head:
+            stmts.append(Line("continue"))
+        else:
+            raise self.refuse(ins, "jump that is not a loop's break or continue")
+        return i + 1
+
+    def for_loop(self, i: int, ins: dis.Instruction, stack: list, stmts: list) -> int:
+        it = stack[-1]
+        if isinstance(it, Expr) and it.text == ".0" and self.code.co_name in COMPREHENSIONS:
+            it = stack[-1] = Iter(it)  # a comprehension's argument is already an iterator
+        if not isinstance(it, Iter):
+            raise self.refuse(ins, "FOR_ITER without GET_ITER")
+        exit_ = self.target(ins)
+        back = self.instrs[exit_ - 1]
+        if back.opname not in self.table["jumps"] or back.argval != ins.offset:
+            raise self.refuse(ins, "loop without a back-jump before its exit")
+        body, _ = self.loop_body(Loop(i, exit_, True), i + 1, exit_ - 1, stack + [Item()])
+        if not body or not isinstance(body[0], ForTarget):
+            raise self.refuse(ins, "loop target is not a plain name or tuple of names")
+        stmts.append(For(body[0].target, it.source.text, body[1:]))
+        stack.pop()
+        return exit_
+
+    def conditional(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list, quiet_start: int) -> int:
+        value = self.expr(stack.pop(), ins)
+        kind = self.table["cond_jumps"][ins.opname]
+        dest = self.target(ins)
+        if dest <= i:
+            loop = self.loops[-1] if self.loops else None
+            if loop is None or dest != loop.head:
+                raise self.refuse(ins, "backward conditional jump that is not a continue")
+            guard = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
+                     "notnone": f"{value.p()} is None"}[kind]
+            node = If(f"not ({guard})", [Line("continue")], [])
+            node.guard = guard
+            stmts.append(node)
+            return i + 1
+        # chained comparison: a < b < c
+        if (isinstance(value, Compare) and dest < len(self.instrs) - 1 and self.instrs[dest].opname == "SWAP"
+                and self.instrs[dest + 1].opname == "POP_TOP" and kind == "false"):
+            end_jump = self.instrs[dest - 1]
+            if end_jump.opname == "JUMP_FORWARD":
+                end = self.target(end_jump)
+                inner, rest = self.block(i + 1, dest - 1, stack)
+                tail = rest[-1] if rest else None
+                if inner or not isinstance(tail, Compare) or len(rest) != len(stack) or tail.left is not stack[-1]:
+                    raise self.refuse(ins, "chained comparison of an unknown shape")
+                stack.pop()
+                pairs = value.pairs + tail.pairs
+                text = value.left.p() + "".join(f" {s} {r.p()}" for s, r in pairs)
+                stack.append(Compare(text, left=value.left, pairs=pairs))
+                return end
+        cond = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
+                "notnone": f"{value.p()} is None"}[kind]
+        # while loop: the body ends in the same test jumping back to just after this jump
+        back = self.instrs[dest - 1] if dest - 1 > i else None
+        if (back is not None and back.opname in self.table["cond_jumps"] and back.argval == self.instrs[i + 1].offset
+                and not any(isinstance(s, Expr) for s in stack)):
+            back_kind = self.table["cond_jumps"][back.opname]
+            if {kind, back_kind} not in ({"false", "true"}, {"none", "notnone"}):
+                raise self.refuse(back, "while loop whose two tests differ")
+            body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest - 1, stack)
+            if len(rest) != len(stack) + 1 or self.expr(rest[-1], back).text != value.text:
+                raise self.refuse(back, "while loop whose two tests differ")
+            stmts.append(While(cond, body))
+            return dest
+        if dest > hi:
+            raise self.refuse(ins, "conditional jump leaving its block")
+        last = self.instrs[dest - 1]
+        if last.opname == "JUMP_FORWARD" and dest - 1 > i and self.target(last) > dest and self.target(last) <= hi:
+            end = self.target(last)
+            then, then_stack = self.block(i + 1, dest - 1, stack)
+            orelse, else_stack = self.block(dest, end, stack)
+            if len(then_stack) == len(stack) + 1 and len(else_stack) == len(stack) + 1 and not then and not orelse:
+                a, b = self.expr(then_stack[-1], ins), self.expr(else_stack[-1], ins)
+                stack.append(Expr(f"{a.p()} if {_paren(cond)} else {b.p()}"))
+                return end
+            if (len(then_stack) != len(stack) and not _ends(then)) or (len(else_stack) != len(stack) and not _ends(orelse)):
+                raise self.refuse(ins, "if/else leaving values on the stack")
+            stmts.append(If(cond, then, orelse or []))
+            return end
+        then, then_stack = self.block(i + 1, dest, stack)
+        if len(then_stack) != len(stack) and not _ends(then):
+            raise self.refuse(ins, "if leaving values on the stack")
+        stmts.append(If(cond, then, []))
+        return dest
+
+
+def _ends(stmts: list) -> bool:
+    """Whether a block ends by leaving it (return, break, continue): its stack no longer matters."""
+    last = stmts[-1] if stmts else None
+    return isinstance(last, Return) or (isinstance(last, Line) and last.text in ("break", "continue"))
+
+
+def _tuple(items: list) -> Expr:
+    expr = Expr("(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")", atom=True)
+    expr.items = items
+    return expr
+
+
+def _paren(text: str) -> str:
+    return f"({text})"
+
+
+def _fstring_body(part: str, ins: dis.Instruction) -> str:
+    """The inside of an f-string for one BUILD_STRING part: a formatted field or a literal piece."""
+    if part.startswith("f'") and part.endswith("'"):
+        return part[2:-1]
+    if part.startswith("'") and part.endswith("'") and '"' not in part and "\\" not in part:
+        return part[1:-1].replace("{", "{{").replace("}", "}}")
+    raise Refusal(ins.offset, ins.opname, "f-string piece with quotes or escapes")
+
+
+def ins_const_keys(executor: Executor, i: int) -> tuple:
+    prev = executor.instrs[i - 1]
+    if prev.opname != "LOAD_CONST" or not isinstance(prev.argval, tuple):
+        raise Refusal(executor.instrs[i].offset, executor.instrs[i].opname, "keys are not a constant tuple")
+    return prev.argval
