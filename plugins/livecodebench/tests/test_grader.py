@@ -126,3 +126,35 @@ def test_leftover_process_cannot_answer_later_tests(stdin_problem):
             '        os._exit(0)\nelse:\n    time.sleep(1)\n')
     v = grade(stdin_problem, code, limits=FAST)
     assert (v.status, v.first_failure) == ("WA", 1), v
+
+
+def test_programs_sharing_a_run_do_not_see_each_other(stdin_problem):
+    from skyplex_livecodebench.grader import grade_batch
+
+    litter = ("import os, subprocess\nopen('/tmp/answer', 'w').write('7')\nopen('/workspace/answer', 'w').write('7')\n"
+              "os.makedirs('/tmp/d/e', exist_ok=True)\nsubprocess.Popen(['sleep', '1000'])\nprint(0)")
+    look = ("import os, sys\nleft = [p for p in ('/tmp/answer', '/workspace/answer', '/tmp/d') if os.path.exists(p)]\n"
+            "procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) > 3 and int(p) != os.getpid()]\n"
+            "print(sum(map(int, input().split())) if not left and not procs else (left, procs))")
+    verdicts = grade_batch([(stdin_problem, litter), (stdin_problem, look)], limits=FAST)
+    assert [v.status for v in verdicts] == ["WA", "AC"], verdicts
+
+
+def test_batch_resumes_after_a_program_ends_the_run(stdin_problem):
+    # the first program is killed with the whole run (its process limit exhausted by sleepers that
+    # outlive nothing); the batch still grades the programs after it in a fresh run
+    from skyplex_livecodebench.grader import grade_batch
+
+    hog = "import os\nos.kill(1, 9)\nos.kill(os.getppid(), 9)\nprint(7)"
+    ok = "print(sum(map(int, input().split())))"
+    verdicts = grade_batch([(stdin_problem, ok), (stdin_problem, hog), (stdin_problem, ok)], limits=FAST)
+    assert verdicts[0].status == "AC" and verdicts[2].status == "AC"
+    assert verdicts[1].status in ("RE", "WA"), verdicts[1]
+
+
+def test_wall_limit_spares_busy_programs_but_not_sleepers(stdin_problem):
+    # past the wall limit a program still burning CPU keeps running (its CPU limit decides); a sleeper is stopped
+    busy = Limits(cpu_s=3, wall_s=0.5, memory_mb=512, output_mb=1)
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5:\n    pass\nprint(sum(map(int, input().split())))"
+    assert grade(stdin_problem, spin, limits=busy).status == "AC"
+    assert grade(stdin_problem, "import time\ntime.sleep(30)", limits=busy).status == "TLE"

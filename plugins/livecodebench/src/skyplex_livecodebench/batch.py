@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
-from .grader import Limits, Verdict, grade
+from .grader import Limits, Verdict, grade_batch
 from .problems import Problem
 
 Task = tuple[Problem, "str | None"]
@@ -22,18 +22,19 @@ def task_key(problem: Problem, code: str | None, index: int) -> str:
     return f"{problem.question_id}#{index}#{digest}"
 
 
-def _grade_one(args: tuple) -> dict:
-    problem, code, tests, limits = args
-    return grade(problem, code, tests=tests, limits=limits).to_dict()
+def _grade_chunk(args: tuple) -> list[dict]:
+    items, tests, limits = args
+    return [v.to_dict() for v in grade_batch(items, tests=tests, limits=limits)]
 
 
 def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["public", "private", "all"] = "public",
                limits: Limits | None = None, journal: str | Path | None = None,
-               progress: Callable[[int, int, str], None] | None = None) -> list[Verdict]:
+               progress: Callable[[int, int, str], None] | None = None, batch: int = 16) -> list[Verdict]:
     """Grade ``(problem, code)`` pairs in parallel (``workers`` processes; 1 grades in this process).
 
     With ``journal``, each finished verdict is appended (one JSON line, flushed and fsynced) and a
     rerun skips what the journal already holds, so a crashed run resumes without losing verdicts.
+    ``batch`` programs share one sandbox run (start-up paid once; each still runs as its own processes).
     """
     limits = limits or Limits()
     keys = [task_key(p, c, i) for i, (p, c) in enumerate(tasks)]
@@ -62,15 +63,20 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
             progress(finished, total, tasks[i][0].question_id)
 
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for i in todo:
-                record(i, _grade_one((tasks[i][0], tasks[i][1], tests, limits)))
+        size = max(1, min(batch, -(-len(todo) // max(1, workers))))
+        chunks = [todo[s:s + size] for s in range(0, len(todo), size)]
+        args = [([tasks[i] for i in chunk], tests, limits) for chunk in chunks]
+        if workers <= 1 or len(chunks) <= 1:
+            for chunk, a in zip(chunks, args):
+                for i, v in zip(chunk, _grade_chunk(a)):
+                    record(i, v)
         else:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = {pool.submit(_grade_one, (tasks[i][0], tasks[i][1], tests, limits)): i for i in todo}
+                futures = {pool.submit(_grade_chunk, a): chunk for chunk, a in zip(chunks, args)}
                 for fut in as_completed(futures):
-                    record(futures[fut], fut.result())
+                    for i, v in zip(futures[fut], fut.result()):
+                        record(i, v)
     finally:
         if fh is not None:
             fh.close()

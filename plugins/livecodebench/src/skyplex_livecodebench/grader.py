@@ -28,7 +28,8 @@ EXIT_MEMORY, EXIT_NO_METHOD = 3, 4
 @dataclass(frozen=True)
 class Limits:
     """Per-test limits. ``cpu_s`` is CPU time (RLIMIT_CPU), so verdicts do not move with machine load;
-    ``wall_s`` (default ``2 * cpu_s + 2``) only catches programs that sleep or block."""
+    past ``wall_s`` (default ``2 * cpu_s + 2``) a program is stopped only if its CPU time has stopped
+    moving (it sleeps or blocks), or at the latest after ``max(5 * wall_s, 10 * cpu_s)``."""
 
     cpu_s: int = 6
     wall_s: float | None = None
@@ -81,52 +82,97 @@ def _harness_source() -> str:
     return resources.files("skyplex_livecodebench").joinpath("sandbox_harness.py").read_text()
 
 
-@lru_cache(maxsize=4)
-def _sandbox(limits: Limits, n_tests: int, input_mb: int):
+@lru_cache(maxsize=8)
+def _sandbox(limits: Limits, tests_in_run: int, input_mb: int):
     from skyplex.sandbox import Sandbox, SandboxPolicy
 
     tmp = 2 * limits.output_mb + input_mb + 16
-    walls = limits.wall * max(1, n_tests) + 20
     return Sandbox(SandboxPolicy(
-        memory_mb=limits.memory_mb + 256, cpu_seconds=limits.cpu_s * max(1, n_tests) + 30,
-        wall_timeout_s=walls, tmp_size_mb=tmp, disk_mb=16 + input_mb, file_size_mb=limits.output_mb + 1,
-        max_output_bytes=(limits.output_mb << 20) * 2 + (1 << 20) * max(1, n_tests), processes=64,
+        memory_mb=limits.memory_mb + 256, cpu_seconds=60 + tests_in_run, wall_timeout_s=max(5 * limits.wall, 10 * limits.cpu_s) * tests_in_run + 30,
+        tmp_size_mb=tmp, disk_mb=16 + input_mb, file_size_mb=limits.output_mb + 1,
+        max_output_bytes=min(1 << 30, (limits.output_mb << 21) + (1 << 20) * tests_in_run), processes=64,
         extra_env={"SKYPLEX_LCB_IN_SANDBOX": "1", "PYTHONDONTWRITEBYTECODE": "1"}))
+
+
+def _round_up(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()  # few distinct policies, so the sandbox cache stays small
 
 
 def grade(problem: Problem, code: str | None, *, tests: Literal["public", "private", "all"] = "public",
           limits: Limits | None = None) -> Verdict:
     """Grade ``code`` (already extracted; None means the answer had no code block) on ``problem``'s tests."""
+    return grade_batch([(problem, code)], tests=tests, limits=limits)[0]
+
+
+def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["public", "private", "all"] = "public",
+                limits: Limits | None = None) -> list[Verdict]:
+    """Grade several programs in one sandbox run (they run one after another; between programs every
+    process is killed and the writable places are emptied). A run that ends early is resumed for the
+    programs it did not reach, so one program exhausting the run's memory decides only its own verdict."""
     limits = limits or Limits()
-    cases = problem.tests(tests)
-    if not cases:
-        raise InvalidInputError(f"problem {problem.question_id} has no {tests} tests; a problem without tests "
-                                "cannot be graded (it would pass anything)")
-    if code is None or not code.strip():
-        return Verdict(problem.question_id, "NO_CODE", len(cases), first_failure=0,
-                       message="the answer has no fenced code block")
-    kind = problem.kind
-    job = {"code": code, "kind": kind, "func_name": problem.func_name, "inputs": [c.input for c in cases],
-           "cpu_s": limits.cpu_s, "wall_s": limits.wall, "memory_mb": limits.memory_mb,
-           "output_bytes": limits.output_mb << 20}
-    payload = json.dumps(job)
-    sb = _sandbox(limits, len(cases), 1 + (max(len(c.input) for c in cases) >> 20))
-    with sb.temp_workspace(prefix="skyplex-lcb-") as ws:
-        (ws / "job.json").write_text(payload)
-        (ws / "harness.py").write_text(_harness_source())
-        res = sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
-    records = []
-    for line in res.stdout.decode("utf-8", "replace").splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
+    verdicts: list[Verdict | None] = [None] * len(items)
+    pending = []
+    for idx, (problem, code) in enumerate(items):
+        cases = problem.tests(tests)
+        if not cases:
+            raise InvalidInputError(f"problem {problem.question_id} has no {tests} tests; a problem without tests "
+                                    "cannot be graded (it would pass anything)")
+        if code is None or not code.strip():
+            verdicts[idx] = Verdict(problem.question_id, "NO_CODE", len(cases), first_failure=0,
+                                    message="the answer has no fenced code block")
+        else:
+            pending.append(idx)
+    while pending:
+        jobs = []
+        for idx in pending:
+            problem, code = items[idx]
+            jobs.append({"code": code, "kind": problem.kind, "func_name": problem.func_name,
+                         "inputs": [c.input for c in problem.tests(tests)], "cpu_s": limits.cpu_s,
+                         "wall_s": limits.wall, "memory_mb": limits.memory_mb, "output_bytes": limits.output_mb << 20})
+        n_tests = sum(len(j["inputs"]) for j in jobs)
+        input_mb = 1 + (max(len(t) for j in jobs for t in j["inputs"]) >> 20)
+        sb = _sandbox(limits, _round_up(n_tests), _round_up(input_mb))
+        with sb.temp_workspace(prefix="skyplex-lcb-") as ws:
+            (ws / "job.json").write_text(json.dumps({"jobs": jobs}))
+            (ws / "harness.py").write_text(_harness_source())
+            res = sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
+        records: list[dict] = []
+        for line in res.stdout.decode("utf-8", "replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                records.append(rec)
+        if not records or not records[0].get("ready"):
+            why = res.killed_by or res.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {res.returncode}"
+            idx = pending[0]
+            verdicts[idx] = _sandbox_end(items[idx][0], len(items[idx][0].tests(tests)), 0, res.killed_by,
+                                         f"the grading harness did not start: {why}")
+            pending = pending[1:]
             continue
-    if not records or not records[0].get("ready"):
-        why = res.killed_by or res.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {res.returncode}"
-        return _sandbox_end(problem, len(cases), 0, res.killed_by, f"the grading harness did not start: {why}")
-    if kind == "functional":
-        return _functional(problem, cases, records[1:], res.killed_by, limits)
-    return _stdin(problem, cases, records[1:], res.killed_by, limits)
+        started = {r["job"] for r in records if r.get("start")}
+        if not started:  # the harness read nothing: charge the first program so the loop always advances
+            idx = pending.pop(0)
+            verdicts[idx] = _sandbox_end(items[idx][0], len(items[idx][0].tests(tests)), 0, res.killed_by,
+                                         "the grading harness stopped before running the program")
+            continue
+        still = []
+        for j, idx in enumerate(pending):
+            if j not in started:
+                still.append(idx)
+                continue
+            problem = items[idx][0]
+            cases = problem.tests(tests)
+            mine = [r for r in records if r.get("job") == j and not r.get("start") and not r.get("end")]
+            ended = any(r.get("job") == j and r.get("end") for r in records)
+            killed = None if ended else (res.killed_by or "signal")
+            if problem.kind == "functional":
+                verdicts[idx] = _functional(problem, cases, mine, killed, limits)
+            else:
+                verdicts[idx] = _stdin(problem, cases, mine, killed, limits)
+        pending = still
+    return [v for v in verdicts if v is not None]
 
 
 def _sandbox_end(problem: Problem, total: int, index: int, killed_by: str | None, message: str) -> Verdict:
@@ -138,7 +184,7 @@ def _runtime_status(rec: dict[str, Any], limits: Limits) -> tuple[Status, str] |
     """The verdict a test's process end implies, or None when it ended normally."""
     sig, code = rec.get("signal"), rec.get("exit")
     if rec.get("walled"):
-        return "TLE", f"still running after {limits.wall:g} s wall time (sleeping or blocked)"
+        return "TLE", f"still running after {rec.get('wall', limits.wall):.1f} s wall time, sleeping or blocked"
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and rec.get("cpu", 0) >= limits.cpu_s - 0.05):
         return "TLE", f"used more than {limits.cpu_s} s of CPU time"
     if sig == signal.SIGXFSZ or rec.get("stdout_size", 0) > (limits.output_mb << 20):

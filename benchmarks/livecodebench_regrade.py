@@ -1,0 +1,191 @@
+"""Re-grade the official O1-Mini / O1-Preview code on LiveCodeBench release_v1's public tests.
+
+Per problem the sandboxed grader's verdict is compared with the official one (graded on public AND
+hidden tests: an official pass must pass here; an official fail may pass the public tests), and every
+disagreement is listed with the grader's reason. Throughput is measured against an in-process grader
+built the benchmark's way (one forked process per problem, the code exec'd with a mocked stdin and a
+captured stdout, a 6 s wall alarm per test), interleaved in the same run. Optionally the sandboxed
+grading is repeated with a CPU-burning process alongside and verdict changes are counted.
+
+    .venv/bin/python benchmarks/livecodebench_regrade.py [--models O1-Mini] [--limit N] [--stability-runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from skyplex_livecodebench.batch import grade_many
+from skyplex_livecodebench.compare import compare_stdout, compare_value
+from skyplex_livecodebench.problems import load_problems
+from skyplex_livecodebench.scores import load_official
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".." / "shared" / "data" / "livecodebench"
+OUT = ROOT / "benchmarks" / "results" / "livecodebench_regrade.json"
+PREAMBLE = ("from string import *\nfrom re import *\nfrom datetime import *\nfrom collections import *\n"
+            "from heapq import *\nfrom bisect import *\nfrom copy import *\nfrom math import *\nfrom random import *\n"
+            "from statistics import *\nfrom itertools import *\nfrom functools import *\nfrom operator import *\n"
+            "from io import *\nfrom sys import *\nfrom json import *\nfrom builtins import *\nfrom typing import *\n"
+            "import string, re, datetime, collections, heapq, bisect, copy, math, random, statistics, itertools, "
+            "functools, operator, io, sys, json\nsys.setrecursionlimit(50000)\n")
+
+
+class _Alarm(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise _Alarm()
+
+
+def inprocess_grade(job: tuple) -> bool:
+    """The benchmark's way, unsandboxed: exec in this (fresh) process, mocked stdin, wall alarm per test."""
+    code, func_name, inputs, outputs = job
+    sys.set_int_max_str_digits(0)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        if func_name:
+            g: dict = {"__name__": "tmp_sol"}
+            exec(PREAMBLE + "\n" + code, g)
+            method = getattr(g["Solution"](), func_name) if "class Solution" in code else g[func_name]
+            for inp, out in zip(inputs, outputs):
+                args = [json.loads(x) for x in inp.split("\n")]
+                signal.alarm(6)
+                got = method(*args)
+                signal.alarm(0)
+                if not compare_value(got, json.loads(out)):
+                    return False
+            return True
+        compiled = compile(PREAMBLE + "\n" + code, "sol", "exec")
+        for inp, out in zip(inputs, outputs):
+            buf = io.StringIO()
+            old_in = sys.stdin
+            sys.stdin = io.StringIO(inp)
+            try:
+                signal.alarm(6)
+                with contextlib.redirect_stdout(buf):
+                    try:
+                        exec(compiled, {"__name__": "__main__"})
+                    except SystemExit:
+                        pass
+                signal.alarm(0)
+            finally:
+                sys.stdin = old_in
+            if not compare_stdout(buf.getvalue(), out)[0]:
+                return False
+        return True
+    except BaseException:
+        signal.alarm(0)
+        return False
+
+
+def explain(problem, detail: dict) -> str:
+    """Why the official grading failed a program that passes the public tests here."""
+    msg = detail.get("error_message") or detail.get("error") or "?"
+    failing = detail.get("inputs")
+    public = [t.input for t in problem.public_tests]
+    if failing is None:
+        return f"official: {msg} (no failing input recorded)"
+    on_public = any(str(failing).strip()[:120] == (t if isinstance(t, str) else json.dumps(t)).strip()[:120]
+                    or str(failing)[:60] in t for t in public)
+    where = "on a PUBLIC test" if on_public else "on a hidden test (not in the public set)"
+    return f"official: {msg} {where}"
+
+
+def run_inprocess(tasks) -> tuple[list[bool], float]:
+    jobs = [(c or "", p.func_name, [t.input for t in p.public_tests], [t.output for t in p.public_tests])
+            for p, c in tasks]
+    start = time.perf_counter()
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2, maxtasksperchild=1) as pool:  # a fresh process per problem, as the benchmark does
+        out = pool.map(inprocess_grade, jobs, chunksize=1)
+    return out, time.perf_counter() - start
+
+
+def run_sandboxed(tasks):
+    start = time.perf_counter()
+    verdicts = grade_many(tasks, workers=2)
+    return verdicts, time.perf_counter() - start
+
+
+def burner() -> multiprocessing.Process:
+    def spin():
+        x = 0
+        while True:
+            x += 1
+    proc = multiprocessing.get_context("fork").Process(target=spin, daemon=True)
+    proc.start()
+    return proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="+", default=["O1-Mini", "O1-Preview"])
+    ap.add_argument("--limit", type=int, default=0, help="only the first N problems (0: all 400)")
+    ap.add_argument("--stability-runs", type=int, default=3)
+    args = ap.parse_args()
+    problems = load_problems(DATA / "lcb_release_v1_public_tests.jsonl")
+    if args.limit:
+        problems = problems[: args.limit]
+    report: dict = {"problems": len(problems), "models": {}}
+    for model in args.models:
+        official = load_official(DATA / f"submissions_{model}-2024-09-12_N1_codegeneration_eval_all.json")
+        tasks = [(p, official[p.question_id].codes[0]) for p in problems]
+        base1, t_base1 = run_inprocess(tasks)
+        sand, t_sand = run_sandboxed(tasks)
+        base2, t_base2 = run_inprocess(tasks)
+        t_base = min(t_base1, t_base2)
+        off = [all(official[p.question_id].graded) for p in problems]
+        disagreements = []
+        for (p, _), v, o, b in zip(tasks, sand, off, base1):
+            if v.passed != o:
+                detail = (official[p.question_id].details or [{}])[0]
+                disagreements.append({"question_id": p.question_id, "official": "pass" if o else "fail",
+                                      "sandbox": v.status, "sandbox_cpu_s": round(v.cpu_s, 3), "inprocess": "pass" if b else "fail",
+                                      "reason": v.message[:300] or explain(p, detail), "official_detail": detail})
+        row = {"sandbox_passed": sum(v.passed for v in sand), "official_passed": sum(off),
+               "inprocess_passed": sum(base1), "official_pass_sandbox_fail": sum(1 for d in disagreements if d["official"] == "pass"),
+               "official_fail_sandbox_pass": sum(1 for d in disagreements if d["official"] == "fail"),
+               "sandbox_s": t_sand, "inprocess_s": t_base, "inprocess_runs_s": [t_base1, t_base2],
+               "ratio": t_sand / t_base, "disagreements": disagreements,
+               "statuses": {s: sum(v.status == s for v in sand) for s in sorted({v.status for v in sand})}}
+        if args.stability_runs:
+            changes, times = 0, []
+            b = burner()
+            try:
+                for _ in range(args.stability_runs):
+                    again, t = run_sandboxed(tasks)
+                    times.append(t)
+                    changes += sum(x.status != y.status for x, y in zip(sand, again))
+            finally:
+                b.kill()
+            row["stability"] = {"runs": args.stability_runs, "verdict_changes": changes, "times_s": times}
+        report["models"][model] = row
+        print(f"\n{model}: {len(problems)} problems, public tests")
+        print(f"{'grader':<22}{'passed':>8}{'seconds':>10}{'ratio':>8}")
+        print(f"{'official (pub+hidden)':<22}{sum(off):>8}{'':>10}{'':>8}")
+        print(f"{'in-process (baseline)':<22}{sum(base1):>8}{t_base:>10.1f}{1.0:>8.2f}")
+        print(f"{'sandboxed':<22}{row['sandbox_passed']:>8}{t_sand:>10.1f}{row['ratio']:>8.2f}")
+        if "stability" in row:
+            print(f"stability with a CPU burner: {row['stability']['verdict_changes']} verdict changes in "
+                  f"{args.stability_runs} runs ({', '.join(f'{t:.1f}' for t in row['stability']['times_s'])} s)")
+        print("disagreements with the official verdicts:")
+        for d in disagreements:
+            print(f"  {d['question_id']:<10} official={d['official']:<5} sandbox={d['sandbox']:<8} "
+                  f"in-process={d['inprocess']:<5} cpu={d['sandbox_cpu_s']:.2f}s  {d['reason'][:100]}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=1, default=str))
+    print(f"\nwrote {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
