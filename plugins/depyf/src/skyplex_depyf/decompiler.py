@@ -5,6 +5,7 @@ the output is either equivalent code or an honest listing, never a different pro
 
 from __future__ import annotations
 
+import __future__
 import dis
 import io
 import sys
@@ -117,9 +118,17 @@ def signature(code: types.CodeType, default_texts: list[str] | None) -> str:
 def render_def(code: types.CodeType, name: str, default_texts: list[str] | None) -> list[str]:
     executor = Executor(code, _nested)
     stmts = executor.run()
-    body = sorted(executor.declared) + render_block(_drop_final_none(stmts))
+    body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts))
     header = f"def {name}({signature(code, default_texts)}):"
     return [header] + ["    " + line for line in (body or ["pass"])]
+
+
+def _docstring(code: types.CodeType) -> list[str]:
+    """The docstring line: a first constant that is a str no instruction loads."""
+    if code.co_consts and isinstance(code.co_consts[0], str) and code.co_name != "<lambda>":
+        if not any(ins.opname == "LOAD_CONST" and ins.arg == 0 for ins in dis.get_instructions(code)):
+            return [repr(code.co_consts[0])]
+    return []
 
 
 def _drop_final_none(stmts: list) -> list:
@@ -218,10 +227,20 @@ def find_code(code: types.CodeType, name: str) -> types.CodeType | None:
     return None
 
 
+FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+
+
+def compile_like(original: types.CodeType, source: str) -> types.CodeType:
+    """Compile ``source`` under the same ``from __future__`` features as ``original`` was."""
+    return compile(source, "<decompiled>", "exec", flags=original.co_flags & FUTURE_FLAGS, dont_inherit=True)
+
+
 def check_equivalent(original: types.CodeType, source: str) -> str | None:
     """None when ``source`` compiles to the same bytecode as ``original``, else the first difference."""
     try:
-        module = compile(source, "<decompiled>", "exec", dont_inherit=True)
+        module = compile_like(original, source)
     except SyntaxError as exc:
         return f"source does not compile: {exc.msg} (line {exc.lineno})"
     rebuilt = find_code(module, original.co_name)
@@ -249,10 +268,17 @@ def _shape(code: types.CodeType) -> list[tuple]:
 
 def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
     """The first difference between two code objects, ignoring line numbers and positions."""
-    for attr in ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_flags", "co_varnames",
+    nested = 0x10  # CO_NESTED: where the def stood, not what it does
+    if (a.co_flags | nested) != (b.co_flags | nested):
+        return f"{a.co_name}: co_flags {a.co_flags} != {b.co_flags}"
+    for attr in ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_varnames",
                  "co_freevars", "co_cellvars", "co_name", "co_exceptiontable"):
         if getattr(a, attr) != getattr(b, attr):
             return f"{a.co_name}: {attr} {getattr(a, attr)!r} != {getattr(b, attr)!r}"
+    plain_a = [(type(c).__name__, repr(c)) for c in a.co_consts if not isinstance(c, types.CodeType)]
+    plain_b = [(type(c).__name__, repr(c)) for c in b.co_consts if not isinstance(c, types.CodeType)]
+    if plain_a != plain_b:
+        return f"{a.co_name}: constants {plain_a!r} != {plain_b!r}"
     sa, sb = _shape(a), _shape(b)
     for k, (x, y) in enumerate(zip(sa, sb)):
         if x != y:
