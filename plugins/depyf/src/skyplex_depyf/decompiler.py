@@ -271,14 +271,17 @@ def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
     nested = 0x10  # CO_NESTED: where the def stood, not what it does
     if (a.co_flags | nested) != (b.co_flags | nested):
         return f"{a.co_name}: co_flags {a.co_flags} != {b.co_flags}"
-    for attr in ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_varnames",
-                 "co_freevars", "co_cellvars", "co_name", "co_exceptiontable"):
+    for attr in ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_freevars", "co_cellvars",
+                 "co_name", "co_exceptiontable"):
         if getattr(a, attr) != getattr(b, attr):
             return f"{a.co_name}: {attr} {getattr(a, attr)!r} != {getattr(b, attr)!r}"
-    plain_a = [(type(c).__name__, repr(c)) for c in a.co_consts if not isinstance(c, types.CodeType)]
-    plain_b = [(type(c).__name__, repr(c)) for c in b.co_consts if not isinstance(c, types.CodeType)]
-    if plain_a != plain_b:
-        return f"{a.co_name}: constants {plain_a!r} != {plain_b!r}"
+    # parameters must match by position; other locals are compared by name in the instructions, since
+    # code the compiler removed as dead may leave unused locals and constants behind
+    n_params = a.co_argcount + a.co_kwonlyargcount + bool(a.co_flags & CO_VARARGS) + bool(a.co_flags & CO_VARKEYWORDS)
+    if a.co_varnames[:n_params] != b.co_varnames[:n_params]:
+        return f"{a.co_name}: parameters {a.co_varnames[:n_params]!r} != {b.co_varnames[:n_params]!r}"
+    if _docstring(a) != _docstring(b):
+        return f"{a.co_name}: docstrings differ"
     sa, sb = _shape(a), _shape(b)
     for k, (x, y) in enumerate(zip(sa, sb)):
         if x != y:
