@@ -62,7 +62,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "note: missing$$missing and no root apt-get; the tests that need them will be skipped"; fi
 
-serve: install
+serve: install system-deps
 	$(BIN)/skyplex serve --host $(HOST) --port $(PORT)
 
 # SKYPLEX_REQUIRE_VLLM: the vLLM tests fail, rather than skip, when its server cannot start
