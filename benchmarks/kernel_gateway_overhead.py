@@ -83,14 +83,16 @@ def run(repeats: int, max_tokens: int, batch: int, data_dir: Path, window_ms: fl
         with background_server(coalescing) as url, background_server(plain) as plain_url:
             backend.generate(prompts, params)  # load weights and warm caches before timing
             asyncio.run(_gateway_batch(url, questions, max_tokens))
+            # None where the backend batches by itself (the local backend's continuous batching)
             coalescer = coalescing.state.model_routing.coalescer("local")
             for i in range(repeats):
-                seen = len(coalescer.batch_seconds)
+                seen = len(coalescer.batch_seconds) if coalescer is not None else 0
                 elapsed, outputs["gateway"] = asyncio.run(_gateway_batch(url, questions, max_tokens))
                 times["gateway"].append(elapsed)
                 # same-run measure, robust to a noisy machine: the burst's time not spent in generate()
-                generating = sum(list(coalescer.batch_seconds)[seen:])
-                internal.append(100.0 * (elapsed - generating) / elapsed)
+                if coalescer is not None:
+                    generating = sum(list(coalescer.batch_seconds)[seen:])
+                    internal.append(100.0 * (elapsed - generating) / elapsed)
                 elapsed, outputs["gateway_no_coalescing"] = asyncio.run(_gateway_batch(plain_url, questions, max_tokens))
                 times["gateway_no_coalescing"].append(elapsed)
 
@@ -102,7 +104,7 @@ def run(repeats: int, max_tokens: int, batch: int, data_dir: Path, window_ms: fl
                 outputs["direct_batch"] = [c.text for c in backend.generate(prompts, params)]
                 times["direct_batch"].append(time.perf_counter() - started)
                 log.info("repeat %d/%d: %s", i + 1, repeats, {k: round(v[-1], 3) for k, v in times.items()})
-            batch_sizes = list(coalescer.batch_sizes)
+            batch_sizes = list(coalescer.batch_sizes) if coalescer is not None else []
     finally:
         kernel.close()
 
@@ -124,7 +126,7 @@ def run(repeats: int, max_tokens: int, batch: int, data_dir: Path, window_ms: fl
         "median_s": medians,
         "overhead_pct_vs_direct_batch": 100.0 * (medians["gateway"] - direct) / medians["gateway"],
         "gateway_internal_overhead_pct": internal,
-        "gateway_internal_overhead_pct_median": statistics.median(internal),
+        "gateway_internal_overhead_pct_median": statistics.median(internal) if internal else float("nan"),
         "min_s": {k: min(v) for k, v in times.items()},
         "overhead_pct_vs_direct_calls": 100.0 * (medians["gateway"] - medians["direct_calls"]) / medians["gateway"],
         "no_coalescing_overhead_pct_vs_direct_batch": 100.0
