@@ -45,6 +45,36 @@ def decompile_cmd(ref: str, function: str | None, strict: bool, json_output: boo
         raise SystemExit(1)
 
 
+@depyf.command("dump")
+@click.argument("script", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("args", nargs=-1)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the dump (created).")
+@json_option
+def dump_cmd(script: Path, args: tuple[str, ...], out: Path, json_output: bool) -> None:
+    """Run SCRIPT (with ARGS) and write every frame torch.compile transforms into --out as source."""
+    if not script.is_file():
+        fail(f"{script}: no such script; give the path of a Python file that calls torch.compile")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        fail("torch is not installed; `pip install torch` to dump what torch.compile does")
+    from .dump import dump_script
+
+    dump = dump_script(script, out, list(args))
+    emit({"folder": str(out), **dump.manifest(), "script_error": dump.script_error}, json_output=json_output,
+         human=lambda data: _print_dump(data))
+    if dump.script_error:
+        fail(f"{script} raised {dump.script_error}; the partial dump is in {out}")
+
+
+def _print_dump(data: dict) -> None:
+    for frame in data["frames"]:
+        state = "source" if frame["transformed_verified"] else "dis listing"
+        click.echo(f"{frame['files'][1]}  ({frame['function']}, {state})")
+    click.echo(f"{len(data['frames'])} compiled frames written to {data['folder']}")
+
+
 def _print_source(report: Any) -> None:
     click.echo(report.artifacts[0].content, nl=False)
 

@@ -369,10 +369,38 @@ class Executor:
         stack.pop()
         return exit_
 
-    def conditional(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list, quiet_start: int) -> int:
-        value = self.expr(stack.pop(), ins)
-        kind = self.table["cond_jumps"][ins.opname]
-        dest = self.target(ins)
+    def resolve(self, dest: int, hi: int) -> int:
+        """``hi`` when ``dest`` lies past the block but the block's own closing jump goes there too
+        (the compiler threads a jump to a jump straight to the final target)."""
+        if dest > hi and hi < len(self.instrs):
+            closing = self.instrs[hi]
+            if closing.opname in self.table["jumps"] and self.target(closing) == dest:
+                return hi
+        return dest
+
+    def conditional(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list, quiet_start: int,
+                    value: Expr | None = None, kind: str | None = None) -> int:
+        value = value if value is not None else self.expr(stack.pop(), ins)
+        kind = kind or self.table["cond_jumps"][ins.opname]
+        dest = self.resolve(self.target(ins), hi)
+        taken = {"true": value.text, "false": f"not {value.p()}", "none": f"{value.p()} is None",
+                 "notnone": f"{value.p()} is not None"}[kind]
+        loop = self.loops[-1] if self.loops else None
+        if loop is not None and not loop.is_for and dest == loop.exit and dest > hi:
+            stmts.append(If(taken, [Line("break")], []))
+            return i + 1
+        # ``A or B``: A's jump lands just after B's own conditional jump, on the body
+        second = self.instrs[dest - 1] if dest - 1 > i else None
+        if (second is not None and second.opname in self.table["cond_jumps"] and self.target(second) > dest
+                and dest <= hi):
+            inner, rest = self.block(i + 1, dest - 1, stack)
+            if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
+                b = rest[-1]
+                b_kind = self.table["cond_jumps"][second.opname]
+                b_body = {"false": b.text, "true": f"not {b.p()}", "none": f"{b.p()} is not None",
+                          "notnone": f"{b.p()} is None"}[b_kind]
+                combined = Expr(f"({taken}) or ({b_body})")
+                return self.conditional(dest - 1, hi, second, stack, stmts, quiet_start, combined, "false")
         if dest <= i:
             loop = self.loops[-1] if self.loops else None
             if loop is None or dest != loop.head:
@@ -415,8 +443,8 @@ class Executor:
         if dest > hi:
             raise self.refuse(ins, "conditional jump leaving its block")
         last = self.instrs[dest - 1]
-        if last.opname == "JUMP_FORWARD" and dest - 1 > i and self.target(last) > dest and self.target(last) <= hi:
-            end = self.target(last)
+        end = self.resolve(self.target(last), hi) if last.opname == "JUMP_FORWARD" else -1
+        if last.opname == "JUMP_FORWARD" and dest - 1 > i and end > dest and end <= hi:
             then, then_stack = self.block(i + 1, dest - 1, stack)
             orelse, else_stack = self.block(dest, end, stack)
             if len(then_stack) == len(stack) + 1 and len(else_stack) == len(stack) + 1 and not then and not orelse:

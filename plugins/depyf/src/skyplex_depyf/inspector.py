@@ -29,8 +29,31 @@ def load_function(ref: str) -> object:
     return obj
 
 
+def _constant_defaults(module: types.CodeType, code: types.CodeType) -> tuple | None:
+    """The defaults of ``code`` when the enclosing code builds them from one constant tuple."""
+    import dis
+
+    instrs = list(dis.get_instructions(module))
+    for k, ins in enumerate(instrs):
+        if ins.opname == "LOAD_CONST" and ins.argval is code and k + 1 < len(instrs) and k >= 1:
+            make, prev = instrs[k + 1], instrs[k - 1]
+            if make.opname == "MAKE_FUNCTION" and make.arg == 1 and prev.opname == "LOAD_CONST":
+                return prev.argval if isinstance(prev.argval, tuple) else None
+    return None
+
+
+def function_from_source(source: str, function: str, filename: str = "<source>") -> object:
+    """``function`` of ``source`` as a code object, with its defaults when they are constants."""
+    module, code = _compile_and_find(source, function, filename)
+    return types.SimpleNamespace(__code__=code, __defaults__=_constant_defaults(module, code))
+
+
 def code_from_source(source: str, function: str, filename: str = "<source>") -> types.CodeType:
     """The code object of ``function`` defined in ``source`` (compiled, never run)."""
+    return _compile_and_find(source, function, filename)[1]
+
+
+def _compile_and_find(source: str, function: str, filename: str) -> tuple[types.CodeType, types.CodeType]:
     from .decompiler import find_code
 
     try:
@@ -40,7 +63,7 @@ def code_from_source(source: str, function: str, filename: str = "<source>") -> 
     code = find_code(module, function)
     if code is None:
         raise InvalidInputError(f"{filename} defines no function {function!r}", field="function")
-    return code
+    return module, code
 
 
 class DepyfInspector(Inspector):
@@ -56,7 +79,7 @@ class DepyfInspector(Inspector):
             source = target.options.get("source")
             if not isinstance(source, str):
                 raise InvalidInputError("a 'source' target needs options.source (Python text)", field="options.source")
-            result = decompile(code_from_source(source, target.ref, str(target.options.get("filename", "<source>"))))
+            result = decompile(function_from_source(source, target.ref, str(target.options.get("filename", "<source>"))))
         else:
             raise InvalidInputError(f"target kind {target.kind!r} is not one of python-function, source", field="kind")
         return report_of(self.name, target, result)

@@ -1,0 +1,137 @@
+"""See what torch.compile did: every frame Dynamo transforms is written to a folder as source.
+
+``dump_compiled(folder)`` registers a bytecode hook with Dynamo (``torch._dynamo.convert_frame.
+register_bytecode_hook``, the registration torch 2.x exposes) for the duration of a ``with`` block.
+For each transformed frame it writes the original and the transformed code decompiled (or, where the
+decompiler refuses, the refusal and a ``dis`` listing as comments), so every file is valid Python.
+Files are numbered in the order Dynamo compiles frames, so the same program gives the same names.
+The hook never returns a replacement code object and swallows its own failures (recorded in
+``errors.txt``): inspection cannot change what the program computes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .decompiler import decompile
+
+
+@dataclass
+class FrameRecord:
+    """One frame Dynamo compiled: where it came from and the files written for it."""
+
+    index: int
+    function: str
+    filename: str
+    firstlineno: int
+    transformed_name: str
+    files: list[str] = field(default_factory=list)
+    transformed_verified: bool = False
+    original_verified: bool = False
+
+
+@dataclass
+class Dump:
+    """What a ``dump_compiled`` block wrote: the folder, the frames, and any inspection errors."""
+
+    folder: Path
+    frames: list[FrameRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    script_error: str | None = None
+
+    def manifest(self) -> dict:
+        """The JSON manifest written as ``manifest.json``."""
+        return {"frames": [vars(f) for f in self.frames], "errors": self.errors}
+
+
+#: per-process ids Dynamo puts in generated names, and object addresses in listings: masked in the
+#: written files so that two dumps of the same program are identical
+_VOLATILE = re.compile(r"_[0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12}|at 0x[0-9a-f]+")
+
+
+def stable_text(text: str) -> str:
+    """``text`` with Dynamo's random name suffixes and memory addresses masked."""
+    return _VOLATILE.sub(lambda m: "at 0x..." if m.group().startswith("at") else "_ID", text)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "code"
+
+
+def _header(title: str, code: types.CodeType) -> str:
+    return (f"# {title}\n# from {code.co_filename}:{code.co_firstlineno} ({code.co_name})\n\n")
+
+
+def _write_frame(dump: Dump, code: types.CodeType, new_code: types.CodeType) -> None:
+    index = len(dump.frames)
+    record = FrameRecord(index, code.co_name, code.co_filename, code.co_firstlineno, new_code.co_name)
+    dump.frames.append(record)
+    stem = f"{index:03d}_{_slug(code.co_name)}"
+    for suffix, title, obj in (("original", "the function as written", code),
+                               ("transformed", "the code Dynamo runs instead", new_code)):
+        result = decompile(obj)
+        path = dump.folder / f"{stem}_{suffix}.py"
+        path.write_text(stable_text(_header(title, code) + result.text()), encoding="utf-8")
+        record.files.append(path.name)
+        setattr(record, f"{suffix}_verified", result.ok)
+
+
+@contextmanager
+def dump_compiled(folder: str | Path) -> Iterator[Dump]:
+    """Within the block, write each frame torch.compile transforms into ``folder`` (created)."""
+    from torch._dynamo.convert_frame import register_bytecode_hook
+
+    dump = Dump(Path(folder))
+    dump.folder.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+
+    def hook(code: types.CodeType, new_code: types.CodeType) -> None:
+        try:
+            with lock:
+                _write_frame(dump, code, new_code)
+        except Exception as exc:  # inspection must never break the compile
+            dump.errors.append(f"{code.co_name}: {type(exc).__name__}: {exc}")
+        return None
+
+    handle = register_bytecode_hook(hook)
+    try:
+        yield dump
+    finally:
+        handle.remove()
+        try:
+            (dump.folder / "manifest.json").write_text(json.dumps(dump.manifest(), indent=2) + "\n")
+            if dump.errors:
+                (dump.folder / "errors.txt").write_text("\n".join(dump.errors) + "\n")
+        except OSError as exc:
+            dump.errors.append(f"manifest not written: {exc}")
+
+
+def dump_script(script: Path, folder: Path, argv: list[str] | None = None) -> Dump:
+    """Run ``script`` as ``__main__`` under ``dump_compiled(folder)``. An exception the script raises
+    is recorded as ``script_error`` (one line) and the partial dump stays on disk."""
+    import runpy
+    import sys
+
+    saved = sys.argv
+    sys.argv = [str(script), *(argv or [])]
+    try:
+        with dump_compiled(folder) as dump:
+            try:
+                runpy.run_path(str(script), run_name="__main__")
+            except SystemExit as exc:
+                if exc.code not in (None, 0):
+                    dump.script_error = f"exited with status {exc.code}"
+            except BaseException as exc:  # the script's own failure, reported, not re-raised
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                dump.script_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    finally:
+        sys.argv = saved
+    return dump

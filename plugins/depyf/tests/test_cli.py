@@ -1,0 +1,129 @@
+"""``skyplex depyf ...`` as a person types it, including every command and snippet docs/plugins/depyf.md shows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+
+def run_skyplex(argv: list[str], data_dir: Path):
+    from skyplex import Kernel, make_plugin_manager
+    from skyplex.cli import CliState
+    from skyplex.cli.main import cli
+
+    pm = make_plugin_manager(builtins=False, entrypoints=True, allowlist={"depyf"})
+    state = CliState(lambda s: Kernel(settings=s, pm=pm))
+    return CliRunner().invoke(cli, ["--data-dir", str(data_dir), *argv], obj=state)
+
+
+def doc_blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.M | re.S)
+
+
+def doc_commands(text: str) -> list[tuple[list[str], list[str]]]:
+    """(argv after `skyplex`, expected output lines) for each `$ skyplex depyf ...` in the docs."""
+    out = []
+    for block in doc_blocks(text, "console"):
+        lines = block.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("$ skyplex depyf"):
+                expected = []
+                for following in lines[i + 1:]:
+                    if following.startswith("$ "):
+                        break
+                    expected.append(following)
+                out.append((shlex.split(line[2:])[1:], expected))
+    return out
+
+
+@pytest.fixture
+def docs_cwd(tmp_path, docs_text, monkeypatch):
+    """A working folder holding the files the docs show (python blocks starting ``# name.py``)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for block in doc_blocks(docs_text, "python"):
+        first = block.splitlines()[0]
+        if re.fullmatch(r"# [\w.]+\.py", first):
+            (work / first[2:]).write_text(block)
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_documented_commands_print_what_the_docs_show(docs_cwd, docs_text, tmp_path):
+    pytest.importorskip("torch")
+    commands = doc_commands(docs_text)
+    assert len(commands) == 4
+    for argv, expected in commands:
+        result = run_skyplex(argv, tmp_path / "data")
+        want_status = 2 if expected and expected[0].startswith("error:") else 0
+        assert result.exit_code == want_status, (argv, result.output)
+        if want_status:
+            assert result.stderr.strip() == expected[0]
+        else:
+            assert expected[0] in result.stdout.splitlines(), (argv, result.stdout)
+
+
+def test_documented_python_snippets_run(docs_cwd, docs_text, capsys):
+    snippets = [b for b in doc_blocks(docs_text, "python") if "from skyplex_depyf.decompiler" in b]
+    assert snippets
+    for snippet in snippets:
+        exec(compile(snippet, "depyf.md", "exec"), {})
+    assert "def scale(xs, k=2):" in capsys.readouterr().out
+
+
+def test_decompiled_file_function_behaves_the_same(docs_cwd, tmp_path):
+    result = run_skyplex(["depyf", "decompile", "example.py", "--function", "clamp_all"], tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    original: dict = {}
+    rebuilt: dict = {}
+    exec((docs_cwd / "example.py").read_text(), original)
+    exec(result.stdout, rebuilt)
+    for values in ([], [1, 5, 20, -3, 0], [12, 3, 3]):
+        assert rebuilt["clamp_all"](values) == original["clamp_all"](values)
+
+
+def test_json_report_and_strict(tmp_path):
+    source = tmp_path / "guarded.py"
+    source.write_text("def g(x):\n    try:\n        return 1 / x\n    except ZeroDivisionError:\n        return 0\n")
+    result = run_skyplex(["depyf", "decompile", str(source), "--function", "g", "--json"], tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["inspector"] == "depyf"
+    if not report["metadata"]["verified"]:
+        assert "offset" in report["metadata"]["refusal"]
+        strict = run_skyplex(["depyf", "decompile", str(source), "--function", "g", "--strict"], tmp_path / "data")
+        assert strict.exit_code == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["depyf", "decompile", "nosuch:thing"], "cannot import 'nosuch'"),
+    (["depyf", "decompile", "json"], "is not a 'module:function' reference"),
+    (["depyf", "decompile", "json:nothere"], "has no 'nothere'"),
+    (["depyf", "decompile", "json:JSONDecodeError"], "not a Python function"),
+    (["depyf", "decompile", "missing.py", "--function", "f"], "no such file"),
+    (["depyf", "dump", "missing.py", "--out", "d"], "no such script"),
+])
+def test_bad_input_is_one_line_exit_2(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_skyplex(argv, tmp_path / "data")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+
+
+def test_file_that_does_not_compile_or_lacks_the_function(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(:\n")
+    result = run_skyplex(["depyf", "decompile", str(bad), "--function", "f"], tmp_path / "data")
+    assert result.exit_code == 2 and "does not compile" in result.stderr
+    bad.write_text("x = 1\n")
+    result = run_skyplex(["depyf", "decompile", str(bad), "--function", "f"], tmp_path / "data")
+    assert result.exit_code == 2 and "defines no function 'f'" in result.stderr
+    bad.write_bytes(b"\xff\xfe\x00def")
+    result = run_skyplex(["depyf", "decompile", str(bad), "--function", "f"], tmp_path / "data")
+    assert result.exit_code == 2 and "UTF-8" in result.stderr
