@@ -308,11 +308,25 @@ def openai_router() -> APIRouter:
                 )
             chunks = streams.text_chunks(routing, backend, name, prompts[0], params, body, rid, created)
             return await streams.primed(chunks)
+        # lm-eval's loglikelihood request (echo, logprobs, one greedy token): the scoring pass also
+        # yields the greedy next token, so no separate generation is needed
+        one_greedy = (
+            body.echo
+            and body.logprobs is not None
+            and body.max_tokens == 1
+            and body.n == 1
+            and params.temperature == 0.0
+            and not params.stop
+            and params.constraint is None
+        )
         echoed = None
         if body.echo:
-            echoed = await run_in_threadpool(streams.echo_prompts, backend, prompts, body.logprobs)
+            echoed = await run_in_threadpool(streams.echo_prompts, backend, prompts, body.logprobs, one_greedy)
         outs: list[Any] = [None] * (len(prompts) * body.n)
-        if not scoring_only:
+        found = [e.as_greedy_completion() for e in echoed] if one_greedy and echoed else []
+        if found and all(c is not None for c in found):
+            outs = found
+        elif not scoring_only:
             sent: list[Prompt] = [p if isinstance(p, str) else TokenPrompt(token_ids=p) for p in prompts]
             outs = await routing.generate(name, [p for p in sent for _ in range(body.n)], params, request.is_disconnected)
         choices, usages = [], []

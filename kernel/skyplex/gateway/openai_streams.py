@@ -118,21 +118,42 @@ class Echo:
     token_ids: list[int]
     logprobs: list[TokenLogprob | None] | None
     first_token: str
+    next_token: TokenLogprob | None = None
+    next_token_ends: bool = False
+
+    def as_greedy_completion(self) -> Completion | None:
+        """The 1-token greedy completion the scoring pass already found, or None when it did not."""
+        if self.next_token is None:
+            return None
+        ends = self.next_token_ends
+        return Completion(
+            text="" if ends else self.next_token.token,
+            finish_reason="stop" if ends else "length",
+            usage=Usage(prompt_tokens=len(self.token_ids), completion_tokens=1),
+            logprobs=[self.next_token],
+        )
 
 
-def echo_prompts(backend: ModelBackend, prompts: list[str | list[int]], logprobs: int | None) -> list[Echo]:
-    """Every prompt's text and ids, scored in one batched call when logprobs are wanted."""
+def echo_prompts(
+    backend: ModelBackend, prompts: list[str | list[int]], logprobs: int | None, next_token: bool = False
+) -> list[Echo]:
+    """Every prompt's text and ids, scored in one batched call when logprobs are wanted (with
+    ``next_token``, that call also finds each prompt's greedy next token)."""
+    scored = None
     if logprobs is not None:
-        scored = backend.prompt_logprobs(prompts, top_logprobs=logprobs)
+        scored = backend.prompt_logprobs(prompts, top_logprobs=logprobs, next_token=next_token)
         ids_of = [s.token_ids for s in scored]
         lps: list[list[TokenLogprob | None] | None] = [s.logprobs for s in scored]
     else:
         ids_of = [backend.tokenize(p) if isinstance(p, str) else list(p) for p in prompts]
         lps = [None] * len(prompts)
     out = []
-    for prompt, ids, lp in zip(prompts, ids_of, lps):
+    for i, (prompt, ids, lp) in enumerate(zip(prompts, ids_of, lps)):
         text = prompt if isinstance(prompt, str) else backend.detokenize(ids)
-        out.append(Echo(text, ids, lp, backend.detokenize(ids[:1]) if ids else ""))
+        echo = Echo(text, ids, lp, backend.detokenize(ids[:1]) if ids else "")
+        if scored is not None:
+            echo.next_token, echo.next_token_ends = scored[i].next_token, scored[i].next_token_ends
+        out.append(echo)
     return out
 
 

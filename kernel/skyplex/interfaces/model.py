@@ -114,6 +114,8 @@ class PromptLogprobs(SkyplexModel):
 
     token_ids: list[int]
     logprobs: list[TokenLogprob | None] = Field(description="One per token; the first is None (nothing precedes it).")
+    next_token: TokenLogprob | None = Field(default=None, description="With next_token=True: the most likely next token.")
+    next_token_ends: bool = Field(default=False, description="That token ends the text (an end-of-text token).")
 
 
 class ModelInfo(SkyplexModel):
@@ -158,8 +160,11 @@ class ModelBackend(ABC):
         """
         raise NotSupportedError(f"model backend {self.name!r} cannot score text (no prompt logprobs)", field="model")
 
-    def prompt_logprobs(self, prompts: Sequence[str | list[int]], *, top_logprobs: int = 0) -> list[PromptLogprobs]:
-        """Each prompt's token logprobs given the tokens before it (the first token has none)."""
+    def prompt_logprobs(
+        self, prompts: Sequence[str | list[int]], *, top_logprobs: int = 0, next_token: bool = False
+    ) -> list[PromptLogprobs]:
+        """Each prompt's token logprobs given the tokens before it (the first token has none); with
+        ``next_token`` also the greedy next token, when the backend can give it from the same pass."""
         raise NotSupportedError(f"model backend {self.name!r} cannot return prompt logprobs (echo)", field="model")
 
     def tokenize(self, text: str) -> list[int]:

@@ -39,6 +39,7 @@ class ScoredTokens:
 
     logprobs: list[TokenLogprob]
     greedy: list[bool]
+    next: TokenLogprob | None = None  # the most likely token after the sequence (with_next only)
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -113,14 +114,18 @@ class Scorer:
         self.token_text = token_text
         self.pad_token_id = pad_token_id
 
-    def score(self, sequences: Sequence[Sequence[int]], starts: Sequence[int], top_logprobs: int = 0) -> list[ScoredTokens]:
-        """Logprobs of ``sequences[i][starts[i]:]`` given everything before, for each ``i``, in order."""
+    def score(
+        self, sequences: Sequence[Sequence[int]], starts: Sequence[int], top_logprobs: int = 0, with_next: bool = False
+    ) -> list[ScoredTokens]:
+        """Logprobs of ``sequences[i][starts[i]:]`` given everything before, for each ``i``, in order;
+        ``with_next`` also records the most likely token after each sequence (from the same pass)."""
         for seq, start in zip(sequences, starts):
             if not 1 <= start <= len(seq):
                 raise ValueError(f"start {start} is outside 1..{len(seq)}")
         results: list[ScoredTokens | None] = [None] * len(sequences)
         for rows, prefix in plan_groups(sequences, starts):
-            scored = self._score_group([list(sequences[i]) for i in rows], [starts[i] for i in rows], prefix, top_logprobs)
+            seqs = [list(sequences[i]) for i in rows]
+            scored = self._score_group(seqs, [starts[i] for i in rows], prefix, top_logprobs, with_next)
             for i, result in zip(rows, scored):
                 results[i] = result
         return [r for r in results if r is not None]
@@ -141,7 +146,7 @@ class Scorer:
             return torch.log_softmax(out.logits.float(), dim=-1)
 
     def _score_group(
-        self, seqs: list[list[int]], starts: list[int], prefix: int, top_logprobs: int
+        self, seqs: list[list[int]], starts: list[int], prefix: int, top_logprobs: int, with_next: bool = False
     ) -> list[ScoredTokens]:
         import torch
         from transformers import DynamicCache
@@ -168,7 +173,7 @@ class Scorer:
         # logits needed per row: positions max(start, prefix + 1) - 1 .. len - 2, i.e. the row's last ones
         needed = [len(seq) - max(start, prefix + 1) for seq, start in zip(seqs, starts)]
         keep_last = max(needed) + 1  # the very last position predicts nothing, but keeps rows aligned
-        if max(needed) <= 0:
+        if max(needed) <= 0 and not with_next:
             return out
         with torch.inference_mode():
             input_ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
@@ -188,6 +193,11 @@ class Scorer:
             for pos in range(len(seq) - n, len(seq)):
                 column = pos - 1 - (len(seq) - kept)
                 self._record(out[row], logprobs[row, column], seq[pos], top_logprobs)
+            if with_next:  # the last kept column is every row's last position (rows are left-padded)
+                best = int(logprobs[row, kept - 1].argmax())
+                probe = ScoredTokens([], [])
+                self._record(probe, logprobs[row, kept - 1], best, top_logprobs)
+                out[row].next = probe.logprobs[0]
         return out
 
     def _record(self, result: ScoredTokens, logprobs: Any, token_id: int, top_logprobs: int) -> None:

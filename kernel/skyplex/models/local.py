@@ -331,8 +331,11 @@ class LocalBackend(ModelBackend):
             for one, (_, start) in zip(scored, split)
         ]
 
-    def prompt_logprobs(self, prompts: Sequence[str | list[int]], *, top_logprobs: int = 0) -> list[PromptLogprobs]:
-        """Each prompt token's logprob given the tokens before it; the first token's is None."""
+    def prompt_logprobs(
+        self, prompts: Sequence[str | list[int]], *, top_logprobs: int = 0, next_token: bool = False
+    ) -> list[PromptLogprobs]:
+        """Each prompt token's logprob given the tokens before it; the first token's is None. With
+        ``next_token``, the greedy next token too (what a 1-token greedy completion would add)."""
         sequences = []
         for i, prompt in enumerate(prompts):
             ids = scoring._tokens_of(self, prompt, "prompt", i)
@@ -343,12 +346,22 @@ class LocalBackend(ModelBackend):
         if not sequences:
             return []
         scorable = [i for i, ids in enumerate(sequences) if len(ids) > 1]
-        scored = self._scorer().score([sequences[i] for i in scorable], [1] * len(scorable), top_logprobs)
+        scored = self._scorer().score([sequences[i] for i in scorable], [1] * len(scorable), top_logprobs, next_token)
         by_index = dict(zip(scorable, scored))
-        return [
-            PromptLogprobs(token_ids=ids, logprobs=[None, *(by_index[i].logprobs if i in by_index else [])])
-            for i, ids in enumerate(sequences)
-        ]
+        ends = self._engine_loaded().end_token_ids if next_token else set()
+        out = []
+        for i, ids in enumerate(sequences):
+            one = by_index.get(i)
+            nxt = one.next if one is not None else None
+            out.append(
+                PromptLogprobs(
+                    token_ids=ids,
+                    logprobs=[None, *(one.logprobs if one is not None else [])],
+                    next_token=nxt,
+                    next_token_ends=nxt is not None and nxt.token_id in ends,
+                )
+            )
+        return out
 
     # info ----------------------------------------------------------------------------------
     def _context_length(self) -> int:
