@@ -218,3 +218,56 @@ def test_backend_without_scoring_says_so():
 
     with pytest.raises(NotSupportedError, match="'plain' cannot score"):
         Plain().score([ScoreRequest(context="a", continuation="b")])
+
+
+# --- the OpenAI-compatible backend scores through echo + logprobs ------------------------------------
+@pytest.fixture(scope="module")
+def served(test_data_dir):
+    """A real gateway on loopback serving the local model and a fake backend that cannot score."""
+    from skyplex import Kernel, Settings, make_plugin_manager
+    from skyplex.gateway import background_server, create_app
+    from skyplex.hookspecs import hookimpl
+    from skyplex.testing.fakes import FakeModelBackend
+
+    class Fake:
+        @hookimpl
+        def skyplex_register_models(self, register):
+            register("fake", FakeModelBackend)
+
+    pm = make_plugin_manager(entrypoints=False)
+    pm.register(Fake(), name="fake")
+    kernel = Kernel(settings=Settings(data_dir=test_data_dir, threads=1, default_model="local"), pm=pm)
+    with background_server(create_app(kernel, api_key="k")) as url:
+        yield url
+    kernel.close()
+
+
+def test_openai_backend_scores_like_the_local_one(served, local_backend):
+    from skyplex.models.openai_backend import OpenAIBackend
+
+    remote = OpenAIBackend(base_url=f"{served}/v1", api_key="k", model="local")
+    try:
+        context = "Question: What is the capital of France?\nAnswer:"
+        requests = [ScoreRequest(context=context, continuation=c) for c in (" Paris", " London")]
+        requests.append(ScoreRequest(context=local_backend.tokenize(context), continuation=local_backend.tokenize(" Rome")))
+        got, want = remote.score(requests, top_logprobs=1), local_backend.score(requests)
+        for g, w in zip(got, want):
+            assert _close(g.logprob, w.logprob) and g.is_greedy == w.is_greedy
+            assert [t.token_id for t in g.tokens] == [t.token_id for t in w.tokens]
+        (echo,) = remote.prompt_logprobs([local_backend.tokenize("One, two, three")])
+        (local_echo,) = local_backend.prompt_logprobs([local_backend.tokenize("One, two, three")])
+        assert echo.logprobs[0] is None
+        assert all(_close(a.logprob, b.logprob) for a, b in zip(echo.logprobs[1:], local_echo.logprobs[1:]))
+    finally:
+        remote.close()
+
+
+def test_openai_backend_says_clearly_when_the_server_cannot_score(served):
+    from skyplex.models.openai_backend import OpenAIBackend
+
+    remote = OpenAIBackend(base_url=f"{served}/v1", api_key="k", model="fake", max_retries=0)
+    try:
+        with pytest.raises(NotSupportedError, match="cannot score prompts"):
+            remote.score([ScoreRequest(context="a b", continuation=" c")])
+    finally:
+        remote.close()

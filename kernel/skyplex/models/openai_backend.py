@@ -20,7 +20,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import InvalidInputError, ModelUnavailableError, NotFoundError, SkyplexError
 from ..hookspecs import hookimpl
-from ..interfaces import Completion, GenerationParams, ModelBackend, ModelInfo, Prompt, TokenLogprob, Usage
+from ..interfaces import (
+    Completion,
+    ContinuationScore,
+    GenerationParams,
+    ModelBackend,
+    ModelInfo,
+    NotSupportedError,
+    Prompt,
+    PromptLogprobs,
+    ScoreRequest,
+    TokenLogprob,
+    TokenPrompt,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -174,6 +187,8 @@ class OpenAIBackend(ModelBackend):
             model=self.model or "",
             supports_logprobs=True,
             supports_prefix_reuse=False,  # up to the server (vLLM does it); not visible from here
+            supports_score=True,  # through echo + logprobs, where the server offers them (vLLM, skyplex)
+            supports_token_prompts=True,
             details={
                 "base_url": self._where(),
                 "concurrency": self.concurrency,
@@ -220,6 +235,86 @@ class OpenAIBackend(ModelBackend):
         finally:
             chunks.close()
 
+    # scoring -----------------------------------------------------------------------------------
+    def _echo(self, prompt: str | list[int], top_logprobs: int) -> Any:
+        """One echo request: the prompt's own logprobs (and one throwaway greedy token)."""
+        from ..errors import InvalidInputError
+
+        kwargs = {"model": self.model, "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": max(1, top_logprobs)}
+        try:
+            resp = self._with_retries("scoring", lambda: self.client.completions.create(prompt=prompt, **kwargs))
+        except InvalidInputError as exc:  # the server refused echo or logprobs: say what is missing
+            raise NotSupportedError(
+                f"{self._where()} cannot score prompts (completions with echo and logprobs were refused: {exc.message}); "
+                "scoring needs a server that returns prompt logprobs, such as vLLM or skyplex serve",
+                field="model",
+            ) from None
+        choice = resp.choices[0] if resp.choices else None
+        lp = choice.logprobs if choice is not None else None
+        prompt_tokens = resp.usage.prompt_tokens if resp.usage is not None else None
+        if lp is None or not lp.token_logprobs or prompt_tokens is None or len(lp.token_logprobs) < prompt_tokens:
+            raise NotSupportedError(
+                f"{self._where()} answered an echo request without the prompt's logprobs; scoring needs a server "
+                "that returns them, such as vLLM or skyplex serve",
+                field="model",
+            )
+        return choice, lp, prompt_tokens
+
+    def prompt_logprobs(
+        self, prompts: Sequence[str | list[int]], *, top_logprobs: int = 0, next_token: bool = False
+    ) -> list[PromptLogprobs]:
+        """Each prompt's token logprobs from the server's echo (the first is None)."""
+
+        def one(prompt: str | list[int]) -> PromptLogprobs:
+            choice, lp, n = self._echo(prompt, top_logprobs)
+            entries = _entries(lp, n, top_logprobs)
+            ids = list(prompt) if not isinstance(prompt, str) else [e.token_id if e else -1 for e in entries]
+            if isinstance(prompt, str) and getattr(choice, "prompt_token_ids", None):
+                ids = list(choice.prompt_token_ids)
+            return PromptLogprobs(token_ids=ids, logprobs=[None, *entries[1:]])
+
+        return list(self._executor().map(one, prompts)) if len(prompts) > 1 else [one(p) for p in prompts]
+
+    def score(self, requests: Sequence[ScoreRequest], *, top_logprobs: int = 0) -> list[ContinuationScore]:
+        """log P(continuation | context) from echo logprobs: token ids are sent as given; text is sent
+        joined and split where the continuation's characters start (the server's ``text_offset``)."""
+        from ..errors import InvalidInputError
+
+        def one(item: tuple[int, ScoreRequest]) -> ContinuationScore:
+            index, request = item
+            if not request.context or not request.continuation:
+                raise InvalidInputError(
+                    f"request {index}: context and continuation must both be non-empty to score through a server "
+                    "(the first token of a prompt has no logprob)",
+                    field=f"requests[{index}]",
+                )
+            if isinstance(request.context, str) != isinstance(request.continuation, str):
+                raise InvalidInputError(
+                    f"request {index}: give context and continuation both as text or both as token ids",
+                    field=f"requests[{index}]",
+                )
+            if isinstance(request.context, str):
+                prompt: str | list[int] = request.context + request.continuation
+            else:
+                prompt = list(request.context) + list(request.continuation)
+            _, lp, n = self._echo(prompt, max(1, top_logprobs))
+            entries = _entries(lp, n, max(1, top_logprobs))
+            if isinstance(request.context, str):
+                offsets = list(lp.text_offset or [])[:n]
+                start = next((i for i, o in enumerate(offsets) if o >= len(request.context)), n)
+            else:
+                start = len(request.context)
+            tokens = [e for e in entries[start:] if e is not None]
+            if not tokens or start == 0:
+                raise InvalidInputError(f"request {index}: the continuation has no tokens of its own", field=f"requests[{index}]")
+            greedy = all(e.logprob >= max(e.top.values(), default=e.logprob) - 1e-6 for e in tokens)
+            for e in tokens:
+                e.top = dict(sorted(e.top.items(), key=lambda kv: -kv[1])[:top_logprobs])
+            return ContinuationScore(logprob=sum(e.logprob for e in tokens), is_greedy=greedy, tokens=tokens, context_tokens=start)
+
+        items = list(enumerate(ScoreRequest.model_validate(r) for r in requests))
+        return list(self._executor().map(one, items)) if len(items) > 1 else [one(i) for i in items]
+
     # one request -------------------------------------------------------------------------------
     def _common(self, params: GenerationParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -236,6 +331,12 @@ class OpenAIBackend(ModelBackend):
 
     def _generate_one(self, prompt: Prompt, params: GenerationParams) -> Completion:
         kwargs = self._common(params)
+        if isinstance(prompt, TokenPrompt):  # OpenAI's completions API takes token ids as the prompt
+            if params.logprobs:
+                kwargs["logprobs"] = params.top_logprobs
+            ids = list(prompt.token_ids)
+            resp = self._with_retries("completion", lambda: self.client.completions.create(prompt=ids, **kwargs))
+            return self._from_text_completion(resp, "")
         if isinstance(prompt, str):
             if params.logprobs:
                 kwargs["logprobs"] = params.top_logprobs
@@ -305,6 +406,20 @@ class OpenAIBackend(ModelBackend):
             completion_tokens=usage.completion_tokens or 0,
             cached_prompt_tokens=cached,
         )
+
+
+def _entries(lp: Any, n: int, top_n: int) -> list[TokenLogprob | None]:
+    """The first ``n`` (prompt) entries of an OpenAI completions logprobs object."""
+    ids = list(getattr(lp, "token_ids", None) or [None] * len(lp.tokens))
+    tops = list(lp.top_logprobs or [None] * len(lp.tokens))
+    out: list[TokenLogprob | None] = []
+    for i in range(n):
+        value = lp.token_logprobs[i]
+        if value is None:
+            out.append(None)
+            continue
+        out.append(TokenLogprob(token=lp.tokens[i], token_id=ids[i], logprob=float(value), top=dict(tops[i] or {})))
+    return out
 
 
 def _messages(prompt: Sequence[Any]) -> list[dict[str, str]]:
