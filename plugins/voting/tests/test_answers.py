@@ -96,3 +96,14 @@ def test_counts_table_fixed_and_free_form():
     assert rows == [[1, 2, 1, 2]] and lumped == [1]  # the rarest wrong answer is lumped with abstentions
     with pytest.raises(InvalidInputError, match="distinct wrong answers"):
         counts_table([["A", "B", "C", "D", "E"]], ["A"], n_wrong=3)
+
+
+def test_filter_vote_with_a_judge_backend(kernel):
+    from skyplex_voting.sampling import judge_verdicts
+
+    judge = kernel.models.get("judge")  # accepts only the answer B
+    answers = ["A", "A", "A", "B", None, "C"]
+    verdicts = judge_verdicts(judge, "Second letter?", answers)
+    assert verdicts == [False, False, False, True, False, False]
+    assert majority_vote(answers).answer == "A"
+    assert filter_vote(answers, verdicts).answer == "B"  # the judge overturns the plain majority

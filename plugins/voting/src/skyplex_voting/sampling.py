@@ -194,3 +194,19 @@ def letter_distribution(backend: ModelBackend, prompts: Sequence[str], letters: 
         row = probs[i * n:(i + 1) * n]
         out.append(row + [max(0.0, 1.0 - sum(row))])
     return out
+
+
+def judge_verdicts(judge: ModelBackend, question: str, answers: Sequence[str | None], *,
+                   max_tokens: int = 3) -> list[bool]:
+    """Filter-Vote's judge: ask any backend, greedily, whether each parsable answer is right.
+
+    Each distinct answer is judged once (the verdict depends on the answer, not on which sample
+    gave it); unparsable answers are rejected without a call.
+    """
+    from .answers import judge_prompt, parse_verdict
+
+    distinct = sorted({a for a in answers if a is not None})
+    params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+    replies = judge.generate([judge_prompt(question, a) for a in distinct], params) if distinct else []
+    verdict = {a: parse_verdict(c.text) for a, c in zip(distinct, replies)}
+    return [a is not None and verdict[a] for a in answers]
