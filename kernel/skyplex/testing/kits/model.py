@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from ...interfaces import ChatMessage, Completion, GenerationParams, ModelInfo
+from ...interfaces import (
+    ChatMessage,
+    Completion,
+    ContinuationScore,
+    GenerationParams,
+    ModelInfo,
+    NotSupportedError,
+    ScoreRequest,
+)
 from ._base import must_override
 
 
@@ -75,3 +83,49 @@ class ModelBackendConformance:
     def test_stream_matches_generate(self, backend, prompt):
         params = GenerationParams(max_tokens=6)
         assert "".join(backend.stream(prompt, params)) == backend.generate([prompt], params)[0].text
+
+    # scoring: a backend either scores consistently or refuses with NotSupportedError (a remote
+    # backend may learn only from its server that scoring is impossible), never anything vaguer
+    def _scores_or_skip(self, backend, requests):
+        try:
+            return backend.score(requests)
+        except NotSupportedError as exc:
+            assert exc.message, "NotSupportedError must say what is missing"
+            if backend.info().supports_score:
+                pytest.skip(f"the backend's server cannot score: {exc.message}")
+            raise
+
+    def test_score_is_supported_or_refused_clearly(self, backend):
+        request = ScoreRequest(context="The capital of France is", continuation=" Paris")
+        if not backend.info().supports_score:
+            with pytest.raises(NotSupportedError):
+                backend.score([request])
+            with pytest.raises(NotSupportedError):
+                backend.prompt_logprobs(["The capital of France is Paris"])
+            return
+        (out,) = self._scores_or_skip(backend, [request])
+        assert isinstance(out, ContinuationScore) and out.tokens and out.context_tokens > 0
+        assert math.isfinite(out.logprob) and out.logprob <= 1e-6
+        assert abs(out.logprob - sum(t.logprob for t in out.tokens)) <= 1e-6
+        assert backend.score([]) == []
+
+    def test_score_agrees_with_itself(self, backend):
+        """Split continuation sums to the whole; echo equals score; batch equals one at a time."""
+        if not backend.info().supports_score:
+            pytest.skip("backend declares supports_score=False (checked by the test above)")
+        self._scores_or_skip(backend, [ScoreRequest(context="One,", continuation=" two")])
+        (echo,) = backend.prompt_logprobs(["One, two, three, four, five"])
+        ids = echo.token_ids
+        assert echo.logprobs[0] is None and len(echo.logprobs) == len(ids) >= 4
+        k = len(ids) // 2
+        whole, first, second = backend.score(
+            [
+                ScoreRequest(context=ids[:1], continuation=ids[1:]),
+                ScoreRequest(context=ids[:1], continuation=ids[1:k]),
+                ScoreRequest(context=ids[:k], continuation=ids[k:]),
+            ]
+        )
+        assert abs(whole.logprob - (first.logprob + second.logprob)) <= 1e-4
+        assert all(abs(a.logprob - b.logprob) <= 1e-4 for a, b in zip(echo.logprobs[1:], whole.tokens))
+        (alone,) = backend.score([ScoreRequest(context=ids[:k], continuation=ids[k:])])
+        assert abs(alone.logprob - second.logprob) <= 1e-4
