@@ -81,12 +81,16 @@ def render_top(code: types.CodeType, defaults: tuple | None) -> str:
     if not code.co_name.isidentifier():
         raise Refusal(0, "-", f"code named {code.co_name!r} is not a function")
     default_texts = None
+    note = ""
     if defaults:
         from .executor import const_expr
 
-        default_texts = [const_expr(d, dis.Instruction("LOAD_CONST", 100, 0, d, repr(d), 0, None, False)).text
-                         for d in defaults]
-    text = "\n".join(render_def(code, code.co_name, default_texts)) + "\n"
+        try:
+            default_texts = [const_expr(d, dis.Instruction("LOAD_CONST", 100, 0, d, repr(d), 0, None, False)).text
+                             for d in defaults]
+        except Refusal:  # defaults live on the function object, not in its code: show which, keep going
+            note = f"# defaults not shown (not literals): {', '.join(type(d).__name__ for d in defaults)}\n"
+    text = note + "\n".join(render_def(code, code.co_name, default_texts)) + "\n"
     if code.co_freevars:  # a closure: give it the enclosing cells it reads
         cells = "".join(f"    {v} = None\n" for v in code.co_freevars)
         inner = "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
@@ -132,7 +136,7 @@ def _docstring(code: types.CodeType) -> list[str]:
 
 
 def _drop_final_none(stmts: list) -> list:
-    if stmts and isinstance(stmts[-1], Return) and stmts[-1].value.text == "None":
+    if stmts and isinstance(stmts[-1], Return) and not stmts[-1].raw and stmts[-1].value.text == "None":
         return stmts[:-1] + [Line("return None")]
     return stmts
 
@@ -149,7 +153,7 @@ def _nested(func: Func, mode: str, extra: str) -> str:
         return render_comprehension(code, extra)
     if mode == "lambda":
         stmts = Executor(code, _nested).run()
-        if len(stmts) != 1 or not isinstance(stmts[0], Return):
+        if len(stmts) != 1 or not isinstance(stmts[0], Return) or stmts[0].raw:
             raise Refusal(0, "<lambda>", "lambda body is not one expression")
         return f"lambda {signature(code, defaults)}: {stmts[0].value.text}".replace("lambda :", "lambda:")
     return "\n".join(render_def(code, extra, defaults))
@@ -190,7 +194,7 @@ def render_block(stmts: list) -> list[str]:
         if isinstance(node, Line):
             lines.extend(node.text.splitlines())
         elif isinstance(node, Return):
-            lines.append(f"return {node.value.text}")
+            lines.append(node.value.text if node.raw else f"return {node.value.text}")
         elif isinstance(node, If):
             lines.append(f"if {node.cond}:")
             lines += _indent(render_block(node.body))

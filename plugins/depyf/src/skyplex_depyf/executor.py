@@ -249,6 +249,19 @@ class Executor:
         elif op == "RETURN_VALUE":
             value = stack.pop()
             stmts.append(Return(self.expr(value, ins)))
+        elif op == "RAISE_VARARGS":
+            parts = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]
+            text = "raise" + (f" {parts[0].text}" if parts else "") + (f" from {parts[1].text}" if arg == 2 else "")
+            stmts.append(Return(Expr(text), raw=True))
+        elif op == "LOAD_ASSERTION_ERROR":
+            raise self.refuse(ins, "assert statement")
+        elif op == "IMPORT_NAME":
+            fromlist = self.expr(stack.pop(), ins)
+            level = self.expr(stack.pop(), ins)
+            if level.text != "0" or fromlist.text != "None":
+                raise self.refuse(ins, "relative or from-import")
+            stack.append(Expr(f"__import__ {argval}", atom=True))
+            stack[-1].module = argval
         elif op == "RETURN_GENERATOR":
             stack.append(GenMarker())
         elif op == "YIELD_VALUE":
@@ -337,6 +350,11 @@ class Executor:
             if value.code.co_name != name:
                 raise self.refuse(ins, "function stored under another name than its own")
             stmts.append(Line(self.render_function(value, "def", name)))
+        elif getattr(value, "module", None) is not None:
+            module = value.module
+            if module.split(".")[0] != name:
+                raise self.refuse(ins, "import stored under another name")
+            stmts.append(Line(f"import {module}"))
         else:
             stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
 

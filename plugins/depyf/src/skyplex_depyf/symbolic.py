@@ -119,7 +119,9 @@ class Append:
 
 @dataclass
 class Return:
+    """``return value``, or with ``raw`` a statement that also leaves the block (``raise ...``)."""
     value: Any
+    raw: bool = False
 
 
 @dataclass
