@@ -131,7 +131,7 @@ def test_nan_and_infinite_style_values_are_refused(client):
 # --- CLI ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def cli(arena_kernel):
-    from skyplex.cli.context import CliState
+    from skyplex.cli import CliState
     from skyplex.cli.main import cli as root
 
     def run(*args):

@@ -109,7 +109,7 @@ def test_plots_show_every_model_or_say_how_many(records):
 
 # --- voters ------------------------------------------------------------------------------------------
 def test_voters_without_voter_ids_says_what_it_needs(arena_kernel, sample_path):
-    from skyplex.cli.context import CliState
+    from skyplex.cli import CliState
     from skyplex.cli.main import cli
 
     res = CliRunner().invoke(cli, ["arena", "voters", str(sample_path)],

@@ -59,7 +59,7 @@ def test_no_vote_is_ever_lost_whatever_files_and_order(tmp_path_factory, files, 
 
 def test_two_id_less_files_keep_all_their_votes(arena_kernel, tmp_path):
     """The reported case: two files of votes without ids, both named votes.jsonl (5 votes, 3 were kept)."""
-    from skyplex.cli.context import CliState
+    from skyplex.cli import CliState
     from skyplex.cli.main import cli
 
     first, second = tmp_path / "a" / "votes.jsonl", tmp_path / "b" / "votes.jsonl"

@@ -1,23 +1,21 @@
-"""``skyplex arena leaderboard|categories|import|votes|voters``: the command-line face of the plugin."""
+"""``skyplex arena leaderboard|categories|import|votes|voters``: the command-line face of the plugin, on the
+kernel's CLI helpers (the invocation's state and kernel, ``--json`` here or on the root group, errors as
+one line with exit 2). Commands given a VOTES file never start the kernel; without one they read the
+votes in the kernel's store."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
+from skyplex.cli import CliState, emit, json_option, pass_kernel, pass_state, wants_json
+from skyplex.encoding import dumps
 
 VOTES_ARG = click.argument("votes", required=False, type=click.Path(dir_okay=False, path_type=Path))
 
 
-def _state(ctx: click.Context) -> Any:
-    from skyplex.cli.context import ensure_state
-
-    return ensure_state(ctx)
-
-
-def _battles(ctx: click.Context, votes: Path | None) -> Any:
+def _battles(state: CliState, votes: Path | None) -> Any:
     """Battles from a file, or the votes in the kernel store when no file is given."""
     from .battles import load_battles
 
@@ -25,7 +23,7 @@ def _battles(ctx: click.Context, votes: Path | None) -> Any:
         return load_battles(votes)
     from .service import ArenaService
 
-    return ArenaService(_state(ctx).kernel).stored_battles()
+    return ArenaService(state.kernel).stored_battles()
 
 
 @click.group("arena")
@@ -50,16 +48,17 @@ def arena() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write the ratings plot (PNG) here.")
 @click.option("--heatmap", type=click.Path(dir_okay=False, path_type=Path), help="Write the win-rate heatmap (PNG) here.")
-@click.pass_context
-def leaderboard_cmd(ctx: click.Context, votes: Path | None, ci: str, category: str | None, rounds: int, seed: int,
+@json_option
+@pass_state
+def leaderboard_cmd(state: CliState, votes: Path | None, ci: str, category: str | None, rounds: int, seed: int,
                     level: float, ties: str, both_bad: str, style_control: bool, exclude_flagged: bool,
-                    refuse_degenerate: bool, fmt: str, plot: Path | None, heatmap: Path | None) -> None:
+                    refuse_degenerate: bool, fmt: str, plot: Path | None, heatmap: Path | None,
+                    json_output: bool) -> None:
     """Ratings, intervals and ranks of the models in VOTES (JSON/JSONL, .gz ok; default: stored votes)."""
     from .anomaly import flagged_voters
     from .leaderboard import build_leaderboard, matrices
 
-    state = _state(ctx)
-    battles = _battles(ctx, votes)
+    battles = _battles(state, votes)
     excluded = flagged_voters(battles) if exclude_flagged else []
     board = build_leaderboard(battles, ci=ci, category=category, rounds=rounds, seed=seed, level=level, ties=ties,
                               both_bad=both_bad, style_control=style_control, exclude_voters=excluded,
@@ -75,17 +74,13 @@ def leaderboard_cmd(ctx: click.Context, votes: Path | None, ci: str, category: s
         mats = matrices(battles.excluding_voters(excluded), category=category)
         heatmap.write_bytes(heatmap_png(mats["models"], mats["win_rate"], order=[r.model for r in board.rows]))
         state.err.print(f"wrote {heatmap}")
-    if fmt == "json" or state.json:
-        from skyplex.cli.output import emit_json
-
-        emit_json(board)
-    elif fmt == "csv":
+    if fmt == "csv" and not wants_json(json_output):
         click.echo(board.to_csv(), nl=False)
     else:
-        _print_board(state, board)
+        emit(board, json_output=json_output or fmt == "json", human=lambda b: _print_board(state, b))
 
 
-def _print_board(state: Any, board: Any) -> None:
+def _print_board(state: CliState, board: Any) -> None:
     from rich.table import Table
 
     title = f"{board.battles} votes, {board.models} models, {int(board.level * 100)}% {board.ci} intervals"
@@ -113,20 +108,19 @@ def _print_board(state: Any, board: Any) -> None:
 
 @arena.command("categories")
 @VOTES_ARG
-@click.pass_context
-def categories_cmd(ctx: click.Context, votes: Path | None) -> None:
+@json_option
+@pass_state
+def categories_cmd(state: CliState, votes: Path | None, json_output: bool) -> None:
     """Categories in VOTES with their battle counts and leaders (sandwich intervals)."""
-    from rich.table import Table
-
     from .leaderboard import per_category
 
-    state = _state(ctx)
-    boards = per_category(_battles(ctx, votes), elo=False)
-    if state.json:
-        from skyplex.cli.output import emit_json
+    boards = per_category(_battles(state, votes), elo=False)
+    emit(dict(boards), json_output=json_output, human=lambda data: _print_categories(state, data))
 
-        emit_json({c: b for c, b in boards.items()})
-        return
+
+def _print_categories(state: CliState, boards: dict[str, Any]) -> None:
+    from rich.table import Table
+
     t = Table(title="per-category leaderboards")
     for col in ("category", "votes", "models", "first", "rating", "CI"):
         t.add_column(col)
@@ -139,34 +133,29 @@ def categories_cmd(ctx: click.Context, votes: Path | None) -> None:
 
 @arena.command("import")
 @click.argument("votes", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def import_cmd(ctx: click.Context, votes: Path) -> None:
+@json_option
+@pass_kernel
+def import_cmd(kernel: Any, votes: Path, json_output: bool) -> None:
     """Store the votes of VOTES (JSON/JSONL, model_a/model_b/winner) in the kernel store; re-imports add nothing."""
     from .battles import read_records
     from .store import ArenaStore
 
-    state = _state(ctx)
-    result = ArenaStore(state.kernel.store).import_records(read_records(votes), source=votes.name)
-    if state.json:
-        from skyplex.cli.output import emit_json
-
-        emit_json(result)
-    else:
-        state.out.print(f"imported {result['imported']} vote(s) from {votes} ({result['duplicates']} already stored, "
-                        f"{result['self_battles']} self-battle(s) skipped)")
+    result = ArenaStore(kernel.store).import_records(read_records(votes), source=votes.name)
+    emit(result, json_output=json_output,
+         human=lambda r: click.echo(f"imported {r['imported']} vote(s) from {votes} ({r['duplicates']} already "
+                                    f"stored, {r['self_battles']} self-battle(s) skipped)"))
 
 
 @arena.command("votes")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest LIMIT votes.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write JSONL here instead of stdout.")
-@click.pass_context
-def votes_cmd(ctx: click.Context, limit: int | None, out: Path | None) -> None:
-    """Export the stored votes as JSONL (common battle format)."""
+@pass_state
+def votes_cmd(state: CliState, limit: int | None, out: Path | None) -> None:
+    """Export the stored votes as JSONL (common battle format; machine-readable already, so no --json)."""
     from .store import ArenaStore
 
-    state = _state(ctx)
     records = ArenaStore(state.kernel.store).votes(limit=limit)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    text = "".join(dumps(r) + "\n" for r in records)
     if out is None:
         click.echo(text, nl=False)
     else:
@@ -178,21 +167,20 @@ def votes_cmd(ctx: click.Context, limit: int | None, out: Path | None) -> None:
 @VOTES_ARG
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="False-alarm rate per voter.")
 @click.option("--all", "show_all", is_flag=True, help="List every voter, not just the flagged ones.")
-@click.pass_context
-def voters_cmd(ctx: click.Context, votes: Path | None, alpha: float, show_all: bool) -> None:
+@json_option
+@pass_state
+def voters_cmd(state: CliState, votes: Path | None, alpha: float, show_all: bool, json_output: bool) -> None:
     """Flag anomalous voters in VOTES (default: stored votes)."""
-    from rich.table import Table
-
     from .anomaly import flag_voters
 
-    state = _state(ctx)
-    checks = flag_voters(_battles(ctx, votes), alpha=alpha)
+    checks = flag_voters(_battles(state, votes), alpha=alpha)
     shown = checks if show_all else [c for c in checks if c.flagged]
-    if state.json:
-        from skyplex.cli.output import emit_json
+    emit(shown, json_output=json_output, human=lambda _: _print_voters(state, checks, shown, alpha))
 
-        emit_json(shown)
-        return
+
+def _print_voters(state: CliState, checks: list[Any], shown: list[Any], alpha: float) -> None:
+    from rich.table import Table
+
     t = Table(title=f"{sum(c.flagged for c in checks)} of {len(checks)} voters flagged (alpha {alpha:g})")
     for col in ("voter", "votes", "scored", "p-value", "flagged at vote"):
         t.add_column(col)
@@ -200,3 +188,8 @@ def voters_cmd(ctx: click.Context, votes: Path | None, alpha: float, show_all: b
         t.add_row(c.voter, str(c.votes), str(c.scored), "-" if c.p_value is None else f"{c.p_value:.2g}",
                   str(c.checkpoint or "-"))
     state.out.print(t)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``skyplex arena ...`` to the root command group."""
+    cli.add_command(arena)

@@ -14,14 +14,14 @@ def skyplex_register_evaluators(register):
 @hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex arena leaderboard|import|votes|voters``."""
-    from .cli import arena
+    from .cli import register
 
-    cli.add_command(arena)
+    register(cli)
 
 
 @hookimpl
 def skyplex_register_routes(router, kernel):
     """The battle page, battles, votes, leaderboards and plots under ``/plugins/arena``."""
-    from .routes import add_routes
+    from .routes import register
 
-    add_routes(router, kernel)
+    register(router, kernel)

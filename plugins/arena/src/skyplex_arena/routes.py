@@ -72,7 +72,7 @@ def _page(name: str) -> str:
     return resources.files("skyplex_arena").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def add_routes(router: APIRouter, kernel: Kernel) -> None:
+def register(router: APIRouter, kernel: Kernel) -> None:
     """Add the arena's routes to ``router`` (mounted at ``/plugins/arena``)."""
     lock = threading.Lock()
     holder: dict[str, ArenaService] = {}

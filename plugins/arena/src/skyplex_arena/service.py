@@ -18,6 +18,7 @@ from pydantic import Field
 from skyplex.errors import InvalidInputError, NotFoundError
 from skyplex.interfaces import ChatMessage, GenerationParams, Subject
 from skyplex.interfaces.common import SkyplexModel
+from skyplex.validation import validate
 
 from .anomaly import flag_voters
 from .battles import BattleSet, battles_from_records
@@ -79,7 +80,8 @@ class ArenaService:
         if raw is None:
             chosen = default_contestants(kernel.settings.default_model)
         else:
-            chosen = [c if isinstance(c, Contestant) else Contestant.model_validate(c) for c in raw]
+            chosen = [c if isinstance(c, Contestant) else validate(Contestant, c, where=f"plugins.arena.contestants[{i}]")
+                      for i, c in enumerate(raw)]
         names = [c.name for c in chosen]
         if len(set(names)) != len(names):
             raise InvalidInputError(f"contestant names must be unique, got {names}", field="contestants")

@@ -1,42 +1,14 @@
-"""Votes in the kernel store, the evaluator contract, the entry point and the CLI."""
+"""The arena evaluator on files and stored votes, and votes in the kernel store."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from click.testing import CliRunner
 from skyplex.errors import InvalidInputError, NotFoundError
 from skyplex.interfaces import Subject, Suite
-from skyplex.testing.conformance import EntryPointConformance, EvaluatorConformance
 from skyplex_arena.evaluator import ArenaEvaluator
 from skyplex_arena.store import ArenaStore, ConflictError
-
-
-class TestArenaEvaluatorConformance(EvaluatorConformance):
-    @pytest.fixture
-    def evaluator(self):
-        return ArenaEvaluator()
-
-    @pytest.fixture
-    def subjects(self):
-        return [Subject(name="gemini-2.5-pro"), Subject(name="gpt-4.1-2025-04-14"), Subject(name="o3-2025-04-16")]
-
-    @pytest.fixture
-    def suite(self, sample_path):
-        return Suite(name="arena-sample", options={"votes": str(sample_path), "ci": "sandwich"})
-
-
-class TestArenaBootstrapConformance(TestArenaEvaluatorConformance):
-    @pytest.fixture
-    def suite(self, sample_path):
-        return Suite(name="arena-sample-bootstrap", options={"votes": str(sample_path), "ci": "bootstrap",
-                                                             "rounds": 20, "seed": 3})
-
-
-class TestArenaEntryPoint(EntryPointConformance):
-    plugin_name = "arena"
-    expected = {"evaluator": ["arena"]}
 
 
 def test_evaluator_errors_name_the_problem(sample_path):
@@ -92,36 +64,3 @@ def test_evaluator_on_stored_votes(arena_kernel):
     rep = ev.evaluate([Subject(name="m1"), Subject(name="m3")], Suite(name="stored", options={"votes": "store"}))
     assert [s.subject for s in rep.scores] == ["m1", "m3"]
     assert rep.metadata["battles"] == 30
-
-
-def test_cli_leaderboard_import_and_voters(arena_kernel, sample_path, tmp_path):
-    from skyplex.cli.context import CliState
-    from skyplex.cli.main import cli
-
-    state = lambda: CliState(kernel_factory=lambda s: arena_kernel)  # noqa: E731
-    runner = CliRunner()
-    res = runner.invoke(cli, ["arena", "leaderboard", str(sample_path), "--format", "csv"], obj=state())
-    assert res.exit_code == 0, res.output
-    lines = res.output.strip().splitlines()
-    assert lines[0].startswith("rank,model,rating") and len(lines) == 53
-    plot, heat = tmp_path / "r.png", tmp_path / "h.png"
-    res = runner.invoke(cli, ["arena", "leaderboard", str(sample_path), "--ci", "bootstrap", "--rounds", "10",
-                              "--category", "math", "--format", "json", "--plot", str(plot), "--heatmap", str(heat)],
-                        obj=state())
-    assert res.exit_code == 0, res.output
-    board = json.loads(res.stdout)
-    assert board["ci"] == "bootstrap" and board["category"] == "math"
-    assert plot.read_bytes()[:4] == b"\x89PNG" and heat.read_bytes()[:4] == b"\x89PNG"
-
-    votes = tmp_path / "votes.jsonl"
-    votes.write_text("".join(json.dumps(r) + "\n" for r in _records()))
-    res = runner.invoke(cli, ["arena", "import", str(votes)], obj=state())
-    assert res.exit_code == 0 and "imported 30" in res.output, res.output
-    res = runner.invoke(cli, ["arena", "leaderboard"], obj=state())
-    assert res.exit_code == 0 and "m1" in res.output, res.output
-    res = runner.invoke(cli, ["arena", "voters", "--all"], obj=state())
-    assert res.exit_code == 0 and "v0" in res.output, res.output
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"model_a": "a", "model_b": "b", "winner": "draw"}) + "\n")
-    res = runner.invoke(cli, ["arena", "leaderboard", str(bad)], obj=state())
-    assert res.exit_code != 0 and "unknown winner label 'draw'" in res.output
