@@ -177,3 +177,21 @@ def test_code_of_a_nested_closure_is_decompiled_with_its_cells():
     result = decompile(inner_code)
     assert result.ok, result.refusal
     assert "def adder(k):" in result.source and dis.code_info(inner_code)
+
+
+def statements(a):
+    assert a > 0, "positive"
+    x = y = a + 1
+    import os.path
+    if a > 100:
+        raise ValueError(a) from None
+    return x, y, os.path.sep
+
+
+def test_assert_raise_import_and_chained_targets_round_trip():
+    result = decompile(statements)
+    assert result.ok, result.refusal
+    assert "assert a > 0, 'positive'" in result.source and "x = y = a + 1" in result.source
+    assert "raise ValueError(a) from None" in result.source and "import os.path" in result.source
+    rebuilt = _rebuild(result.source, "statements")
+    assert outcome_of(statements, [(1,), (0,), (-5,), (101,), (50,)])(rebuilt) is None

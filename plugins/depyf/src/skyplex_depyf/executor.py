@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import dis
 import types
+from dataclasses import dataclass
 from typing import Any
 
 from .opcodes import table_for
 from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, If, InPlace, Item, Iter, Line,
                        Loop, Null, Refusal, Return, Unpack, While)
+
+@dataclass
+class Chain:
+    """``a = b = value``: the copies COPY 1 makes for each extra target, filled in as they are stored."""
+    value: Expr
+    needed: int
+    names: list
+
 
 COMPREHENSIONS = {"<listcomp>": ("[", "]"), "<setcomp>": ("{", "}"), "<dictcomp>": ("{", "}"),
                   "<genexpr>": ("(", ")")}
@@ -253,8 +262,11 @@ class Executor:
             parts = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]
             text = "raise" + (f" {parts[0].text}" if parts else "") + (f" from {parts[1].text}" if arg == 2 else "")
             stmts.append(Return(Expr(text), raw=True))
+            if arg == 1 and getattr(parts[0], "assertion", None) is not None:
+                stmts[-1].assertion = parts[0].assertion  # only an ``assert`` raises this exact shape
         elif op == "LOAD_ASSERTION_ERROR":
-            raise self.refuse(ins, "assert statement")
+            stack.append(Expr("AssertionError", atom=True))
+            stack[-1].assertion = ""
         elif op == "IMPORT_NAME":
             fromlist = self.expr(stack.pop(), ins)
             level = self.expr(stack.pop(), ins)
@@ -288,6 +300,16 @@ class Executor:
                 raise self.refuse(ins, f"POP_TOP of {type(value).__name__}")
         elif op == "SWAP":
             stack[-1], stack[-arg] = stack[-arg], stack[-1]
+        elif op == "COPY" and arg == 1 and self.instrs[i + 1].opname in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL",
+                                                                       "STORE_DEREF"):
+            top = stack[-1]
+            if isinstance(top, Chain):
+                top.needed += 1
+            elif isinstance(top, Expr):
+                top = stack[-1] = Chain(top, 2, [])
+            else:
+                raise self.refuse(ins, "COPY of a non-expression")
+            stack.append(top)
         elif op == "COPY":
             if (arg == 2 and i + 2 < hi and self.instrs[i + 1].opname in ("COMPARE_OP",)
                     and self.instrs[i - 1].opname == "SWAP"):
@@ -324,13 +346,20 @@ class Executor:
         if isinstance(func, Func) and func.code.co_name in COMPREHENSIONS and len(args) == 1 and isinstance(args[0], Iter):
             stack.append(Expr(self.render_function(func, "comprehension", args[0].source.text), atom=True))
             return
+        assertion = getattr(func, "assertion", None) == "" and len(args) == 1 and not kw
         func = self.expr(func, ins)
         positional = [self.expr(a, ins).text for a in args[:len(args) - len(kw)]]
         keywords = [f"{k}={self.expr(a, ins).text}" for k, a in zip(kw, args[len(args) - len(kw):])]
         stack.append(Expr(f"{func.p()}({', '.join(positional + keywords)})", atom=True))
+        if assertion:
+            stack[-1].assertion = ", " + positional[0]
 
     def store(self, name: str, value: Any, ins: dis.Instruction, stmts: list) -> None:
-        if isinstance(value, Item):
+        if isinstance(value, Chain):
+            value.names.append(name)
+            if len(value.names) == value.needed:
+                stmts.append(Line(" = ".join(value.names) + f" = {value.value.text}"))
+        elif isinstance(value, Item):
             stmts.append(ForTarget(name))
         elif isinstance(value, Unpack):
             value.names.append(name)
@@ -474,6 +503,10 @@ class Executor:
             stmts.append(If(cond, then, orelse or []))
             return end
         then, then_stack = self.block(i + 1, dest, stack)
+        if (kind == "true" and len(then) == 1 and isinstance(then[0], Return)
+                and getattr(then[0], "assertion", None) is not None):
+            stmts.append(Line(f"assert {value.text}{then[0].assertion}"))
+            return dest
         if len(then_stack) != len(stack) and not _ends(then):
             raise self.refuse(ins, "if leaving values on the stack")
         stmts.append(If(cond, then, []))
