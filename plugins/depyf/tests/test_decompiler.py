@@ -179,6 +179,8 @@ def test_code_of_a_nested_closure_is_decompiled_with_its_cells():
     assert "def adder(k):" in result.source and dis.code_info(inner_code)
 
 
+# as text: pytest rewrites the asserts of functions defined in test modules
+STATEMENTS = """
 def statements(a):
     assert a > 0, "positive"
     x = y = a + 1
@@ -186,9 +188,11 @@ def statements(a):
     if a > 100:
         raise ValueError(a) from None
     return x, y, os.path.sep
+"""
 
 
 def test_assert_raise_import_and_chained_targets_round_trip():
+    statements = _rebuild(STATEMENTS, "statements")
     result = decompile(statements)
     assert result.ok, result.refusal
     assert "assert a > 0, 'positive'" in result.source and "x = y = a + 1" in result.source
