@@ -132,6 +132,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["O1-Mini", "O1-Preview"])
     ap.add_argument("--limit", type=int, default=0, help="only the first N problems (0: all 400)")
     ap.add_argument("--stability-runs", type=int, default=3)
+    ap.add_argument("--no-baseline", action="store_true", help="skip the in-process grader (stability only)")
     args = ap.parse_args()
     problems = load_problems(DATA / "lcb_release_v1_public_tests.jsonl")
     if args.limit:
@@ -140,9 +141,13 @@ def main() -> None:
     for model in args.models:
         official = load_official(DATA / f"submissions_{model}-2024-09-12_N1_codegeneration_eval_all.json")
         tasks = [(p, official[p.question_id].codes[0]) for p in problems]
-        base1, t_base1 = run_inprocess(tasks)
-        sand, t_sand = run_sandboxed(tasks)
-        base2, t_base2 = run_inprocess(tasks)
+        if args.no_baseline:
+            base1, t_base1, t_base2 = [False] * len(tasks), float("nan"), float("nan")
+            sand, t_sand = run_sandboxed(tasks)
+        else:
+            base1, t_base1 = run_inprocess(tasks)
+            sand, t_sand = run_sandboxed(tasks)
+            base2, t_base2 = run_inprocess(tasks)
         t_base = min(t_base1, t_base2)
         off = [all(official[p.question_id].graded) for p in problems]
         disagreements = []
@@ -159,16 +164,20 @@ def main() -> None:
                "ratio": t_sand / t_base, "disagreements": disagreements,
                "statuses": {s: sum(v.status == s for v in sand) for s in sorted({v.status for v in sand})}}
         if args.stability_runs:
-            changes, times = 0, []
+            changes, times, changed = 0, [], []
             b = burner()
             try:
                 for _ in range(args.stability_runs):
                     again, t = run_sandboxed(tasks)
                     times.append(t)
                     changes += sum(x.status != y.status for x, y in zip(sand, again))
+                    changed += [{"question_id": x.question_id, "first": x.status, "again": y.status,
+                                 "first_cpu_s": x.cpu_s, "again_cpu_s": y.cpu_s, "message": y.message[:200]}
+                                for x, y in zip(sand, again) if x.status != y.status]
             finally:
                 b.kill()
-            row["stability"] = {"runs": args.stability_runs, "verdict_changes": changes, "times_s": times}
+            row["stability"] = {"runs": args.stability_runs, "verdict_changes": changes, "times_s": times,
+                                "changed": changed}
         report["models"][model] = row
         print(f"\n{model}: {len(problems)} problems, public tests")
         print(f"{'grader':<22}{'passed':>8}{'seconds':>10}{'ratio':>8}")
@@ -178,6 +187,9 @@ def main() -> None:
         if "stability" in row:
             print(f"stability with a CPU burner: {row['stability']['verdict_changes']} verdict changes in "
                   f"{args.stability_runs} runs ({', '.join(f'{t:.1f}' for t in row['stability']['times_s'])} s)")
+            for c in row["stability"]["changed"]:
+                print(f"  changed: {c['question_id']} {c['first']} ({c['first_cpu_s']:.2f} s CPU) -> {c['again']} "
+                      f"({c['again_cpu_s']:.2f} s CPU) {c['message'][:90]}")
         print("disagreements with the official verdicts:")
         for d in disagreements:
             print(f"  {d['question_id']:<10} official={d['official']:<5} sandbox={d['sandbox']:<8} "

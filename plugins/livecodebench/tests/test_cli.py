@@ -81,7 +81,26 @@ def test_doc_has_commands():
 
 
 @pytest.mark.usefixtures("sandbox_ok")
-@pytest.mark.parametrize("command", doc_commands())
+@pytest.mark.parametrize("command", [c for c in doc_commands() if " generate " not in c])
 def test_doc_commands_run_as_written(lcb_kernel, command):
     res = run(shlex.split(command)[1:], lcb_kernel)
     assert res.exit_code == 0, (command, res.output)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("sandbox_ok")
+@pytest.mark.parametrize("command", [c for c in doc_commands() if " generate " in c])
+def test_doc_generate_runs_with_the_local_model(skyplex_local_backend, tmp_path, command):
+    from skyplex import Kernel, Settings, hookimpl, make_plugin_manager
+    import skyplex_livecodebench.plugin as plugin
+
+    class Local:
+        @hookimpl
+        def skyplex_register_models(self, register):
+            register("local", lambda: skyplex_local_backend)
+
+    pm = make_plugin_manager(builtins=False, entrypoints=False, extra=[("m", Local()), ("lcb", plugin)])
+    with Kernel(settings=Settings(data_dir=tmp_path / "d"), pm=pm) as kernel:
+        res = run(shlex.split(command)[1:], kernel)
+    assert res.exit_code == 0, (command, res.output)
+    assert "2 problems x 1 answers" in res.output

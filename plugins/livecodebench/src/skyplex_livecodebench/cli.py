@@ -1,4 +1,4 @@
-"""``skyplex livecodebench grade|score``: grading in the sandbox and pass@k from the command line."""
+"""``skyplex livecodebench grade|score|generate``: sandboxed grading, pass@k, and answers from a model as a job."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from skyplex.cli import emit, fail, json_option
+from skyplex.cli import emit, fail, json_option, pass_kernel
 
 from .grader import Limits
 
@@ -114,6 +114,33 @@ def _print_table(t: dict[str, Any]) -> None:
         for name, ks in d.items():
             for k, e in ks.items():
                 click.echo(f"  {g}={name:<14} {k}: {e['value']:.4f}  [{e['ci_low']:.4f}, {e['ci_high']:.4f}]  n={e['n']}")
+
+
+@group.command("generate")
+@click.argument("problems_file", type=FILE)
+@click.option("--backend", default="local", show_default=True, help="Kernel model backend that answers.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Graded outputs to write (*_eval_all format).")
+@click.option("-n", "n", type=click.IntRange(1, 1000), default=1, show_default=True, help="Answers per problem.")
+@click.option("--temperature", type=click.FloatRange(0, 5), default=0.0, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(1, 32768), default=512, show_default=True)
+@click.option("--limit", type=click.IntRange(0), default=0, help="Only the first N problems (0: all).")
+@click.option("--start", help="Only problems from this contest date on (YYYY-MM-DD).")
+@click.option("--end", help="Only problems up to this contest date (YYYY-MM-DD).")
+@json_option
+@pass_kernel
+def generate_cmd(kernel: Any, problems_file: Path, backend: str, out: str, n: int, temperature: float,
+                 max_tokens: int, limit: int, start: str | None, end: str | None, json_output: bool) -> None:
+    """Answer PROBLEMS_FILE with a model backend as a job, grade in the sandbox; rerunning resumes."""
+    from .jobs import submit_generation
+
+    job = submit_generation(kernel, problems=str(problems_file), backend=backend, out=out, n=n,
+                            temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end)
+    done = kernel.jobs.wait(job.id)
+    if done.status != "succeeded":
+        raise click.ClickException(f"generation job {done.id} {done.status}: {done.error or done.message}")
+    emit({"job": done.id, **done.result}, json_output=json_output,
+         human=lambda d: click.echo(f"{d['problems']} problems x {d['samples_per_problem']} answers, "
+                                    f"{d['passed']} of {d['graded']} pass -> {d['out']} (job {d['job']})"))
 
 
 def register(cli: click.Group) -> None:

@@ -14,7 +14,7 @@ def skyplex_register_evaluators(register):
 
 @hookimpl
 def skyplex_register_commands(cli):
-    """Add ``skyplex livecodebench grade|score``."""
+    """Add ``skyplex livecodebench grade|score|generate``."""
     from .cli import register
 
     register(cli)
