@@ -199,3 +199,34 @@ def test_assert_raise_import_and_chained_targets_round_trip():
     assert "raise ValueError(a) from None" in result.source and "import os.path" in result.source
     rebuilt = _rebuild(result.source, "statements")
     assert outcome_of(statements, [(1,), (0,), (-5,), (101,), (50,)])(rebuilt) is None
+
+
+def handled(x):
+    try:
+        y = 10 // x
+    except ZeroDivisionError:
+        y = -1
+    except (TypeError, ValueError) as error:
+        y = str(error)
+    try:
+        return int(y) + 1
+    except:  # noqa: E722
+        pass
+    return 0
+
+
+def test_try_except_round_trips():
+    result = decompile(handled)
+    assert result.ok, result.refusal
+    assert "except (TypeError, ValueError) as error:" in result.source and "except:" in result.source
+    assert outcome_of(handled, [(0,), (3,), ("a",), (None,), (-4,)])(_rebuild(result.source, "handled")) is None
+
+
+def test_try_with_finally_is_refused_or_right():
+    source = "def f(x):\n    try:\n        return 1 // x\n    finally:\n        x = 0\n"
+    fn = _rebuild(source, "f")
+    result = decompile(fn)
+    if result.ok:
+        assert outcome_of(fn, [(0,), (2,)])(_rebuild(result.source, "f")) is None
+    else:
+        assert "offset" in result.refusal or "differs" in result.refusal

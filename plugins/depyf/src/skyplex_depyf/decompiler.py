@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .executor import COMPREHENSIONS, Executor
+from .handlers import Try, render_try
 from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
 
 CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
@@ -207,6 +208,8 @@ def render_block(stmts: list) -> list[str]:
         elif isinstance(node, While):
             lines.append(f"while {node.cond}:")
             lines += _indent(render_block(node.body))
+        elif isinstance(node, Try):
+            lines += render_try(node, render_block, _indent)
         elif isinstance(node, (Append, ForTarget)):
             raise Refusal(0, "-", f"{type(node).__name__} outside a comprehension or loop")
         else:

@@ -10,6 +10,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
+from . import handlers
 from .opcodes import table_for
 from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, If, InPlace, Item, Iter, Line,
                        Loop, Null, Refusal, Return, Unpack, While)
@@ -59,10 +60,10 @@ class Executor:
         self.kw_names: tuple = ()
         self.loops: list[Loop] = []
         self.declared: set[str] = set()
+        self.exception_entries = handlers.entries(code)
+        self.consumed: set = set()
 
     def run(self) -> list:
-        if self.code.co_exceptiontable:
-            raise Refusal(0, "-", "exception table present (try/except/with is not decompiled yet)")
         stmts, stack = self.block(0, len(self.instrs), [])
         if stack and not all(isinstance(s, (Null, GenMarker)) for s in stack):
             raise Refusal(self.instrs[-1].offset, self.instrs[-1].opname, "values left on the stack")
@@ -93,6 +94,10 @@ class Executor:
             ins = self.instrs[i]
             if not any(isinstance(s, Expr) for s in stack):
                 quiet_start = i
+            entry = handlers.try_entry(self, i, stack) if not any(isinstance(s, Expr) for s in stack) else None
+            if entry is not None:
+                i = handlers.try_block(self, i, entry, stack, stmts)
+                continue
             loop_end = self.while_true_end(i, hi)
             if loop_end is not None and not any(isinstance(s, Expr) for s in stack):
                 body, _ = self.loop_body(Loop(i, loop_end + 1, False), i, loop_end, stack)
