@@ -203,3 +203,37 @@ def test_lm_eval_against_the_gateway_matches_transformers(gateway, reference, tm
         assert set(samples) == {"skyplex_tiny_mc", "skyplex_tiny_gen"}
         assert _check_loglikelihoods(samples["skyplex_tiny_mc"], reference) == 16
     assert _check_generations(samples["skyplex_tiny_gen"], reference, chat=which == "chat") == 3
+
+
+# --- the other commands of docs/serving.md, as written ------------------------------------------------
+def _documented(prefix: str) -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(), re.S)
+    return [line for b in blocks for line in b.strip().splitlines() if line.startswith(prefix)]
+
+
+def test_documented_key_export_and_curls_answer(gateway):
+    (export,) = _documented("export OPENAI_API_KEY")
+    curls = _documented("curl ")
+    assert len(curls) == 3
+    for curl in curls:
+        script = f"{export}\n{curl.replace(DOC_URL, gateway['url'])}"
+        done = subprocess.run(["bash", "-c", script], env=gateway["env"], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        body = json.loads(done.stdout)
+        assert "error" not in body, body
+    echo = json.loads(
+        subprocess.run(["bash", "-c", f"{export}\n{curls[0].replace(DOC_URL, gateway['url'])}"], env=gateway["env"], capture_output=True, text=True).stdout
+    )
+    lp = echo["choices"][0]["logprobs"]
+    assert lp["token_logprobs"][0] is None and echo["usage"]["completion_tokens"] == 0
+
+
+def test_documented_score_command(gateway):
+    (command,) = _documented("skyplex models score")
+    env = {**gateway["env"], "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "'" in line and "│" in line]
+    assert "' Paris'" in rows[0] and "yes" in rows[0] and "' Lyon'" in rows[1]
+    bad = subprocess.run(["bash", "-c", 'skyplex models score "only a context"'], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "CONTINUATIONS" in bad.stderr

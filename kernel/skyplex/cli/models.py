@@ -295,3 +295,7 @@ def _stream_reply(
         click.echo(text, nl=False)  # click.echo flushes, so each piece shows at once
     click.echo()
     return "".join(parts)
+
+
+# `models score` lives in its own module; importing it adds the command to this group
+from . import models_score  # noqa: E402,F401
