@@ -62,7 +62,7 @@ def gen_block(draw: Draw, depth: int, indent: str, in_loop: bool) -> list[str]:
     """Random statements: assignments, augmented assignments, if/elif/else, for and while loops."""
     lines: list[str] = []
     for _ in range(draw(1, 3)):
-        choice = draw(0, 3 if depth <= 0 else 8)
+        choice = draw(0, 3 if depth <= 0 else 9)
         target = _pick(draw, ("x", "y", "z"))
         if choice <= 1:
             lines.append(f"{indent}{target} = {gen_expr(draw, 2)}")
@@ -86,6 +86,12 @@ def gen_block(draw: Draw, depth: int, indent: str, in_loop: bool) -> list[str]:
             lines.append(f"{indent}while {counter} < {draw(0, 4)}:")
             lines.append(f"{indent}    {counter} += 1")
             lines += gen_block(draw, depth - 1, indent + "    ", True)
+        elif choice == 9:
+            lines.append(f"{indent}try:")
+            lines += gen_block(draw, depth - 1, indent + "    ", in_loop)
+            lines.append(f"{indent}except {_pick(draw, ('ZeroDivisionError', '(ZeroDivisionError, TypeError)'))}"
+                         + (" as err:" if draw(0, 1) else ":"))
+            lines += gen_block(draw, depth - 1, indent + "    ", in_loop)
         elif in_loop:
             lines.append(f"{indent}if {gen_expr(draw, 1)}:")
             lines.append(f"{indent}    {_pick(draw, ('break', 'continue'))}")
