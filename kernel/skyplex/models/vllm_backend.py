@@ -317,6 +317,9 @@ class VLLMBackend(OpenAIBackend):
             context_length=self.server_options["max_model_len"] if self.managed else None,
             supports_logprobs=True,
             supports_prefix_reuse=True,
+            # score() and prompt_logprobs() come from OpenAIBackend: vLLM echoes prompt logprobs
+            supports_score=True,
+            supports_token_prompts=True,
             details=details,
         )
 
