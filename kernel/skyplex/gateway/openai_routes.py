@@ -32,8 +32,6 @@ from .openai_schemas import (
     ChatChoiceLogprobs,
     ChatCompletion,
     ChatCompletionRequest,
-    CompletionChoice,
-    CompletionLogprobs,
     CompletionRequest,
     DetokenizeRequest,
     DetokenizeResponse,
