@@ -90,14 +90,17 @@ def simulate():
 
 @pytest.fixture
 def arena_kernel(tmp_path, arena_test_data_dir):
-    """A started kernel with the built-ins and the arena, a fresh store, and the local model's cache shared."""
+    """A started kernel with the built-ins and the arena only, a fresh store, and the local model's cache shared."""
     from skyplex.config import Settings
     from skyplex.kernel import Kernel
+    from skyplex.plugins import make_plugin_manager
 
     settings = Settings(data_dir=tmp_path / "data",
                         models={"local": {"data_dir": str(arena_test_data_dir), "threads": 2}},
                         plugins={"arena": {"contestants": tiny_contestants()}})
-    kernel = Kernel(settings=settings).startup()
+    # the built-ins (the local model) and this plugin only: other installed plugins play no part
+    pm = make_plugin_manager(builtins=True, entrypoints=True, allowlist={"arena"})
+    kernel = Kernel(settings=settings, pm=pm).startup()
     yield kernel
     kernel.close()
 

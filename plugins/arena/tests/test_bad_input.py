@@ -93,3 +93,12 @@ def test_unknown_category_and_options_are_refused(sample_battles):
         build_leaderboard(sample_battles, ci="jackknife")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="'half' or 'drop'"):
         build_leaderboard(sample_battles, ties="third")  # type: ignore[arg-type]
+
+
+def test_a_bad_contestant_in_the_settings_names_its_field(arena_kernel):
+    from skyplex_arena.service import ArenaService
+
+    with pytest.raises(InvalidInputError, match=r"plugins\.arena\.contestants\[1\]\.temperature: .*got 9"):
+        ArenaService(arena_kernel, contestants=[{"name": "a"}, {"name": "b", "temperature": 9}])
+    with pytest.raises(InvalidInputError, match=r"plugins\.arena\.contestants\[0\]\.name"):
+        ArenaService(arena_kernel, contestants=[{"backend": "local"}, {"name": "b"}])
