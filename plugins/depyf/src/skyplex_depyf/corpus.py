@@ -11,7 +11,7 @@ import importlib
 import inspect
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 Draw = Callable[[int, int], int]
 VARS = ("a", "b", "x", "y", "z")

@@ -8,7 +8,6 @@ instruction, because a guess could produce a different program.
 
 from __future__ import annotations
 
-import dis
 import types
 from dataclasses import dataclass, field
 from typing import Any
