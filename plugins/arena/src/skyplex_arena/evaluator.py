@@ -27,7 +27,7 @@ from .battles import BattleSet, load_battles
 from .leaderboard import build_leaderboard
 
 if TYPE_CHECKING:
-    from skyplex.kernel import Kernel
+    from skyplex import Kernel
 
 log = logging.getLogger(__name__)
 

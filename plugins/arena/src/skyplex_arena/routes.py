@@ -18,7 +18,7 @@ from skyplex.gateway.middleware import PUBLIC_PAGE
 from .leaderboard import Leaderboard, matrices
 
 if TYPE_CHECKING:
-    from skyplex.kernel import Kernel
+    from skyplex import Kernel
 
     from .service import ArenaService
 

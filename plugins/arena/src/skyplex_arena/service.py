@@ -28,7 +28,7 @@ from .store import ArenaStore
 from .style import style_features
 
 if TYPE_CHECKING:
-    from skyplex.kernel import Kernel
+    from skyplex import Kernel
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from .prompts import PromptTemplate
 
 if TYPE_CHECKING:
     import duckdb
-    from skyplex.kernel import Kernel
+    from skyplex import Kernel
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class LLMSQL:
         if isinstance(self._model, ModelBackend):
             return self._model
         if self._kernel is None:
-            from skyplex.kernel import Kernel
+            from skyplex import Kernel
 
             self._kernel, self._own_kernel = Kernel(), True
         self._model = self._kernel.models.get(self._model)

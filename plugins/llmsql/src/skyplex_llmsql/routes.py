@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
-    from skyplex.kernel import Kernel
+    from skyplex import Kernel
 
 #: inline tables are for small data; larger tables belong in the configured database
 MAX_INLINE_ROWS = 100_000
