@@ -409,6 +409,23 @@ class Executor:
         if loop is not None and not loop.is_for and dest == loop.exit and dest > hi:
             stmts.append(If(taken, [Line("break")], []))
             return i + 1
+        # ``A and B``: both tests jump to the same place when they fail
+        same = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname in self.table["cond_jumps"]
+                     and self.target(self.instrs[k]) == self.target(ins)), None)
+        if same is not None and dest > i:
+            try:
+                inner, rest = self.block(i + 1, same, stack)
+            except Refusal:
+                inner, rest = [None], []
+            if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
+                b = rest[-1]
+                b_kind = self.table["cond_jumps"][self.instrs[same].opname]
+                b_through = {"false": b.text, "true": f"not {b.p()}", "none": f"{b.p()} is not None",
+                             "notnone": f"{b.p()} is None"}[b_kind]
+                through = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
+                           "notnone": f"{value.p()} is None"}[kind]
+                combined = Expr(f"({through}) and ({b_through})")
+                return self.conditional(same, hi, self.instrs[same], stack, stmts, quiet_start, combined, "false")
         # ``A or B``: A's jump lands just after B's own conditional jump, on the body
         second = self.instrs[dest - 1] if dest - 1 > i else None
         if (second is not None and second.opname in self.table["cond_jumps"] and self.target(second) > dest
