@@ -127,3 +127,31 @@ def test_file_that_does_not_compile_or_lacks_the_function(tmp_path):
     bad.write_bytes(b"\xff\xfe\x00def")
     result = run_skyplex(["depyf", "decompile", str(bad), "--function", "f"], tmp_path / "data")
     assert result.exit_code == 2 and "UTF-8" in result.stderr
+
+
+def _pyc(tmp_path: Path) -> Path:
+    import py_compile
+
+    source = tmp_path / "mod.py"
+    source.write_text("def f(a, b):\n    return [x + b for x in range(a) if x]\n")
+    return Path(py_compile.compile(str(source), cfile=str(tmp_path / "mod.pyc"), doraise=True))
+
+
+def test_pyc_of_this_python_is_decompiled(tmp_path):
+    result = run_skyplex(["depyf", "decompile", str(_pyc(tmp_path)), "--function", "f"], tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("def f(a, b):") and "[x + b for x in range(a) if x]" in result.stdout
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: bytes([b[0] ^ 0x11, b[1]]) + b[2:], "compiled by another Python version"),
+    (lambda b: b[:16] + b"\x00garbage", "corrupted bytecode"),
+    (lambda b: b"not a pyc at all", "not a .pyc file"),
+])
+def test_foreign_or_corrupt_pyc_is_one_line_exit_2(tmp_path, damage, message):
+    pyc = _pyc(tmp_path)
+    pyc.write_bytes(damage(pyc.read_bytes()))
+    result = run_skyplex(["depyf", "decompile", str(pyc), "--function", "f"], tmp_path / "data")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]

@@ -20,14 +20,24 @@ def depyf() -> None:
 @click.option("--strict", is_flag=True, help="Exit 1 when the function cannot be decompiled.")
 @json_option
 def decompile_cmd(ref: str, function: str | None, strict: bool, json_output: bool) -> None:
-    """Decompile REF: a 'module:function' reference, or a .py file with --function (compiled, never run).
+    """Decompile REF: a 'module:function' reference, or a .py/.pyc file with --function (never run).
 
     Prints the verified source, or the refusal (offset and instruction) and a dis listing as comments.
     """
     from skyplex.interfaces import InspectTarget
 
+    from .decompiler import decompile
     from .inspector import DepyfInspector
 
+    if function is not None and ref.endswith(".pyc"):
+        from .inspector import function_from_pyc, report_of
+
+        result = decompile(function_from_pyc(Path(ref), function))
+        report = report_of("depyf", InspectTarget(kind="pyc", ref=f"{ref}:{function}"), result)
+        emit(report, json_output=json_output, human=_print_source)
+        if strict and not report.metadata["verified"]:
+            raise SystemExit(1)
+        return
     if function is not None:
         path = Path(ref)
         if not path.is_file():

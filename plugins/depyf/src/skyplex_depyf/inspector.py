@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import types
+from pathlib import Path
 
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import InspectionArtifact, InspectionReport, Inspector, InspectTarget
@@ -64,6 +65,35 @@ def _compile_and_find(source: str, function: str, filename: str) -> tuple[types.
     if code is None:
         raise InvalidInputError(f"{filename} defines no function {function!r}", field="function")
     return module, code
+
+
+def function_from_pyc(path: Path, function: str) -> types.CodeType:
+    """``function`` from a compiled ``.pyc`` of this interpreter's version (loaded, never run)."""
+    import importlib.util
+    import marshal
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot read it ({exc.strerror or exc})", field="ref") from None
+    magic = importlib.util.MAGIC_NUMBER
+    if len(data) < 16 or data[2:4] != magic[2:4]:
+        raise InvalidInputError(f"{path} is not a .pyc file (no bytecode header); give a file written by "
+                                "py_compile or a module's __pycache__", field="ref")
+    if data[:4] != magic:
+        raise InvalidInputError(f"{path} was compiled by another Python version (magic {data[:2].hex()}, this "
+                                f"interpreter's is {magic[:2].hex()}); decompile it with the Python that wrote it",
+                                field="ref")
+    try:
+        module = marshal.loads(data[16:])
+    except (ValueError, EOFError, TypeError) as exc:
+        raise InvalidInputError(f"{path}: corrupted bytecode ({exc}); recompile the source", field="ref") from None
+    from .decompiler import find_code
+
+    code = find_code(module, function) if isinstance(module, types.CodeType) else None
+    if code is None:
+        raise InvalidInputError(f"{path} defines no function {function!r}", field="function")
+    return code
 
 
 class DepyfInspector(Inspector):
