@@ -38,6 +38,17 @@ def beer() -> list[dict[str, str]]:
     return beer_rows(200)
 
 
+@pytest.fixture
+def beer_csv(tmp_path, beer) -> Path:
+    """The first 40 committed Beer rows as a CSV with the column names the docs use."""
+    path = tmp_path / "beer.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(beer[0]))
+        writer.writeheader()
+        writer.writerows(beer[:40])
+    return path
+
+
 @pytest.fixture(scope="session")
 def beer_slice() -> list[dict[str, str]]:
     """All 2,000 committed Beer rows."""

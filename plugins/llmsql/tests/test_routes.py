@@ -6,7 +6,9 @@ The rule for bad input: one message naming the input and what to do, HTTP 4xx, n
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -112,3 +114,31 @@ def test_gateway_query_route(make_kernel):
         failing = client.post("/plugins/llmsql/query", headers={"Authorization": "Bearer k"},
                               json={**body, "model": "echo_bad", "tables": {"t": [{"k": "BAD"}]}})
         assert failing.status_code == 422 and "BAD" in failing.text
+
+
+@pytest.mark.slow
+def test_gateway_query_as_curled_in_the_docs(tmp_path, skyplex_model_cache_dir):
+    """The curl example of docs/plugins/llmsql.md, its body as written, against the real local model."""
+    import re
+
+    from fastapi.testclient import TestClient
+    from skyplex.config import Settings
+    from skyplex.gateway import create_app
+    from skyplex.kernel import Kernel
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "plugins" / "llmsql.md").read_text()
+    block = re.search(r"\$ curl -s localhost:8000(/plugins/llmsql/query) .*?<<'EOF'\n(.*?)\nEOF", doc, flags=re.S)
+    assert block, "the docs lost their curl example"
+    path, body = block.group(1), json.loads(block.group(2))
+    settings = Settings(data_dir=tmp_path / "data",
+                        models={"local": {"data_dir": str(skyplex_model_cache_dir), "threads": 2}})
+    kernel = Kernel(settings=settings).startup()
+    try:
+        with TestClient(create_app(kernel, api_key="k", auth=True)) as client:
+            res = client.post(path, json=body, headers={"Authorization": "Bearer k"})
+    finally:
+        kernel.close()
+    assert res.status_code == 200, res.text
+    rows = res.json()["rows"]
+    assert [r[0] for r in rows] == [t["name"] for t in body["tables"]["beer"]]
+    assert all(r[1].strip().split()[0].strip(",.").lower() in ("yes", "no") for r in rows), rows
