@@ -131,11 +131,7 @@ def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["
                          "wall_s": limits.wall, "memory_mb": limits.memory_mb, "output_bytes": limits.output_mb << 20})
         n_tests = sum(len(j["inputs"]) for j in jobs)
         input_mb = 1 + (max(len(t) for j in jobs for t in j["inputs"]) >> 20)
-        sb = _sandbox(limits, _round_up(n_tests), _round_up(input_mb))
-        with sb.temp_workspace(prefix="skyplex-lcb-") as ws:
-            (ws / "job.json").write_text(json.dumps({"jobs": jobs}))
-            (ws / "harness.py").write_text(_harness_source())
-            res = sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
+        res = _run_jobs(jobs, limits, _round_up(n_tests), _round_up(input_mb))
         records: list[dict] = []
         for line in res.stdout.decode("utf-8", "replace").splitlines():
             try:
@@ -173,6 +169,25 @@ def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["
                 verdicts[idx] = _stdin(problem, cases, mine, killed, limits)
         pending = still
     return [v for v in verdicts if v is not None]
+
+
+def _run_jobs(jobs: list[dict], limits: Limits, tests_in_run: int, input_mb: int):
+    from skyplex.sandbox import SandboxUnavailable
+
+    for attempt in (0, 1):
+        sb = _sandbox(limits, tests_in_run, input_mb)
+        try:
+            with sb.temp_workspace(prefix="skyplex-lcb-") as ws:
+                (ws / "job.json").write_text(json.dumps({"jobs": jobs}))
+                (ws / "harness.py").write_text(_harness_source())
+                return sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
+        except SandboxUnavailable:
+            # a Sandbox caches its availability probe, and on a heavily loaded host that probe can fail
+            # transiently: probe once more with a fresh Sandbox before refusing (still failing closed)
+            _sandbox.cache_clear()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _sandbox_end(problem: Problem, total: int, index: int, killed_by: str | None, message: str) -> Verdict:
