@@ -7,7 +7,6 @@ import ctypes.util
 import http.server
 import struct
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -100,13 +99,10 @@ def test_workspace_is_writable_and_is_the_cwd(sandbox, ws):
 
 
 @needs_sandbox
-def test_startup_is_fast(sandbox, ws):
-    sandbox.run(["true"], workspace=ws)
-    t = time.monotonic()
+def test_back_to_back_runs_each_succeed(sandbox, ws):
+    # start-up speed is measured in benchmarks/kernel_sandbox_startup.py, not asserted here
     for _ in range(5):
         assert sandbox.run(["true"], workspace=ws).ok
-    # tens of milliseconds expected; a generous bound so a loaded CI machine does not flake
-    assert (time.monotonic() - t) / 5 < 1.0
 
 
 @needs_sandbox
@@ -154,3 +150,20 @@ def test_loopback_forwards_only_listed_ports(ws):
             s.shutdown()
     assert res.ok, res.stderr
     assert res.text().splitlines() == ["hello from the host", "other refused"]
+
+
+def test_a_failed_probe_is_retried_not_cached(monkeypatch):
+    """A probe killed once on a loaded machine must not disable the sandbox for the object's life."""
+    box = Sandbox()
+    outcomes = iter([(False, "exit status -9"), (True, "")])
+    calls = []
+
+    def probe():
+        calls.append(1)
+        return next(outcomes)
+
+    monkeypatch.setattr(box, "_probe", probe)
+    assert box.check() == (False, "exit status -9")
+    assert box.check() == (True, "")
+    assert box.check() == (True, "")  # success is cached: no third probe
+    assert len(calls) == 2

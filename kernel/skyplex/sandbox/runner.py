@@ -60,11 +60,18 @@ class Sandbox:
 
     # availability ---------------------------------------------------------------------------------
     def check(self) -> tuple[bool, str]:
-        """(True, "") when a trivial program runs under this sandbox here, else (False, why). Cached."""
+        """(True, "") when a trivial program runs under this sandbox here, else (False, why).
+
+        Only success is cached: a probe that failed for a passing reason (killed on a loaded
+        machine) is tried again on the next call instead of disabling this sandbox for good.
+        """
         with self._lock:
-            if self._checked is None:
-                self._checked = self._probe()
-            return self._checked
+            if self._checked is not None:
+                return self._checked
+            result = self._probe()
+            if result[0]:
+                self._checked = result
+            return result
 
     def _probe(self) -> tuple[bool, str]:
         if not os.path.exists(self._bwrap):
