@@ -46,7 +46,7 @@ install-vllm: $(VLLM_STAMP)
 
 # Debian packages the integration tests use. Each is optional: without it the tests that need it
 # skip with a visible reason: PostgreSQL (store, executor), bubblewrap (sandbox), Chromium (browser
-# tests). Tests start their own throwaway PostgreSQL cluster, so Debian's default cluster is not created.
+# tests). Sandboxed programs run on the system python3; graded code may import numpy (python3-numpy). Tests start their own throwaway PostgreSQL cluster, so Debian's default cluster is not created.
 
 system-deps:
 	@missing=""; \
@@ -54,6 +54,7 @@ system-deps:
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	/usr/bin/python3 -c "import numpy" >/dev/null 2>&1 || missing="$$missing python3-numpy"; \
 	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		echo "installing from Debian's packages:$$missing"; \
