@@ -1,0 +1,207 @@
+"""The RAFT dataset builder: each question comes with k documents -- its oracle among k-1 distractors for
+a share P of examples, k distractors alone for the rest -- and a chain-of-thought target that quotes the
+oracle verbatim between ``##begin_quote##`` and ``##end_quote##`` before the final answer."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skyplex.errors import InvalidInputError
+
+from .documents import Chunk
+from .questions import Question, check_quote
+
+BEGIN, END = "##begin_quote##", "##end_quote##"
+SYSTEM_PROMPT = ("You answer questions from the documents given. Quote the text that supports the answer "
+                 f"between {BEGIN} and {END}, then give the final answer after <ANSWER>:.")
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass
+class RaftOptions:
+    """``k`` documents per example, oracle present in a share ``p`` of examples, distractors by ``bm25``
+    (hard negatives: the corpus chunks that best match the question) or ``random``."""
+
+    k: int = 4
+    p: float = 0.8
+    distractors: str = "bm25"
+    test_fraction: float = 0.2
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Refuse settings that cannot make a dataset, naming the setting."""
+        if not 0.0 <= self.p <= 1.0:
+            raise InvalidInputError(f"p={self.p} is outside [0, 1]; give the share of examples that keep their "
+                                    "oracle, e.g. 0.8", field="p")
+        if self.k < 1:
+            raise InvalidInputError(f"k={self.k}: each example needs at least 1 document", field="k")
+        if self.distractors not in {"bm25", "random"}:
+            raise InvalidInputError(f"distractors={self.distractors!r}: choose bm25 or random", field="distractors")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise InvalidInputError(f"test_fraction={self.test_fraction} is outside [0, 1)", field="test_fraction")
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case alphanumeric runs: identifiers split at dots and underscores, as questions name them."""
+    return _TOKEN.findall(text.lower())
+
+
+class DistractorPicker:
+    """Picks distractors for a question from ``pool``: never the oracle, never a chunk holding the answer."""
+
+    def __init__(self, pool: list[Chunk], mode: str, rng: random.Random) -> None:
+        self.pool, self.mode, self.rng = pool, mode, rng
+        self._bm25 = None
+        if mode == "bm25":
+            import bm25s
+
+            self._bm25 = bm25s.BM25()
+            self._bm25.index([tokens(c.text) or ["_"] for c in pool], show_progress=False)
+
+    def pick(self, question: Question, oracle: Chunk, n: int) -> list[Chunk] | None:
+        """``n`` distractors (best BM25 match first, or random), or None when the pool has too few."""
+        eligible = [i for i, c in enumerate(self.pool)
+                    if c.id != oracle.id and c.text != oracle.text and question.answer not in c.text]
+        if len(eligible) < n:
+            return None
+        if self._bm25 is None:
+            return [self.pool[i] for i in self.rng.sample(eligible, n)]
+        scores = self._bm25.get_scores(tokens(question.question) or ["_"])
+        # ties (score 0 for every unrelated chunk) break at random so no chunk is favoured by its place
+        noise = {i: self.rng.random() for i in eligible}
+        ranked = sorted(eligible, key=lambda i: (-float(scores[i]), noise[i]))
+        return [self.pool[i] for i in ranked[:n]]
+
+
+@dataclass
+class Example:
+    """One training example: the question, the shown documents in order, and the target answer."""
+
+    question: Question
+    documents: list[Chunk]
+    oracle_present: bool
+    split: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def target(self) -> str:
+        """The chain-of-thought answer: the oracle quoted verbatim, then the final answer."""
+        return (f"##Reason: The document says {BEGIN}{self.question.quote}{END} "
+                f"So the answer is the quoted text's own words.\n<ANSWER>: {self.question.answer}")
+
+    def to_chat(self) -> dict[str, Any]:
+        """The example as a chat record (system/user/assistant) with its provenance under ``raft``."""
+        docs = "\n".join(f"<DOCUMENT>{d.text}</DOCUMENT>" for d in self.documents)
+        oracle_position = next((i for i, d in enumerate(self.documents) if d.id == self.question.oracle_id), None)
+        return {
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": f"{docs}\n\nQuestion: {self.question.question}"},
+                {"role": "assistant", "content": self.target()},
+            ],
+            "raft": {"question_id": self.question.id, "oracle_id": self.question.oracle_id,
+                     "oracle_present": self.oracle_present, "oracle_position": oracle_position,
+                     "document_ids": [d.id for d in self.documents], "answer": self.question.answer,
+                     "quote": self.question.quote, "template": self.question.template, "split": self.split},
+        }
+
+
+def quotes_in(target: str) -> list[str]:
+    """Every quoted span of a target answer."""
+    return re.findall(re.escape(BEGIN) + r"(.*?)" + re.escape(END), target, re.S)
+
+
+def split_by_oracle(chunks: list[Chunk], questions: list[Question], test_fraction: float,
+                    rng: random.Random) -> tuple[set[str], set[str]]:
+    """Oracle chunk ids for train and for test: a chunk's questions all go to one side, so no test
+    question's oracle is ever a train oracle."""
+    oracles = sorted({q.oracle_id for q in questions})
+    rng.shuffle(oracles)
+    n_test = round(len(oracles) * test_fraction)
+    if test_fraction > 0 and n_test == 0 and len(oracles) > 1:
+        n_test = 1
+    return set(oracles[n_test:]), set(oracles[:n_test])
+
+
+def check_leakage(examples: list[Example], chunks_by_id: dict[str, Chunk]) -> None:
+    """Refuse a dataset where a test question's oracle text appears in any train example's documents."""
+    test_oracles = {chunks_by_id[e.question.oracle_id].text for e in examples if e.split == "test"}
+    for e in examples:
+        if e.split == "train":
+            leaked = [d.title for d in e.documents if d.text in test_oracles]
+            if leaked:
+                raise InvalidInputError(f"leakage: train question {e.question.id} shows test oracle {leaked[0]!r}",
+                                        field="split")
+
+
+def build_examples(chunks: list[Chunk], questions: list[Question], options: RaftOptions,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[list[Example], dict[str, int]]:
+    """RAFT examples for ``questions`` over ``chunks``; returns them with counts of what was skipped."""
+    options.validate()
+    by_id = {c.id: c for c in chunks}
+    for q in questions:
+        if q.oracle_id not in by_id:
+            raise InvalidInputError(f"question {q.id} ({q.question!r}): its oracle chunk {q.oracle_id} is not in "
+                                    "the corpus", field="oracle")
+        check_quote(q, by_id[q.oracle_id])
+    rng = random.Random(options.seed)
+    train_ids, test_ids = split_by_oracle(chunks, questions, options.test_fraction, rng)
+    test_texts = {by_id[i].text for i in test_ids}
+    # train examples never show a test oracle, even as a distractor; test examples retrieve from everything
+    train_pool = [c for c in chunks if c.text not in test_texts]
+    if options.k > len(train_pool) - 1:
+        raise InvalidInputError(
+            f"k={options.k} needs {options.k} distractor documents besides the oracle, but the corpus has only "
+            f"{len(chunks)} chunks ({len(train_pool)} usable for training); lower k or add documents", field="k")
+    pickers = {"train": DistractorPicker(train_pool, options.distractors, rng),
+               "test": DistractorPicker(chunks, options.distractors, rng)}
+    planned: list[tuple[Question, str, list[Chunk]]] = []
+    skipped = 0
+    for n, q in enumerate(questions):
+        split = "test" if q.oracle_id in test_ids else "train"
+        picked = pickers[split].pick(q, by_id[q.oracle_id], options.k)
+        if picked is None:
+            skipped += 1  # too few chunks without the answer in them: no honest distractor set exists
+        else:
+            planned.append((q, split, picked))
+        if progress:
+            progress(n + 1, len(questions))
+    examples = []
+    for split in ("train", "test"):
+        group = [item for item in planned if item[1] == split]
+        # exactly round(P * n) examples keep their oracle, chosen at random, in each split
+        present = set(rng.sample(range(len(group)), round(options.p * len(group))))
+        for i, (q, _, picked) in enumerate(group):
+            docs = [by_id[q.oracle_id], *picked[:options.k - 1]] if i in present else list(picked)
+            rng.shuffle(docs)  # the oracle's place must carry no signal
+            examples.append(Example(q, docs, i in present, split))
+    check_leakage(examples, by_id)
+    for e in examples:
+        if any(quote not in by_id[e.question.oracle_id].text for quote in quotes_in(e.target())):
+            raise InvalidInputError(f"question {e.question.id}: a quote in its answer is not verbatim in its oracle",
+                                    field="quote")
+    return examples, {"skipped_too_few_distractors": skipped}
+
+
+def write_jsonl(examples: list[Example], path: Path) -> int:
+    """Write the examples as chat JSONL, one line each, dropping exact duplicate records; returns the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    with path.open("w", encoding="utf-8") as fh:
+        for e in examples:
+            line = json.dumps(e.to_chat(), ensure_ascii=False, sort_keys=True)
+            key = json.dumps(e.to_chat()["messages"], sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                fh.write(line + "\n")
+    return len(seen)
+
+
+def held_out_path(train_path: Path) -> Path:
+    """Where the test split goes beside ``train_path``: ``data.jsonl`` -> ``data.test.jsonl``."""
+    return train_path.with_name(train_path.stem + ".test" + train_path.suffix)

@@ -1,0 +1,93 @@
+"""Questions templated from a chunk's structure, each with a gold answer and a verbatim quote that are
+exact substrings of the chunk (the oracle), so every answer is checkable without a model."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from skyplex.errors import InvalidInputError
+
+from .documents import Chunk
+
+_RETURNS = re.compile(r"(?m)^[ \t]*((?:Return|Returns)\b[^\n]*?)(?:\.(?=\s|$)|$)")
+_SENTENCE = re.compile(r"\S[^\n]*?(?:\.(?=\s|$)|$)", re.M)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question about ``oracle_id``; ``answer`` lies inside ``quote``, which lies inside the oracle text."""
+
+    id: str
+    oracle_id: str
+    question: str
+    answer: str
+    quote: str
+    template: str
+
+
+def _line_of(text: str, start: int) -> str:
+    begin = text.rfind("\n", 0, start) + 1
+    end = text.find("\n", start)
+    return text[begin:] if end == -1 else text[begin:end]
+
+
+def check_quote(question: Question, oracle: Chunk) -> None:
+    """Refuse a question whose quote is not verbatim in its oracle or whose answer is not in its quote."""
+    if question.oracle_id != oracle.id:
+        raise InvalidInputError(f"question {question.id}: its oracle chunk {question.oracle_id} is missing",
+                                field="oracle")
+    if not question.quote or question.quote not in oracle.text:
+        raise InvalidInputError(f"question {question.id}: quote {question.quote[:60]!r} is not verbatim in its "
+                                f"oracle {oracle.title!r}", field="quote")
+    if not question.answer or question.answer not in question.quote:
+        raise InvalidInputError(f"question {question.id}: answer {question.answer[:60]!r} is not inside its quote",
+                                field="answer")
+
+
+def _make(chunk: Chunk, template: str, question: str, answer: str, at: int) -> Question:
+    qid = hashlib.sha1(f"{chunk.id}\0{question}".encode()).hexdigest()[:12]
+    return Question(id=qid, oracle_id=chunk.id, question=question, answer=answer.strip(),
+                    quote=_line_of(chunk.text, at).strip(), template=template)
+
+
+def api_questions(chunk: Chunk) -> list[Question]:
+    """'Which parameters does X take?' (the signature) and 'What does X return?' (its Return sentence)."""
+    out = []
+    first = chunk.text.split("\n", 1)[0]
+    if first.startswith(chunk.title + "("):
+        signature = first[len(chunk.title):]
+        if signature not in {"()", "(...)"}:
+            out.append(_make(chunk, "parameters", f"Which parameters does `{chunk.title}` take?", signature,
+                             len(chunk.title)))
+    body_start = len(first)
+    match = _RETURNS.search(chunk.text, body_start)
+    if match and len(match.group(1).split()) >= 3:
+        out.append(_make(chunk, "returns", f"What does `{chunk.title}` return?", match.group(1), match.start(1)))
+    return out
+
+
+def section_questions(chunk: Chunk) -> list[Question]:
+    """'What does the section "H" state first?' answered by the section's first sentence."""
+    lines = chunk.text.split("\n", 1)
+    body_at = len(lines[0]) + 1 if lines[0].lstrip().startswith("#") else 0
+    match = _SENTENCE.search(chunk.text, body_at)
+    if not match or len(match.group(0).split()) < 3:
+        return []
+    return [_make(chunk, "section", f'What does the section "{chunk.title}" state first?', match.group(0),
+                  match.start())]
+
+
+def template_questions(chunks: list[Chunk]) -> list[Question]:
+    """Every templated question the chunks support, each checked against its oracle, duplicates dropped."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for chunk in chunks:
+        for q in api_questions(chunk) if chunk.kind == "api" else section_questions(chunk):
+            check_quote(q, chunk)
+            key = (q.question.casefold(), q.answer.casefold())
+            if key not in seen:
+                seen.add(key)
+                out.append(q)
+    return out

@@ -1,0 +1,79 @@
+"""The ``raft`` trainer: builds RAFT datasets (fine-tuning on them is not part of this plugin yet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from skyplex.errors import InvalidInputError
+from skyplex.interfaces import DatasetArtifact, DatasetSpec, FinetuneSpec, Trainer, TrainingResult
+
+from .builder import RaftOptions, build_examples, held_out_path, write_jsonl
+from .documents import load_corpus
+from .questions import template_questions
+
+_OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int}
+
+
+def options_from(values: dict[str, Any]) -> tuple[RaftOptions, int | None]:
+    """RaftOptions (and ``max_chunks``) from a spec's options, refusing unknown names and bad types."""
+    unknown = sorted(set(values) - set(_OPTION_TYPES) - {"max_chunks"})
+    if unknown:
+        raise InvalidInputError(f"unknown option {unknown[0]!r}; known: {', '.join([*_OPTION_TYPES, 'max_chunks'])}",
+                                field=unknown[0])
+    kwargs = {}
+    for name, kind in _OPTION_TYPES.items():
+        if name in values:
+            try:
+                kwargs[name] = kind(values[name])
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"option {name}={values[name]!r} is not a {kind.__name__}",
+                                        field=name) from None
+    options = RaftOptions(**kwargs)
+    options.validate()
+    max_chunks = values.get("max_chunks")
+    return options, int(max_chunks) if max_chunks is not None else None
+
+
+def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: int | None = None,
+                  progress: Any = None) -> DatasetArtifact:
+    """Read ``source``, template questions, build RAFT examples and write ``out`` (train) and its
+    ``.test.jsonl`` sibling (held-out split); the artifact's metadata holds the counts."""
+    options.validate()
+    chunks = load_corpus(source, max_chunks=max_chunks)
+    questions = template_questions(chunks)
+    if not questions:
+        raise InvalidInputError(f"{source}: no question could be templated from its documents (no signatures, "
+                                "Return sentences or sections)", field="source")
+
+    def report(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done / total, f"{done}/{total} questions")
+
+    examples, counts = build_examples(chunks, questions, options, progress=report)
+    train = [e for e in examples if e.split == "train"]
+    test = [e for e in examples if e.split == "test"]
+    n_train = write_jsonl(train, out)
+    n_test = write_jsonl(test, held_out_path(out))
+    present = sum(e.oracle_present for e in examples)
+    return DatasetArtifact(path=str(out), num_examples=n_train, format="jsonl", metadata={
+        "test_path": str(held_out_path(out)), "train_examples": n_train, "test_examples": n_test,
+        "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
+        "k": options.k, "p": options.p, "distractors": options.distractors, **counts})
+
+
+class RaftTrainer(Trainer):
+    """RAFT (retrieval augmented fine-tuning) data: ``spec.source`` is ``python:MODULES`` or a text path."""
+
+    name = "raft"
+
+    def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
+        """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, max_chunks)."""
+        if not spec.output:
+            raise InvalidInputError("the dataset spec needs output: the .jsonl file to write", field="output")
+        options, max_chunks = options_from(spec.options)
+        return build_dataset(spec.source, Path(spec.output), options, max_chunks=max_chunks, progress=progress)
+
+    def finetune(self, spec: FinetuneSpec, *, progress: Any = None) -> TrainingResult:
+        """Not available yet: the plugin builds RAFT datasets; LoRA fine-tuning on them is future work."""
+        raise NotImplementedError("skyplex-raft builds datasets only; fine-tuning is not implemented yet")
