@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from skyplex.cli import emit, fail, json_option
+from skyplex.cli import emit, fail, json_option, pass_kernel
 
 
 @click.group("raft")
@@ -27,9 +27,11 @@ def raft() -> None:
 @click.option("--test-fraction", type=float, default=0.2, show_default=True, help="Share of oracles held out.")
 @click.option("--max-chunks", type=int, help="Use only the first N chunks of the corpus.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--model", "model", help="Kernel model backend that also writes one question per chunk.")
 @json_option
-def build_cmd(source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
-              max_chunks: int | None, seed: int, json_output: bool) -> None:
+@pass_kernel
+def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
+              max_chunks: int | None, seed: int, model: str | None, json_output: bool) -> None:
     """Build a RAFT dataset from SOURCE's documents into --out (chat-format JSONL)."""
     from .builder import RaftOptions
     from .trainer import build_dataset
@@ -38,7 +40,7 @@ def build_cmd(source: str, out: Path, k: int, p: float, distractors: str, test_f
         fail(f"--max-chunks {max_chunks}: a RAFT dataset needs at least 2 chunks", field="max_chunks")
     artifact = build_dataset(source, out, RaftOptions(k=k, p=p, distractors=distractors,
                                                       test_fraction=test_fraction, seed=seed),
-                             max_chunks=max_chunks)
+                             max_chunks=max_chunks, backend=kernel.models.get(model) if model else None)
     emit(artifact, json_output=json_output, human=_print)
 
 

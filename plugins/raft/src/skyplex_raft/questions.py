@@ -91,3 +91,62 @@ def template_questions(chunks: list[Chunk]) -> list[Question]:
                 seen.add(key)
                 out.append(q)
     return out
+
+
+MODEL_PROMPT = (
+    "Read the documentation below and write one question a user of this API could ask, whose answer is a "
+    "short phrase copied word for word from the documentation.\n\n{text}\n\n"
+    "Reply in exactly this form:\nQuestion: <the question>\nAnswer: <the phrase, copied exactly>\n"
+)
+_REPLY = re.compile(r"Question:\s*(?P<q>[^\n]+?)\s*\n\s*Answer:\s*(?P<a>[^\n]+)")
+
+
+def _span_lines(text: str, start: int, end: int) -> str:
+    begin = text.rfind("\n", 0, start) + 1
+    stop = text.find("\n", end)
+    return text[begin:] if stop == -1 else text[begin:stop]
+
+
+def parse_model_question(chunk: Chunk, reply: str) -> Question | None:
+    """The question in a model's reply, or None when the reply is malformed or its answer is not
+    verbatim in the chunk (a paraphrase cannot be quoted, so it is rejected, not repaired)."""
+    match = _REPLY.search(reply)
+    if not match:
+        return None
+    question, answer = match.group("q").strip(), match.group("a").strip().strip('"`').strip()
+    at = chunk.text.find(answer) if answer else -1
+    if at < 0 or not question.endswith("?") or len(answer.split()) > 30:
+        return None
+    qid = hashlib.sha1(f"{chunk.id}\0{question}".encode()).hexdigest()[:12]
+    quote = _span_lines(chunk.text, at, at + len(answer)).strip()
+    return Question(id=qid, oracle_id=chunk.id, question=question, answer=answer, quote=quote, template="model")
+
+
+def model_questions(chunks: list[Chunk], backend: object, *, max_tokens: int = 96) -> tuple[list[Question], int]:
+    """One model-written question per chunk through any kernel model backend (``generate``), keeping only
+    those whose answer is an exact substring of the chunk; returns them and how many were rejected."""
+    from skyplex.interfaces import GenerationParams
+
+    prompts = [MODEL_PROMPT.format(text=c.text) for c in chunks]
+    completions = backend.generate(prompts, GenerationParams(max_tokens=max_tokens, temperature=0.0))  # type: ignore[attr-defined]
+    kept, rejected = [], 0
+    for chunk, completion in zip(chunks, completions):
+        q = parse_model_question(chunk, completion.text)
+        if q is None:
+            rejected += 1
+        else:
+            check_quote(q, chunk)
+            kept.append(q)
+    return kept, rejected
+
+
+def dedup_questions(questions: list[Question]) -> list[Question]:
+    """Drop a question that repeats an earlier one (same wording and answer, case aside)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for q in questions:
+        key = (q.question.casefold(), q.answer.casefold())
+        if key not in seen:
+            seen.add(key)
+            out.append(q)
+    return out

@@ -10,7 +10,7 @@ from skyplex.interfaces import DatasetArtifact, DatasetSpec, FinetuneSpec, Train
 
 from .builder import RaftOptions, build_examples, held_out_path, write_jsonl
 from .documents import load_corpus
-from .questions import template_questions
+from .questions import dedup_questions, model_questions, template_questions
 
 _OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int}
 
@@ -36,12 +36,18 @@ def options_from(values: dict[str, Any]) -> tuple[RaftOptions, int | None]:
 
 
 def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: int | None = None,
-                  progress: Any = None) -> DatasetArtifact:
-    """Read ``source``, template questions, build RAFT examples and write ``out`` (train) and its
-    ``.test.jsonl`` sibling (held-out split); the artifact's metadata holds the counts."""
+                  progress: Any = None, backend: Any = None) -> DatasetArtifact:
+    """Read ``source``, template questions (and, given a kernel model ``backend``, one model-written
+    question per chunk), build RAFT examples and write ``out`` (train) and its ``.test.jsonl`` sibling
+    (held-out split); the artifact's metadata holds the counts."""
     options.validate()
     chunks = load_corpus(source, max_chunks=max_chunks)
     questions = template_questions(chunks)
+    model_counts = {}
+    if backend is not None:
+        written, rejected = model_questions(chunks, backend)
+        questions = dedup_questions(questions + written)
+        model_counts = {"model_questions": len(written), "model_questions_rejected": rejected}
     if not questions:
         raise InvalidInputError(f"{source}: no question could be templated from its documents (no signatures, "
                                 "Return sentences or sections)", field="source")
@@ -59,7 +65,7 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
     return DatasetArtifact(path=str(out), num_examples=n_train, format="jsonl", metadata={
         "test_path": str(held_out_path(out)), "train_examples": n_train, "test_examples": n_test,
         "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
-        "k": options.k, "p": options.p, "distractors": options.distractors, **counts})
+        "k": options.k, "p": options.p, "distractors": options.distractors, **counts, **model_counts})
 
 
 class RaftTrainer(Trainer):
