@@ -147,3 +147,20 @@ def test_markdown_sections_give_questions(tmp_path, make_corpus):
     questions = template_questions(chunks)
     assert [c.title for c in chunks] == ["Setup", "Usage"]
     assert {q.answer for q in questions} == {"Install the package with pip first.", "Call build with a source."}
+
+
+def test_bm25_ranks_the_same_api_first_on_real_docs():
+    """On real stdlib docs the hard negatives for a question about one function are its near namesakes."""
+    import random
+
+    from skyplex_raft.builder import DistractorPicker
+
+    chunks = api_doc_chunks(["json", "textwrap", "shlex", "os", "re"])
+    by_id = {c.id: c for c in chunks}
+    questions = {q.question: q for q in template_questions(chunks)}
+    picker = DistractorPicker(chunks, "bm25", random.Random(0))
+    q = questions["Which parameters does `textwrap.wrap` take?"]
+    picked = [d.title for d in picker.pick(q, by_id[q.oracle_id], 3)]
+    assert all(title.startswith("textwrap.") for title in picked) and "textwrap.wrap" not in picked
+    q = questions["Which parameters does `json.dumps` take?"]
+    assert all(d.title.startswith("json.") for d in picker.pick(q, by_id[q.oracle_id], 3))

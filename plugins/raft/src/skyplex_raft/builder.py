@@ -21,6 +21,11 @@ BEGIN, END = "##begin_quote##", "##end_quote##"
 SYSTEM_PROMPT = ("You answer questions from the documents given. Quote the text that supports the answer "
                  f"between {BEGIN} and {END}, then give the final answer after <ANSWER>:.")
 _TOKEN = re.compile(r"[a-z0-9]+")
+#: words of the question templates and common English: left out of BM25 queries, else every question
+#: "Which parameters does X take?" would rank the chunks that talk about parameters above those about X
+QUERY_STOPWORDS = frozenset(
+    "a an and are as at be by does do for from how in is it its of on or state first section take the this "
+    "to what when which who why with parameters return returns".split())
 
 
 @dataclass
@@ -72,7 +77,8 @@ class DistractorPicker:
             return None
         if self._bm25 is None:
             return [self.pool[i] for i in self.rng.sample(eligible, n)]
-        scores = self._bm25.get_scores(tokens(question.question) or ["_"])
+        query = [t for t in tokens(question.question) if t not in QUERY_STOPWORDS]
+        scores = self._bm25.get_scores(query or ["_"])
         # ties (score 0 for every unrelated chunk) break at random so no chunk is favoured by its place
         noise = {i: self.rng.random() for i in eligible}
         ranked = sorted(eligible, key=lambda i: (-float(scores[i]), noise[i]))
@@ -91,8 +97,9 @@ class Example:
 
     def target(self) -> str:
         """The chain-of-thought answer: the oracle quoted verbatim, then the final answer."""
-        return (f"##Reason: The document says {BEGIN}{self.question.quote}{END} "
-                f"So the answer is the quoted text's own words.\n<ANSWER>: {self.question.answer}")
+        return (f"##Reason: The document that answers this says {BEGIN}{self.question.quote}{END} "
+                f"The answer is stated there in these words: {self.question.answer}\n"
+                f"<ANSWER>: {self.question.answer}")
 
     def to_chat(self) -> dict[str, Any]:
         """The example as a chat record (system/user/assistant) with its provenance under ``raft``."""

@@ -58,7 +58,8 @@ def api_questions(chunk: Chunk) -> list[Question]:
     first = chunk.text.split("\n", 1)[0]
     if first.startswith(chunk.title + "("):
         signature = first[len(chunk.title):]
-        if signature not in {"()", "(...)"}:
+        # a bare (self) or (cls) says nothing about this method, and recurs in every class's chunks
+        if signature not in {"()", "(...)", "(self)", "(cls)"}:
             out.append(_make(chunk, "parameters", f"Which parameters does `{chunk.title}` take?", signature,
                              len(chunk.title)))
     body_start = len(first)
