@@ -13,7 +13,7 @@ from skyplex_raft.builder import BEGIN, END, RaftOptions, build_examples, quotes
 from skyplex_raft.documents import api_doc_chunks, load_corpus, section_chunks
 from skyplex_raft.questions import Question, check_quote, template_questions
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def build(chunks, **kw):

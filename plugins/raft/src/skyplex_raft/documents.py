@@ -137,6 +137,9 @@ def section_chunks(path: Path) -> list[Chunk]:
             body = text[mark.start():end].strip()
             if body != mark.group(0).strip():  # a heading with no body says nothing to ask about
                 sections.append((mark.group(2), body))
+    if not sections:
+        raise InvalidInputError(f"{path}: holds only headings, no text under them; give a document with content",
+                                field="source")
     return [Chunk(id=chunk_id(str(path), _cut(body)), source=str(path), title=title, text=_cut(body), kind="section")
             for title, body in sections]
 
