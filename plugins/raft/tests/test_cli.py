@@ -87,3 +87,17 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_hf_dataset_round_trips(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    out, hf_dir = tmp_path / "d.jsonl", tmp_path / "hf"
+    result = run_skyplex(["raft", "build", "--source", "python:json,textwrap,shlex", "-k", "3", "--out", str(out),
+                          "--hf-dir", str(hf_dir), "--json"], tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    loaded = datasets.load_from_disk(str(hf_dir))
+    train = [json.loads(x) for x in out.read_text().splitlines()]
+    assert loaded["train"].num_rows == len(train) and loaded["test"].num_rows == json.loads(result.stdout)[
+        "metadata"]["test_examples"]
+    assert loaded["train"][0]["messages"] == train[0]["messages"]
+    assert loaded["train"][0]["raft"]["document_ids"] == train[0]["raft"]["document_ids"]

@@ -27,11 +27,14 @@ def raft() -> None:
 @click.option("--test-fraction", type=float, default=0.2, show_default=True, help="Share of oracles held out.")
 @click.option("--max-chunks", type=int, help="Use only the first N chunks of the corpus.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--hf-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also save both splits as a Hugging Face DatasetDict in this folder.")
 @click.option("--model", "model", help="Kernel model backend that also writes one question per chunk.")
 @json_option
 @pass_kernel
 def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
-              max_chunks: int | None, seed: int, model: str | None, json_output: bool) -> None:
+              max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
+              json_output: bool) -> None:
     """Build a RAFT dataset from SOURCE's documents into --out (chat-format JSONL)."""
     from .builder import RaftOptions
     from .trainer import build_dataset
@@ -41,6 +44,11 @@ def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors
     artifact = build_dataset(source, out, RaftOptions(k=k, p=p, distractors=distractors,
                                                       test_fraction=test_fraction, seed=seed),
                              max_chunks=max_chunks, backend=kernel.models.get(model) if model else None)
+    if hf_dir is not None:
+        from .hf import save_hf_dataset
+
+        save_hf_dataset(Path(artifact.path), Path(artifact.metadata["test_path"]), hf_dir)
+        artifact.metadata["hf_dir"] = str(hf_dir)
     emit(artifact, json_output=json_output, human=_print)
 
 
