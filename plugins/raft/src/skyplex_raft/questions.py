@@ -126,9 +126,10 @@ def parse_model_question(chunk: Chunk, reply: str) -> Question | None:
 def model_questions(chunks: list[Chunk], backend: object, *, max_tokens: int = 96) -> tuple[list[Question], int]:
     """One model-written question per chunk through any kernel model backend (``generate``), keeping only
     those whose answer is an exact substring of the chunk; returns them and how many were rejected."""
-    from skyplex.interfaces import GenerationParams
+    from skyplex.interfaces import ChatMessage, GenerationParams
 
-    prompts = [MODEL_PROMPT.format(text=c.text) for c in chunks]
+    # as a chat turn: instruction-tuned models follow the reply form there and ramble on raw text
+    prompts = [[ChatMessage(role="user", content=MODEL_PROMPT.format(text=c.text))] for c in chunks]
     completions = backend.generate(prompts, GenerationParams(max_tokens=max_tokens, temperature=0.0))  # type: ignore[attr-defined]
     kept, rejected = [], 0
     for chunk, completion in zip(chunks, completions):
