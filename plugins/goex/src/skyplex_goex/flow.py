@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces.executor import Action, ActionRecord
-from skyplex.interfaces.model import ChatMessage, GenerationParams, ModelBackend
+from skyplex.interfaces.model import ChatMessage, GenerationParams, ModelBackend, OutputConstraint
 
 
 class ProposingExecutor(Protocol):
@@ -79,9 +79,57 @@ that puts the service back as it was before the call. Use what the response and 
 {facts}"""
 
 
-def _generate(model: ModelBackend, messages: list[ChatMessage], max_tokens: int) -> str:
+_PAYLOADS: dict[str, dict[str, Any]] = {
+    "fs": {"command": {"type": "string", "maxLength": 240}},
+    "sqlite": {"sql": {"type": "string", "maxLength": 400}},
+    "postgres": {"sql": {"type": "string", "maxLength": 400}},
+}
+_TARGET_KINDS = (("root", "fs"), ("database", "sqlite"), ("url", "postgres"))
+
+
+def action_schema(targets: dict[str, Any], services: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema of the one action the model may answer with, given what is open.
+
+    Only the kinds whose target is open (or a listed REST service) are offered; with nothing open,
+    every kind is. Strings are bounded so a rambling model still closes its JSON within max_tokens.
+    """
+    kinds = [kind for key, kind in _TARGET_KINDS if targets.get(key)]
+    if services:
+        kinds.append("rest")
+    variants = []
+    for kind in kinds or [kind for _, kind in _TARGET_KINDS] + ["rest"]:
+        if kind == "rest":
+            payload = {
+                "service": {"type": "string", **({"enum": sorted(services)} if services else {})},
+                "method": {"enum": ["GET", "POST", "PUT", "PATCH", "DELETE"]},
+                "path": {"type": "string", "maxLength": 200},
+                "json": {"type": "object"},
+            }
+            required = ["service", "method", "path"]
+        else:
+            payload, required = _PAYLOADS[kind], list(_PAYLOADS[kind])
+        variants.append({
+            "type": "object",
+            "properties": {
+                "kind": {"const": kind},
+                "payload": {"type": "object", "properties": payload, "required": required,
+                            "additionalProperties": False},
+                "description": {"type": "string", "maxLength": 120},
+            },
+            "required": ["kind", "payload", "description"],
+            "additionalProperties": False,
+        })
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def _generate(model: ModelBackend, messages: list[ChatMessage], max_tokens: int,
+              schema: dict[str, Any] | None = None) -> str:
     # greedy decoding: a proposal someone is asked to approve should not change when asked twice
-    (completion,) = model.generate([messages], GenerationParams(max_tokens=max_tokens, temperature=0.0))
+    params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+    if schema is not None and model.info().supports_constraints:
+        # grammar-constrained decoding: even a small model answers with a well-formed action
+        params = params.model_copy(update={"constraint": OutputConstraint(type="json", json_schema=schema)})
+    (completion,) = model.generate([messages], params)
     return completion.text
 
 
@@ -94,8 +142,9 @@ def propose_reverse(model: ModelBackend, service_name: str, service: dict[str, A
     its headers or base URL. The payload is *not* checked here: the caller applies the allow-list.
     """
     request = REVERSE_REQUEST.format(service=service_name, facts=facts)
-    messages = build_prompt(request, {}, {service_name: {"allow": service.get("allow", [])}})
-    text = _generate(model, messages, max_tokens)
+    allowed = {service_name: {"allow": service.get("allow", [])}}
+    messages = build_prompt(request, {}, allowed)
+    text = _generate(model, messages, max_tokens, action_schema({}, allowed))
     action = parse_action(text, {})
     if action.kind != "rest":
         raise InvalidInputError(f"the model proposed a {action.kind!r} action as the reverse of a REST call; "
@@ -107,6 +156,7 @@ def propose_from_request(executor: ProposingExecutor, model: ModelBackend, reque
                          run: bool = True, max_tokens: int = 512) -> ActionRecord:
     """Ask ``model`` for an action fulfilling ``request``, journal it and (by default) run it staged."""
     messages = build_prompt(request, targets, executor.services)
-    action = parse_action(_generate(model, messages, max_tokens), targets)
+    schema = action_schema(targets, executor.services)
+    action = parse_action(_generate(model, messages, max_tokens, schema), targets)
     record = executor.propose(action.model_copy(update={"description": action.description or request[:200]}))
     return executor.run(record.id) if run else record
