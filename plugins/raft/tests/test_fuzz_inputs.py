@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from skyplex.errors import InvalidInputError
 from skyplex_raft.documents import section_chunks
@@ -18,6 +18,7 @@ LINES = st.one_of(st.text(max_size=60), st.builds(lambda n, t: "#" * n + " " + t
 
 @settings(max_examples=150, deadline=None)
 @given(lines=st.lists(LINES, max_size=12), raw=st.binary(max_size=40), use_raw=st.booleans())
+@example(lines=[], raw=b"\x1c", use_raw=True)  # a lone separator: whitespace to str.strip, so no text
 def test_any_text_file_gives_checked_questions_or_a_named_refusal(lines, raw, use_raw):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "doc.md"

@@ -128,7 +128,8 @@ def section_chunks(path: Path) -> list[Chunk]:
     marks = list(_HEADING.finditer(text))
     sections: list[tuple[str, str]] = []
     if not marks:
-        sections.append((path.stem, text.strip()))
+        if text.strip():  # str.strip also drops separators such as \x1c that a decoder let through
+            sections.append((path.stem, text.strip()))
     else:
         if text[:marks[0].start()].strip():
             sections.append((path.stem, text[:marks[0].start()].strip()))
@@ -138,8 +139,8 @@ def section_chunks(path: Path) -> list[Chunk]:
             if body != mark.group(0).strip():  # a heading with no body says nothing to ask about
                 sections.append((mark.group(2), body))
     if not sections:
-        raise InvalidInputError(f"{path}: holds only headings, no text under them; give a document with content",
-                                field="source")
+        raise InvalidInputError(f"{path}: holds no text to ask about (only headings or blank space); "
+                                "give a document with content", field="source")
     return [Chunk(id=chunk_id(str(path), _cut(body)), source=str(path), title=title, text=_cut(body), kind="section")
             for title, body in sections]
 
