@@ -485,6 +485,9 @@ class TokenStream(Iterator[str]):
         updates = self._request.updates
         assert updates is not None
         while not self._ended:
+            if self._request.cancelled:  # pieces queued before the cancel are not sent after it
+                self._ended = True
+                break
             item = updates.get()
             if not isinstance(item, tuple):  # the end marker
                 self._ended = True

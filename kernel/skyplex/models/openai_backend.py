@@ -268,9 +268,19 @@ class OpenAIBackend(ModelBackend):
         def one(prompt: str | list[int]) -> PromptLogprobs:
             choice, lp, n = self._echo(prompt, top_logprobs)
             entries = _entries(lp, n, top_logprobs)
-            ids = list(prompt) if not isinstance(prompt, str) else [e.token_id if e else -1 for e in entries]
-            if isinstance(prompt, str) and getattr(choice, "prompt_token_ids", None):
+            if not isinstance(prompt, str):
+                ids = list(prompt)
+            elif getattr(choice, "prompt_token_ids", None):
                 ids = list(choice.prompt_token_ids)
+            else:
+                ids = [e.token_id if e is not None and e.token_id is not None else -1 for e in entries]
+                if -1 in ids:  # servers that echo tokens without ids (vLLM): ask its tokenizer
+                    try:
+                        known = self.tokenize(prompt)
+                    except NotSupportedError:
+                        known = []
+                    if len(known) == len(ids):
+                        ids = known
             return PromptLogprobs(token_ids=ids, logprobs=[None, *entries[1:]])
 
         return list(self._executor().map(one, prompts)) if len(prompts) > 1 else [one(p) for p in prompts]

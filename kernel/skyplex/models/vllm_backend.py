@@ -329,6 +329,10 @@ class VLLMBackend(OpenAIBackend):
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the server's own tokenizer (its ``/tokenize`` route)."""
+        return len(self.tokenize(text))
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the server's own tokenizer (its ``/tokenize`` route)."""
         import httpx
 
         url = vllm_metrics.metrics_url(self.ensure_server()).removesuffix("/metrics") + "/tokenize"
@@ -337,9 +341,9 @@ class VLLMBackend(OpenAIBackend):
                 url, json={"model": self.model, "prompt": text, "add_special_tokens": False}, timeout=self.timeout
             )
             response.raise_for_status()
-            return int(response.json()["count"])
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            raise ModelUnavailableError(f"the vLLM server at {url} could not count tokens: {exc}") from None
+            return [int(t) for t in response.json()["tokens"]]
+        except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+            raise ModelUnavailableError(f"the vLLM server at {url} could not tokenize: {exc}") from None
 
     def close(self) -> None:
         """Close the HTTP client and stop a managed server."""
