@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 from skyplex.interfaces import SLO, AllocationProblem, RequestClass, Workload
 
-EXAMPLE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "melange" / "example.json"
-#: a copy of the paper's example (2x2 buckets, A10G and A100-80GB), so the tests run without ../shared
+#: the paper's example (2x2 buckets, A10G and A100-80GB; melange-release's example.json), carried by
+#: the tests so they read nothing outside the repository
 EXAMPLE_DATA = {
     "gpu_info": {
         "A10G": {"cost": 1.01, "tputs": [[2, 1], [5, 2]]},
@@ -24,9 +23,7 @@ EXAMPLE_DATA = {
 
 @pytest.fixture
 def example_data() -> dict:
-    """The paper's example, from ../shared/data when present (else the identical embedded copy)."""
-    if EXAMPLE.exists():
-        return json.loads(EXAMPLE.read_text())
+    """The paper's example (a fresh copy per test)."""
     return json.loads(json.dumps(EXAMPLE_DATA))
 
 
