@@ -7,11 +7,15 @@ PLUGIN_PROJECTS := $(wildcard plugins/*/pyproject.toml)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# `make test` runs every property-based test with one fixed seed, so a red run is reproducible and a
+# green one is not luck; `make fuzz` searches the same properties again with fresh seeds.
+HYPOTHESIS_SEED ?= 20261206
+FUZZ_ROUNDS ?= 5
 
 VLLM_VENV  := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.skyplex-installed
 
-.PHONY: install install-vllm system-deps serve test bench clean
+.PHONY: install install-vllm system-deps serve test fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,7 +72,15 @@ serve: install system-deps
 
 # SKYPLEX_REQUIRE_VLLM: the vLLM tests fail, rather than skip, when its server cannot start
 test: install install-vllm system-deps
-	SKYPLEX_REQUIRE_VLLM=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	SKYPLEX_REQUIRE_VLLM=1 $(BIN)/python -m pytest --hypothesis-seed=$(HYPOTHESIS_SEED) $(PYTEST_ARGS)
+
+# the property-based test files only, FUZZ_ROUNDS times, each round with a fresh seed it prints (a
+# failure also prints the @reproduce_failure line to paste above the test)
+fuzz: install system-deps
+	@files=$$(grep -rl --include='test_*.py' 'from hypothesis' tests plugins); \
+	for i in $$(seq $(FUZZ_ROUNDS)); do seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+		echo "== fuzz round $$i, --hypothesis-seed=$$seed"; \
+		$(BIN)/python -m pytest -q -x --hypothesis-seed=$$seed $$files $(PYTEST_ARGS) || exit 1; done
 
 # benchmarks may compare against reference libraries the tests don't need (plugins' `bench` extras)
 bench: install

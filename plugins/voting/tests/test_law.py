@@ -99,6 +99,14 @@ def test_two_level_equals_exact_where_it_holds(pc, share, K, tie):
     assert np.allclose(two_level_curve(pc, pw, K, tie), exact, atol=1e-10)
 
 
+@pytest.mark.parametrize("pc,pw", [(0.25, 0.7499925), (0.4, 0.6 - 1e-7), (0.1, 0.9 - 1e-11)])
+def test_two_level_abstain_mass_below_relative_tolerance_still_counts(pc, pw):
+    # a sliver of abstain mass (well above 1e-12) must not be rounded to "everyone answers"
+    for tie in ("random", "lose", "win"):
+        exact = plurality_curve([pc, pw, 1 - pc - pw], 8, tie)
+        assert np.allclose(two_level_curve(pc, pw, 8, tie), exact, atol=1e-12)
+
+
 @pytest.mark.parametrize("pc,pw", [(0.5, 0.5), (0.3, 0.7), (1.0, 0.0), (0.0, 1.0), (0.0, 0.0), (0.25, 0.25)])
 @pytest.mark.parametrize("tie", ["random", "lose", "win"])
 def test_two_level_edges(pc, pw, tie):

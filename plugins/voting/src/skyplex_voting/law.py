@@ -296,7 +296,7 @@ def two_level_curves(p_correct: np.ndarray, p_wrong: np.ndarray, kmax: int, tie:
         with np.errstate(divide="ignore"):
             lr = m * (np.log(r[:, None]) + np.log1p(-r[:, None]))
         h[:, even] += tw * np.exp(log_tie + np.nan_to_num(lr, nan=-np.inf))
-    full = np.isclose(s, 1.0, atol=1e-12)
+    full = np.isclose(s, 1.0, rtol=0.0, atol=1e-12)
     out = np.empty((pc.size, kmax))
     out[full] = h[full]
     part = ~full
