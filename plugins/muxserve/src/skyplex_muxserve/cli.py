@@ -1,4 +1,6 @@
-"""``skyplex muxserve place|simulate|compare``: the command-line face of the plugin."""
+"""``skyplex muxserve place|simulate|compare``: the command-line face of the plugin, on the kernel's CLI
+helpers (``--json`` by :func:`~skyplex.cli.json_option`, output by :func:`~skyplex.cli.emit`, bad input
+reported by :func:`~skyplex.cli.fail` as one line with exit status 2)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from skyplex.cli import emit, fail, json_option
 
 _PROFILE = click.option("--profile", type=click.Path(dir_okay=False, path_type=Path),
                         help="Latency profile JSON (default: the packaged A100-80GB profile).")
-_JSON = click.option("--json", "json_output", is_flag=True, help="Print JSON.")
 _SIM = [
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
@@ -26,12 +28,6 @@ def _sim_options(f: Any) -> Any:
     for d in reversed(_SIM):
         f = d(f)
     return f
-
-
-def _emit(data: Any, json_output: bool, human) -> None:
-    from skyplex.cli.output import emit
-
-    emit(data, json_output=json_output, human=human)
 
 
 def _config(seed, duration, arrival_cv, kv_policy, slo_scale) -> dict[str, Any]:
@@ -53,7 +49,7 @@ def muxserve() -> None:
               help="Write a bash script starting one vLLM server per LLM under CUDA MPS (the GPU path).")
 @click.option("--confirm", type=click.IntRange(min=0), default=3, show_default=True,
               help="How many of the estimator's best placements the simulator judges (0: the estimator alone).")
-@_JSON
+@json_option
 def place(workload: Path, profile: Path | None, estimator: str, out: Path | None, plot: Path | None,
           vllm_script: Path | None, confirm: int, json_output: bool) -> None:
     """Place WORKLOAD's LLMs (authors' workload YAML) on its cluster."""
@@ -65,6 +61,11 @@ def place(workload: Path, profile: Path | None, estimator: str, out: Path | None
     plan, served = do_place(workload, profile, estimator, confirm)
     data = {**plan_to_dict(plan), "estimated_served_rate": served}
     if out:
+        stale = sorted(p.name for p in out.glob("*.yaml")) if out.is_dir() else []
+        if stale:
+            # a later `simulate --placement OUT` reads every YAML there: old meshes would mix with these
+            fail(f"--out {out} already holds placement files ({', '.join(stale[:3])}{', ...' if len(stale) > 3 else ''}); "
+                 "give an empty or new directory", field="--out")
         out.mkdir(parents=True, exist_ok=True)
         for i, doc in enumerate(plan_to_yaml_docs(plan)):
             (out / f"mesh{i}_size{doc['num_gpus']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -89,7 +90,7 @@ def place(workload: Path, profile: Path | None, estimator: str, out: Path | None
             llms = ", ".join(f"{x['name']}({x['model']}, SM {x['prefill_sm']}/{x['decode_sm']})" for x in m["llms"])
             click.echo(f"  {m['ngpus']} GPU(s): {llms}")
 
-    _emit(data, json_output, human)
+    emit(data, json_output=json_output, human=human)
 
 
 def _summary(res) -> dict[str, Any]:
@@ -105,7 +106,7 @@ def _summary(res) -> dict[str, Any]:
 @_PROFILE
 @click.option("--strict-profile", is_flag=True, help="Refuse latencies resting on missing (-1) profile entries.")
 @_sim_options
-@_JSON
+@json_option
 def simulate(workload: Path, placements: tuple[Path, ...], mode: str, profile: Path | None, strict_profile: bool,
              seed: int, duration: float, arrival_cv: float, kv_policy: str, slo_scale: float, json_output: bool) -> None:
     """Simulate WORKLOAD served by a placement; per-LLM throughput, latency percentiles, SLO attainment."""
@@ -129,7 +130,7 @@ def simulate(workload: Path, placements: tuple[Path, ...], mode: str, profile: P
             click.echo(f"  {name}: {r['throughput']:.2f} req/s, p99 latency {r['percentiles']['p99_latency']:.1f}s, "
                        f"p99 TTFT {r['percentiles']['p99_ttft']:.2f}s, SLO {r['slo_attainment']:.1%}")
 
-    _emit(data, json_output, human)
+    emit(data, json_output=json_output, human=human)
 
 
 @muxserve.command()
@@ -138,7 +139,7 @@ def simulate(workload: Path, placements: tuple[Path, ...], mode: str, profile: P
               help="Reference placement YAML files/directory to compare against (e.g. the authors').")
 @_PROFILE
 @_sim_options
-@_JSON
+@json_option
 def compare(workload: Path, placements: tuple[Path, ...], profile: Path | None, seed: int, duration: float,
             arrival_cv: float, kv_policy: str, slo_scale: float, json_output: bool) -> None:
     """Simulate this plugin's placement, one LLM per mesh (spatial), and any given placement, side by side."""
@@ -154,12 +155,23 @@ def compare(workload: Path, placements: tuple[Path, ...], profile: Path | None, 
     spatial = spatial_plan(wl, get_profile(profile))
     if spatial.total_gpus <= wl.total_gpus:
         rows["spatial"] = {"gpus": spatial.total_gpus, **_summary(simulate_plan(wl, spatial, profile=profile, **cfg))}
+    else:  # said, not dropped: one mesh per LLM does not fit this cluster
+        rows["spatial"] = {"gpus": spatial.total_gpus,
+                           "skipped": f"one mesh per LLM needs {spatial.total_gpus} GPUs; the cluster has {wl.total_gpus}"}
     if placements:
         rows["given"] = {**_summary(simulate_plan(wl, list(placements), "flexsm", profile, **cfg))}
 
     def human(d: dict) -> None:
         click.echo(f"{'placement':<10} {'throughput':>10} {'goodput':>9} {'SLO':>7}")
         for k, r in d.items():
+            if "skipped" in r:
+                click.echo(f"{k:<10} skipped: {r['skipped']}")
+                continue
             click.echo(f"{k:<10} {r['throughput']:>10.2f} {r['goodput']:>9.2f} {r['slo_attainment']:>7.1%}")
 
-    _emit(rows, json_output, human)
+    emit(rows, json_output=json_output, human=human)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``skyplex muxserve ...`` to the ``skyplex`` CLI."""
+    cli.add_command(muxserve)

@@ -22,14 +22,14 @@ def skyplex_register_schedulers(register):
 @hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex muxserve place|simulate|compare``."""
-    from .cli import muxserve
+    from .cli import register
 
-    cli.add_command(muxserve)
+    register(cli)
 
 
 @hookimpl
 def skyplex_register_routes(router, kernel):
     """Add ``POST /plugins/muxserve/place`` and ``POST /plugins/muxserve/simulate``."""
-    from .routes import add_routes
+    from .routes import register
 
-    add_routes(router, kernel)
+    register(router, kernel)

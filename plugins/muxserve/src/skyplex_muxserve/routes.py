@@ -31,8 +31,8 @@ class SimulateRequest(BaseModel):
     slo_scale: float = Field(default=8.0, gt=0)
 
 
-def add_routes(router: APIRouter, kernel: Kernel) -> None:
-    """Add ``POST /place`` and ``POST /simulate``."""
+def register(router: APIRouter, kernel: Kernel) -> None:
+    """Add ``POST /place`` and ``POST /simulate`` to the plugin's router."""
 
     @router.post("/place", summary="Place a workload's LLMs on its cluster")
     def place(body: PlaceRequest) -> dict[str, Any]:
@@ -53,3 +53,7 @@ def add_routes(router: APIRouter, kernel: Kernel) -> None:
         res = simulate_plan(wl, plan, seed=body.seed, duration_s=body.duration_s, arrival_cv=body.arrival_cv,
                             kv_policy=body.kv_policy, slo_scale=body.slo_scale)
         return res.to_dict()
+
+
+#: the earlier name of :func:`register`
+add_routes = register
