@@ -5,7 +5,9 @@ tokenizer routes vLLM offers (``/tokenize``, ``/detokenize``, ``/tokenizer_info`
 Non-streamed generation goes through the backend's :class:`~.batching.RequestCoalescer`, so
 concurrent HTTP requests share one batched ``generate`` call; streamed requests use
 ``backend.stream`` and arrive as SSE chunks ending with ``data: [DONE]``. ``echo`` with logprobs
-scores the prompt with ``backend.prompt_logprobs`` (``max_tokens`` 0 scores without generating).
+scores the prompt with ``backend.prompt_logprobs`` (``max_tokens`` 0 scores without generating),
+through the backend's :class:`~.batching.ScoreCoalescer`, so concurrent one-prompt scoring requests
+(what evaluation harnesses send) share one batched pass.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidInputError, NotFoundError, SkyplexError
-from ..interfaces import GenerationParams, ModelBackend, NotSupportedError, Prompt, TokenPrompt
+from ..interfaces import GenerationParams, ModelBackend, NotSupportedError, Prompt, PromptLogprobs, TokenPrompt
 from ..kernel import Kernel
 from . import openai_streams as streams
 from . import openai_tools as tools
-from .batching import RequestCoalescer, can_coalesce
+from .batching import RequestCoalescer, ScoreCoalescer, can_coalesce
 from .openai_schemas import (
     AssistantMessage,
     ChatChoice,
@@ -58,6 +60,7 @@ class ModelRouting:
         self.batch_max_wait_s = batch_max_wait_s
         self.max_batch = max_batch
         self._coalescers: dict[str, RequestCoalescer] = {}
+        self._score_coalescers: dict[str, ScoreCoalescer] = {}
         self._coalesce: dict[str, bool] = {}
         self._aliases: dict[str, str] | None = None
         self._lock = threading.Lock()
@@ -158,10 +161,46 @@ class ModelRouting:
         """The batcher serving ``name``, if one has been started (for tests and metrics)."""
         return self._coalescers.get(name)
 
+    async def prompt_logprobs(
+        self, name: str, backend: ModelBackend, prompts: list[str | list[int]], top_logprobs: int, next_token: bool
+    ) -> list[PromptLogprobs]:
+        """``backend.prompt_logprobs``, coalesced with concurrent requests into one batched call (evaluation
+        clients send one prompt per request) unless coalescing is off or the backend batches on its side."""
+        if name in self._coalesce:
+            coalescer = self._score_coalescers.get(name)
+        else:
+            coalescer = await run_in_threadpool(self._score_coalescer, name, backend)
+        if coalescer is None:
+            return await run_in_threadpool(
+                lambda: backend.prompt_logprobs(prompts, top_logprobs=top_logprobs, next_token=next_token)
+            )
+        import asyncio
+
+        return await asyncio.wrap_future(coalescer.submit(prompts, top_logprobs, next_token))
+
+    def _score_coalescer(self, name: str, backend: ModelBackend) -> ScoreCoalescer | None:
+        if self._coalescer(name, backend) is None:  # coalescing off, or the backend batches on its side
+            return None
+        with self._lock:
+            if name not in self._score_coalescers:
+                self._score_coalescers[name] = ScoreCoalescer(
+                    backend,
+                    window_s=self.batch_window_s or 0.0,
+                    max_wait_s=self.batch_max_wait_s,
+                    max_batch=self.max_batch,
+                    name=name,
+                )
+            return self._score_coalescers[name]
+
+    def score_coalescer(self, name: str) -> ScoreCoalescer | None:
+        """The scoring batcher serving ``name``, if one has been started (for tests and metrics)."""
+        return self._score_coalescers.get(name)
+
     def close(self) -> None:
         with self._lock:
-            coalescers = list(self._coalescers.values())
+            coalescers: list[RequestCoalescer | ScoreCoalescer] = [*self._coalescers.values(), *self._score_coalescers.values()]
             self._coalescers.clear()
+            self._score_coalescers.clear()
         for coalescer in coalescers:
             coalescer.close()
 
@@ -319,7 +358,10 @@ def openai_router() -> APIRouter:
         )
         echoed = None
         if body.echo:
-            echoed = await run_in_threadpool(streams.echo_prompts, backend, prompts, body.logprobs, one_greedy)
+            scored = None
+            if body.logprobs is not None:
+                scored = await routing.prompt_logprobs(name, backend, prompts, body.logprobs, one_greedy)
+            echoed = await run_in_threadpool(streams.echo_prompts, backend, prompts, body.logprobs, one_greedy, scored)
         outs: list[Any] = [None] * (len(prompts) * body.n)
         found = [e.as_greedy_completion() for e in echoed] if one_greedy and echoed else []
         if found and all(c is not None for c in found):

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidInputError
-from ..interfaces import Completion, GenerationParams, ModelBackend, Prompt, TokenLogprob, TokenPrompt, Usage
+from ..interfaces import Completion, GenerationParams, ModelBackend, Prompt, PromptLogprobs, TokenLogprob, TokenPrompt, Usage
 from . import openai_tools as tools
 from .openai_schemas import (
     ChatChoiceLogprobs,
@@ -135,13 +135,18 @@ class Echo:
 
 
 def echo_prompts(
-    backend: ModelBackend, prompts: list[str | list[int]], logprobs: int | None, next_token: bool = False
+    backend: ModelBackend,
+    prompts: list[str | list[int]],
+    logprobs: int | None,
+    next_token: bool = False,
+    scored: list[PromptLogprobs] | None = None,
 ) -> list[Echo]:
     """Every prompt's text and ids, scored in one batched call when logprobs are wanted (with
-    ``next_token``, that call also finds each prompt's greedy next token)."""
-    scored = None
-    if logprobs is not None:
+    ``next_token``, that call also finds each prompt's greedy next token); ``scored`` is that call's
+    result when the caller already has it (from the request batcher)."""
+    if logprobs is not None and scored is None:
         scored = backend.prompt_logprobs(prompts, top_logprobs=logprobs, next_token=next_token)
+    if scored is not None:
         ids_of = [s.token_ids for s in scored]
         lps: list[list[TokenLogprob | None] | None] = [s.logprobs for s in scored]
     else:
