@@ -211,3 +211,32 @@ def rest_executor(executor, todo_service):
         ],
     })
     return executor
+
+
+@pytest.fixture
+def goex_kernel(tmp_path):
+    """``goex_kernel(model)``: a started kernel with only this plugin and ``model`` as the backend
+    ``scripted``; every kernel made is closed after the test."""
+    from skyplex import Kernel, Settings, make_plugin_manager
+
+    kernels = []
+
+    def make(model):
+        kernel = Kernel(settings=Settings(data_dir=tmp_path / "kdata"),
+                        pm=make_plugin_manager(builtins=False, entrypoints=True, allowlist={"goex"})).startup()
+        kernel.models.register("scripted", lambda: model, plugin="test")
+        kernels.append(kernel)
+        return kernel
+
+    yield make
+    for kernel in kernels:
+        kernel.close()
+
+
+@pytest.fixture
+def action_model():
+    """``action_model(answer)``: a test model backend answering every prompt with ``answer`` as JSON,
+    wrapped in chatter (the flow must find the action inside it)."""
+    from skyplex.testing import ScriptedModelBackend
+
+    return lambda answer: ScriptedModelBackend(["Sure! " + json.dumps(answer) + " done."], repeat=True)

@@ -1,10 +1,10 @@
-"""The kernel's conformance kits, for fs and SQLite actions, and the entry point."""
+"""The kernel's conformance kits, for fs and SQLite actions, the entry point and the plugin shape."""
 
 from __future__ import annotations
 
 import pytest
 from skyplex.interfaces.executor import Action
-from skyplex.testing.conformance import EntryPointConformance, ExecutorConformance
+from skyplex.testing import EntryPointConformance, ExecutorConformance, PluginShapeConformance
 
 
 class TestGoexFsConformance(ExecutorConformance):
@@ -37,3 +37,7 @@ class TestGoexSqliteConformance(ExecutorConformance):
 class TestGoexEntryPoint(EntryPointConformance):
     plugin_name = "goex"
     expected = {"executor": ["goex"]}
+
+
+class TestGoexShape(PluginShapeConformance):
+    package = "skyplex_goex"

@@ -3,16 +3,10 @@
 Every action (shell commands over a folder, SQL against SQLite or PostgreSQL, REST calls) is journalled
 before it runs, runs confined (a sandbox over a staged copy, an uncommitted transaction, a dry run),
 shows its effect for review, and is applied only on commit, keeping what is needed to undo it later.
+
+Importing the package does no work; the executor lives in its module::
+
+    from skyplex_goex.executor import GoexExecutor
+
+See docs/plugins/goex.md.
 """
-
-from __future__ import annotations
-
-__all__ = ["GoexExecutor"]
-
-
-def __getattr__(name: str):
-    if name == "GoexExecutor":  # lazy: importing the package stays cheap
-        from .executor import GoexExecutor
-
-        return GoexExecutor
-    raise AttributeError(name)

@@ -14,14 +14,14 @@ def skyplex_register_executors(register):
 @hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex goex run|status|undo|log``."""
-    from .cli import goex
+    from .cli import register
 
-    cli.add_command(goex)
+    register(cli)
 
 
 @hookimpl
 def skyplex_register_routes(router, kernel):
     """Add /plugins/goex/... routes (propose from text, run, commit, undo, journal)."""
-    from .routes import add_routes
+    from .routes import register
 
-    add_routes(router, kernel)
+    register(router, kernel)

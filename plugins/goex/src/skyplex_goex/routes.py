@@ -25,7 +25,9 @@ class JournalCheck(BaseModel):
     problems: list[str]
 
 
-def add_routes(router, kernel) -> None:
+def register(router, kernel) -> None:
+    """Add the plugin's routes to ``router`` (mounted at ``/plugins/goex``)."""
+
     def ex():
         return kernel.executors.get("goex")
 

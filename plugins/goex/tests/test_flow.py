@@ -1,4 +1,5 @@
-"""The natural-language flow asks backends that can enforce a grammar for exactly one well-formed action."""
+"""The natural-language flow: the model's action is pinned to the given targets, and backends that can
+enforce a grammar are asked for exactly one well-formed action."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ import pytest
 from skyplex.interfaces.model import ModelInfo
 from skyplex.testing.fakes import FakeModelBackend
 from skyplex_goex.flow import action_schema, propose_from_request
+
+
+def test_request_to_action_pins_targets(executor, db, db_state, action_model):
+    before = db_state(db)
+    model = action_model({"kind": "sqlite", "payload": {"database": "/etc/passwd", "sql": "DELETE FROM tags"},
+                          "description": "remove all tags"})
+    rec = propose_from_request(executor, model, "remove every tag", {"database": str(db)})
+    assert rec.status == "ran" and rec.action.payload["database"] == str(db)  # the model's path was ignored
+    assert rec.preview["summary"]["row_changes"] == 2 and db_state(db) == before
+    (first_prompt, *_), _params = model.calls[0]
+    assert "secret" not in json.dumps([m.model_dump() for m in first_prompt]).lower().replace("{{secret", "")
+    executor.commit(rec.id)
+    executor.undo(rec.id)
+    assert db_state(db) == before
 
 
 def _kinds(schema: dict) -> list[str]:
