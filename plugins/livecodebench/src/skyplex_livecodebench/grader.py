@@ -21,7 +21,7 @@ from skyplex import InvalidInputError
 from .compare import compare_stdout, compare_stdout_tolerant, compare_value, compare_value_tolerant, line_diff
 from .problems import Problem, TestCase
 
-Status = Literal["AC", "WA", "TLE", "RE", "MLE", "OLE", "NO_CODE"]
+Status = Literal["AC", "WA", "TLE", "RE", "MLE", "OLE", "NO_CODE", "NO_ANSWER"]
 EXIT_MEMORY, EXIT_NO_METHOD = 3, 4
 
 
