@@ -4,6 +4,7 @@ The pytest plugin (``skyplex.testing.plugin``) is registered through the ``pytes
 so the fixtures are available in every project that has skyplex installed.
 """
 
+from .docs import code_blocks, documented_commands, plugin_doc, run_cli
 from .fakes import FakeModelBackend, ScriptedModelBackend
 from .kits import (
     AllocatorConformance,
@@ -31,4 +32,8 @@ __all__ = [
     "SchedulerConformance",
     "ScriptedModelBackend",
     "TrainerConformance",
+    "code_blocks",
+    "documented_commands",
+    "plugin_doc",
+    "run_cli",
 ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
+from skyplex.testing.docs import plugin_doc
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "depyf.md"
+DOCS = plugin_doc("depyf", __file__)
 
 
 @pytest.fixture

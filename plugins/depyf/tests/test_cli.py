@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from skyplex.testing.docs import code_blocks as doc_blocks
+from skyplex.testing.docs import documented_commands, run_cli
 
 
 def run_skyplex(argv: list[str], data_dir: Path):
-    from skyplex import Kernel, make_plugin_manager
-    from skyplex.cli import CliState
-    from skyplex.cli.main import cli
-
-    pm = make_plugin_manager(builtins=False, entrypoints=True, allowlist={"depyf"})
-    state = CliState(lambda s: Kernel(settings=s, pm=pm))
-    return CliRunner().invoke(cli, ["--data-dir", str(data_dir), *argv], obj=state)
-
-
-def doc_blocks(text: str, lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", text, re.M | re.S)
+    return run_cli(argv, plugins={"depyf"}, data_dir=data_dir)
 
 
 def doc_commands(text: str) -> list[tuple[list[str], list[str]]]:
     """(argv after `skyplex`, expected output lines) for each `$ skyplex depyf ...` in the docs."""
-    out = []
-    for block in doc_blocks(text, "console"):
-        lines = block.splitlines()
-        for i, line in enumerate(lines):
-            if line.startswith("$ skyplex depyf"):
-                expected = []
-                for following in lines[i + 1:]:
-                    if following.startswith("$ "):
-                        break
-                    expected.append(following)
-                out.append((shlex.split(line[2:])[1:], expected))
-    return out
+    return documented_commands(text, "skyplex depyf")
 
 
 @pytest.fixture

@@ -5,39 +5,21 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from skyplex.testing.docs import documented_commands, plugin_doc, run_cli
 
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "raft.md"
+DOCS = plugin_doc("raft", __file__)
 
 
 def doc_commands() -> list[tuple[list[str], list[str]]]:
     """(argv after `skyplex`, expected output lines) for each `$ skyplex raft` line in the docs."""
-    out = []
-    for block in re.findall(r"^```console\n(.*?)^```", DOCS.read_text(), re.M | re.S):
-        lines = block.splitlines()
-        for i, line in enumerate(lines):
-            if line.startswith("$ skyplex raft"):
-                expected = []
-                for following in lines[i + 1:]:
-                    if following.startswith("$ "):
-                        break
-                    expected.append(following)
-                out.append((shlex.split(line[2:])[1:], expected))
-    return out
+    return documented_commands(DOCS.read_text(), "skyplex raft")
 
 
 def run_skyplex(argv: list[str], data_dir: Path):
-    from skyplex import Kernel, make_plugin_manager
-    from skyplex.cli import CliState
-    from skyplex.cli.main import cli
-
-    pm = make_plugin_manager(builtins=False, entrypoints=True, allowlist={"raft"})
-    state = CliState(lambda s: Kernel(settings=s, pm=pm))
-    return CliRunner().invoke(cli, ["--data-dir", str(data_dir), *argv], obj=state)
+    return run_cli(argv, plugins={"raft"}, data_dir=data_dir)
 
 
 def shape(line: str) -> str:
