@@ -1,10 +1,11 @@
-"""The kernel's conformance kits: auditor contract (on membership proofs, the smallest circuit) and entry point."""
+"""The kernel's conformance kits: auditor contract (on membership proofs, the smallest circuit), entry point
+and the plugin shape."""
 
 from __future__ import annotations
 
 import pytest
 from skyplex.interfaces import Artifact, Claim
-from skyplex.testing.conformance import AuditorConformance, EntryPointConformance
+from skyplex.testing import AuditorConformance, EntryPointConformance, PluginShapeConformance
 
 
 class TestZkAuditorConformance(AuditorConformance):
@@ -28,3 +29,7 @@ class TestZkAuditorConformance(AuditorConformance):
 class TestEntryPoint(EntryPointConformance):
     plugin_name = "zkaudit"
     expected = {"auditor": ["zkaudit"]}
+
+
+class TestZkAuditShape(PluginShapeConformance):
+    package = "skyplex_zkaudit"

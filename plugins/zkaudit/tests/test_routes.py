@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shlex
 import time
 
 import pytest
 from fastapi.testclient import TestClient
 from skyplex import Kernel, Settings, make_plugin_manager
 from skyplex.interfaces import Claim
+from skyplex.testing.docs import plugin_doc
 
 KEY = "k"
+DOC = plugin_doc("zkaudit", __file__)
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -36,6 +40,18 @@ def client(kernel):
     with TestClient(create_app(kernel, api_key=KEY)) as c:
         c.headers.update(AUTH)
         yield c
+
+
+def doc_curls() -> list[tuple[str, str, int, str]]:
+    """(path, body, status, param) of every ``curl`` in the Errors section with its ``# ->`` line."""
+    text = DOC.read_text()
+    errors = text[text.index("## Errors"): text.index("## Threat model")]
+    out = []
+    for curl, status, param in re.findall(r"^(curl [^\n]+)\n# -> (\d{3}) (\S+)$", errors, re.M):
+        args = shlex.split(curl)
+        path = next(a for a in args if a.startswith("$URL")).removeprefix("$URL")
+        out.append((path, args[args.index("-d") + 1], int(status), param))
+    return out
 
 
 def _wait_job(client, job_id: str, timeout: float = 600.0) -> dict:
@@ -146,3 +162,44 @@ def test_verify_route_rejects_swapped_outputs_and_missing_records(client, traini
     claim = training_proof.claim.model_copy(update={"commitments": [unknown, training_proof.claim.commitments[1]]})
     r = client.post("/plugins/zkaudit/verify", json={"proof": training_proof.model_copy(update={"claim": claim}).model_dump(mode="json")})
     assert r.status_code == 200 and r.json()["valid"] is False and f"unknown commitment '{unknown}'" in r.json()["reason"]
+
+
+# ---- bad input through the gateway, as curled in the docs ------------------------------------------
+@pytest.fixture(scope="module")
+def curl_client(kernel):
+    """The gateway as curl meets it: server exceptions become responses (a 500 would show, not raise)."""
+    from skyplex.gateway import create_app
+
+    with TestClient(create_app(kernel, api_key=KEY), raise_server_exceptions=False) as c:
+        c.headers.update(AUTH)
+        yield c
+
+
+def test_the_docs_show_the_error_curls():
+    assert len(doc_curls()) >= 6
+
+
+@pytest.mark.parametrize(("path", "body", "status", "param"), doc_curls())
+def test_documented_error_curls(curl_client, path, body, status, param):
+    r = curl_client.post(path, content=body.encode(), headers={"Content-Type": "application/json"})  # as curl -d sends it
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["param"] == param, r.text
+    assert param in r.json()["error"]["message"]
+
+
+def test_no_500_for_bad_claims_and_artifacts_on_the_generic_routes(curl_client, dataset_commitment):
+    ds = dataset_commitment.id
+    claims = [{"kind": "allocator"}, {"kind": "audit:membership"}, {"kind": "audit:membership", "commitments": [ds]},
+              {"kind": "audit:membership", "commitments": [ds], "params": {"x": "abc", "label": 0}},
+              {"kind": "audit:membership", "commitments": [ds], "params": {"x": [0.0] * 8, "label": 0}},
+              {"kind": "audit:censorship", "commitments": ["../../etc/passwd"], "params": {"label": 0}},
+              {"kind": "audit:counterfactual", "commitments": [ds, ds]},
+              {"kind": "training", "commitments": [ds, "w-" + "0" * 32], "params": {"lr": 0.5, "steps": 1}}]
+    for claim in claims:
+        for path in ("/v1/auditors/zkaudit/prove", "/plugins/zkaudit/prove"):
+            r = curl_client.post(path, json=claim)
+            assert r.status_code == 400, (path, claim, r.text)
+            assert r.json()["error"]["param"], r.text
+    for data in ({}, {"x": []}, {"x": [[1]], "labels": [0], "classes": 1}, {"x": [[1, 2]], "labels": "0", "classes": 2}):
+        r = curl_client.post("/v1/auditors/zkaudit/commit", json={"kind": "dataset", "data": data})
+        assert r.status_code == 400 and r.json()["error"]["param"].startswith("data"), r.text

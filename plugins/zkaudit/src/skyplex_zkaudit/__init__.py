@@ -1,11 +1,9 @@
-"""ZkAudit for skyplex: commitments, proofs of training and audits. Importing this package is cheap."""
+"""ZkAudit for skyplex: salted commitments to data and weights, zero-knowledge proofs of SGD training
+and audits, verified from public artefacts only.
 
-__all__ = ["ZkAuditor"]
+Importing the package does no work; the auditor lives in its module::
 
+    from skyplex_zkaudit.auditor import ZkAuditor
 
-def __getattr__(name: str):
-    if name == "ZkAuditor":
-        from .auditor import ZkAuditor
-
-        return ZkAuditor
-    raise AttributeError(name)
+See docs/plugins/zkaudit.md.
+"""

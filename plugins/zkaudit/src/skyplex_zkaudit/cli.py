@@ -1,7 +1,8 @@
 """``skyplex zkaudit``: commit to artefacts, prove claims (as jobs with progress), verify proofs.
 
 Bad input (a file that is not JSON, an artifact, claim or proof not in the documented format, a claim
-that cannot be proven here) is one line naming the field, exit 2. A rejected proof is exit 1.
+that cannot be proven here) is one line naming the field, exit 2. A rejected proof is exit 1. Every
+command takes ``--json`` (or ``skyplex --json zkaudit ...``), through the kernel's CLI helpers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from skyplex.cli import pass_kernel
+from skyplex.cli import emit, json_option, pass_kernel
 from skyplex.errors import InvalidInputError
 
 
@@ -51,9 +52,13 @@ def zkaudit() -> None:
 
 @zkaudit.command()
 @click.argument("artifact_file", type=click.Path(exists=True, dir_okay=False))
+@json_option
 @pass_kernel
-def commit(kernel, artifact_file) -> None:
-    """Commit to a dataset or weights artifact (JSON: {"kind": ..., "data": {...}}); prints the public record."""
+def commit(kernel, artifact_file, json_output) -> None:
+    """Commit to a dataset or weights artifact (JSON: {"kind": ..., "data": {...}}); prints the public record.
+
+    The record is JSON with or without --json: it is what others verify against.
+    """
     from skyplex.interfaces import Artifact
 
     artifact = read_model(Artifact, artifact_file, "artifact")
@@ -61,14 +66,15 @@ def commit(kernel, artifact_file) -> None:
         c = _auditor(kernel).commit(artifact)
     except InvalidInputError as exc:
         raise _in_file(artifact_file, exc) from None
-    click.echo(c.model_dump_json(indent=1))
+    emit(c, json_output=json_output)
 
 
 @zkaudit.command()
 @click.argument("claim_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the proof JSON.")
+@json_option
 @pass_kernel
-def prove(kernel, claim_file, out) -> None:
+def prove(kernel, claim_file, out, json_output) -> None:
     """Prove a claim (JSON) as a job, showing progress; writes the proof JSON to --out."""
     from skyplex.interfaces import Claim
 
@@ -83,7 +89,8 @@ def prove(kernel, claim_file, out) -> None:
     if str(getattr(job.status, "value", job.status)) != "succeeded":
         raise click.ClickException(f"proving failed: {job.error}")
     Path(out).write_text(json.dumps(job.result, indent=1))
-    click.echo(f"proof written to {out}")
+    emit({"proof": out, "job_id": job.id, "claim": claim.kind}, json_output=json_output,
+         human=lambda data: click.echo(f"proof written to {data['proof']}"))
 
 
 @zkaudit.command()
@@ -93,8 +100,9 @@ def prove(kernel, claim_file, out) -> None:
 @click.option("--keys", type=click.Path(exists=True, file_okay=False),
               help="The key store: <circuit>/{settings.json, model.compiled, vk}; default: this data dir's.")
 @click.option("--srs", type=click.Path(exists=True, dir_okay=False), help="The SRS the prover used.")
+@json_option
 @pass_kernel
-def verify(kernel, proof_file, records, keys, srs) -> None:
+def verify(kernel, proof_file, records, keys, srs, json_output) -> None:
     """Verify a proof using public artefacts only; exit status 1 when it is rejected."""
     from skyplex.interfaces import Proof
 
@@ -115,6 +123,12 @@ def verify(kernel, proof_file, records, keys, srs) -> None:
             return {"unreadable": str(p)}  # the record check names it
 
     verdict = verify_proof(proof, lookup, key_dir, Path(srs) if srs else None)
-    click.echo(("VALID: " if verdict.valid else "REJECTED: ") + verdict.reason)
+    emit(verdict, json_output=json_output,
+         human=lambda v: click.echo(("VALID: " if v.valid else "REJECTED: ") + v.reason))
     if not verdict.valid:
         raise SystemExit(1)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``skyplex zkaudit ...`` to the ``skyplex`` group (called from the plugin's hook)."""
+    cli.add_command(zkaudit)

@@ -14,14 +14,14 @@ def skyplex_register_auditors(register):
 @hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex zkaudit commit|prove|verify``."""
-    from .cli import zkaudit
+    from .cli import register
 
-    cli.add_command(zkaudit)
+    register(cli)
 
 
 @hookimpl
 def skyplex_register_routes(router, kernel):
     """Add ``POST /plugins/zkaudit/verify`` (public artefacts only)."""
-    from .routes import add_routes
+    from .routes import register
 
-    add_routes(router, kernel)
+    register(router, kernel)

@@ -30,7 +30,9 @@ def submit_prove_job(kernel, claim: Claim):
                               params={"claim": claim.model_dump()})
 
 
-def add_routes(router, kernel) -> None:
+def register(router, kernel) -> None:
+    """Add the plugin's routes to ``router`` (mounted at ``/plugins/zkaudit``)."""
+
     @router.post("/verify", response_model=Verdict)
     def verify(body: VerifyBody) -> Verdict:
         """Verify a proof from public artefacts: the proof, commitment records, verifying keys, SRS."""
