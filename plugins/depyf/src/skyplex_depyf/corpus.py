@@ -87,17 +87,33 @@ def gen_block(draw: Draw, depth: int, indent: str, in_loop: bool) -> list[str]:
             lines.append(f"{indent}    {counter} += 1")
             lines += gen_block(draw, depth - 1, indent + "    ", True)
         elif choice == 9:
-            lines.append(f"{indent}try:")
-            lines += gen_block(draw, depth - 1, indent + "    ", in_loop)
-            lines.append(f"{indent}except {_pick(draw, ('ZeroDivisionError', '(ZeroDivisionError, TypeError)'))}"
-                         + (" as err:" if draw(0, 1) else ":"))
-            lines += gen_block(draw, depth - 1, indent + "    ", in_loop)
+            lines += _gen_compound(draw, depth, indent, in_loop)
         elif in_loop:
             lines.append(f"{indent}if {gen_expr(draw, 1)}:")
             lines.append(f"{indent}    {_pick(draw, ('break', 'continue'))}")
         else:
             lines.append(f"{indent}if {gen_expr(draw, 1)}:")
             lines.append(f"{indent}    return {gen_expr(draw, 1)}")
+    return lines
+
+
+def _gen_compound(draw: Draw, depth: int, indent: str, in_loop: bool) -> list[str]:
+    """A ``try`` statement (except, else, finally in the combinations Python allows) or a ``with``."""
+    inner = indent + "    "
+    if draw(0, 3) == 0:
+        lines = [f"{indent}with __import__('contextlib').nullcontext({gen_expr(draw, 1)})"
+                 + (" as w:" if draw(0, 1) else ":")]
+        return lines + gen_block(draw, depth - 1, inner, in_loop)
+    lines = [f"{indent}try:"] + gen_block(draw, depth - 1, inner, in_loop)
+    shape = draw(0, 3)  # 0: except, 1: except/else, 2: finally, 3: except/finally
+    if shape != 2:
+        lines.append(f"{indent}except {_pick(draw, ('ZeroDivisionError', '(ZeroDivisionError, TypeError)'))}"
+                     + (" as err:" if draw(0, 1) else ":"))
+        lines += gen_block(draw, depth - 1, inner, in_loop)
+    if shape == 1:
+        lines += [f"{indent}else:"] + gen_block(draw, depth - 1, inner, in_loop)
+    if shape >= 2:
+        lines += [f"{indent}finally:"] + gen_block(draw, depth - 1, inner, False)
     return lines
 
 

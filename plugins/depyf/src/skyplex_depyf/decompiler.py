@@ -15,9 +15,11 @@ from typing import Any
 
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
+from .suspend import With, render_with
 from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
 
 CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
+CO_COROUTINE, CO_ASYNC_GENERATOR = 0x80, 0x200
 SUPPORTED = {(3, 11)}
 
 
@@ -96,7 +98,25 @@ def render_top(code: types.CodeType, defaults: tuple | None) -> str:
         cells = "".join(f"    {v} = None\n" for v in code.co_freevars)
         inner = "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
         text = f"def __closure_of_{code.co_name}():\n{cells}{inner}    return {code.co_name}\n"
+    imports = sorted(imported_globals(code))
+    if imports:
+        text = "".join(f"import {name}  # a module in the original's globals\n" for name in imports) + "\n" + text
     return text
+
+
+def imported_globals(code: types.CodeType) -> set[str]:
+    """Globals the original module bound by ``import``: CPython 3.11 calls ``module.function(...)``
+    with ``LOAD_ATTR`` (not ``LOAD_METHOD``) only when the name comes from a module-level import, so
+    the rebuilt source needs the same import for its bytecode to match."""
+    names: set[str] = set()
+    instrs = list(dis.get_instructions(code))
+    for ins, nxt in zip(instrs, instrs[1:]):
+        if ins.opname == "LOAD_GLOBAL" and ins.arg & 1 and nxt.opname == "LOAD_ATTR" and ins.argval.isidentifier():
+            names.add(ins.argval)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= imported_globals(const)
+    return names
 
 
 def signature(code: types.CodeType, default_texts: list[str] | None) -> str:
@@ -123,8 +143,9 @@ def signature(code: types.CodeType, default_texts: list[str] | None) -> str:
 def render_def(code: types.CodeType, name: str, default_texts: list[str] | None) -> list[str]:
     executor = Executor(code, _nested)
     stmts = executor.run()
-    body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts))
-    header = f"def {name}({signature(code, default_texts)}):"
+    body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts, code))
+    is_async = code.co_flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)
+    header = f"{'async ' if is_async else ''}def {name}({signature(code, default_texts)}):"
     return [header] + ["    " + line for line in (body or ["pass"])]
 
 
@@ -136,9 +157,11 @@ def _docstring(code: types.CodeType) -> list[str]:
     return []
 
 
-def _drop_final_none(stmts: list) -> list:
+def _drop_final_none(stmts: list, code: types.CodeType | None = None) -> list:
     if stmts and isinstance(stmts[-1], Return) and not stmts[-1].raw and stmts[-1].value.text == "None":
-        return stmts[:-1] + [Line("return None")]
+        # an async generator may not say ``return None``; its implicit return is the same code
+        bare = code is not None and code.co_flags & CO_ASYNC_GENERATOR
+        return stmts[:-1] + [Line("return" if bare else "return None")]
     return stmts
 
 
@@ -203,13 +226,15 @@ def render_block(stmts: list) -> list[str]:
                 lines.append("else:")
                 lines += _indent(render_block(node.orelse))
         elif isinstance(node, For):
-            lines.append(f"for {node.target} in {node.iter}:")
+            lines.append(f"{'async ' if getattr(node, 'is_async', False) else ''}for {node.target} in {node.iter}:")
             lines += _indent(render_block(node.body))
         elif isinstance(node, While):
             lines.append(f"while {node.cond}:")
             lines += _indent(render_block(node.body))
         elif isinstance(node, Try):
             lines += render_try(node, render_block, _indent)
+        elif isinstance(node, With):
+            lines += render_with(node, render_block, _indent)
         elif isinstance(node, (Append, ForTarget)):
             raise Refusal(0, "-", f"{type(node).__name__} outside a comprehension or loop")
         else:

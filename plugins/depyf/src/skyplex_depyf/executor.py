@@ -9,7 +9,7 @@ import dis
 import types
 from typing import Any
 
-from . import handlers
+from . import handlers, suspend
 from .opcodes import table_for
 from .values import COMPREHENSIONS, Chain, _ends, _fstring_body, _paren, _tuple, const_expr, ins_const_keys
 from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, If, InPlace, Item, Iter, Line,
@@ -89,6 +89,18 @@ class Executor:
             return None
         return best
 
+    def speculate(self, lo: int, hi: int, stack: list) -> tuple[list, list]:
+        """``block`` for a reading that may be abandoned: a refusal gives ([None], []), and the
+        exception-table entries it claimed are released unless its result is an expression."""
+        consumed, declared = set(self.consumed), set(self.declared)
+        try:
+            stmts, rest = self.block(lo, hi, stack)
+        except Refusal:
+            stmts, rest = [None], []
+        if stmts or len(rest) != len(stack) + 1:
+            self.consumed, self.declared = consumed, declared
+        return stmts, rest
+
     def loop_body(self, loop: Loop, lo: int, hi: int, stack: list) -> tuple[list, list]:
         self.loops.append(loop)
         try:
@@ -101,6 +113,8 @@ class Executor:
         t = self.table
         if op in t["skip"]:
             return i + 1
+        if op in suspend.OPS:
+            return suspend.step(self, i, hi, stack, stmts)
         if op == "PUSH_NULL":
             stack.append(Null())
         elif op in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_NAME"):
@@ -251,7 +265,8 @@ class Executor:
             stack.append(GenMarker())
         elif op == "YIELD_VALUE":
             value = self.expr(stack.pop(), ins)
-            stack.append(GenMarker(f"(yield {value.text})", value.text))
+            stack.append(Expr(f"(yield {value.text})", atom=True))
+            stack[-1].yielded = value.text  # a generator expression's element when popped there
         elif op in ("LIST_APPEND", "SET_ADD"):
             stmts.append(Append(self.expr(stack.pop(), ins).text))
         elif op == "MAP_ADD":
@@ -267,6 +282,8 @@ class Executor:
                     nxt = self.instrs[i + 1] if i + 1 < len(self.instrs) else None
                     if nxt is None or nxt.opname not in ("JUMP_FORWARD", "JUMP_BACKWARD", "RETURN_VALUE"):
                         raise self.refuse(ins, "iterator popped outside break/return")
+            elif isinstance(value, Expr) and getattr(value, "yielded", None) is not None and self.code.co_name == "<genexpr>":
+                stmts.append(Append(value.yielded))
             elif isinstance(value, Expr):
                 stmts.append(Line(value.text))
             else:
@@ -413,10 +430,7 @@ class Executor:
         same = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname in self.table["cond_jumps"]
                      and self.target(self.instrs[k]) == self.target(ins)), None)
         if same is not None and dest > i:
-            try:
-                inner, rest = self.block(i + 1, same, stack)
-            except Refusal:
-                inner, rest = [None], []
+            inner, rest = self.speculate(i + 1, same, stack)
             if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
                 b = rest[-1]
                 b_kind = self.table["cond_jumps"][self.instrs[same].opname]
@@ -430,7 +444,7 @@ class Executor:
         second = self.instrs[dest - 1] if dest - 1 > i else None
         if (second is not None and second.opname in self.table["cond_jumps"] and self.target(second) > dest
                 and dest <= hi):
-            inner, rest = self.block(i + 1, dest - 1, stack)
+            inner, rest = self.speculate(i + 1, dest - 1, stack)
             if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
                 b = rest[-1]
                 b_kind = self.table["cond_jumps"][second.opname]

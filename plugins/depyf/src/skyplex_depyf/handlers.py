@@ -1,12 +1,21 @@
-"""``try``/``except`` from CPython 3.11 exception tables, in the one layout the compiler gives it
-without ``else``/``finally``: a protected body jumping over the handlers, then one clause per
-``except`` (type test, optional ``as`` name with its cleanup), then the re-raise epilogue. Anything
-else is refused; the recompile-and-compare check catches what this reading misses."""
+"""``try`` statements from CPython 3.11 exception tables.
+
+The layouts read here are the ones the compiler gives:
+
+* ``try``/``except``: a protected body (its range in the table), an optional ``else`` after the range,
+  a jump over the handlers, then one clause per ``except`` (type test, optional ``as`` name with its
+  cleanup) and the re-raise epilogue.
+* ``try``/``finally``: the ``finally`` body appears twice, once on the normal path right after the
+  protected range and once in the handler (``PUSH_EXC_INFO`` ... ``RERAISE 0``); both copies must
+  decompile to the same statements. With ``except`` clauses as well, the ``finally`` handler covers
+  the jump and the clean-ups of the inner ``try`` rather than its body.
+
+Anything else is refused; the recompile-and-compare check catches what this reading misses."""
 
 from __future__ import annotations
 
 import dis
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .symbolic import Expr, Line, Refusal, Return
@@ -16,36 +25,103 @@ from .symbolic import Expr, Line, Refusal, Return
 class Try:
     body: list
     handlers: list  # (type text or None, name or None, statements)
+    orelse: list = field(default_factory=list)
+    final: list | None = None
 
 
 def try_entry(executor: Any, i: int, stack: list) -> Any:
-    """The exception-table entry whose protected range starts at instruction ``i`` at this stack depth."""
-    if executor.code.co_exceptiontable is None or not executor.code.co_exceptiontable:
+    """The exception-table entry of the outermost ``try`` whose body starts at instruction ``i``.
+
+    An instruction is listed only under its innermost handler, so when a ``try`` body begins with
+    another ``try``, the outer handler's entries start later: they cover the inner statement's
+    clean-up (``COPY 3; POP_EXCEPT; RERAISE``). Climb from the innermost entry through those."""
+    if not executor.code.co_exceptiontable:
         return None
     offset = executor.instrs[i].offset
+    best = None
     for entry in executor.exception_entries:
         if entry.start == offset and entry.depth == len(stack) and entry not in executor.consumed:
-            handler = executor.index.get(entry.target)
-            if handler is not None and executor.instrs[handler].opname == "PUSH_EXC_INFO":
-                return entry
-    return None
+            if _is_handler(executor, entry) and (best is None or entry.target > best.target):
+                best = entry
+    while best is not None:
+        outer = _enclosing(executor, best, len(stack))
+        if outer is None:
+            break
+        best = outer
+    return best
+
+
+def _is_handler(executor: Any, entry: Any) -> bool:
+    handler = executor.index.get(entry.target)
+    return handler is not None and executor.instrs[handler].opname == "PUSH_EXC_INFO"
+
+
+def _enclosing(executor: Any, inner: Any, depth: int) -> Any:
+    """The unclaimed handler entry at ``depth`` that protects ``inner``'s clean-up, if any."""
+    cleanup = next((e.target for e in executor.exception_entries
+                    if e.start == inner.target and e.depth == depth + 1 and e.lasti), None)
+    if cleanup is None:
+        return None
+    found = None
+    for e in executor.exception_entries:
+        if (e.start <= cleanup < e.end and e.depth == depth and e.target > inner.target
+                and e not in executor.consumed and _is_handler(executor, e)):
+            if found is None or e.target < found.target:
+                found = e
+    return found
+
+
+def _refusal(executor: Any, k: int, why: str) -> Refusal:
+    ins = executor.instrs[min(k, len(executor.instrs) - 1)]
+    return Refusal(ins.offset, ins.opname, f"try: {why}")
 
 
 def try_block(executor: Any, i: int, entry: Any, stack: list, stmts: list) -> int:
     """Rebuild the try statement starting at ``i``; returns the index after it."""
-    ins = executor.instrs
+    saved = set(executor.consumed)
     executor.consumed.add(entry)
     handler = executor.index[entry.target]
+    try:
+        return _try_except(executor, i, entry, handler, stack, stmts)
+    except Refusal as first:
+        executor.consumed = saved | {entry}
+        try:
+            return _try_finally(executor, i, entry, handler, stack, stmts)
+        except Refusal:
+            raise first from None
 
-    def refuse(k: int, why: str) -> Refusal:
-        return Refusal(ins[k].offset, ins[k].opname, f"try/except: {why}")
 
+def _protected_end(executor: Any, entry: Any) -> int:
+    """Index just past the last instruction protected by ``entry``'s handler at its depth."""
+    ends = [e.end for e in executor.exception_entries
+            if e.target == entry.target and e.depth == entry.depth and e.start >= entry.start]
+    end = max(ends)
+    return executor.index.get(end, len(executor.instrs))
+
+
+def _body_and_else(executor: Any, i: int, entry: Any, body_end: int, stack: list) -> tuple[list, list]:
+    """The protected body and the ``else`` clause (statements after the range, before the jump)."""
+    protected = _protected_end(executor, entry)
+    if i < protected < body_end:
+        body, rest = executor.block(i, protected, stack)
+        if len(rest) == len(stack):
+            orelse, rest = executor.block(protected, body_end, stack)
+            if len(rest) != len(stack):
+                raise _refusal(executor, protected, "else clause leaves values on the stack")
+            if not body:
+                body = [Line("pass")]
+            return body, orelse
+    body, rest = executor.block(i, body_end, stack)
+    if len(rest) != len(stack):
+        raise _refusal(executor, i, "body leaves values on the stack")
+    return body, []
+
+
+def _try_except(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
+    ins = executor.instrs
     body_end, end = handler, None
     if ins[handler - 1].opname == "JUMP_FORWARD":
         body_end, end = handler - 1, executor.target(ins[handler - 1])
-    body, rest = executor.block(i, body_end, stack)
-    if len(rest) != len(stack):
-        raise refuse(i, "body leaves values on the stack")
     clauses: list = []
     k = handler + 1
     while True:
@@ -54,42 +130,45 @@ def try_block(executor: Any, i: int, entry: Any, stack: list, stmts: list) -> in
         else:
             match = next((m for m in range(k, len(ins)) if ins[m].opname == "CHECK_EXC_MATCH"), None)
             if match is None:
-                raise refuse(k, "except clause without a type test")
+                raise _refusal(executor, k, "except clause without a type test")
             inner, types_stack = executor.block(k, match, [])
             if inner or len(types_stack) != 1 or not isinstance(types_stack[0], Expr):
-                raise refuse(k, "except type is not one expression")
+                raise _refusal(executor, k, "except type is not one expression")
             type_text = types_stack[0].text
-            jump = ins[match + 1]
+            jump_at = match + 1
+            while ins[jump_at].opname == "EXTENDED_ARG":  # a long jump over the clause
+                jump_at += 1
+            jump = ins[jump_at]
             if jump.opname != "POP_JUMP_FORWARD_IF_FALSE":
-                raise refuse(match + 1, "unexpected shape after the type test")
+                raise _refusal(executor, jump_at, "unexpected shape after the type test")
             next_clause = executor.target(jump)
-            bind = ins[match + 2]
+            bind = ins[jump_at + 1]
             if bind.opname == "POP_TOP":
                 name = None
             elif bind.opname == "STORE_FAST":
                 name = bind.argval
             else:
-                raise refuse(match + 2, "except target is not a local name")
-            start = match + 3
+                raise _refusal(executor, jump_at + 1, "except target is not a local name")
+            start = jump_at + 2
         pop = next((m for m in range(start, len(ins)) if ins[m].opname == "POP_EXCEPT"), None)
         if pop is None or any(x.opname in ("RETURN_VALUE", "PUSH_EXC_INFO") for x in ins[start:pop]):
-            raise refuse(start, "handler body returns or nests another handler")
+            raise _refusal(executor, start, "handler body returns or nests another handler")
         handler_body, hstack = executor.block(start, pop, [])
         if hstack:
-            raise refuse(start, "handler body leaves values on the stack")
+            raise _refusal(executor, start, "handler body leaves values on the stack")
         after = pop + 1
         if name is not None:
             tail = [x.opname for x in ins[after:after + 3]]
             if tail != ["LOAD_CONST", "STORE_FAST", "DELETE_FAST"]:
-                raise refuse(after, "missing cleanup of the except name")
+                raise _refusal(executor, after, "missing cleanup of the except name")
             after += 3
         if ins[after].opname != "JUMP_FORWARD":
-            raise refuse(after, "handler does not jump past the try")
+            raise _refusal(executor, after, "handler does not jump past the try")
         target = executor.target(ins[after])
         if end is None:
             end = target
         elif target != end:
-            raise refuse(after, "handlers end at different places")
+            raise _refusal(executor, after, "handlers end at different places")
         clauses.append((type_text, name, handler_body))
         if next_clause is None:
             epilogue = after + 1
@@ -99,9 +178,69 @@ def try_block(executor: Any, i: int, entry: Any, stack: list, stmts: list) -> in
             epilogue = k + 1
             break
     if [x.opname for x in ins[epilogue:epilogue + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"] or epilogue + 3 != end:
-        raise refuse(epilogue, "unexpected epilogue after the handlers")
-    stmts.append(Try(body, clauses))
+        raise _refusal(executor, epilogue, "unexpected epilogue after the handlers")
+    body, orelse = _body_and_else(executor, i, entry, body_end, stack)
+    node = Try(body, clauses, orelse)
+    stmts.append(node)
     return end
+
+
+def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
+    protected = _protected_end(executor, entry)
+    body, rest = executor.block(i, protected, stack)
+    returns = None
+    if len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
+        returns = rest[-1]  # ``return value`` inside the try: the value waits while finally runs
+    elif len(rest) != len(stack):
+        raise _refusal(executor, i, "body leaves values on the stack")
+    node = Try(body or [Line("pass")], [])
+    if len(body) == 1 and isinstance(body[0], Try) and body[0].final is None and returns is None:
+        node = body[0]  # ``try/except/finally`` is one statement: one NOP, not two
+    end, tail = _finally_tail(executor, protected, handler, stack, node, returns)
+    stmts.append(node)
+    stmts.extend(tail)
+    return end
+
+
+def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: Try,
+                  returns: Expr | None = None) -> tuple[int, list]:
+    """Read the ``finally`` whose handler is at ``handler`` and whose normal-path copy starts at
+    ``normal``; sets ``node.final``; returns (index after the statement, statements that follow it
+    on the normal path before the handler, such as a return the compiler placed there)."""
+    ins = executor.instrs
+    cleanup = next((executor.index[e.target] for e in executor.exception_entries
+                    if e.start == ins[handler].offset and e.depth == len(stack) + 1 and e.lasti), None)
+    if cleanup is None or ins[cleanup - 1].opname != "RERAISE" or ins[cleanup - 1].arg != 0:
+        raise _refusal(executor, handler, "finally handler of an unknown shape")
+    if [x.opname for x in ins[cleanup:cleanup + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"]:
+        raise _refusal(executor, cleanup, "finally without its re-raise epilogue")
+    final, rest = executor.block(handler + 1, cleanup - 1, [])
+    if rest:
+        raise _refusal(executor, handler, "finally body leaves values on the stack")
+    size = cleanup - 1 - (handler + 1)
+    inner_stack = stack + ([returns] if returns is not None else [])
+    copy, rest = executor.block(normal, normal + size, inner_stack)
+    if copy != final or len(rest) != len(inner_stack):
+        raise _refusal(executor, normal, "the two copies of the finally body differ")
+    node.final = final or [Line("pass")]
+    k, after = normal + size, cleanup + 3
+    if returns is not None:
+        if ins[k].opname != "RETURN_VALUE" or k + 1 != handler:
+            raise _refusal(executor, k, "return inside try of an unknown shape")
+        if node.body == [Line("pass")]:
+            node.body = []
+        node.body.append(Return(returns))
+        return after, []
+    if ins[k].opname == "JUMP_FORWARD" and k + 1 == handler:
+        return executor.target(ins[k]), []
+    if k < handler:
+        tail, rest = executor.block(k, handler, stack)
+        if not tail or not isinstance(tail[-1], Return):
+            raise _refusal(executor, k, "code between the finally copy and its handler")
+        if after >= len(ins) and tail == [Return(Expr("None", atom=True))]:
+            return after, []  # the function's implicit ``return None``, placed before the handler
+        return after, tail
+    raise _refusal(executor, k, "normal path runs into the finally handler")
 
 
 def render_try(node: Try, render_block: Any, indent: Any) -> list[str]:
@@ -110,6 +249,10 @@ def render_try(node: Try, render_block: Any, indent: Any) -> list[str]:
     for type_text, name, body in node.handlers:
         head = "except" + (f" {type_text}" if type_text else "") + (f" as {name}" if name else "") + ":"
         lines += [head] + indent(render_block(body))
+    if node.orelse:
+        lines += ["else:"] + indent(render_block(node.orelse))
+    if node.final is not None:
+        lines += ["finally:"] + indent(render_block(node.final))
     return lines
 
 

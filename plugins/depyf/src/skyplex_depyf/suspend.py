@@ -1,0 +1,147 @@
+"""Statements and expressions built around a suspension or a context manager, as CPython 3.11 lays
+them out: ``await`` and ``yield from`` (a ``SEND`` loop), ``with`` and ``async with`` (``__exit__``
+called on the normal path, ``WITH_EXCEPT_START`` in the handler), and ``async for`` (``GET_ANEXT``
+protected by ``END_ASYNC_FOR``). Each shape is matched instruction by instruction; anything else is
+refused, and the recompile-and-compare check stands behind every match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .symbolic import Expr, For, ForTarget, Item, Iter, Line, Loop, Refusal, Return
+
+#: the loop a value is awaited (or delegated to) in: GET_AWAITABLE/GET_YIELD_FROM_ITER then these five
+SEND_LOOP = ["LOAD_CONST", "SEND", "YIELD_VALUE", "RESUME", "JUMP_BACKWARD_NO_INTERRUPT"]
+EXIT_CALL = ["LOAD_CONST", "LOAD_CONST", "LOAD_CONST", "PRECALL", "CALL"]
+OPS = {"GET_AWAITABLE", "GET_YIELD_FROM_ITER", "BEFORE_WITH", "BEFORE_ASYNC_WITH", "GET_AITER", "ASYNC_GEN_WRAP"}
+STORES = ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF")
+
+
+@dataclass
+class With:
+    items: str  # ``ctx`` or ``ctx as name``
+    body: list
+    is_async: bool = False
+
+
+class WithExit:
+    """The bound ``__exit__`` the compiler keeps on the stack under a ``with`` body."""
+
+
+def _names(executor: Any, lo: int, hi: int) -> list[str]:
+    return [x.opname for x in executor.instrs[lo:hi]]
+
+
+def _send_loop_at(executor: Any, k: int) -> bool:
+    """Whether a SEND loop (``LOAD_CONST None`` ... back-jump to the SEND) starts at ``k``."""
+    ins = executor.instrs
+    if _names(executor, k, k + 5) != SEND_LOOP or ins[k].argval is not None:
+        return False
+    return executor.target(ins[k + 1]) == k + 5 and executor.target(ins[k + 4]) == k + 1
+
+
+def step(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int:
+    """Apply the instruction at ``i`` (one of ``OPS``); returns the next index."""
+    ins = executor.instrs[i]
+    op = ins.opname
+    if op in ("GET_AWAITABLE", "GET_YIELD_FROM_ITER"):
+        if (op == "GET_AWAITABLE" and ins.arg != 0) or not _send_loop_at(executor, i + 1):
+            raise executor.refuse(ins, "suspension of an unknown shape")
+        value = executor.expr(stack.pop(), ins)
+        word = "await" if op == "GET_AWAITABLE" else "yield from"
+        stack.append(Expr(f"({word} {value.text})", atom=True))
+        return i + 6
+    if op == "ASYNC_GEN_WRAP":
+        if executor.instrs[i + 1].opname != "YIELD_VALUE":
+            raise executor.refuse(ins, "ASYNC_GEN_WRAP not before a yield")
+        return i + 1
+    if op in ("BEFORE_WITH", "BEFORE_ASYNC_WITH"):
+        return _with(executor, i, stack, stmts, op == "BEFORE_ASYNC_WITH")
+    return _async_for(executor, i, stack, stmts)
+
+
+def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> int:
+    ins = executor.instrs
+    where = ins[i]
+    context = executor.expr(stack.pop(), where)
+    k = i + 1
+    if is_async:
+        if _names(executor, k, k + 1) != ["GET_AWAITABLE"] or ins[k].arg != 1 or not _send_loop_at(executor, k + 1):
+            raise executor.refuse(where, "async with: entering of an unknown shape")
+        k += 6
+    bind = ins[k]
+    if bind.opname in STORES:
+        items = f"{context.text} as {bind.argval}"
+        if bind.opname == "STORE_GLOBAL":
+            executor.declared.add(f"global {bind.argval}")
+    elif bind.opname == "POP_TOP":
+        items = context.text
+    else:
+        raise executor.refuse(bind, "with target is not a plain name")
+    depth = len(stack) + 1
+    entry = next((e for e in executor.exception_entries if e.start == bind.offset and e.depth == depth), None)
+    if entry is None:
+        raise executor.refuse(where, "with body without its exception-table entry")
+    handler = executor.index[entry.target]
+    executor.consumed.add(entry)
+    ends = [e.end for e in executor.exception_entries if e.target == entry.target and e.depth == depth]
+    protected = executor.index.get(max(ends), len(ins))
+    body, rest = executor.block(k + 1, protected, stack + [WithExit()])
+    if len(rest) != depth:
+        raise executor.refuse(where, "with body leaves values on the stack")
+    exit_call = EXIT_CALL + (["GET_AWAITABLE"] + SEND_LOOP if is_async else []) + ["POP_TOP"]
+    if _names(executor, protected, protected + len(exit_call)) != exit_call:
+        raise executor.refuse(ins[protected], "with: exit call of an unknown shape")
+    handler_shape = (["PUSH_EXC_INFO", "WITH_EXCEPT_START"] + (["GET_AWAITABLE"] + SEND_LOOP if is_async else [])
+                     + ["POP_JUMP_FORWARD_IF_TRUE", "RERAISE", "COPY", "POP_EXCEPT", "RERAISE", "POP_TOP",
+                        "POP_EXCEPT", "POP_TOP", "POP_TOP"])
+    if _names(executor, handler, handler + len(handler_shape)) != handler_shape:
+        raise executor.refuse(ins[handler], "with: exit handler of an unknown shape")
+    after = handler + len(handler_shape)
+    stmts.append(With(items, body or [Line("pass")], is_async))
+    k = protected + len(exit_call)
+    if k == handler - 1 and ins[k].opname == "JUMP_FORWARD" and executor.target(ins[k]) == after:
+        return after
+    if k < handler:  # the compiler placed a short exit (``return``) before the handler
+        tail, _ = executor.block(k, handler, stack)
+        if not tail or not isinstance(tail[-1], Return):
+            raise executor.refuse(ins[k], "code between the with exit and its handler")
+        if after >= len(ins) and tail == [Return(Expr("None", atom=True))]:
+            return after  # the function's implicit ``return None``
+        stmts.extend(tail)
+        return after
+    raise executor.refuse(ins[k], "with: normal path of an unknown shape")
+
+
+def _async_for(executor: Any, i: int, stack: list, stmts: list) -> int:
+    ins = executor.instrs
+    where = ins[i]
+    iterable = executor.expr(stack.pop(), where)
+    head = i + 1
+    if _names(executor, head, head + 1) != ["GET_ANEXT"] or not _send_loop_at(executor, head + 1):
+        raise executor.refuse(where, "async for of an unknown shape")
+    entry = next((e for e in executor.exception_entries if e.start == ins[head].offset), None)
+    end_for = executor.index.get(entry.target) if entry is not None else None
+    if end_for is None or ins[end_for].opname != "END_ASYNC_FOR":
+        raise executor.refuse(where, "async for without END_ASYNC_FOR")
+    executor.consumed.add(entry)
+    back = ins[end_for - 1]
+    if back.opname != "JUMP_BACKWARD" or executor.target(back) != head:
+        raise executor.refuse(back, "async for without its back-jump")
+    marker = Iter(iterable)
+    body, _ = executor.loop_body(Loop(head, end_for + 1, True), head + 6, end_for - 1, stack + [marker, Item()])
+    if not body or not isinstance(body[0], ForTarget):
+        raise executor.refuse(where, "async for target is not a plain name or tuple of names")
+    node = For(body[0].target, iterable.text, body[1:])
+    node.is_async = True  # type: ignore[attr-defined]
+    stmts.append(node)
+    return end_for + 1
+
+
+def render_with(node: With, render_block: Any, indent: Any) -> list[str]:
+    """Source lines of a With node."""
+    return [f"{'async ' if node.is_async else ''}with {node.items}:"] + indent(render_block(node.body))
+
+
+__all__ = ["With", "WithExit", "OPS", "step", "render_with", "Refusal"]
