@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from skyplex.testing.docs import plugin_doc
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "goex.md"
+DOC = plugin_doc("goex", __file__)
 SKYPLEX = Path(sys.executable).with_name("skyplex")
 
 
