@@ -34,7 +34,7 @@ def main() -> None:
     loads = sorted(int(re.search(r"condense(\d+)", p.name).group(1)) for p in (DATA / "chatlmsys_workloads").glob("*.yaml"))
     rows, order_ok = [], {}
     print(f"{'load':>5} {'placement':<9} {'simulated':>9} {'measured':>9} {'error':>7} {'cpu s':>6}   "
-          "median over LLMs of simulated/measured: p99 latency, TTFT, TPOT")
+          "median over LLMs of simulated/measured: p99 latency, TTFT, TPOT, prefill batch, decode batch")
     for c in loads:
         wl = next((DATA / "chatlmsys_workloads").glob(f"*condense{c}_*.yaml"))
         sims = {}
@@ -49,10 +49,11 @@ def main() -> None:
             sims[kind] = r["simulated"]
             rows.append(r)
             ratios = {key: statistics.median(v[key][0] / v[key][1] for v in r["per_llm"].values() if v[key][1] > 0)
-                      for key in ("p99_latency", "ttft_mean", "tpot_mean")}
+                      for key in ("p99_latency", "ttft_mean", "tpot_mean", "prefill_batch", "decode_batch")}
             r["median_ratios"] = ratios
             print(f"{c:>5} {kind:<9} {r['simulated']:>9.2f} {r['measured']:>9.2f} {r['error']:>+7.1%} {r['sim_seconds']:>6.2f}   "
-                  f"{ratios['p99_latency']:.2f} {ratios['ttft_mean']:.2f} {ratios['tpot_mean']:.2f}")
+                  f"{ratios['p99_latency']:.2f} {ratios['ttft_mean']:.2f} {ratios['tpot_mean']:.2f} "
+                  f"{ratios['prefill_batch']:.2f} {ratios['decode_batch']:.2f}")
         order_ok[c] = sims["flexsm"] > sims["spatial"] > sims["temporal"]
     within = sum(abs(r["error"]) <= 0.10 for r in rows)
     print(f"\nwithin +-10%: {within}/{len(rows)}; flexsm > spatial > temporal at loads: "

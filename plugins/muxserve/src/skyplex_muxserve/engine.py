@@ -45,6 +45,9 @@ class LLMState:
     next_arrival: int = 0
     waiting: deque = field(default_factory=deque)
     running: dict = field(default_factory=dict)  # rid -> (join_step, ctx_at_join, out_left_at_join)
+    # prefilled requests waiting for the decode step in flight to end: a step that started without
+    # them does not produce their tokens (the authors' runtime adds them to the next decode call)
+    joining: list = field(default_factory=list)  # (rid, ctx, out_left)
     finish_heap: list = field(default_factory=list)  # (finish_step, rid)
     step: int = 0
     sum_ctx: int = 0
@@ -66,7 +69,7 @@ class LLMState:
     @property
     def used_bytes(self) -> float:
         # half a block of internal fragmentation per running sequence
-        return (self.sum_ctx + 8 * len(self.running)) * self.token_bytes
+        return (self.sum_ctx + 8 * (len(self.running) + len(self.joining))) * self.token_bytes
 
 
 BLOCK = 16
@@ -97,7 +100,7 @@ class MeshEngine:
 
     # -------------------------------------------------------------------------------------------
     def _fits(self, s: LLMState, extra_tokens: int, extra_seqs: int) -> bool:
-        need = (s.sum_ctx + extra_tokens + 8 * (len(s.running) + extra_seqs)) * s.token_bytes
+        need = (s.sum_ctx + extra_tokens + 8 * (len(s.running) + len(s.joining) + extra_seqs)) * s.token_bytes
         if self.kv_policy == "elastic":
             others = sum(o.used_bytes for o in self.llms if o is not s)
             return need + others <= self.pool_bytes
@@ -111,7 +114,7 @@ class MeshEngine:
             p = int(s.prompt_eff[rid])
             if batch and tokens + p > self.max_prefill_tokens:
                 break
-            if len(s.running) + len(batch) + 1 > s.max_num_seqs:
+            if len(s.running) + len(s.joining) + len(batch) + 1 > s.max_num_seqs:
                 break
             if not self._fits(s, tokens + p, len(batch) + 1):
                 break
@@ -173,9 +176,15 @@ class MeshEngine:
                 s.finish[rid] = now
                 continue
             ctx = int(s.prompt_eff[rid]) + 1
+            s.joining.append((rid, ctx, left))
+            s.sum_ctx += ctx  # its KV is held from now on
+
+    def _admit_joining(self, s: LLMState) -> None:
+        """At a decode step's start, the prefilled requests join the batch."""
+        for rid, ctx, left in s.joining:
             s.running[rid] = (s.step, ctx, left)
-            s.sum_ctx += ctx
             heapq.heappush(s.finish_heap, (s.step + left, rid))
+        s.joining.clear()
 
     # -------------------------------------------------------------------------------------------
     def _rebalance(self) -> None:
@@ -236,6 +245,7 @@ class MeshEngine:
 
         def start_decode(i: int) -> None:
             s = llms[i]
+            self._admit_joining(s)
             self._grow_or_preempt(s)
             if not s.running:
                 s.decoding = False
@@ -267,7 +277,7 @@ class MeshEngine:
                         s.prefill_batches += 1
                         self.rr = (i + 1) % k
                         return
-                if s.running:
+                if s.running or s.joining:
                     start_decode(i)
                     if jobs:
                         self.rr = (i + 1) % k
@@ -297,7 +307,7 @@ class MeshEngine:
                     self._join(s, batch, now)
                     prefill_busy = False
                     pending -= sum(1 for r in batch if not np.isnan(s.finish[r]))
-                    if not exclusive and not s.decoding and s.running:
+                    if not exclusive and not s.decoding and (s.running or s.joining):
                         start_decode(i)
                 else:
                     s.step += 1
@@ -315,7 +325,7 @@ class MeshEngine:
                 cursor += 1
             else:
                 self._rebalance()
-                live = any(s.next_arrival < len(s.stream) or s.waiting or s.running for s in llms)
+                live = any(s.next_arrival < len(s.stream) or s.waiting or s.running or s.joining for s in llms)
                 next_tick = now + self.period if live else float("inf")
             if exclusive:
                 if not jobs:
@@ -324,7 +334,7 @@ class MeshEngine:
                 if not prefill_busy and any(s.waiting for s in llms) and start_prefill():
                     prefill_busy = True
                 for i, s in enumerate(llms):
-                    if s.running and not s.decoding:
+                    if (s.running or s.joining) and not s.decoding:
                         start_decode(i)
             if not jobs and all(s.next_arrival >= len(s.stream) for s in llms):
                 # nothing runs and nothing will arrive: a last re-balance, else what waits never fits

@@ -72,6 +72,8 @@ class LLMResult:
     goodput: float  # requests meeting the SLO / time of the last completion
     preemptions: int
     avg_decode_batch: float
+    prefill_batches: int = 0  # prefill calls (the measured files' prefill_batch_times)
+    avg_prefill_batch: float = 0.0  # requests per prefill call (their prefill_avg_batches)
 
 
 @dataclass
@@ -238,7 +240,9 @@ def _llm_result(s: LLMState, mesh: int, profile: LatencyProfile, model: str, ngp
     lat = (s.finish - arrived)[done]
     ttft = (s.first_token - arrived)[done]
     outs = st.outputs[done]
-    tpot = np.where(outs > 1, (s.finish[done] - s.first_token[done]) / np.maximum(outs - 1, 1), 0.0)
+    # the authors' definitions (their scheduler's log_stats): TTFT is arrival to the end of the prefill,
+    # TPOT is (end - end of prefill) / output length, the first token included in the count
+    tpot = (s.finish[done] - s.first_token[done]) / np.maximum(outs, 1)
     alone = isolated_latency(profile, model, ngpus, st.prompts[done].astype(float), outs.astype(float)) if nf else np.zeros(0)
     good = int((lat <= k * alone).sum()) if nf else 0
     last = float(s.finish[done].max()) if nf else 0.0
@@ -251,4 +255,5 @@ def _llm_result(s: LLMState, mesh: int, profile: LatencyProfile, model: str, ngp
         ttft_mean=float(ttft.mean()) if nf else float("nan"), tpot_mean=float(tpot.mean()) if nf else float("nan"),
         latency_mean=float(lat.mean()) if nf else float("nan"), percentiles=pct, slo_attainment=good / max(n, 1),
         goodput=good / last if last > 0 else 0.0,
-        preemptions=s.preemptions, avg_decode_batch=s.decode_batch_sum / max(s.decode_steps, 1))
+        preemptions=s.preemptions, avg_decode_batch=s.decode_batch_sum / max(s.decode_steps, 1),
+        prefill_batches=s.prefill_batches, avg_prefill_batch=(n + s.preemptions) / max(s.prefill_batches, 1))

@@ -14,7 +14,8 @@ def validate_run(workload: str | Path, placement: list[str | Path], measured: st
                  profile: LatencyProfile, seed: int = 0, **knobs: Any) -> dict[str, Any]:
     """Simulated vs measured top-level throughput of one run, with the measured request counts.
 
-    Per LLM it also pairs [simulated, measured] p99 latency, mean TTFT and mean TPOT.
+    Per LLM it also pairs [simulated, measured] p99 latency, mean and p99 TTFT and TPOT (the authors'
+    definitions), and the mean prefill and decode batch sizes.
 
     For MuxServe runs the SM shares are the ones the run actually used (recorded in the measured
     file), which differ from the placement files' in several runs.
@@ -32,7 +33,11 @@ def validate_run(workload: str | Path, placement: list[str | Path], measured: st
         per[k] = {"simulated": v.throughput, "measured": float(m["throughput"]),
                   "p99_latency": [v.percentiles["p99_latency"], float(m["p99[avg_latency]"])],
                   "ttft_mean": [v.ttft_mean, float(m["first_token_latency"])],
-                  "tpot_mean": [v.tpot_mean, float(m["output_per_token_latency"])]}
+                  "tpot_mean": [v.tpot_mean, float(m["output_per_token_latency"])],
+                  "p99_ttft": [v.percentiles["p99_ttft"], float(m["p99[TTFT]"])],
+                  "p99_tpot": [v.percentiles["p99_tpot"], float(m["p99[TPOT]"])],
+                  "prefill_batch": [v.avg_prefill_batch, float(m["prefill_avg_batches"])],
+                  "decode_batch": [v.avg_decode_batch, float(m["decoding_avg_batches"])]}
     return {"mode": mode, "simulated": res.throughput, "measured": meas.throughput,
             "error": res.throughput / meas.throughput - 1.0, "requests": sum(counts.values()),
             "unfinished": res.unfinished, "gpus": plan.total_gpus, "per_llm": per}
