@@ -30,6 +30,7 @@ class Executor:
         self.declared: set[str] = set()
         self.exception_entries = handlers.entries(code)
         self.consumed: set = set()
+        self.try_exits: dict[int, int] = {}  # index after a try -> index its exits jump to (threaded)
 
     def run(self) -> list:
         stmts, stack = self.block(0, len(self.instrs), [])
@@ -115,6 +116,8 @@ class Executor:
             return i + 1
         if op in suspend.OPS:
             return suspend.step(self, i, hi, stack, stmts)
+        if op == "POP_EXCEPT":
+            return handlers.pop_except(self, i, stack)
         if op == "PUSH_NULL":
             stack.append(Null())
         elif op in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_NAME"):
@@ -397,9 +400,14 @@ class Executor:
             raise self.refuse(ins, "FOR_ITER without GET_ITER")
         exit_ = self.target(ins)
         back = self.instrs[exit_ - 1]
-        if back.opname not in self.table["jumps"] or back.argval != ins.offset:
+        body_end = exit_ - 1
+        if back.opname == "RERAISE":  # a trailing try whose exits jump straight back to the loop head
+            body_end = exit_
+        elif back.opname not in self.table["jumps"] or back.argval != ins.offset:
             raise self.refuse(ins, "loop without a back-jump before its exit")
-        body, _ = self.loop_body(Loop(i, exit_, True), i + 1, exit_ - 1, stack + [Item()])
+        body, _ = self.loop_body(Loop(i, exit_, True), i + 1, body_end, stack + [Item()])
+        if body_end == exit_ and self.try_exits.get(exit_) != i:
+            raise self.refuse(ins, "loop without a back-jump before its exit")
         if not body or not isinstance(body[0], ForTarget):
             raise self.refuse(ins, "loop target is not a plain name or tuple of names")
         stmts.append(For(body[0].target, it.source.text, body[1:]))
@@ -495,8 +503,14 @@ class Executor:
             raise self.refuse(ins, "conditional jump leaving its block")
         last = self.instrs[dest - 1]
         end = self.resolve(self.target(last), hi) if last.opname == "JUMP_FORWARD" else -1
-        if last.opname == "JUMP_FORWARD" and dest - 1 > i and end > dest and end <= hi:
-            then, then_stack = self.block(i + 1, dest - 1, stack)
+        then_end = dest - 1
+        if last.opname == "RERAISE" and dest - 1 > i:  # then-branch ending in a try with threaded exits
+            then_end = dest
+            speculative, _ = self.speculate(i + 1, dest, stack)
+            if speculative != [None] and dest in self.try_exits:
+                end = self.resolve(self.try_exits[dest], hi)
+        if (last.opname == "JUMP_FORWARD" or then_end == dest) and dest - 1 > i and end > dest and end <= hi:
+            then, then_stack = self.block(i + 1, then_end, stack)
             orelse, else_stack = self.block(dest, end, stack)
             if len(then_stack) == len(stack) + 1 and len(else_stack) == len(stack) + 1 and not then and not orelse:
                 a, b = self.expr(then_stack[-1], ins), self.expr(else_stack[-1], ins)

@@ -117,16 +117,24 @@ def _body_and_else(executor: Any, i: int, entry: Any, body_end: int, stack: list
     return body, []
 
 
+class HandlerExc:
+    """The exception ``PUSH_EXC_INFO`` leaves on the stack while an ``except`` clause runs."""
+
+
 def _try_except(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
     ins = executor.instrs
     body_end, end = handler, None
-    if ins[handler - 1].opname == "JUMP_FORWARD":
+    if ins[handler - 1].opname in ("JUMP_FORWARD", "JUMP_BACKWARD"):
         body_end, end = handler - 1, executor.target(ins[handler - 1])
+    cleanup = next((executor.index.get(e.target) for e in executor.exception_entries
+                    if e.start == ins[handler].offset and e.depth == len(stack) + 1 and e.lasti), None)
+    if cleanup is None:
+        raise _refusal(executor, handler, "handler without its clean-up entry")
     clauses: list = []
     k = handler + 1
     while True:
-        if ins[k].opname == "POP_TOP":  # bare ``except:``
-            type_text, name, start, next_clause = None, None, k + 1, None
+        if ins[k].opname == "POP_TOP":  # bare ``except:``, always the last clause
+            type_text, name, start, region_end, next_clause = None, None, k + 1, cleanup, None
         else:
             match = next((m for m in range(k, len(ins)) if ins[m].opname == "CHECK_EXC_MATCH"), None)
             if match is None:
@@ -141,7 +149,7 @@ def _try_except(executor: Any, i: int, entry: Any, handler: int, stack: list, st
             jump = ins[jump_at]
             if jump.opname != "POP_JUMP_FORWARD_IF_FALSE":
                 raise _refusal(executor, jump_at, "unexpected shape after the type test")
-            next_clause = executor.target(jump)
+            next_clause = region_end = executor.target(jump)
             bind = ins[jump_at + 1]
             if bind.opname == "POP_TOP":
                 name = None
@@ -150,39 +158,55 @@ def _try_except(executor: Any, i: int, entry: Any, handler: int, stack: list, st
             else:
                 raise _refusal(executor, jump_at + 1, "except target is not a local name")
             start = jump_at + 2
-        pop = next((m for m in range(start, len(ins)) if ins[m].opname == "POP_EXCEPT"), None)
-        if pop is None or any(x.opname in ("RETURN_VALUE", "PUSH_EXC_INFO") for x in ins[start:pop]):
-            raise _refusal(executor, start, "handler body returns or nests another handler")
-        handler_body, hstack = executor.block(start, pop, [])
-        if hstack:
+        if name is not None:  # the name's clean-up when the clause itself raises
+            if ([x.opname for x in ins[region_end - 4:region_end]] != ["LOAD_CONST", "STORE_FAST", "DELETE_FAST",
+                                                                        "RERAISE"]
+                    or ins[region_end - 3].argval != name):
+                raise _refusal(executor, region_end - 4, "missing clean-up of the except name")
+            region_end -= 4
+        last = ins[region_end - 1]
+        if last.opname in ("JUMP_FORWARD", "JUMP_BACKWARD") and (end is None or executor.target(last) == end):
+            end = executor.target(last)  # the clause's normal exit: past the try
+            region_end -= 1
+        handler_body, hstack = executor.block(start, region_end, stack + [HandlerExc()])
+        if len(hstack) != len(stack) and not _leaves(handler_body):
             raise _refusal(executor, start, "handler body leaves values on the stack")
-        after = pop + 1
-        if name is not None:
-            tail = [x.opname for x in ins[after:after + 3]]
-            if tail != ["LOAD_CONST", "STORE_FAST", "DELETE_FAST"]:
-                raise _refusal(executor, after, "missing cleanup of the except name")
-            after += 3
-        if ins[after].opname != "JUMP_FORWARD":
-            raise _refusal(executor, after, "handler does not jump past the try")
-        target = executor.target(ins[after])
-        if end is None:
-            end = target
-        elif target != end:
-            raise _refusal(executor, after, "handlers end at different places")
-        clauses.append((type_text, name, handler_body))
+        clauses.append((type_text, name, handler_body or [Line("pass")]))
         if next_clause is None:
-            epilogue = after + 1
+            epilogue = cleanup
             break
         k = next_clause
-        if ins[k].opname == "RERAISE":
+        if ins[k].opname == "RERAISE" and ins[k].arg == 0:
             epilogue = k + 1
             break
-    if [x.opname for x in ins[epilogue:epilogue + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"] or epilogue + 3 != end:
+    if [x.opname for x in ins[epilogue:epilogue + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"] or epilogue != cleanup:
         raise _refusal(executor, epilogue, "unexpected epilogue after the handlers")
     body, orelse = _body_and_else(executor, i, entry, body_end, stack)
-    node = Try(body, clauses, orelse)
-    stmts.append(node)
-    return end
+    stmts.append(Try(body, clauses, orelse))
+    after = epilogue + 3
+    if end is not None and end != after:
+        # the compiler threads the exits of a trailing ``try`` straight to where its block goes next
+        executor.try_exits[after] = end
+    return after
+
+
+def _leaves(stmts: list) -> bool:
+    last = stmts[-1] if stmts else None
+    return isinstance(last, Return) or (isinstance(last, Line) and last.text in ("break", "continue"))
+
+
+def pop_except(executor: Any, i: int, stack: list) -> int:
+    """``POP_EXCEPT`` leaving an ``except`` clause (its end, or a return/break/continue in it): drop the
+    clause's exception and the compiler's clean-up of an ``as`` name; returns the next index."""
+    ins = executor.instrs
+    if not stack or not isinstance(stack[-1], HandlerExc):
+        raise Refusal(ins[i].offset, ins[i].opname, "POP_EXCEPT outside an except clause")
+    stack.pop()
+    k = i + 1
+    if ([x.opname for x in ins[k:k + 3]] == ["LOAD_CONST", "STORE_FAST", "DELETE_FAST"] and ins[k].argval is None
+            and ins[k + 1].argval == ins[k + 2].argval):
+        k += 3
+    return k
 
 
 def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
