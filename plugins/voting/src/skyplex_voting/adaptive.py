@@ -19,14 +19,14 @@ from collections.abc import Iterable
 import numpy as np
 from skyplex.errors import InvalidInputError
 
-from .law import check_kmax
+from .law import as_distributions, check_kmax
 
 
 def sequential_vote(answers: Iterable[str | None], kmax: int, *, margin: int | None = None) -> tuple[str | None, int]:
     """Consume answers until the rule stops (or ``kmax``); return (the leader, calls used)."""
     kmax = check_kmax(kmax)
-    if margin is not None and margin < 1:
-        raise InvalidInputError(f"margin must be >= 1, got {margin}", field="margin")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 1):
+        raise InvalidInputError(f"margin must be a whole number >= 1, got {margin!r}", field="margin")
     counts: dict[str, int] = {}
     first: dict[str, int] = {}
     calls = 0
@@ -51,7 +51,9 @@ def simulate_adaptive(probs: np.ndarray, kmax: int, *, margin: int | None = None
     """Accuracy and mean calls of the rule on answer distributions ``[correct, wrong..., abstain]``,
     by simulation; the fixed-``kmax`` vote on the same draws is reported beside it."""
     kmax = check_kmax(kmax)
-    P = np.asarray(probs, dtype=float)
+    P = as_distributions(probs)
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 1):
+        raise InvalidInputError(f"margin must be a whole number >= 1, got {margin!r}", field="margin")
     rng = np.random.default_rng(seed)
     cols = P.shape[1]
     acc_rule = acc_fixed = calls = 0.0

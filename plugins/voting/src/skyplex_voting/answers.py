@@ -127,7 +127,9 @@ def majority_vote(answers: Iterable[str | None], *, tie_break: str = "random", r
     if not counts or max(counts.values()) <= 0:
         return Vote(answer=None, counts=counts, abstentions=abstentions)
     best = max(counts.values())
-    tied = sorted((a for a, c in counts.items() if math.isclose(c, best, rel_tol=1e-12, abs_tol=1e-12)),
+    # relative tolerance only: weights can be tiny (probabilities of long completions), and an absolute
+    # one would call every answer tied with the leader whatever their ratio
+    tied = sorted((a for a, c in counts.items() if math.isclose(c, best, rel_tol=1e-12, abs_tol=0.0)),
                   key=first_seen.__getitem__)
     if len(tied) == 1:
         return Vote(answer=tied[0], counts=counts, abstentions=abstentions)
@@ -142,11 +144,21 @@ def logprob_weighted_vote(answers: Sequence[str | None], logprobs: Sequence[floa
                           tie_break: str = "random", rng: random.Random | None = None) -> Vote:
     """Each answer votes with its completion's probability ``exp(mean token logprob)``.
 
-    Answers without a logprob (``None``) vote with weight 0; abstentions never count.
+    Answers without a logprob (``None``) vote with weight 0; abstentions never count. The weights are
+    taken relative to the most probable answer's, so very unlikely completions (mean logprobs far
+    below -700, where ``exp`` underflows) still vote in the right proportions.
     """
     if len(answers) != len(logprobs):
         raise InvalidInputError(f"{len(logprobs)} logprobs for {len(answers)} answers", field="logprobs")
-    weights = [0.0 if lp is None else math.exp(min(0.0, float(lp))) for lp in logprobs]
+    raw = [None if lp is None else float(lp) for lp in logprobs]
+    if any(lp is not None and math.isnan(lp) for lp in raw):
+        raise InvalidInputError("a logprob is NaN; give each answer's mean token logprob (a number <= 0) or null",
+                                field="logprobs")
+    lps = [None if lp is None else min(0.0, lp) for lp in raw]
+    # only answers that can vote set the scale: an abstention's logprob must not shrink the others to 0
+    scale = max((lp for a, lp in zip(answers, lps) if a is not None and lp is not None and lp > -math.inf),
+                default=0.0)
+    weights = [0.0 if lp is None or a is None else math.exp(lp - scale) for a, lp in zip(answers, lps)]
     return majority_vote(answers, tie_break=tie_break, rng=rng, weights=weights)
 
 

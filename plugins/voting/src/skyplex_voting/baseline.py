@@ -42,9 +42,11 @@ def authors_curves(counts, kmax: int, *, fit_ks=(1, 10, 100, 1000), trials: int 
     fit_ks = np.asarray(fit_ks, dtype=float)
     for q, row in enumerate(C):
         p = row / row.sum()
-        answers = p[:-1]
+        # ties are decided on the whole-number counts, exactly (np.isclose's default tolerances would
+        # merge different frequencies once a query has many answers)
+        answers = row[:-1]
         best = answers.max()
-        tops = np.flatnonzero(np.isclose(answers, best)) if best > 0 else np.array([], dtype=int)
+        tops = np.flatnonzero(answers == best) if best > 0 else np.array([], dtype=int)
         scale = 1.0
         if 0 in tops:
             G = _easy

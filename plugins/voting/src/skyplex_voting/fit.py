@@ -261,6 +261,11 @@ def posterior(prior: DifficultyPrior, counts: Any) -> tuple[np.ndarray, np.ndarr
         raise InvalidInputError(f"counts have {C.shape[1] - 2} wrong columns but the prior was fitted with "
                                 f"{prior.n_wrong}", field="counts")
     weights, alphas = prior.expanded()
+    if np.all(alphas[:, -1] == 0) and C[:, -1].sum() > 0:
+        # the prior saw no unparsable answer, so it gives them probability 0: these counts would have
+        # likelihood 0 under every component (NaN weights); refit on counts that include them
+        raise InvalidInputError("these counts have unparsable answers but the prior was fitted on counts "
+                                "without any; fit the prior on these counts", field="counts")
     log_r = _component_loglik(C, alphas) + np.log(weights)[None]
     resp = np.exp(log_r - logsumexp(log_r, axis=1, keepdims=True))
     return resp, alphas[None] + C[:, None, :]

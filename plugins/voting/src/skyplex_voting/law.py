@@ -79,6 +79,11 @@ def _as_distributions(probs: np.ndarray) -> np.ndarray:
     return P
 
 
+def as_distributions(probs: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
+    """``probs`` as checked answer distributions (rows ``[correct, wrong..., abstain]`` summing to 1)."""
+    return _as_distributions(np.asarray(probs, dtype=float))
+
+
 def _blocks(log_norm, kmax: int) -> list[tuple[int, int, float]]:
     """Split K = 1..kmax into blocks (lo, hi, s) whose normaliser stays above exp(-_LOG_FLOOR)."""
     blocks = []
@@ -283,7 +288,9 @@ def two_level_curves(p_correct: np.ndarray, p_wrong: np.ndarray, kmax: int, tie:
                                 field="probs")
     s = np.clip(pc + pw, 0.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(s > 0, pc / np.where(s > 0, s, 1.0), 0.0)
+        # the ratio is a probability; a p_correct a rounding error above 1 (accepted above) must not
+        # push it past 1, where the incomplete beta and log1p(-r) are NaN
+        r = np.clip(np.where(s > 0, pc / np.where(s > 0, s, 1.0), 0.0), 0.0, 1.0)
     n = np.arange(1, kmax + 1)
     half = n // 2
     # h[q, n-1]: chance the correct answer wins among n votes for the two answers
@@ -336,6 +343,11 @@ def cost_optimal_k(curve: Sequence[float], *, cost_per_call: float, value_per_co
         raise InvalidInputError("an accuracy curve must be a non-empty list of finite numbers", field="curve")
     if not (np.isfinite(cost_per_call) and cost_per_call >= 0 and np.isfinite(value_per_correct) and value_per_correct > 0):
         raise InvalidInputError("cost_per_call must be >= 0 and value_per_correct > 0", field="cost_per_call")
-    net = value_per_correct * arr - cost_per_call * np.arange(1, arr.size + 1)
-    k = int(np.flatnonzero(net >= net.max() - 1e-12)[0]) + 1
-    return k, float(net[k - 1])
+    ks = np.arange(1, arr.size + 1)
+    # compare in accuracy units (net / value): a tolerance on the net value itself would merge every K
+    # when a correct answer is worth little (fractions of a cent) and none when it is worth a lot
+    with np.errstate(over="ignore"):
+        ratio = cost_per_call / value_per_correct
+        rel = arr - ratio * ks
+    k = int(np.flatnonzero(rel >= rel.max() - 1e-12)[0]) + 1
+    return k, float(value_per_correct * arr[k - 1] - cost_per_call * k)

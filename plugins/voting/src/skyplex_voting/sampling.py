@@ -192,7 +192,13 @@ def letter_distribution(backend: ModelBackend, prompts: Sequence[str], letters: 
     out = []
     for i in range(len(prompts)):
         row = probs[i * n:(i + 1) * n]
-        out.append(row + [max(0.0, 1.0 - sum(row))])
+        total = sum(row)
+        if total > 1.0:
+            # letter probabilities scored separately can add up to a rounding error over 1; the law
+            # refuses rows that do not sum to 1, so they are rescaled (no mass left to abstain)
+            out.append([x / total for x in row] + [0.0])
+        else:
+            out.append(row + [1.0 - total])
     return out
 
 
