@@ -152,11 +152,13 @@ class Executor:
                 self.declared.add(f"nonlocal {argval}")
             self.store(argval, stack.pop(), ins, stmts)
         elif op == "STORE_ATTR":
-            obj, value = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
-            stmts.append(Line(f"{obj.p()}.{argval} = {value.text}"))
+            obj, value = self.expr(stack.pop(), ins), stack.pop()
+            line = self.assign(f"{obj.p()}.{argval}", value, ins)
+            stmts.extend([Line(line)] if line else [])
         elif op == "STORE_SUBSCR":
-            key, obj, value = (self.expr(stack.pop(), ins) for _ in range(3))
-            stmts.append(Line(f"{obj.p()}[{key.text}] = {value.text}"))
+            key, obj, value = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins), stack.pop()
+            line = self.assign(f"{obj.p()}[{key.text}]", value, ins)
+            stmts.extend([Line(line)] if line else [])
         elif op in ("DELETE_FAST", "DELETE_NAME", "DELETE_GLOBAL", "DELETE_DEREF"):
             stmts.append(Line(f"del {argval}"))
         elif op == "DELETE_ATTR":
@@ -293,8 +295,7 @@ class Executor:
                 raise self.refuse(ins, f"POP_TOP of {type(value).__name__}")
         elif op == "SWAP":
             stack[-1], stack[-arg] = stack[-arg], stack[-1]
-        elif op == "COPY" and arg == 1 and self.instrs[i + 1].opname in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL",
-                                                                       "STORE_DEREF"):
+        elif op == "COPY" and arg == 1 and self.instrs[i + 1].opname != "LOAD_ATTR":
             top = stack[-1]
             if isinstance(top, Chain):
                 top.needed += 1
@@ -303,6 +304,12 @@ class Executor:
             else:
                 raise self.refuse(ins, "COPY of a non-expression")
             stack.append(top)
+        elif op == "COPY" and arg == 1 and self.instrs[i + 1].opname == "LOAD_ATTR":
+            stack.append(stack[-1])  # ``obj.attr op= value``: the object, kept for the store
+        elif (op == "COPY" and arg == 2 and self.instrs[i + 1].opname == "COPY" and self.instrs[i + 1].arg == 2
+              and self.instrs[i + 2].opname == "BINARY_SUBSCR"):
+            stack.extend([stack[-2], stack[-1]])  # ``obj[key] op= value``: object and key, kept for the store
+            return i + 2
         elif op == "COPY":
             if (arg == 2 and i + 2 < hi and self.instrs[i + 1].opname in ("COMPARE_OP",)
                     and self.instrs[i - 1].opname == "SWAP"):
@@ -346,6 +353,17 @@ class Executor:
         stack.append(Expr(f"{func.p()}({', '.join(positional + keywords)})", atom=True))
         if assertion:
             stack[-1].assertion = ", " + positional[0]
+
+    def assign(self, target: str, value: Any, ins: dis.Instruction) -> str | None:
+        """``target = value``, or ``target op= x`` when the value is that same target's in-place result."""
+        if isinstance(value, InPlace):
+            if value.target.text != target:
+                raise self.refuse(ins, "augmented assignment to a different target")
+            return f"{target} {value.op} {value.value.text}"
+        if isinstance(value, Chain):  # ``a = b.c = value``: the statement is written at its last target
+            value.names.append(target)
+            return " = ".join(value.names) + f" = {value.value.text}" if len(value.names) == value.needed else None
+        return f"{target} = {self.expr(value, ins).text}"
 
     def store(self, name: str, value: Any, ins: dis.Instruction, stmts: list) -> None:
         if isinstance(value, Chain):

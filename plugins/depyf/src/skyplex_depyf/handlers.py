@@ -87,8 +87,10 @@ def try_block(executor: Any, i: int, entry: Any, stack: list, stmts: list) -> in
         executor.consumed = saved | {entry}
         try:
             return _try_finally(executor, i, entry, handler, stack, stmts)
-        except Refusal:
-            raise first from None
+        except Refusal as second:
+            looks_except = executor.instrs[handler + 1].opname == "POP_TOP" or any(
+                x.opname == "CHECK_EXC_MATCH" for x in executor.instrs[handler:handler + 40])
+            raise (first if looks_except else second) from None
 
 
 def _protected_end(executor: Any, entry: Any) -> int:

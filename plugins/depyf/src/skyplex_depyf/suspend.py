@@ -87,8 +87,14 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
     executor.consumed.add(entry)
     ends = [e.end for e in executor.exception_entries if e.target == entry.target and e.depth == depth]
     protected = executor.index.get(max(ends), len(ins))
+    while protected < len(ins) and ins[protected].opname == "NOP":  # the line marker of a nested block's end
+        protected += 1
     body, rest = executor.block(k + 1, protected, stack + [WithExit()])
-    if len(rest) != depth:
+    returns = None
+    if len(rest) == depth + 1 and isinstance(rest[-1], Expr) and ins[protected].opname == "SWAP":
+        returns = rest[-1]  # ``return value`` in the body: __exit__ runs with the value set aside
+        protected += 1
+    elif len(rest) != depth:
         raise executor.refuse(where, "with body leaves values on the stack")
     exit_call = EXIT_CALL + (["GET_AWAITABLE"] + SEND_LOOP if is_async else []) + ["POP_TOP"]
     if _names(executor, protected, protected + len(exit_call)) != exit_call:
@@ -99,8 +105,13 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
     if _names(executor, handler, handler + len(handler_shape)) != handler_shape:
         raise executor.refuse(ins[handler], "with: exit handler of an unknown shape")
     after = handler + len(handler_shape)
-    stmts.append(With(items, body or [Line("pass")], is_async))
     k = protected + len(exit_call)
+    if returns is not None:
+        if ins[k].opname != "RETURN_VALUE" or k + 1 != handler:
+            raise executor.refuse(ins[k], "with: return of an unknown shape")
+        stmts.append(With(items, body + [Return(returns)], is_async))
+        return after
+    stmts.append(With(items, body or [Line("pass")], is_async))
     if k == handler - 1 and ins[k].opname == "JUMP_FORWARD" and executor.target(ins[k]) == after:
         return after
     if k < handler:  # the compiler placed a short exit (``return``) before the handler
