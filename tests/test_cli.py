@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,59 +30,38 @@ from skyplex import Kernel, Settings, hookimpl, make_plugin_manager
 from skyplex.cli import CliState, pass_kernel
 from skyplex.cli.main import cli, main
 from skyplex.errors import InvalidInputError, ModelUnavailableError
-from skyplex.interfaces.model import (
-    ChatMessage,
-    Completion,
-    GenerationParams,
-    ModelBackend,
-    ModelInfo,
-    TokenLogprob,
-    Usage,
-)
+from skyplex.interfaces.model import ChatMessage, GenerationParams
+from skyplex.testing import FakeModelBackend
 
 # --------------------------------------------------------------------------------------------------
 # test plugins
 
 
-class EchoBackend(ModelBackend):
-    """A model backend that answers instantly and records what it was asked."""
-
-    def __init__(self, calls: list[tuple[str, Any, GenerationParams]]) -> None:
-        self.calls = calls
-
-    def info(self) -> ModelInfo:
-        return ModelInfo(backend="echo", model="echo-1")
-
-    def generate(self, prompts: Sequence[Any], params: GenerationParams | None = None) -> list[Completion]:
-        params = params or GenerationParams()
-        self.calls.append(("generate", list(prompts), params))
-        return [
-            Completion(
-                text=f"echo: {prompt}",
-                finish_reason="stop",
-                usage=Usage(prompt_tokens=len(str(prompt).split()), completion_tokens=2),
-                logprobs=[TokenLogprob(token="echo", logprob=-0.25, top={"echo": -0.25, "[x]": -2.0})]
-                if params.logprobs
-                else None,
-            )
-            for prompt in prompts
-        ]
-
-    def stream(self, prompt: Any, params: GenerationParams | None = None) -> Iterator[str]:
-        self.calls.append(("stream", [m.model_copy() for m in prompt], params or GenerationParams()))
-        turn = sum(1 for m in prompt if m.role == "user")
-        yield from (f"reply {turn}", " to ", prompt[-1].content)
+def echo_reply(prompt: str) -> str:
+    """The test backend's rule: ``echo: <prompt>`` for text; ``reply <n> to <last message>`` for the n-th
+    user turn of a conversation (which the fake backends see as ``role: content`` lines)."""
+    lines = prompt.splitlines()
+    if lines and all(re.match(r"(system|user|assistant): ", line) for line in lines):
+        turn = sum(line.startswith("user: ") for line in lines)
+        return f"reply {turn} to {lines[-1].split(': ', 1)[1]}"
+    return f"echo: {prompt}"
 
 
 class EchoPlugin:
     """Registers `echo` (works) and `broken` (cannot run here) model backends."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, GenerationParams]] = []
+        # one backend for every kernel a test builds, so `calls` spans invocations
+        self.backend = FakeModelBackend(echo_reply, model="echo-1")
+
+    @property
+    def calls(self) -> list[tuple[list[Any], GenerationParams]]:
+        """Every ``generate`` batch (``stream`` goes through it) with its params."""
+        return self.backend.calls
 
     @hookimpl
     def skyplex_register_models(self, register):
-        register("echo", lambda: EchoBackend(self.calls), description="answers with the prompt")
+        register("echo", lambda: self.backend, description="answers with the prompt")
 
         def broken():
             raise ModelUnavailableError("the broken backend needs a GPU", field="models.broken")
@@ -389,7 +369,7 @@ def test_generate_prints_text_and_passes_params(run, echo):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stdout == "echo: hello there\n"
-    (_, prompts, params) = echo.calls[0]
+    (prompts, params) = echo.calls[0]
     assert prompts == ["hello there"]
     assert (params.max_tokens, params.temperature, params.seed, params.stop) == (5, 0.5, 7, ["\n", "."])
 
@@ -401,15 +381,15 @@ def test_generate_reads_prompts_from_stdin_and_prints_json(run, echo):
     assert out["model"] == "echo"
     assert [c["prompt"] for c in out["completions"]] == ["first", "second [x]"]
     assert out["completions"][1]["text"] == "echo: second [x]"
-    assert out["completions"][0]["logprobs"][0]["logprob"] == -0.25
-    assert echo.calls[0][2].logprobs is True
+    assert out["completions"][0]["logprobs"][0]["logprob"] == -0.1
+    assert echo.calls[0][1].logprobs is True
 
 
 def test_generate_several_prompts_with_logprobs_table(run):
-    result = run("models", "generate", "-m", "echo", "a", "b", "--logprobs")
+    result = run("models", "generate", "-m", "echo", "a", "[b]", "--logprobs", "--top-logprobs", "2")
     assert result.exit_code == 0, result.output
-    assert "1: a" in result.stdout and "2: b" in result.stdout
-    assert "'[x]' -2.00" in result.stdout  # brackets survive rich markup
+    assert "1: a" in result.stdout and "2: [b]" in result.stdout
+    assert "'[b]'" in result.stdout and "'[alt1]' -1.20" in result.stdout  # brackets survive rich markup
 
 
 def test_generate_uses_the_default_model_setting(run, tmp_path, echo):
@@ -439,7 +419,7 @@ def test_chat_keeps_the_conversation_and_streams(run, echo):
     result = run("models", "chat", "-m", "echo", "--system", "Be brief.", input=script)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == ["reply 1 to Hi there", "reply 2 to What did I say?", "reply 1 to Again"]
-    streams = [messages for kind, messages, _ in echo.calls if kind == "stream"]
+    streams = [prompts[0] for prompts, _ in echo.calls]  # each turn streams one conversation
     assert [m.role for m in streams[1]] == ["system", "user", "assistant", "user"]
     assert streams[1][2] == ChatMessage(role="assistant", content="reply 1 to Hi there")
     assert [m.content for m in streams[2]] == ["Be brief.", "Again"]  # /reset kept only the system message

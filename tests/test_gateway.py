@@ -25,90 +25,51 @@ from skyplex.interfaces import (
     Allocator,
     Auditor,
     Commitment,
-    Completion,
     DatasetArtifact,
     Evaluator,
     Executor,
     GenerationParams,
     InspectionReport,
     Inspector,
-    ModelBackend,
-    ModelInfo,
     Proof,
     Report,
     Schedule,
     Scheduler,
     Score,
-    TokenLogprob,
     Trainer,
     TrainingResult,
-    Usage,
     Verdict,
 )
+from skyplex.testing import FakeModelBackend
 
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 # --- tiny implementations of every kind --------------------------------------------------------
-def _prompt_text(prompt) -> str:
-    return prompt if isinstance(prompt, str) else " | ".join(f"{m.role}:{m.content}" for m in prompt)
+def echo_or_fail(prompt: str) -> str:
+    """The echo backend's rule: ``echo <prompt>``; a prompt starting ``FAIL`` raises, as a broken model would."""
+    if prompt.startswith("FAIL"):
+        raise ValueError("this prompt always fails")
+    return "echo " + prompt
 
 
-class EchoBackend(ModelBackend):
-    """Deterministic: the completion is the prompt's words echoed back, one 'token' per word."""
+def EchoBackend() -> FakeModelBackend:  # noqa: N802 - registered and built like a backend class
+    """skyplex.testing's fake backend with the echo rule (a "token" is a word and its spaces)."""
+    return FakeModelBackend(echo_or_fail, model="echo-1")
 
-    name = "echo"
+
+def batch_sizes(backend: FakeModelBackend) -> list[int]:
+    """How many prompts each ``generate`` call of ``backend`` carried."""
+    return [len(prompts) for prompts, _params in backend.calls]
+
+
+class FixedStreamEcho(FakeModelBackend):
+    """Streams in 3-character pieces, not token by token: the gateway must not assume token chunks."""
 
     def __init__(self) -> None:
-        self.calls: list[int] = []
-        self._lock = threading.Lock()
+        super().__init__(echo_or_fail, model="echo-1")
 
-    def info(self) -> ModelInfo:
-        return ModelInfo(backend="echo", model="echo-1")
-
-    def _complete(self, prompt, params: GenerationParams) -> tuple[list[str], str, str]:
-        tokens = [w + " " for w in ("echo " + _prompt_text(prompt)).split(" ")]
-        kept, text = [], ""
-        for tok in tokens[: params.max_tokens]:
-            candidate = text + tok
-            hit = next((s for s in params.stop if s in candidate), None)
-            if hit is not None:
-                return kept, candidate[: candidate.index(hit)], "stop"
-            kept.append(tok)
-            text = candidate
-        return kept, text, "length" if len(tokens) > params.max_tokens else "stop"
-
-    def generate(self, prompts, params=None):
-        params = params or GenerationParams()
-        with self._lock:
-            self.calls.append(len(prompts))
-        outs = []
-        for p in prompts:
-            if _prompt_text(p).startswith("FAIL"):
-                raise ValueError("this prompt always fails")
-            toks, text, finish = self._complete(p, params)
-            lps = None
-            if params.logprobs:
-                lps = [
-                    TokenLogprob(token=t, token_id=i, logprob=-0.5, top={t: -0.5, "alt": -1.5, "other": -2.5})
-                    for i, t in enumerate(toks)
-                ]
-            outs.append(
-                Completion(
-                    text=text,
-                    finish_reason=finish,
-                    usage=Usage(prompt_tokens=len(_prompt_text(p).split()), completion_tokens=len(toks)),
-                    logprobs=lps,
-                )
-            )
-        return outs
-
-    def count_tokens(self, text: str) -> int:
-        return len([w for w in text.split(" ") if w])
-
-
-class FixedStreamEcho(EchoBackend):
     def stream(self, prompt, params=None):
         text = self.generate([prompt], params)[0].text
         for i in range(0, len(text), 3):
@@ -592,17 +553,17 @@ def test_chat_completion_shape(client):
     body = r.json()
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "echo"
     choice = body["choices"][0]
-    assert choice["message"] == {"role": "assistant", "content": "echo user:hello there "}
+    assert choice["message"] == {"role": "assistant", "content": "echo user: hello there"}
     assert choice["finish_reason"] == "stop"
     assert body["usage"] == {
-        "prompt_tokens": 2,
-        "completion_tokens": 3,
-        "total_tokens": 5,
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
         "prompt_tokens_details": {"cached_tokens": 0},
     }
     content = choice["logprobs"]["content"]
-    assert [c["token"] for c in content] == ["echo ", "user:hello ", "there "]
-    assert [t["token"] for t in content[0]["top_logprobs"]] == ["echo ", "alt"]  # best first, top 2
+    assert [c["token"] for c in content] == ["echo ", "user: ", "hello ", "there"]
+    assert [t["token"] for t in content[0]["top_logprobs"]] == ["echo ", "[alt1]"]  # best first, top 2
     assert content[0]["bytes"] == list(b"echo ")
 
 
@@ -611,7 +572,7 @@ def test_chat_default_model_stop_and_length(client):
     r = client.post("/v1/chat/completions", json=body).json()
     assert r["model"] == "echo" and r["choices"][0]["finish_reason"] == "length"
     r = client.post("/v1/chat/completions", json={**body, "max_tokens": 20, "stop": "c d"}).json()
-    assert r["choices"][0]["message"]["content"] == "echo user:a b " and r["choices"][0]["finish_reason"] == "stop"
+    assert r["choices"][0]["message"]["content"] == "echo user: a b " and r["choices"][0]["finish_reason"] == "stop"
 
 
 def test_text_completions_with_prompt_list_and_logprobs(client):
@@ -619,11 +580,11 @@ def test_text_completions_with_prompt_list_and_logprobs(client):
     assert r.status_code == 200
     body = r.json()
     assert body["object"] == "text_completion"
-    assert [c["text"] for c in body["choices"]] == ["echo one two ", "echo three "]
+    assert [c["text"] for c in body["choices"]] == ["echo one two", "echo three"]
     assert [c["index"] for c in body["choices"]] == [0, 1]
     lp = body["choices"][0]["logprobs"]
-    assert lp["tokens"] == ["echo ", "one ", "two "] and lp["text_offset"] == [0, 5, 9]
-    assert lp["top_logprobs"][0] == {"echo ": -0.5}
+    assert lp["tokens"] == ["echo ", "one ", "two"] and lp["text_offset"] == [0, 5, 9]
+    assert lp["top_logprobs"][0] == {"echo ": -0.1}
     assert body["usage"]["completion_tokens"] == 5
 
 
@@ -644,13 +605,13 @@ def test_streamed_chat_joins_to_the_non_streamed_text(client):
     text = "".join(c["choices"][0]["delta"]["content"] or "" for c in chunks if c["choices"])
     assert text == full
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
-    assert chunks[-1]["usage"]["completion_tokens"] == 3
+    assert chunks[-1]["usage"]["completion_tokens"] == 4
 
 
 def test_streamed_text_completion(client):
     r = client.post("/v1/completions", json={"model": "echo3", "prompt": "hi you", "stream": True})
     chunks = [json.loads(p) for p in _sse_payloads(r.text)[:-1]]
-    assert "".join(c["choices"][0]["text"] for c in chunks) == "echo hi you "
+    assert "".join(c["choices"][0]["text"] for c in chunks) == "echo hi you"
     bad = client.post("/v1/completions", json={"model": "echo3", "prompt": ["a", "b"], "stream": True})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "prompt"
 
@@ -672,11 +633,11 @@ def test_concurrent_requests_are_batched_and_match_unbatched(kernel):
     backend = kernel.models.get("echo")
     batched_app = create_app(kernel, api_key=KEY, batch_window_ms=50)
     batched = asyncio.run(_concurrent(batched_app, _bodies(8)))
-    batch_calls = list(backend.calls)
+    batch_calls = batch_sizes(backend)
     backend.calls.clear()
     plain_app = create_app(kernel, api_key=KEY, batch_window_ms=None)
     plain = asyncio.run(_concurrent(plain_app, _bodies(8)))
-    assert backend.calls == [1] * 8
+    assert batch_sizes(backend) == [1] * 8
     assert max(batch_calls) > 1 and sum(batch_calls) == 8  # coalesced into fewer, larger calls
     strip = lambda r: (r.json()["choices"], r.json()["usage"])  # noqa: E731 - ids and times differ
     assert [strip(r) for r in batched] == [strip(r) for r in plain]
@@ -690,7 +651,7 @@ def test_seeded_sampling_is_never_batched(kernel):
     app = create_app(kernel, api_key=KEY, batch_window_ms=50)
     bodies = [{**b, "temperature": 0.7, "seed": 1} for b in _bodies(4)]
     asyncio.run(_concurrent(app, bodies))
-    assert backend.calls == [1, 1, 1, 1]
+    assert batch_sizes(backend) == [1, 1, 1, 1]
 
 
 def test_a_failing_request_does_not_fail_its_batch_neighbours(kernel):
@@ -813,8 +774,8 @@ def test_coalescer_keeps_a_trickling_burst_together_and_respects_max_batch():
         time.sleep(0.01)
     texts = [f.result(timeout=10)[0].text for f in futures]
     coalescer.close()
-    assert texts == [f"echo p{i} " for i in range(7)]  # each caller gets its own answer, in order
-    assert backend.calls == [5, 2]
+    assert texts == [f"echo p{i}" for i in range(7)]  # each caller gets its own answer, in order
+    assert batch_sizes(backend) == [5, 2]
 
 
 def test_coalescer_does_not_mix_different_params():
@@ -825,7 +786,7 @@ def test_coalescer_does_not_mix_different_params():
     a = coalescer.submit(["x y z"], GenerationParams(max_tokens=2))
     b = coalescer.submit(["x y z"], GenerationParams(max_tokens=4))
     c = coalescer.submit(["q"], GenerationParams(max_tokens=2))
-    assert a.result(10)[0].text == "echo x " and b.result(10)[0].text == "echo x y z "
-    assert c.result(10)[0].text == "echo q "
+    assert a.result(10)[0].text == "echo x " and b.result(10)[0].text == "echo x y z"
+    assert c.result(10)[0].text == "echo q"
     coalescer.close()
-    assert sorted(backend.calls) == [1, 2]
+    assert sorted(batch_sizes(backend)) == [1, 2]

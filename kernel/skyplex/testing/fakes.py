@@ -3,9 +3,9 @@
 ``FakeModelBackend`` answers every prompt by a fixed rule (by default it echoes the prompt's last
 line), and ``ScriptedModelBackend`` answers with replies the test wrote, recording every call. Both
 keep the :class:`~skyplex.interfaces.ModelBackend` contract (they pass ``ModelBackendConformance``):
-one completion per prompt, ``max_tokens`` and ``stop`` respected, a logprob per token, ``stream``
-equal to ``generate``. A "token" is a word with the spaces that follow it, so counts are easy to
-predict in tests. Register them in a test kernel like any backend::
+one completion per prompt, ``max_tokens`` and ``stop`` respected, a logprob per token (and
+``top_logprobs`` alternatives when asked), ``stream`` equal to ``generate``. A "token" is a word with
+the spaces that follow it, so counts are easy to predict in tests. Register them in a test kernel like any backend::
 
     class Models:
         @hookimpl
@@ -93,9 +93,23 @@ class _RuleBackend(ModelBackend):
         logprobs = None
         if params.logprobs:
             # a fixed, plausible distribution: later tokens are a little less certain
-            logprobs = [TokenLogprob(token=t, token_id=i, logprob=-0.1 * (i + 1)) for i, t in enumerate(kept)]
+            logprobs = [TokenLogprob(token=t, token_id=i, logprob=-0.1 * (i + 1),
+                                     top=self._alternatives(t, -0.1 * (i + 1), params.top_logprobs))
+                        for i, t in enumerate(kept)]
         usage = Usage(prompt_tokens=self.count_tokens(prompt), completion_tokens=len(kept))
         return Completion(text=text, finish_reason=finish, usage=usage, logprobs=logprobs)
+
+    @staticmethod
+    def _alternatives(token: str, logprob: float, count: int) -> dict[str, float]:
+        """``count`` most likely tokens: the chosen one first, then ``[alt1]``, ``[alt2]`` ... each one
+        nat less likely (the brackets test that displays escape markup)."""
+        top: dict[str, float] = {}
+        k = 0
+        while len(top) < count:
+            name = token if k == 0 else f"[alt{k}]"
+            top.setdefault(name, logprob - k)  # a reply may itself contain "[alt1]": never a duplicate
+            k += 1
+        return top
 
 
 class FakeModelBackend(_RuleBackend):
