@@ -7,12 +7,11 @@ import ctypes.util
 import http.server
 import struct
 import threading
-from pathlib import Path
 
 import pytest
 
 from skyplex.sandbox import DENIED_SYSCALLS, Sandbox, SandboxPolicy, SandboxUnavailable, available, build_filter
-from skyplex.sandbox.seccomp import SYSCALL_NUMBERS, UNSUPPORTED_SYSCALLS, native_arch
+from skyplex.sandbox.seccomp import SYSCALL_NUMBERS, UNSUPPORTED_SYSCALLS
 
 OK, REASON = available()
 needs_sandbox = pytest.mark.skipif(not OK, reason=f"sandbox unavailable here: {REASON}")
