@@ -20,6 +20,24 @@ def skyplex_register_schedulers(register):
 
 
 @hookimpl
+def skyplex_configure(config):
+    """Note the settings: ``plugins.muxserve-serving`` names the models served through one multiplexer."""
+    from .multiplex import remember_settings
+
+    remember_settings(config)
+
+
+@hookimpl
+def skyplex_register_models(register):
+    """Register each configured deployment (``plugins.muxserve-serving.models``) as a model backend."""
+    from .multiplex import configured_deployments
+
+    for d in configured_deployments():
+        register(d.name, "skyplex_muxserve.multiplex:MuxModel",
+                 description=f"MuxServe deployment of {d.backend!r} (rate {d.rate:g}/s), scheduled with the others")
+
+
+@hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex muxserve place|simulate|compare``."""
     from .cli import register
