@@ -50,6 +50,11 @@ class Executor:
             return value
         if isinstance(value, Func) and value.code.co_name == "<lambda>":
             return Expr(self.render_function(value, "lambda", ""))
+        if isinstance(value, Chain) and value.needed == 2 and len(value.names) == 1 and value.names[0].isidentifier():
+            value.needed = -1  # one copy stored, the other used: ``(name := value)``; never a statement now
+            value.walrus = Expr(f"({value.names[0]} := {value.value.text})", atom=True)
+        if isinstance(value, Chain) and value.needed == -1:
+            return value.walrus
         raise self.refuse(ins, f"expected an expression, found {type(value).__name__}")
 
     # the main loop ---------------------------------------------------------------------------------
