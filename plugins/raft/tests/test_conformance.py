@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from skyplex.interfaces import DatasetSpec
+from skyplex.interfaces import DatasetSpec, FinetuneSpec
 from skyplex.testing import EntryPointConformance, PluginShapeConformance, TrainerConformance
 from skyplex_raft.trainer import RaftTrainer
 
@@ -20,6 +20,16 @@ class TestRaftTrainerConformance(TrainerConformance):
         return DatasetSpec(source="python:json,textwrap,shlex", output=str(tmp_path / "raft.jsonl"),
                            options={"k": 3, "p": 0.8, "seed": 1})
 
+    @pytest.fixture
+    def finetune_spec(self, tmp_path, skyplex_model_cache_dir):
+        pytest.importorskip("peft")
+
+        def spec(artifact):  # one LoRA step on short sequences: the contract, not the quality
+            return FinetuneSpec(dataset=artifact.path, base_model="local", output=str(tmp_path / "ft"),
+                                options={"max_steps": 1, "max_seq_len": 48, "r": 2, "merge": False,
+                                         "data_dir": str(skyplex_model_cache_dir)})
+        return spec
+
 
 class TestRaftEntryPoint(EntryPointConformance):
     plugin_name = "raft"
@@ -33,7 +43,7 @@ class TestRaftShape(PluginShapeConformance):
 def test_trainer_writes_both_splits_and_reports_progress(tmp_path):
     seen = []
     spec = DatasetSpec(source="python:json,textwrap,shlex", output=str(tmp_path / "d.jsonl"), options={"k": 3})
-    art = RaftTrainer().build_dataset(spec, progress=lambda frac, msg: seen.append(frac))
+    art = RaftTrainer().build_dataset(spec, progress=lambda done, total, msg: seen.append(done / total))
     assert seen and seen[-1] == 1.0 and seen == sorted(seen)
     train = [json.loads(x) for x in open(art.path)]
     test = [json.loads(x) for x in open(art.metadata["test_path"])]

@@ -1,4 +1,4 @@
-"""The ``raft`` trainer: builds RAFT datasets (fine-tuning on them is not part of this plugin yet)."""
+"""The ``raft`` trainer: builds RAFT datasets and fine-tunes a model on them with LoRA."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
 
     def report(done: int, total: int) -> None:
         if progress is not None:
-            progress(done / total, f"{done}/{total} questions")
+            progress(done, total, f"{done}/{total} questions")
 
     examples, counts = build_examples(chunks, questions, options, progress=report)
     train = [e for e in examples if e.split == "train"]
@@ -69,9 +69,14 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
 
 
 class RaftTrainer(Trainer):
-    """RAFT (retrieval augmented fine-tuning) data: ``spec.source`` is ``python:MODULES`` or a text path."""
+    """RAFT (retrieval augmented fine-tuning): ``build_dataset`` reads ``spec.source`` (``python:MODULES``
+    or a text path); ``finetune`` trains a LoRA adapter on a built dataset."""
 
     name = "raft"
+
+    def __init__(self, kernel: Any = None) -> None:
+        """``kernel`` (given by the registry) supplies the data dir where the packaged model is converted."""
+        self.kernel = kernel
 
     def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
         """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, max_chunks)."""
@@ -80,6 +85,32 @@ class RaftTrainer(Trainer):
         options, max_chunks = options_from(spec.options)
         return build_dataset(spec.source, Path(spec.output), options, max_chunks=max_chunks, progress=progress)
 
+    def _data_dir(self, options: dict[str, Any]) -> Path:
+        if options.get("data_dir"):
+            return Path(options["data_dir"])
+        if self.kernel is not None:
+            return Path(self.kernel.settings.data_dir)
+        from skyplex.config import Settings
+
+        return Path(Settings.load().data_dir)
+
     def finetune(self, spec: FinetuneSpec, *, progress: Any = None) -> TrainingResult:
-        """Not available yet: the plugin builds RAFT datasets; LoRA fine-tuning on them is future work."""
-        raise NotImplementedError("skyplex-raft builds datasets only; fine-tuning is not implemented yet")
+        """LoRA-tune ``spec.base_model`` (``local`` or a transformers folder) on the chat JSONL ``spec.dataset``
+        into ``spec.output`` (options: r, alpha, dropout, target_modules, learning_rate, epochs, max_steps,
+        batch_size, max_seq_len, max_examples, save_every, seed, merge, threads, data_dir). Resumes from the
+        checkpoint in ``spec.output`` when one of the same run is there."""
+        from .finetune import finetune_lora, lora_options_from
+
+        if not spec.output:
+            raise InvalidInputError("the fine-tune spec needs output: the folder for the adapter and model",
+                                    field="output")
+        options, rest = lora_options_from(spec.options)
+        unknown = sorted(set(rest) - {"data_dir"})
+        if unknown:
+            raise InvalidInputError(f"unknown fine-tune option {unknown[0]!r}", field=unknown[0])
+        summary = finetune_lora(Path(spec.dataset), spec.base_model, Path(spec.output), options,
+                                data_dir=self._data_dir(spec.options), progress=progress)
+        metrics = {"final_loss": summary["final_loss"], "first_loss": summary["first_loss"],
+                   "steps": float(summary["steps"]), "tokens_trained": float(summary["tokens_trained"])}
+        return TrainingResult(model_path=summary.get("model_dir") or summary["adapter_dir"], metrics=metrics,
+                              metadata={k: v for k, v in summary.items() if k != "losses"})
