@@ -6,7 +6,10 @@ differ and abstentions occur; the local SmolLM2 tests use the kernel's ``skyplex
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -52,3 +55,39 @@ def kernel_factory():
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+# -- the documented surface (docs/plugins/voting.md) --------------------------------------------------
+REPO = Path(__file__).resolve().parents[3]
+DOC = REPO / "docs" / "plugins" / "voting.md"
+
+
+def _doc_blocks() -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+
+
+@pytest.fixture
+def doc_commands() -> list[str]:
+    """Every ``skyplex voting ...`` line of the doc's bash blocks, as written."""
+    return [line.strip() for block in _doc_blocks() for line in block.splitlines() if line.startswith("skyplex voting")]
+
+
+@pytest.fixture
+def doc_curls() -> list[tuple[str, dict]]:
+    """Every curl of the doc's bash blocks as (path, JSON body)."""
+    out = []
+    for block in _doc_blocks():
+        for cmd in block.replace("\\\n", " ").splitlines():
+            if cmd.startswith("curl"):
+                args = shlex.split(cmd)
+                url = next(a for a in args if "localhost" in a)
+                out.append((url.split("localhost:8000", 1)[1], json.loads(args[args.index("-d") + 1])))
+    return out
+
+
+@pytest.fixture
+def in_tmp_repo(tmp_path, monkeypatch):
+    """Run commands from a folder where the documented relative paths resolve, writing outputs there."""
+    (tmp_path / "plugins").symlink_to(REPO / "plugins")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from skyplex import Subject, Suite
-from skyplex.testing import EntryPointConformance, EvaluatorConformance
+from skyplex.testing import EntryPointConformance, EvaluatorConformance, PluginShapeConformance
 
 QUERIES = [{"id": f"q{i}", "question": f"Which letter is second in the alphabet? ({i})",
             "choices": ["a", "b", "c", "d"], "answer": "B"} for i in range(12)]
@@ -27,3 +27,7 @@ class TestVotingConformance(EvaluatorConformance):
     @pytest.fixture
     def suite(self):
         return Suite(name="letters", options={"queries": QUERIES, "samples": 8, "kmax": 30})
+
+
+class TestVotingShape(PluginShapeConformance):
+    package = "skyplex_voting"

@@ -18,7 +18,7 @@ from skyplex.errors import InvalidInputError
 
 from .answers import counts_table
 from .fit import LawFit, bootstrap_band, check_counts, empirical_curves, fit_law
-from .law import check_kmax, check_tie_rule
+from .law import check_kmax, check_tie_rule, cost_optimal_k, optimal_k
 
 
 def load_samples(source: str | Path | Sequence[dict]) -> list[dict]:
@@ -97,16 +97,83 @@ def load_counts(source: str | Path | dict | Sequence[dict]) -> dict[str, Any]:
     return counts_from_samples(load_samples(source))
 
 
+def _number(value: Any, name: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(value)) or float(value) < 0 or (positive and float(value) == 0):
+        need = "> 0" if positive else ">= 0"
+        raise InvalidInputError(f"{name} must be a finite number {need}, got {value!r}", field=name)
+    return float(value)
+
+
+def call_cost(*, input_price: float, prompt_tokens: float, completion_tokens: float,
+              output_price: float | None = None) -> float:
+    """Dollars of one call: prices are per million tokens (``output_price`` defaults to ``input_price``)."""
+    inp = _number(input_price, "input_price")
+    out = inp if output_price is None else _number(output_price, "output_price")
+    return (_number(prompt_tokens, "prompt_tokens") * inp + _number(completion_tokens, "completion_tokens") * out) / 1e6
+
+
+PRICE_FIELDS = ("input_price", "prompt_tokens", "completion_tokens", "value_per_correct")
+
+
+def priced_call(*, input_price: float | None = None, output_price: float | None = None,
+                prompt_tokens: float | None = None, completion_tokens: float | None = None,
+                value_per_correct: float | None = None, spell: Any = str) -> float | None:
+    """The cost per call from a price and token counts, or None when no price was given at all.
+
+    A partial price is an error naming what is missing (``spell`` turns a field name into how the
+    caller wrote it, e.g. ``--input-price`` on the command line).
+    """
+    given = {"input_price": input_price, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "value_per_correct": value_per_correct}
+    if all(v is None for v in given.values()) and output_price is None:
+        return None
+    missing = [name for name, v in given.items() if v is None]
+    if missing:
+        raise InvalidInputError(f"the cost-aware K needs {', '.join(spell(n) for n in missing)} as well (a price, "
+                                "the tokens of one call, and what a correct answer is worth)", field=missing[0])
+    return call_cost(input_price=input_price, output_price=output_price, prompt_tokens=prompt_tokens,
+                     completion_tokens=completion_tokens)
+
+
+def cost_summary(curve: Sequence[float], *, cost_per_call: float, value_per_correct: float) -> dict[str, Any]:
+    """The K that maximises ``value_per_correct * accuracy(K) - cost_per_call * K`` per query, beside the
+    accuracy-optimal K: what each costs and earns, so the trade is visible."""
+    cost = _number(cost_per_call, "cost_per_call")
+    value = _number(value_per_correct, "value_per_correct", positive=True)
+    arr = np.asarray(curve, dtype=float)
+    k, net = cost_optimal_k(arr, cost_per_call=cost, value_per_correct=value)
+    k_acc, _ = optimal_k(arr)
+    return {"cost_per_call": cost, "value_per_correct": value, "k_cost_opt": k,
+            "accuracy_at_k_cost_opt": float(arr[k - 1]), "cost_per_query_at_k_cost_opt": cost * k,
+            "net_value_per_query": net, "k_accuracy_opt": k_acc,
+            "net_value_per_query_at_k_accuracy_opt": float(value * arr[k_acc - 1] - cost * k_acc)}
+
+
 def fit_summary(source: Any, *, m: int | None = None, kmax: int = 100, tie: str = "random",
-                components: int | str = "auto", draws: int = 8, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
-    """Fit the law on (the first ``m`` answers of) each query and summarise it as JSON-ready data."""
+                components: int | str = "auto", draws: int = 8, seed: int = 0, level: float = 0.95,
+                cost_per_call: float | None = None, value_per_correct: float | None = None) -> dict[str, Any]:
+    """Fit the law on (the first ``m`` answers of) each query and summarise it as JSON-ready data.
+
+    With ``cost_per_call`` (dollars, see :func:`call_cost`) and ``value_per_correct`` the summary also
+    has ``cost``: the K that maximises the net value per query (:func:`cost_summary`).
+    """
     check_tie_rule(tie)
     kmax = check_kmax(kmax)
+    if (cost_per_call is None) != (value_per_correct is None):
+        raise InvalidInputError("the cost-aware K needs both a cost per call (a price and token counts) and the "
+                                "value of a correct answer", field="value_per_correct" if value_per_correct is None
+                                else "cost_per_call")
+    if cost_per_call is not None:  # refuse bad prices before the (slower) fit
+        _number(cost_per_call, "cost_per_call")
+        _number(value_per_correct, "value_per_correct", positive=True)
     data = counts_from_samples(load_samples(source), use=m) if not _is_counts(source) else load_counts(source)
     law: LawFit = fit_law(data["counts"], kmax=kmax, tie=tie, components=components, draws=draws, seed=seed, level=level)
     out = law.to_dict()
     out.update({"queries": data["queries"], "answers": data["answers"], "abstentions": data["abstentions"],
                 "lumped": data["lumped"], "samples_per_query": m})
+    if cost_per_call is not None:
+        out["cost"] = cost_summary(law.curve, cost_per_call=cost_per_call, value_per_correct=value_per_correct)
     return out
 
 

@@ -1,4 +1,5 @@
-"""``skyplex voting sample|fit|curve|plot``: the command-line face of the plugin."""
+"""``skyplex voting sample|fit|curve|plot``: the command-line face of the plugin, on the kernel's CLI
+helpers (the invocation's state, ``--json`` output, errors reported as one line with exit 2)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from skyplex.cli.output import emit, json_option
+from skyplex.cli import emit, ensure_state, json_option
 from skyplex.errors import InvalidInputError
 
 SAMPLES = click.argument("samples", type=click.Path(dir_okay=False, path_type=Path))
 
 
 def _state(ctx: click.Context) -> Any:
-    from skyplex.cli.context import ensure_state
-
     return ensure_state(ctx)
 
 
@@ -76,23 +75,54 @@ def sample(ctx: click.Context, queries: Path, backend: str, k: int, out: Path, a
                                     f"({d['abstentions']} unparsable, job {d['job']})"))
 
 
+def cost_options(f: Any) -> Any:
+    """Options pricing a call, for the cost-aware K."""
+    for d in reversed([
+        click.option("--input-price", type=float, help="Dollars per million prompt tokens (turns on the cost-aware K)."),
+        click.option("--output-price", type=float, help="Dollars per million completion tokens (default: --input-price)."),
+        click.option("--prompt-tokens", type=float, help="Prompt tokens of one call (mean over queries)."),
+        click.option("--completion-tokens", type=float, help="Completion tokens of one call (mean over queries)."),
+        click.option("--value-per-correct", type=float, help="Dollars a correct answer is worth."),
+    ]):
+        f = d(f)
+    return f
+
+
+def _cost_per_call(input_price: float | None, output_price: float | None, prompt_tokens: float | None,
+                   completion_tokens: float | None, value_per_correct: float | None) -> float | None:
+    from .api import priced_call
+
+    return priced_call(input_price=input_price, output_price=output_price, prompt_tokens=prompt_tokens,
+                       completion_tokens=completion_tokens, value_per_correct=value_per_correct,
+                       spell=lambda name: "--" + name.replace("_", "-"))
+
+
 @voting.command()
 @SAMPLES
 @law_options
 @click.option("--draws", type=int, default=8, show_default=True, help="Posterior draws per query for the K interval.")
+@cost_options
 @json_option
 def fit(samples: Path, m: int | None, kmax: int, tie: str, components: str, seed: int, draws: int,
-        json_output: bool) -> None:
-    """Fit the law and print the optimal K with its interval."""
+        input_price: float | None, output_price: float | None, prompt_tokens: float | None,
+        completion_tokens: float | None, value_per_correct: float | None, json_output: bool) -> None:
+    """Fit the law and print the optimal K with its interval (and the cost-aware K given a price)."""
     from .api import fit_summary
 
-    out = fit_summary(samples, m=m, kmax=kmax, tie=tie, components=_components(components), draws=draws, seed=seed)
+    cost = _cost_per_call(input_price, output_price, prompt_tokens, completion_tokens, value_per_correct)
+    out = fit_summary(samples, m=m, kmax=kmax, tie=tie, components=_components(components), draws=draws, seed=seed,
+                      cost_per_call=cost, value_per_correct=value_per_correct if cost is not None else None)
 
     def human(d: dict) -> None:
         lo, hi = d["k_interval"]
         click.echo(f"{d['queries']} queries, {d['answers']} answers ({d['abstentions']} unparsable)")
         click.echo(f"optimal K = {d['k_opt']} (95% interval {lo}-{hi}), predicted accuracy {d['accuracy_opt']:.4f}; "
                    f"K=1 {d['curve'][0]:.4f}, K={d['kmax']} {d['curve'][-1]:.4f}")
+        if "cost" in d:
+            c = d["cost"]
+            click.echo(f"cost-aware K = {c['k_cost_opt']} at ${c['cost_per_call']:.6g} per call: predicted accuracy "
+                       f"{c['accuracy_at_k_cost_opt']:.4f}, net ${c['net_value_per_query']:.6g} per query "
+                       f"(at K = {c['k_accuracy_opt']}: ${c['net_value_per_query_at_k_accuracy_opt']:.6g})")
 
     emit(out, json_output=json_output, human=human)
 
@@ -134,3 +164,8 @@ def plot(samples: Path, m: int | None, kmax: int, tie: str, components: str, see
 
     info = plot_curves(samples, out, m=m, kmax=kmax, tie=tie, components=_components(components), seed=seed)
     emit(info, json_output=json_output, human=lambda d: click.echo(f"wrote {d['out']}"))
+
+
+def register(cli: click.Group) -> None:
+    """Add ``skyplex voting ...`` to the ``skyplex`` CLI."""
+    cli.add_command(voting)

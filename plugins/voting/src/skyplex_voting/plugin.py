@@ -1,4 +1,5 @@
-"""skyplex hook implementations for voting inference systems. Importing this module is cheap."""
+"""skyplex hook implementations for voting inference systems: connections only, each implementation
+imported on first use."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ def skyplex_register_evaluators(register):
 @hookimpl
 def skyplex_register_commands(cli):
     """Add ``skyplex voting sample|fit|curve|plot``."""
-    from .cli import voting
+    from .cli import register
 
-    cli.add_command(voting)
+    register(cli)
 
 
 @hookimpl

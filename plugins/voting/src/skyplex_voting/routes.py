@@ -1,7 +1,8 @@
 """HTTP routes of skyplex-voting, mounted by the gateway under ``/plugins/voting``.
 
 ``POST /curve`` (exact accuracy against K for given answer distributions), ``POST /fit`` (the law
-fitted to answer counts or sample records), ``POST /vote`` (aggregate answers), ``POST /sample``
+fitted to answer counts or sample records; with a price, token counts and the value of a correct
+answer also the cost-aware K), ``POST /vote`` (aggregate answers), ``POST /sample``
 (a sampling job; follow it with the kernel's ``/v1/jobs/{id}``). Bad input answers 400 with the
 field at fault (422 for a body of the wrong shape), never a 500.
 """
@@ -28,6 +29,11 @@ class FitRequest(BaseModel):
     components: int | Literal["auto", "2s"] = "auto"
     draws: int = Field(default=8, ge=0, le=64)
     seed: int = 0
+    input_price: float | None = Field(default=None, description="Dollars per million prompt tokens: turns on the cost-aware K.")
+    output_price: float | None = Field(default=None, description="Dollars per million completion tokens (default: input_price).")
+    prompt_tokens: float | None = Field(default=None, description="Prompt tokens of one call.")
+    completion_tokens: float | None = Field(default=None, description="Completion tokens of one call.")
+    value_per_correct: float | None = Field(default=None, description="Dollars a correct answer is worth.")
 
 
 class VoteRequest(BaseModel):
@@ -69,13 +75,17 @@ def register(router: Any, kernel: Any) -> None:
 
     @router.post("/fit", summary="Fit the voting law; predicted curve and optimal K with its interval")
     def fit(body: FitRequest) -> dict[str, Any]:
-        from .api import fit_summary
+        from .api import fit_summary, priced_call
 
         if (body.counts is None) == (body.samples is None):
             raise InvalidInputError("give exactly one of 'counts' or 'samples'", field="counts")
+        cost = priced_call(input_price=body.input_price, output_price=body.output_price,
+                           prompt_tokens=body.prompt_tokens, completion_tokens=body.completion_tokens,
+                           value_per_correct=body.value_per_correct)
         source: Any = {"counts": body.counts} if body.counts is not None else body.samples
         return fit_summary(source, m=body.m, kmax=body.kmax, tie=body.tie, components=body.components,
-                           draws=body.draws, seed=body.seed)
+                           draws=body.draws, seed=body.seed, cost_per_call=cost,
+                           value_per_correct=body.value_per_correct if cost is not None else None)
 
     @router.post("/vote", summary="Aggregate answers: majority, weighted, or Filter-Vote")
     def vote(body: VoteRequest) -> dict[str, Any]:
