@@ -1,12 +1,14 @@
 """See what torch.compile did: every frame Dynamo transforms is written to a folder as source.
 
-``dump_compiled(folder)`` registers a bytecode hook with Dynamo (``torch._dynamo.convert_frame.
-register_bytecode_hook``, the registration torch 2.x exposes) for the duration of a ``with`` block.
-For each transformed frame it writes the original and the transformed code decompiled (or, where the
-decompiler refuses, the refusal and a ``dis`` listing as comments), so every file is valid Python.
-Files are numbered in the order Dynamo compiles frames, so the same program gives the same names.
-The hook never returns a replacement code object and swallows its own failures (recorded in
-``errors.txt``): inspection cannot change what the program computes.
+``dump_compiled(folder)`` (also ``skyplex_depyf.debug``) registers a bytecode hook with Dynamo
+(``torch._dynamo.convert_frame.register_bytecode_hook``) for the duration of a ``with`` block. For
+each transformed frame it writes the original and the transformed code decompiled (or, where the
+decompiler refuses, the refusal and a ``dis`` listing as comments), each FX graph the frame captured
+as readable source, and, when the block closes, the guards Dynamo checks before running the
+transformed code, plus ``manifest.json`` and an ``index.html`` linking it all. Every ``.py`` file
+compiles. Files are numbered in the order Dynamo compiles frames and volatile ids are masked, so the
+same program gives the same folder. The hook never returns a replacement code object and swallows its
+own failures (recorded in ``errors.txt``): inspection cannot change what the program computes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .artifacts import GraphRecorder, guard_entries, guards_source, write_index
 from .decompiler import decompile
 
 
@@ -35,6 +38,8 @@ class FrameRecord:
     files: list[str] = field(default_factory=list)
     transformed_verified: bool = False
     original_verified: bool = False
+    graphs: list[str] = field(default_factory=list)
+    guard_count: int = 0
 
 
 @dataclass
@@ -69,11 +74,21 @@ def _header(title: str, code: types.CodeType) -> str:
     return (f"# {title}\n# from {code.co_filename}:{code.co_firstlineno} ({code.co_name})\n\n")
 
 
-def _write_frame(dump: Dump, code: types.CodeType, new_code: types.CodeType) -> None:
+def _stem(record: FrameRecord) -> str:
+    return f"{record.index:03d}_{_slug(record.function)}"
+
+
+def _write_frame(dump: Dump, code: types.CodeType, new_code: types.CodeType, graphs: list[str]) -> None:
     index = len(dump.frames)
     record = FrameRecord(index, code.co_name, code.co_filename, code.co_firstlineno, new_code.co_name)
     dump.frames.append(record)
-    stem = f"{index:03d}_{_slug(code.co_name)}"
+    stem = _stem(record)
+    for k, graph in enumerate(graphs):  # written first: a decompiler failure below must not lose them
+        path = dump.folder / f"{stem}_graph_{k}.py"
+        path.write_text(stable_text(f"# FX graph {k} captured from {code.co_name}: the operations handed to the "
+                                    f"backend\n\n{graph}"), encoding="utf-8")
+        record.graphs.append(path.name)
+        record.files.append(path.name)
     for suffix, title, obj in (("original", "the function as written", code),
                                ("transformed", "the code Dynamo runs instead", new_code)):
         result = decompile(obj)
@@ -91,26 +106,59 @@ def dump_compiled(folder: str | Path) -> Iterator[Dump]:
     dump = Dump(Path(folder))
     dump.folder.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
+    compiled: list[tuple[FrameRecord, types.CodeType, types.CodeType]] = []
+    graphs = GraphRecorder(dump.errors)
 
     def hook(code: types.CodeType, new_code: types.CodeType) -> None:
         try:
             with lock:
-                _write_frame(dump, code, new_code)
+                _write_frame(dump, code, new_code, graphs.take())
+                compiled.append((dump.frames[-1], code, new_code))
         except Exception as exc:  # inspection must never break the compile
             dump.errors.append(f"{code.co_name}: {type(exc).__name__}: {exc}")
         return None
 
+    graphs.install()
     handle = register_bytecode_hook(hook)
     try:
         yield dump
     finally:
         handle.remove()
+        graphs.remove()
+        _finish(dump, compiled)
+
+
+def _write_guards(dump: Dump, compiled: list) -> None:
+    for record, code, new_code in compiled:
         try:
-            (dump.folder / "manifest.json").write_text(json.dumps(dump.manifest(), indent=2) + "\n")
-            if dump.errors:
-                (dump.folder / "errors.txt").write_text("\n".join(dump.errors) + "\n")
-        except OSError as exc:
-            dump.errors.append(f"manifest not written: {exc}")
+            entries = guard_entries(code)
+        except Exception as exc:  # a private torch API: report, keep the rest of the dump
+            dump.errors.append(f"{record.function}: guards not read: {type(exc).__name__}: {exc}")
+            continue
+        match = next(((parts, tree) for entry_code, parts, tree in entries if entry_code is new_code), None)
+        if match is None:
+            continue  # the entry was evicted (cache limit) or the frame compiled to nothing to guard
+        parts, tree = match
+        record.guard_count = len(parts)
+        path = dump.folder / f"{_stem(record)}_guards.py"
+        path.write_text(stable_text(guards_source(f"guards of {record.function} ({record.transformed_name})",
+                                                  parts, tree)), encoding="utf-8")
+        record.files.append(path.name)
+
+
+def _finish(dump: Dump, compiled: list) -> None:
+    """Guards, manifest, error list and index page, each written even when another part fails."""
+    try:
+        _write_guards(dump, compiled)
+    except Exception as exc:
+        dump.errors.append(f"guards not written: {type(exc).__name__}: {exc}")
+    try:
+        (dump.folder / "manifest.json").write_text(json.dumps(dump.manifest(), indent=2) + "\n")
+        write_index(dump.folder, dump.frames, dump.errors)
+        if dump.errors:
+            (dump.folder / "errors.txt").write_text("\n".join(dump.errors) + "\n")
+    except OSError as exc:
+        dump.errors.append(f"manifest not written: {exc}")
 
 
 def dump_script(script: Path, folder: Path, argv: list[str] | None = None) -> Dump:
