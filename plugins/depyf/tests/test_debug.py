@@ -138,3 +138,16 @@ def test_index_escapes_names():
         frame = FrameRecord(0, "<lambda>", "/x/<prog>.py", 1, "<lambda>", files=["000_lambda_original.py"])
         page = write_index(Path(tmp), [frame], ["<script>alert(1)</script>"]).read_text()
     assert "&lt;lambda&gt;" in page and "<script>alert" not in page and "&lt;prog&gt;.py" in page
+
+
+def test_documented_debug_example_runs_as_written(docs_text, tmp_path):
+    from skyplex.testing.docs import code_blocks
+
+    block = next(b for b in code_blocks(docs_text, "python") if b.startswith("# debug_example.py"))
+    (tmp_path / "debug_example.py").write_text(block)
+    run = subprocess.run([sys.executable, "debug_example.py"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith("1 frame(s): [") and "000_model_graph_0.py" in run.stdout
+    folder = tmp_path / "debug_dump"
+    assert {"index.html", "000_model_guards.py", "000_model_transformed.py"} <= {p.name for p in folder.iterdir()}

@@ -62,7 +62,8 @@ def decompile_cmd(ref: str, function: str | None, strict: bool, json_output: boo
               help="Folder for the dump (created).")
 @json_option
 def dump_cmd(script: Path, args: tuple[str, ...], out: Path, json_output: bool) -> None:
-    """Run SCRIPT (with ARGS) and write every frame torch.compile transforms into --out as source."""
+    """Run SCRIPT (with ARGS) and write every frame torch.compile transforms into --out: decompiled
+    code, FX graphs, guards, manifest.json and index.html."""
     if not script.is_file():
         fail(f"{script}: no such script; give the path of a Python file that calls torch.compile")
     try:
@@ -81,8 +82,10 @@ def dump_cmd(script: Path, args: tuple[str, ...], out: Path, json_output: bool) 
 def _print_dump(data: dict) -> None:
     for frame in data["frames"]:
         state = "source" if frame["transformed_verified"] else "dis listing"
-        click.echo(f"{frame['files'][1]}  ({frame['function']}, {state})")
-    click.echo(f"{len(data['frames'])} compiled frames written to {data['folder']}")
+        transformed = next((n for n in frame["files"] if n.endswith("_transformed.py")), "?")
+        extras = f", {len(frame['graphs'])} graph(s), {frame['guard_count']} guards"
+        click.echo(f"{transformed}  ({frame['function']}, {state}{extras})")
+    click.echo(f"{len(data['frames'])} compiled frames written to {data['folder']} (open index.html)")
 
 
 def _print_source(report: Any) -> None:
