@@ -230,9 +230,9 @@ class BatchScheduler:
         self.prefill_token_budget = prefill_token_budget
         self._cond = threading.Condition()
         self._waiting: list[Request] = []
-        self._running: list[Request] = []  # only the scheduler thread changes this and the tensors below
-        self._cache: Any = None
-        self._mask: Any = None
+        self._running: list[Request] = []  # only the scheduler thread changes this and the slots below
+        #: the running rows' keys/values and mask, in buffers reused across requests (``SlotBatch``)
+        self._slots: Any = None
         self._last: list[int] = []
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -313,12 +313,12 @@ class BatchScheduler:
                     if not r.done.is_set():
                         r.error = exc
                         self._finish(r)
-                self._reset()
+                self._reset(drop_buffers=True)
         for r in leftovers:
             if not r.done.is_set():
                 r.error = SkyplexError("the local model was closed while this request was generating")
                 self._finish(r)
-        self._reset()
+        self._reset(drop_buffers=True)
 
     def _admit(self) -> list[Request]:
         """Pick waiting requests for the free rows (under the lock); drops cancelled ones."""
@@ -416,11 +416,13 @@ class BatchScheduler:
             self._remove(cancelled)
             if not self._running:
                 return
+        slots = self._slots
         with torch.inference_mode():
-            positions = self._mask.sum(-1, keepdim=True)  # each row's count of real tokens so far
-            self._mask = torch.cat([self._mask, self._mask.new_ones((self._mask.shape[0], 1))], dim=-1)
+            positions = slots.mask().sum(-1, keepdim=True)  # each row's count of real tokens so far
             input_ids = torch.tensor(self._last, dtype=torch.long).unsqueeze(-1)
-        logits = self.engine.forward(input_ids, self._mask, positions, self._cache)
+            slots.open_column()
+        logits = self.engine.forward(input_ids, slots.mask_with_next(), positions, slots.cache)
+        slots.close_column()
         self.steps += 1
         self.peak_batch = max(self.peak_batch, len(self._running))
         tokens = self.engine.choose(logits, [r.seq for r in self._running])
@@ -445,68 +447,40 @@ class BatchScheduler:
         request.done.set()
 
     def _merge(self, requests: list[Request], cache: Any, mask: Any, last: list[int]) -> None:
-        """Add prefilled rows to the running batch, left-padding whichever side is shorter."""
+        """Write prefilled rows into free slots of the running batch (no copy of the rows already there)."""
         import torch
-        from transformers import DynamicCache
 
-        if not self._running:
-            self._running, self._cache, self._mask, self._last = list(requests), cache, mask, list(last)
-            return
-        width = max(self._mask.shape[1], mask.shape[1])
-        layers = []
-        for old, new in zip(self._cache.layers, cache.layers):
-            layers.append(
-                (
-                    torch.cat([_left_pad(old.keys, width), _left_pad(new.keys, width)], dim=0),
-                    torch.cat([_left_pad(old.values, width), _left_pad(new.values, width)], dim=0),
-                )
-            )
-        self._cache = DynamicCache(ddp_cache_data=layers)
-        self._mask = torch.cat([_left_pad(self._mask, width, dim=1), _left_pad(mask, width, dim=1)], dim=0)
+        from ._local_kv import SlotBatch
+
+        with torch.inference_mode():
+            layers = [(layer.keys, layer.values) for layer in cache.layers]
+            if self._slots is None:
+                k0 = layers[0][0]
+                self._slots = SlotBatch(len(layers), k0.shape[1], k0.shape[3], k0.dtype, k0.device)
+            self._slots.add_rows(layers, mask)
         self._running.extend(requests)
         self._last.extend(last)
 
     def _remove(self, rows: list[int]) -> None:
-        """Drop ``rows`` from the running batch (finishing any not finished yet) and trim dead columns."""
+        """Drop ``rows`` from the running batch (finishing any not finished yet); their slots are reused."""
         import torch
 
-        gone = set(rows)
         for row in rows:
             r = self._running[row]
             if not r.done.is_set():
                 self._finish(r)
-        keep = [row for row in range(len(self._running)) if row not in gone]
-        if not keep:
-            self._reset()
-            return
         with torch.inference_mode():
-            index = torch.tensor(keep, dtype=torch.long)
-            self._cache.batch_select_indices(index)
-            self._mask = self._mask[index]
-            # columns every remaining row masks out (left over from rows that left) cost compute only
-            first = int(self._mask.any(0).long().argmax())
-            if first > 0:
-                self._mask = self._mask[:, first:]
-                for layer in self._cache.layers:
-                    layer.keys = layer.keys[:, :, first:]
-                    layer.values = layer.values[:, :, first:]
-        self._running = [self._running[row] for row in keep]
-        self._last = [self._last[row] for row in keep]
+            order = self._slots.remove_rows(rows)
+        self._running = [self._running[row] for row in order]
+        self._last = [self._last[row] for row in order]
 
-    def _reset(self) -> None:
-        self._running, self._cache, self._mask, self._last = [], None, None, []
-
-
-def _left_pad(t: Any, width: int, dim: int = 2) -> Any:
-    """``t`` with zeros prepended along ``dim`` up to ``width``."""
-    import torch
-
-    missing = width - t.shape[dim]
-    if missing <= 0:
-        return t
-    shape = list(t.shape)
-    shape[dim] = missing
-    return torch.cat([t.new_zeros(shape), t], dim=dim)
+    def _reset(self, *, drop_buffers: bool = False) -> None:
+        """Empty the running batch; the slot buffers stay for the next requests unless ``drop_buffers``."""
+        self._running, self._last = [], []
+        if drop_buffers or self._slots is None:
+            self._slots = None
+        else:
+            self._slots.clear()
 
 
 def _prefix_rows(hits: list[tuple[int, Any]], width: int) -> list[tuple[Any, Any]]:
