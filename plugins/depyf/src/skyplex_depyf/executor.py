@@ -290,7 +290,10 @@ class Executor:
             elif isinstance(value, Iter):
                 if i + 1 < hi or not self.loops:
                     nxt = self.instrs[i + 1] if i + 1 < len(self.instrs) else None
-                    if nxt is None or nxt.opname not in ("JUMP_FORWARD", "JUMP_BACKWARD", "RETURN_VALUE"):
+                    returns_const = (nxt is not None and nxt.opname == "LOAD_CONST" and i + 2 < len(self.instrs)
+                                     and self.instrs[i + 2].opname == "RETURN_VALUE")  # ``return 1`` in a loop
+                    if not returns_const and (nxt is None or nxt.opname not in ("JUMP_FORWARD", "JUMP_BACKWARD",
+                                                                                "RETURN_VALUE")):
                         raise self.refuse(ins, "iterator popped outside break/return")
             elif isinstance(value, Expr) and getattr(value, "yielded", None) is not None and self.code.co_name == "<genexpr>":
                 stmts.append(Append(value.yielded))
