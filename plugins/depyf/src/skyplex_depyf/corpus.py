@@ -125,6 +125,26 @@ def gen_function(draw: Draw, name: str = "generated") -> str:
     return f"def {name}(a, b):\n" + "\n".join(body) + "\n"
 
 
+def gen_generator(draw: Draw, name: str = "generated") -> str:
+    """A random generator function: the grammar's statements with ``yield``, ``yield from`` and sent
+    values placed after assignments, yielding its variables at the end; judged by what it yields."""
+    body = ["    x = 0", "    y = 1", "    z = 2", "    i = 0", "    j = 0"]
+    for line in gen_block(draw, 3, "    ", False):
+        body.append(line)
+        stripped = line.lstrip()
+        indent = line[:len(line) - len(stripped)]
+        if stripped[:1] in ("x", "y", "z") and not stripped.endswith(":"):
+            choice = draw(0, 4)
+            if choice == 0:
+                body.append(f"{indent}yield {stripped[0]}")
+            elif choice == 1:
+                body.append(f"{indent}yield from range({draw(0, 3)})")
+            elif choice == 2:
+                body.append(f"{indent}{stripped[0]} = (yield {gen_expr(draw, 1)}) or {stripped[0]}")
+    body.append("    yield (a, b, x, y, z)")
+    return f"def {name}(a, b):\n" + "\n".join(body) + "\n"
+
+
 @dataclass
 class RoundTrip:
     """Outcome of one round-trip: ``ok`` (same results), ``refused``, or ``wrong`` (a silent difference)."""
@@ -138,7 +158,10 @@ def outcome_of(original: Callable, inputs: list[tuple]) -> Callable[[Callable], 
     """A checker comparing a rebuilt function's results (value or exception type) with the original's."""
     def run(fn: Callable, args: tuple) -> object:
         try:
-            return ("value", fn(*args))
+            value = fn(*args)
+            if inspect.isgenerator(value):  # a generator's result is what it yields (up to a bound)
+                value = [v for _, v in zip(range(1000), value)]
+            return ("value", value)
         except Exception as exc:  # a raised exception is a result too
             return ("raise", type(exc).__name__)
 
