@@ -790,3 +790,10 @@ def test_coalescer_does_not_mix_different_params():
     assert c.result(10)[0].text == "echo q"
     coalescer.close()
     assert sorted(batch_sizes(backend)) == [1, 2]
+
+
+def test_the_public_page_marker_is_public_and_the_old_path_still_works():
+    import skyplex.gateway
+    from skyplex.gateway.middleware import PUBLIC_PAGE
+
+    assert skyplex.gateway.PUBLIC_PAGE is PUBLIC_PAGE and "PUBLIC_PAGE" in skyplex.gateway.__all__

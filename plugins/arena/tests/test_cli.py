@@ -8,15 +8,16 @@ given one of 40 voter names (the release has no voter ids). The one command on t
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from skyplex.testing.docs import plugin_doc
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "plugins" / "arena.md"
+DOC = plugin_doc("arena", __file__)
 FULL_RELEASE = "../shared/data/arena/arena_human_preference_140k_battles.jsonl.gz"
 
 
@@ -139,3 +140,75 @@ def _without_timing(data):
     if isinstance(data, list):
         return [_without_timing(v) for v in data]
     return data
+
+
+GOOD = [{"id": f"g{k}", "model_a": "m1", "model_b": "m2", "winner": ["model_a", "model_b", "tie"][k % 3]}
+        for k in range(6)]
+UNEXPECTED = re.compile(r"unexpected \w+(Error|Exception)|Traceback")
+
+
+# --- bad input through the CLI: one line naming the problem, exit 2, never a traceback ---------------
+@pytest.fixture
+def arena_cli(arena_kernel):
+    from skyplex.cli import CliState
+    from skyplex.cli.main import cli as root
+
+    def run(*args):
+        return CliRunner().invoke(root, ["arena", *map(str, args)],
+                                  obj=CliState(kernel_factory=lambda settings: arena_kernel))
+
+    return run
+
+
+@pytest.fixture
+def files(tmp_path):
+    out = {}
+    out["good"] = tmp_path / "good.jsonl"
+    out["good"].write_text("".join(json.dumps(r) + "\n" for r in GOOD))
+    out["empty"] = tmp_path / "empty.jsonl"
+    out["empty"].write_text("")
+    out["notjson"] = tmp_path / "bad.jsonl"
+    out["notjson"].write_text('{"model_a": "m1"\n')
+    out["corrupt_gz"] = tmp_path / "votes.jsonl.gz"
+    out["corrupt_gz"].write_bytes(gzip.compress(out["good"].read_bytes())[:-12])
+    out["binary"] = tmp_path / "votes.bin"
+    out["binary"].write_bytes(bytes(range(256)) * 4)
+    out["folder"] = tmp_path / "folder"
+    out["folder"].mkdir()
+    out["missing"] = tmp_path / "missing.jsonl"
+    return out
+
+
+BAD_ARGS = [
+    (["leaderboard", "{missing}"], "missing.jsonl"),
+    (["leaderboard", "{empty}"], "empty"),
+    (["leaderboard", "{notjson}"], "not valid JSON"),
+    (["leaderboard", "{corrupt_gz}"], "votes.jsonl.gz"),
+    (["leaderboard", "{binary}"], "votes.bin"),
+    (["leaderboard", "{folder}"], "folder"),
+    (["leaderboard", "{good}", "--rounds", "1", "--ci", "bootstrap"], "rounds"),
+    (["leaderboard", "{good}", "--level", "2"], "level"),
+    (["leaderboard", "{good}", "--level", "0"], "level"),
+    (["leaderboard", "{good}", "--category", "poetry"], "poetry"),
+    (["leaderboard", "{good}", "--style-control"], "style"),
+    (["leaderboard", "{good}", "--plot", "{folder}"], "folder"),
+    (["leaderboard", "{good}", "--heatmap", "/proc/nope/heat.png"], "heat.png"),
+    (["leaderboard"], "no votes"),
+    (["categories", "{corrupt_gz}"], "votes.jsonl.gz"),
+    (["import", "{missing}"], "missing.jsonl"),
+    (["import", "{notjson}"], "not valid JSON"),
+    (["import", "{corrupt_gz}"], "votes.jsonl.gz"),
+    (["votes", "--limit", "0"], "limit"),
+    (["votes", "--out", "{folder}"], "folder"),
+    (["voters", "{good}"], "voter"),
+    (["voters", "{good}", "--alpha", "5"], "alpha"),
+]
+
+
+@pytest.mark.parametrize("args, says", BAD_ARGS, ids=[" ".join(a[0]) + " " + a[1] for a in BAD_ARGS])
+def test_cli_bad_input_is_one_line_and_exit_2(arena_cli, files, args, says):
+    res = arena_cli(*(a.format(**files) for a in args))
+    lines = [line for line in res.stderr.splitlines() if line.strip() and not line.startswith("WARNING ")]
+    assert res.exit_code == 2, (res.exit_code, res.output)
+    assert len(lines) == 1 and not UNEXPECTED.search(res.output), res.output
+    assert says.lower() in lines[0].lower(), lines[0]

@@ -3,12 +3,16 @@ votes, leaderboards and plots over HTTP, and the battle page driven in headless 
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import socket
 import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
@@ -108,6 +112,32 @@ def test_battle_vote_and_leaderboard_over_http(client):
     assert client.get("/leaderboard", params={"category": "nope"}).status_code == 400
 
 
+def test_both_pages_share_one_key_form():
+    """The key form and its script are written once (static/key_form.*) and served in each page."""
+    from importlib import resources
+
+    from skyplex_arena import routes
+
+    static = resources.files("skyplex_arena").joinpath("static")
+    assert all("skyplex_api_key" not in static.joinpath(n).read_text() for n in ("arena.html", "board.html"))
+    script = static.joinpath("key_form.js").read_text()
+    for name in ("arena.html", "board.html"):
+        page = routes._page(name)
+        assert page.count('<form id="key-form" hidden>') == 1 and page.count(script) == 1
+        assert routes.KEY_FORM_MARKER not in page and routes.KEY_SCRIPT_MARKER not in page
+        assert page.index("</form>") < page.index(script) < page.index("</script>")  # inside the page's script
+
+
+def test_a_page_without_its_marker_is_refused(monkeypatch):
+    from skyplex_arena import routes
+
+    real = routes._static
+    monkeypatch.setattr(routes, "_static", lambda name: real(name).replace(routes.KEY_SCRIPT_MARKER, "")
+                        if name == "board.html" else real(name))
+    with pytest.raises(RuntimeError, match="board.html must hold"):
+        routes._page("board.html")
+
+
 def test_pages_open_without_the_key_and_data_still_needs_it(gateway):
     """A browser sends no Authorization header when it opens a page: the pages are public (they hold
     no data and ask for the key); every request for battles, votes and ratings still needs the key."""
@@ -173,3 +203,118 @@ def test_votes_cast_in_a_real_browser_are_stored(gateway, client):
     by_battle = {v.get("battle_id"): v for v in votes["votes"]}
     for battle_id, winner in cast:
         assert by_battle[battle_id]["winner"] == winner and by_battle[battle_id]["voter"] == "browser-voter"
+
+
+# --- bad input through the routes: one line naming the problem, a 4xx, never a 500 -----------------
+AUTH = {"Authorization": "Bearer k"}
+GOOD = [{"id": f"g{k}", "model_a": "m1", "model_b": "m2", "winner": ["model_a", "model_b", "tie"][k % 3]}
+        for k in range(6)]
+UNEXPECTED = re.compile(r"unexpected \w+(Error|Exception)|Traceback")
+
+
+@pytest.fixture
+def app_client(arena_kernel):
+    """The gateway in-process (no server), as curl meets it: server exceptions become responses."""
+    from fastapi.testclient import TestClient
+    from skyplex.gateway import create_app
+
+    with TestClient(create_app(arena_kernel, api_key="k", auth=True), raise_server_exceptions=False,
+                    base_url="http://testserver/plugins/arena") as c:
+        yield c
+
+
+def _check_4xx(res, status=None, says=None):
+    assert 400 <= res.status_code < 500 and (status is None or res.status_code == status), (res.status_code, res.text)
+    message = res.json()["error"]["message"]
+    assert "\n" not in message and not UNEXPECTED.search(message), message
+    if says:
+        assert says.lower() in message.lower(), message
+
+
+BEFORE_ANY_VOTE = [
+    ("GET", "/leaderboard", None, 400, "no votes"),
+    ("GET", "/leaderboard.png", None, 400, "no votes"),
+    ("GET", "/heatmap.png", None, 400, "no votes"),
+    ("GET", "/matrices", None, 400, "no votes"),
+    ("GET", "/voters", None, 400, "no votes"),
+]
+
+BAD_REQUESTS = [
+    ("POST", "/battles", {}, 400, "prompt"),
+    ("POST", "/battles", {"prompt": 5}, 400, "prompt"),
+    ("POST", "/battles", {"prompt": "   "}, 400, "empty"),
+    ("POST", "/battles", {"prompt": "x" * 9000}, 400, "8000"),
+    ("POST", "/battles", {"prompt": "hi", "voter": "v" * 201}, 400, "voter"),
+    ("GET", "/battles/nope/answers/a", None, 404, "nope"),
+    ("GET", "/battles/nope/answers/c", None, 400, "side"),
+    ("POST", "/battles/nope/vote", {"winner": "tie"}, 404, "nope"),
+    ("POST", "/battles/nope/vote", {}, 400, "winner"),
+    ("POST", "/battles/nope/vote", {"winner": 5}, 400, "winner"),
+    ("POST", "/battles/" + "x" * 5000 + "/vote", {"winner": "tie"}, 404, None),
+    ("GET", "/votes?limit=0", None, 400, "limit"),
+    ("GET", "/votes?limit=many", None, 400, "limit"),
+    ("POST", "/votes/import", {"battles": []}, 400, "no battles"),
+    ("POST", "/votes/import", {"battles": "x"}, 400, "battles"),
+    ("POST", "/votes/import", {"battles": [1]}, 400, "battles"),
+    ("POST", "/votes/import", {"battles": [{"model_a": "a"}]}, 400, "model_a/model_b"),
+    ("POST", "/votes/import", {"battles": [{"model_a": "a", "model_b": "b", "winner": "left"}]}, 400, "left"),
+    ("POST", "/votes/import", {"battles": [{"model_a": {"n": 1}, "model_b": "b", "winner": "tie"}]}, 400, "model_a"),
+    ("POST", "/votes/import", {"battles": [{"id": "i" * 300, "model_a": "a", "model_b": "b", "winner": "tie"}]},
+     400, "characters"),
+    ("POST", "/votes/import", {"battles": [{"model_a": "a", "model_b": "b", "winner": "tie",
+                                            "style_a": {"length": "long"}, "style_b": {"length": 1}}]}, 400, "style"),
+    ("POST", "/votes/import", {"battles": GOOD, "source": "s" * 300}, 400, "source"),
+    ("GET", "/leaderboard?ci=jackknife", None, 400, "ci"),
+    ("GET", "/leaderboard?category=poetry", None, 400, "poetry"),
+    ("GET", "/leaderboard?rounds=1", None, 400, "rounds"),
+    ("GET", "/leaderboard?format=xml", None, 400, "format"),
+    ("GET", "/leaderboard?style_control=true", None, 400, "style"),
+    ("GET", "/heatmap.png?category=poetry", None, 400, "poetry"),
+    ("GET", "/voters?alpha=0", None, 400, "alpha"),
+    ("GET", "/voters?alpha=abc", None, 400, "alpha"),
+    ("GET", "/voters", None, 400, "voter"),
+]
+
+
+@pytest.mark.parametrize("method, path, body, status, says", BEFORE_ANY_VOTE, ids=[c[1] for c in BEFORE_ANY_VOTE])
+def test_routes_before_any_vote_say_so(app_client, method, path, body, status, says):
+    _check_4xx(app_client.request(method, path, json=body, headers=AUTH), status, says)
+
+
+@pytest.mark.parametrize("method, path, body, status, says", BAD_REQUESTS,
+                         ids=[f"{c[0]} {c[1][:40]} {json.dumps(c[2])[:40]}" for c in BAD_REQUESTS])
+def test_routes_answer_bad_input_with_a_4xx(app_client, method, path, body, status, says):
+    assert app_client.post("/votes/import", json={"battles": GOOD}, headers=AUTH).status_code == 200
+    _check_4xx(app_client.request(method, path, json=body, headers=AUTH), status, says)
+    assert app_client.get("/votes", headers=AUTH).json()["count"] == len(GOOD)  # nothing was written
+
+
+record_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False, allow_infinity=False),
+                          st.text(max_size=8), st.sampled_from(["model_a", "model_b", "tie", "both_bad", "m1", "m2"]),
+                          st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                              max_size=2))
+records = st.lists(st.dictionaries(st.sampled_from(["id", "model_a", "model_b", "winner", "voter", "category",
+                                                    "style_a", "style_b", "category_tag"]), record_values),
+                   max_size=4)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(battles=st.one_of(records, record_values))
+def test_import_route_never_answers_any_records_with_a_500(app_client, battles):
+    res = app_client.post("/votes/import", json={"battles": battles}, headers=AUTH)
+    assert res.status_code in (200, 400), (battles, res.status_code, res.text)
+    if res.status_code == 400:
+        _check_4xx(res)
+    else:  # whatever was stored can be rated or is refused in one line
+        board = app_client.get("/leaderboard", headers=AUTH)
+        assert board.status_code in (200, 400), board.text
+
+
+def test_nan_and_infinite_style_values_are_refused(app_client):
+    """Python's JSON reader accepts NaN and Infinity literals; a vote's style must be a finite number."""
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        body = ('{"battles": [{"model_a": "m1", "model_b": "m2", "winner": "tie", '
+                f'"style_a": {{"length": {literal}}}, "style_b": {{"length": 1}}}}]}}')
+        res = app_client.post("/votes/import", content=body, headers={**AUTH, "Content-Type": "application/json"})
+        _check_4xx(res, 400, "style")
+    assert app_client.get("/votes", headers=AUTH).json()["count"] == 0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
-from skyplex.gateway.middleware import PUBLIC_PAGE
+from skyplex.gateway import PUBLIC_PAGE
 
 from .leaderboard import Leaderboard, matrices
 
@@ -68,8 +68,23 @@ PAGE_HEADERS = {"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Ca
                                            "img-src 'self' blob:; frame-ancestors 'none'"}
 
 
-def _page(name: str) -> str:
+#: where a page takes the shared API-key form (key_form.html) and its script (key_form.js)
+KEY_FORM_MARKER = "<!--#key-form-->"
+KEY_SCRIPT_MARKER = "//#key-form-script"
+
+
+def _static(name: str) -> str:
     return resources.files("skyplex_arena").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _page(name: str) -> str:
+    """A static page with the key form both pages share put in place of its markers (once each)."""
+    page = _static(name)
+    for marker, part in ((KEY_FORM_MARKER, "key_form.html"), (KEY_SCRIPT_MARKER, "key_form.js")):
+        if page.count(marker) != 1:  # a page edited without its marker would lose the key form
+            raise RuntimeError(f"static/{name} must hold {marker!r} exactly once")
+        page = page.replace(marker, _static(part).rstrip("\n"))
+    return page
 
 
 def register(router: APIRouter, kernel: Kernel) -> None:
