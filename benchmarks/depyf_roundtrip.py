@@ -2,9 +2,11 @@
 
 Two corpora, each function given to both decompilers in turn (interleaved):
 
-* generated: random well-formed functions from the grammar in ``skyplex_depyf.corpus`` (seeded);
-  judged by behaviour: the decompiled source is compiled, run on fixed inputs and its results
+* generated: random well-formed functions from the grammar in ``skyplex_depyf.corpus`` (seeded;
+  assignments, if/elif/else, for/while with break/continue, comprehensions, try/except/else/finally,
+  with); judged by behaviour: the decompiled source is compiled, run on fixed inputs and its results
   (values or exception types) compared with the original's.
+* generators: the same grammar with yield, yield from and sent values; judged by what they yield.
 * stdlib: every plain function of a few stdlib modules; their inputs are unknown, so the judge is
   bytecode: the recompiled code must have identical raw bytecode and referents.
 
@@ -13,7 +15,7 @@ Outcomes: ``ok``; ``refused`` (ours: a refusal with a listing; depyf: an excepti
 corpus only); ``unproven`` (stdlib: compiles, but the bytecode differs, so neither right nor wrong
 is shown).
 
-    .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--seed 0]
+    .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--generators 100] [--seed 0]
 
 Prints a table and writes benchmarks/results/depyf_roundtrip.json.
 """
@@ -30,7 +32,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from skyplex_depyf.corpus import INPUTS, gen_function, outcome_of, stdlib_functions
+from skyplex_depyf.corpus import INPUTS, gen_function, gen_generator, outcome_of, stdlib_functions
 from skyplex_depyf.decompiler import compile_like, decompile, find_code
 
 RESULTS = Path(__file__).resolve().parent / "results" / "depyf_roundtrip.json"
@@ -110,6 +112,7 @@ def judge_stdlib(source_of: Callable, fn: Any) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generated", type=int, default=300)
+    parser.add_argument("--generators", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     try:
@@ -123,18 +126,19 @@ def main() -> None:
     tools: dict[str, Callable] = {"skyplex-depyf": ours}
     if depyf is not None:
         tools[baseline] = theirs
-    counts: dict[str, dict[str, Counter]] = {c: {t: Counter() for t in tools} for c in ("generated", "stdlib")}
+    counts: dict[str, dict[str, Counter]] = {c: {t: Counter() for t in tools} for c in ("generated", "generators", "stdlib")}
     seconds: dict[str, float] = {t: 0.0 for t in tools}
 
     rng = random.Random(args.seed)
-    for _ in range(args.generated):
-        source = gen_function(lambda lo, hi: rng.randint(lo, hi))
-        namespace: dict = {}
-        exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
-        for tool, source_of in tools.items():  # interleaved: each function to every tool in turn
-            start = time.perf_counter()
-            counts["generated"][tool][judge_generated(source_of, namespace["generated"], "generated")] += 1
-            seconds[tool] += time.perf_counter() - start
+    for corpus, make, n in (("generated", gen_function, args.generated), ("generators", gen_generator, args.generators)):
+        for _ in range(n):
+            source = make(lambda lo, hi: rng.randint(lo, hi))
+            namespace: dict = {}
+            exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
+            for tool, source_of in tools.items():  # interleaved: each function to every tool in turn
+                start = time.perf_counter()
+                counts[corpus][tool][judge_generated(source_of, namespace["generated"], "generated")] += 1
+                seconds[tool] += time.perf_counter() - start
     for _, fn in stdlib_functions():
         for tool, source_of in tools.items():
             start = time.perf_counter()
@@ -162,7 +166,8 @@ def main() -> None:
                   + (f"{ratios[corpus]:.2f}x" if ratios[corpus] else "n/a (baseline 0)"))
     print("time spent per decompiler (s): " + ", ".join(f"{t} {s:.1f}" for t, s in seconds.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"python": sys.version.split()[0], "generated": args.generated, "seed": args.seed,
+    RESULTS.write_text(json.dumps({"python": sys.version.split()[0], "generated": args.generated,
+                                   "generators": args.generators, "seed": args.seed,
                                    "baseline": baseline, "rows": rows, "ratio_vs_baseline": ratios,
                                    "seconds": seconds}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
