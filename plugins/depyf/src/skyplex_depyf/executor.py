@@ -16,19 +16,41 @@ from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, I
                        Loop, Null, Refusal, Return, Unpack, While)
 
 
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
+
+
+def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
+    """The instructions with ``EXTENDED_ARG`` prefixes dropped, jump targets (and, through the returned
+    map, exception-table offsets) moved from a prefix to the instruction it extends."""
+    raw = list(dis.get_instructions(code))
+    real: dict[int, int] = {}
+    pending: list[int] = []
+    for ins in raw:
+        if ins.opname == "EXTENDED_ARG":
+            pending.append(ins.offset)
+            continue
+        for offset in pending:
+            real[offset] = ins.offset
+        pending = []
+    instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in _JUMPS else ins
+              for ins in raw if ins.opname != "EXTENDED_ARG"]
+    return instrs, real
+
+
 class Executor:
     """Rebuilds the statements of one code object; ``run()`` returns the statement tree."""
 
     def __init__(self, code: types.CodeType, render_function: Any) -> None:
         self.code = code
         self.table = table_for()
-        self.instrs = [i for i in dis.get_instructions(code)]
+        self.instrs, real = _without_extended_args(code)
         self.index = {ins.offset: n for n, ins in enumerate(self.instrs)}
         self.render_function = render_function  # callback for nested code objects
         self.kw_names: tuple = ()
         self.loops: list[Loop] = []
         self.declared: set[str] = set()
-        self.exception_entries = handlers.entries(code)
+        self.exception_entries = [e._replace(start=real.get(e.start, e.start), end=real.get(e.end, e.end),
+                                             target=real.get(e.target, e.target)) for e in handlers.entries(code)]
         self.consumed: set = set()
         self.try_exits: dict[int, int] = {}  # index after a try -> index its exits jump to (threaded)
 

@@ -52,8 +52,10 @@ def try_entry(executor: Any, i: int, stack: list) -> Any:
 
 
 def _is_handler(executor: Any, entry: Any) -> bool:
+    """Whether ``entry`` leads to a ``try`` statement's handler (not a ``with`` statement's exit)."""
     handler = executor.index.get(entry.target)
-    return handler is not None and executor.instrs[handler].opname == "PUSH_EXC_INFO"
+    return (handler is not None and executor.instrs[handler].opname == "PUSH_EXC_INFO"
+            and executor.instrs[handler + 1].opname != "WITH_EXCEPT_START")
 
 
 def _enclosing(executor: Any, inner: Any, depth: int) -> Any:
