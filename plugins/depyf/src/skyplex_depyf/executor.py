@@ -393,6 +393,11 @@ class Executor:
         if isinstance(value, Chain):  # ``a = b.c = value``: the statement is written at its last target
             value.names.append(target)
             return " = ".join(value.names) + f" = {value.value.text}" if len(value.names) == value.needed else None
+        if isinstance(value, Unpack) and not isinstance(value.value, Item):  # ``a.x, b[k] = value``
+            value.names.append(target)
+            if len(value.names) < value.size:
+                return None
+            return "(" + ", ".join(value.names) + ("," if value.size == 1 else "") + f") = {self.expr(value.value, ins).text}"
         return f"{target} = {self.expr(value, ins).text}"
 
     def store(self, name: str, value: Any, ins: dis.Instruction, stmts: list) -> None:
