@@ -118,29 +118,54 @@ def _print_table(t: dict[str, Any]) -> None:
 
 @group.command("generate")
 @click.argument("problems_file", type=FILE)
+@click.option("--scenario", type=click.Choice(["codegeneration", "selfrepair", "codeexecution", "testoutputprediction"]),
+              default="codegeneration", show_default=True,
+              help="What the model does: write a program, repair a failed one (--graded), predict a call's value "
+                   "(PROBLEMS_FILE holds execution items), or predict a test's output.")
+@click.option("--graded", "graded_file", type=FILE, help="selfrepair: the first attempts (graded-outputs format).")
+@click.option("--cot", is_flag=True, help="codeexecution: ask for a step-by-step trace before the answer.")
 @click.option("--backend", default="local", show_default=True, help="Kernel model backend that answers.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Graded outputs to write (*_eval_all format).")
 @click.option("-n", "n", type=click.IntRange(1, 1000), default=1, show_default=True, help="Answers per problem.")
 @click.option("--temperature", type=click.FloatRange(0, 5), default=0.0, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(1, 32768), default=512, show_default=True)
-@click.option("--limit", type=click.IntRange(0), default=0, help="Only the first N problems (0: all).")
+@click.option("--limit", type=click.IntRange(0), default=0, help="Only the first N problems or items (0: all).")
 @click.option("--start", help="Only problems from this contest date on (YYYY-MM-DD).")
 @click.option("--end", help="Only problems up to this contest date (YYYY-MM-DD).")
 @json_option
 @pass_kernel
-def generate_cmd(kernel: Any, problems_file: Path, backend: str, out: str, n: int, temperature: float,
-                 max_tokens: int, limit: int, start: str | None, end: str | None, json_output: bool) -> None:
-    """Answer PROBLEMS_FILE with a model backend as a job, grade in the sandbox; rerunning resumes."""
+def generate_cmd(kernel: Any, problems_file: Path, scenario: str, graded_file: Path | None, cot: bool, backend: str,
+                 out: str, n: int, temperature: float, max_tokens: int, limit: int, start: str | None,
+                 end: str | None, json_output: bool) -> None:
+    """Answer PROBLEMS_FILE with a model backend as a job, grade the answers; rerunning resumes."""
     from .jobs import submit_generation
+    from .scenario_jobs import submit_scenario
 
-    job = submit_generation(kernel, problems=str(problems_file), backend=backend, out=out, n=n,
-                            temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end)
+    if graded_file is not None and scenario != "selfrepair":
+        fail("--graded is for --scenario selfrepair", field="--graded")
+    if cot and scenario != "codeexecution":
+        fail("--cot is for --scenario codeexecution", field="--cot")
+    if scenario == "codegeneration":
+        job = submit_generation(kernel, problems=str(problems_file), backend=backend, out=out, n=n,
+                                temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end)
+    else:
+        job = submit_scenario(kernel, scenario=scenario, source=str(problems_file), backend=backend, out=out, n=n,
+                              temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end,
+                              graded=str(graded_file) if graded_file else None, cot=cot)
     done = kernel.jobs.wait(job.id)
     if done.status != "succeeded":
-        raise click.ClickException(f"generation job {done.id} {done.status}: {done.error or done.message}")
-    emit({"job": done.id, **done.result}, json_output=json_output,
-         human=lambda d: click.echo(f"{d['problems']} problems x {d['samples_per_problem']} answers, "
-                                    f"{d['passed']} of {d['graded']} pass -> {d['out']} (job {d['job']})"))
+        raise click.ClickException(f"{scenario} job {done.id} {done.status}: {done.error or done.message}")
+    result = dict(done.result)
+    result.setdefault("scenario", "codegeneration")
+    emit({"job": done.id, **result}, json_output=json_output, human=_print_generated)
+
+
+def _print_generated(d: dict[str, Any]) -> None:
+    if d["scenario"] == "codegeneration":
+        click.echo(f"{d['problems']} problems x {d['samples_per_problem']} answers, "
+                   f"{d['passed']} of {d['graded']} pass -> {d['out']} (job {d['job']})")
+    else:
+        click.echo(f"{d['scenario']}: {d['items']} items, {d['passed']} of {d['graded']} pass -> {d['out']} (job {d['job']})")
 
 
 def register(cli: click.Group) -> None:

@@ -52,13 +52,17 @@ class ExecutionItem:
     platform: str = "unknown"
 
 
-def item_from_record(rec: object, where: str = "item") -> ExecutionItem:
-    """An :class:`ExecutionItem` from one record (the benchmark's execution fields)."""
+def item_from_record(rec: object, where: str = "item", *, need_output: bool = True) -> ExecutionItem:
+    """An :class:`ExecutionItem` from one record (the benchmark's execution fields); without
+    ``need_output`` the reference value may be absent (grading never reads it)."""
     if not isinstance(rec, dict):
         raise InvalidInputError(f"{where} must be a JSON object")
+    if not need_output and "output" not in rec:
+        rec = {**rec, "output": "None"}
     missing = [k for k in ("code", "input", "output") if not isinstance(rec.get(k), str)]
     if missing:
-        raise InvalidInputError(f"{where} needs string fields {', '.join(missing)} (program, call, value)")
+        raise InvalidInputError(f"{where} needs string fields {', '.join(missing)} (program, call, value); "
+                                "is this a code execution items file?")
     try:
         call = ast.parse(rec["input"].strip(), mode="eval").body
     except SyntaxError:
