@@ -33,7 +33,7 @@ class TestRaftTrainerConformance(TrainerConformance):
 
 class TestRaftEntryPoint(EntryPointConformance):
     plugin_name = "raft"
-    expected = {"trainer": ["raft"]}
+    expected = {"trainer": ["raft"], "evaluator": ["raft"]}
 
 
 class TestRaftShape(PluginShapeConformance):

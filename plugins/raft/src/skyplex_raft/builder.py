@@ -5,6 +5,7 @@ oracle verbatim between ``##begin_quote##`` and ``##end_quote##`` before the fin
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from collections.abc import Callable
@@ -196,16 +197,21 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
 
 
 def write_jsonl(examples: list[Example], path: Path) -> int:
-    """Write the examples as chat JSONL, one line each, dropping exact duplicate records; returns the count."""
+    """Write the examples as chat JSONL, one line each, dropping exact duplicate records; returns the count.
+    The file is written beside ``path`` and renamed over it, so it is either whole or as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()
-    with path.open("w", encoding="utf-8") as fh:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
         for e in examples:
             line = json.dumps(e.to_chat(), ensure_ascii=False, sort_keys=True)
             key = json.dumps(e.to_chat()["messages"], sort_keys=True)
             if key not in seen:
                 seen.add(key)
                 fh.write(line + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
     return len(seen)
 
 

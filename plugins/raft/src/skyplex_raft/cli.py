@@ -1,4 +1,4 @@
-"""``skyplex raft build``: the command-line face of the plugin, on the kernel's CLI helpers (``--json``
+"""``skyplex raft build|finetune|eval``: the command-line face of the plugin, on the kernel's CLI helpers (``--json``
 output, bad input reported as one line with exit 2)."""
 
 from __future__ import annotations
@@ -30,20 +30,27 @@ def raft() -> None:
 @click.option("--hf-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also save both splits as a Hugging Face DatasetDict in this folder.")
 @click.option("--model", "model", help="Kernel model backend that also writes one question per chunk.")
+@click.option("--chunk-tokens", type=int, help="Cut documents into pieces of at most N tokens (else whole docs).")
+@click.option("--tokenizer", default="local", show_default=True,
+              help="Model backend whose tokenizer counts --chunk-tokens, or 'words'.")
 @json_option
 @pass_kernel
 def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
-              max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
-              json_output: bool) -> None:
+              max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None, chunk_tokens: int | None,
+              tokenizer: str, json_output: bool) -> None:
     """Build a RAFT dataset from SOURCE's documents into --out (chat-format JSONL)."""
     from .builder import RaftOptions
     from .trainer import build_dataset
 
     if max_chunks is not None and max_chunks < 2:
         fail(f"--max-chunks {max_chunks}: a RAFT dataset needs at least 2 chunks", field="max_chunks")
+    count = None
+    if chunk_tokens is not None and tokenizer != "words":
+        count = kernel.models.get(tokenizer).count_tokens
     artifact = build_dataset(source, out, RaftOptions(k=k, p=p, distractors=distractors,
                                                       test_fraction=test_fraction, seed=seed),
-                             max_chunks=max_chunks, backend=kernel.models.get(model) if model else None)
+                             max_chunks=max_chunks, backend=kernel.models.get(model) if model else None,
+                             model_name=model, chunk_tokens=chunk_tokens, count_tokens=count)
     if hf_dir is not None:
         from .hf import save_hf_dataset
 
@@ -57,6 +64,91 @@ def _print(artifact: Any) -> None:
     click.echo(f"wrote {meta['train_examples']} train examples to {artifact.path} and {meta['test_examples']} "
                f"test examples to {meta['test_path']} ({meta['chunks']} chunks, "
                f"oracle present in {meta['oracle_present_share']:.0%})")
+
+
+@raft.command("finetune")
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Train split JSONL written by `skyplex raft build`.")
+@click.option("--base-model", default="local", show_default=True,
+              help="local (the packaged SmolLM2) or a folder holding a transformers model.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the checkpoint, adapter/ and model/ (a rerun resumes from its checkpoint).")
+@click.option("--max-steps", type=int, help="Optimizer steps (default: --epochs passes over the data).")
+@click.option("--epochs", type=float, default=1.0, show_default=True)
+@click.option("--max-seq-len", type=int, default=1024, show_default=True, help="Longer examples lose document text.")
+@click.option("--rank", "r", type=int, default=16, show_default=True, help="LoRA rank.")
+@click.option("--alpha", type=int, default=32, show_default=True, help="LoRA alpha.")
+@click.option("--learning-rate", type=float, default=2e-4, show_default=True)
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@click.option("--save-every", type=int, default=10, show_default=True, help="Checkpoint every N steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-merge", is_flag=True, help="Save the adapter only, not the merged model.")
+@json_option
+@pass_kernel
+def finetune_cmd(kernel: Any, dataset: Path, base_model: str, out: Path, max_steps: int | None, epochs: float,
+                 max_seq_len: int, r: int, alpha: int, learning_rate: float, batch_size: int, save_every: int,
+                 seed: int, no_merge: bool, json_output: bool) -> None:
+    """LoRA-tune a model on a RAFT dataset; the merged model loads in the local backend (model_dir)."""
+    from skyplex.interfaces import FinetuneSpec
+
+    from .trainer import RaftTrainer
+
+    options = {"max_steps": max_steps, "epochs": epochs, "max_seq_len": max_seq_len, "r": r, "alpha": alpha,
+               "learning_rate": learning_rate, "batch_size": batch_size, "save_every": save_every, "seed": seed,
+               "merge": not no_merge}
+    spec = FinetuneSpec(dataset=str(dataset), base_model=base_model, output=str(out), options=options)
+    result = RaftTrainer(kernel=kernel).finetune(
+        spec, progress=None if json_output else lambda done, total, message: click.echo(message, err=True))
+    emit(result, json_output=json_output, human=_print_training)
+
+
+def _print_training(result: Any) -> None:
+    meta = result.metadata
+    resumed = f", resumed at step {meta['resumed_from_step']}" if meta["resumed_from_step"] else ""
+    click.echo(f"trained {meta['steps']} steps on {meta['examples']} examples{resumed} (loss "
+               f"{meta['first_loss']:.2f} -> {meta['final_loss']:.2f}); model in {result.model_path}")
+
+
+@raft.command("eval")
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Test split JSONL (NAME.test.jsonl from `skyplex raft build`).")
+@click.option("--base", "base", default="local", show_default=True, help="Kernel model backend of the base model.")
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A fine-tune's model/ folder, scored with the documents as `raft`.")
+@click.option("--limit", type=int, help="Score only the first N questions.")
+@click.option("--max-tokens", type=int, default=128, show_default=True)
+@json_option
+@pass_kernel
+def eval_cmd(kernel: Any, dataset: Path, base: str, model_dir: Path | None, limit: int | None, max_tokens: int,
+             json_output: bool) -> None:
+    """Score the base model closed-book and with the documents (RAG), and a fine-tune with them (RAFT)."""
+    from skyplex.interfaces import Subject, Suite
+
+    from .evaluate import RaftEvaluator
+
+    subjects = [Subject(name="base", backend=base, params={"documents": False}),
+                Subject(name="base+rag", backend=base)]
+    if model_dir is not None:
+        subjects.append(Subject(name="raft", model=str(model_dir)))
+    evaluator = RaftEvaluator(kernel=kernel)
+    try:
+        report = evaluator.evaluate(subjects, Suite(name="raft", options={
+            "dataset": str(dataset), "limit": limit, "max_tokens": max_tokens}))
+    finally:
+        evaluator.close()
+    emit(report, json_output=json_output, human=_print_report)
+
+
+def _print_report(report: Any) -> None:
+    values = {(s.subject, s.metric): s for s in report.scores}
+    columns = ["exact_match@oracle", "exact_match@distractors", "f1@oracle", "quote_precision"]
+    click.echo(f"{'subject':<10} " + " ".join(f"{c:>24}" for c in columns))
+    for subject in dict.fromkeys(s.subject for s in report.scores):
+        cells = []
+        for column in columns:
+            score = values.get((subject, column))
+            cells.append(f"{score.value:>18.2f} n={score.n:<3}" if score else f"{'-':>24}")
+        click.echo(f"{subject:<10} " + " ".join(cells))
 
 
 def register(cli: click.Group) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from skyplex.errors import InvalidInputError
 
+from .chunking import TokenCounter, count_words, split_by_tokens
+
 #: a chunk longer than this is cut at a paragraph boundary (characters; docstrings of big classes run long)
 MAX_CHUNK_CHARS = 1500
 
@@ -45,21 +47,32 @@ def _cut(text: str, limit: int = MAX_CHUNK_CHARS) -> str:
     return "\n\n".join(kept)
 
 
-def _api_chunk(module: str, qualname: str, obj: object) -> Chunk | None:
+def _pieces(text: str, chunk_tokens: int | None, count: TokenCounter | None) -> list[str]:
+    # by tokens: every piece kept, each within the budget; else the first MAX_CHUNK_CHARS, whole paragraphs
+    if chunk_tokens is None:
+        return [_cut(text)]
+    return split_by_tokens(text, chunk_tokens, count or count_words)
+
+
+def _api_chunks(module: str, qualname: str, obj: object, chunk_tokens: int | None = None,
+                count: TokenCounter | None = None) -> list[Chunk]:
     doc = inspect.getdoc(obj)
     if not doc or not doc.strip():
-        return None
+        return []
     try:
         signature = str(inspect.signature(obj))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         signature = "(...)"
     name = f"{module}.{qualname}"
-    text = _cut(f"{name}{signature}\n\n{doc.strip()}")
-    return Chunk(id=chunk_id(module, text), source=module, title=name, text=text, kind="api")
+    # every piece keeps the API name as its title: a question about a later piece still names the API
+    return [Chunk(id=chunk_id(module, text), source=module, title=name, text=text, kind="api")
+            for text in _pieces(f"{name}{signature}\n\n{doc.strip()}", chunk_tokens, count)]
 
 
-def api_doc_chunks(modules: list[str], *, max_chunks: int | None = None) -> list[Chunk]:
-    """One chunk per public documented function, class and method of each module in ``modules``."""
+def api_doc_chunks(modules: list[str], *, max_chunks: int | None = None, chunk_tokens: int | None = None,
+                   count: TokenCounter | None = None) -> list[Chunk]:
+    """One chunk per public documented function, class and method of each module in ``modules`` (several
+    when ``chunk_tokens`` cuts a long docstring into pieces of at most that many tokens by ``count``)."""
     chunks: list[Chunk] = []
     for module_name in modules:
         try:
@@ -79,10 +92,9 @@ def api_doc_chunks(modules: list[str], *, max_chunks: int | None = None) -> list
                 members += [(f"{name}.{m}", f) for m, f in sorted(vars(obj).items())
                             if not m.startswith("_") and inspect.isfunction(f)]
             for qualname, member in members:
-                chunk = _api_chunk(module.__name__, qualname, member)
-                if chunk is not None:
-                    chunks.append(chunk)
-                    found += 1
+                pieces = _api_chunks(module.__name__, qualname, member, chunk_tokens, count)
+                chunks += pieces
+                found += len(pieces)
         if found == 0:
             raise InvalidInputError(f"module {module_name!r} has no documented public functions or classes",
                                     field="source")
@@ -122,8 +134,9 @@ def read_text_document(path: Path) -> str:
         raise InvalidInputError(f"{path}: is not UTF-8 text; convert it to UTF-8", field="source") from None
 
 
-def section_chunks(path: Path) -> list[Chunk]:
-    """Chunks of a text/Markdown file, one per heading section (the whole file when it has none)."""
+def section_chunks(path: Path, *, chunk_tokens: int | None = None, count: TokenCounter | None = None) -> list[Chunk]:
+    """Chunks of a text/Markdown file, one per heading section (the whole file when it has none), each
+    section cut into pieces of at most ``chunk_tokens`` tokens (by ``count``) when that is given."""
     text = read_text_document(path).replace("\r\n", "\n")
     marks = list(_HEADING.finditer(text))
     sections: list[tuple[str, str]] = []
@@ -141,18 +154,21 @@ def section_chunks(path: Path) -> list[Chunk]:
     if not sections:
         raise InvalidInputError(f"{path}: holds no text to ask about (only headings or blank space); "
                                 "give a document with content", field="source")
-    return [Chunk(id=chunk_id(str(path), _cut(body)), source=str(path), title=title, text=_cut(body), kind="section")
-            for title, body in sections]
+    return [Chunk(id=chunk_id(str(path), text), source=str(path), title=title, text=text, kind="section")
+            for title, body in sections for text in _pieces(body, chunk_tokens, count)]
 
 
-def load_corpus(source: str, *, max_chunks: int | None = None) -> list[Chunk]:
-    """Chunks from ``source``: ``python:mod1,mod2`` (installed modules' API docs) or a file/folder of text."""
+def load_corpus(source: str, *, max_chunks: int | None = None, chunk_tokens: int | None = None,
+                count: TokenCounter | None = None) -> list[Chunk]:
+    """Chunks from ``source``: ``python:mod1,mod2`` (installed modules' API docs) or a file/folder of text;
+    ``chunk_tokens`` cuts each document into pieces of at most that many tokens as ``count`` measures them
+    (a model's tokenizer; blank-separated words when not given)."""
     if source.startswith("python:"):
         modules = [m.strip() for m in source[len("python:"):].split(",") if m.strip()]
         if not modules:
             raise InvalidInputError("source 'python:' names no module; write e.g. python:json,textwrap",
                                     field="source")
-        return api_doc_chunks(modules, max_chunks=max_chunks)
+        return api_doc_chunks(modules, max_chunks=max_chunks, chunk_tokens=chunk_tokens, count=count)
     path = Path(source)
     if not path.exists():
         raise InvalidInputError(f"{source}: no such file or folder; give python:MODULES or a path to text files",
@@ -161,5 +177,5 @@ def load_corpus(source: str, *, max_chunks: int | None = None) -> list[Chunk]:
         if path.is_dir() else [path]
     if not files:
         raise InvalidInputError(f"{source}: the folder holds no .md, .txt or .rst files", field="source")
-    chunks = dedup_chunks([c for f in files for c in section_chunks(f)])
+    chunks = dedup_chunks([c for f in files for c in section_chunks(f, chunk_tokens=chunk_tokens, count=count)])
     return chunks[:max_chunks] if max_chunks else chunks

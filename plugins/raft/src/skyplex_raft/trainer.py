@@ -10,53 +10,65 @@ from skyplex.interfaces import DatasetArtifact, DatasetSpec, FinetuneSpec, Train
 
 from .builder import RaftOptions, build_examples, held_out_path, write_jsonl
 from .documents import load_corpus
-from .questions import dedup_questions, model_questions, template_questions
+from .journal import QuestionJournal, journal_path, journaled_model_questions
+from .questions import dedup_questions, template_questions
 
 _OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int}
 
 
-def options_from(values: dict[str, Any]) -> tuple[RaftOptions, int | None]:
-    """RaftOptions (and ``max_chunks``) from a spec's options, refusing unknown names and bad types."""
-    unknown = sorted(set(values) - set(_OPTION_TYPES) - {"max_chunks"})
+_CORPUS_OPTIONS = {"max_chunks": int, "chunk_tokens": int, "tokenizer": str}
+
+
+def options_from(values: dict[str, Any]) -> tuple[RaftOptions, dict[str, Any]]:
+    """RaftOptions, and the corpus options (``max_chunks``, ``chunk_tokens``, ``tokenizer``), from a spec's
+    options, refusing unknown names and bad types."""
+    known = {**_OPTION_TYPES, **_CORPUS_OPTIONS}
+    unknown = sorted(set(values) - set(known))
     if unknown:
-        raise InvalidInputError(f"unknown option {unknown[0]!r}; known: {', '.join([*_OPTION_TYPES, 'max_chunks'])}",
-                                field=unknown[0])
-    kwargs = {}
-    for name, kind in _OPTION_TYPES.items():
-        if name in values:
+        raise InvalidInputError(f"unknown option {unknown[0]!r}; known: {', '.join(known)}", field=unknown[0])
+    kwargs, corpus = {}, {}
+    for name, kind in known.items():
+        if name in values and values[name] is not None:
             try:
-                kwargs[name] = kind(values[name])
+                value = kind(values[name])
             except (TypeError, ValueError):
                 raise InvalidInputError(f"option {name}={values[name]!r} is not a {kind.__name__}",
                                         field=name) from None
+            (kwargs if name in _OPTION_TYPES else corpus)[name] = value
     options = RaftOptions(**kwargs)
     options.validate()
-    max_chunks = values.get("max_chunks")
-    return options, int(max_chunks) if max_chunks is not None else None
+    return options, corpus
 
 
 def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: int | None = None,
-                  progress: Any = None, backend: Any = None) -> DatasetArtifact:
+                  progress: Any = None, backend: Any = None, model_name: str | None = None,
+                  chunk_tokens: int | None = None, count_tokens: Any = None) -> DatasetArtifact:
     """Read ``source``, template questions (and, given a kernel model ``backend``, one model-written
-    question per chunk), build RAFT examples and write ``out`` (train) and its ``.test.jsonl`` sibling
-    (held-out split); the artifact's metadata holds the counts."""
+    question per chunk, journaled so a rerun after a crash resumes), build RAFT examples and write ``out``
+    (train) and its ``.test.jsonl`` sibling (held-out split); the artifact's metadata holds the counts.
+    ``chunk_tokens`` cuts documents into pieces of at most that many tokens as ``count_tokens`` counts."""
     options.validate()
-    chunks = load_corpus(source, max_chunks=max_chunks)
+    chunks = load_corpus(source, max_chunks=max_chunks, chunk_tokens=chunk_tokens, count=count_tokens)
     questions = template_questions(chunks)
     model_counts = {}
+
+    def report(phase: str) -> Any:
+        def call(done: int, total: int) -> None:
+            if progress is not None:
+                progress(done, total, f"{phase}: {done}/{total}")
+        return call
+
     if backend is not None:
-        written, rejected = model_questions(chunks, backend)
+        journal = QuestionJournal(journal_path(out), model_name or type(backend).__name__)
+        written, rejected, reused = journaled_model_questions(chunks, backend, journal,
+                                                              progress=report("model questions"))
         questions = dedup_questions(questions + written)
-        model_counts = {"model_questions": len(written), "model_questions_rejected": rejected}
+        model_counts = {"model_questions": len(written), "model_questions_rejected": rejected,
+                        "model_replies_reused": reused, "journal": str(journal.path)}
     if not questions:
         raise InvalidInputError(f"{source}: no question could be templated from its documents (no signatures, "
                                 "Return sentences or sections)", field="source")
-
-    def report(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total, f"{done}/{total} questions")
-
-    examples, counts = build_examples(chunks, questions, options, progress=report)
+    examples, counts = build_examples(chunks, questions, options, progress=report("questions"))
     train = [e for e in examples if e.split == "train"]
     test = [e for e in examples if e.split == "test"]
     n_train = write_jsonl(train, out)
@@ -65,7 +77,8 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
     return DatasetArtifact(path=str(out), num_examples=n_train, format="jsonl", metadata={
         "test_path": str(held_out_path(out)), "train_examples": n_train, "test_examples": n_test,
         "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
-        "k": options.k, "p": options.p, "distractors": options.distractors, **counts, **model_counts})
+        "k": options.k, "p": options.p, "distractors": options.distractors, "chunk_tokens": chunk_tokens,
+        **counts, **model_counts})
 
 
 class RaftTrainer(Trainer):
@@ -79,11 +92,30 @@ class RaftTrainer(Trainer):
         self.kernel = kernel
 
     def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
-        """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, max_chunks)."""
+        """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, max_chunks,
+        chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by default,
+        or ``words``)."""
         if not spec.output:
             raise InvalidInputError("the dataset spec needs output: the .jsonl file to write", field="output")
-        options, max_chunks = options_from(spec.options)
-        return build_dataset(spec.source, Path(spec.output), options, max_chunks=max_chunks, progress=progress)
+        options, corpus = options_from(spec.options)
+        count = None
+        if corpus.get("chunk_tokens") is not None:
+            count = self._token_counter(corpus.get("tokenizer", "local"))
+        return build_dataset(spec.source, Path(spec.output), options, max_chunks=corpus.get("max_chunks"),
+                             chunk_tokens=corpus.get("chunk_tokens"), count_tokens=count, progress=progress)
+
+    def _token_counter(self, tokenizer: str) -> Any:
+        """``count_tokens`` of the kernel model ``tokenizer`` (``words``: blank-separated words, no model)."""
+        if tokenizer == "words":
+            return None
+        if self.kernel is None:
+            from skyplex.models.local import LocalBackend
+
+            if tokenizer != "local":
+                raise InvalidInputError(f"tokenizer {tokenizer!r} needs a kernel to resolve; use local or words",
+                                        field="tokenizer")
+            return LocalBackend(data_dir=self._data_dir({})).count_tokens
+        return self.kernel.models.get(tokenizer).count_tokens
 
     def _data_dir(self, options: dict[str, Any]) -> Path:
         if options.get("data_dir"):
