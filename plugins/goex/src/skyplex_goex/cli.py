@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import click
-from skyplex.cli import emit, fail, json_option, pass_kernel
+from skyplex.cli import emit, fail, json_option, pass_kernel, wants_json
 
 
 def _executor(kernel):
@@ -61,8 +61,6 @@ def run(kernel, request, model, root, database, action_file, commit, approve, js
     instead of asked of a model; --root/--database then pin its target the same way. With --json the
     final record is printed as JSON, so --commit or --no-commit must say what to do without asking.
     """
-    from skyplex.cli import wants_json
-
     from .flow import propose_from_request
 
     if bool(request) == bool(action_file):
