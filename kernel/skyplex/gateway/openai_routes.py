@@ -61,6 +61,7 @@ class ModelRouting:
         self.max_batch = max_batch
         self._coalescers: dict[str, RequestCoalescer] = {}
         self._score_coalescers: dict[str, ScoreCoalescer] = {}
+        self._coalesce_scoring: dict[str, bool] = {}
         self._coalesce: dict[str, bool] = {}
         self._aliases: dict[str, str] | None = None
         self._lock = threading.Lock()
@@ -166,9 +167,9 @@ class ModelRouting:
     ) -> list[PromptLogprobs]:
         """``backend.prompt_logprobs``, coalesced with concurrent requests into one batched call (evaluation
         clients send one prompt per request) unless coalescing is off or the backend batches on its side."""
-        if name in self._coalesce:
+        if name in self._coalesce_scoring:
             coalescer = self._score_coalescers.get(name)
-        else:
+        else:  # asks backend.info() once, which may touch disk
             coalescer = await run_in_threadpool(self._score_coalescer, name, backend)
         if coalescer is None:
             return await run_in_threadpool(
@@ -179,9 +180,15 @@ class ModelRouting:
         return await asyncio.wrap_future(coalescer.submit(prompts, top_logprobs, next_token))
 
     def _score_coalescer(self, name: str, backend: ModelBackend) -> ScoreCoalescer | None:
-        if self._coalescer(name, backend) is None:  # coalescing off, or the backend batches on its side
+        if self.batch_window_s is None:
             return None
         with self._lock:
+            if name not in self._coalesce_scoring:
+                # a backend may batch generation itself yet score only what one call hands it
+                details = backend.info().details
+                self._coalesce_scoring[name] = bool(details.get("coalesce_scoring", details.get("coalesce_requests", True)))
+            if not self._coalesce_scoring[name]:
+                return None
             if name not in self._score_coalescers:
                 self._score_coalescers[name] = ScoreCoalescer(
                     backend,

@@ -3,12 +3,21 @@
 Each sequence asks for the logprobs of its tokens from position ``start`` on (``start >= 1``: a token
 is predicted from the ones before it). Sequences are sorted so that those sharing a long token
 prefix (the usual case: one question, four answer choices) land in one group. A group's common
-prefix is run once with batch size 1; its keys/values are then shared by every row, and its logits
-serve every row's tokens inside the prefix. The rest of each row (its own suffix) runs in one batched
-forward pass over that prefix, laid out as in the decode loop::
+prefix is run once; its keys/values are then shared by every row of the group, and its logits
+serve every row's tokens inside the prefix. The rest of each row (its own suffix) runs over that
+prefix, laid out as in the decode loop. Several groups go through together: one pass holds every
+group's prefix (one row per group), the next every group's suffixes (one row per sequence), each
+row reading its own group's prefix keys/values::
 
-    row 0: [ prefix (P) ][ pad pad ][ suffix 0      ]
-    row 1: [ prefix (P) ][ suffix 1 (longest)       ]
+    prefix pass   group A: [ pad ][ prefix A      ]
+                  group B: [ prefix B (longest)   ]
+    suffix pass   row A0:  [ pad ][ prefix A      ][ pad pad ][ suffix A0    ]
+                  row A1:  [ pad ][ prefix A      ][ suffix A1 (longest)     ]
+                  row B0:  [ prefix B (longest)   ][ pad ][ suffix B0        ]
+
+A small model on a CPU pays for every forward pass in reading its weights, whatever the rows, so
+two passes for a whole batch of questions beat two per question. Sequences sharing no prefix with
+another run in plain padded batches (no prefix pass).
 
 Only the positions whose logits are needed go through the output projection (``logits_to_keep``),
 which keeps memory at rows x scored tokens x vocabulary instead of rows x all tokens x vocabulary.
@@ -105,6 +114,44 @@ def plan_groups(sequences: Sequence[Sequence[int]], starts: Sequence[int]) -> li
     return merged
 
 
+@dataclass
+class _Group:
+    """Sequences scored over one shared prefix (``prefix`` 0: no shared prefix, a plain padded batch)."""
+
+    rows: list[int]  # indices into the caller's sequences
+    seqs: list[list[int]]
+    starts: list[int]
+    prefix: int
+
+
+def pack_groups(groups: Sequence[_Group]) -> list[list[_Group]]:
+    """Groups with a shared prefix packed into passes that stay within the batch caps, in order;
+    each group without one is a pass of its own (it has no prefix pass to share)."""
+    passes: list[list[_Group]] = []
+    current: list[_Group] = []
+    for group in groups:
+        if not group.prefix:
+            passes.append([group])
+            continue
+        candidate = [*current, group]
+        prefix_width = max(g.prefix for g in candidate)
+        rows = sum(len(g.seqs) for g in candidate)
+        suffix_width = max(len(seq) - g.prefix for g in candidate for seq in g.seqs)
+        kept = max(len(seq) - max(st, g.prefix + 1) + 1 for g in candidate for seq, st in zip(g.seqs, g.starts))
+        fits = (
+            rows * (prefix_width + suffix_width) <= MAX_BATCH_TOKENS
+            and rows * max(kept, 1) <= MAX_SCORED_POSITIONS
+            and len(candidate) * prefix_width <= MAX_SCORED_POSITIONS
+        )
+        if current and not fits:
+            passes.append(current)
+            candidate = [group]
+        current = candidate
+    if current:
+        passes.append(current)
+    return passes
+
+
 class Scorer:
     """Computes token logprobs with the local backend's model (no sampling, no KV kept afterwards)."""
 
@@ -123,14 +170,18 @@ class Scorer:
             if not 1 <= start <= len(seq):
                 raise ValueError(f"start {start} is outside 1..{len(seq)}")
         results: list[ScoredTokens | None] = [None] * len(sequences)
-        for rows, prefix in plan_groups(sequences, starts):
-            seqs = [list(sequences[i]) for i in rows]
-            scored = self._score_group(seqs, [starts[i] for i in rows], prefix, top_logprobs, with_next)
-            for i, result in zip(rows, scored):
-                results[i] = result
+        groups = [
+            _Group(rows, [list(sequences[i]) for i in rows], [starts[i] for i in rows], prefix)
+            for rows, prefix in plan_groups(sequences, starts)
+        ]
+        for together in pack_groups(groups):
+            scored = self._score_groups(together, top_logprobs, with_next)
+            for group, out in zip(together, scored):
+                for i, result in zip(group.rows, out):
+                    results[i] = result
         return [r for r in results if r is not None]
 
-    # one group ---------------------------------------------------------------------------------
+    # one pass of groups --------------------------------------------------------------------------
     def _forward(self, ids: Any, mask: Any, positions: Any, cache: Any, keep: Any) -> Any:
         import torch
 
@@ -145,59 +196,83 @@ class Scorer:
             )
             return torch.log_softmax(out.logits.float(), dim=-1)
 
-    def _score_group(
-        self, seqs: list[list[int]], starts: list[int], prefix: int, top_logprobs: int, with_next: bool = False
-    ) -> list[ScoredTokens]:
+    def _prefix_pass(
+        self, groups: list[_Group], out: list[list[ScoredTokens]], top_logprobs: int
+    ) -> tuple[Any, Any, int]:
+        """Run every group's shared prefix (one left-padded row per group) and record the logprobs
+        of the tokens inside it; returns (keys/values per layer, prefix mask per group, width)."""
         import torch
         from transformers import DynamicCache
 
-        out = [ScoredTokens([], []) for _ in seqs]
-        # token i is predicted by the logits at position i - 1; collect (row, position, logprobs) pieces
-        cache = None
-        if prefix:
-            first_needed = max(0, min(starts) - 1)
-            cache = DynamicCache()
-            with torch.inference_mode():
-                ids = torch.tensor([seqs[0][:prefix]], dtype=torch.long)
-                positions = torch.arange(prefix).unsqueeze(0)
-                keep = torch.arange(min(first_needed, prefix - 1), prefix)
-            prefix_logprobs = self._forward(ids, torch.ones_like(ids), positions, cache, keep)[0]
-            kept_from = int(keep[0])
-            for row, (seq, start) in enumerate(zip(seqs, starts)):
-                for pos in range(max(start, 1), prefix + 1):  # tokens 1..prefix come from prefix logits
-                    self._record(out[row], prefix_logprobs[pos - 1 - kept_from], seq[pos], top_logprobs)
-            layers = [(layer.keys, layer.values) for layer in cache.layers]
-        suffixes = [seq[prefix:] for seq in seqs]
+        width = max(g.prefix for g in groups)
+        with torch.inference_mode():
+            ids = torch.full((len(groups), width), self.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(groups), width), dtype=torch.long)
+            for j, g in enumerate(groups):
+                ids[j, width - g.prefix :] = torch.tensor(g.seqs[0][: g.prefix], dtype=torch.long)
+                mask[j, width - g.prefix :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        # token i is predicted by the logits at position i - 1; keep the columns any row reads
+        keep = max(g.prefix - min(max(0, min(g.starts) - 1), g.prefix - 1) for g in groups)
+        cache = DynamicCache()
+        logprobs = self._forward(ids, mask, positions, cache, keep)
+        for j, g in enumerate(groups):
+            # kept column c holds padded position width - keep + c; the group's token i sits at width - prefix + i
+            for row, (seq, start) in enumerate(zip(g.seqs, g.starts)):
+                for pos in range(max(start, 1), g.prefix + 1):
+                    column = width - g.prefix + pos - 1 - (width - keep)
+                    self._record(out[j][row], logprobs[j, column], seq[pos], top_logprobs)
+        return [(layer.keys, layer.values) for layer in cache.layers], mask, width
+
+    def _score_groups(self, groups: list[_Group], top_logprobs: int, with_next: bool = False) -> list[list[ScoredTokens]]:
+        import torch
+        from transformers import DynamicCache
+
+        out = [[ScoredTokens([], []) for _ in g.seqs] for g in groups]
+        # pack_groups makes a pass of groups that all have a shared prefix, or of one plain batch
+        shared = all(g.prefix for g in groups)
+        layers, prefix_mask, prefix_width = None, None, 0
+        if shared:
+            layers, prefix_mask, prefix_width = self._prefix_pass(groups, out, top_logprobs)
+        rows = [(j, seq, start) for j, g in enumerate(groups) for seq, start in zip(g.seqs, g.starts)]
+        suffixes = [seq[groups[j].prefix :] for j, seq, _ in rows]
         width = max(len(s) for s in suffixes)
-        batch = len(seqs)
         # logits needed per row: positions max(start, prefix + 1) - 1 .. len - 2, i.e. the row's last ones
-        needed = [len(seq) - max(start, prefix + 1) for seq, start in zip(seqs, starts)]
-        keep_last = max(needed) + 1  # the very last position predicts nothing, but keeps rows aligned
+        needed = [len(seq) - max(start, groups[j].prefix + 1) for j, seq, start in rows]
         if max(needed) <= 0 and not with_next:
             return out
         with torch.inference_mode():
-            input_ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((batch, prefix + width), dtype=torch.long)
-            mask[:, :prefix] = 1
-            for row, suffix in enumerate(suffixes):
-                input_ids[row, width - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
-                mask[row, prefix + width - len(suffix) :] = 1
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix:]
-            if prefix:
-                copies = [(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in layers]
+            input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), prefix_width + width), dtype=torch.long)
+            for r, suffix in enumerate(suffixes):
+                input_ids[r, width - len(suffix) :] = torch.tensor(suffix, dtype=torch.long)
+                mask[r, prefix_width + width - len(suffix) :] = 1
+            cache = None
+            if layers is not None:
+                if len(groups) == 1:  # every row reads the same prefix: a view, no copy
+                    copies = [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in layers]
+                    mask[:, :prefix_width] = prefix_mask[0]
+                else:  # each row reads its own group's prefix row
+                    pick = torch.tensor([j for j, _, _ in rows], dtype=torch.long)
+                    mask[:, :prefix_width] = prefix_mask[pick]
+                    copies = [(k[pick], v[pick]) for k, v in layers]
                 cache = DynamicCache(ddp_cache_data=copies)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_width:]
+        keep_last = max(needed) + 1  # the very last position predicts nothing, but keeps rows aligned
         logprobs = self._forward(input_ids, mask, positions, cache, min(keep_last, width))
         kept = logprobs.shape[1]
-        for row, (seq, n) in enumerate(zip(seqs, needed)):
+        results = [result for group_out in out for result in group_out]  # the order of ``rows``
+        for r, ((_, seq, _), n) in enumerate(zip(rows, needed)):
+            result = results[r]
             # kept column c holds the logits of the row's position len(seq) - kept + c
             for pos in range(len(seq) - n, len(seq)):
                 column = pos - 1 - (len(seq) - kept)
-                self._record(out[row], logprobs[row, column], seq[pos], top_logprobs)
+                self._record(result, logprobs[r, column], seq[pos], top_logprobs)
             if with_next:  # the last kept column is every row's last position (rows are left-padded)
-                best = int(logprobs[row, kept - 1].argmax())
+                best = int(logprobs[r, kept - 1].argmax())
                 probe = ScoredTokens([], [])
-                self._record(probe, logprobs[row, kept - 1], best, top_logprobs)
-                out[row].next = probe.logprobs[0]
+                self._record(probe, logprobs[r, kept - 1], best, top_logprobs)
+                result.next = probe.logprobs[0]
         return out
 
     def _record(self, result: ScoredTokens, logprobs: Any, token_id: int, top_logprobs: int) -> None:

@@ -408,6 +408,8 @@ class LocalBackend(ModelBackend):
                 "threads": self.threads,
                 # requests join the running batch between decode steps: the gateway need not group them
                 "coalesce_requests": False,
+                # scoring has no running batch to join: the gateway groups concurrent echo requests
+                "coalesce_scoring": True,
                 "scheduler": self._scheduler_stats(),
             },
         )
