@@ -206,37 +206,61 @@ def test_a_bad_serving_setting_stops_the_kernel_with_the_entry_named(tmp_path):
     assert "rate must be a number > 0" in str(err.value)
 
 
+def _documented_serving() -> tuple[dict, dict]:
+    """The settings YAML and the curl body of docs/plugins/muxserve.md's section on serving."""
+    import json
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "plugins" / "muxserve.md").read_text()
+    section = doc[doc.index("## Several models from one process"):]
+    settings_yaml = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    body = re.search(r"-d '(\{.*\})'", section).group(1)
+    return yaml.safe_load(settings_yaml), json.loads(body)
+
+
+def test_documented_serving_settings_parse():
+    raw, body = _documented_serving()
+    cfg = parse_serving(raw["plugins"][SETTINGS_KEY])
+    assert [d.name for d in cfg.deployments] == ["smol-chat", "smol-brief", "smol-small"]
+    assert body["model"] in {d.name for d in cfg.deployments}
+
+
 @pytest.mark.slow
 def test_real_smollm2_deployments_answer_by_name_through_the_gateway(tmp_path, skyplex_model_cache_dir,
                                                                     skyplex_local_backend):
-    """Two names share the kernel's SmolLM2 (one copy of the weights); a third has its own instance
-    with another configuration. Greedy answers equal the plain local backend's for the same ask."""
+    """The documented settings and curl, on the real SmolLM2. Two names share the kernel's instance
+    (one copy of the weights); smol-small has its own with another configuration. Greedy answers equal
+    the plain local backend's for the same ask."""
     from skyplex_muxserve.multiplex import serving_for
 
     cache = str(skyplex_model_cache_dir)
-    serving = {"models": [{"name": "smol-chat", "rate": 3},
-                          {"name": "smol-brief", "rate": 1, "max_tokens": 3},
-                          {"name": "smol-small", "rate": 0.5, "options": {"data_dir": cache, "max_batch_size": 2}}]}
+    raw, body = _documented_serving()
+    serving = raw["plugins"][SETTINGS_KEY]
+    for d in serving["models"]:  # where this machine keeps the converted weights
+        if "options" in d:
+            d["options"] = {**d["options"], "data_dir": cache}
     kernel, client = _gateway(tmp_path, serving, models={"local": {"data_dir": cache}}, extra=False)
     h = {"Authorization": "Bearer k"}
-    question = "Name a colour."
     try:
         with client:
             def ask(model: str):
-                return client.post("/v1/completions", headers=h, json={
-                    "model": model, "prompt": question, "max_tokens": 6, "temperature": 0})
+                return client.post("/v1/completions", headers=h, json={**body, "model": model})
 
+            names = ["smol-chat", "smol-brief", "smol-small"]
             with ThreadPoolExecutor(3) as pool:
-                outs = dict(zip(["smol-chat", "smol-brief", "smol-small"],
-                                pool.map(ask, ["smol-chat", "smol-brief", "smol-small"])))
+                outs = dict(zip(names, pool.map(ask, names)))
             for name, res in outs.items():
                 assert res.status_code == 200, (name, res.text)
-            want = skyplex_local_backend.generate([question], GenerationParams(max_tokens=6, temperature=0.0))[0]
+            want = skyplex_local_backend.generate([body["prompt"]], GenerationParams(max_tokens=body["max_tokens"],
+                                                                                      temperature=0.0))[0]
             assert outs["smol-chat"].json()["choices"][0]["text"] == want.text
             assert outs["smol-small"].json()["choices"][0]["text"] == want.text
-            assert outs["smol-brief"].json()["usage"]["completion_tokens"] <= 3
-            serving_state = serving_for(kernel)
-            chat, brief, small = (serving_state.backend_of(n) for n in ("smol-chat", "smol-brief", "smol-small"))
+            assert outs["smol-brief"].json()["usage"]["completion_tokens"] <= 3  # its deployment's cap
+            state = serving_for(kernel)
+            chat, brief, small = (state.backend_of(n) for n in names)
             assert chat is brief and small is not chat
             info = client.get("/v1/models/smol-chat", headers=h).json()
             assert info["id"] == "smol-chat"
