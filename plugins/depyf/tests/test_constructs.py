@@ -119,6 +119,16 @@ def stores(box, key, n):
         return held.total
 
 
+def calls_and_unpacking(box, pair, options, many):
+    box.first, box.items["k"] = pair
+    joined = dict(sep=box.first, **options)
+    counted = max(1, *many, **options)
+    for index in range(len(many)):
+        if many[index] > 100:
+            return "big"
+    return joined, counted, sorted(many, reverse=True, **options)
+
+
 class Box:
     def __init__(self):
         self.total = 1
@@ -191,6 +201,16 @@ def test_attribute_and_subscript_stores_walrus_and_return_in_with():
         assert ORIGINAL["stores"](a, "k", n) == rebuilt(b, "k", n) and vars(a) == vars(b)
 
 
+def test_unpacking_into_attributes_and_keyword_maps_in_calls():
+    source, rebuilt = _rebuilt("calls_and_unpacking")
+    assert "(box.first, box.items['k']) = pair" in source and "dict(sep=box.first, **options)" in source
+    assert "max(1, *many, **options)" in source or "*many" in source
+    for options, many in (({}, [3, 1, 2]), ({"key": abs}, [-5, 4]), ({}, [500])):
+        a, b = ORIGINAL["Box"](), ORIGINAL["Box"]()
+        assert ORIGINAL["calls_and_unpacking"](a, (7, 8), options, many) == rebuilt(b, (7, 8), options, many)
+        assert vars(a) == vars(b)
+
+
 @pytest.mark.parametrize("name", ["try_finally", "try_except_finally", "return_in_finally_try", "with_statement"])
 def test_finally_and_with_run_their_cleanup_the_same(name):
     source, rebuilt = _rebuilt(name)
@@ -237,7 +257,8 @@ def test_coroutine_and_async_generator():
 
 
 @pytest.mark.parametrize("name", ["try_else", "try_finally", "try_except_finally", "nested_try", "with_statement",
-                                  "generator", "coroutine", "handlers_that_leave", "stores"])
+                                  "generator", "coroutine", "handlers_that_leave", "stores",
+                                  "calls_and_unpacking"])
 def test_each_statement_kind_is_guarded_by_the_verifier(name):
     """Remove, reorder or duplicate one statement of the decompiled source: the verifier must refuse
     every such variant (a rule that put a statement in the wrong clause would look like this)."""

@@ -19,6 +19,19 @@ from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, I
 _JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
 
+def _keyword(key_text: str, ins: dis.Instruction) -> str:
+    """The argument name a constant map key stands for in a call; refuses any other key."""
+    import ast
+
+    try:
+        key = ast.literal_eval(key_text)
+    except (ValueError, SyntaxError):
+        key = None
+    if not isinstance(key, str) or not key.isidentifier():
+        return "**{" + key_text + ": ...}"  # never a valid keyword: a call using it fails verification
+    return key
+
+
 def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
     """The instructions with ``EXTENDED_ARG`` prefixes dropped, jump targets (and, through the returned
     map, exception-table offsets) moved from a prefix to the instruction it extends."""
@@ -170,7 +183,12 @@ class Executor:
             func = self.expr(stack.pop(), ins)
             if not isinstance(stack.pop(), Null):
                 raise self.refuse(ins, "call without a NULL below the callable")
-            parts = [f"*{args.p()}"] + ([f"**{kwargs.p()}"] if kwargs else [])
+            positional = getattr(args, "items", None) if args.text.startswith("(") else None
+            parts = list(positional) if positional is not None else [f"*{args.p()}"]
+            if kwargs is not None and getattr(kwargs, "merged", False):
+                parts += kwargs.keywords  # keywords and ``**`` maps, in their order
+            elif kwargs is not None:
+                parts.append(f"**{kwargs.p()}")
             stack.append(Expr(f"{func.p()}({', '.join(parts)})", atom=True))
         elif op in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"):
             if op == "STORE_GLOBAL":
@@ -220,10 +238,27 @@ class Executor:
                 stack.append(_tuple(items))
             elif op == "BUILD_LIST":
                 stack.append(Expr("[" + ", ".join(items) + "]", atom=True))
+                stack[-1].items = items
             elif not items:
                 stack.append(Expr("set()", atom=True))  # a comprehension's accumulator, or set()'s prelude
             else:
                 stack.append(Expr("{" + ", ".join(items) + "}", atom=True))
+        elif (op == "LIST_EXTEND" and arg == 1 and getattr(stack[-2], "items", None) is not None
+              and self.instrs[i - 1].opname != "LOAD_CONST"):  # ``[a, *b]``, also a call's ``f(a, *b)``
+            value = self.expr(stack.pop(), ins)
+            items = stack[-1].items + [f"*{value.p()}"]
+            stack[-1] = Expr("[" + ", ".join(items) + "]", atom=True)
+            stack[-1].items = items
+        elif op == "LIST_APPEND" and arg == 1 and getattr(stack[-2], "items", None) is not None:  # ``[*a, b]``
+            value = self.expr(stack.pop(), ins)
+            items = stack[-1].items + [value.text]
+            stack[-1] = Expr("[" + ", ".join(items) + "]", atom=True)
+            stack[-1].items = items
+        elif op == "LIST_TO_TUPLE":
+            items = getattr(stack[-1], "items", None)
+            if items is None or not stack[-1].text.startswith("["):
+                raise self.refuse(ins, "LIST_TO_TUPLE of something that is not a list display")
+            stack[-1] = _tuple(list(items))
         elif op in ("LIST_EXTEND", "SET_UPDATE"):
             self.expr(stack.pop(), ins)
             prev = self.instrs[i - 1]
@@ -236,6 +271,15 @@ class Executor:
         elif op == "BUILD_MAP":
             pairs = [(self.expr(stack.pop(-2), ins), self.expr(stack.pop(), ins)) for _ in range(arg)][::-1]
             stack.append(Expr("{" + ", ".join(f"{k.text}: {v.text}" for k, v in pairs) + "}", atom=True))
+            stack[-1].keywords = [_keyword(k.text, ins) + "=" + v.text for k, v in pairs]
+        elif op == "DICT_MERGE" and arg == 1:  # ``f(k=v, **extra)``: the keyword map of a call
+            extra = self.expr(stack.pop(), ins)
+            target = stack[-1]
+            if getattr(target, "keywords", None) is None:
+                raise self.refuse(ins, "keyword merge into something that is not a call's keywords")
+            inline = getattr(extra, "keywords", None) is not None and not getattr(extra, "merged", False)
+            target.keywords = target.keywords + (extra.keywords if inline else [f"**{extra.p()}"])
+            target.merged = True
         elif op == "BUILD_CONST_KEY_MAP":
             keys = stack.pop()
             if not isinstance(keys, Expr):
