@@ -10,9 +10,10 @@ import types
 from typing import Any
 
 from . import handlers, suspend
+from .flow import ControlFlow
 from .opcodes import table_for
-from .values import COMPREHENSIONS, Chain, _ends, _fstring_body, _paren, _tuple, const_expr, ins_const_keys
-from .symbolic import (Append, Compare, Expr, For, ForTarget, Func, GenMarker, If, InPlace, Item, Iter, Line,
+from .values import COMPREHENSIONS, Chain, _fstring_body, _tuple, const_expr, ins_const_keys
+from .symbolic import (Append, Compare, Expr, ForTarget, Func, GenMarker, InPlace, Item, Iter, Line,
                        Loop, Null, Refusal, Return, Unpack, While)
 
 
@@ -50,7 +51,7 @@ def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
     return instrs, real
 
 
-class Executor:
+class Executor(ControlFlow):
     """Rebuilds the statements of one code object; ``run()`` returns the statement tree."""
 
     def __init__(self, code: types.CodeType, render_function: Any) -> None:
@@ -476,153 +477,3 @@ class Executor:
             stmts.append(Line(f"import {module}"))
         else:
             stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
-
-    # control flow ----------------------------------------------------------------------------------
-    def jump(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list) -> int:
-        dest = self.target(ins)
-        loop = self.loops[-1] if self.loops else None
-        if loop is not None and dest == loop.exit:
-            stmts.append(Line("break"))
-        elif loop is not None and dest == loop.head:
-            stmts.append(Line("continue"))
-        else:
-            raise self.refuse(ins, "jump that is not a loop's break or continue")
-        return i + 1
-
-    def for_loop(self, i: int, ins: dis.Instruction, stack: list, stmts: list) -> int:
-        it = stack[-1]
-        if isinstance(it, Expr) and it.text == ".0" and self.code.co_name in COMPREHENSIONS:
-            it = stack[-1] = Iter(it)  # a comprehension's argument is already an iterator
-        if not isinstance(it, Iter):
-            raise self.refuse(ins, "FOR_ITER without GET_ITER")
-        exit_ = self.target(ins)
-        back = self.instrs[exit_ - 1]
-        body_end = exit_ - 1
-        if back.opname == "RERAISE":  # a trailing try whose exits jump straight back to the loop head
-            body_end = exit_
-        elif back.opname not in self.table["jumps"] or back.argval != ins.offset:
-            raise self.refuse(ins, "loop without a back-jump before its exit")
-        body, _ = self.loop_body(Loop(i, exit_, True), i + 1, body_end, stack + [Item()])
-        if body_end == exit_ and self.try_exits.get(exit_) != i:
-            raise self.refuse(ins, "loop without a back-jump before its exit")
-        if not body or not isinstance(body[0], ForTarget):
-            raise self.refuse(ins, "loop target is not a plain name or tuple of names")
-        stmts.append(For(body[0].target, it.source.text, body[1:]))
-        stack.pop()
-        return exit_
-
-    def resolve(self, dest: int, hi: int) -> int:
-        """``hi`` when ``dest`` lies past the block but the block's own closing jump goes there too
-        (the compiler threads a jump to a jump straight to the final target)."""
-        if dest > hi and hi < len(self.instrs):
-            closing = self.instrs[hi]
-            if closing.opname in self.table["jumps"] and self.target(closing) == dest:
-                return hi
-        return dest
-
-    def conditional(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list, quiet_start: int,
-                    value: Expr | None = None, kind: str | None = None) -> int:
-        value = value if value is not None else self.expr(stack.pop(), ins)
-        kind = kind or self.table["cond_jumps"][ins.opname]
-        dest = self.resolve(self.target(ins), hi)
-        taken = {"true": value.text, "false": f"not {value.p()}", "none": f"{value.p()} is None",
-                 "notnone": f"{value.p()} is not None"}[kind]
-        loop = self.loops[-1] if self.loops else None
-        if loop is not None and not loop.is_for and dest == loop.exit and dest > hi:
-            stmts.append(If(taken, [Line("break")], []))
-            return i + 1
-        # ``A and B``: both tests jump to the same place when they fail
-        same = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname in self.table["cond_jumps"]
-                     and self.target(self.instrs[k]) == self.target(ins)), None)
-        if same is not None and dest > i:
-            inner, rest = self.speculate(i + 1, same, stack)
-            if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
-                b = rest[-1]
-                b_kind = self.table["cond_jumps"][self.instrs[same].opname]
-                b_through = {"false": b.text, "true": f"not {b.p()}", "none": f"{b.p()} is not None",
-                             "notnone": f"{b.p()} is None"}[b_kind]
-                through = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
-                           "notnone": f"{value.p()} is None"}[kind]
-                combined = Expr(f"({through}) and ({b_through})")
-                return self.conditional(same, hi, self.instrs[same], stack, stmts, quiet_start, combined, "false")
-        # ``A or B``: A's jump lands just after B's own conditional jump, on the body
-        second = self.instrs[dest - 1] if dest - 1 > i else None
-        if (second is not None and second.opname in self.table["cond_jumps"] and self.target(second) > dest
-                and dest <= hi):
-            inner, rest = self.speculate(i + 1, dest - 1, stack)
-            if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
-                b = rest[-1]
-                b_kind = self.table["cond_jumps"][second.opname]
-                b_body = {"false": b.text, "true": f"not {b.p()}", "none": f"{b.p()} is not None",
-                          "notnone": f"{b.p()} is None"}[b_kind]
-                combined = Expr(f"({taken}) or ({b_body})")
-                return self.conditional(dest - 1, hi, second, stack, stmts, quiet_start, combined, "false")
-        if dest <= i:
-            loop = self.loops[-1] if self.loops else None
-            if loop is None or dest != loop.head:
-                raise self.refuse(ins, "backward conditional jump that is not a continue")
-            guard = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
-                     "notnone": f"{value.p()} is None"}[kind]
-            node = If(f"not ({guard})", [Line("continue")], [])
-            node.guard = guard
-            stmts.append(node)
-            return i + 1
-        # chained comparison: a < b < c
-        if (isinstance(value, Compare) and dest < len(self.instrs) - 1 and self.instrs[dest].opname == "SWAP"
-                and self.instrs[dest + 1].opname == "POP_TOP" and kind == "false"):
-            end_jump = self.instrs[dest - 1]
-            if end_jump.opname == "JUMP_FORWARD":
-                end = self.target(end_jump)
-                inner, rest = self.block(i + 1, dest - 1, stack)
-                tail = rest[-1] if rest else None
-                if inner or not isinstance(tail, Compare) or len(rest) != len(stack) or tail.left is not stack[-1]:
-                    raise self.refuse(ins, "chained comparison of an unknown shape")
-                stack.pop()
-                pairs = value.pairs + tail.pairs
-                text = value.left.p() + "".join(f" {s} {r.p()}" for s, r in pairs)
-                stack.append(Compare(text, left=value.left, pairs=pairs))
-                return end
-        cond = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
-                "notnone": f"{value.p()} is None"}[kind]
-        # while loop: the body ends in the same test jumping back to just after this jump
-        back = self.instrs[dest - 1] if dest - 1 > i else None
-        if (back is not None and back.opname in self.table["cond_jumps"] and back.argval == self.instrs[i + 1].offset
-                and not any(isinstance(s, Expr) for s in stack)):
-            back_kind = self.table["cond_jumps"][back.opname]
-            if {kind, back_kind} not in ({"false", "true"}, {"none", "notnone"}):
-                raise self.refuse(back, "while loop whose two tests differ")
-            body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest - 1, stack)
-            if len(rest) != len(stack) + 1 or self.expr(rest[-1], back).text != value.text:
-                raise self.refuse(back, "while loop whose two tests differ")
-            stmts.append(While(cond, body))
-            return dest
-        if dest > hi:
-            raise self.refuse(ins, "conditional jump leaving its block")
-        last = self.instrs[dest - 1]
-        end = self.resolve(self.target(last), hi) if last.opname == "JUMP_FORWARD" else -1
-        then_end = dest - 1
-        if last.opname == "RERAISE" and dest - 1 > i:  # then-branch ending in a try with threaded exits
-            then_end = dest
-            speculative, _ = self.speculate(i + 1, dest, stack)
-            if speculative != [None] and dest in self.try_exits:
-                end = self.resolve(self.try_exits[dest], hi)
-        if (last.opname == "JUMP_FORWARD" or then_end == dest) and dest - 1 > i and end > dest and end <= hi:
-            then, then_stack = self.block(i + 1, then_end, stack)
-            orelse, else_stack = self.block(dest, end, stack)
-            if len(then_stack) == len(stack) + 1 and len(else_stack) == len(stack) + 1 and not then and not orelse:
-                a, b = self.expr(then_stack[-1], ins), self.expr(else_stack[-1], ins)
-                stack.append(Expr(f"{a.p()} if {_paren(cond)} else {b.p()}"))
-                return end
-            if (len(then_stack) != len(stack) and not _ends(then)) or (len(else_stack) != len(stack) and not _ends(orelse)):
-                raise self.refuse(ins, "if/else leaving values on the stack")
-            stmts.append(If(cond, then, orelse or []))
-            return end
-        then, then_stack = self.block(i + 1, dest, stack)
-        if (kind == "true" and len(then) == 1 and isinstance(then[0], Return)
-                and getattr(then[0], "assertion", None) is not None):
-            stmts.append(Line(f"assert {value.text}{then[0].assertion}"))
-            return dest
-        if len(then_stack) != len(stack) and not _ends(then):
-            raise self.refuse(ins, "if leaving values on the stack")
-        stmts.append(If(cond, then, []))
-        return dest
