@@ -317,3 +317,41 @@ def test_generated_generator_rate_reported(record_property):
     ok = sum(o.outcome == "ok" for o in outcomes)
     record_property("generator_round_trip_rate", ok / len(outcomes))
     assert ok > 0
+
+
+def _sabotaged_render_try(node, render_block, indent):
+    from skyplex_depyf.handlers import render_try
+
+    if node.orelse:  # a plausible rule bug: the else clause read as the end of the try body
+        node = type(node)(node.body + node.orelse, node.handlers, [], node.final)
+    elif node.final is not None:  # another: the finally body lost
+        node = type(node)(node.body, node.handlers or [(None, None, [])], [], None)
+    return render_try(node, render_block, indent)
+
+
+def _sabotaged_render_with(node, render_block, indent):
+    from skyplex_depyf.suspend import render_with
+
+    node = type(node)(node.items.split(" as ")[0], node.body, node.is_async)  # the ``as`` target dropped
+    return render_with(node, render_block, indent)
+
+
+@pytest.mark.parametrize("attribute, sabotage", [("render_try", _sabotaged_render_try),
+                                                  ("render_with", _sabotaged_render_with)])
+def test_a_broken_rule_is_refused_end_to_end(monkeypatch, attribute, sabotage):
+    """Break one rendering rule inside the decompiler: every function it touches must now come back
+    refused by decompile() itself (the verifier is wired into the pipeline), never as source."""
+    import skyplex_depyf.decompiler as decompiler
+
+    names = [n for n, v in ORIGINAL.items() if callable(v) and hasattr(v, "__code__") and n != "Ctx"]
+    before = {n: decompile(ORIGINAL[n]).source for n in names}
+    monkeypatch.setattr(decompiler, attribute, sabotage)
+    touched = 0
+    for name in names:
+        after = decompile(ORIGINAL[name])
+        if after.ok:
+            assert after.source == before[name], f"{name}: a different source passed the verifier"
+        elif before[name] is not None:
+            touched += 1
+            assert "recompiled source differs" in after.refusal
+    assert touched >= 2
