@@ -134,9 +134,17 @@ class ControlFlow:
             back_kind = self.table["cond_jumps"][back.opname]
             if {kind, back_kind} not in ({"false", "true"}, {"none", "notnone"}):
                 raise self.refuse(back, "while loop whose two tests differ")
-            body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest - 1, stack)
-            if len(rest) != len(stack) + 1 or self.expr(rest[-1], back).text != value.text:
-                raise self.refuse(back, "while loop whose two tests differ")
+            # the compiler repeats the test at the bottom: its instructions but the last jump match the top's
+            bottom = dest - 1 - (i - quiet_start)
+            if bottom > i and all((a.opname, a.argval) == (b.opname, b.argval) for a, b in
+                                  zip(self.instrs[quiet_start:i], self.instrs[bottom:dest - 1])):
+                body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, bottom, stack)
+                if len(rest) != len(stack) and not _ends(body):
+                    raise self.refuse(back, "while loop body leaves values on the stack")
+            else:
+                body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest - 1, stack)
+                if len(rest) != len(stack) + 1 or self.expr(rest[-1], back).text != value.text:
+                    raise self.refuse(back, "while loop whose two tests differ")
             stmts.append(While(cond, body))
             return dest
         if dest > hi:
