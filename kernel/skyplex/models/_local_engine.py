@@ -15,8 +15,13 @@ Layout of the running batch (``mask`` is the 2-D attention mask, one row per req
     row 1: [ cached prefix (longer)       | own prompt tokens (longest)  | generated ... ]
 
 Padding (zeros in the mask) can sit anywhere; position ids are each row's count of real tokens, so
-every row computes exactly what it would compute alone, up to float rounding. Columns that no row
-needs any more (after long rows leave) are trimmed.
+every row computes exactly what it would compute alone, up to float rounding. The rows' keys/values
+live in preallocated buffers, one slot per row, reused across requests (:mod:`._local_kv`): a decode
+step writes one column in place, a joining request fills free slots, a leaving one frees its slot.
+
+Chunked prefill: newly admitted prompts are prefilled ``prefill_chunk_tokens`` at a time, with one
+decode step of the running rows between chunks, so a long prompt does not stall the requests already
+decoding (their next token waits for one chunk, not for the whole prompt).
 
 Fair queue: when the batch is full, waiting requests are admitted by the tokens they may still
 generate (``max_tokens``), shortest first, each decode step spent waiting counting as one token
@@ -51,8 +56,11 @@ log = logging.getLogger(__name__)
 
 #: default total size of the prefix cache (SmolLM2-135M: about 46 KB of keys/values per token)
 DEFAULT_PREFIX_CACHE_TOKENS = 8192
-#: default cap on prompt tokens prefilled in one scheduling round (one prompt is always admitted)
+#: default cap on prompt tokens admitted for prefill in one round (one prompt is always admitted)
 DEFAULT_PREFILL_TOKEN_BUDGET = 2048
+#: default prompt tokens per prefill chunk: one model call of about this many tokens sits between
+#: two decode steps of the running rows (a 2,000-token prompt no longer stalls them for its whole prefill)
+DEFAULT_PREFILL_CHUNK_TOKENS = 256
 
 
 class GenerationCancelled(SkyplexError):
@@ -211,6 +219,19 @@ class PendingGeneration:
 
 
 # --- scheduler ----------------------------------------------------------------------------------
+@dataclass
+class PrefillJob:
+    """Requests being prefilled together, a chunk of columns per scheduling round."""
+
+    requests: list[Request]
+    input_ids: Any  # [rows, suffix columns], left-padded
+    mask: Any  # [rows, prefix + suffix columns]
+    positions: Any  # [rows, suffix columns]
+    cache: Any  # DynamicCache, growing chunk by chunk
+    prefix: int  # columns of reused prefix keys/values before the suffix
+    done: int = 0  # suffix columns prefilled so far
+
+
 class BatchScheduler:
     """Iteration-level scheduler over one running batch; see the module docstring."""
 
@@ -221,6 +242,7 @@ class BatchScheduler:
         max_batch_size: Callable[[], int],
         prefix_cache: PrefixCache | None = None,
         prefill_token_budget: int = DEFAULT_PREFILL_TOKEN_BUDGET,
+        prefill_chunk_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS,
         threads: int | None = None,
     ) -> None:
         self.engine = engine
@@ -228,6 +250,10 @@ class BatchScheduler:
         self.max_batch_size = max_batch_size
         self.prefix_cache = prefix_cache
         self.prefill_token_budget = prefill_token_budget
+        #: prompt tokens prefilled per scheduling round (0: a whole prompt at once); a decode step of
+        #: the running rows runs between chunks
+        self.prefill_chunk_tokens = prefill_chunk_tokens
+        self._prefilling: PrefillJob | None = None
         self._cond = threading.Condition()
         self._waiting: list[Request] = []
         self._running: list[Request] = []  # only the scheduler thread changes this and the slots below
@@ -240,6 +266,8 @@ class BatchScheduler:
         self.steps = 0
         #: prefill rounds run so far (newly admitted requests, prefilled together)
         self.prefills = 0
+        #: model calls spent on prefill chunks so far (at least one per prefill round)
+        self.prefill_chunks = 0
         #: the largest number of rows decoded together
         self.peak_batch = 0
 
@@ -295,21 +323,25 @@ class BatchScheduler:
             torch.set_num_threads(self.threads)
         while True:
             with self._cond:
-                while not self._waiting and not self._running and not self._closed:
+                while not self._waiting and not self._running and self._prefilling is None and not self._closed:
                     self._cond.wait()
                 if self._closed:
-                    leftovers = self._waiting + self._running
-                    self._waiting = []
+                    leftovers = self._waiting + self._running + (self._prefilling.requests if self._prefilling else [])
+                    self._waiting, self._prefilling = [], None
                     break
-                admitted = self._admit()
+                # one prefill at a time: requests arriving meanwhile wait for the next round
+                admitted = self._admit() if self._prefilling is None else []
             try:
                 if admitted:
-                    self._prefill(admitted)
+                    self._prefilling = self._start_prefill(admitted)
+                if self._prefilling is not None:
+                    self._prefill_chunk()  # one chunk, then a decode step: a long prompt never stalls the batch
                 if self._running:
                     self._step()
             except BaseException as exc:  # noqa: BLE001 - the thread must outlive a failed batch
                 log.exception("local decode step failed; failing the %d requests in the batch", len(self._running))
-                for r in {id(r): r for r in admitted + self._running}.values():
+                job, self._prefilling = self._prefilling, None
+                for r in {id(r): r for r in admitted + self._running + (job.requests if job else [])}.values():
                     if not r.done.is_set():
                         r.error = exc
                         self._finish(r)
@@ -344,8 +376,8 @@ class BatchScheduler:
                 r.waited_steps += 1
         return picked
 
-    def _prefill(self, admitted: list[Request]) -> None:
-        """Prefill newly admitted requests together, choose their first tokens, merge them into the batch."""
+    def _start_prefill(self, admitted: list[Request]) -> PrefillJob:
+        """Lay out newly admitted requests for prefill together (left-padded, after any cached prefix)."""
         import torch
         from transformers import DynamicCache
 
@@ -367,10 +399,39 @@ class BatchScheduler:
                 cache = DynamicCache(ddp_cache_data=_prefix_rows(hits, pmax))
             else:
                 cache = DynamicCache()
-        logits = self.engine.forward(input_ids, mask, positions, cache)
-        self.prefills += 1
         for r, n in zip(admitted, plens):
             r.seq.cached_tokens = n
+        return PrefillJob(admitted, input_ids, mask, positions, cache, pmax)
+
+    def _prefill_chunk(self) -> None:
+        """Prefill the next chunk of the job in progress; the last chunk picks first tokens and merges."""
+        job = self._prefilling
+        assert job is not None
+        if all(r.cancelled for r in job.requests):  # nobody is waiting for this prompt any more
+            self._prefilling = None
+            for r in job.requests:
+                self._finish(r)
+            return
+        columns = job.input_ids.shape[1]
+        chunk = max(1, self.prefill_chunk_tokens // len(job.requests)) if self.prefill_chunk_tokens else columns
+        stop = min(columns, job.done + chunk)
+        logits = self.engine.forward(
+            job.input_ids[:, job.done : stop], job.mask[:, : job.prefix + stop], job.positions[:, job.done : stop], job.cache
+        )
+        self.prefill_chunks += 1
+        job.done = stop
+        if stop < columns:
+            return
+        self._prefilling = None
+        self._finish_prefill(job, logits)
+
+    def _finish_prefill(self, job: PrefillJob, logits: Any) -> None:
+        """Keep the prompts' keys/values for reuse, choose first tokens, write the rows into the batch."""
+        import torch
+
+        admitted, cache, mask = job.requests, job.cache, job.mask
+        self.prefills += 1
+        for r in admitted:
             r.joined_step = self.steps
         if self.prefix_cache is not None:
             with torch.inference_mode():
@@ -382,7 +443,7 @@ class BatchScheduler:
         if not keep:
             return
         with torch.inference_mode():
-            if len(keep) < rows:
+            if len(keep) < len(admitted):
                 index = torch.tensor(keep, dtype=torch.long)
                 cache.batch_select_indices(index)
                 mask = mask[index]
