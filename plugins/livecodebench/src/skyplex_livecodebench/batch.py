@@ -1,12 +1,15 @@
-"""Grading many programs: a process pool over the sandboxed grader, with a resumable journal."""
+"""Grading many programs: parallel sandbox runs over the sandboxed grader, with a resumable journal.
+
+The programs run in sandbox processes, so the host side only waits and compares: threads (one per
+concurrent sandbox run) are enough, and they cost no interpreter start-up, module imports or sandbox
+availability probe per worker, which a process pool pays."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -29,12 +32,13 @@ def _grade_chunk(args: tuple) -> list[dict]:
 
 def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["public", "private", "all"] = "public",
                limits: Limits | None = None, journal: str | Path | None = None,
-               progress: Callable[[int, int, str], None] | None = None, batch: int = 16) -> list[Verdict]:
-    """Grade ``(problem, code)`` pairs in parallel (``workers`` processes; 1 grades in this process).
+               progress: Callable[[int, int, str], None] | None = None, batch: int = 48) -> list[Verdict]:
+    """Grade ``(problem, code)`` pairs in parallel (``workers`` concurrent sandbox runs; 1 grades serially).
 
     With ``journal``, each finished verdict is appended (one JSON line, flushed and fsynced) and a
     rerun skips what the journal already holds, so a crashed run resumes without losing verdicts.
-    ``batch`` programs share one sandbox run (start-up paid once; each still runs as its own processes).
+    ``batch`` programs share one sandbox run (start-up paid once; each still runs as its own processes);
+    a verdict reaches the journal when its batch ends, so a crash loses at most ``workers`` batches.
     """
     limits = limits or Limits()
     keys = [task_key(p, c, i) for i, (p, c) in enumerate(tasks)]
@@ -71,8 +75,7 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
                 for i, v in zip(chunk, _grade_chunk(a)):
                     record(i, v)
         else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skyplex-lcb-grade") as pool:
                 futures = {pool.submit(_grade_chunk, a): chunk for chunk, a in zip(chunks, args)}
                 for fut in as_completed(futures):
                     for i, v in zip(futures[fut], fut.result()):

@@ -84,9 +84,20 @@ def _redirect(stdin_path, stdout_path, stderr_path, keep=()):
     sys.stderr = sys.__stderr__ = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
 
 
+_BASE_GLOBALS = None  # the preamble's names, built once in the parent before any child is forked
+
+
 def _program_globals():
-    g = {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "solution.py"}
-    exec(compile(PREAMBLE, "<preamble>", "exec"), g)
+    """A fresh namespace with the preamble's names. Built once and copied (each child is its own fork,
+    so nothing a program does reaches the next); the standard streams that ``from sys import *`` bound
+    are re-bound to this child's redirected ones."""
+    global _BASE_GLOBALS
+    if _BASE_GLOBALS is None:
+        base = {"__name__": "__main__", "__builtins__": __builtins__, "__file__": "solution.py"}
+        exec(compile(PREAMBLE, "<preamble>", "exec"), base)
+        _BASE_GLOBALS = base
+    g = dict(_BASE_GLOBALS)
+    g.update(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr)
     return g
 
 
@@ -325,8 +336,13 @@ def main():
         sys.set_int_max_str_digits(0)
     except AttributeError:
         pass
-    # import the benchmark's modules once; every child forks with them loaded
-    exec(compile(PREAMBLE, "<preamble>", "exec"), {"__name__": "__preamble__"})
+    # import the benchmark's modules (and what ending a child needs) once; every child forks with them
+    # loaded and the preamble's namespace built, so a test costs a fork, not a start-up
+    import atexit  # noqa: F401
+    import threading  # noqa: F401
+    import traceback  # noqa: F401
+
+    _program_globals()
     libc = ctypes.CDLL(None)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: programs cannot open our /proc/<pid>/fd or mem
     _emit({"ready": True, "python": sys.version.split()[0]})
