@@ -129,6 +129,16 @@ def calls_and_unpacking(box, pair, options, many):
     return joined, counted, sorted(many, reverse=True, **options)
 
 
+def conditions(a, b, c):
+    if not a <= b <= c:
+        b = -b
+    elif a < b < c:
+        c += 1
+    while a < c and b != c:
+        a += 1
+    return a, b, c
+
+
 class Box:
     def __init__(self):
         self.total = 1
@@ -211,6 +221,14 @@ def test_unpacking_into_attributes_and_keyword_maps_in_calls():
         assert vars(a) == vars(b)
 
 
+def test_chained_comparisons_in_conditions_and_compound_while_tests():
+    source, rebuilt = _rebuilt("conditions")
+    assert "if not (a <= b <= c):" in source and "if a < b < c:" in source
+    assert "while (a < c) and (b != c):" in source
+    inputs = [(a, b, c) for a in range(-1, 3) for b in range(-1, 3) for c in range(-1, 4)]
+    assert outcome_of(ORIGINAL["conditions"], inputs)(rebuilt) is None
+
+
 @pytest.mark.parametrize("name", ["try_finally", "try_except_finally", "return_in_finally_try", "with_statement"])
 def test_finally_and_with_run_their_cleanup_the_same(name):
     source, rebuilt = _rebuilt(name)
@@ -258,7 +276,7 @@ def test_coroutine_and_async_generator():
 
 @pytest.mark.parametrize("name", ["try_else", "try_finally", "try_except_finally", "nested_try", "with_statement",
                                   "generator", "coroutine", "handlers_that_leave", "stores",
-                                  "calls_and_unpacking"])
+                                  "calls_and_unpacking", "conditions"])
 def test_each_statement_kind_is_guarded_by_the_verifier(name):
     """Remove, reorder or duplicate one statement of the decompiled source: the verifier must refuse
     every such variant (a rule that put a statement in the wrong clause would look like this)."""

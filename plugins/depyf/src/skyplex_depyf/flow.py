@@ -110,6 +110,12 @@ class ControlFlow:
             node.guard = guard
             stmts.append(node)
             return i + 1
+        # chained comparison as a condition: ``if a < b < c:``, the copied ``b`` popped on the short path
+        if (isinstance(value, Compare) and kind == "false" and self.instrs[dest].opname == "POP_TOP"
+                and dest - 2 > i and self.instrs[dest - 1].opname == "JUMP_FORWARD"
+                and self.instrs[dest - 2].opname in self.table["cond_jumps"] and stack
+                and self.instrs[i - 1].opname == "COMPARE_OP" and self.instrs[i - 2].opname == "COPY"):
+            return self.chained_condition(i, hi, dest, value, stack, stmts, quiet_start)
         # chained comparison: a < b < c
         if (isinstance(value, Compare) and dest < len(self.instrs) - 1 and self.instrs[dest].opname == "SWAP"
                 and self.instrs[dest + 1].opname == "POP_TOP" and kind == "false"):
@@ -177,3 +183,39 @@ class ControlFlow:
             raise self.refuse(ins, "if leaving values on the stack")
         stmts.append(If(cond, then, []))
         return dest
+
+    def chained_condition(self, i: int, hi: int, dest: int, value: Compare, stack: list, stmts: list,
+                          quiet_start: int) -> int:
+        """``if [not] a < b < c:``: rebuild the chain, then read the statement as one conditional jump
+        placed where the body begins (after the clean-up that pops the copied middle operand)."""
+        last = dest - 2
+        inner, rest = self.block(i + 1, last, stack)
+        tail = rest[-1] if rest else None
+        if inner or not isinstance(tail, Compare) or len(rest) != len(stack) or tail.left is not stack[-1]:
+            raise self.refuse(self.instrs[i], "chained comparison of an unknown shape")
+        stack.pop()
+        pairs = value.pairs + tail.pairs
+        chain = Compare(value.left.p() + "".join(f" {s} {r.p()}" for s, r in pairs), left=value.left, pairs=pairs)
+        jump, other = self.instrs[last], self.target(self.instrs[last + 1])
+        jumped = self.target(jump)
+        jump_kind = self.table["cond_jumps"][jump.opname]
+        if jump_kind not in ("true", "false"):
+            raise self.refuse(jump, "chained comparison of an unknown shape")
+        true_at, false_at = (jumped, other) if jump_kind == "true" else (other, jumped)
+        cleanup = self.instrs[dest + 1]
+        body = dest + 1
+        if cleanup.opname == "JUMP_FORWARD":  # the clean-up jumps to where a false chain goes
+            if self.target(cleanup) != false_at:
+                raise self.refuse(cleanup, "chained comparison of an unknown shape")
+            body = dest + 2
+        elif false_at != body:
+            raise self.refuse(cleanup, "chained comparison of an unknown shape")
+        if body == true_at:
+            skip, kind = false_at, "false"
+        elif body == false_at:
+            skip, kind = true_at, "true"
+        else:
+            raise self.refuse(jump, "chained comparison of an unknown shape")
+        synthetic = jump._replace(opname="POP_JUMP_FORWARD_IF_FALSE", argval=self.instrs[skip].offset)
+        return self.conditional(body - 1, hi, synthetic, stack, stmts, quiet_start, chain, kind)
+
