@@ -1,4 +1,5 @@
-"""``skyplex livecodebench grade|score|generate``: sandboxed grading, pass@k, and answers from a model as a job."""
+"""``skyplex livecodebench grade|score|generate|leaderboard|plot``: sandboxed grading, pass@k, answers from a
+model as a job (four scenarios), a leaderboard of runs and the pass@1-by-month plot."""
 
 from __future__ import annotations
 
@@ -166,6 +167,60 @@ def _print_generated(d: dict[str, Any]) -> None:
                    f"{d['passed']} of {d['graded']} pass -> {d['out']} (job {d['job']})")
     else:
         click.echo(f"{d['scenario']}: {d['items']} items, {d['passed']} of {d['graded']} pass -> {d['out']} (job {d['job']})")
+
+
+def _runs(graded_files: tuple[Path, ...], names: tuple[str, ...]) -> list:
+    from .board import load_run
+
+    if names and len(names) != len(graded_files):
+        fail(f"give one --name per file ({len(graded_files)} files, {len(names)} names)", field="--name")
+    return [load_run(f, names[i] if names else None) for i, f in enumerate(graded_files)]
+
+
+@group.command("leaderboard")
+@click.argument("graded_files", type=FILE, nargs=-1, required=True)
+@click.option("--name", "names", multiple=True, help="A name per file (default: the file name).")
+@click.option("--cutoff", help="Model training cutoff (YYYY-MM-DD): pass@1 after vs before it.")
+@click.option("--start", help="Only problems from this contest date on (YYYY-MM-DD).")
+@click.option("--end", help="Only problems up to this contest date (YYYY-MM-DD).")
+@json_option
+def leaderboard_cmd(graded_files: tuple[Path, ...], names: tuple[str, ...], cutoff: str | None, start: str | None,
+                    end: str | None, json_output: bool) -> None:
+    """Rank graded-outputs files (runs) by pass@1 with bootstrap intervals."""
+    from .board import leaderboard
+
+    rows = leaderboard(_runs(graded_files, names), start=start, end=end, cutoff=cutoff)
+
+    def human(d: dict[str, Any]) -> None:
+        for r in d["rows"]:
+            split = (f"  after={r['after_cutoff'] if r['after_cutoff'] is None else round(r['after_cutoff'], 4)}"
+                     f" before={r['before_cutoff'] if r['before_cutoff'] is None else round(r['before_cutoff'], 4)}"
+                     if "after_cutoff" in r else "")
+            click.echo(f"{r['run']:<40} {r['pass@1']:.4f}  [{r['ci_low']:.4f}, {r['ci_high']:.4f}]  "
+                       f"n={r['problems']}{split}")
+
+    emit({"rows": rows}, json_output=json_output, human=human)
+
+
+@group.command("plot")
+@click.argument("graded_files", type=FILE, nargs=-1, required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Image to write: .png or .svg.")
+@click.option("--name", "names", multiple=True, help="A legend name per file (default: the file name).")
+@click.option("--cutoff", help="Draw a model's training cutoff (YYYY-MM-DD).")
+@click.option("--start", help="Only problems from this contest date on (YYYY-MM-DD).")
+@click.option("--end", help="Only problems up to this contest date (YYYY-MM-DD).")
+def plot_cmd(graded_files: tuple[Path, ...], out: Path, names: tuple[str, ...], cutoff: str | None,
+             start: str | None, end: str | None) -> None:
+    """pass@1 by contest month for each graded-outputs file (the contamination picture)."""
+    from .board import month_plot
+
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        fail(f"--out {out}: the file name must end in .png or .svg", field="--out")
+    data = month_plot(_runs(graded_files, names), fmt=fmt, cutoff=cutoff, start=start, end=end)  # type: ignore[arg-type]
+    out.write_bytes(data)
+    click.echo(f"wrote {out} ({len(data)} bytes)")
 
 
 def register(cli: click.Group) -> None:

@@ -14,7 +14,7 @@ def skyplex_register_evaluators(register):
 
 @hookimpl
 def skyplex_register_commands(cli):
-    """Add ``skyplex livecodebench grade|score|generate``."""
+    """Add ``skyplex livecodebench grade|score|generate|leaderboard|plot``."""
     from .cli import register
 
     register(cli)
@@ -22,7 +22,7 @@ def skyplex_register_commands(cli):
 
 @hookimpl
 def skyplex_register_routes(router, kernel):
-    """Add ``/plugins/livecodebench/grade`` and ``/plugins/livecodebench/score``."""
+    """Add the routes under ``/plugins/livecodebench`` (grading, scenarios, runs, leaderboard, plots, generate)."""
     from .routes import register
 
     register(router, kernel)

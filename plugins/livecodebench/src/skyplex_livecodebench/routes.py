@@ -37,13 +37,39 @@ class RepairRequest(BaseModel):
     cpu_s: int = Field(default=6, ge=1, le=60)
 
 
+Scenario = Literal["codegeneration", "selfrepair", "codeexecution", "testoutputprediction"]
+
+
+class RunRequest(BaseModel):
+    name: str = Field(description="Run name (letters, digits, '.', '_', '-').")
+    scenario: Scenario = "codegeneration"
+    records: list[dict[str, Any]] = Field(min_length=1, description="Graded outputs (the benchmark's eval_all format).")
+
+
+class GenerateRequest(BaseModel):
+    name: str = Field(description="Run name; the graded outputs become this run on the leaderboard.")
+    scenario: Scenario = "codegeneration"
+    problems: list[dict[str, Any]] = Field(min_length=1, description="Release records, or execution items "
+                                           "(code, input, output) for codeexecution.")
+    graded: list[dict[str, Any]] | None = Field(default=None, description="selfrepair: the first attempts.")
+    backend: str = "local"
+    n: int = Field(default=1, ge=1, le=100)
+    temperature: float = Field(default=0.0, ge=0, le=5)
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    limit: int = Field(default=0, ge=0)
+    start: str | None = None
+    end: str | None = None
+    cot: bool = False
+
+
 class ScoreRequest(BaseModel):
     results: dict[str, list[bool]] = Field(min_length=1, description="question_id -> per-sample pass/fail")
     k: list[int] = Field(default=[1], min_length=1)
 
 
 def register(router: Any, kernel: Any) -> None:
-    """Add ``POST /grade``, ``/execution/grade``, ``/test-output/grade``, ``/repair/prompt`` and ``/score``."""
+    """Add ``POST /grade``, ``/execution/grade``, ``/test-output/grade``, ``/repair/prompt``, ``/score``,
+    ``/runs`` and ``/generate`` (a job), and ``GET /leaderboard``, ``/plot.png``, ``/plot.svg`` and ``/board``."""
     from skyplex import InvalidInputError
     from skyplex.encoding import to_jsonable
 
@@ -94,6 +120,104 @@ def register(router: Any, kernel: Any) -> None:
         text = feedback(problem, verdict, body.tests)
         messages = [] if verdict.passed else [m.model_dump() for m in repair_prompt(problem, body.code, text)]
         return {"verdict": to_jsonable(verdict.to_dict()), "feedback": text, "messages": messages}
+
+    from fastapi import Query
+    from fastapi.responses import HTMLResponse, Response
+    from skyplex.gateway.middleware import PUBLIC_PAGE
+
+    def runs_dir(scenario: str) -> Any:
+        return kernel.settings.data_dir / "livecodebench" / "runs" / scenario
+
+    def stored_runs(scenario: str, names: str | None = None) -> list:
+        from .board import check_name, load_run
+
+        folder = runs_dir(scenario)
+        wanted = [check_name(n) for n in names.split(",")] if names else None
+        paths = sorted(folder.glob("*.json")) if folder.exists() else []
+        runs = [load_run(p) for p in paths if wanted is None or p.name[:-5] in wanted]
+        if not runs:
+            raise InvalidInputError(f"no stored {scenario} runs{' named ' + names if names else ''}; "
+                                    "POST /plugins/livecodebench/runs or /generate first", field="runs")
+        return runs
+
+    @router.post("/runs")
+    def store_run(body: RunRequest) -> dict:
+        import json as _json
+
+        from .board import check_name, leaderboard, run_from_records
+
+        run = run_from_records(check_name(body.name), body.records)
+        folder = runs_dir(body.scenario)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{body.name}.tmp"
+        tmp.write_text(_json.dumps(body.records), encoding="utf-8")
+        tmp.replace(folder / f"{body.name}.json")
+        return {"stored": body.name, "scenario": body.scenario, **leaderboard([run])[0]}
+
+    @router.get("/leaderboard")
+    def leaderboard_route(scenario: Scenario = "codegeneration", start: str | None = None, end: str | None = None,
+                          cutoff: str | None = None, runs: str | None = Query(None, description="Comma-separated run names.")
+                          ) -> dict:
+        from .board import leaderboard
+
+        return {"scenario": scenario, "rows": leaderboard(stored_runs(scenario, runs), start=start, end=end, cutoff=cutoff)}
+
+    def plot_route(fmt: str) -> Any:
+        def plot(scenario: Scenario = "codegeneration", start: str | None = None, end: str | None = None,
+                 cutoff: str | None = None, runs: str | None = None) -> Response:
+            from .board import month_plot
+
+            data = month_plot(stored_runs(scenario, runs), fmt=fmt, cutoff=cutoff, start=start, end=end)  # type: ignore[arg-type]
+            return Response(data, media_type="image/png" if fmt == "png" else "image/svg+xml")
+        return plot
+
+    router.add_api_route("/plot.png", plot_route("png"), methods=["GET"], response_class=Response,
+                         summary="pass@1 by contest month per stored run (PNG)")
+    router.add_api_route("/plot.svg", plot_route("svg"), methods=["GET"], response_class=Response,
+                         summary="pass@1 by contest month per stored run (SVG)")
+
+    @router.get("/board", response_class=HTMLResponse, openapi_extra=PUBLIC_PAGE,
+                summary="The leaderboard page (public; asks for the API key)")
+    def board_page() -> HTMLResponse:
+        from importlib import resources
+
+        page = resources.files("skyplex_livecodebench").joinpath("static", "board.html").read_text(encoding="utf-8")
+        return HTMLResponse(page, headers={
+            "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                       "img-src 'self' blob:; frame-ancestors 'none'"})
+
+    @router.post("/generate")
+    def generate_route(body: GenerateRequest) -> Any:
+        import json as _json
+        import uuid
+
+        from .board import check_name
+        from .jobs import submit_generation
+        from .scenario_jobs import submit_scenario
+
+        check_name(body.name)
+        if body.graded is not None and body.scenario != "selfrepair":
+            raise InvalidInputError("graded is for scenario selfrepair", field="graded")
+        work = kernel.settings.data_dir / "livecodebench" / "inputs" / uuid.uuid4().hex
+        work.mkdir(parents=True)
+        source = work / "problems.jsonl"
+        source.write_text("".join(_json.dumps(r) + "\n" for r in body.problems), encoding="utf-8")
+        graded = None
+        if body.graded is not None:
+            graded = work / "graded.json"
+            graded.write_text(_json.dumps(body.graded), encoding="utf-8")
+        folder = runs_dir(body.scenario)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = str(folder / f"{body.name}.json")
+        common = dict(backend=body.backend, out=out, n=body.n, temperature=body.temperature,
+                      max_tokens=body.max_tokens, limit=body.limit, start=body.start, end=body.end)
+        if body.scenario == "codegeneration":
+            if body.cot:
+                raise InvalidInputError("cot is for scenario codeexecution", field="cot")
+            return submit_generation(kernel, problems=str(source), **common)
+        return submit_scenario(kernel, scenario=body.scenario, source=str(source), graded=str(graded) if graded else None,
+                               cot=body.cot, **common)
 
     @router.post("/score")
     def score_route(body: ScoreRequest) -> dict:
