@@ -103,4 +103,7 @@ def test_doc_generate_runs_with_the_local_model(skyplex_local_backend, tmp_path,
     with Kernel(settings=Settings(data_dir=tmp_path / "d"), pm=pm) as kernel:
         res = run(shlex.split(command)[1:], kernel)
     assert res.exit_code == 0, (command, res.output)
-    assert "2 problems x 1 answers" in res.output
+    if "--scenario" in command:
+        assert ": 2 items," in res.output and " pass -> /tmp/lcb-smol-" in res.output
+    else:
+        assert "2 problems x 1 answers" in res.output
