@@ -139,6 +139,12 @@ def conditions(a, b, c):
     return a, b, c
 
 
+def fstrings(x, d, width):
+    quoted = f"{d['k']} and \\"{x!r:>{width}}\\" {{braces}}"
+    spec = f'{x:08.3f}|{d["k"]}|it\\'s\\n'
+    return quoted, spec
+
+
 class Box:
     def __init__(self):
         self.total = 1
@@ -229,6 +235,13 @@ def test_chained_comparisons_in_conditions_and_compound_while_tests():
     assert outcome_of(ORIGINAL["conditions"], inputs)(rebuilt) is None
 
 
+def test_fstrings_with_quotes_nested_specs_and_escapes():
+    source, rebuilt = _rebuilt("fstrings")
+    assert "{x!r:>{width}}" in source and "{{braces}}" in source
+    inputs = [(1.5, {"k": "v'q"}, 9), (-2.25, {"k": 'a"b'}, 0)]
+    assert outcome_of(ORIGINAL["fstrings"], inputs)(rebuilt) is None
+
+
 @pytest.mark.parametrize("name", ["try_finally", "try_except_finally", "return_in_finally_try", "with_statement"])
 def test_finally_and_with_run_their_cleanup_the_same(name):
     source, rebuilt = _rebuilt(name)
@@ -276,7 +289,7 @@ def test_coroutine_and_async_generator():
 
 @pytest.mark.parametrize("name", ["try_else", "try_finally", "try_except_finally", "nested_try", "with_statement",
                                   "generator", "coroutine", "handlers_that_leave", "stores",
-                                  "calls_and_unpacking", "conditions"])
+                                  "calls_and_unpacking", "conditions", "fstrings"])
 def test_each_statement_kind_is_guarded_by_the_verifier(name):
     """Remove, reorder or duplicate one statement of the decompiled source: the verifier must refuse
     every such variant (a rule that put a statement in the wrong clause would look like this)."""

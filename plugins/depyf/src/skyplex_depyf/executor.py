@@ -12,7 +12,7 @@ from typing import Any
 from . import handlers, suspend
 from .flow import ControlFlow
 from .opcodes import table_for
-from .values import COMPREHENSIONS, Chain, _fstring_body, _tuple, const_expr, ins_const_keys
+from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys
 from .symbolic import (Append, Compare, Expr, ForTarget, Func, GenMarker, InPlace, Item, Iter, Line,
                        Loop, Null, Refusal, Return, Unpack, While)
 
@@ -289,18 +289,15 @@ class Executor(ControlFlow):
             key_texts = [const_expr(k, ins).text for k in ins_const_keys(self, i)]
             stack.append(Expr("{" + ", ".join(f"{k}: {v}" for k, v in zip(key_texts, values)) + "}", atom=True))
         elif op == "FORMAT_VALUE":
-            spec = self.expr(stack.pop(), ins).text if arg & 4 else None
+            spec = fstring_pieces(self.expr(stack.pop(), ins), ins) if arg & 4 else None
             value = self.expr(stack.pop(), ins)
             conv = {0: "", 1: "!s", 2: "!r", 3: "!a"}[arg & 3]
-            if spec is not None and not (spec.startswith("f") or spec.startswith("'")):
-                raise self.refuse(ins, "format spec that is not a literal")
-            spec_text = ":" + _fstring_body(spec, ins) if spec is not None else ""
-            if "{" in value.text or "'" in value.text or "\\" in value.text or '"' in value.text:
-                raise self.refuse(ins, "f-string field containing quotes or braces")
-            stack.append(Expr("f'{" + value.text + conv + spec_text + "}'", atom=True))
+            if "{" in value.text or "\\" in value.text or "}" in value.text:
+                raise self.refuse(ins, "f-string field containing braces or backslashes")
+            stack.append(fstring([("field", value.text, conv, spec)], ins))
         elif op == "BUILD_STRING":
-            parts = [self.expr(stack.pop(), ins).text for _ in range(arg)][::-1]
-            stack.append(Expr("f'" + "".join(_fstring_body(p, ins) for p in parts) + "'", atom=True))
+            parts = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]
+            stack.append(fstring([piece for part in parts for piece in fstring_pieces(part, ins)], ins))
         elif op == "UNPACK_SEQUENCE":
             value, names = stack.pop(), []
             stack.extend(Unpack(value, names, arg) for _ in range(arg))

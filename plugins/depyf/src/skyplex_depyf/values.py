@@ -59,13 +59,62 @@ def _paren(text: str) -> str:
     return f"({text})"
 
 
-def _fstring_body(part: str, ins: dis.Instruction) -> str:
-    """The inside of an f-string for one BUILD_STRING part: a formatted field or a literal piece."""
-    if part.startswith("f'") and part.endswith("'"):
-        return part[2:-1]
-    if part.startswith("'") and part.endswith("'") and '"' not in part and "\\" not in part:
-        return part[1:-1].replace("{", "{{").replace("}", "}}")
-    raise Refusal(ins.offset, ins.opname, "f-string piece with quotes or escapes")
+def fstring_pieces(part: Expr, ins: dis.Instruction) -> list:
+    """The pieces of one BUILD_STRING operand: an f-string's own pieces, or a str constant as literal."""
+    pieces = getattr(part, "pieces", None)
+    if pieces is not None:
+        return pieces
+    import ast
+
+    try:
+        value = ast.literal_eval(part.text)
+    except (ValueError, SyntaxError):
+        value = None
+    if not isinstance(value, str):
+        raise Refusal(ins.offset, ins.opname, "f-string piece that is not a string constant")
+    return [("literal", value)]
+
+
+def _literal_body(value: str, quote: str) -> str:
+    """``value`` as the inside of a string literal quoted with ``quote``, braces doubled for an f-string."""
+    text = repr(value)
+    inner = text[1:-1]
+    if text[0] != quote:  # repr escaped only its own quote character: escape ours instead
+        inner = inner.replace(quote, "\\" + quote)
+    return inner.replace("{", "{{").replace("}", "}}")
+
+
+def _render_pieces(pieces: list, quote: str) -> str:
+    out = []
+    for piece in pieces:
+        if piece[0] == "literal":
+            out.append(_literal_body(piece[1], quote))
+        else:
+            _, text, conv, spec = piece
+            spec_text = ":" + _render_pieces(spec, quote) if spec is not None else ""
+            out.append("{" + text + conv + spec_text + "}")
+    return "".join(out)
+
+
+def _field_texts(pieces: list) -> list[str]:
+    texts = []
+    for piece in pieces:
+        if piece[0] == "field":
+            texts.append(piece[1])
+            texts += _field_texts(piece[3] or [])
+    return texts
+
+
+def fstring(pieces: list, ins: dis.Instruction) -> Expr:
+    """An f-string of literal and formatted pieces, quoted with a character no field uses (3.11
+    fields may not contain the f-string's own quote nor a backslash)."""
+    fields = _field_texts(pieces)
+    quote = next((q for q in ("'", '"') if not any(q in f for f in fields)), None)
+    if quote is None:
+        raise Refusal(ins.offset, ins.opname, "f-string fields use both quote characters")
+    expr = Expr("f" + quote + _render_pieces(pieces, quote) + quote, atom=True)
+    expr.pieces = pieces
+    return expr
 
 
 def ins_const_keys(executor: Any, i: int) -> tuple:
