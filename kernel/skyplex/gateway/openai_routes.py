@@ -12,6 +12,7 @@ through the backend's :class:`~.batching.ScoreCoalescer`, so concurrent one-prom
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -126,7 +127,8 @@ class ModelRouting:
         backend = await self.backend(name)
         submit = getattr(backend, "submit", None)
         if disconnected is not None and callable(submit):
-            return await _cancellable(submit, prompts, params, disconnected)
+            quick = getattr(backend, "submit_is_quick", None)  # submit() returns at once: call it here
+            return await _cancellable(submit, prompts, params, disconnected, inline=bool(quick and quick()))
         coalescer = None
         if can_coalesce(params) and self.batch_window_s is not None:
             if name in self._coalesce:
@@ -217,12 +219,22 @@ DISCONNECT_POLL_S = 0.25
 
 
 async def _cancellable(
-    submit: Callable[..., Any], prompts: list[Prompt], params: GenerationParams, disconnected: Callable[[], Awaitable[bool]]
+    submit: Callable[..., Any],
+    prompts: list[Prompt],
+    params: GenerationParams,
+    disconnected: Callable[[], Awaitable[bool]],
+    *,
+    inline: bool = False,
 ) -> list[Any]:
     import asyncio
 
-    pending = await run_in_threadpool(submit, prompts, params)
-    result = asyncio.ensure_future(run_in_threadpool(pending.result))
+    # a worker-thread hand-off costs tens of milliseconds on a busy machine: skip it where submit is quick
+    pending = submit(prompts, params) if inline else await run_in_threadpool(submit, prompts, params)
+    wait = getattr(pending, "wait", None)
+    if inspect.iscoroutinefunction(wait):  # awaitable handle (remote servers): no worker thread held
+        result = asyncio.ensure_future(wait())
+    else:
+        result = asyncio.ensure_future(run_in_threadpool(pending.result))
     try:
         while True:
             done, _ = await asyncio.wait({result}, timeout=DISCONNECT_POLL_S)
@@ -243,6 +255,8 @@ def _routing(request: Request) -> ModelRouting:
 
 def _check_support(backend: ModelBackend, name: str, params: GenerationParams, *, token_prompts: bool = False) -> None:
     """Refuse, with a 400 naming the field, what this backend would otherwise silently ignore."""
+    if params.constraint is None and not token_prompts:
+        return  # nothing to check: info() may be costly (a remote server's backend scrapes its metrics)
     info = backend.info()
     if params.constraint is not None and not info.supports_constraints:
         raise NotSupportedError(
@@ -306,7 +320,8 @@ def openai_router() -> APIRouter:
                 raise InvalidInputError("send either tools or response_format, not both", field="response_format")
             params = params.model_copy(update={"constraint": constraint})
         backend = await routing.backend(name)
-        await run_in_threadpool(_check_support, backend, name, params)
+        if params.constraint is not None:
+            await run_in_threadpool(_check_support, backend, name, params)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             chunks = streams.chat_chunks(routing, backend, name, messages, params, body, rid, created, tool_mode)
@@ -342,7 +357,8 @@ def openai_router() -> APIRouter:
         prompts = body.prompts()
         backend = await routing.backend(name)
         token_prompts = any(not isinstance(p, str) for p in prompts)
-        await run_in_threadpool(_check_support, backend, name, params, token_prompts=token_prompts)
+        if params.constraint is not None or token_prompts:
+            await run_in_threadpool(_check_support, backend, name, params, token_prompts=token_prompts)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             if len(prompts) != 1 or scoring_only:

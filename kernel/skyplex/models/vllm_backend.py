@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..hookspecs import hookimpl
-from ..interfaces import ModelInfo
-from . import vllm_metrics
+from ..interfaces import GenerationParams, ModelInfo, Prompt
+from . import vllm_metrics, vllm_requests
 from .openai_backend import OpenAIBackend
 
 if TYPE_CHECKING:
@@ -206,6 +206,8 @@ class VLLMBackend(OpenAIBackend):
             raise InvalidInputError("startup_timeout_s must be > 0", field="models.vllm.startup_timeout_s")
         self.managed = base_url is None
         self._server: VLLMServer | None = None
+        self._transport: vllm_requests.AsyncTransport | None = None
+        self._loop_clients = vllm_requests.LoopClients(timeout)
         self._start_lock = threading.Lock()
         self.startup_timeout_s = startup_timeout_s
         if self.managed:
@@ -345,11 +347,33 @@ class VLLMBackend(OpenAIBackend):
         except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
             raise ModelUnavailableError(f"the vLLM server at {url} could not tokenize: {exc}") from None
 
+    def submit(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> vllm_requests.PendingRequests:
+        """Start generating without waiting: the handle's ``result()`` (or awaited ``wait()``) gives the
+        completions, and its ``cancel()`` aborts the requests on the server (a client that went away)."""
+        params = params or GenerationParams()
+        self.ensure_server()
+        return vllm_requests.submit(self, self._transport_loaded, self._loop_clients, prompts, params)
+
+    def submit_is_quick(self) -> bool:
+        """Whether :meth:`submit` returns at once (no server to start): the gateway then calls it on its
+        event loop, and the requests run there, without a worker-thread hand-off per request."""
+        return not self.managed or (self._server is not None and self._server.running())
+
+    def _transport_loaded(self) -> vllm_requests.AsyncTransport:
+        with self._start_lock:
+            if self._transport is None:
+                self._transport = vllm_requests.AsyncTransport(self.timeout)
+            return self._transport
+
     def close(self) -> None:
-        """Close the HTTP client and stop a managed server."""
+        """Close the HTTP clients and stop a managed server."""
         super().close()
         with self._start_lock:
             server, self._server = self._server, None
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+        self._loop_clients.close()
         if server is not None:
             server.stop()
 
