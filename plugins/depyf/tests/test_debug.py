@@ -1,7 +1,8 @@
-"""``with skyplex_depyf.debug(folder):`` on a real torch.compile run: per compiled frame the decompiled
-original and transformed code, the FX graphs and the guards as Python files that compile, an HTML index
-linking every file, recompiles as new frames with their own guards, and inspection faults that are
-reported in the dump while the program's results stay those of eager mode.
+"""``with debug(folder):`` (``from skyplex_depyf.debug import debug``) on a real torch.compile run:
+per compiled frame the decompiled original and transformed code, the FX graphs and the guards as
+Python files that compile, an HTML index linking every file, recompiles as new frames with their own
+guards, and inspection faults that are reported in the dump while the program's results stay those of
+eager mode.
 
 torch runs in one subprocess (its import and compiles dominate the cost); the tests read what it wrote."""
 
@@ -22,7 +23,7 @@ import json, sys
 from pathlib import Path
 import torch
 import torch._dynamo
-import skyplex_depyf
+from skyplex_depyf.debug import debug
 import skyplex_depyf.artifacts as artifacts
 import skyplex_depyf.dump as dump_module
 
@@ -39,7 +40,7 @@ def model(x, w):
 torch.manual_seed(0)
 inputs = [(torch.randn(4, 3), torch.randn(3, 2)), (torch.randn(6, 3, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64))]
 results = {}
-with skyplex_depyf.debug(out / "plain") as dump:
+with debug(out / "plain") as dump:
     compiled = torch.compile(model, backend="eager")
     results["plain"] = [torch.equal(compiled(x, w), model(x, w)) for x, w in inputs]
 results["plain_errors"] = dump.errors
@@ -53,7 +54,7 @@ def broken(*args, **kwargs):
 
 artifacts.readable_graph = broken
 dump_module.guard_entries = broken
-with skyplex_depyf.debug(out / "sabotaged") as dump:
+with debug(out / "sabotaged") as dump:
     compiled = torch.compile(model, backend="eager")
     results["sabotaged"] = [torch.equal(compiled(x, w), model(x, w)) for x, w in inputs]
 results["sabotaged_errors"] = dump.errors

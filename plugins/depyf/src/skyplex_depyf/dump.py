@@ -1,6 +1,6 @@
 """See what torch.compile did: every frame Dynamo transforms is written to a folder as source.
 
-``dump_compiled(folder)`` (also ``skyplex_depyf.debug``) registers a bytecode hook with Dynamo
+``dump_compiled(folder)`` (also ``skyplex_depyf.debug.debug``) registers a bytecode hook with Dynamo
 (``torch._dynamo.convert_frame.register_bytecode_hook``) for the duration of a ``with`` block. For
 each transformed frame it writes the original and the transformed code decompiled (or, where the
 decompiler refuses, the refusal and a ``dis`` listing as comments), each FX graph the frame captured
