@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from skyplex.errors import InvalidInputError
 from skyplex.interfaces.model import ContinuationScore
 from skyplex.testing import FakeModelBackend
 from skyplex_voting.adaptive import sequential_vote, simulate_adaptive
-from skyplex_voting.answers import logprob_weighted_vote, majority_vote
+from skyplex_voting.answers import logprob_weighted_vote, majority_vote, normalise_number
 from skyplex_voting.fit import fit_prior, posterior
 from skyplex_voting.law import (
     cost_optimal_k,
@@ -192,3 +193,26 @@ def test_letter_probabilities_over_one_are_rescaled_into_a_distribution():
     (row,) = letter_distribution(_OverOneScorer(), ["Question: ?\nAnswer:"])
     assert sum(row) == pytest.approx(1.0, abs=1e-12) and row[-1] == 0.0
     plurality_curves([row], 5)  # accepted by the law as it stands
+
+
+# -- number answers ----------------------------------------------------------------------------------
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(-(10**30), 10**30))
+def test_whole_numbers_of_any_size_keep_their_identity(n):
+    # spelled plainly, with thousands separators, or with a trailing .0, a number is itself; its
+    # neighbour (past 2**53 a float would merge them) is a different answer
+    assert normalise_number(str(n)) == str(n)
+    assert normalise_number(f"{n:,}") == str(n) and normalise_number(f"{n}.0") == str(n)
+    assert normalise_number(str(n + 1)) != normalise_number(str(n))
+
+
+@settings(max_examples=150, deadline=None)
+@given(mantissa=st.integers(-999, 999), exponent=st.integers(-12, 12))
+def test_scientific_notation_votes_with_the_plain_spelling(mantissa, exponent):
+    plain = Decimal(mantissa).scaleb(exponent)
+    assert normalise_number(f"{mantissa}e{exponent}") == normalise_number(format(plain, "f"))
+    assert normalise_number(f"{mantissa}E{exponent:+d}") == normalise_number(format(plain, "f"))
+
+
+def test_huge_exponents_stay_short():
+    assert normalise_number("1e400") == "1E+400" and normalise_number("1e-400") == "1E-400"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import re
+from decimal import Decimal, InvalidOperation, localcontext
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ AnswerKind = Literal["letter", "number", "text"]
 ANSWER_KINDS: tuple[str, ...] = ("letter", "number", "text")
 TIE_BREAKS: tuple[str, ...] = ("random", "first", "abstain")
 
-_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
+_NUMBER = re.compile(r"(?:[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+)(?:[eE][-+]?\d+)?")
+#: beyond this many digits of exponent a number is spelled in scientific form (no million-digit strings)
+_PLAIN_DIGITS = 40
 
 
 def normalise_text(text: str) -> str | None:
@@ -38,13 +41,22 @@ def normalise_number(text: str) -> str | None:
     if not match:
         return None
     raw = match.group(0).replace(",", "")
+    # decimal arithmetic, not float: two different whole numbers past 2**53 must not vote together,
+    # and "1e5" is 100000, not 1
     try:
-        value = float(raw)
-    except ValueError:
+        value = Decimal(raw)
+    except InvalidOperation:
         return None
-    if not math.isfinite(value):
+    if not value.is_finite():
         return None
-    return str(int(value)) if value == int(value) else repr(value)
+    if value.is_zero():
+        return "0"
+    with localcontext() as ctx:
+        ctx.prec = len(raw) + 2  # normalize() rounds to the context's precision (28 digits by default)
+        value = value.normalize()
+    if abs(value.adjusted()) > _PLAIN_DIGITS:
+        return format(value, "E")
+    return format(value, "f")
 
 
 def extract_letter(text: str, letters: Sequence[str] = ("A", "B", "C", "D")) -> str | None:
