@@ -125,11 +125,33 @@ def test_a_failing_backend_fails_only_its_requests_and_close_fails_queued_ones()
     ({"models": [{"name": "a"}], "policy": "lifo"}, "policy must be one of"),
     ({"models": [{"name": "a"}], "max_batch": 0}, "max_batch must be an integer >= 1"),
     ({"models": [{"name": "a", "options": [1]}]}, "options must be a mapping"),
+    ({"models": [{"name": "a", "options": {1: 2, "x": 3}}]}, "options must be a mapping of backend option names"),
 ])
 def test_bad_serving_settings_name_the_entry(raw, says):
     with pytest.raises(InvalidInputError) as err:
         parse_serving(raw)
     assert says in err.value.message
+
+
+_scalars = st.none() | st.booleans() | st.integers(-3, 300) | st.floats(-2, 5) | st.just(float("nan")) | st.text(max_size=6)
+_keys = st.sampled_from(["name", "rate", "backend", "options", "max_tokens", "models", "policy", "max_batch", "x"])
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    _keys | st.integers(0, 2), inner, max_size=5), max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=_values | st.dictionaries(st.sampled_from(["models", "policy", "max_batch"]), _values, max_size=3))
+def test_any_serving_setting_is_accepted_whole_or_refused_by_name(raw):
+    """Fuzzed settings: either every deployment comes back valid, or one InvalidInputError naming where."""
+    try:
+        cfg = parse_serving(raw)
+    except InvalidInputError as exc:
+        assert exc.message.startswith(f"plugins.{SETTINGS_KEY}")
+        return
+    names = [d.name for d in cfg.deployments]
+    assert len(names) == len(set(names)) and all(n.strip() for n in names)
+    assert all(d.rate > 0 and (d.max_tokens is None or d.max_tokens >= 1) for d in cfg.deployments)
+    assert cfg.policy in ("adbs", "fcfs") and cfg.max_batch >= 1
 
 
 # --- through the gateway -----------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def parse_serving(raw: Any) -> ServingConfig:
         return ServingConfig(())
     if not isinstance(raw, dict):
         raise InvalidInputError(f"{where} must be a mapping with 'models' (a list of deployments)", field=where)
-    unknown = sorted(set(raw) - {"models", "policy", "max_batch"})
+    unknown = sorted(str(k) for k in set(raw) - {"models", "policy", "max_batch"})  # YAML keys need not be text
     if unknown:
         raise InvalidInputError(f"{where}: unknown key(s) {unknown}; use models, policy, max_batch", field=where)
     policy = raw.get("policy", "adbs")
@@ -98,7 +98,7 @@ def parse_serving(raw: Any) -> ServingConfig:
         if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not m["name"].strip():
             raise InvalidInputError(f"{at} needs a 'name' (the model name clients ask for)", field=at)
         name = m["name"].strip()
-        bad = sorted(set(m) - {"name", "rate", "backend", "options", "max_tokens"})
+        bad = sorted(str(k) for k in set(m) - {"name", "rate", "backend", "options", "max_tokens"})
         if bad:
             raise InvalidInputError(f"{at} ({name!r}): unknown key(s) {bad}; use name, rate, backend, options, max_tokens",
                                     field=at)
@@ -113,8 +113,9 @@ def parse_serving(raw: Any) -> ServingConfig:
             raise InvalidInputError(f"{at} ({name!r}): max_tokens must be an integer >= 1, got {cap!r}",
                                     field=f"{at}.max_tokens")
         options = m.get("options") or {}
-        if not isinstance(options, dict):
-            raise InvalidInputError(f"{at} ({name!r}): options must be a mapping of backend options", field=f"{at}.options")
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+            raise InvalidInputError(f"{at} ({name!r}): options must be a mapping of backend option names to values",
+                                    field=f"{at}.options")
         backend = m.get("backend", "local")
         if not isinstance(backend, str) or not backend:
             raise InvalidInputError(f"{at} ({name!r}): backend must name a model backend, e.g. 'local'", field=f"{at}.backend")
