@@ -40,6 +40,9 @@ def model(x, w):
 torch.manual_seed(0)
 inputs = [(torch.randn(4, 3), torch.randn(3, 2)), (torch.randn(6, 3, dtype=torch.float64), torch.randn(3, 2, dtype=torch.float64))]
 results = {}
+(out / "plain").mkdir()
+for name in ("007_old_transformed.py", "007_old_graph_3.py", "errors.txt", "notes.txt"):
+    (out / "plain" / name).write_text("from an earlier run")
 with debug(out / "plain") as dump:
     compiled = torch.compile(model, backend="eager")
     results["plain"] = [torch.equal(compiled(x, w), model(x, w)) for x, w in inputs]
@@ -110,6 +113,12 @@ def test_guards_name_the_inputs_and_differ_after_a_recompile(dumped):
     assert "L['x']" in first and "size=[4, 3]" in first
     assert "torch.float64" in second and "torch.float64" not in first  # the guard that failed was dtype
     assert not re.search(r"\d{9,}", first + second)  # object ids masked: dumps compare across runs
+
+
+def test_a_new_dump_replaces_only_the_files_a_dump_writes(dumped):
+    names = {p.name for p in (dumped / "plain").iterdir()}
+    assert "notes.txt" in names  # not ours: kept
+    assert not {"007_old_transformed.py", "007_old_graph_3.py", "errors.txt"} & names
 
 
 def test_index_links_every_file_once(dumped):

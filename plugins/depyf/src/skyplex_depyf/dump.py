@@ -105,6 +105,7 @@ def dump_compiled(folder: str | Path) -> Iterator[Dump]:
 
     dump = Dump(Path(folder))
     dump.folder.mkdir(parents=True, exist_ok=True)
+    _clear_previous(dump.folder)
     lock = threading.Lock()
     compiled: list[tuple[FrameRecord, types.CodeType, types.CodeType]] = []
     graphs = GraphRecorder(dump.errors)
@@ -126,6 +127,17 @@ def dump_compiled(folder: str | Path) -> Iterator[Dump]:
         handle.remove()
         graphs.remove()
         _finish(dump, compiled)
+
+
+#: the files a dump writes; a new dump into the same folder removes these (and nothing else) first, so
+#: the folder describes one run only
+_OWN_FILE = re.compile(r"\d{3}_\w+_(original|transformed|guards|graph_\d+)\.py|index\.html|manifest\.json|errors\.txt")
+
+
+def _clear_previous(folder: Path) -> None:
+    for path in folder.iterdir():
+        if path.is_file() and _OWN_FILE.fullmatch(path.name):
+            path.unlink()
 
 
 def _write_guards(dump: Dump, compiled: list) -> None:
