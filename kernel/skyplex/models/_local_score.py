@@ -131,6 +131,9 @@ def pack_groups(groups: Sequence[_Group]) -> list[list[_Group]]:
     current: list[_Group] = []
     for group in groups:
         if not group.prefix:
+            if current:  # keep the order (plan_groups puts plain batches last, so nothing is lost)
+                passes.append(current)
+                current = []
             passes.append([group])
             continue
         candidate = [*current, group]
