@@ -136,6 +136,8 @@ def conditions(a, b, c):
         c += 1
     while a < c and b != c:
         a += 1
+    if (a if b else c):
+        c -= 1
     return a, b, c
 
 
@@ -230,7 +232,7 @@ def test_unpacking_into_attributes_and_keyword_maps_in_calls():
 def test_chained_comparisons_in_conditions_and_compound_while_tests():
     source, rebuilt = _rebuilt("conditions")
     assert "if not (a <= b <= c):" in source and "if a < b < c:" in source
-    assert "while (a < c) and (b != c):" in source
+    assert "while (a < c) and (b != c):" in source and "if a if (b) else c:" in source
     inputs = [(a, b, c) for a in range(-1, 3) for b in range(-1, 3) for c in range(-1, 4)]
     assert outcome_of(ORIGINAL["conditions"], inputs)(rebuilt) is None
 

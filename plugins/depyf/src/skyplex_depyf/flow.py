@@ -116,6 +116,11 @@ class ControlFlow:
                 and self.instrs[dest - 2].opname in self.table["cond_jumps"] and stack
                 and self.instrs[i - 1].opname == "COMPARE_OP" and self.instrs[i - 2].opname == "COPY"):
             return self.chained_condition(i, hi, dest, value, stack, stmts, quiet_start)
+        # ``if (a if c else b):``: both branches test their value with the same jump to the same place
+        if kind in ("true", "false") and dest - 2 > i and dest <= hi and self.instrs[dest - 1].opname == "JUMP_FORWARD":
+            found = self.ternary_condition(i, hi, dest, value, kind, stack, stmts, quiet_start)
+            if found is not None:
+                return found
         # chained comparison: a < b < c
         if (isinstance(value, Compare) and dest < len(self.instrs) - 1 and self.instrs[dest].opname == "SWAP"
                 and self.instrs[dest + 1].opname == "POP_TOP" and kind == "false"):
@@ -218,4 +223,25 @@ class ControlFlow:
             raise self.refuse(jump, "chained comparison of an unknown shape")
         synthetic = jump._replace(opname="POP_JUMP_FORWARD_IF_FALSE", argval=self.instrs[skip].offset)
         return self.conditional(body - 1, hi, synthetic, stack, stmts, quiet_start, chain, kind)
+
+    def ternary_condition(self, i: int, hi: int, dest: int, test: Expr, kind: str, stack: list, stmts: list,
+                          quiet_start: int) -> int | None:
+        """Read ``if (a if c else b):`` when its shape matches exactly; None (nothing consumed) otherwise."""
+        first_jump, body = self.instrs[dest - 2], self.target(self.instrs[dest - 1])
+        if body - 1 <= dest or body > hi:
+            return None
+        second_jump = self.instrs[body - 1]
+        if (first_jump.opname not in self.table["cond_jumps"] or second_jump.opname != first_jump.opname
+                or self.target(first_jump) != self.target(second_jump)):
+            return None
+        then, then_stack = self.speculate(i + 1, dest - 2, stack)
+        orelse, else_stack = self.speculate(dest, body - 1, stack)
+        if (then or orelse or len(then_stack) != len(stack) + 1 or len(else_stack) != len(stack) + 1
+                or not isinstance(then_stack[-1], Expr) or not isinstance(else_stack[-1], Expr)):
+            return None
+        cond = test.text if kind == "false" else f"not {test.p()}"
+        a, b = then_stack[-1], else_stack[-1]
+        combined = Expr(f"{a.p()} if {_paren(cond)} else {b.p()}")
+        return self.conditional(body - 1, hi, second_jump, stack, stmts, quiet_start, combined,
+                                self.table["cond_jumps"][second_jump.opname])
 
