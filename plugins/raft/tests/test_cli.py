@@ -1,4 +1,4 @@
-"""``skyplex raft build``: the command the docs show, as typed, through the real ``skyplex`` group, and
+"""``skyplex raft build|finetune|eval``: the commands the docs show, as typed, through the real ``skyplex`` group, and
 bad input reported as one line with exit status 2."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ def doc_commands() -> list[tuple[list[str], list[str]]]:
     return documented_commands(DOCS.read_text(), "skyplex raft")
 
 
-def run_skyplex(argv: list[str], data_dir: Path):
-    return run_cli(argv, plugins={"raft"}, data_dir=data_dir)
+def run_skyplex(argv: list[str], data_dir: Path, *, builtins: bool = False):
+    return run_cli(argv, plugins={"raft"}, data_dir=data_dir, builtins=builtins)
 
 
 def shape(line: str) -> str:
@@ -27,17 +27,40 @@ def shape(line: str) -> str:
     return re.sub(r"\d+", "N", line)
 
 
-def test_documented_build_command_runs_as_written(tmp_path, monkeypatch):
+@pytest.mark.timeout(1500)  # a real (two-step) fine-tune and 6 answers of the local model on a small CPU
+def test_documented_commands_run_as_written(tmp_path, monkeypatch, skyplex_model_cache_dir):
+    """build, finetune, eval: the page's loop, in order, in one folder, each printing what the page shows."""
     monkeypatch.chdir(tmp_path)
-    ((argv, expected),) = doc_commands()
-    result = run_skyplex(argv, tmp_path / "data")
+    # the packaged model is converted once per test session; this data dir reuses that conversion
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "models").symlink_to(skyplex_model_cache_dir / "models", target_is_directory=True)
+    commands = doc_commands()
+    assert [argv[:2] for argv, _ in commands] == [["raft", "build"], ["raft", "finetune"], ["raft", "eval"]]
+    (build, build_out), (finetune, finetune_out), (evaluate, eval_out) = commands
+
+    result = run_skyplex(build, tmp_path / "data")
     assert result.exit_code == 0, result.output
-    assert shape(result.stdout.strip()) == shape(expected[0])
+    assert shape(result.stdout.strip()) == shape(build_out[0])
     train = [json.loads(x) for x in (tmp_path / "raft.jsonl").read_text().splitlines()]
     test = [json.loads(x) for x in (tmp_path / "raft.test.jsonl").read_text().splitlines()]
     written = re.findall(r"\d+", result.stdout)
     assert [len(train), len(test)] == [int(written[0]), int(written[1])]
     assert all(len(r["raft"]["document_ids"]) == 3 for r in train + test)
+
+    result = run_skyplex(finetune, tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert shape(result.stdout.strip()) == shape(finetune_out[0])
+    assert (tmp_path / "raft-lora" / "model" / "config.json").is_file()
+    assert (tmp_path / "raft-lora" / "adapter" / "adapter_model.safetensors").is_file()
+    assert result.stderr.count("step ") == 2  # progress, one line per step
+
+    result = run_skyplex(evaluate, tmp_path / "data", builtins=True)  # the base model is the built-in local
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == eval_out[0].split()
+    # the subjects' rows, in the page's order; their numbers are whatever the tiny model scores
+    assert [line.split()[0] for line in lines[1:]] == [line.split()[0] for line in eval_out[1:]]
+    assert all(re.fullmatch(r"\S+(\s+(\d\.\d\d n=\d+|-))+", line.strip()) for line in lines[1:])
 
 
 def test_build_json_prints_the_artifact(tmp_path):
@@ -83,3 +106,24 @@ def test_hf_dataset_round_trips(tmp_path):
         "metadata"]["test_examples"]
     assert loaded["train"][0]["messages"] == train[0]["messages"]
     assert loaded["train"][0]["raft"]["document_ids"] == train[0]["raft"]["document_ids"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["finetune", "--dataset", "MISSING", "--out", "OUT"], "missing.jsonl: no such file"),
+    (["finetune", "--dataset", "NOTCHAT", "--out", "OUT"], "line 1: not a chat record"),
+    (["finetune", "--dataset", "NOTCHAT", "--out", "OUT", "--rank", "0"], "r=0 must be at least 1"),
+    (["finetune", "--dataset", "CHAT", "--out", "OUT", "--base-model", "MISSING"], "cannot be loaded"),
+    (["eval", "--dataset", "MISSING"], "missing.jsonl: no such file"),
+    (["eval", "--dataset", "NOTCHAT"], "line 1: not a RAFT record"),
+    (["eval", "--dataset", "CHAT", "--limit", "0"], "must be at least 1"),
+])
+def test_finetune_and_eval_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    (tmp_path / "notchat.jsonl").write_text('{"text": "hello"}\n')
+    (tmp_path / "chat.jsonl").write_text(json.dumps({"messages": [
+        {"role": "user", "content": "Question: q?"}, {"role": "assistant", "content": "<ANSWER>: a"}]}) + "\n")
+    paths = {"MISSING": "missing.jsonl", "NOTCHAT": "notchat.jsonl", "CHAT": "chat.jsonl", "OUT": "out"}
+    args = [str(tmp_path / paths[a]) if a in paths else a for a in args]
+    result = run_skyplex(["raft", *args], tmp_path / "data")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
