@@ -120,3 +120,33 @@ def test_bad_input_is_one_line_exit_2(kernel, problems_path, graded_path, tmp_pa
     res = cli(kernel, ["generate", str(problems_path), *args, "--backend", "predictor", "--out", str(tmp_path / "o.json")])
     assert res.exit_code == 2, res.output
     assert needle in res.output and "Traceback" not in res.output
+
+
+def test_samples_of_one_item_go_to_different_calls_with_different_seeds(tmp_path):
+    from skyplex.interfaces import GenerationParams
+    from skyplex_livecodebench.scenario_jobs import _answer_all
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def generate(self, prompts, params):
+            from types import SimpleNamespace
+
+            self.calls.append((list(prompts), params.seed))
+            return [SimpleNamespace(text=f"{p}@{params.seed}") for p in prompts]
+
+    class Ctx:
+        def progress(self, *a):
+            pass
+
+        def check_cancelled(self):
+            pass
+
+    model = Recorder()
+    entries = [(f"item{i}#{j}", f"prompt{i}") for i in range(3) for j in range(3)]
+    answers = _answer_all(Ctx(), model, entries, tmp_path / "c.jsonl", GenerationParams(temperature=0.8, seed=0), 0, 9,
+                          chunk=3)
+    assert all(len(set(prompts)) == len(prompts) for prompts, _ in model.calls)   # never one prompt twice per call
+    assert len({seed for _, seed in model.calls}) == len(model.calls)
+    assert len({answers[f"item0#{j}"] for j in range(3)}) == 3

@@ -24,14 +24,18 @@ def _answer_all(ctx: Any, model: Any, entries: Sequence[tuple[str, Any]], cache_
                 base: int, total: int, chunk: int = 4) -> dict[str, str]:
     """Answers for ``(key, messages)`` entries, from the cache or the model (cached as they arrive)."""
     cached = _cache(cache_path)
-    todo = [(k, m) for k, m in entries if k not in cached]
+    # keys end in "#<sample>": asking sample by sample keeps the n samples of one item in different calls,
+    # which get different seeds when sampling
+    todo = sorted(((k, m) for k, m in entries if k not in cached), key=lambda e: int(e[0].rsplit("#", 1)[1]))
     done = len(entries) - len(todo)
     ctx.progress(base + done, total, f"{done} answers cached")
     with open(cache_path, "a", encoding="utf-8") as fh:
         for s in range(0, len(todo), chunk):
             ctx.check_cancelled()
             part = todo[s:s + chunk]
-            outs = model.generate([m for _, m in part], params)
+            # a fresh seed per chunk when sampling, so n samples of one item are not one sample n times
+            chunk_params = params if params.seed is None else params.model_copy(update={"seed": params.seed + done + s})
+            outs = model.generate([m for _, m in part], chunk_params)
             for (key, _), c in zip(part, outs):
                 cached[key] = c.text
                 fh.write(json.dumps({"key": key, "text": c.text}) + "\n")
