@@ -9,9 +9,12 @@ round (interleaved, so load from other work on the machine skews them alike), me
 * ``shared prefix``: 8 prompts sharing a ~200-token prefix, 16 new tokens each (seconds; the first
   round is cold for both prefix caches, later rounds warm);
 * ``chats xN``: N concurrent chat requests over HTTP (seconds for the burst): vLLM's own server,
-  the skyplex gateway in front of that server (``model: vllm``), the skyplex gateway with the local backend;
+  the skyplex gateway in front of that server (``model: vllm``), the skyplex gateway with the local
+  backend; the gateway runs as ``skyplex serve`` in a process of its own, as vLLM's server does;
 * ``short under long``: latency of an 8-token request alone and while a 200-token request runs
-  (ratio: 1.0 means unaffected).
+  (ratio: 1.0 means unaffected);
+* ``short under long prompt``: the same short request while a ~1,500-token prompt is being prefilled
+  (chunked prefill keeps the short one's decode steps going between the long prompt's chunks).
 
 Targets: local >= 0.7x vLLM tokens/s at batch 1 and 8; skyplex gateway in front of vLLM within 5 % of
 vLLM's server; short-request latency within 20 % of its isolated latency. Prints a table and
@@ -25,14 +28,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +46,6 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from skyplex import Kernel, Settings, make_plugin_manager
-from skyplex.gateway import background_server, create_app
 from skyplex.interfaces import GenerationParams
 from skyplex.models.local import LocalBackend
 from skyplex.models.vllm_backend import VLLMBackend
@@ -109,6 +113,23 @@ def short_under_long(backend: Any, long_tokens: int) -> tuple[float, float]:
     return alone, loaded
 
 
+def long_prompt() -> str:
+    """About 1,500 tokens (under vLLM's 2,048-token max_model_len with room to generate)."""
+    return "Numbers: " + ", ".join(str(i) for i in range(1, 380)) + ","
+
+
+def short_under_long_prompt(backend: Any) -> float:
+    short = GenerationParams(max_tokens=8, temperature=0.0)
+    thread = threading.Thread(
+        target=lambda: backend.generate([long_prompt()], GenerationParams(max_tokens=8, temperature=0.0, prefix_reuse=False))
+    )
+    thread.start()
+    time.sleep(0.3)  # the long prompt is being prefilled by now
+    loaded, _ = timed(lambda: backend.generate(["The capital of France is"], short))
+    thread.join()
+    return loaded
+
+
 def chat_burst(url: str, model: str, n: int, max_tokens: int) -> float:
     async def run() -> None:
         async with httpx.AsyncClient(timeout=900, limits=httpx.Limits(max_connections=64)) as client:
@@ -122,6 +143,39 @@ def chat_burst(url: str, model: str, n: int, max_tokens: int) -> float:
 
     seconds, _ = timed(lambda: asyncio.run(run()))
     return seconds
+
+
+@contextlib.contextmanager
+def gateway_process(data_dir: Path, threads: int, vllm_url: str) -> Iterator[str]:
+    """``skyplex serve`` in a process of its own (as deployed; vLLM's server is one too), attached to
+    the vLLM server and with the local backend; yields its URL and stops it afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SKYPLEX_DATA_DIR": str(data_dir), "SKYPLEX_THREADS": str(threads), "SKYPLEX_VLLM_URL": vllm_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skyplex.cli.main", "serve", "--port", str(port), "--no-auth", "--log-level", "warning"],
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the skyplex gateway did not start")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -155,15 +209,13 @@ def main() -> None:
     startup_s, _ = timed(vllm.ensure_server)
     local.generate(["warm up"], GenerationParams(max_tokens=2))
     vllm.generate(["warm up"], GenerationParams(max_tokens=2))
-    settings = Settings(data_dir=args.data_dir, threads=args.threads, models={"vllm": {"base_url": vllm.base_url}})
-    kernel = Kernel(settings=settings, pm=make_plugin_manager(entrypoints=False))
     vllm_root = vllm.base_url.removesuffix("/v1")
     results: dict[str, dict[str, list[float]]] = {}
 
     def record(work: str, target: str, value: float) -> None:
         results.setdefault(work, {}).setdefault(target, []).append(value)
 
-    with background_server(create_app(kernel, api_key=None, auth=False)) as gateway:
+    with gateway_process(args.data_dir, args.threads, vllm.base_url) as gateway:
         for sub in ("vllm", "local"):  # load both behind the gateway before timing
             chat_burst(gateway, sub, 1, 2)
         for rnd in range(args.rounds):
@@ -175,11 +227,11 @@ def main() -> None:
                 alone, loaded = short_under_long(backend, args.long_tokens)
                 record("short alone (s)", name, alone)
                 record("short under long (s)", name, loaded)
+                record("short under long prompt (s)", name, short_under_long_prompt(backend))
             for n in (8, 32):
                 record(f"chats x{n} (s)", "vllm server", chat_burst(vllm_root, vllm.model, n, args.chat_tokens))
                 record(f"chats x{n} (s)", "gateway+vllm", chat_burst(gateway, "vllm", n, args.chat_tokens))
                 record(f"chats x{n} (s)", "gateway+local", chat_burst(gateway, "local", n, args.chat_tokens))
-    kernel.close()
     vllm.close()
     local.close()
 
@@ -195,11 +247,19 @@ def main() -> None:
     table.add_row(w, f"{med[w]['local']:.2f}", f"{med[w]['vllm']:.2f}", f"{med[w]['vllm'] / med[w]['local']:.2f}x speed", "")
     for name in ("local", "vllm"):
         ratios[f"short under long / alone ({name})"] = med["short under long (s)"][name] / med["short alone (s)"][name]
+        ratios[f"short under long prompt / alone ({name})"] = (
+            med["short under long prompt (s)"][name] / med["short alone (s)"][name]
+        )
     table.add_row("short: alone / under long (s)",
                   f"{med['short alone (s)']['local']:.2f} / {med['short under long (s)']['local']:.2f}",
                   f"{med['short alone (s)']['vllm']:.2f} / {med['short under long (s)']['vllm']:.2f}",
                   f"{ratios['short under long / alone (local)']:.2f} / {ratios['short under long / alone (vllm)']:.2f}",
                   "<= 1.2")
+    table.add_row("short: under long prompt (s)",
+                  f"{med['short under long prompt (s)']['local']:.2f}",
+                  f"{med['short under long prompt (s)']['vllm']:.2f}",
+                  f"{ratios['short under long prompt / alone (local)']:.2f} / {ratios['short under long prompt / alone (vllm)']:.2f}",
+                  "")
     for n in (8, 32):
         w = f"chats x{n} (s)"
         ratios[f"gateway+vllm / vllm server x{n}"] = med[w]["gateway+vllm"] / med[w]["vllm server"]
