@@ -6,6 +6,7 @@ rows between them, so it does not stall them. Delays are counted in scheduler st
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -54,25 +55,39 @@ def scheduler(local_backend):
     sched.prefill_chunk_tokens, local_backend.max_batch_size = saved
 
 
-_alone: dict[tuple[int, int], list[int]] = {}
+_alone: dict[tuple[int, int], Any] = {}
+#: logprob gap under which two tokens are a tie up to float rounding (batch shapes change the rounding)
+NEAR_TIE = 1e-3
 
 
-def alone(backend, index: int, n: int) -> list[int]:
-    """Token ids of prompt ``index`` generated with nothing else in the batch (the reference)."""
+def alone(backend, index: int, n: int) -> Any:
+    """Prompt ``index`` generated with nothing else in the batch (the reference), with its logprobs."""
     key = (index, n)
     if key not in _alone:
         sched = backend._scheduler_loaded()
         wait_for(lambda: sched.running() == 0 and sched.waiting() == 0, "an idle scheduler")
-        pending = backend.submit([PROMPTS[index]], greedy(n, prefix_reuse=False))
+        pending = backend.submit([PROMPTS[index]], greedy(n, prefix_reuse=False, logprobs=True, top_logprobs=5))
         pending.result()
-        _alone[key] = list(pending.requests[0].seq.token_ids)
+        _alone[key] = pending.requests[0].seq
     return _alone[key]
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def same_greedy_run(backend, got: list[int], reference: Any) -> None:
+    """``got`` is the reference's tokens, or leaves them only where the reference had a near tie (float
+    rounding differs between batch shapes; past such a point the two runs continue differently)."""
+    for i, (token, want) in enumerate(zip(got, reference.token_ids)):
+        if token != want:
+            entry = reference.logprobs[i]
+            rival = entry.top.get(backend._token_text(token))
+            assert rival is not None and entry.logprob - rival < NEAR_TIE, (i, got, reference.token_ids)
+            return
+    assert len(got) == len(reference.token_ids)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(
     requests=st.lists(
-        st.tuples(st.integers(0, len(PROMPTS) - 1), st.integers(1, 6), st.integers(0, 4)), min_size=2, max_size=4
+        st.tuples(st.integers(0, len(PROMPTS) - 1), st.integers(1, 5), st.integers(0, 3)), min_size=2, max_size=3
     ),
     batch=st.integers(1, 3),
     chunk=st.sampled_from([0, 7, 256]),
@@ -88,7 +103,7 @@ def test_a_request_generates_what_it_generates_alone(local_backend, scheduler, r
         pendings.append(local_backend.submit([PROMPTS[i]], greedy(n)))
     for pending, want in zip(pendings, expected):
         pending.result()
-        assert pending.requests[0].seq.token_ids == want
+        same_greedy_run(local_backend, pending.requests[0].seq.token_ids, want)
 
 
 def test_long_prompt_is_prefilled_in_chunks_between_decode_steps(local_backend, scheduler):
