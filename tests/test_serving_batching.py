@@ -135,7 +135,7 @@ def test_cancelling_during_prefill_stops_before_the_last_chunk(local_backend, sc
     def forward_then_cancel(*args, **kwargs):
         calls.append(args[0].shape)
         if len(calls) == 2:  # the client goes away during the second chunk
-            for r in scheduler._prefilling.requests:
+            for r in scheduler._prefilling[0].requests:
                 scheduler.cancel(r)
         return forward(*args, **kwargs)
 
@@ -149,3 +149,28 @@ def test_cancelling_during_prefill_stops_before_the_last_chunk(local_backend, sc
     assert len(calls) == 2 < total_chunks and request.seq.token_ids == []
     wait_for(lambda: scheduler.running() == 0, "the scheduler to drop it")
     assert local_backend.generate([PROMPTS[1]], greedy(3))[0].usage.completion_tokens == 3  # still serving
+
+
+def test_short_prompt_arriving_mid_prefill_is_not_queued_behind_it(local_backend, scheduler, monkeypatch):
+    scheduler.prefill_chunk_tokens = 32
+    engine = scheduler.engine
+    forward = engine.forward
+    calls = []
+    box: dict = {}
+
+    def forward_and_arrive(*args, **kwargs):
+        calls.append(args[0].shape)
+        if len(calls) == 2:  # a short request arrives while the long prompt is being prefilled
+            box["short"] = local_backend.submit([PROMPTS[1]], greedy(3))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "forward", forward_and_arrive)
+    long = local_backend.submit([LONG_PROMPT], greedy(2, prefix_reuse=False))
+    long.result()
+    monkeypatch.setattr(engine, "forward", forward)
+    box["short"].result()
+    (long_row,) = long.requests
+    (short_row,) = box["short"].requests
+    # the short one was prefilled, decoded and finished while the long prompt was still being prefilled
+    assert short_row.finished_step <= long_row.joined_step
+    same_greedy_run(local_backend, short_row.seq.token_ids, alone(local_backend, 1, 3))

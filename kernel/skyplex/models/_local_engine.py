@@ -231,6 +231,10 @@ class PrefillJob:
     prefix: int  # columns of reused prefix keys/values before the suffix
     done: int = 0  # suffix columns prefilled so far
 
+    def work_left(self) -> int:
+        """Prompt tokens still to prefill (rows x columns)."""
+        return len(self.requests) * (self.input_ids.shape[1] - self.done)
+
 
 class BatchScheduler:
     """Iteration-level scheduler over one running batch; see the module docstring."""
@@ -253,7 +257,8 @@ class BatchScheduler:
         #: prompt tokens prefilled per scheduling round (0: a whole prompt at once); a decode step of
         #: the running rows runs between chunks
         self.prefill_chunk_tokens = prefill_chunk_tokens
-        self._prefilling: PrefillJob | None = None
+        #: prompts being prefilled, a chunk per round, the job with the least work left first
+        self._prefilling: list[PrefillJob] = []
         self._cond = threading.Condition()
         self._waiting: list[Request] = []
         self._running: list[Request] = []  # only the scheduler thread changes this and the slots below
@@ -323,25 +328,26 @@ class BatchScheduler:
             torch.set_num_threads(self.threads)
         while True:
             with self._cond:
-                while not self._waiting and not self._running and self._prefilling is None and not self._closed:
+                while not self._waiting and not self._running and not self._prefilling and not self._closed:
                     self._cond.wait()
                 if self._closed:
-                    leftovers = self._waiting + self._running + (self._prefilling.requests if self._prefilling else [])
-                    self._waiting, self._prefilling = [], None
+                    leftovers = self._waiting + self._running + [r for job in self._prefilling for r in job.requests]
+                    self._waiting, self._prefilling = [], []
                     break
-                # one prefill at a time: requests arriving meanwhile wait for the next round
-                admitted = self._admit() if self._prefilling is None else []
+                admitted = self._admit()
             try:
                 if admitted:
-                    self._prefilling = self._start_prefill(admitted)
-                if self._prefilling is not None:
-                    self._prefill_chunk()  # one chunk, then a decode step: a long prompt never stalls the batch
+                    self._prefilling.append(self._start_prefill(admitted))
+                if self._prefilling:
+                    # one chunk, then a decode step: a long prompt never stalls the batch; the job with
+                    # the least left goes first, so a short prompt arriving mid-way is not queued behind it
+                    self._prefill_chunk(min(self._prefilling, key=PrefillJob.work_left))
                 if self._running:
                     self._step()
             except BaseException as exc:  # noqa: BLE001 - the thread must outlive a failed batch
                 log.exception("local decode step failed; failing the %d requests in the batch", len(self._running))
-                job, self._prefilling = self._prefilling, None
-                for r in {id(r): r for r in admitted + self._running + (job.requests if job else [])}.values():
+                jobs, self._prefilling = self._prefilling, []
+                for r in {id(r): r for r in admitted + self._running + [r for j in jobs for r in j.requests]}.values():
                     if not r.done.is_set():
                         r.error = exc
                         self._finish(r)
@@ -357,7 +363,7 @@ class BatchScheduler:
         for r in [r for r in self._waiting if r.cancelled]:
             self._waiting.remove(r)
             self._finish(r)
-        room = max(self.max_batch_size(), 1) - len(self._running)
+        room = max(self.max_batch_size(), 1) - len(self._running) - sum(len(j.requests) for j in self._prefilling)
         picked: list[Request] = []
         budget = self.prefill_token_budget
         if room > 0:
@@ -403,12 +409,10 @@ class BatchScheduler:
             r.seq.cached_tokens = n
         return PrefillJob(admitted, input_ids, mask, positions, cache, pmax)
 
-    def _prefill_chunk(self) -> None:
-        """Prefill the next chunk of the job in progress; the last chunk picks first tokens and merges."""
-        job = self._prefilling
-        assert job is not None
+    def _prefill_chunk(self, job: PrefillJob) -> None:
+        """Prefill the next chunk of ``job``; its last chunk picks first tokens and merges the rows."""
         if all(r.cancelled for r in job.requests):  # nobody is waiting for this prompt any more
-            self._prefilling = None
+            self._prefilling.remove(job)
             for r in job.requests:
                 self._finish(r)
             return
@@ -422,7 +426,7 @@ class BatchScheduler:
         job.done = stop
         if stop < columns:
             return
-        self._prefilling = None
+        self._prefilling.remove(job)
         self._finish_prefill(job, logits)
 
     def _finish_prefill(self, job: PrefillJob, logits: Any) -> None:
