@@ -5,7 +5,6 @@ keys/values are reused across requests. Delays are asserted in decode steps, nev
 
 from __future__ import annotations
 
-import time
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from skyplex import Kernel, Settings, make_plugin_manager
 from skyplex.interfaces import ChatMessage, GenerationParams
 from skyplex.models._local_decode import SequenceState
 from skyplex.models._local_engine import BatchScheduler, GenerationCancelled, PrefixCache, Request
+from skyplex.testing import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +30,6 @@ SYSTEM = (
 
 def greedy(n: int, **kw) -> GenerationParams:
     return GenerationParams(max_tokens=n, temperature=0.0, **kw)
-
-
-def wait_for(condition, what: str, limit_s: float = 600.0) -> None:
-    """Poll until ``condition()``; the limit only keeps a broken build from hanging the suite."""
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

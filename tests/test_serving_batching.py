@@ -5,7 +5,6 @@ rows between them, so it does not stall them. Delays are counted in scheduler st
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 
 from skyplex.interfaces import ChatMessage, GenerationParams
 from skyplex.models._local_engine import GenerationCancelled
+from skyplex.testing import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +35,6 @@ LONG_PROMPT = "Numbers: " + ", ".join(str(i) for i in range(1, 160)) + ","
 
 def greedy(n: int, **kw) -> GenerationParams:
     return GenerationParams(max_tokens=n, temperature=0.0, **kw)
-
-
-def wait_for(condition, what: str, limit_s: float = 600.0) -> None:
-    """Poll until ``condition()``; the limit only keeps a broken build from hanging the suite."""
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture

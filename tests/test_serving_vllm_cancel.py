@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from urllib.parse import urlparse
 
 import httpx
@@ -16,6 +15,7 @@ from skyplex import Kernel, Settings, make_plugin_manager
 from skyplex.interfaces import ChatMessage, GenerationParams
 from skyplex.models import vllm_metrics
 from skyplex.models.vllm_requests import RequestCancelled
+from skyplex.testing import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +36,6 @@ def counters(backend) -> dict[str, float]:
     return out
 
 
-def wait_for(condition, what: str, limit_s: float = 600.0) -> None:
-    """Poll until ``condition()``; the limit only keeps a broken build from hanging the suite."""
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_submit_gives_what_generate_gives(skyplex_vllm_backend):
     params = GenerationParams(max_tokens=6, temperature=0.0, logprobs=True, top_logprobs=2)
     chat = [ChatMessage(role="user", content="What is the capital of France?")]
@@ -59,12 +50,12 @@ def test_cancelled_request_is_aborted_on_the_server(skyplex_vllm_backend):
     backend = skyplex_vllm_backend
     before = counters(backend)
     pending = backend.submit([COUNTING], GenerationParams(max_tokens=LONG, temperature=0.0))
-    wait_for(lambda: counters(backend)["generated"] > before["generated"] + 2, "the server to be generating")
+    wait_for(lambda: counters(backend)["generated"] > before["generated"] + 2, "the server to be generating", interval_s=0.1)
     pending.cancel()
     with pytest.raises(RequestCancelled):
         pending.result()
     # an aborted request leaves the server's batch at once; one left running would generate all LONG tokens
-    wait_for(lambda: counters(backend)["running"] == 0, "the server to drop the request")
+    wait_for(lambda: counters(backend)["running"] == 0, "the server to drop the request", interval_s=0.1)
     assert counters(backend)["generated"] - before["generated"] < LONG
     assert backend.generate(["1, 2,"], GenerationParams(max_tokens=2))[0].usage.completion_tokens == 2
 
@@ -89,8 +80,8 @@ def test_gateway_client_that_disconnects_aborts_the_vllm_request(skyplex_vllm_ba
             f"POST /v1/completions HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload
         )
-        wait_for(lambda: counters(skyplex_vllm_backend)["generated"] > before["generated"] + 2, "the server to be generating")
-    wait_for(lambda: counters(skyplex_vllm_backend)["running"] == 0, "vLLM to drop the request")
+        wait_for(lambda: counters(skyplex_vllm_backend)["generated"] > before["generated"] + 2, "the server to be generating", interval_s=0.1)
+    wait_for(lambda: counters(skyplex_vllm_backend)["running"] == 0, "vLLM to drop the request", interval_s=0.1)
     assert counters(skyplex_vllm_backend)["generated"] - before["generated"] < LONG
     # the gateway keeps serving
     r = httpx.post(f"{gateway}/v1/completions", json={"model": "vllm", "prompt": "1, 2,", "max_tokens": 2}, timeout=600)
@@ -115,5 +106,5 @@ def test_submit_from_a_coroutine_runs_on_its_loop_and_cancels(skyplex_vllm_backe
         assert done.usage.completion_tokens == 2
 
     asyncio.run(main())
-    wait_for(lambda: counters(backend)["running"] == 0, "the server to drop the request")
+    wait_for(lambda: counters(backend)["running"] == 0, "the server to drop the request", interval_s=0.1)
     assert counters(backend)["generated"] - before["generated"] < LONG + 2

@@ -18,6 +18,7 @@ from .kits import (
     SchedulerConformance,
     TrainerConformance,
 )
+from .polling import wait_for
 
 __all__ = [
     "AllocatorConformance",
@@ -36,4 +37,5 @@ __all__ = [
     "documented_commands",
     "plugin_doc",
     "run_cli",
+    "wait_for",
 ]
