@@ -21,6 +21,10 @@ from .questions import Question, check_quote
 BEGIN, END = "##begin_quote##", "##end_quote##"
 SYSTEM_PROMPT = ("You answer questions from the documents given. Quote the text that supports the answer "
                  f"between {BEGIN} and {END}, then give the final answer after <ANSWER>:.")
+#: the final answer an abstaining example teaches when its oracle is not among the documents
+ABSTAIN_ANSWER = "The documents do not contain the answer."
+#: the system turn of an abstain-mode dataset, on every example alike (so it says nothing of the oracle)
+ABSTAIN_SYSTEM_PROMPT = f"{SYSTEM_PROMPT} If no document holds the answer, answer: {ABSTAIN_ANSWER}"
 _TOKEN = re.compile(r"[a-z0-9]+")
 #: words of the question templates and common English: left out of BM25 queries, else every question
 #: "Which parameters does X take?" would rank the chunks that talk about parameters above those about X
@@ -32,13 +36,16 @@ QUERY_STOPWORDS = frozenset(
 @dataclass
 class RaftOptions:
     """``k`` documents per example, oracle present in a share ``p`` of examples, distractors by ``bm25``
-    (hard negatives: the corpus chunks that best match the question) or ``random``."""
+    (hard negatives: the corpus chunks that best match the question) or ``random``. With ``abstain``, an
+    example without its oracle teaches the answer that the documents do not contain it, instead of
+    RAFT's quote of the unseen oracle."""
 
     k: int = 4
     p: float = 0.8
     distractors: str = "bm25"
     test_fraction: float = 0.2
     seed: int = 0
+    abstain: bool = False
 
     def validate(self) -> None:
         """Refuse settings that cannot make a dataset, naming the setting."""
@@ -95,9 +102,19 @@ class Example:
     oracle_present: bool
     split: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    abstain: bool = False
+
+    @property
+    def abstains(self) -> bool:
+        """Whether the target says the documents lack the answer (abstain mode, oracle not shown)."""
+        return self.abstain and not self.oracle_present
 
     def target(self) -> str:
-        """The chain-of-thought answer: the oracle quoted verbatim, then the final answer."""
+        """The chain-of-thought answer: the oracle quoted verbatim, then the final answer; in abstain mode
+        without the oracle, the statement that no document holds the answer."""
+        if self.abstains:
+            return ("##Reason: None of the documents states the answer to this question, so there is nothing "
+                    f"to quote.\n<ANSWER>: {ABSTAIN_ANSWER}")
         return (f"##Reason: The document that answers this says {BEGIN}{self.question.quote}{END} "
                 f"The answer is stated there in these words: {self.question.answer}\n"
                 f"<ANSWER>: {self.question.answer}")
@@ -108,14 +125,15 @@ class Example:
         oracle_position = next((i for i, d in enumerate(self.documents) if d.id == self.question.oracle_id), None)
         return {
             "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": ABSTAIN_SYSTEM_PROMPT if self.abstain else SYSTEM_PROMPT},
                 {"role": "user", "content": f"{docs}\n\nQuestion: {self.question.question}"},
                 {"role": "assistant", "content": self.target()},
             ],
             "raft": {"question_id": self.question.id, "oracle_id": self.question.oracle_id,
                      "oracle_present": self.oracle_present, "oracle_position": oracle_position,
                      "document_ids": [d.id for d in self.documents], "answer": self.question.answer,
-                     "quote": self.question.quote, "template": self.question.template, "split": self.split},
+                     "quote": self.question.quote, "template": self.question.template, "split": self.split,
+                     "abstain": self.abstains},
         }
 
 
@@ -187,7 +205,7 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
         for i, (q, _, picked) in enumerate(group):
             docs = [by_id[q.oracle_id], *picked[:options.k - 1]] if i in present else list(picked)
             rng.shuffle(docs)  # the oracle's place must carry no signal
-            examples.append(Example(q, docs, i in present, split))
+            examples.append(Example(q, docs, i in present, split, abstain=options.abstain))
     check_leakage(examples, by_id)
     for e in examples:
         if any(quote not in by_id[e.question.oracle_id].text for quote in quotes_in(e.target())):

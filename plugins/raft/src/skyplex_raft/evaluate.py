@@ -7,8 +7,11 @@ final answer is what follows ``<ANSWER>:`` (the whole reply when the marker is m
 against the gold answer by exact match and token F1 (lower case, punctuation and articles dropped).
 Quotes between ``##begin_quote##`` markers are scored too: *quote precision* is the share of quotes that
 are verbatim in the documents shown, *quote recall* the share of oracle-present answers that quote the
-oracle. Every score is reported per condition (``@oracle``: the oracle shown; ``@distractors``: only
-distractors) with a percentile bootstrap 95% interval.
+oracle. *Abstention* is a final answer saying the documents do not hold the answer: its rate with the
+oracle shown is false abstention, without it the share of honest refusals; *abstain precision* is the
+share of abstentions made when the oracle was absent, *abstain recall* the share of oracle-absent
+questions abstained on. Every score is reported per condition (``@oracle``: the oracle shown;
+``@distractors``: only distractors) with a percentile bootstrap 95% interval.
 """
 
 from __future__ import annotations
@@ -25,12 +28,22 @@ from typing import Any
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import Evaluator, ItemRecord, Report, Score, Subject, Suite
 
-from .builder import SYSTEM_PROMPT, quotes_in
+from .builder import ABSTAIN_ANSWER, SYSTEM_PROMPT, quotes_in
 
 ANSWER_MARK = "<ANSWER>:"
 CLOSED_BOOK_PROMPT = "Answer the question. Give the final answer after <ANSWER>:."
 _DOCUMENT = re.compile(r"<DOCUMENT>(.*?)</DOCUMENT>", re.S)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+#: ways of saying the documents lack the answer, matched on the normalized final answer (articles and
+#: punctuation gone, so "don't" reads "don t"); the builder's own phrase is the first
+_ABSTAIN = re.compile(
+    r"\b(documents?|context|passages?|texts?) (do|does|did) (not|n t) (contain|hold|include|state|give|mention|"
+    r"say|provide|answer)\b"
+    r"|\b(documents?|context|passages?|texts?) (don|doesn|didn) t (contain|hold|include|state|give|mention|say|"
+    r"provide|answer)\b"
+    r"|\bnot (in|found in|given in|stated in|mentioned in|provided in|present in) (any of )?(documents?|context)\b"
+    r"|\b(cannot|can not|can t|unable to) (be )?(answer|answered|find|found|determine|determined)\b"
+    r"|\bno (document|documents|passage) (contains?|holds?|states?|mentions?)\b")
 
 
 @dataclass
@@ -105,15 +118,26 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def is_abstention(answer: str) -> bool:
+    """Whether a final answer says the documents do not hold the answer (rather than answering)."""
+    return bool(_ABSTAIN.search(normalize(answer)))
+
+
 def score_reply(item: EvalItem, reply: str, *, shown: bool = True) -> dict[str, Any]:
     """Every per-item measure of one reply; ``shown`` says whether the documents were in the prompt."""
     answer = final_answer(reply)
+    abstained = is_abstention(answer)
     quotes = [q.strip() for q in quotes_in(reply) if q.strip()]
     documents = item.documents if shown else []
     verbatim = [q for q in quotes if any(q in d for d in documents)]
     result: dict[str, Any] = {"prediction": answer, "exact_match": exact_match(answer, item.answer),
                               "f1": token_f1(answer, item.answer), "quotes": len(quotes),
-                              "quote_precision": len(verbatim) / len(quotes) if quotes else None}
+                              "quote_precision": len(verbatim) / len(quotes) if quotes else None,
+                              "abstain": float(abstained),
+                              # per-item parts of abstain precision (over abstentions) and recall (over
+                              # oracle-absent items): the mean over the items that carry a value
+                              "abstain_precision": float(not item.oracle_present) if abstained else None,
+                              "abstain_recall": None if item.oracle_present else float(abstained)}
     if item.oracle_present and item.oracle_text is not None:
         result["quote_recall"] = float(shown and any(q in item.oracle_text for q in quotes))
     return result
@@ -133,6 +157,25 @@ def bootstrap_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 
     return (min(float(low), mean), max(float(high), mean))
 
 
+def paired_bootstrap_diff(treatment: Sequence[float], control: Sequence[float], *, resamples: int = 2000,
+                          seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``treatment - control`` over paired items (the same questions) and its percentile bootstrap
+    95% interval, resampling questions: far tighter than two separate intervals, as each question's
+    difficulty cancels out of its difference."""
+    import numpy as np
+
+    if len(treatment) != len(control):
+        raise ValueError(f"paired samples differ in length: {len(treatment)} and {len(control)}")
+    diff = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
+    if len(diff) == 0:
+        return (float("nan"), float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    mean = float(diff.mean())
+    return (mean, min(float(low), mean), max(float(high), mean))
+
+
 def prompt_for(item: EvalItem, *, documents: bool) -> list[dict[str, str]]:
     """The chat prompt: the example's system and user turns, or the question alone (closed book)."""
     if documents:
@@ -141,7 +184,9 @@ def prompt_for(item: EvalItem, *, documents: bool) -> list[dict[str, str]]:
             {"role": "user", "content": f"Question: {item.question}"}]
 
 
-_METRICS = ("exact_match", "f1", "quote_precision", "quote_recall")
+_METRICS = ("exact_match", "f1", "quote_precision", "quote_recall", "abstain")
+#: reported overall only: each is already defined over one condition's items
+_OVERALL_METRICS = ("abstain_precision", "abstain_recall")
 
 
 def summarize(subject: str, rows: list[dict[str, Any]], *, resamples: int, seed: int) -> list[Score]:
@@ -150,7 +195,7 @@ def summarize(subject: str, rows: list[dict[str, Any]], *, resamples: int, seed:
     groups = {"": rows, "@oracle": [r for r in rows if r["oracle_present"]],
               "@distractors": [r for r in rows if not r["oracle_present"]]}
     for suffix, group in groups.items():
-        for metric in _METRICS:
+        for metric in _METRICS + (_OVERALL_METRICS if not suffix else ()):
             values = [r[metric] for r in group if r.get(metric) is not None]
             if not values:
                 continue

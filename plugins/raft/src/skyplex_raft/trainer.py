@@ -13,7 +13,20 @@ from .documents import load_corpus
 from .journal import QuestionJournal, journal_path, journaled_model_questions
 from .questions import dedup_questions, template_questions
 
-_OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int}
+def _flag(value: Any) -> bool:
+    """A yes/no option from JSON or a form: true/false, 1/0, yes/no (a bare ``bool("false")`` would be True)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise ValueError(value)
+
+
+_flag.__name__ = "true/false flag"
+_OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int, "abstain": _flag}
 
 
 _CORPUS_OPTIONS = {"max_chunks": int, "chunk_tokens": int, "tokenizer": str}
@@ -78,6 +91,7 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
         "test_path": str(held_out_path(out)), "train_examples": n_train, "test_examples": n_test,
         "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
         "k": options.k, "p": options.p, "distractors": options.distractors, "chunk_tokens": chunk_tokens,
+        "abstain": options.abstain, "abstain_examples": sum(e.abstains for e in examples),
         **counts, **model_counts})
 
 
@@ -92,7 +106,7 @@ class RaftTrainer(Trainer):
         self.kernel = kernel
 
     def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
-        """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, max_chunks,
+        """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, abstain, max_chunks,
         chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by default,
         or ``words``)."""
         if not spec.output:
