@@ -12,10 +12,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import types
 from collections.abc import Iterator, Sequence
@@ -31,7 +29,7 @@ from skyplex.cli import CliState, pass_kernel
 from skyplex.cli.main import cli, main
 from skyplex.errors import InvalidInputError, ModelUnavailableError
 from skyplex.interfaces.model import ChatMessage, GenerationParams
-from skyplex.testing import FakeModelBackend
+from skyplex.testing import FakeModelBackend, gateway_process
 
 # --------------------------------------------------------------------------------------------------
 # test plugins
@@ -652,42 +650,16 @@ def test_chat_with_the_local_model_from_a_pipe(test_data_dir):
     assert len(result.stdout.splitlines()) == 2  # one streamed reply per message
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_serve_starts_the_real_gateway(data_dir):
     pytest.importorskip("skyplex.gateway.server")
     httpx = pytest.importorskip("httpx")
-    port = _free_port()
-    env = {**os.environ, "SKYPLEX_DATA_DIR": str(data_dir), "SKYPLEX_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    proc = subprocess.Popen(
-        [skyplex_executable(), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    stderr_lines: list[str] = []
-    reader = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "".join(stderr_lines)
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "gateway did not come up:\n" + "".join(stderr_lines)
-            time.sleep(0.2)
-        text = "".join(stderr_lines)
+    skyplex_executable()  # skips where the console script is not installed
+    env = {"SKYPLEX_DATA_DIR": str(data_dir), "SKYPLEX_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    with gateway_process(env=env) as gateway:
+        text = gateway.log_text()
         assert "Created a new API key" in text
         key = text.split("Bearer ")[1].split('"')[0]
-        assert httpx.get(f"http://127.0.0.1:{port}/v1/plugins", timeout=5).status_code == 401
-        ok = httpx.get(f"http://127.0.0.1:{port}/v1/plugins", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        assert httpx.get(f"{gateway.url}/v1/plugins", timeout=5).status_code == 401
+        ok = httpx.get(f"{gateway.url}/v1/plugins", headers={"Authorization": f"Bearer {key}"}, timeout=5)
         assert ok.status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

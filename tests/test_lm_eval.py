@@ -11,26 +11,19 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from skyplex.testing import gateway_process
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "serving.md"
 DOC_URL = "http://127.0.0.1:8000"
 TOL = 1e-4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,38 +33,15 @@ def gateway(local_backend, tmp_path_factory):
     home = tmp_path_factory.mktemp("gateway")
     config = home / "config.yaml"
     config.write_text(f"models:\n  local:\n    model_dir: {local_backend.cache_dir}\n")
-    port = _free_port()
     env = {
-        **os.environ,
         "SKYPLEX_DATA_DIR": str(home / "data"),
         "SKYPLEX_CONFIG": str(config),
         "SKYPLEX_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
     }
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "skyplex"), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gateway did not start: {(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield {"url": url, "env": env, "key": (home / "data" / "gateway.key").read_text().strip(), "home": home}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with gateway_process(env=env, log_path=home / "server.log") as server:
+        key = (home / "data" / "gateway.key").read_text().strip()
+        yield {"url": server.url, "env": {**os.environ, **env}, "key": key, "home": home}
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from .kits import (
     TrainerConformance,
 )
 from .polling import wait_for
+from .serve import GatewayProcess, gateway_process
 
 __all__ = [
     "AllocatorConformance",
@@ -26,6 +27,7 @@ __all__ = [
     "EntryPointConformance",
     "EvaluatorConformance",
     "FakeModelBackend",
+    "GatewayProcess",
     "ExecutorConformance",
     "InspectorConformance",
     "ModelBackendConformance",
@@ -35,6 +37,7 @@ __all__ = [
     "TrainerConformance",
     "code_blocks",
     "documented_commands",
+    "gateway_process",
     "plugin_doc",
     "run_cli",
     "wait_for",
