@@ -13,6 +13,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
+from .conditions import GENERAL
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .suspend import With, render_with
@@ -57,11 +58,27 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
         return Decompilation(name, None, f"bytecode cannot be read: {exc}", "")
     if sys.version_info[:2] not in SUPPORTED:
         return Decompilation(name, None, f"CPython {sys.version_info[0]}.{sys.version_info[1]} is not supported", listing)
+    first = _attempt(obj, code, name, listing, verify)
+    if first.ok or not verify:
+        return first
+    token = GENERAL.set(True)  # read compound conditions as a whole, then prove it the same way
+    try:
+        second = _attempt(obj, code, name, listing, verify)
+    finally:
+        GENERAL.reset(token)
+    return second if second.ok else first
+
+
+def _attempt(obj: Any, code: types.CodeType, name: str, listing: str, verify: bool) -> Decompilation:
     try:
         defaults = getattr(obj, "__defaults__", None)
         source = render_top(code, defaults)
         if verify:
             problem = check_equivalent(code, source)
+            trailer = dead_trailer(code, source) if problem else None
+            if trailer:  # what dead code left behind (cells, the generator flag): say it after the end
+                source = render_top(code, defaults, trailer)
+                problem = check_equivalent(code, source)
             if problem:
                 return Decompilation(name, None, f"recompiled source differs: {problem}", listing)
         return Decompilation(name, source, None, listing)
@@ -80,7 +97,7 @@ def _listing(code: types.CodeType) -> str:
 
 
 # rendering --------------------------------------------------------------------------------------------
-def render_top(code: types.CodeType, defaults: tuple | None) -> str:
+def render_top(code: types.CodeType, defaults: tuple | None, trailer: list[str] | None = None) -> str:
     if not code.co_name.isidentifier():
         raise Refusal(0, "-", f"code named {code.co_name!r} is not a function")
     default_texts = None
@@ -93,7 +110,7 @@ def render_top(code: types.CodeType, defaults: tuple | None) -> str:
                              for d in defaults]
         except Refusal:  # defaults live on the function object, not in its code: show which, keep going
             note = f"# defaults not shown (not literals): {', '.join(type(d).__name__ for d in defaults)}\n"
-    text = note + "\n".join(render_def(code, code.co_name, default_texts)) + "\n"
+    text = note + "\n".join(render_def(code, code.co_name, default_texts, trailer)) + "\n"
     if code.co_freevars:  # a closure: give it the enclosing cells it reads
         cells = "".join(f"    {v} = None\n" for v in code.co_freevars)
         inner = "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
@@ -102,6 +119,28 @@ def render_top(code: types.CodeType, defaults: tuple | None) -> str:
     if imports:
         text = "".join(f"import {name}  # a module in the original's globals\n" for name in imports) + "\n" + text
     return text
+
+
+def dead_trailer(original: types.CodeType, source: str) -> list[str] | None:
+    """Statements that compile to nothing but restore what the original's dead code left behind: the
+    compiler removes code after a ``return`` or under ``if 0:``, yet the names a removed closure read
+    stay cells and a removed ``yield`` still makes a generator. None when that is not the difference."""
+    try:
+        rebuilt = find_code(compile_like(original, source), original.co_name)
+    except SyntaxError:
+        return None
+    if rebuilt is None:
+        return None
+    lines: list[str] = []
+    cells = [v for v in original.co_cellvars if v not in rebuilt.co_cellvars]
+    if set(rebuilt.co_cellvars) - set(original.co_cellvars):
+        return None
+    if cells:
+        lines.append(f"lambda: ({', '.join(cells)},)")
+    generator = 0x20
+    if original.co_flags & generator and not rebuilt.co_flags & generator:
+        lines.append("yield")
+    return lines or None
 
 
 def imported_globals(code: types.CodeType) -> set[str]:
@@ -140,10 +179,14 @@ def signature(code: types.CodeType, default_texts: list[str] | None) -> str:
     return ", ".join(params)
 
 
-def render_def(code: types.CodeType, name: str, default_texts: list[str] | None) -> list[str]:
+def render_def(code: types.CodeType, name: str, default_texts: list[str] | None,
+               trailer: list[str] | None = None) -> list[str]:
     executor = Executor(code, _nested)
     stmts = executor.run()
     body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts, code))
+    if trailer:
+        ends = bool(stmts) and isinstance(stmts[-1], Return)
+        body += trailer if ends else ["if 0:"] + ["    " + line for line in trailer]
     is_async = code.co_flags & (CO_COROUTINE | CO_ASYNC_GENERATOR)
     header = f"{'async ' if is_async else ''}def {name}({signature(code, default_texts)}):"
     return [header] + ["    " + line for line in (body or ["pass"])]
@@ -188,7 +231,16 @@ def render_comprehension(code: types.CodeType, iterable: str) -> str:
     if not stmts or not isinstance(stmts[0], For) or stmts[0].iter != ".0" or len(stmts) != 2:
         raise Refusal(0, code.co_name, "comprehension of an unknown shape")
     clauses: list[str] = []
-    element = _clauses(stmts[0], clauses, iterable)
+    loop = stmts[0]
+    if not loop.body:
+        # the compiler dropped the element behind a false constant condition; the cells it read remain
+        seen = ", ".join(code.co_freevars)
+        element = f"({seen}{',' if len(code.co_freevars) == 1 else ''})" if seen else "0"
+        if code.co_name == "<dictcomp>":
+            element = f"0: {element}"
+        open_, close = COMPREHENSIONS[code.co_name]
+        return f"{open_}{element} for {loop.target} in {iterable} if 0{close}"
+    element = _clauses(loop, clauses, iterable)
     open_, close = COMPREHENSIONS[code.co_name]
     return f"{open_}{element} {' '.join(clauses)}{close}"
 
@@ -259,6 +311,7 @@ def find_code(code: types.CodeType, name: str) -> types.CodeType | None:
     return None
 
 
+_JUMP_OPS = set(dis.hasjrel) | set(dis.hasjabs)
 FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
@@ -282,11 +335,36 @@ def check_equivalent(original: types.CodeType, source: str) -> str | None:
 
 
 def _shape(code: types.CodeType) -> list[tuple]:
+    """The instructions without NOPs; a jump's target is the index of the first real instruction at or
+    after it (a NOP does nothing, so where it stood cannot change what the code does)."""
     out = []
-    for ins in dis.get_instructions(code):
-        if ins.opname in ("NOP", "RESUME"):
+    instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "EXTENDED_ARG"]
+    idle = {"NOP", "RESUME"}
+    inert: set[int] = set()  # offsets of NOPs and of forward jumps to the next real instruction
+
+    def real_indices() -> dict[int, int]:
+        found: dict[int, int] = {}
+        count = 0
+        for ins in instrs:
+            found[ins.offset] = count
+            if ins.opname not in idle and ins.offset not in inert:
+                count += 1
+        return found
+
+    real_index = real_indices()
+    for _ in range(3):
+        more = {ins.offset for ins in instrs if ins.opname == "JUMP_FORWARD" and ins.offset not in inert
+                and real_index.get(ins.argval) == real_index[ins.offset] + 1}
+        if not more:
+            break
+        inert |= more
+        real_index = real_indices()
+    for ins in instrs:
+        if ins.opname in idle or ins.offset in inert:
             continue
         value = ins.argval
+        if ins.opcode in _JUMP_OPS:
+            value = ("to", real_index.get(ins.argval, ins.argval))
         if isinstance(value, types.CodeType):
             value = ("code", value.co_name)
         elif isinstance(value, float):

@@ -20,6 +20,16 @@ from .symbolic import (Append, Compare, Expr, ForTarget, Func, GenMarker, InPlac
 _JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
 
+def opaque(value: Expr) -> Expr:
+    """A constant operand the compiler must not fold: the bytecode shows the operator was kept, so the
+    original hid the constant from the AST optimizer (``not (3 or 3)``); ``c or c`` (``c and c`` when
+    falsy) loads just ``c`` once the peephole pass has removed the jump."""
+    const = getattr(value, "const", None)
+    if const is None:
+        return value
+    return Expr(f"({value.text} {'or' if const[0] else 'and'} {value.text})", atom=True)
+
+
 def _keyword(key_text: str, ins: dis.Instruction) -> str:
     """The argument name a constant map key stands for in a call; refuses any other key."""
     import ast
@@ -168,7 +178,11 @@ class Executor(ControlFlow):
                 stack.append(Null())
             stack.append(Expr(argval, atom=True))
         elif op == "LOAD_CONST":
-            stack.append(Func(argval) if isinstance(argval, types.CodeType) else const_expr(argval, ins))
+            if isinstance(argval, types.CodeType):
+                stack.append(Func(argval))
+            else:
+                stack.append(const_expr(argval, ins))
+                stack[-1].const = (argval,)  # loaded as is: an operator over it was not folded
         elif op == "LOAD_ATTR":
             stack.append(Expr(f"{self.expr(stack.pop(), ins).p()}.{argval}", atom=True))
         elif op == "LOAD_METHOD":
@@ -214,13 +228,15 @@ class Executor(ControlFlow):
             stmts.append(Line(f"del {obj.p()}[{key.text}]"))
         elif op == "BINARY_OP":
             right, left = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            if hasattr(left, "const"):
+                right = opaque(right)
             if ins.argrepr.endswith("=") and ins.argrepr not in ("==",):
                 stack.append(InPlace(left, ins.argrepr, right))
             else:
                 stack.append(Expr(f"{left.p()} {ins.argrepr} {right.p()}"))
         elif op in ("UNARY_NEGATIVE", "UNARY_POSITIVE", "UNARY_INVERT", "UNARY_NOT"):
             sym = {"UNARY_NEGATIVE": "-", "UNARY_POSITIVE": "+", "UNARY_INVERT": "~", "UNARY_NOT": "not "}[op]
-            stack.append(Expr(f"{sym}{self.expr(stack.pop(), ins).p()}"))
+            stack.append(Expr(f"{sym}{opaque(self.expr(stack.pop(), ins)).p()}"))
         elif op in ("COMPARE_OP", "IS_OP", "CONTAINS_OP"):
             right, left = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
             sym = argval if op == "COMPARE_OP" else (
@@ -228,15 +244,22 @@ class Executor(ControlFlow):
             stack.append(Compare(f"{left.p()} {sym} {right.p()}", left=left, pairs=[(sym, right)]))
         elif op == "BINARY_SUBSCR":
             key, obj = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
+            if hasattr(obj, "const") or getattr(obj, "const_items", False):
+                key = opaque(key)
             stack.append(Expr(f"{obj.p()}[{key.text}]", atom=True))
         elif op == "BUILD_SLICE":
             parts = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]
             stack.append(Expr(":".join("" if p.text == "None" else p.p() for p in parts), atom=False))
             stack[-1].atom = True  # only valid inside a subscript, the only place the compiler builds one
         elif op in ("BUILD_TUPLE", "BUILD_LIST", "BUILD_SET"):
-            items = [self.expr(stack.pop(), ins).text for _ in range(arg)][::-1]
+            values = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]
+            all_const = bool(values) and all(hasattr(v, "const") for v in values)
+            if op == "BUILD_TUPLE" and all_const:  # the compiler folds a tuple of constants it can see
+                values[-1] = opaque(values[-1])
+            items = [v.text for v in values]
             if op == "BUILD_TUPLE":
                 stack.append(_tuple(items))
+                stack[-1].const_items = all_const
             elif op == "BUILD_LIST":
                 stack.append(Expr("[" + ", ".join(items) + "]", atom=True))
                 stack[-1].items = items
@@ -394,7 +417,7 @@ class Executor(ControlFlow):
             end = self.target(ins)
             if end > hi or end <= i:
                 raise self.refuse(ins, "boolean operator jumping outside its block")
-            left = self.expr(stack.pop(), ins)
+            left = opaque(self.expr(stack.pop(), ins))  # a constant here survived the peephole pass
             inner, rest = self.block(i + 1, end, stack)
             if inner or len(rest) != len(stack) + 1:
                 raise self.refuse(ins, "boolean operator with statements inside")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
+from .conditions import GENERAL, compound
 from .symbolic import Compare, Expr, For, ForTarget, If, Item, Iter, Line, Loop, Return, While
 from .values import COMPREHENSIONS, _ends, _paren
 
@@ -65,11 +66,25 @@ class ControlFlow:
 
     def conditional(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list, quiet_start: int,
                     value: Expr | None = None, kind: str | None = None) -> int:
+        if value is None and GENERAL.get() and stack:
+            found = compound(self, i, hi, self.expr(stack[-1], ins), self.table["cond_jumps"][ins.opname], stack[:-1])
+            if found is not None and found[1] < len(self.instrs) and found[0] - 1 > i:
+                stack.pop()
+                body, skip, test = found
+                synthetic = ins._replace(opname="POP_JUMP_FORWARD_IF_FALSE", argval=self.instrs[skip].offset)
+                return self.conditional(body - 1, hi, synthetic, stack, stmts, quiet_start, test, "false")
         value = value if value is not None else self.expr(stack.pop(), ins)
         kind = kind or self.table["cond_jumps"][ins.opname]
         dest = self.resolve(self.target(ins), hi)
         taken = {"true": value.text, "false": f"not {value.p()}", "none": f"{value.p()} is None",
                  "notnone": f"{value.p()} is not None"}[kind]
+        if dest == i + 1:  # both outcomes go on: the rest of the test was a constant the compiler dropped
+            always = {"true": f"{value.p()} or 1", "false": f"not {value.p()} or 1",
+                      "none": f"{value.p()} is None or 1", "notnone": f"{value.p()} is not None or 1"}[kind]
+            node = If(always, [Line("pass")], [])
+            node.guard = always
+            stmts.append(node)
+            return i + 1
         loop = self.loops[-1] if self.loops else None
         if loop is not None and not loop.is_for and dest == loop.exit and dest > hi:
             stmts.append(If(taken, [Line("break")], []))
