@@ -2,7 +2,8 @@
 
 The programs run in sandbox processes, so the host side only waits and compares: threads (one per
 concurrent sandbox run) are enough, and they cost no interpreter start-up, module imports or sandbox
-availability probe per worker, which a process pool pays."""
+availability probe per worker, which a process pool pays. ``executor="ray"`` sends the same batches to
+a Ray cluster instead (:mod:`.ray_grading`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Literal, Sequence
+
+from skyplex import InvalidInputError
 
 from .grader import Limits, Verdict, grade_batch
 from .problems import Problem
@@ -32,8 +35,15 @@ def _grade_chunk(args: tuple) -> list[dict]:
 
 def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["public", "private", "all"] = "public",
                limits: Limits | None = None, journal: str | Path | None = None,
-               progress: Callable[[int, int, str], None] | None = None, batch: int = 48) -> list[Verdict]:
+               progress: Callable[[int, int, str], None] | None = None, batch: int = 48,
+               executor: Literal["threads", "ray"] = "threads", ray_address: str | None = None,
+               ray_retries: int = 2) -> list[Verdict]:
     """Grade ``(problem, code)`` pairs in parallel (``workers`` concurrent sandbox runs; 1 grades serially).
+
+    ``executor="threads"`` runs the sandboxes on this machine; ``"ray"`` runs each batch as a Ray task
+    (on the cluster at ``ray_address``, or a local Ray instance when Ray is not yet initialised; a task
+    whose worker dies is retried ``ray_retries`` times), with the same verdicts. ``workers`` then sets how
+    many batches the programs are cut into at least, so a cluster with more CPUs wants a larger value.
 
     With ``journal``, each finished verdict is appended (one JSON line, flushed and fsynced) and a
     rerun skips what the journal already holds, so a crashed run resumes without losing verdicts.
@@ -41,6 +51,8 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
     a verdict reaches the journal when its batch ends, so a crash loses at most ``workers`` batches.
     """
     limits = limits or Limits()
+    if executor not in ("threads", "ray"):
+        raise InvalidInputError(f"executor must be 'threads' or 'ray', not {executor!r}")
     keys = [task_key(p, c, i) for i, (p, c) in enumerate(tasks)]
     done: dict[str, dict] = {}
     if journal is not None and Path(journal).exists():
@@ -70,7 +82,11 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
         size = max(1, min(batch, -(-len(todo) // max(1, workers))))
         chunks = [todo[s:s + size] for s in range(0, len(todo), size)]
         args = [([tasks[i] for i in chunk], tests, limits) for chunk in chunks]
-        if workers <= 1 or len(chunks) <= 1:
+        if executor == "ray":
+            from .ray_grading import run_batches
+
+            run_batches(list(zip(chunks, args)), record, address=ray_address, retries=ray_retries)
+        elif workers <= 1 or len(chunks) <= 1:
             for chunk, a in zip(chunks, args):
                 for i, v in zip(chunk, _grade_chunk(a)):
                     record(i, v)

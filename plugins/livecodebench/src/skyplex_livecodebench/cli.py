@@ -29,9 +29,14 @@ def group() -> None:
 @click.option("--cpu-s", type=click.IntRange(1, 600), default=6, show_default=True, help="CPU seconds per test.")
 @click.option("--memory-mb", type=click.IntRange(64, 65536), default=2048, show_default=True)
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), help="Resumable verdict journal (JSONL).")
+@click.option("--executor", type=click.Choice(["threads", "ray"]), default="threads", show_default=True,
+              help="Where the sandboxes run: this machine, or a Ray cluster (needs the plugin's [ray] extra).")
+@click.option("--ray-address", help="With --executor ray: the cluster to join ('auto', 'ray://HOST:10001'); "
+                                    "default: RAY_ADDRESS, else a Ray instance started on this machine.")
 @json_option
 def grade_cmd(problems_file: Path, graded_file: Path | None, code_file: Path | None, questions: tuple[str, ...],
-              tests: str, workers: int, cpu_s: int, memory_mb: int, journal: Path | None, json_output: bool) -> None:
+              tests: str, workers: int, cpu_s: int, memory_mb: int, journal: Path | None, executor: str,
+              ray_address: str | None, json_output: bool) -> None:
     """Grade programs on PROBLEMS_FILE's tests, each run in the sandbox."""
     from .batch import grade_many
     from .problems import load_problems
@@ -55,8 +60,16 @@ def grade_cmd(problems_file: Path, graded_file: Path | None, code_file: Path | N
         if not wanted:
             fail(f"{graded_file} grades none of the chosen problems", field="--graded")
         tasks = [(problems[q], c) for q in wanted for c in official[q].codes]
-    verdicts = grade_many(tasks, workers=workers, tests=tests,  # type: ignore[arg-type]
-                          limits=Limits(cpu_s=cpu_s, memory_mb=memory_mb), journal=journal)
+    if ray_address is not None and executor != "ray":
+        fail("--ray-address is for --executor ray", field="--ray-address")
+    from .ray_grading import GradingInterrupted
+
+    try:
+        verdicts = grade_many(tasks, workers=workers, tests=tests,  # type: ignore[arg-type]
+                              limits=Limits(cpu_s=cpu_s, memory_mb=memory_mb), journal=journal,
+                              executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
+    except GradingInterrupted as exc:
+        raise click.ClickException(str(exc)) from None
     rows = []
     for (p, _), v in zip(tasks, verdicts):
         row = v.to_dict()
