@@ -56,8 +56,11 @@ def test_generate_bad_input(lcb_kernel, problems_path, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # only against a hang: the work is small, but a loaded machine may stretch it a lot
 def test_generate_with_the_local_model(skyplex_local_backend, problems_path, tmp_path):
-    # the real SmolLM2 answers two problems; whatever it writes is extracted and graded in the sandbox
+    # the real SmolLM2 answers two problems; whatever it writes is extracted and graded in the sandbox.
+    # Kept small so load cannot push it past a limit: 48 tokens an answer, and 1 s of CPU per test, since
+    # whatever the model writes may loop (and a CPU limit, unlike a wall clock, does not stretch with load)
     from skyplex import Kernel, Settings, hookimpl, make_plugin_manager
     import skyplex_livecodebench.plugin as plugin
     from skyplex_livecodebench.jobs import submit_generation
@@ -71,7 +74,7 @@ def test_generate_with_the_local_model(skyplex_local_backend, problems_path, tmp
     out = tmp_path / "smol.json"
     with Kernel(settings=Settings(data_dir=tmp_path / "d"), pm=pm) as kernel:
         job = submit_generation(kernel, problems=str(problems_path), backend="smol", out=str(out), limit=2,
-                                max_tokens=96)
+                                max_tokens=48, cpu_s=1)
         done = kernel.jobs.wait(job.id)
     assert done.status == "succeeded", done.error
     records = json.loads(out.read_text())

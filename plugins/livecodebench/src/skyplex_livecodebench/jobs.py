@@ -26,12 +26,13 @@ def _cache(path: Path) -> dict[str, str]:
 
 def run_generation(ctx: Any, *, kernel: Any, problems: str, backend: str, out: str, n: int, temperature: float,
                    max_tokens: int, limit: int, start: str | None, end: str | None, chunk: int = 4,
-                   workers: int = 2) -> dict[str, Any]:
-    """Generate ``n`` answers per problem, extract and grade them, and write ``out`` (``*_eval_all`` format)."""
+                   workers: int = 2, cpu_s: int = 6) -> dict[str, Any]:
+    """Generate ``n`` answers per problem, extract and grade them (``cpu_s`` CPU seconds per test), and
+    write ``out`` (``*_eval_all`` format)."""
     from skyplex.interfaces import GenerationParams
 
     from .batch import grade_many
-    from .grader import extract_code
+    from .grader import Limits, extract_code
     from .prompts import generation_prompt
 
     selected = in_window(load_problems(problems), start, end)[: limit or None]
@@ -55,7 +56,7 @@ def run_generation(ctx: Any, *, kernel: Any, problems: str, backend: str, out: s
             fh.flush()
             ctx.progress(len(keys) - len(todo) + s + len(part), total, "generating")
     tasks = [(p, extract_code(cached[key])) for p, _, key in keys]
-    verdicts = grade_many(tasks, workers=workers, journal=out + ".verdicts.jsonl",
+    verdicts = grade_many(tasks, workers=workers, journal=out + ".verdicts.jsonl", limits=Limits(cpu_s=cpu_s),
                           progress=lambda d, t, m: ctx.progress(len(keys) + d, total, f"graded {m}"))
     records = []
     for i, p in enumerate(selected):
@@ -76,16 +77,18 @@ def run_generation(ctx: Any, *, kernel: Any, problems: str, backend: str, out: s
 
 
 def submit_generation(kernel: Any, *, problems: str, backend: str, out: str, n: int = 1, temperature: float = 0.0,
-                      max_tokens: int = 512, limit: int = 0, start: str | None = None, end: str | None = None) -> Any:
-    """Queue a generation job (kind ``livecodebench-generate``); rerunning with the same ``out`` resumes."""
-    if n < 1 or max_tokens < 1 or limit < 0:
-        raise InvalidInputError("n and max_tokens must be at least 1 and limit at least 0")
+                      max_tokens: int = 512, limit: int = 0, start: str | None = None, end: str | None = None,
+                      cpu_s: int = 6) -> Any:
+    """Queue a generation job (kind ``livecodebench-generate``); rerunning with the same ``out`` resumes.
+    ``cpu_s`` is the CPU time each test of a generated program may use (the benchmark's 6 s by default)."""
+    if n < 1 or max_tokens < 1 or limit < 0 or cpu_s < 1:
+        raise InvalidInputError("n, max_tokens and cpu_s must be at least 1 and limit at least 0")
     found = in_window(load_problems(problems), start, end)  # refuse bad input now, not inside the job
     if not found:
         raise InvalidInputError("no problems in the chosen window; widen --start/--end")
     kernel.models.get(backend)
     params = {"problems": str(problems), "backend": backend, "out": str(out), "n": n, "temperature": temperature,
-              "max_tokens": max_tokens, "limit": limit, "start": start, "end": end}
+              "max_tokens": max_tokens, "limit": limit, "start": start, "end": end, "cpu_s": cpu_s}
     return kernel.jobs.submit(lambda ctx, **p: run_generation(ctx, kernel=kernel, **p),
                               name=f"livecodebench generate {Path(out).name}", kind="livecodebench-generate",
                               params=params)
