@@ -60,21 +60,84 @@ def test_no_request_gets_tokens_faster_than_one_per_step(gaps, outputs, two, mod
         assert (s.finish - s.first_token >= (s.stream.outputs - 1) * STEP - 1e-9).all()
 
 
-def test_simulated_request_latencies_against_the_measured_runs(mux_data, profile):
+def _medians(r: dict, keys=("p99_latency", "ttft_mean", "p90_ttft", "tpot_mean")) -> dict[str, float]:
+    """Median over a run's LLMs of simulated / measured, per figure."""
+    return {k: float(np.median([v[k][0] / v[k][1] for v in r["per_llm"].values()])) for k in keys}
+
+
+@pytest.fixture(scope="module")
+def measured_runs(mux_data, profile):
+    from skyplex_muxserve.validation import validate_run
+
+    def run(c: int, kind: str, seed: int = 0, **knobs) -> dict:
+        return validate_run(mux_data.workload(c), mux_data.placements(kind, c), mux_data.measured(kind, c), kind,
+                            profile, seed=seed, **knobs)
+
+    return run
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_simulated_request_latencies_against_the_measured_runs(measured_runs, seed):
     """What the simulator reproduces per request, and what it does not, on the six committed runs.
 
     p99 latency (arrival to last token) matches the measured runs: the median over LLMs of
     simulated/measured is within 20% in every run. Mean TTFT and TPOT do not: the simulated ones
-    are lower (median ratio 0.07-0.98 for TTFT, 0.40-0.72 for TPOT), because the authors' runtime
-    runs fewer, larger prefill calls than this model of it does (see docs/plugins/muxserve.md). The
-    bounds below pin that finding, so a change that moves it is seen.
+    are lower (median ratio 0.07-0.98 for TTFT, 0.38-0.72 for TPOT over seeds 0-2). Where no LLM
+    shares its mesh's compute with another (spatial, temporal), the gap is not a tail effect: the
+    90th percentile TTFT is 0.04-0.12 of the measured one, i.e. the typical request waits an order
+    of magnitude longer for its prefill on the authors' runtime than in this model of it
+    (docs/plugins/muxserve.md). The bounds pin that finding, so a change that moves it is seen.
     """
-    from skyplex_muxserve.validation import validate_run
-
     for c in (500, 2000):
         for kind in ("flexsm", "spatial", "temporal"):
-            r = validate_run(mux_data.workload(c), mux_data.placements(kind, c), mux_data.measured(kind, c), kind, profile)
-            med = {key: float(np.median([v[key][0] / v[key][1] for v in r["per_llm"].values()]))
-                   for key in ("p99_latency", "ttft_mean", "tpot_mean")}
+            med = _medians(measured_runs(c, kind, seed))
             assert 0.8 <= med["p99_latency"] <= 1.2, (c, kind, med)
-            assert med["ttft_mean"] < 1.1 and med["tpot_mean"] < 0.8, (c, kind, med)
+            assert 0.04 <= med["ttft_mean"] <= 1.2, (c, kind, med)
+            assert 0.3 <= med["tpot_mean"] <= 0.8, (c, kind, med)
+            if kind != "flexsm":
+                assert med["ttft_mean"] <= 0.3 and med["p90_ttft"] <= 0.2, (c, kind, med)
+
+
+FIT_GRID = [(cv, (single, parallel)) for cv in (0.5, 1.0) for single in (1.0, 1.2) for parallel in (1.0, 1.2)]
+
+
+def test_a_length_and_step_time_calibration_fitted_on_one_load_does_not_close_the_gap_on_the_other(measured_runs):
+    """Fitted on x500, checked on x2000: could the unpublished length spread and a slower runtime
+    decode step than the profile's explain the per-request gap?
+
+    Fit (x500 runs only): among ``length_cv`` x ``decode_scale`` settings that keep the three x500
+    throughputs within +-10%, the one whose worst median TPOT ratio is closest to 1. Check (x2000,
+    never seen by the fit): the throughputs stay within +-10%, but TTFT stays far off in every run and
+    TPOT is off by more than 25% in at least one, so the gap is not these two knobs; the validated
+    default keeps the profile as measured (``decode_scale=(1, 1)``, ``length_cv=1``).
+    """
+    fits = []
+    for cv, scale in FIT_GRID:
+        runs = [measured_runs(500, kind, length_cv=cv, decode_scale=scale) for kind in ("flexsm", "spatial", "temporal")]
+        if all(abs(r["error"]) <= 0.10 for r in runs):
+            fits.append((max(abs(np.log(_medians(r)["tpot_mean"])) for r in runs), cv, scale))
+    assert fits, "no setting keeps the x500 throughputs within 10%"
+    worst_log_tpot, cv, scale = min(fits)
+    default_worst = max(abs(np.log(_medians(measured_runs(500, kind))["tpot_mean"])) for kind in ("flexsm", "spatial", "temporal"))
+    assert worst_log_tpot < default_worst  # the fit does move TPOT where it was fitted
+    held_out = {kind: measured_runs(2000, kind, length_cv=cv, decode_scale=scale) for kind in ("flexsm", "spatial", "temporal")}
+    for kind, r in held_out.items():
+        assert abs(r["error"]) <= 0.10, (kind, cv, scale, r["error"])
+        assert not 0.75 <= _medians(r)["ttft_mean"] <= 1.25, (kind, cv, scale)
+    assert any(not 0.75 <= _medians(r)["tpot_mean"] <= 1.25 for r in held_out.values()), (cv, scale)
+
+
+def test_decode_scale_slows_every_decode_step_and_bad_factors_are_refused(mux_data, profile):
+    from skyplex.errors import InvalidInputError
+    from skyplex_muxserve.simulator import SimConfig, simulate
+    from skyplex_muxserve.workload import load_placement, load_workload
+
+    wl = load_workload(mux_data.root / "examples_basic" / "models.yaml")
+    plan = load_placement([mux_data.root / "examples_basic" / "model_config.yaml"])
+    base = simulate(plan, wl, profile, SimConfig(duration_s=10))
+    slow = simulate(plan, wl, profile, SimConfig(duration_s=10, decode_scale=(2.0, 2.0)))
+    for name, r in base.llms.items():
+        assert slow.llms[name].tpot_mean > 1.5 * r.tpot_mean, name
+    for bad in ((0.0, 1.0), (1.0, -1.0), (1.0,)):
+        with pytest.raises(InvalidInputError, match="decode_scale"):
+            simulate(plan, wl, profile, SimConfig(duration_s=5, decode_scale=bad))

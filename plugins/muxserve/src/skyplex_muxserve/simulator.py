@@ -45,6 +45,9 @@ class SimConfig:
     max_prefill_tokens: int = 4096
     gpu_memory_gib: float = 80.0
     step_overhead: bool = True  # per-sequence scheduling cost per decode step (the authors' constants)
+    # serving runtime's decode step / the profiled kernel time, on one GPU and on a tensor-parallel
+    # mesh; (1, 1) = the profile as measured (what the validation uses; see benchmarks/muxserve_request_latency.py)
+    decode_scale: tuple[float, float] = (1.0, 1.0)
     switch_s: float = 0.0015  # temporal mode: seconds lost whenever the mesh switches to another LLM
     # temporal mode: the measured time-slicing runs decode batches well beyond the per-LLM caps of
     # their files (e.g. 19.8 on average against a cap of 5), so there the mesh-wide cap applies
@@ -146,6 +149,8 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
         raise InvalidInputError(f"unknown mode {plan.mode!r}; one of {MODES}", field="mode")
     if cfg.kv_policy not in KV_POLICIES:
         raise InvalidInputError(f"unknown KV policy {cfg.kv_policy!r}; one of {KV_POLICIES}", field="kv_policy")
+    if len(cfg.decode_scale) != 2 or not all(float(x) > 0 for x in cfg.decode_scale):
+        raise InvalidInputError(f"decode_scale must be two factors > 0, got {cfg.decode_scale!r}", field="decode_scale")
     check_plan_covers(plan, wl)
     llm_of = wl.by_name()
     streams = _streams(wl, cfg)
@@ -168,6 +173,9 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
             table, gapmask = _decode_table(profile, x.model, mesh.ngpus, d_sm, bmax, cfg.max_len)
             if cfg.step_overhead:
                 table = table + step_overhead_s(x.model) * np.arange(bmax + 1)[:, None]
+            scale = cfg.decode_scale[1 if mesh.ngpus > 1 else 0]
+            if scale != 1.0:
+                table = table * scale
             states.append(LLMState(
                 name=x.name, stream=streams[x.name], prefill_s=_prefill_fn(profile, x.model, mesh.ngpus, float(p_sm), bmax, cfg.max_len),
                 decode_table=table, decode_gaps=gapmask, prefill_sm=x.prefill_sm, decode_sm=x.decode_sm,

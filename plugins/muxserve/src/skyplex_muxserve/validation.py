@@ -36,6 +36,9 @@ def validate_run(workload: str | Path, placement: list[str | Path], measured: st
                   "tpot_mean": [v.tpot_mean, float(m["output_per_token_latency"])],
                   "p99_ttft": [v.percentiles["p99_ttft"], float(m["p99[TTFT]"])],
                   "p99_tpot": [v.percentiles["p99_tpot"], float(m["p99[TPOT]"])],
+                  "p90_ttft": [v.percentiles["p90_ttft"], float(m["p90[TTFT]"])],
+                  "p90_tpot": [v.percentiles["p90_tpot"], float(m["p90[TPOT]"])],
+                  "p90_latency": [v.percentiles["p90_latency"], float(m["p90[avg_latency]"])],
                   "prefill_batch": [v.avg_prefill_batch, float(m["prefill_avg_batches"])],
                   "decode_batch": [v.avg_decode_batch, float(m["decoding_avg_batches"])]}
     return {"mode": mode, "simulated": res.throughput, "measured": meas.throughput,
