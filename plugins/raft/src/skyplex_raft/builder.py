@@ -38,7 +38,8 @@ class RaftOptions:
     """``k`` documents per example, oracle present in a share ``p`` of examples, distractors by ``bm25``
     (hard negatives: the corpus chunks that best match the question) or ``random``. With ``abstain``, an
     example without its oracle teaches the answer that the documents do not contain it, instead of
-    RAFT's quote of the unseen oracle."""
+    RAFT's quote of the unseen oracle. ``test_p``, when set, is the oracle share of the held-out split
+    alone (so models trained with different ``p`` are scored on the same mix)."""
 
     k: int = 4
     p: float = 0.8
@@ -46,12 +47,16 @@ class RaftOptions:
     test_fraction: float = 0.2
     seed: int = 0
     abstain: bool = False
+    test_p: float | None = None
 
     def validate(self) -> None:
         """Refuse settings that cannot make a dataset, naming the setting."""
         if not 0.0 <= self.p <= 1.0:
             raise InvalidInputError(f"p={self.p} is outside [0, 1]; give the share of examples that keep their "
                                     "oracle, e.g. 0.8", field="p")
+        if self.test_p is not None and not 0.0 <= self.test_p <= 1.0:
+            raise InvalidInputError(f"test_p={self.test_p} is outside [0, 1]; give the share of held-out examples "
+                                    "that keep their oracle, e.g. 0.5", field="test_p")
         if self.k < 1:
             raise InvalidInputError(f"k={self.k}: each example needs at least 1 document", field="k")
         if self.distractors not in {"bm25", "random"}:
@@ -200,8 +205,9 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
     examples = []
     for split in ("train", "test"):
         group = [item for item in planned if item[1] == split]
-        # exactly round(P * n) examples keep their oracle, chosen at random, in each split
-        present = set(rng.sample(range(len(group)), round(options.p * len(group))))
+        # exactly round(P * n) examples keep their oracle, chosen at random, in each split (test_p in test)
+        share = options.test_p if split == "test" and options.test_p is not None else options.p
+        present = set(rng.sample(range(len(group)), round(share * len(group))))
         for i, (q, _, picked) in enumerate(group):
             docs = [by_id[q.oracle_id], *picked[:options.k - 1]] if i in present else list(picked)
             rng.shuffle(docs)  # the oracle's place must carry no signal

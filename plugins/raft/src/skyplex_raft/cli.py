@@ -154,6 +154,102 @@ def _print_report(report: Any) -> None:
         click.echo(f"{subject:<10} " + " ".join(cells))
 
 
+@raft.command("sweep")
+@click.option("--source", default="python:json,textwrap", show_default=True,
+              help="python:MOD1,MOD2 or a text/Markdown file or folder (as for build).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for each cell's dataset and adapter, sweep.json and the plot.")
+@click.option("-p", "p", default="0.5,0.8,1.0", show_default=True, help="Values of P, comma-separated.")
+@click.option("-k", "k", default="2,4", show_default=True, help="Values of k, comma-separated.")
+@click.option("--metric", default="f1", show_default=True, help="The score plotted (any the evaluator reports).")
+@click.option("--test-p", type=float, default=0.5, show_default=True,
+              help="Oracle share of every cell's held-out split (fine-tuning sweeps).")
+@click.option("--no-finetune", is_flag=True, help="Score --base on each cell's split (oracle share P) without training.")
+@click.option("--base", "base", default="local", show_default=True,
+              help="Base model: fine-tuned in each cell, or scored as is with --no-finetune.")
+@click.option("--abstain", is_flag=True, help="Build abstain-mode datasets (see build).")
+@click.option("--max-chunks", type=int, help="Use only the first N chunks of the corpus.")
+@click.option("--max-steps", type=int, help="LoRA steps per cell (default: one epoch).")
+@click.option("--max-seq-len", type=int, default=1024, show_default=True)
+@click.option("--rank", "r", type=int, default=16, show_default=True, help="LoRA rank.")
+@click.option("--learning-rate", type=float, default=2e-4, show_default=True)
+@click.option("--limit", type=int, help="Score only the first N held-out questions of each cell.")
+@click.option("--max-tokens", type=int, default=128, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+@pass_kernel
+def sweep_cmd(kernel: Any, source: str, out: Path, p: str, k: str, metric: str, test_p: float, no_finetune: bool,
+              base: str, abstain: bool, max_chunks: int | None, max_steps: int | None, max_seq_len: int, r: int,
+              learning_rate: float, limit: int | None, max_tokens: int, seed: int, json_output: bool) -> None:
+    """Sweep P and k: build, fine-tune and score each cell, write sweep.json and plot --metric (sweep.png)."""
+    from .builder import RaftOptions
+    from .sweep import parse_knob, plot_sweep, run_sweep
+
+    ps, ks = parse_knob(p, "p"), [int(v) for v in parse_knob(k, "k")]
+    RaftOptions(test_p=test_p).validate()
+    _check_metric(metric)
+    if (limit is not None and limit < 1) or max_tokens < 1:
+        fail("--limit and --max-tokens must be at least 1", field="limit")
+    if max_chunks is not None and max_chunks < 2:
+        fail(f"--max-chunks {max_chunks}: a RAFT dataset needs at least 2 chunks", field="max_chunks")
+    _plot_available()
+    from .finetune import lora_options_from
+
+    lora = {name: value for name, value in {"max_steps": max_steps, "max_seq_len": max_seq_len, "r": r,
+                                           "alpha": 2 * r, "learning_rate": learning_rate, "seed": seed}.items()
+            if value is not None}
+    lora_options_from(lora)  # bad LoRA settings are refused before any dataset is built
+    results = run_sweep(source, out, ps, ks, base_model=base, data_dir=Path(kernel.settings.data_dir),
+                        finetune=not no_finetune, backend=kernel.models.get(base) if no_finetune else None,
+                        test_p=test_p, build={"seed": seed, "abstain": abstain}, max_chunks=max_chunks, lora=lora,
+                        suite={"limit": limit, "max_tokens": max_tokens, "seed": seed},
+                        progress=None if json_output else lambda message: click.echo(message, err=True))
+    plot_sweep(results, metric, out / "sweep.png")
+    results.update(plot=str(out / "sweep.png"), metric=metric, results=str(out / "sweep.json"))
+    emit(results, json_output=json_output, human=_print_sweep)
+
+
+def _check_metric(metric: str) -> None:
+    from .evaluate import METRIC_NAMES
+
+    if metric not in METRIC_NAMES:
+        fail(f"--metric {metric!r} is not a raft score; choose one of {', '.join(METRIC_NAMES)}", field="metric")
+
+
+def _plot_available() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        fail("plotting needs matplotlib: pip install 'skyplex-raft[plot]'", field="metric")
+
+
+def _print_sweep(results: dict[str, Any]) -> None:
+    metric = results["metric"]
+    click.echo(f"{'p':>5} {'k':>3} {metric:>28}")
+    for cell in results["cells"]:
+        score = cell["scores"].get(metric)
+        shown = (f"{score['value']:.2f} [{score['ci_low']:.2f}, {score['ci_high']:.2f}] n={score['n']}"
+                 if score else "-")
+        click.echo(f"{cell['p']:>5.2f} {cell['k']:>3} {shown:>28}")
+    click.echo(f"wrote {results['plot']}" + (f" and {results['results']}" if results.get("results") else ""))
+
+
+@raft.command("plot")
+@click.option("--results", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="sweep.json written by `skyplex raft sweep`.")
+@click.option("--metric", default="f1", show_default=True, help="The score to draw.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
+def plot_cmd(results: Path, metric: str, out: Path) -> None:
+    """Plot another metric of a finished sweep against P and k."""
+    from .sweep import load_sweep, plot_sweep
+
+    _check_metric(metric)
+    _plot_available()
+    loaded = load_sweep(results)
+    plot_sweep(loaded, metric, out)
+    _print_sweep({**loaded, "metric": metric, "plot": str(out), "results": None})
+
+
 def register(cli: click.Group) -> None:
     """Add ``skyplex raft ...`` to the ``skyplex`` CLI."""
     cli.add_command(raft)

@@ -187,6 +187,8 @@ def prompt_for(item: EvalItem, *, documents: bool) -> list[dict[str, str]]:
 _METRICS = ("exact_match", "f1", "quote_precision", "quote_recall", "abstain")
 #: reported overall only: each is already defined over one condition's items
 _OVERALL_METRICS = ("abstain_precision", "abstain_recall")
+#: every score name a report may hold
+METRIC_NAMES = tuple(m + suffix for suffix in ("", "@oracle", "@distractors") for m in _METRICS) + _OVERALL_METRICS
 
 
 def summarize(subject: str, rows: list[dict[str, Any]], *, resamples: int, seed: int) -> list[Score]:

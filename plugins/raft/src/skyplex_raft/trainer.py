@@ -26,7 +26,8 @@ def _flag(value: Any) -> bool:
 
 
 _flag.__name__ = "true/false flag"
-_OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int, "abstain": _flag}
+_OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int, "abstain": _flag,
+                 "test_p": float}
 
 
 _CORPUS_OPTIONS = {"max_chunks": int, "chunk_tokens": int, "tokenizer": str}
@@ -90,7 +91,8 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
     return DatasetArtifact(path=str(out), num_examples=n_train, format="jsonl", metadata={
         "test_path": str(held_out_path(out)), "train_examples": n_train, "test_examples": n_test,
         "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
-        "k": options.k, "p": options.p, "distractors": options.distractors, "chunk_tokens": chunk_tokens,
+        "k": options.k, "p": options.p, "test_p": options.test_p, "distractors": options.distractors,
+        "chunk_tokens": chunk_tokens,
         "abstain": options.abstain, "abstain_examples": sum(e.abstains for e in examples),
         **counts, **model_counts})
 
@@ -106,8 +108,8 @@ class RaftTrainer(Trainer):
         self.kernel = kernel
 
     def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
-        """Build the dataset described by ``spec`` (options: k, p, distractors, test_fraction, seed, abstain, max_chunks,
-        chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by default,
+        """Build the dataset described by ``spec`` (options: k, p, test_p, distractors, test_fraction, seed, abstain,
+        max_chunks, chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by default,
         or ``words``)."""
         if not spec.output:
             raise InvalidInputError("the dataset spec needs output: the .jsonl file to write", field="output")
