@@ -25,19 +25,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import numpy as np
 import yaml
+from skyplex.testing import gateway_process
 from skyplex_muxserve.serving import ServedModel, make_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,58 +47,30 @@ PROMPTS = ["Say hello to a new colleague.", "List three colours.", "Name a fruit
            "Write one sentence about the sea.", "What is a good name for a cat?"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
-    """One `skyplex serve` process with its own settings file and data folder."""
+    """One `skyplex serve` process with its own settings file and data folder, healthy once built."""
 
-    def __init__(self, label: str, settings: dict, workdir: Path) -> None:
-        self.label, self.port = label, _free_port()
+    def __init__(self, label: str, settings: dict, workdir: Path, stack: ExitStack) -> None:
+        self.label = label
         folder = workdir / label
         folder.mkdir(parents=True)
         settings = {"data_dir": str(folder / "data"), **settings}
         cfg = folder / "skyplex.yaml"
         cfg.write_text(yaml.safe_dump(settings))
-        env = {**os.environ, "SKYPLEX_CONFIG": str(cfg), "HF_HUB_OFFLINE": "1"}
-        self.log = open(folder / "server.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "skyplex.cli.main", "serve", "--port", str(self.port),
-                                      "--no-auth"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server {self.label} exited ({self.proc.returncode}); see {self.log.name}")
-            try:
-                if httpx.get(self.url + "/v1/models", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"server {self.label} not ready after {timeout:.0f} s; see {self.log.name}")
+        # the kernel's helper starts it, waits for /healthz and stops it when ``stack`` closes
+        self.gateway = stack.enter_context(gateway_process(
+            env={"SKYPLEX_CONFIG": str(cfg), "HF_HUB_OFFLINE": "1"}, extra_args=("--no-auth",),
+            log_path=folder / "server.log"))
+        self.url = self.gateway.url
 
     def rss_mb(self) -> float:
         try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            for line in Path(f"/proc/{self.gateway.proc.pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         except OSError:
             pass
         return float("nan")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 class Setup:
@@ -110,24 +81,23 @@ class Setup:
 
 
 def build_setups(workdir: Path, tokens: dict[str, int], rate: float, max_batch: int, threads: int,
-                 setups: list[Setup]) -> None:
-    """Start every server (appending to ``setups`` as they start, so the caller can stop them all)."""
+                 stack: ExitStack) -> list[Setup]:
+    """Start every server, one after the other, each healthy before the next starts; ``stack`` stops them."""
+    setups: list[Setup] = []
     local = {"data_dir": str(CACHE), "threads": threads}
     deployments = [{"name": n, "rate": share * rate, "max_tokens": tokens[n]} for n, share in MIX]
     per: dict[str, Server] = {}
     setups.append(Setup("per-model", [], {}))
     for n, _ in MIX:
-        per[n] = Server(f"per-model-{n}", {"models": {"local": local}}, workdir)
+        per[n] = Server(f"per-model-{n}", {"models": {"local": local}}, workdir, stack)
         setups[0].servers.append(per[n])
         setups[0].route[n] = (per[n], "local")
     for policy in ("adbs", "fcfs"):
         srv = Server(f"mux-{policy}", {"models": {"local": local},
                                        "plugins": {"muxserve-serving": {"policy": policy, "max_batch": max_batch,
-                                                                        "models": deployments}}}, workdir)
+                                                                        "models": deployments}}}, workdir, stack)
         setups.append(Setup(f"mux-{policy}", [srv], {n: (srv, n) for n, _ in MIX}))
-    for s in setups:
-        for srv in s.servers:
-            srv.wait_ready()
+    return setups
 
 
 def ask(client: httpx.Client, setup: Setup, model: str, prompt: str, max_tokens: int) -> float:
@@ -195,39 +165,35 @@ def main() -> None:
     models = [ServedModel(n, None, rate=share * args.rate, max_tokens=tokens[n], prompts=PROMPTS)  # type: ignore[arg-type]
               for n, share in MIX]
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="muxserve-bench-") as tmp:
-        setups: list[Setup] = []
-        try:
-            build_setups(Path(tmp), tokens, args.rate, args.max_batch, args.threads, setups)
-            with httpx.Client() as client:
-                # one SLO threshold for every set-up: each model's latency alone on the baseline
-                alone = alone_latency(client, setups[0], tokens)
-                for s in setups[1:]:
-                    alone_latency(client, s, tokens)  # warm the others the same way
-                print("latency alone on the per-model servers (s): " + ", ".join(f"{k} {v:.2f}" for k, v in alone.items()))
-                print(f"{'round':>5} {'set-up':<10} {'req':>4} {'goodput/s':>9} {'SLO':>6} {'p50 s':>6} {'p99 s':>6} "
-                      f"{'rare p99':>8} {'RSS MB':>7}")
-                for rnd in range(args.rounds):
-                    trace = make_trace(models, args.duration, seed=rnd)
-                    order = setups[rnd % len(setups):] + setups[:rnd % len(setups)]
-                    for s in order:
-                        out = replay(client, s, trace, alone, args.slo_scale)
-                        out["round"] = rnd
-                        rows.append(out)
-                        rare = out["rare_p99_latency"]
-                        print(f"{rnd:>5} {s.label:<10} {out['requests']:>4} {out['goodput']:>9.3f} "
-                              f"{out['slo_attainment']:>6.1%} {out['p50_latency']:>6.2f} {out['p99_latency']:>6.2f} "
-                              f"{rare if rare is not None else float('nan'):>8.2f} {out['rss_mb']:>7.0f}"
-                              + (f"  errors {len(out['errors'])}" if out["errors"] else ""), flush=True)
-        finally:
-            for s in setups:
-                for srv in s.servers:
-                    srv.stop()
+    with tempfile.TemporaryDirectory(prefix="muxserve-bench-") as tmp, ExitStack() as stack:
+        setups = build_setups(Path(tmp), tokens, args.rate, args.max_batch, args.threads, stack)
+        with httpx.Client() as client:
+            # one SLO threshold for every set-up: each model's latency alone on the baseline
+            alone = alone_latency(client, setups[0], tokens)
+            for s in setups[1:]:
+                alone_latency(client, s, tokens)  # warm the others the same way
+            print("latency alone on the per-model servers (s): " + ", ".join(f"{k} {v:.2f}" for k, v in alone.items()))
+            print(f"{'round':>5} {'set-up':<10} {'req':>4} {'goodput/s':>9} {'SLO':>6} {'p50 s':>6} {'p99 s':>6} "
+                  f"{'rare p99':>8} {'RSS MB':>7}")
+            for rnd in range(args.rounds):
+                trace = make_trace(models, args.duration, seed=rnd)
+                order = setups[rnd % len(setups):] + setups[:rnd % len(setups)]
+                for s in order:
+                    out = replay(client, s, trace, alone, args.slo_scale)
+                    out["round"] = rnd
+                    rows.append(out)
+                    rare = out["rare_p99_latency"]
+                    print(f"{rnd:>5} {s.label:<10} {out['requests']:>4} {out['goodput']:>9.3f} "
+                          f"{out['slo_attainment']:>6.1%} {out['p50_latency']:>6.2f} {out['p99_latency']:>6.2f} "
+                          f"{rare if rare is not None else float('nan'):>8.2f} {out['rss_mb']:>7.0f}"
+                          + (f"  errors {len(out['errors'])}" if out["errors"] else ""), flush=True)
     summary = {}
     for label in ("per-model", "mux-adbs", "mux-fcfs"):
         mine = [r for r in rows if r["setup"] == label]
-        summary[label] = {k: float(np.mean([r[k] for r in mine if r[k] is not None]))
-                          for k in ("goodput", "slo_attainment", "p50_latency", "p99_latency", "rare_p99_latency", "rss_mb")}
+        summary[label] = {}
+        for k in ("goodput", "slo_attainment", "p50_latency", "p99_latency", "rare_p99_latency", "rss_mb"):
+            seen = [r[k] for r in mine if r[k] is not None]  # a short run may have no request of the rare model
+            summary[label][k] = float(np.mean(seen)) if seen else float("nan")
     print("\nmean over rounds, and ratio to per-model (goodput, SLO: higher is better; latency, memory: lower)")
     for label, m in summary.items():
         base = summary["per-model"]
