@@ -64,26 +64,36 @@ def run_scenario(ctx: Any, *, kernel: Any, scenario: str, source: str, backend: 
 
     model = kernel.models.get(backend)
     params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=None if temperature == 0 else 0)
-    cache_path = Path(out + ".cache.jsonl")
-    runner: Callable[..., tuple[list[dict], int, int]] = {
-        "codeexecution": _execution, "testoutputprediction": _test_output, "selfrepair": _self_repair}[scenario]
-    records, passed, graded_n = runner(ctx, model=model, source=source, n=n, limit=limit, start=start, end=end,
-                                       params=params, cache_path=cache_path, graded=graded, cot=cot,
-                                       workers=workers, out=out)
+    records, passed, graded_n = answer_and_grade(ctx, scenario, model=model, source=source, n=n, limit=limit,
+                                                 start=start, end=end, params=params, out=out, graded=graded,
+                                                 cot=cot, workers=workers)
     _write(out, records)
     return {"scenario": scenario, "out": out, "items": len(records), "samples_per_item": n,
             "passed": passed, "graded": graded_n}
 
 
+def answer_and_grade(ctx: Any, scenario: str, *, model: Any, source: str, n: int, limit: int, start: Any, end: Any,
+                     params: Any, out: str, graded: str | None = None, cot: bool = False, workers: int = 2,
+                     limits: Any = None) -> tuple[list[dict], int, int]:
+    """Answer one scenario's items with ``model`` and grade them: ``(records, passed, graded)``, one record
+    per item in the graded-outputs shape. ``ctx`` gives ``progress(done, total, message)`` and
+    ``check_cancelled()``; answers are cached in ``<out>.cache.jsonl`` and verdicts journaled beside it."""
+    runner: Callable[..., tuple[list[dict], int, int]] = {
+        "codeexecution": _execution, "testoutputprediction": _test_output, "selfrepair": _self_repair}[scenario]
+    return runner(ctx, model=model, source=source, n=n, limit=limit, start=start, end=end, params=params,
+                  cache_path=Path(out + ".cache.jsonl"), graded=graded, cot=cot, workers=workers, out=out,
+                  limits=limits)
+
+
 def _execution(ctx: Any, *, model: Any, source: str, n: int, limit: int, start: Any, end: Any, params: Any,
-               cache_path: Path, cot: bool, workers: int, **_: Any) -> tuple[list[dict], int, int]:
+               cache_path: Path, cot: bool, workers: int, limits: Any = None, **_: Any) -> tuple[list[dict], int, int]:
     from .execution import execution_prompt, extract_prediction, grade_execution, load_execution_items
 
     items = _window(load_execution_items(source), start, end)[: limit or None]
     keys = [(it, f"{it.id}#{j}") for it in items for j in range(n)]
     total = 2 * len(keys)
     answers = _answer_all(ctx, model, [(k, execution_prompt(it, cot=cot)) for it, k in keys], cache_path, params, 0, total)
-    verdicts = grade_execution([(it, answers[k]) for it, k in keys], workers=workers,
+    verdicts = grade_execution([(it, answers[k]) for it, k in keys], workers=workers, limits=limits,
                                progress=lambda d, t, m: ctx.progress(len(keys) + d, total, f"graded {m}"))
     records = []
     for i, it in enumerate(items):
@@ -120,7 +130,8 @@ def _test_output(ctx: Any, *, model: Any, source: str, n: int, limit: int, start
 
 
 def _self_repair(ctx: Any, *, model: Any, source: str, n: int, limit: int, start: Any, end: Any, params: Any,
-                 cache_path: Path, graded: str | None, workers: int, out: str, **_: Any) -> tuple[list[dict], int, int]:
+                 cache_path: Path, graded: str | None, workers: int, out: str, limits: Any = None,
+                 **_: Any) -> tuple[list[dict], int, int]:
     from .batch import grade_many
     from .grader import extract_code
     from .repair import feedback, repair_prompt
@@ -134,7 +145,7 @@ def _self_repair(ctx: Any, *, model: Any, source: str, n: int, limit: int, start
         raise InvalidInputError(f"{graded} grades none of the problems in {source} (in the window)")
     firsts = [(p, c) for p in problems for c in official[p.question_id].codes]
     total = 3 * len(firsts) * n
-    first_verdicts = grade_many(firsts, workers=workers, journal=out + ".first.jsonl",
+    first_verdicts = grade_many(firsts, workers=workers, journal=out + ".first.jsonl", limits=limits,
                                 progress=lambda d, t, m: ctx.progress(d * n, total, f"graded first attempt {m}"))
     entries, owners = [], []
     for i, ((p, code), v) in enumerate(zip(firsts, first_verdicts)):
@@ -145,7 +156,7 @@ def _self_repair(ctx: Any, *, model: Any, source: str, n: int, limit: int, start
             owners.append(i)
     answers = _answer_all(ctx, model, entries, cache_path, params, len(firsts) * n, total)
     tasks = [(firsts[i][0], extract_code(answers[k])) for (k, _), i in zip(entries, owners)]
-    repaired = grade_many(tasks, workers=workers, journal=out + ".verdicts.jsonl",
+    repaired = grade_many(tasks, workers=workers, journal=out + ".verdicts.jsonl", limits=limits,
                           progress=lambda d, t, m: ctx.progress(2 * len(firsts) * n + d, total, f"graded repair {m}"))
     by_key = {k: (t[1], v) for (k, _), t, v in zip(entries, tasks, repaired)}
     records, passed, count = [], 0, 0
