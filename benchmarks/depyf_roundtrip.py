@@ -15,7 +15,10 @@ Outcomes: ``ok``; ``refused`` (ours: a refusal with a listing; depyf: an excepti
 corpus only); ``unproven`` (stdlib: compiles, but the bytecode differs, so neither right nor wrong
 is shown).
 
-    .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--generators 100] [--seed 0]
+    .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--generators 100] [--seed 0] [--failures]
+
+``--failures`` also lists this decompiler's refusals grouped by the first construct that stopped it
+(instruction and reason, numbers masked), largest group first, with the smallest example of each.
 
 Prints a table and writes benchmarks/results/depyf_roundtrip.json.
 """
@@ -55,8 +58,21 @@ def _with_timeout(fn: Callable[[], Any], seconds: int = 5) -> Any:
         signal.signal(signal.SIGALRM, previous)
 
 
+FAILURES: Counter = Counter()
+EXAMPLES: dict[tuple[str, str], str] = {}
+CURRENT = ["", ""]  # the corpus and the source (or name) of the function being judged
+
+
 def ours(fn: Any) -> str | None:
     result = decompile(fn)
+    if result.refusal:
+        import re
+
+        key = re.sub(r"\d+", "N", result.refusal)[:100]
+        corpus, example = CURRENT[0], CURRENT[1]
+        FAILURES[(corpus, key)] += 1
+        if (corpus, key) not in EXAMPLES or len(example) < len(EXAMPLES[(corpus, key)]):
+            EXAMPLES[(corpus, key)] = example
     return result.source
 
 
@@ -114,6 +130,7 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=300)
     parser.add_argument("--generators", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--failures", action="store_true", help="list refusals grouped by first failing construct")
     args = parser.parse_args()
     try:
         import depyf
@@ -135,11 +152,13 @@ def main() -> None:
             source = make(lambda lo, hi: rng.randint(lo, hi))
             namespace: dict = {}
             exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
+            CURRENT[:] = [corpus, source]
             for tool, source_of in tools.items():  # interleaved: each function to every tool in turn
                 start = time.perf_counter()
                 counts[corpus][tool][judge_generated(source_of, namespace["generated"], "generated")] += 1
                 seconds[tool] += time.perf_counter() - start
-    for _, fn in stdlib_functions():
+    for stdlib_name, fn in stdlib_functions():
+        CURRENT[:] = ["stdlib", stdlib_name]
         for tool, source_of in tools.items():
             start = time.perf_counter()
             counts["stdlib"][tool][judge_stdlib(source_of, fn)] += 1
@@ -164,6 +183,13 @@ def main() -> None:
             ratios[corpus] = a["rate"] / b["rate"] if b["rate"] else None
             print(f"{corpus}: skyplex-depyf / {baseline} round-trip rate = "
                   + (f"{ratios[corpus]:.2f}x" if ratios[corpus] else "n/a (baseline 0)"))
+    if args.failures:
+        print("\nrefusals of skyplex-depyf by first failing construct (count, corpus, reason):")
+        for (corpus, key), n in FAILURES.most_common():
+            print(f"{n:>5}  {corpus:<10} {key}")
+            if corpus != "stdlib" and n >= 3:
+                print("       smallest example:\n" + "".join(f"         {line}\n" for line in
+                                                          EXAMPLES[(corpus, key)].splitlines()))
     print("time spent per decompiler (s): " + ", ".join(f"{t} {s:.1f}" for t, s in seconds.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"python": sys.version.split()[0], "generated": args.generated,

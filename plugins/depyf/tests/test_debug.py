@@ -125,7 +125,7 @@ def test_index_links_every_file_once(dumped):
     folder = dumped / "plain"
     page = (folder / "index.html").read_text()
     links = re.findall(r'href="([^"]+)"', page)
-    assert sorted(links) == sorted(p.name for p in folder.glob("*.py"))
+    assert sorted(links) == sorted([p.name for p in folder.glob("*.py")] + ["cost.json", "cost.txt"])
     assert page.count("<tr><td>") == len(json.loads((folder / "manifest.json").read_text())["frames"])
 
 

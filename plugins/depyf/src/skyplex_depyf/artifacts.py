@@ -114,12 +114,14 @@ def write_index(folder: Path, frames: list[Any], errors: list[str], title: str =
             f"<h1>{html.escape(title)}</h1>\n<p>{len(frames)} compiled frames, in compile order.</p>\n"
             "<table><tr><th>#</th><th>function</th><th>defined at</th><th>graphs</th><th>guards</th>"
             "<th>transformed code</th><th>files</th></tr>\n" + "\n".join(rows) + "\n</table>\n"
-            f"<h2>Inspection errors</h2><ul>{problems}</ul>\n</body></html>\n")
+            + ('<p>What compiling cost: <a href="cost.txt">cost.txt</a> (<a href="cost.json">json</a>)</p>\n'
+               if (folder / "cost.txt").exists() else "")
+            + f"<h2>Inspection errors</h2><ul>{problems}</ul>\n</body></html>\n")
     path = folder / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
 
 
 def _kind(name: str) -> str:
-    match = re.search(r"_(original|transformed|guards|graph_\d+)\.py$", name)
+    match = re.search(r"_(original|transformed|guards|graph_\d+|inductor_\d+)\.py$", name)
     return match.group(1) if match else name

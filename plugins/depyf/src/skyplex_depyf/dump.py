@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .artifacts import GraphRecorder, guard_entries, guards_source, write_index
 from .decompiler import decompile
+from .kernels import CostRecorder, KernelRecorder, cost_text
 
 
 @dataclass
@@ -39,6 +41,7 @@ class FrameRecord:
     transformed_verified: bool = False
     original_verified: bool = False
     graphs: list[str] = field(default_factory=list)
+    kernels: list[str] = field(default_factory=list)
     guard_count: int = 0
 
 
@@ -50,6 +53,7 @@ class Dump:
     frames: list[FrameRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     script_error: str | None = None
+    cost: dict | None = None
 
     def manifest(self) -> dict:
         """The JSON manifest written as ``manifest.json``."""
@@ -58,12 +62,17 @@ class Dump:
 
 #: per-process ids Dynamo puts in generated names, and object addresses in listings: masked in the
 #: written files so that two dumps of the same program are identical
-_VOLATILE = re.compile(r"_[0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12}|at 0x[0-9a-f]+")
+_VOLATILE = re.compile(r"_[0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12}|at 0x[0-9a-f]+"
+                       r"|/\S*torchinductor_[^/\s]*/\S*")
 
 
 def stable_text(text: str) -> str:
-    """``text`` with Dynamo's random name suffixes and memory addresses masked."""
-    return _VOLATILE.sub(lambda m: "at 0x..." if m.group().startswith("at") else "_ID", text)
+    """``text`` with Dynamo's random name suffixes, memory addresses and Inductor cache paths masked."""
+    def mask(m: re.Match) -> str:
+        found = m.group()
+        return "at 0x..." if found.startswith("at") else "<inductor cache>" if "torchinductor_" in found else "_ID"
+
+    return _VOLATILE.sub(mask, text)
 
 
 def _slug(name: str) -> str:
@@ -78,7 +87,8 @@ def _stem(record: FrameRecord) -> str:
     return f"{record.index:03d}_{_slug(record.function)}"
 
 
-def _write_frame(dump: Dump, code: types.CodeType, new_code: types.CodeType, graphs: list[str]) -> None:
+def _write_frame(dump: Dump, code: types.CodeType, new_code: types.CodeType, graphs: list[str],
+                 kernels: list[str] | None = None) -> None:
     index = len(dump.frames)
     record = FrameRecord(index, code.co_name, code.co_filename, code.co_firstlineno, new_code.co_name)
     dump.frames.append(record)
@@ -88,6 +98,12 @@ def _write_frame(dump: Dump, code: types.CodeType, new_code: types.CodeType, gra
         path.write_text(stable_text(f"# FX graph {k} captured from {code.co_name}: the operations handed to the "
                                     f"backend\n\n{graph}"), encoding="utf-8")
         record.graphs.append(path.name)
+        record.files.append(path.name)
+    for k, module in enumerate(kernels or []):  # Inductor's generated module: wrapper and kernels
+        path = dump.folder / f"{stem}_inductor_{k}.py"
+        path.write_text(stable_text(f"# Inductor's generated code {k} for {code.co_name}: the wrapper that runs "
+                                    f"the compiled kernels\n\n{module}"), encoding="utf-8")
+        record.kernels.append(path.name)
         record.files.append(path.name)
     for suffix, title, obj in (("original", "the function as written", code),
                                ("transformed", "the code Dynamo runs instead", new_code)):
@@ -109,29 +125,43 @@ def dump_compiled(folder: str | Path) -> Iterator[Dump]:
     lock = threading.Lock()
     compiled: list[tuple[FrameRecord, types.CodeType, types.CodeType]] = []
     graphs = GraphRecorder(dump.errors)
+    kernels = KernelRecorder(dump.errors)
+    cost = CostRecorder(dump.errors)
 
     def hook(code: types.CodeType, new_code: types.CodeType) -> None:
         try:
             with lock:
-                _write_frame(dump, code, new_code, graphs.take())
+                _write_frame(dump, code, new_code, graphs.take(), kernels.take())
                 compiled.append((dump.frames[-1], code, new_code))
         except Exception as exc:  # inspection must never break the compile
             dump.errors.append(f"{code.co_name}: {type(exc).__name__}: {exc}")
         return None
 
     graphs.install()
+    _guarded(dump, "Inductor code not captured", kernels.install)
+    _guarded(dump, "compile cost not measured", cost.start)
     handle = register_bytecode_hook(hook)
     try:
         yield dump
     finally:
         handle.remove()
         graphs.remove()
-        _finish(dump, compiled)
+        kernels.remove()
+        _finish(dump, compiled, cost)
+
+
+def _guarded(dump: Dump, what: str, step: Any) -> None:
+    """Run one inspection step; its failure is an entry in the dump's errors, never the program's."""
+    try:
+        step()
+    except Exception as exc:
+        dump.errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
 
 #: the files a dump writes; a new dump into the same folder removes these (and nothing else) first, so
 #: the folder describes one run only
-_OWN_FILE = re.compile(r"\d{3}_\w+_(original|transformed|guards|graph_\d+)\.py|index\.html|manifest\.json|errors\.txt")
+_OWN_FILE = re.compile(r"\d{3}_\w+_(original|transformed|guards|graph_\d+|inductor_\d+)\.py|index\.html|manifest\.json"
+                       r"|errors\.txt|cost\.(txt|json)")
 
 
 def _clear_previous(folder: Path) -> None:
@@ -158,12 +188,20 @@ def _write_guards(dump: Dump, compiled: list) -> None:
         record.files.append(path.name)
 
 
-def _finish(dump: Dump, compiled: list) -> None:
-    """Guards, manifest, error list and index page, each written even when another part fails."""
+def _write_cost(dump: Dump, cost: CostRecorder) -> None:
+    dump.cost = cost.report()
+    (dump.folder / "cost.json").write_text(json.dumps(dump.cost, indent=2, default=str) + "\n", encoding="utf-8")
+    (dump.folder / "cost.txt").write_text(cost_text(dump.cost), encoding="utf-8")
+
+
+def _finish(dump: Dump, compiled: list, cost: CostRecorder | None = None) -> None:
+    """Guards, cost report, manifest, error list and index page, each written even when another fails."""
     try:
         _write_guards(dump, compiled)
     except Exception as exc:
         dump.errors.append(f"guards not written: {type(exc).__name__}: {exc}")
+    if cost is not None:
+        _guarded(dump, "cost report not written", lambda: _write_cost(dump, cost))
     try:
         (dump.folder / "manifest.json").write_text(json.dumps(dump.manifest(), indent=2) + "\n")
         write_index(dump.folder, dump.frames, dump.errors)
