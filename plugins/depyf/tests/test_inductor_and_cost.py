@@ -98,3 +98,17 @@ def test_a_user_enabled_output_code_log_keeps_its_settings():
     assert recorder in logger.handlers
     recorder.remove()
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+def test_documented_inductor_example_prints_what_the_docs_show(docs_text, tmp_path):
+    from skyplex.testing.docs import code_blocks
+
+    block = next(b for b in code_blocks(docs_text, "python") if b.startswith("# inductor_example.py"))
+    (tmp_path / "inductor_example.py").write_text(block)
+    run = subprocess.run([sys.executable, "inductor_example.py"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert lines[0] == "[['000_scale_inductor_0.py'], ['001_scale_inductor_0.py']]"
+    assert lines[1] == "1 recompile: 0/0: tensor 'x' dtype mismatch. expected Float, actual Double"
+    assert docs_text.count(lines[0]) == 1 and lines[1] in docs_text.replace("`\n`", " ")
