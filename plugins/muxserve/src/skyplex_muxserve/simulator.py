@@ -48,6 +48,9 @@ class SimConfig:
     # serving runtime's decode step / the profiled kernel time, on one GPU and on a tensor-parallel
     # mesh; (1, 1) = the profile as measured (what the validation uses; see benchmarks/muxserve_request_latency.py)
     decode_scale: tuple[float, float] = (1.0, 1.0)
+    # host seconds the serving runtime adds to every decode step (scheduling pass, hand-over between
+    # processes), on one GPU and on a tensor-parallel mesh; (0, 0) in the validated default
+    decode_host_s: tuple[float, float] = (0.0, 0.0)
     switch_s: float = 0.0015  # temporal mode: seconds lost whenever the mesh switches to another LLM
     # temporal mode: the measured time-slicing runs decode batches well beyond the per-LLM caps of
     # their files (e.g. 19.8 on average against a cap of 5), so there the mesh-wide cap applies
@@ -151,6 +154,8 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
         raise InvalidInputError(f"unknown KV policy {cfg.kv_policy!r}; one of {KV_POLICIES}", field="kv_policy")
     if len(cfg.decode_scale) != 2 or not all(float(x) > 0 for x in cfg.decode_scale):
         raise InvalidInputError(f"decode_scale must be two factors > 0, got {cfg.decode_scale!r}", field="decode_scale")
+    if len(cfg.decode_host_s) != 2 or not all(float(x) >= 0 for x in cfg.decode_host_s):
+        raise InvalidInputError(f"decode_host_s must be two times >= 0 s, got {cfg.decode_host_s!r}", field="decode_host_s")
     check_plan_covers(plan, wl)
     llm_of = wl.by_name()
     streams = _streams(wl, cfg)
@@ -176,6 +181,9 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
             scale = cfg.decode_scale[1 if mesh.ngpus > 1 else 0]
             if scale != 1.0:
                 table = table * scale
+            host = cfg.decode_host_s[1 if mesh.ngpus > 1 else 0]
+            if host:
+                table = table + host
             states.append(LLMState(
                 name=x.name, stream=streams[x.name], prefill_s=_prefill_fn(profile, x.model, mesh.ngpus, float(p_sm), bmax, cfg.max_len),
                 decode_table=table, decode_gaps=gapmask, prefill_sm=x.prefill_sm, decode_sm=x.decode_sm,

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .profiles import LatencyProfile
 from .simulator import SimConfig, simulate
-from .workload import load_measured, load_placement, load_workload
+from .workload import MuxWorkload, load_measured, load_placement, load_workload
+
+
+def with_lengths(wl: MuxWorkload, lengths: dict[str, tuple[float, float]]) -> MuxWorkload:
+    """``wl`` with each listed LLM's mean prompt and output lengths replaced."""
+    llms = [replace(m, avg_prompt_len=lengths[m.name][0], avg_output_len=lengths[m.name][1]) if m.name in lengths else m
+            for m in wl.llms]
+    return replace(wl, llms=llms)
 
 
 def validate_run(workload: str | Path, placement: list[str | Path], measured: str | Path, mode: str,
-                 profile: LatencyProfile, seed: int = 0, **knobs: Any) -> dict[str, Any]:
+                 profile: LatencyProfile, seed: int = 0, recorded_lengths: bool = False, **knobs: Any) -> dict[str, Any]:
     """Simulated vs measured top-level throughput of one run, with the measured request counts.
 
     Per LLM it also pairs [simulated, measured] p99 latency, mean and p99 TTFT and TPOT (the authors'
@@ -22,6 +30,8 @@ def validate_run(workload: str | Path, placement: list[str | Path], measured: st
     """
     wl = load_workload(workload)
     meas = load_measured(measured)
+    if recorded_lengths:
+        wl = with_lengths(wl, meas.lengths())
     plan = load_placement(placement, mode=mode)
     if mode == "flexsm":
         plan = plan.with_shares(meas.shares())

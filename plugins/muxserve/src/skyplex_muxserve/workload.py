@@ -279,6 +279,27 @@ class Measured:
         """SM shares (prefill, decode) each LLM actually ran with."""
         return {k: (int(v["mps"][0]), int(v["mps"][1])) for k, v in self.per_llm.items() if "mps" in v}
 
+    def lengths(self) -> dict[str, tuple[float, float]]:
+        """Each LLM's mean (prompt, output) tokens per request, as its run recorded them.
+
+        The files give no lengths directly, but two of their counters pin them: every output token
+        after the first comes from one sequence-step of a decode call, so the mean output is
+        decode calls x mean decode batch / requests + 1; and tokens_throughput / throughput is the mean
+        prompt + output. (A preempted request's re-decoded tokens count twice, so under preemption
+        the output is slightly overstated.) LLMs lacking those counters are left out.
+        """
+        out = {}
+        for k, v in self.per_llm.items():
+            try:
+                n, tpt = float(v["request_num"]), float(v["throughput"])
+                output = float(v["decoding_avg_batches"]) * float(v["decoding_batch_times"]) / n + 1.0
+                total = float(v["tokens_throughput"]) / tpt
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                continue
+            if output >= 1.0 and total > output:
+                out[k] = (total - output, output)
+        return out
+
 
 def load_measured(path: str | Path) -> Measured:
     """Read a merged_results JSON file."""
