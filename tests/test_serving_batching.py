@@ -40,10 +40,10 @@ def greedy(n: int, **kw) -> GenerationParams:
 @pytest.fixture
 def scheduler(local_backend):
     sched = local_backend._scheduler_loaded()
-    saved = (sched.prefill_chunk_tokens, local_backend.max_batch_size)
+    saved = (sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size)
     wait_for(lambda: sched.running() == 0 and sched.waiting() == 0, "an idle scheduler")
     yield sched
-    sched.prefill_chunk_tokens, local_backend.max_batch_size = saved
+    sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size = saved
 
 
 _alone: dict[tuple[int, int], Any] = {}
@@ -82,11 +82,13 @@ def same_greedy_run(backend, got: list[int], reference: Any) -> None:
     ),
     batch=st.integers(1, 3),
     chunk=st.sampled_from([0, 7, 256]),
+    busy=st.sampled_from([0, 1, 5, 32]),
 )
-def test_a_request_generates_what_it_generates_alone(local_backend, scheduler, requests, batch, chunk):
+def test_a_request_generates_what_it_generates_alone(local_backend, scheduler, requests, batch, chunk, busy):
     expected = [alone(local_backend, i, n) for i, n, _ in requests]
     local_backend.max_batch_size = batch
     scheduler.prefill_chunk_tokens = chunk
+    scheduler.busy_prefill_chunk_tokens = busy  # chunk size while rows decode
     pendings = []
     for i, n, delay in requests:  # each joins ``delay`` decode steps after the one before
         target = scheduler.steps + delay

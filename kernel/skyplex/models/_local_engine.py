@@ -19,9 +19,10 @@ every row computes exactly what it would compute alone, up to float rounding. Th
 live in preallocated buffers, one slot per row, reused across requests (:mod:`._local_kv`): a decode
 step writes one column in place, a joining request fills free slots, a leaving one frees its slot.
 
-Chunked prefill: newly admitted prompts are prefilled ``prefill_chunk_tokens`` at a time, with one
-decode step of the running rows between chunks, so a long prompt does not stall the requests already
-decoding (their next token waits for one chunk, not for the whole prompt).
+Chunked prefill: newly admitted prompts are prefilled in chunks, with one decode step of the running
+rows between chunks, so a long prompt does not stall the requests already decoding (their next token
+waits for one chunk, not for the whole prompt). Chunks are ``busy_prefill_chunk_tokens`` while rows
+are decoding (small: each costs a few decode steps) and ``prefill_chunk_tokens`` otherwise.
 
 Fair queue: when the batch is full, waiting requests are admitted by the tokens they may still
 generate (``max_tokens``), shortest first, each decode step spent waiting counting as one token
@@ -58,9 +59,13 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX_CACHE_TOKENS = 8192
 #: default cap on prompt tokens admitted for prefill in one round (one prompt is always admitted)
 DEFAULT_PREFILL_TOKEN_BUDGET = 2048
-#: default prompt tokens per prefill chunk: one model call of about this many tokens sits between
-#: two decode steps of the running rows (a 2,000-token prompt no longer stalls them for its whole prefill)
+#: default prompt tokens per prefill chunk while no row is decoding (nobody waits between chunks)
 DEFAULT_PREFILL_CHUNK_TOKENS = 256
+#: default prompt tokens per prefill chunk while rows are decoding: one model call of about this many
+#: tokens sits between two of their decode steps. On one CPU thread a 32-token chunk costs about 2.5
+#: decode steps and a 256-token one about 14, so a short request decoding beside a 1,800-token prefill
+#: waits a few decode steps' time per token, not a quarter of the prefill.
+DEFAULT_BUSY_PREFILL_CHUNK_TOKENS = 32
 
 
 class GenerationCancelled(SkyplexError):
@@ -247,6 +252,7 @@ class BatchScheduler:
         prefix_cache: PrefixCache | None = None,
         prefill_token_budget: int = DEFAULT_PREFILL_TOKEN_BUDGET,
         prefill_chunk_tokens: int = DEFAULT_PREFILL_CHUNK_TOKENS,
+        busy_prefill_chunk_tokens: int = DEFAULT_BUSY_PREFILL_CHUNK_TOKENS,
         threads: int | None = None,
     ) -> None:
         self.engine = engine
@@ -257,6 +263,9 @@ class BatchScheduler:
         #: prompt tokens prefilled per scheduling round (0: a whole prompt at once); a decode step of
         #: the running rows runs between chunks
         self.prefill_chunk_tokens = prefill_chunk_tokens
+        #: the same while rows are decoding (0: as ``prefill_chunk_tokens``); smaller, so that the
+        #: decoding rows' next token waits for a cheap chunk
+        self.busy_prefill_chunk_tokens = busy_prefill_chunk_tokens
         #: prompts being prefilled, a chunk per round, the job with the least work left first
         self._prefilling: list[PrefillJob] = []
         self._cond = threading.Condition()
@@ -417,7 +426,8 @@ class BatchScheduler:
                 self._finish(r)
             return
         columns = job.input_ids.shape[1]
-        chunk = max(1, self.prefill_chunk_tokens // len(job.requests)) if self.prefill_chunk_tokens else columns
+        budget = self.chunk_budget()
+        chunk = max(1, budget // len(job.requests)) if budget else columns
         stop = min(columns, job.done + chunk)
         logits = self.engine.forward(
             job.input_ids[:, job.done : stop], job.mask[:, : job.prefix + stop], job.positions[:, job.done : stop], job.cache
@@ -428,6 +438,14 @@ class BatchScheduler:
             return
         self._prefilling.remove(job)
         self._finish_prefill(job, logits)
+
+    def chunk_budget(self) -> int:
+        """Prompt tokens (all rows of a job together) the next prefill chunk may cover; 0: no limit."""
+        if self._running and self.busy_prefill_chunk_tokens:
+            if not self.prefill_chunk_tokens:
+                return self.busy_prefill_chunk_tokens
+            return min(self.prefill_chunk_tokens, self.busy_prefill_chunk_tokens)
+        return self.prefill_chunk_tokens
 
     def _finish_prefill(self, job: PrefillJob, logits: Any) -> None:
         """Keep the prompts' keys/values for reuse, choose first tokens, write the rows into the batch."""
