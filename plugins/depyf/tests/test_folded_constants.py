@@ -79,3 +79,25 @@ def test_generated_generators_round_trip_or_refuse(data):
     source = gen_generator(lambda lo, hi: data.draw(st.integers(lo, hi)))
     outcome = round_trip_generated(source, INPUTS)
     assert outcome.outcome in ("ok", "refused"), f"silently wrong: {outcome.detail}\n{source}"
+
+
+def test_try_with_a_folded_test_inside_round_trips():
+    body = ("    try:\n        if -3:\n            return (y + 5)\n    finally:\n        z -= a\n        x += x\n"
+            "    with __import__('contextlib').nullcontext(y):\n        if -3:\n            return 7\n        z -= a\n")
+    outcome = round_trip_generated(_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+def test_verifier_tells_apart_which_instructions_a_handler_covers():
+    """Same instructions once NOPs are dropped, but one call moved out of the ``try``: must differ."""
+    def original():
+        try:
+            g()
+            h()
+        except KeyError:
+            pass
+
+    moved = "def original():\n    g()\n    try:\n        h()\n    except KeyError:\n        pass\n"
+    same = "def original():\n    try:\n        g()\n        h()\n    except KeyError:\n        pass\n"
+    assert "handled by" in (check_equivalent(original.__code__, moved) or "")
+    assert check_equivalent(original.__code__, same) is None

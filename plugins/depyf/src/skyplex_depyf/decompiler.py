@@ -336,7 +336,16 @@ def check_equivalent(original: types.CodeType, source: str) -> str | None:
 
 def _shape(code: types.CodeType) -> list[tuple]:
     """The instructions without NOPs; a jump's target is the index of the first real instruction at or
-    after it (a NOP does nothing, so where it stood cannot change what the code does)."""
+    after it (a NOP does nothing, so where it stood cannot change what the code does). Each real
+    instruction carries the handler that catches what it raises, found the same way."""
+    return _real_code(code)[0]
+
+
+def _shape_plain(code: types.CodeType) -> list[tuple]:
+    return [(ins.opname, ins.arg, ins.argval) for ins in dis.get_instructions(code)]
+
+
+def _real_code(code: types.CodeType) -> tuple[list[tuple], list[tuple | None]]:
     out = []
     instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "EXTENDED_ARG"]
     idle = {"NOP", "RESUME"}
@@ -359,9 +368,13 @@ def _shape(code: types.CodeType) -> list[tuple]:
             break
         inert |= more
         real_index = real_indices()
+    caught: list[tuple | None] = []
+    table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
     for ins in instrs:
         if ins.opname in idle or ins.offset in inert:
             continue
+        entry = next((e for e in table if e.start <= ins.offset < e.end), None)
+        caught.append(None if entry is None else (real_index.get(entry.target, entry.target), entry.depth, entry.lasti))
         value = ins.argval
         if ins.opcode in _JUMP_OPS:
             value = ("to", real_index.get(ins.argval, ins.argval))
@@ -373,7 +386,7 @@ def _shape(code: types.CodeType) -> list[tuple]:
             value = (type(value).__name__, repr(value))
         out.append((ins.opname, ins.arg if ins.opname in ("BINARY_OP", "COMPARE_OP", "FORMAT_VALUE") else None,
                     value if not ins.is_jump_target or True else value))
-    return out
+    return out, caught
 
 
 def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
@@ -382,7 +395,7 @@ def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
     if (a.co_flags | nested) != (b.co_flags | nested):
         return f"{a.co_name}: co_flags {a.co_flags} != {b.co_flags}"
     for attr in ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_freevars", "co_cellvars",
-                 "co_name", "co_exceptiontable"):
+                 "co_name"):
         if getattr(a, attr) != getattr(b, attr):
             return f"{a.co_name}: {attr} {getattr(a, attr)!r} != {getattr(b, attr)!r}"
     # parameters must match by position; other locals are compared by name in the instructions, since
@@ -392,12 +405,20 @@ def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
         return f"{a.co_name}: parameters {a.co_varnames[:n_params]!r} != {b.co_varnames[:n_params]!r}"
     if _docstring(a) != _docstring(b):
         return f"{a.co_name}: docstrings differ"
-    sa, sb = _shape(a), _shape(b)
+    try:
+        (sa, handlers_a), (sb, handlers_b) = _real_code(a), _real_code(b)
+    except Exception:  # an exception table that does not parse: only identical raw tables pass
+        if a.co_exceptiontable != b.co_exceptiontable:
+            return f"{a.co_name}: exception tables differ"
+        (sa, handlers_a), (sb, handlers_b) = (_shape_plain(a), []), (_shape_plain(b), [])
     for k, (x, y) in enumerate(zip(sa, sb)):
         if x != y:
             return f"{a.co_name}: instruction {k} {x[0]} {x[2]!r} != {y[0]} {y[2]!r}"
     if len(sa) != len(sb):
         return f"{a.co_name}: {len(sa)} instructions != {len(sb)}"
+    for k, (x, y) in enumerate(zip(handlers_a, handlers_b)):
+        if x != y:  # the same instructions, but an exception at one of them goes elsewhere
+            return f"{a.co_name}: instruction {k} {sa[k][0]} handled by {x} != {y}"
     nested_a = [c for c in a.co_consts if isinstance(c, types.CodeType)]
     nested_b = [c for c in b.co_consts if isinstance(c, types.CodeType)]
     if len(nested_a) != len(nested_b):
