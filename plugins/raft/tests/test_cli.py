@@ -27,16 +27,18 @@ def shape(line: str) -> str:
     return re.sub(r"\d+", "N", line)
 
 
-@pytest.mark.timeout(1500)  # a real (two-step) fine-tune and 6 answers of the local model on a small CPU
+@pytest.mark.timeout(1500)  # real (one-step) fine-tunes and a few short answers of the local model on a small CPU
 def test_documented_commands_run_as_written(tmp_path, monkeypatch, skyplex_model_cache_dir):
-    """build, finetune, eval: the page's loop, in order, in one folder, each printing what the page shows."""
+    """build, finetune, eval, sweep, plot: the page's commands, in order, in one folder, each printing what
+    the page shows (the numbers aside: they follow the installed Python's docstrings and the tiny model)."""
     monkeypatch.chdir(tmp_path)
     # the packaged model is converted once per test session; this data dir reuses that conversion
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "models").symlink_to(skyplex_model_cache_dir / "models", target_is_directory=True)
     commands = doc_commands()
-    assert [argv[:2] for argv, _ in commands] == [["raft", "build"], ["raft", "finetune"], ["raft", "eval"]]
-    (build, build_out), (finetune, finetune_out), (evaluate, eval_out) = commands
+    assert [argv[:2] for argv, _ in commands] == [["raft", "build"], ["raft", "finetune"], ["raft", "eval"],
+                                                   ["raft", "sweep"], ["raft", "plot"]]
+    (build, build_out), (finetune, finetune_out), (evaluate, eval_out), (sweep, sweep_out), (plot, plot_out) = commands
 
     result = run_skyplex(build, tmp_path / "data")
     assert result.exit_code == 0, result.output
@@ -45,14 +47,14 @@ def test_documented_commands_run_as_written(tmp_path, monkeypatch, skyplex_model
     test = [json.loads(x) for x in (tmp_path / "raft.test.jsonl").read_text().splitlines()]
     written = re.findall(r"\d+", result.stdout)
     assert [len(train), len(test)] == [int(written[0]), int(written[1])]
-    assert all(len(r["raft"]["document_ids"]) == 3 for r in train + test)
+    assert all(len(r["raft"]["document_ids"]) == 2 for r in train + test)
 
     result = run_skyplex(finetune, tmp_path / "data")
     assert result.exit_code == 0, result.output
     assert shape(result.stdout.strip()) == shape(finetune_out[0])
     assert (tmp_path / "raft-lora" / "model" / "config.json").is_file()
     assert (tmp_path / "raft-lora" / "adapter" / "adapter_model.safetensors").is_file()
-    assert result.stderr.count("step ") == 2  # progress, one line per step
+    assert result.stderr.count("step ") == 1  # progress, one line per step
 
     result = run_skyplex(evaluate, tmp_path / "data", builtins=True)  # the base model is the built-in local
     assert result.exit_code == 0, result.output
@@ -61,6 +63,23 @@ def test_documented_commands_run_as_written(tmp_path, monkeypatch, skyplex_model
     # the subjects' rows, in the page's order; their numbers are whatever the tiny model scores
     assert [line.split()[0] for line in lines[1:]] == [line.split()[0] for line in eval_out[1:]]
     assert all(re.fullmatch(r"\S+(\s+(\d\.\d\d n=\d+|-))+", line.strip()) for line in lines[1:])
+
+    result = run_skyplex(sweep, tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert [shape(x) for x in result.stdout.rstrip("\n").splitlines()] == [shape(x) for x in sweep_out]
+    results = json.loads((tmp_path / "raft-sweep" / "sweep.json").read_text())
+    assert [(c["p"], c["k"]) for c in results["cells"]] == [(0.5, 1), (1.0, 1)]
+    # the table prints the scores the sweep wrote
+    for line, cell in zip(result.stdout.splitlines()[1:3], results["cells"]):
+        assert f"{cell['scores']['f1']['value']:.2f} [" in line and f"n={cell['scores']['f1']['n']}" in line
+    assert (tmp_path / "raft-sweep" / "sweep.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert not list((tmp_path / "raft-sweep").glob("*/lora/model"))  # merged models deleted once scored
+    assert len(list((tmp_path / "raft-sweep").glob("*/lora/adapter/adapter_model.safetensors"))) == 2
+
+    result = run_skyplex(plot, tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert [shape(x) for x in result.stdout.rstrip("\n").splitlines()] == [shape(x) for x in plot_out]
+    assert (tmp_path / "abstain.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_build_json_prints_the_artifact(tmp_path):

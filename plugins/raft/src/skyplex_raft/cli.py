@@ -164,11 +164,13 @@ def _print_report(report: Any) -> None:
 @click.option("--metric", default="f1", show_default=True, help="The score plotted (any the evaluator reports).")
 @click.option("--test-p", type=float, default=0.5, show_default=True,
               help="Oracle share of every cell's held-out split (fine-tuning sweeps).")
-@click.option("--no-finetune", is_flag=True, help="Score --base on each cell's split (oracle share P) without training.")
+@click.option("--no-finetune", is_flag=True,
+              help="Score --base on each cell's split (oracle share P) without training.")
 @click.option("--base", "base", default="local", show_default=True,
               help="Base model: fine-tuned in each cell, or scored as is with --no-finetune.")
 @click.option("--abstain", is_flag=True, help="Build abstain-mode datasets (see build).")
 @click.option("--max-chunks", type=int, help="Use only the first N chunks of the corpus.")
+@click.option("--chunk-tokens", type=int, help="Cut documents into pieces of at most N words.")
 @click.option("--max-steps", type=int, help="LoRA steps per cell (default: one epoch).")
 @click.option("--max-seq-len", type=int, default=1024, show_default=True)
 @click.option("--rank", "r", type=int, default=16, show_default=True, help="LoRA rank.")
@@ -179,8 +181,9 @@ def _print_report(report: Any) -> None:
 @json_option
 @pass_kernel
 def sweep_cmd(kernel: Any, source: str, out: Path, p: str, k: str, metric: str, test_p: float, no_finetune: bool,
-              base: str, abstain: bool, max_chunks: int | None, max_steps: int | None, max_seq_len: int, r: int,
-              learning_rate: float, limit: int | None, max_tokens: int, seed: int, json_output: bool) -> None:
+              base: str, abstain: bool, max_chunks: int | None, chunk_tokens: int | None, max_steps: int | None,
+              max_seq_len: int, r: int, learning_rate: float, limit: int | None, max_tokens: int, seed: int,
+              json_output: bool) -> None:
     """Sweep P and k: build, fine-tune and score each cell, write sweep.json and plot --metric (sweep.png)."""
     from .builder import RaftOptions
     from .sweep import parse_knob, plot_sweep, run_sweep
@@ -201,7 +204,8 @@ def sweep_cmd(kernel: Any, source: str, out: Path, p: str, k: str, metric: str, 
     lora_options_from(lora)  # bad LoRA settings are refused before any dataset is built
     results = run_sweep(source, out, ps, ks, base_model=base, data_dir=Path(kernel.settings.data_dir),
                         finetune=not no_finetune, backend=kernel.models.get(base) if no_finetune else None,
-                        test_p=test_p, build={"seed": seed, "abstain": abstain}, max_chunks=max_chunks, lora=lora,
+                        test_p=test_p, build={"seed": seed, "abstain": abstain}, max_chunks=max_chunks,
+                        chunk_tokens=chunk_tokens, lora=lora,
                         suite={"limit": limit, "max_tokens": max_tokens, "seed": seed},
                         progress=None if json_output else lambda message: click.echo(message, err=True))
     plot_sweep(results, metric, out / "sweep.png")

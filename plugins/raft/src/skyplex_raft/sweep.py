@@ -66,7 +66,8 @@ def run_sweep(source: str, out_dir: Path, ps: Sequence[float], ks: Sequence[int]
               base_model: str = "local", data_dir: Path | None = None, finetune: bool = True,
               backend: Any = None, test_p: float = 0.5, build: dict[str, Any] | None = None,
               lora: dict[str, Any] | None = None, suite: dict[str, Any] | None = None,
-              max_chunks: int | None = None, keep_models: bool = False, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+              max_chunks: int | None = None, chunk_tokens: int | None = None, keep_models: bool = False,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Sweep P over ``ps`` and k over ``ks`` on ``source``'s documents into ``out_dir``; returns (and writes
     as ``out_dir/sweep.json``) the settings and, per cell, the evaluator's scores.
 
@@ -74,7 +75,8 @@ def run_sweep(source: str, out_dir: Path, ps: Sequence[float], ks: Sequence[int]
     scores it with the documents on a held-out split of oracle share ``test_p``; the merged model is
     deleted after scoring unless ``keep_models`` (the adapter stays). Without it, ``backend`` (a kernel
     model backend) is scored on each cell's split, whose oracle share is P. ``build`` holds further
-    builder options (distractors, test_fraction, seed, abstain) and ``max_chunks`` caps the corpus; ``suite``
+    builder options (distractors, test_fraction, seed, abstain), ``max_chunks`` caps the corpus and
+    ``chunk_tokens`` cuts documents into pieces of at most that many words; ``suite``
     the evaluator's options (limit, max_tokens, bootstrap, seed). Every dataset is built before any
     training starts, so a ``k`` the corpus cannot serve fails at once."""
     from skyplex.interfaces import Subject, Suite
@@ -102,7 +104,7 @@ def run_sweep(source: str, out_dir: Path, ps: Sequence[float], ks: Sequence[int]
             options = RaftOptions(p=p, k=k, test_p=test_p if finetune else None, **build)
             options.validate()
             artifacts[(p, k)] = build_dataset(source, out_dir / cell_name(p, k) / "raft.jsonl", options,
-                                              max_chunks=max_chunks)
+                                              max_chunks=max_chunks, chunk_tokens=chunk_tokens)
             say(f"built {cell_name(p, k)}: {artifacts[(p, k)].metadata['train_examples']} train examples")
     cells = []
     evaluator = RaftEvaluator(backends={"model": backend} if backend is not None else None)
