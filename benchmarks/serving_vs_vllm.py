@@ -13,7 +13,7 @@ round (interleaved, so load from other work on the machine skews them alike), me
   backend; the gateway runs as ``skyplex serve`` in a process of its own, as vLLM's server does;
 * ``short under long``: latency of an 8-token request alone and while a 200-token request runs
   (ratio: 1.0 means unaffected);
-* ``short under long prompt``: the same short request while a ~1,500-token prompt is being prefilled
+* ``short under long prompt``: the same short request while a ~1,800-token prompt is being prefilled
   (chunked prefill keeps the short one's decode steps going between the long prompt's chunks).
 
 Targets: local >= 0.7x vLLM tokens/s at batch 1 and 8; skyplex gateway in front of vLLM within 5 % of
@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +46,7 @@ from rich.table import Table
 from skyplex.interfaces import GenerationParams
 from skyplex.models.local import LocalBackend
 from skyplex.models.vllm_backend import VLLMBackend
+from skyplex.testing import gateway_process
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "serving_vs_vllm.json"
@@ -114,7 +112,7 @@ def short_under_long(backend: Any, long_tokens: int) -> tuple[float, float]:
 
 
 def long_prompt() -> str:
-    """About 1,500 tokens (under vLLM's 2,048-token max_model_len with room to generate)."""
+    """About 1,800 tokens (under vLLM's 2,048-token max_model_len with room to generate)."""
     return "Numbers: " + ", ".join(str(i) for i in range(1, 380)) + ","
 
 
@@ -145,37 +143,9 @@ def chat_burst(url: str, model: str, n: int, max_tokens: int) -> float:
     return seconds
 
 
-@contextlib.contextmanager
-def gateway_process(data_dir: Path, threads: int, vllm_url: str) -> Iterator[str]:
-    """``skyplex serve`` in a process of its own (as deployed; vLLM's server is one too), attached to
-    the vLLM server and with the local backend; yields its URL and stops it afterwards."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "SKYPLEX_DATA_DIR": str(data_dir), "SKYPLEX_THREADS": str(threads), "SKYPLEX_VLLM_URL": vllm_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "skyplex.cli.main", "serve", "--port", str(port), "--no-auth", "--log-level", "warning"],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the skyplex gateway did not start")
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def gateway_env(data_dir: Path, threads: int, vllm_url: str) -> dict[str, str]:
+    """The gateway's settings: the benchmark's data dir and threads, attached to the benchmark's vLLM server."""
+    return {"SKYPLEX_DATA_DIR": str(data_dir), "SKYPLEX_THREADS": str(threads), "SKYPLEX_VLLM_URL": vllm_url}
 
 
 def _concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -215,7 +185,13 @@ def main() -> None:
     def record(work: str, target: str, value: float) -> None:
         results.setdefault(work, {}).setdefault(target, []).append(value)
 
-    with gateway_process(args.data_dir, args.threads, vllm.base_url) as gateway:
+    # ``skyplex serve`` in a process of its own (as deployed; vLLM's server is one too)
+    with gateway_process(
+        env=gateway_env(args.data_dir, args.threads, vllm.base_url),
+        extra_args=("--no-auth", "--log-level", "warning"),
+        limit_s=300,
+    ) as served:
+        gateway = served.url
         for sub in ("vllm", "local"):  # load both behind the gateway before timing
             chat_burst(gateway, sub, 1, 2)
         for rnd in range(args.rounds):

@@ -41,10 +41,7 @@ torch is imported inside functions so that importing skyplex stays cheap.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,11 +49,23 @@ from typing import Any
 
 from ..errors import SkyplexError
 from ._local_decode import MIN_SHARED_PREFIX, DecodeEngine, SequenceState, shared_prefix_length
+from ._local_prefix import DEFAULT_PREFIX_CACHE_TOKENS, PrefixCache, PrefixEntry, prefix_rows, row_layers
+from ._local_requests import END, GenerationCancelled, PendingGeneration, Request
+
+#: what other modules and tests import from here (the pieces live in the modules above)
+__all__ = [
+    "DEFAULT_PREFIX_CACHE_TOKENS",
+    "BatchScheduler",
+    "GenerationCancelled",
+    "PendingGeneration",
+    "PrefillJob",
+    "PrefixCache",
+    "PrefixEntry",
+    "Request",
+]
 
 log = logging.getLogger(__name__)
 
-#: default total size of the prefix cache (SmolLM2-135M: about 46 KB of keys/values per token)
-DEFAULT_PREFIX_CACHE_TOKENS = 8192
 #: default cap on prompt tokens admitted for prefill in one round (one prompt is always admitted)
 DEFAULT_PREFILL_TOKEN_BUDGET = 2048
 #: default prompt tokens per prefill chunk while no row is decoding (nobody waits between chunks)
@@ -66,161 +75,6 @@ DEFAULT_PREFILL_CHUNK_TOKENS = 256
 #: decode steps and a 256-token one about 14, so a short request decoding beside a 1,800-token prefill
 #: waits a few decode steps' time per token, not a quarter of the prefill.
 DEFAULT_BUSY_PREFILL_CHUNK_TOKENS = 32
-
-
-class GenerationCancelled(SkyplexError):
-    """The caller cancelled the generation before it finished (for instance, the client went away)."""
-
-    status_code = 499
-    error_type = "cancelled"
-
-
-# --- prefix cache -------------------------------------------------------------------------------
-@dataclass
-class PrefixEntry:
-    """Keys/values of one token sequence, per layer ``(keys, values)`` of shape [1, kv_heads, len, head_dim]."""
-
-    tokens: tuple[int, ...]
-    layers: list[tuple[Any, Any]]
-    last_used: int = 0
-
-
-class PrefixCache:
-    """Keys/values of recent prompts, found again by longest common token prefix (LRU eviction)."""
-
-    def __init__(self, capacity_tokens: int = DEFAULT_PREFIX_CACHE_TOKENS) -> None:
-        self.capacity_tokens = capacity_tokens
-        self._entries: list[PrefixEntry] = []
-        self._clock = itertools.count(1)
-        self._lock = threading.Lock()
-        self.lookups = 0
-        self.hits = 0
-        self.hit_tokens = 0
-
-    @property
-    def tokens(self) -> int:
-        """Tokens held now."""
-        return sum(len(e.tokens) for e in self._entries)
-
-    def peek(self, ids: Sequence[int]) -> tuple[int, PrefixEntry | None]:
-        """Longest reusable prefix of ``ids`` (leaving at least one token to prefill), without counting it."""
-        best, best_entry = 0, None
-        key = tuple(ids)
-        limit = len(key) - 1
-        with self._lock:
-            for entry in self._entries:
-                if not entry.tokens or entry.tokens[0] != key[0]:
-                    continue
-                n = min(len(os.path.commonprefix([entry.tokens, key])), limit)
-                if n > best:
-                    best, best_entry = n, entry
-        if best < MIN_SHARED_PREFIX:
-            return 0, None
-        return best, best_entry
-
-    def lookup(self, ids: Sequence[int]) -> tuple[int, PrefixEntry | None]:
-        """Like :meth:`peek`, and counts the hit and marks the entry as recently used."""
-        n, entry = self.peek(ids)
-        with self._lock:
-            self.lookups += 1
-            if entry is not None:
-                entry.last_used = next(self._clock)
-                self.hits += 1
-                self.hit_tokens += n
-        return n, entry
-
-    def add(self, ids: Sequence[int], layers: Callable[[], list[tuple[Any, Any]]]) -> None:
-        """Keep the keys/values of ``ids`` (``layers`` builds them, called only when they are kept)."""
-        key = tuple(ids)
-        if len(key) < MIN_SHARED_PREFIX or len(key) > self.capacity_tokens:
-            return
-        with self._lock:
-            for entry in self._entries:
-                if entry.tokens[: len(key)] == key:  # already covered by a longer or equal entry
-                    entry.last_used = next(self._clock)
-                    return
-        built = layers()
-        with self._lock:
-            # entries that are a prefix of this one are now redundant
-            self._entries = [e for e in self._entries if key[: len(e.tokens)] != e.tokens]
-            self._entries.append(PrefixEntry(key, built, next(self._clock)))
-            while sum(len(e.tokens) for e in self._entries) > self.capacity_tokens:
-                self._entries.remove(min(self._entries, key=lambda e: e.last_used))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-# --- requests -----------------------------------------------------------------------------------
-_END = object()
-
-
-class Request:
-    """One sequence handed to the scheduler; :attr:`done` is set when it finished, failed or was cancelled."""
-
-    _order = itertools.count()
-
-    def __init__(self, seq: SequenceState) -> None:
-        self.seq = seq
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-        self.cancelled = False
-        #: streaming requests get ``(text, finished)`` after every token, then ``_END``
-        self.updates: queue.SimpleQueue | None = queue.SimpleQueue() if seq.live_text else None
-        self.order = next(Request._order)
-        self.waited_steps = 0
-        #: the scheduler's decode-step counter when this request joined the batch and when it left
-        self.joined_step: int | None = None
-        self.finished_step: int | None = None
-
-    def priority(self) -> tuple[int, int]:
-        """Smaller goes first: the tokens it may still generate, less one per decode step waited."""
-        return (self.seq.max_new_tokens - self.waited_steps, self.order)
-
-
-class PendingGeneration:
-    """Completions being generated; :meth:`cancel` frees their batch rows at the next decode step."""
-
-    def __init__(
-        self, scheduler: BatchScheduler, requests: list[Request], finish: Callable[[SequenceState], Any] | None = None
-    ) -> None:
-        self._scheduler = scheduler
-        self.requests = requests
-        self._finish = finish or (lambda seq: seq)
-
-    def result(self) -> list[Any]:
-        """What the backend returns for each finished sequence (its Completion), in order."""
-        return [self._finish(seq) for seq in self.sequences()]
-
-    def done(self) -> bool:
-        return all(r.done.is_set() for r in self.requests)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every request has ended (or ``timeout`` seconds); True when all have."""
-        for r in self.requests:
-            if not r.done.wait(timeout):
-                return False
-        return True
-
-    def cancel(self) -> None:
-        """Stop generating; waiters get :class:`GenerationCancelled`. Safe from any thread, idempotent."""
-        for r in self.requests:
-            self._scheduler.cancel(r)
-
-    def sequences(self) -> list[SequenceState]:
-        """The finished sequences, in order; raises the first error or :class:`GenerationCancelled`."""
-        try:
-            self.wait()
-        except BaseException:  # interrupted while waiting: nobody will read these rows
-            self.cancel()
-            raise
-        for r in self.requests:
-            if r.error is not None:
-                raise r.error
-        if any(r.cancelled for r in self.requests):
-            raise GenerationCancelled("the generation was cancelled before it finished")
-        return [r.seq for r in self.requests]
 
 
 # --- scheduler ----------------------------------------------------------------------------------
@@ -411,7 +265,7 @@ class BatchScheduler:
                 mask[row, pmax + smax - len(suffix) :] = 1
             positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, pmax:]
             if pmax:
-                cache = DynamicCache(ddp_cache_data=_prefix_rows(hits, pmax))
+                cache = DynamicCache(ddp_cache_data=prefix_rows(hits, pmax))
             else:
                 cache = DynamicCache()
         for r, n in zip(admitted, plens):
@@ -459,7 +313,7 @@ class BatchScheduler:
             with torch.inference_mode():
                 for row, r in enumerate(admitted):
                     if r.seq.params.prefix_reuse:
-                        self.prefix_cache.add(r.seq.prompt_ids, lambda row=row: _row_layers(cache, mask, row))
+                        self.prefix_cache.add(r.seq.prompt_ids, lambda row=row: row_layers(cache, mask, row))
         tokens = self.engine.choose(logits, [r.seq for r in admitted])
         keep = [row for row, (r, t) in enumerate(zip(admitted, tokens)) if not self._advance(r, t)]
         if not keep:
@@ -526,7 +380,7 @@ class BatchScheduler:
     def _finish(self, request: Request) -> None:
         request.finished_step = self.steps
         if request.updates is not None:
-            request.updates.put(_END)
+            request.updates.put(END)
         request.done.set()
 
     def _merge(self, requests: list[Request], cache: Any, mask: Any, last: list[int]) -> None:
@@ -564,25 +418,3 @@ class BatchScheduler:
             self._slots = None
         else:
             self._slots.clear()
-
-
-def _prefix_rows(hits: list[tuple[int, Any]], width: int) -> list[tuple[Any, Any]]:
-    """Per layer, the rows' cached prefixes right-aligned in ``width`` columns (zeros before)."""
-    template = next(entry for n, entry in hits if entry is not None)
-    layers = []
-    for layer, (k0, v0) in enumerate(template.layers):
-        keys = k0.new_zeros((len(hits), k0.shape[1], width, k0.shape[3]))
-        values = v0.new_zeros((len(hits), v0.shape[1], width, v0.shape[3]))
-        for row, (n, entry) in enumerate(hits):
-            if n:
-                k, v = entry.layers[layer]
-                keys[row, :, width - n :] = k[0, :, :n]
-                values[row, :, width - n :] = v[0, :, :n]
-        layers.append((keys, values))
-    return layers
-
-
-def _row_layers(cache: Any, mask: Any, row: int) -> list[tuple[Any, Any]]:
-    """One row's keys/values without its padding columns, per layer [1, kv_heads, tokens, head_dim]."""
-    real = mask[row].bool()
-    return [(layer.keys[row : row + 1, :, real], layer.values[row : row + 1, :, real]) for layer in cache.layers]

@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,20 +32,23 @@ from ..interfaces.model import (
     PromptLogprobs,
     ScoreRequest,
     TokenPrompt,
-    Usage,
 )
 from . import _local_attention as attention
 from . import _local_constraints as constraints
 from . import _local_linear as linear
 from . import _local_score as scoring
 from . import _local_weights as weights
-from ._local_decode import DecodeEngine, SequenceState, streamable_text
+from ._local_decode import DecodeEngine, SequenceState
 from ._local_engine import (
     DEFAULT_PREFIX_CACHE_TOKENS,
     BatchScheduler,
     PendingGeneration,
     PrefixCache,
 )
+from ._local_stream import TokenStream, completion_of
+
+#: kept importable from here (they live in ._local_stream)
+__all__ = ["LocalBackend", "TokenStream", "default_threads", "skyplex_register_models"]
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -446,7 +449,7 @@ class LocalBackend(ModelBackend):
         and its ``cancel()`` frees their batch rows at the next decode step (a client that went away)."""
         params = params or GenerationParams()
         seqs = self._prepare(prompts, params)
-        return self._scheduler_loaded().submit(seqs, _completion)
+        return self._scheduler_loaded().submit(seqs, completion_of)
 
     def generate(self, prompts: Sequence[Prompt], params: GenerationParams | None = None) -> list[Completion]:
         """One completion per prompt, in order. The prompts join the running batch (at most
@@ -468,70 +471,6 @@ class LocalBackend(ModelBackend):
         return TokenStream(pending, [s for s in params.stop if s])
 
 
-class TokenStream(Iterator[str]):
-    """Iterator over the text pieces of one streamed completion; :meth:`cancel` stops its generation.
-
-    ``cancel`` may be called from any thread (the gateway calls it when the client disconnects,
-    while another thread may be blocked in ``next``).
-    """
-
-    def __init__(self, pending: PendingGeneration, stops: list[str]) -> None:
-        self._pending = pending
-        (self._request,) = pending.requests
-        self._stops = stops
-        self._sent = ""
-        self._ended = False
-
-    def __iter__(self) -> TokenStream:
-        return self
-
-    def __next__(self) -> str:
-        updates = self._request.updates
-        assert updates is not None
-        while not self._ended:
-            if self._request.cancelled:  # pieces queued before the cancel are not sent after it
-                self._ended = True
-                break
-            item = updates.get()
-            if not isinstance(item, tuple):  # the end marker
-                self._ended = True
-                break
-            text, finished = item
-            ready = text if finished else streamable_text(text, self._stops)
-            if len(ready) > len(self._sent) and ready.startswith(self._sent):
-                piece, self._sent = ready[len(self._sent) :], ready
-                return piece
-        request = self._request
-        if request.error is not None:
-            raise request.error
-        if request.cancelled:
-            raise StopIteration
-        final = request.seq.text
-        if final != self._sent and final.startswith(self._sent):  # defensive: send what is missing
-            piece, self._sent = final[len(self._sent) :], final
-            return piece
-        raise StopIteration
-
-    def completion(self) -> Completion | None:
-        """The finished completion (exact usage, finish reason) once the stream has ended, else None."""
-        request = self._request
-        if not request.done.is_set() or request.cancelled or request.error is not None:
-            return None
-        return _completion(request.seq)
-
-    def cancel(self) -> None:
-        """Stop generating this completion; a blocked ``next`` returns soon after."""
-        self._pending.cancel()
-
-    def close(self) -> None:
-        """Same as :meth:`cancel` (generator-style name, so ``contextlib.closing`` works)."""
-        self.cancel()
-
-    def __del__(self) -> None:  # an abandoned stream must not keep its row decoding
-        if not self._request.done.is_set():
-            self._pending.cancel()
-
-
 def default_threads() -> int:
     """Torch threads for decoding when none are configured: all cores but one, at least one.
 
@@ -547,19 +486,6 @@ def _generator(seed: int) -> Any:
 
     # manual_seed takes 64-bit values; wrap any Python int (a negative seed, or seed + index past the top)
     return torch.Generator().manual_seed(seed % 2**64)
-
-
-def _completion(seq: SequenceState) -> Completion:
-    return Completion(
-        text=seq.text,
-        finish_reason=seq.finish_reason or "length",
-        usage=Usage(
-            prompt_tokens=len(seq.prompt_ids),
-            completion_tokens=len(seq.token_ids),
-            cached_prompt_tokens=seq.cached_tokens,
-        ),
-        logprobs=seq.logprobs,
-    )
 
 
 @hookimpl
