@@ -4,8 +4,12 @@ Per problem the sandboxed grader's verdict is compared with the official one (gr
 hidden tests: an official pass must pass here; an official fail may pass the public tests), and every
 disagreement is listed with the grader's reason. Throughput is measured against an in-process grader
 built the benchmark's way (one forked process per problem, the code exec'd with a mocked stdin and a
-captured stdout, a 6 s wall alarm per test), interleaved in the same run. Optionally the sandboxed
-grading is repeated with a CPU-burning process alongside and verdict changes are counted.
+captured stdout, a 6 s wall alarm per test), interleaved in the same run, and against the same
+in-process grader with a 6 s CPU-time alarm instead (ITIMER_PROF), which spends what the sandbox spends
+on a program that runs into the limit (the wall alarm gives up sooner on a loaded machine, and fails
+slow correct programs). The ratio is reported on all problems and, in a second interleaved pass, on
+the problems that no grader stopped at its time limit. Optionally the sandboxed grading is repeated
+with a CPU-burning process alongside and verdict changes are counted.
 
     .venv/bin/python benchmarks/livecodebench_regrade.py [--models O1-Mini] [--limit N] [--stability-runs 3] [--skip QID ...]
 """
@@ -47,45 +51,60 @@ def _on_alarm(signum, frame):
     raise _Alarm()
 
 
-def inprocess_grade(job: tuple) -> bool:
-    """The benchmark's way, unsandboxed: exec in this (fresh) process, mocked stdin, wall alarm per test."""
-    code, func_name, inputs, outputs = job
+def inprocess_grade(job: tuple) -> str:
+    """The benchmark's way, unsandboxed: exec in this (fresh) process, mocked stdin, an alarm per test
+    (``clock`` "wall": the benchmark's 6 s wall alarm; "cpu": 6 s of this process's CPU time).
+    Returns "pass", "fail" or "timeout"."""
+    code, func_name, inputs, outputs, clock = job
     sys.set_int_max_str_digits(0)
-    signal.signal(signal.SIGALRM, _on_alarm)
+    timer, sig = (signal.ITIMER_REAL, signal.SIGALRM) if clock == "wall" else (signal.ITIMER_PROF, signal.SIGPROF)
+    signal.signal(sig, _on_alarm)
+
+    def arm(seconds: float) -> None:
+        signal.setitimer(timer, seconds)
+
     try:
-        if func_name:
-            g: dict = {"__name__": "tmp_sol"}
-            exec(PREAMBLE + "\n" + code, g)
-            method = getattr(g["Solution"](), func_name) if "class Solution" in code else g[func_name]
-            for inp, out in zip(inputs, outputs):
-                args = [json.loads(x) for x in inp.split("\n")]
-                signal.alarm(6)
-                got = method(*args)
-                signal.alarm(0)
-                if not compare_value(got, json.loads(out)):
-                    return False
-            return True
-        compiled = compile(PREAMBLE + "\n" + code, "sol", "exec")
+        return "pass" if _inprocess_tests(code, func_name, inputs, outputs, arm) else "fail"
+    except _Alarm:
+        arm(0)
+        return "timeout"
+    except BaseException:
+        arm(0)
+        return "fail"
+
+
+def _inprocess_tests(code, func_name, inputs, outputs, arm) -> bool:
+    """Every test in order, stopping at the first failure; ``arm(s)`` sets the per-test alarm."""
+    if func_name:
+        g: dict = {"__name__": "tmp_sol"}
+        exec(PREAMBLE + "\n" + code, g)
+        method = getattr(g["Solution"](), func_name) if "class Solution" in code else g[func_name]
         for inp, out in zip(inputs, outputs):
-            buf = io.StringIO()
-            old_in = sys.stdin
-            sys.stdin = io.StringIO(inp)
-            try:
-                signal.alarm(6)
-                with contextlib.redirect_stdout(buf):
-                    try:
-                        exec(compiled, {"__name__": "__main__"})
-                    except SystemExit:
-                        pass
-                signal.alarm(0)
-            finally:
-                sys.stdin = old_in
-            if not compare_stdout(buf.getvalue(), out)[0]:
+            args = [json.loads(x) for x in inp.split("\n")]
+            arm(6)
+            got = method(*args)
+            arm(0)
+            if not compare_value(got, json.loads(out)):
                 return False
         return True
-    except BaseException:
-        signal.alarm(0)
-        return False
+    compiled = compile(PREAMBLE + "\n" + code, "sol", "exec")
+    for inp, out in zip(inputs, outputs):
+        buf = io.StringIO()
+        old_in = sys.stdin
+        sys.stdin = io.StringIO(inp)
+        try:
+            arm(6)
+            with contextlib.redirect_stdout(buf):
+                try:
+                    exec(compiled, {"__name__": "__main__"})
+                except SystemExit:
+                    pass
+            arm(0)
+        finally:
+            sys.stdin = old_in
+        if not compare_stdout(buf.getvalue(), out)[0]:
+            return False
+    return True
 
 
 def explain(problem, detail: dict) -> str:
@@ -101,8 +120,8 @@ def explain(problem, detail: dict) -> str:
     return f"official: {msg} {where}"
 
 
-def run_inprocess(tasks) -> tuple[list[bool], float]:
-    jobs = [(c or "", p.func_name, [t.input for t in p.public_tests], [t.output for t in p.public_tests])
+def run_inprocess(tasks, clock: str = "wall") -> tuple[list[str], float]:
+    jobs = [(c or "", p.func_name, [t.input for t in p.public_tests], [t.output for t in p.public_tests], clock)
             for p, c in tasks]
     start = time.perf_counter()
     ctx = multiprocessing.get_context("fork")
@@ -145,31 +164,48 @@ def main() -> None:
         official = load_official(DATA / f"submissions_{model}-2024-09-12_N1_codegeneration_eval_all.json")
         tasks = [(p, official[p.question_id].codes[0]) for p in problems]
         if args.no_baseline:
-            base1, t_base1, t_base2 = [False] * len(tasks), float("nan"), float("nan")
+            base1, base_cpu = ["fail"] * len(tasks), ["fail"] * len(tasks)
+            t_base1 = t_base2 = t_cpu1 = t_cpu2 = float("nan")
             sand, t_sand = run_sandboxed(tasks)
-        else:
-            base1, t_base1 = run_inprocess(tasks)
+        else:  # interleaved: wall, cpu, sandbox, cpu, wall; each in-process grader's faster run counts
+            base1, t_base1 = run_inprocess(tasks, "wall")
+            base_cpu, t_cpu1 = run_inprocess(tasks, "cpu")
             sand, t_sand = run_sandboxed(tasks)
-            base2, t_base2 = run_inprocess(tasks)
-        t_base = min(t_base1, t_base2)
+            _, t_cpu2 = run_inprocess(tasks, "cpu")
+            _, t_base2 = run_inprocess(tasks, "wall")
+        t_base, t_cpu = min(t_base1, t_base2), min(t_cpu1, t_cpu2)
         off = [all(official[p.question_id].graded) for p in problems]
         disagreements = []
         for (p, _), v, o, b in zip(tasks, sand, off, base1):
             if v.passed != o:
                 detail = (official[p.question_id].details or [{}])[0]
                 disagreements.append({"question_id": p.question_id, "official": "pass" if o else "fail",
-                                      "sandbox": v.status, "sandbox_cpu_s": round(v.cpu_s, 3), "inprocess": "pass" if b else "fail",
+                                      "sandbox": v.status, "sandbox_cpu_s": round(v.cpu_s, 3), "inprocess": b,
                                       "reason": v.message[:300] or explain(p, detail), "official_detail": detail})
         row = {"sandbox_passed": sum(v.passed for v in sand), "official_passed": sum(off),
-               "inprocess_passed": sum(base1), "official_pass_sandbox_fail": sum(1 for d in disagreements if d["official"] == "pass"),
+               "inprocess_passed": base1.count("pass"), "inprocess_cpu_alarm_passed": base_cpu.count("pass"),
+               "official_pass_sandbox_fail": sum(1 for d in disagreements if d["official"] == "pass"),
                "official_fail_sandbox_pass": sum(1 for d in disagreements if d["official"] == "fail"),
                "sandbox_s": t_sand, "inprocess_s": t_base, "inprocess_runs_s": [t_base1, t_base2],
-               "ratio": t_sand / t_base, "disagreements": disagreements,
+               "inprocess_cpu_alarm_s": t_cpu, "inprocess_cpu_alarm_runs_s": [t_cpu1, t_cpu2],
+               "ratio": t_sand / t_base, "ratio_cpu_alarm": t_sand / t_cpu, "disagreements": disagreements,
                "statuses": {s: sum(v.status == s for v in sand) for s in sorted({v.status for v in sand})},
                # programs run to the CPU limit: on a loaded machine each costs far more wall time than the
                # in-process grader's wall alarm, which is the price of load-independent verdicts
                "cpu_limited": [{"question_id": v.question_id, "status": v.status, "cpu_s": round(v.cpu_s, 2)}
-                               for v in sand if v.status == "TLE" or v.cpu_s >= 2.0]}
+                               for v in sand if v.status == "TLE" or v.cpu_s >= 2.0],
+               "load_average": list(os.getloadavg())}
+        # the same comparison without the problems any grader stopped at its time limit
+        limited = {v.question_id for v, b, c in zip(sand, base1, base_cpu) if v.status == "TLE" or "timeout" in (b, c)}
+        if limited and not args.no_baseline:
+            rest = [t for t in tasks if t[0].question_id not in limited]
+            _, r_base = run_inprocess(rest, "wall")
+            _, r_sand = run_sandboxed(rest)
+            _, r_cpu = run_inprocess(rest, "cpu")
+            row["without_time_limited"] = {"left_out": sorted(limited), "problems": len(rest), "sandbox_s": r_sand,
+                                           "inprocess_s": r_base, "inprocess_cpu_alarm_s": r_cpu,
+                                           "ratio": r_sand / r_base, "ratio_cpu_alarm": r_sand / r_cpu,
+                                           "load_average": list(os.getloadavg())}
         if args.stability_runs:
             changes, times, changed = 0, [], []
             b = burner()
@@ -189,8 +225,15 @@ def main() -> None:
         print(f"\n{model}: {len(problems)} problems, public tests")
         print(f"{'grader':<22}{'passed':>8}{'seconds':>10}{'ratio':>8}")
         print(f"{'official (pub+hidden)':<22}{sum(off):>8}{'':>10}{'':>8}")
-        print(f"{'in-process (baseline)':<22}{sum(base1):>8}{t_base:>10.1f}{1.0:>8.2f}")
-        print(f"{'sandboxed':<22}{row['sandbox_passed']:>8}{t_sand:>10.1f}{row['ratio']:>8.2f}")
+        print(f"{'in-process, wall alarm':<22}{base1.count('pass'):>8}{t_base:>10.1f}{1.0:>8.2f}")
+        print(f"{'in-process, CPU alarm':<22}{base_cpu.count('pass'):>8}{t_cpu:>10.1f}{t_cpu / t_base:>8.2f}")
+        print(f"{'sandboxed':<22}{row['sandbox_passed']:>8}{t_sand:>10.1f}{row['ratio']:>8.2f}"
+              f"   ({row['ratio_cpu_alarm']:.2f}x the CPU-alarm grader)")
+        if "without_time_limited" in row:
+            w = row["without_time_limited"]
+            print(f"without the {len(w['left_out'])} problems a grader stopped at its limit ({' '.join(w['left_out'])}): "
+                  f"sandboxed {w['sandbox_s']:.1f} s, in-process {w['inprocess_s']:.1f} s (wall alarm) / "
+                  f"{w['inprocess_cpu_alarm_s']:.1f} s (CPU alarm): {w['ratio']:.2f}x / {w['ratio_cpu_alarm']:.2f}x")
         print(f"load average at the end: {os.getloadavg()[0]:.1f}; programs at or near the CPU limit: "
               + (", ".join(f"{c['question_id']} {c['status']} {c['cpu_s']:.1f} s" for c in row["cpu_limited"]) or "none"))
         if "stability" in row:

@@ -28,6 +28,24 @@ def task_key(problem: Problem, code: str | None, index: int) -> str:
     return f"{problem.question_id}#{index}#{digest}"
 
 
+def batches(todo: Sequence[int], workers: int, batch: int) -> list[list[int]]:
+    """Cut ``todo`` into sandbox runs of at most ``batch`` programs: the first ``workers`` runs take a fair
+    share each, later ones at most half a worker's fair share of what is left, so they shrink towards
+    the end and the workers finish together instead of one waiting out another's last long run; never
+    under 4 programs (a sandbox start costs about what a few programs do) unless fewer are left."""
+    out: list[list[int]] = []
+    workers, floor = max(1, workers), min(4, max(1, batch))
+    fair = max(1, len(todo) // workers)
+    start = 0
+    while start < len(todo):
+        left = len(todo) - start
+        share = fair if len(out) < workers else max(floor, -(-left // (2 * workers)))
+        size = max(1, min(batch, left, share))
+        out.append(list(todo[start:start + size]))
+        start += size
+    return out
+
+
 def _grade_chunk(args: tuple) -> list[dict]:
     items, tests, limits = args
     return [v.to_dict() for v in grade_batch(items, tests=tests, limits=limits)]
@@ -79,8 +97,7 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
             progress(finished, total, tasks[i][0].question_id)
 
     try:
-        size = max(1, min(batch, -(-len(todo) // max(1, workers))))
-        chunks = [todo[s:s + size] for s in range(0, len(todo), size)]
+        chunks = batches(todo, workers, batch)
         args = [([tasks[i] for i in chunk], tests, limits) for chunk in chunks]
         if executor == "ray":
             from .ray_grading import run_batches
