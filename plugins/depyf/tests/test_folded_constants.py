@@ -26,6 +26,10 @@ CASES = {
     "dead closure keeps its cell": "    if 0:\n        return (len({x for i in range(0) if -2}))\n",
     "dead comprehension after a return": "    if 6:\n        return (1, y)[1]\n    y = (len({i: (a * b) for i in range(2)}))\n",
     "continue under a constant ternary": "    for j in range(1):\n        if (y if 5 else a):\n            continue\n",
+    "dead comprehension in the else of a constant test": ("    if 6:\n        y += b\n    else:\n"
+                                                          "        x *= (len({i: -3 for i in range(2) if 8}))\n"),
+    "while whose continue jumps back to its test": ("    k3 = 0\n    while k3 < 3:\n        k3 += 1\n        z *= b\n"
+                                                    "        if y:\n            continue\n        z = a\n"),
     "elif with a constant": "    if ((1 + 6) > max(a, a)):\n        y = 9\n    elif 4:\n        y -= 8\n",
 }
 

@@ -389,6 +389,16 @@ def _real_code(code: types.CodeType) -> tuple[list[tuple], list[tuple | None]]:
     return out, caught
 
 
+def _loaded_code(code: types.CodeType) -> list[types.CodeType]:
+    """The nested code objects the instructions load, in order: a function or comprehension the
+    compiler built for dead code stays in ``co_consts`` but can never run, so it is not compared."""
+    found: list[types.CodeType] = []
+    for ins in dis.get_instructions(code):
+        if isinstance(ins.argval, types.CodeType) and not any(ins.argval is c for c in found):
+            found.append(ins.argval)
+    return found
+
+
 def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
     """The first difference between two code objects, ignoring line numbers and positions."""
     nested = 0x10  # CO_NESTED: where the def stood, not what it does
@@ -419,8 +429,7 @@ def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
     for k, (x, y) in enumerate(zip(handlers_a, handlers_b)):
         if x != y:  # the same instructions, but an exception at one of them goes elsewhere
             return f"{a.co_name}: instruction {k} {sa[k][0]} handled by {x} != {y}"
-    nested_a = [c for c in a.co_consts if isinstance(c, types.CodeType)]
-    nested_b = [c for c in b.co_consts if isinstance(c, types.CodeType)]
+    nested_a, nested_b = _loaded_code(a), _loaded_code(b)
     if len(nested_a) != len(nested_b):
         return f"{a.co_name}: nested code objects differ in number"
     for x, y in zip(nested_a, nested_b):

@@ -10,6 +10,7 @@ import types
 from typing import Any
 
 from . import handlers, suspend
+from .conditions import GENERAL
 from .flow import ControlFlow
 from .opcodes import table_for
 from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys
@@ -139,7 +140,19 @@ class Executor(ControlFlow):
                     best = j
         if best is not None and any(lp.head == i for lp in self.loops):
             return None
+        if best is not None and GENERAL.get() and self._tests_past(i, best):
+            return None  # the loop's own test starts here: ``while cond:`` whose ``continue`` jumps back to it
         return best
+
+    def _tests_past(self, i: int, end: int) -> bool:
+        """Whether instructions from ``i`` are one expression then a conditional jump beyond ``end``."""
+        for q in range(i, min(end, i + 40)):
+            ins = self.instrs[q]
+            if ins.opname in self.table["cond_jumps"]:
+                return self.target(ins) > end
+            if ins.opname in self.table["jumps"] or ins.opname.startswith(("STORE", "RETURN", "POP_TOP")):
+                return False
+        return False
 
     def speculate(self, lo: int, hi: int, stack: list) -> tuple[list, list]:
         """``block`` for a reading that may be abandoned: a refusal gives ([None], []), and the
