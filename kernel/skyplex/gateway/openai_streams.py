@@ -219,6 +219,12 @@ async def pieces(
         (out,) = await routing.generate(name, [prompt], params)
         yield out.text, out
         return
+    astream = getattr(backend, "astream", None)
+    quick = getattr(backend, "submit_is_quick", None)
+    if callable(astream) and callable(quick) and quick():  # streams on this loop: no worker thread per piece
+        async for item in _on_loop(astream(prompt, params)):
+            yield item
+        return
     iterator = backend.stream(prompt, params)
     try:
         while True:
@@ -235,6 +241,21 @@ async def pieces(
     finally:
         # the client went away (or the stream failed): stop generating for nobody
         _abandon(iterator)
+
+
+async def _on_loop(stream: AsyncIterator[Any]) -> AsyncIterator[tuple[str, Completion | None]]:
+    """(piece, None) for each text piece of a backend's async stream, then ("", the Completion or None);
+    the stream is closed however this ends (a client that went away aborts the backend's request)."""
+    final = None
+    try:
+        async for item in stream:
+            if isinstance(item, Completion):
+                final = item
+            elif item:
+                yield item, None
+        yield "", final
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
 
 
 def _abandon(iterator: Any) -> None:

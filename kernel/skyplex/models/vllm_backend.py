@@ -19,6 +19,7 @@ Registering the plugin starts nothing and imports neither vllm nor openai.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -28,13 +29,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, ModelUnavailableError
 from ..hookspecs import hookimpl
-from ..interfaces import GenerationParams, ModelInfo, Prompt
+from ..interfaces import Completion, GenerationParams, ModelInfo, Prompt
 from . import vllm_metrics, vllm_requests
 from .openai_backend import OpenAIBackend
 
@@ -359,10 +360,24 @@ class VLLMBackend(OpenAIBackend):
         event loop, and the requests run there, without a worker-thread hand-off per request."""
         return not self.managed or (self._server is not None and self._server.running())
 
+    def stream(self, prompt: Prompt, params: GenerationParams | None = None) -> Iterator[str]:
+        """Text pieces as the server streams them (over the backend's own loop thread); closing the
+        iterator early aborts the request on the server. Its return value is the whole Completion."""
+        self.ensure_server()
+        return vllm_requests.stream_from_thread(self, self._transport_loaded, self._loop_clients, prompt, params or GenerationParams())
+
+    def astream(self, prompt: Prompt, params: GenerationParams | None = None) -> AsyncIterator[str | Completion]:
+        """Streamed text pieces on the caller's event loop, then the whole :class:`Completion` (the
+        server's usage and finish reason). ``aclose()`` or cancellation aborts the request on the server.
+        Call where :meth:`submit_is_quick` is true (no server to start)."""
+        loop = asyncio.get_running_loop()
+        pool = self._loop_clients.get(loop, self.base_url or "")
+        return vllm_requests.stream_completion(self, pool, prompt, params or GenerationParams())
+
     def _transport_loaded(self) -> vllm_requests.AsyncTransport:
         with self._start_lock:
             if self._transport is None:
-                self._transport = vllm_requests.AsyncTransport(self.timeout)
+                self._transport = vllm_requests.AsyncTransport()
             return self._transport
 
     def close(self) -> None:
@@ -372,7 +387,7 @@ class VLLMBackend(OpenAIBackend):
             server, self._server = self._server, None
             transport, self._transport = self._transport, None
         if transport is not None:
-            transport.close()
+            transport.close(self._loop_clients)
         self._loop_clients.close()
         if server is not None:
             server.stop()

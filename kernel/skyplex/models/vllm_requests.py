@@ -1,15 +1,15 @@
-"""Cancellable requests to a vLLM server: what :meth:`VLLMBackend.submit` hands out.
+"""Cancellable requests to a vLLM server: what :meth:`VLLMBackend.submit` and ``astream`` hand out.
 
-Each completion is one HTTP request on a pooled ``httpx.AsyncClient`` that lives on a small event
-loop thread of its own. :meth:`PendingRequests.cancel` cancels those requests' tasks, which closes
-their connections; vLLM's server aborts a request whose client went away, so its batch slot and
-KV cache are freed instead of generating for nobody. (A blocking call in a worker thread, as the
-``openai`` client makes, cannot be interrupted that way.)
+Each completion is one HTTP request over a keep-alive connection of :mod:`.vllm_http`, on the
+caller's own event loop (the gateway's) or, from a plain thread, on a small loop thread of the
+backend's. :meth:`PendingRequests.cancel` cancels those requests' tasks; the cancelled request drops
+its connection synchronously, and vLLM's server aborts a request whose client went away, so its batch
+slot and KV cache are freed instead of generating for nobody. (A blocking call in a worker thread, as
+the ``openai`` client makes, cannot be interrupted that way.)
 
-The gateway awaits :meth:`PendingRequests.wait` on its own loop: no worker thread is held per
-request while the server generates. Responses are read into the ``openai`` package's types and
-turned into completions by the same code as :class:`~.openai_backend.OpenAIBackend`'s, so both
-paths agree on text, usage and logprobs; retries and error messages are the same too.
+Responses are read into the ``openai`` package's types and turned into completions by the same code
+as :class:`~.openai_backend.OpenAIBackend`'s, so both paths agree on text, usage and logprobs;
+retries and error messages are the same too.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import concurrent.futures
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SkyplexError
-from ..interfaces import Completion, GenerationParams, Prompt, TokenPrompt
+from ..interfaces import Completion, GenerationParams, Prompt, TokenPrompt, Usage
 
 if TYPE_CHECKING:
     from .openai_backend import OpenAIBackend
@@ -39,33 +39,30 @@ class RequestCancelled(SkyplexError):
 
 
 class AsyncTransport:
-    """An event loop on a daemon thread, with one pooled ``httpx.AsyncClient`` (keep-alive connections)."""
+    """An event loop on a daemon thread, for requests submitted from plain threads."""
 
-    def __init__(self, timeout: float) -> None:
-        import httpx
-
+    def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="skyplex-vllm-http", daemon=True)
         self._thread.start()
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-
-        async def make() -> Any:
-            return httpx.AsyncClient(timeout=timeout, limits=limits)
-
-        self.client = asyncio.run_coroutine_threadsafe(make(), self.loop).result()
 
     def run(self, coro: Any) -> concurrent.futures.Future:
         """Schedule ``coro`` on the transport's loop; cancelling the future cancels the request."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def close(self) -> None:
-        """Close the connections and stop the loop thread."""
+    def close(self, pools: LoopClients | None = None) -> None:
+        """Drop this loop's idle connections and stop the loop thread."""
         if self.loop.is_closed():
             return
-        try:
-            asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop).result(timeout=10)
-        except Exception:  # noqa: BLE001 - closing must not fail the caller
-            log.debug("closing the vLLM HTTP client failed", exc_info=True)
+        if pools is not None:
+
+            async def drop() -> None:
+                pools.close_loop(self.loop)
+
+            try:
+                asyncio.run_coroutine_threadsafe(drop(), self.loop).result(timeout=10)
+            except Exception:  # noqa: BLE001 - closing must not fail the caller
+                log.debug("closing the vLLM connections failed", exc_info=True)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
@@ -132,33 +129,44 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 class LoopClients:
-    """One pooled ``httpx.AsyncClient`` per event loop that submits requests (a client is bound to its loop)."""
+    """One :class:`~.vllm_http.HostPool` per event loop and server (asyncio connections belong to their loop)."""
 
     def __init__(self, timeout: float) -> None:
         import weakref
 
         self.timeout = timeout
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def get(self, loop: asyncio.AbstractEventLoop) -> Any:
-        import httpx
+    def get(self, loop: asyncio.AbstractEventLoop, base_url: str) -> Any:
+        """The pool of ``loop`` for the server at ``base_url`` (made on first use)."""
+        from .vllm_http import HostPool
 
         with self._lock:
-            client = self._clients.get(loop)
-            if client is None:
-                limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
-                client = self._clients[loop] = httpx.AsyncClient(timeout=self.timeout, limits=limits)
-            return client
+            pools = self._pools.get(loop)
+            if pools is None:
+                pools = self._pools[loop] = {}
+            pool = pools.get(base_url)
+            if pool is None:
+                pool = pools[base_url] = HostPool(base_url, timeout=self.timeout)
+            return pool
+
+    def close_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drop ``loop``'s idle connections (call on that loop)."""
+        with self._lock:
+            pools = self._pools.pop(loop, {})
+        for pool in pools.values():
+            pool.close()
 
     def close(self) -> None:
-        """Close each client on its loop (loops already stopped just drop theirs)."""
+        """Drop idle connections on every loop still running (stopped loops just drop theirs)."""
         with self._lock:
-            items = list(self._clients.items())
-            self._clients.clear()
-        for loop, client in items:
+            items = list(self._pools.items())
+            self._pools.clear()
+        for loop, pools in items:
             if loop.is_running() and not loop.is_closed():
-                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                for pool in pools.values():
+                    loop.call_soon_threadsafe(pool.close)
 
 
 def request_body(backend: OpenAIBackend, prompt: Prompt, params: GenerationParams) -> tuple[str, dict[str, Any]]:
@@ -180,53 +188,163 @@ def request_body(backend: OpenAIBackend, prompt: Prompt, params: GenerationParam
     return "chat/completions", body
 
 
-async def complete(backend: OpenAIBackend, client: Any, prompt: Prompt, params: GenerationParams) -> Completion:
-    """One completion over ``client``, with the backend's retry policy and error messages."""
+def _headers(backend: OpenAIBackend) -> dict[str, str]:
+    return {"content-type": "application/json", "authorization": f"Bearer {backend._api_key}"}
+
+
+def _client_error(exc: Exception, pool: Any, route: str) -> Exception:
+    """A transport failure as the ``openai`` error the shared retry and message code expects."""
     import httpx
     import openai
+
+    from .vllm_http import ServerTimedOut
+
+    request = httpx.Request("POST", pool.url(route))
+    if isinstance(exc, ServerTimedOut):
+        return openai.APITimeoutError(request=request)
+    return openai.APIConnectionError(message=str(exc) or "connection failed", request=request)
+
+
+def _status_error(status: int, headers: dict[str, str], body: bytes, pool: Any, route: str) -> Exception:
+    import httpx
+    import openai
+
+    response = httpx.Response(status, headers=headers, content=body, request=httpx.Request("POST", pool.url(route)))
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        parsed = body.decode(errors="replace")
+    return openai.APIStatusError(f"HTTP {status}", response=response, body=parsed)
+
+
+async def _retry_or_raise(backend: OpenAIBackend, error: Exception, attempt: int, what: str, status: int | None) -> None:
+    """Sleep before the next attempt, or raise the skyplex error when this one was the last."""
+    from .openai_backend import RETRYABLE_STATUSES, _as_skyplex_error, _retry_after
+
+    if (status is not None and status not in RETRYABLE_STATUSES) or attempt > backend.max_retries:
+        backend.attempts.append(attempt)
+        raise _as_skyplex_error(error, backend, what, attempt) from None
+    delay = backend.backoff(attempt - 1, _retry_after(error))
+    log.info("%s on %s: %s; retry %d/%d in %.2fs", what, backend._where(), error, attempt, backend.max_retries, delay)
+    await asyncio.sleep(delay)
+
+
+async def complete(backend: OpenAIBackend, pool: Any, prompt: Prompt, params: GenerationParams) -> Completion:
+    """One completion over ``pool``, with the backend's retry policy and error messages."""
     from openai.types import Completion as TextCompletion
     from openai.types.chat import ChatCompletion
 
-    from .openai_backend import RETRYABLE_STATUSES, _as_skyplex_error, _retry_after
+    from .vllm_http import ServerTimedOut, ServerUnreachable
 
     route, body = request_body(backend, prompt, params)
-    url = f"{(backend.base_url or '').rstrip('/')}/{route}"
     what = "chat completion" if route.startswith("chat") else "completion"
     payload = json.dumps(body).encode()
-    headers = {"content-type": "application/json", "authorization": f"Bearer {backend._api_key}"}
+    headers = _headers(backend)
     attempt = 0
     while True:
         attempt += 1
         try:
-            response = await client.post(url, content=payload, headers=headers)
-        except httpx.TimeoutException as exc:
-            error: Exception = openai.APITimeoutError(request=exc.request)
-            retry_after = None
-        except httpx.TransportError as exc:
-            error = openai.APIConnectionError(message=str(exc), request=exc.request)
-            retry_after = None
-        else:
-            if response.status_code < 400:
-                backend.attempts.append(attempt)
-                data = response.json()
-                if route.startswith("chat"):
-                    return backend._from_chat_completion(ChatCompletion.construct(**data), prompt)
-                return backend._from_text_completion(TextCompletion.construct(**data), "" if isinstance(prompt, TokenPrompt) else prompt)
-            try:
-                error_body: Any = response.json()
-            except ValueError:
-                error_body = response.text
-            error = openai.APIStatusError(f"HTTP {response.status_code}", response=response, body=error_body)
-            retry_after = _retry_after(error)
-            if response.status_code not in RETRYABLE_STATUSES:
-                backend.attempts.append(attempt)
-                raise _as_skyplex_error(error, backend, what, attempt) from None
-        if attempt > backend.max_retries:
+            async with pool.post(route, payload, headers) as response:
+                data = await response.read()
+        except (ServerUnreachable, ServerTimedOut) as exc:
+            await _retry_or_raise(backend, _client_error(exc, pool, route), attempt, what, None)
+            continue
+        if response.status < 400:
             backend.attempts.append(attempt)
-            raise _as_skyplex_error(error, backend, what, attempt) from None
-        delay = backend.backoff(attempt - 1, retry_after)
-        log.info("%s on %s: %s; retry %d/%d in %.2fs", what, backend._where(), error, attempt, backend.max_retries, delay)
-        await asyncio.sleep(delay)
+            parsed = json.loads(data)
+            if route.startswith("chat"):
+                return backend._from_chat_completion(ChatCompletion.construct(**parsed), prompt)
+            return backend._from_text_completion(TextCompletion.construct(**parsed), "" if isinstance(prompt, TokenPrompt) else prompt)
+        error = _status_error(response.status, response.headers, data, pool, route)
+        await _retry_or_raise(backend, error, attempt, what, response.status)
+
+
+async def stream_completion(
+    backend: OpenAIBackend, pool: Any, prompt: Prompt, params: GenerationParams
+) -> AsyncIterator[str | Completion]:
+    """Text pieces of one streamed completion as the server sends them, then the whole
+    :class:`Completion` (text, finish reason, the server's usage). A failure before the first piece
+    is retried like a plain request; leaving early (``aclose()``, cancellation) drops the connection,
+    so the server stops generating."""
+    from .vllm_http import ServerTimedOut, ServerUnreachable
+
+    route, body = request_body(backend, prompt, params.model_copy(update={"logprobs": False}))
+    what = "streamed " + ("chat completion" if route.startswith("chat") else "completion")
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    payload = json.dumps(body).encode()
+    headers = _headers(backend)
+    chat = route.startswith("chat")
+    attempt = 0
+    while True:
+        attempt += 1
+        started = False
+        try:
+            async with pool.post(route, payload, headers) as response:
+                if response.status >= 400:
+                    data = await response.read()
+                    error = _status_error(response.status, response.headers, data, pool, route)
+                    await _retry_or_raise(backend, error, attempt, what, response.status)
+                    continue
+                pieces: list[str] = []
+                reason: str | None = None
+                usage: Any = None
+                async for event in response.events():
+                    if event == b"[DONE]":
+                        break
+                    chunk = json.loads(event)
+                    if chunk.get("error"):
+                        raise _stream_error(backend, chunk["error"])
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                        if piece:
+                            started = True
+                            pieces.append(piece)
+                            yield piece
+                        reason = choice.get("finish_reason") or reason
+                async for _ in response.chunks():  # read to the end so the connection can be kept
+                    pass
+        except (ServerUnreachable, ServerTimedOut) as exc:
+            if started:
+                from ..errors import ModelUnavailableError
+
+                raise ModelUnavailableError(f"the stream from {backend._where()} broke off: {exc}") from None
+            await _retry_or_raise(backend, _client_error(exc, pool, route), attempt, what, None)
+            continue
+        backend.attempts.append(attempt)
+        yield _streamed_completion(backend, prompt, "".join(pieces), reason, usage)
+        return
+
+
+def _stream_error(backend: OpenAIBackend, error: Any) -> Exception:
+    from ..errors import ModelUnavailableError
+
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return ModelUnavailableError(f"{backend._where()} failed in the middle of a stream: {message}")
+
+
+def _streamed_completion(backend: OpenAIBackend, prompt: Prompt, text: str, reason: str | None, usage: Any) -> Completion:
+    from .openai_backend import _finish_reason
+
+    if isinstance(usage, dict):
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        counted = Usage(
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
+            cached_prompt_tokens=cached or 0,
+        )
+    else:  # a server that sent no usage: counted with its tokenizer
+        counted = backend._usage(None, prompt, text)
+    return Completion(text=text, finish_reason=_finish_reason(reason), usage=counted)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def submit(
@@ -238,12 +356,55 @@ def submit(
 ) -> PendingRequests:
     """Start one request per prompt; returns at once. Called from a coroutine, the requests run on
     the caller's own loop; from a plain thread, on the transport's loop thread."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
+    base_url = backend.base_url or ""
+    loop = _running_loop()
     if loop is not None:
-        client = loop_clients.get(loop)
-        return PendingRequests([loop.create_task(complete(backend, client, p, params)) for p in prompts], loop)
+        pool = loop_clients.get(loop, base_url)
+        return PendingRequests([loop.create_task(complete(backend, pool, p, params)) for p in prompts], loop)
     shared = transport()
-    return PendingRequests([shared.run(complete(backend, shared.client, p, params)) for p in prompts])
+    pool = loop_clients.get(shared.loop, base_url)
+    return PendingRequests([shared.run(complete(backend, pool, p, params)) for p in prompts])
+
+
+def stream_from_thread(
+    backend: OpenAIBackend, transport: Callable[[], AsyncTransport], loop_clients: LoopClients, prompt: Prompt, params: GenerationParams
+) -> Iterator[str]:
+    """:func:`stream_completion` for a plain thread: pieces are handed over from the transport's loop.
+    Closing the generator early cancels the request (the connection drops; the server stops). The
+    generator's return value is the whole :class:`Completion`."""
+    import queue
+
+    shared = transport()
+    pool = loop_clients.get(shared.loop, backend.base_url or "")
+    items: queue.Queue[Any] = queue.Queue()
+    done = object()
+
+    async def pump() -> None:
+        try:
+            async for item in stream_completion(backend, pool, prompt, params):
+                items.put(item)
+        except BaseException as exc:  # handed to the reading thread, cancellation included
+            items.put(exc)
+            raise
+        finally:
+            items.put(done)
+
+    future = shared.run(pump())
+    final: Completion | None = None
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                if isinstance(item, asyncio.CancelledError):
+                    raise RequestCancelled("the stream was cancelled before the server finished it")
+                raise item
+            if isinstance(item, Completion):
+                final = item
+            else:
+                yield item
+    finally:
+        if not future.done():
+            future.cancel()
+    return final
