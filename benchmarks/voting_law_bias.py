@@ -9,6 +9,7 @@ measured distributions:
 
 * ``1``: one Dirichlet (what ``components="auto"`` uses below 12 answers per query);
 * ``2``: Dirichlet mixture (wrong answers alike + one dominant wrong answer);
+* ``blend``: the middle of one Dirichlet and an easy/hard mixture of two (``components="blend"``);
 * ``oracle 1`` / ``oracle 2``: the same shapes fitted once on 200 answers per query, then used as
   the prior for the m answers (so estimation noise in the prior is gone: what is left is the shape).
 
@@ -27,7 +28,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from skyplex_voting.fit import fit_prior, predicted_curves  # noqa: E402
+from skyplex_voting.fit import fit_law, fit_prior, predicted_curves  # noqa: E402
 from skyplex_voting.law import lump_columns, plurality_curves  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,8 +59,9 @@ def main() -> None:
                 C = draw_counts(Pm, m, np.random.default_rng(50_000 + 100 * m + d))
                 priors = {"1": fit_prior(C, components=1, seed=d), "2": fit_prior(C, components=2, seed=d),
                           "oracle 1": oracles[1], "oracle 2": oracles[2]}
-                for label, prior in priors.items():
-                    curve = predicted_curves(prior, C, KMAX).mean(axis=0)
+                curves = {label: predicted_curves(prior, C, KMAX).mean(axis=0) for label, prior in priors.items()}
+                curves["blend"] = fit_law(C, kmax=KMAX, components="blend", draws=0, seed=d).curve
+                for label, curve in curves.items():
                     level = curve[0] - exact[0]
                     gain = (curve[-1] - curve[0]) - (exact[-1] - exact[0])
                     errs.setdefault(label, []).append((float(np.abs(curve - exact).mean()), float(level), float(gain)))
@@ -73,6 +75,12 @@ def main() -> None:
                 print(f"{name:>4} m={m:<3d} {label:>9}: MAE {r['mae']:.2f} | level bias {r['level_bias']:+.2f} "
                       f"sd {r['level_sd']:.2f} | gain bias {r['gain_bias']:+.2f} sd {r['gain_sd']:.2f} "
                       f"(true gain {r['true_gain']:+.2f}) pts", flush=True)
+    target = [r for r in rows if r["prior"] in ("1", "blend")]
+    for label in ("1", "blend"):
+        cells = [r for r in target if r["prior"] == label]
+        met = sum(r["mae"] <= 2.0 for r in cells)
+        print(f"prior {label}: MAE <= 2 points in {met} of {len(cells)} cells "
+              f"(worst {max(r['mae'] for r in cells):.2f})")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"rows": rows}, indent=1))
     print(f"wrote {OUT.relative_to(ROOT)}")

@@ -33,6 +33,10 @@ RESP_FLOOR = 1e-6
 LOG_ALPHA_SD = 3.0
 #: below this median number of answers per query, ``components='auto'`` keeps one Dirichlet
 MIXTURE_MIN_SAMPLES = 12
+#: ``components="blend"`` predicts the middle of these two priors' curves (see :func:`fit_law`)
+BLEND = ("1", "2s")
+#: fewer queries than this cannot separate an easy and a hard component: "blend" keeps one Dirichlet
+BLEND_MIN_QUERIES = 20
 
 
 def check_counts(counts: Any, *, min_samples: int = 1) -> np.ndarray:
@@ -238,8 +242,12 @@ def fit_prior(counts: Any, *, components: int | str = "auto", seed: int = 0) -> 
         shapes = [FAMILIES["1"]] if few else [FAMILIES["1"], FAMILIES["2"]]
     elif key in FAMILIES and not isinstance(components, bool):
         shapes = [FAMILIES[key]]
+    elif components == "blend":
+        raise InvalidInputError("'blend' combines two priors: use fit_law(..., components='blend'); "
+                                "fit_prior takes 1, 2, 2s, 3 or 'auto'", field="components")
     else:
-        raise InvalidInputError(f"components must be 1, 2, 2s, 3 or 'auto', got {components!r}", field="components")
+        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto' or 'blend', got {components!r}",
+                                field="components")
     best = None
     for fams in shapes:
         if len(fams) > 1 and C.shape[0] < 10 * len(fams) and len(shapes) > 1:
@@ -349,27 +357,53 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
             draws: int = 8, rounds: int = 200, level: float = 0.95, seed: int = 0) -> LawFit:
     """Fit the pooled prior to ``counts`` and predict the accuracy curve for K = 1..kmax.
 
+    ``components`` is any shape :func:`fit_prior` takes, or ``"blend"``: fit one Dirichlet and the
+    two-component mixture (``"2s"``: an easier and a harder group of queries) and predict the middle
+    of their two curves, reporting their span as ``extras["blend"]["band_low"/"band_high"]``. With m
+    answers per query only the curve up to K = m is pinned down by the answers; beyond it each prior
+    extrapolates by its shape, and on the measured task the two err in opposite directions (one
+    Dirichlet overstates what voting adds, the mixture fitted on few answers understates it;
+    benchmarks/voting_law_bias.py). ``prior`` is then the one-Dirichlet part. With fewer than
+    :data:`BLEND_MIN_QUERIES` queries "blend" keeps one Dirichlet.
+
     The optimum is the exact argmax over every K up to ``kmax`` (smallest K on ties); its interval
-    comes from :func:`k_interval` over ``draws`` posterior draws per query (``draws=0`` skips it and
-    reports the point as its own interval).
+    comes from :func:`k_interval` over ``draws`` posterior draws per query (from both priors for
+    "blend"; ``draws=0`` skips it and reports the point as its own interval).
     """
     check_tie_rule(tie)
     kmax = check_kmax(kmax)
     if not 0 < level < 1:
         raise InvalidInputError(f"level must be between 0 and 1, got {level}", field="level")
-    prior = fit_prior(counts, components=components, seed=seed)
-    per_query = predicted_curves(prior, counts, kmax, tie)
+    extras: dict = {}
+    if components == "blend":
+        C = check_counts(counts, min_samples=2)
+        shapes = BLEND if C.shape[0] >= BLEND_MIN_QUERIES else BLEND[:1]
+        priors = [fit_prior(C, components=shape, seed=seed) for shape in shapes]
+        extras["blend"] = {"priors": [p.to_dict() for p in priors]}
+        if len(priors) == 1:
+            extras["blend"]["note"] = (f"fewer than {BLEND_MIN_QUERIES} queries: one Dirichlet only "
+                                       "(too few to fit an easy and a hard group)")
+    else:
+        priors = [fit_prior(counts, components=components, seed=seed)]
+    parts = [predicted_curves(p, counts, kmax, tie) for p in priors]
+    per_query = np.mean(parts, axis=0)
     curve = per_query.mean(axis=0)
+    if "blend" in extras:
+        means = np.array([q.mean(axis=0) for q in parts])
+        extras["blend"].update(band_low=[float(x) for x in means.min(axis=0)],
+                               band_high=[float(x) for x in means.max(axis=0)])
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
     interval = (k_best, k_best)
     if draws > 0:
-        D = posterior_draws(prior, counts, draws, seed)
-        Q, S, cols = D.shape
-        dc = plurality_curves(D.reshape(Q * S, cols), kmax, tie).reshape(Q, S, kmax)
-        lo, hi = k_interval(dc, rounds=rounds, level=level, seed=seed)
+        dcs = []
+        for i, prior in enumerate(priors):
+            D = posterior_draws(prior, counts, draws, seed + i)
+            Q, S, cols = D.shape
+            dcs.append(plurality_curves(D.reshape(Q * S, cols), kmax, tie).reshape(Q, S, kmax))
+        lo, hi = k_interval(np.concatenate(dcs, axis=1), rounds=rounds, level=level, seed=seed)
         interval = (min(lo, k_best), max(hi, k_best))
-    return LawFit(prior=prior, kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
-                  accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level)
+    return LawFit(prior=priors[0], kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
+                  accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras)
 
 
 def empirical_curves(counts: Any, kmax: int, tie: str = "random") -> np.ndarray:
