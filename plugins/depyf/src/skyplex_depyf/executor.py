@@ -367,10 +367,23 @@ class Executor(ControlFlow):
         elif op == "IMPORT_NAME":
             fromlist = self.expr(stack.pop(), ins)
             level = self.expr(stack.pop(), ins)
-            if level.text != "0" or fromlist.text != "None":
-                raise self.refuse(ins, "relative or from-import")
-            stack.append(Expr(f"__import__ {argval}", atom=True))
-            stack[-1].module = argval
+            level_value = getattr(level, "const", (None,))[0]
+            names = getattr(fromlist, "const", (None,))[0]
+            if (isinstance(level_value, int) and level_value >= 0 and isinstance(names, tuple) and names
+                    and all(isinstance(n, str) and n.isidentifier() for n in names)):
+                stack.append(Expr(f"__import__ {argval}", atom=True))  # ``from module import names``
+                stack[-1].from_import = {"module": "." * level_value + argval, "names": [], "fromlist": names}
+            elif level.text != "0" or fromlist.text != "None":
+                raise self.refuse(ins, "import of an unknown shape")
+            else:
+                stack.append(Expr(f"__import__ {argval}", atom=True))
+                stack[-1].module = argval
+        elif op == "IMPORT_FROM":
+            source = stack[-1]  # stays: popped once every name is stored
+            if getattr(source, "from_import", None) is None and getattr(source, "module", None) is None:
+                raise self.refuse(ins, "IMPORT_FROM without an import")
+            stack.append(Expr(f"__import_from__ {argval}", atom=True))
+            stack[-1].imported = (source, argval)
         elif op == "RETURN_GENERATOR":
             stack.append(GenMarker())
         elif op == "YIELD_VALUE":
@@ -382,6 +395,15 @@ class Executor(ControlFlow):
         elif op == "MAP_ADD":
             value, key = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
             stmts.append(Append(f"{key.text}: {value.text}"))
+        elif op == "POP_TOP" and (getattr(stack[-1], "from_import", None) or getattr(stack[-1], "alias_line", None)):
+            value = stack.pop()
+            if getattr(value, "alias_line", None):
+                stmts.append(Line(value.alias_line))
+            else:
+                found = value.from_import
+                if len(found["names"]) != len(found["fromlist"]):
+                    raise self.refuse(ins, "from-import whose names are not all stored")
+                stmts.append(Line(f"from {found['module']} import {', '.join(found['names'])}"))
         elif op == "POP_TOP":
             value = stack.pop()
             if isinstance(value, GenMarker):
@@ -503,10 +525,22 @@ class Executor(ControlFlow):
             if value.code.co_name != name:
                 raise self.refuse(ins, "function stored under another name than its own")
             stmts.append(Line(self.render_function(value, "def", name)))
+        elif getattr(value, "imported", None) is not None:
+            source, attr = value.imported
+            found = getattr(source, "from_import", None)
+            if found is not None:
+                found["names"].append(attr if attr == name else f"{attr} as {name}")
+            elif "." in source.module and source.module.rsplit(".", 1)[1] == attr and not getattr(source, "alias_line", None):
+                source.alias_line = f"import {source.module} as {name}"  # written when the module is popped
+            else:
+                raise self.refuse(ins, "import of an unknown shape")
         elif getattr(value, "module", None) is not None:
             module = value.module
             if module.split(".")[0] != name:
-                raise self.refuse(ins, "import stored under another name")
-            stmts.append(Line(f"import {module}"))
+                if "." in module:
+                    raise self.refuse(ins, "import stored under another name")
+                stmts.append(Line(f"import {module} as {name}"))
+            else:
+                stmts.append(Line(f"import {module}"))
         else:
             stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
