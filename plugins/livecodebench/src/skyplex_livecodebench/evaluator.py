@@ -165,7 +165,8 @@ class LiveCodeBenchEvaluator(Evaluator):
                                             data={"status": m["status"], "message": m["message"]}))
             described = [_Item(r["question_id"], r.get("difficulty", "unknown"), r.get("platform", "unknown"),
                                datetime.fromisoformat(r["contest_date"])) for r in records]
-            scores += _scores(subject.name, score(results, described, ks=ks, cutoff=opts.get("cutoff")))  # type: ignore[arg-type]
+            table = score(results, described, ks=ks, cutoff=opts.get("cutoff"))  # type: ignore[arg-type]
+            scores += _scores(subject.name, table)
         if progress is not None:
             progress(len(subjects) * 100, len(subjects) * 100, "done")
         return Report(evaluator=self.name, suite=suite.name, scores=scores, items=items,

@@ -58,7 +58,8 @@ def run_batches(batches: Sequence[tuple[Sequence[int], tuple]], record: Callable
             try:
                 verdicts = ray.get(ref)
             except ray.exceptions.RayError as exc:
-                failures.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}")
+                first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+                failures.append(f"{type(exc).__name__}: {first_line}")
                 continue
             for i, v in zip(owners[ref], verdicts):
                 record(i, v)
