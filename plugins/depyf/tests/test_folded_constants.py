@@ -30,6 +30,9 @@ CASES = {
                                                           "        x *= (len({i: -3 for i in range(2) if 8}))\n"),
     "while whose continue jumps back to its test": ("    k3 = 0\n    while k3 < 3:\n        k3 += 1\n        z *= b\n"
                                                     "        if y:\n            continue\n        z = a\n"),
+    "return inside finally": "    try:\n        z *= 3\n    finally:\n        if x:\n            return (z >= 6)\n",
+    "return inside finally after a division": ("    try:\n        z = a // b\n    finally:\n        if b:\n"
+                                               "            return (a or 0)\n        y = 4\n"),
     "elif with a constant": "    if ((1 + 6) > max(a, a)):\n        y = 9\n    elif 4:\n        y -= 8\n",
 }
 

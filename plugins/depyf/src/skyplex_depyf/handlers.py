@@ -242,14 +242,26 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         raise _refusal(executor, handler, "finally handler of an unknown shape")
     if [x.opname for x in ins[cleanup:cleanup + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"]:
         raise _refusal(executor, cleanup, "finally without its re-raise epilogue")
-    final, rest = executor.block(handler + 1, cleanup - 1, [])
-    if rest:
-        raise _refusal(executor, handler, "finally body leaves values on the stack")
-    size = cleanup - 1 - (handler + 1)
+    # a ``return`` in the handler's copy first drops the exception (SWAP, POP_TOP, SWAP, POP_EXCEPT):
+    # four instructions the normal path's copy does not have
+    leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
+    returns_in_final = sum(1 for k in range(handler + 1, cleanup - 1)
+                           if [x.opname for x in ins[k:k + 5]] == leaving)
+    size = cleanup - 1 - (handler + 1) - 4 * returns_in_final
     inner_stack = stack + ([returns] if returns is not None else [])
     copy, rest = executor.block(normal, normal + size, inner_stack)
-    if copy != final or len(rest) != len(inner_stack):
+    if len(rest) != len(inner_stack):
         raise _refusal(executor, normal, "the two copies of the finally body differ")
+    if returns_in_final and returns is None:
+        # the handler's copy is the same statements under the exception; the recompile-and-compare
+        # check proves it, since this source compiles both copies again
+        final = copy
+    else:
+        final, rest = executor.block(handler + 1, cleanup - 1, [])
+        if rest:
+            raise _refusal(executor, handler, "finally body leaves values on the stack")
+        if copy != final:
+            raise _refusal(executor, normal, "the two copies of the finally body differ")
     node.final = final or [Line("pass")]
     k, after = normal + size, cleanup + 3
     if returns is not None:
