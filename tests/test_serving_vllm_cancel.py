@@ -160,6 +160,21 @@ def test_closed_thread_stream_is_aborted_on_the_server(skyplex_vllm_backend):
     assert_aborted(backend, before)
 
 
+def test_closing_the_backend_under_a_stream_aborts_it(skyplex_vllm_backend):
+    from skyplex.models.vllm_backend import VLLMBackend
+
+    before = idle(skyplex_vllm_backend)
+    attached = VLLMBackend(base_url=skyplex_vllm_backend.base_url)
+    stream = attached.stream(COUNTING, GenerationParams(max_tokens=LONG, temperature=0.0))
+    assert next(stream)
+    generating(skyplex_vllm_backend, before)
+    attached.close()
+    with pytest.raises(RequestCancelled):
+        for _ in stream:  # what was already received, then the end: never a hang
+            pass
+    assert_aborted(skyplex_vllm_backend, before)
+
+
 @pytest.fixture(scope="module")
 def gateway(skyplex_vllm_backend, skyplex_model_cache_dir):
     from skyplex.gateway import background_server, create_app

@@ -51,18 +51,22 @@ class AsyncTransport:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def close(self, pools: LoopClients | None = None) -> None:
-        """Drop this loop's idle connections and stop the loop thread."""
+        """Cancel the requests still running here (each drops its connection: the server aborts it),
+        drop this loop's idle connections and stop the loop thread."""
         if self.loop.is_closed():
             return
-        if pools is not None:
 
-            async def drop() -> None:
+        async def drop() -> None:
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+            if pools is not None:
                 pools.close_loop(self.loop)
 
-            try:
-                asyncio.run_coroutine_threadsafe(drop(), self.loop).result(timeout=10)
-            except Exception:  # noqa: BLE001 - closing must not fail the caller
-                log.debug("closing the vLLM connections failed", exc_info=True)
+        try:
+            asyncio.run_coroutine_threadsafe(drop(), self.loop).result(timeout=10)
+        except Exception:  # noqa: BLE001 - closing must not fail the caller
+            log.debug("closing the vLLM connections failed", exc_info=True)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
@@ -393,7 +397,12 @@ def stream_from_thread(
     final: Completion | None = None
     try:
         while True:
-            item = items.get()
+            try:
+                item = items.get(timeout=1.0)
+            except queue.Empty:
+                if not shared.loop.is_running():  # the backend was closed under this stream
+                    raise RequestCancelled("the backend was closed before the stream finished") from None
+                continue
             if item is done:
                 break
             if isinstance(item, BaseException):
