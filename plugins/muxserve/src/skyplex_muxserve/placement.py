@@ -11,6 +11,7 @@ re-implemented with its defects, for comparison.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from skyplex.errors import InvalidInputError
@@ -22,6 +23,7 @@ from .workload import Mesh, MeshLLM, MuxWorkload, PlacementPlan, validate_worklo
 
 
 CONFIRM_SEED = 7919
+CONFIRM_REQUESTS = 20_000  # most requests one judging simulation runs
 
 
 def node_patterns(gpus_per_node: int) -> list[tuple[int, ...]]:
@@ -41,10 +43,31 @@ def node_patterns(gpus_per_node: int) -> list[tuple[int, ...]]:
     return sorted(out, reverse=True)
 
 
+#: most cuts the search tries (6 nodes of 8 GPUs give 5005); beyond, the cluster is refused by name
+MAX_CUTS = 5005
+
+
+def cut_count(nnodes: int, gpus_per_node: int) -> int:
+    """How many cuts ``cluster_cuts`` lists: multisets of ``nnodes`` node patterns."""
+    return math.comb(len(node_patterns(gpus_per_node)) + nnodes - 1, nnodes)
+
+
 def cluster_cuts(nnodes: int, gpus_per_node: int) -> list[list[int]]:
     """Mesh-size lists for the cluster: node patterns combined across nodes (order does not matter)."""
+    if cut_count(nnodes, gpus_per_node) > MAX_CUTS:
+        raise InvalidInputError(
+            f"a cluster of {nnodes} x {gpus_per_node} GPUs has {cut_count(nnodes, gpus_per_node)} ways to cut into meshes, "
+            f"more than the {MAX_CUTS} the placement search tries; place groups of at most "
+            f"{_max_nodes(gpus_per_node)} such nodes separately", field="cluster")
     pats = node_patterns(gpus_per_node)
     return [[s for p in combo for s in p] for combo in itertools.combinations_with_replacement(pats, nnodes)]
+
+
+def _max_nodes(gpus_per_node: int) -> int:
+    n = 1
+    while cut_count(n + 1, gpus_per_node) <= MAX_CUTS and n < 4096:
+        n += 1
+    return n
 
 
 def authors_kv_fraction(ngpus: int, models: list[str]) -> float:
@@ -206,9 +229,12 @@ class Optimiser:
             return improved[0]
         from .simulator import SimConfig, simulate
 
+        # at extreme rates a shorter horizon keeps the judging run to a bounded number of requests
+        horizon = min(horizon_s, CONFIRM_REQUESTS / sum(m.rate for m in self.llms))
+
         def simulated(c: Candidate) -> float:
             # its own arrival seed, so the pick is not tuned to the arrivals a later evaluation uses
-            return simulate(self.to_plan(c), self.wl, self.profile, SimConfig(seed=CONFIRM_SEED, duration_s=horizon_s)).goodput
+            return simulate(self.to_plan(c), self.wl, self.profile, SimConfig(seed=CONFIRM_SEED, duration_s=horizon)).goodput
 
         return max(improved[:confirm], key=simulated)
 

@@ -9,6 +9,7 @@ aggregate (all requests over the last completion) is reported too.
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ class SimConfig:
     slo_scale: float = 8.0  # SLO: latency <= slo_scale x the request's latency alone on its mesh
     rate_schedule: dict[str, list[tuple[float, float]]] | None = None  # per LLM [(until_s, rate), ...]
     unavailable_s: dict[str, float] | None = None  # per LLM: seconds before it can serve (being moved/loaded)
+    max_requests: int = 500_000  # refuse runs asking for more requests than this (all LLMs together)
 
 
 @dataclass
@@ -114,20 +116,43 @@ def mesh_pool_bytes(mesh: Mesh, wl: MuxWorkload, gpu_memory_gib: float) -> float
     return free * GIB
 
 
+def _check_config(cfg: SimConfig) -> None:
+    """Refuse knobs a run cannot use (NaN, infinity, negative seeds), naming the knob."""
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise InvalidInputError(f"seed must be an integer >= 0, got {cfg.seed!r}", field="seed")
+    # (knob, lowest, highest): CVs below 0.01 overflow the gamma shape 1/cv^2
+    for knob, lo, hi in (("duration_s", 1e-6, 7 * 86400.0), ("arrival_cv", 0.01, 100.0), ("length_cv", 0.01, 100.0),
+                         ("slo_scale", 1e-6, 1e6), ("adbs_period_s", 1e-3, 86400.0), ("switch_s", 0.0, 60.0)):
+        v = getattr(cfg, knob)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            raise InvalidInputError(f"{knob} must be a finite number between {lo:g} and {hi:g}, got {v!r}", field=knob)
+
+
+def _request_count(m, cfg: SimConfig) -> int:
+    sched = (cfg.rate_schedule or {}).get(m.name)
+    if cfg.counts is not None:
+        return int(cfg.counts.get(m.name, 0))
+    if sched:
+        n, prev = 0, 0.0
+        for until, r in sched:
+            n += int(round((until - prev) * r))
+            prev = until
+        return n
+    return int(round(m.rate * cfg.duration_s))
+
+
 def _streams(wl: MuxWorkload, cfg: SimConfig) -> dict[str, Stream]:
+    counts = {m.name: _request_count(m, cfg) for m in wl.llms}
+    if sum(counts.values()) > cfg.max_requests:
+        top = max(counts, key=counts.get)
+        raise InvalidInputError(
+            f"the run would simulate {sum(counts.values())} requests (LLM {top!r} alone {counts[top]}), more than the "
+            f"limit of {cfg.max_requests}; lower the rates or the duration", field=f"models[{top}].rate")
     out = {}
     for m in wl.llms:
         rng = _rng(cfg.seed, m.name)
         sched = (cfg.rate_schedule or {}).get(m.name)
-        if cfg.counts is not None:
-            n = int(cfg.counts.get(m.name, 0))
-        elif sched:
-            n, prev = 0, 0.0
-            for until, r in sched:
-                n += int(round((until - prev) * r))
-                prev = until
-        else:
-            n = int(round(m.rate * cfg.duration_s))
+        n = counts[m.name]
         st = make_stream(rng, m.rate, n, m.avg_prompt_len, m.avg_output_len, cfg.arrival_cv,
                          cfg.length_cv, cfg.max_len, sched)
         wait = (cfg.unavailable_s or {}).get(m.name, 0.0)
@@ -156,6 +181,7 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
         raise InvalidInputError(f"decode_scale must be two factors > 0, got {cfg.decode_scale!r}", field="decode_scale")
     if len(cfg.decode_host_s) != 2 or not all(float(x) >= 0 for x in cfg.decode_host_s):
         raise InvalidInputError(f"decode_host_s must be two times >= 0 s, got {cfg.decode_host_s!r}", field="decode_host_s")
+    _check_config(cfg)
     check_plan_covers(plan, wl)
     llm_of = wl.by_name()
     streams = _streams(wl, cfg)
@@ -170,6 +196,12 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
         for x in mesh.llms:
             shape = shape_of(x.model)
             profile.grid(x.model, mesh.ngpus)  # a clear error when this mesh size was never profiled
+            llm = llm_of[x.name]
+            typical = (llm.avg_prompt_len + llm.avg_output_len + 8) * shape.kv_bytes_per_token_mesh(mesh.ngpus)
+            if pool < typical:  # not even a request of mean length fits: the LLM would serve (nearly) nothing
+                raise InvalidInputError(
+                    f"mesh {mi}'s KV pool ({pool / GIB:.3f} GiB) cannot hold one request of mean length of LLM "
+                    f"{x.name!r} ({typical / GIB:.3f} GiB); raise gpu_memory_utilization", field=f"placement[{mi}]")
             cap = cfg.batch_cap or (cfg.temporal_batch_cap if plan.mode == "temporal" else None)
             bmax = max(1, cap or x.max_num_seqs)
             exclusive = plan.mode != "flexsm"

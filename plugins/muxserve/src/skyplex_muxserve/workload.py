@@ -19,6 +19,7 @@ import yaml
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import Placement, RequestClass, Workload
 
+from . import checks
 from .catalogue import model_key, shape_of
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is there
@@ -155,57 +156,92 @@ def _yaml(path: Path) -> Any:
 
 
 def _check_rate(name: str, rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, str)):
+        raise InvalidInputError(f"LLM {name!r}: rate {rate!r} is not a number", field=f"models[{name}].rate")
     try:
         r = float(rate)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(f"LLM {name!r}: rate {rate!r} is not a number", field=f"models[{name}].rate") from None
     if not math.isfinite(r) or r <= 0:
         raise InvalidInputError(f"LLM {name!r}: rate must be > 0 requests/s, got {rate!r}", field=f"models[{name}].rate")
     return r
 
 
+def _check_model(name: str, model: Any, field: str) -> str:
+    """The catalogue key of an LLM's model, refusing non-strings and unknown shapes with the LLM named."""
+    if not isinstance(model, str):
+        raise InvalidInputError(f"LLM {name!r}: model must be a name or checkpoint path, got {model!r}", field=field)
+    try:
+        key = model_key(model)
+        shape_of(key)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"LLM {name!r}: {exc.message}", field=field) from None
+    return key
+
+
+def _length(value: Any, field: str, what: str) -> float:
+    return checks.number(value, field, what, lo=0, lo_open=True, hi=checks.MAX_TOKENS)
+
+
 def validate_workload(wl: MuxWorkload) -> None:
     """Refuse an empty workload, duplicate names, non-positive rates, unknown models, bad clusters."""
     if not wl.llms:
         raise InvalidInputError("the workload lists no LLMs", field="models")
-    if wl.nnodes < 1 or wl.gpus_per_node < 1:
-        raise InvalidInputError(f"cluster must have >= 1 node and >= 1 GPU per node, got {wl.nnodes} x {wl.gpus_per_node}",
-                                field="cluster")
+    if len(wl.llms) > checks.MAX_LLMS:
+        raise InvalidInputError(f"the workload lists {len(wl.llms)} LLMs; at most {checks.MAX_LLMS} are placed at once",
+                                field="models")
+    checks.integer(wl.nnodes, "cluster.nnodes", "cluster nnodes", lo=1, hi=checks.MAX_NODES)
+    checks.integer(wl.gpus_per_node, "cluster.ngpus_per_node", "cluster ngpus_per_node", lo=1, hi=checks.MAX_GPUS_PER_NODE)
     seen = set()
     for m in wl.llms:
         if m.name in seen:
             raise InvalidInputError(f"LLM name {m.name!r} appears twice", field=f"models[{m.name}]")
         seen.add(m.name)
         _check_rate(m.name, m.rate)
-        shape_of(m.model)
-        if m.avg_prompt_len <= 0 or m.avg_output_len <= 0:
-            raise InvalidInputError(f"LLM {m.name!r}: average prompt/output lengths must be > 0", field=f"models[{m.name}]")
+        _check_model(m.name, m.model, f"models[{m.name}].model")
+        for what, v in (("avg_prompt_len", m.avg_prompt_len), ("avg_output_len", m.avg_output_len)):
+            _length(v, f"models[{m.name}].{what}", f"LLM {m.name!r}: {what}")
+
+
+_WORKLOAD_KEYS = ("cluster", "models", "avg_prompt_len", "avg_output_len")
+_LLM_KEYS = ("name", "model", "rate", "avg_prompt_len", "avg_output_len")
 
 
 def parse_workload(data: Any, source: str = "workload") -> MuxWorkload:
     """A MuxWorkload from the authors' workload mapping (``cluster``, ``models``: name, model, rate)."""
     if not isinstance(data, dict):
         raise InvalidInputError(f"{source}: expected a mapping with 'cluster' and 'models'", field=source)
-    cluster = data.get("cluster") or {}
+    checks.known_keys(data, _WORKLOAD_KEYS, "workload", source)
+    cluster = data.get("cluster")
+    cluster = {} if cluster is None else cluster  # absent: one node of 8 GPUs, the authors' default
     if not isinstance(cluster, dict):
         raise InvalidInputError(f"{source}: 'cluster' must be a mapping of nnodes, ngpus_per_node", field="cluster")
+    checks.known_keys(cluster, ("nnodes", "ngpus_per_node"), "cluster", f"{source}: cluster")
     entries = data.get("models")
     if not isinstance(entries, list) or not entries:
         raise InvalidInputError(f"{source}: 'models' must be a non-empty list of {{name, model, rate}}", field="models")
-    prompt = float(data.get("avg_prompt_len", DEFAULT_PROMPT_LEN))
-    output = float(data.get("avg_output_len", DEFAULT_OUTPUT_LEN))
+    if len(entries) > checks.MAX_LLMS:
+        raise InvalidInputError(f"{source}: {len(entries)} LLMs listed; at most {checks.MAX_LLMS} are placed at once",
+                                field="models")
+    prompt = _length(data.get("avg_prompt_len", DEFAULT_PROMPT_LEN), "avg_prompt_len", f"{source}: avg_prompt_len")
+    output = _length(data.get("avg_output_len", DEFAULT_OUTPUT_LEN), "avg_output_len", f"{source}: avg_output_len")
     llms = []
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or "model" not in e or "rate" not in e:
             raise InvalidInputError(f"{source}: models[{i}] must have 'name', 'model' and 'rate'", field=f"models[{i}]")
-        name = str(e.get("name", f"llm-{i}"))
-        llms.append(LLM(name=name, model=model_key(e["model"]), rate=_check_rate(name, e["rate"]),
-                        avg_prompt_len=float(e.get("avg_prompt_len", prompt)),
-                        avg_output_len=float(e.get("avg_output_len", output)), path=str(e["model"])))
-    try:
-        nnodes, per_node = int(cluster.get("nnodes", 1)), int(cluster.get("ngpus_per_node", 8))
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{source}: cluster nnodes/ngpus_per_node must be integers", field="cluster") from None
+        checks.known_keys(e, _LLM_KEYS, f"models[{i}]", f"{source}: models[{i}]")
+        name = checks.name(e.get("name", f"llm-{i}"), f"models[{i}].name", f"{source}: models[{i}].name")
+        llms.append(LLM(name=name, model=_check_model(name, e["model"], f"models[{i}].model"),
+                        rate=_check_rate(name, e["rate"]),
+                        avg_prompt_len=_length(e.get("avg_prompt_len", prompt), f"models[{i}].avg_prompt_len",
+                                               f"LLM {name!r}: avg_prompt_len"),
+                        avg_output_len=_length(e.get("avg_output_len", output), f"models[{i}].avg_output_len",
+                                               f"LLM {name!r}: avg_output_len"),
+                        path=str(e["model"])))
+    nnodes = checks.integer(cluster.get("nnodes", 1), "cluster.nnodes", f"{source}: cluster nnodes",
+                            lo=1, hi=checks.MAX_NODES)
+    per_node = checks.integer(cluster.get("ngpus_per_node", 8), "cluster.ngpus_per_node",
+                              f"{source}: cluster ngpus_per_node", lo=1, hi=checks.MAX_GPUS_PER_NODE)
     wl = MuxWorkload(llms, nnodes, per_node, name=Path(source).stem)
     validate_workload(wl)
     return wl
@@ -216,29 +252,45 @@ def load_workload(path: str | Path) -> MuxWorkload:
     return parse_workload(_yaml(Path(path)), str(path))
 
 
+_MESH_KEYS = ("num_gpus", "max_num_seqs", "overload_threshold", "gpu_memory_utilization", "models", "workloads")
+_MESH_LLM_KEYS = ("name", "model", "tensor_parallel_size", "pipeline_parallel_size", "placement", "mps_percentage",
+                  "model_dtype", "max_num_seqs")
+
+
 def parse_mesh(data: Any, source: str = "mesh") -> Mesh:
     """One mesh from the authors' per-mesh YAML (num_gpus, gpu_memory_utilization, models)."""
     if not isinstance(data, dict) or "models" not in data:
         raise InvalidInputError(f"{source}: expected a mesh mapping with 'num_gpus' and 'models'", field=source)
-    try:
-        ngpus = int(data.get("num_gpus"))
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{source}: 'num_gpus' must be an integer", field=f"{source}.num_gpus") from None
-    if ngpus < 1:
-        raise InvalidInputError(f"{source}: 'num_gpus' must be >= 1", field=f"{source}.num_gpus")
+    checks.known_keys(data, _MESH_KEYS, source, source)
+    ngpus = checks.integer(data.get("num_gpus"), f"{source}.num_gpus", f"{source}: 'num_gpus'",
+                           lo=1, hi=checks.MAX_GPUS_PER_NODE)
+    entries = data.get("models") or []
+    if not isinstance(entries, list):
+        raise InvalidInputError(f"{source}: 'models' must be a list of {{name, model, mps_percentage}}",
+                                field=f"{source}.models")
     llms = []
-    for i, m in enumerate(data.get("models") or []):
+    for i, m in enumerate(entries):
+        at = f"{source}.models[{i}]"
         if not isinstance(m, dict) or "name" not in m or "model" not in m:
-            raise InvalidInputError(f"{source}: models[{i}] needs 'name' and 'model'", field=f"{source}.models[{i}]")
+            raise InvalidInputError(f"{source}: models[{i}] needs 'name' and 'model'", field=at)
+        checks.known_keys(m, _MESH_LLM_KEYS, at, f"{source}: models[{i}]")
+        name = checks.name(m["name"], f"{at}.name", f"{source}: models[{i}].name")
         mps = m.get("mps_percentage") or [100, 90]
-        if not isinstance(mps, list) or len(mps) != 2 or not all(isinstance(v, (int, float)) and 0 < v <= 100 for v in mps):
-            raise InvalidInputError(f"{source}: LLM {m['name']!r} mps_percentage must be [prefill%, decode%] in (0, 100]",
-                                    field=f"{source}.models[{i}].mps_percentage")
-        llms.append(MeshLLM(str(m["name"]), model_key(m["model"]), int(mps[0]), int(mps[1]), int(m.get("max_num_seqs", 256))))
+        if (not isinstance(mps, list) or len(mps) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 100 for v in mps)):
+            raise InvalidInputError(f"{source}: LLM {name!r} mps_percentage must be [prefill%, decode%] in [1, 100], "
+                                    f"got {mps!r}", field=f"{at}.mps_percentage")
+        seqs = checks.integer(m.get("max_num_seqs", 256), f"{at}.max_num_seqs", f"{source}: LLM {name!r} max_num_seqs",
+                              lo=1, hi=checks.MAX_BATCH)
+        llms.append(MeshLLM(name, _check_model(name, m["model"], f"{at}.model"), int(round(mps[0])),
+                            int(round(mps[1])), seqs))
     if not llms:
         raise InvalidInputError(f"{source}: the mesh runs no LLM", field=source)
     kv = data.get("gpu_memory_utilization")
-    return Mesh(ngpus, llms, float(kv) if kv is not None else None)
+    if kv is not None:
+        kv = checks.number(kv, f"{source}.gpu_memory_utilization", f"{source}: gpu_memory_utilization",
+                           lo=0, lo_open=True, hi=1)
+    return Mesh(ngpus, llms, kv)
 
 
 def load_placement(paths: Iterable[str | Path], mode: str = "flexsm") -> PlacementPlan:
@@ -265,6 +317,12 @@ def check_plan_covers(plan: PlacementPlan, wl: MuxWorkload) -> None:
         raise InvalidInputError(f"placement leaves LLM(s) {missing} unplaced", field="placement")
     if extra:
         raise InvalidInputError(f"placement names LLM(s) {extra} that the workload does not have", field="placement")
+    want_model = {m.name: m.model for m in wl.llms}
+    for m in plan.meshes:
+        for x in m.llms:
+            if x.model != want_model[x.name]:
+                raise InvalidInputError(f"placement runs LLM {x.name!r} as {x.model!r} but the workload says "
+                                        f"{want_model[x.name]!r}", field=f"placement[{x.name}].model")
 
 
 @dataclass
