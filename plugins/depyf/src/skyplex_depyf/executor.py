@@ -21,6 +21,13 @@ from .symbolic import (Append, Compare, Expr, ForTarget, Func, GenMarker, InPlac
 _JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
 
+class NestedTarget:
+    """The value an inner UNPACK_SEQUENCE unpacks: one slot of an outer tuple target."""
+
+    def __init__(self, outer: Unpack) -> None:
+        self.outer = outer
+
+
 def opaque(value: Expr) -> Expr:
     """A constant operand the compiler must not fold: the bytecode shows the operator was kept, so the
     original hid the constant from the AST optimizer (``not (3 or 3)``); ``c or c`` (``c and c`` when
@@ -336,6 +343,8 @@ class Executor(ControlFlow):
             stack.append(fstring([piece for part in parts for piece in fstring_pieces(part, ins)], ins))
         elif op == "UNPACK_SEQUENCE":
             value, names = stack.pop(), []
+            if isinstance(value, Unpack):  # ``for i, (a, b) in ...``: a tuple target inside a tuple target
+                value = NestedTarget(value)
             stack.extend(Unpack(value, names, arg) for _ in range(arg))
         elif op == "FOR_ITER":
             return self.for_loop(i, ins, stack, stmts)
@@ -493,6 +502,8 @@ class Executor(ControlFlow):
         if isinstance(value, Chain):  # ``a = b.c = value``: the statement is written at its last target
             value.names.append(target)
             return " = ".join(value.names) + f" = {value.value.text}" if len(value.names) == value.needed else None
+        if isinstance(value, Unpack) and isinstance(value.value, NestedTarget):
+            raise self.refuse(ins, "attribute or subscript inside a nested tuple target")
         if isinstance(value, Unpack) and not isinstance(value.value, Item):  # ``a.x, b[k] = value``
             value.names.append(target)
             if len(value.names) < value.size:
@@ -511,7 +522,9 @@ class Executor(ControlFlow):
             value.names.append(name)
             if len(value.names) == value.size:
                 target = "(" + ", ".join(value.names) + ("," if value.size == 1 else "") + ")"
-                if isinstance(value.value, Item):
+                if isinstance(value.value, NestedTarget):  # complete: it is one name of the outer target
+                    self.store(target, value.value.outer, ins, stmts)
+                elif isinstance(value.value, Item):
                     stmts.append(ForTarget(target))
                 else:
                     stmts.append(Line(f"{target} = {self.expr(value.value, ins).text}"))
