@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from skyplex import Kernel, Settings, make_plugin_manager
-from skyplex.interfaces import ChatMessage, GenerationParams
+from skyplex.interfaces import ChatMessage, GenerationParams, TokenPrompt
 from skyplex.models import vllm_metrics
 from skyplex.models.vllm_requests import RequestCancelled
 from skyplex.testing import wait_for
@@ -74,11 +74,10 @@ def assert_aborted(backend, before: dict[str, float], extra_finished: int = 0) -
 def test_submit_gives_what_generate_gives(skyplex_vllm_backend):
     params = GenerationParams(max_tokens=6, temperature=0.0, logprobs=True, top_logprobs=2)
     chat = [ChatMessage(role="user", content="What is the capital of France?")]
-    for prompt in ("1, 2, 3,", chat):
+    for prompt in ("1, 2, 3,", chat, TokenPrompt(token_ids=[16, 28, 223, 34, 28])):
         (want,) = skyplex_vllm_backend.generate([prompt], params)
         (got,) = skyplex_vllm_backend.submit([prompt], params).result()
-        assert (got.text, got.finish_reason, got.usage) == (want.text, want.finish_reason, want.usage)
-        assert [t.token for t in got.logprobs] == [t.token for t in want.logprobs]
+        assert got == want  # text, finish reason, usage and every logprob (token, id, value, top) alike
 
 
 def test_cancelled_request_is_aborted_on_the_server(skyplex_vllm_backend):

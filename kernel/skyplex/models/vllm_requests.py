@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SkyplexError
-from ..interfaces import Completion, GenerationParams, Prompt, TokenPrompt, Usage
+from ..interfaces import Completion, GenerationParams, Prompt, TokenLogprob, TokenPrompt, Usage
 
 if TYPE_CHECKING:
     from .openai_backend import OpenAIBackend
@@ -235,9 +235,6 @@ async def _retry_or_raise(backend: OpenAIBackend, error: Exception, attempt: int
 
 async def complete(backend: OpenAIBackend, pool: Any, prompt: Prompt, params: GenerationParams) -> Completion:
     """One completion over ``pool``, with the backend's retry policy and error messages."""
-    from openai.types import Completion as TextCompletion
-    from openai.types.chat import ChatCompletion
-
     from .vllm_http import ServerTimedOut, ServerUnreachable
 
     route, body = request_body(backend, prompt, params)
@@ -255,12 +252,57 @@ async def complete(backend: OpenAIBackend, pool: Any, prompt: Prompt, params: Ge
             continue
         if response.status < 400:
             backend.attempts.append(attempt)
-            parsed = json.loads(data)
-            if route.startswith("chat"):
-                return backend._from_chat_completion(ChatCompletion.construct(**parsed), prompt)
-            return backend._from_text_completion(TextCompletion.construct(**parsed), "" if isinstance(prompt, TokenPrompt) else prompt)
+            return completion_from_json(backend, json.loads(data), prompt, chat=route.startswith("chat"))
         error = _status_error(response.status, response.headers, data, pool, route)
         await _retry_or_raise(backend, error, attempt, what, response.status)
+
+
+def completion_from_json(backend: OpenAIBackend, data: dict[str, Any], prompt: Prompt, *, chat: bool) -> Completion:
+    """A (chat) completion response body as a :class:`Completion`, read from the JSON as it is: the
+    same fields as :class:`~.openai_backend.OpenAIBackend` reads through the ``openai`` types, without
+    building those types per response (that cost about as much as the rest of the gateway's work)."""
+    from ..errors import SkyplexError
+    from .openai_backend import _finish_reason
+
+    choices = data.get("choices") or []
+    if not choices:
+        raise SkyplexError(f"{backend._where()} answered a {'chat ' if chat else ''}completion with no choices")
+    choice = choices[0]
+    logprobs = None
+    lp = choice.get("logprobs")
+    if chat:
+        text = (choice.get("message") or {}).get("content") or ""
+        if lp is not None and lp.get("content") is not None:
+            logprobs = [
+                TokenLogprob(
+                    token=item["token"],
+                    token_id=item.get("token_id"),
+                    logprob=item["logprob"],
+                    top={top["token"]: top["logprob"] for top in item.get("top_logprobs") or ()},
+                )
+                for item in lp["content"]
+            ]
+    else:
+        text = choice.get("text") or ""
+        if lp is not None and lp.get("tokens") is not None:
+            tokens = lp["tokens"]
+            ids = lp.get("token_ids") or [None] * len(tokens)
+            tops = lp.get("top_logprobs") or [None] * len(tokens)
+            logprobs = [
+                TokenLogprob(token=tok, token_id=tid, logprob=float(value), top=dict(top or {}))
+                for tok, value, top, tid in zip(tokens, lp.get("token_logprobs") or [], tops, ids)
+            ]
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        details = usage.get("prompt_tokens_details")
+        counted = Usage(
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
+            cached_prompt_tokens=(details.get("cached_tokens") if isinstance(details, dict) else None) or 0,
+        )
+    else:  # some servers omit it; counted rather than reported as zero
+        counted = backend._usage(None, prompt, text)
+    return Completion(text=text, finish_reason=_finish_reason(choice.get("finish_reason")), usage=counted, logprobs=logprobs)
 
 
 async def stream_completion(
