@@ -128,6 +128,15 @@ def test_hostile_simulation_options_give_one_line_and_exit_2(tmp_path, option, v
     _one_line_exit_2(_cli(["muxserve", "simulate", str(w), "--placement", str(p), option, value]), says)
 
 
+def test_spatial_mode_refuses_a_shared_mesh(tmp_path):
+    w, p = tmp_path / "w.yaml", tmp_path / "p.yaml"
+    w.write_text("cluster: {nnodes: 1, ngpus_per_node: 4}\n"
+                 "models: [{name: a, model: llama-7b, rate: 1}, {name: b, model: llama-7b, rate: 1}]")
+    p.write_text("num_gpus: 4\nmodels: [{name: a, model: llama-7b}, {name: b, model: llama-7b}]")
+    _one_line_exit_2(_cli(["muxserve", "simulate", str(w), "--placement", str(p), "--mode", "spatial"]),
+                     "mode 'spatial' runs one LLM per mesh but mesh 0 runs ['a', 'b']")
+
+
 def test_a_huge_rate_is_refused_by_name_not_simulated(tmp_path):
     w, p = tmp_path / "w.yaml", tmp_path / "p.yaml"
     w.write_text("cluster: {nnodes: 1, ngpus_per_node: 4}\nmodels: [{name: a, model: llama-7b, rate: 1.0e12}]")

@@ -183,6 +183,12 @@ def simulate(plan: PlacementPlan, wl: MuxWorkload, profile: LatencyProfile, cfg:
         raise InvalidInputError(f"decode_host_s must be two times >= 0 s, got {cfg.decode_host_s!r}", field="decode_host_s")
     _check_config(cfg)
     check_plan_covers(plan, wl)
+    if plan.mode == "spatial":  # spatial means one LLM per mesh; several would silently be time-sliced
+        shared = next((i for i, m in enumerate(plan.meshes) if len(m.llms) > 1), None)
+        if shared is not None:
+            raise InvalidInputError(f"mode 'spatial' runs one LLM per mesh but mesh {shared} runs "
+                                    f"{[x.name for x in plan.meshes[shared].llms]}; use mode 'flexsm' or 'temporal'",
+                                    field="mode")
     llm_of = wl.by_name()
     streams = _streams(wl, cfg)
     results: dict[str, LLMResult] = {}
