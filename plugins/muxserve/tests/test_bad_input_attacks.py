@@ -295,3 +295,28 @@ def test_any_mutated_simulate_body_is_answered_200_or_4xx(client, changes, knobs
         data = res.json()
         assert sorted(data["llms"]) == ["a", "b"]
         assert all(r["finished"] <= r["requests"] for r in data["llms"].values())
+
+
+# --- the kernel's allocator route ----------------------------------------------------------------------
+def _kernel_workload(**metadata) -> dict:
+    from skyplex_muxserve.workload import LLM, MuxWorkload
+
+    wl = MuxWorkload([LLM("a", "llama-7b", 3.0), LLM("b", "llama-13b", 1.0)], 1, 4).to_workload().model_dump(mode="json")
+    wl["metadata"].update(metadata)
+    return wl
+
+
+@pytest.mark.parametrize("workload,options,param", [
+    (_kernel_workload(cluster={"nnodes": "x"}), {}, "metadata.cluster.nnodes"),
+    (_kernel_workload(cluster={"nnodes": 1.5, "ngpus_per_node": 4}), {}, "metadata.cluster.nnodes"),
+    (_kernel_workload(cluster="abc"), {}, "metadata.cluster"),
+    (_kernel_workload(muxserve_models="zz"), {}, "metadata.muxserve_models"),
+    (_kernel_workload(muxserve_models={"a": 7, "b": "llama-13b"}), {}, "metadata.muxserve_models[a]"),
+    (_kernel_workload(), {"gpus_per_node": 0}, "options.gpus_per_node"),
+    (_kernel_workload(), {"nnodes": "two"}, "options.nnodes"),
+    (_kernel_workload(), {"confirm": -1}, "options.confirm"),
+])
+def test_hostile_allocator_problems_are_4xx_naming_the_entry(client, workload, options, param):
+    res = client.post("/v1/allocators/muxserve/allocate", headers=H, json={"workload": workload, "options": options})
+    assert 400 <= res.status_code < 500, (res.status_code, res.text)
+    assert res.json()["error"]["param"] == param, res.text

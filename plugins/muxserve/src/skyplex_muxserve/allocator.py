@@ -5,6 +5,7 @@ from __future__ import annotations
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import Allocation, AllocationProblem, Allocator
 
+from . import checks
 from .api import get_profile, plan_to_dict
 from .estimator import Estimator
 from .placement import optimise
@@ -22,6 +23,11 @@ class MuxServeAllocator(Allocator):
     def allocate(self, problem: AllocationProblem) -> Allocation:
         opts = problem.options
         nnodes, per_node = opts.get("nnodes"), opts.get("gpus_per_node")
+        if nnodes is not None:
+            nnodes = checks.integer(nnodes, "options.nnodes", "options.nnodes", lo=1, hi=checks.MAX_NODES)
+        if per_node is not None:
+            per_node = checks.integer(per_node, "options.gpus_per_node", "options.gpus_per_node", lo=1,
+                                      hi=checks.MAX_GPUS_PER_NODE)
         if nnodes is None and problem.max_gpus and "cluster" not in problem.workload.metadata:
             per_node = per_node or min(8, problem.max_gpus)
             if problem.max_gpus % per_node:

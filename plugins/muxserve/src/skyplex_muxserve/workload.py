@@ -75,18 +75,24 @@ class MuxWorkload:
     @classmethod
     def from_workload(cls, workload: Workload, nnodes: int | None = None, gpus_per_node: int | None = None) -> MuxWorkload:
         """Back from the kernel's Workload (request classes tied to LLMs; models from metadata or names)."""
-        models = dict(workload.metadata.get("muxserve_models", {}))
-        cluster = workload.metadata.get("cluster", {})
+        models = workload.metadata.get("muxserve_models") or {}
+        cluster = workload.metadata.get("cluster") or {}
+        if not isinstance(models, dict):
+            raise InvalidInputError("metadata.muxserve_models must map LLM names to models", field="metadata.muxserve_models")
+        if not isinstance(cluster, dict):
+            raise InvalidInputError("metadata.cluster must be a mapping of nnodes, ngpus_per_node", field="metadata.cluster")
         llms = []
         for i, rc in enumerate(workload.requests):
             name = rc.model or rc.name or f"llm-{i}"
             model = models.get(name, rc.model or "")
             _check_rate(name, rc.rate)
-            llms.append(LLM(name=name, model=model_key(model) if model else "", rate=rc.rate,
+            llms.append(LLM(name=name, model=_check_model(name, model, f"metadata.muxserve_models[{name}]"), rate=rc.rate,
                             avg_prompt_len=float(max(rc.input_tokens, 1)), avg_output_len=float(rc.output_tokens)))
-        for m in llms:
-            shape_of(m.model)  # unknown models are refused here, naming them
-        wl = cls(llms, int(nnodes or cluster.get("nnodes", 1)), int(gpus_per_node or cluster.get("ngpus_per_node", 8)),
+        nn = nnodes if nnodes is not None else cluster.get("nnodes", 1)
+        per = gpus_per_node if gpus_per_node is not None else cluster.get("ngpus_per_node", 8)
+        wl = cls(llms, checks.integer(nn, "metadata.cluster.nnodes", "cluster nnodes", lo=1, hi=checks.MAX_NODES),
+                 checks.integer(per, "metadata.cluster.ngpus_per_node", "cluster ngpus_per_node", lo=1,
+                                hi=checks.MAX_GPUS_PER_NODE),
                  name=workload.name or "workload")
         validate_workload(wl)
         return wl
