@@ -320,3 +320,10 @@ def test_hostile_allocator_problems_are_4xx_naming_the_entry(client, workload, o
     res = client.post("/v1/allocators/muxserve/allocate", headers=H, json={"workload": workload, "options": options})
     assert 400 <= res.status_code < 500, (res.status_code, res.text)
     assert res.json()["error"]["param"] == param, res.text
+
+
+def test_simulate_route_says_how_many_gpus_a_placement_leaves_idle(client):
+    mesh = {"num_gpus": 2, "models": MESH["models"]}
+    res = client.post("/plugins/muxserve/simulate", headers=H, json={"workload": WL, "placement": [mesh], "duration_s": 3})
+    assert res.status_code == 200, res.text
+    assert (res.json()["gpus_used"], res.json()["gpus_idle"]) == (2, 2)

@@ -52,7 +52,8 @@ def register(router: APIRouter, kernel: Kernel) -> None:
         plan = PlacementPlan([parse_mesh(m, f"placement[{i}]") for i, m in enumerate(body.placement)], body.mode)
         res = simulate_plan(wl, plan, seed=body.seed, duration_s=body.duration_s, arrival_cv=body.arrival_cv,
                             kv_policy=body.kv_policy, slo_scale=body.slo_scale)
-        return res.to_dict()
+        # a placement that leaves GPUs of the cluster idle is simulated, and says so (as the CLI does)
+        return {**res.to_dict(), "gpus_used": plan.total_gpus, "gpus_idle": wl.total_gpus - plan.total_gpus}
 
 
 #: the earlier name of :func:`register`
