@@ -6,7 +6,8 @@ read once (``benchmarks/data/voting_smollm2_digits.json``; ``--collect`` measure
 on 2 busy cores); a temperature-1 answer is a draw from it. Per query we draw m answers to fit on and
 400 held-out answers, then compare, over K = 1..100:
 
-* ours: the pooled Dirichlet-mixture prior (empirical Bayes), posterior-predictive exact curve;
+* ours: the pooled prior (empirical Bayes; ``components="auto"``, which blends one Dirichlet and an
+  easy/hard mixture below 12 answers per query), posterior-predictive exact curve;
 * the paper's fitter (re-implemented in ``skyplex_voting.baseline``: per-query Monte Carlo at
   K = 1, 10, 100, 1000 with 100 trials, then the 3-parameter exponential fits), same samples;
 

@@ -116,11 +116,29 @@ def test_fit_prior_refuses_blend_and_names_fit_law():
 
 def test_old_priors_stay_selectable_and_unchanged_by_blend():
     C = simulated_task(40, 6, seed=7)
-    for components in (1, 2, "2s", 3, "auto"):
+    for components in (1, 2, "2s", 3):
         law = fit_law(C, kmax=15, components=components, draws=0, seed=3)
         direct = predicted_curves(fit_prior(C, components=components, seed=3), C, 15).mean(axis=0)
         np.testing.assert_allclose(law.curve, direct, atol=1e-12)
         assert "blend" not in law.extras
+
+
+def test_auto_blends_with_few_answers_per_query_only():
+    few = simulated_task(40, 6, seed=7)
+    auto = fit_law(few, kmax=15, components="auto", draws=0, seed=3)
+    blend = fit_law(few, kmax=15, components="blend", draws=0, seed=3)
+    np.testing.assert_allclose(auto.curve, blend.curve, atol=1e-12)
+    assert "blend" in auto.extras
+    # many answers per query: auto is fit_prior's own choice (one Dirichlet or a mixture by BIC)
+    many = simulated_task(40, 16, seed=7)
+    auto = fit_law(many, kmax=15, components="auto", draws=0, seed=3)
+    direct = predicted_curves(fit_prior(many, components="auto", seed=3), many, 15).mean(axis=0)
+    np.testing.assert_allclose(auto.curve, direct, atol=1e-12)
+    assert "blend" not in auto.extras
+    # too few queries for a mixture: one Dirichlet, as before
+    small = simulated_task(BLEND_MIN_QUERIES - 1, 6, seed=7)
+    auto = fit_law(small, kmax=15, components="auto", draws=0, seed=3)
+    np.testing.assert_allclose(auto.curve, fit_law(small, kmax=15, components=1, draws=0, seed=3).curve, atol=1e-12)
 
 
 def test_fit_route_takes_blend_and_refuses_unknown_priors(kernel):

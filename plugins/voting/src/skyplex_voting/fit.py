@@ -8,6 +8,10 @@ query seen 4 times borrows strength from the others instead of being taken at fa
 posterior is then a mixture of Dirichlets, and its predicted accuracy at K is the exact plurality
 accuracy of K fresh answers under that posterior (:func:`law.dirichlet_plurality_curves`).
 
+With few answers per query only the curve up to K = m is pinned down by the answers; beyond it the
+prior's shape extrapolates, and no single shape measured on real answers does so without bias, so
+by default :func:`fit_law` predicts the middle of two that err in opposite directions ("blend").
+
 The optimal K's interval comes from a bootstrap over queries in which every query contributes the
 exact curve of one posterior draw of its distribution, so it covers both which queries were asked
 and how uncertain each query's difficulty is.
@@ -230,8 +234,8 @@ def fit_prior(counts: Any, *, components: int | str = "auto", seed: int = 0) -> 
     one Dirichlet when the median query has fewer than :data:`MIXTURE_MIN_SAMPLES` answers, else the
     better of 1 and 2 by BIC. Mixtures fit the m answers better but, with few answers per query,
     extrapolate worse to large K (BIC cannot see that: it scores small-K evidence); on the SmolLM2
-    arithmetic task one Dirichlet predicts best up to m = 10 and the mixture at m = 16
-    (benchmarks/voting_law.py).
+    arithmetic task one Dirichlet overstates what voting adds and the mixture fitted on 4-10 answers
+    understates it (benchmarks/voting_law_bias.py), which is why :func:`fit_law` blends the two there.
     Needs at least 2 answers for some query: with one answer per query the spread of difficulty
     across queries cannot be told apart from the spread within a query.
     """
@@ -357,7 +361,9 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
             draws: int = 8, rounds: int = 200, level: float = 0.95, seed: int = 0) -> LawFit:
     """Fit the pooled prior to ``counts`` and predict the accuracy curve for K = 1..kmax.
 
-    ``components`` is any shape :func:`fit_prior` takes, or ``"blend"``: fit one Dirichlet and the
+    ``components`` is any shape :func:`fit_prior` takes, or ``"blend"`` (what ``"auto"`` picks when
+    the median query has fewer than :data:`MIXTURE_MIN_SAMPLES` answers and there are at least
+    :data:`BLEND_MIN_QUERIES` queries; otherwise ``"auto"`` is :func:`fit_prior`'s choice): fit one Dirichlet and the
     two-component mixture (``"2s"``: an easier and a harder group of queries) and predict the middle
     of their two curves, reporting their span as ``extras["blend"]["band_low"/"band_high"]``. With m
     answers per query only the curve up to K = m is pinned down by the answers; beyond it each prior
@@ -375,6 +381,10 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     if not 0 < level < 1:
         raise InvalidInputError(f"level must be between 0 and 1, got {level}", field="level")
     extras: dict = {}
+    if components == "auto":
+        C = check_counts(counts, min_samples=2)
+        if np.median(C.sum(axis=1)) < MIXTURE_MIN_SAMPLES and C.shape[0] >= BLEND_MIN_QUERIES:
+            components = "blend"  # few answers per query: the blend predicts best (see the docstring)
     if components == "blend":
         C = check_counts(counts, min_samples=2)
         shapes = BLEND if C.shape[0] >= BLEND_MIN_QUERIES else BLEND[:1]
