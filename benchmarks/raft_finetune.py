@@ -4,12 +4,17 @@ baseline) and the RAFT model with the documents, all in the same run.
 
 Reports exact match and F1 of the final answer and quote precision/recall, with the oracle among the
 documents (``@oracle``) and without (``@distractors``), each with a bootstrap 95% interval, and the
-RAFT / base+RAG ratios; plus builder throughput (examples per second) and LoRA training tokens per
+RAFT / base+RAG ratios, and the paired difference RAFT - base+RAG over the same questions with its
+bootstrap interval (resampling questions: the statistic that can show a gain, since each question's
+difficulty cancels out of its difference); plus builder throughput (examples per second) and LoRA training tokens per
 second. The held-out split shares no oracle with the train split (the builder's leakage check).
 
 Prints a table and writes JSON (``--out``). Usage::
 
     .venv/bin/python benchmarks/raft_finetune.py --steps 60 --limit 24
+
+``--max-answer-words N`` scores only held-out questions whose gold answer has at most N words (short
+answers make exact match meaningful); ``--no-closed-book`` drops the closed-book row to save time.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "raft_finetune.json"
 MODULES = "json,textwrap,shlex,difflib,fnmatch,base64,glob,pprint,statistics,zlib,gzip,shutil,tempfile"
+PAIRED = [("f1", True), ("exact_match", True), ("f1", None), ("quote_recall", True)]
 COLUMNS = ["exact_match@oracle", "f1@oracle", "exact_match@distractors", "f1@distractors",
            "quote_precision@oracle", "quote_recall@oracle"]
 
@@ -55,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--limit", type=int, default=24, help="held-out questions scored per subject")
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--test-fraction", type=float, default=0.2, help="share of oracle chunks held out")
+    parser.add_argument("--max-answer-words", type=int, help="score only questions with answers this short")
+    parser.add_argument("--no-closed-book", action="store_true", help="skip the base model without documents")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -63,14 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     from skyplex.interfaces import Subject, Suite
     from skyplex.models.local import LocalBackend
     from skyplex_raft.builder import RaftOptions
-    from skyplex_raft.evaluate import RaftEvaluator
+    from skyplex_raft.evaluate import RaftEvaluator, paired_bootstrap_diff
     from skyplex_raft.finetune import finetune_lora, lora_options_from
     from skyplex_raft.trainer import build_dataset
 
     base = LocalBackend(data_dir=args.data_dir, threads=args.threads)
     work = Path(tempfile.mkdtemp(prefix="raft-bench-"))
     start = time.perf_counter()
-    art = build_dataset(f"python:{args.modules}", work / "raft.jsonl", RaftOptions(k=args.k, p=args.p),
+    art = build_dataset(f"python:{args.modules}", work / "raft.jsonl", RaftOptions(k=args.k, p=args.p,
+                                                                                  test_fraction=args.test_fraction),
                         chunk_tokens=args.chunk_tokens, count_tokens=base.count_tokens)
     build_s = time.perf_counter() - start
     examples = art.metadata["train_examples"] + art.metadata["test_examples"]
@@ -85,13 +95,21 @@ def main(argv: list[str] | None = None) -> int:
                             progress=lambda d, t, m: print(m, file=sys.stderr) if d % 10 == 0 or d == t else None)
     train_s = time.perf_counter() - start
 
-    subjects = [Subject(name="base", backend="local", params={"documents": False}),
-                Subject(name="base+rag", backend="local"),
-                Subject(name="raft", model=summary["model_dir"])]
+    test_path = Path(art.metadata["test_path"])
+    if args.max_answer_words is not None:
+        kept = [line for line in test_path.read_text().splitlines()
+                if len(json.loads(line)["raft"]["answer"].split()) <= args.max_answer_words]
+        test_path = work / "short.test.jsonl"
+        test_path.write_text("".join(line + "\n" for line in kept))
+        print(f"{len(kept)} held-out questions have answers of at most {args.max_answer_words} words",
+              file=sys.stderr)
+    subjects = [Subject(name="base+rag", backend="local"), Subject(name="raft", model=summary["model_dir"])]
+    if not args.no_closed_book:
+        subjects.insert(0, Subject(name="base", backend="local", params={"documents": False}))
     evaluator = RaftEvaluator(backends={"local": base})
     start = time.perf_counter()
     report = evaluator.evaluate(subjects, Suite(name="raft-api-docs", options={
-        "dataset": art.metadata["test_path"], "limit": args.limit, "max_tokens": args.max_tokens}),
+        "dataset": str(test_path), "limit": args.limit, "max_tokens": args.max_tokens}),
         progress=lambda d, t, m: print(m, file=sys.stderr))
     eval_s = time.perf_counter() - start
     evaluator.close()
@@ -108,6 +126,17 @@ def main(argv: list[str] | None = None) -> int:
         raft, rag = scores.get(("raft", column)), scores.get(("base+rag", column))
         if raft and rag:
             ratios[column] = raft.value / rag.value if rag.value else None
+    # the paired difference: per question, RAFT's score minus base+RAG's on the same question
+    per_item = {(r.subject, r.item_id): r.data for r in report.items}
+    question_ids = list(dict.fromkeys(r.item_id for r in report.items))
+    paired = {}
+    for metric, condition in PAIRED:
+        ids = [q for q in question_ids if condition is None or per_item[("raft", q)]["oracle_present"] == condition]
+        ids = [q for q in ids if per_item[("raft", q)].get(metric) is not None]
+        diff, low, high = paired_bootstrap_diff([per_item[("raft", q)][metric] for q in ids],
+                                                [per_item[("base+rag", q)][metric] for q in ids], seed=0)
+        name = metric + ("" if condition is None else "@oracle")
+        paired[name] = {"difference": diff, "ci_low": low, "ci_high": high, "n": len(ids)}
     result = {
         "setting": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out)},
         "machine": _machine(),
@@ -119,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                      "final_loss": summary["final_loss"], "truncated_examples": summary["truncated_examples"]},
         "evaluation_seconds": eval_s, "questions": report.metadata["questions"],
         "oracle_present": report.metadata["oracle_present"],
-        "scores": rows, "raft_over_base_rag": ratios,
+        "scores": rows, "raft_over_base_rag": ratios, "raft_minus_base_rag_paired": paired,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
@@ -137,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                               for v in row.values()])
     table.add_row("raft / base+rag", *[f"{ratios[c]:.2f}x" if ratios.get(c) else "-" for c in COLUMNS])
     Console(width=200).print(table)
+    for name, d in paired.items():
+        print(f"raft - base+rag, paired over {d['n']} questions, {name}: {d['difference']:+.3f} "
+              f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
     print(f"builder: {result['builder_examples_per_s']:.1f} examples/s (templated questions); LoRA: "
           f"{result['training']['tokens_per_s']:.0f} tokens/s, loss {summary['first_loss']:.2f} -> "
           f"{summary['final_loss']:.2f}; evaluation {eval_s:.0f}s; load average "
