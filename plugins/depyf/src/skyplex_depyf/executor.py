@@ -9,7 +9,7 @@ import dis
 import types
 from typing import Any
 
-from . import handlers, suspend
+from . import handlers, imports, suspend
 from .conditions import GENERAL
 from .flow import ControlFlow
 from .opcodes import table_for
@@ -373,26 +373,8 @@ class Executor(ControlFlow):
         elif op == "LOAD_ASSERTION_ERROR":
             stack.append(Expr("AssertionError", atom=True))
             stack[-1].assertion = ""
-        elif op == "IMPORT_NAME":
-            fromlist = self.expr(stack.pop(), ins)
-            level = self.expr(stack.pop(), ins)
-            level_value = getattr(level, "const", (None,))[0]
-            names = getattr(fromlist, "const", (None,))[0]
-            if (isinstance(level_value, int) and level_value >= 0 and isinstance(names, tuple) and names
-                    and all(isinstance(n, str) and n.isidentifier() for n in names)):
-                stack.append(Expr(f"__import__ {argval}", atom=True))  # ``from module import names``
-                stack[-1].from_import = {"module": "." * level_value + argval, "names": [], "fromlist": names}
-            elif level.text != "0" or fromlist.text != "None":
-                raise self.refuse(ins, "import of an unknown shape")
-            else:
-                stack.append(Expr(f"__import__ {argval}", atom=True))
-                stack[-1].module = argval
-        elif op == "IMPORT_FROM":
-            source = stack[-1]  # stays: popped once every name is stored
-            if getattr(source, "from_import", None) is None and getattr(source, "module", None) is None:
-                raise self.refuse(ins, "IMPORT_FROM without an import")
-            stack.append(Expr(f"__import_from__ {argval}", atom=True))
-            stack[-1].imported = (source, argval)
+        elif op in ("IMPORT_NAME", "IMPORT_FROM"):
+            imports.step(self, ins, stack)
         elif op == "RETURN_GENERATOR":
             stack.append(GenMarker())
         elif op == "YIELD_VALUE":
@@ -404,15 +386,8 @@ class Executor(ControlFlow):
         elif op == "MAP_ADD":
             value, key = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
             stmts.append(Append(f"{key.text}: {value.text}"))
-        elif op == "POP_TOP" and (getattr(stack[-1], "from_import", None) or getattr(stack[-1], "alias_line", None)):
-            value = stack.pop()
-            if getattr(value, "alias_line", None):
-                stmts.append(Line(value.alias_line))
-            else:
-                found = value.from_import
-                if len(found["names"]) != len(found["fromlist"]):
-                    raise self.refuse(ins, "from-import whose names are not all stored")
-                stmts.append(Line(f"from {found['module']} import {', '.join(found['names'])}"))
+        elif op == "POP_TOP" and imports.pending(stack[-1]):
+            stmts.append(Line(imports.statement(self, stack.pop(), ins)))
         elif op == "POP_TOP":
             value = stack.pop()
             if isinstance(value, GenMarker):
@@ -538,22 +513,8 @@ class Executor(ControlFlow):
             if value.code.co_name != name:
                 raise self.refuse(ins, "function stored under another name than its own")
             stmts.append(Line(self.render_function(value, "def", name)))
-        elif getattr(value, "imported", None) is not None:
-            source, attr = value.imported
-            found = getattr(source, "from_import", None)
-            if found is not None:
-                found["names"].append(attr if attr == name else f"{attr} as {name}")
-            elif "." in source.module and source.module.rsplit(".", 1)[1] == attr and not getattr(source, "alias_line", None):
-                source.alias_line = f"import {source.module} as {name}"  # written when the module is popped
-            else:
-                raise self.refuse(ins, "import of an unknown shape")
-        elif getattr(value, "module", None) is not None:
-            module = value.module
-            if module.split(".")[0] != name:
-                if "." in module:
-                    raise self.refuse(ins, "import stored under another name")
-                stmts.append(Line(f"import {module} as {name}"))
-            else:
-                stmts.append(Line(f"import {module}"))
+        elif imports.is_import(value):
+            line = imports.store(self, name, value, ins)
+            stmts.extend([Line(line)] if line else [])
         else:
             stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
