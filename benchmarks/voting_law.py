@@ -149,12 +149,18 @@ def main() -> None:
     ap.add_argument("--collect", action="store_true", help="measure the model's distributions again first")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ms", default="4,8,10,16")
+    ap.add_argument("--speed-only", action="store_true", help="only time the fit of 1,000 queries (no JSON written)")
     args = ap.parse_args()
     if args.collect or not DATA.exists():
         collect()
     records = json.loads(DATA.read_text())
     P = distributions(records)
     ops = np.array([r["op"] for r in records])
+    if args.speed_only:
+        speed = fit_speed(P)
+        print(f"fit 1,000 queries, K=1..100: {speed['best_seconds']:.2f} s (one core, best of "
+              f"{len(speed['all_seconds'])}); the authors' fitter ~{speed['authors_seconds_per_1000_extrapolated']:.0f} s")
+        return
     ms = [int(x) for x in args.ms.split(",")]
     rows = []
     for name, mask in [("all", np.ones(len(P), bool)), ("-*", np.isin(ops, ["-", "*"])), ("*", ops == "*")]:

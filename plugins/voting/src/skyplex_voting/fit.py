@@ -166,11 +166,13 @@ class _Model:
         fam_w = np.exp(logits - logsumexp(logits))
         return fam_w[self.owner] * self.share, alphas
 
-    def negloglik(self, theta: np.ndarray, C: np.ndarray) -> tuple[float, np.ndarray]:
+    def negloglik(self, theta: np.ndarray, C: np.ndarray, n: np.ndarray) -> tuple[float, np.ndarray]:
+        """Minus the penalised log-likelihood and its gradient; ``C`` holds distinct count rows and
+        ``n`` how many queries have each."""
         w, A = self.full(theta)
         ll = _component_loglik(C, A) + np.log(w)[None]
         total = logsumexp(ll, axis=1)
-        r = np.exp(ll - total[:, None])  # (Q, M) responsibilities
+        r = np.exp(ll - total[:, None]) * n[:, None]  # (Q, M) responsibilities, times multiplicity
         m = C.sum(axis=1)
         a0 = A.sum(axis=1)
         use = A > 0
@@ -184,12 +186,12 @@ class _Model:
         R = np.zeros((C.shape[0], len(self.families)))
         np.add.at(R.T, self.owner, r.T)
         fam_w = np.exp(np.concatenate([[0.0], theta[self.n_alpha:]]) - logsumexp(np.concatenate([[0.0], theta[self.n_alpha:]])))
-        grad[self.n_alpha:] = (R - fam_w[None]).sum(axis=0)[1:]
+        grad[self.n_alpha:] = (R.sum(axis=0) - fam_w * n.sum())[1:]
         # a weak normal prior on each log-alpha: with few answers per query a component's
         # concentration is barely identified and would otherwise run off to a point mass
         z = theta[: self.n_alpha] / LOG_ALPHA_SD
         grad[: self.n_alpha] -= z / LOG_ALPHA_SD
-        return -float(total.sum() - 0.5 * np.sum(z * z)), -grad
+        return -float(total @ n - 0.5 * np.sum(z * z)), -grad
 
 
 def _fit_shape(C: np.ndarray, families: tuple[str, ...], seed: int) -> tuple[float, np.ndarray, list[np.ndarray]]:
@@ -199,6 +201,10 @@ def _fit_shape(C: np.ndarray, families: tuple[str, ...], seed: int) -> tuple[flo
     m = C.sum(axis=1)
     p_c = float(np.clip(C[:, 0].sum() / m.sum(), 0.05, 0.95))
     p_0 = max(float(C[:, -1].sum() / m.sum()), 0.01)
+    # queries with the same counts add the same term: with m answers over a few columns there are far
+    # fewer distinct rows than queries, so each is evaluated once and weighted by its multiplicity
+    rows, mult = np.unique(C, axis=0, return_counts=True)
+    mult = mult.astype(float)
     rng = np.random.default_rng(seed)
     best = None
     # the likelihood has several local optima (components can swap roles or collapse): start from a
@@ -219,7 +225,7 @@ def _fit_shape(C: np.ndarray, families: tuple[str, ...], seed: int) -> tuple[flo
             x.extend(np.log(np.clip(row, ALPHA_MIN, ALPHA_MAX)))
         x = np.array(x + list(rng.normal(0, 0.1, len(families) - 1)))
         bounds = [(np.log(ALPHA_MIN), np.log(ALPHA_MAX))] * model.n_alpha + [(-20.0, 20.0)] * (len(families) - 1)
-        res = minimize(model.negloglik, x, args=(C,), jac=True, method="L-BFGS-B", bounds=bounds)
+        res = minimize(model.negloglik, x, args=(rows, mult), jac=True, method="L-BFGS-B", bounds=bounds)
         if best is None or res.fun < best[0]:
             best = (res.fun, res.x)
     w, params = model.unpack(best[1])
