@@ -28,7 +28,7 @@ def _model(seed: int, bias: bool) -> torch.nn.Module:
 @given(
     seed=st.integers(0, 2**16),
     bias=st.booleans(),
-    shape=st.sampled_from([(1, 24), (8, 24), (3, 1, 24), (2, 37, 24), (16, 24)]),
+    shape=st.sampled_from([(1, 24), (1, 1, 24), (8, 24), (3, 1, 24), (2, 37, 24), (16, 24)]),
 )
 def test_packed_layers_match_plain_linear(seed, bias, shape):
     model = _model(seed, bias)
@@ -76,3 +76,22 @@ def test_the_local_model_decodes_on_packed_weights(local_backend):
     kinds = [type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert kinds and set(kinds) == {"PackedLinear"}
     assert len(kinds) == 30 * 7 + 1
+
+
+def test_one_row_uses_the_plain_weight_and_several_rows_the_packed_one(monkeypatch):
+    model = _model(3, True)
+    linear.pack_linears(model)
+    packed_calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+
+    class Spy:
+        def __call__(self, *args, **kwargs):
+            packed_calls.append(args[0].shape)
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", Spy())
+    with torch.inference_mode():
+        model(torch.randn(1, 1, 24))
+        assert packed_calls == []
+        model(torch.randn(4, 1, 24))
+    assert len(packed_calls) == 2  # the two packed layers, for the 4-row call only

@@ -5,11 +5,12 @@ by a weight matrix. torch's default CPU path (MKL ``sgemm``) re-reads each weigh
 layout every call and, on this project's AMD machines, runs them no faster per row at 8 rows than
 at 1: measured in CPU time on one thread, the linear layers of a step cost 43 ms for 1 row and
 77-80 ms for 8. oneDNN with the weight reordered once into its blocked layout
-(``torch.ops.mkldnn._reorder_linear_weight``) did the 8-row step's products in 48 ms, and was no
-slower for 1 row or for prefill-sized inputs.
+(``torch.ops.mkldnn._reorder_linear_weight``) did the 8-row step's products in 48 ms and was no
+slower for prefill-sized inputs. For a single row it was slower in the whole model (a 1-row decode
+step's CPU time 83-106 ms against 70-81 ms), so one-row calls keep the plain weight.
 
-Only inference uses the packed weight: a call that needs gradients (or a weight that was not
-packed) takes the ordinary ``nn.Linear`` path. The packed copy is made at load time and is not
+Only inference with more than one row uses the packed weight: a call with one row, or one that needs
+gradients, takes the ordinary ``nn.Linear`` path. The packed copy is made at load time and is not
 updated if a weight changes afterwards; the local backend never changes its weights after loading.
 
 torch is imported inside functions so that importing skyplex stays cheap.
@@ -79,7 +80,9 @@ def _packed_linear_class() -> type:
             _skyplex_packed: Any
 
             def forward(self, input: Any) -> Any:  # noqa: A002 - nn.Linear's parameter name
-                if torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad):
+                if input.numel() == input.shape[-1] or (
+                    torch.is_grad_enabled() and (self.weight.requires_grad or input.requires_grad)
+                ):  # one row: MKL's matrix-vector path was faster; or gradients are needed
                     return torch.nn.functional.linear(input, self.weight, self.bias)
                 return torch.ops.mkldnn._linear_pointwise(input, self._skyplex_packed, self.bias, "none", [], "")
 
