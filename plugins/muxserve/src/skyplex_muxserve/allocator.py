@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import Allocation, AllocationProblem, Allocator
 
@@ -14,11 +17,19 @@ from .workload import MuxWorkload
 
 class MuxServeAllocator(Allocator):
     """Options: ``nnodes``, ``gpus_per_node`` (else the workload's ``cluster`` metadata, or
-    ``max_gpus`` as one node per 8 GPUs), ``profile`` (a profile JSON path; default the packaged
-    A100 profile), ``estimator`` (``default`` or ``fidelity``), ``confirm`` (how many of the
+    ``max_gpus`` as one node per 8 GPUs), ``profile`` (the name of a profile file under the plugin's
+    packaged data or the server's ``<data dir>/muxserve/profiles``; default the packaged A100 profile;
+    paths leading elsewhere are refused, since options come from HTTP clients), ``estimator`` (``default`` or ``fidelity``), ``confirm`` (how many of the
     estimator's best placements the simulator judges; default 3, 0 for the estimator alone)."""
 
     name = "muxserve"
+
+    def __init__(self, kernel: Any = None, profile: str | Path | None = None) -> None:
+        """``profile``: a profile JSON at any path, for callers in this process (and the server's own
+        settings); it is used when a problem's options name none. ``kernel`` gives the data dir."""
+        settings = getattr(kernel, "settings", None)
+        self.data_dir = getattr(settings, "data_dir", None)
+        self.profile_path = profile
 
     def allocate(self, problem: AllocationProblem) -> Allocation:
         opts = problem.options
@@ -35,7 +46,12 @@ class MuxServeAllocator(Allocator):
                                         field="max_gpus")
             nnodes = problem.max_gpus // per_node
         wl = MuxWorkload.from_workload(problem.workload, nnodes, per_node)
-        profile = get_profile(opts.get("profile"))
+        if opts.get("profile") is not None:
+            from .profile_access import profile_from_option
+
+            profile = profile_from_option(opts["profile"], self.data_dir)
+        else:
+            profile = get_profile(self.profile_path)
         confirm = opts.get("confirm", 3)
         if not isinstance(confirm, int) or confirm < 0:
             raise InvalidInputError(f"options.confirm must be an integer >= 0, got {confirm!r}", field="options.confirm")
