@@ -53,12 +53,13 @@ def _run_curl(cmd: str, url: str) -> tuple[str, dict]:
 
 def _serve(tmp_path, config: str | None):
     from skyplex.testing import gateway_process
+    from skyplex.testing.serve import skyplex_command
 
     pytest.importorskip("skyplex.gateway.server")
     pytest.importorskip("httpx")
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
-    if not (Path(os.sys.executable).parent / "skyplex").exists():
+    if not Path(skyplex_command()).exists():
         pytest.skip("the skyplex console script is not installed")
     env = {"SKYPLEX_DATA_DIR": str(tmp_path / "data"), "SKYPLEX_API_KEY": KEY, "HF_HUB_OFFLINE": "1"}
     if config is not None:
