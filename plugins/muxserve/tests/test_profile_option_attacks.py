@@ -9,7 +9,7 @@ import os
 import shutil
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import AllocationProblem
@@ -100,6 +100,7 @@ _PARTS = st.sampled_from(["..", ".", "etc", "passwd", "muxserve", "profiles", "m
 
 @settings(max_examples=150, deadline=None)
 @given(parts=st.lists(_PARTS, min_size=1, max_size=6))
+@example(parts=["mine.json.gz", "."])  # found by a random seed: a trailing "." is the offered file itself
 def test_a_searched_path_is_offered_or_refused_alike(tmp_path_factory, profile_path, parts):
     """Any path built from these pieces either resolves inside an allowed folder or gets the one refusal."""
     data = tmp_path_factory.getbasetemp() / "searched-data"
@@ -113,5 +114,5 @@ def test_a_searched_path_is_offered_or_refused_alike(tmp_path_factory, profile_p
     except InvalidInputError as err:
         assert str(err).startswith("options.profile ")
         assert "does not exist" not in str(err) and str(data) not in str(err)
-    else:  # only a plain relative path to the offered file loads
-        assert ".." not in name.split("/") and not name.startswith("/") and name.rstrip("/").endswith("mine.json.gz")
+    else:  # only a plain relative path to the offered file loads ("." and empty parts name no folder)
+        assert not name.startswith("/") and [p for p in name.split("/") if p not in ("", ".")] == ["mine.json.gz"]
