@@ -7,9 +7,10 @@ its connection synchronously, and vLLM's server aborts a request whose client we
 slot and KV cache are freed instead of generating for nobody. (A blocking call in a worker thread, as
 the ``openai`` client makes, cannot be interrupted that way.)
 
-Responses are read into the ``openai`` package's types and turned into completions by the same code
-as :class:`~.openai_backend.OpenAIBackend`'s, so both paths agree on text, usage and logprobs;
-retries and error messages are the same too.
+Responses are read from their JSON as it is (:func:`completion_from_json`: the fields
+:class:`~.openai_backend.OpenAIBackend` reads through the ``openai`` types, without building those
+types per response), so both paths agree on text, usage and logprobs; retries and error messages go
+through the same ``openai`` errors and the backend's shared policy.
 """
 
 from __future__ import annotations
@@ -126,10 +127,7 @@ class PendingRequests:
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+    return _running_loop() is loop
 
 
 class LoopClients:
@@ -292,17 +290,21 @@ def completion_from_json(backend: OpenAIBackend, data: dict[str, Any], prompt: P
                 TokenLogprob(token=tok, token_id=tid, logprob=float(value), top=dict(top or {}))
                 for tok, value, top, tid in zip(tokens, lp.get("token_logprobs") or [], tops, ids)
             ]
-    usage = data.get("usage")
-    if isinstance(usage, dict):
-        details = usage.get("prompt_tokens_details")
-        counted = Usage(
-            prompt_tokens=usage.get("prompt_tokens") or 0,
-            completion_tokens=usage.get("completion_tokens") or 0,
-            cached_prompt_tokens=(details.get("cached_tokens") if isinstance(details, dict) else None) or 0,
-        )
-    else:  # some servers omit it; counted rather than reported as zero
-        counted = backend._usage(None, prompt, text)
-    return Completion(text=text, finish_reason=_finish_reason(choice.get("finish_reason")), usage=counted, logprobs=logprobs)
+    usage = _usage_from_json(backend, data.get("usage"), prompt, text)
+    return Completion(text=text, finish_reason=_finish_reason(choice.get("finish_reason")), usage=usage, logprobs=logprobs)
+
+
+def _usage_from_json(backend: OpenAIBackend, usage: Any, prompt: Prompt, text: str) -> Usage:
+    """The server's ``usage`` object (plain or streamed response) as :class:`Usage`; a server that
+    sent none gets its tokens counted with the backend's tokenizer rather than reported as zero."""
+    if not isinstance(usage, dict):
+        return backend._usage(None, prompt, text)
+    details = usage.get("prompt_tokens_details")
+    return Usage(
+        prompt_tokens=usage.get("prompt_tokens") or 0,
+        completion_tokens=usage.get("completion_tokens") or 0,
+        cached_prompt_tokens=(details.get("cached_tokens") if isinstance(details, dict) else None) or 0,
+    )
 
 
 async def stream_completion(
@@ -373,17 +375,7 @@ def _stream_error(backend: OpenAIBackend, error: Any) -> Exception:
 def _streamed_completion(backend: OpenAIBackend, prompt: Prompt, text: str, reason: str | None, usage: Any) -> Completion:
     from .openai_backend import _finish_reason
 
-    if isinstance(usage, dict):
-        details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        counted = Usage(
-            prompt_tokens=usage.get("prompt_tokens") or 0,
-            completion_tokens=usage.get("completion_tokens") or 0,
-            cached_prompt_tokens=cached or 0,
-        )
-    else:  # a server that sent no usage: counted with its tokenizer
-        counted = backend._usage(None, prompt, text)
-    return Completion(text=text, finish_reason=_finish_reason(reason), usage=counted)
+    return Completion(text=text, finish_reason=_finish_reason(reason), usage=_usage_from_json(backend, usage, prompt, text))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
