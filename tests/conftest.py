@@ -24,3 +24,16 @@ def test_data_dir(skyplex_model_cache_dir: Path) -> Path:
 def local_backend(skyplex_local_backend):
     """The real SmolLM2 backend, loaded once for the whole session."""
     return skyplex_local_backend
+
+
+@pytest.fixture
+def scheduler(local_backend):
+    """The local backend's batch scheduler, idle; the chunk sizes and batch limit a test changes are
+    put back afterwards (the backend is shared by the whole session)."""
+    from skyplex.testing import wait_for
+
+    sched = local_backend._scheduler_loaded()
+    saved = (sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size)
+    wait_for(lambda: sched.running() == 0 and sched.waiting() == 0, "an idle scheduler")
+    yield sched
+    sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size = saved

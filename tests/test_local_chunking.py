@@ -18,15 +18,6 @@ def greedy(n: int, **kw) -> GenerationParams:
     return GenerationParams(max_tokens=n, temperature=0.0, **kw)
 
 
-@pytest.fixture
-def scheduler(local_backend):
-    sched = local_backend._scheduler_loaded()
-    saved = (sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens)
-    wait_for(lambda: sched.running() == 0 and sched.waiting() == 0, "an idle scheduler")
-    yield sched
-    sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens = saved
-
-
 def _recording(monkeypatch, scheduler) -> list[tuple[int, int, bool]]:
     """Records (rows, columns, rows were decoding) of every model call the scheduler makes."""
     engine = scheduler.engine

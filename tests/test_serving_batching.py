@@ -37,15 +37,6 @@ def greedy(n: int, **kw) -> GenerationParams:
     return GenerationParams(max_tokens=n, temperature=0.0, **kw)
 
 
-@pytest.fixture
-def scheduler(local_backend):
-    sched = local_backend._scheduler_loaded()
-    saved = (sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size)
-    wait_for(lambda: sched.running() == 0 and sched.waiting() == 0, "an idle scheduler")
-    yield sched
-    sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size = saved
-
-
 _alone: dict[tuple[int, int], Any] = {}
 #: logprob gap under which two tokens are a tie up to float rounding (batch shapes change the rounding)
 NEAR_TIE = 1e-3
