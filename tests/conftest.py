@@ -37,3 +37,16 @@ def scheduler(local_backend):
     wait_for(lambda: sched.running() == 0 and sched.waiting() == 0, "an idle scheduler")
     yield sched
     sched.prefill_chunk_tokens, sched.busy_prefill_chunk_tokens, local_backend.max_batch_size = saved
+
+
+@pytest.fixture(scope="module")
+def vllm_gateway(skyplex_vllm_backend, skyplex_model_cache_dir):
+    """The gateway in this process (a background server), serving the session's vLLM server as ``vllm``."""
+    from skyplex import Kernel, Settings, make_plugin_manager
+    from skyplex.gateway import background_server, create_app
+
+    settings = Settings(data_dir=skyplex_model_cache_dir, models={"vllm": {"base_url": skyplex_vllm_backend.base_url}})
+    kernel = Kernel(settings=settings, pm=make_plugin_manager(entrypoints=False))
+    with background_server(create_app(kernel, api_key=None, auth=False)) as url:
+        yield url
+    kernel.close()

@@ -18,7 +18,6 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from skyplex import Kernel, Settings, make_plugin_manager
 from skyplex.interfaces import ChatMessage, GenerationParams, TokenPrompt
 from skyplex.models import vllm_metrics
 from skyplex.models.vllm_requests import RequestCancelled
@@ -174,17 +173,6 @@ def test_closing_the_backend_under_a_stream_aborts_it(skyplex_vllm_backend):
     assert_aborted(skyplex_vllm_backend, before)
 
 
-@pytest.fixture(scope="module")
-def gateway(skyplex_vllm_backend, skyplex_model_cache_dir):
-    from skyplex.gateway import background_server, create_app
-
-    settings = Settings(data_dir=skyplex_model_cache_dir, models={"vllm": {"base_url": skyplex_vllm_backend.base_url}})
-    kernel = Kernel(settings=settings, pm=make_plugin_manager(entrypoints=False))
-    with background_server(create_app(kernel, api_key=None, auth=False)) as url:
-        yield url
-    kernel.close()
-
-
 def _post_then_hang_up(gateway: str, body: dict, until) -> None:
     """A client that sends ``body`` to /v1/completions and closes its socket once ``until()`` holds."""
     payload = json.dumps(body).encode()
@@ -198,24 +186,24 @@ def _post_then_hang_up(gateway: str, body: dict, until) -> None:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
-def test_gateway_client_that_disconnects_aborts_the_vllm_request(skyplex_vllm_backend, gateway, stream):
+def test_gateway_client_that_disconnects_aborts_the_vllm_request(skyplex_vllm_backend, vllm_gateway, stream):
     backend = skyplex_vllm_backend
     before = idle(backend)
     body = {"model": "vllm", "prompt": COUNTING, "max_tokens": LONG, "temperature": 0, "stream": stream}
-    _post_then_hang_up(gateway, body, lambda sock: generating(backend, before))
+    _post_then_hang_up(vllm_gateway, body, lambda sock: generating(backend, before))
     assert_aborted(backend, before)
     # the gateway keeps serving
-    r = httpx.post(f"{gateway}/v1/completions", json={"model": "vllm", "prompt": "1, 2,", "max_tokens": 2}, timeout=600)
+    r = httpx.post(f"{vllm_gateway}/v1/completions", json={"model": "vllm", "prompt": "1, 2,", "max_tokens": 2}, timeout=600)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 2
 
 
-def test_gateway_client_that_disconnects_at_once_leaves_nothing_running(skyplex_vllm_backend, gateway):
+def test_gateway_client_that_disconnects_at_once_leaves_nothing_running(skyplex_vllm_backend, vllm_gateway):
     # the client is gone before the gateway has even submitted the request
     backend = skyplex_vllm_backend
     before = idle(backend)
     body = {"model": "vllm", "prompt": COUNTING, "max_tokens": LONG, "temperature": 0}
-    _post_then_hang_up(gateway, body, lambda sock: None)
+    _post_then_hang_up(vllm_gateway, body, lambda sock: None)
     # a request sent after it is answered after the gateway (and the server) took that one in
-    r = httpx.post(f"{gateway}/v1/completions", json={"model": "vllm", "prompt": "1, 2,", "max_tokens": 2}, timeout=600)
+    r = httpx.post(f"{vllm_gateway}/v1/completions", json={"model": "vllm", "prompt": "1, 2,", "max_tokens": 2}, timeout=600)
     assert r.status_code == 200
     assert_aborted(backend, before, extra_finished=2)

@@ -10,7 +10,6 @@ import json
 import httpx
 import pytest
 
-from skyplex import Kernel, Settings, make_plugin_manager
 from skyplex.interfaces import ChatMessage, Completion, GenerationParams
 
 pytestmark = pytest.mark.slow
@@ -57,17 +56,6 @@ def test_a_bad_request_fails_before_the_first_piece(skyplex_vllm_backend):
         asyncio.run(on_loop())
 
 
-@pytest.fixture(scope="module")
-def gateway(skyplex_vllm_backend, skyplex_model_cache_dir):
-    from skyplex.gateway import background_server, create_app
-
-    settings = Settings(data_dir=skyplex_model_cache_dir, models={"vllm": {"base_url": skyplex_vllm_backend.base_url}})
-    kernel = Kernel(settings=settings, pm=make_plugin_manager(entrypoints=False))
-    with background_server(create_app(kernel, api_key=None, auth=False)) as url:
-        yield url
-    kernel.close()
-
-
 def _events(response: httpx.Response) -> list[dict]:
     out = []
     for line in response.iter_lines():
@@ -77,15 +65,15 @@ def _events(response: httpx.Response) -> list[dict]:
 
 
 @pytest.mark.parametrize("route", ["completions", "chat/completions"])
-def test_gateway_stream_from_vllm_is_its_plain_answer(gateway, route):
+def test_gateway_stream_from_vllm_is_its_plain_answer(vllm_gateway, route):
     body = {"model": "vllm", "max_tokens": 24, "temperature": 0}
     if route == "completions":
         body["prompt"] = "1, 2, 3,"
     else:
         body["messages"] = [{"role": "user", "content": "What is the capital of France?"}]
-    plain = httpx.post(f"{gateway}/v1/{route}", json=body, timeout=600).json()
+    plain = httpx.post(f"{vllm_gateway}/v1/{route}", json=body, timeout=600).json()
     with httpx.stream(
-        "POST", f"{gateway}/v1/{route}", json={**body, "stream": True, "stream_options": {"include_usage": True}}, timeout=600
+        "POST", f"{vllm_gateway}/v1/{route}", json={**body, "stream": True, "stream_options": {"include_usage": True}}, timeout=600
     ) as response:
         assert response.status_code == 200
         events = _events(response)
