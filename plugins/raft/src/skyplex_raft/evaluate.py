@@ -169,11 +169,7 @@ def paired_bootstrap_diff(treatment: Sequence[float], control: Sequence[float], 
     diff = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
     if len(diff) == 0:
         return (float("nan"), float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    mean = float(diff.mean())
-    return (mean, min(float(low), mean), max(float(high), mean))
+    return (float(diff.mean()), *bootstrap_ci(diff, resamples=resamples, seed=seed))
 
 
 def prompt_for(item: EvalItem, *, documents: bool) -> list[dict[str, str]]:
