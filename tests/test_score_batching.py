@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 
 import httpx
 import pytest
@@ -187,6 +188,9 @@ def test_coalescer_keeps_different_options_apart(local_backend):
     try:
         first = coalescer.submit([prompt], 1, True)
         other = coalescer.submit([prompt], 3, False)  # not the same options: never in the same call
+        # the worker wakes with two prompts queued; they cannot share a call, so the batch is not full
+        # yet and must wait for `same` (CI once saw it close early, counting `other` toward max_batch)
+        time.sleep(0.3)
         same = coalescer.submit([prompt + [7]], 1, True)
         (a,), (b,), (c,) = first.result(timeout=600), other.result(timeout=600), same.result(timeout=600)
     finally:

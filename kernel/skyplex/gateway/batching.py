@@ -120,7 +120,7 @@ class _Coalescer:
                 # wait while requests keep arriving (each one re-opens the window), up to max_wait_s
                 # after the oldest, unless the batch is already full
                 hard_deadline = self._queue[0].arrived + self.max_wait_s
-                while not self._closed and self._queued_prompts() < self.max_batch:
+                while not self._closed and self._batchable_prompts() < self.max_batch:
                     deadline = min(self._last_arrival + self.window_s, hard_deadline)
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -135,8 +135,14 @@ class _Coalescer:
                     if not req.future.done():
                         req.future.set_exception(SkyplexError("the request batcher failed; see the server log"))
 
-    def _queued_prompts(self) -> int:
-        return sum(len(r.items) for r in self._queue)
+    def _batchable_prompts(self) -> int:
+        """Prompts queued that could join the oldest request's batch (same options).
+
+        Requests with other options do not count: a batch is full only when it could really hold
+        ``max_batch`` prompts, not when unrelated requests happen to be waiting beside it.
+        """
+        key = self._queue[0].key
+        return sum(len(r.items) for r in self._queue if r.key == key)
 
     def _take_batch(self) -> list[_Request]:
         """The oldest request plus every later one with the same key that still fits, in order."""
