@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, logsumexp
 from skyplex.errors import InvalidInputError
+from skyplex.stats import bootstrap_means
 
 from .law import check_kmax, check_tie_rule, dirichlet_plurality_curves, plurality_curves
 
@@ -352,6 +353,8 @@ def k_interval(draw_curves: np.ndarray, *, rounds: int = 200, level: float = 0.9
     the central ``level`` range of the rounds' argmax K.
     """
     Q, S, kmax = draw_curves.shape
+    # two levels per round (which queries, then which posterior draw of each), so this is not the
+    # kernel's one-level resample of rows (skyplex.stats.bootstrap_means)
     rng = np.random.default_rng(seed)
     ks = np.empty(rounds, dtype=int)
     for b in range(rounds):
@@ -431,12 +434,17 @@ def empirical_curves(counts: Any, kmax: int, tie: str = "random") -> np.ndarray:
 
 def bootstrap_band(per_query: np.ndarray, *, rounds: int = 500, level: float = 0.95,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Bootstrap over queries of a mean curve: the pointwise band and the interval of its argmax K."""
-    rng = np.random.default_rng(seed)
-    Q = per_query.shape[0]
-    means = np.empty((rounds, per_query.shape[1]))
-    for b in range(rounds):
-        means[b] = per_query[rng.integers(0, Q, Q)].mean(axis=0)
+    """Bootstrap over queries of a mean curve: the pointwise band and the interval of its argmax K.
+
+    The resamples are the kernel's (:func:`skyplex.stats.bootstrap_means` over whole rows), so a seed
+    names the same resampled queries here as in every other plugin's interval.
+    """
+    if not 0 < level < 1:
+        raise InvalidInputError(f"level must be between 0 and 1, got {level}", field="level")
+    means = bootstrap_means(np.asarray(per_query, dtype=float), rounds=rounds, seed=seed)
+    if means.ndim != 2:
+        raise InvalidInputError("bootstrap_band takes one accuracy curve per query (a queries x K table)",
+                                field="per_query")
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)
     arg = np.array([int(np.flatnonzero(m >= m.max() - 1e-12)[0]) + 1 for m in means])
     klo, khi = np.quantile(arg, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
