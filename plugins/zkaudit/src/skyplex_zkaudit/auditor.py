@@ -63,7 +63,7 @@ class ZkAuditor(Auditor):
     # ---- records ----------------------------------------------------------------------------------
     def record(self, cid: str) -> dict | None:
         """The public record of commitment ``cid``, or None."""
-        if not isinstance(cid, str) or "/" in cid or cid.startswith("."):
+        if not fm.is_commitment_id(cid):  # never a path: only ids as commit spells them name a file
             return None
         path = self.public / f"{cid}.json"
         return json.loads(path.read_text()) if path.exists() else None

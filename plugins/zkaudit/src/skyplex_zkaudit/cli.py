@@ -15,6 +15,8 @@ import click
 from skyplex.cli import emit, json_option, pass_kernel
 from skyplex.errors import InvalidInputError
 
+from . import formats as fm
+
 
 def _auditor(kernel):
     return kernel.auditors.get("zkaudit")
@@ -29,7 +31,9 @@ def read_model(model: Any, path: str, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"{path}: cannot read the {what} file ({exc.__class__.__name__}: {exc})") from None
     try:
-        data = json.loads(text)
+        data = fm.loads_strict(text, "")
+    except fm.FormatError as exc:
+        raise InvalidInputError(f"{path}: {exc.message}", field=exc.field) from None
     except ValueError as exc:
         raise InvalidInputError(f"{path}: the {what} file is not JSON ({exc})") from None
     try:
@@ -114,8 +118,10 @@ def verify(kernel, proof_file, records, keys, srs, json_output) -> None:
     key_dir = Path(keys) if keys else root / "circuits"
 
     def lookup(cid: str):
+        if not fm.is_commitment_id(cid):  # never a path: only ids as commit spells them name a file
+            return None
         p = rec_dir / f"{cid}.json"
-        if not isinstance(cid, str) or "/" in cid or not p.is_file():
+        if not p.is_file():
             return None
         try:
             return json.loads(p.read_text())

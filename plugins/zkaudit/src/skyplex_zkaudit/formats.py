@@ -13,6 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Iterable
 
 from skyplex.errors import InvalidInputError
@@ -33,8 +34,10 @@ SCHEMES = {
 }
 CLAIM_KINDS = tuple(SCHEMES)
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+#: a commitment id: the kind's prefix and 32 hex digits of the record's content hash
+COMMITMENT_ID = re.compile(r"(ds|w)-[0-9a-f]{32}")
 
 
 class FormatError(InvalidInputError):
@@ -74,9 +77,13 @@ def number(v: Any, where: str) -> float:
     """A finite JSON number (NaN and infinities are refused: they have no fixed-point value)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _fail(where, f"expected a number, got {v!r}")
-    if not math.isfinite(v):
+    try:  # a JSON integer has no size limit; one past the float range is as unusable as an infinity
+        value = float(v)
+    except OverflowError:
+        raise _fail(where, f"an integer of {len(str(abs(v)))} digits is not a finite number") from None
+    if not math.isfinite(value):
         raise _fail(where, f"{v!r} is not a finite number")
-    return float(v)
+    return value
 
 
 def matrix(v: Any, where: str, max_abs: float = MAX_ABS) -> list[list[float]]:
@@ -102,13 +109,15 @@ def matrix(v: Any, where: str, max_abs: float = MAX_ABS) -> list[list[float]]:
 
 
 def hex64(v: Any, where: str) -> str:
-    if not isinstance(v, str) or not _HEX64.match(v):
+    """64 lowercase hex digits and nothing else (no trailing newline: one digest, one spelling)."""
+    if not isinstance(v, str) or not _HEX64.fullmatch(v):
         raise _fail(where, "expected 64 lowercase hex digits")
     return v
 
 
 def hexbytes(v: Any, where: str) -> bytes:
-    if not isinstance(v, str) or not _HEX.match(v):
+    """Bytes as lowercase hex pairs and nothing else (``bytes.fromhex`` alone would skip whitespace)."""
+    if not isinstance(v, str) or not _HEX.fullmatch(v):
         raise _fail(where, "expected an even number of lowercase hex digits")
     return bytes.fromhex(v)
 
@@ -165,6 +174,30 @@ def parse_artifact(artifact: Any) -> DatasetArtifact | WeightsArtifact:
     raise _fail("kind", f"zkaudit commits to 'dataset' or 'weights' artifacts, not {artifact.kind!r}")
 
 
+def is_commitment_id(cid: Any) -> bool:
+    """Whether ``cid`` is spelled as a commitment id (checked before it is used to look a record up)."""
+    return isinstance(cid, str) and COMMITMENT_ID.fullmatch(cid) is not None
+
+
+def loads_strict(text: str | bytes, where: str) -> Any:
+    """JSON with duplicated keys refused (parsers disagree on which one wins, so a document with two
+    ``lr`` or two ``claim`` keys could say one thing to a reader and another to the verifier) and
+    nesting too deep to parse reported, not raised as ``RecursionError``."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for k, v in items:
+            if k in out:
+                raise _fail(f"{where}.{k}" if where else k, "duplicated key: each key may appear once in an object")
+            out[k] = v
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
+    except RecursionError:
+        raise _fail(where or "the top level", "is nested too deeply to be a zkaudit document") from None
+
+
 # ---- claims --------------------------------------------------------------------------------------
 #: commitment kinds each claim names, in order
 CLAIM_COMMITMENTS = {
@@ -198,7 +231,7 @@ def check_claim(claim: Any, *, published: bool = False) -> None:
         raise _fail("commitments", f"a claim of kind {claim.kind!r} names {len(want)} commitment(s), "
                                    f"the {' and '.join(want)} ids in that order, got {len(claim.commitments)}")
     for i, cid in enumerate(claim.commitments):
-        if not isinstance(cid, str) or not re.fullmatch(r"(ds|w)-[0-9a-f]{32}", cid):
+        if not is_commitment_id(cid):
             raise _fail(f"commitments.{i}", f"{cid!r} is not a zkaudit commitment id (ds-<32 hex> or w-<32 hex>)")
     p = exact_keys(claim.params, "params", CLAIM_PARAMS[claim.kind])
     if claim.kind == "training":
@@ -219,11 +252,17 @@ def check_claim(claim: Any, *, published: bool = False) -> None:
         integer(p["label"], "params.label", 0)
 
 
+#: bound on the update multiplier (far past any useful rate; it keeps the products in the circuit's range)
+MAX_LR_Q = 1 << 20
+
+
 def lr_q(lr: float, batch: int, scale: int = SCALE) -> int:
     """The step circuit's update multiplier ``lr / batch * 2^scale``, which must be a positive integer:
     a claimed learning rate is proven exactly, never rounded to a neighbouring one."""
-    q = lr / batch * (1 << scale)
-    if q != int(q) or q < 1:
+    q = Fraction(lr) / batch * (1 << scale)  # exact: no float rounding, no overflow for huge rates
+    if q >= MAX_LR_Q:
+        raise _fail("params.lr", f"learning rate {lr} is too large: lr * 2^{scale} / batch must be below {MAX_LR_Q}")
+    if q.denominator != 1 or q < 1:
         near = max(1, round(q)) * batch / (1 << scale)
         raise _fail("params.lr", f"learning rate {lr} is not provable exactly with batch {batch} at scale 2^{scale} "
                                  f"(lr * 2^{scale} / batch must be a positive integer); the nearest provable is {near:g}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 from skyplex.interfaces import Claim, Proof, Verdict
 
@@ -30,10 +31,24 @@ def submit_prove_job(kernel, claim: Claim):
                               params={"claim": claim.model_dump()})
 
 
+async def strict_json_body(request: Request) -> None:
+    """Refuse a body whose JSON repeats a key in an object (a 400 naming the key): parsers disagree on
+    which copy wins, so a proof or claim with two ``lr`` keys could say one thing to its reader and
+    another to this server."""
+    from .formats import FormatError, loads_strict
+
+    try:
+        loads_strict(await request.body(), "")
+    except FormatError:
+        raise
+    except ValueError:
+        pass  # not JSON at all: FastAPI's own body validation answers that one with a 4xx
+
+
 def register(router, kernel) -> None:
     """Add the plugin's routes to ``router`` (mounted at ``/plugins/zkaudit``)."""
 
-    @router.post("/verify", response_model=Verdict)
+    @router.post("/verify", response_model=Verdict, dependencies=[Depends(strict_json_body)])
     def verify(body: VerifyBody) -> Verdict:
         """Verify a proof from public artefacts: the proof, commitment records, verifying keys, SRS."""
         from .verify import verify_proof
@@ -42,7 +57,7 @@ def register(router, kernel) -> None:
         return verify_proof(body.proof, lambda cid: body.records.get(cid) or auditor.record(cid),
                             Path(auditor.circuits), auditor.srs_path)
 
-    @router.post("/prove", response_model=JobRef)
+    @router.post("/prove", response_model=JobRef, dependencies=[Depends(strict_json_body)])
     def prove(claim: Claim) -> JobRef:
         """Start proving a claim; follow it at /v1/jobs/{job_id}. A claim that cannot be proven here
         (malformed, unknown commitments, a non-member) is a 400 naming the field, before any job."""

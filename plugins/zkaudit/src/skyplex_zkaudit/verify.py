@@ -46,8 +46,16 @@ def _record(records: Records, cid: str, kind: str) -> dict:
 
 def _bundle(proof: Proof, keys: tuple[str, ...]) -> dict:
     try:
-        payload = json.loads(base64.b64decode(proof.proof_b64, validate=True))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raw = base64.b64decode(proof.proof_b64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _Reject(f"proof bytes are not a valid zkaudit proof bundle ({exc.__class__.__name__})") from exc
+    if base64.b64encode(raw).decode() != proof.proof_b64:  # one spelling per bundle: no excess padding
+        raise _Reject("proof_b64: not canonical base64 (excess padding or bits): re-encode the bundle")
+    try:
+        payload = fm.loads_strict(raw.decode("utf-8"), "bundle")  # duplicated keys are a rejection
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, fm.FormatError):
+            raise
         raise _Reject(f"proof bytes are not a valid zkaudit proof bundle ({exc.__class__.__name__})") from exc
     return fm.exact_keys(payload, "bundle", keys)
 
@@ -106,7 +114,7 @@ def verify_proof(proof: Proof, records: Records, public_root: Path, srs_path: Pa
         return Verdict(valid=True, reason="all checks passed", details=details)
     except (_Reject, fm.FormatError) as exc:
         return Verdict(valid=False, reason=str(exc))
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
         return Verdict(valid=False, reason=f"malformed proof: {exc.__class__.__name__}: {exc}")
 
 
@@ -142,8 +150,9 @@ def _verify_training(proof: Proof, records: Records, root: Path, srs: Path | Non
                           + ("the committed initial weights" if k == 0 else f"step {k - 1}'s output: the chain is broken"))
         chain.append(inst[3])
     final_id = proof.public_outputs.get("final_weights")
-    if not isinstance(final_id, str):
-        raise _Reject("public_outputs.final_weights: the id of the published final-weights commitment is required")
+    if not fm.is_commitment_id(final_id) or not final_id.startswith("w-"):  # checked before any lookup by it
+        raise _Reject("public_outputs.final_weights: the id (w-<32 hex>) of the published final-weights "
+                      "commitment is required")
     final = _record(records, final_id, "weights")
     if final["digest"] != chain[-1]:
         raise _Reject("the last proven weights are not the published final-weights commitment")
