@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from skyplex import InvalidInputError
+from skyplex.stats import bootstrap_ci
 from skyplex_livecodebench.scores import bootstrap_mean, load_official, pass_at_k, score
 
 
@@ -38,6 +39,27 @@ def test_bootstrap_interval_brackets_mean(values, seed):
     e = bootstrap_mean(values, rounds=200, seed=seed)
     assert e.ci_low <= e.value <= e.ci_high and min(values) - 1e-12 <= e.ci_low and e.ci_high <= max(values) + 1e-12
     assert math.isclose(e.value, sum(values) / len(values))
+
+
+@given(st.lists(st.sampled_from([0.0, 1.0, 0.5, 1 / 3]), min_size=1, max_size=60), st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_bootstrap_interval_is_the_kernels(values, seed):
+    # one percentile bootstrap for every plugin: the same seed names the same resamples and interval
+    e = bootstrap_mean(values, rounds=300, seed=seed, level=0.9)
+    assert (e.value, e.ci_low, e.ci_high) == bootstrap_ci(values, rounds=300, seed=seed, level=0.9)
+    assert e.n == len(values)
+
+
+def test_bootstrap_interval_narrows_with_more_problems():
+    few = bootstrap_mean([1.0, 0.0] * 10, seed=3)
+    many = bootstrap_mean([1.0, 0.0] * 500, seed=3)
+    assert few.value == many.value == 0.5
+    assert many.ci_high - many.ci_low < (few.ci_high - few.ci_low) / 3
+
+
+def test_bootstrap_of_no_problems_is_an_error():
+    with pytest.raises(InvalidInputError, match="no problems to score"):
+        bootstrap_mean([])
 
 
 def test_official_slice_rescored(graded_path, problems):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from skyplex import InvalidInputError
+from skyplex.stats import bootstrap_ci
 
 from .problems import Problem, parse_date
 
@@ -38,16 +38,13 @@ class Estimate:
 
 
 def bootstrap_mean(values: Sequence[float], *, rounds: int = 1000, seed: int = 0, level: float = 0.95) -> Estimate:
-    """The mean of per-problem values and its bootstrap interval."""
-    if not values:
+    """The mean of per-problem values and its percentile bootstrap interval (problems resampled), from
+    the kernel's :func:`skyplex.stats.bootstrap_ci`, so a seed names the same resamples as in every
+    other plugin."""
+    if not len(values):
         raise InvalidInputError("no problems to score (the selection is empty)")
-    n = len(values)
-    mean = sum(values) / n
-    rng = random.Random(seed)
-    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(rounds))
-    lo = means[int((1 - level) / 2 * (rounds - 1))]
-    hi = means[int((1 + level) / 2 * (rounds - 1))]
-    return Estimate(mean, min(lo, mean), max(hi, mean), n)
+    mean, low, high = bootstrap_ci(values, rounds=rounds, level=level, seed=seed)
+    return Estimate(mean, low, high, len(values))
 
 
 @dataclass
