@@ -2,7 +2,9 @@
 
 A vote is written once and never overwritten or deleted by the arena: a second vote for the same
 battle, or a vote for a battle that does not exist or has no answers yet, is refused with an error
-and leaves the stored votes as they were.
+and leaves the stored votes as they were. The same vote sent again (same winner and voter: a retry
+after the first answer was lost) is answered as the first one was and stores nothing more; the
+battle id is the vote's idempotency key.
 
 Imported votes are keyed apart from the arena's own: a page vote's key is its battle id, an
 imported vote's key is ``import:`` + its record id, so no import can take the key of a battle still
@@ -112,7 +114,8 @@ class ArenaStore:
         """Record the vote on ``battle_id`` and return the battle with both model names revealed.
 
         Refused (and nothing written) for an unknown winner label, an unknown battle, a battle whose
-        answers are not both finished, or one that already has a vote.
+        answers are not both finished, or one that already has another vote; the same vote again (a
+        retry) is answered like the first and writes nothing.
         """
         code = parse_winner(winner)
         battle = self.battle(battle_id)
@@ -126,9 +129,21 @@ class ArenaStore:
             with self.store.begin() as conn:
                 conn.execute(votes_table.insert().values(**values))
         except IntegrityError:
+            stored = self._page_vote(battle_id)
+            if stored is not None and (stored["winner"], stored["voter"]) == (values["winner"], values["voter"]):
+                # the same vote sent again (a retry after a lost answer): it is already stored, once;
+                # say so as the first time did, so a client that retries never thinks its vote was lost
+                return {**battle, "winner": stored["winner"], "voter": stored["voter"]}
             raise ConflictError(f"battle {battle_id!r} already has a vote; each battle takes one vote, and the "
                                 "first one stands", field="battle_id") from None
         return {**battle, "winner": OUTCOMES[code], "voter": values["voter"]}
+
+    def _page_vote(self, battle_id: str) -> dict[str, Any] | None:
+        """The stored vote of a battle (winner, voter), or None."""
+        with self.store.connect() as conn:
+            row = conn.execute(select(votes_table.c.winner, votes_table.c.voter)
+                               .where(votes_table.c.battle_id == battle_id)).mappings().first()
+        return None if row is None else dict(row)
 
     def import_records(self, records: Iterable[Mapping[str, Any]], *, source: str = "import") -> dict[str, int]:
         """Store battle records (common format) as votes; validates all first, then writes in one transaction.
