@@ -41,12 +41,14 @@ from skyplex_depyf.decompiler import compile_like, decompile, find_code
 RESULTS = Path(__file__).resolve().parent / "results" / "depyf_roundtrip.json"
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the alarm; a BaseException so that ``except Exception`` inside a decompiler does not
+    swallow it (and re-armed each second in case a broader handler does)."""
 
 
 def _with_timeout(fn: Callable[[], Any], seconds: int = 5) -> Any:
     def alarm(*_: Any) -> None:
+        signal.alarm(1)  # a swallowed timeout fires again until the call gives up
         raise _Timeout()
 
     previous = signal.signal(signal.SIGALRM, alarm)
