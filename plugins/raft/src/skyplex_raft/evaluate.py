@@ -27,6 +27,8 @@ from typing import Any
 
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import Evaluator, ItemRecord, Report, Score, Subject, Suite
+from skyplex.stats import bootstrap_ci as _kernel_bootstrap_ci
+from skyplex.stats import paired_bootstrap_diff as _kernel_paired_diff
 
 from .builder import ABSTAIN_ANSWER, SYSTEM_PROMPT, quotes_in
 
@@ -144,32 +146,25 @@ def score_reply(item: EvalItem, reply: str, *, shown: bool = True) -> dict[str, 
 
 
 def bootstrap_ci(values: Sequence[float], *, resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean of ``values``."""
-    import numpy as np
-
-    data = np.asarray(values, dtype=float)
-    if len(data) == 0:
+    """Percentile bootstrap 95% interval ``(low, high)`` of the mean of ``values``: the kernel's
+    :func:`skyplex.stats.bootstrap_ci` (the one bootstrap every plugin shares), NaNs for no values."""
+    if len(values) == 0:  # an empty condition has no interval; callers report it as missing, not an error
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    mean = float(data.mean())
-    return (min(float(low), mean), max(float(high), mean))
+    _, low, high = _kernel_bootstrap_ci(values, rounds=resamples, seed=seed)
+    return (low, high)
 
 
 def paired_bootstrap_diff(treatment: Sequence[float], control: Sequence[float], *, resamples: int = 2000,
                           seed: int = 0) -> tuple[float, float, float]:
     """Mean of ``treatment - control`` over paired items (the same questions) and its percentile bootstrap
-    95% interval, resampling questions: far tighter than two separate intervals, as each question's
-    difficulty cancels out of its difference."""
-    import numpy as np
-
+    95% interval, resampling questions (the kernel's :func:`skyplex.stats.paired_bootstrap_diff`): far
+    tighter than two separate intervals, as each question's difficulty cancels out of its difference.
+    NaNs for no pairs."""
     if len(treatment) != len(control):
         raise ValueError(f"paired samples differ in length: {len(treatment)} and {len(control)}")
-    diff = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
-    if len(diff) == 0:
+    if len(treatment) == 0:
         return (float("nan"), float("nan"), float("nan"))
-    return (float(diff.mean()), *bootstrap_ci(diff, resamples=resamples, seed=seed))
+    return _kernel_paired_diff(treatment, control, rounds=resamples, seed=seed)
 
 
 def prompt_for(item: EvalItem, *, documents: bool) -> list[dict[str, str]]:
