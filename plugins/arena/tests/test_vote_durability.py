@@ -323,3 +323,83 @@ def test_votes_json_round_trip_keeps_every_field(gateway):
     back = client.post("/plugins/arena/votes/import", json={"battles": json.loads(json.dumps(exported["votes"]))})
     assert back.status_code == 200 and back.json()["imported"] == 0, back.text
     assert client.get("/plugins/arena/votes").json() == exported
+
+
+# ---- the store itself on both backends: racing votes and racing imports ---------------------------
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def arena_store(request, tmp_path):
+    from skyplex.store import Store
+
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'arena.db'}")
+        yield ArenaStore(store)
+        store.dispose()
+        return
+    from skyplex.testing.postgres import temporary_database
+
+    with temporary_database(request.getfixturevalue("postgres_url")) as url:
+        store = Store(url)
+        yield ArenaStore(store)
+        store.dispose()
+
+
+def test_racing_votes_and_racing_imports_store_each_vote_once(arena_store):
+    """8 threads vote on the same battles (4 send one vote, 4 another) and import the same file at once:
+    one vote per battle, each import either adds a vote or counts it a duplicate, nothing is an error."""
+    from skyplex_arena.store import ConflictError
+
+    battles = ready_battles(arena_store, 10)
+    records = [{"id": f"r{k}", "model_a": "m-one", "model_b": "m-two", "winner": "tie"} for k in range(30)]
+
+    def voter(t: int):
+        out = []
+        for bid in battles:
+            try:
+                out.append((bid, arena_store.vote(bid, "model_a" if t % 2 else "model_b", f"v{t % 2}")["winner"]))
+            except ConflictError:
+                out.append((bid, None))
+        return out, arena_store.import_records(records, source="race")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(voter, range(8)))
+    stored = _stored(arena_store)
+    for bid in battles:
+        acked = {w for votes, _ in results for b, w in votes if b == bid and w}
+        assert len(stored[bid]) == 1 and acked == {stored[bid][0]["winner"]}
+    imports = [r for _, r in results]
+    assert sum(r["imported"] for r in imports) == len(records)
+    assert all(r["imported"] + r["duplicates"] == len(records) for r in imports)
+    assert arena_store.count() == len(battles) + len(records)
+
+
+@pytest.mark.postgres
+def test_an_import_that_loses_the_race_to_another_counts_duplicates_not_an_error(postgres_url):
+    """The same file imported twice at once, the second one committing between the first's read of
+    what is stored and its insert (forced, not left to timing). On PostgreSQL nothing orders the two
+    transactions, so the first one's insert meets the other's rows: it must count them as duplicates."""
+    from skyplex.store import Store
+    from skyplex.testing.postgres import temporary_database
+
+    records = [{"id": f"r{k}", "model_a": "m-one", "model_b": "m-two", "winner": "model_a"} for k in range(5)]
+    with temporary_database(postgres_url) as url:
+        store = Store(url)
+        try:
+            arena = ArenaStore(store)
+            other: dict = {}
+
+            def before_insert(conn, clauseelement, *args):
+                if getattr(clauseelement, "is_select", False) and "arena_votes" in str(clauseelement) and not other:
+                    other["started"] = True
+                    with ThreadPoolExecutor(1) as pool:  # the other import runs to its commit, now
+                        other["result"] = pool.submit(arena.import_records, records, source="other").result()
+
+            event.listen(store.engine, "after_execute", before_insert)
+            try:
+                first = arena.import_records(records, source="first")
+            finally:
+                event.remove(store.engine, "after_execute", before_insert)
+            assert other["result"] == {"imported": 5, "duplicates": 0, "self_battles": 0}
+            assert first == {"imported": 0, "duplicates": 5, "self_battles": 0}
+            assert arena.count() == 5
+        finally:
+            store.dispose()

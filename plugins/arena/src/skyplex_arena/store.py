@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: the key prefix of imported votes (page votes are keyed by their 32-hex battle id)
 IMPORT_PREFIX = "import:"
+#: how often an import re-reads what is stored after a concurrent import took some of its ids
+IMPORT_ATTEMPTS = 5
 
 metadata = MetaData()
 
@@ -178,6 +180,20 @@ class ArenaStore:
                 style_b=dict(zip(STYLE_FEATURES, sb)) if sa and sb else None,
                 category=list(categories_of(rec)) or None, source=source,
             ))
+        for attempt in range(IMPORT_ATTEMPTS):
+            try:
+                fresh = self._insert_fresh(rows, plain_ids)
+                break
+            except IntegrityError:
+                # another import stored some of these votes between our read and our insert (PostgreSQL
+                # does not order the two transactions; SQLite's write lock does): read again, insert the rest
+                if attempt == IMPORT_ATTEMPTS - 1:
+                    raise
+        log.info("imported %d vote(s) from %s (%d already stored)", len(fresh), source, len(rows) - len(fresh))
+        return {"imported": len(fresh), "duplicates": len(rows) - len(fresh) + repeated, "self_battles": self_battles}
+
+    def _insert_fresh(self, rows: list[dict[str, Any]], plain_ids: dict[str, str]) -> list[dict[str, Any]]:
+        """Insert the rows not yet stored, in one transaction; the rows inserted."""
         with self.store.begin() as conn:
             # already stored: under its import key, or under its bare id (a page vote exported from this
             # store and imported back, whose id is its battle id; or a vote imported before keys had prefixes)
@@ -189,8 +205,7 @@ class ArenaStore:
             fresh = [r for r in rows if r["id"] not in existing and plain_ids[r["id"]] not in existing]
             if fresh:
                 conn.execute(votes_table.insert(), fresh)
-        log.info("imported %d vote(s) from %s (%d already stored)", len(fresh), source, len(rows) - len(fresh))
-        return {"imported": len(fresh), "duplicates": len(rows) - len(fresh) + repeated, "self_battles": self_battles}
+        return fresh
 
     def votes(self, *, limit: int | None = None, voter: str | None = None) -> list[dict[str, Any]]:
         """Stored votes in the common battle format, oldest first (``limit``: the newest ``limit``)."""
