@@ -120,9 +120,7 @@ class Example:
         if self.abstains:
             return ("##Reason: None of the documents states the answer to this question, so there is nothing "
                     f"to quote.\n<ANSWER>: {ABSTAIN_ANSWER}")
-        return (f"##Reason: The document that answers this says {BEGIN}{self.question.quote}{END} "
-                f"The answer is stated there in these words: {self.question.answer}\n"
-                f"<ANSWER>: {self.question.answer}")
+        return answer_target(self.question.quote, self.question.answer)
 
     def to_chat(self) -> dict[str, Any]:
         """The example as a chat record (system/user/assistant) with its provenance under ``raft``."""
@@ -140,6 +138,12 @@ class Example:
                      "quote": self.question.quote, "template": self.question.template, "split": self.split,
                      "abstain": self.abstains},
         }
+
+
+def answer_target(quote: str, answer: str) -> str:
+    """The chain-of-thought target of an answered question: the quote, then the final answer."""
+    return (f"##Reason: The document that answers this says {BEGIN}{quote}{END} "
+            f"The answer is stated there in these words: {answer}\n<ANSWER>: {answer}")
 
 
 def quotes_in(target: str) -> list[str]:
