@@ -125,12 +125,19 @@ class GoexExecutor(Executor):
         ctx = self._ctx(row)
         try:
             preview = self._handler(row["kind"]).run(ctx)
-        except SkyplexError as exc:
-            self._handler(row["kind"]).discard(ctx)
-            self.journal_db.transition(action_id, "run-failed", {"error": exc.message}, status="failed",
-                                       phase="idle", error=exc.message, preview=getattr(exc, "preview", None))
+        except Exception as exc:
+            # whatever went wrong (an error of ours or one the action provoked), the action ends failed
+            # and its stage is gone: it is never left "running" for a restart to find
+            message = exc.message if isinstance(exc, SkyplexError) else f"{type(exc).__name__}: {exc}"
+            try:
+                self._handler(row["kind"]).discard(ctx)
+            finally:
+                self.journal_db.transition(action_id, "run-failed", {"error": message}, status="failed",
+                                           phase="idle", error=message, preview=getattr(exc, "preview", None))
             self._emit(action_id)
-            raise
+            if isinstance(exc, SkyplexError):
+                raise
+            raise ActionFailed(f"action {action_id} failed while running: {message}") from exc
         preview["classification"] = row["classification"]
         self.journal_db.transition(action_id, "ran", {"summary": preview.get("summary")}, status="ran",
                                    phase="idle", preview=preview)

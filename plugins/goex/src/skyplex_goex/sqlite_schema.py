@@ -13,7 +13,9 @@ from .sqlvalues import decode, encode
 #: pragmas whose value is data the application relies on
 DATA_PRAGMAS = ("user_version", "application_id")
 #: internal tables whose rows an action can change (AUTOINCREMENT counters, ANALYZE statistics)
-INTERNAL_TABLES = ("sqlite_sequence", "sqlite_stat1")
+INTERNAL_TABLES = ("sqlite_sequence", "sqlite_stat1", "sqlite_stat4")
+#: internal tables that may be dropped (sqlite_sequence may not: SQLite owns it)
+_DROPPABLE = ("sqlite_stat1", "sqlite_stat4")
 
 
 def _q(name: str) -> str:
@@ -40,7 +42,10 @@ def restore_extras(conn: sqlite3.Connection, extras: dict[str, Any]) -> None:
             continue
         exists = conn.execute("SELECT 1 FROM main.sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
         if not exists:
-            continue  # created by the action: emptied is as good as absent for both tables' readers
+            continue
+        if extras[table] is None and table in _DROPPABLE:
+            conn.execute(f"DROP TABLE main.{table}")  # ANALYZE in the action made it
+            continue
         conn.execute(f"DELETE FROM main.{table}")
         for row in extras[table] or []:
             conn.execute(f"INSERT INTO main.{table} VALUES({', '.join('?' * len(row))})", [decode(v) for v in row])
