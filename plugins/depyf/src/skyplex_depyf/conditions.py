@@ -193,7 +193,7 @@ def compound(executor: Any, i: int, hi: int, value: Expr, kind: str, stack: list
         parser.memo.clear()
         text = parser.parse(0, t1, targets[0], False, end_pos)
         if text is not None:
-            return end_pos, _raw_target(executor, tokens[:t1], targets[0], parser), Expr(text)
+            return end_pos, _raw_target(executor, tokens[:t1], targets[0], parser, end_pos), Expr(text)
     return None
 
 
@@ -208,10 +208,12 @@ def _jump_of(executor: Any, tok: Token) -> dis.Instruction:
     return executor.instrs[p]
 
 
-def _raw_target(executor: Any, tokens: list[Token], canon_target: int, parser: ConditionParser) -> int:
+def _raw_target(executor: Any, tokens: list[Token], canon_target: int, parser: ConditionParser,
+                end_pos: int) -> int:
     """The jump target as written (the first test's own target when it goes there), so the ordinary
-    rules see the same destinations the compiler emitted."""
+    rules see the same destinations the compiler emitted; never a jump inside the condition itself
+    (a folded else part's ``JUMP_FORWARD``), which would read as a jump backwards."""
     for tok in tokens:
-        if parser.canon(tok.target) == canon_target:
+        if parser.canon(tok.target) == canon_target and tok.target >= end_pos:
             return tok.target
     return canon_target

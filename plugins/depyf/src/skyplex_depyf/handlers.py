@@ -81,18 +81,34 @@ def _refusal(executor: Any, k: int, why: str) -> Refusal:
 def try_block(executor: Any, i: int, entry: Any, stack: list, stmts: list) -> int:
     """Rebuild the try statement starting at ``i``; returns the index after it."""
     saved = set(executor.consumed)
-    executor.consumed.add(entry)
+    # a ``return`` inside the body splits its range: every entry to the same handler is this statement
+    executor.consumed.update(e for e in executor.exception_entries
+                             if e.target == entry.target and e.depth == entry.depth)
     handler = executor.index[entry.target]
     try:
         return _try_except(executor, i, entry, handler, stack, stmts)
     except Refusal as first:
-        executor.consumed = saved | {entry}
+        executor.consumed = saved | {e for e in executor.exception_entries
+                                     if e.target == entry.target and e.depth == entry.depth}
         try:
             return _try_finally(executor, i, entry, handler, stack, stmts)
         except Refusal as second:
-            looks_except = executor.instrs[handler + 1].opname == "POP_TOP" or any(
-                x.opname == "CHECK_EXC_MATCH" for x in executor.instrs[handler:handler + 40])
-            raise (first if looks_except else second) from None
+            raise (first if _looks_except(executor, handler) else second) from None
+
+
+def _looks_except(executor: Any, handler: int) -> bool:
+    """Whether the handler at ``handler`` starts an ``except`` clause (a bare one's ``POP_TOP``, or a
+    type test before any statement), not a ``finally`` body (which may hold a try of its own)."""
+    ins = executor.instrs
+    if ins[handler + 1].opname == "POP_TOP":
+        return True
+    for x in ins[handler + 1:handler + 40]:
+        if x.opname == "CHECK_EXC_MATCH":
+            return True
+        if x.opname in ("NOP", "PUSH_EXC_INFO", "RERAISE", "RETURN_VALUE") or x.opname.startswith(("STORE", "JUMP",
+                                                                                                    "POP_JUMP")):
+            return False
+    return False
 
 
 def _protected_end(executor: Any, entry: Any) -> int:
@@ -107,8 +123,14 @@ def _body_and_else(executor: Any, i: int, entry: Any, body_end: int, stack: list
     """The protected body and the ``else`` clause (statements after the range, before the jump)."""
     protected = _protected_end(executor, entry)
     if i < protected < body_end:
-        body, rest = executor.block(i, protected, stack)
-        if len(rest) == len(stack):
+        # a ``return`` ends the protected range early too; when the split reads nothing, try the whole
+        consumed, declared = set(executor.consumed), set(executor.declared)
+        try:
+            body, rest = executor.block(i, protected, stack)
+        except Refusal:
+            executor.consumed, executor.declared = consumed, declared
+            body, rest = [None], []
+        if body != [None] and len(rest) == len(stack):
             orelse, rest = executor.block(protected, body_end, stack)
             if len(rest) != len(stack):
                 raise _refusal(executor, protected, "else clause leaves values on the stack")
@@ -257,8 +279,11 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         # check proves it, since this source compiles both copies again
         final = copy
     else:
-        final, rest = executor.block(handler + 1, cleanup - 1, [])
-        if rest:
+        # the handler's copy runs with the previous and the current exception pushed: a ``try``
+        # nested in the ``finally`` body is listed at that depth in the exception table
+        under = stack + [HandlerExc(), HandlerExc()]
+        final, rest = executor.block(handler + 1, cleanup - 1, under)
+        if len(rest) != len(under):
             raise _refusal(executor, handler, "finally body leaves values on the stack")
         if copy != final:
             raise _refusal(executor, normal, "the two copies of the finally body differ")
@@ -273,6 +298,10 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         return after, []
     if ins[k].opname == "JUMP_FORWARD" and k + 1 == handler:
         return executor.target(ins[k]), []
+    if ins[k].opname == "JUMP_BACKWARD" and k + 1 == handler:
+        # the last statement of a loop body: the compiler threads its exit straight to the loop head
+        executor.try_exits[after] = executor.target(ins[k])
+        return after, []
     if k < handler:
         tail, rest = executor.block(k, handler, stack)
         if not tail or not isinstance(tail[-1], Return):
