@@ -403,3 +403,59 @@ def test_an_import_that_loses_the_race_to_another_counts_duplicates_not_an_error
             assert arena.count() == 5
         finally:
             store.dispose()
+
+
+# ---- malformed and oversized requests ------------------------------------------------------------
+@pytest.mark.parametrize("body,status,param", [
+    ('{"winner": 1}', 400, "winner"), ('{"winner": null}', 400, "winner"), ('{"winner": "left"}', 400, "winner"),
+    ('{"winner": "tie", "voter": "' + "x" * 201 + '"}', 400, "voter"), ('{"winner": "tie", "extra": [' * 1 + "1]}", None, None),
+    ("[]", 400, None), ("{", 400, None), ('{"winner": "tie"} trailing', 400, None), ("[" * 50_000 + "]" * 50_000, 400, None),
+])
+def test_malformed_votes_are_refused_and_store_nothing(gateway, body, status, param):
+    _, client, store = gateway
+    bid = ready_battles(store, 1)[0]
+    r = client.post(f"/plugins/arena/battles/{bid}/vote", content=body, headers={"Content-Type": "application/json"})
+    if status is None:  # an unknown key is ignored by this route's model: the vote is valid
+        assert r.status_code == 200, r.text
+        return
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert "\n" not in error["message"] and (param is None or error["param"] == param), error
+    assert store.count() == 0
+
+
+def test_oversized_bodies_are_refused_before_anything_is_stored(gateway):
+    _, client, store = gateway
+    bid = ready_battles(store, 1)[0]
+    huge = {"battles": [{"id": f"i{k}", "model_a": "m-one", "model_b": "m-two", "winner": "tie", "pad": "x" * 100}
+                        for k in range(40_000)]}
+    r = client.post("/plugins/arena/votes/import", json=huge)
+    assert r.status_code == 413, r.text[:300]
+    r = client.post(f"/plugins/arena/battles/{bid}/vote", json={"winner": "tie", "voter": "x" * (5 << 20)})
+    assert r.status_code == 413
+    assert store.count() == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(recs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.sampled_from(OUTCOME_LABELS)), min_size=1,
+                     max_size=30),
+       ci=st.sampled_from(["sandwich", "bootstrap", "none"]), ties=st.sampled_from(["half", "drop"]))
+def test_any_votes_give_finite_ratings_inside_their_intervals_or_a_clear_refusal(recs, ci, ties):
+    """Disconnected groups, unbeaten and winless models, all ties, self-battles: the leaderboard is
+    finite with every rating inside its interval, or an InvalidInputError saying why."""
+    from skyplex.errors import InvalidInputError
+    from skyplex_arena.leaderboard import build_leaderboard
+
+    records = [{"model_a": f"m{a}", "model_b": f"m{b}", "winner": w} for a, b, w in recs]
+    try:
+        board = build_leaderboard(battles_from_records(records), ci=ci, rounds=10, seed=0, ties=ties)
+    except InvalidInputError as exc:
+        assert exc.message
+        return
+    for row in board.rows:
+        assert math.isfinite(row.rating)
+        if ci != "none":
+            assert math.isfinite(row.ci_low) and math.isfinite(row.ci_high)
+            assert row.ci_low - 1e-6 <= row.rating <= row.ci_high + 1e-6
+    # every vote is counted on both its models' rows (a dropped tie still counts as a vote cast)
+    assert sum(row.votes for row in board.rows) == 2 * sum(1 for a, b, _ in recs if a != b)
