@@ -8,10 +8,13 @@ captured stdout, a 6 s wall alarm per test), interleaved in the same run, and ag
 in-process grader with a 6 s CPU-time alarm instead (ITIMER_PROF), which spends what the sandbox spends
 on a program that runs into the limit (the wall alarm gives up sooner on a loaded machine, and fails
 slow correct programs). The ratio is reported on all problems and, in a second interleaved pass, on
-the problems that no grader stopped at its time limit. Optionally the sandboxed grading is repeated
-with a CPU-burning process alongside and verdict changes are counted.
+the problems that no grader stopped at its time limit (``--rest-pass``). Timing is ``--repeats``
+rounds of the three graders, the order flipped each round; the table gives the medians of the times
+and of the per-round ratios. Optionally the sandboxed grading is repeated with a CPU-burning process
+alongside and verdict changes are counted.
 
-    .venv/bin/python benchmarks/livecodebench_regrade.py [--models O1-Mini] [--limit N] [--stability-runs 3] [--skip QID ...]
+    .venv/bin/python benchmarks/livecodebench_regrade.py [--models O1-Mini] [--limit N] [--repeats 5]
+        [--stability-runs 3] [--rest-pass] [--skip QID ...]
 """
 
 from __future__ import annotations
@@ -146,12 +149,44 @@ def burner() -> multiprocessing.Process:
     return proc
 
 
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def timed_rounds(tasks, repeats: int) -> dict:
+    """``repeats`` rounds of the three graders, interleaved (the order flips each round, so a load that
+    drifts favours none); per round the sandboxed time over each in-process one, then the medians."""
+    rounds = []
+    for r in range(repeats):
+        order = ["sandbox", "wall", "cpu"] if r % 2 == 0 else ["cpu", "wall", "sandbox"]
+        row: dict = {"load_before": os.getloadavg()[0]}
+        for name in order:
+            if name == "sandbox":
+                row["sandbox_verdicts"], row["sandbox_s"] = run_sandboxed(tasks)
+            else:
+                row[f"{name}_results"], row[f"{name}_s"] = run_inprocess(tasks, name)
+        row["load_after"] = os.getloadavg()[0]
+        row["ratio_wall"] = row["sandbox_s"] / row["wall_s"]
+        row["ratio_cpu"] = row["sandbox_s"] / row["cpu_s"]
+        rounds.append(row)
+        print(f"  round {r + 1}: sandboxed {row['sandbox_s']:.1f} s, in-process wall alarm {row['wall_s']:.1f} s, "
+              f"CPU alarm {row['cpu_s']:.1f} s: {row['ratio_wall']:.2f}x / {row['ratio_cpu']:.2f}x "
+              f"(load {row['load_before']:.1f} -> {row['load_after']:.1f})", flush=True)
+    return {"rounds": rounds, **{f"median_{k}": median([r[k] for r in rounds])
+                                 for k in ("sandbox_s", "wall_s", "cpu_s", "ratio_wall", "ratio_cpu")}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=["O1-Mini", "O1-Preview"])
     ap.add_argument("--limit", type=int, default=0, help="only the first N problems (0: all 400)")
+    ap.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds per model (medians reported)")
     ap.add_argument("--stability-runs", type=int, default=3)
-    ap.add_argument("--no-baseline", action="store_true", help="skip the in-process grader (stability only)")
+    ap.add_argument("--rest-pass", action="store_true",
+                    help="also time the graders without the problems any grader stopped at its time limit")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the in-process graders (stability only)")
     ap.add_argument("--skip", nargs="*", default=[], metavar="QID",
                     help="leave these problems out (say the programs that run to the CPU limit, to time the rest)")
     args = ap.parse_args()
@@ -159,24 +194,24 @@ def main() -> None:
     if args.limit:
         problems = problems[: args.limit]
     problems = [p for p in problems if p.question_id not in set(args.skip)]
-    report: dict = {"problems": len(problems), "models": {}}
+    report: dict = {"problems": len(problems), "cpus": os.cpu_count(), "load_at_start": list(os.getloadavg()),
+                    "models": {}}
     for model in args.models:
         official = load_official(DATA / f"submissions_{model}-2024-09-12_N1_codegeneration_eval_all.json")
         tasks = [(p, official[p.question_id].codes[0]) for p in problems]
+        print(f"\n{model}: {len(problems)} problems, public tests", flush=True)
         if args.no_baseline:
-            base1, base_cpu = ["fail"] * len(tasks), ["fail"] * len(tasks)
-            t_base1 = t_base2 = t_cpu1 = t_cpu2 = float("nan")
             sand, t_sand = run_sandboxed(tasks)
-        else:  # interleaved as a palindrome (sandbox, wall, cpu, cpu, wall, sandbox), so a load that drifts
-            # during the run favours no grader; each grader's faster run counts
-            sand, t_sand1 = run_sandboxed(tasks)
-            base1, t_base1 = run_inprocess(tasks, "wall")
-            base_cpu, t_cpu1 = run_inprocess(tasks, "cpu")
-            _, t_cpu2 = run_inprocess(tasks, "cpu")
-            _, t_base2 = run_inprocess(tasks, "wall")
-            _, t_sand2 = run_sandboxed(tasks)
-            t_sand = min(t_sand1, t_sand2)
-        t_base, t_cpu = min(t_base1, t_base2), min(t_cpu1, t_cpu2)
+            timing = {"rounds": [], "median_sandbox_s": t_sand}
+            base1, base_cpu = ["fail"] * len(tasks), ["fail"] * len(tasks)
+        else:
+            timing = timed_rounds(tasks, max(1, args.repeats))
+            first = timing["rounds"][0]
+            sand, base1, base_cpu = first["sandbox_verdicts"], first["wall_results"], first["cpu_results"]
+            for later in timing["rounds"][1:]:  # the timing rounds double as a stability check without load
+                timing.setdefault("verdict_changes_between_rounds", 0)
+                timing["verdict_changes_between_rounds"] += sum(
+                    x.status != y.status for x, y in zip(sand, later["sandbox_verdicts"]))
         off = [all(official[p.question_id].graded) for p in problems]
         disagreements = []
         for (p, _), v, o, b in zip(tasks, sand, off, base1):
@@ -189,19 +224,23 @@ def main() -> None:
                "inprocess_passed": base1.count("pass"), "inprocess_cpu_alarm_passed": base_cpu.count("pass"),
                "official_pass_sandbox_fail": sum(1 for d in disagreements if d["official"] == "pass"),
                "official_fail_sandbox_pass": sum(1 for d in disagreements if d["official"] == "fail"),
-               "sandbox_s": t_sand, "sandbox_runs_s": [] if args.no_baseline else [t_sand1, t_sand2],
-               "inprocess_s": t_base, "inprocess_runs_s": [t_base1, t_base2],
-               "inprocess_cpu_alarm_s": t_cpu, "inprocess_cpu_alarm_runs_s": [t_cpu1, t_cpu2],
-               "ratio": t_sand / t_base, "ratio_cpu_alarm": t_sand / t_cpu, "disagreements": disagreements,
+               "timing": {k: v for k, v in timing.items() if k != "rounds"},
+               "rounds": [{k: v for k, v in r.items() if not k.endswith(("_verdicts", "_results"))}
+                          for r in timing["rounds"]],
+               "disagreements": disagreements,
                "statuses": {s: sum(v.status == s for v in sand) for s in sorted({v.status for v in sand})},
                # programs run to the CPU limit: on a loaded machine each costs far more wall time than the
                # in-process grader's wall alarm, which is the price of load-independent verdicts
                "cpu_limited": [{"question_id": v.question_id, "status": v.status, "cpu_s": round(v.cpu_s, 2)}
                                for v in sand if v.status == "TLE" or v.cpu_s >= 2.0],
+               # what the sandbox runs that the wall-alarm grader skips: programs it fails at once (output
+               # printed from a thread is lost in-process) but that run to the end here
+               "sandbox_cpu_s_where_inprocess_failed_fast": round(sum(
+                   v.cpu_s for v, b in zip(sand, base1) if b == "fail" and v.status in ("AC", "TLE")), 2),
+               "sandbox_cpu_s": round(sum(v.cpu_s for v in sand), 2),
                "load_average": list(os.getloadavg())}
-        # the same comparison without the problems any grader stopped at its time limit
         limited = {v.question_id for v, b, c in zip(sand, base1, base_cpu) if v.status == "TLE" or "timeout" in (b, c)}
-        if limited and not args.no_baseline:
+        if limited and args.rest_pass and not args.no_baseline:
             rest = [t for t in tasks if t[0].question_id not in limited]
             _, r_base = run_inprocess(rest, "wall")
             _, r_sand = run_sandboxed(rest)
@@ -224,15 +263,20 @@ def main() -> None:
             finally:
                 b.kill()
             row["stability"] = {"runs": args.stability_runs, "verdict_changes": changes, "times_s": times,
-                                "changed": changed}
+                                "changed": changed, "load_average": list(os.getloadavg())}
         report["models"][model] = row
-        print(f"\n{model}: {len(problems)} problems, public tests")
-        print(f"{'grader':<22}{'passed':>8}{'seconds':>10}{'ratio':>8}")
-        print(f"{'official (pub+hidden)':<22}{sum(off):>8}{'':>10}{'':>8}")
-        print(f"{'in-process, wall alarm':<22}{base1.count('pass'):>8}{t_base:>10.1f}{1.0:>8.2f}")
-        print(f"{'in-process, CPU alarm':<22}{base_cpu.count('pass'):>8}{t_cpu:>10.1f}{t_cpu / t_base:>8.2f}")
-        print(f"{'sandboxed':<22}{row['sandbox_passed']:>8}{t_sand:>10.1f}{row['ratio']:>8.2f}"
-              f"   ({row['ratio_cpu_alarm']:.2f}x the CPU-alarm grader)")
+        t = row["timing"]
+        print(f"{'grader':<24}{'passed':>8}{'median s':>10}{'median ratio':>14}")
+        print(f"{'official (pub+hidden)':<24}{sum(off):>8}")
+        if not args.no_baseline:
+            print(f"{'in-process, wall alarm':<24}{base1.count('pass'):>8}{t['median_wall_s']:>10.1f}{1.0:>14.2f}")
+            print(f"{'in-process, CPU alarm':<24}{base_cpu.count('pass'):>8}{t['median_cpu_s']:>10.1f}")
+            print(f"{'sandboxed':<24}{row['sandbox_passed']:>8}{t['median_sandbox_s']:>10.1f}{t['median_ratio_wall']:>14.2f}"
+                  f"   ({t['median_ratio_cpu']:.2f}x the CPU-alarm grader; ratios are medians of per-round ratios)")
+            print(f"verdict changes between the {len(timing['rounds'])} timing rounds: "
+                  f"{t.get('verdict_changes_between_rounds', 0)}")
+        print(f"sandbox CPU time of the programs {row['sandbox_cpu_s']:.1f} s, of which "
+              f"{row['sandbox_cpu_s_where_inprocess_failed_fast']:.1f} s on programs the wall-alarm grader failed at once")
         if "without_time_limited" in row:
             w = row["without_time_limited"]
             print(f"without the {len(w['left_out'])} problems a grader stopped at its limit ({' '.join(w['left_out'])}): "

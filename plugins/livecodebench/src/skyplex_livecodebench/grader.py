@@ -98,6 +98,12 @@ def _round_up(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()  # few distinct policies, so the sandbox cache stays small
 
 
+#: runs with fewer tests than this share one policy: each distinct policy is a Sandbox whose first run
+#: pays an availability probe (a sandbox start), and the run-level bounds it sets are only backstops
+#: behind the harness's per-test limits
+POLICY_TESTS = 256
+
+
 def grade(problem: Problem, code: str | None, *, tests: Literal["public", "private", "all"] = "public",
           limits: Limits | None = None) -> Verdict:
     """Grade ``code`` (already extracted; None means the answer had no code block) on ``problem``'s tests."""
@@ -105,10 +111,12 @@ def grade(problem: Problem, code: str | None, *, tests: Literal["public", "priva
 
 
 def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["public", "private", "all"] = "public",
-                limits: Limits | None = None) -> list[Verdict]:
+                limits: Limits | None = None, early_stop: bool = True) -> list[Verdict]:
     """Grade several programs in one sandbox run (they run one after another; between programs every
     process is killed and the writable places are emptied). A run that ends early is resumed for the
-    programs it did not reach, so one program exhausting the run's memory decides only its own verdict."""
+    programs it did not reach, so one program exhausting the run's memory decides only its own verdict.
+    With ``early_stop`` the host compares each stdin test's output as it comes (:mod:`.channel`) and a
+    program's remaining tests are not run once one has failed; the verdicts are the same either way."""
     limits = limits or Limits()
     verdicts: list[Verdict | None] = [None] * len(items)
     pending = []
@@ -122,6 +130,7 @@ def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["
                                     message="the answer has no fenced code block")
         else:
             pending.append(idx)
+    no_channel: set[int] = set()  # programs graded again because a skip was not backed by a failing test
     while pending:
         jobs = []
         for idx in pending:
@@ -131,7 +140,9 @@ def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["
                          "wall_s": limits.wall, "memory_mb": limits.memory_mb, "output_bytes": limits.output_mb << 20})
         n_tests = sum(len(j["inputs"]) for j in jobs)
         input_mb = 1 + (max(len(t) for j in jobs for t in j["inputs"]) >> 20)
-        res = _run_jobs(jobs, limits, _round_up(n_tests), _round_up(input_mb))
+        run_items = [items[idx] for idx in pending]
+        judge = None if not early_stop or no_channel.intersection(pending) else _judge(run_items, tests, limits)
+        res, skipped = _run_jobs(jobs, limits, _round_up(max(n_tests, POLICY_TESTS)), _round_up(input_mb), judge)
         records: list[dict] = []
         for line in res.stdout.decode("utf-8", "replace").splitlines():
             try:
@@ -167,20 +178,62 @@ def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["
                 verdicts[idx] = _functional(problem, cases, mine, killed, limits)
             else:
                 verdicts[idx] = _stdin(problem, cases, mine, killed, limits)
-        pending = still
+                cut = [r["skipped"] for r in mine if "skipped" in r]
+                if cut and not _skip_backed(verdicts[idx], cut[0], j in skipped):
+                    verdicts[idx] = None  # stopped early without a failing test on record: grade it again
+                    no_channel.add(idx)
+                    still.append(idx)
+        pending = sorted(still)
     return [v for v in verdicts if v is not None]
 
 
-def _run_jobs(jobs: list[dict], limits: Limits, tests_in_run: int, input_mb: int):
+def _judge(run_items: Sequence[tuple[Problem, str | None]], tests: str, limits: Limits):
+    """For the live channel: does this stdin test record fail its test, by the benchmark's comparison
+    and by the tolerant one (a failure only the exact comparison sees leaves the rest to run, since the
+    tolerant verdict beside it needs them)?"""
+    cases = [p.tests(tests) for p, _ in run_items]
+
+    def fails(job: int, rec: dict) -> bool:
+        test = rec.get("test")
+        if not isinstance(test, int) or not 0 <= job < len(cases) or not 0 <= test < len(cases[job]):
+            return False
+        if _runtime_status(rec, limits) is not None:
+            return True
+        try:
+            got = base64.b64decode(rec.get("stdout", "")).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return True
+        expected = cases[job][test].output
+        return not compare_stdout(got, expected)[0] and not compare_stdout_tolerant(got, expected)
+
+    return fails
+
+
+def _skip_backed(verdict: Verdict, skipped_at: int, host_skipped: bool) -> bool:
+    """A job the harness stopped early is graded only if the host asked for it and a test before the
+    stop failed on the record (the verdict's first failure), so early stops never decide a verdict."""
+    return host_skipped and verdict.first_failure is not None and verdict.first_failure < skipped_at \
+        and verdict.status != "AC"
+
+
+def _run_jobs(jobs: list[dict], limits: Limits, tests_in_run: int, input_mb: int, judge=None):
+    """One sandbox run of the harness over ``jobs``: (the run's result, the jobs the host told to stop).
+    With ``judge`` the harness gets a live channel to the host (:mod:`.channel`)."""
     from skyplex.sandbox import SandboxUnavailable
+
+    from .channel import LiveChannel
 
     for attempt in (0, 1):
         sb = _sandbox(limits, tests_in_run, input_mb)
         try:
             with sb.temp_workspace(prefix="skyplex-lcb-") as ws:
-                (ws / "job.json").write_text(json.dumps({"jobs": jobs}))
+                (ws / "job.json").write_text(json.dumps({"jobs": jobs, "channel": judge is not None}))
                 (ws / "harness.py").write_text(_harness_source())
-                return sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
+                if judge is None:
+                    return sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws), set()
+                with LiveChannel(ws, judge) as channel:
+                    res = sb.run(["/usr/bin/python3", "-I", "harness.py"], workspace=ws)
+                return res, channel.skipped
         except SandboxUnavailable:
             # a Sandbox caches its availability probe, and on a heavily loaded host that probe can fail
             # transiently: probe once more with a fresh Sandbox before refusing (still failing closed)

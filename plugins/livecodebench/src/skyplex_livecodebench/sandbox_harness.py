@@ -8,6 +8,13 @@ sandbox user is killed, so nothing a program leaves behind runs into the next te
 test goes to this process's stdout, which the program cannot reach (its descriptors are closed in the
 child and this process is not dumpable, so /proc/<pid>/fd and /proc/<pid>/mem are closed to it).
 Comparison with the expected outputs happens on the host.
+
+When the host asks for it (``"channel": true`` in job.json) the harness also opens a live channel to
+the host before any program runs: two FIFOs it makes in the workspace and unlinks as soon as the host
+holds their other ends (so no program can reach them). Each stdin test's record goes to the host as
+soon as it is written, and the host answers ``skip <job>`` once a test of that job has failed, so the
+job's remaining tests are not run (the benchmark stops at the first failing test too). The channel is
+only advice: verdicts come from this process's stdout alone, and without a channel every test runs.
 """
 
 import base64
@@ -34,9 +41,103 @@ EXIT_NO_METHOD = 4     # functional: the method is missing
 EXIT_SETUP = 5         # the harness could not set the child up
 
 
-def _emit(record):
-    sys.__stdout__.write(json.dumps(record) + "\n")
+TO_HOST, TO_HARNESS = "lcb-to-host", "lcb-to-harness"
+_CHANNEL = None     # [fd to the host, fd from the host, partial line] while a live channel is open
+_DECIDED = set()    # jobs the host has decided (a test failed): their remaining tests are skipped
+
+
+def _emit(record, to_host=False):
+    line = json.dumps(record) + "\n"
+    sys.__stdout__.write(line)
     sys.__stdout__.flush()
+    if to_host and _CHANNEL is not None:
+        _send(line.encode())
+
+
+def _open_channel(wait_s=5.0):
+    """Make the two FIFOs, wait (at most ``wait_s``) until the host holds their other ends and has said
+    hello, then unlink them. Runs before any program; on any failure there is simply no channel."""
+    global _CHANNEL
+    rd = wr = None
+    try:
+        os.mkfifo(TO_HOST, 0o600)
+        os.mkfifo(TO_HARNESS, 0o600)
+        rd = os.open(TO_HARNESS, os.O_RDONLY | os.O_NONBLOCK)
+        deadline = time.monotonic() + wait_s
+        while wr is None:
+            try:
+                wr = os.open(TO_HOST, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO until the host reads it
+            except OSError as exc:
+                if exc.errno != 6 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.002)
+        # the host opens its writing end before its reading one, so from here a read waits for hello
+        hello = b""
+        while not hello.endswith(b"\n") and time.monotonic() < deadline:
+            if select.select([rd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                chunk = os.read(rd, 64)
+                if not chunk:
+                    break
+                hello += chunk
+        if hello != b"hello\n":
+            raise OSError("no hello from the host")
+        _CHANNEL = [wr, rd, b""]
+    except OSError:
+        for fd in (rd, wr):
+            if fd is not None:
+                os.close(fd)
+    finally:
+        for name in (TO_HOST, TO_HARNESS):
+            try:
+                os.unlink(name)
+            except OSError:
+                pass
+
+
+def _close_channel():
+    global _CHANNEL
+    if _CHANNEL is not None:
+        os.close(_CHANNEL[0])
+        os.close(_CHANNEL[1])
+        _CHANNEL = None
+
+
+def _send(data, wait_s=5.0):
+    """Write ``data`` to the host whole; a host that stops reading ends the channel, not the grading."""
+    deadline = time.monotonic() + wait_s
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(_CHANNEL[0], view):]
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                _close_channel()  # a partial line: the host drops it with the channel's end
+                return
+            select.select([], [_CHANNEL[0]], [], min(left, 0.05))
+        except OSError:
+            _close_channel()
+            return
+
+
+def _poll_host():
+    """Read what the host has sent (``skip <job>`` lines) without waiting."""
+    while _CHANNEL is not None:
+        try:
+            chunk = os.read(_CHANNEL[1], 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            _close_channel()
+            return
+        data = _CHANNEL[2] + chunk
+        *lines, _CHANNEL[2] = data.split(b"\n")
+        for line in lines:
+            word, _, job = line.partition(b" ")
+            if word == b"skip" and job.isdigit():
+                _DECIDED.add(int(job))
 
 
 def _encode(value, depth=0):
@@ -222,12 +323,13 @@ def _cpu_of(pid):
         return None
 
 
-def _wait(pid, wall_s, cpu_s):
+def _wait(pid, wall_s, cpu_s, job=None):
     """Wait for ``pid``; past ``wall_s`` seconds kill it only when it is blocked (its CPU time stopped
     moving), so a program slowed by a loaded machine is judged by its CPU time, not the clock. A hard
-    bound of max(5 x ``wall_s``, 10 x ``cpu_s``) ends everything. Returns (status, rusage, wall, walled)."""
+    bound of max(5 x ``wall_s``, 10 x ``cpu_s``) ends everything; so does the host deciding ``job``
+    meanwhile. Returns (status, rusage, wall, walled, skipped)."""
     start = time.monotonic()
-    walled = False
+    walled = skipped = False
     last_cpu, last_t = None, None
     try:
         pidfd = os.pidfd_open(pid)
@@ -236,6 +338,11 @@ def _wait(pid, wall_s, cpu_s):
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
+            break
+        if job is not None and job in _DECIDED:
+            os.kill(pid, signal.SIGKILL)
+            skipped = True
+            done, status, usage = os.wait4(pid, 0)
             break
         now = time.monotonic()
         elapsed = now - start
@@ -251,16 +358,19 @@ def _wait(pid, wall_s, cpu_s):
             left = 0.5
         else:
             left = wall_s - elapsed
+        host = [_CHANNEL[1]] if _CHANNEL is not None and job is not None else []
         if pidfd is not None:
-            select.select([pidfd], [], [], left)
+            ready = select.select([pidfd] + host, [], [], left)[0]
         else:
-            time.sleep(min(left, 0.005))
+            ready = select.select(host, [], [], min(left, 0.005))[0] if host else time.sleep(min(left, 0.005))
+        if host and ready and host[0] in ready:
+            _poll_host()
     if pidfd is not None:
         os.close(pidfd)
-    return status, usage, time.monotonic() - start, walled
+    return status, usage, time.monotonic() - start, walled, skipped
 
 
-def _describe(status, usage, wall, walled):
+def _describe(status, usage, wall, walled, skipped=False):
     return {"exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "cpu": round(usage.ru_utime + usage.ru_stime, 4), "rss_kb": usage.ru_maxrss,
@@ -304,7 +414,7 @@ def _run_job(j, job):
         if pid == 0:
             _child_functional(job)
         n = len(job["inputs"])
-        rec = _describe(*_wait(pid, job["wall_s"] * n + 1, job["cpu_s"] * n))
+        rec = _describe(*_wait(pid, job["wall_s"] * n + 1, job["cpu_s"] * n)[:4])
         _kill_strays()
         rec["results"] = [json.loads(x) for x in _read("/tmp/results", 64 << 20).decode("utf-8", "replace")
                           .splitlines() if x.strip().startswith("{")][: 3 * n + 2]
@@ -313,25 +423,34 @@ def _run_job(j, job):
         _emit(rec)
         return
     for i, text in enumerate(job["inputs"]):
+        _poll_host()
+        if j in _DECIDED:
+            _emit({"job": j, "skipped": i})  # the host saw a failing test: the rest need not run
+            return
         with open("/tmp/in", "w", encoding="utf-8") as fh:
             fh.write(text)
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
             _child_stdin(job, i)
-        rec = _describe(*_wait(pid, job["wall_s"], job["cpu_s"]))
+        status, usage, wall, walled, skipped = _wait(pid, job["wall_s"], job["cpu_s"], j)
         _kill_strays()
+        if skipped:
+            _emit({"job": j, "skipped": i})
+            return
+        rec = _describe(status, usage, wall, walled)
         out = _read("/tmp/out", cap)
         rec.update(job=j, test=i, stdout=base64.b64encode(out[:cap]).decode(), stdout_size=len(out),
                    stderr=_read("/tmp/err", 1 << 20)[-4000:].decode("utf-8", "replace"))
-        _emit(rec)
+        _emit(rec, to_host=True)
         if rec["exit"] != 0 or rec["walled"]:
             return  # a runtime failure decides the verdict; later tests need not run
 
 
 def main():
     with open("job.json") as fh:
-        jobs = json.load(fh)["jobs"]
+        spec = json.load(fh)
+    jobs = spec["jobs"]
     try:
         sys.set_int_max_str_digits(0)
     except AttributeError:
@@ -345,7 +464,9 @@ def main():
     _program_globals()
     libc = ctypes.CDLL(None)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: programs cannot open our /proc/<pid>/fd or mem
-    _emit({"ready": True, "python": sys.version.split()[0]})
+    if spec.get("channel") and _in_sandbox():
+        _open_channel()
+    _emit({"ready": True, "python": sys.version.split()[0], "channel": _CHANNEL is not None})
     for j, job in enumerate(jobs):
         _emit({"job": j, "start": True})
         _run_job(j, job)
