@@ -408,16 +408,13 @@ def test_an_import_that_loses_the_race_to_another_counts_duplicates_not_an_error
 # ---- malformed and oversized requests ------------------------------------------------------------
 @pytest.mark.parametrize("body,status,param", [
     ('{"winner": 1}', 400, "winner"), ('{"winner": null}', 400, "winner"), ('{"winner": "left"}', 400, "winner"),
-    ('{"winner": "tie", "voter": "' + "x" * 201 + '"}', 400, "voter"), ('{"winner": "tie", "extra": [' * 1 + "1]}", None, None),
+    ('{"winner": "tie", "voter": "' + "x" * 201 + '"}', 400, "voter"), ('{"winner": "tie", "voterr": "bob"}', 400, "voterr"),
     ("[]", 400, None), ("{", 400, None), ('{"winner": "tie"} trailing', 400, None), ("[" * 50_000 + "]" * 50_000, 400, None),
 ])
 def test_malformed_votes_are_refused_and_store_nothing(gateway, body, status, param):
     _, client, store = gateway
     bid = ready_battles(store, 1)[0]
     r = client.post(f"/plugins/arena/battles/{bid}/vote", content=body, headers={"Content-Type": "application/json"})
-    if status is None:  # an unknown key is ignored by this route's model: the vote is valid
-        assert r.status_code == 200, r.text
-        return
     assert r.status_code == status, r.text
     error = r.json()["error"]
     assert "\n" not in error["message"] and (param is None or error["param"] == param), error

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from skyplex.gateway import PUBLIC_PAGE
 
 from .leaderboard import Leaderboard, matrices
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 class BattleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key ("voterr") is an error, not a lost field
+
     prompt: str = Field(description="What both anonymous models answer.")
     voter: str | None = Field(default=None, max_length=200, description="Who is voting (kept with the vote).")
 
@@ -34,6 +36,8 @@ class BattleCreated(BaseModel):
 
 
 class VoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key ("voterr") is an error, not a lost field
+
     winner: str = Field(description="model_a, model_b, tie or both_bad.")
     voter: str | None = Field(default=None, max_length=200)
 
@@ -52,6 +56,8 @@ class VotesResponse(BaseModel):
 
 
 class ImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key ("voterr") is an error, not a lost field
+
     battles: list[dict[str, Any]] = Field(description="Battle records: model_a, model_b, winner (+ id, voter, ...).")
     source: str = Field(default="gateway-import", max_length=200)
 
