@@ -1,7 +1,6 @@
-"""The rules: each instruction's effect on the simulated stack, and the control-flow shapes of CPython
-3.11 (if/else, conditional expressions, and/or, chained comparisons, for and while loops with break
-and continue, comprehensions, lambdas and nested functions). Written against the canonical operation
-names of :mod:`.opcodes`."""
+"""The rules: each instruction's effect on the simulated stack, written against the canonical operation
+names of :mod:`.opcodes`. The control-flow shapes live in :mod:`.flow`, calls and stores in
+:mod:`.stores`, try statements in :mod:`.handlers`, with/await/async for in :mod:`.suspend`."""
 
 from __future__ import annotations
 
@@ -12,20 +11,16 @@ from typing import Any
 from . import handlers, imports, suspend
 from .conditions import GENERAL
 from .flow import ControlFlow
+from .stores import NestedTarget, Stores, keyword_of
 from .opcodes import table_for
 from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys
-from .symbolic import (Append, Compare, Expr, ForTarget, Func, GenMarker, InPlace, Item, Iter, Line,
-                       Loop, Null, Refusal, Return, Unpack, While)
+from .symbolic import (Append, Compare, Expr, Func, GenMarker, InPlace, Iter, Line, Loop, Null, Refusal, Return,
+                       Unpack, While)
+
+__all__ = ["COMPREHENSIONS", "Executor", "const_expr", "opaque"]  # the decompiler imports these from here
 
 
 _JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
-
-
-class NestedTarget:
-    """The value an inner UNPACK_SEQUENCE unpacks: one slot of an outer tuple target."""
-
-    def __init__(self, outer: Unpack) -> None:
-        self.outer = outer
 
 
 def opaque(value: Expr) -> Expr:
@@ -36,19 +31,6 @@ def opaque(value: Expr) -> Expr:
     if const is None:
         return value
     return Expr(f"({value.text} {'or' if const[0] else 'and'} {value.text})", atom=True)
-
-
-def _keyword(key_text: str, ins: dis.Instruction) -> str:
-    """The argument name a constant map key stands for in a call; refuses any other key."""
-    import ast
-
-    try:
-        key = ast.literal_eval(key_text)
-    except (ValueError, SyntaxError):
-        key = None
-    if not isinstance(key, str) or not key.isidentifier():
-        return "**{" + key_text + ": ...}"  # never a valid keyword: a call using it fails verification
-    return key
 
 
 def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
@@ -69,7 +51,7 @@ def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
     return instrs, real
 
 
-class Executor(ControlFlow):
+class Executor(ControlFlow, Stores):
     """Rebuilds the statements of one code object; ``run()`` returns the statement tree."""
 
     def __init__(self, code: types.CodeType, render_function: Any) -> None:
@@ -315,7 +297,7 @@ class Executor(ControlFlow):
         elif op == "BUILD_MAP":
             pairs = [(self.expr(stack.pop(-2), ins), self.expr(stack.pop(), ins)) for _ in range(arg)][::-1]
             stack.append(Expr("{" + ", ".join(f"{k.text}: {v.text}" for k, v in pairs) + "}", atom=True))
-            stack[-1].keywords = [_keyword(k.text, ins) + "=" + v.text for k, v in pairs]
+            stack[-1].keywords = [keyword_of(k.text, ins) + "=" + v.text for k, v in pairs]
         elif op == "DICT_MERGE" and arg == 1:  # ``f(k=v, **extra)``: the keyword map of a call
             extra = self.expr(stack.pop(), ins)
             target = stack[-1]
@@ -390,7 +372,9 @@ class Executor(ControlFlow):
             stmts.append(Line(imports.statement(self, stack.pop(), ins)))
         elif op == "POP_TOP":
             value = stack.pop()
-            if isinstance(value, GenMarker):
+            if isinstance(value, suspend.EarlyExit):
+                suspend.leave_with(self, i, stack)
+            elif isinstance(value, GenMarker):
                 if value.text:
                     stmts.append(Append(value.element) if self.code.co_name == "<genexpr>" else Line(value.text))
             elif isinstance(value, Iter):
@@ -448,73 +432,3 @@ class Executor(ControlFlow):
         else:
             raise self.refuse(ins, "no rule for this instruction")
         return i + 1
-
-    # calls and stores ------------------------------------------------------------------------------
-    def call(self, ins: dis.Instruction, argc: int, stack: list) -> None:
-        args = [stack.pop() for _ in range(argc)][::-1]
-        func = stack.pop()
-        below = stack.pop()
-        if not isinstance(below, Null):  # [callable, self, args]: the compiler's own calls (comprehensions)
-            func, args = below, [func] + args
-        kw, self.kw_names = self.kw_names, ()
-        if isinstance(func, Func) and func.code.co_name in COMPREHENSIONS and len(args) == 1 and isinstance(args[0], Iter):
-            stack.append(Expr(self.render_function(func, "comprehension", args[0].source.text), atom=True))
-            return
-        assertion = getattr(func, "assertion", None) == "" and len(args) == 1 and not kw
-        func = self.expr(func, ins)
-        positional = [self.expr(a, ins).text for a in args[:len(args) - len(kw)]]
-        keywords = [f"{k}={self.expr(a, ins).text}" for k, a in zip(kw, args[len(args) - len(kw):])]
-        stack.append(Expr(f"{func.p()}({', '.join(positional + keywords)})", atom=True))
-        if assertion:
-            stack[-1].assertion = ", " + positional[0]
-
-    def assign(self, target: str, value: Any, ins: dis.Instruction) -> str | None:
-        """``target = value``, or ``target op= x`` when the value is that same target's in-place result."""
-        if isinstance(value, InPlace):
-            if value.target.text != target:
-                raise self.refuse(ins, "augmented assignment to a different target")
-            return f"{target} {value.op} {value.value.text}"
-        if isinstance(value, Chain):  # ``a = b.c = value``: the statement is written at its last target
-            value.names.append(target)
-            return " = ".join(value.names) + f" = {value.value.text}" if len(value.names) == value.needed else None
-        if isinstance(value, Unpack) and isinstance(value.value, NestedTarget):
-            raise self.refuse(ins, "attribute or subscript inside a nested tuple target")
-        if isinstance(value, Unpack) and not isinstance(value.value, Item):  # ``a.x, b[k] = value``
-            value.names.append(target)
-            if len(value.names) < value.size:
-                return None
-            return "(" + ", ".join(value.names) + ("," if value.size == 1 else "") + f") = {self.expr(value.value, ins).text}"
-        return f"{target} = {self.expr(value, ins).text}"
-
-    def store(self, name: str, value: Any, ins: dis.Instruction, stmts: list) -> None:
-        if isinstance(value, Chain):
-            value.names.append(name)
-            if len(value.names) == value.needed:
-                stmts.append(Line(" = ".join(value.names) + f" = {value.value.text}"))
-        elif isinstance(value, Item):
-            stmts.append(ForTarget(name))
-        elif isinstance(value, Unpack):
-            value.names.append(name)
-            if len(value.names) == value.size:
-                target = "(" + ", ".join(value.names) + ("," if value.size == 1 else "") + ")"
-                if isinstance(value.value, NestedTarget):  # complete: it is one name of the outer target
-                    self.store(target, value.value.outer, ins, stmts)
-                elif isinstance(value.value, Item):
-                    stmts.append(ForTarget(target))
-                else:
-                    stmts.append(Line(f"{target} = {self.expr(value.value, ins).text}"))
-        elif isinstance(value, InPlace):
-            if value.target.text != name:
-                raise self.refuse(ins, "augmented assignment to a different name")
-            stmts.append(Line(f"{name} {value.op} {value.value.text}"))
-        elif isinstance(value, Func) and value.code.co_name == "<lambda>":
-            stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))
-        elif isinstance(value, Func):
-            if value.code.co_name != name:
-                raise self.refuse(ins, "function stored under another name than its own")
-            stmts.append(Line(self.render_function(value, "def", name)))
-        elif imports.is_import(value):
-            line = imports.store(self, name, value, ins)
-            stmts.extend([Line(line)] if line else [])
-        else:
-            stmts.append(Line(f"{name} = {self.expr(value, ins).text}"))

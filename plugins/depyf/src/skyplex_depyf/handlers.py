@@ -269,7 +269,18 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
     leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
     returns_in_final = sum(1 for k in range(handler + 1, cleanup - 1)
                            if [x.opname for x in ins[k:k + 5]] == leaving)
-    size = cleanup - 1 - (handler + 1) - 4 * returns_in_final
+    # ``return <constant>`` drops it before loading the constant (POP_TOP, POP_EXCEPT): two more
+    leaving_const = ["POP_TOP", "POP_EXCEPT", "LOAD_CONST", "RETURN_VALUE"]
+    const_returns = sum(1 for k in range(handler + 1, cleanup - 1)
+                        if [x.opname for x in ins[k:k + 4]] == leaving_const)
+    extra = 4 * returns_in_final + 2 * const_returns
+    returns_in_final += const_returns
+    # the copies are the same instructions but for NOPs (line markers placed on either copy)
+    real = sum(1 for x in ins[handler + 1:cleanup - 1] if x.opname != "NOP") - extra
+    size = 0
+    while real > 0 and normal + size < handler:
+        real -= ins[normal + size].opname != "NOP"
+        size += 1
     inner_stack = stack + ([returns] if returns is not None else [])
     copy, rest = executor.block(normal, normal + size, inner_stack)
     if len(rest) != len(inner_stack):

@@ -29,6 +29,33 @@ class WithExit:
     """The bound ``__exit__`` the compiler keeps on the stack under a ``with`` body."""
 
 
+class EarlyExit:
+    """The result of ``__exit__(None, None, None)`` called inside a ``with`` body: the body is left
+    there by a ``return``, ``break`` or ``continue``."""
+
+
+def exit_call(executor: Any, ins: Any, args: list, kw: tuple) -> EarlyExit:
+    """``CALL 2`` of a with statement's ``__exit__`` with three ``None``: only a statement leaving the
+    body early compiles to it (the normal exit is read by the with rule itself)."""
+    if kw or len(args) != 3 or not all(isinstance(a, Expr) and a.text == "None" for a in args):
+        raise executor.refuse(ins, "call of a with statement's exit of an unknown shape")
+    return EarlyExit()
+
+
+def leave_with(executor: Any, i: int, stack: list) -> None:
+    """Check that the early exit popped at ``i`` is followed by what leaves: a return (of the value set
+    aside under the exit, or of a constant) or a loop's jump (after popping the iterator of a ``for``
+    loop that ``break`` leaves)."""
+    ins = executor.instrs
+    following = _names(executor, i + 1, i + 3)
+    if following[:1] == ["POP_TOP"] and stack and isinstance(stack[-1], Iter):
+        following = following[1:]
+    if (following[:1] == ["RETURN_VALUE"] or following == ["LOAD_CONST", "RETURN_VALUE"]
+            or following[:1] in (["JUMP_FORWARD"], ["JUMP_BACKWARD"])):
+        return
+    raise executor.refuse(ins[i], "with statement left early of an unknown shape")
+
+
 def _names(executor: Any, lo: int, hi: int) -> list[str]:
     return [x.opname for x in executor.instrs[lo:hi]]
 
@@ -89,14 +116,26 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
     protected = executor.index.get(max(ends), len(ins))
     while protected < len(ins) and ins[protected].opname == "NOP":  # the line marker of a nested block's end
         protected += 1
-    body, rest = executor.block(k + 1, protected, stack + [WithExit()])
+    exit_call = EXIT_CALL + (["GET_AWAITABLE"] + SEND_LOOP if is_async else []) + ["POP_TOP"]
+    consumed, declared = set(executor.consumed), set(executor.declared)
+    try:
+        body, rest = executor.block(k + 1, protected, stack + [WithExit()])
+    except Refusal:
+        # a body ending in a statement that leaves early (``if c: return``): the protected range
+        # stops there, and the normal path's exit call comes later, the last one before the handler
+        later = [p for p in range(protected + 1, handler)
+                 if _names(executor, p, p + len(exit_call)) == exit_call and ins[p].argval is None]
+        if not later:
+            raise
+        executor.consumed, executor.declared = consumed, declared
+        protected = later[-1]
+        body, rest = executor.block(k + 1, protected, stack + [WithExit()])
     returns = None
     if len(rest) == depth + 1 and isinstance(rest[-1], Expr) and ins[protected].opname == "SWAP":
         returns = rest[-1]  # ``return value`` in the body: __exit__ runs with the value set aside
         protected += 1
     elif len(rest) != depth:
         raise executor.refuse(where, "with body leaves values on the stack")
-    exit_call = EXIT_CALL + (["GET_AWAITABLE"] + SEND_LOOP if is_async else []) + ["POP_TOP"]
     if _names(executor, protected, protected + len(exit_call)) != exit_call:
         raise executor.refuse(ins[protected], "with: exit call of an unknown shape")
     handler_shape = (["PUSH_EXC_INFO", "WITH_EXCEPT_START"] + (["GET_AWAITABLE"] + SEND_LOOP if is_async else [])
@@ -155,4 +194,4 @@ def render_with(node: With, render_block: Any, indent: Any) -> list[str]:
     return [f"{'async ' if node.is_async else ''}with {node.items}:"] + indent(render_block(node.body))
 
 
-__all__ = ["With", "WithExit", "OPS", "step", "render_with", "Refusal"]
+__all__ = ["With", "WithExit", "EarlyExit", "exit_call", "leave_with", "OPS", "step", "render_with", "Refusal"]
