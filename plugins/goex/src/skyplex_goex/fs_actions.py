@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ from typing import Any
 from skyplex.errors import InvalidInputError
 from skyplex.sandbox import Sandbox, SandboxPolicy
 
-from .fstree import BlobStore, Entry, SafeRoot, copy_tree, file_digest, resolves_outside, same_content, scan
+from .fstree import (BlobStore, Entry, SafeRoot, TreeTooLarge, carried_xattrs, chown_all, copy_tree, file_digest,
+                     remove_tree,
+                     resolves_outside, same_content, scan)
 from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
 
 log = logging.getLogger(__name__)
@@ -72,18 +73,25 @@ class FsHandler(ActionHandler):
     def run(self, ctx: ActionContext) -> dict[str, Any]:
         root = Path(ctx.payload["root"])
         stage = self._stage(ctx)
-        shutil.rmtree(stage.parent, ignore_errors=True)
+        _remove_stage(stage.parent)
         stage.parent.mkdir(parents=True, mode=0o711)
         before = scan(root)
         copy_tree(root, stage)
         res = self.sandbox.run(["sh", "-c", ctx.payload["command"]], workspace=stage)
-        if os.geteuid() == 0:  # the sandbox user owned the stage while it ran; take it back
-            _chown_tree(stage.parent, 0, 0)
-        changes = diff(root, before, stage, scan(stage))
+        try:
+            if os.geteuid() == 0:  # the sandbox user owned the stage while it ran; take it back
+                chown_all(stage.parent, 0, 0)
+            # what the run left is read within bounds: a tree too deep, too long or too large to
+            # handle is refused, not half-read
+            staged = scan(stage, max_entries=len(before) + self.sandbox.policy.workspace_inodes)
+        except TreeTooLarge as exc:
+            _remove_stage(stage.parent)
+            raise ActionFailed(f"the command left a tree goex will not commit: {exc}") from None
+        changes = diff(root, before, stage, staged)
         # every link of the result, followed through chains, must stay inside (links the folder had
         # before and the action left alone are the owner's business)
         changed_links = {c["path"] for c in changes if (c.get("after") or {}).get("type") == "l"}
-        bad = [path for path, e in scan(stage).items() if e.type == "l" and resolves_outside(stage, path)
+        bad = [path for path, e in staged.items() if e.type == "l" and resolves_outside(stage, path)
                and (path in changed_links or not resolves_outside(root, path))]
         inexact = _inexact_reasons(root, changes)
         text = text_diff(root, stage, changes)
@@ -92,7 +100,7 @@ class FsHandler(ActionHandler):
             for c in changes:
                 if (c.get("after") or {}).get("type") == "f":
                     c["after"]["digest"] = self.blobs.put_file(stage / c["path"])
-        shutil.rmtree(stage.parent, ignore_errors=True)
+        _remove_stage(stage.parent)
         preview = {
             "returncode": res.returncode, "killed_by": res.killed_by, "duration_s": round(res.duration, 3),
             "stdout": res.text()[-8000:], "stderr": res.text("stderr")[-8000:],
@@ -136,6 +144,8 @@ class FsHandler(ActionHandler):
             if cur is not None:
                 st = safe.lstat(c["path"])
                 item["owner"] = [st.st_uid, st.st_gid]
+                if cur["type"] != "l":
+                    item["xattrs"] = safe.xattrs(c["path"])  # ACLs and user attributes: undo puts them back
             if cur and cur["type"] == "f":
                 item["blob"] = self.blobs.put_file(root / c["path"])
             after = c.get("after")
@@ -149,6 +159,7 @@ class FsHandler(ActionHandler):
         safe = SafeRoot(root, tag=ctx.id, faults=ctx.faults)
         owner = _owner_of(root)
         changes = ctx.preview["changes"]
+        kept = {i["path"]: i.get("xattrs") or {} for i in undo_data.get("pre_images", [])}
         # deletions deepest first (a folder empties before it goes), then creations shallowest first
         for c in sorted(changes, key=_apply_order):
             after = c.get("after")
@@ -165,7 +176,8 @@ class FsHandler(ActionHandler):
                     st = safe.lstat(c["path"])
                     keep = (st.st_uid, st.st_gid) if st else owner
                 safe.write_file(c["path"], self.blobs.path(after["digest"]), after["mode"], after["mtime_ns"],
-                                keep or owner, digest=after["digest"])
+                                keep or owner, digest=after["digest"],
+                                xattrs=carried_xattrs(kept.get(c["path"], {})) if keep else None)
         return {"applied": len(changes), "summary": ctx.preview.get("summary")}
 
     # undo ------------------------------------------------------------------------------------------------
@@ -203,6 +215,7 @@ class FsHandler(ActionHandler):
         self._restore(safe, root, undo_data["pre_images"])
         exact = ctx.preview.get("exact_undo", True) and all(_entry_at(safe, root, i["path"]) == _comparable(i["before"])
                     and (i["before"] is None or i["before"]["type"] != "f" or file_digest(root / i["path"]) == i["blob"])
+                    and ("xattrs" not in i or safe.xattrs(i["path"]) == i["xattrs"])
                     for i in undo_data["pre_images"])
         return {"restored": len(undo_data["pre_images"]), "restored_exactly": exact}
 
@@ -223,16 +236,19 @@ class FsHandler(ActionHandler):
             owner = tuple(item["owner"]) if item.get("owner") and os.geteuid() == 0 else None
             if b["type"] == "d":
                 safe.make_dir(item["path"], b["mode"], owner)
+                if "xattrs" in item:
+                    safe.set_xattrs(item["path"], item["xattrs"])
+                    safe.chmod(item["path"], b["mode"])  # a restored ACL set the group bits; the mode has the last word
             elif b["type"] == "l":
                 safe.make_symlink(item["path"], b["target"])
                 if owner is not None:
                     safe.chown(item["path"], owner)
             else:
                 safe.write_file(item["path"], self.blobs.path(item["blob"]), b["mode"], b["mtime_ns"],
-                                owner, digest=item["blob"])
+                                owner, digest=item["blob"], xattrs=item.get("xattrs"))
 
     def discard(self, ctx: ActionContext) -> None:
-        shutil.rmtree(self._stage(ctx).parent, ignore_errors=True)
+        _remove_stage(self._stage(ctx).parent)
 
 
 # diffing ------------------------------------------------------------------------------------------------
@@ -378,8 +394,9 @@ def _owner_of(root: Path) -> tuple[int, int] | None:
     return (st.st_uid, st.st_gid)
 
 
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.lchown(path, uid, gid)
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in (*dirnames, *filenames):
-            os.lchown(os.path.join(dirpath, n), uid, gid)
+def _remove_stage(path: Path) -> None:
+    """Remove a stage (any depth); a failure is logged, not raised: a stage is never read again."""
+    try:
+        remove_tree(path)
+    except OSError as exc:
+        log.warning("could not remove the goex stage %s: %s", path, exc)

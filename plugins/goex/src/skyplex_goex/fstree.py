@@ -14,6 +14,7 @@ import shutil
 import stat
 import uuid
 from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,26 +47,113 @@ class Entry:
         return asdict(self)
 
 
-def scan(root: Path) -> dict[str, Entry]:
+#: how deep and how large a tree goex walks; a result beyond these is refused, never half-read
+MAX_DEPTH = 256
+MAX_PATH_BYTES = 3072
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class TreeTooLarge(ValueError):
+    """A tree holds more entries, deeper folders or longer paths than goex handles."""
+
+
+def walk(root: Path | str, *, max_entries: int | None = None) -> Iterator[tuple[str, int, str, os.stat_result]]:
+    """Every entry under ``root`` as (relative path, fd of its folder, name, lstat), parents before
+    children, through folder descriptors opened with O_NOFOLLOW (never a path string a deep tree could
+    make too long, never a recursion). One descriptor is open per level; deeper than :data:`MAX_DEPTH`,
+    a relative path over :data:`MAX_PATH_BYTES` or more than ``max_entries`` entries raise
+    :class:`TreeTooLarge`."""
+    count = 0
+    stack: list[tuple[int, str, list[str]]] = []
+    try:
+        top = os.open(root, _DIR_FLAGS)
+        stack.append((top, "", sorted(os.listdir(top))))
+        while stack:
+            fd, rel, names = stack[-1]
+            if not names:
+                os.close(stack.pop()[0])
+                continue
+            name = names.pop()
+            path = f"{rel}/{name}" if rel else name
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            count += 1
+            if max_entries is not None and count > max_entries:
+                raise TreeTooLarge(f"{root} holds more than {max_entries} files and folders")
+            if len(os.fsencode(path)) > MAX_PATH_BYTES:
+                raise TreeTooLarge(f"{root} holds a path longer than {MAX_PATH_BYTES} bytes ({path[:80]}...)")
+            yield path, fd, name, st
+            if stat.S_ISDIR(st.st_mode):
+                if len(stack) >= MAX_DEPTH:
+                    raise TreeTooLarge(f"{root} holds folders nested deeper than {MAX_DEPTH} levels ({path[:80]}...)")
+                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                stack.append((sub, path, sorted(os.listdir(sub))))
+    finally:
+        for fd, _rel, _names in stack:
+            os.close(fd)
+
+
+def scan(root: Path, *, max_entries: int | None = None) -> dict[str, Entry]:
     """Every path under ``root`` (relative, '/'-separated) with its Entry; links are not followed,
-    special files (sockets, fifos, devices) are skipped."""
+    special files (sockets, fifos, devices) are skipped. See :func:`walk` for the bounds."""
     out: dict[str, Entry] = {}
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        with os.scandir(root / rel if rel else root) as it:
-            for de in it:
-                path = f"{rel}/{de.name}" if rel else de.name
-                st = de.stat(follow_symlinks=False)
-                mode = stat.S_IMODE(st.st_mode)
-                if stat.S_ISLNK(st.st_mode):
-                    out[path] = Entry("l", mode, target=os.readlink(de.path))
-                elif stat.S_ISDIR(st.st_mode):
-                    out[path] = Entry("d", mode)
-                    stack.append(path)
-                elif stat.S_ISREG(st.st_mode):
-                    out[path] = Entry("f", mode, st.st_size, st.st_mtime_ns)
+    for path, fd, name, st in walk(root, max_entries=max_entries):
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            out[path] = Entry("l", mode, target=os.readlink(name, dir_fd=fd))
+        elif stat.S_ISDIR(st.st_mode):
+            out[path] = Entry("d", mode)
+        elif stat.S_ISREG(st.st_mode):
+            out[path] = Entry("f", mode, st.st_size, st.st_mtime_ns)
     return out
+
+
+def chown_all(root: Path, uid: int, gid: int) -> None:
+    """Give ``root`` and everything below it to ``uid``/``gid`` without following links, at any depth
+    (folders below :data:`MAX_DEPTH` are reached by :func:`remove_tree` only)."""
+    os.chown(root, uid, gid, follow_symlinks=False)
+    try:
+        for _path, fd, name, _st in walk(root):
+            os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+    except TreeTooLarge:
+        pass
+
+
+def remove_tree(top: Path) -> None:
+    """Remove ``top`` and everything in it, however deep: one folder descriptor at a time, going down
+    into the first subfolder left and back up through '..' once it is empty. Only for trees nothing
+    else writes to (a stage whose sandbox has ended)."""
+    try:
+        fd = os.open(top, _DIR_FLAGS)
+    except FileNotFoundError:
+        return
+    names: list[str] = []  # the folders between top and fd
+    try:
+        while True:
+            sub = None
+            for entry in os.listdir(fd):
+                st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    sub = sub or entry
+                else:
+                    os.unlink(entry, dir_fd=fd)
+            if sub is not None:
+                nfd = os.open(sub, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+                names.append(sub)
+                continue
+            if not names:
+                break
+            parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            os.rmdir(names.pop(), dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(top)
 
 
 def copy_tree(src: Path, dst: Path) -> None:
@@ -163,6 +251,35 @@ class BlobStore:
         return path.is_file() and file_digest(path) == digest
 
 
+def read_xattrs(fd: int) -> dict[str, str]:
+    """Extended attributes of an open file as {name: hex value}; {} where the file system has none."""
+    try:
+        names = os.listxattr(fd)
+    except OSError:
+        return {}
+    out = {}
+    for name in sorted(names):
+        try:
+            out[name] = os.getxattr(fd, name).hex()
+        except OSError:
+            continue
+    return out
+
+
+def write_xattrs(fd: int, xattrs: dict[str, str]) -> None:
+    """Make an open file's extended attributes exactly ``xattrs`` ({name: hex value})."""
+    for name in read_xattrs(fd).keys() - xattrs.keys():
+        os.removexattr(fd, name)
+    for name, value in xattrs.items():
+        os.setxattr(fd, name, bytes.fromhex(value))
+
+
+def carried_xattrs(xattrs: dict[str, str]) -> dict[str, str]:
+    """The attributes a new version of a file keeps, as an in-place write would: not the security.*
+    ones (file capabilities, which the kernel drops on a write too, must not pass to new content)."""
+    return {k: v for k, v in xattrs.items() if not k.startswith("security.")}
+
+
 class EscapeError(PermissionError):
     """A path would leave its root (through '..' or a symlink)."""
 
@@ -253,7 +370,8 @@ class SafeRoot:
             os.close(fd)
 
     def write_file(self, rel: str, src: Path, mode: int, mtime_ns: int | None = None,
-                   owner: tuple[int, int] | None = None, *, digest: str | None = None) -> None:
+                   owner: tuple[int, int] | None = None, *, digest: str | None = None,
+                   xattrs: dict[str, str] | None = None) -> None:
         """Replace ``rel`` with a copy of ``src`` atomically (temp file + rename in the same folder).
 
         With ``digest`` the copy is hashed as it is written and refused (nothing replaced) unless it
@@ -274,6 +392,8 @@ class SafeRoot:
                     raise ContentMismatch(f"refusing to write {rel}: its content is not the approved {digest[:12]}")
                 if owner is not None:
                     os.fchown(out, *owner)  # before chmod: chown clears set-uid/set-gid bits
+                if xattrs:
+                    write_xattrs(out, xattrs)  # before chmod: an ACL sets the group bits, chmod has the last word
                 os.fchmod(out, mode)
                 os.fsync(out)
             except BaseException:
@@ -287,6 +407,33 @@ class SafeRoot:
             os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
         finally:
             os.close(fd)
+
+    def xattrs(self, rel: str) -> dict[str, str]:
+        """The extended attributes (ACLs included) of the file or folder ``rel``, values in hex; {} for
+        a symlink, a missing path or a file system without them."""
+        fd, name = self._parent_fd(rel)
+        try:
+            t = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+        except OSError:
+            return {}
+        finally:
+            os.close(fd)
+        try:
+            return read_xattrs(t)
+        finally:
+            os.close(t)
+
+    def set_xattrs(self, rel: str, xattrs: dict[str, str]) -> None:
+        """Make the extended attributes of ``rel`` exactly ``xattrs`` (as :meth:`xattrs` returns them)."""
+        fd, name = self._parent_fd(rel)
+        try:
+            t = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        try:
+            write_xattrs(t, xattrs)
+        finally:
+            os.close(t)
 
     def chown(self, rel: str, owner: tuple[int, int], mode: int | None = None) -> None:
         """Set the owner of ``rel`` (never following a link), then its mode (chown clears set-uid bits)."""

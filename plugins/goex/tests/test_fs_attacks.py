@@ -1,0 +1,136 @@
+"""Hostile fs actions beyond the structural ones: extended attributes and ACLs that undo must put back
+(and file capabilities that must not pass to new content), and results too deep, too long or too
+large to read, which are refused with the action failed and its stage gone, never left "running"."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from skyplex.interfaces.executor import Action
+from skyplex_goex.handlers import ActionFailed
+
+pytestmark = pytest.mark.usefixtures("needs_sandbox")
+AS_ROOT = os.geteuid() == 0
+
+
+def fs(root, command):
+    return Action(kind="fs", payload={"root": str(root), "command": command})
+
+
+def xattrs_of(root: Path) -> dict:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                out[os.path.relpath(p, root)] = {k: os.getxattr(p, k) for k in sorted(os.listxattr(p))}
+    return out
+
+
+def _xattrs_supported(folder: Path) -> bool:
+    probe = folder / "xattr-probe"
+    probe.write_text("")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+
+
+@pytest.fixture
+def attr_project(tmp_path):
+    if not _xattrs_supported(tmp_path):
+        pytest.skip("this file system has no user extended attributes")
+    root = tmp_path / "project"
+    (root / "docs" / "old").mkdir(parents=True)
+    for rel, text in {"a.txt": "alpha\n", "docs/b.txt": "beta\n", "docs/old/c.txt": "gamma\n"}.items():
+        (root / rel).write_text(text)
+    return root
+
+
+# commands that rewrite, delete or replace the attributed paths in every way the tree allows
+COMMANDS = st.sampled_from([
+    "echo more >> a.txt", "rm a.txt", "rm -rf docs", "rm -rf docs/old && echo file > docs/old",
+    "echo x > docs/b.txt && chmod 600 docs/b.txt", "mv docs/b.txt docs/b2.txt", "rm -rf docs && mkdir docs",
+    "find . -mindepth 1 -delete", "rm a.txt && mkdir a.txt",
+])
+ATTRS = st.dictionaries(st.sampled_from(["user.tag", "user.origin", "user.a.b"]),
+                        st.binary(min_size=0, max_size=40), max_size=3)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(attrs=st.fixed_dictionaries({p: ATTRS for p in ("a.txt", "docs", "docs/b.txt", "docs/old", "docs/old/c.txt")}),
+       commands=st.lists(COMMANDS, min_size=1, max_size=3))
+def test_undo_puts_back_extended_attributes(executor, attr_project, snapshot_tree, attrs, commands):
+    root = attr_project
+    for rel, values in attrs.items():
+        for k in os.listxattr(root / rel):
+            os.removexattr(root / rel, k)
+        for k, v in values.items():
+            os.setxattr(root / rel, k, v)
+    before, before_attrs = snapshot_tree(root), xattrs_of(root)
+    rec = executor.run(executor.propose(fs(root, " ; ".join(commands))).id)
+    if not rec.preview["changes"]:
+        return
+    executor.commit(rec.id)
+    undone = executor.undo(rec.id)
+    assert snapshot_tree(root) == before
+    assert xattrs_of(root) == before_attrs
+    assert undone.outcome["undo"]["restored_exactly"] is True
+
+
+def test_an_edited_file_keeps_its_attributes_but_not_its_capabilities(executor, attr_project):
+    if not AS_ROOT:
+        pytest.skip("file capabilities can only be set by root")
+    target = attr_project / "a.txt"
+    os.setxattr(target, "user.tag", b"keep me")
+    cap = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)  # VFS_CAP_REVISION_2, effective, cap_net_raw
+    try:
+        os.setxattr(target, "security.capability", cap)
+    except OSError:
+        pytest.skip("this file system does not store file capabilities")
+    rec = executor.commit(executor.run(executor.propose(fs(attr_project, "echo new content > a.txt")).id).id)
+    assert os.getxattr(target, "user.tag") == b"keep me"
+    assert "security.capability" not in os.listxattr(target), "new content inherited the old file's capabilities"
+    executor.undo(rec.id)
+    assert target.read_text() == "alpha\n"
+    assert os.getxattr(target, "security.capability") == cap and os.getxattr(target, "user.tag") == b"keep me"
+
+
+@pytest.mark.parametrize("command", [
+    # deeper than any tree goex walks (the host's recursive walks died with RecursionError here)
+    "python3 -c \"import os\nfor _ in range(1200):\n    os.mkdir('x'); os.chdir('x')\nopen('deep', 'w').write('z')\"",
+    # not deep, but a path longer than any the host could open by name
+    "python3 -c \"import os\nfor _ in range(30):\n    os.mkdir('n' * 200); os.chdir('n' * 200)\nopen('f', 'w').write('z')\"",
+    # more entries than the run may make
+    "python3 -c \"import os\nfor i in range(1500):\n    open(f'f{i}', 'w').close()\"",
+])
+def test_results_too_deep_long_or_large_are_refused_and_cleaned_up(tmp_path, project, snapshot_tree, command):
+    from skyplex_goex.executor import GoexExecutor
+
+    stage = Path(tempfile.mkdtemp(prefix="goex-test-stage-"))
+    ex = GoexExecutor(data_dir=tmp_path / "data", stage_dir=stage, sandbox={"workspace_inodes": 1000})
+    try:
+        before = snapshot_tree(project)
+        rec = ex.propose(fs(project, command))
+        with pytest.raises(ActionFailed, match="will not commit"):
+            ex.run(rec.id)
+        assert ex.get(rec.id).status == "failed"
+        assert list(stage.iterdir()) == [], "the stage was left behind"
+        assert snapshot_tree(project) == before
+        ex.close()
+        ex = GoexExecutor(data_dir=tmp_path / "data", stage_dir=stage)
+        assert ex.recover() == []  # nothing was left interrupted
+    finally:
+        ex.close()
+        shutil.rmtree(stage, ignore_errors=True)
