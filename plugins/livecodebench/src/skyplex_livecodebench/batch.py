@@ -46,6 +46,26 @@ def batches(todo: Sequence[int], workers: int, batch: int) -> list[list[int]]:
     return out
 
 
+#: programs for hard stdin problems are the ones that run into the time limits (in the re-grade
+#: benchmark every program using over 1 s of CPU is one): they go first, in runs of at most this many
+EXPENSIVE_BATCH = 12
+
+
+def likely_expensive(problem: Problem) -> bool:
+    """Whether a program for ``problem`` is likely to take long: a hard problem read from stdin."""
+    return problem.difficulty == "hard" and problem.kind == "stdin"
+
+
+def schedule(tasks: Sequence[Task], todo: Sequence[int], workers: int, batch: int) -> list[list[int]]:
+    """The sandbox runs for ``todo``, in the order workers take them: the likely expensive programs
+    first in small runs (longest first, so the workers share them out instead of one meeting them
+    last), then the rest cut by :func:`batches` (runs shrinking towards the end)."""
+    first = [i for i in todo if likely_expensive(tasks[i][0])]
+    rest = [i for i in todo if not likely_expensive(tasks[i][0])]
+    small = max(1, min(batch, EXPENSIVE_BATCH))
+    return [first[j:j + small] for j in range(0, len(first), small)] + batches(rest, workers, batch)
+
+
 def _grade_chunk(args: tuple) -> list[dict]:
     items, tests, limits = args
     return [v.to_dict() for v in grade_batch(items, tests=tests, limits=limits)]
@@ -67,6 +87,8 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
     rerun skips what the journal already holds, so a crashed run resumes without losing verdicts.
     ``batch`` programs share one sandbox run (start-up paid once; each still runs as its own processes);
     a verdict reaches the journal when its batch ends, so a crash loses at most ``workers`` batches.
+    Likely expensive programs (hard stdin problems) are graded first, in runs of at most 12
+    (:func:`schedule`).
     """
     limits = limits or Limits()
     if executor not in ("threads", "ray"):
@@ -97,7 +119,7 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
             progress(finished, total, tasks[i][0].question_id)
 
     try:
-        chunks = batches(todo, workers, batch)
+        chunks = schedule(tasks, todo, workers, batch)
         args = [([tasks[i] for i in chunk], tests, limits) for chunk in chunks]
         if executor == "ray":
             from .ray_grading import run_batches
