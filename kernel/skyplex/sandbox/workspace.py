@@ -24,6 +24,11 @@ def umount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
 
 
+#: how many folder levels the hand-over descends (one descriptor is open per level)
+MAX_HANDOVER_DEPTH = 256
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 class PlantedLink(PermissionError):
     """The workspace holds a hard link to a file the sandbox user may not read; nothing was run."""
 
@@ -43,14 +48,33 @@ def chown_tree(root: Path, owner: tuple[int, int]) -> None:
     if st.st_uid == uid and st.st_gid == gid and not any(root.iterdir()):
         return
     os.lchown(root, uid, gid)
-    for _dirpath, dirnames, filenames, dfd in os.fwalk(root, follow_symlinks=False):
-        for name in dirnames:
-            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
-        for name in filenames:
-            fst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    # an explicit stack of folder descriptors, not a recursive walk: a workspace an earlier run left
+    # thousands of levels deep must not crash the next run's hand-over
+    stack: list[tuple[int, str, list[str]]] = []
+    try:
+        top = os.open(root, _DIR_FLAGS)
+        stack.append((top, str(root), os.listdir(top)))
+        while stack:
+            dfd, dirpath, names = stack[-1]
+            if not names:
+                os.close(stack.pop()[0])
+                continue
+            name = names.pop()
+            try:
+                fst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(fst.st_mode):
+                os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+                if len(stack) < MAX_HANDOVER_DEPTH:
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+                    stack.append((sub, os.path.join(dirpath, name), os.listdir(sub)))
+                # deeper folders are left as they are: only a run can have made them, so the sandbox
+                # user owns them already, and nothing the host put there changes owner
+                continue
             if stat.S_ISREG(fst.st_mode) and fst.st_nlink > 1:
                 if fst.st_uid != uid and not fst.st_mode & stat.S_IROTH:
-                    raise PlantedLink(f"the workspace holds {os.path.join(_dirpath, name)}, a hard link to a file "
+                    raise PlantedLink(f"the workspace holds {os.path.join(dirpath, name)}, a hard link to a file "
                                       f"the sandbox user (uid {uid}) may not read; remove it or copy the content in")
                 copy_in(dfd, name, fst)
             elif not (stat.S_ISREG(fst.st_mode) or stat.S_ISLNK(fst.st_mode)):
@@ -58,6 +82,9 @@ def chown_tree(root: Path, owner: tuple[int, int]) -> None:
                 os.unlink(name, dir_fd=dfd)
                 continue
             os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+    finally:
+        for dfd, _path, _names in stack:
+            os.close(dfd)
 
 
 def copy_in(dfd: int, name: str, st: os.stat_result) -> None:
