@@ -16,8 +16,9 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from skyplex.errors import InvalidInputError
 from skyplex.interfaces import Artifact, Claim, Proof
@@ -111,6 +112,31 @@ def test_a_huge_learning_rate_in_a_proof_is_a_rejection_not_a_crash(tmp_path):
         doc["claim"]["params"]["lr"] = lr
         v = _verify(doc, records, tmp_path)
         assert not v.valid and "params.lr" in v.reason, v.reason
+
+
+@example(v=127.999, scale_up=0)
+@example(v=-127.999, scale_up=0)
+@example(v=127.998046875, scale_up=1)  # (2^15 - 0.5) / 2^8: a half-point, rounds up to 128: refused
+@example(v=127.99609375, scale_up=1)  # (2^15 - 1) / 2^8: the largest committed magnitude
+@given(v=st.floats(min_value=-127.9999, max_value=127.9999), scale_up=st.integers(0, 3))
+def test_the_published_grid_value_is_the_committed_one(v, scale_up):
+    """What the prover publishes for an example (``fixed_point``) is accepted by the verifier's grid
+    check, and quantises to the integer the dataset was committed with (``quantize``). A value that
+    rounds to 128 (127.999) is refused at commit: its proof's claim would state 128.0, past the bound
+    (a real membership proof of such an example was rejected before the bound applied after rounding)."""
+    from skyplex_zkaudit.witness import quantize
+
+    try:
+        fm.parse_artifact(Artifact(kind="dataset", data={"x": [[v]], "labels": [0], "classes": 2, "batch": 1}))
+    except fm.FormatError as exc:
+        assert exc.field == "data.x.0.0" and abs(round(v * 256)) >= 2 ** 15 - 1
+        return
+    g = fm.fixed_point([v])[0]
+    assert fm.fixed_point([g])[0] == g  # the published value passes the "exactly on the grid" check
+    assert int(quantize(np.asarray([v]), fm.SCALE)[0]) == int(quantize(np.asarray([g]), fm.SCALE)[0]) == g * 256
+    assert abs(g - v) <= 2 ** -9 + 1e-12
+    fm.check_claim(Claim(kind="audit:membership", commitments=["ds-" + "0" * 32], params={"x": [g] * (1 + scale_up),
+                                                                                           "label": 0}), published=True)
 
 
 # ---- spellings of hashes and ids -----------------------------------------------------------------
@@ -415,3 +441,21 @@ def _raw_value(text: str, start: int) -> str:
     """The exact text of the JSON value starting at ``start`` (so duplicated keys inside survive)."""
     _, end = json.JSONDecoder(object_pairs_hook=list).raw_decode(text, start)
     return text[start:end]
+
+
+def test_a_membership_proof_at_the_edge_of_the_range_verifies(zk):
+    """Features at the largest committed magnitudes (+-(2^15 - 1) / 2^8) prove and verify; one step
+    further (127.999, which rounds to 128) is refused at commit, naming the value, instead of giving a
+    proof whose published claim no verifier accepts."""
+    edge = 32767 / 256  # the largest magnitude on the grid below 128
+    x = [[edge] * 8, [-edge] * 8, [edge, -edge] * 4, [-edge, edge] * 4]
+    ds = zk.commit(Artifact(kind="dataset", data={"x": x, "labels": [0, 1, 2, 3], "classes": 4, "batch": 4}))
+    for k in (0, 1):
+        proof = zk.prove(Claim(kind="audit:membership", commitments=[ds.id], params={"x": x[k], "label": k}))
+        assert abs(proof.claim.params["x"][0]) == 32767 / 256
+        verdict = zk.verify(proof)
+        assert verdict.valid, verdict.reason
+    with pytest.raises(fm.FormatError) as err:
+        zk.commit(Artifact(kind="dataset", data={"x": [[0.0] * 7 + [-127.999]] * 4, "labels": [0] * 4, "classes": 4,
+                                                 "batch": 4}))
+    assert err.value.field == "data.x.0.7" and "after rounding" in err.value.message

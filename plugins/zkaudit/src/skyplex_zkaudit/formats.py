@@ -101,9 +101,12 @@ def matrix(v: Any, where: str, max_abs: float = MAX_ABS) -> list[list[float]]:
             raise _fail(f"{where}.{i}", f"has {len(row)} values, row 0 has {width}")
         vals = [number(x, f"{where}.{i}.{j}") for j, x in enumerate(row)]
         for j, x in enumerate(vals):
-            if abs(x) >= max_abs:
+            # the bound holds for the committed value too: 127.999 rounds to 128.0 on the 2^-8 grid, which
+            # the published claim of a proof would then state, and a verifier would refuse
+            if abs(x) >= max_abs or abs(fixed_point([x])[0]) >= max_abs:
                 raise _fail(f"{where}.{i}.{j}", f"{x} is out of range: values must satisfy |v| < {max_abs:g} "
-                                                f"(fixed point at scale 2^{SCALE}); rescale the data")
+                                                f"after rounding to multiples of 2^-{SCALE} (fixed point at scale "
+                                                f"2^{SCALE}); rescale the data")
         out.append(vals)
     return out
 

@@ -29,6 +29,7 @@ from .circuits import (AccuracyCircuit, LabelCountCircuit, MembershipCircuit, St
 from .keys import KeyStoreError, resolve
 from .mlp import MlpStepCircuit, mlp_step_onnx
 from .prover import Prover, expand
+from .witness import quantize
 
 Records = Callable[[str], "dict | None"]
 
@@ -181,7 +182,7 @@ def _verify_membership(proof: Proof, records: Records, root: Path, srs: Path | N
     inst = step["instances"]
     if inst[0] not in m["batch_digests"]:
         raise _Reject("the searched batch is not one of the committed dataset's batches (dataset changed after commitment?)")
-    q = np.floor(np.asarray(x, dtype=np.float64) * (1 << m["scale"]) + 0.5).astype(np.int64)
+    q = quantize(np.asarray(x, dtype=np.float64), m["scale"])  # the very rounding the prover committed with
     if inst[1] != poseidon_digest(example_row(q, label, m["classes"], m["scale"]), m["scale"]):
         raise _Reject("the proof searched for another example than the claimed one")
     if inst[2] != _count_instance(0, spec.scale):
