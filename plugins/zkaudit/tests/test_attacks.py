@@ -296,6 +296,22 @@ def test_cli_verify_on_hostile_proof_files(tmp_path, capfd, monkeypatch):
     assert code == 1 and "params.lr" in out and "Traceback" not in err, (out, err)
 
 
+def test_a_record_file_with_a_duplicated_key_is_a_rejection_naming_it(tmp_path, capfd, monkeypatch):
+    """A record's id hashes its parsed content; a file with a key twice parses one way here and may parse
+    another way elsewhere, so the verifier refuses it rather than pick a copy."""
+    monkeypatch.setenv("SKYPLEX_DATA_DIR", str(tmp_path / "data"))
+    doc, records = crafted_training()
+    rec_dir, keys = _write_records(tmp_path / "records", records), tmp_path / "keys"
+    keys.mkdir()
+    ds_id = doc["claim"]["commitments"][0]
+    text = (rec_dir / f"{ds_id}.json").read_text()
+    (rec_dir / f"{ds_id}.json").write_text(text.replace('"scale": 8', '"scale": 9, "scale": 8'))
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = run_cli(["zkaudit", "verify", str(path), "--records", str(rec_dir), "--keys", str(keys)], capfd)
+    assert code == 1 and out.startswith(f"REJECTED: record {ds_id}.scale: duplicated key"), (out, err)
+
+
 def test_cli_commit_of_an_integer_past_the_float_range(tmp_path, capfd, monkeypatch):
     monkeypatch.setenv("SKYPLEX_DATA_DIR", str(tmp_path / "data"))
     path = tmp_path / "w.json"

@@ -66,7 +66,7 @@ class ZkAuditor(Auditor):
         if not fm.is_commitment_id(cid):  # never a path: only ids as commit spells them name a file
             return None
         path = self.public / f"{cid}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return fm.loads_strict(path.read_text(), f"record {cid}") if path.exists() else None
 
     def _publish(self, rec: dict) -> Commitment:
         cid = fm.record_id(rec["kind"], rec)

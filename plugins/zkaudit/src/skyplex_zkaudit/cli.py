@@ -124,7 +124,9 @@ def verify(kernel, proof_file, records, keys, srs, json_output) -> None:
         if not p.is_file():
             return None
         try:
-            return json.loads(p.read_text())
+            return fm.loads_strict(p.read_text(), f"record {cid}")  # a duplicated key is a rejection naming it
+        except fm.FormatError:
+            raise
         except (OSError, ValueError):
             return {"unreadable": str(p)}  # the record check names it
 
