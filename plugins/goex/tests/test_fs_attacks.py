@@ -112,8 +112,6 @@ def test_an_edited_file_keeps_its_attributes_but_not_its_capabilities(executor, 
     "python3 -c \"import os\nfor _ in range(1200):\n    os.mkdir('x'); os.chdir('x')\nopen('deep', 'w').write('z')\"",
     # not deep, but a path longer than any the host could open by name
     "python3 -c \"import os\nfor _ in range(30):\n    os.mkdir('n' * 200); os.chdir('n' * 200)\nopen('f', 'w').write('z')\"",
-    # more entries than the run may make
-    "python3 -c \"import os\nfor i in range(1500):\n    open(f'f{i}', 'w').close()\"",
 ])
 def test_results_too_deep_long_or_large_are_refused_and_cleaned_up(tmp_path, project, snapshot_tree, command):
     from skyplex_goex.executor import GoexExecutor
@@ -134,3 +132,42 @@ def test_results_too_deep_long_or_large_are_refused_and_cleaned_up(tmp_path, pro
     finally:
         ex.close()
         shutil.rmtree(stage, ignore_errors=True)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the stage is a file system of its own only when goex runs as root")
+@pytest.mark.parametrize("command", [
+    "i=0; while true > f$i; do i=$((i+1)); done; echo made $i",           # inodes
+    "i=0; while head -c 1048576 /dev/zero > b$i; do i=$((i+1)); done; echo made $i",  # blocks
+])
+def test_the_kernel_bounds_what_a_run_may_add_to_its_stage(tmp_path, project, command):
+    from skyplex_goex.executor import GoexExecutor
+
+    stage = Path(tempfile.mkdtemp(prefix="goex-test-stage-"))
+    ex = GoexExecutor(data_dir=tmp_path / "data", stage_dir=stage, sandbox={"workspace_inodes": 200, "disk_mb": 8})
+    try:
+        rec = ex.propose(fs(project, command))
+        try:
+            rec = ex.run(rec.id)
+            made = int(rec.preview["stdout"].split()[-1])
+        except ActionFailed as exc:  # the disk watchdog may also have seen the growth
+            assert "(disk)" in str(exc), exc
+            made = None
+        if made is not None:
+            assert "No space left on device" in rec.preview["stderr"]
+            assert made <= 200 if "f$i" in command else made <= 8
+        assert list(stage.iterdir()) == []
+        assert str(stage) not in Path("/proc/mounts").read_text(), "the stage's file system was left mounted"
+    finally:
+        ex.close()
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def test_the_walk_refuses_more_entries_than_allowed(tmp_path):
+    # where the stage cannot be a bounded file system (not root), the entry count is checked after the run
+    from skyplex_goex.fstree import TreeTooLarge, scan
+
+    for i in range(12):
+        (tmp_path / f"f{i}").write_text("")
+    assert len(scan(tmp_path, max_entries=12)) == 12
+    with pytest.raises(TreeTooLarge, match="more than 11"):
+        scan(tmp_path, max_entries=11)

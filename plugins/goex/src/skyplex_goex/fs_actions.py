@@ -24,6 +24,7 @@ from typing import Any
 
 from skyplex.errors import InvalidInputError
 from skyplex.sandbox import Sandbox, SandboxPolicy
+from skyplex.sandbox.workspace import mount_limited_fs, umount
 
 from .fstree import (BlobStore, Entry, SafeRoot, TreeTooLarge, carried_xattrs, chown_all, copy_tree, file_digest,
                      remove_tree,
@@ -32,6 +33,8 @@ from .handlers import ActionContext, ActionFailed, ActionHandler, Classification
 
 log = logging.getLogger(__name__)
 MAX_TEXT_DIFF = 64 * 1024
+#: the largest stage (copy of the root plus the run's disk allowance) held in memory as a bounded tmpfs
+MAX_BOUNDED_STAGE_MB = 4096
 _PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 
 
@@ -76,6 +79,7 @@ class FsHandler(ActionHandler):
         _remove_stage(stage.parent)
         stage.parent.mkdir(parents=True, mode=0o711)
         before = scan(root)
+        self._bound_stage(stage.parent, before)
         copy_tree(root, stage)
         res = self.sandbox.run(["sh", "-c", ctx.payload["command"]], workspace=stage)
         try:
@@ -83,7 +87,7 @@ class FsHandler(ActionHandler):
                 chown_all(stage.parent, 0, 0)
             # what the run left is read within bounds: a tree too deep, too long or too large to
             # handle is refused, not half-read
-            staged = scan(stage, max_entries=len(before) + self.sandbox.policy.workspace_inodes)
+            staged = scan(stage, max_entries=self._entry_bound(before))
         except TreeTooLarge as exc:
             _remove_stage(stage.parent)
             raise ActionFailed(f"the command left a tree goex will not commit: {exc}") from None
@@ -120,6 +124,29 @@ class FsHandler(ActionHandler):
             raise ActionFailed(f"the command was stopped by the sandbox ({res.killed_by}); nothing will be applied. "
                                f"stderr: {res.text('stderr')[-500:]}")
         return preview
+
+    def _entry_bound(self, before: dict[str, Entry]) -> int:
+        """How many files and folders a run's result may hold: the root's and the policy's allowance."""
+        return len(before) + self.sandbox.policy.workspace_inodes
+
+    def _bound_stage(self, folder: Path, before: dict[str, Entry]) -> None:
+        """As root, make ``folder`` a file system of its own holding the copy of the root plus the
+        policy's ``disk_mb`` and ``workspace_inodes``, so the kernel refuses (ENOSPC) anything past them
+        while the command runs. Skipped (the limits are then the sandbox's disk watchdog and the entry
+        count checked after the run) where it cannot be mounted or the copy would make it larger than
+        :data:`MAX_BOUNDED_STAGE_MB` of memory."""
+        if os.geteuid() != 0:
+            return
+        p = self.sandbox.policy
+        files = [e for e in before.values() if e.type == "f"]
+        # tmpfs charges whole pages: a small file takes one
+        size_mb = (sum(-(-e.size // 4096) * 4096 for e in files) >> 20) + 1 + p.disk_mb
+        if size_mb > MAX_BOUNDED_STAGE_MB:
+            log.info("goex stage for %d MB left on the stage folder's file system (over %d MB)", size_mb,
+                     MAX_BOUNDED_STAGE_MB)
+            return
+        if mount_limited_fs(folder, size_mb, self._entry_bound(before) + 2):  # + the stage and its parent
+            os.chmod(folder, 0o711)  # the sandbox user must traverse it; nobody may list it
 
     # commit ----------------------------------------------------------------------------------------------
     def prepare_commit(self, ctx: ActionContext) -> dict[str, Any]:
@@ -395,8 +422,11 @@ def _owner_of(root: Path) -> tuple[int, int] | None:
 
 
 def _remove_stage(path: Path) -> None:
-    """Remove a stage (any depth); a failure is logged, not raised: a stage is never read again."""
+    """Remove a stage (any depth, its own file system or not); a failure is logged, not raised: a stage
+    is never read again."""
     try:
+        if os.path.ismount(path):
+            umount(path)
         remove_tree(path)
     except OSError as exc:
         log.warning("could not remove the goex stage %s: %s", path, exc)
