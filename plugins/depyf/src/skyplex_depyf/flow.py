@@ -42,12 +42,20 @@ class ControlFlow:
         exit_ = self.target(ins)
         back = self.instrs[exit_ - 1]
         body_end = exit_ - 1
+        never_loops = False
         if back.opname == "RERAISE":  # a trailing try whose exits jump straight back to the loop head
             body_end = exit_
         elif back.opname not in self.table["jumps"] or back.argval != ins.offset:
-            raise self.refuse(ins, "loop without a back-jump before its exit")
-        body, _ = self.loop_body(Loop(i, exit_, True), i + 1, body_end, stack + [Item()])
-        if body_end == exit_ and self.try_exits.get(exit_) != i:
+            # a body that always leaves (``for i in r: ... break``): no back-jump at all; a final
+            # ``break`` falls into the exit, popping the iterator, and its jump is gone
+            never_loops, body_end = True, exit_
+        body, rest = self.loop_body(Loop(i, exit_, True), i + 1, body_end, stack + [Item()])
+        if never_loops:
+            if len(rest) == len(stack) - 1 and back.opname == "POP_TOP":
+                body.append(Line("break"))
+            elif not _ends(body):
+                raise self.refuse(ins, "loop without a back-jump before its exit")
+        if body_end == exit_ and not never_loops and self.try_exits.get(exit_) != i:
             raise self.refuse(ins, "loop without a back-jump before its exit")
         if not body or not isinstance(body[0], ForTarget):
             raise self.refuse(ins, "loop target is not a plain name or tuple of names")
@@ -68,6 +76,10 @@ class ControlFlow:
                     value: Expr | None = None, kind: str | None = None) -> int:
         if value is None and GENERAL.get() and stack:
             found = compound(self, i, hi, self.expr(stack[-1], ins), self.table["cond_jumps"][ins.opname], stack[:-1])
+            before_skip = self.instrs[found[1] - 1] if found is not None else None
+            if (before_skip is not None and before_skip.opname == "JUMP_BACKWARD"
+                    and i < self.target(before_skip) < found[0]):
+                found = None  # a later test is a while loop's own (``if a: while b:``), not part of this one
             if found is not None and found[1] < len(self.instrs) and found[0] - 1 > i:
                 stack.pop()
                 body, skip, test = found
@@ -92,7 +104,9 @@ class ControlFlow:
         # ``A and B``: both tests jump to the same place when they fail
         same = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname in self.table["cond_jumps"]
                      and self.target(self.instrs[k]) == self.target(ins)), None)
-        if same is not None and dest > i:
+        loop_test = (dest - 1 > i and self.instrs[dest - 1].opname == "JUMP_BACKWARD"
+                     and self.target(self.instrs[dest - 1]) == i + 1)  # B is a while test: ``if A: while B:``
+        if same is not None and dest > i and not loop_test:
             inner, rest = self.speculate(i + 1, same, stack)
             if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
                 b = rest[-1]
@@ -171,6 +185,15 @@ class ControlFlow:
                 body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest - 1, stack)
                 if len(rest) != len(stack) + 1 or self.expr(rest[-1], back).text != value.text:
                     raise self.refuse(back, "while loop whose two tests differ")
+            stmts.append(While(cond, body))
+            return dest
+        # while loop whose body always goes back to the test (ends in ``continue``): no bottom copy
+        if (back is not None and back.opname == "JUMP_BACKWARD" and self.target(back) == quiet_start
+                and quiet_start <= i and not any(isinstance(s, Expr) for s in stack)
+                and not any(lp.head == quiet_start for lp in self.loops)):
+            body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest, stack)
+            if len(rest) != len(stack) and not _ends(body):
+                raise self.refuse(back, "while loop body leaves values on the stack")
             stmts.append(While(cond, body))
             return dest
         if dest > hi:
