@@ -1,7 +1,7 @@
 """``try`` and ``with`` statements inside other statements' bodies: a ``return`` that splits a try
 body's protected range, a ``try`` nested in a ``finally`` body (whose handler copy runs with two
 exceptions pushed), a ``try`` inside an ``except`` clause after such a return, finally copies that
-differ only in NOPs, ``return <constant>`` inside ``finally``, and ``with`` bodies left early by
+differ only in NOPs, the finally body the compiler copies before a ``return``/``break``/``continue``, ``return <constant>`` inside ``finally``, and ``with`` bodies left early by
 ``return``, ``break`` or ``continue``. Each must round-trip (same results on the same inputs); a random
 grammar of nested try/with/for statements checks the rest: decompiled and the same, or refused."""
 
@@ -49,6 +49,14 @@ CASES = {
                            "                break\n            x += 2\n"),
     "with left by continue": ("    for i in range(3):\n        with CTX(a) as w:\n            if b > i:\n"
                               "                continue\n            x += 2\n"),
+    "return inside try/finally (the finally body copied before it)": (
+        "    try:\n        if a:\n            return b\n        x = 1\n    finally:\n        y = 2\n"),
+    "constant return inside try/finally": (
+        "    try:\n        if a:\n            return 7\n        x = a // b\n    finally:\n        y += 2\n"),
+    "break inside try/finally": ("    for i in range(3):\n        try:\n            if a > i:\n                break\n"
+                                 "            x += 1\n        finally:\n            y += 2\n"),
+    "continue inside try/finally": ("    for i in range(3):\n        try:\n            if a > i:\n"
+                                    "                continue\n            x += 1\n        finally:\n            y += 2\n"),
 }
 CTX = "__import__('contextlib').nullcontext"
 
@@ -62,6 +70,18 @@ def _function(body: str) -> str:
 def test_nested_try_shapes_round_trip(body):
     outcome = round_trip_generated(_function(body), INPUTS)
     assert outcome.outcome == "ok", outcome.detail
+
+
+def test_the_skipped_finally_copy_before_a_return_is_proven():
+    """The copy of the finally body before ``return b`` is skipped, not read: a source whose finally
+    body differs must still be refused (the recompiled copies would differ)."""
+    namespace: dict = {}
+    exec(_function(CASES["return inside try/finally (the finally body copied before it)"]), namespace)
+    result = decompile(namespace["generated"])
+    assert result.ok, result.refusal
+    assert "return b" in result.source
+    altered = result.source.replace("y = 2", "y = 3")
+    assert altered != result.source and check_equivalent(namespace["generated"].__code__, altered) is not None
 
 
 def test_a_nested_finally_body_changed_is_refused():

@@ -67,6 +67,7 @@ class Executor(ControlFlow, Stores):
                                              target=real.get(e.target, e.target)) for e in handlers.entries(code)]
         self.consumed: set = set()
         self.try_exits: dict[int, int] = {}  # index after a try -> index its exits jump to (threaded)
+        self.inlined: set[int] = set()  # copies of a finally body the compiler put before a return/break
 
     def run(self) -> list:
         stmts, stack = self.block(0, len(self.instrs), [])
@@ -102,6 +103,9 @@ class Executor(ControlFlow, Stores):
         quiet_start = lo  # where the stack was last empty of expressions: a while condition starts here
         while i < hi:
             ins = self.instrs[i]
+            if i in self.inlined:  # the source's ``return`` inside the try makes the compiler copy it again
+                i += 1
+                continue
             if not any(isinstance(s, Expr) for s in stack):
                 quiet_start = i
             entry = handlers.try_entry(self, i, stack) if not any(isinstance(s, Expr) for s in stack) else None

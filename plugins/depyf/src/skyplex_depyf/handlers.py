@@ -20,6 +20,8 @@ from typing import Any
 
 from .symbolic import Expr, Line, Refusal, Return
 
+_JUMP_CODES = set(dis.hasjrel) | set(dis.hasjabs)
+
 
 @dataclass
 class Try:
@@ -235,8 +237,48 @@ def pop_except(executor: Any, i: int, stack: list) -> int:
     return k
 
 
+def _shape(executor: Any, indices: list[int]) -> list[tuple]:
+    """Instructions at ``indices`` as (name, referent), jump targets relative to the first one."""
+    ins = executor.instrs
+    base = ins[indices[0]].offset if indices else 0
+    return [(ins[k].opname, ins[k].argval - base if ins[k].opcode in _JUMP_CODES else repr(ins[k].argval))
+            for k in indices]
+
+
+def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protected: int) -> None:
+    """Mark the copies of the ``finally`` body the compiler placed before each ``return``, ``break`` or
+    ``continue`` of the try body (outside its protected ranges): the executor skips them, and the
+    recompiled source, which leaves the try the same way, must make them again."""
+    ins = executor.instrs
+    cleanup = next((executor.index[e.target] for e in executor.exception_entries
+                    if e.start == ins[handler].offset and e.depth == entry.depth + 1 and e.lasti), None)
+    if cleanup is None:
+        return
+    final = [k for k in range(handler + 1, cleanup - 1) if ins[k].opname != "NOP"]
+    if not final or any(ins[k].opname in ("RETURN_VALUE", "POP_EXCEPT") for k in final):
+        return
+    wanted = _shape(executor, final)
+    covered = {k for e in executor.exception_entries if e.target == entry.target
+               for k in range(executor.index.get(e.start, 0), executor.index.get(e.end, len(ins)))}
+    for r in range(i, protected):  # the normal path's own copy starts at ``protected``
+        if ins[r].opname not in ("RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD") or r in covered:
+            continue
+        k = r - 1
+        if ins[k].opname in ("LOAD_CONST", "POP_TOP"):  # a constant loaded, or an iterator dropped, after it
+            k -= 1
+        picked: list[int] = []
+        while k >= i and len(picked) < len(final):
+            if ins[k].opname != "NOP":
+                picked.insert(0, k)
+            k -= 1
+        if (len(picked) == len(final) and not covered.intersection(picked)
+                and not executor.inlined.intersection(picked) and _shape(executor, picked) == wanted):
+            executor.inlined.update(picked)
+
+
 def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
     protected = _protected_end(executor, entry)
+    _mark_inlined_finals(executor, i, entry, handler, protected)
     body, rest = executor.block(i, protected, stack)
     returns = None
     if len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
