@@ -14,9 +14,30 @@ from skyplex.errors import InvalidInputError
 
 from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
 from .sqlite_actions import encode
-from .sqlsplit import READ_ONLY_KEYWORDS
+from .sqlsplit import READ_ONLY_KEYWORDS, leading_words, split_postgres
 
 PREVIEW_ROWS = 50
+
+
+#: statements that end, begin or hand over the transaction: the run's transaction must stay open until
+#: it is prepared for review, or its changes would be made permanent before anyone saw them
+_TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
+
+
+def _checked_statements(sql: str) -> list[str]:
+    """The statements of ``sql``; ActionFailed for transaction control or a statement we cannot name."""
+    statements = split_postgres(sql)
+    if not statements:
+        raise ActionFailed("the action's SQL holds no statements")
+    for stmt in statements:
+        words = leading_words(stmt)
+        if not words:
+            raise ActionFailed(f"cannot tell what kind of statement this is, so it is not run: {stmt[:200]}")
+        if words[0] in _TRANSACTION_CONTROL and words[:2] != ["ROLLBACK", "TO"] \
+                or words == ["PREPARE", "TRANSACTION"]:
+            raise ActionFailed(f"{' '.join(words)} is not allowed in an action: goex owns the transaction, which "
+                               "stays open until it is prepared for review (use SAVEPOINT / ROLLBACK TO inside it)")
+    return statements
 
 
 def _connect(url: str):
@@ -53,23 +74,24 @@ class PostgresHandler(ActionHandler):
         return f"goex-{action_id}"
 
     def run(self, ctx: ActionContext) -> dict[str, Any]:
+        statements = _checked_statements(ctx.payload["sql"])
         conn = _connect(ctx.payload["url"])
         results = []
         try:
             with conn.cursor() as cur:
-                try:
-                    cur.execute(ctx.payload["sql"], prepare=False)
-                except Exception as exc:
-                    conn.rollback()
-                    raise ActionFailed(f"SQL failed: {str(exc).strip()}") from None
-                while True:
+                for stmt in statements:
+                    try:
+                        # a prepared statement (the extended protocol) holds exactly one command:
+                        # a piece the splitter got wrong is refused by the server, never run unchecked
+                        cur.execute(stmt, prepare=True)
+                    except Exception as exc:
+                        conn.rollback()
+                        raise ActionFailed(f"SQL failed: {str(exc).strip()}; statement: {stmt[:300]}") from None
                     rows = cur.fetchmany(PREVIEW_ROWS) if cur.description else []
                     results.append({"status": cur.statusmessage, "rowcount": cur.rowcount,
                                     "columns": [d.name for d in cur.description or []],
                                     "rows": [[encode(v) if isinstance(v, (bytes, float)) else v if isinstance(v, (int, str, type(None))) else str(v)
                                               for v in r] for r in rows]})
-                    if not cur.nextset():
-                        break
             conn.execute(f"PREPARE TRANSACTION '{self.gid(ctx.id)}'")
         except Exception as exc:
             if "prepared transactions are disabled" in str(exc):
