@@ -1,7 +1,8 @@
 """``try`` and ``with`` statements inside other statements' bodies: a ``return`` that splits a try
 body's protected range, a ``try`` nested in a ``finally`` body (whose handler copy runs with two
 exceptions pushed), a ``try`` inside an ``except`` clause after such a return, finally copies that
-differ only in NOPs, the finally body the compiler copies before a ``return``/``break``/``continue``, ``return <constant>`` inside ``finally``, and ``with`` bodies left early by
+differ only in NOPs, the finally body the compiler copies before a ``return``/``break``/``continue``,
+``break``/``continue`` inside ``finally``, ``return <constant>`` inside ``finally``, and ``with`` bodies left early by
 ``return``, ``break`` or ``continue``. Each must round-trip (same results on the same inputs); a random
 grammar of nested try/with/for statements checks the rest: decompiled and the same, or refused."""
 
@@ -57,6 +58,17 @@ CASES = {
                                  "            x += 1\n        finally:\n            y += 2\n"),
     "continue inside try/finally": ("    for i in range(3):\n        try:\n            if a > i:\n"
                                     "                continue\n            x += 1\n        finally:\n            y += 2\n"),
+    "break inside finally": ("    for i in range(3):\n        try:\n            x += 1\n        finally:\n"
+                             "            if a > i:\n                break\n"),
+    "continue inside finally": ("    for i in range(3):\n        try:\n            x += 1\n        finally:\n"
+                                "            if a > i:\n                continue\n            y += 1\n"),
+    "break inside finally of a while loop": ("    k = 0\n    while k < 3:\n        k += 1\n        try:\n"
+                                             "            x = x // b\n        finally:\n            if a > k:\n"
+                                             "                break\n"),
+    "break inside finally after a nested try": (
+        "    for i in range(3):\n        try:\n            x = 1 // a\n        finally:\n            try:\n"
+        "                y = 2 // b\n            except ZeroDivisionError:\n                pass\n"
+        "            if b:\n                break\n"),
 }
 CTX = "__import__('contextlib').nullcontext"
 

@@ -311,10 +311,11 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
     leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
     returns_in_final = sum(1 for k in range(handler + 1, cleanup - 1)
                            if [x.opname for x in ins[k:k + 5]] == leaving)
-    # ``return <constant>`` drops it before loading the constant (POP_TOP, POP_EXCEPT): two more
-    leaving_const = ["POP_TOP", "POP_EXCEPT", "LOAD_CONST", "RETURN_VALUE"]
+    # ``return <constant>``, ``break`` and ``continue`` drop it first (POP_TOP, POP_EXCEPT): two more;
+    # an ``except`` clause of a try nested there pops its exception the same way after its type test
     const_returns = sum(1 for k in range(handler + 1, cleanup - 1)
-                        if [x.opname for x in ins[k:k + 4]] == leaving_const)
+                        if [x.opname for x in ins[k:k + 2]] == ["POP_TOP", "POP_EXCEPT"]
+                        and ins[k - 2].opname != "CHECK_EXC_MATCH")
     extra = 4 * returns_in_final + 2 * const_returns
     returns_in_final += const_returns
     # the copies are the same instructions but for NOPs (line markers placed on either copy)
