@@ -66,7 +66,23 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
         second = _attempt(obj, code, name, listing, verify)
     finally:
         GENERAL.reset(token)
-    return second if second.ok else first
+    return second if second.ok or _further(second.refusal, first.refusal) else first
+
+
+def _further(a: str | None, b: str | None) -> bool:
+    """Whether refusal ``a`` came later than ``b``: a whole reading refused by the recompile check, or a
+    rule that stopped at a later offset. The later one names what is left to read."""
+    import re
+
+    def rank(text: str | None) -> tuple[int, int]:
+        if not text:
+            return (-1, 0)
+        if text.startswith("recompiled source differs"):
+            return (1, 0)
+        found = re.match(r"offset (\d+) ", text)
+        return (0, int(found.group(1)) if found else -1)
+
+    return rank(a) > rank(b)
 
 
 def _attempt(obj: Any, code: types.CodeType, name: str, listing: str, verify: bool) -> Decompilation:
