@@ -79,10 +79,14 @@ def test_altered_event_breaks_the_chain(executor, project):
 
 def test_head_one_event_behind_is_a_crash_window_not_tampering(executor, project):
     rec = executor.run(executor.propose(fs(project, "echo x >> README.md")).id)
-    seq, _h = executor.journal_db.read_head()
+    seq, h = executor.journal_db.read_head()
     with executor.journal_db.store.engine.begin() as conn:
         prev = conn.execute(select(events.c.hash).where(events.c.seq == seq - 1)).scalar_one()
-    executor.journal_db.head_path.write_text(f"{seq - 1} {prev}\n")  # died after the DB commit, before the head
+    # without the announcement written before the COMMIT, an event ahead of the head is not the journal's
+    executor.journal_db.head_path.write_text(f"{seq - 1} {prev}\n")
+    assert any("not written by the journal" in p for p in executor.verify_journal())
+    # died after the DB commit, before the head advanced: the event was announced, so it is the journal's
+    executor.journal_db.head_path.write_text(f"{seq - 1} {prev} {seq} {h}\n")
     assert executor.verify_journal() == []
     executor.commit(rec.id)
     assert executor.verify_journal() == []

@@ -118,6 +118,7 @@ class UndoJournal:
         with self.store.begin() as conn:
             seq, h = self._append(conn, row["id"], "proposed", row["status"], {**data, "row": row_digest(row)})
             conn.execute(actions.insert().values(**row, seq=seq))
+            self._announce_head(seq, h)
         self._advance_head(seq, h)
 
     def transition(self, action_id: str, event: str, data: dict[str, Any] | None = None, **fields: Any) -> None:
@@ -129,6 +130,7 @@ class UndoJournal:
             new = {**dict(current), **fields}
             seq, h = self._append(conn, action_id, event, new["status"], {**(data or {}), "row": row_digest(new)})
             conn.execute(actions.update().where(actions.c.id == action_id).values(**fields, seq=seq, updated_at=utcnow()))
+            self._announce_head(seq, h)
         self._advance_head(seq, h)
 
     def _append(self, conn, action_id: str, event: str, status: str, data: dict[str, Any]) -> int:
@@ -144,6 +146,25 @@ class UndoJournal:
         return seq, h
 
     # the head outside the database ----------------------------------------------------------------------
+    # The head file holds "seq hash" of the last event, and while a transaction is committing also
+    # "pending_seq pending_hash" of the event it is about to commit (written before the database
+    # COMMIT, while the journal's write lock is held). So after a crash between the COMMIT and the head
+    # update the database may be one event ahead, but only by exactly the announced event: an event
+    # appended by anyone else (the chain needs no key, so anyone who can write the database can chain
+    # one correctly) does not match and is reported.
+    def _announce_head(self, seq: int, h: str) -> None:
+        """Record (seq, hash) as the event about to be committed (inside the writing transaction)."""
+        if self.head_path is None:
+            return
+        self.faults.reached("journal:head-pending")
+        with open(self.head_path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cur = self._read_head_file()
+            base = cur[:2] if cur is not None else [0, GENESIS]
+            if int(base[0]) >= seq:
+                return
+            self._write_head(f"{base[0]} {base[1]} {seq} {h}")
+
     def _advance_head(self, seq: int, h: str) -> None:
         """Record (seq, hash) as the head unless a later one is there (several writers share it)."""
         if self.head_path is None:
@@ -154,19 +175,31 @@ class UndoJournal:
             cur = self.read_head()
             if cur is not None and cur[0] >= seq:
                 return
-            tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w") as fh:
-                fh.write(f"{seq} {h}\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.head_path)
+            self._write_head(f"{seq} {h}")
+
+    def _write_head(self, line: str) -> None:
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.head_path)
+
+    def _read_head_file(self) -> list[str] | None:
+        if self.head_path is None or not self.head_path.exists():
+            return None
+        return self.head_path.read_text().split()
 
     def read_head(self) -> tuple[int, str] | None:
         """The (seq, hash) last recorded in the head file, or None when there is none."""
-        if self.head_path is None or not self.head_path.exists():
+        parts = self._read_head_file()
+        if parts is None:
             return None
-        parts = self.head_path.read_text().split()
-        return (int(parts[0]), parts[1]) if len(parts) == 2 and parts[0].isdigit() else (0, "unreadable")
+        return (int(parts[0]), parts[1]) if len(parts) in (2, 4) and parts[0].isdigit() else (0, "unreadable")
+
+    def _pending_head(self) -> tuple[int, str] | None:
+        parts = self._read_head_file() or []
+        return (int(parts[2]), parts[3]) if len(parts) == 4 and parts[2].isdigit() else None
 
     def _head_problem(self, conn) -> str | None:
         head = self.read_head()
@@ -178,10 +211,10 @@ class UndoJournal:
                     "events were removed from its end")
         if last.seq == head[0] and last.hash != head[1]:
             return f"event {head[0]} is not the one that was written (its hash differs from the recorded head)"
-        if last.seq > head[0] + 1:
-            # one event may be ahead of the head (a crash between the database commit and the head
-            # file); more means events were written without it
-            return f"events {head[0] + 1}..{last.seq} were written without updating the journal head"
+        if last.seq > head[0] and (last.seq, last.hash) != self._pending_head():
+            # the one event allowed ahead of the head is the one announced before its COMMIT
+            return (f"events {head[0] + 1}..{last.seq} were not written by the journal (the head outside the "
+                    "database does not announce them)")
         return None
 
     # checking one action before acting on it ------------------------------------------------------------
