@@ -69,6 +69,9 @@ CASES = {
         "    for i in range(3):\n        try:\n            x = 1 // a\n        finally:\n            try:\n"
         "                y = 2 // b\n            except ZeroDivisionError:\n                pass\n"
         "            if b:\n                break\n"),
+    "finally that always returns a folded constant": (
+        "    try:\n        x = 1 // a\n    finally:\n        if -2:\n            return (not 3)\n"),
+    "finally that always returns a value": "    try:\n        x = 1 // a\n    finally:\n        y = 2\n        return x + y\n",
 }
 CTX = "__import__('contextlib').nullcontext"
 

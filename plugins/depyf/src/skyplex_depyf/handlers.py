@@ -302,24 +302,29 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
     ins = executor.instrs
     cleanup = next((executor.index[e.target] for e in executor.exception_entries
                     if e.start == ins[handler].offset and e.depth == len(stack) + 1 and e.lasti), None)
-    if cleanup is None or ins[cleanup - 1].opname != "RERAISE" or ins[cleanup - 1].arg != 0:
+    if cleanup is None:
+        raise _refusal(executor, handler, "finally handler of an unknown shape")
+    final_end = cleanup - 1  # the handler's copy ends in ``RERAISE 0``...
+    if ins[cleanup - 1].opname == "RETURN_VALUE":
+        final_end = cleanup  # ...unless the finally body always returns: then the return is its end
+    elif ins[cleanup - 1].opname != "RERAISE" or ins[cleanup - 1].arg != 0:
         raise _refusal(executor, handler, "finally handler of an unknown shape")
     if [x.opname for x in ins[cleanup:cleanup + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"]:
         raise _refusal(executor, cleanup, "finally without its re-raise epilogue")
     # a ``return`` in the handler's copy first drops the exception (SWAP, POP_TOP, SWAP, POP_EXCEPT):
     # four instructions the normal path's copy does not have
     leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
-    returns_in_final = sum(1 for k in range(handler + 1, cleanup - 1)
+    returns_in_final = sum(1 for k in range(handler + 1, final_end)
                            if [x.opname for x in ins[k:k + 5]] == leaving)
     # ``return <constant>``, ``break`` and ``continue`` drop it first (POP_TOP, POP_EXCEPT): two more;
     # an ``except`` clause of a try nested there pops its exception the same way after its type test
-    const_returns = sum(1 for k in range(handler + 1, cleanup - 1)
+    const_returns = sum(1 for k in range(handler + 1, final_end)
                         if [x.opname for x in ins[k:k + 2]] == ["POP_TOP", "POP_EXCEPT"]
                         and ins[k - 2].opname != "CHECK_EXC_MATCH")
     extra = 4 * returns_in_final + 2 * const_returns
     returns_in_final += const_returns
     # the copies are the same instructions but for NOPs (line markers placed on either copy)
-    real = sum(1 for x in ins[handler + 1:cleanup - 1] if x.opname != "NOP") - extra
+    real = sum(1 for x in ins[handler + 1:final_end] if x.opname != "NOP") - extra
     size = 0
     while real > 0 and normal + size < handler:
         real -= ins[normal + size].opname != "NOP"
@@ -336,7 +341,7 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         # the handler's copy runs with the previous and the current exception pushed: a ``try``
         # nested in the ``finally`` body is listed at that depth in the exception table
         under = stack + [HandlerExc(), HandlerExc()]
-        final, rest = executor.block(handler + 1, cleanup - 1, under)
+        final, rest = executor.block(handler + 1, final_end, under)
         if len(rest) != len(under):
             raise _refusal(executor, handler, "finally body leaves values on the stack")
         if copy != final:
@@ -363,6 +368,8 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         if after >= len(ins) and tail == [Return(Expr("None", atom=True))]:
             return after, []  # the function's implicit ``return None``, placed before the handler
         return after, tail
+    if k == handler and final_end == cleanup and _leaves(node.final):
+        return after, []  # the finally body always returns: nothing follows it on the normal path
     raise _refusal(executor, k, "normal path runs into the finally handler")
 
 
