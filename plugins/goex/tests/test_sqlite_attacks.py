@@ -205,3 +205,23 @@ def test_runaway_query_is_interrupted_and_releases_the_database(executor, tmp_pa
     assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)
     conn.rollback()
     conn.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "WITH RECURSIVE c(x) AS (SELECT 3 UNION ALL SELECT x + 1 FROM c LIMIT 500) INSERT INTO t SELECT x, 'v' || x FROM c",
+    "UPDATE big SET a = a + 1",
+    "ALTER TABLE big ADD COLUMN b DEFAULT 1",   # copied whole for undo
+    "DROP TABLE big",
+])
+def test_actions_too_large_to_keep_for_undo_are_refused(executor, tmp_path, sql):
+    # every changed row is kept in the journal: an unbounded count would exhaust the executor's memory
+    db = make_db(tmp_path / "a.db", BASE + "CREATE TABLE big(a); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                                           "SELECT x + 1 FROM c LIMIT 300) INSERT INTO big SELECT x FROM c;")
+    executor.handlers["sqlite"].max_row_changes = 200
+    before = state(db)
+    rec = executor.propose(sql_action(db, sql))
+    with pytest.raises(ActionFailed, match="at most 200"):
+        executor.run(rec.id)
+    assert executor.get(rec.id).status == "failed" and state(db) == before
+    executor.handlers["sqlite"].max_row_changes = 1000
+    assert refused_or_undone_exactly(executor, db, sql) == "undone"

@@ -56,6 +56,7 @@ _VTAB_ACTIONS = {sqlite3.SQLITE_CREATE_VTABLE, sqlite3.SQLITE_DROP_VTABLE}
 _DENIED_FUNCTIONS = {"fts3_tokenizer", "load_extension"}
 #: statements (all of an action's, together) stop after this many seconds of SQLite work
 DEFAULT_TIME_LIMIT_S = 60.0
+DEFAULT_MAX_ROW_CHANGES = 200_000
 
 
 def _q(name: str) -> str:
@@ -67,10 +68,13 @@ class SqliteHandler(ActionHandler):
 
     kind = "sqlite"
 
-    def __init__(self, time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
+    def __init__(self, time_limit_s: float = DEFAULT_TIME_LIMIT_S, max_row_changes: int = DEFAULT_MAX_ROW_CHANGES) -> None:
         #: an action's statements are interrupted after this many seconds (a runaway recursive query
         #: would otherwise hold the database's write lock for ever)
         self.time_limit_s = time_limit_s
+        #: the most changed rows (and rows of a table DDL alters or drops) one action may have: each is
+        #: kept in the journal for undo, so an unbounded count would exhaust the executor's memory
+        self.max_row_changes = max_row_changes
 
     def validate(self, payload: dict[str, Any]) -> dict[str, Any]:
         db, sql = payload.get("database"), payload.get("sql")
@@ -199,6 +203,10 @@ class SqliteHandler(ActionHandler):
         finally:
             conn.set_authorizer(None)
             conn.set_progress_handler(None, 0)
+        logged = conn.execute("SELECT count(*) FROM temp._goex_log").fetchone()[0]
+        if logged > self.max_row_changes:
+            raise ActionFailed(f"the statements changed {logged} rows; goex keeps every changed row for undo and "
+                               f"takes at most {self.max_row_changes} per action (split the work into smaller actions)")
         log = []
         shadows = {t: f"_goex_v{i}" for i, t in enumerate(tables) if t in columns}
         for seq, tbl, op, rid, new_rid in conn.execute("SELECT seq, tbl, op, rid, new_rid FROM temp._goex_log ORDER BY seq"):
@@ -238,6 +246,11 @@ class SqliteHandler(ActionHandler):
                 # second pass logs row changes of the others, exactly as commit will
                 probe = self._execute(conn, ctx.payload["sql"], None)
                 conn.execute("ROLLBACK TO goex_action")
+                for t in probe["ddl_tables"]:  # copied whole before commit: as bounded as the row log
+                    n = conn.execute(f"SELECT count(*) FROM main.{_q(t)}").fetchone()[0]
+                    if n > self.max_row_changes:
+                        raise ActionFailed(f"the statements alter or drop table {t} of {n} rows, which undo would "
+                                           f"have to copy whole; goex copies at most {self.max_row_changes} rows")
                 cap = self._execute(conn, ctx.payload["sql"], set(probe["ddl_tables"]))
                 preview_rows = self._row_preview(conn, cap)
                 post = _tables_digest(conn, cap["touched"])
