@@ -1,14 +1,17 @@
 """Loops the compiler lays out without their usual back-jump: a ``for`` body that always leaves (its
 final ``break`` falls into the exit, and there is no jump back to ``FOR_ITER``), a ``while`` body
-that always goes back to the test (no bottom copy of the test), and ``if a: while b:`` whose two
-tests jump to the same place without being one condition. Each must round-trip or be refused."""
+that goes back to the test only through ``continue`` (no bottom copy of the test; a final ``break``
+falls into the exit), and ``if a: while b:`` whose two tests jump to the same place without being
+one condition. Each must round-trip or be refused."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skyplex_depyf.corpus import INPUTS, round_trip_generated
+import heapq
+
+from skyplex_depyf.corpus import INPUTS, round_trip_generated, round_trip_stdlib
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -20,6 +23,9 @@ CASES = {
                                          "        except ZeroDivisionError:\n            y = 2\n"
                                          "        for i in range(5):\n            break\n"),
     "while whose body is continue": "    if a:\n        while x < 1:\n            x += 1\n            continue\n",
+    "while ending in break with a continue before it": (
+        "    k = 0\n    while k < a:\n        k += 1\n        if b > k:\n            x += k\n            continue\n"
+        "        break\n"),
     "if then while": "    if a > 0:\n        while x < a:\n            x += 1\n            continue\n",
 }
 
@@ -31,6 +37,12 @@ def _function(body: str) -> str:
 @pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))
 def test_loops_without_a_back_jump_round_trip(body):
     outcome = round_trip_generated(_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+@pytest.mark.parametrize("name", ["_siftdown", "_siftdown_max"])
+def test_stdlib_while_loop_ending_in_break_is_exact(name):
+    outcome = round_trip_stdlib(f"heapq:{name}", getattr(heapq, name))
     assert outcome.outcome == "ok", outcome.detail
 
 

@@ -187,13 +187,17 @@ class ControlFlow:
                     raise self.refuse(back, "while loop whose two tests differ")
             stmts.append(While(cond, body))
             return dest
-        # while loop whose body always goes back to the test (ends in ``continue``): no bottom copy
-        if (back is not None and back.opname == "JUMP_BACKWARD" and self.target(back) == quiet_start
-                and quiet_start <= i and not any(isinstance(s, Expr) for s in stack)
+        # while loop with no bottom copy of its test: the body goes back to the test only through
+        # ``continue`` jumps, and a final ``break`` falls into the exit (its jump is gone)
+        back_edge = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname == "JUMP_BACKWARD"
+                          and self.target(self.instrs[k]) == quiet_start), None)
+        if (back_edge is not None and quiet_start <= i and not any(isinstance(s, Expr) for s in stack)
                 and not any(lp.head == quiet_start for lp in self.loops)):
             body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest, stack)
-            if len(rest) != len(stack) and not _ends(body):
-                raise self.refuse(back, "while loop body leaves values on the stack")
+            if not _ends(body):
+                if len(rest) != len(stack):
+                    raise self.refuse(self.instrs[back_edge], "while loop body leaves values on the stack")
+                body.append(Line("break"))
             stmts.append(While(cond, body))
             return dest
         if dest > hi:
