@@ -225,3 +225,11 @@ def test_actions_too_large_to_keep_for_undo_are_refused(executor, tmp_path, sql)
     assert executor.get(rec.id).status == "failed" and state(db) == before
     executor.handlers["sqlite"].max_row_changes = 1000
     assert refused_or_undone_exactly(executor, db, sql) == "undone"
+
+
+def test_a_temp_view_shadowing_a_table_does_not_blind_the_post_state(executor, tmp_path):
+    # the digest of what commit leaves (which undo and crash recovery compare against) was read through
+    # unqualified pragmas, so a TEMP VIEW named like the table made it cover only the view's columns
+    db = make_db(tmp_path / "a.db")
+    sql = "UPDATE t SET v = 'changed' WHERE id = 1; CREATE TEMP VIEW t AS SELECT 1 AS id"
+    assert refused_or_undone_exactly(executor, db, sql) == "undone"

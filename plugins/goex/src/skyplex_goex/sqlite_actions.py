@@ -124,7 +124,7 @@ class SqliteHandler(ActionHandler):
         for i, t in enumerate(tables):
             if skip_tables is None or t in skip_tables:
                 continue
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_xinfo({_q(t)})") if r[6] == 0]
+            cols = [r[1] for r in conn.execute(f"PRAGMA main.table_xinfo({_q(t)})") if r[6] == 0]
             columns[t] = cols
             shadow = f"_goex_v{i}"
             conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {shadow}(logseq {''.join(', ' + _q('c_' + c) for c in cols)})")
@@ -421,7 +421,7 @@ def _install_keyed_triggers(conn: sqlite3.Connection, i: int, t: str, cols: list
                             tl: str) -> list[str]:
     """Logging triggers for a WITHOUT ROWID table: old rows as for rowid tables, plus the new primary
     key of inserted and updated rows (in ``_goex_k{i}``), so undo touches only the rows the action did."""
-    info = conn.execute(f"PRAGMA table_info({_q(t)})").fetchall()
+    info = conn.execute(f"PRAGMA main.table_info({_q(t)})").fetchall()
     key = [r[1] for r in sorted((r for r in info if r[5] > 0), key=lambda r: r[5])]
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS _goex_k{i}(logseq {''.join(', ' + _q('k_' + c) for c in key)})")
     conn.execute(f"DELETE FROM temp._goex_k{i}")
@@ -490,7 +490,7 @@ def _table_copy(conn: sqlite3.Connection, table: str) -> dict[str, Any]:
     sql = conn.execute("SELECT sql FROM main.sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
     if sql is None:
         return {"sql": None, "columns": [], "rows": [], "without_rowid": False}
-    cols = [r[1] for r in conn.execute(f"PRAGMA table_xinfo({_q(table)})") if r[6] == 0]
+    cols = [r[1] for r in conn.execute(f"PRAGMA main.table_xinfo({_q(table)})") if r[6] == 0]
     wr = _without_rowid(conn, table)
     sel = ", ".join([*([] if wr else ["rowid"]), *(_q(c) for c in cols)])
     rows = [[encode(v) for v in r] for r in conn.execute(f"SELECT {sel} FROM main.{_q(table)}")]
