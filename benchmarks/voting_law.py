@@ -73,27 +73,37 @@ def distributions(records: list[dict]) -> np.ndarray:
     return P / P.sum(axis=1, keepdims=True)
 
 
-def draw_counts(P: np.ndarray, m: int, rng: np.random.Generator, keep: int = 3) -> np.ndarray:
+#: wrong columns the counts keep: the digits leave 9 wrong answers, the exact law keeps 6 (the rest
+#: join the abstain column). Keeping fewer made the fitted prior spread the wrong answers' mass over
+#: too few columns (and the fit then depended on how many columns were kept; see voting_law_bias.py)
+WRONG_COLUMNS = 6
+#: what this run's fitted counts keep (``--wrong-columns``)
+WRONG_COLUMNS_IN_USE = WRONG_COLUMNS
+
+
+def draw_counts(P: np.ndarray, m: int, rng: np.random.Generator, keep: int | None = None) -> np.ndarray:
     """m temperature-1 answers per query as counts [correct, top `keep` wrong seen, rest + other]."""
+    keep = WRONG_COLUMNS_IN_USE if keep is None else keep
     C = np.array([rng.multinomial(m, p) for p in P])
     wrong = -np.sort(-C[:, 1:-1], axis=1)  # the law's wrong columns are exchangeable: order by count
     return np.concatenate([C[:, :1], wrong[:, :keep], (wrong[:, keep:].sum(axis=1) + C[:, -1])[:, None]], axis=1)
 
 
-def run_task(name: str, P: np.ndarray, ms: list[int], reps: int) -> list[dict]:
+def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int | str = "auto",
+             interval_draws: int = 8) -> list[dict]:
     exact = plurality_curves(lump_columns(P, 6)[0], KMAX).mean(axis=0)
     rows = []
     for m in ms:
         for rep in range(reps):
             rng = np.random.default_rng(1000 * m + rep)
             fit_c = draw_counts(P, m, rng)
-            held_c = draw_counts(P, HELD, rng, keep=6)
+            held_c = draw_counts(P, HELD, rng, keep=WRONG_COLUMNS)
             emp_q = empirical_curves(held_c, KMAX)
             emp = emp_q.mean(axis=0)
             _, _, emp_int = bootstrap_band(emp_q, rounds=300, seed=rep)
             emp_k = optimal_k(emp)[0]
             t0 = time.perf_counter()
-            law = fit_law(fit_c, kmax=KMAX, draws=8, rounds=200, seed=rep)
+            law = fit_law(fit_c, kmax=KMAX, components=components, draws=interval_draws, rounds=200, seed=rep)
             t_ours = time.perf_counter() - t0
             t0 = time.perf_counter()
             theirs = authors_curves(fit_c, KMAX, seed=rep).mean(axis=0)
@@ -150,7 +160,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ms", default="4,8,10,16")
     ap.add_argument("--speed-only", action="store_true", help="only time the fit of 1,000 queries (no JSON written)")
+    ap.add_argument("--wrong-columns", type=int, default=WRONG_COLUMNS,
+                    help="wrong columns kept in the fitted counts (3 reproduces the earlier runs)")
     args = ap.parse_args()
+    global WRONG_COLUMNS_IN_USE
+    WRONG_COLUMNS_IN_USE = args.wrong_columns
     if args.collect or not DATA.exists():
         collect()
     records = json.loads(DATA.read_text())
@@ -195,7 +209,7 @@ def main() -> None:
     Console().print(table)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                               "summary": summary, "rows": rows, "fit_speed": speed, "adaptive": ada}, indent=1))
+                               "wrong_columns": args.wrong_columns, "summary": summary, "rows": rows, "fit_speed": speed, "adaptive": ada}, indent=1))
     print(f"wrote {OUT.relative_to(ROOT)}")
 
 

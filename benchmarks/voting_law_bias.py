@@ -32,7 +32,7 @@ from skyplex_voting.fit import fit_law, fit_prior, predicted_curves  # noqa: E40
 from skyplex_voting.law import lump_columns, plurality_curves  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voting_law import DATA, distributions, draw_counts  # noqa: E402
+from voting_law import DATA, WRONG_COLUMNS, distributions, draw_counts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "voting_law_bias.json"
@@ -43,6 +43,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--draws", type=int, default=12, help="independent draws of m answers per query")
     ap.add_argument("--ms", default="4,8,10")
+    ap.add_argument("--wrong-columns", type=int, default=WRONG_COLUMNS,
+                    help="wrong columns kept in the fitted counts (3 reproduces the earlier runs)")
     args = ap.parse_args()
     records = json.loads(DATA.read_text())
     P = distributions(records)
@@ -51,12 +53,12 @@ def main() -> None:
     for name, mask in [("all", np.ones(len(P), bool)), ("-*", np.isin(ops, ["-", "*"])), ("*", ops == "*")]:
         Pm = P[mask]
         exact = plurality_curves(lump_columns(Pm, 6)[0], KMAX).mean(axis=0)
-        many = draw_counts(Pm, 200, np.random.default_rng(5))
+        many = draw_counts(Pm, 200, np.random.default_rng(5), keep=args.wrong_columns)
         oracles = {c: fit_prior(many, components=c) for c in (1, 2)}
         for m in (int(x) for x in args.ms.split(",")):
             errs: dict[str, list[tuple[float, float, float]]] = {}
             for d in range(args.draws):
-                C = draw_counts(Pm, m, np.random.default_rng(50_000 + 100 * m + d))
+                C = draw_counts(Pm, m, np.random.default_rng(50_000 + 100 * m + d), keep=args.wrong_columns)
                 priors = {"1": fit_prior(C, components=1, seed=d), "2": fit_prior(C, components=2, seed=d),
                           "oracle 1": oracles[1], "oracle 2": oracles[2]}
                 curves = {label: predicted_curves(prior, C, KMAX).mean(axis=0) for label, prior in priors.items()}
@@ -68,6 +70,7 @@ def main() -> None:
             for label, e in errs.items():
                 a = np.array(e) * 100
                 rows.append({"task": name, "queries": int(mask.sum()), "m": m, "prior": label, "draws": args.draws,
+                             "wrong_columns": args.wrong_columns,
                              "mae": float(a[:, 0].mean()), "level_bias": float(a[:, 1].mean()),
                              "level_sd": float(a[:, 1].std()), "gain_bias": float(a[:, 2].mean()),
                              "gain_sd": float(a[:, 2].std()), "true_gain": float(100 * (exact[-1] - exact[0]))})
@@ -82,7 +85,7 @@ def main() -> None:
         print(f"prior {label}: MAE <= 2 points in {met} of {len(cells)} cells "
               f"(worst {max(r['mae'] for r in cells):.2f})")
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"rows": rows}, indent=1))
+    OUT.write_text(json.dumps({"wrong_columns": args.wrong_columns, "rows": rows}, indent=1))
     print(f"wrote {OUT.relative_to(ROOT)}")
 
 
