@@ -72,6 +72,10 @@ CASES = {
     "finally that always returns a folded constant": (
         "    try:\n        x = 1 // a\n    finally:\n        if -2:\n            return (not 3)\n"),
     "finally that always returns a value": "    try:\n        x = 1 // a\n    finally:\n        y = 2\n        return x + y\n",
+    "continue in an except clause, a return in the finally": (
+        "    k = 0\n    while k < 3:\n        k += 1\n        try:\n            x = 1 // (a - k)\n"
+        "        except ZeroDivisionError:\n            if y:\n                continue\n        finally:\n"
+        "            if b > k:\n                return (4 if a else 2)\n"),
 }
 CTX = "__import__('contextlib').nullcontext"
 

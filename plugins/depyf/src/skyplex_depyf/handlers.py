@@ -237,6 +237,39 @@ def pop_except(executor: Any, i: int, stack: list) -> int:
     return k
 
 
+def _copy_size(executor: Any, normal: int, handler: int, cleanup: int) -> tuple[int, int, int]:
+    """(instructions in the normal path's copy of the finally body starting at ``normal``, end of the
+    handler's copy, how many returns/breaks/continues leave that copy): the copies differ in NOPs and
+    in how the handler's copy drops its exception before leaving."""
+    ins = executor.instrs
+    final_end = cleanup - 1  # the handler's copy ends in ``RERAISE 0``...
+    if ins[cleanup - 1].opname == "RETURN_VALUE":
+        final_end = cleanup  # ...unless the finally body always returns: then the return is its end
+    elif ins[cleanup - 1].opname != "RERAISE" or ins[cleanup - 1].arg != 0:
+        raise _refusal(executor, handler, "finally handler of an unknown shape")
+    if [x.opname for x in ins[cleanup:cleanup + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"]:
+        raise _refusal(executor, cleanup, "finally without its re-raise epilogue")
+    # a ``return`` in the handler's copy first drops the exception (SWAP, POP_TOP, SWAP, POP_EXCEPT):
+    # four instructions the normal path's copy does not have
+    leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
+    returns_in_final = sum(1 for k in range(handler + 1, final_end)
+                           if [x.opname for x in ins[k:k + 5]] == leaving)
+    # ``return <constant>``, ``break`` and ``continue`` drop it first (POP_TOP, POP_EXCEPT): two more;
+    # an ``except`` clause of a try nested there pops its exception the same way after its type test
+    const_returns = sum(1 for k in range(handler + 1, final_end)
+                        if [x.opname for x in ins[k:k + 2]] == ["POP_TOP", "POP_EXCEPT"]
+                        and ins[k - 2].opname != "CHECK_EXC_MATCH")
+    extra = 4 * returns_in_final + 2 * const_returns
+    returns_in_final += const_returns
+    # the copies are the same instructions but for NOPs (line markers placed on either copy)
+    real = sum(1 for x in ins[handler + 1:final_end] if x.opname != "NOP") - extra
+    size = 0
+    while real > 0 and normal + size < handler:
+        real -= ins[normal + size].opname != "NOP"
+        size += 1
+    return size, final_end, returns_in_final
+
+
 def _shape(executor: Any, indices: list[int]) -> list[tuple]:
     """Instructions at ``indices`` as (name, referent), jump targets relative to the first one."""
     ins = executor.instrs
@@ -254,8 +287,12 @@ def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protec
                     if e.start == ins[handler].offset and e.depth == entry.depth + 1 and e.lasti), None)
     if cleanup is None:
         return
-    final = [k for k in range(handler + 1, cleanup - 1) if ins[k].opname != "NOP"]
-    if not final or any(ins[k].opname in ("RETURN_VALUE", "POP_EXCEPT") for k in final):
+    try:  # the reference is the normal path's copy: the one inlined copies are made like
+        size = _copy_size(executor, protected, handler, cleanup)[0]
+    except Refusal:
+        return
+    final = [k for k in range(protected, protected + size) if ins[k].opname != "NOP"]
+    if not final or any(ins[k].opname == "POP_EXCEPT" for k in final):
         return
     wanted = _shape(executor, final)
     covered = {k for e in executor.exception_entries if e.target == entry.target
@@ -304,31 +341,7 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
                     if e.start == ins[handler].offset and e.depth == len(stack) + 1 and e.lasti), None)
     if cleanup is None:
         raise _refusal(executor, handler, "finally handler of an unknown shape")
-    final_end = cleanup - 1  # the handler's copy ends in ``RERAISE 0``...
-    if ins[cleanup - 1].opname == "RETURN_VALUE":
-        final_end = cleanup  # ...unless the finally body always returns: then the return is its end
-    elif ins[cleanup - 1].opname != "RERAISE" or ins[cleanup - 1].arg != 0:
-        raise _refusal(executor, handler, "finally handler of an unknown shape")
-    if [x.opname for x in ins[cleanup:cleanup + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"]:
-        raise _refusal(executor, cleanup, "finally without its re-raise epilogue")
-    # a ``return`` in the handler's copy first drops the exception (SWAP, POP_TOP, SWAP, POP_EXCEPT):
-    # four instructions the normal path's copy does not have
-    leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
-    returns_in_final = sum(1 for k in range(handler + 1, final_end)
-                           if [x.opname for x in ins[k:k + 5]] == leaving)
-    # ``return <constant>``, ``break`` and ``continue`` drop it first (POP_TOP, POP_EXCEPT): two more;
-    # an ``except`` clause of a try nested there pops its exception the same way after its type test
-    const_returns = sum(1 for k in range(handler + 1, final_end)
-                        if [x.opname for x in ins[k:k + 2]] == ["POP_TOP", "POP_EXCEPT"]
-                        and ins[k - 2].opname != "CHECK_EXC_MATCH")
-    extra = 4 * returns_in_final + 2 * const_returns
-    returns_in_final += const_returns
-    # the copies are the same instructions but for NOPs (line markers placed on either copy)
-    real = sum(1 for x in ins[handler + 1:final_end] if x.opname != "NOP") - extra
-    size = 0
-    while real > 0 and normal + size < handler:
-        real -= ins[normal + size].opname != "NOP"
-        size += 1
+    size, final_end, returns_in_final = _copy_size(executor, normal, handler, cleanup)
     inner_stack = stack + ([returns] if returns is not None else [])
     copy, rest = executor.block(normal, normal + size, inner_stack)
     if len(rest) != len(inner_stack):
