@@ -146,11 +146,15 @@ def _print_table(t: dict[str, Any]) -> None:
 @click.option("--limit", type=click.IntRange(0), default=0, help="Only the first N problems or items (0: all).")
 @click.option("--start", help="Only problems from this contest date on (YYYY-MM-DD).")
 @click.option("--end", help="Only problems up to this contest date (YYYY-MM-DD).")
+@click.option("--executor", type=click.Choice(["threads", "ray"]), default="threads", show_default=True,
+              help="codegeneration: grade here (threads) or as Ray tasks (needs the ray extra).")
+@click.option("--ray-address", help="With --executor ray: the cluster to join ('auto', 'ray://HOST:10001'); "
+                                    "default a local Ray instance.")
 @json_option
 @pass_kernel
 def generate_cmd(kernel: Any, problems_file: Path, scenario: str, graded_file: Path | None, cot: bool, backend: str,
                  out: str, n: int, temperature: float, max_tokens: int, limit: int, start: str | None,
-                 end: str | None, json_output: bool) -> None:
+                 end: str | None, executor: str, ray_address: str | None, json_output: bool) -> None:
     """Answer PROBLEMS_FILE with a model backend as a job, grade the answers; rerunning resumes."""
     from .jobs import submit_generation
     from .scenario_jobs import submit_scenario
@@ -159,9 +163,14 @@ def generate_cmd(kernel: Any, problems_file: Path, scenario: str, graded_file: P
         fail("--graded is for --scenario selfrepair", field="--graded")
     if cot and scenario != "codeexecution":
         fail("--cot is for --scenario codeexecution", field="--cot")
+    if executor == "ray" and scenario != "codegeneration":
+        fail("--executor ray grades --scenario codegeneration only", field="--executor")
+    if ray_address is not None and executor != "ray":
+        fail("--ray-address is for --executor ray", field="--ray-address")
     if scenario == "codegeneration":
         job = submit_generation(kernel, problems=str(problems_file), backend=backend, out=out, n=n,
-                                temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end)
+                                temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end,
+                                executor=executor, ray_address=ray_address)
     else:
         job = submit_scenario(kernel, scenario=scenario, source=str(problems_file), backend=backend, out=out, n=n,
                               temperature=temperature, max_tokens=max_tokens, limit=limit, start=start, end=end,

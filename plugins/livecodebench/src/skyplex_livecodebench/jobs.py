@@ -3,6 +3,7 @@ then graded in the sandbox and written in the benchmark's graded-outputs format.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,11 @@ def _cache(path: Path) -> dict[str, str]:
 
 def run_generation(ctx: Any, *, kernel: Any, problems: str, backend: str, out: str, n: int, temperature: float,
                    max_tokens: int, limit: int, start: str | None, end: str | None, chunk: int = 4,
-                   workers: int = 2, cpu_s: int = 6) -> dict[str, Any]:
-    """Generate ``n`` answers per problem, extract and grade them (``cpu_s`` CPU seconds per test), and
-    write ``out`` (``*_eval_all`` format)."""
+                   workers: int = 2, cpu_s: int = 6, executor: str = "threads",
+                   ray_address: str | None = None) -> dict[str, Any]:
+    """Generate ``n`` answers per problem, extract and grade them (``cpu_s`` CPU seconds per test; on
+    this machine, or with ``executor="ray"`` as Ray tasks, see :func:`.batch.grade_many`), and write
+    ``out`` (``*_eval_all`` format)."""
     from skyplex.interfaces import GenerationParams
 
     from .batch import grade_many
@@ -57,7 +60,8 @@ def run_generation(ctx: Any, *, kernel: Any, problems: str, backend: str, out: s
             ctx.progress(len(keys) - len(todo) + s + len(part), total, "generating")
     tasks = [(p, extract_code(cached[key])) for p, _, key in keys]
     verdicts = grade_many(tasks, workers=workers, journal=out + ".verdicts.jsonl", limits=Limits(cpu_s=cpu_s),
-                          progress=lambda d, t, m: ctx.progress(len(keys) + d, total, f"graded {m}"))
+                          progress=lambda d, t, m: ctx.progress(len(keys) + d, total, f"graded {m}"),
+                          executor=executor, ray_address=ray_address)  # type: ignore[arg-type]
     records = []
     for i, p in enumerate(selected):
         mine = range(i * n, (i + 1) * n)
@@ -78,17 +82,26 @@ def run_generation(ctx: Any, *, kernel: Any, problems: str, backend: str, out: s
 
 def submit_generation(kernel: Any, *, problems: str, backend: str, out: str, n: int = 1, temperature: float = 0.0,
                       max_tokens: int = 512, limit: int = 0, start: str | None = None, end: str | None = None,
-                      cpu_s: int = 6) -> Any:
+                      cpu_s: int = 6, executor: str = "threads", ray_address: str | None = None) -> Any:
     """Queue a generation job (kind ``livecodebench-generate``); rerunning with the same ``out`` resumes.
-    ``cpu_s`` is the CPU time each test of a generated program may use (the benchmark's 6 s by default)."""
+    ``cpu_s`` is the CPU time each test of a generated program may use (the benchmark's 6 s by default);
+    ``executor="ray"`` grades the answers as Ray tasks (on the cluster at ``ray_address``, or a local
+    Ray instance), with the same verdicts."""
     if n < 1 or max_tokens < 1 or limit < 0 or cpu_s < 1:
         raise InvalidInputError("n, max_tokens and cpu_s must be at least 1 and limit at least 0")
+    if executor not in ("threads", "ray"):
+        raise InvalidInputError(f"executor must be 'threads' or 'ray', not {executor!r}")
+    if ray_address is not None and executor != "ray":
+        raise InvalidInputError("a Ray address is for the ray executor (executor='ray')")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:  # refuse now, not inside the job
+        raise InvalidInputError("the ray executor needs Ray: pip install 'skyplex-livecodebench[ray]'")
     found = in_window(load_problems(problems), start, end)  # refuse bad input now, not inside the job
     if not found:
         raise InvalidInputError("no problems in the chosen window; widen --start/--end")
     kernel.models.get(backend)
     params = {"problems": str(problems), "backend": backend, "out": str(out), "n": n, "temperature": temperature,
-              "max_tokens": max_tokens, "limit": limit, "start": start, "end": end, "cpu_s": cpu_s}
+              "max_tokens": max_tokens, "limit": limit, "start": start, "end": end, "cpu_s": cpu_s,
+              "executor": executor, "ray_address": ray_address}
     return kernel.jobs.submit(lambda ctx, **p: run_generation(ctx, kernel=kernel, **p),
                               name=f"livecodebench generate {Path(out).name}", kind="livecodebench-generate",
                               params=params)
