@@ -140,3 +140,17 @@ def test_a_stop_not_backed_by_a_failing_test_is_graded_again(stdin_problem, monk
     wrong = "print(0)"
     verdicts = grade_batch([(stdin_problem, ok), (stdin_problem, wrong), (stdin_problem, ok)], limits=FAST)
     assert [(v.status, v.first_failure) for v in verdicts] == [("AC", None), ("WA", 0), ("AC", None)]
+
+
+def test_cpu_limit_is_the_programs_own_cpu_time(stdin_problem):
+    # the limit is read from the program's exact CPU time (what its verdict reports and what
+    # time.process_time() sees), not from RLIMIT_CPU's tick samples, which run ahead on a loaded machine
+    limits = Limits(cpu_s=2, wall_s=60, memory_mb=512, output_mb=1)
+    under = ("import time\nwhile time.process_time() < 1.6:\n    pass\n"
+             "print(sum(map(int, input().split())))")
+    assert grade_batch([(stdin_problem, under)], limits=limits)[0].status == "AC"
+    threads = ("import threading\ndef spin():\n    while True:\n        pass\n"
+               "threading.Thread(target=spin).start()")
+    for code in ("while True:\n    pass", threads):
+        v, = grade_batch([(stdin_problem, code)], limits=limits)
+        assert v.status == "TLE" and "CPU time" in v.message and v.cpu_s >= 2.0 - 0.02, v

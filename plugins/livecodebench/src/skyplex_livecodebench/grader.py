@@ -253,7 +253,9 @@ def _runtime_status(rec: dict[str, Any], limits: Limits) -> tuple[Status, str] |
     sig, code = rec.get("signal"), rec.get("exit")
     if rec.get("walled"):
         return "TLE", f"still running after {rec.get('wall', limits.wall):.1f} s wall time, sleeping or blocked"
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and rec.get("cpu", 0) >= limits.cpu_s - 0.05):
+    # the harness stops a stdin test at its CPU limit (cpu_limit); SIGXCPU is the rlimit backstop
+    if rec.get("cpu_limit") or sig == signal.SIGXCPU or (sig == signal.SIGKILL
+                                                         and rec.get("cpu", 0) >= limits.cpu_s - 0.05):
         return "TLE", f"used more than {limits.cpu_s} s of CPU time"
     if sig == signal.SIGXFSZ or rec.get("stdout_size", 0) > (limits.output_mb << 20):
         return "OLE", f"wrote more than {limits.output_mb} MB of output"
