@@ -171,3 +171,19 @@ def test_the_walk_refuses_more_entries_than_allowed(tmp_path):
     assert len(scan(tmp_path, max_entries=12)) == 12
     with pytest.raises(TreeTooLarge, match="more than 11"):
         scan(tmp_path, max_entries=11)
+
+
+def test_a_large_rewritten_text_file_is_named_not_diffed(executor, tmp_path):
+    # the preview's text diff compared whole files line by line: a command rewriting every other line of a
+    # 200,000-line file kept the host busy for longer than the test run allows
+    root = tmp_path / "big"
+    root.mkdir()
+    (root / "big.txt").write_text("".join(f"line {i}\n" for i in range(200_000)))
+    (root / "small.txt").write_text("a\nb\n")
+    rec = executor.run(executor.propose(fs(root, "awk 'NR % 2 == 0 {print \"changed \" NR; next} {print}' big.txt > b "
+                                                 "&& mv b big.txt && echo c >> small.txt")).id)
+    assert "big.txt modify" in rec.preview["diff"] and "too large to diff" in rec.preview["diff"]
+    assert "+c\n" in rec.preview["diff"]  # small files are still diffed
+    executor.commit(rec.id)
+    executor.undo(rec.id)
+    assert (root / "big.txt").read_text().startswith("line 0\nline 1\n")

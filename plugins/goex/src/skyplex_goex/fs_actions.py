@@ -33,6 +33,8 @@ from .handlers import ActionContext, ActionFailed, ActionHandler, Classification
 
 log = logging.getLogger(__name__)
 MAX_TEXT_DIFF = 64 * 1024
+MAX_DIFF_FILE_BYTES = 256 * 1024
+MAX_DIFF_LINES = 4000
 #: the largest stage (copy of the root plus the run's disk allowance) held in memory as a bounded tmpfs
 MAX_BOUNDED_STAGE_MB = 4096
 _PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
@@ -304,23 +306,32 @@ def diff(root: Path, before: dict[str, Entry], stage: Path, after: dict[str, Ent
 
 
 def text_diff(root: Path, stage: Path, changes: list[dict[str, Any]]) -> str:
-    """A unified diff of the text files among ``changes``, cut at 64 kB."""
+    """A unified diff of the text files among ``changes``, cut at 64 kB. Files over
+    :data:`MAX_DIFF_FILE_BYTES` or :data:`MAX_DIFF_LINES` lines are named, not diffed: the command
+    chooses what is diffed, and comparing two large texts line by line takes the host hours."""
     parts, size = [], 0
     for c in changes:
         kinds = {(c.get("before") or {}).get("type"), (c.get("after") or {}).get("type")} - {None}
         if kinds != {"f"}:
+            continue
+        if size > MAX_TEXT_DIFF:
+            parts.append("... (diff truncated)\n")
+            break
+        sizes = [(c.get(side) or {}).get("size", 0) for side in ("before", "after")]
+        if max(sizes) > MAX_DIFF_FILE_BYTES:
+            parts.append(f"File {c['path']} {c['op']} ({sizes[0]} -> {sizes[1]} bytes; too large to diff)\n")
             continue
         old = _text_lines(root / c["path"]) if c["before"] else []
         new = _text_lines(stage / c["path"]) if c["after"] else []
         if old is None or new is None:
             parts.append(f"Binary file {c['path']} {c['op']}\n")
             continue
+        if max(len(old), len(new)) > MAX_DIFF_LINES:
+            parts.append(f"File {c['path']} {c['op']} ({len(old)} -> {len(new)} lines; too many to diff)\n")
+            continue
         chunk = "".join(difflib.unified_diff(old, new, f"a/{c['path']}", f"b/{c['path']}"))
         size += len(chunk)
-        if size > MAX_TEXT_DIFF:
-            parts.append("... (diff truncated)\n")
-            break
-        parts.append(chunk)
+        parts.append(chunk[: max(MAX_TEXT_DIFF - size + len(chunk), 0)])
     return "".join(parts)
 
 
