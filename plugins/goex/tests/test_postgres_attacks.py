@@ -46,6 +46,7 @@ def prepared(url):
     "CREATE TABLE early6(a int); COMMIT AND CHAIN; SELECT 1",
     "DO $$ BEGIN CREATE TABLE early7(a int); COMMIT; END $$",
     "PREPARE TRANSACTION 'mine'; CREATE TABLE early8(a int)",
+    "CREATE TABLE early9(a int); /* nested /* */ COMMIT; */ COMMIT",
 ])
 def test_the_run_cannot_end_its_own_transaction(executor, pg_url, sql):
     before = tables(pg_url), prepared(pg_url)
@@ -100,3 +101,15 @@ def test_split_matches_the_server(pg_url, values):
     with psycopg.connect(pg_url) as conn:
         for piece in pieces:  # each piece is one command the server accepts on its own
             assert len(conn.execute(piece, prepare=True).fetchall()) == 1
+
+
+@pytest.mark.parametrize("sql", [
+    "COPY (SELECT 1) TO PROGRAM 'touch /tmp/goex-copy-program'",
+    "CREATE TABLE c(a int); COPY c FROM PROGRAM 'echo 1'",
+    "COPY (SELECT 1) TO '/tmp/goex-copy-file'",
+])
+def test_copy_with_effects_outside_the_transaction_is_refused(executor, pg_url, sql):
+    rec = executor.propose(pg(pg_url, sql))
+    with pytest.raises(ActionFailed, match="COPY is not allowed"):
+        executor.run(rec.id)
+    assert executor.get(rec.id).status == "failed"

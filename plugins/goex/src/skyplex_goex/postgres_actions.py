@@ -37,6 +37,11 @@ def _checked_statements(sql: str) -> list[str]:
                 or words == ["PREPARE", "TRANSACTION"]:
             raise ActionFailed(f"{' '.join(words)} is not allowed in an action: goex owns the transaction, which "
                                "stays open until it is prepared for review (use SAVEPOINT / ROLLBACK TO inside it)")
+        if words[0] == "COPY":
+            # COPY ... PROGRAM runs a shell command on the server and COPY ... TO 'file' writes a server file
+            # at once, outside the transaction that review holds back
+            raise ActionFailed("COPY is not allowed in an action: with PROGRAM or a server file its effect happens "
+                               "outside the transaction held for review; use INSERT ... SELECT")
     return statements
 
 
