@@ -187,3 +187,22 @@ def test_a_large_rewritten_text_file_is_named_not_diffed(executor, tmp_path):
     executor.commit(rec.id)
     executor.undo(rec.id)
     assert (root / "big.txt").read_text().startswith("line 0\nline 1\n")
+
+
+@pytest.mark.parametrize("later", ["chown", "xattr"])
+def test_a_later_owner_or_attribute_change_is_a_conflict_for_undo(executor, attr_project, later):
+    if later == "chown" and not AS_ROOT:
+        pytest.skip("only root can give a file away")
+    rec = executor.commit(executor.run(executor.propose(fs(attr_project, "echo more >> a.txt; echo new > n.txt")).id).id)
+    target = attr_project / "n.txt"
+    if later == "chown":
+        os.chown(target, 1234, 1234)
+    else:
+        os.setxattr(target, "user.note", b"added after the commit")
+    from skyplex_goex.handlers import ConflictError
+
+    with pytest.raises(ConflictError, match="n.txt"):
+        executor.undo(rec.id)
+    assert target.exists()
+    executor.undo(rec.id, force=True)  # force restores anyway
+    assert not target.exists() and (attr_project / "a.txt").read_text() == "alpha\n"

@@ -207,7 +207,10 @@ class FsHandler(ActionHandler):
                 safe.write_file(c["path"], self.blobs.path(after["digest"]), after["mode"], after["mtime_ns"],
                                 keep or owner, digest=after["digest"],
                                 xattrs=carried_xattrs(kept.get(c["path"], {})) if keep else None)
-        return {"applied": len(changes), "summary": ctx.preview.get("summary")}
+        # owner and extended attributes of what was written: a later change of either by someone else is a
+        # conflict for undo, like a change of content or mode
+        written = {c["path"]: _meta(safe, c["path"]) for c in changes if c.get("after")}
+        return {"applied": len(changes), "summary": ctx.preview.get("summary"), "written_meta": written}
 
     # undo ------------------------------------------------------------------------------------------------
     def rollback(self, ctx: ActionContext, undo_data: dict[str, Any]) -> None:
@@ -223,6 +226,7 @@ class FsHandler(ActionHandler):
         safe = SafeRoot(root, tag=ctx.id, faults=ctx.faults)
         safe.remove_temps(_folders_of(undo_data["pre_images"]))  # left by an interrupted commit or undo
         if not force:
+            written = (outcome or {}).get("written_meta") or {}
             drift = []
             for item, c in zip(undo_data["pre_images"], ctx.preview["changes"]):
                 cur = _entry_at(safe, root, item["path"])
@@ -231,6 +235,8 @@ class FsHandler(ActionHandler):
                     drift.append(item["path"])
                 elif cur and cur["type"] == "f" and file_digest(root / item["path"]) != item.get("after_digest"):
                     drift.append(item["path"])
+                elif cur and item["path"] in written and _meta(safe, item["path"]) != written[item["path"]]:
+                    drift.append(item["path"])  # chown, ACL or attribute changed since the commit
             if drift:
                 raise ConflictError(f"{len(drift)} path(s) changed after action {ctx.id} was committed "
                                     f"({', '.join(drift[:5])}); undo would overwrite those changes. Undo the later "
@@ -371,6 +377,14 @@ def _entry_at(safe: SafeRoot, root: Path, rel: str) -> dict[str, Any] | None:
     if stat.S_ISDIR(st.st_mode):
         return _comparable(Entry("d", mode).to_dict())
     return Entry("f", mode, st.st_size, st.st_mtime_ns).to_dict()
+
+
+def _meta(safe: SafeRoot, rel: str) -> list[Any] | None:
+    """Owner, group and extended attributes of ``rel`` (None when it is missing)."""
+    st = safe.lstat(rel)
+    if st is None:
+        return None
+    return [st.st_uid, st.st_gid, {} if stat.S_ISLNK(st.st_mode) else safe.xattrs(rel)]
 
 
 def _folders_of(pre_images: list[dict[str, Any]]) -> set[str]:
