@@ -190,6 +190,25 @@ def test_a_crash_at_each_write_point_loses_no_acknowledged_vote_and_a_retry_stor
     assert all(v["winner"] == "model_b" for vs in stored.values() for v in vs)
 
 
+@pytest.mark.parametrize("point", ["after insert", "at commit"])
+def test_a_crash_while_importing_stores_nothing_and_the_retry_stores_each_vote_once(gateway, monkeypatch, point):
+    kernel, client, store = gateway
+    records = [{"id": f"r{k}", "model_a": "m-one", "model_b": "m-two", "winner": OUTCOME_LABELS[k % 4]} for k in range(20)]
+    records += [{"model_a": "m-two", "model_b": "m-one", "winner": "model_a"}] * 3  # id-less: keyed by batch + position
+    fired = _inject(kernel, monkeypatch, point)
+    try:
+        r = client.post("/plugins/arena/votes/import", json={"battles": records})
+        assert r.status_code >= 500 and fired == [point]
+        assert store.count() == 0  # one transaction: all or nothing
+        r = client.post("/plugins/arena/votes/import", json={"battles": records})
+        assert r.status_code == 200 and r.json()["imported"] == 23, r.text
+    finally:
+        _inject.remove()
+    r = client.post("/plugins/arena/votes/import", json={"battles": records})
+    assert r.json() == {"imported": 0, "duplicates": 23, "self_battles": 0}
+    assert store.count() == 23
+
+
 CHILD = r"""
 import sys
 from pathlib import Path
