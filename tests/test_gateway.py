@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skyplex import Kernel, Settings, hookimpl, make_plugin_manager
 from skyplex.errors import InvalidInputError
@@ -799,3 +801,51 @@ def test_the_public_page_marker_is_public_and_the_old_path_still_works():
     from skyplex.gateway.middleware import PUBLIC_PAGE
 
     assert skyplex.gateway.PUBLIC_PAGE is PUBLIC_PAGE and "PUBLIC_PAGE" in skyplex.gateway.__all__
+
+
+# --- JSON bodies that repeat a key ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "path, raw, key",
+    [
+        ("/v1/auditors/hash/commit", b'{"kind": "dataset", "data": [1, 2], "kind": "weights"}', "kind"),
+        ("/v1/chat/completions", b'{"model": "echo", "messages": [{"role": "user", "content": "a", "content": "b"}]}', "content"),
+        ("/v1/allocators/cheap/allocate", b'{"gpu_types": [], "gpu_types": []}', "gpu_types"),
+    ],
+)
+def test_a_body_that_repeats_a_key_is_refused_naming_it(client, kernel, path, raw, key):
+    # which copy wins differs between parsers, so the gateway refuses instead of acting on one reading
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "duplicated_key" and error["param"] == key and repr(key) in error["message"]
+    assert kernel.models.get("echo").calls == []  # nothing reached the model
+
+
+@settings(max_examples=80, deadline=None)
+@given(doc=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=12,
+), data=st.data())
+def test_duplicated_key_finds_a_repeat_anywhere_and_only_a_repeat(doc, data):
+    from skyplex.encoding import duplicated_key
+
+    text = json.dumps(doc)
+    assert duplicated_key(text) is None  # a document written by json.dumps never repeats a key
+    objects = [m for m in _objects(doc) if m]
+    if objects:  # repeat one key of one object, spelled the way json.dumps writes it
+        target = data.draw(st.sampled_from(objects))
+        key = data.draw(st.sampled_from(sorted(target)))
+        target_text = json.dumps(target)
+        repeated = target_text[:-1] + ", " + json.dumps(key) + ": null}"
+        assert duplicated_key(text.replace(target_text, repeated, 1)) is not None
+
+
+def _objects(doc):
+    if isinstance(doc, dict):
+        yield doc
+        for v in doc.values():
+            yield from _objects(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _objects(v)

@@ -44,3 +44,28 @@ def _finite(data: Any) -> Any:
     if isinstance(data, list):
         return [_finite(v) for v in data]
     return data
+
+
+def duplicated_key(text: str | bytes) -> str | None:
+    """The first key that appears twice in one JSON object of ``text``, or None when every object's keys
+    are distinct or ``text`` is not JSON at all.
+
+    JSON parsers disagree on which copy of a repeated key wins, so a document with two ``model`` or two
+    ``claim`` keys can say one thing to whoever reads it and another to the code that acts on it; the
+    gateway refuses such bodies instead of letting the last copy win silently.
+    """
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in items:
+            if key in out and not found:
+                found.append(key)
+            out[key] = value
+        return out
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None  # not JSON: the route that reads it says what is wrong
+    return found[0] if found else None

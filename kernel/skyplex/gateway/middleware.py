@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: last-resort 500s, bearer-token auth, and the request size limit.
+"""Pure-ASGI middleware: last-resort 500s, bearer-token auth, the request size limit, and JSON bodies
+that repeat a key.
 
 Written as plain ASGI (not ``BaseHTTPMiddleware``) so streamed responses pass through untouched and
 the checks run before any route code reads the request.
@@ -13,6 +14,7 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..encoding import duplicated_key
 from .errors import error_body
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,9 @@ class BearerAuthMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Answer 413 to bodies over ``max_body_bytes``, by Content-Length and by counting streamed bytes.
+    """Answer 413 to bodies over ``max_body_bytes``, by Content-Length and by counting streamed bytes,
+    and 400 to a JSON body that gives one key twice in an object (which copy wins differs between
+    parsers, so such a body can mean two things).
 
     The body is read here (up to the limit) and replayed to the app, so a chunked upload that grows past
     the limit is refused before any route sees part of it.
@@ -144,6 +148,15 @@ class BodySizeLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        if "json" in (_header(scope, b"content-type") or "").lower():
+            repeated = duplicated_key(b"".join(chunks))
+            if repeated is not None:  # parsers disagree on which copy wins: refuse rather than guess
+                body = error_body(
+                    f"the JSON body gives the key {repeated!r} twice in one object; send each key once",
+                    status=400, param=repeated, code="duplicated_key",
+                )
+                await send_json_error(send, 400, body)
+                return
         await self.app(scope, _replay(chunks, None, receive), send)
 
     async def _refuse(self, send: Send, got: str) -> None:
