@@ -206,3 +206,22 @@ def test_a_later_owner_or_attribute_change_is_a_conflict_for_undo(executor, attr
     assert target.exists()
     executor.undo(rec.id, force=True)  # force restores anyway
     assert not target.exists() and (attr_project / "a.txt").read_text() == "alpha\n"
+
+
+@pytest.mark.parametrize("step", ["commit", "undo"])
+def test_a_root_replaced_by_a_symlink_is_a_conflict(executor, tmp_path, step):
+    from skyplex_goex.handlers import ConflictError
+
+    root, other = tmp_path / "root", tmp_path / "other"
+    for folder in (root, other):
+        folder.mkdir()
+        (folder / "f").write_text("hello\n")
+    rec = executor.run(executor.propose(fs(root, "echo changed > f")).id)
+    if step == "undo":
+        executor.commit(rec.id)
+    os.rename(root, tmp_path / "moved")
+    os.symlink(other, root)
+    with pytest.raises(ConflictError, match="no longer a folder"):
+        executor.commit(rec.id) if step == "commit" else executor.undo(rec.id, force=True)
+    assert (other / "f").read_text() == "hello\n"
+    assert executor.get(rec.id).status == ("ran" if step == "commit" else "committed")

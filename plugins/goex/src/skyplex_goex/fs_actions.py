@@ -153,6 +153,7 @@ class FsHandler(ActionHandler):
     # commit ----------------------------------------------------------------------------------------------
     def prepare_commit(self, ctx: ActionContext) -> dict[str, Any]:
         root = Path(ctx.payload["root"])
+        _check_root(root, ctx.id)
         changes = ctx.preview["changes"]
         if staged_hash(changes) != ctx.preview.get("staged_hash"):
             raise ConflictError(f"the changes recorded for action {ctx.id} do not hash to the previewed "
@@ -223,6 +224,7 @@ class FsHandler(ActionHandler):
 
     def undo(self, ctx: ActionContext, undo_data: dict[str, Any], outcome: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
         root = Path(undo_data["root"])
+        _check_root(root, ctx.id)
         safe = SafeRoot(root, tag=ctx.id, faults=ctx.faults)
         safe.remove_temps(_folders_of(undo_data["pre_images"]))  # left by an interrupted commit or undo
         if not force:
@@ -377,6 +379,17 @@ def _entry_at(safe: SafeRoot, root: Path, rel: str) -> dict[str, Any] | None:
     if stat.S_ISDIR(st.st_mode):
         return _comparable(Entry("d", mode).to_dict())
     return Entry("f", mode, st.st_size, st.st_mtime_ns).to_dict()
+
+
+def _check_root(root: Path, action_id: str) -> None:
+    """ConflictError unless ``root`` is still a folder (not replaced by a symlink or removed)."""
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        st = None
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        what = "is gone" if st is None else "is no longer a folder (a symlink or file took its place)"
+        raise ConflictError(f"the folder {root} of action {action_id} {what}; nothing was changed")
 
 
 def _meta(safe: SafeRoot, rel: str) -> list[Any] | None:
