@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -22,38 +21,11 @@ from skyplex.errors import InvalidInputError
 
 from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
 from .sqlite_schema import capture_extras, drop_triggers, fk_violations, restore_extras, restore_schema
+from .sqlite_policy import ActionAuthorizer, virtual_tables
 from .sqlsplit import READ_ONLY_KEYWORDS, first_keyword, split_sqlite
 from .sqlvalues import decode, encode
 
 PREVIEW_ROWS = 50
-# sqlite3 authorizer action codes (sqlite3.h)
-_DENY = {
-    sqlite3.SQLITE_ATTACH: "ATTACH", sqlite3.SQLITE_DETACH: "DETACH",
-    sqlite3.SQLITE_TRANSACTION: "BEGIN/COMMIT/ROLLBACK", sqlite3.SQLITE_SAVEPOINT: "SAVEPOINT/RELEASE",
-}
-_DDL_TOUCH = {sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_DROP_TEMP_TABLE}
-#: pragmas an action may set: their values are captured before it runs and put back by undo
-_SETTABLE_PRAGMAS = {"user_version", "application_id"}
-#: pragmas an action may only read. Every other pragma is refused: the capture depends on how the
-#: connection behaves (recursive_triggers=OFF hides the rows REPLACE deletes, writable_schema edits
-#: the schema behind SQLite's back, optimize writes statistics, journal_mode and page_size change the file)
-_QUERY_PRAGMAS = {
-    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
-    "foreign_key_check", "integrity_check", "quick_check", "database_list", "collation_list", "function_list",
-    "module_list", "pragma_list", "compile_options", "page_count", "page_size", "freelist_count",
-    "schema_version", "data_version", "encoding", "journal_mode", "foreign_keys", "recursive_triggers",
-    "auto_vacuum", "max_page_count",
-}
-#: pragmas that take a table or index name (or a row limit) as their argument and still only read
-_QUERY_WITH_ARGUMENT = {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-                        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check"}
-#: the prefix of the temp tables and triggers that record an action's row changes
-_CAPTURE_PREFIX = "_goex_"
-_ROW_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
-_VTAB_ACTIONS = {sqlite3.SQLITE_CREATE_VTABLE, sqlite3.SQLITE_DROP_VTABLE}
-#: SQL functions an action may not call: fts3_tokenizer turns a blob into a function pointer the
-#: executor's own process then calls (a crash, or code execution, as whoever runs skyplex)
-_DENIED_FUNCTIONS = {"fts3_tokenizer", "load_extension"}
 #: statements (all of an action's, together) stop after this many seconds of SQLite work
 DEFAULT_TIME_LIMIT_S = 60.0
 DEFAULT_MAX_ROW_CHANGES = 200_000
@@ -113,7 +85,7 @@ class SqliteHandler(ActionHandler):
         schema_before = _schema(conn)
         # virtual tables (FTS, R*Tree) take no triggers, and logging triggers on their shadow tables crash
         # SQLite inside the module's own writes: writes to either are refused below, so neither is logged
-        virtual = _virtual_tables(schema_before)
+        virtual = virtual_tables(schema_before)
         tables = [n for (t, n, _tbl, _sql) in schema_before if t == "table" and not n.startswith("sqlite_")
                   and n not in virtual]
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS _goex_log(seq INTEGER PRIMARY KEY, tbl, op, rid, new_rid)")
@@ -143,37 +115,8 @@ class SqliteHandler(ActionHandler):
                          f"INSERT INTO _goex_log(tbl, op, rid, new_rid) VALUES({tl}, 'U', OLD.rowid, NEW.rowid); "
                          f"INSERT INTO {shadow} VALUES(last_insert_rowid(), {old}); END")
 
-        def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None) -> int:
-            if _is_capture(arg1) or _is_capture(arg2):
-                # the log, shadow tables and triggers that record the action's effect are the executor's:
-                # only its own triggers may touch them, and no object of the action may take their names
-                if not (_is_capture(trigger) and action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_READ,
-                                                             sqlite3.SQLITE_SELECT, sqlite3.SQLITE_FUNCTION)):
-                    raise_reason.append("names starting with _goex_ belong to the executor's change capture; an "
-                                        "action may not read, change, create or drop them")
-                    return sqlite3.SQLITE_DENY
-            if action in _DENY:
-                raise_reason.append(f"{_DENY[action]} is not allowed in an action (the executor owns the transaction)")
-                return sqlite3.SQLITE_DENY
-            if action == sqlite3.SQLITE_PRAGMA:
-                why = _pragma_refusal(arg1 or "", arg2)
-                if why:
-                    raise_reason.append(why)
-                    return sqlite3.SQLITE_DENY
-            if action in _VTAB_ACTIONS or (action in _ROW_WRITES and arg1 in virtual) \
-                    or (action == sqlite3.SQLITE_ALTER_TABLE and arg2 in virtual):
-                raise_reason.append("virtual tables (full-text indexes, R*Trees) cannot be created, changed or "
-                                    f"dropped by an action{f' ({arg1 or arg2})' if (arg1 or arg2) else ''}: goex "
-                                    "cannot record their writes for undo")
-                return sqlite3.SQLITE_DENY
-            if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _DENIED_FUNCTIONS:
-                raise_reason.append(f"the SQL function {arg2}() is not allowed in an action")
-                return sqlite3.SQLITE_DENY
-            if action in _DDL_TOUCH and arg1:
-                ddl_touched.add(arg1 if action != sqlite3.SQLITE_ALTER_TABLE else arg2)
-            return sqlite3.SQLITE_OK
-
         raise_reason: list[str] = []
+        authorize = ActionAuthorizer(virtual, ddl_touched, raise_reason)
         results = []
         deadline = time.monotonic() + self.time_limit_s
 
@@ -438,34 +381,6 @@ def _install_keyed_triggers(conn: sqlite3.Connection, i: int, t: str, cols: list
                  f"INSERT INTO {shadow} VALUES({last}, {old}); "
                  f"INSERT INTO _goex_k{i} VALUES({last}, {new_key}); END")
     return key
-
-
-def _is_virtual(sql: str | None) -> bool:
-    return bool(sql) and re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE\b", sql, re.IGNORECASE) is not None
-
-
-def _is_capture(name: str | None) -> bool:
-    return bool(name) and name.lower().startswith(_CAPTURE_PREFIX)
-
-
-def _virtual_tables(schema: list[tuple[str, str, str, str | None]]) -> set[str]:
-    """The virtual tables and their shadow tables (named ``<virtual table>_<suffix>``)."""
-    virtual = {n for (t, n, _tbl, sql) in schema if t == "table" and _is_virtual(sql)}
-    return virtual | {n for (t, n, _tbl, _sql) in schema if t == "table" and any(n.startswith(v + "_") for v in virtual)}
-
-
-def _pragma_refusal(name: str, argument: str | None) -> str | None:
-    """Why ``PRAGMA name[=argument]`` may not run in an action, or None when it may."""
-    name = name.lower()
-    if name in _SETTABLE_PRAGMAS:
-        return None
-    if name in _QUERY_PRAGMAS and (argument is None or name in _QUERY_WITH_ARGUMENT):
-        return None
-    if name in _QUERY_PRAGMAS:
-        return (f"PRAGMA {name} may be read but not set in an action (it changes the database file or how "
-                "the executor records the action's effect)")
-    return (f"PRAGMA {name} is not allowed in an action; allowed: reading {', '.join(sorted(_QUERY_PRAGMAS))}, "
-            f"and setting {', '.join(sorted(_SETTABLE_PRAGMAS))}")
 
 
 def _key_match(key: list[str]) -> str:
