@@ -26,9 +26,9 @@ from skyplex.errors import InvalidInputError
 from skyplex.sandbox import Sandbox, SandboxPolicy
 from skyplex.sandbox.workspace import mount_limited_fs, umount
 
-from .fstree import (BlobStore, Entry, SafeRoot, TreeTooLarge, carried_xattrs, chown_all, copy_tree, file_digest,
-                     remove_tree,
-                     resolves_outside, same_content, scan)
+from .fstree import (BlobStore, Entry, SafeRoot, carried_xattrs, copy_tree, file_digest, resolves_outside,
+                     same_content, scan)
+from .fswalk import TreeTooLarge, chown_all, remove_tree
 from .handlers import ActionContext, ActionFailed, ActionHandler, Classification, ConflictError
 
 log = logging.getLogger(__name__)
