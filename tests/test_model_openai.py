@@ -232,3 +232,15 @@ def test_registering_does_not_import_openai():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "False"]
+
+
+def test_a_seeded_batch_sends_seed_plus_index_like_the_local_backend():
+    # K copies of one prompt with one seed must be K samples (the local backend seeds prompt i with
+    # seed + i); the same seed on every request would make the server return one sample K times
+    with scripted_server([]) as srv:
+        backend, _ = _backend(srv["url"])
+        backend.generate(CHAT * 4, GenerationParams(max_tokens=2, temperature=0.8, seed=41))
+        backend.generate(CHAT * 2, GenerationParams(max_tokens=2, temperature=0.8))
+        backend.close()
+    seeds = [b.get("seed") for b in srv["bodies"]]
+    assert sorted(seeds[:4]) == [41, 42, 43, 44] and seeds[4:] == [None, None]

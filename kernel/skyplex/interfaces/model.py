@@ -51,7 +51,7 @@ class GenerationParams(SkyplexModel):
     max_tokens: int = Field(default=64, ge=1, le=32768)
     temperature: float = Field(default=0.0, ge=0.0, le=5.0, description="0 means greedy decoding.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = Field(default=None, description="Makes sampled decoding repeatable.")
+    seed: int | None = Field(default=None, description="Makes sampled decoding repeatable; in a batch, prompt i samples with seed + i.")
     stop: list[str] = Field(default_factory=list, max_length=16)
     logprobs: bool = False
     top_logprobs: int = Field(default=0, ge=0, le=20)

@@ -206,7 +206,12 @@ class OpenAIBackend(ModelBackend):
             return []
         if len(prompts) == 1:
             return [self._generate_one(prompts[0], params)]
-        return list(self._executor().map(lambda p: self._generate_one(p, params), prompts))
+        # prompt i samples with seed + i, as on the local backend: K copies of one prompt in a seeded
+        # batch are K samples, not one sample K times, and each stays repeatable on its own
+        per_prompt = [
+            params if params.seed is None else params.model_copy(update={"seed": params.seed + i}) for i in range(len(prompts))
+        ]
+        return list(self._executor().map(self._generate_one, prompts, per_prompt))
 
     def stream(self, prompt: Prompt, params: GenerationParams | None = None) -> Iterator[str]:
         """Text pieces as the server streams them; a failure before the first piece is retried."""

@@ -100,28 +100,6 @@ def load_queries(source: str | Path | Sequence[dict], *, answer_kind: str = "let
 
 
 # ------------------------------------------------------------------------------------------------
-#: backends whose server takes one seed per request: K copies of a prompt sent with one seed come
-#: back as K copies of one sample, so each sample gets its own request and seed (the local backend
-#: seeds prompt i of a batch with seed + i itself)
-SEED_PER_REQUEST = ("vllm", "openai")
-
-
-def _sample(backend: ModelBackend, prompt: str, n: int, params: GenerationParams, seed_per_request: bool) -> list:
-    """``n`` completions of ``prompt``, the i-th drawn with seed ``params.seed + i``.
-
-    One batch of ``n`` identical prompts where the backend offsets the seed per prompt (one prefill
-    with prefix reuse); otherwise ``n`` concurrent single requests with their own seeds (the server
-    batches them and shares the prompt's cached prefix).
-    """
-    if not seed_per_request or n == 1:
-        return backend.generate([prompt] * n, params)
-    from concurrent.futures import ThreadPoolExecutor
-
-    seeded = [params.model_copy(update={"seed": params.seed + i}) for i in range(n)]
-    with ThreadPoolExecutor(max_workers=min(n, 16), thread_name_prefix="voting-sample") as pool:
-        return [c for (c,) in pool.map(lambda p: backend.generate([prompt], p), seeded)]
-
-
 def _read_cache(path: Path) -> dict[str, dict]:
     done: dict[str, dict] = {}
     if not path.exists():
@@ -150,8 +128,8 @@ def sample_task(backend: ModelBackend, queries: Sequence[Query], k: int, *, temp
     """K sampled answers per query: records ``{id, answer, texts, answers, logprobs, completion_tokens}``.
 
     Samples already in ``cache`` (a JSONL file) are reused; the rest are drawn, the prompt repeated
-    K times in one batch (one prefill with prefix reuse) with per-sample seeds ``seed + index``; on
-    servers that take one seed per request (vLLM, OpenAI-compatible) K concurrent requests, one seed each.
+    K times in one batch (one prefill with prefix reuse, or K concurrent requests on a server backend)
+    with per-sample seeds ``seed + index`` (every kernel backend seeds prompt i of a batch with seed + i).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"K must be a whole number of samples >= 1, got {k!r}", field="k")
@@ -164,7 +142,6 @@ def sample_task(backend: ModelBackend, queries: Sequence[Query], k: int, *, temp
     done = _read_cache(path) if path is not None else {}
     report = progress or (lambda d, t, m="": None)
     out: list[dict] = []
-    seed_per_request = backend.info().backend in SEED_PER_REQUEST
     for qi, q in enumerate(queries):
         if check_cancelled is not None:
             check_cancelled()
@@ -175,7 +152,7 @@ def sample_task(backend: ModelBackend, queries: Sequence[Query], k: int, *, temp
         if len(have) < k:
             params = GenerationParams(max_tokens=max_tokens, temperature=temperature, seed=seed + 1_000_003 * qi + len(have),
                                       logprobs=True, prefix_reuse=prefix_reuse)
-            completions = _sample(backend, q.prompt, k - len(have), params, seed_per_request)
+            completions = backend.generate([q.prompt] * (k - len(have)), params)
             for c in completions:
                 have.append(c.text)
                 lps = [t.logprob for t in (c.logprobs or [])]
