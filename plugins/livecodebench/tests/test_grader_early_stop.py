@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skyplex_livecodebench import grader
 from skyplex_livecodebench.grader import Limits, grade_batch
-from skyplex_livecodebench.problems import Problem, TestCase
+from skyplex_livecodebench.problems import Problem
+from skyplex_livecodebench.problems import TestCase as Case
 
 pytestmark = pytest.mark.usefixtures("sandbox_ok")
 
@@ -24,7 +25,7 @@ PATIENT = Limits(cpu_s=2, wall_s=120, memory_mb=512, output_mb=1)
 def _problem(n: int) -> Problem:
     # test i gets input "i" and expects "i.5"
     return Problem("p", "p", "", "atcoder", "abc1", datetime(2024, 1, 1), "easy",
-                   public_tests=[TestCase(f"{i}\n", f"{i}.5\n", "stdin") for i in range(n)])
+                   public_tests=[Case(f"{i}\n", f"{i}.5\n", "stdin") for i in range(n)])
 
 
 #: what a program does on one test: the benchmark's comparison and the tolerant one both pass, only
