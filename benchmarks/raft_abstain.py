@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
+
+from raft_common import evaluate, lora_options, machine, print_table, score_rows, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "raft_abstain.json"
@@ -53,13 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
-    import torch
-    from skyplex.interfaces import Subject, Suite
+    from skyplex.interfaces import Subject
     from skyplex.models.local import LocalBackend
     from skyplex_raft.builder import RaftOptions, build_examples, held_out_path, write_jsonl
-    from skyplex_raft.evaluate import RaftEvaluator
     from skyplex_raft.fictional import fictional_corpus
-    from skyplex_raft.finetune import finetune_lora, lora_options_from
 
     load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="raft-abstain-"))
@@ -67,38 +63,25 @@ def main(argv: list[str] | None = None) -> int:
     examples, skipped = build_examples(chunks, questions, RaftOptions(
         k=args.k, p=args.p, test_p=args.test_p, distractors=args.distractors, test_fraction=args.test_fraction,
         seed=args.seed, abstain=True))
-    train = work / "fictional.jsonl"
-    n_train = write_jsonl([e for e in examples if e.split == "train"], train)
-    n_test = write_jsonl([e for e in examples if e.split == "test"], held_out_path(train))
+    train_path = work / "fictional.jsonl"
+    n_train = write_jsonl([e for e in examples if e.split == "train"], train_path)
+    n_test = write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))
     print(f"{len(chunks)} fictional entities, {n_train} train / {n_test} test examples", file=sys.stderr)
 
     base = LocalBackend(data_dir=args.data_dir, threads=args.threads)
-    options, _ = lora_options_from({"max_steps": args.steps, "max_seq_len": args.max_seq_len, "r": args.rank,
-                                    "alpha": 2 * args.rank, "learning_rate": args.learning_rate,
-                                    "threads": args.threads, "save_every": 20})
-    start = time.perf_counter()
-    summary = finetune_lora(train, "local", work / "lora", options, data_dir=args.data_dir,
-                            progress=lambda d, t, m: print(m, file=sys.stderr) if d % 10 == 0 or d == t else None)
-    train_s = time.perf_counter() - start
+    summary, train_s = train(train_path, work / "lora", lora_options(args), args.data_dir)
 
     subjects = [Subject(name="raft-abstain", model=summary["model_dir"])]
     if not args.no_base:
         subjects.insert(0, Subject(name="base+rag", backend="local"))
     if args.closed_book:
         subjects.insert(0, Subject(name="base", backend="local", params={"documents": False}))
-    evaluator = RaftEvaluator(backends={"local": base})
-    start = time.perf_counter()
-    report = evaluator.evaluate(subjects, Suite(name="raft-fictional", options={
-        "dataset": str(held_out_path(train)), "limit": args.limit, "max_tokens": args.max_tokens}),
-        progress=lambda d, t, m: print(m, file=sys.stderr))
-    eval_s = time.perf_counter() - start
-    evaluator.close()
+    report, eval_s = evaluate(base, subjects, "raft-fictional", held_out_path(train_path), limit=args.limit,
+                              max_tokens=args.max_tokens)
     base.close()
     shutil.rmtree(work, ignore_errors=True)  # the merged model is half a gigabyte
 
-    scores = {(s.subject, s.metric): s for s in report.scores}
-    rows = {s.name: {c: (scores[(s.name, c)].model_dump() if (s.name, c) in scores else None) for c in COLUMNS}
-            for s in subjects}
+    rows = score_rows(report, subjects, COLUMNS)
     tuned = rows["raft-abstain"]
     verdicts = {}
     for metric, (sense, target) in TARGETS.items():
@@ -111,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts[metric] = {"target": f"{sense} {target:.2f}", "met": met, "interval_clears_target": sure}
     result = {
         "setting": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out)},
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "load_average_1m_start": load_start, "load_average_1m_end": os.getloadavg()[0]},
+        "machine": machine(load_start),
         "dataset": {"entities": len(chunks), "questions": len(questions), "train_examples": n_train,
                     "test_examples": n_test, **skipped},
         "training": {"steps": summary["steps"], "tokens": summary["tokens_trained"], "seconds": train_s,
@@ -124,24 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"RAFT abstain mode on fictional entities: {result['questions']} held-out questions "
-                        f"({result['oracle_present']} with the oracle), {summary['steps']} LoRA steps")
-    table.add_column("subject")
-    for column in COLUMNS:
-        table.add_column(column, justify="right")
-    for name, row in rows.items():
-        table.add_row(name, *[f"{v['value']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}] n={v['n']}" if v else "-"
-                              for v in row.values()])
-    Console(width=220).print(table)
+    print_table(f"RAFT abstain mode on fictional entities: {result['questions']} held-out questions "
+                f"({result['oracle_present']} with the oracle), {summary['steps']} LoRA steps", rows, COLUMNS,
+                with_n=True, width=220)
     for metric, v in verdicts.items():
         print(f"raft-abstain {metric} target {v['target']}: {'met' if v['met'] else 'NOT met'}"
               f"{' (whole interval)' if v['interval_clears_target'] else ''}")
     print(f"LoRA {summary['steps']} steps in {train_s:.0f}s, loss {summary['first_loss']:.2f} -> "
           f"{summary['final_loss']:.2f}, {summary['truncated_examples']} examples truncated; evaluation "
-          f"{eval_s:.0f}s; load average {load_start:.1f} at start, {result['machine']['load_average_1m_end']:.1f} "
+          f"{eval_s:.0f}s; load average {load_start:.1f} at start, {result['machine']['load_average_1m']:.1f} "
           "at end")
     print(f"wrote {args.out}")
     return 0

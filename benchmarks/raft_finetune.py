@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from raft_common import evaluate, lora_options, machine, print_table, score_rows, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "raft_finetune.json"
@@ -39,18 +39,6 @@ COMPARISONS = [("raft", "base+rag"), ("raft", "sft"), ("sft", "base+rag")]
 PAIRED = [("f1", True), ("exact_match", True), ("f1", None), ("quote_recall", True)]
 COLUMNS = ["exact_match@oracle", "f1@oracle", "exact_match@distractors", "f1@distractors",
            "quote_precision@oracle", "quote_recall@oracle"]
-
-
-def _machine() -> dict[str, Any]:
-    import torch
-
-    info: dict[str, Any] = {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
-    try:
-        info["load_average_1m"] = os.getloadavg()[0]  # other work on the machine skews the timings
-    except OSError:
-        pass
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,11 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
-    from skyplex.interfaces import Subject, Suite
+    from skyplex.interfaces import Subject
     from skyplex.models.local import LocalBackend
     from skyplex_raft.builder import RaftOptions
-    from skyplex_raft.evaluate import RaftEvaluator, paired_bootstrap_diff
-    from skyplex_raft.finetune import finetune_lora, lora_options_from
+    from skyplex_raft.evaluate import paired_bootstrap_diff
     from skyplex_raft.sft import write_sft_dataset
     from skyplex_raft.trainer import build_dataset
 
@@ -93,23 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"built {art.metadata['train_examples']} train / {art.metadata['test_examples']} test examples "
           f"from {art.metadata['chunks']} chunks in {build_s:.1f}s", file=sys.stderr)
 
-    options, _ = lora_options_from({"max_steps": args.steps, "max_seq_len": args.max_seq_len, "r": args.rank,
-                                    "alpha": 2 * args.rank, "learning_rate": args.learning_rate,
-                                    "threads": args.threads, "save_every": 20})
-    start = time.perf_counter()
-    summary = finetune_lora(Path(art.path), "local", work / "lora", options, data_dir=args.data_dir,
-                            progress=lambda d, t, m: print(m, file=sys.stderr) if d % 10 == 0 or d == t else None)
-    train_s = time.perf_counter() - start
+    options = lora_options(args)
+    summary, train_s = train(Path(art.path), work / "lora", options, args.data_dir)
     sft_summary, sft_s = None, None
     if not args.no_sft:
         # the same questions, targets, steps and LoRA options; only the documents are gone from the prompts
         sft_examples = write_sft_dataset(Path(art.path), work / "sft.jsonl")
         print(f"SFT: {sft_examples} examples without documents", file=sys.stderr)
-        start = time.perf_counter()
-        sft_summary = finetune_lora(work / "sft.jsonl", "local", work / "sft-lora", options, data_dir=args.data_dir,
-                                    progress=lambda d, t, m: print("sft " + m, file=sys.stderr)
-                                    if d % 10 == 0 or d == t else None)
-        sft_s = time.perf_counter() - start
+        sft_summary, sft_s = train(work / "sft.jsonl", work / "sft-lora", options, args.data_dir, label="sft")
 
     test_path = Path(art.metadata["test_path"])
     if args.max_answer_words is not None:
@@ -124,21 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         subjects.insert(1, Subject(name="sft", model=sft_summary["model_dir"]))
     if not args.no_closed_book:
         subjects.insert(0, Subject(name="base", backend="local", params={"documents": False}))
-    evaluator = RaftEvaluator(backends={"local": base})
-    start = time.perf_counter()
-    report = evaluator.evaluate(subjects, Suite(name="raft-api-docs", options={
-        "dataset": str(test_path), "limit": args.limit, "max_tokens": args.max_tokens}),
-        progress=lambda d, t, m: print(m, file=sys.stderr))
-    eval_s = time.perf_counter() - start
-    evaluator.close()
+    report, eval_s = evaluate(base, subjects, "raft-api-docs", test_path, limit=args.limit, max_tokens=args.max_tokens)
     base.close()
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)  # the merged model is half a gigabyte
 
     scores = {(s.subject, s.metric): s for s in report.scores}
-    rows = {subject.name: {c: (scores[(subject.name, c)].model_dump() if (subject.name, c) in scores else None)
-                           for c in COLUMNS} for subject in subjects}
+    rows = score_rows(report, subjects, COLUMNS)
     names = {subject.name for subject in subjects}
     comparisons = [(t, c) for t, c in COMPARISONS if t in names and c in names]
     ratios: dict[str, dict[str, float | None]] = {}
@@ -165,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             paired[label][name] = {"difference": diff, "ci_low": low, "ci_high": high, "n": len(ids)}
     result = {
         "setting": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out)},
-        "machine": _machine(),
+        "machine": machine(),
         "dataset": {k: art.metadata[k] for k in ("train_examples", "test_examples", "chunks", "questions",
                                                    "oracle_present_share")},
         "builder_examples_per_s": examples / build_s,
@@ -184,20 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
 
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"RAFT on API docs: {result['questions']} held-out questions "
-                        f"({result['oracle_present']} with the oracle), {summary['steps']} LoRA steps")
-    table.add_column("subject")
-    for column in COLUMNS:
-        table.add_column(column, justify="right")
-    for name, row in rows.items():
-        table.add_row(name, *[f"{v['value']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]" if v else "-"
-                              for v in row.values()])
-    for label, ratio in ratios.items():
-        table.add_row(label, *[f"{ratio[c]:.2f}x" if ratio.get(c) else "-" for c in COLUMNS])
-    Console(width=200).print(table)
+    print_table(f"RAFT on API docs: {result['questions']} held-out questions "
+                f"({result['oracle_present']} with the oracle), {summary['steps']} LoRA steps", rows, COLUMNS,
+                ratios=ratios)
     for label, metrics in paired.items():
         for name, d in metrics.items():
             print(f"{label}, paired over {d['n']} questions, {name}: {d['difference']:+.3f} "
