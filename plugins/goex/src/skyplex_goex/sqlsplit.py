@@ -70,6 +70,19 @@ def first_keyword(statement: str) -> str:
     return word.upper()
 
 
+def _past_block_comment(text: str, i: int) -> int:
+    """The index just past the /* */ comment opening at ``i`` (PostgreSQL's comments nest), or the end."""
+    depth, i = 1, i + 2
+    while i < len(text) and depth:
+        if text.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif text.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i
+
+
 def split_postgres(script: str) -> list[str]:
     """The statements of ``script`` cut at the ';' PostgreSQL's lexer would end them at: not inside
     '...' or E'...' strings, "quoted names", $tag$ dollar quotes, -- comments or nested /* */ comments.
@@ -86,14 +99,7 @@ def split_postgres(script: str) -> list[str]:
             nl = script.find("\n", i)
             i = n if nl < 0 else nl + 1
         elif ch == "/" and script.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if script.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif script.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            i = _past_block_comment(script, i)
         elif ch == "'":
             backslash = i > 0 and script[i - 1] in "eE" and (i < 2 or not (script[i - 2].isalnum() or script[i - 2] == "_"))
             i += 1
@@ -143,16 +149,8 @@ def leading_words(statement: str, count: int = 2) -> list[str]:
         s = s.lstrip()
         if s.startswith("--"):
             s = s[s.find("\n") + 1:] if "\n" in s else ""
-        elif s.startswith("/*"):  # PostgreSQL's comments nest
-            depth, i = 1, 2
-            while i < len(s) and depth:
-                if s.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif s.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-            s = s[i:]
+        elif s.startswith("/*"):
+            s = s[_past_block_comment(s, 0):]
         else:
             word = ""
             for ch in s:
