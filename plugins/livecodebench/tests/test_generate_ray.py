@@ -65,3 +65,31 @@ def test_submit_generation_refuses_an_unknown_executor(lcb_kernel, problems_path
     with pytest.raises(InvalidInputError, match="executor must be"):
         submit_generation(lcb_kernel, problems=str(problems_path), backend="solver", out=str(tmp_path / "x.json"),
                           executor="dask")
+
+
+def test_evaluator_grades_on_ray_as_on_threads(lcb_kernel, problems_path, no_ray_running):
+    from skyplex import Subject, Suite
+
+    ev = lcb_kernel.evaluators.get("livecodebench")
+    options = {"problems": str(problems_path), "end": "2023-05-20"}  # the window holds countSeniors, which it solves
+    on_threads = ev.evaluate([Subject(name="solver", backend="solver")], Suite(name="s", options=options))
+    on_ray = ev.evaluate([Subject(name="solver", backend="solver")],
+                         Suite(name="s", options={**options, "executor": "ray"}))
+    assert ray.is_initialized()  # the evaluation started a local Ray instance and graded there
+    statuses = lambda rep: [(i.item_id, i.data["status"]) for i in rep.items]  # noqa: E731
+    assert statuses(on_ray) == statuses(on_threads) and any(s == "AC" for _, s in statuses(on_ray))
+    assert [(s.metric, s.value) for s in on_ray.scores] == [(s.metric, s.value) for s in on_threads.scores]
+
+
+@pytest.mark.parametrize("options,needle", [
+    ({"executor": "dask"}, "executor must be"),
+    ({"ray_address": "auto"}, "Ray address is for the ray executor"),
+    ({"executor": "ray", "scenario": "testoutputprediction"}, "codegeneration' only"),
+])
+def test_evaluator_ray_options_bad_input(lcb_kernel, problems_path, options, needle):
+    from skyplex import InvalidInputError, Subject, Suite
+
+    ev = lcb_kernel.evaluators.get("livecodebench")
+    with pytest.raises(InvalidInputError, match=needle):
+        ev.evaluate([Subject(name="solver", backend="solver")],
+                    Suite(name="s", options={"problems": str(problems_path), **options}))

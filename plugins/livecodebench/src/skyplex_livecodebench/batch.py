@@ -8,6 +8,7 @@ a Ray cluster instead (:mod:`.ray_grading`)."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -71,6 +72,17 @@ def _grade_chunk(args: tuple) -> list[dict]:
     return [v.to_dict() for v in grade_batch(items, tests=tests, limits=limits)]
 
 
+def check_executor(executor: str, ray_address: str | None) -> None:
+    """Refuse an executor :func:`grade_many` does not have, a Ray address without Ray, or Ray not installed
+    (checked when a run is asked for, not once it is under way)."""
+    if executor not in ("threads", "ray"):
+        raise InvalidInputError(f"executor must be 'threads' or 'ray', not {executor!r}", field="executor")
+    if ray_address is not None and executor != "ray":
+        raise InvalidInputError("a Ray address is for the ray executor (executor='ray')", field="ray_address")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise InvalidInputError("the ray executor needs Ray: pip install 'skyplex-livecodebench[ray]'", field="executor")
+
+
 def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["public", "private", "all"] = "public",
                limits: Limits | None = None, journal: str | Path | None = None,
                progress: Callable[[int, int, str], None] | None = None, batch: int = 48,
@@ -91,8 +103,7 @@ def grade_many(tasks: Sequence[Task], *, workers: int = 2, tests: Literal["publi
     (:func:`schedule`).
     """
     limits = limits or Limits()
-    if executor not in ("threads", "ray"):
-        raise InvalidInputError(f"executor must be 'threads' or 'ray', not {executor!r}")
+    check_executor(executor, ray_address)
     keys = [task_key(p, c, i) for i, (p, c) in enumerate(tasks)]
     done: dict[str, dict] = {}
     if journal is not None and Path(journal).exists():

@@ -14,14 +14,14 @@ from typing import Any
 from skyplex import Evaluator, InvalidInputError, ProgressCallback, Report, Score, Subject, Suite
 from skyplex.interfaces import ItemRecord
 
-from .batch import grade_many
+from .batch import check_executor, grade_many
 from .grader import Limits, extract_code
 from .problems import in_window, load_problems
 from .prompts import generation_prompt
 from .scores import score
 
 OPTIONS = {"problems", "n", "k", "temperature", "max_tokens", "start", "end", "cutoff", "limit", "workers",
-           "cpu_s", "memory_mb", "scenario", "graded", "cot"}
+           "cpu_s", "memory_mb", "scenario", "graded", "cot", "executor", "ray_address"}
 SCENARIOS = ("codegeneration", "selfrepair", "codeexecution", "testoutputprediction")
 
 
@@ -58,7 +58,8 @@ class LiveCodeBenchEvaluator(Evaluator):
     execution: step-by-step first), ``n`` samples per item (1), ``k`` list, ``temperature`` (0.2 when
     n > 1, else 0), ``max_tokens`` (1024), a contest-date window ``start``/``end``, a model ``cutoff``
     (scores split into after/before it), ``limit`` problems or items, ``workers`` (2), ``cpu_s`` and
-    ``memory_mb`` per test.
+    ``memory_mb`` per test; ``executor`` ``"ray"`` (code generation) grades the answers as Ray tasks, on
+    the cluster at ``ray_address`` or on a local Ray instance started for the run.
     """
 
     name = "livecodebench"
@@ -82,6 +83,10 @@ class LiveCodeBenchEvaluator(Evaluator):
             raise InvalidInputError("suite option 'graded' is for scenario 'selfrepair'")
         if opts.get("cot") and scenario != "codeexecution":
             raise InvalidInputError("suite option 'cot' is for scenario 'codeexecution'")
+        executor, ray_address = opts.get("executor", "threads"), opts.get("ray_address")
+        check_executor(executor, ray_address)
+        if executor == "ray" and scenario != "codegeneration":
+            raise InvalidInputError(f"executor 'ray' grades scenario 'codegeneration' only, not {scenario!r}")
         if scenario != "codegeneration":
             return self._scenario(scenario, subjects, suite, opts, progress)
         problems = in_window(load_problems(Path(opts["problems"])), opts.get("start"), opts.get("end"))
@@ -112,7 +117,8 @@ class LiveCodeBenchEvaluator(Evaluator):
                 if progress is not None:
                     progress(base + d, total, f"{subject.name}: graded {msg}")
 
-            verdicts = grade_many(tasks, workers=int(opts.get("workers", 2)), limits=limits, progress=tick)
+            verdicts = grade_many(tasks, workers=int(opts.get("workers", 2)), limits=limits, progress=tick,
+                                  executor=executor, ray_address=ray_address)
             done += len(tasks)
             results: dict[str, list[bool]] = {}
             for (p, _), v in zip(tasks, verdicts):

@@ -3,7 +3,6 @@ then graded in the sandbox and written in the benchmark's graded-outputs format.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -89,12 +88,9 @@ def submit_generation(kernel: Any, *, problems: str, backend: str, out: str, n: 
     Ray instance), with the same verdicts."""
     if n < 1 or max_tokens < 1 or limit < 0 or cpu_s < 1:
         raise InvalidInputError("n, max_tokens and cpu_s must be at least 1 and limit at least 0")
-    if executor not in ("threads", "ray"):
-        raise InvalidInputError(f"executor must be 'threads' or 'ray', not {executor!r}")
-    if ray_address is not None and executor != "ray":
-        raise InvalidInputError("a Ray address is for the ray executor (executor='ray')")
-    if executor == "ray" and importlib.util.find_spec("ray") is None:  # refuse now, not inside the job
-        raise InvalidInputError("the ray executor needs Ray: pip install 'skyplex-livecodebench[ray]'")
+    from .batch import check_executor
+
+    check_executor(executor, ray_address)  # refuse now, not inside the job
     found = in_window(load_problems(problems), start, end)  # refuse bad input now, not inside the job
     if not found:
         raise InvalidInputError("no problems in the chosen window; widen --start/--end")
