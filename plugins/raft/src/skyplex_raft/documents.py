@@ -54,6 +54,10 @@ def _pieces(text: str, chunk_tokens: int | None, count: TokenCounter | None) -> 
     return split_by_tokens(text, chunk_tokens, count or count_words)
 
 
+#: " at 0x7fd8e1d74220" in an object's default repr
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _api_chunks(module: str, qualname: str, obj: object, chunk_tokens: int | None = None,
                 count: TokenCounter | None = None) -> list[Chunk]:
     doc = inspect.getdoc(obj)
@@ -63,6 +67,9 @@ def _api_chunks(module: str, qualname: str, obj: object, chunk_tokens: int | Non
         signature = str(inspect.signature(obj))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         signature = "(...)"
+    # a default's repr can hold its memory address (shutil.move's copy_function=<function copy2 at 0x7f..>),
+    # which differs in every process: it would change the chunk's text, its id and so the train/test split
+    signature = _ADDRESS.sub("", signature)
     name = f"{module}.{qualname}"
     # every piece keeps the API name as its title: a question about a later piece still names the API
     return [Chunk(id=chunk_id(module, text), source=module, title=name, text=text, kind="api")
