@@ -240,3 +240,16 @@ def action_model():
     from skyplex.testing import ScriptedModelBackend
 
     return lambda answer: ScriptedModelBackend(["Sure! " + json.dumps(answer) + " done."], repeat=True)
+
+
+@pytest.fixture(scope="module")
+def pg_url(postgres_url):
+    """A fresh database on the session's server (which allows prepared transactions), as a libpq URL."""
+    psycopg = pytest.importorskip("psycopg")
+    from skyplex.testing.postgres import temporary_database
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        if int(conn.execute("SHOW max_prepared_transactions").fetchone()[0]) == 0:
+            pytest.skip("the PostgreSQL server has max_prepared_transactions = 0; PREPARE TRANSACTION needs it > 0")
+    with temporary_database(postgres_url) as url:
+        yield url.replace("postgresql+psycopg://", "postgresql://")  # a libpq URL, as users pass it

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import pytest
 from skyplex.interfaces.executor import Action
-from skyplex.testing.postgres import temporary_database
 from skyplex_goex.executor import ApprovalRequired
 from skyplex_goex.handlers import ConflictError
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def pg_url(postgres_url):
-    """A fresh database on the session's server (which allows prepared transactions)."""
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        if int(conn.execute("SHOW max_prepared_transactions").fetchone()[0]) == 0:
-            pytest.skip("the PostgreSQL server has max_prepared_transactions = 0; PREPARE TRANSACTION needs it > 0")
-    with temporary_database(postgres_url) as url:
-        yield url.replace("postgresql+psycopg://", "postgresql://")  # a libpq URL, as users pass it
 
 
 def pg(url, sql):

@@ -8,20 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from skyplex.interfaces.executor import Action
-from skyplex.testing.postgres import temporary_database
 from skyplex_goex.handlers import ActionFailed
 
 psycopg = pytest.importorskip("psycopg")
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def pg_url(postgres_url):
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        if int(conn.execute("SHOW max_prepared_transactions").fetchone()[0]) == 0:
-            pytest.skip("the PostgreSQL server has max_prepared_transactions = 0; PREPARE TRANSACTION needs it > 0")
-    with temporary_database(postgres_url) as url:
-        yield url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def pg(url, sql):
