@@ -31,7 +31,7 @@ from .forward import INSIDE_DIR, RELAY_SOURCE, PortForwarder
 from .lifetime import NamespaceInit
 from .policy import KilledBy, SandboxPolicy, SandboxResult, SandboxUnavailable
 from .seccomp import SeccompUnsupported, build_filter
-from .workspace import chown_tree, mount_limited_fs, umount
+from .workspace import chown_tree, mount_limited_fs, stale_workspace_mounts, umount
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,14 @@ class Sandbox:
         """A fresh empty workspace the sandbox user can reach (under ``parent``, default the system temp
         dir), removed afterwards. As root it is its own tmpfs of ``disk_mb`` bytes and
         ``workspace_inodes`` inodes, so the kernel refuses writes beyond them (ENOSPC) at once."""
-        path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        # the maker's pid in the name lets a later call unmount what a killed process left mounted
+        path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
         mounted = False
         try:
             if os.geteuid() == 0:
+                for stale in stale_workspace_mounts(path.parent):
+                    umount(stale)
+                    shutil.rmtree(stale, ignore_errors=True)
                 mounted = mount_limited_fs(path, self.policy.disk_mb, self.policy.workspace_inodes)
             yield path
         finally:

@@ -4,6 +4,7 @@ without following links out of it."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import threading
@@ -22,6 +23,33 @@ def mount_limited_fs(path: Path, size_mb: int, inodes: int) -> bool:
 
 def umount(path: Path) -> None:
     subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+#: a temp workspace's folder name ends in ``-<pid of its maker>-<mkdtemp's 8 characters>``
+_OWNED_NAME = re.compile(r"-(\d+)-[a-z0-9_]{8}$")
+
+
+def stale_workspace_mounts(parent: Path) -> list[Path]:
+    """Workspace file systems under ``parent`` whose maker is gone: a process killed with SIGKILL (or
+    any end that skips its ``finally``) leaves its tmpfs mounted. Only mounts of this module's own
+    ``skyplex-ws`` source, directly under ``parent``, named with a process id no longer running."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    stale = []
+    for line in lines:
+        fields, _, rest = line.partition(" - ")
+        parts, fs = fields.split(), rest.split()
+        if len(parts) < 5 or len(fs) < 2 or fs[0] != "tmpfs" or fs[1] != "skyplex-ws":
+            continue
+        mount_point = Path(parts[4])
+        found = _OWNED_NAME.search(mount_point.name)
+        if mount_point.parent != parent or found is None:
+            continue
+        if not Path(f"/proc/{found.group(1)}").exists():
+            stale.append(mount_point)
+    return stale
 
 
 #: how many folder levels the hand-over descends (one descriptor is open per level)
