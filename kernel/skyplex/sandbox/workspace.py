@@ -8,7 +8,9 @@ import re
 import stat
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 
 def mount_limited_fs(path: Path, size_mb: int, inodes: int) -> bool:
@@ -76,43 +78,76 @@ def chown_tree(root: Path, owner: tuple[int, int]) -> None:
     if st.st_uid == uid and st.st_gid == gid and not any(root.iterdir()):
         return
     os.lchown(root, uid, gid)
-    # an explicit stack of folder descriptors, not a recursive walk: a workspace an earlier run left
-    # thousands of levels deep must not crash the next run's hand-over
+    # descriptors, not a recursive walk: a workspace an earlier run left thousands of levels deep must
+    # not crash the next run's hand-over; deeper folders are left as they are: only a run can have made
+    # them, so the sandbox user owns them already, and nothing the host put there changes owner
+    for path, dfd, name, fst in walk_tree(root, max_depth=MAX_HANDOVER_DEPTH, deeper="skip"):
+        if stat.S_ISDIR(fst.st_mode):
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+            continue
+        if stat.S_ISREG(fst.st_mode) and fst.st_nlink > 1:
+            if fst.st_uid != uid and not fst.st_mode & stat.S_IROTH:
+                raise PlantedLink(f"the workspace holds {os.path.join(root, path)}, a hard link to a file "
+                                  f"the sandbox user (uid {uid}) may not read; remove it or copy the content in")
+            copy_in(dfd, name, fst)
+        elif not (stat.S_ISREG(fst.st_mode) or stat.S_ISLNK(fst.st_mode)):
+            # devices, fifos and sockets have no business in a workspace; a fifo could block us
+            os.unlink(name, dir_fd=dfd)
+            continue
+        os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+
+
+class TreeTooLarge(ValueError):
+    """A tree holds more entries, deeper folders or longer paths than the walk was allowed."""
+
+
+def walk_tree(root: Path | str, *, max_depth: int, max_entries: int | None = None,
+              max_path_bytes: int | None = None, deeper: Literal["raise", "skip"] = "raise",
+              sort: bool = False) -> Iterator[tuple[str, int, str, os.stat_result]]:
+    """Every entry under ``root`` as (relative path, fd of its folder, name, lstat), parents before
+    children, through folder descriptors opened with O_NOFOLLOW: never a path string a symlink could
+    redirect or a deep tree make too long, never a recursion. One descriptor is open per level.
+
+    A folder at ``max_depth`` is yielded but not entered: with ``deeper="raise"`` that raises
+    :class:`TreeTooLarge`, with ``"skip"`` the walk goes on beside it. More than ``max_entries`` entries
+    or a relative path over ``max_path_bytes`` raise :class:`TreeTooLarge` too. ``sort`` walks each
+    folder in name order (reversed), for a stable order.
+    """
+    def names(fd: int) -> list[str]:
+        return sorted(os.listdir(fd)) if sort else os.listdir(fd)
+
+    count = 0
     stack: list[tuple[int, str, list[str]]] = []
     try:
         top = os.open(root, _DIR_FLAGS)
-        stack.append((top, str(root), os.listdir(top)))
+        stack.append((top, "", names(top)))
         while stack:
-            dfd, dirpath, names = stack[-1]
-            if not names:
+            fd, rel, todo = stack[-1]
+            if not todo:
                 os.close(stack.pop()[0])
                 continue
-            name = names.pop()
+            name = todo.pop()
+            path = f"{rel}/{name}" if rel else name
             try:
-                fst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if stat.S_ISDIR(fst.st_mode):
-                os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
-                if len(stack) < MAX_HANDOVER_DEPTH:
-                    sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
-                    stack.append((sub, os.path.join(dirpath, name), os.listdir(sub)))
-                # deeper folders are left as they are: only a run can have made them, so the sandbox
-                # user owns them already, and nothing the host put there changes owner
-                continue
-            if stat.S_ISREG(fst.st_mode) and fst.st_nlink > 1:
-                if fst.st_uid != uid and not fst.st_mode & stat.S_IROTH:
-                    raise PlantedLink(f"the workspace holds {os.path.join(dirpath, name)}, a hard link to a file "
-                                      f"the sandbox user (uid {uid}) may not read; remove it or copy the content in")
-                copy_in(dfd, name, fst)
-            elif not (stat.S_ISREG(fst.st_mode) or stat.S_ISLNK(fst.st_mode)):
-                # devices, fifos and sockets have no business in a workspace; a fifo could block us
-                os.unlink(name, dir_fd=dfd)
-                continue
-            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+            count += 1
+            if max_entries is not None and count > max_entries:
+                raise TreeTooLarge(f"{root} holds more than {max_entries} files and folders")
+            if max_path_bytes is not None and len(os.fsencode(path)) > max_path_bytes:
+                raise TreeTooLarge(f"{root} holds a path longer than {max_path_bytes} bytes ({path[:80]}...)")
+            yield path, fd, name, st
+            if stat.S_ISDIR(st.st_mode):
+                if len(stack) >= max_depth:
+                    if deeper == "skip":
+                        continue
+                    raise TreeTooLarge(f"{root} holds folders nested deeper than {max_depth} levels ({path[:80]}...)")
+                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                stack.append((sub, path, names(sub)))
     finally:
-        for dfd, _path, _names in stack:
-            os.close(dfd)
+        for fd, _rel, _todo in stack:
+            os.close(fd)
 
 
 def copy_in(dfd: int, name: str, st: os.stat_result) -> None:

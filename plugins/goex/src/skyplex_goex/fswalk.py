@@ -8,6 +8,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from skyplex.sandbox.workspace import TreeTooLarge, walk_tree
+
 __all__ = ["MAX_DEPTH", "MAX_PATH_BYTES", "TreeTooLarge", "chown_all", "remove_tree", "walk"]
 
 #: how deep and how large a tree goex walks; a result beyond these is refused, never half-read
@@ -16,46 +18,12 @@ MAX_PATH_BYTES = 3072
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class TreeTooLarge(ValueError):
-    """A tree holds more entries, deeper folders or longer paths than goex handles."""
-
-
 def walk(root: Path | str, *, max_entries: int | None = None) -> Iterator[tuple[str, int, str, os.stat_result]]:
     """Every entry under ``root`` as (relative path, fd of its folder, name, lstat), parents before
-    children, through folder descriptors opened with O_NOFOLLOW (never a path string a deep tree could
-    make too long, never a recursion). One descriptor is open per level; deeper than :data:`MAX_DEPTH`,
-    a relative path over :data:`MAX_PATH_BYTES` or more than ``max_entries`` entries raise
-    :class:`TreeTooLarge`."""
-    count = 0
-    stack: list[tuple[int, str, list[str]]] = []
-    try:
-        top = os.open(root, _DIR_FLAGS)
-        stack.append((top, "", sorted(os.listdir(top))))
-        while stack:
-            fd, rel, names = stack[-1]
-            if not names:
-                os.close(stack.pop()[0])
-                continue
-            name = names.pop()
-            path = f"{rel}/{name}" if rel else name
-            try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            count += 1
-            if max_entries is not None and count > max_entries:
-                raise TreeTooLarge(f"{root} holds more than {max_entries} files and folders")
-            if len(os.fsencode(path)) > MAX_PATH_BYTES:
-                raise TreeTooLarge(f"{root} holds a path longer than {MAX_PATH_BYTES} bytes ({path[:80]}...)")
-            yield path, fd, name, st
-            if stat.S_ISDIR(st.st_mode):
-                if len(stack) >= MAX_DEPTH:
-                    raise TreeTooLarge(f"{root} holds folders nested deeper than {MAX_DEPTH} levels ({path[:80]}...)")
-                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                stack.append((sub, path, sorted(os.listdir(sub))))
-    finally:
-        for fd, _rel, _names in stack:
-            os.close(fd)
+    children, in name order, through the kernel's descriptor walk (O_NOFOLLOW, no recursion). Deeper
+    than :data:`MAX_DEPTH`, a relative path over :data:`MAX_PATH_BYTES` or more than ``max_entries``
+    entries raise :class:`TreeTooLarge`."""
+    return walk_tree(root, max_depth=MAX_DEPTH, max_entries=max_entries, max_path_bytes=MAX_PATH_BYTES, sort=True)
 
 
 def chown_all(root: Path, uid: int, gid: int) -> None:
