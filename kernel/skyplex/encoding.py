@@ -46,26 +46,42 @@ def _finite(data: Any) -> Any:
     return data
 
 
+class DuplicatedKeyError(ValueError):
+    """A JSON object gives ``key`` twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} appears twice in one object")
+        self.key = key
+
+
+def _unique_pairs(items: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for key, value in items:
+        if key in out:
+            raise DuplicatedKeyError(key)
+        out[key] = value
+    return out
+
+
+def loads_unique(text: str | bytes) -> Any:
+    """``json.loads``, refusing an object that gives one key twice (:class:`DuplicatedKeyError`, a
+    ``ValueError``). JSON parsers disagree on which copy of a repeated key wins, so a document with two
+    ``model`` or two ``claim`` keys can say one thing to whoever reads it and another to the code that
+    acts on it. Nesting too deep to parse raises ``RecursionError``, as ``json.loads`` does."""
+    return json.loads(text, object_pairs_hook=_unique_pairs)
+
+
 def duplicated_key(text: str | bytes) -> str | None:
     """The first key that appears twice in one JSON object of ``text``, or None when every object's keys
-    are distinct or ``text`` is not JSON at all.
-
-    JSON parsers disagree on which copy of a repeated key wins, so a document with two ``model`` or two
-    ``claim`` keys can say one thing to whoever reads it and another to the code that acts on it; the
-    gateway refuses such bodies instead of letting the last copy win silently.
-    """
-    found: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict:
-        out: dict = {}
-        for key, value in items:
-            if key in out and not found:
-                found.append(key)
-            out[key] = value
-        return out
-
+    are distinct or ``text`` is not JSON at all (the gateway refuses the first kind of body)."""
     try:
-        json.loads(text, object_pairs_hook=pairs)
+        loads_unique(text)
+    except DuplicatedKeyError as exc:
+        try:  # a repeated key in text that is not JSON further on: the route says what is wrong
+            json.loads(text)
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            return None
+        return exc.key
     except (ValueError, RecursionError, UnicodeDecodeError):
         return None  # not JSON: the route that reads it says what is wrong
-    return found[0] if found else None
+    return None

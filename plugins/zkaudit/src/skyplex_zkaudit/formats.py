@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable
 
+from skyplex.encoding import DuplicatedKeyError, loads_unique
 from skyplex.errors import InvalidInputError
 
 #: Fixed-point bits of every proven circuit (pinned: lookup tables and range checks are sized for it).
@@ -186,17 +187,11 @@ def loads_strict(text: str | bytes, where: str) -> Any:
     """JSON with duplicated keys refused (parsers disagree on which one wins, so a document with two
     ``lr`` or two ``claim`` keys could say one thing to a reader and another to the verifier) and
     nesting too deep to parse reported, not raised as ``RecursionError``."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict:
-        out: dict = {}
-        for k, v in items:
-            if k in out:
-                raise _fail(f"{where}.{k}" if where else k, "duplicated key: each key may appear once in an object")
-            out[k] = v
-        return out
-
     try:
-        return json.loads(text, object_pairs_hook=pairs)
+        return loads_unique(text)
+    except DuplicatedKeyError as exc:
+        raise _fail(f"{where}.{exc.key}" if where else exc.key,
+                    "duplicated key: each key may appear once in an object") from None
     except RecursionError:
         raise _fail(where or "the top level", "is nested too deeply to be a zkaudit document") from None
 
