@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=2)
     parser.add_argument("-p", type=float, default=0.5, help="oracle share of the train split")
     parser.add_argument("--test-p", type=float, default=0.5, help="oracle share of the held-out split")
+    parser.add_argument("--pairing", action="store_true",
+                        help="train questions in pairs, with and without the oracle (same distractors otherwise)")
     parser.add_argument("--distractors", choices=["bm25", "random"], default="bm25")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of entities held out")
     parser.add_argument("--steps", type=int, default=60)
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--keep", type=Path, help="keep the datasets and the tuned model in this folder "
+                        "(else they go to a temporary folder, deleted at the end)")
     args = parser.parse_args(argv)
 
     from skyplex.interfaces import Subject
@@ -58,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     from skyplex_raft.fictional import fictional_corpus
 
     load_start = os.getloadavg()[0]
-    work = Path(tempfile.mkdtemp(prefix="raft-abstain-"))
+    work = args.keep or Path(tempfile.mkdtemp(prefix="raft-abstain-"))
+    work.mkdir(parents=True, exist_ok=True)
     chunks, questions = fictional_corpus(args.entities, args.seed)
     examples, skipped = build_examples(chunks, questions, RaftOptions(
         k=args.k, p=args.p, test_p=args.test_p, distractors=args.distractors, test_fraction=args.test_fraction,
-        seed=args.seed, abstain=True))
+        seed=args.seed, abstain=True, pairing=args.pairing))
     train_path = work / "fictional.jsonl"
     n_train = write_jsonl([e for e in examples if e.split == "train"], train_path)
     n_test = write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))
@@ -79,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     report, eval_s = evaluate(base, subjects, "raft-fictional", held_out_path(train_path), limit=args.limit,
                               max_tokens=args.max_tokens)
     base.close()
-    shutil.rmtree(work, ignore_errors=True)  # the merged model is half a gigabyte
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)  # the merged model is half a gigabyte
 
     rows = score_rows(report, subjects, COLUMNS)
     tuned = rows["raft-abstain"]
@@ -93,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         sure = row["ci_low"] >= target if sense == ">=" else row["ci_high"] <= target
         verdicts[metric] = {"target": f"{sense} {target:.2f}", "met": met, "interval_clears_target": sure}
     result = {
-        "setting": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out)},
+        "setting": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out),
+                                 "keep": str(args.keep) if args.keep else None},
         "machine": machine(load_start),
         "dataset": {"entities": len(chunks), "questions": len(questions), "train_examples": n_train,
                     "test_examples": n_test, **skipped},

@@ -39,7 +39,11 @@ class RaftOptions:
     (hard negatives: the corpus chunks that best match the question) or ``random``. With ``abstain``, an
     example without its oracle teaches the answer that the documents do not contain it, instead of
     RAFT's quote of the unseen oracle. ``test_p``, when set, is the oracle share of the held-out split
-    alone (so models trained with different ``p`` are scored on the same mix)."""
+    alone (so models trained with different ``p`` are scored on the same mix). With ``pairing``, train
+    questions come in pairs, one example with the oracle and one without it, the same question and the
+    same distractors otherwise: whether the documents hold the answer is then the only thing that tells
+    the two targets apart. As many train questions are paired as a share ``p`` allows (all at 0.5); the
+    rest keep their oracle (p above 0.5) or lack it (below). The held-out split is never paired."""
 
     k: int = 4
     p: float = 0.8
@@ -48,6 +52,7 @@ class RaftOptions:
     seed: int = 0
     abstain: bool = False
     test_p: float | None = None
+    pairing: bool = False
 
     def validate(self) -> None:
         """Refuse settings that cannot make a dataset, naming the setting."""
@@ -212,16 +217,46 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
         # exactly round(P * n) examples keep their oracle, chosen at random, in each split (test_p in test)
         share = options.test_p if split == "test" and options.test_p is not None else options.p
         present = set(rng.sample(range(len(group)), round(share * len(group))))
+        unpaired = []
         for i, (q, _, picked) in enumerate(group):
             docs = [by_id[q.oracle_id], *picked[:options.k - 1]] if i in present else list(picked)
             rng.shuffle(docs)  # the oracle's place must carry no signal
-            examples.append(Example(q, docs, i in present, split, abstain=options.abstain))
+            unpaired.append(Example(q, docs, i in present, split, abstain=options.abstain))
+        if split == "train" and options.pairing:
+            # pairs draw from their own generator: the main one advanced as without pairing, so the held-out
+            # split is the same with and without it and runs of both compare on the same questions
+            unpaired = _paired_examples(group, options, by_id, random.Random(f"pairing:{options.seed}"))
+        examples += unpaired
     check_leakage(examples, by_id)
     for e in examples:
         if any(quote not in by_id[e.question.oracle_id].text for quote in quotes_in(e.target())):
             raise InvalidInputError(f"question {e.question.id}: a quote in its answer is not verbatim in its oracle",
                                     field="quote")
     return examples, {"skipped_too_few_distractors": skipped}
+
+
+def paired_count(n: int, p: float) -> int:
+    """How many of ``n`` questions get a pair (one example with the oracle, one without) so that the share
+    of examples with the oracle is ``p``: the rest keep it (p > 0.5: n / (n + m) = p) or lack it
+    (p < 0.5: m / (n + m) = p)."""
+    if p >= 0.5:
+        return min(n, round(n * (1 - p) / p))
+    return min(n, round(n * p / (1 - p)))
+
+
+def _paired_examples(group: list[tuple[Question, str, list[Chunk]]], options: RaftOptions,
+                     by_id: dict[str, Chunk], rng: random.Random) -> list[Example]:
+    """Train examples in pairs: the same question with its oracle among k-1 distractors, then without it
+    among the same k-1 and one more; the questions left unpaired keep or lack their oracle as ``p`` asks."""
+    paired = set(rng.sample(range(len(group)), paired_count(len(group), options.p)))
+    examples = []
+    for i, (q, split, picked) in enumerate(group):
+        shown = [True, False] if i in paired else [options.p >= 0.5]
+        for present in shown:
+            docs = [by_id[q.oracle_id], *picked[:options.k - 1]] if present else list(picked)
+            rng.shuffle(docs)  # the oracle's place must carry no signal
+            examples.append(Example(q, docs, present, split, abstain=options.abstain))
+    return examples
 
 
 def write_jsonl(examples: list[Example], path: Path) -> int:

@@ -27,6 +27,8 @@ def raft() -> None:
 @click.option("--test-fraction", type=float, default=0.2, show_default=True, help="Share of oracles held out.")
 @click.option("--abstain", is_flag=True,
               help="Examples without their oracle teach 'The documents do not contain the answer.'")
+@click.option("--pairing", is_flag=True,
+              help="Train questions in pairs: with the oracle and without it, the same distractors otherwise.")
 @click.option("--max-chunks", type=int, help="Use only the first N chunks of the corpus.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--hf-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -38,7 +40,7 @@ def raft() -> None:
 @json_option
 @pass_kernel
 def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
-              abstain: bool, max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
+              abstain: bool, pairing: bool, max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
               chunk_tokens: int | None, tokenizer: str, json_output: bool) -> None:
     """Build a RAFT dataset from SOURCE's documents into --out (chat-format JSONL)."""
     from .builder import RaftOptions
@@ -51,7 +53,7 @@ def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors
         count = kernel.models.get(tokenizer).count_tokens
     artifact = build_dataset(source, out, RaftOptions(k=k, p=p, distractors=distractors,
                                                       test_fraction=test_fraction, seed=seed,
-                                                      abstain=abstain),
+                                                      abstain=abstain, pairing=pairing),
                              max_chunks=max_chunks, backend=kernel.models.get(model) if model else None,
                              model_name=model, chunk_tokens=chunk_tokens, count_tokens=count)
     if hf_dir is not None:
