@@ -1,5 +1,5 @@
-"""``skyplex raft build|finetune|eval``: the command-line face of the plugin, on the kernel's CLI helpers (``--json``
-output, bad input reported as one line with exit 2)."""
+"""``skyplex raft build|sft|finetune|eval|sweep|plot``: the command-line face of the plugin, on the kernel's CLI
+helpers (``--json`` output, bad input reported as one line with exit 2)."""
 
 from __future__ import annotations
 
@@ -112,6 +112,24 @@ def _print_training(result: Any) -> None:
     resumed = f", resumed at step {meta['resumed_from_step']}" if meta["resumed_from_step"] else ""
     click.echo(f"trained {meta['steps']} steps on {meta['examples']} examples{resumed} (loss "
                f"{meta['first_loss']:.2f} -> {meta['final_loss']:.2f}); model in {result.model_path}")
+
+
+@raft.command("sft")
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Train split JSONL written by `skyplex raft build`.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL to write: every train question without documents, with its quoted answer.")
+@json_option
+def sft_cmd(dataset: Path, out: Path, json_output: bool) -> None:
+    """Write the domain fine-tuning baseline (SFT) of a RAFT train split: the same questions and answer
+    targets, no documents; fine-tune on it with `skyplex raft finetune` like any dataset."""
+    from .sft import write_sft_dataset
+
+    if out.resolve() == dataset.resolve():
+        fail(f"--out {out} is the --dataset itself; give another file for the SFT data", field="out")
+    count = write_sft_dataset(dataset, out)
+    emit({"path": str(out), "dataset": str(dataset), "examples": count}, json_output=json_output,
+         human=lambda r: click.echo(f"wrote {r['examples']} SFT examples (questions without documents) to {r['path']}"))
 
 
 @raft.command("eval")

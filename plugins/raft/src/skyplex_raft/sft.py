@@ -43,7 +43,12 @@ def write_sft_dataset(raft_train: Path, out: Path) -> int:
                                 field="dataset")
     seen: set[str] = set()
     lines = []
-    for n, line in enumerate(raft_train.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = raft_train.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"dataset {raft_train}: not UTF-8 text; give the train JSONL a build wrote",
+                                field="dataset") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
