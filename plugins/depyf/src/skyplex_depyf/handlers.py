@@ -215,7 +215,18 @@ def _try_except(executor: Any, i: int, entry: Any, handler: int, stack: list, st
     if end is not None and end != after:
         # the compiler threads the exits of a trailing ``try`` straight to where its block goes next
         executor.try_exits[after] = end
+    elif end == after:
+        stmts.extend(_kept_jump(executor, end))
     return after
+
+
+def _kept_jump(executor: Any, exit_: int) -> list:
+    """``[pass]`` when the try's exit lands on an unconditional jump the compiler did not thread: only
+    a statement that compiles to a NOP (``pass``) standing there keeps the two jumps apart."""
+    ins = executor.instrs
+    if exit_ < len(ins) and ins[exit_].opname == "JUMP_FORWARD":
+        return [Line("pass")]
+    return []
 
 
 def _leaves(stmts: list) -> bool:
@@ -369,7 +380,11 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         node.body.append(Return(returns))
         return after, []
     if ins[k].opname == "JUMP_FORWARD" and k + 1 == handler:
-        return executor.target(ins[k]), []
+        exit_ = executor.target(ins[k])
+        if exit_ > after:  # a trailing ``try``: its exit is threaded to where the enclosing block goes
+            executor.try_exits[after] = exit_
+            return after, []
+        return exit_, _kept_jump(executor, exit_)
     if ins[k].opname == "JUMP_BACKWARD" and k + 1 == handler:
         # the last statement of a loop body: the compiler threads its exit straight to the loop head
         executor.try_exits[after] = executor.target(ins[k])

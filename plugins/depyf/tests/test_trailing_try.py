@@ -1,0 +1,38 @@
+"""Shapes the compiler gives a ``try`` that ends a branch: its exits are threaded past the ``else``
+part straight to where the ``if`` statement goes next, or, with a ``pass`` after it, stop at the
+branch's own closing jump. Each must round-trip by behaviour and by bytecode."""
+
+from __future__ import annotations
+
+import pytest
+
+from skyplex_depyf.corpus import INPUTS, round_trip_generated
+
+BODY = "    x = 0\n    y = 1\n    z = 2\n"
+CASES = {
+    "try/finally ending the then branch, with else": (
+        "    if b:\n        try:\n            z = 9 // a\n        finally:\n            z = 7\n"
+        "    else:\n        return max(-3, z)\n"),
+    "try/finally ending the then branch, with elif": (
+        "    if a > 1:\n        try:\n            y = int(b)\n        finally:\n            x ^= bool(x)\n"
+        "    elif b - 3:\n        y -= x // 2\n"),
+    "try/finally then pass": (
+        "    if a:\n        try:\n            y += 1 // b\n        finally:\n            x = 1\n        pass\n"
+        "    elif b:\n        z -= 3\n"),
+    "try/except then pass": (
+        "    if a:\n        try:\n            y += 1 // b\n        except ZeroDivisionError:\n            x = 1\n"
+        "        pass\n    elif b:\n        z -= 3\n"),
+    "nested try/finally ending the then branch": (
+        "    if a < b:\n        try:\n            try:\n                z = 1 // a\n            finally:\n"
+        "                y = 9\n        finally:\n            x = 3\n    else:\n        y = 5\n"),
+}
+
+
+def _function(body: str) -> str:
+    return "def generated(a, b):\n" + BODY + body + "    return (a, b, x, y, z)\n"
+
+
+@pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))
+def test_trailing_try_round_trips(body):
+    outcome = round_trip_generated(_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
