@@ -20,6 +20,12 @@ from .symbolic import Expr
 
 #: whether the executor reads conditions with this parser first (the decompiler tries both ways)
 GENERAL = contextvars.ContextVar("general_conditions", default=False)
+#: which of the equivalent readings the parser prefers (bit 0: a conditional expression before an
+#: ``and``/``or`` split; bit 1: a left part that skips the right one before one that jumps with it);
+#: they compile alike except where the peephole pass threaded jumps in a different order, so the
+#: decompiler tries each and keeps the one its recompile check proves
+PREFERENCE = contextvars.ContextVar("condition_preference", default=0)
+PREFERENCES = 4
 _MAX_TOKENS = 14
 
 
@@ -89,23 +95,30 @@ class ConditionParser:
                 return ("1" if cond else "0") if self.canon(tok.target) == target else None
             if self.canon(tok.target) == target:
                 return _truth(tok.kind, tok.expr.text, cond)
+        preference = PREFERENCE.get()
+        if preference & 1:
+            found = self._ternary(t0, t1, target, cond, end_pos, nxt)
+            if found is not None:
+                return found
         other = self.canon(self.pos(t1, end_pos))
+        # left jumps where the whole does, or left skips the right part
+        readings = [(target, cond, "or" if cond else "and"), (nxt, not cond, "and" if cond else "or")]
+        if preference & 2:
+            readings.reverse()
         for m in range(t0 + 1, t1):
             right = self.parse(m, t1, target, cond, end_pos)
             if right is None:
                 continue
             mid = self.pos(m, end_pos)
-            left = self.parse(t0, m, target, cond, mid)  # left jumps where the whole does
-            if left is not None:
-                return f"({left}) {'or' if cond else 'and'} ({right})"
-            left = self.parse(t0, m, nxt, not cond, mid)  # left skips the right part
-            if left is not None:
-                return f"({left}) {'and' if cond else 'or'} ({right})"
+            for left_target, left_cond, word in readings:
+                left = self.parse(t0, m, left_target, left_cond, mid)
+                if left is not None:
+                    return f"({left}) {word} ({right})"
         # ``e op constant``: the right part vanished
         left = self.parse(t0, t1, other, not cond, end_pos)
         if left is not None and other != target:
             return f"({left}) {'and' if cond else 'or'} {'0' if cond else '1'}"
-        return self._ternary(t0, t1, target, cond, end_pos, nxt)
+        return None if preference & 1 else self._ternary(t0, t1, target, cond, end_pos, nxt)
 
     def _ternary(self, t0: int, t1: int, target: int, cond: bool, end_pos: int, nxt: int) -> str | None:
         """``(b if t else o)``: t tests to the else part, b tests, a jump to the end, o tests."""

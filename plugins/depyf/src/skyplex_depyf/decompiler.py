@@ -13,7 +13,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .conditions import GENERAL
+from .conditions import GENERAL, PREFERENCE, PREFERENCES
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .suspend import With, render_with
@@ -21,7 +21,7 @@ from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, W
 
 CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
 CO_COROUTINE, CO_ASYNC_GENERATOR = 0x80, 0x200
-SUPPORTED = {(3, 11)}
+SUPPORTED = {(3, 11), (3, 12), (3, 13)}  # other versions are rewritten into 3.11 operations (versions.py)
 
 
 @dataclass
@@ -61,12 +61,29 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
     first = _attempt(obj, code, name, listing, verify)
     if first.ok or not verify:
         return first
+    best = first
     token = GENERAL.set(True)  # read compound conditions as a whole, then prove it the same way
     try:
-        second = _attempt(obj, code, name, listing, verify)
+        for preference in range(PREFERENCES):  # equivalent readings, until one is proven
+            chosen = PREFERENCE.set(preference)
+            try:
+                second = _attempt(obj, code, name, listing, verify)
+            finally:
+                PREFERENCE.reset(chosen)
+            if second.ok:
+                return second
+            if preference == 0 and _further(second.refusal, first.refusal):
+                best = second
+            if not _reads_conditions(second.refusal):
+                break  # stopped before any other reading could matter
     finally:
         GENERAL.reset(token)
-    return second if second.ok or _further(second.refusal, first.refusal) else first
+    return best
+
+
+def _reads_conditions(refusal: str | None) -> bool:
+    """Whether a refusal came from the recompile check, which another reading of a condition may pass."""
+    return bool(refusal) and refusal.startswith("recompiled source differs")
 
 
 def _further(a: str | None, b: str | None) -> bool:

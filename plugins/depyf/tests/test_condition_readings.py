@@ -1,0 +1,43 @@
+"""Compound conditions with several equivalent readings: ``not (0 if a else 7)`` leaves a test and two
+unconditional jumps the peephole pass threaded in its own order, which an ``and``/``or`` reading
+does not reproduce. The decompiler tries the readings in turn and keeps only one its recompile check
+proves; a reading that is never proven is refused, never emitted."""
+
+from __future__ import annotations
+
+import pytest
+
+from skyplex_depyf.conditions import GENERAL, PREFERENCE
+from skyplex_depyf.corpus import INPUTS, round_trip_generated
+from skyplex_depyf.decompiler import _attempt, decompile
+
+BODY = "    x = 0\n    y = 1\n    z = 2\n"
+CASES = {
+    "not of a conditional expression with constant arms": "    if (not (0 if a else 7)):\n        y = 5\n",
+    "negated conditional expression in elif": (
+        "    if b > 3:\n        x = 1\n    elif not (a if b else 0):\n        z = 4\n"),
+}
+
+
+def _function(body: str) -> str:
+    return "def generated(a, b):\n" + BODY + body + "    return (a, b, x, y, z)\n"
+
+
+@pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))
+def test_an_equivalent_reading_round_trips(body):
+    outcome = round_trip_generated(_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+def test_the_first_reading_alone_is_refused_not_emitted():
+    namespace: dict = {}
+    exec(_function(CASES["not of a conditional expression with constant arms"]), namespace)
+    fn = namespace["generated"]
+    general, first = GENERAL.set(True), PREFERENCE.set(0)
+    try:
+        alone = _attempt(fn, fn.__code__, "generated", "", True)
+    finally:
+        PREFERENCE.reset(first)
+        GENERAL.reset(general)
+    assert not alone.ok and alone.refusal.startswith("recompiled source differs")
+    assert decompile(fn).ok
