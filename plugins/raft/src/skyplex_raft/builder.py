@@ -23,6 +23,9 @@ SYSTEM_PROMPT = ("You answer questions from the documents given. Quote the text 
                  f"between {BEGIN} and {END}, then give the final answer after <ANSWER>:.")
 #: the final answer an abstaining example teaches when its oracle is not among the documents
 ABSTAIN_ANSWER = "The documents do not contain the answer."
+#: the whole target of an abstaining example: no quote, as no document holds one
+ABSTAIN_TARGET = ("##Reason: None of the documents states the answer to this question, so there is nothing to "
+                  f"quote.\n<ANSWER>: {ABSTAIN_ANSWER}")
 #: the system turn of an abstain-mode dataset, on every example alike (so it says nothing of the oracle)
 ABSTAIN_SYSTEM_PROMPT = f"{SYSTEM_PROMPT} If no document holds the answer, answer: {ABSTAIN_ANSWER}"
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -123,8 +126,7 @@ class Example:
         """The chain-of-thought answer: the oracle quoted verbatim, then the final answer; in abstain mode
         without the oracle, the statement that no document holds the answer."""
         if self.abstains:
-            return ("##Reason: None of the documents states the answer to this question, so there is nothing "
-                    f"to quote.\n<ANSWER>: {ABSTAIN_ANSWER}")
+            return ABSTAIN_TARGET
         return answer_target(self.question.quote, self.question.answer)
 
     def to_chat(self) -> dict[str, Any]:

@@ -93,7 +93,8 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
         "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
         "k": options.k, "p": options.p, "test_p": options.test_p, "distractors": options.distractors,
         "chunk_tokens": chunk_tokens,
-        "abstain": options.abstain, "pairing": options.pairing, "abstain_examples": sum(e.abstains for e in examples),
+        "abstain": options.abstain, "pairing": options.pairing,
+        "abstain_examples": sum(e.abstains for e in examples),
         **counts, **model_counts})
 
 
@@ -108,9 +109,9 @@ class RaftTrainer(Trainer):
         self.kernel = kernel
 
     def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
-        """Build the dataset described by ``spec`` (options: k, p, test_p, distractors, test_fraction, seed, abstain, pairing,
-        max_chunks, chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by default,
-        or ``words``)."""
+        """Build the dataset described by ``spec`` (options: k, p, test_p, distractors, test_fraction, seed, abstain,
+        pairing, max_chunks, chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by
+        default, or ``words``)."""
         if not spec.output:
             raise InvalidInputError("the dataset spec needs output: the .jsonl file to write", field="output")
         options, corpus = options_from(spec.options)
