@@ -8,7 +8,7 @@ import dis
 import types
 from typing import Any
 
-from . import handlers, imports, suspend
+from . import handlers, imports, suspend, versions
 from .conditions import GENERAL
 from .flow import ControlFlow
 from .stores import NestedTarget, Stores, keyword_of
@@ -36,7 +36,7 @@ def opaque(value: Expr) -> Expr:
 def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
     """The instructions with ``EXTENDED_ARG`` prefixes dropped, jump targets (and, through the returned
     map, exception-table offsets) moved from a prefix to the instruction it extends."""
-    raw = list(dis.get_instructions(code))
+    raw = versions.instructions(code)  # canonical (3.11) operations whatever the interpreter
     real: dict[int, int] = {}
     pending: list[int] = []
     for ins in raw:
@@ -64,7 +64,7 @@ class Executor(ControlFlow, Stores):
         self.loops: list[Loop] = []
         self.declared: set[str] = set()
         self.exception_entries = [e._replace(start=real.get(e.start, e.start), end=real.get(e.end, e.end),
-                                             target=real.get(e.target, e.target)) for e in handlers.entries(code)]
+                                             target=real.get(e.target, e.target)) for e in versions.exception_entries(code)]
         self.consumed: set = set()
         self.try_exits: dict[int, int] = {}  # index after a try -> index its exits jump to (threaded)
         self.inlined: set[int] = set()  # copies of a finally body the compiler put before a return/break

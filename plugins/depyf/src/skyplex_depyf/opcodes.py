@@ -1,5 +1,9 @@
 """Per-version opcode tables: each CPython version's jump and call spellings mapped onto the canonical
-operations the decompiler's rules are written against, so a new version is a table, not a fork."""
+operations the decompiler's rules are written against, so a new version is a table, not a fork.
+
+The canonical operations are CPython 3.11's. Another version's instruction stream is first rewritten
+into them by :mod:`.versions`, using the renames and intrinsic names below; the shapes that need more
+than a rename (a constant return, a slice, an inlined comprehension) are small rules there."""
 
 from __future__ import annotations
 
@@ -16,8 +20,26 @@ JUMPS_311 = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 #: instructions with no effect on the decompiled source
 SKIP_311 = {"RESUME", "NOP", "PRECALL", "CACHE", "COPY_FREE_VARS", "MAKE_CELL", "EXTENDED_ARG"}
 
+#: 3.12 spellings of canonical operations: one instruction for one, same stack effect
+RENAMES_312 = {"LOAD_FAST_CHECK": "LOAD_FAST"}
+#: 3.12's direction-free conditional jumps; the canonical name adds FORWARD or BACKWARD
+DIRECTIONLESS_JUMPS_312 = {"POP_JUMP_IF_FALSE": "FALSE", "POP_JUMP_IF_TRUE": "TRUE", "POP_JUMP_IF_NONE": "NONE",
+                           "POP_JUMP_IF_NOT_NONE": "NOT_NONE"}
+#: ``CALL_INTRINSIC_1`` functions that were instructions of their own in 3.11
+INTRINSICS_312 = {"INTRINSIC_UNARY_POSITIVE": "UNARY_POSITIVE", "INTRINSIC_LIST_TO_TUPLE": "LIST_TO_TUPLE",
+                  "INTRINSIC_ASYNC_GEN_WRAP": "ASYNC_GEN_WRAP"}
+#: 3.13's instructions that do two canonical things at once: (first, second), each on one name
+SUPERINSTRUCTIONS_313 = {"LOAD_FAST_LOAD_FAST": ("LOAD_FAST", "LOAD_FAST"),
+                         "STORE_FAST_LOAD_FAST": ("STORE_FAST", "LOAD_FAST"),
+                         "STORE_FAST_STORE_FAST": ("STORE_FAST", "STORE_FAST")}
+
+_CANONICAL = {"cond_jumps": COND_JUMPS_311, "jumps": JUMPS_311, "skip": SKIP_311}
 TABLES = {
-    (3, 11): {"cond_jumps": COND_JUMPS_311, "jumps": JUMPS_311, "skip": SKIP_311},
+    (3, 11): {**_CANONICAL, "renames": {}, "directionless": {}, "intrinsics": {}, "superinstructions": {}},
+    (3, 12): {**_CANONICAL, "renames": RENAMES_312, "directionless": DIRECTIONLESS_JUMPS_312,
+              "intrinsics": INTRINSICS_312, "superinstructions": {}},
+    (3, 13): {**_CANONICAL, "renames": RENAMES_312, "directionless": DIRECTIONLESS_JUMPS_312,
+              "intrinsics": INTRINSICS_312, "superinstructions": SUPERINSTRUCTIONS_313},
 }
 
 

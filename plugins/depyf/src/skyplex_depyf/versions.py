@@ -1,0 +1,424 @@
+"""The normalising front end: a CPython version's instruction stream rewritten into the canonical
+(3.11) operations the decompiler's rules are written against, so a new version is an opcode table in
+:mod:`.opcodes` plus the small rules here, not a fork of the rules.
+
+Every rewrite keeps the stack effect of what it replaces, so a rewritten stream runs exactly as the
+original would; what the decompiler makes of it is still proven by recompiling the source under the
+same interpreter and comparing bytecode. A shape no rule here recognises is left as it is, and the
+decompiler then refuses it naming that instruction: nothing is guessed.
+
+The rules, by version:
+
+- 3.12: ``RETURN_CONST`` is ``LOAD_CONST`` + ``RETURN_VALUE``; ``BINARY_SLICE``/``STORE_SLICE`` are
+  ``BUILD_SLICE 2`` + the subscript; ``LOAD_ATTR`` with the method bit is ``LOAD_METHOD``; the
+  direction-free ``POP_JUMP_IF_*`` get their direction from the target; ``COPY 1; POP_JUMP_IF_X;
+  POP_TOP`` is ``JUMP_IF_X_OR_POP``; ``END_FOR`` and ``END_SEND`` disappear (the loop or ``SEND``
+  exits past them); ``CALL_INTRINSIC_1`` of a former instruction is that instruction; the handlers
+  every generator and ``await`` gained (``STOPITERATION_ERROR``, ``CLEANUP_THROW``) are dropped with
+  their table entries; and an inlined comprehension (PEP 709) becomes a call of a comprehension code
+  object again, its saved and restored loop variables dropped.
+- 3.13 adds: ``TO_BOOL`` disappears; the two-name superinstructions are split; ``CALL_KW`` is
+  ``KW_NAMES`` + ``CALL``; ``MAKE_FUNCTION`` + ``SET_FUNCTION_ATTRIBUTE`` is one ``MAKE_FUNCTION``
+  with flags; ``CONVERT_VALUE``/``FORMAT_SIMPLE``/``FORMAT_WITH_SPEC`` are ``FORMAT_VALUE``; and
+  ``PUSH_NULL`` after a callable is ``PUSH_NULL; SWAP 2`` (3.11 pushed the NULL first).
+"""
+
+from __future__ import annotations
+
+import dis
+import sys
+import types
+from typing import Any
+
+from .opcodes import table_for
+
+DROPPED = "<dropped>"  # an instruction the canonical stream does without; jumps to it go to the next one
+_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+_COMPREHENSION_NAMES = {"BUILD_LIST": "<listcomp>", "BUILD_SET": "<setcomp>", "BUILD_MAP": "<dictcomp>"}
+_SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
+_SYNTHETIC_LIMIT = 4096
+_LAST: tuple[Any, Any] = (None, None)  # the last code read and its reading: the executor asks twice
+
+
+def instructions(code: types.CodeType) -> list[dis.Instruction]:
+    """``code``'s instructions as canonical (3.11) operations."""
+    return canonical(code)[0]
+
+
+def exception_entries(code: types.CodeType) -> list:
+    """``code``'s exception table, its offsets those of :func:`instructions`."""
+    return canonical(code)[1]
+
+
+def canonical(code: types.CodeType) -> tuple[list, list]:
+    """(instructions, exception-table entries) of ``code`` in the canonical operations."""
+    global _LAST
+    last = _LAST
+    if last[0] is code:
+        return last[1]
+    synthetic = _SYNTHETIC.get(id(code))
+    if synthetic is not None and synthetic[0] is code:
+        result: tuple[list, list] = (list(synthetic[1]), [])
+    else:
+        result = _Reader(code).read()
+    _LAST = (code, result)
+    return result
+
+
+def _entries(code: types.CodeType) -> list:
+    try:
+        return list(dis._parse_exception_table(code))  # type: ignore[attr-defined]
+    except Exception:
+        return []
+
+
+def _as(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
+    """``ins`` renamed; a new name that is no jump never keeps a jump's opcode (the rules tell jumps by
+    opcode), and the name's own opcode is used where this interpreter has one."""
+    opcode = changes.pop("opcode", None)
+    if opcode is None:
+        opcode = dis.opmap.get(opname, ins.opcode)
+        if opcode in _JUMP_OPCODES and ins.opcode not in _JUMP_OPCODES:
+            opcode = ins.opcode
+    return ins._replace(opname=opname, opcode=opcode, **changes)
+
+
+class _Reader:
+    """One code object's canonical reading."""
+
+    def __init__(self, code: types.CodeType) -> None:
+        self.code = code
+        self.version = sys.version_info[:2]
+        self.table = table_for(self.version)
+        self.instrs = list(dis.get_instructions(code))
+        self.entries = _entries(code)
+        self.moved: dict[int, int] = {}  # offset of a dropped instruction -> the offset that stands for it
+        self.synthetic: list[tuple[types.CodeType, list]] = []
+        self.added: list = []  # table entries for folded comprehensions, from the handler that covered them
+
+    def read(self) -> tuple[list, list]:
+        if self.version == (3, 11):
+            return self.instrs, self.entries
+        self.drop_cold_handlers()
+        stream = self.compact(self.rewrite(self.instrs))
+        stream = self.fold_comprehensions(stream)
+        stream = self.compact([_as(i, DROPPED) if i.opname == "END_FOR" else i for i in stream])
+        for code, body in self.synthetic:
+            body[:] = self.compact([_as(i, DROPPED) if i.opname == "END_FOR" else i for i in body])
+            self.retarget(body)
+            _register(code, body)
+        self.retarget(stream)
+        return stream, self.final_entries(stream)
+
+    # dropping -----------------------------------------------------------------------------------------
+    def compact(self, stream: list) -> list:
+        """``stream`` without dropped instructions; each dropped offset moves to the next kept one."""
+        kept: list = []
+        pending: list[int] = []
+        for ins in stream:
+            if ins.opname == DROPPED:
+                pending.append(ins.offset)
+                continue
+            for offset in pending:
+                self.moved[offset] = ins.offset
+            pending = []
+            kept.append(ins)
+        end = (stream[-1].offset + 2) if stream else 0
+        for offset in pending:
+            self.moved[offset] = end
+        return kept
+
+    def resolve(self, offset: int) -> int:
+        seen = 0
+        while offset in self.moved and seen < 10000:
+            offset = self.moved[offset]
+            seen += 1
+        return offset
+
+    def retarget(self, stream: list) -> None:
+        for k, ins in enumerate(stream):
+            if ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int):
+                stream[k] = ins._replace(argval=self.resolve(ins.argval))
+
+    def drop_cold_handlers(self) -> None:
+        """The handlers 3.12 added to every generator (turning a leaked ``StopIteration`` into a
+        ``RuntimeError``) and around every ``SEND`` (``CLEANUP_THROW``): no source spells them, the
+        compiler adds them again, so they and their table entries go."""
+        at = {ins.offset: k for k, ins in enumerate(self.instrs)}
+        drop: set[int] = set()
+        for entry in self.entries:
+            k = at.get(entry.target)
+            if k is None or k + 1 >= len(self.instrs):
+                continue
+            first, second = self.instrs[k], self.instrs[k + 1]
+            if (first.opname == "CALL_INTRINSIC_1" and first.argrepr == "INTRINSIC_STOPITERATION_ERROR"
+                    and second.opname == "RERAISE") or (
+                    first.opname == "CLEANUP_THROW" and second.opname.startswith("JUMP_BACKWARD")):
+                drop |= {k, k + 1}
+        targets = {self.instrs[k].offset for k in drop}
+        self.entries = [e for e in self.entries if e.target not in targets]
+        self.instrs = [_as(ins, DROPPED) if k in drop else ins for k, ins in enumerate(self.instrs)]
+
+    # one instruction (or a few adjacent ones) at a time ----------------------------------------------------
+    def rewrite(self, instrs: list) -> list:
+        out: list = []
+        t = self.table
+        self.targets = {ins.argval for ins in instrs if ins.opcode in _JUMP_OPCODES}
+        self.targets |= {e.target for e in self.entries}
+        k = 0
+        while k < len(instrs):
+            ins = instrs[k]
+            op = ins.opname
+            nxt = instrs[k + 1] if k + 1 < len(instrs) else None
+            step = 1
+            if op in t["renames"]:
+                out.append(_as(ins, t["renames"][op]))
+            elif op == "LOAD_ATTR" and ins.arg is not None and ins.arg & 1:
+                out.append(_as(ins, "LOAD_METHOD"))
+            elif op == "COPY" and ins.arg == 1 and self.or_pop(instrs, k) is not None:
+                jump_at = self.or_pop(instrs, k)
+                jump = instrs[jump_at]
+                word = t["directionless"][jump.opname]
+                out.append(_as(ins, f"JUMP_IF_{word}_OR_POP", opcode=jump.opcode, arg=jump.arg,
+                               argval=jump.argval, argrepr=jump.argrepr))
+                out += [_as(instrs[q], DROPPED) for q in range(k + 1, jump_at + 2)]
+                step = jump_at + 2 - k
+            elif op in t["directionless"] and self.backward_over(instrs, k):
+                inverse = {"FALSE": "TRUE", "TRUE": "FALSE", "NONE": "NOT_NONE", "NOT_NONE": "NONE"}
+                out += [_as(ins, f"POP_JUMP_BACKWARD_IF_{inverse[t['directionless'][op]]}", arg=nxt.arg,
+                            argval=nxt.argval, argrepr=nxt.argrepr), _as(nxt, DROPPED)]
+                step = 2
+            elif op in t["directionless"]:
+                way = "FORWARD" if ins.argval > ins.offset else "BACKWARD"
+                out.append(_as(ins, f"POP_JUMP_{way}_IF_{t['directionless'][op]}"))
+            elif op == "TO_BOOL" or op == "END_SEND":
+                out.append(_as(ins, DROPPED))
+            elif op == "END_FOR":  # kept as a marker until comprehensions are folded; 3.13 adds a POP_TOP
+                out.append(ins)
+                if self.version >= (3, 13) and nxt is not None and nxt.opname == "POP_TOP":
+                    out.append(_as(nxt, DROPPED))
+                    step = 2
+            elif op == "RETURN_CONST":
+                out += [_as(ins, "LOAD_CONST"), _as(ins, "RETURN_VALUE", offset=ins.offset + 1, arg=None,
+                                                     argval=None, argrepr="")]
+            elif op in ("BINARY_SLICE", "STORE_SLICE"):
+                out += [_as(ins, "BUILD_SLICE", arg=2, argval=2, argrepr=""),
+                        _as(ins, "BINARY_SUBSCR" if op == "BINARY_SLICE" else "STORE_SUBSCR", offset=ins.offset + 1)]
+            elif op == "CALL_INTRINSIC_1" and ins.argrepr in t["intrinsics"]:
+                out.append(_as(ins, t["intrinsics"][ins.argrepr], arg=None, argval=None, argrepr=""))
+            elif op in t["superinstructions"] and isinstance(ins.argval, tuple) and len(ins.argval) == 2:
+                first, second = t["superinstructions"][op]
+                out += [_as(ins, first, arg=ins.arg >> 4, argval=ins.argval[0], argrepr=ins.argval[0]),
+                        _as(ins, second, arg=ins.arg & 15, argval=ins.argval[1], argrepr=ins.argval[1],
+                            offset=ins.offset + 1)]
+            elif op == "PUSH_NULL" and self.version >= (3, 13):  # pushed after the callable: put it below
+                out += [ins, _as(ins, "SWAP", arg=2, argval=2, argrepr="", offset=ins.offset + 1)]
+            elif op == "MAKE_FUNCTION" and self.version >= (3, 13):
+                flags = 0
+                while k + step < len(instrs) and instrs[k + step].opname == "SET_FUNCTION_ATTRIBUTE":
+                    flags |= instrs[k + step].arg
+                    step += 1
+                out.append(_as(ins, "MAKE_FUNCTION", arg=flags, argval=flags))
+                out += [_as(instrs[q], DROPPED) for q in range(k + 1, k + step)]
+            elif op == "LOAD_CONST" and nxt is not None and nxt.opname == "CALL_KW" and isinstance(ins.argval, tuple):
+                out += [_as(ins, "KW_NAMES"), _as(nxt, "CALL")]
+                step = 2
+            elif op == "CONVERT_VALUE" and self.format_of(instrs, k) is not None:
+                out.append(_as(ins, DROPPED))
+                at = self.format_of(instrs, k)
+                instrs = list(instrs)
+                instrs[at] = instrs[at]._replace(arg=ins.arg)  # the conversion travels to its format
+            elif op in ("FORMAT_SIMPLE", "FORMAT_WITH_SPEC"):
+                conversion = ins.arg or 0  # set above when a CONVERT_VALUE went before
+                flags = conversion | (4 if op == "FORMAT_WITH_SPEC" else 0)
+                out.append(_as(ins, "FORMAT_VALUE", arg=flags, argval=flags))
+            else:
+                out.append(ins)
+            k += step
+        return out
+
+    def or_pop(self, instrs: list, k: int) -> int | None:
+        """Index of the conditional jump when ``COPY 1`` at ``k`` opens ``COPY 1; [TO_BOOL];
+        POP_JUMP_IF_FALSE/TRUE; POP_TOP``, 3.12's spelling of ``JUMP_IF_FALSE_OR_POP``."""
+        q = k + 1
+        if q < len(instrs) and instrs[q].opname == "TO_BOOL":
+            q += 1
+        if (q + 1 < len(instrs) and instrs[q].opname in ("POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE")
+                and instrs[q].argval > instrs[q].offset and instrs[q + 1].opname == "POP_TOP"
+                and not any(instrs[p].offset in self.targets for p in range(k + 1, q + 2))):
+            return q  # (a jump landing inside would skip the pop once it is folded away: left as it is)
+        return None
+
+    def backward_over(self, instrs: list, k: int) -> bool:
+        """Whether the conditional jump at ``k`` only hops over a ``JUMP_BACKWARD``: 3.12 has no backward
+        conditional jumps and spells 3.11's ``POP_JUMP_BACKWARD_IF_X T`` as ``POP_JUMP_IF_NOT_X over;
+        JUMP_BACKWARD T; over:``."""
+        if k + 2 >= len(instrs):
+            return False
+        hop, after = instrs[k + 1], instrs[k + 2]
+        return (hop.opname == "JUMP_BACKWARD" and instrs[k].argval == after.offset
+                and hop.offset not in self.targets)
+
+    @staticmethod
+    def format_of(instrs: list, k: int) -> int | None:
+        """Index of the ``FORMAT_SIMPLE``/``FORMAT_WITH_SPEC`` that formats the value ``CONVERT_VALUE``
+        at ``k`` converted: the one meeting that value on top (simple) or just below the spec."""
+        depth = 1
+        for q in range(k + 1, min(len(instrs), k + 200)):
+            ins = instrs[q]
+            if ins.opname == "FORMAT_SIMPLE" and depth == 1:
+                return q
+            if ins.opname == "FORMAT_WITH_SPEC" and depth == 2:
+                return q
+            if ins.opcode in _JUMP_OPCODES:
+                return None  # a branch inside the spec: the depth along one path says nothing, leave it
+            try:
+                depth += dis.stack_effect(ins.opcode, ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None)
+            except ValueError:
+                return None
+            if depth < 1:
+                return None
+        return None
+
+    # inlined comprehensions -----------------------------------------------------------------------------
+    def fold_comprehensions(self, stream: list) -> list:
+        """Each comprehension 3.12 inlined, innermost first, made a call of a comprehension code object
+        again (3.11's shape); one whose shape is not the compiler's usual one stays and is refused."""
+        failed: set[int] = set()
+        while True:
+            starts = [k for k, ins in enumerate(stream) if ins.opname == "LOAD_FAST_AND_CLEAR"
+                      and (k == 0 or stream[k - 1].opname != "LOAD_FAST_AND_CLEAR") and ins.offset not in failed]
+            for start in reversed(starts):
+                folded = self.fold_one(stream, start)
+                if folded is not None:
+                    stream = folded
+                    break
+                failed.add(stream[start].offset)
+            else:
+                return stream
+
+    def fold_one(self, stream: list, s: int) -> list | None:
+        k = s
+        while k < len(stream) and stream[k].opname == "LOAD_FAST_AND_CLEAR":
+            k += 1
+        saved = [ins.argval for ins in stream[s:k]]
+        if s == 0 or stream[s - 1].opname != "GET_ITER" or k + 3 >= len(stream):
+            return None
+        swap, build, swap2, loop = stream[k], stream[k + 1], stream[k + 2], stream[k + 3]
+        if (swap.opname != "SWAP" or swap.arg != len(saved) + 1 or build.opname not in _COMPREHENSION_NAMES
+                or build.arg != 0 or swap2.opname != "SWAP" or swap2.arg != 2 or loop.opname != "FOR_ITER"):
+            return None
+        end = next((q for q in range(k + 4, len(stream)) if stream[q].offset == loop.argval), None)
+        if end is None or stream[end].opname != "END_FOR":
+            return None
+        body = stream[k + 4:end]
+        if any(ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int)
+               and not loop.offset <= ins.argval <= stream[end].offset for ins in body):
+            return None
+        restore = self.restore_of(stream, end + 1, saved)
+        if restore is None:
+            return None
+        dropped_restore, after = restore
+        handlers = {e.target for e in self.entries if build.offset <= e.start <= stream[end].offset}
+        cleanup = self.cleanup_blocks(stream, handlers)
+        if cleanup is None:
+            return None
+        name = _COMPREHENSION_NAMES[build.opname]
+        code = self.code.replace(co_name=name, co_qualname=name, co_flags=0x13, co_exceptiontable=b"")
+        synthetic_body = [build, _as(swap2, "LOAD_FAST", arg=0, argval=".0", argrepr=".0"), loop, *body,
+                          _as(stream[end], "RETURN_VALUE", arg=None, argval=None, argrepr="")]
+        self.synthetic.append((code, synthetic_body))
+        covering = next((e for e in self.entries if e.target not in handlers
+                         and any(e.start <= h < e.end for h in handlers)), None)
+        self.entries = [e for e in self.entries if e.target not in handlers]
+        if covering is not None:
+            self.added.append(covering._replace(start=build.offset, end=stream[end].offset + 1))
+        call = [_as(build, "LOAD_CONST", arg=0, argval=code, argrepr=repr(code)),
+                _as(swap2, "MAKE_FUNCTION", arg=0, argval=0, argrepr=""),
+                _as(loop, "SWAP", opcode=dis.opmap["SWAP"], arg=2, argval=2, argrepr=""),
+                _as(stream[end], "CALL", arg=0, argval=0, argrepr="")]
+        out = stream[:s] + [_as(ins, DROPPED) for ins in stream[s:k + 1]] + call
+        out += [_as(ins, DROPPED) if q in dropped_restore else ins for q, ins in
+                enumerate(stream[end + 1:after], start=end + 1)]
+        out += [_as(ins, DROPPED) if q in cleanup else ins for q, ins in enumerate(stream[after:], start=after)]
+        return out
+
+    @staticmethod
+    def restore_of(stream: list, start: int, saved: list) -> tuple[set[int], int] | None:
+        """The instructions after an inlined comprehension that put its saved variables back: the
+        ``SWAP``s and ``STORE_FAST``s moving the saved values, interleaved with the result's own store
+        or pop (the peephole pass reorders them). (indices to drop, index after them), or None."""
+        model: list[Any] = ["iterator"] + [("saved", name) for name in saved]
+        model[-1], model[-len(model)] = model[-len(model)], model[-1]  # the SWAP that lifted the iterator
+        model[-1] = "result"  # the loop's end pops the iterator; the built list (set, dict) is on top
+        drop: set[int] = set()
+        q = start
+        while any(m != "result" for m in model):
+            if q >= len(stream):
+                return None
+            ins = stream[q]
+            if ins.opname == "SWAP" and ins.arg <= len(model):
+                model[-1], model[-ins.arg] = model[-ins.arg], model[-1]
+                drop.add(q)
+            elif ins.opname == "STORE_FAST" and model[-1] == ("saved", ins.argval):
+                model.pop()
+                drop.add(q)
+            elif ins.opname in ("STORE_FAST", "POP_TOP") and model[-1] == "result":
+                model.pop()
+            else:
+                return None
+            q += 1
+        return drop, q
+
+    @staticmethod
+    def cleanup_blocks(stream: list, targets: set[int]) -> set[int] | None:
+        """Indices of the handlers that restore the saved variables when the comprehension raises:
+        ``SWAP``/``POP_TOP``/``STORE_FAST`` up to ``RERAISE``."""
+        found: set[int] = set()
+        at = {ins.offset: q for q, ins in enumerate(stream)}
+        for target in targets:
+            q = at.get(target)
+            if q is None:
+                return None
+            while q < len(stream) and stream[q].opname in ("SWAP", "POP_TOP", "STORE_FAST"):
+                found.add(q)
+                q += 1
+            if q >= len(stream) or stream[q].opname != "RERAISE":
+                return None
+            found.add(q)
+        return found
+
+    # the table ---------------------------------------------------------------------------------------------
+    def final_entries(self, stream: list) -> list:
+        """Entries with offsets moved like the instructions, empty ones gone, and neighbours that send
+        to the same handler joined."""
+        kept = {ins.offset for ins in stream}
+        order = [ins.offset for ins in stream]
+        position = {offset: n for n, offset in enumerate(order)}
+        out = []
+        for e in sorted(self.entries + self.added, key=lambda e: e.start):
+            start, end, target = self.resolve(e.start), self.resolve(e.end), self.resolve(e.target)
+            if target not in kept or start not in position:
+                continue
+            if end not in position and end <= order[-1]:
+                continue
+            first, past = position[start], position.get(end, len(order))
+            if first >= past:
+                continue
+            out.append(e._replace(start=start, end=end, target=target))
+        joined: list = []
+        for e in out:
+            prev = joined[-1] if joined else None
+            if (prev is not None and (prev.target, prev.depth, prev.lasti) == (e.target, e.depth, e.lasti)
+                    and prev.end == e.start):
+                joined[-1] = prev._replace(end=e.end)
+            else:
+                joined.append(e)
+        return joined
+
+
+def _register(code: types.CodeType, body: list) -> None:
+    if len(_SYNTHETIC) >= _SYNTHETIC_LIMIT:
+        for key in list(_SYNTHETIC)[:_SYNTHETIC_LIMIT // 2]:
+            del _SYNTHETIC[key]
+    _SYNTHETIC[id(code)] = (code, body)
