@@ -3,7 +3,8 @@
 One sandbox run per (problem, program): a small harness inside (``sandbox_harness.py``) forks a child
 per stdin test (one child for all functional tests, reusing one ``Solution()`` as the benchmark does)
 with CPU-time, memory and output limits, and returns raw outputs. Expected outputs never enter the
-sandbox. Verdicts follow the benchmark: tests in order, the first failing test decides.
+sandbox. Verdicts follow the benchmark: tests in order, the first failing test decides; the host
+tells the harness over a live channel when a test has failed, so the rest are not run.
 """
 
 from __future__ import annotations
@@ -178,25 +179,32 @@ def grade_batch(items: Sequence[tuple[Problem, str | None]], *, tests: Literal["
                 verdicts[idx] = _functional(problem, cases, mine, killed, limits)
             else:
                 verdicts[idx] = _stdin(problem, cases, mine, killed, limits)
-                cut = [r["skipped"] for r in mine if "skipped" in r]
-                if cut and not _skip_backed(verdicts[idx], cut[0], j in skipped):
-                    verdicts[idx] = None  # stopped early without a failing test on record: grade it again
-                    no_channel.add(idx)
-                    still.append(idx)
+            cut = [r["skipped"] for r in mine if "skipped" in r]
+            if cut and not _skip_backed(verdicts[idx], cut[0], j in skipped):
+                verdicts[idx] = None  # stopped early without a failing test on record: grade it again
+                no_channel.add(idx)
+                still.append(idx)
         pending = sorted(still)
     return [v for v in verdicts if v is not None]
 
 
 def _judge(run_items: Sequence[tuple[Problem, str | None]], tests: str, limits: Limits):
-    """For the live channel: does this stdin test record fail its test, by the benchmark's comparison
-    and by the tolerant one (a failure only the exact comparison sees leaves the rest to run, since the
-    tolerant verdict beside it needs them)?"""
+    """For the live channel: does this test record (a stdin test's process record, or a functional
+    test's returned value) fail its test, by the benchmark's comparison and by the tolerant one (a
+    failure only the exact comparison sees leaves the rest to run, since the tolerant verdict beside it
+    needs them)?"""
     cases = [p.tests(tests) for p, _ in run_items]
+    functional = [p.kind == "functional" for p, _ in run_items]
 
     def fails(job: int, rec: dict) -> bool:
         test = rec.get("test")
         if not isinstance(test, int) or not 0 <= job < len(cases) or not 0 <= test < len(cases[job]):
             return False
+        if functional[job]:
+            if "value" not in rec:
+                return False
+            got, expected = decode_value(rec["value"]), json.loads(cases[job][test].output)
+            return not compare_value(got, expected) and not compare_value_tolerant(got, expected)
         if _runtime_status(rec, limits) is not None:
             return True
         try:
@@ -211,7 +219,8 @@ def _judge(run_items: Sequence[tuple[Problem, str | None]], tests: str, limits: 
 
 def _skip_backed(verdict: Verdict, skipped_at: int, host_skipped: bool) -> bool:
     """A job the harness stopped early is graded only if the host asked for it and a test before the
-    stop failed on the record (the verdict's first failure), so early stops never decide a verdict."""
+    stop failed on the record (the verdict's first failure; for a functional job, a result in its
+    results file), so early stops never decide a verdict."""
     return host_skipped and verdict.first_failure is not None and verdict.first_failure < skipped_at \
         and verdict.status != "AC"
 

@@ -13,8 +13,11 @@ When the host asks for it (``"channel": true`` in job.json) the harness also ope
 the host before any program runs: two FIFOs it makes in the workspace and unlinks as soon as the host
 holds their other ends (so no program can reach them). Each stdin test's record goes to the host as
 soon as it is written, and the host answers ``skip <job>`` once a test of that job has failed, so the
-job's remaining tests are not run (the benchmark stops at the first failing test too). The channel is
-only advice: verdicts come from this process's stdout alone, and without a channel every test runs.
+job's remaining tests are not run (the benchmark stops at the first failing test too). Functional
+tests all run in one child, which writes each result to its results file and then a byte to a pipe
+that wakes the harness; the harness forwards the new results to the host and ends the child when the
+host answers ``skip``. The channel is only advice: verdicts come from this process's stdout (and the
+results file read after the child has ended) alone, and without a channel every test runs.
 """
 
 import base64
@@ -24,6 +27,7 @@ import os
 import resource
 import select
 import signal
+import stat
 import sys
 import time
 
@@ -250,12 +254,21 @@ def _finish(status):
     os._exit(status)
 
 
-def _child_functional(job):
-    """Runs every functional test against one Solution() (as the benchmark does)."""
+def _close_all_but(keep):
+    """Close every descriptor from 3 up except those in ``keep`` (the harness's channel among them)."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+
+
+def _child_functional(job, res_fd, wake_fd=None):
+    """Runs every functional test against one Solution() (as the benchmark does), writing one JSON line
+    per result to ``res_fd`` (the results file the harness opened). With ``wake_fd`` (a live channel is
+    open) a byte follows each result, so the harness forwards it to the host at once."""
     _redirect("/dev/null", "/tmp/out", "/tmp/err", keep=True)
-    res_fd = os.open("/tmp/results", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.closerange(3, res_fd)
-    os.closerange(res_fd + 1, 65536)
+    _close_all_but({res_fd} if wake_fd is None else {res_fd, wake_fd})
     n = len(job["inputs"])
     hard = job["cpu_s"] * n + 1
     _limit(job["cpu_s"], hard, job["memory_mb"], job["output_bytes"])
@@ -263,6 +276,13 @@ def _child_functional(job):
 
     def put(rec):
         os.write(res_fd, (json.dumps(rec) + "\n").encode())
+
+    def wake():
+        if wake_fd is not None:
+            try:
+                os.write(wake_fd, b".")
+            except OSError:
+                pass  # the pipe is full (the harness has not read it yet) or gone: it is only a wake-up
 
     try:
         g = _program_globals()
@@ -283,6 +303,7 @@ def _child_functional(job):
             if isinstance(value, tuple):
                 value = list(value)
             put({"test": i, "value": _encode(value)})
+            wake()
     except SystemExit as exc:
         status = exc.code if exc.code == EXIT_NO_METHOD else 0
     except MemoryError:
@@ -324,14 +345,15 @@ def _cpu_of(pid):
         return None
 
 
-def _wait(pid, wall_s, cpu_s, job=None, cpu_cap=None):
+def _wait(pid, wall_s, cpu_s, job=None, cpu_cap=None, watch=None):
     """Wait for ``pid``; past ``wall_s`` seconds kill it only when it is blocked (its CPU time stopped
     moving), so a program slowed by a loaded machine is judged by its CPU time, not the clock. A hard
     bound of max(5 x ``wall_s``, 10 x ``cpu_s``) ends everything; so does the host deciding ``job``
     meanwhile, and, given ``cpu_cap``, the program's CPU time reaching it (read from /proc, the exact
     run time the verdict reports; RLIMIT_CPU samples CPU time at clock ticks, and on a loaded machine
     that sample ran up to 8 % ahead, so a program at 5.5 s could be stopped at "6 s"; it stays as a
-    backstop a little above). Returns (status, rusage, wall, walled, skipped, cpu_stopped)."""
+    backstop a little above). ``watch`` is (fd, callback): the callback runs whenever fd is readable.
+    Returns (status, rusage, wall, walled, skipped, cpu_stopped)."""
     start = time.monotonic()
     walled = skipped = cpu_stopped = False
     last_cpu, last_t = None, None
@@ -376,10 +398,15 @@ def _wait(pid, wall_s, cpu_s, job=None, cpu_cap=None):
         if cpu_left is not None:
             left = min(left, cpu_left)
         host = [_CHANNEL[1]] if _CHANNEL is not None and job is not None else []
+        extra = [watch[0]] if watch is not None else []
         if pidfd is not None:
-            ready = select.select([pidfd] + host, [], [], left)[0]
+            ready = select.select([pidfd] + host + extra, [], [], left)[0]
+        elif host or extra:
+            ready = select.select(host + extra, [], [], min(left, 0.005))[0]
         else:
-            ready = select.select(host, [], [], min(left, 0.005))[0] if host else time.sleep(min(left, 0.005))
+            ready = time.sleep(min(left, 0.005))
+        if extra and ready and extra[0] in ready:
+            watch[1]()
         if host and ready and host[0] in ready:
             _poll_host()
     if pidfd is not None:
@@ -395,11 +422,21 @@ def _describe(status, usage, wall, walled, skipped=False):
 
 
 def _read(path, limit):
+    """Up to ``limit + 1`` bytes of the regular file at ``path``; a program may have put a FIFO or a
+    link there, which is read as empty rather than followed or waited on."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        with os.fdopen(fd, "rb", closefd=False) as fh:
             return fh.read(limit + 1)
     except OSError:
         return b""
+    finally:
+        os.close(fd)
 
 
 def _clean():
@@ -423,21 +460,98 @@ def _clean():
                     pass
 
 
+RESULTS_CAP = 64 << 20  # bytes of a functional child's results file the harness reads
+
+
+class _Forwarder:
+    """Sends each functional result to the host as the child writes it: on a wake-up byte, the results
+    file's new complete lines go over the channel (advice only; the file is read again, whole, after
+    the child has ended, and that is what the verdict is made from)."""
+
+    def __init__(self, job, res_fd, wake_fd):
+        self.job, self.res_fd, self.wake_fd, self.offset = job, res_fd, wake_fd, 0
+
+    def __call__(self):
+        try:
+            while os.read(self.wake_fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        except OSError:
+            return
+        try:
+            data = os.pread(self.res_fd, max(0, RESULTS_CAP - self.offset), self.offset)
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1  # a line the child is still writing waits for the next wake-up
+        self.offset += end
+        for rec in _json_lines(data[:end]):
+            if isinstance(rec.get("test"), int) and "value" in rec:
+                _emit_host({"job": self.job, "test": rec["test"], "value": rec["value"]})
+
+
+def _json_lines(data):
+    """The JSON objects among ``data``'s lines (what the program itself wrote there is skipped or kept
+    as it parses: it decides only its own verdict)."""
+    out = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.strip().startswith("{"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
+
+
+def _emit_host(record):
+    """A record for the host's live channel only (it is not part of the harness's output)."""
+    if _CHANNEL is not None:
+        _send((json.dumps(record) + "\n").encode())
+
+
+def _run_functional(j, job):
+    n = len(job["inputs"])
+    # the harness opens the results file and reads it through its own descriptor, never by its path,
+    # which the program could replace (by a FIFO that would block the reader, say)
+    res_fd = os.open("/tmp/results", os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    wake_r = wake_w = forward = None
+    if _CHANNEL is not None:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        _child_functional(job, res_fd, wake_w)
+    if wake_w is not None:
+        os.close(wake_w)
+        forward = _Forwarder(j, res_fd, wake_r)
+    status, usage, wall, walled, skipped, _ = _wait(pid, job["wall_s"] * n + 1, job["cpu_s"] * n, j,
+                                                    watch=(wake_r, forward) if forward else None)
+    _kill_strays()
+    if wake_r is not None:
+        os.close(wake_r)
+    rec = _describe(status, usage, wall, walled)
+    try:
+        data = os.pread(res_fd, RESULTS_CAP + 1, 0)
+    except OSError:
+        data = b""
+    os.close(res_fd)
+    rec["results"] = _json_lines(data)[: 3 * n + 2]
+    rec["stderr"] = _read("/tmp/err", 4000)[-4000:].decode("utf-8", "replace")
+    rec["job"] = j
+    if skipped:  # the host saw a wrong result: the tests from the first without a result on file did not run
+        done = [r["test"] for r in rec["results"] if isinstance(r.get("test"), int)]
+        rec["skipped"] = max(done) + 1 if done else 0
+    _emit(rec)
+
+
 def _run_job(j, job):
     cap = job["output_bytes"]
     if job["kind"] == "functional":
-        sys.stdout.flush()
-        pid = os.fork()
-        if pid == 0:
-            _child_functional(job)
-        n = len(job["inputs"])
-        rec = _describe(*_wait(pid, job["wall_s"] * n + 1, job["cpu_s"] * n)[:4])
-        _kill_strays()
-        rec["results"] = [json.loads(x) for x in _read("/tmp/results", 64 << 20).decode("utf-8", "replace")
-                          .splitlines() if x.strip().startswith("{")][: 3 * n + 2]
-        rec["stderr"] = _read("/tmp/err", 4000)[-4000:].decode("utf-8", "replace")
-        rec["job"] = j
-        _emit(rec)
+        _run_functional(j, job)
         return
     for i, text in enumerate(job["inputs"]):
         _poll_host()
