@@ -30,6 +30,7 @@ import sys
 import types
 from typing import Any
 
+from .conditions import GENERAL
 from .opcodes import table_for
 
 DROPPED = "<dropped>"  # an instruction the canonical stream does without; jumps to it go to the next one
@@ -37,7 +38,7 @@ _JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
 _COMPREHENSION_NAMES = {"BUILD_LIST": "<listcomp>", "BUILD_SET": "<setcomp>", "BUILD_MAP": "<dictcomp>"}
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
-_LAST: tuple[Any, Any] = (None, None)  # the last code read and its reading: the executor asks twice
+_LAST: tuple[Any, Any, bool] = (None, None, False)  # the last code read and its reading: the executor asks twice
 
 
 def instructions(code: types.CodeType) -> list[dis.Instruction]:
@@ -53,15 +54,16 @@ def exception_entries(code: types.CodeType) -> list:
 def canonical(code: types.CodeType) -> tuple[list, list]:
     """(instructions, exception-table entries) of ``code`` in the canonical operations."""
     global _LAST
+    threaded = GENERAL.get()  # the decompiler's second reading: 3.12 threads jumps 3.11 did not
     last = _LAST
-    if last[0] is code:
+    if last[0] is code and last[2] == threaded:
         return last[1]
     synthetic = _SYNTHETIC.get(id(code))
     if synthetic is not None and synthetic[0] is code:
         result: tuple[list, list] = (list(synthetic[1]), [])
     else:
-        result = _Reader(code).read()
-    _LAST = (code, result)
+        result = _Reader(code, threaded).read()
+    _LAST = (code, result, threaded)
     return result
 
 
@@ -86,8 +88,9 @@ def _as(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
 class _Reader:
     """One code object's canonical reading."""
 
-    def __init__(self, code: types.CodeType) -> None:
+    def __init__(self, code: types.CodeType, threaded: bool = False) -> None:
         self.code = code
+        self.threaded = threaded  # read a hop over a back-jump as 3.11's forward jump to the loop's end
         self.version = sys.version_info[:2]
         self.table = table_for(self.version)
         self.instrs = list(dis.get_instructions(code))
@@ -184,9 +187,14 @@ class _Reader:
                 out += [_as(instrs[q], DROPPED) for q in range(k + 1, jump_at + 2)]
                 step = jump_at + 2 - k
             elif op in t["directionless"] and self.backward_over(instrs, k):
-                inverse = {"FALSE": "TRUE", "TRUE": "FALSE", "NONE": "NOT_NONE", "NOT_NONE": "NONE"}
-                out += [_as(ins, f"POP_JUMP_BACKWARD_IF_{inverse[t['directionless'][op]]}", arg=nxt.arg,
-                            argval=nxt.argval, argrepr=nxt.argrepr), _as(nxt, DROPPED)]
+                inverse = {"FALSE": "TRUE", "TRUE": "FALSE", "NONE": "NOT_NONE", "NOT_NONE": "NONE"}[
+                    t["directionless"][op]]
+                closing = self.loop_end(instrs, k + 2, nxt.argval) if self.threaded else None
+                if closing is not None:  # 3.11 jumped forward to the loop's own back-jump
+                    out += [_as(ins, f"POP_JUMP_FORWARD_IF_{inverse}", argval=closing), _as(nxt, DROPPED)]
+                else:
+                    out += [_as(ins, f"POP_JUMP_BACKWARD_IF_{inverse}", arg=nxt.arg, argval=nxt.argval,
+                                argrepr=nxt.argrepr), _as(nxt, DROPPED)]
                 step = 2
             elif op in t["directionless"]:
                 way = "FORWARD" if ins.argval > ins.offset else "BACKWARD"
@@ -258,6 +266,11 @@ class _Reader:
         hop, after = instrs[k + 1], instrs[k + 2]
         return (hop.opname == "JUMP_BACKWARD" and instrs[k].argval == after.offset
                 and hop.offset not in self.targets)
+
+    @staticmethod
+    def loop_end(instrs: list, k: int, head: int) -> int | None:
+        """Offset of the next ``JUMP_BACKWARD`` to ``head`` from ``k``: where a loop closes."""
+        return next((ins.offset for ins in instrs[k:] if ins.opname == "JUMP_BACKWARD" and ins.argval == head), None)
 
     @staticmethod
     def format_of(instrs: list, k: int) -> int | None:

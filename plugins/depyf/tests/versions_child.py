@@ -1,0 +1,68 @@
+"""Run inside another CPython (3.10 to 3.13) by ``test_versions.py``: round-trips a fixed set of
+constructs and a seeded sample of the generated corpus through the decompiler of that interpreter,
+and prints one JSON line. It imports only the plugin's source (on PYTHONPATH), never the kernel."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+from skyplex_depyf.corpus import gen_function, gen_generator, outcome_of
+from skyplex_depyf.decompiler import decompile
+
+# each construct is run on these inputs after the round-trip, and must give the original's results
+CONSTRUCTS = {
+    "comprehensions": ("def f(a, b):\n    xs = list(range(a % 5 + 2))\n"
+                       "    return [x * b for x in xs if x], {x for x in xs}, {x: -x for x in xs}\n"),
+    "nested_comprehension": "def f(a, b):\n    return [[y + x for y in range(x)] for x in range(a % 4)]\n",
+    "comprehension_in_call": "def f(a, b):\n    return sum([x for x in range(a % 6)]) + len({b})\n",
+    "comprehension_stored_over_its_variable": "def f(a, b):\n    x = b\n    x = [x for x in range(a % 3)]\n    return x\n",
+    "slices": "def f(a, b):\n    xs = list(range(9))\n    xs[1:3] = [a, b]\n    return xs[a % 3:b % 5], xs[::2]\n",
+    "return_constant": "def f(a, b):\n    if a > b:\n        return 1\n    return None\n",
+    "and_or_values": "def f(a, b):\n    y = a and b\n    z = a or b\n    return y, z\n",
+    "fstring_conversions": "def f(a, b):\n    return f'{a!r:>{b % 4 + 1}}|{b!s}|{a:03}'\n",
+    "keyword_call": "def f(a, b):\n    return dict(x=a, y=b), sorted([b, a], reverse=True)\n",
+    "closure_with_default": ("def f(a, b):\n    def inner(q=1):\n        return a + q\n"
+                            "    return inner(b) + inner()\n"),
+    "method_call": "def f(a, b):\n    return str(a).replace('1', str(b)).upper()\n",
+    "unary_plus_and_tuple_unpack": "def f(a, b):\n    return +a, (*[a], b)\n",
+    "generator": "def f(a, b):\n    yield from range(a % 3)\n    x = yield b\n    yield x\n",
+    "while_in_for": ("def f(a, b):\n    t = 0\n    for i in range(a % 4):\n        k = 0\n"
+                     "        while k < b % 3:\n            k += 1\n            t += k\n    return t\n"),
+    "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
+}
+INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
+
+
+def judge(source: str) -> str:
+    """'ok', 'refused: <why>' or 'wrong: <how>' for the function ``f`` (or ``generated``) in ``source``."""
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)
+    name = "f" if "f" in namespace else "generated"
+    original = namespace[name]
+    result = decompile(original)
+    if not result.ok:
+        return f"refused: {result.refusal}"
+    rebuilt: dict = {}
+    try:
+        exec(compile(result.source, "<decompiled>", "exec", dont_inherit=True), rebuilt)
+    except SyntaxError as exc:
+        return f"wrong: does not compile: {exc}"
+    problem = outcome_of(original, INPUTS)(rebuilt[name])
+    return f"wrong: {problem}" if problem else "ok"
+
+
+def main() -> None:
+    seed, n_functions, n_generators = (int(a) for a in sys.argv[1:4])
+    rng = random.Random(seed)
+    generated = [gen_function(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_functions)]
+    generated += [gen_generator(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_generators)]
+    report = {"python": list(sys.version_info[:2]),
+              "constructs": {name: judge(source) for name, source in CONSTRUCTS.items()},
+              "generated": [judge(source) for source in generated]}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
