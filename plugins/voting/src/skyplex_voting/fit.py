@@ -28,6 +28,7 @@ from scipy.special import digamma, gammaln, logsumexp
 from skyplex.errors import InvalidInputError
 from skyplex.stats import bootstrap_means
 
+from .grid_prior import fit_grid_prior, grid_draw_curves, grid_predicted_curves
 from .law import check_kmax, check_tie_rule, dirichlet_plurality_curves, plurality_curves
 
 #: Dirichlet parameters stay in [ALPHA_MIN, ALPHA_MAX] (a query seen m times cannot pin them further)
@@ -42,6 +43,8 @@ MIXTURE_MIN_SAMPLES = 12
 BLEND = ("1", "2s")
 #: fewer queries than this cannot separate an easy and a hard component: "blend" keeps one Dirichlet
 BLEND_MIN_QUERIES = 20
+#: ``components=GRID`` fits the nonparametric grid prior (:mod:`.grid_prior`) instead of Dirichlets
+GRID = "grid"
 
 
 def check_counts(counts: Any, *, min_samples: int = 1) -> np.ndarray:
@@ -256,8 +259,11 @@ def fit_prior(counts: Any, *, components: int | str = "auto", seed: int = 0) -> 
     elif components == "blend":
         raise InvalidInputError("'blend' combines two priors: use fit_law(..., components='blend'); "
                                 "fit_prior takes 1, 2, 2s, 3 or 'auto'", field="components")
+    elif components == GRID:
+        raise InvalidInputError("'grid' is not a Dirichlet prior: use fit_law(..., components='grid') or "
+                                "grid_prior.fit_grid_prior; fit_prior takes 1, 2, 2s, 3 or 'auto'", field="components")
     else:
-        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto' or 'blend', got {components!r}",
+        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend' or 'grid', got {components!r}",
                                 field="components")
     best = None
     for fams in shapes:
@@ -335,6 +341,8 @@ class LawFit:
     k_interval: tuple[int, int]
     level: float
     extras: dict = field(default_factory=dict)
+    #: posterior sd of each query's accuracy at every K (the grid prior gives it; None otherwise)
+    per_query_sd: np.ndarray | None = None
 
     def to_dict(self, *, with_queries: bool = False) -> dict:
         """JSON-ready: curve (K = 1..kmax), optimum and interval, the prior."""
@@ -343,6 +351,8 @@ class LawFit:
                "level": self.level, "prior": self.prior.to_dict(), **self.extras}
         if with_queries:
             out["per_query"] = self.per_query.tolist()
+            if self.per_query_sd is not None:
+                out["per_query_sd"] = self.per_query_sd.tolist()
         return out
 
 
@@ -390,6 +400,8 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     if not 0 < level < 1:
         raise InvalidInputError(f"level must be between 0 and 1, got {level}", field="level")
     extras: dict = {}
+    if components == GRID:
+        return _fit_grid_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == "auto":
         C = check_counts(counts, min_samples=2)
         if np.median(C.sum(axis=1)) < MIXTURE_MIN_SAMPLES and C.shape[0] >= BLEND_MIN_QUERIES:
@@ -423,6 +435,28 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
         interval = (min(lo, k_best), max(hi, k_best))
     return LawFit(prior=priors[0], kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
                   accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras)
+
+
+def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, level: float,
+                  seed: int) -> LawFit:
+    """:func:`fit_law` with the grid prior (:mod:`.grid_prior`): the curve is each query's posterior
+    weights times the grid's exact curves; ``per_query_sd`` is the posterior sd of each query's
+    accuracy at every K; the optimum's interval draws grid points from the posteriors."""
+    prior = fit_grid_prior(counts)
+    per_query, per_query_sd = grid_predicted_curves(prior, counts, kmax, tie)
+    curve = per_query.mean(axis=0)
+    k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
+    interval = (k_best, k_best)
+    if draws > 0:
+        lo, hi = k_interval(grid_draw_curves(prior, counts, kmax, draws, tie, seed), rounds=rounds,
+                            level=level, seed=seed)
+        interval = (min(lo, k_best), max(hi, k_best))
+    sd_opt = per_query_sd[:, k_best - 1]
+    extras = {"grid": {"median_query_sd_at_k_opt": float(np.median(sd_opt)),
+                       "max_query_sd_at_k_opt": float(sd_opt.max())}}
+    return LawFit(prior=prior, kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
+                  accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras,
+                  per_query_sd=per_query_sd)
 
 
 def empirical_curves(counts: Any, kmax: int, tie: str = "random") -> np.ndarray:
