@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-p", type=float, default=0.5, help="oracle share of the held-out split")
     parser.add_argument("--pairing", action="store_true",
                         help="train questions in pairs, with and without the oracle (same distractors otherwise)")
+    parser.add_argument("--curriculum", action="store_true",
+                        help="half the train questions with random distractors, trained on first; then BM25's")
     parser.add_argument("--distractors", choices=["bm25", "random"], default="bm25")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of entities held out")
     parser.add_argument("--steps", type=int, default=60)
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     chunks, questions = fictional_corpus(args.entities, args.seed)
     examples, skipped = build_examples(chunks, questions, RaftOptions(
         k=args.k, p=args.p, test_p=args.test_p, distractors=args.distractors, test_fraction=args.test_fraction,
-        seed=args.seed, abstain=True, pairing=args.pairing))
+        seed=args.seed, abstain=True, pairing=args.pairing,
+        curriculum=args.curriculum))
     train_path = work / "fictional.jsonl"
     n_train = write_jsonl([e for e in examples if e.split == "train"], train_path)
     n_test = write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))

@@ -46,7 +46,10 @@ class RaftOptions:
     questions come in pairs, one example with the oracle and one without it, the same question and the
     same distractors otherwise: whether the documents hold the answer is then the only thing that tells
     the two targets apart. As many train questions are paired as a share ``p`` allows (all at 0.5); the
-    rest keep their oracle (p above 0.5) or lack it (below). The held-out split is never paired."""
+    rest keep their oracle (p above 0.5) or lack it (below). The held-out split is never paired.
+    With ``curriculum``, half the train questions, chosen at random, get random distractors (stage 0, easy)
+    and the rest BM25's hard negatives (stage 1); a fine-tune with ``curriculum`` trains on the easy stage
+    first. The held-out split keeps BM25 distractors and is the one a build without it holds out."""
 
     k: int = 4
     p: float = 0.8
@@ -56,9 +59,13 @@ class RaftOptions:
     abstain: bool = False
     test_p: float | None = None
     pairing: bool = False
+    curriculum: bool = False
 
     def validate(self) -> None:
         """Refuse settings that cannot make a dataset, naming the setting."""
+        if self.curriculum and self.distractors != "bm25":
+            raise InvalidInputError(f"curriculum with distractors={self.distractors!r}: the curriculum goes from "
+                                    "random to bm25 distractors; leave distractors at bm25", field="curriculum")
         if not 0.0 <= self.p <= 1.0:
             raise InvalidInputError(f"p={self.p} is outside [0, 1]; give the share of examples that keep their "
                                     "oracle, e.g. 0.8", field="p")
@@ -116,6 +123,8 @@ class Example:
     split: str
     metadata: dict[str, Any] = field(default_factory=dict)
     abstain: bool = False
+    #: curriculum stage (0: random distractors, 1: BM25's), None outside a curriculum build
+    stage: int | None = None
 
     @property
     def abstains(self) -> bool:
@@ -133,7 +142,7 @@ class Example:
         """The example as a chat record (system/user/assistant) with its provenance under ``raft``."""
         docs = "\n".join(f"<DOCUMENT>{d.text}</DOCUMENT>" for d in self.documents)
         oracle_position = next((i for i, d in enumerate(self.documents) if d.id == self.question.oracle_id), None)
-        return {
+        record = {
             "messages": [
                 {"role": "system", "content": ABSTAIN_SYSTEM_PROMPT if self.abstain else SYSTEM_PROMPT},
                 {"role": "user", "content": f"{docs}\n\nQuestion: {self.question.question}"},
@@ -145,6 +154,9 @@ class Example:
                      "quote": self.question.quote, "template": self.question.template, "split": self.split,
                      "abstain": self.abstains},
         }
+        if self.stage is not None:
+            record["raft"]["stage"] = self.stage
+        return record
 
 
 def answer_target(quote: str, answer: str) -> str:
@@ -213,6 +225,7 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
             planned.append((q, split, picked))
         if progress:
             progress(n + 1, len(questions))
+    stages = _curriculum(planned, train_pool, by_id, options) if options.curriculum else {}
     examples = []
     for split in ("train", "test"):
         group = [item for item in planned if item[1] == split]
@@ -228,6 +241,8 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
             # pairs draw from their own generator: the main one advanced as without pairing, so the held-out
             # split is the same with and without it and runs of both compare on the same questions
             unpaired = _paired_examples(group, options, by_id, random.Random(f"pairing:{options.seed}"))
+        for e in unpaired:
+            e.stage = stages.get(e.question.id) if split == "train" else None
         examples += unpaired
     check_leakage(examples, by_id)
     for e in examples:
@@ -235,6 +250,24 @@ def build_examples(chunks: list[Chunk], questions: list[Question], options: Raft
             raise InvalidInputError(f"question {e.question.id}: a quote in its answer is not verbatim in its oracle",
                                     field="quote")
     return examples, {"skipped_too_few_distractors": skipped}
+
+
+def _curriculum(planned: list[tuple[Question, str, list[Chunk]]], train_pool: list[Chunk],
+                by_id: dict[str, Chunk], options: RaftOptions) -> dict[str, int]:
+    """Stage of each train question, replacing in ``planned`` the BM25 distractors of the easy half (stage 0)
+    with random ones. Its own generator: the main one, and so the held-out split, is as without it."""
+    rng = random.Random(f"curriculum:{options.seed}")
+    easy_picker = DistractorPicker(train_pool, "random", rng)
+    train = [n for n, (_, split, _) in enumerate(planned) if split == "train"]
+    easy = set(rng.sample(train, len(train) // 2))
+    stages = {}
+    for n in train:
+        q, split, picked = planned[n]
+        if n in easy:
+            # the pool that served BM25 has at least k eligible chunks, so random picks cannot run short
+            planned[n] = (q, split, easy_picker.pick(q, by_id[q.oracle_id], options.k) or picked)
+        stages[q.id] = 0 if n in easy else 1
+    return stages
 
 
 def paired_count(n: int, p: float) -> int:

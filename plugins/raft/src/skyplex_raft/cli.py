@@ -29,6 +29,8 @@ def raft() -> None:
               help="Examples without their oracle teach 'The documents do not contain the answer.'")
 @click.option("--pairing", is_flag=True,
               help="Train questions in pairs: with the oracle and without it, the same distractors otherwise.")
+@click.option("--curriculum", is_flag=True,
+              help="Half the train questions get random (easy) distractors, stage 0; the rest BM25's, stage 1.")
 @click.option("--max-chunks", type=int, help="Use only the first N chunks of the corpus.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--hf-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -40,7 +42,7 @@ def raft() -> None:
 @json_option
 @pass_kernel
 def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
-              abstain: bool, pairing: bool, max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
+              abstain: bool, pairing: bool, curriculum: bool, max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
               chunk_tokens: int | None, tokenizer: str, json_output: bool) -> None:
     """Build a RAFT dataset from SOURCE's documents into --out (chat-format JSONL)."""
     from .builder import RaftOptions
@@ -53,7 +55,8 @@ def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors
         count = kernel.models.get(tokenizer).count_tokens
     artifact = build_dataset(source, out, RaftOptions(k=k, p=p, distractors=distractors,
                                                       test_fraction=test_fraction, seed=seed,
-                                                      abstain=abstain, pairing=pairing),
+                                                      abstain=abstain, pairing=pairing,
+                                                      curriculum=curriculum),
                              max_chunks=max_chunks, backend=kernel.models.get(model) if model else None,
                              model_name=model, chunk_tokens=chunk_tokens, count_tokens=count)
     if hf_dir is not None:
@@ -88,11 +91,13 @@ def _print(artifact: Any) -> None:
 @click.option("--save-every", type=int, default=10, show_default=True, help="Checkpoint every N steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-merge", is_flag=True, help="Save the adapter only, not the merged model.")
+@click.option("--curriculum", is_flag=True,
+              help="Train on the dataset's stages in order, easy first (a build made with --curriculum).")
 @json_option
 @pass_kernel
 def finetune_cmd(kernel: Any, dataset: Path, base_model: str, out: Path, max_steps: int | None, epochs: float,
                  max_seq_len: int, r: int, alpha: int, learning_rate: float, batch_size: int, save_every: int,
-                 seed: int, no_merge: bool, json_output: bool) -> None:
+                 seed: int, no_merge: bool, curriculum: bool, json_output: bool) -> None:
     """LoRA-tune a model on a RAFT dataset; the merged model loads in the local backend (model_dir)."""
     from skyplex.interfaces import FinetuneSpec
 
@@ -100,7 +105,7 @@ def finetune_cmd(kernel: Any, dataset: Path, base_model: str, out: Path, max_ste
 
     options = {"max_steps": max_steps, "epochs": epochs, "max_seq_len": max_seq_len, "r": r, "alpha": alpha,
                "learning_rate": learning_rate, "batch_size": batch_size, "save_every": save_every, "seed": seed,
-               "merge": not no_merge}
+               "merge": not no_merge, "curriculum": curriculum}
     spec = FinetuneSpec(dataset=str(dataset), base_model=base_model, output=str(out), options=options)
     result = RaftTrainer(kernel=kernel).finetune(
         spec, progress=None if json_output else lambda done, total, message: click.echo(message, err=True))

@@ -38,7 +38,9 @@ CHECKPOINT = "checkpoint.pt"
 class LoraOptions:
     """LoRA rank ``r`` and ``alpha`` on ``target_modules``; AdamW at ``learning_rate`` (linear decay to
     0); ``max_steps`` optimizer steps of ``batch_size`` examples (unset: ``epochs`` passes over the data);
-    sequences longer than ``max_seq_len`` tokens lose the middle of their documents."""
+    sequences longer than ``max_seq_len`` tokens lose the middle of their documents. With ``curriculum``,
+    the steps go through the dataset's stages in order (records carry ``raft.stage``, easy first), each
+    stage getting an equal share of the steps (see :func:`batch_order`)."""
 
     r: int = 16
     alpha: int = 32
@@ -54,6 +56,7 @@ class LoraOptions:
     seed: int = 0
     merge: bool = True
     threads: int | None = None
+    curriculum: bool = False
 
     def validate(self) -> None:
         """Refuse settings that cannot train, naming the setting."""
@@ -155,8 +158,29 @@ def encode_example(tokenizer: Any, messages: list[dict[str, str]], max_seq_len: 
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids, truncated
 
 
-def batch_order(n_examples: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
-    """Example indices of every step: a fresh shuffle per pass over the data, fixed by ``seed``."""
+def batch_order(n_examples: int, steps: int, batch_size: int, seed: int,
+                stages: list[int] | None = None) -> list[list[int]]:
+    """Example indices of every step: a fresh shuffle per pass over the data, fixed by ``seed``. Given each
+    example's curriculum ``stages``, the steps are split into as many equal runs as there are stages, in
+    ascending order; a run draws only from its stage's examples, a fresh shuffle per pass over them."""
+    if stages is not None:
+        if len(stages) != n_examples:
+            raise ValueError(f"{len(stages)} stages for {n_examples} examples")
+        levels = sorted(set(stages))
+        members = {level: [i for i, s in enumerate(stages) if s == level] for level in levels}
+        rng = random.Random(seed)
+        pools: dict[int, list[int]] = {level: [] for level in levels}
+        batches = []
+        for step in range(steps):
+            level = levels[step * len(levels) // steps]
+            batch = []
+            for _ in range(batch_size):
+                if not pools[level]:
+                    pools[level] = list(members[level])
+                    rng.shuffle(pools[level])
+                batch.append(pools[level].pop())
+            batches.append(batch)
+        return batches
     rng = random.Random(seed)
     order: list[int] = []
     while len(order) < steps * batch_size:
@@ -166,10 +190,22 @@ def batch_order(n_examples: int, steps: int, batch_size: int, seed: int) -> list
     return [order[s * batch_size:(s + 1) * batch_size] for s in range(steps)]
 
 
+def curriculum_stages(records: list[dict[str, Any]], dataset: Path) -> list[int]:
+    """Each record's curriculum stage (``raft.stage``), refusing a dataset that has none to order by."""
+    stages = [r.get("raft", {}).get("stage") if isinstance(r.get("raft"), dict) else None for r in records]
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in stages):
+        raise InvalidInputError(f"dataset {dataset}: a curriculum needs every record's raft.stage; build the "
+                                "dataset with the curriculum option (skyplex raft build --curriculum)",
+                                field="curriculum")
+    return stages
+
+
 def fingerprint(dataset: Path, base_model: str, options: LoraOptions) -> str:
     """What a checkpoint belongs to: the dataset's bytes, the base model and every option but threads."""
     digest = hashlib.sha256(dataset.read_bytes())
     settings = {k: v for k, v in asdict(options).items() if k not in {"threads", "save_every"}}
+    if not options.curriculum:
+        del settings["curriculum"]  # runs from before the option existed keep their fingerprint
     digest.update(json.dumps({"base": base_model, **settings}, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
@@ -190,6 +226,8 @@ def finetune_lora(dataset: Path, base_model: str, output: Path, options: LoraOpt
     records = read_chat_records(Path(dataset))
     if options.max_examples:
         records = records[:options.max_examples]
+    # refused before the model loads: a curriculum run on a dataset without stages would only fail later
+    stages = curriculum_stages(records, Path(dataset)) if options.curriculum else None
     folder = resolve_base_model(base_model, data_dir)
     output.mkdir(parents=True, exist_ok=True)
     run_id = fingerprint(Path(dataset), base_model, options)
@@ -228,7 +266,8 @@ def finetune_lora(dataset: Path, base_model: str, output: Path, options: LoraOpt
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
     steps = options.max_steps or max(1, math.ceil(options.epochs * len(encoded) / options.batch_size))
-    batches = batch_order(len(encoded), steps, options.batch_size, options.seed)
+    batches = batch_order(len(encoded), steps, options.batch_size, options.seed,
+                          stages=stages)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     losses: list[float] = []
     start = 0

@@ -27,7 +27,7 @@ def _flag(value: Any) -> bool:
 
 _flag.__name__ = "true/false flag"
 _OPTION_TYPES = {"k": int, "p": float, "distractors": str, "test_fraction": float, "seed": int, "abstain": _flag,
-                 "test_p": float, "pairing": _flag}
+                 "test_p": float, "pairing": _flag, "curriculum": _flag}
 
 
 _CORPUS_OPTIONS = {"max_chunks": int, "chunk_tokens": int, "tokenizer": str}
@@ -93,7 +93,7 @@ def build_dataset(source: str, out: Path, options: RaftOptions, *, max_chunks: i
         "chunks": len(chunks), "questions": len(questions), "oracle_present_share": present / max(1, len(examples)),
         "k": options.k, "p": options.p, "test_p": options.test_p, "distractors": options.distractors,
         "chunk_tokens": chunk_tokens,
-        "abstain": options.abstain, "pairing": options.pairing,
+        "abstain": options.abstain, "pairing": options.pairing, "curriculum": options.curriculum,
         "abstain_examples": sum(e.abstains for e in examples),
         **counts, **model_counts})
 
@@ -110,7 +110,7 @@ class RaftTrainer(Trainer):
 
     def build_dataset(self, spec: DatasetSpec, *, progress: Any = None) -> DatasetArtifact:
         """Build the dataset described by ``spec`` (options: k, p, test_p, distractors, test_fraction, seed, abstain,
-        pairing, max_chunks, chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by
+        pairing, curriculum, max_chunks, chunk_tokens and tokenizer: a kernel model backend whose tokenizer counts, ``local`` by
         default, or ``words``)."""
         if not spec.output:
             raise InvalidInputError("the dataset spec needs output: the .jsonl file to write", field="output")
