@@ -137,6 +137,7 @@ def render_top(code: types.CodeType, defaults: tuple | None, trailer: list[str] 
     note = ""
     if defaults:
         from .executor import const_expr
+        from .versions import constant_instruction  # Instruction's fields differ by version
 
         try:
             default_texts = [const_expr(d, dis.Instruction("LOAD_CONST", 100, 0, d, repr(d), 0, None, False)).text

@@ -67,6 +67,14 @@ def canonical(code: types.CodeType) -> tuple[list, list]:
     return result
 
 
+def constant_instruction(value: Any) -> dis.Instruction:
+    """A ``LOAD_CONST value`` instruction, built with whatever fields this interpreter's ``dis`` has."""
+    known = {"opname": "LOAD_CONST", "opcode": dis.opmap["LOAD_CONST"], "arg": 0, "argval": value,
+             "argrepr": repr(value), "offset": 0, "start_offset": 0, "starts_line": None, "line_number": None,
+             "is_jump_target": False, "label": None, "positions": None, "cache_info": None}
+    return dis.Instruction(**{name: known.get(name) for name in dis.Instruction._fields})
+
+
 def _entries(code: types.CodeType) -> list:
     try:
         return list(dis._parse_exception_table(code))  # type: ignore[attr-defined]
@@ -229,8 +237,10 @@ class _Reader:
                 out.append(_as(ins, "MAKE_FUNCTION", arg=flags, argval=flags))
                 out += [_as(instrs[q], DROPPED) for q in range(k + 1, k + step)]
             elif op == "LOAD_CONST" and nxt is not None and nxt.opname == "CALL_KW" and isinstance(ins.argval, tuple):
-                out += [_as(ins, "KW_NAMES"), _as(nxt, "CALL")]
+                out += [_as(ins, "KW_NAMES"), _as(nxt, "PRECALL"), _as(nxt, "CALL", offset=nxt.offset + 1)]
                 step = 2
+            elif op == "CALL":  # 3.11 announced each call with a PRECALL, and the rules match on it
+                out += [_as(ins, "PRECALL"), _as(ins, "CALL", offset=ins.offset + 1)]
             elif op == "CONVERT_VALUE" and self.format_of(instrs, k) is not None:
                 out.append(_as(ins, DROPPED))
                 at = self.format_of(instrs, k)
