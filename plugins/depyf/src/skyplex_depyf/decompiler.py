@@ -140,7 +140,7 @@ def render_top(code: types.CodeType, defaults: tuple | None, trailer: list[str] 
         from .versions import constant_instruction  # Instruction's fields differ by version
 
         try:
-            default_texts = [const_expr(d, dis.Instruction("LOAD_CONST", 100, 0, d, repr(d), 0, None, False)).text
+            default_texts = [const_expr(d, constant_instruction(d)).text
                              for d in defaults]
         except Refusal:  # defaults live on the function object, not in its code: show which, keep going
             note = f"# defaults not shown (not literals): {', '.join(type(d).__name__ for d in defaults)}\n"
