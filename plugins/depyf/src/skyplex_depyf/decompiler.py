@@ -16,6 +16,7 @@ from typing import Any
 from .conditions import GENERAL, PREFERENCE, PREFERENCES
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
+from .patterns import Match, render_match
 from .suspend import With, render_with
 from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
 
@@ -321,6 +322,8 @@ def render_block(stmts: list) -> list[str]:
             lines += render_try(node, render_block, _indent)
         elif isinstance(node, With):
             lines += render_with(node, render_block, _indent)
+        elif isinstance(node, Match):
+            lines += render_match(node, render_block, _indent)
         elif isinstance(node, (Append, ForTarget)):
             raise Refusal(0, "-", f"{type(node).__name__} outside a comprehension or loop")
         else:

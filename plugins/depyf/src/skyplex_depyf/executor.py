@@ -8,7 +8,7 @@ import dis
 import types
 from typing import Any
 
-from . import handlers, imports, suspend, versions
+from . import handlers, imports, patterns, suspend, versions
 from .conditions import GENERAL
 from .flow import ControlFlow
 from .stores import NestedTarget, Stores, keyword_of
@@ -397,6 +397,14 @@ class Executor(ControlFlow, Stores):
                 raise self.refuse(ins, f"POP_TOP of {type(value).__name__}")
         elif op == "SWAP":
             stack[-1], stack[-arg] = stack[-arg], stack[-1]
+        elif (op == "COPY" and arg == 1 and isinstance(stack[-1], Expr)
+              and (found := patterns.match_statement(self, i, hi, stack, stmts)) is not None):
+            return found  # a match statement: the subject copied for each case but the last
+        elif op in ("MATCH_SEQUENCE", "MATCH_MAPPING") and isinstance(stack[-1], Expr):
+            found = patterns.match_statement(self, i, hi, stack, stmts)
+            if found is None:
+                raise self.refuse(ins, "match statement of an unknown shape")
+            return found
         elif op == "COPY" and arg == 1 and self.instrs[i + 1].opname != "LOAD_ATTR":
             top = stack[-1]
             if isinstance(top, Chain):
