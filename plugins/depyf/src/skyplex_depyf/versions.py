@@ -31,6 +31,7 @@ import types
 from typing import Any
 
 from .conditions import GENERAL
+from .layout import relayout
 from .opcodes import table_for
 
 DROPPED = "<dropped>"  # an instruction the canonical stream does without; jumps to it go to the next one
@@ -119,7 +120,7 @@ class _Reader:
             self.retarget(body)
             _register(code, body)
         self.retarget(stream)
-        return stream, self.final_entries(stream)
+        return relayout(stream, self.final_entries(stream))
 
     # dropping -----------------------------------------------------------------------------------------
     def compact(self, stream: list) -> list:

@@ -1,0 +1,173 @@
+"""3.11's block layout for 3.12+ streams: since 3.12 the compiler moves every block reached only by
+an exception (``except`` clauses, ``with`` exits, their clean-ups) to the end of the code, and a
+handler leaves by jumping back. 3.11 placed each handler right after the code it protects, jumped
+over by the normal path. The decompiler's try and with rules read that layout, so the handlers are
+put back there: before the instruction they return to, behind a ``JUMP_FORWARD`` to it.
+
+Moving blocks changes no behaviour when every jump keeps its target, fall-throughs are made explicit
+and each instruction keeps its handler: offsets are then renumbered in the new order, the exception
+table is rebuilt from each instruction's handler, and jump names follow their new direction. When
+the layout is not the one described (a jump from normal code into the moved part, a block that falls
+into it) nothing moves, and the rules refuse what they cannot read."""
+
+from __future__ import annotations
+
+import dis
+from collections import Counter
+from typing import Any
+
+_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+_TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
+                "JUMP_BACKWARD_NO_INTERRUPT"}
+_UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
+_WITH_CLEANUP = ["COPY", "POP_EXCEPT", "RERAISE"]
+
+
+def relayout(stream: list, entries: list) -> tuple[list, list]:
+    """(instructions, entries) with handler blocks where 3.11 put them; unchanged when unsure."""
+    if not entries or not stream:
+        return stream, entries
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    cold = min(e.target for e in entries)
+    c = position.get(cold)
+    if c is None or c == 0 or stream[c - 1].opname not in _TERMINATORS:
+        return stream, entries
+    if any(_is_jump(ins) and ins.argval >= cold for ins in stream[:c]):
+        return stream, entries  # normal code reaches into the tail: not 3.12's cold blocks
+    handler_of = {ins.offset: _handler(entries, ins.offset) for ins in stream}
+    groups = _groups(stream, entries, c, cold)
+    if groups is None:
+        return stream, entries
+    before: dict[int, list] = {}  # warm offset -> the groups placed just before it, in order
+    for group in groups:
+        land = _landing(group, entries, cold, stream, position)
+        if land is None:
+            return stream, entries
+        before.setdefault(land, []).append(_with_cleanup_first(group, entries))
+    out: list = []
+    added: set[int] = set()
+    for n, ins in enumerate(stream[:c]):
+        if ins.offset in before:
+            if out and out[-1].opname not in _TERMINATORS:  # the normal path jumps over the handlers
+                hop = out[-1].offset + 1
+                while hop in position or hop in added:
+                    hop += 1
+                added.add(hop)
+                out.append(ins._replace(opname="JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                                        argval=ins.offset, argrepr="", offset=hop))
+                handler_of[hop] = None
+            for group in before[ins.offset]:
+                out += group
+        out.append(ins)
+    out, removed = _without_hops_to_next(out)
+    return _renumber(out, handler_of, removed, type(entries[0]))
+
+
+def _is_jump(ins: Any) -> bool:
+    return ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int)
+
+
+def _handler(entries: list, offset: int) -> tuple | None:
+    entry = next((e for e in entries if e.start <= offset < e.end), None)
+    return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+
+def _groups(stream: list, entries: list, c: int, cold: int) -> list[list] | None:
+    """The moved tail cut at each handler that protects normal code, each with the clean-ups after it."""
+    primary = sorted({e.target for e in entries if e.start < cold})
+    starts = [n for n in range(c, len(stream)) if stream[n].offset in primary]
+    if not starts or starts[0] != c:
+        return None
+    bounds = starts + [len(stream)]
+    return [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _landing(group: list, entries: list, cold: int, stream: list, position: dict) -> int | None:
+    """Where a handler group goes: before the normal-code instruction it jumps back to (the most used
+    one), or, when it never returns there, right after the range it protects."""
+    exits = Counter(ins.argval for ins in group if _is_jump(ins) and ins.argval < cold)
+    if exits:
+        return exits.most_common(1)[0][0]
+    first = group[0].offset
+    ends = [e.end for e in entries if e.target == first and e.start < cold]
+    if not ends:
+        return None
+    end = max(ends)
+    return end if end in position and end < cold else None
+
+
+def _with_cleanup_first(group: list, entries: list) -> list:
+    """3.11 put a ``with`` exit's clean-up (``COPY 3; POP_EXCEPT; RERAISE 1``) right after its
+    ``RERAISE 2``, before the block that swallows the exception; 3.12 puts it last."""
+    names = [ins.opname for ins in group]
+    if names[:2] != ["PUSH_EXC_INFO", "WITH_EXCEPT_START"] or "RERAISE" not in names:
+        return group
+    reraise = names.index("RERAISE")
+    target = next((e.target for e in entries if e.start <= group[0].offset < e.end), None)
+    at = next((n for n, ins in enumerate(group) if ins.offset == target), None)
+    if at is None or at <= reraise or names[at:at + 3] != _WITH_CLEANUP:
+        return group
+    cleanup = group[at:at + 3]
+    rest = group[:at] + group[at + 3:]
+    return rest[:reraise + 1] + cleanup + rest[reraise + 1:]
+
+
+def _without_hops_to_next(stream: list) -> tuple[list, dict[int, int]]:
+    """Unconditional jumps to the very next instruction do nothing; 3.11 never emits them. Returns
+    the rest and, for each removed jump, the instruction that stands for it (the next one)."""
+    out = []
+    removed: dict[int, int] = {}
+    for n, ins in enumerate(stream):
+        if ins.opname in _UNCONDITIONAL and n + 1 < len(stream) and stream[n + 1].offset == ins.argval:
+            removed[ins.offset] = ins.argval
+            continue
+        out.append(ins)
+    return out, removed
+
+
+def _renumber(stream: list, handler_of: dict, removed: dict[int, int], entry_type: Any) -> tuple[list, list]:
+    """Offsets 0, 2, 4, ... in the new order; jumps renamed by their new direction; the exception
+    table rebuilt from each instruction's handler."""
+    new = {ins.offset: 2 * n for n, ins in enumerate(stream)}
+    end = 2 * len(stream)
+
+    def moved(offset: int) -> int:
+        for _ in range(len(removed) + 1):
+            if offset not in removed:
+                break
+            offset = removed[offset]
+        return new.get(offset, end)
+
+    out = []
+    for ins in stream:
+        offset = new[ins.offset]
+        if _is_jump(ins):
+            target = moved(ins.argval)
+            name = _directed(ins.opname, target > offset)
+            out.append(ins._replace(offset=offset, argval=target, opname=name))
+        else:
+            out.append(ins._replace(offset=offset))
+    entries: list = []
+    for ins, original in zip(out, stream):
+        handler = handler_of.get(original.offset)
+        if handler is None:
+            continue
+        target, depth, lasti = handler
+        entry = (ins.offset, ins.offset + 2, moved(target), depth, lasti)
+        if entries and entries[-1][1] == ins.offset and entries[-1][2:] == entry[2:]:
+            entries[-1] = (entries[-1][0],) + entry[1:]
+        else:
+            entries.append(entry)
+    return out, [entry_type(*e) for e in entries]
+
+
+def _directed(name: str, forward: bool) -> str:
+    """A jump's canonical name for its direction."""
+    if name.startswith("POP_JUMP_FORWARD_IF_") or name.startswith("POP_JUMP_BACKWARD_IF_"):
+        condition = name.split("_IF_", 1)[1]
+        return f"POP_JUMP_{'FORWARD' if forward else 'BACKWARD'}_IF_{condition}"
+    if name in _UNCONDITIONAL:
+        if forward:
+            return "JUMP_FORWARD"
+        return name if name != "JUMP_FORWARD" else "JUMP_BACKWARD"
+    return name
