@@ -168,7 +168,15 @@ class _Reader:
                     first.opname == "CLEANUP_THROW" and second.opname.startswith("JUMP_BACKWARD")):
                 drop |= {k, k + 1}
         targets = {self.instrs[k].offset for k in drop}
+        gone = targets | {self.instrs[k + 1].offset for k in drop if k + 1 < len(self.instrs)}
+        holes = [e for e in self.entries if e.target in targets and self.instrs[at[e.target]].opname == "CLEANUP_THROW"]
         self.entries = [e for e in self.entries if e.target not in targets]
+        for hole in holes:  # a yield inside a try or with: 3.11 protected it like its neighbours
+            before = next((e for e in self.entries if e.end == hole.start), None)
+            after = next((e for e in self.entries if e.start == hole.end and e.start not in gone), None)
+            if before is not None and after is not None and before[2:] == after[2:]:
+                self.entries.append(before._replace(start=hole.start, end=hole.end))
+        self.entries.sort(key=lambda e: e.start)
         self.instrs = [_as(ins, DROPPED) if k in drop else ins for k, ins in enumerate(self.instrs)]
 
     # one instruction (or a few adjacent ones) at a time ----------------------------------------------------
