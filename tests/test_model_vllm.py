@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,12 +59,27 @@ def test_bad_options_name_the_setting(tmp_path, options, field):
     assert info.value.field == field
 
 
-def test_server_that_dies_while_starting_shows_its_log(tmp_path):
+def test_server_that_dies_while_starting_shows_its_log(tmp_path, monkeypatch):
     # a python without vllm: the server module cannot be imported, the process exits at once
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     backend = VLLMBackend(data_dir=tmp_path, python=sys.executable, model=str(tmp_path), startup_timeout_s=60)
     with pytest.raises(ModelUnavailableError, match=r"(?s)exited with code 1 while starting.*No module named"):
         backend.ensure_server()
     backend.close()
+    assert list((tmp_path / "tmp").iterdir()) == []  # its socket folder went with it
+
+
+def test_a_server_that_cannot_launch_leaves_no_socket_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    not_executable = tmp_path / "python"
+    not_executable.write_text("")  # a file, so it is taken as the interpreter, but the launch itself fails
+    backend = VLLMBackend(data_dir=tmp_path, python=str(not_executable), model=str(tmp_path))
+    with pytest.raises(ModelUnavailableError, match=r"cannot run the vLLM environment's interpreter .*Permission denied"):
+        backend.ensure_server()
+    backend.close()
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_metrics_parser_reads_a_real_vllm_scrape():
@@ -153,11 +169,15 @@ def test_close_stops_the_whole_server_process_group(tmp_path, skyplex_model_cach
     backend.ensure_server()
     pgid = backend.server.process.pid
     assert backend.generate(["1, 2,"], GenerationParams(max_tokens=2))[0].usage.completion_tokens == 2
+    rpc_dir = backend.server.rpc_dir
+    # vLLM's engine sockets live in the server's own folder, not loose in the system temp folder
+    assert rpc_dir is not None and any(entry.is_socket() for entry in rpc_dir.iterdir())
     backend.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _group_alive(pgid):
         time.sleep(0.5)
     assert not _group_alive(pgid)
+    assert not rpc_dir.exists()
 
 
 def _group_alive(pgid: int) -> bool:

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -94,6 +97,9 @@ class VLLMServer:
         self.python, self.args, self.env, self.log_path, self.port = python, args, env, log_path, port
         self.process: subprocess.Popen[bytes] | None = None
         self.started_s: float | None = None  # seconds from launch to healthy
+        # vLLM opens its engine's ZMQ sockets under VLLM_RPC_BASE_PATH (default: the system temp folder)
+        # and leaves them there when its process is killed: a folder of its own, removed on stop()
+        self.rpc_dir: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -104,22 +110,33 @@ class VLLMServer:
         import httpx
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(self.env)
+        if "VLLM_RPC_BASE_PATH" not in env:  # a path the user chose is theirs to keep
+            self.rpc_dir = Path(tempfile.mkdtemp(prefix=f"skyplex-vllm-{self.port}-"))
+            env["VLLM_RPC_BASE_PATH"] = str(self.rpc_dir)
         launched = time.monotonic()
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                [str(self.python), "-m", SERVER_MODULE, *self.args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                start_new_session=True,  # its own process group: stop() reaches the engine's children too
-            )
+        with self._rpc_dir_removed_on_error(), open(self.log_path, "ab") as out:
+            try:
+                self.process = subprocess.Popen(
+                    [str(self.python), "-m", SERVER_MODULE, *self.args],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,  # its own process group: stop() reaches the engine's children too
+                )
+            except OSError as exc:
+                raise ModelUnavailableError(
+                    f"cannot run the vLLM environment's interpreter {self.python} ({exc.strerror}); "
+                    "point SKYPLEX_VLLM_PYTHON at a working one, or run `make install-vllm`"
+                ) from exc
         atexit.register(self.stop)
         deadline = launched + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if (returncode := self.process.poll()) is not None:
+                self.stop()  # reaps the group and removes the socket folder
                 raise ModelUnavailableError(
-                    f"the vLLM server exited with code {self.process.returncode} while starting; "
+                    f"the vLLM server exited with code {returncode} while starting; "
                     f"the end of its log ({self.log_path}):\n{self.log_tail()}"
                 )
             try:
@@ -136,6 +153,16 @@ class VLLMServer:
             f"the end of its log ({self.log_path}):\n{self.log_tail()}"
         )
 
+    @contextlib.contextmanager
+    def _rpc_dir_removed_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            if self.rpc_dir is not None:
+                shutil.rmtree(self.rpc_dir, ignore_errors=True)
+                self.rpc_dir = None
+            raise
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -146,11 +173,20 @@ class VLLMServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace_s: float = 20.0) -> None:
-        """SIGTERM the server's process group, SIGKILL whatever is left after ``grace_s``."""
+        """SIGTERM the server's process group, SIGKILL whatever is left after ``grace_s``; remove its sockets."""
         process, self.process = self.process, None
         if process is None:
             return
         atexit.unregister(self.stop)
+        try:
+            self._stop_group(process, grace_s)
+        finally:
+            if self.rpc_dir is not None:
+                shutil.rmtree(self.rpc_dir, ignore_errors=True)
+                self.rpc_dir = None
+
+    @staticmethod
+    def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
         if process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGTERM)
