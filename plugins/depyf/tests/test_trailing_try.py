@@ -1,6 +1,8 @@
 """Shapes the compiler gives a ``try`` that ends a branch: its exits are threaded past the ``else``
 part straight to where the ``if`` statement goes next, or, with a ``pass`` after it, stop at the
-branch's own closing jump. Each must round-trip by behaviour and by bytecode."""
+branch's own closing jump. A ``break`` or ``continue`` in a try body leaves the protected range
+before the body ends, so the ``else`` clause starts where the body's jumps over that exit land.
+Each must round-trip by behaviour and by bytecode."""
 
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ CASES = {
     "nested try/finally ending the then branch": (
         "    if a < b:\n        try:\n            try:\n                z = 1 // a\n            finally:\n"
         "                y = 9\n        finally:\n            x = 3\n    else:\n        y = 5\n"),
+    "break in a try body with an else clause": (
+        "    for i in range(a + 2):\n        try:\n            if i > b:\n                break\n"
+        "        except ZeroDivisionError:\n            x = 1\n        else:\n            z += i\n"),
+    "continue in a try body with an else clause": (
+        "    for i in range(a + 2):\n        try:\n            if i > b:\n                continue\n"
+        "            y = 1 // i\n        except ZeroDivisionError:\n            x = 1\n        else:\n            z += i\n"),
 }
 
 
@@ -35,4 +43,12 @@ def _function(body: str) -> str:
 @pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))
 def test_trailing_try_round_trips(body):
     outcome = round_trip_generated(_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+def test_break_as_the_last_statement_of_a_function():
+    source = ("def generated(a, b):\n    for i in range(a + 3):\n        try:\n            if i > b:\n"
+              "                break\n        except ZeroDivisionError:\n            a = 1\n        else:\n"
+              "            b += i\n")
+    outcome = round_trip_generated(source, INPUTS)
     assert outcome.outcome == "ok", outcome.detail

@@ -124,18 +124,23 @@ def _protected_end(executor: Any, entry: Any) -> int:
 def _body_and_else(executor: Any, i: int, entry: Any, body_end: int, stack: list) -> tuple[list, list]:
     """The protected body and the ``else`` clause (statements after the range, before the jump)."""
     protected = _protected_end(executor, entry)
-    if i < protected < body_end:
-        # a ``return`` ends the protected range early too; when the split reads nothing, try the whole
+    ins = executor.instrs
+    # a ``return`` ends the protected range early too, and a ``break`` or ``continue`` leaves it before
+    # the body ends (its exit code stands outside the range, the body's own jumps pass over it): the
+    # ``else`` clause starts at the range's end or where such a jump lands; when no split reads, the whole
+    splits = [protected] + sorted({executor.target(x) for x in ins[i:protected] if x.opcode in _JUMP_CODES
+                                   and protected < executor.target(x) < body_end})
+    for split in splits if i < protected < body_end else []:
         consumed, declared = set(executor.consumed), set(executor.declared)
         try:
-            body, rest = executor.block(i, protected, stack)
+            body, rest = executor.block(i, split, stack)
         except Refusal:
             executor.consumed, executor.declared = consumed, declared
             body, rest = [None], []
         if body != [None] and len(rest) == len(stack):
-            orelse, rest = executor.block(protected, body_end, stack)
+            orelse, rest = executor.block(split, body_end, stack)
             if len(rest) != len(stack):
-                raise _refusal(executor, protected, "else clause leaves values on the stack")
+                raise _refusal(executor, split, "else clause leaves values on the stack")
             if not body:
                 body = [Line("pass")]
             return body, orelse
