@@ -39,20 +39,29 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
     if groups is None:
         return stream, entries
     before: dict[int, list] = {}  # warm offset -> the groups placed just before it, in order
+    starts: dict[int, int] = {}  # id of a placed group -> the first offset its handler protects
     for group in groups:
         land = _landing(group, entries, cold, stream, position)
         if land is None:
             return stream, entries
-        before.setdefault(land, []).append(_with_cleanup_first(group, entries))
+        placed = _with_cleanup_first(group, entries)
+        starts[id(placed)] = min(e.start for e in entries if e.target == group[0].offset)
+        before.setdefault(land, []).append(placed)
     out: list = []
     added: set[int] = set()
+    hops: dict[int, int] = {}  # warm offset -> the jump over the handlers placed before it
     for n, ins in enumerate(stream[:c]):
         if ins.offset in before:
-            if out and out[-1].opname not in _TERMINATORS:  # the normal path jumps over the handlers
+            first = min(starts[id(g)] for g in before[ins.offset])
+            inside = [k for k, x in enumerate(out) if _is_jump(x) and x.argval == ins.offset
+                      and position[first] <= position.get(x.offset, -1)]
+            if inside or (out and out[-1].opname not in _TERMINATORS):  # the normal path jumps over them
                 hop = out[-1].offset + 1
                 while hop in position or hop in added:
                     hop += 1
                 added.add(hop)
+                for k in inside:  # 3.11 ended the statement there and jumped from it
+                    out[k] = out[k]._replace(argval=hop)
                 out.append(ins._replace(opname="JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
                                         argval=ins.offset, argrepr="", offset=hop))
                 handler_of[hop] = None
@@ -93,7 +102,45 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     if not ends:
         return None
     end = max(ends)
-    return end if end in position and end < cold else None
+    if end not in position or end >= cold:
+        return None
+    if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
+        copy = _finally_copy(group, stream, position[end], position[cold])
+        return None if copy is None else copy
+    return end
+
+
+def _is_finally(group: list) -> bool:
+    """A handler that is no ``except`` clause: no type test, no bare ``POP_TOP`` of the exception."""
+    names = [ins.opname for ins in group[1:8]]
+    return group[0].opname == "PUSH_EXC_INFO" and names[:1] != ["POP_TOP"] and "CHECK_EXC_MATCH" not in names
+
+
+def _finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | None:
+    """Offset just after the normal path's copy of a ``finally`` body starting at index ``at``: the
+    handler's copy, up to its ``RERAISE``, without the ``POP_TOP; POP_EXCEPT`` a ``return`` in it adds."""
+    body: list[str] = []
+    for ins in group[1:]:
+        if ins.opname == "RERAISE":
+            break
+        body.append(ins.opname)
+    else:
+        return None
+    cleaned: list[str] = []
+    for name in body:
+        if name == "POP_EXCEPT" and cleaned and cleaned[-1] == "POP_TOP":
+            cleaned.pop()
+            continue
+        cleaned.append(name)
+    names = [ins.opname for ins in stream[at:cold_at] if ins.opname != "NOP"]
+    cleaned = [name for name in cleaned if name != "NOP"]
+    if names[:len(cleaned)] != cleaned:
+        return None
+    count, k = 0, at
+    while count < len(cleaned):
+        count += stream[k].opname != "NOP"
+        k += 1
+    return stream[k].offset if k < cold_at else None
 
 
 def _with_cleanup_first(group: list, entries: list) -> list:
