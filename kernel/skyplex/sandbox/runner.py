@@ -31,7 +31,7 @@ from .forward import INSIDE_DIR, RELAY_SOURCE, PortForwarder
 from .lifetime import NamespaceInit
 from .policy import KilledBy, SandboxPolicy, SandboxResult, SandboxUnavailable
 from .seccomp import SeccompUnsupported, build_filter
-from .workspace import chown_tree, mount_limited_fs, stale_workspace_mounts, umount
+from .workspace import chown_tree, mount_limited_fs, stale_owned_folders, stale_workspace_mounts, umount
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +388,7 @@ def _feed(pipe, data: bytes) -> None:
 
 
 _ETC_FOLDERS: dict[tuple[tuple[str, str], ...], str] = {}
+_ETC_PREFIX = "skyplex-sandbox-etc-"
 _ETC_LOCK = threading.Lock()
 
 
@@ -400,7 +401,11 @@ def _etc_folder(data: dict[str, str]) -> str:
         folder = _ETC_FOLDERS.get(key)
         if folder is not None and os.path.isdir(folder):
             return folder
-        folder = tempfile.mkdtemp(prefix="skyplex-sandbox-etc-")
+        # the maker's pid in the name: a process that ends without its exit handlers (SIGKILL, a pool
+        # worker's os._exit) leaves its folder, and the next maker removes it
+        for stale in stale_owned_folders(Path(tempfile.gettempdir()), _ETC_PREFIX):
+            shutil.rmtree(stale, ignore_errors=True)
+        folder = tempfile.mkdtemp(prefix=f"{_ETC_PREFIX}{os.getpid()}-")
         for name in ETC_FILES:
             host, dest = f"/etc/{name}", os.path.join(folder, name)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -419,9 +424,16 @@ def _etc_folder(data: dict[str, str]) -> str:
                 if not os.path.islink(os.path.join(dirpath, f)):
                     os.chmod(os.path.join(dirpath, f), 0o644)
         if not _ETC_FOLDERS:
-            atexit.register(lambda: [shutil.rmtree(f, ignore_errors=True) for f in _ETC_FOLDERS.values()])
+            atexit.register(_remove_own_etc_folders, os.getpid())
         _ETC_FOLDERS[key] = folder
         return folder
+
+
+def _remove_own_etc_folders(maker: int) -> None:
+    # a forked child inherits this handler and the folder table: only the maker removes its folders
+    if os.getpid() == maker:
+        for folder in _ETC_FOLDERS.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _info_w(argv: list[str]) -> int:

@@ -49,9 +49,31 @@ def stale_workspace_mounts(parent: Path) -> list[Path]:
         found = _OWNED_NAME.search(mount_point.name)
         if mount_point.parent != parent or found is None:
             continue
-        if not Path(f"/proc/{found.group(1)}").exists():
+        if not _maker_alive(found.group(1)):
             stale.append(mount_point)
     return stale
+
+
+def stale_owned_folders(parent: Path, prefix: str) -> list[Path]:
+    """Folders directly under ``parent`` named ``<prefix><pid>-<8 characters>`` whose maker process is
+    gone: a process that ends without running its exit handlers (SIGKILL, ``os._exit`` in a pool
+    worker) leaves its temp folders behind. A folder of a live process is never listed."""
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return []
+    stale = []
+    for entry in entries:
+        if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+            continue
+        found = _OWNED_NAME.search(entry.name)
+        if found is not None and entry.name == f"{prefix}{found.group(0)[1:]}" and not _maker_alive(found.group(1)):
+            stale.append(Path(entry.path))
+    return stale
+
+
+def _maker_alive(pid: str) -> bool:
+    return Path(f"/proc/{pid}").exists()
 
 
 #: how many folder levels the hand-over descends (one descriptor is open per level)
