@@ -2,16 +2,20 @@
 
 Per problem the sandboxed grader's verdict is compared with the official one (graded on public AND
 hidden tests: an official pass must pass here; an official fail may pass the public tests), and every
-disagreement is listed with the grader's reason. Throughput is measured against an in-process grader
-built the benchmark's way (one forked process per problem, the code exec'd with a mocked stdin and a
-captured stdout, a 6 s wall alarm per test), interleaved in the same run, and against the same
-in-process grader with a 6 s CPU-time alarm instead (ITIMER_PROF), which spends what the sandbox spends
-on a program that runs into the limit (the wall alarm gives up sooner on a loaded machine, and fails
-slow correct programs). The ratio is reported on all problems and, in a second interleaved pass, on
-the problems that no grader stopped at its time limit (``--rest-pass``). Timing is ``--repeats``
-rounds of the three graders, the order flipped each round; the table gives the medians of the times
-and of the per-round ratios. Optionally the sandboxed grading is repeated with a CPU-burning process
-alongside and verdict changes are counted.
+disagreement is listed with the grader's reason. Throughput is measured against three in-process
+graders built the benchmark's way (one forked process per problem, the code exec'd with a mocked
+stdin and a captured stdout), interleaved in the same run: "wall", the benchmark's grader as it is (a
+6 s wall alarm per test); "joined", the same with only its thread defect fixed (it waits for the
+program's non-daemon threads before reading the captured output, so programs that print from a
+thread are run to the end and graded right instead of failing at once, as the sandbox does); and
+"cpu", the wall grader with a 6 s CPU-time alarm instead (ITIMER_PROF), which spends what the sandbox
+spends on a program that runs into the limit (the wall alarm gives up sooner on a loaded machine, and
+fails slow correct programs). The problems whose pass/fail differs between the graders are listed.
+The ratio is reported on all problems and, in a second interleaved pass, on the problems that no
+grader stopped at its time limit (``--rest-pass``). Timing is ``--repeats`` rounds of the four
+graders, the order flipped each round; the table gives the medians of the times and of the
+per-round ratios. Optionally the sandboxed grading is repeated with a CPU-burning process alongside
+and verdict changes are counted.
 
     .venv/bin/python benchmarks/livecodebench_regrade.py [--models O1-Mini] [--limit N] [--repeats 5]
         [--stability-runs 3] [--rest-pass] [--skip QID ...]
@@ -27,6 +31,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,12 +59,33 @@ def _on_alarm(signum, frame):
     raise _Alarm()
 
 
+#: the in-process graders: (alarm clock, whether the program's threads are joined before its output
+#: is read). "wall" is the benchmark's grader as it is; "joined" the same with only its thread defect
+#: fixed (output printed from a thread the program started is kept, not lost); "cpu" a CPU-time alarm
+INPROCESS = {"wall": ("wall", False), "joined": ("wall", True), "cpu": ("cpu", False)}
+
+
 def inprocess_grade(job: tuple) -> str:
     """The benchmark's way, unsandboxed: exec in this (fresh) process, mocked stdin, an alarm per test
-    (``clock`` "wall": the benchmark's 6 s wall alarm; "cpu": 6 s of this process's CPU time).
-    Returns "pass", "fail" or "timeout"."""
-    code, func_name, inputs, outputs, clock = job
+    (``clock`` "wall": the benchmark's 6 s wall alarm; "cpu": 6 s of this process's CPU time). With
+    ``join`` the program's own non-daemon threads are joined (under the same alarm) before its captured
+    output is read, which the benchmark does not do. Returns "pass", "fail" or "timeout"."""
+    result = _inprocess_grade(job)
+    if job[5] and any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # a thread still running after a timeout: this pool worker, which has already sent its result
+        # when it ends, would otherwise wait for that thread forever at its exit
+        threading._register_atexit(os._exit, 0)
+    return result
+
+
+def _inprocess_grade(job: tuple) -> str:
+    code, func_name, inputs, outputs, clock, join = job
     sys.set_int_max_str_digits(0)
+    if join:
+        # a new thread is a daemon when the thread starting it is one, and a pool worker that replaced
+        # another was forked from the pool's daemon handler thread: make this thread what a program's
+        # main thread is (not a daemon), so the program's threads are daemons exactly when it says so
+        threading.current_thread()._daemonic = False
     timer, sig = (signal.ITIMER_REAL, signal.SIGALRM) if clock == "wall" else (signal.ITIMER_PROF, signal.SIGPROF)
     signal.signal(sig, _on_alarm)
 
@@ -67,7 +93,7 @@ def inprocess_grade(job: tuple) -> str:
         signal.setitimer(timer, seconds)
 
     try:
-        return "pass" if _inprocess_tests(code, func_name, inputs, outputs, arm) else "fail"
+        return "pass" if _inprocess_tests(code, func_name, inputs, outputs, arm, join) else "fail"
     except _Alarm:
         arm(0)
         return "timeout"
@@ -76,7 +102,17 @@ def inprocess_grade(job: tuple) -> str:
         return "fail"
 
 
-def _inprocess_tests(code, func_name, inputs, outputs, arm) -> bool:
+def _join_program_threads(before: set) -> None:
+    """Wait for the threads the program started (not daemons: the interpreter would not wait for those)."""
+    while True:
+        left = [t for t in threading.enumerate() if t not in before and not t.daemon and t.is_alive()]
+        if not left:
+            return
+        for t in left:
+            t.join()
+
+
+def _inprocess_tests(code, func_name, inputs, outputs, arm, join=False) -> bool:
     """Every test in order, stopping at the first failure; ``arm(s)`` sets the per-test alarm."""
     if func_name:
         g: dict = {"__name__": "tmp_sol"}
@@ -95,6 +131,7 @@ def _inprocess_tests(code, func_name, inputs, outputs, arm) -> bool:
         buf = io.StringIO()
         old_in = sys.stdin
         sys.stdin = io.StringIO(inp)
+        before = set(threading.enumerate())
         try:
             arm(6)
             with contextlib.redirect_stdout(buf):
@@ -102,6 +139,8 @@ def _inprocess_tests(code, func_name, inputs, outputs, arm) -> bool:
                     exec(compiled, {"__name__": "__main__"})
                 except SystemExit:
                     pass
+                if join:  # the output (and stdin) a thread uses stays redirected until it has ended
+                    _join_program_threads(before)
             arm(0)
         finally:
             sys.stdin = old_in
@@ -123,8 +162,10 @@ def explain(problem, detail: dict) -> str:
     return f"official: {msg} {where}"
 
 
-def run_inprocess(tasks, clock: str = "wall") -> tuple[list[str], float]:
-    jobs = [(c or "", p.func_name, [t.input for t in p.public_tests], [t.output for t in p.public_tests], clock)
+def run_inprocess(tasks, grader: str = "wall") -> tuple[list[str], float]:
+    """Grade ``tasks`` with the in-process grader named in :data:`INPROCESS`; (results, seconds)."""
+    clock, join = INPROCESS[grader]
+    jobs = [(c or "", p.func_name, [t.input for t in p.public_tests], [t.output for t in p.public_tests], clock, join)
             for p, c in tasks]
     start = time.perf_counter()
     ctx = multiprocessing.get_context("fork")
@@ -156,11 +197,13 @@ def median(xs: list[float]) -> float:
 
 
 def timed_rounds(tasks, repeats: int) -> dict:
-    """``repeats`` rounds of the three graders, interleaved (the order flips each round, so a load that
+    """``repeats`` rounds of the four graders, interleaved (the order flips each round, so a load that
     drifts favours none); per round the sandboxed time over each in-process one, then the medians."""
     rounds = []
     for r in range(repeats):
-        order = ["sandbox", "wall", "cpu"] if r % 2 == 0 else ["cpu", "wall", "sandbox"]
+        order = ["sandbox", "wall", "joined", "cpu"]
+        if r % 2:
+            order.reverse()
         row: dict = {"load_before": os.getloadavg()[0]}
         for name in order:
             if name == "sandbox":
@@ -168,14 +211,26 @@ def timed_rounds(tasks, repeats: int) -> dict:
             else:
                 row[f"{name}_results"], row[f"{name}_s"] = run_inprocess(tasks, name)
         row["load_after"] = os.getloadavg()[0]
-        row["ratio_wall"] = row["sandbox_s"] / row["wall_s"]
-        row["ratio_cpu"] = row["sandbox_s"] / row["cpu_s"]
+        for name in INPROCESS:
+            row[f"ratio_{name}"] = row["sandbox_s"] / row[f"{name}_s"]
         rounds.append(row)
-        print(f"  round {r + 1}: sandboxed {row['sandbox_s']:.1f} s, in-process wall alarm {row['wall_s']:.1f} s, "
-              f"CPU alarm {row['cpu_s']:.1f} s: {row['ratio_wall']:.2f}x / {row['ratio_cpu']:.2f}x "
+        print(f"  round {r + 1}: sandboxed {row['sandbox_s']:.1f} s; in-process: wall alarm {row['wall_s']:.1f} s, "
+              f"threads joined {row['joined_s']:.1f} s, CPU alarm {row['cpu_s']:.1f} s: {row['ratio_wall']:.2f}x / "
+              f"{row['ratio_joined']:.2f}x / {row['ratio_cpu']:.2f}x "
               f"(load {row['load_before']:.1f} -> {row['load_after']:.1f})", flush=True)
-    return {"rounds": rounds, **{f"median_{k}": median([r[k] for r in rounds])
-                                 for k in ("sandbox_s", "wall_s", "cpu_s", "ratio_wall", "ratio_cpu")}}
+    keys = ["sandbox_s"] + [f"{n}_s" for n in INPROCESS] + [f"ratio_{n}" for n in INPROCESS]
+    return {"rounds": rounds, **{f"median_{k}": median([r[k] for r in rounds]) for k in keys}}
+
+
+def verdict_differences(tasks, sand, results: dict[str, list[str]]) -> list[dict]:
+    """The problems on which the sandboxed grader and the in-process ones do not all agree on pass."""
+    out = []
+    for i, ((p, code), v) in enumerate(zip(tasks, sand)):
+        row = {name: res[i] for name, res in results.items()}
+        if len({v.passed} | {x == "pass" for x in row.values()}) > 1:
+            out.append({"question_id": p.question_id, "sandbox": v.status, "sandbox_cpu_s": round(v.cpu_s, 2), **row,
+                        "threaded": "Thread(" in (code or "")})
+    return out
 
 
 def main() -> None:
@@ -203,11 +258,12 @@ def main() -> None:
         if args.no_baseline:
             sand, t_sand = run_sandboxed(tasks)
             timing = {"rounds": [], "median_sandbox_s": t_sand}
-            base1, base_cpu = ["fail"] * len(tasks), ["fail"] * len(tasks)
+            base1, base_join, base_cpu = (["fail"] * len(tasks) for _ in range(3))
         else:
             timing = timed_rounds(tasks, max(1, args.repeats))
             first = timing["rounds"][0]
-            sand, base1, base_cpu = first["sandbox_verdicts"], first["wall_results"], first["cpu_results"]
+            sand, base1, base_join, base_cpu = (first["sandbox_verdicts"], first["wall_results"],
+                                                first["joined_results"], first["cpu_results"])
             for later in timing["rounds"][1:]:  # the timing rounds double as a stability check without load
                 timing.setdefault("verdict_changes_between_rounds", 0)
                 timing["verdict_changes_between_rounds"] += sum(
@@ -221,7 +277,10 @@ def main() -> None:
                                       "sandbox": v.status, "sandbox_cpu_s": round(v.cpu_s, 3), "inprocess": b,
                                       "reason": v.message[:300] or explain(p, detail), "official_detail": detail})
         row = {"sandbox_passed": sum(v.passed for v in sand), "official_passed": sum(off),
-               "inprocess_passed": base1.count("pass"), "inprocess_cpu_alarm_passed": base_cpu.count("pass"),
+               "inprocess_passed": base1.count("pass"), "inprocess_joined_passed": base_join.count("pass"),
+               "inprocess_cpu_alarm_passed": base_cpu.count("pass"),
+               "verdict_differences": [] if args.no_baseline else verdict_differences(
+                   tasks, sand, {"wall": base1, "joined": base_join, "cpu": base_cpu}),
                "official_pass_sandbox_fail": sum(1 for d in disagreements if d["official"] == "pass"),
                "official_fail_sandbox_pass": sum(1 for d in disagreements if d["official"] == "fail"),
                "timing": {k: v for k, v in timing.items() if k != "rounds"},
@@ -239,7 +298,8 @@ def main() -> None:
                    v.cpu_s for v, b in zip(sand, base1) if b == "fail" and v.status in ("AC", "TLE")), 2),
                "sandbox_cpu_s": round(sum(v.cpu_s for v in sand), 2),
                "load_average": list(os.getloadavg())}
-        limited = {v.question_id for v, b, c in zip(sand, base1, base_cpu) if v.status == "TLE" or "timeout" in (b, c)}
+        limited = {v.question_id for v, b, j, c in zip(sand, base1, base_join, base_cpu)
+                   if v.status == "TLE" or "timeout" in (b, j, c)}
         if limited and args.rest_pass and not args.no_baseline:
             rest = [t for t in tasks if t[0].question_id not in limited]
             _, r_base = run_inprocess(rest, "wall")
@@ -269,10 +329,19 @@ def main() -> None:
         print(f"{'grader':<24}{'passed':>8}{'median s':>10}{'median ratio':>14}")
         print(f"{'official (pub+hidden)':<24}{sum(off):>8}")
         if not args.no_baseline:
-            print(f"{'in-process, wall alarm':<24}{base1.count('pass'):>8}{t['median_wall_s']:>10.1f}{1.0:>14.2f}")
-            print(f"{'in-process, CPU alarm':<24}{base_cpu.count('pass'):>8}{t['median_cpu_s']:>10.1f}")
-            print(f"{'sandboxed':<24}{row['sandbox_passed']:>8}{t['median_sandbox_s']:>10.1f}{t['median_ratio_wall']:>14.2f}"
-                  f"   ({t['median_ratio_cpu']:.2f}x the CPU-alarm grader; ratios are medians of per-round ratios)")
+            print(f"{'':<26}{'':>8}{'':>10}   sandboxed / this (median of the per-round ratios)")
+            print(f"{'in-process, wall alarm':<26}{base1.count('pass'):>8}{t['median_wall_s']:>10.1f}"
+                  f"{t['median_ratio_wall']:>12.2f}x   (the benchmark's grader)")
+            print(f"{'in-process, threads joined':<26}{base_join.count('pass'):>8}{t['median_joined_s']:>10.1f}"
+                  f"{t['median_ratio_joined']:>12.2f}x   (the same, output printed from threads kept)")
+            print(f"{'in-process, CPU alarm':<26}{base_cpu.count('pass'):>8}{t['median_cpu_s']:>10.1f}"
+                  f"{t['median_ratio_cpu']:>12.2f}x")
+            print(f"{'sandboxed':<26}{row['sandbox_passed']:>8}{t['median_sandbox_s']:>10.1f}")
+            print(f"problems whose pass/fail differs between the graders (sandbox, wall, joined, CPU): "
+                  f"{len(row['verdict_differences'])}")
+            for d in row["verdict_differences"]:
+                print(f"  {d['question_id']:<10} sandbox={d['sandbox']:<4} wall={d['wall']:<8} joined={d['joined']:<8} "
+                      f"cpu={d['cpu']:<8} sandbox cpu {d['sandbox_cpu_s']:.2f} s{'  (prints from a thread)' if d['threaded'] else ''}")
             print(f"verdict changes between the {len(timing['rounds'])} timing rounds: "
                   f"{t.get('verdict_changes_between_rounds', 0)}")
         print(f"sandbox CPU time of the programs {row['sandbox_cpu_s']:.1f} s, of which "
