@@ -347,7 +347,11 @@ class _Reader:
         if any(ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int)
                and not loop.offset <= ins.argval <= stream[end].offset for ins in body):
             return None
-        restore = self.restore_of(stream, end + 1, saved)
+        hop, resume = None, end + 1
+        if resume < len(stream) and stream[resume].opname == "JUMP_FORWARD":  # inside a handler: the
+            hop = resume  # clean-up stays inline, jumped over, and the restore follows it
+            resume = next((q for q in range(hop, len(stream)) if stream[q].offset == stream[hop].argval), len(stream))
+        restore = self.restore_of(stream, resume, saved)
         if restore is None:
             return None
         dropped_restore, after = restore
@@ -369,10 +373,11 @@ class _Reader:
                 _as(swap2, "MAKE_FUNCTION", arg=0, argval=0, argrepr=""),
                 _as(loop, "SWAP", opcode=dis.opmap["SWAP"], arg=2, argval=2, argrepr=""),
                 _as(stream[end], "CALL", arg=0, argval=0, argrepr="")]
+        if hop is not None and set(range(hop + 1, resume)) - cleanup:
+            return None  # something besides the clean-up between the loop's end and the restore
+        drop = dropped_restore | cleanup | ({hop} if hop is not None else set())
         out = stream[:s] + [_as(ins, DROPPED) for ins in stream[s:k + 1]] + call
-        out += [_as(ins, DROPPED) if q in dropped_restore else ins for q, ins in
-                enumerate(stream[end + 1:after], start=end + 1)]
-        out += [_as(ins, DROPPED) if q in cleanup else ins for q, ins in enumerate(stream[after:], start=after)]
+        out += [_as(ins, DROPPED) if q in drop else ins for q, ins in enumerate(stream[end + 1:], start=end + 1)]
         return out
 
     @staticmethod
