@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="train questions in pairs, with and without the oracle (same distractors otherwise)")
     parser.add_argument("--curriculum", action="store_true",
                         help="half the train questions with random distractors, trained on first; then BM25's")
+    parser.add_argument("--opening-tokens", type=int, default=0,
+                        help="weigh the loss on each answer's first N tokens (where it abstains or quotes)")
+    parser.add_argument("--opening-weight", type=float, default=1.0)
     parser.add_argument("--distractors", choices=["bm25", "random"], default="bm25")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of entities held out")
     parser.add_argument("--steps", type=int, default=60)

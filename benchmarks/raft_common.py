@@ -33,7 +33,9 @@ def lora_options(args: Any) -> Any:
     options, _ = lora_options_from({"max_steps": args.steps, "max_seq_len": args.max_seq_len, "r": args.rank,
                                     "alpha": 2 * args.rank, "learning_rate": args.learning_rate,
                                     "threads": args.threads, "save_every": 20,
-                                    "curriculum": getattr(args, "curriculum", False)})
+                                    "curriculum": getattr(args, "curriculum", False),
+                                    "opening_tokens": getattr(args, "opening_tokens", 0),
+                                    "opening_weight": getattr(args, "opening_weight", 1.0)})
     return options
 
 

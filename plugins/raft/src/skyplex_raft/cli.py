@@ -42,7 +42,8 @@ def raft() -> None:
 @json_option
 @pass_kernel
 def build_cmd(kernel: Any, source: str, out: Path, k: int, p: float, distractors: str, test_fraction: float,
-              abstain: bool, pairing: bool, curriculum: bool, max_chunks: int | None, seed: int, hf_dir: Path | None, model: str | None,
+              abstain: bool, pairing: bool, curriculum: bool, max_chunks: int | None, seed: int,
+              hf_dir: Path | None, model: str | None,
               chunk_tokens: int | None, tokenizer: str, json_output: bool) -> None:
     """Build a RAFT dataset from SOURCE's documents into --out (chat-format JSONL)."""
     from .builder import RaftOptions
@@ -93,11 +94,15 @@ def _print(artifact: Any) -> None:
 @click.option("--no-merge", is_flag=True, help="Save the adapter only, not the merged model.")
 @click.option("--curriculum", is_flag=True,
               help="Train on the dataset's stages in order, easy first (a build made with --curriculum).")
+@click.option("--opening-tokens", type=int, default=0, show_default=True,
+              help="Weigh the loss on each answer's first N tokens --opening-weight times (0: off).")
+@click.option("--opening-weight", type=float, default=1.0, show_default=True)
 @json_option
 @pass_kernel
 def finetune_cmd(kernel: Any, dataset: Path, base_model: str, out: Path, max_steps: int | None, epochs: float,
                  max_seq_len: int, r: int, alpha: int, learning_rate: float, batch_size: int, save_every: int,
-                 seed: int, no_merge: bool, curriculum: bool, json_output: bool) -> None:
+                 seed: int, no_merge: bool, curriculum: bool, opening_tokens: int, opening_weight: float,
+                 json_output: bool) -> None:
     """LoRA-tune a model on a RAFT dataset; the merged model loads in the local backend (model_dir)."""
     from skyplex.interfaces import FinetuneSpec
 
@@ -105,7 +110,8 @@ def finetune_cmd(kernel: Any, dataset: Path, base_model: str, out: Path, max_ste
 
     options = {"max_steps": max_steps, "epochs": epochs, "max_seq_len": max_seq_len, "r": r, "alpha": alpha,
                "learning_rate": learning_rate, "batch_size": batch_size, "save_every": save_every, "seed": seed,
-               "merge": not no_merge, "curriculum": curriculum}
+               "merge": not no_merge, "curriculum": curriculum, "opening_tokens": opening_tokens,
+               "opening_weight": opening_weight}
     spec = FinetuneSpec(dataset=str(dataset), base_model=base_model, output=str(out), options=options)
     result = RaftTrainer(kernel=kernel).finetune(
         spec, progress=None if json_output else lambda done, total, message: click.echo(message, err=True))

@@ -40,7 +40,9 @@ class LoraOptions:
     0); ``max_steps`` optimizer steps of ``batch_size`` examples (unset: ``epochs`` passes over the data);
     sequences longer than ``max_seq_len`` tokens lose the middle of their documents. With ``curriculum``,
     the steps go through the dataset's stages in order (records carry ``raft.stage``, easy first), each
-    stage getting an equal share of the steps (see :func:`batch_order`)."""
+    stage getting an equal share of the steps (see :func:`batch_order`). ``opening_tokens`` > 0 weighs the
+    loss on each answer's first that many tokens ``opening_weight`` times the rest (see :func:`token_weights`):
+    where an abstain-mode answer decides between quoting and abstaining, one token among dozens of copied ones."""
 
     r: int = 16
     alpha: int = 32
@@ -57,6 +59,8 @@ class LoraOptions:
     merge: bool = True
     threads: int | None = None
     curriculum: bool = False
+    opening_tokens: int = 0
+    opening_weight: float = 1.0
 
     def validate(self) -> None:
         """Refuse settings that cannot train, naming the setting."""
@@ -72,6 +76,9 @@ class LoraOptions:
             raise InvalidInputError("learning_rate and epochs must be positive", field="learning_rate")
         if not 0 <= self.dropout < 1:
             raise InvalidInputError(f"dropout={self.dropout} is outside [0, 1)", field="dropout")
+        if self.opening_tokens < 0 or not self.opening_weight > 0:
+            raise InvalidInputError(f"opening_tokens={self.opening_tokens} must be 0 or more and opening_weight="
+                                    f"{self.opening_weight} positive", field="opening_weight")
         if not self.target_modules:
             raise InvalidInputError("target_modules is empty; name the layers to adapt, e.g. q_proj,v_proj",
                                     field="target_modules")
@@ -190,6 +197,30 @@ def batch_order(n_examples: int, steps: int, batch_size: int, seed: int,
     return [order[s * batch_size:(s + 1) * batch_size] for s in range(steps)]
 
 
+def token_weights(labels: list[int], opening_tokens: int, opening_weight: float) -> list[float]:
+    """Loss weight of each position: 0 on the prompt (label -100), ``opening_weight`` on the answer's first
+    ``opening_tokens`` tokens, 1 on the rest of the answer."""
+    weights, seen = [], 0
+    for label in labels:
+        if label == -100:
+            weights.append(0.0)
+        else:
+            weights.append(opening_weight if seen < opening_tokens else 1.0)
+            seen += 1
+    return weights
+
+
+def weighted_loss(logits: Any, labels: Any, weights: Any) -> Any:
+    """Next-token cross-entropy averaged with per-position ``weights`` (the weight of the token predicted):
+    with all answer weights 1 it is the usual mean over answer tokens."""
+    import torch.nn.functional as F
+
+    logits, labels, weights = logits[:, :-1], labels[:, 1:], weights[:, 1:]
+    losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100,
+                             reduction="none").view(labels.shape)
+    return (losses * weights).sum() / weights.sum().clamp(min=1e-9)
+
+
 def curriculum_stages(records: list[dict[str, Any]], dataset: Path) -> list[int]:
     """Each record's curriculum stage (``raft.stage``), refusing a dataset that has none to order by."""
     stages = [r.get("raft", {}).get("stage") if isinstance(r.get("raft"), dict) else None for r in records]
@@ -204,8 +235,10 @@ def fingerprint(dataset: Path, base_model: str, options: LoraOptions) -> str:
     """What a checkpoint belongs to: the dataset's bytes, the base model and every option but threads."""
     digest = hashlib.sha256(dataset.read_bytes())
     settings = {k: v for k, v in asdict(options).items() if k not in {"threads", "save_every"}}
-    if not options.curriculum:
-        del settings["curriculum"]  # runs from before the option existed keep their fingerprint
+    # runs from before these options existed keep their fingerprint while the options are at their defaults
+    for name, default in (("curriculum", False), ("opening_tokens", 0), ("opening_weight", 1.0)):
+        if settings[name] == default:
+            del settings[name]
     digest.update(json.dumps({"base": base_model, **settings}, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
@@ -288,7 +321,12 @@ def finetune_lora(dataset: Path, base_model: str, output: Path, options: LoraOpt
         mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _, _ in rows])
         for group in optimizer.param_groups:  # linear decay, computed from the step so resuming needs no state
             group["lr"] = options.learning_rate * (1 - step / steps)
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        if options.opening_tokens:
+            weights = torch.tensor([token_weights(lab, options.opening_tokens, options.opening_weight)
+                                    + [0.0] * (width - len(lab)) for _, lab, _ in rows])
+            loss = weighted_loss(model(input_ids=input_ids, attention_mask=mask).logits, labels, weights)
+        else:
+            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
