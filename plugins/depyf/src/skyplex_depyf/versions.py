@@ -167,8 +167,10 @@ class _Reader:
                     and second.opname == "RERAISE") or (
                     first.opname == "CLEANUP_THROW" and second.opname.startswith("JUMP_BACKWARD")):
                 drop |= {k, k + 1}
+            elif first.opname == "CLEANUP_THROW" and second.opname == "END_SEND":  # inline, in a handler
+                drop.add(k)
         targets = {self.instrs[k].offset for k in drop}
-        gone = targets | {self.instrs[k + 1].offset for k in drop if k + 1 < len(self.instrs)}
+        gone = {self.instrs[k].offset for k in drop}
         holes = [e for e in self.entries if e.target in targets and self.instrs[at[e.target]].opname == "CLEANUP_THROW"]
         self.entries = [e for e in self.entries if e.target not in targets]
         for hole in holes:  # a yield inside a try or with: 3.11 protected it like its neighbours
