@@ -50,10 +50,20 @@ def leave_with(executor: Any, i: int, stack: list) -> None:
     following = _names(executor, i + 1, i + 3)
     if following[:1] == ["POP_TOP"] and stack and isinstance(stack[-1], Iter):
         following = following[1:]
-    if (following[:1] == ["RETURN_VALUE"] or following == ["LOAD_CONST", "RETURN_VALUE"]
-            or following[:1] in (["JUMP_FORWARD"], ["JUMP_BACKWARD"])):
+    if following[:1] == ["RETURN_VALUE"] and stack:
+        stack[-1] = _kept_aside(stack[-1])
+        return
+    if following == ["LOAD_CONST", "RETURN_VALUE"] or following[:1] in (["JUMP_FORWARD"], ["JUMP_BACKWARD"]):
         return
     raise executor.refuse(ins[i], "with statement left early of an unknown shape")
+
+
+def _kept_aside(value: Any) -> Any:
+    """A returned constant loaded before ``__exit__`` runs: the source's value was not a plain constant
+    (``return 5 if 1 else a``), since a constant is loaded after the exit; keep it unfoldable."""
+    from .executor import opaque
+
+    return opaque(value) if isinstance(value, Expr) else value
 
 
 def _names(executor: Any, lo: int, hi: int) -> list[str]:
@@ -132,7 +142,7 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
         body, rest = executor.block(k + 1, protected, stack + [WithExit()])
     returns = None
     if len(rest) == depth + 1 and isinstance(rest[-1], Expr) and ins[protected].opname == "SWAP":
-        returns = rest[-1]  # ``return value`` in the body: __exit__ runs with the value set aside
+        returns = _kept_aside(rest[-1])  # ``return value`` in the body: __exit__ runs with it set aside
         protected += 1
     elif len(rest) != depth:
         raise executor.refuse(where, "with body leaves values on the stack")
