@@ -182,11 +182,9 @@ def imported_globals(code: types.CodeType) -> set[str]:
     """Globals the original module bound by ``import``: CPython 3.11 calls ``module.function(...)``
     with ``LOAD_ATTR`` (not ``LOAD_METHOD``) only when the name comes from a module-level import, so
     the rebuilt source needs the same import for its bytecode to match."""
-    names: set[str] = set()
-    instrs = list(dis.get_instructions(code))
-    for ins, nxt in zip(instrs, instrs[1:]):
-        if ins.opname == "LOAD_GLOBAL" and ins.arg & 1 and nxt.opname == "LOAD_ATTR" and ins.argval.isidentifier():
-            names.add(ins.argval)
+    from .versions import module_calls  # each version spells the call differently
+
+    names = module_calls(code)
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             names |= imported_globals(const)

@@ -76,6 +76,23 @@ def constant_instruction(value: Any) -> dis.Instruction:
     return dis.Instruction(**{name: known.get(name) for name in dis.Instruction._fields})
 
 
+def module_calls(code: types.CodeType) -> set[str]:
+    """Globals called as ``module.function(...)`` in the spelling the compiler keeps for a name bound
+    by a module-level ``import`` (an attribute load, not a method load): 3.11 and 3.12 load the global
+    with a NULL and then ``LOAD_ATTR``; 3.13 loads both plainly and pushes the NULL after them."""
+    found: set[str] = set()
+    instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "EXTENDED_ARG"]
+    for ins, nxt, after in zip(instrs, instrs[1:], instrs[2:] + [None]):
+        if ins.opname != "LOAD_GLOBAL" or nxt.opname != "LOAD_ATTR" or not ins.argval.isidentifier():
+            continue
+        if sys.version_info[:2] < (3, 13) and ins.arg & 1:
+            found.add(ins.argval)
+        elif (sys.version_info[:2] >= (3, 13) and not ins.arg & 1 and not nxt.arg & 1
+              and after is not None and after.opname == "PUSH_NULL"):
+            found.add(ins.argval)
+    return found
+
+
 def _entries(code: types.CodeType) -> list:
     try:
         return list(dis._parse_exception_table(code))  # type: ignore[attr-defined]
