@@ -169,15 +169,16 @@ def test_close_stops_the_whole_server_process_group(tmp_path, skyplex_model_cach
     backend.ensure_server()
     pgid = backend.server.process.pid
     assert backend.generate(["1, 2,"], GenerationParams(max_tokens=2))[0].usage.completion_tokens == 2
-    rpc_dir = backend.server.rpc_dir
-    # vLLM's engine sockets live in the server's own folder, not loose in the system temp folder
-    assert rpc_dir is not None and any(entry.is_socket() for entry in rpc_dir.iterdir())
+    temp_dir = backend.server.temp_dir
+    # vLLM's engine sockets and init files live in the server's own folder, not loose in the system's
+    assert temp_dir is not None and any(entry.is_socket() for entry in temp_dir.iterdir())
+    assert any(entry.name.startswith("vllm_dist_") for entry in temp_dir.iterdir())
     backend.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _group_alive(pgid):
         time.sleep(0.5)
     assert not _group_alive(pgid)
-    assert not rpc_dir.exists()
+    assert not temp_dir.exists()
 
 
 def _group_alive(pgid: int) -> bool:

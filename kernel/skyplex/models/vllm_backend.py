@@ -90,6 +90,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return f"uid_{os.getuid()}"
+
+
 class VLLMServer:
     """One vLLM OpenAI server process: started in its own session, stopped with its whole process group."""
 
@@ -97,9 +106,10 @@ class VLLMServer:
         self.python, self.args, self.env, self.log_path, self.port = python, args, env, log_path, port
         self.process: subprocess.Popen[bytes] | None = None
         self.started_s: float | None = None  # seconds from launch to healthy
-        # vLLM opens its engine's ZMQ sockets under VLLM_RPC_BASE_PATH (default: the system temp folder)
-        # and leaves them there when its process is killed: a folder of its own, removed on stop()
-        self.rpc_dir: Path | None = None
+        # vLLM opens its engine's ZMQ sockets under VLLM_RPC_BASE_PATH and its distributed-init files
+        # under the temp folder, and leaves both there when it is killed: a folder of its own for
+        # each, removed on stop()
+        self.temp_dir: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -111,11 +121,14 @@ class VLLMServer:
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(self.env)
-        if "VLLM_RPC_BASE_PATH" not in env:  # a path the user chose is theirs to keep
-            self.rpc_dir = Path(tempfile.mkdtemp(prefix=f"skyplex-vllm-{self.port}-"))
-            env["VLLM_RPC_BASE_PATH"] = str(self.rpc_dir)
+        self.temp_dir = Path(tempfile.mkdtemp(prefix=f"skyplex-vllm-{self.port}-"))
+        # Inductor keeps its kernel cache under the temp folder by default: pinned where it was, so a
+        # restart still finds it
+        env.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"torchinductor_{_user()}"))
+        env["TMPDIR"] = str(self.temp_dir)
+        env.setdefault("VLLM_RPC_BASE_PATH", str(self.temp_dir))
         launched = time.monotonic()
-        with self._rpc_dir_removed_on_error(), open(self.log_path, "ab") as out:
+        with self._temp_dir_removed_on_error(), open(self.log_path, "ab") as out:
             try:
                 self.process = subprocess.Popen(
                     [str(self.python), "-m", SERVER_MODULE, *self.args],
@@ -134,7 +147,7 @@ class VLLMServer:
         deadline = launched + timeout_s
         while time.monotonic() < deadline:
             if (returncode := self.process.poll()) is not None:
-                self.stop()  # reaps the group and removes the socket folder
+                self.stop()  # reaps the group and removes its temp folder
                 raise ModelUnavailableError(
                     f"the vLLM server exited with code {returncode} while starting; "
                     f"the end of its log ({self.log_path}):\n{self.log_tail()}"
@@ -154,13 +167,13 @@ class VLLMServer:
         )
 
     @contextlib.contextmanager
-    def _rpc_dir_removed_on_error(self) -> Iterator[None]:
+    def _temp_dir_removed_on_error(self) -> Iterator[None]:
         try:
             yield
         except BaseException:
-            if self.rpc_dir is not None:
-                shutil.rmtree(self.rpc_dir, ignore_errors=True)
-                self.rpc_dir = None
+            if self.temp_dir is not None:
+                shutil.rmtree(self.temp_dir, ignore_errors=True)
+                self.temp_dir = None
             raise
 
     def log_tail(self, lines: int = 15) -> str:
@@ -173,7 +186,7 @@ class VLLMServer:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace_s: float = 20.0) -> None:
-        """SIGTERM the server's process group, SIGKILL whatever is left after ``grace_s``; remove its sockets."""
+        """SIGTERM the server's process group, SIGKILL whatever is left after ``grace_s``; remove its temp folder."""
         process, self.process = self.process, None
         if process is None:
             return
@@ -181,9 +194,9 @@ class VLLMServer:
         try:
             self._stop_group(process, grace_s)
         finally:
-            if self.rpc_dir is not None:
-                shutil.rmtree(self.rpc_dir, ignore_errors=True)
-                self.rpc_dir = None
+            if self.temp_dir is not None:
+                shutil.rmtree(self.temp_dir, ignore_errors=True)
+                self.temp_dir = None
 
     @staticmethod
     def _stop_group(process: subprocess.Popen[bytes], grace_s: float) -> None:
