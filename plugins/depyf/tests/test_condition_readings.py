@@ -16,6 +16,8 @@ CASES = {
     "not of a conditional expression with constant arms": "    if (not (0 if a else 7)):\n        y = 5\n",
     "negated conditional expression in elif": (
         "    if b > 3:\n        x = 1\n    elif not (a if b else 0):\n        z = 4\n"),
+    "an if nested in an if, not one and-condition": (
+        "    if a:\n        if a if a else 1 + -1:\n            y -= 7\n"),
 }
 
 

@@ -21,11 +21,13 @@ from .symbolic import Expr
 #: whether the executor reads conditions with this parser first (the decompiler tries both ways)
 GENERAL = contextvars.ContextVar("general_conditions", default=False)
 #: which of the equivalent readings the parser prefers (bit 0: a conditional expression before an
-#: ``and``/``or`` split; bit 1: a left part that skips the right one before one that jumps with it);
+#: ``and``/``or`` split; bit 1: a left part that skips the right one before one that jumps with it;
+#: bit 2: a first test that skips the body alone is an ``if`` of its own, the rest a nested ``if``:
+#: ``if a: if b:`` and ``if a and b:`` differ only in how the peephole pass threads jumps across lines);
 #: they compile alike except where the peephole pass threaded jumps in a different order, so the
 #: decompiler tries each and keeps the one its recompile check proves
 PREFERENCE = contextvars.ContextVar("condition_preference", default=0)
-PREFERENCES = 4
+PREFERENCES = 8
 _MAX_TOKENS = 14
 
 
@@ -203,6 +205,8 @@ def compound(executor: Any, i: int, hi: int, value: Expr, kind: str, stack: list
                 targets.append(t)
         if len(targets) != 1:
             continue
+        if PREFERENCE.get() & 4 and tokens[0].expr is not None and tokens[0].target == targets[0]:
+            return None  # read ``if <first test>:`` alone; the nested tests make the inner ``if``
         parser.memo.clear()
         text = parser.parse(0, t1, targets[0], False, end_pos)
         if text is not None:

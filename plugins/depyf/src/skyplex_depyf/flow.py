@@ -7,7 +7,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .conditions import GENERAL, compound
+from .conditions import GENERAL, PREFERENCE, compound
 from .symbolic import Compare, Expr, For, ForTarget, If, Item, Iter, Line, Loop, Return, While
 from .values import COMPREHENSIONS, _ends, _paren
 
@@ -106,7 +106,8 @@ class ControlFlow:
                      and self.target(self.instrs[k]) == self.target(ins)), None)
         loop_test = (dest - 1 > i and self.instrs[dest - 1].opname == "JUMP_BACKWARD"
                      and self.target(self.instrs[dest - 1]) == i + 1)  # B is a while test: ``if A: while B:``
-        if same is not None and dest > i and not loop_test:
+        nested = GENERAL.get() and PREFERENCE.get() & 4  # ``if A: if B:`` rather than ``if A and B:``
+        if same is not None and dest > i and not loop_test and not nested:
             inner, rest = self.speculate(i + 1, same, stack)
             if not inner and len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
                 b = rest[-1]
