@@ -19,6 +19,7 @@ from .handlers import Try, render_try
 from .patterns import Match, render_match
 from .suspend import With, render_with
 from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
+from .versions import split_superinstructions
 
 CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
 CO_COROUTINE, CO_ASYNC_GENERATOR = 0x80, 0x200
@@ -382,7 +383,7 @@ def _shape_plain(code: types.CodeType) -> list[tuple]:
 
 def _real_code(code: types.CodeType) -> tuple[list[tuple], list[tuple | None]]:
     out = []
-    instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "EXTENDED_ARG"]
+    instrs = [ins for ins in split_superinstructions(dis.get_instructions(code)) if ins.opname != "EXTENDED_ARG"]
     idle = {"NOP", "RESUME"}
     inert: set[int] = set()  # offsets of NOPs and of forward jumps to the next real instruction
 

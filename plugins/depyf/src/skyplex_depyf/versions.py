@@ -76,6 +76,23 @@ def constant_instruction(value: Any) -> dis.Instruction:
     return dis.Instruction(**{name: known.get(name) for name in dis.Instruction._fields})
 
 
+def split_superinstructions(instrs: Any) -> list[dis.Instruction]:
+    """3.13's two-name instructions (``LOAD_FAST_LOAD_FAST``, ...) as their two parts, the second at
+    the odd offset after the first: exactly what they do. The compiler fuses two neighbours unless a
+    ``NOP`` stands between them, and the verifier ignores ``NOP``s, so it compares the parts."""
+    pairs = table_for()["superinstructions"]
+    out: list = []
+    for ins in instrs:
+        if ins.opname in pairs and isinstance(ins.argval, tuple) and len(ins.argval) == 2:
+            first, second = pairs[ins.opname]
+            out += [_as(ins, first, arg=ins.arg >> 4, argval=ins.argval[0], argrepr=ins.argval[0]),
+                    _as(ins, second, arg=ins.arg & 15, argval=ins.argval[1], argrepr=ins.argval[1],
+                        offset=ins.offset + 1)]
+        else:
+            out.append(ins)
+    return out
+
+
 def module_calls(code: types.CodeType) -> set[str]:
     """Globals called as ``module.function(...)`` in the spelling the compiler keeps for a name bound
     by a module-level ``import`` (an attribute load, not a method load): 3.11 and 3.12 load the global
@@ -251,10 +268,7 @@ class _Reader:
             elif op == "CALL_INTRINSIC_1" and ins.argrepr in t["intrinsics"]:
                 out.append(_as(ins, t["intrinsics"][ins.argrepr], arg=None, argval=None, argrepr=""))
             elif op in t["superinstructions"] and isinstance(ins.argval, tuple) and len(ins.argval) == 2:
-                first, second = t["superinstructions"][op]
-                out += [_as(ins, first, arg=ins.arg >> 4, argval=ins.argval[0], argrepr=ins.argval[0]),
-                        _as(ins, second, arg=ins.arg & 15, argval=ins.argval[1], argrepr=ins.argval[1],
-                            offset=ins.offset + 1)]
+                out += split_superinstructions([ins])
             elif op == "PUSH_NULL" and self.version >= (3, 13):  # pushed after the callable: put it below
                 out += [ins, _as(ins, "SWAP", arg=2, argval=2, argrepr="", offset=ins.offset + 1)]
             elif op == "MAKE_FUNCTION" and self.version >= (3, 13):
