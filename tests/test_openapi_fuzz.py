@@ -39,15 +39,26 @@ def _app(tmp_dir):
 
 
 APP = None
+DATA_DIR: str | None = None  # the app is built at import (schemathesis reads its document then)
 
 
 def _lazy_app(tmp_path_factory=None):
-    global APP
+    global APP, DATA_DIR
     if APP is None:
         import tempfile
 
-        APP = _app(tempfile.mkdtemp(prefix="skyplex-fuzz-"))
+        DATA_DIR = tempfile.mkdtemp(prefix="skyplex-fuzz-")
+        APP = _app(DATA_DIR)
     return APP
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_data_dir():
+    yield
+    if DATA_DIR is not None:
+        import shutil
+
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", _lazy_app()).include(path_regex=ROUTES)

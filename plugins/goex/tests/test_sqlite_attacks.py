@@ -5,9 +5,11 @@ action ends failed, never "running") or be undone exactly."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -129,19 +131,23 @@ def test_analyze_on_a_database_without_statistics_is_undone_exactly(executor, tm
 def _in_child(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     """Run ``code`` with a fresh executor in a child process, so that a crash of SQLite in the executor's
     process shows up as a failed test rather than the end of the test run."""
+    stage = tempfile.mkdtemp(prefix="goex-attack-stage-")  # made and removed here: the child may crash
     prelude = textwrap.dedent(f"""
-        import sqlite3, tempfile
+        import sqlite3
         from pathlib import Path
         from skyplex.interfaces.executor import Action
         from skyplex_goex.executor import GoexExecutor
         from skyplex_goex.handlers import ActionFailed
         tmp = Path({str(tmp_path)!r})
-        ex = GoexExecutor(data_dir=tmp / "data", stage_dir=tempfile.mkdtemp(prefix="goex-attack-stage-"))
+        ex = GoexExecutor(data_dir=tmp / "data", stage_dir={stage!r})
         def act(db, sql):
             return Action(kind="sqlite", payload={{"database": str(db), "sql": sql}})
     """)
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300)
+    try:
+        return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True,
+                              text=True, timeout=300)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def test_fts3_tokenizer_cannot_hand_sqlite_a_function_pointer(tmp_path):
