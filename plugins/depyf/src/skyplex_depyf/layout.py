@@ -107,6 +107,20 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
         copy = _finally_copy(group, stream, position[end], position[cold])
         return None if copy is None else copy
+    return _past_final_return(stream, position, end)
+
+
+def _past_final_return(stream: list, position: dict, end: int) -> int:
+    """A try body ending in ``if c: return x`` leaves its range before the ``return`` (which runs
+    unprotected); the statement ends where the test jumps, after that return."""
+    k = position[end]
+    last = stream[k - 1] if k else None
+    if last is None or not last.opname.startswith("POP_JUMP_FORWARD_IF_") or last.argval not in position:
+        return end
+    j = position[last.argval]
+    if j - 1 > k and stream[j - 1].opname == "RETURN_VALUE" and not any(
+            x.opname in _TERMINATORS or _is_jump(x) for x in stream[k:j - 1]):
+        return last.argval
     return end
 
 
