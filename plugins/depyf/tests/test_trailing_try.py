@@ -27,6 +27,13 @@ CASES = {
     "nested try/finally ending the then branch": (
         "    if a < b:\n        try:\n            try:\n                z = 1 // a\n            finally:\n"
         "                y = 9\n        finally:\n            x = 3\n    else:\n        y = 5\n"),
+    "if/else ending a then branch, its else part a try": (
+        "    if a:\n        if b:\n            y ^= a\n        else:\n            try:\n                x = 1 // a\n"
+        "            except ZeroDivisionError:\n                x *= 3\n    else:\n        x ^= b\n"),
+    "elif chain ending in a try/finally inside an elif": (
+        "    if a > 2:\n        x += a\n    elif a:\n        if b > 1:\n            z = b\n        elif b:\n"
+        "            if a > b:\n                z = a\n        else:\n            try:\n                y = 1 // b\n"
+        "            finally:\n                x ^= a\n    else:\n        y = a\n"),
     "break in a try body with an else clause": (
         "    for i in range(a + 2):\n        try:\n            if i > b:\n                break\n"
         "        except ZeroDivisionError:\n            x = 1\n        else:\n            z += i\n"),

@@ -205,6 +205,11 @@ class ControlFlow:
             raise self.refuse(ins, "conditional jump leaving its block")
         last = self.instrs[dest - 1]
         end = self.resolve(self.target(last), hi) if last.opname == "JUMP_FORWARD" else -1
+        if (end > hi and dest < hi and hi < len(self.instrs) and not any(end == lp.exit for lp in self.loops)
+                and self.instrs[hi - 1].opname in ("RERAISE", "JUMP_FORWARD", "RETURN_VALUE")):
+            # an if/else ending its enclosing branch: the then-branch's exit was threaded past that
+            # branch's own end (an else part of the enclosing statement), so the else part runs to ``hi``
+            end = hi
         then_end = dest - 1
         if last.opname == "RERAISE" and dest - 1 > i:  # then-branch ending in a try with threaded exits
             then_end = dest
