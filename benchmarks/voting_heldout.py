@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=6, help="independent draws of m answers per query")
     ap.add_argument("--ms", default="4,8,16")
     ap.add_argument("--components", default="auto", help="fit_law's components for ours (default: its default)")
+    ap.add_argument("--compare", default="", help="comma-separated priors also fitted on the same draws (e.g. blend)")
     ap.add_argument("--wrong-columns", type=int, default=6,
                     help="wrong columns kept in the fitted counts (the held-out ones always keep 6)")
     ap.add_argument("--out", default=str(OUT), help="where the JSON goes")
@@ -79,18 +80,19 @@ def main() -> None:
     steps = np.array([r["step"] for r in records])
     ms = [int(x) for x in args.ms.split(",")]
     components = int(args.components) if args.components.isdigit() else args.components
+    compare = tuple(int(c) if c.isdigit() else c for c in args.compare.split(",") if c)
     t0 = time.perf_counter()
     rows = []
     for name, mask in [("seq", np.ones(len(P), bool)), ("seq+-1", np.abs(steps) == 1),
                        ("seq+-2,3", np.abs(steps) > 1)]:
         # no posterior draws for the optimum's interval: with 6 wrong columns they cost minutes a fit
         # here, and this check is about the curve (its K* is still compared with the held-out interval)
-        rows += run_task(name, P[mask], ms, args.draws, components=components, interval_draws=0)
+        rows += run_task(name, P[mask], ms, args.draws, components=components, interval_draws=0, compare=compare)
     summary = []
     print(f"\nMAE over K = 1..100 in points, mean over {args.draws} draws (components={args.components}, "
           f"{args.wrong_columns} wrong columns)")
     print(f"{'task':>9} {'m':>3} {'ours':>6} {'authors':>8} {'ratio':>6} {'ours/exact':>10} "
-          f"{'K* in CI ours':>13} {'authors':>8} {'target':>7}")
+          f"{'K* in CI ours':>13} {'authors':>8} {'target':>7}" + "".join(f" {str(c):>8}" for c in compare))
     for name in dict.fromkeys(r["task"] for r in rows):
         for m in ms:
             sel = [r for r in rows if r["task"] == name and r["m"] == m]
@@ -103,15 +105,19 @@ def main() -> None:
                             "meets_target": None if target is None else ours <= target,
                             "k_in_ci_ours": sum(r["ours_k_in_heldout_interval"] for r in sel),
                             "k_in_ci_authors": sum(r["authors_k_in_heldout_interval"] for r in sel),
-                            "draws": len(sel)})
+                            "draws": len(sel),
+                            "mae_compare": {str(c): 100 * float(np.mean([r["compare"][str(c)]["mae_heldout"] for r in sel]))
+                                            for c in compare}})
             s = summary[-1]
             print(f"{name:>9} {m:>3} {ours:6.2f} {theirs:8.2f} {theirs / ours:5.1f}x {exact:10.2f} "
                   f"{s['k_in_ci_ours']:>10}/{len(sel)} {s['k_in_ci_authors']:>6}/{len(sel)} "
-                  f"{'' if target is None else ('met' if s['meets_target'] else 'MISSED'):>7}")
+                  f"{'' if target is None else ('met' if s['meets_target'] else 'MISSED'):>7}"
+                  + "".join(f" {v:8.2f}" for v in s["mae_compare"].values()))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                               "components": args.components, "draws": args.draws,
+                               "components": args.components, "compare": list(s_ for s_ in map(str, compare)),
+                               "draws": args.draws,
                                "wrong_columns": args.wrong_columns,
                                "seconds": time.perf_counter() - t0, "summary": summary, "rows": rows}, indent=1))
     print(f"wrote {out}")

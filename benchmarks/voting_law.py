@@ -90,7 +90,9 @@ def draw_counts(P: np.ndarray, m: int, rng: np.random.Generator, keep: int | Non
 
 
 def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int | str = "auto",
-             interval_draws: int = 8) -> list[dict]:
+             interval_draws: int = 8, compare: tuple = ()) -> list[dict]:
+    """Per m and draw: ours (``components``), the authors' fitter and each prior in ``compare``
+    (curve only), all on the same answers, against the held-out and the exact curve."""
     exact = plurality_curves(lump_columns(P, 6)[0], KMAX).mean(axis=0)
     rows = []
     for m in ms:
@@ -109,6 +111,12 @@ def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int
             theirs = authors_curves(fit_c, KMAX, seed=rep).mean(axis=0)
             t_theirs = time.perf_counter() - t0
             their_k = optimal_k(theirs)[0]
+            others = {}
+            for c in compare:
+                other = fit_law(fit_c, kmax=KMAX, components=c, draws=0, seed=rep)
+                others[str(c)] = {"mae_heldout": float(np.abs(other.curve - emp).mean()),
+                                  "mae_exact": float(np.abs(other.curve - exact).mean()), "k_opt": other.k_opt,
+                                  "k_in_heldout_interval": bool(emp_int[0] <= other.k_opt <= emp_int[1])}
             rows.append({
                 "task": name, "queries": len(P), "m": m, "rep": rep,
                 "mae_ours_heldout": float(np.abs(law.curve - emp).mean()),
@@ -122,15 +130,21 @@ def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int
                 "authors_k_in_heldout_interval": bool(emp_int[0] <= their_k <= emp_int[1]),
                 "seconds_ours": t_ours, "seconds_authors": t_theirs,
                 "acc_k1_heldout": float(emp[0]), "acc_kopt_heldout": float(emp[emp_k - 1]),
+                "components": str(components), "compare": others,
             })
             r = rows[-1]
             print(f"{name:>6} m={m:<3d} rep={rep} MAE ours {100 * r['mae_ours_heldout']:.2f} pts, authors "
                   f"{100 * r['mae_authors_heldout']:.2f} pts | K* ours {law.k_opt} {law.k_interval} authors {their_k}"
-                  f" held-out {emp_k} {emp_int} | {t_ours:.1f}s vs {t_theirs:.1f}s", flush=True)
+                  f" held-out {emp_k} {emp_int} | {t_ours:.1f}s vs {t_theirs:.1f}s"
+                  + "".join(f" | {c} {100 * o['mae_heldout']:.2f}" for c, o in others.items()), flush=True)
     return rows
 
 
-def fit_speed(P: np.ndarray, reps: int = 3) -> dict:
+def _components(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def fit_speed(P: np.ndarray, reps: int = 3, components: int | str = "auto") -> dict:
     """Fit + curve K = 1..100 for 1,000 queries (resampled from the task) with 8 answers each."""
     rng = np.random.default_rng(7)
     P1000 = P[rng.integers(0, len(P), 1000)]
@@ -138,12 +152,12 @@ def fit_speed(P: np.ndarray, reps: int = 3) -> dict:
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        fit_law(C, kmax=KMAX, draws=0)
+        fit_law(C, kmax=KMAX, draws=0, components=components)
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     authors_curves(C[:100], KMAX)
     authors_100 = time.perf_counter() - t0
-    return {"queries": 1000, "kmax": KMAX, "wrong_columns": C.shape[1] - 2, "best_seconds": min(times), "all_seconds": times,
+    return {"queries": 1000, "kmax": KMAX, "components": str(components), "wrong_columns": C.shape[1] - 2, "best_seconds": min(times), "all_seconds": times,
             "authors_seconds_per_1000_extrapolated": authors_100 * 10}
 
 
@@ -160,6 +174,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ms", default="4,8,10,16")
     ap.add_argument("--speed-only", action="store_true", help="only time the fit of 1,000 queries (no JSON written)")
+    ap.add_argument("--components", default="auto", help="fit_law's components for ours (default: its default)")
+    ap.add_argument("--compare", default="", help="comma-separated priors also fitted on the same draws (e.g. blend,1)")
     ap.add_argument("--wrong-columns", type=int, default=WRONG_COLUMNS,
                     help="wrong columns kept in the fitted counts (3 reproduces the earlier runs)")
     args = ap.parse_args()
@@ -170,16 +186,19 @@ def main() -> None:
     records = json.loads(DATA.read_text())
     P = distributions(records)
     ops = np.array([r["op"] for r in records])
+    components = _components(args.components)
+    compare = tuple(_components(c) for c in args.compare.split(",") if c)
     if args.speed_only:
-        speed = fit_speed(P)
-        print(f"fit 1,000 queries, K=1..100, {speed['wrong_columns']} wrong columns: {speed['best_seconds']:.2f} s (one core, best of "
+        speed = fit_speed(P, components=components)
+        print(f"fit 1,000 queries, K=1..100, {speed['wrong_columns']} wrong columns, components={args.components}: "
+              f"{speed['best_seconds']:.2f} s (first {speed['all_seconds'][0]:.2f} s; one core, best of "
               f"{len(speed['all_seconds'])}); the authors' fitter ~{speed['authors_seconds_per_1000_extrapolated']:.0f} s")
         return
     ms = [int(x) for x in args.ms.split(",")]
     rows = []
     for name, mask in [("all", np.ones(len(P), bool)), ("-*", np.isin(ops, ["-", "*"])), ("*", ops == "*")]:
-        rows += run_task(name, P[mask], ms, args.reps)
-    speed = fit_speed(P)
+        rows += run_task(name, P[mask], ms, args.reps, components=components, compare=compare)
+    speed = fit_speed(P, components=components)
     print(f"fit 1,000 queries, K=1..100: {speed['best_seconds']:.2f} s (one core); the authors' fitter "
           f"~{speed['authors_seconds_per_1000_extrapolated']:.0f} s")
     ada = adaptive(P, 15)
@@ -192,7 +211,8 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title="voting law: MAE over K=1..100 vs held-out (points), mean over reps")
-    for col in ("task", "m", "ours", "authors", "ratio", "ours vs exact", "K* in CI ours", "K* in CI authors"):
+    for col in ("task", "m", f"ours ({args.components})", "authors", "ratio", "ours vs exact", "K* in CI ours",
+                "K* in CI authors", *(str(c) for c in compare)):
         table.add_column(col)
     for name in dict.fromkeys(r["task"] for r in rows):
         for m in ms:
@@ -202,13 +222,17 @@ def main() -> None:
             summary.append({"task": name, "m": m, "mae_ours": ours, "mae_authors": theirs,
                             "mae_ours_exact": np.mean([r["mae_ours_exact"] for r in sel]) * 100,
                             "k_in_ci_ours": sum(r["ours_k_in_heldout_interval"] for r in sel),
-                            "k_in_ci_authors": sum(r["authors_k_in_heldout_interval"] for r in sel), "reps": len(sel)})
+                            "k_in_ci_authors": sum(r["authors_k_in_heldout_interval"] for r in sel), "reps": len(sel),
+                            "mae_compare": {str(c): 100 * float(np.mean([r["compare"][str(c)]["mae_heldout"] for r in sel]))
+                                            for c in compare}})
             s = summary[-1]
             table.add_row(name, str(m), f"{ours:.2f}", f"{theirs:.2f}", f"{theirs / ours:.1f}x",
-                          f"{s['mae_ours_exact']:.2f}", f"{s['k_in_ci_ours']}/{len(sel)}", f"{s['k_in_ci_authors']}/{len(sel)}")
+                          f"{s['mae_ours_exact']:.2f}", f"{s['k_in_ci_ours']}/{len(sel)}", f"{s['k_in_ci_authors']}/{len(sel)}",
+                          *(f"{v:.2f}" for v in s["mae_compare"].values()))
     Console().print(table)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                               "components": args.components, "compare": [str(c) for c in compare],
                                "wrong_columns": args.wrong_columns, "summary": summary, "rows": rows, "fit_speed": speed, "adaptive": ada}, indent=1))
     print(f"wrote {OUT.relative_to(ROOT)}")
 

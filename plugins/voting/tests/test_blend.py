@@ -123,12 +123,12 @@ def test_old_priors_stay_selectable_and_unchanged_by_blend():
         assert "blend" not in law.extras
 
 
-def test_auto_blends_with_few_answers_per_query_only():
+def test_auto_uses_the_grid_prior_with_few_answers_per_query_only():
     few = simulated_task(40, 6, seed=7)
     auto = fit_law(few, kmax=15, components="auto", draws=0, seed=3)
-    blend = fit_law(few, kmax=15, components="blend", draws=0, seed=3)
-    np.testing.assert_allclose(auto.curve, blend.curve, atol=1e-12)
-    assert "blend" in auto.extras
+    grid = fit_law(few, kmax=15, components="grid", draws=0, seed=3)
+    np.testing.assert_allclose(auto.curve, grid.curve, atol=1e-12)
+    assert "grid" in auto.extras and "blend" not in auto.extras
     # many answers per query: auto is fit_prior's own choice (one Dirichlet or a mixture by BIC)
     many = simulated_task(40, 16, seed=7)
     auto = fit_law(many, kmax=15, components="auto", draws=0, seed=3)

@@ -66,9 +66,13 @@ def test_any_count_table_gives_a_finite_curve_or_a_clear_error(rows):
 def test_all_ties_and_no_abstentions_are_handled():
     # every query: correct and one wrong answer tied, nothing unparsable
     C = np.array([[3, 3, 0, 0]] * 20)
-    law = fit_law(C, kmax=30, draws=0)
+    law = fit_law(C, kmax=30, draws=0)  # "auto": the grid prior
     assert np.all(np.isfinite(law.curve))
-    assert law.prior.to_dict()["components"][0]["a_abstain"] == 0.0  # abstentions cannot happen
+    assert law.prior.to_dict()["p_abstain"] == 0.0  # abstentions cannot happen
+    assert law.curve[0] == pytest.approx(0.5, abs=0.05)
+    law = fit_law(C, kmax=30, draws=0, components=1)
+    assert np.all(np.isfinite(law.curve))
+    assert law.prior.to_dict()["components"][0]["a_abstain"] == 0.0
     assert law.curve[0] == pytest.approx(0.5, abs=0.05)
 
 
