@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from skyplex.testing.docs import code_blocks as doc_blocks
 
 from skyplex_depyf import versions
 from skyplex_depyf.decompiler import decompile
@@ -31,12 +32,13 @@ def interpreter(version: str) -> str | None:
     return str(found[-1]) if found else shutil.which(f"python{version}")
 
 
-def run_child(version: str, seed: int = 1, functions: int = 40, generators: int = 10) -> dict:
+def run_child(version: str, seed: int = 1, functions: int = 40, generators: int = 10,
+              mutation: str = "none") -> dict:
     path = interpreter(version)
     if path is None:
         pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
     env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, str(CHILD), str(seed), str(functions), str(generators)], env=env,
+    done = subprocess.run([path, str(CHILD), str(seed), str(functions), str(generators), mutation], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -91,3 +93,32 @@ def test_front_end_leaves_311_bytecode_as_it_is() -> None:
     for code in (sample.__code__, decompile.__code__):
         assert versions.instructions(code) == list(dis.get_instructions(code))
         assert versions.exception_entries(code) == list(dis._parse_exception_table(code))
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+@pytest.mark.parametrize("mutation", ["jumps", "comprehensions", "intrinsics"])
+def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: str) -> None:
+    # each mutation breaks one rewrite rule in the child; the recompile check must catch every output
+    healthy = run_child(version, seed=2, functions=30, generators=5)
+    broken = run_child(version, seed=2, functions=30, generators=5, mutation=mutation)
+    outcomes = list(broken["constructs"].values()) + broken["generated"]
+    assert [o for o in outcomes if o.startswith("wrong")] == []
+    ok = lambda report: sum(o == "ok" for o in list(report["constructs"].values()) + report["generated"])  # noqa: E731
+    assert ok(broken) < ok(healthy)  # the mutation took effect
+
+
+def test_documented_command_for_another_interpreter_runs_as_written(docs_text: str) -> None:
+    # the docs' "$ PYTHONPATH=plugins/depyf/src .../python3.13 -c ..." line, run from the repository root
+    commands = [(line[2:], block.splitlines()[k + 1]) for block in doc_blocks(docs_text, "console")
+                for k, line in enumerate(block.splitlines()) if line.startswith("$ PYTHONPATH=plugins/depyf/src")]
+    assert len(commands) == 1
+    command, expected = commands[0]
+    if shutil.which("pyenv") is None or interpreter("3.13") is None:
+        pytest.skip("the documented command uses pyenv's CPython 3.13, which is not installed here")
+    root = Path(subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip())
+    if not list(root.glob("versions/3.13.0/bin/python3.13")):
+        pytest.skip("the documented command names pyenv's CPython 3.13.0, which is not installed here")
+    done = subprocess.run(["bash", "-c", command], cwd=SOURCE.parents[2], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == expected

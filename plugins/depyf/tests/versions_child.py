@@ -53,8 +53,25 @@ def judge(source: str) -> str:
     return f"wrong: {problem}" if problem else "ok"
 
 
+def mutate(name: str) -> None:
+    """Break one front-end rule on purpose: what comes out must still never be wrong (the recompile
+    check guards every output), only refused more often."""
+    from skyplex_depyf import opcodes, versions
+
+    if name == "jumps":  # every direction-free conditional jump read with the opposite condition
+        table = opcodes.DIRECTIONLESS_JUMPS_312
+        table["POP_JUMP_IF_FALSE"], table["POP_JUMP_IF_TRUE"] = "TRUE", "FALSE"
+    elif name == "comprehensions":  # folded list comprehensions called set comprehensions
+        versions._COMPREHENSION_NAMES.update({"BUILD_LIST": "<setcomp>", "BUILD_SET": "<listcomp>"})
+    elif name == "intrinsics":
+        opcodes.INTRINSICS_312["INTRINSIC_UNARY_POSITIVE"] = "UNARY_NEGATIVE"
+    elif name != "none":
+        raise SystemExit(f"unknown mutation {name!r}")
+
+
 def main() -> None:
     seed, n_functions, n_generators = (int(a) for a in sys.argv[1:4])
+    mutate(sys.argv[4] if len(sys.argv) > 4 else "none")
     rng = random.Random(seed)
     generated = [gen_function(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_functions)]
     generated += [gen_generator(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_generators)]
