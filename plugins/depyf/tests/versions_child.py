@@ -56,13 +56,13 @@ def judge(source: str) -> str:
 def mutate(name: str) -> None:
     """Break one front-end rule on purpose: what comes out must still never be wrong (the recompile
     check guards every output), only refused more often."""
-    from skyplex_depyf import opcodes, versions
+    from skyplex_depyf import inlined, opcodes
 
     if name == "jumps":  # every direction-free conditional jump read with the opposite condition
         table = opcodes.DIRECTIONLESS_JUMPS_312
         table["POP_JUMP_IF_FALSE"], table["POP_JUMP_IF_TRUE"] = "TRUE", "FALSE"
     elif name == "comprehensions":  # folded list comprehensions called set comprehensions
-        versions._COMPREHENSION_NAMES.update({"BUILD_LIST": "<setcomp>", "BUILD_SET": "<listcomp>"})
+        inlined.COMPREHENSION_NAMES.update({"BUILD_LIST": "<setcomp>", "BUILD_SET": "<listcomp>"})
     elif name == "intrinsics":
         opcodes.INTRINSICS_312["INTRINSIC_UNARY_POSITIVE"] = "UNARY_NEGATIVE"
     elif name != "none":

@@ -49,7 +49,6 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
         before.setdefault(land, []).append(placed)
     out: list = []
     added: set[int] = set()
-    hops: dict[int, int] = {}  # warm offset -> the jump over the handlers placed before it
     for n, ins in enumerate(stream[:c]):
         if ins.offset in before:
             first = min(starts[id(g)] for g in before[ins.offset])

@@ -1,0 +1,20 @@
+"""What the front end's rules share: the marker of a dropped instruction and the renaming of one."""
+
+from __future__ import annotations
+
+import dis
+from typing import Any
+
+DROPPED = "<dropped>"  # an instruction the canonical stream does without; jumps to it go to the next one
+JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+
+
+def as_op(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
+    """``ins`` renamed; a new name that is no jump never keeps a jump's opcode (the rules tell jumps by
+    opcode), and the name's own opcode is used where this interpreter has one."""
+    opcode = changes.pop("opcode", None)
+    if opcode is None:
+        opcode = dis.opmap.get(opname, ins.opcode)
+        if opcode in JUMP_OPCODES and ins.opcode not in JUMP_OPCODES:
+            opcode = ins.opcode
+    return ins._replace(opname=opname, opcode=opcode, **changes)
