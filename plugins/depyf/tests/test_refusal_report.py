@@ -13,7 +13,7 @@ def folded_test_then_match(a, x):
     if (5 if x else a):
         x += 6
     match a:
-        case [1, *rest]:
+        case {"k": 1, **rest}:
             x = rest
     return x
 

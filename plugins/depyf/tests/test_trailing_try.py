@@ -59,3 +59,12 @@ def test_break_as_the_last_statement_of_a_function():
               "            b += i\n")
     outcome = round_trip_generated(source, INPUTS)
     assert outcome.outcome == "ok", outcome.detail
+
+
+def test_a_loop_in_a_finally_body_while_a_return_value_waits():
+    # the try's return value waits on the stack while the finally body (a while loop, then its own
+    # return, which drops the waiting value) runs
+    source = ("def generated(a, b):\n    try:\n        return a\n    finally:\n        while b < 3:\n"
+              "            b += 1\n        return a + b\n")
+    outcome = round_trip_generated(source, INPUTS)
+    assert outcome.outcome == "ok", outcome.detail

@@ -15,7 +15,7 @@ from .stores import NestedTarget, Stores, keyword_of
 from .opcodes import table_for
 from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys
 from .symbolic import (Append, Compare, Expr, Func, GenMarker, InPlace, Iter, Line, Loop, Null, Refusal, Return,
-                       Unpack, While)
+                       Unpack, Waiting, While, busy)
 
 __all__ = ["COMPREHENSIONS", "Executor", "const_expr", "opaque"]  # the decompiler imports these from here
 
@@ -106,14 +106,14 @@ class Executor(ControlFlow, Stores):
             if i in self.inlined:  # the source's ``return`` inside the try makes the compiler copy it again
                 i += 1
                 continue
-            if not any(isinstance(s, Expr) for s in stack):
+            if not busy(stack):
                 quiet_start = i
-            entry = handlers.try_entry(self, i, stack) if not any(isinstance(s, Expr) for s in stack) else None
+            entry = handlers.try_entry(self, i, stack) if not busy(stack) else None
             if entry is not None:
                 i = handlers.try_block(self, i, entry, stack, stmts)
                 continue
             loop_end = self.while_true_end(i, hi)
-            if loop_end is not None and not any(isinstance(s, Expr) for s in stack):
+            if loop_end is not None and not busy(stack):
                 body, _ = self.loop_body(Loop(i, loop_end + 1, False), i, loop_end, stack)
                 stmts.append(While("True", body))
                 i = loop_end + 1
@@ -389,6 +389,8 @@ class Executor(ControlFlow, Stores):
                     if not returns_const and (nxt is None or nxt.opname not in ("JUMP_FORWARD", "JUMP_BACKWARD",
                                                                                 "RETURN_VALUE")):
                         raise self.refuse(ins, "iterator popped outside break/return")
+            elif isinstance(value, Waiting):
+                pass  # the try's return value, dropped by a ``return`` in the finally body
             elif isinstance(value, Expr) and getattr(value, "yielded", None) is not None and self.code.co_name == "<genexpr>":
                 stmts.append(Append(value.yielded))
             elif isinstance(value, Expr):

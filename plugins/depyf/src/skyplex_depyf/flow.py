@@ -8,7 +8,7 @@ import dis
 from typing import Any
 
 from .conditions import GENERAL, PREFERENCE, compound
-from .symbolic import Compare, Expr, For, ForTarget, If, Item, Iter, Line, Loop, Return, While
+from .symbolic import Compare, Expr, For, ForTarget, If, Item, Iter, Line, Loop, Return, While, busy
 from .values import COMPREHENSIONS, _ends, _paren
 
 
@@ -171,7 +171,7 @@ class ControlFlow:
         # while loop: the body ends in the same test jumping back to just after this jump
         back = self.instrs[dest - 1] if dest - 1 > i else None
         if (back is not None and back.opname in self.table["cond_jumps"] and back.argval == self.instrs[i + 1].offset
-                and not any(isinstance(s, Expr) for s in stack)):
+                and not busy(stack)):
             back_kind = self.table["cond_jumps"][back.opname]
             if {kind, back_kind} not in ({"false", "true"}, {"none", "notnone"}):
                 raise self.refuse(back, "while loop whose two tests differ")
@@ -192,7 +192,7 @@ class ControlFlow:
         # ``continue`` jumps, and a final ``break`` falls into the exit (its jump is gone)
         back_edge = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname == "JUMP_BACKWARD"
                           and self.target(self.instrs[k]) == quiet_start), None)
-        if (back_edge is not None and quiet_start <= i and not any(isinstance(s, Expr) for s in stack)
+        if (back_edge is not None and quiet_start <= i and not busy(stack)
                 and not any(lp.head == quiet_start for lp in self.loops)):
             body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, dest, stack)
             if not _ends(body):

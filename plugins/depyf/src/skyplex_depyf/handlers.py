@@ -18,7 +18,7 @@ import dis
 from dataclasses import dataclass, field
 from typing import Any
 
-from .symbolic import Expr, Line, Refusal, Return
+from .symbolic import Expr, Line, Refusal, Return, Waiting
 
 _JUMP_CODES = set(dis.hasjrel) | set(dis.hasjabs)
 
@@ -253,7 +253,7 @@ def pop_except(executor: Any, i: int, stack: list) -> int:
     return k
 
 
-def _copy_size(executor: Any, normal: int, handler: int, cleanup: int) -> tuple[int, int, int]:
+def _copy_size(executor: Any, normal: int, handler: int, cleanup: int, waiting: bool = False) -> tuple[int, int, int]:
     """(instructions in the normal path's copy of the finally body starting at ``normal``, end of the
     handler's copy, how many returns/breaks/continues leave that copy): the copies differ in NOPs and
     in how the handler's copy drops its exception before leaving."""
@@ -275,7 +275,8 @@ def _copy_size(executor: Any, normal: int, handler: int, cleanup: int) -> tuple[
     const_returns = sum(1 for k in range(handler + 1, final_end)
                         if [x.opname for x in ins[k:k + 2]] == ["POP_TOP", "POP_EXCEPT"]
                         and ins[k - 2].opname != "CHECK_EXC_MATCH")
-    extra = 4 * returns_in_final + 2 * const_returns
+    # with the try's own return value set aside, the normal path's ``return`` drops it too (SWAP, POP_TOP)
+    extra = (2 if waiting else 4) * returns_in_final + 2 * const_returns
     returns_in_final += const_returns
     # the copies are the same instructions but for NOPs (line markers placed on either copy)
     real = sum(1 for x in ins[handler + 1:final_end] if x.opname != "NOP") - extra
@@ -357,12 +358,12 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
                     if e.start == ins[handler].offset and e.depth == len(stack) + 1 and e.lasti), None)
     if cleanup is None:
         raise _refusal(executor, handler, "finally handler of an unknown shape")
-    size, final_end, returns_in_final = _copy_size(executor, normal, handler, cleanup)
-    inner_stack = stack + ([returns] if returns is not None else [])
+    size, final_end, returns_in_final = _copy_size(executor, normal, handler, cleanup, returns is not None)
+    inner_stack = stack + ([Waiting(returns.text, returns.atom)] if returns is not None else [])
     copy, rest = executor.block(normal, normal + size, inner_stack)
-    if len(rest) != len(inner_stack):
+    if len(rest) != len(inner_stack) and not (returns is not None and _leaves(copy)):
         raise _refusal(executor, normal, "the two copies of the finally body differ")
-    if returns_in_final and returns is None:
+    if returns_in_final:
         # the handler's copy is the same statements under the exception; the recompile-and-compare
         # check proves it, since this source compiles both copies again
         final = copy
@@ -377,6 +378,9 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
             raise _refusal(executor, normal, "the two copies of the finally body differ")
     node.final = final or [Line("pass")]
     k, after = normal + size, cleanup + 3
+    if returns is not None and k == handler and final_end == cleanup and _leaves(node.final):
+        node.body.append(Return(returns))  # the finally body returns in its place: the value is dropped
+        return after, []
     if returns is not None:
         if ins[k].opname != "RETURN_VALUE" or k + 1 != handler:
             raise _refusal(executor, k, "return inside try of an unknown shape")

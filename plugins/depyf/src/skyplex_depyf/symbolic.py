@@ -31,6 +31,17 @@ class Expr:
 
 
 @dataclass
+class Waiting(Expr):
+    """A value set aside under a ``finally`` body (the try's ``return`` value): on the stack, but not an
+    expression being built, so statements and loops read around it as on an empty stack."""
+
+
+def busy(stack: list) -> bool:
+    """Whether an expression is being built on ``stack`` (a value set aside does not count)."""
+    return any(isinstance(s, Expr) and not isinstance(s, Waiting) for s in stack)
+
+
+@dataclass
 class Compare(Expr):
     left: Any = None
     pairs: list = field(default_factory=list)
