@@ -94,15 +94,20 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     """Where a handler group goes: before the normal-code instruction it jumps back to (the most used
     one), or, when it never returns there, right after the range it protects."""
     exits = Counter(ins.argval for ins in group if _is_jump(ins) and ins.argval < cold)
-    if exits:
-        return exits.most_common(1)[0][0]
     first = group[0].offset
-    ends = [e.end for e in entries if e.target == first and e.start < cold]
-    if not ends:
+    protected = [e for e in entries if e.target == first and e.start < cold]
+    if not protected:
         return None
-    end = max(ends)
+    if exits and exits.most_common(1)[0][0] >= min(e.start for e in protected):
+        return exits.most_common(1)[0][0]
+    end = max(e.end for e in protected)
     if end not in position or end >= cold:
         return None
+    if exits:  # it goes back to a loop's head (a continue): 3.11 put it after the body's own back-jump
+        k = position[end]
+        while k < position[cold] and stream[k].opname not in _TERMINATORS:
+            k += 1
+        return stream[k + 1].offset if k + 1 < position[cold] else None
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
         copy = _finally_copy(group, stream, position[end], position[cold])
         return None if copy is None else copy
