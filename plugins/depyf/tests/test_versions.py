@@ -57,6 +57,10 @@ def test_every_construct_round_trips_on_newer_versions(newer: dict) -> None:
     assert not_ok == {}
 
 
+def test_methods_using_super_and_handlers_are_proven_on_newer_versions(newer: dict) -> None:
+    assert newer["methods"] == {name: "ok" for name in newer["methods"]}
+
+
 def test_a_comprehension_with_a_cell_is_refused_naming_the_instruction(newer: dict) -> None:
     # a lambda capturing the loop variable makes it a cell: no rule folds that shape, so it is refused
     outcome = newer["constructs"]["cell_comprehension"]

@@ -33,6 +33,14 @@ CONSTRUCTS = {
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
+# methods: only decompiled and proven by the recompile check (a method needs its class to run)
+METHODS = {
+    "super_method_call": "class K(dict):\n    def f(self, key):\n        return super().get(key, 0)\n",
+    "super_attribute": "class K(dict):\n    def f(self):\n        return super().__class__\n",
+    "try_in_loop_continuing": ("class K:\n    def f(self, xs):\n        for x in xs:\n            try:\n"
+                               "                self.n = 1 // x\n            except ZeroDivisionError:\n"
+                               "                continue\n        return self\n"),
+}
 
 
 def judge(source: str) -> str:
@@ -51,6 +59,14 @@ def judge(source: str) -> str:
         return f"wrong: does not compile: {exc}"
     problem = outcome_of(original, INPUTS)(rebuilt[name])
     return f"wrong: {problem}" if problem else "ok"
+
+
+def proven(source: str) -> str:
+    """'ok' when ``K.f`` in ``source`` decompiles (and so recompiles to the same bytecode), else why not."""
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)
+    result = decompile(namespace["K"].f)
+    return "ok" if result.ok else f"refused: {result.refusal}"
 
 
 def mutate(name: str) -> None:
@@ -77,7 +93,8 @@ def main() -> None:
     generated += [gen_generator(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_generators)]
     report = {"python": list(sys.version_info[:2]),
               "constructs": {name: judge(source) for name, source in CONSTRUCTS.items()},
-              "generated": [judge(source) for source in generated]}
+              "generated": [judge(source) for source in generated],
+              "methods": {name: proven(source) for name, source in METHODS.items()}}
     print(json.dumps(report))
 
 

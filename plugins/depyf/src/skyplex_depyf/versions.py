@@ -217,6 +217,13 @@ class _Reader(InlinedComprehensions):
             step = 1
             if op in t["renames"]:
                 out.append(_as(ins, t["renames"][op]))
+            elif op == "LOAD_GLOBAL" and self.zero_argument_super(instrs, k):
+                _, cls, first, attr = instrs[k:k + 4]
+                name = "LOAD_METHOD" if attr.arg & 1 else "LOAD_ATTR"
+                out += [_as(ins, "LOAD_GLOBAL", arg=ins.arg | 1),  # ``super()``, then the attribute
+                        _as(cls, "PRECALL", arg=0, argval=0, argrepr=""), _as(first, "CALL", arg=0, argval=0, argrepr=""),
+                        _as(attr, name)]
+                step = 4
             elif op == "LOAD_ATTR" and ins.arg is not None and ins.arg & 1:
                 out.append(_as(ins, "LOAD_METHOD"))
             elif op == "COPY" and ins.arg == 1 and self.or_pop(instrs, k) is not None:
@@ -296,6 +303,17 @@ class _Reader(InlinedComprehensions):
                 and not any(instrs[p].offset in self.targets for p in range(k + 1, q + 2))):
             return q  # (a jump landing inside would skip the pop once it is folded away: left as it is)
         return None
+
+    @staticmethod
+    def zero_argument_super(instrs: list, k: int) -> bool:
+        """Whether ``LOAD_GLOBAL super; LOAD_DEREF __class__; LOAD_FAST self; LOAD_SUPER_ATTR`` starts
+        at ``k``: 3.12's ``super().name`` without the call 3.11 made."""
+        if k + 3 >= len(instrs):
+            return False
+        glob, cls, first, attr = instrs[k:k + 4]
+        return (glob.argval == "super" and not glob.arg & 1 and cls.opname == "LOAD_DEREF"
+                and cls.argval == "__class__" and first.opname in ("LOAD_FAST", "LOAD_DEREF")
+                and attr.opname == "LOAD_SUPER_ATTR" and not attr.arg & 2)
 
     def backward_over(self, instrs: list, k: int) -> bool:
         """Whether the conditional jump at ``k`` only hops over a ``JUMP_BACKWARD``: 3.12 has no backward
