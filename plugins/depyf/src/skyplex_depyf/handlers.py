@@ -288,11 +288,14 @@ def _copy_size(executor: Any, normal: int, handler: int, cleanup: int, waiting: 
 
 
 def _shape(executor: Any, indices: list[int]) -> list[tuple]:
-    """Instructions at ``indices`` as (name, referent), jump targets relative to the first one."""
+    """Instructions at ``indices`` as (name, referent), jump targets relative to the first one; a jump
+    past the last one leaves the copy, wherever it lands (the compiler may duplicate the ``return``
+    that follows a copy, and send the copy's exits to either)."""
     ins = executor.instrs
     base = ins[indices[0]].offset if indices else 0
-    return [(ins[k].opname, ins[k].argval - base if ins[k].opcode in _JUMP_CODES else repr(ins[k].argval))
-            for k in indices]
+    end = ins[indices[-1]].offset if indices else 0
+    return [(ins[k].opname, ("out" if ins[k].argval > end else ins[k].argval - base)
+             if ins[k].opcode in _JUMP_CODES else repr(ins[k].argval)) for k in indices]
 
 
 def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protected: int) -> None:
@@ -328,6 +331,10 @@ def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protec
         if (len(picked) == len(final) and not covered.intersection(picked)
                 and not executor.inlined.intersection(picked) and _shape(executor, picked) == wanted):
             executor.inlined.update(picked)
+            # a jump out of the copy may land on the compiler's duplicate of the ``return`` after it
+            twin = r + 1 < len(ins) and ins[r].opname == "RETURN_VALUE" and ins[r + 1].opname == "RETURN_VALUE"
+            if twin and any(ins[k].opcode in _JUMP_CODES and ins[k].argval == ins[r + 1].offset for k in picked):
+                executor.inlined.add(r + 1)
 
 
 def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
