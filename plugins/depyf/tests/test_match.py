@@ -10,11 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skyplex_depyf.corpus import outcome_of
+from skyplex_depyf.corpus import MATCH_INPUTS, gen_match, outcome_of
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
-SUBJECTS = [0, 1, 2, 3, True, None, "s", (1, 2), [1, 2, 3], (5,), {"k": 1, "j": 2}, {"k": 4}, 2.5, [], {}]
-INPUTS = [(s, t) for s in SUBJECTS for t in (0, 3)]
+INPUTS = MATCH_INPUTS
 
 CASES = {
     "literals and or-patterns": """
@@ -83,6 +82,25 @@ def f(x, t):
                 break
     return z
 """,
+    "single or-pattern case (its copy is the or-pattern's own)": """
+def f(x, t):
+    r = 0
+    match x:
+        case 4 | 2:
+            r = 1
+    return r
+""",
+    "sequences of wildcards bound with as": """
+def f(x, t):
+    match x:
+        case -1:
+            return 1
+        case [None, [_] as v0]:
+            return v0
+        case [[] as e, [_, *_] as w]:
+            return (e, w)
+    return 0
+""",
     "single sequence case": """
 def f(x, t):
     match x:
@@ -143,48 +161,11 @@ def test_unread_patterns_are_refused_naming_the_instruction(source):
         assert re.match(r"refused: (offset \d+ [A-Z_]+: |recompiled source differs)", outcome), outcome
 
 
-# a small grammar of match statements: every reading is proven or refused, never wrong
-def _pattern(draw, depth: int, names: list[str]) -> str:
-    choice = draw(st.integers(0, 7 if depth > 0 else 3))
-    if choice == 0:
-        return str(draw(st.integers(-2, 3)))
-    if choice == 1:
-        return draw(st.sampled_from(["None", "True", "'s'"]))
-    if choice == 2:
-        return "_"
-    if choice == 3:
-        name = f"v{len(names)}"
-        names.append(name)
-        return name
-    if choice == 4:
-        return " | ".join(str(draw(st.integers(0, 4))) for _ in range(draw(st.integers(2, 3))))
-    if choice == 5:
-        items = [_pattern(draw, depth - 1, names) for _ in range(draw(st.integers(0, 3)))]
-        return "[" + ", ".join(items) + "]"
-    if choice == 6:
-        return "{" + f"'k': {_pattern(draw, depth - 1, names)}" + "}"
-    return f"int({_pattern(draw, depth - 1, names)})"
-
-
-@st.composite
-def match_functions(draw) -> str:
-    lines = ["def f(x, t):", "    r = 0", "    match x:"]
-    for k in range(draw(st.integers(1, 4))):
-        names: list[str] = []
-        pattern = _pattern(draw, 2, names)
-        guard = f" if {names[0]} == t" if names and draw(st.booleans()) else ""
-        lines += [f"        case {pattern}{guard}:", f"            r = {k + 1}"]
-        if draw(st.booleans()):
-            lines.append(f"            return r * 10")
-    if draw(st.booleans()):
-        lines += ["        case _:", "            r = -1"]
-    lines.append("    return r")
-    return "\n".join(lines) + "\n"
-
-
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(match_functions())
-def test_generated_match_statements_are_never_silently_wrong(source):
+# the corpus's grammar of match statements: every reading is proven or refused, never wrong
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_generated_match_statements_are_never_silently_wrong(data):
+    source = gen_match(lambda lo, hi: data.draw(st.integers(lo, hi)), name="f")
     try:
         _compile(source)
     except SyntaxError:  # an irrefutable pattern before the last case, a name bound twice

@@ -145,6 +145,61 @@ def gen_generator(draw: Draw, name: str = "generated") -> str:
     return f"def {name}(a, b):\n" + "\n".join(body) + "\n"
 
 
+MATCH_SUBJECTS = [0, 1, 2, 3, True, None, "s", (1, 2), [1, 2, 3], (5,), {"k": 1, "j": 2}, {"k": 4}, 2.5, [], {}]
+#: inputs for match functions ``generated(x, t)``: each subject against two values of ``t``
+MATCH_INPUTS = [(s, t) for s in MATCH_SUBJECTS for t in (0, 3)]
+
+
+def gen_pattern(draw: Draw, depth: int, names: list[str]) -> str:
+    """A random pattern: literal, singleton, wildcard, capture, or-pattern, sequence (with a starred
+    name), mapping or class pattern; captured names are appended to ``names``."""
+    choice = draw(0, 8 if depth > 0 else 3)
+    if choice == 0:
+        return str(draw(-2, 3))
+    if choice == 1:
+        return str(_pick(draw, ("None", "True", "'s'")))
+    if choice == 2:
+        return "_"
+    if choice == 3:
+        names.append(f"v{len(names)}")
+        return names[-1]
+    if choice == 4:
+        return " | ".join(str(draw(0, 4)) for _ in range(draw(2, 3)))
+    if choice == 5:
+        items = [gen_pattern(draw, depth - 1, names) for _ in range(draw(0, 3))]
+        if items and draw(0, 2) == 0:
+            names.append(f"v{len(names)}")
+            items.insert(draw(0, len(items)), f"*{names[-1]}")
+        return "[" + ", ".join(items) + "]"
+    if choice == 6:
+        return "{" + f"'k': {gen_pattern(draw, depth - 1, names)}" + "}"
+    if choice == 7:
+        return f"int({gen_pattern(draw, depth - 1, names)})"
+    inner = gen_pattern(draw, depth - 1, names)
+    names.append(f"v{len(names)}")
+    return f"[{inner}] as {names[-1]}"
+
+
+def gen_match(draw: Draw, name: str = "generated") -> str:
+    """A random function ``name(x, t)`` made of one match statement: cases with guards, early returns
+    and an optional ``case _``. Some draws are not valid Python (an irrefutable pattern before the
+    last case, a name bound twice); the caller compiles and skips those."""
+    lines = [f"def {name}(x, t):", "    r = 0", "    match x:"]
+    for k in range(draw(1, 4)):
+        names: list[str] = []
+        pattern = gen_pattern(draw, 2, names)
+        guard = f" if {names[0]} == t" if names and draw(0, 1) else ""
+        lines += [f"        case {pattern}{guard}:", f"            r = {k + 1}"]
+        if names:
+            lines.append(f"            r = (r, {names[-1]})")
+        if draw(0, 1):
+            lines.append("            return r")
+    if draw(0, 1):
+        lines += ["        case _:", "            r = -1"]
+    lines.append("    return r")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class RoundTrip:
     """Outcome of one round-trip: ``ok`` (same results), ``refused``, or ``wrong`` (a silent difference)."""

@@ -69,6 +69,11 @@ class Node:
             return self.text
         if self.kind == "or":
             return " | ".join(self.alternatives)
+        if self.kind == "seq" and not self.children:  # only wildcards: the compiler tests the length, no more
+            if self.length is None:
+                return "[*_]"
+            op, n = self.length
+            return "[" + ", ".join(["_"] * n + (["*_"] if op == ">=" else [])) + "]"
         if self.kind == "seq":
             size = len(self.children)
             expected = ("==", size) if self.star is None else (">=", size - 1)
@@ -262,35 +267,15 @@ def _match(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int:
     end: int | None = None
     p = i
     while True:
+        # a case's ``COPY 1`` of the subject, unless it is an or-pattern's own copy in the last case
         copied = instrs[p].opname == "COPY" and instrs[p].arg == 1
-        node = Node()
-        fails: list[int] = []
-        sim = [node, node] if copied else [node]
-        q = reader.run(p + 1 if copied else p, sim, 1 if copied else 0, fails)
-        pattern = node.render()
-        nxt = _after_pops(instrs, min(fails)) if fails else None
-        guard = None
-        body_start = q
-        test_end = q
-        while test_end < hi and instrs[test_end].opname not in executor.table["cond_jumps"]:
-            test_end += 1
-        if test_end < hi and test_end > q:
-            target = executor.target(instrs[test_end])
-            after = test_end + 1 + copied
-            if (target == nxt or (nxt is None and copied)) and (not copied or instrs[test_end + 1].opname == "POP_TOP"):
-                inner, rest = executor.speculate(q, test_end, outer)
-                if not inner and len(rest) == len(outer) + 1 and isinstance(rest[-1], Expr):
-                    kind = executor.table["cond_jumps"][instrs[test_end].opname]
-                    value = rest[-1]
-                    guard = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
-                             "notnone": f"{value.p()} is None"}[kind]
-                    fails.append(target)
-                    nxt = _after_pops(instrs, min(fails))
-                    body_start = after
-        if guard is None and copied:
-            if instrs[q].opname != "POP_TOP":
-                raise ValueError("case without its subject clean-up")
-            body_start = q + 1
+        try:
+            pattern, guard, fails, nxt, body_start = _head(executor, reader, p, hi, outer, copied)
+        except (Refusal, ValueError, IndexError):
+            if not copied:
+                raise
+            copied = False
+            pattern, guard, fails, nxt, body_start = _head(executor, reader, p, hi, outer, copied)
         if not fails:
             if copied:
                 raise ValueError("an irrefutable case before the last")
@@ -331,6 +316,41 @@ def _match(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int:
     stack.pop()
     stmts.append(Match(executor.expr(subject, instrs[i]).text, cases))
     return after
+
+
+def _head(executor: Any, reader: _Reader, p: int, hi: int, outer: list, copied: bool) -> tuple:
+    """A case's pattern and guard from ``p``: (pattern, guard, failure targets, the next case's start,
+    where the body begins)."""
+    instrs = executor.instrs
+    node = Node()
+    fails: list[int] = []
+    sim = [node, node] if copied else [node]
+    q = reader.run(p + 1 if copied else p, sim, 1 if copied else 0, fails)
+    pattern = node.render()
+    nxt = _after_pops(instrs, min(fails)) if fails else None
+    guard = None
+    body_start = q
+    test_end = q
+    while test_end < hi and instrs[test_end].opname not in executor.table["cond_jumps"]:
+        test_end += 1
+    if test_end < hi and test_end > q:
+        target = executor.target(instrs[test_end])
+        after = test_end + 1 + copied
+        if (target == nxt or (nxt is None and copied)) and (not copied or instrs[test_end + 1].opname == "POP_TOP"):
+            inner, rest = executor.speculate(q, test_end, outer)
+            if not inner and len(rest) == len(outer) + 1 and isinstance(rest[-1], Expr):
+                kind = executor.table["cond_jumps"][instrs[test_end].opname]
+                value = rest[-1]
+                guard = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
+                         "notnone": f"{value.p()} is None"}[kind]
+                fails.append(target)
+                nxt = _after_pops(instrs, min(fails))
+                body_start = after
+    if guard is None and copied:
+        if instrs[q].opname != "POP_TOP":
+            raise ValueError("case without its subject clean-up")
+        body_start = q + 1
+    return pattern, guard, fails, nxt, body_start
 
 
 def render_match(node: Match, render_block: Any, indent: Any) -> list[str]:
