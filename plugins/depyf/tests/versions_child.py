@@ -30,6 +30,12 @@ CONSTRUCTS = {
     "generator": "def f(a, b):\n    yield from range(a % 3)\n    x = yield b\n    yield x\n",
     "while_in_for": ("def f(a, b):\n    t = 0\n    for i in range(a % 4):\n        k = 0\n"
                      "        while k < b % 3:\n            k += 1\n            t += k\n    return t\n"),
+    "try_returning": ("def f(a, b):\n    try:\n        return a // b\n    except ZeroDivisionError:\n"
+                      "        return 0\n"),
+    "try_finally_returning": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
+                              "        if b:\n            return 3\n    return x\n"),
+    "with_statement": ("def f(a, b):\n    import contextlib\n    with contextlib.nullcontext(a) as v:\n"
+                       "        b += v\n    for k in range(2):\n        b += k\n    return b\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

@@ -49,7 +49,10 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
         before.setdefault(land, []).append(placed)
     out: list = []
     added: set[int] = set()
-    for n, ins in enumerate(stream[:c]):
+    for n, ins in enumerate(stream[:c] + [None]):
+        if ins is None:  # handlers whose statement ends the code stay at the end, in their order
+            out += [x for group in before.get(cold, []) for x in group]
+            break
         if ins.offset in before:
             first = min(starts[id(g)] for g in before[ins.offset])
             inside = [k for k, x in enumerate(out) if _is_jump(x) and x.argval == ins.offset
@@ -67,6 +70,8 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
             for group in before[ins.offset]:
                 out += group
         out.append(ins)
+    if len(out) != len(stream) + len(added) or {ins.offset for ins in out} - added != set(position):
+        return stream, entries  # every instruction must still be there, once
     out, removed = _without_hops_to_next(out)
     return _renumber(out, handler_of, removed, type(entries[0]))
 
@@ -107,7 +112,7 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
         k = position[end]
         while k < position[cold] and stream[k].opname not in _TERMINATORS:
             k += 1
-        return stream[k + 1].offset if k + 1 < position[cold] else None
+        return stream[k + 1].offset if k + 1 <= position[cold] else None
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
         copy = _finally_copy(group, stream, position[end], position[cold])
         return None if copy is None else copy
@@ -118,6 +123,8 @@ def _past_final_return(stream: list, position: dict, end: int) -> int:
     """A try body ending in ``if c: return x`` leaves its range before the ``return`` (which runs
     unprotected); the statement ends where the test jumps, after that return."""
     k = position[end]
+    if stream[k].opname == "RETURN_VALUE" and k + 1 < len(stream):  # ``return value`` ending the body
+        return stream[k + 1].offset
     last = stream[k - 1] if k else None
     if last is None or not last.opname.startswith("POP_JUMP_FORWARD_IF_") or last.argval not in position:
         return end
@@ -158,7 +165,7 @@ def _finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | Non
     while count < len(cleaned):
         count += stream[k].opname != "NOP"
         k += 1
-    return stream[k].offset if k < cold_at else None
+    return stream[k].offset if k <= cold_at else None
 
 
 def _with_cleanup_first(group: list, entries: list) -> list:
