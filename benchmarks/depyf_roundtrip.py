@@ -7,6 +7,9 @@ Two corpora, each function given to both decompilers in turn (interleaved):
   with); judged by behaviour: the decompiled source is compiled, run on fixed inputs and its results
   (values or exception types) compared with the original's.
 * generators: the same grammar with yield, yield from and sent values; judged by what they yield.
+* match: random match statements (literal, singleton, capture, wildcard, or, sequence, mapping, class
+  and ``as`` patterns, guards, ``case _``), drawn until ``--matches`` compile; judged by behaviour
+  on subjects of every shape.
 * stdlib: every plain function of a few stdlib modules; their inputs are unknown, so the judge is
   bytecode: the recompiled code must have identical raw bytecode and referents.
 
@@ -15,7 +18,8 @@ Outcomes: ``ok``; ``refused`` (ours: a refusal with a listing; depyf: an excepti
 corpus only); ``unproven`` (stdlib: compiles, but the bytecode differs, so neither right nor wrong
 is shown).
 
-    .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--generators 100] [--seed 0] [--failures]
+    .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--generators 100] [--matches 100] [--seed 0]
+        [--failures]
 
 ``--failures`` also lists this decompiler's refusals grouped by the first construct that stopped it
 (instruction and reason, numbers masked), largest group first, with the smallest example of each.
@@ -35,7 +39,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from skyplex_depyf.corpus import INPUTS, gen_function, gen_generator, outcome_of, stdlib_functions
+from skyplex_depyf.corpus import (INPUTS, MATCH_INPUTS, gen_function, gen_generator, gen_match, outcome_of,
+                                  stdlib_functions)
 from skyplex_depyf.decompiler import compile_like, decompile, find_code
 
 RESULTS = Path(__file__).resolve().parent / "results" / "depyf_roundtrip.json"
@@ -84,7 +89,7 @@ def theirs(fn: Any) -> str | None:
     return depyf.decompile(fn)
 
 
-def judge_generated(source_of: Callable, original: Any, name: str) -> str:
+def judge_generated(source_of: Callable, original: Any, name: str, inputs: list = INPUTS) -> str:
     try:
         source = _with_timeout(lambda: source_of(original))
     except BaseException as exc:  # depyf raising (or hanging) counts as a refusal
@@ -100,7 +105,7 @@ def judge_generated(source_of: Callable, original: Any, name: str) -> str:
     except Exception:
         return "no-compile"
     try:
-        problem = _with_timeout(lambda: outcome_of(original, INPUTS)(rebuilt))
+        problem = _with_timeout(lambda: outcome_of(original, inputs)(rebuilt))
     except _Timeout:
         problem = "timeout"
     return "wrong" if problem else "ok"
@@ -131,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--generated", type=int, default=300)
     parser.add_argument("--generators", type=int, default=100)
+    parser.add_argument("--matches", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--failures", action="store_true", help="list refusals grouped by first failing construct")
     args = parser.parse_args()
@@ -145,7 +151,8 @@ def main() -> None:
     tools: dict[str, Callable] = {"skyplex-depyf": ours}
     if depyf is not None:
         tools[baseline] = theirs
-    counts: dict[str, dict[str, Counter]] = {c: {t: Counter() for t in tools} for c in ("generated", "generators", "stdlib")}
+    counts: dict[str, dict[str, Counter]] = {c: {t: Counter() for t in tools}
+                                             for c in ("generated", "generators", "match", "stdlib")}
     seconds: dict[str, float] = {t: 0.0 for t in tools}
 
     rng = random.Random(args.seed)
@@ -159,6 +166,20 @@ def main() -> None:
                 start = time.perf_counter()
                 counts[corpus][tool][judge_generated(source_of, namespace["generated"], "generated")] += 1
                 seconds[tool] += time.perf_counter() - start
+    made = 0
+    while made < args.matches:  # drawn until enough compile: some draws are not valid Python
+        source = gen_match(lambda lo, hi: rng.randint(lo, hi))
+        namespace = {}
+        try:
+            exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
+        except SyntaxError:
+            continue
+        made += 1
+        CURRENT[:] = ["match", source]
+        for tool, source_of in tools.items():
+            start = time.perf_counter()
+            counts["match"][tool][judge_generated(source_of, namespace["generated"], "generated", MATCH_INPUTS)] += 1
+            seconds[tool] += time.perf_counter() - start
     for stdlib_name, fn in stdlib_functions():
         CURRENT[:] = ["stdlib", stdlib_name]
         for tool, source_of in tools.items():
@@ -195,7 +216,7 @@ def main() -> None:
     print("time spent per decompiler (s): " + ", ".join(f"{t} {s:.1f}" for t, s in seconds.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"python": sys.version.split()[0], "generated": args.generated,
-                                   "generators": args.generators, "seed": args.seed,
+                                   "generators": args.generators, "matches": args.matches, "seed": args.seed,
                                    "baseline": baseline, "rows": rows, "ratio_vs_baseline": ratios,
                                    "seconds": seconds}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
