@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import sys
 import time
 from pathlib import Path
@@ -31,20 +32,59 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data" / "voting_smollm2_sequences.json"
+DATA_DIR = ROOT / "benchmarks" / "data"
 OUT = ROOT / "benchmarks" / "results" / "voting_heldout.json"
 KMAX = 100
 HELD = 400
 N_QUERIES = 240
 
 
-def collect() -> None:
-    """Measure SmolLM2's digit distributions for the sequence task (one forward pass per query)."""
-    from skyplex.models.local import LocalBackend
-    from skyplex_voting.tasks import digit_distribution, digit_sequences
+def digit_extremes(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
+    """``n`` few-shot "max(3, 8, 5) = " / "min(...) = " queries over 3-5 digits: ``{id, prompt, answer,
+    op, length}``. The wrong answers a small model gives are the list's other digits, so several wrong
+    answers compete (unlike the sequence task, where one wrong answer dominates)."""
+    rng = random.Random(seed)
 
+    def line(op: str) -> tuple[str, int, int]:
+        xs = [rng.randint(0, 9) for _ in range(rng.randint(3, 5))]
+        return f"{op}({', '.join(map(str, xs))}) = ", (max if op == "max" else min)(xs), len(xs)
+
+    out = []
+    for i in range(n):
+        op = ("max", "min")[i % 2]
+        lines = [f"{head}{value}" for head, value, _ in (line(op) for _ in range(shots))]
+        head, value, length = line(op)
+        lines.append(head)
+        out.append({"id": f"ext-{seed}-{i}", "prompt": "\n".join(lines), "answer": str(value), "op": op,
+                    "length": length})
+    return out
+
+
+def _sequences(n: int) -> list[dict]:
+    from skyplex_voting.tasks import digit_sequences
+
+    return digit_sequences(n, seed=0)
+
+
+#: task name -> (data file, query generator, subsets reported beside the whole task)
+TASKS = {
+    "sequences": ("voting_smollm2_sequences.json", _sequences,
+                  [("seq", lambda r: True), ("seq+-1", lambda r: abs(r["step"]) == 1),
+                   ("seq+-2,3", lambda r: abs(r["step"]) > 1)]),
+    "extremes": ("voting_smollm2_extremes.json", lambda n: digit_extremes(n, seed=0),
+                 [("ext", lambda r: True), ("ext-max", lambda r: r["op"] == "max"),
+                  ("ext-min", lambda r: r["op"] == "min")]),
+}
+
+
+def collect(task: str) -> None:
+    """Measure SmolLM2's digit distributions for a task (one forward pass per query)."""
+    from skyplex.models.local import LocalBackend
+    from skyplex_voting.tasks import digit_distribution
+
+    data = DATA_DIR / TASKS[task][0]
     backend = LocalBackend(data_dir=ROOT / ".data" / "test", threads=2)
-    queries = digit_sequences(N_QUERIES, seed=0)
+    queries = TASKS[task][1](N_QUERIES)
     out = []
     t0 = time.perf_counter()
     for i in range(0, len(queries), 16):
@@ -52,13 +92,15 @@ def collect() -> None:
         for q, d in zip(chunk, digit_distribution(backend, [q["prompt"] for q in chunk])):
             out.append({**q, "probs": d})
         print(f"collected {len(out)}/{len(queries)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    DATA.parent.mkdir(parents=True, exist_ok=True)
-    DATA.write_text(json.dumps(out, indent=0))
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(json.dumps(out, indent=0))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--task", choices=sorted(TASKS), default="sequences", help="which held-out task")
     ap.add_argument("--collect", action="store_true", help="measure the model's distributions again first")
+    ap.add_argument("--collect-only", action="store_true", help="measure the distributions and stop")
     ap.add_argument("--draws", type=int, default=6, help="independent draws of m answers per query")
     ap.add_argument("--ms", default="4,8,16")
     ap.add_argument("--components", default="auto", help="fit_law's components for ours (default: its default)")
@@ -67,24 +109,26 @@ def main() -> None:
                     help="wrong columns kept in the fitted counts (the held-out ones always keep 6)")
     ap.add_argument("--out", default=str(OUT), help="where the JSON goes")
     args = ap.parse_args()
-    if args.collect or not DATA.exists():
-        collect()
+    data = DATA_DIR / TASKS[args.task][0]
+    if args.collect or args.collect_only or not data.exists():
+        collect(args.task)
+    if args.collect_only:
+        return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import voting_law
     from voting_law import distributions, run_task
 
     voting_law.WRONG_COLUMNS_IN_USE = args.wrong_columns
 
-    records = json.loads(DATA.read_text())
+    records = json.loads(data.read_text())
     P = distributions(records)
-    steps = np.array([r["step"] for r in records])
     ms = [int(x) for x in args.ms.split(",")]
     components = int(args.components) if args.components.isdigit() else args.components
     compare = tuple(int(c) if c.isdigit() else c for c in args.compare.split(",") if c)
     t0 = time.perf_counter()
     rows = []
-    for name, mask in [("seq", np.ones(len(P), bool)), ("seq+-1", np.abs(steps) == 1),
-                       ("seq+-2,3", np.abs(steps) > 1)]:
+    for name, keep in TASKS[args.task][2]:
+        mask = np.array([bool(keep(r)) for r in records])
         # no posterior draws for the optimum's interval: with 6 wrong columns they cost minutes a fit
         # here, and this check is about the curve (its K* is still compared with the held-out interval)
         rows += run_task(name, P[mask], ms, args.draws, components=components, interval_draws=0, compare=compare)
