@@ -36,6 +36,9 @@ CONSTRUCTS = {
                               "        if b:\n            return 3\n    return x\n"),
     "with_statement": ("def f(a, b):\n    import contextlib\n    with contextlib.nullcontext(a) as v:\n"
                        "        b += v\n    for k in range(2):\n        b += k\n    return b\n"),
+    "finally_with_conditional_expression": ("def f(a, b):\n    y = 0\n    for i in range(2):\n        try:\n"
+                                            "            y += a // b\n        finally:\n"
+                                            "            y = y + 1 if b else y - 1\n    return y\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

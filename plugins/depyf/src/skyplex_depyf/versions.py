@@ -35,6 +35,7 @@ from .inlined import InlinedComprehensions
 from .layout import relayout
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
+from .tails import share_branch_ends
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -141,6 +142,8 @@ class _Reader(InlinedComprehensions):
             body[:] = self.compact([_as(i, DROPPED) if i.opname == "END_FOR" else i for i in body])
             self.retarget(body)
             _register(code, body)
+        self.retarget(stream)
+        stream = self.compact(share_branch_ends(stream, self.final_entries(stream)))
         self.retarget(stream)
         return relayout(stream, self.final_entries(stream))
 

@@ -1,0 +1,58 @@
+"""Shared ends for 3.12+ streams: where the two arms of a branch end alike (``... ; STORE_FAST y;
+RERAISE``), 3.12 copies that end into both arms; 3.11 jumped from the first arm to the second's copy.
+The rules read 3.11's shape, so the first arm's copy becomes a ``JUMP_FORWARD`` into the second's.
+
+Running an identical copy or jumping to it does the same, so this changes no behaviour; only copies
+that run straight (no jump, no protected instruction, entered only at the top) are merged."""
+
+from __future__ import annotations
+
+import dis
+from typing import Any
+
+from .streams import DROPPED, JUMP_OPCODES, as_op
+
+_ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
+         "JUMP_BACKWARD_NO_INTERRUPT"}
+_MERGED = {"RERAISE"}  # the ends whose copies are merged
+
+
+def _is_jump(ins: Any) -> bool:
+    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
+
+
+def share_branch_ends(stream: list, entries: list) -> list:
+    """``stream`` with each first arm's copy of a shared end replaced by a jump to the second arm's
+    (offsets kept; the replaced instructions marked :data:`DROPPED` for the caller to compact). Both
+    copies must be protected by the same handler, instruction by instruction."""
+    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    out = list(stream)
+    for p, end in enumerate(stream[:-1]):
+        if end.opname not in _MERGED or stream[p + 1].offset not in targets:
+            continue
+        q = next((k for k in range(p + 1, len(stream)) if stream[k].opname in _ENDS or _is_jump(stream[k])), None)
+        if q is None or (stream[q].opname, stream[q].argval) != (end.opname, end.argval):
+            continue
+        same = 1
+        while (p - same >= 0 and q - same > p + 1 and _plain(stream[p - same]) and _plain(stream[q - same])
+               and (stream[p - same].opname, stream[p - same].argval)
+               == (stream[q - same].opname, stream[q - same].argval)
+               and stream[p - same + 1].offset not in targets and stream[q - same + 1].offset not in targets):
+            same += 1
+        if same < 2 or any(handler(stream[p - k]) != handler(stream[q - k]) for k in range(same)):
+            continue
+        first = p - same + 1
+        out[first] = as_op(stream[first], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                           argval=stream[q - same + 1].offset, argrepr="")
+        for k in range(first + 1, p + 1):
+            out[k] = as_op(stream[k], DROPPED)
+    return out
+
+
+def _plain(ins: Any) -> bool:
+    return ins.opname not in _ENDS and not _is_jump(ins) and ins.opname != DROPPED
