@@ -16,6 +16,10 @@ CASES = {
     "not of a conditional expression with constant arms": "    if (not (0 if a else 7)):\n        y = 5\n",
     "negated conditional expression in elif": (
         "    if b > 3:\n        x = 1\n    elif not (a if b else 0):\n        z = 4\n"),
+    "a and b or c as a value": "    y = a and b or 8\n    x = a and 3 or z\n",
+    "a or b and c as a value": "    y = (a or 6) and b\n    z = (a > 1 or b) and x\n",
+    "a and b or c as a condition and a returned value": (
+        "    if a and b or x:\n        y = 3\n    z = (a < b and 2) or (b and a)\n"),
     "an if nested in an if, not one and-condition": (
         "    if a:\n        if a if a else 1 + -1:\n            y -= 7\n"),
 }

@@ -90,6 +90,9 @@ class ControlFlow:
         dest = self.resolve(self.target(ins), hi)
         taken = {"true": value.text, "false": f"not {value.p()}", "none": f"{value.p()} is None",
                  "notnone": f"{value.p()} is not None"}[kind]
+        found = self.mixed_boolean(i, hi, dest, value, kind, stack)
+        if found is not None:
+            return found
         if dest == i + 1:  # both outcomes go on: the rest of the test was a constant the compiler dropped
             always = {"true": f"{value.p()} or 1", "false": f"not {value.p()} or 1",
                       "none": f"{value.p()} is None or 1", "notnone": f"{value.p()} is not None or 1"}[kind]
@@ -236,6 +239,26 @@ class ControlFlow:
             raise self.refuse(ins, "if leaving values on the stack")
         stmts.append(If(cond, then, []))
         return dest
+
+    def mixed_boolean(self, i: int, hi: int, dest: int, value: Expr, kind: str, stack: list) -> int | None:
+        """``A and B or C`` (``A or B and C`` read the other way) as a value: A's test jumps straight to C
+        (the peephole pass threaded it past B's ``JUMP_IF_TRUE_OR_POP``), B keeps its value when it
+        decides; None (nothing consumed) when the shape is not exactly that."""
+        keep = {"false": "JUMP_IF_TRUE_OR_POP", "true": "JUMP_IF_FALSE_OR_POP"}.get(kind)
+        if keep is None or dest - 1 <= i or dest > hi or self.instrs[dest - 1].opname != keep:
+            return None
+        end = self.target(self.instrs[dest - 1])
+        if end <= dest or end > hi:
+            return None
+        inner, middle = self.speculate(i + 1, dest - 1, stack)
+        if inner or len(middle) != len(stack) + 1 or not isinstance(middle[-1], Expr):
+            return None
+        other, last = self.speculate(dest, end, stack)
+        if other or len(last) != len(stack) + 1 or not isinstance(last[-1], Expr):
+            return None
+        first, second = ("and", "or") if kind == "false" else ("or", "and")
+        stack.append(Expr(f"({value.text} {first} {middle[-1].p()}) {second} {last[-1].p()}"))
+        return end
 
     def chained_condition(self, i: int, hi: int, dest: int, value: Compare, stack: list, stmts: list,
                           quiet_start: int) -> int:
