@@ -27,10 +27,13 @@ def _problem(n: int) -> Problem:
 
 
 #: what the method does on one test: right by both comparisons, right only within the tolerant
-#: checker's 1e-6, wrong by both, a crash, a tuple (equal to a list at the top level), or spinning
-#: until the CPU limit ends it
+#: checker's 1e-6, wrong by both, a crash, a tuple (equal to a list at the top level), right after
+#: 0.3 s of CPU (long enough for a stop from the host to land in it), or spinning until the CPU limit
+#: ends it
 ACTIONS = {
     "right": "return i + 0.5",
+    "slow": "t = time.process_time()\n            while time.process_time() - t < 0.3:\n                pass\n"
+            "            return i + 0.5",
     "close": "return i + 0.5000000001",
     "wrong": "return i + 7",
     "crash": "raise ValueError(i)",
@@ -42,7 +45,7 @@ ACTIONS = {
 def _program(actions: list[str]) -> str:
     body = "".join(f"        {'if' if k == 0 else 'elif'} i == {k}:\n            {ACTIONS[a]}\n"
                    for k, a in enumerate(actions))
-    return f"class Solution:\n    def f(self, i):\n{body}"
+    return f"import time\nclass Solution:\n    def f(self, i):\n{body}"
 
 
 def _records(items, limits):
@@ -94,11 +97,18 @@ def _key(v):
     return (v.status, v.tests_passed, v.first_failure, v.message, v.diff, v.tolerant_pass)
 
 
+#: a stdin problem sharing the run (and its channel) with the functional ones: test i reads i, expects i.5
+STDIN = Problem("s", "s", "", "atcoder", "abc1", datetime(2024, 1, 1), "easy",
+                public_tests=[Case(f"{i}\n", f"{i}.5\n", "stdin") for i in range(3)])
+STDIN_PROGRAMS = ["i = int(input())\nprint(f'{i}.5')", "i = int(input())\nprint(i + 7 if i == 1 else f'{i}.5')"]
+
+
 @given(st.lists(st.lists(st.sampled_from(sorted(set(ACTIONS) - {"spin"})), min_size=1, max_size=4),
-                min_size=1, max_size=5), st.booleans())
+                min_size=1, max_size=5), st.booleans(), st.integers(0, 5), st.sampled_from(STDIN_PROGRAMS))
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_verdicts_are_those_of_a_run_without_early_stop(programs, spin_last):
+def test_verdicts_are_those_of_a_run_without_early_stop(programs, spin_last, at, stdin_program):
     items = [(_problem(len(acts) + spin_last), _program(acts + ["spin"] * spin_last)) for acts in programs]
+    items.insert(min(at, len(items)), (STDIN, stdin_program))
     with_stop = grade_batch(items, limits=FAST)
     without = grade_batch(items, limits=FAST, early_stop=False)
     assert [_key(v) for v in with_stop] == [_key(v) for v in without]
@@ -167,3 +177,31 @@ class Solution:
     assert [r["test"] for r in _job(records, 0)["results"] if "test" in r] == [0, 1]
     v, = grade_batch([(p, code)], limits=FAST)
     assert v.status == "AC", v
+
+
+def test_garbage_in_the_results_file_and_wake_pipe_decides_only_its_own_verdict():
+    # the method finds the descriptors its child holds (the results file, the wake-up pipe) and
+    # writes a broken record to one and floods the other; the harness skips what does not parse, and
+    # the program after it in the same run is graded as usual
+    code = r'''
+import os
+class Solution:
+    def f(self, i):
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            try:
+                if target.endswith("/results"):
+                    os.write(int(fd), b"{not json\n")
+                elif target.startswith("pipe:"):
+                    os.set_blocking(int(fd), False)
+                    os.write(int(fd), b"." * 100000)
+            except OSError:
+                pass
+        return i + 0.5
+'''
+    p = _problem(3)
+    verdicts = grade_batch([(p, code), (p, _program(["right", "wrong", "right"]))], limits=FAST)
+    assert [(v.status, v.first_failure) for v in verdicts] == [("AC", None), ("WA", 1)], verdicts
