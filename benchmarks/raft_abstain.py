@@ -7,7 +7,12 @@ The base model with the documents and the same system prompt (which tells it how
 in the same run as the baseline; ``--closed-book`` adds the base model without documents (it cannot
 know the answers: F1 near 0 shows memorisation cannot pass for grounding). Distractors are BM25 hard
 negatives by default: documents about namesakes ("Quorlo Foundry" for a question on the "Quorlo
-Institute"). Prints a table and writes JSON (``--out``). Usage::
+Institute"). ``--pairing``, ``--curriculum`` and ``--opening-tokens``/``--opening-weight`` select the builder's
+and the fine-tune's options of those names; ``--calibrate`` also scores the tuned model under the calibrated
+abstention rule (``skyplex_raft.calibrate``), its threshold chosen on development entities generated with
+``seed + 1`` (never trained on, never the held-out split). ``--keep DIR`` keeps the datasets and the tuned
+model; the same command run again resumes the finished training (nothing is retrained) and scores again.
+Prints a table and writes JSON (``--out``). Usage::
 
     .venv/bin/python benchmarks/raft_abstain.py --entities 60 --steps 60 --limit 40
 """
