@@ -101,6 +101,21 @@ def f(x, t):
             return (e, w)
     return 0
 """,
+    "single class case, with a guard": """
+def f(x, t):
+    match x:
+        case int(n) if n > t:
+            return n
+    return 0
+""",
+    "single class case of a singleton": """
+def f(x, t):
+    r = 0
+    match x:
+        case int(None):
+            r = 1
+    return r
+""",
     "single sequence case": """
 def f(x, t):
     match x:
@@ -149,7 +164,6 @@ UNSUPPORTED = {
                                      "        case _:\n            return 0\n",
     "a starred wildcard between elements": "def f(x, t):\n    match x:\n        case [a, *_, b]:\n            return b\n"
                                            "        case _:\n            return 0\n",
-    "a single class case": "def f(x, t):\n    match x:\n        case int(n):\n            return n\n    return 0\n",
 }
 
 

@@ -402,8 +402,9 @@ class Executor(ControlFlow, Stores):
         elif (op == "COPY" and arg == 1 and isinstance(stack[-1], Expr)
               and (found := patterns.match_statement(self, i, hi, stack, stmts)) is not None):
             return found  # a match statement: the subject copied for each case but the last
-        elif op in ("MATCH_SEQUENCE", "MATCH_MAPPING") and isinstance(stack[-1], Expr):
-            found = patterns.match_statement(self, i, hi, stack, stmts)
+        elif op in ("MATCH_SEQUENCE", "MATCH_MAPPING", "MATCH_CLASS") and isinstance(stack[-1], Expr):
+            # the only case of a match statement: its pattern starts on the subject itself
+            found = patterns.match_statement(self, i, hi, stack, stmts, 2 if op == "MATCH_CLASS" else 0)
             if found is None:
                 raise self.refuse(ins, "match statement of an unknown shape")
             return found

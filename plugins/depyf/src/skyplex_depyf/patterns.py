@@ -241,28 +241,39 @@ class _Reader:
         return end
 
 
+def _constant(value: Any) -> Any:
+    """A value the executor loaded, with the constant it holds where the pattern rules look for it."""
+    const = getattr(value, "const", None)
+    if isinstance(value, Expr) and const is not None:
+        value.value = const[0]
+    return value
+
+
 def _after_pops(instrs: list, k: int) -> int:
     while k < len(instrs) and instrs[k].opname == "POP_TOP":
         k += 1
     return k
 
 
-def match_statement(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int | None:
+def match_statement(executor: Any, i: int, hi: int, stack: list, stmts: list, loaded: int = 0) -> int | None:
     """Read the match statement whose first case starts at ``i`` (a ``COPY 1`` of the subject on top
     of ``stack``, or the only case's first test); None when this is not one, nothing consumed."""
     consumed, declared = set(executor.consumed), set(executor.declared)
     try:
-        return _match(executor, i, hi, stack, stmts)
+        return _match(executor, i, hi, stack, stmts, loaded)
     except (Refusal, ValueError, IndexError):
         executor.consumed, executor.declared = consumed, declared
         return None
 
 
-def _match(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int:
+def _match(executor: Any, i: int, hi: int, stack: list, stmts: list, loaded: int = 0) -> int:
     instrs = executor.instrs
     reader = _Reader(executor)
-    subject = stack[-1]
-    outer = stack[:-1]
+    # ``loaded``: values the only case's pattern pushed above the subject before ``i`` (a class pattern's
+    # class and attribute names, met at its ``MATCH_CLASS``)
+    subject = stack[-1 - loaded]
+    outer = stack[:-1 - loaded]
+    extra = [_constant(v) for v in stack[len(stack) - loaded:]]
     cases: list = []
     end: int | None = None
     p = i
@@ -270,12 +281,14 @@ def _match(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int:
         # a case's ``COPY 1`` of the subject, unless it is an or-pattern's own copy in the last case
         copied = instrs[p].opname == "COPY" and instrs[p].arg == 1
         try:
-            pattern, guard, fails, nxt, body_start = _head(executor, reader, p, hi, outer, copied)
+            pattern, guard, fails, nxt, body_start = _head(executor, reader, p, hi, outer, copied,
+                                                           extra if p == i else [])
         except (Refusal, ValueError, IndexError):
             if not copied:
                 raise
             copied = False
-            pattern, guard, fails, nxt, body_start = _head(executor, reader, p, hi, outer, copied)
+            pattern, guard, fails, nxt, body_start = _head(executor, reader, p, hi, outer, copied,
+                                                           extra if p == i else [])
         if not fails:
             if copied:
                 raise ValueError("an irrefutable case before the last")
@@ -313,18 +326,18 @@ def _match(executor: Any, i: int, hi: int, stack: list, stmts: list) -> int:
         raise ValueError("match ends before its last case")
     if len(cases) < 1 or after > hi:
         raise ValueError("not a match statement")
-    stack.pop()
+    del stack[len(stack) - 1 - loaded:]
     stmts.append(Match(executor.expr(subject, instrs[i]).text, cases))
     return after
 
 
-def _head(executor: Any, reader: _Reader, p: int, hi: int, outer: list, copied: bool) -> tuple:
+def _head(executor: Any, reader: _Reader, p: int, hi: int, outer: list, copied: bool, extra: list) -> tuple:
     """A case's pattern and guard from ``p``: (pattern, guard, failure targets, the next case's start,
     where the body begins)."""
     instrs = executor.instrs
     node = Node()
     fails: list[int] = []
-    sim = [node, node] if copied else [node]
+    sim = ([node, node] if copied else [node]) + extra
     q = reader.run(p + 1 if copied else p, sim, 1 if copied else 0, fails)
     pattern = node.render()
     nxt = _after_pops(instrs, min(fails)) if fails else None
