@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from skyplex_voting.adaptive import simulate_adaptive  # noqa: E402
 from skyplex_voting.baseline import authors_curves  # noqa: E402
 from skyplex_voting.fit import bootstrap_band, empirical_curves, fit_law  # noqa: E402
+from skyplex_voting.grid_prior import fit_grid_prior, grid_predicted_curves  # noqa: E402
 from skyplex_voting.law import lump_columns, optimal_k, plurality_curves  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,17 @@ def draw_counts(P: np.ndarray, m: int, rng: np.random.Generator, keep: int | Non
     return np.concatenate([C[:, :1], wrong[:, :keep], (wrong[:, keep:].sum(axis=1) + C[:, -1])[:, None]], axis=1)
 
 
+def compare_curve(counts: np.ndarray, prior: int | str, seed: int) -> np.ndarray:
+    """The predicted curve of a compared prior: any ``fit_law`` components, or ``grid:N`` (the grid
+    prior with N levels of the second wrong answer's share; ``grid:1`` is the one-peak grid;
+    ``grid:N:R`` with ridge penalty R)."""
+    if isinstance(prior, str) and prior.startswith("grid:"):
+        parts = prior.split(":")
+        g = fit_grid_prior(counts, seconds=int(parts[1]), **({"penalty": float(parts[2])} if len(parts) > 2 else {}))
+        return grid_predicted_curves(g, counts, KMAX)[0].mean(axis=0)
+    return fit_law(counts, kmax=KMAX, components=prior, draws=0, seed=seed).curve
+
+
 def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int | str = "auto",
              interval_draws: int = 8, compare: tuple = ()) -> list[dict]:
     """Per m and draw: ours (``components``), the authors' fitter and each prior in ``compare``
@@ -113,10 +125,11 @@ def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int
             their_k = optimal_k(theirs)[0]
             others = {}
             for c in compare:
-                other = fit_law(fit_c, kmax=KMAX, components=c, draws=0, seed=rep)
-                others[str(c)] = {"mae_heldout": float(np.abs(other.curve - emp).mean()),
-                                  "mae_exact": float(np.abs(other.curve - exact).mean()), "k_opt": other.k_opt,
-                                  "k_in_heldout_interval": bool(emp_int[0] <= other.k_opt <= emp_int[1])}
+                curve = compare_curve(fit_c, c, rep)
+                k_other = optimal_k(curve)[0]
+                others[str(c)] = {"mae_heldout": float(np.abs(curve - emp).mean()),
+                                  "mae_exact": float(np.abs(curve - exact).mean()), "k_opt": k_other,
+                                  "k_in_heldout_interval": bool(emp_int[0] <= k_other <= emp_int[1])}
             rows.append({
                 "task": name, "queries": len(P), "m": m, "rep": rep,
                 "mae_ours_heldout": float(np.abs(law.curve - emp).mean()),

@@ -37,12 +37,15 @@ from scipy.optimize import minimize
 from scipy.special import logsumexp
 from skyplex.errors import InvalidInputError
 
+from .grouped_law import grouped_plurality_curves
 from .law import check_kmax, check_tie_rule, peaked_plurality_curves
 
 #: levels of p_correct on the grid (0 to 1 of the parsable mass)
 GRID_CORRECT = 41
 #: levels of the top wrong answer's share of the wrong mass (1/L: all alike .. 1: one wrong answer)
 GRID_SHARE = 8
+#: levels of the second wrong answer's share of the non-top wrong mass (1: the one-peak grid)
+GRID_SECOND = 1
 #: strength of the ridge on the g-model's coefficients; chosen on the arithmetic task only (in
 #: sample, 3 draws, m = 4..16: 1, 3, 10, 30, 100 tried, 10 had the lowest mean error)
 PENALTY = 10.0
@@ -56,43 +59,69 @@ _LOG_TINY = np.log(1e-300)
 
 
 def support_grid(n_wrong: int, p_abstain: float = 0.0, *, levels: int = GRID_CORRECT,
-                 shares: int = GRID_SHARE) -> np.ndarray:
-    """The grid's answer distributions, rows ``[p_correct, p_top, q x (n_wrong - 1), p_abstain]``."""
-    if n_wrong < 1 or levels < 2 or shares < 1:
-        raise InvalidInputError("the grid needs at least one wrong column, two p_correct levels and one "
-                                "share level", field="grid")
+                 shares: int = GRID_SHARE, seconds: int = 1) -> np.ndarray:
+    """The grid's answer distributions, rows ``[p_correct, p_top, p_second, q x (n_wrong - 2), p_abstain]``.
+
+    ``seconds`` levels of the second wrong answer's share of the non-top wrong mass, from "alike"
+    (then ``p_second = q``: the one-peak shape) to "all of it"; points whose second answer would
+    outweigh the top one are left out (they are the same distributions with the columns swapped).
+    """
+    if n_wrong < 1 or levels < 2 or shares < 1 or seconds < 1:
+        raise InvalidInputError("the grid needs at least one wrong column, two p_correct levels, one "
+                                "share level and one second-answer level", field="grid")
     if not 0.0 <= p_abstain <= 1.0:
         raise InvalidInputError(f"p_abstain must be a probability, got {p_abstain}", field="p_abstain")
     parsable = 1.0 - p_abstain
     share_levels = np.linspace(1.0 / n_wrong, 1.0, shares) if n_wrong > 1 else np.array([1.0])
+    second_levels = np.linspace(1.0 / (n_wrong - 1), 1.0, seconds) if n_wrong > 2 else np.array([1.0])
     rows = []
     for pc in np.linspace(0.0, 1.0, levels):
         wrong = (1.0 - pc) * parsable
         for share in (share_levels if wrong > 0 else share_levels[-1:]):
             top = share * wrong
-            rest = [(wrong - top) / (n_wrong - 1)] * (n_wrong - 1) if n_wrong > 1 else []
-            rows.append([pc * parsable, top, *rest, p_abstain])
+            rest_mass = wrong - top
+            for k, second_share in enumerate(second_levels if rest_mass > 1e-12 else second_levels[:1]):
+                second = second_share * rest_mass
+                if k > 0 and second > top + 1e-12:
+                    break
+                others = [(rest_mass - second) / (n_wrong - 2)] * (n_wrong - 2) if n_wrong > 2 else []
+                rows.append([pc * parsable, top, *([second] if n_wrong > 1 else []), *others, p_abstain])
     G = np.array(rows)
     return G / G.sum(axis=1, keepdims=True)
 
 
 def support_loglik(counts: np.ndarray, support: np.ndarray) -> np.ndarray:
     """Log-likelihood of each count row under each grid distribution, up to a per-row constant:
-    shape (rows, points). The top wrong answer is equally likely to be any wrong column."""
+    shape (rows, points). The top and the second wrong answer are equally likely to be any ordered
+    pair of wrong columns (the one-peak shape needs only the top one's column)."""
     C = np.asarray(counts, dtype=float)
     with np.errstate(divide="ignore"):
         logs = np.maximum(np.log(support), _LOG_TINY)  # a zero probability seen 0 times adds 0
     W = C[:, 1:-1]
+    L = W.shape[1]
     S = W.sum(axis=1)
     base = C[:, :1] * logs[None, :, 0] + C[:, -1:] * logs[None, :, -1]
-    lt, lq = logs[:, 1], logs[:, 2] if support.shape[1] > 3 else logs[:, 1]
-    # column i is the top one: t^{v_i} q^{S - v_i}; average over the L columns
-    per_col = W[:, :, None] * lt[None, None, :] + (S[:, None, None] - W[:, :, None]) * lq[None, None, :]
-    return base + logsumexp(per_col, axis=1) - np.log(W.shape[1])
+    if L == 1:
+        return base + W * logs[None, :, 1]
+    lt, ls = logs[:, 1], logs[:, 2]
+    lq = logs[:, 3] if L > 2 else logs[:, 2]
+    if np.all(np.abs(ls - lq) < 1e-12):
+        # column i is the top one: t^{v_i} q^{S - v_i}; average over the L columns
+        per_col = W[:, :, None] * lt[None, None, :] + (S[:, None, None] - W[:, :, None]) * lq[None, None, :]
+        return base + logsumexp(per_col, axis=1) - np.log(L)
+    # columns (i, j) are the top and the second: t^{v_i} s^{v_j} q^{S - v_i - v_j}; average over pairs
+    total = np.full((C.shape[0], support.shape[0]), -np.inf)
+    for i in range(L):
+        for j in range(L):
+            if i != j:
+                term = (W[:, i, None] * (lt - lq)[None] + W[:, j, None] * (ls - lq)[None] + S[:, None] * lq[None])
+                total = np.logaddexp(total, term)
+    return base + total - np.log(L * (L - 1))
 
 
 def smooth_basis(support: np.ndarray, *, centres: int = BASIS_CENTRES, degree: int = SHARE_DEGREE) -> np.ndarray:
-    """The g-model's design matrix over the grid: bumps in p_correct times powers of the top share."""
+    """The g-model's design matrix over the grid: bumps in p_correct times powers of the top share
+    (and the second answer's share, linearly, on a grid that has second-answer levels)."""
     L = support.shape[1] - 2
     parsable = 1.0 - support[:, -1]
     pc = np.where(parsable > 0, support[:, 0] / np.where(parsable > 0, parsable, 1.0), 0.0)
@@ -102,7 +131,14 @@ def smooth_basis(support: np.ndarray, *, centres: int = BASIS_CENTRES, degree: i
     mu = np.linspace(0.0, 1.0, centres)
     width = mu[1] - mu[0] if centres > 1 else 1.0
     bumps = np.exp(-0.5 * ((pc[:, None] - mu[None]) / width) ** 2)
-    powers = np.stack([share ** d for d in range(degree + 1 if L > 1 else 1)], axis=1)
+    features = [share ** d for d in range(degree + 1 if L > 1 else 1)]
+    if L > 2:
+        rest = wrong - support[:, 1]
+        second = np.where(rest > 1e-12, support[:, 2] / np.where(rest > 1e-12, rest, 1.0), 0.0)
+        second = np.clip((second - 1.0 / (L - 1)) / (1.0 - 1.0 / (L - 1)), 0.0, 1.0)
+        if np.ptp(second) > 0:  # a linear term in the second answer's share, where the grid has one
+            features.append(second)
+    powers = np.stack(features, axis=1)
     B = (bumps[:, :, None] * powers[:, None, :]).reshape(len(support), -1)
     sd = B.std(axis=0)
     return (B - B.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
@@ -166,10 +202,18 @@ class GridPrior:
         return self.support.shape[1] - 2
 
     def curves(self, kmax: int, tie: str = "random") -> np.ndarray:
-        """Exact accuracy at K = 1..kmax of every grid point: shape (points, kmax), computed once."""
+        """Exact accuracy at K = 1..kmax of every grid point: shape (points, kmax), computed once
+        (the one-peak points by the peaked law, the others by the two-distinct-answer law)."""
         key = (check_kmax(kmax), check_tie_rule(tie))
         if key not in self._curves:
-            self._curves[key] = peaked_plurality_curves(self.support, key[0], tie)
+            G = self.support
+            one_peak = np.all(np.abs(G[:, 2:-1] - G[:, 2:3]) <= 1e-12, axis=1) if G.shape[1] > 3 else np.ones(len(G), bool)
+            out = np.zeros((len(G), key[0]))
+            if one_peak.any():
+                out[one_peak] = peaked_plurality_curves(G[one_peak], key[0], tie)
+            if (~one_peak).any():
+                out[~one_peak] = grouped_plurality_curves(G[~one_peak], key[0], tie, distinct=2)
+            self._curves[key] = out
         return self._curves[key]
 
     def to_dict(self) -> dict:
@@ -184,7 +228,7 @@ class GridPrior:
                 "log_likelihood": self.log_likelihood, "queries": self.queries, "samples": self.samples}
 
 
-def fit_grid_prior(counts: Any, *, penalty: float = PENALTY) -> GridPrior:
+def fit_grid_prior(counts: Any, *, penalty: float = PENALTY, seconds: int | None = None) -> GridPrior:
     """Fit the grid prior's weights to answer counts (rows ``[correct, wrong..., abstain]``).
 
     ``penalty > 0`` fits the smooth g-model, ``penalty = 0`` the unsmoothed NPMLE by EM (see the
@@ -196,7 +240,10 @@ def fit_grid_prior(counts: Any, *, penalty: float = PENALTY) -> GridPrior:
     if not (np.isfinite(penalty) and penalty >= 0):
         raise InvalidInputError(f"penalty must be a number >= 0, got {penalty!r}", field="penalty")
     p_abstain = float(C[:, -1].sum() / C.sum())
-    support = support_grid(C.shape[1] - 2, p_abstain)
+    seconds = GRID_SECOND if seconds is None else seconds
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, np.integer)) or seconds < 1:
+        raise InvalidInputError(f"seconds must be a whole number >= 1, got {seconds!r}", field="seconds")
+    support = support_grid(C.shape[1] - 2, p_abstain, seconds=int(seconds))
     rows, mult = np.unique(C, axis=0, return_counts=True)
     mult = mult.astype(float)
     ll = support_loglik(rows, support)
