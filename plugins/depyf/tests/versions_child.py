@@ -39,6 +39,9 @@ CONSTRUCTS = {
     "finally_with_conditional_expression": ("def f(a, b):\n    y = 0\n    for i in range(2):\n        try:\n"
                                             "            y += a // b\n        finally:\n"
                                             "            y = y + 1 if b else y - 1\n    return y\n"),
+    # a loop long enough that its back-jump needs an EXTENDED_ARG prefix
+    "long_loop": ("def f(a, b):\n    t = 0\n    for i in range(a % 3):\n"
+                  + "".join(f"        t += i * {k} - b\n" for k in range(80)) + "    return t\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

@@ -134,6 +134,10 @@ class _Reader(InlinedComprehensions):
     def read(self) -> tuple[list, list]:
         if self.version == (3, 11):
             return self.instrs, self.entries
+        # EXTENDED_ARG only widens the next instruction's argument, which dis has already read: without
+        # it, the rules' patterns see neighbours as neighbours (a long jump after CLEANUP_THROW)
+        self.instrs = self.compact([_as(i, DROPPED) if i.opname == "EXTENDED_ARG" else i for i in self.instrs])
+        self.retarget(self.instrs)
         self.drop_cold_handlers()
         stream = self.compact(self.rewrite(self.instrs))
         stream = self.fold_comprehensions(stream)
@@ -184,14 +188,17 @@ class _Reader(InlinedComprehensions):
         at = {ins.offset: k for k, ins in enumerate(self.instrs)}
         drop: set[int] = set()
         for entry in self.entries:
-            k = at.get(entry.target)
+            k = at.get(self.resolve(entry.target))
             if k is None or k + 1 >= len(self.instrs):
                 continue
-            first, second = self.instrs[k], self.instrs[k + 1]
+            n = k + 1  # the next instruction, past the EXTENDED_ARG prefixes of a long jump
+            while n + 1 < len(self.instrs) and self.instrs[n].opname == "EXTENDED_ARG":
+                n += 1
+            first, second = self.instrs[k], self.instrs[n]
             if (first.opname == "CALL_INTRINSIC_1" and first.argrepr == "INTRINSIC_STOPITERATION_ERROR"
                     and second.opname == "RERAISE") or (
                     first.opname == "CLEANUP_THROW" and second.opname.startswith("JUMP_BACKWARD")):
-                drop |= {k, k + 1}
+                drop |= set(range(k, n + 1))
             elif first.opname == "CLEANUP_THROW" and second.opname == "END_SEND":  # inline, in a handler
                 drop.add(k)
         targets = {self.instrs[k].offset for k in drop}
