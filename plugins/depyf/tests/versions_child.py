@@ -39,6 +39,8 @@ CONSTRUCTS = {
     "finally_with_conditional_expression": ("def f(a, b):\n    y = 0\n    for i in range(2):\n        try:\n"
                                             "            y += a // b\n        finally:\n"
                                             "            y = y + 1 if b else y - 1\n    return y\n"),
+    "with_then_return": ("def f(a, b):\n    import contextlib\n    with contextlib.nullcontext(a) as v:\n"
+                         "        b += v\n    return b\n"),
     # a loop long enough that its back-jump needs an EXTENDED_ARG prefix
     "long_loop": ("def f(a, b):\n    t = 0\n    for i in range(a % 3):\n"
                   + "".join(f"        t += i * {k} - b\n" for k in range(80)) + "    return t\n"),

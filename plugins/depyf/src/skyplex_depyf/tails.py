@@ -56,3 +56,42 @@ def share_branch_ends(stream: list, entries: list) -> list:
 
 def _plain(ins: Any) -> bool:
     return ins.opname not in _ENDS and not _is_jump(ins) and ins.opname != DROPPED
+
+
+_WITH_EXIT = ["LOAD_CONST", "LOAD_CONST", "LOAD_CONST", "PRECALL", "CALL", "POP_TOP"]
+_WITH_SWALLOW = ["POP_TOP", "POP_EXCEPT", "POP_TOP", "POP_TOP"]
+
+
+def share_with_continuations(stream: list, entries: list) -> list:
+    """A ``with`` exit handler that ends in a copy of the code after the statement (3.12 copies a
+    short ``return`` there) jumps to that code instead, as in 3.11, where the handler fell into it."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    out = list(stream)
+    for n, ins in enumerate(stream[:-1]):
+        if ins.opname != "PUSH_EXC_INFO" or stream[n + 1].opname != "WITH_EXCEPT_START":
+            continue
+        names = [x.opname for x in stream[n:n + 16]]
+        t = next((k for k in range(len(names) - 3) if names[k:k + 4] == _WITH_SWALLOW), None)
+        if t is None:
+            continue
+        start = n + t + 4
+        stop = next((k for k in range(start, min(len(stream), start + 12))
+                     if stream[k].opname in _ENDS or _is_jump(stream[k])), None)
+        if stop is None or stream[stop].opname != "RETURN_VALUE":
+            continue
+        copy = [(x.opname, x.argval) for x in stream[start:stop + 1]]
+        protected = [e.end for e in entries if e.target == ins.offset]
+        if not protected or max(protected) not in position:
+            continue
+        k = position[max(protected)]
+        while k < len(stream) and stream[k].opname == "NOP":
+            k += 1
+        after = k + len(_WITH_EXIT)
+        if ([x.opname for x in stream[k:after]] != _WITH_EXIT
+                or [(x.opname, x.argval) for x in stream[after:after + len(copy)]] != copy):
+            continue
+        out[start] = as_op(stream[start], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                           argval=stream[after].offset, argrepr="")
+        for q in range(start + 1, stop + 1):
+            out[q] = as_op(stream[q], DROPPED)
+    return out

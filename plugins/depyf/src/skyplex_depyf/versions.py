@@ -35,7 +35,7 @@ from .inlined import InlinedComprehensions
 from .layout import relayout
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import share_branch_ends
+from .tails import share_branch_ends, share_with_continuations
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -148,6 +148,8 @@ class _Reader(InlinedComprehensions):
             _register(code, body)
         self.retarget(stream)
         stream = self.compact(share_branch_ends(stream, self.final_entries(stream)))
+        self.retarget(stream)
+        stream = self.compact(share_with_continuations(stream, self.final_entries(stream)))
         self.retarget(stream)
         return relayout(stream, self.final_entries(stream))
 
