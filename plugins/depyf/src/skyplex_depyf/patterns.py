@@ -261,8 +261,8 @@ def match_statement(executor: Any, i: int, hi: int, stack: list, stmts: list, lo
     consumed, declared = set(executor.consumed), set(executor.declared)
     try:
         return _match(executor, i, hi, stack, stmts, loaded)
-    except (Refusal, ValueError, IndexError):
-        executor.consumed, executor.declared = consumed, declared
+    except (Refusal, ValueError, IndexError, KeyError, AttributeError, TypeError):
+        executor.consumed, executor.declared = consumed, declared  # not a match statement after all
         return None
 
 
