@@ -5,13 +5,16 @@ near the tie between the correct answer and the top wrong one. Real answer distr
 look like that (the SmolLM2 tasks measured here are nearly two-answer distributions with little mass
 at the tie), so this prior is a weight per point of a fixed grid of distributions
 
-    ``[p_correct, p_top_wrong, q, ..., q, p_abstain]``
+    ``[p_correct, p_top_wrong, p_second_wrong, q, ..., q, p_abstain]``
 
 (``p_correct`` on :data:`GRID_CORRECT` levels, the top wrong answer's share of the wrong mass on
-:data:`GRID_SHARE` levels from "all wrong answers alike" to "one wrong answer", the rest of the
-wrong mass spread evenly, ``p_abstain`` the pooled rate of unparsable answers), learned from all
-queries' multinomial likelihoods at once. Which wrong column is the top one is unknown, so a count
-row's likelihood averages over it (the wrong columns stay exchangeable, as in the Dirichlet prior).
+:data:`GRID_SHARE` levels from "all wrong answers alike" to "one wrong answer", the second wrong
+answer's share of the rest on :data:`GRID_SECOND` levels from "alike" to "all of it", the rest of
+the wrong mass spread evenly, ``p_abstain`` the pooled rate of unparsable answers), learned from all
+queries' multinomial likelihoods at once. Which wrong columns hold the top and the second answer is
+unknown, so a count row's likelihood averages over them (the wrong columns stay exchangeable, as in
+the Dirichlet prior). Tasks whose wrong answers cluster on two values (a digit off by one either
+way, two plausible items of a list) need the second level; with one the grid spreads that mass.
 
 Two estimators of the weights:
 
@@ -22,7 +25,7 @@ Two estimators of the weights:
   it piles mass onto a few grid points and extrapolates the curve beyond K = m badly
   (benchmarks/voting_law.py), so it is there for comparison.
 
-Every grid point's exact accuracy curve is computed once (:func:`law.peaked_plurality_curves`), so a
+Every grid point's exact accuracy curve is computed once (:mod:`.grouped_law`), so a
 query's predicted curve is its posterior weights times those curves: one matrix product for all
 queries.
 """
@@ -38,17 +41,21 @@ from scipy.special import logsumexp
 from skyplex.errors import InvalidInputError
 
 from .grouped_law import grouped_plurality_curves
-from .law import check_kmax, check_tie_rule, peaked_plurality_curves
+from .law import check_kmax, check_tie_rule
 
 #: levels of p_correct on the grid (0 to 1 of the parsable mass)
 GRID_CORRECT = 41
 #: levels of the top wrong answer's share of the wrong mass (1/L: all alike .. 1: one wrong answer)
 GRID_SHARE = 8
-#: levels of the second wrong answer's share of the non-top wrong mass (1: the one-peak grid)
-GRID_SECOND = 1
-#: strength of the ridge on the g-model's coefficients; chosen on the arithmetic task only (in
-#: sample, 3 draws, m = 4..16: 1, 3, 10, 30, 100 tried, 10 had the lowest mean error)
-PENALTY = 10.0
+#: levels of the second wrong answer's share of the non-top wrong mass (1: the one-peak grid). Chosen
+#: with PENALTY on the arithmetic and sequence tasks (in sample, 3 draws, m = 4, 8, 10, mean MAE of
+#: the whole-task curves: 1 level 2.22 points at penalty 10 and 2.10 at 30; 4 levels 1.91 / 1.67;
+#: 5 levels 1.54 and 6 levels 1.48 at 30; benchmarks/voting_law.py's grid:N:R comparison)
+GRID_SECOND = 6
+#: strength of the ridge on the g-model's coefficients; 10 was chosen on the arithmetic task for the
+#: one-peak grid (1, 3, 10, 30, 100 tried); with the second-answer levels 30 had the lowest mean error
+#: on the arithmetic and sequence tasks (1, 3, 10, 30, 100 tried at 4 levels; see GRID_SECOND)
+PENALTY = 30.0
 #: smooth bumps in p_correct (Gaussian, centres evenly over [0, 1], width = their spacing)
 BASIS_CENTRES = 7
 #: degree of the polynomial in the top wrong share
@@ -203,14 +210,14 @@ class GridPrior:
 
     def curves(self, kmax: int, tie: str = "random") -> np.ndarray:
         """Exact accuracy at K = 1..kmax of every grid point: shape (points, kmax), computed once
-        (the one-peak points by the peaked law, the others by the two-distinct-answer law)."""
+        (by the grouped law: one distinct wrong answer for the one-peak points, two for the others)."""
         key = (check_kmax(kmax), check_tie_rule(tie))
         if key not in self._curves:
             G = self.support
             one_peak = np.all(np.abs(G[:, 2:-1] - G[:, 2:3]) <= 1e-12, axis=1) if G.shape[1] > 3 else np.ones(len(G), bool)
             out = np.zeros((len(G), key[0]))
-            if one_peak.any():
-                out[one_peak] = peaked_plurality_curves(G[one_peak], key[0], tie)
+            if one_peak.any():  # the grouped law with one distinct answer: the peaked law, truncated
+                out[one_peak] = grouped_plurality_curves(G[one_peak], key[0], tie, distinct=1)
             if (~one_peak).any():
                 out[~one_peak] = grouped_plurality_curves(G[~one_peak], key[0], tie, distinct=2)
             self._curves[key] = out
@@ -225,6 +232,7 @@ class GridPrior:
                 "effective_points": float(np.exp(-(nz * np.log(nz)).sum())),
                 "mean_p_correct": float(w @ pc), "mass_near_tie": float(w[np.abs(pc - top) < 0.05].sum()),
                 "p_abstain": float(self.support[0, -1]), "n_wrong": self.n_wrong,
+                "mean_p_second": float(w @ self.support[:, 2]) if self.n_wrong > 1 else 0.0,
                 "log_likelihood": self.log_likelihood, "queries": self.queries, "samples": self.samples}
 
 

@@ -77,17 +77,22 @@ def _grouped_win_series(W: np.ndarray, tie: str, distinct: int) -> np.ndarray:
         out[:, c:] += W[:, 0, c][:, None] * acc
         if c == N:
             break
-        new = np.zeros_like(X)
+        # only the first N - c terms are read from here on (the win at c' > c reads below N + 1 - c'),
+        # so the products shrink every step; the term with nothing added is a copy
+        lim = N - c
+        new = X[:, :, :, :lim].copy()
         for S in masks:
             for T in subs[S]:
                 coef_t = np.prod(wd[:, bits[T]], axis=1) if bits[T] else np.ones(Q)
                 for k in range(n + 1):
                     for j in range(k + 1):
                         shift = c * (len(bits[T]) + j)
-                        if shift > N:
+                        if shift == 0:
+                            continue
+                        if shift >= lim:
                             break
                         coef = (coef_t * binom[k][j] * wq ** j)[:, None]
-                        new[S, k, :, shift:] += coef * X[S ^ T, k - j, :, : n1 - shift]
+                        new[S, k, :, shift:] += coef * X[S ^ T, k - j, :, : lim - shift]
         X = new
     return out
 
