@@ -17,7 +17,8 @@ CONSTRUCTS = {
                        "    return [x * b for x in xs if x], {x for x in xs}, {x: -x for x in xs}\n"),
     "nested_comprehension": "def f(a, b):\n    return [[y + x for y in range(x)] for x in range(a % 4)]\n",
     "comprehension_in_call": "def f(a, b):\n    return sum([x for x in range(a % 6)]) + len({b})\n",
-    "comprehension_stored_over_its_variable": "def f(a, b):\n    x = b\n    x = [x for x in range(a % 3)]\n    return x\n",
+    "comprehension_stored_over_its_variable": ("def f(a, b):\n    x = b\n    x = [x for x in range(a % 3)]\n"
+                                               "    return x\n"),
     "slices": "def f(a, b):\n    xs = list(range(9))\n    xs[1:3] = [a, b]\n    return xs[a % 3:b % 5], xs[::2]\n",
     "return_constant": "def f(a, b):\n    if a > b:\n        return 1\n    return None\n",
     "and_or_values": "def f(a, b):\n    y = a and b\n    z = a or b\n    return y, z\n",

@@ -233,7 +233,8 @@ class _Reader(InlinedComprehensions):
                 _, cls, first, attr = instrs[k:k + 4]
                 name = "LOAD_METHOD" if attr.arg & 1 else "LOAD_ATTR"
                 out += [_as(ins, "LOAD_GLOBAL", arg=ins.arg | 1),  # ``super()``, then the attribute
-                        _as(cls, "PRECALL", arg=0, argval=0, argrepr=""), _as(first, "CALL", arg=0, argval=0, argrepr=""),
+                        _as(cls, "PRECALL", arg=0, argval=0, argrepr=""),
+                        _as(first, "CALL", arg=0, argval=0, argrepr=""),
                         _as(attr, name)]
                 step = 4
             elif op == "LOAD_ATTR" and ins.arg is not None and ins.arg & 1:
