@@ -4,7 +4,6 @@ record does not back is graded again."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pytest
@@ -45,25 +44,10 @@ def _program(actions: list[str]) -> str:
     return f"import sys, time\ni = int(input())\n{branches}"
 
 
-def _records(items, limits):
-    """The harness's stdout records of one run over ``items``, with the host's live judge."""
-    jobs = [{"code": c, "kind": p.kind, "func_name": p.func_name, "inputs": [t.input for t in p.public_tests],
-             "cpu_s": limits.cpu_s, "wall_s": limits.wall, "memory_mb": limits.memory_mb,
-             "output_bytes": limits.output_mb << 20} for p, c in items]
-    res, skipped = grader._run_jobs(jobs, limits, 256, 1, grader._judge(items, "public", limits))
-    return [json.loads(line) for line in res.stdout.decode().splitlines()], skipped
-
-
-def _channel_or_skip(records):
-    if not records[0].get("channel"):
-        pytest.skip("the harness could not open its channel in this sandbox (FIFOs refused); every test runs then")
-
-
-def test_a_failed_test_ends_the_program(stdin_problem):
+def test_a_failed_test_ends_the_program(stdin_problem, harness_records):
     # test 1 is wrong; test 2 would block until the long wall limit: the host's stop ends it at once
     p = _problem(3)
-    records, skipped = _records([(p, _program(["wrong", "block", "right"])), (p, _program(["right"] * 3))], PATIENT)
-    _channel_or_skip(records)
+    records, skipped = harness_records([(p, _program(["wrong", "block", "right"])), (p, _program(["right"] * 3))], PATIENT)
     first = [r for r in records if r.get("job") == 0]
     assert [r.get("test") for r in first if "test" in r] == [0]
     assert {"job": 0, "skipped": 1} in first and skipped == {0}
@@ -94,7 +78,7 @@ def test_verdicts_are_those_of_a_run_without_early_stop(programs):
     assert [_key(v) for v in with_stop] == [_key(v) for v in without]
 
 
-def test_programs_cannot_reach_the_channel(stdin_problem):
+def test_programs_cannot_reach_the_channel(stdin_problem, harness_records):
     # the FIFOs are gone before any program runs, the harness's descriptors are closed in the child and
     # its /proc entry is not readable: a program looking for a way to talk to the host finds none
     code = r'''
@@ -127,8 +111,7 @@ for pid in os.listdir("/proc"):
                 pass
 print(sum(map(int, input().split())) if not found else found)
 '''
-    records, _ = _records([(stdin_problem, code)], FAST)
-    _channel_or_skip(records)
+    records, _ = harness_records([(stdin_problem, code)], FAST)
     v, = grade_batch([(stdin_problem, code)], limits=FAST)
     assert v.status == "AC", v
 

@@ -48,29 +48,14 @@ def _program(actions: list[str]) -> str:
     return f"import time\nclass Solution:\n    def f(self, i):\n{body}"
 
 
-def _records(items, limits):
-    """The harness's stdout records of one run over ``items``, with the host's live judge."""
-    jobs = [{"code": c, "kind": p.kind, "func_name": p.func_name, "inputs": [t.input for t in p.public_tests],
-             "cpu_s": limits.cpu_s, "wall_s": limits.wall, "memory_mb": limits.memory_mb,
-             "output_bytes": limits.output_mb << 20} for p, c in items]
-    res, skipped = grader._run_jobs(jobs, limits, 256, 1, grader._judge(items, "public", limits))
-    return [json.loads(line) for line in res.stdout.decode().splitlines()], skipped
-
-
-def _channel_or_skip(records):
-    if not records[0].get("channel"):
-        pytest.skip("the harness could not open its channel in this sandbox (FIFOs refused); every test runs then")
-
-
 def _job(records, j):
     return next(r for r in records if r.get("job") == j and "results" in r)
 
 
-def test_a_wrong_result_ends_the_child():
+def test_a_wrong_result_ends_the_child(harness_records):
     # test 1 is wrong, test 2 would spin to the CPU limit: the host's stop kills the child after test 1
     p = _problem(3)
-    records, skipped = _records([(p, _program(["right", "wrong", "spin"])), (p, _program(["right"] * 3))], FAST)
-    _channel_or_skip(records)
+    records, skipped = harness_records([(p, _program(["right", "wrong", "spin"])), (p, _program(["right"] * 3))], FAST)
     first = _job(records, 0)
     assert first.get("skipped") == 2 and skipped == {0}, first
     assert [r["test"] for r in first["results"] if "test" in r] == [0, 1]
@@ -82,10 +67,10 @@ def test_a_wrong_result_ends_the_child():
     assert (v.status, v.first_failure, v.tests_passed, v.tolerant_pass) == ("WA", 1, 1, False)
 
 
-def test_a_failure_only_the_benchmark_sees_runs_the_rest():
+def test_a_failure_only_the_benchmark_sees_runs_the_rest(harness_records):
     # the tolerant verdict beside the benchmark's needs every result: no stop on a 'close' answer
     p = _problem(3)
-    records, skipped = _records([(p, _program(["close", "right", "close"]))], FAST)
+    records, skipped = harness_records([(p, _program(["close", "right", "close"]))], FAST, channel=False)
     assert "skipped" not in _job(records, 0) and not skipped
     v, = grade_batch([(p, _program(["close", "right", "close"]))], limits=FAST)
     assert (v.status, v.first_failure, v.tolerant_pass) == ("WA", 0, True)
@@ -114,7 +99,7 @@ def test_verdicts_are_those_of_a_run_without_early_stop(programs, spin_last, at,
     assert [_key(v) for v in with_stop] == [_key(v) for v in without]
 
 
-def test_the_program_cannot_reach_the_channel():
+def test_the_program_cannot_reach_the_channel(harness_records):
     # the child holds its results file, the wake-up pipe and its standard streams, nothing of the
     # harness's channel: a method looking for a FIFO or another descriptor to the host finds none
     code = r'''
@@ -136,8 +121,7 @@ class Solution:
         return i + 0.5 if not found else found
 '''
     p = _problem(2)
-    records, _ = _records([(p, code)], FAST)
-    _channel_or_skip(records)
+    records, _ = harness_records([(p, code)], FAST)
     v, = grade_batch([(p, code)], limits=FAST)
     assert v.status == "AC", v
 
