@@ -45,6 +45,12 @@ CONSTRUCTS = {
     # a loop long enough that its back-jump needs an EXTENDED_ARG prefix
     "long_loop": ("def f(a, b):\n    t = 0\n    for i in range(a % 3):\n"
                   + "".join(f"        t += i * {k} - b\n" for k in range(80)) + "    return t\n"),
+    # a try body ending in ``return constant`` (3.12+ leaves the load unprotected) before an except clause
+    # whose own branch returns: the clause goes after that return, as 3.11 laid it out
+    "try_returning_constant_except_returning": ("def f(a, b):\n    x = 0\n    try:\n        x -= a // b\n"
+                                                "        return 6 - 7\n"
+                                                "    except ZeroDivisionError as err:\n        if a:\n"
+                                                "            return x\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

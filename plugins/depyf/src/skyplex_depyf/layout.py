@@ -21,6 +21,7 @@ _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUM
                 "JUMP_BACKWARD_NO_INTERRUPT"}
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 _WITH_CLEANUP = ["COPY", "POP_EXCEPT", "RERAISE"]
+_PLAIN_LOADS = {"LOAD_CONST", "LOAD_FAST"}
 
 
 def relayout(stream: list, entries: list) -> tuple[list, list]:
@@ -123,8 +124,11 @@ def _past_final_return(stream: list, position: dict, end: int) -> int:
     """A try body ending in ``if c: return x`` leaves its range before the ``return`` (which runs
     unprotected); the statement ends where the test jumps, after that return."""
     k = position[end]
-    if stream[k].opname == "RETURN_VALUE" and k + 1 < len(stream):  # ``return value`` ending the body
-        return stream[k + 1].offset
+    r = k  # ``return value`` ending the body: the value's plain load may run unprotected as well
+    while r < len(stream) and r - k < 2 and stream[r].opname in _PLAIN_LOADS:
+        r += 1
+    if r < len(stream) - 1 and stream[r].opname == "RETURN_VALUE":
+        return stream[r + 1].offset
     last = stream[k - 1] if k else None
     if last is None or not last.opname.startswith("POP_JUMP_FORWARD_IF_") or last.argval not in position:
         return end
