@@ -51,6 +51,10 @@ CONSTRUCTS = {
                                                 "        return 6 - 7\n"
                                                 "    except ZeroDivisionError as err:\n        if a:\n"
                                                 "            return x\n    return a, b, x\n"),
+    # a try in an if's first arm with an elif after it: 3.12+ moves the except clause past the elif arm
+    "try_in_if_before_elif": ("def f(a, b):\n    y = z = 0\n    if a > b:\n        try:\n            y += a // b\n"
+                              "        except ZeroDivisionError:\n            y = 1\n    elif b:\n        z *= 2\n"
+                              "    return a, b, y, z\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

@@ -104,9 +104,10 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     protected = [e for e in entries if e.target == first and e.start < cold]
     if not protected:
         return None
-    if exits and exits.most_common(1)[0][0] >= min(e.start for e in protected):
-        return exits.most_common(1)[0][0]
     end = max(e.end for e in protected)
+    if exits and exits.most_common(1)[0][0] >= min(e.start for e in protected):
+        after = _past_jump_over(stream, position, end, exits.most_common(1)[0][0], cold)
+        return exits.most_common(1)[0][0] if after is None else after
     if end not in position or end >= cold:
         return None
     if exits:  # it goes back to a loop's head (a continue): 3.11 put it after the body's own back-jump
@@ -118,6 +119,19 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
         copy = _finally_copy(group, stream, position[end], position[cold])
         return None if copy is None else copy
     return _past_final_return(stream, position, end)
+
+
+def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int) -> int | None:
+    """When the protected code ends in a ``JUMP_FORWARD`` to where the handler goes back (the end of an
+    enclosing ``if`` whose other arms lie between), 3.11 put the handler right after that jump."""
+    if end not in position:
+        return None
+    k = position[end]
+    while k < len(stream) and stream[k].opname == "NOP":
+        k += 1
+    if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
+        return None
+    return stream[k + 1].offset if stream[k + 1].offset != exit else None
 
 
 def _past_final_return(stream: list, position: dict, end: int) -> int:
