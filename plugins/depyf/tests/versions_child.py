@@ -55,6 +55,10 @@ CONSTRUCTS = {
     "try_in_if_before_elif": ("def f(a, b):\n    y = z = 0\n    if a > b:\n        try:\n            y += a // b\n"
                               "        except ZeroDivisionError:\n            y = 1\n    elif b:\n        z *= 2\n"
                               "    return a, b, y, z\n"),
+    # a with ending an if arm that has an else: 3.12+ moves the exit handler past the else arm
+    "with_in_if_before_else": ("def f(a, b):\n    import contextlib\n    x = 0\n    if a > b:\n"
+                               "        with contextlib.nullcontext(b) as v:\n            x = v * 2\n"
+                               "    else:\n        x = 1\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

@@ -22,6 +22,7 @@ _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUM
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 _WITH_CLEANUP = ["COPY", "POP_EXCEPT", "RERAISE"]
 _PLAIN_LOADS = {"LOAD_CONST", "LOAD_FAST"}
+_WITH_EXIT = ["LOAD_CONST", "LOAD_CONST", "LOAD_CONST", "PRECALL", "CALL", "POP_TOP"]
 
 
 def relayout(stream: list, entries: list) -> tuple[list, list]:
@@ -69,6 +70,7 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
                                         argval=ins.offset, argrepr="", offset=hop))
                 handler_of[hop] = None
             for group in before[ins.offset]:
+                _thread_with_exit(out, group, ins.offset, added)
                 out += group
         out.append(ins)
     if len(out) != len(stream) + len(added) or {ins.offset for ins in out} - added != set(position):
@@ -129,9 +131,24 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
     k = position[end]
     while k < len(stream) and stream[k].opname == "NOP":
         k += 1
+    if [ins.opname for ins in stream[k:k + len(_WITH_EXIT)]] == _WITH_EXIT:  # a with's normal exit call
+        k += len(_WITH_EXIT)
     if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
         return None
     return stream[k + 1].offset if stream[k + 1].offset != exit else None
+
+
+def _thread_with_exit(out: list, group: list, next_offset: int, added: set[int]) -> None:
+    """A ``with`` ending an ``if`` arm: 3.11's normal exit jumped to the end of the statement, where
+    the exit handler's clean-up fell into the arm's own jump past the other arms; 3.12 jumps straight
+    past them from both. The normal exit is pointed at the handler's closing jump again (the same
+    place, one jump later)."""
+    if [ins.opname for ins in group[:2]] != ["PUSH_EXC_INFO", "WITH_EXCEPT_START"] or not out:
+        return
+    last, before = group[-1], out[-1]
+    if (last.opname in _UNCONDITIONAL and last.argval != next_offset and before.offset not in added
+            and before.opname == "JUMP_FORWARD" and before.argval == last.argval):
+        out[-1] = before._replace(argval=last.offset)
 
 
 def _past_final_return(stream: list, position: dict, end: int) -> int:
