@@ -59,6 +59,10 @@ CONSTRUCTS = {
     "with_in_if_before_else": ("def f(a, b):\n    import contextlib\n    x = 0\n    if a > b:\n"
                                "        with contextlib.nullcontext(b) as v:\n            x = v * 2\n"
                                "    else:\n        x = 1\n    return a, b, x\n"),
+    # an else clause that returns: 3.12+ moves it past the except clause, 3.11 ran it before
+    "try_else_returning": ("def f(a, b):\n    y = 0\n    try:\n        y ^= a // b\n"
+                           "    except ZeroDivisionError:\n        pass\n    else:\n        return int(y)\n"
+                           "    return a, b, y\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

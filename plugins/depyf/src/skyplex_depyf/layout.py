@@ -21,7 +21,6 @@ _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUM
                 "JUMP_BACKWARD_NO_INTERRUPT"}
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 _WITH_CLEANUP = ["COPY", "POP_EXCEPT", "RERAISE"]
-_PLAIN_LOADS = {"LOAD_CONST", "LOAD_FAST"}
 _WITH_EXIT = ["LOAD_CONST", "LOAD_CONST", "LOAD_CONST", "PRECALL", "CALL", "POP_TOP"]
 
 
@@ -155,9 +154,9 @@ def _past_final_return(stream: list, position: dict, end: int) -> int:
     """A try body ending in ``if c: return x`` leaves its range before the ``return`` (which runs
     unprotected); the statement ends where the test jumps, after that return."""
     k = position[end]
-    r = k  # ``return value`` ending the body: the value's plain load may run unprotected as well
-    while r < len(stream) and r - k < 2 and stream[r].opname in _PLAIN_LOADS:
-        r += 1
+    r = k  # straight code from the range's end to a ``return``: the value's unprotected load, or an
+    while r < len(stream) and stream[r].opname not in _TERMINATORS and not _is_jump(stream[r]):
+        r += 1  # ``else`` clause that returns (3.11 put both before the handler, as the normal path)
     if r < len(stream) - 1 and stream[r].opname == "RETURN_VALUE":
         return stream[r + 1].offset
     last = stream[k - 1] if k else None
