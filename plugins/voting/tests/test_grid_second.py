@@ -22,9 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from skyplex.errors import InvalidInputError
 from skyplex_voting.grid_prior import (
+    BASIS_CENTRES,
+    SHARE_DEGREE,
     fit_grid_prior,
     grid_posterior,
     grid_predicted_curves,
+    smooth_basis,
     support_grid,
     support_loglik,
 )
@@ -193,3 +196,13 @@ def test_bad_second_levels_are_refused():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(InvalidInputError, match="seconds"):
             fit_grid_prior(C, seconds=bad)
+
+
+@settings(max_examples=30, deadline=None)
+@given(L=st.integers(1, 7), ab=st.sampled_from([0.0, 0.008, 0.3]), seconds=st.integers(1, 6))
+def test_the_basis_has_a_second_share_term_only_where_the_grid_has_second_levels(L, ab, seconds):
+    G = support_grid(L, ab, seconds=seconds)
+    B = smooth_basis(G)
+    per_bump = (SHARE_DEGREE + 1 if L > 1 else 1) + (1 if L > 2 and seconds > 1 else 0)
+    assert B.shape == (len(G), BASIS_CENTRES * per_bump)
+    assert np.all(np.isfinite(B)) and np.all(np.abs(B) < 50)  # no rounding noise blown up to a feature

@@ -143,7 +143,9 @@ def smooth_basis(support: np.ndarray, *, centres: int = BASIS_CENTRES, degree: i
         rest = wrong - support[:, 1]
         second = np.where(rest > 1e-12, support[:, 2] / np.where(rest > 1e-12, rest, 1.0), 0.0)
         second = np.clip((second - 1.0 / (L - 1)) / (1.0 - 1.0 / (L - 1)), 0.0, 1.0)
-        if np.ptp(second) > 0:  # a linear term in the second answer's share, where the grid has one
+        # a linear term in the second answer's share, where the grid has levels of it (on the one-peak
+        # grid the share is 0 up to rounding, which standardising would blow up into a feature)
+        if np.ptp(second) > 1e-6:
             features.append(second)
     powers = np.stack(features, axis=1)
     B = (bumps[:, :, None] * powers[:, None, :]).reshape(len(support), -1)
