@@ -63,6 +63,9 @@ CONSTRUCTS = {
     "try_else_returning": ("def f(a, b):\n    y = 0\n    try:\n        y ^= a // b\n"
                            "    except ZeroDivisionError:\n        pass\n    else:\n        return int(y)\n"
                            "    return a, b, y\n"),
+    # an if arm ending in ``if c: return``, then an else: 3.12 threads the inner test past the else
+    "nested_return_before_else": ("def f(a, b):\n    x = 0\n    if a > 0:\n        if b > a:\n"
+                                  "            return x\n    else:\n        x -= 1\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

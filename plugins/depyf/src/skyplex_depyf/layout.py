@@ -78,6 +78,13 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
     return _renumber(out, handler_of, removed, type(entries[0]))
 
 
+def renumbered(stream: list, entries: list) -> tuple[list, list]:
+    """``stream`` (with instructions put in at odd offsets) at offsets 0, 2, 4, ..., its table rebuilt."""
+    handler_of = {ins.offset: _handler(entries, ins.offset) for ins in stream}
+    entry_type = type(entries[0]) if entries else tuple
+    return _renumber(stream, handler_of, {}, entry_type)
+
+
 def _is_jump(ins: Any) -> bool:
     return ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int)
 

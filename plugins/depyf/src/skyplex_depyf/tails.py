@@ -95,3 +95,46 @@ def share_with_continuations(stream: list, entries: list) -> list:
         for q in range(start + 1, stop + 1):
             out[q] = as_op(stream[q], DROPPED)
     return out
+
+
+_LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
+
+
+def close_threaded_arms(stream: list) -> tuple[list, int]:
+    """3.12 threads a test inside an ``if`` arm that ends in a ``return`` straight past the ``else``
+    arm; 3.11 jumped to the arm's own closing ``JUMP_FORWARD`` over the ``else``. That jump is put
+    back (at a free odd offset before the ``else``; the caller renumbers) and the arm's tests that
+    leave past the ``else`` go to it: jumping to a jump is the same as jumping to where it goes.
+    Returns the stream and how many jumps were put back."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    taken = set(position)
+    hops: dict[int, Any] = {}  # index of the else arm's first instruction -> the closing jump before it
+    out = list(stream)
+    for i, test in enumerate(stream):
+        if not test.opname.startswith("POP_JUMP_FORWARD_IF_") or test.argval not in position:
+            continue
+        e = position[test.argval]  # the else arm's first instruction
+        if e <= i + 1 or e in hops or stream[e - 1].opname not in _LEAVING:
+            continue
+        inner = [k for k in range(i + 1, e) if out[k].opname.startswith("POP_JUMP_FORWARD_IF_")
+                 and isinstance(out[k].argval, int) and out[k].argval > test.argval]
+        targets = {out[k].argval for k in inner}
+        if len(targets) != 1 or next(iter(targets)) not in position:
+            continue
+        free = stream[e - 1].offset + 1
+        if free in taken or free >= test.argval:
+            continue
+        taken.add(free)
+        target = next(iter(targets))
+        hops[e] = as_op(stream[e - 1], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                        argval=target, argrepr="", offset=free)
+        for k in inner:
+            out[k] = out[k]._replace(argval=free)
+    if not hops:
+        return stream, 0
+    placed: list = []
+    for n, ins in enumerate(out):
+        if n in hops:
+            placed.append(hops[n])
+        placed.append(ins)
+    return placed, len(hops)

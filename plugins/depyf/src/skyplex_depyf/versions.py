@@ -32,10 +32,10 @@ from typing import Any
 
 from .conditions import GENERAL
 from .inlined import InlinedComprehensions
-from .layout import relayout
+from .layout import relayout, renumbered
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import share_branch_ends, share_with_continuations
+from .tails import close_threaded_arms, share_branch_ends, share_with_continuations
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -151,7 +151,11 @@ class _Reader(InlinedComprehensions):
         self.retarget(stream)
         stream = self.compact(share_with_continuations(stream, self.final_entries(stream)))
         self.retarget(stream)
-        return relayout(stream, self.final_entries(stream))
+        stream, hops = close_threaded_arms(stream)
+        entries = self.final_entries(stream)
+        if hops:
+            stream, entries = renumbered(stream, entries)
+        return relayout(stream, entries)
 
     # dropping -----------------------------------------------------------------------------------------
     def compact(self, stream: list) -> list:
