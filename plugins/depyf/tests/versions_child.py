@@ -66,6 +66,10 @@ CONSTRUCTS = {
     # an if arm ending in ``if c: return``, then an else: 3.12 threads the inner test past the else
     "nested_return_before_else": ("def f(a, b):\n    x = 0\n    if a > 0:\n        if b > a:\n"
                                   "            return x\n    else:\n        x -= 1\n    return a, b, x\n"),
+    # a with as a try's whole body: 3.12+ jumps from both of its exits straight past the except clause
+    "with_in_try": ("def f(a, b):\n    import contextlib\n    x = 0\n    try:\n"
+                    "        with contextlib.nullcontext(b) as w:\n            x += a // w\n"
+                    "    except ZeroDivisionError:\n        x = 1\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]

@@ -138,3 +138,37 @@ def close_threaded_arms(stream: list) -> tuple[list, int]:
             placed.append(hops[n])
         placed.append(ins)
     return placed, len(hops)
+
+
+_SWALLOWED = ["POP_TOP", "POP_EXCEPT", "POP_TOP", "POP_TOP"]
+
+
+def thread_with_exits(stream: list, entries: list) -> tuple[list, list]:
+    """A ``with`` whose exit handler stands right after its normal exit, both jumping to the same
+    place: 3.11's normal exit jumped to the handler's closing jump (the statement's end, which the
+    handler fell into), and that jump belonged to the enclosing code, not to the handler's clean-up.
+    Jumping to a jump is the same as jumping where it goes, and a jump raises nothing."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    out, table = list(stream), list(entries)
+    for n, ins in enumerate(stream[1:-1], 1):
+        if ins.opname != "PUSH_EXC_INFO" or stream[n + 1].opname != "WITH_EXCEPT_START":
+            continue
+        normal = stream[n - 1]
+        names = [x.opname for x in stream[n:n + 16]]
+        s = next((k for k in range(len(names) - 4) if names[k:k + 4] == _SWALLOWED), None)
+        if s is None or normal.opname != "JUMP_FORWARD":
+            continue
+        closing = stream[n + s + 4]
+        if closing.opname != "JUMP_FORWARD" or closing.argval != normal.argval or closing.argval not in position:
+            continue
+        out[n - 1] = normal._replace(argval=closing.offset)
+        table = [_without(e, closing.offset) for e in table]
+        table = [e for e in table if e is not None and e.start < e.end]
+    return out, table
+
+
+def _without(entry: Any, offset: int) -> Any:
+    """``entry`` no longer covering ``offset`` when it is its last instruction."""
+    if entry.start <= offset < entry.end and entry.end == offset + 2:
+        return entry._replace(end=offset)
+    return entry

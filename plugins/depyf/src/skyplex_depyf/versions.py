@@ -35,7 +35,7 @@ from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import close_threaded_arms, share_branch_ends, share_with_continuations
+from .tails import close_threaded_arms, share_branch_ends, share_with_continuations, thread_with_exits
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -155,7 +155,7 @@ class _Reader(InlinedComprehensions):
         entries = self.final_entries(stream)
         if hops:
             stream, entries = renumbered(stream, entries)
-        return relayout(stream, entries)
+        return thread_with_exits(*relayout(stream, entries))
 
     # dropping -----------------------------------------------------------------------------------------
     def compact(self, stream: list) -> list:
