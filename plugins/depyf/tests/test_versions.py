@@ -111,6 +111,18 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
     assert ok(broken) < ok(healthy)  # the mutation took effect
 
 
+@pytest.mark.parametrize("mutation", ["arms", "with_exits"])
+def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
+    # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
+    # are broken so that the jump lands one block off; 3.12 exercises both in its constructs
+    healthy = run_child("3.12", seed=2, functions=30, generators=5)
+    broken = run_child("3.12", seed=2, functions=30, generators=5, mutation=mutation)
+    outcomes = list(broken["constructs"].values()) + broken["generated"]
+    assert [o for o in outcomes if o.startswith("wrong")] == []
+    ok = lambda report: sum(o == "ok" for o in list(report["constructs"].values()) + report["generated"])  # noqa: E731
+    assert ok(broken) < ok(healthy)  # the mutation took effect
+
+
 def test_documented_command_for_another_interpreter_runs_as_written(docs_text: str) -> None:
     # the docs' "$ PYTHONPATH=plugins/depyf/src .../python3.13 -c ..." line, run from the repository root
     commands = [(line[2:], block.splitlines()[k + 1]) for block in doc_blocks(docs_text, "console")

@@ -112,7 +112,7 @@ def proven(source: str) -> str:
 def mutate(name: str) -> None:
     """Break one front-end rule on purpose: what comes out must still never be wrong (the recompile
     check guards every output), only refused more often."""
-    from skyplex_depyf import inlined, opcodes
+    from skyplex_depyf import inlined, opcodes, versions
 
     if name == "jumps":  # every direction-free conditional jump read with the opposite condition
         table = opcodes.DIRECTIONLESS_JUMPS_312
@@ -121,6 +121,24 @@ def mutate(name: str) -> None:
         inlined.COMPREHENSION_NAMES.update({"BUILD_LIST": "<setcomp>", "BUILD_SET": "<listcomp>"})
     elif name == "intrinsics":
         opcodes.INTRINSICS_312["INTRINSIC_UNARY_POSITIVE"] = "UNARY_NEGATIVE"
+    elif name == "arms":  # each put-back closing jump of an if arm falls into the else arm instead
+        real_arms = versions.close_threaded_arms
+
+        def broken_arms(stream: list) -> tuple[list, int]:
+            out, hops = real_arms(stream)
+            return [ins._replace(argval=out[k + 1].offset) if ins.offset % 2 and ins.opname == "JUMP_FORWARD"
+                    else ins for k, ins in enumerate(out[:-1])] + out[-1:], hops
+
+        versions.close_threaded_arms = broken_arms
+    elif name == "with_exits":  # a with's normal exit sent one instruction past the handler's closing jump
+        real_exits = versions.thread_with_exits
+
+        def broken_exits(stream: list, entries: list) -> tuple[list, list]:
+            out, table = real_exits(stream, entries)
+            return [ins._replace(argval=ins.argval + 2) if ins.argval != old.argval else ins
+                    for ins, old in zip(out, stream)], table
+
+        versions.thread_with_exits = broken_exits
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 
