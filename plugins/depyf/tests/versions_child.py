@@ -59,10 +59,6 @@ CONSTRUCTS = {
     "with_in_if_before_else": ("def f(a, b):\n    import contextlib\n    x = 0\n    if a > b:\n"
                                "        with contextlib.nullcontext(b) as v:\n            x = v * 2\n"
                                "    else:\n        x = 1\n    return a, b, x\n"),
-    # an else clause that returns: 3.12+ moves it past the except clause, 3.11 ran it before
-    "try_else_returning": ("def f(a, b):\n    y = 0\n    try:\n        y ^= a // b\n"
-                           "    except ZeroDivisionError:\n        pass\n    else:\n        return int(y)\n"
-                           "    return a, b, y\n"),
     # an if arm ending in ``if c: return``, then an else: 3.12 threads the inner test past the else
     "nested_return_before_else": ("def f(a, b):\n    x = 0\n    if a > 0:\n        if b > a:\n"
                                   "            return x\n    else:\n        x -= 1\n    return a, b, x\n"),

@@ -126,7 +126,7 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
         copy = _finally_copy(group, stream, position[end], position[cold])
         return None if copy is None else copy
-    return _past_final_return(stream, position, end)
+    return _past_final_return(stream, position, end, group)
 
 
 def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int) -> int | None:
@@ -157,15 +157,15 @@ def _thread_with_exit(out: list, group: list, next_offset: int, added: set[int])
         out[-1] = before._replace(argval=last.offset)
 
 
-def _past_final_return(stream: list, position: dict, end: int) -> int:
+def _past_final_return(stream: list, position: dict, end: int, group: list) -> int:
     """A try body ending in ``if c: return x`` leaves its range before the ``return`` (which runs
     unprotected); the statement ends where the test jumps, after that return."""
     k = position[end]
-    r = k  # straight code from the range's end to a ``return``: the value's unprotected load, or an
-    while r < len(stream) and stream[r].opname not in _TERMINATORS and not _is_jump(stream[r]):
-        r += 1  # ``else`` clause that returns (3.11 put both before the handler, as the normal path)
-    if r < len(stream) - 1 and stream[r].opname == "RETURN_VALUE":
-        return stream[r + 1].offset
+    if stream[k].opname == "RETURN_VALUE" and k + 1 < len(stream):  # ``return value`` ending the body
+        return stream[k + 1].offset
+    if (k + 2 < len(stream) and stream[k].opname == "LOAD_CONST" and stream[k + 1].opname == "RETURN_VALUE"
+            and _compiled_before(stream[k], group)):
+        return stream[k + 2].offset  # ``return constant`` ending the body: 3.12 leaves its load unprotected
     last = stream[k - 1] if k else None
     if last is None or not last.opname.startswith("POP_JUMP_FORWARD_IF_") or last.argval not in position:
         return end
@@ -174,6 +174,18 @@ def _past_final_return(stream: list, position: dict, end: int) -> int:
             x.opname in _TERMINATORS or _is_jump(x) for x in stream[k:j - 1]):
         return last.argval
     return end
+
+
+def _compiled_before(load: Any, group: list) -> bool:
+    """Whether the constant ``load`` returns was compiled before the handler's: the compiler numbers
+    constants in source order (after the docstring's slot, ``None`` or the docstring), so a ``return``
+    after the whole ``try`` statement (the same instructions) has a later number than a constant first
+    used by the handler. ``False`` when unsure (no constant index to read)."""
+    if not isinstance(load.arg, int):
+        return False
+    theirs = [ins.arg for ins in group if ins.opname == "LOAD_CONST" and isinstance(ins.arg, int)
+              and ins.arg > 0]
+    return all(arg > load.arg for arg in theirs) and load.arg > 0
 
 
 def _is_finally(group: list) -> bool:
