@@ -138,3 +138,37 @@ def test_documented_command_for_another_interpreter_runs_as_written(docs_text: s
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == expected
+
+
+RAW_CHECK = """
+import sys
+from skyplex_depyf.decompiler import decompile
+out = []
+for text in sys.argv[1:]:
+    space = {}
+    exec(compile(text, "<case>", "exec"), space)
+    source = decompile(space["f"]).source
+    again = {}
+    exec(compile(source, "<case>", "exec"), again) if source else None
+    out.append("refused" if source is None else
+               "same" if again["f"].__code__.co_code == space["f"].__code__.co_code else "differs")
+print(" ".join(out))
+"""
+AFTER_TRY = ("def f(a, b):\n    try:\n        a // b\n    except ZeroDivisionError:\n        return False\n"
+             "    return True\n")
+ENDING_BODY = ("def f(a, b):\n    try:\n        a // b\n        return True\n    except ZeroDivisionError:\n"
+               "        return False\n")
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_return_after_a_try_and_return_ending_its_body_keep_their_constant_order(version: str) -> None:
+    # both compile to the same instructions on 3.12+ (the return's load runs unprotected); only the
+    # constants' numbering tells them apart, and the raw bytecode (constant indices) must come back
+    path = interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, "-c", RAW_CHECK, AFTER_TRY, ENDING_BODY], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["same", "same"]
