@@ -217,6 +217,9 @@ def render_def(code: types.CodeType, name: str, default_texts: list[str] | None,
                trailer: list[str] | None = None) -> list[str]:
     executor = Executor(code, _nested)
     stmts = executor.run()
+    if executor.implicit_return and stmts and isinstance(stmts[-1], Return) and not stmts[-1].raw \
+            and stmts[-1].value.text == "None":
+        stmts = stmts[:-1]  # a rule dropped copies of the implicit return: the compiler must make them again
     body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts, code))
     if trailer:
         ends = bool(stmts) and isinstance(stmts[-1], Return)

@@ -68,6 +68,8 @@ class Executor(ControlFlow, Stores):
         self.consumed: set = set()
         self.try_exits: dict[int, int] = {}  # index after a try -> index its exits jump to (threaded)
         self.inlined: set[int] = set()  # copies of a finally body the compiler put before a return/break
+        # a rule dropped the compiler's copies of the implicit ``return None``: the source must end without one
+        self.implicit_return = False
 
     def run(self) -> list:
         stmts, stack = self.block(0, len(self.instrs), [])

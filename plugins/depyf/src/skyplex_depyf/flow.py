@@ -180,8 +180,7 @@ class ControlFlow:
                 raise self.refuse(back, "while loop whose two tests differ")
             # the compiler repeats the test at the bottom: its instructions but the last jump match the top's
             bottom = dest - 1 - (i - quiet_start)
-            if bottom > i and all((a.opname, a.argval) == (b.opname, b.argval) for a, b in
-                                  zip(self.instrs[quiet_start:i], self.instrs[bottom:dest - 1])):
+            if bottom > i and self.same_test(quiet_start, i, bottom):
                 body, rest = self.loop_body(Loop(quiet_start, dest, False), i + 1, bottom, stack)
                 if len(rest) != len(stack) and not _ends(body):
                     raise self.refuse(back, "while loop body leaves values on the stack")
@@ -191,6 +190,9 @@ class ControlFlow:
                     raise self.refuse(back, "while loop whose two tests differ")
             stmts.append(While(cond, body))
             return dest
+        found = self.while_ending_function(i, dest, quiet_start, kind, cond, stack, stmts)
+        if found is not None:
+            return found
         # while loop with no bottom copy of its test: the body goes back to the test only through
         # ``continue`` jumps, and a final ``break`` falls into the exit (its jump is gone)
         back_edge = next((k for k in range(i + 1, min(dest, hi)) if self.instrs[k].opname == "JUMP_BACKWARD"
@@ -316,3 +318,49 @@ class ControlFlow:
         return self.conditional(body - 1, hi, second_jump, stack, stmts, quiet_start, combined,
                                 self.table["cond_jumps"][second_jump.opname])
 
+
+    def same_test(self, top: int, end: int, bottom: int) -> bool:
+        """Whether the instructions from ``bottom`` repeat the loop test ``[top, end)``: the same
+        operations, a conditional jump counting as the same when it jumps on the same outcome to the
+        same place (the top copy's jumps go forward into the body, the bottom copy's go back to it)."""
+        def key(ins: dis.Instruction) -> tuple:
+            kind = self.table["cond_jumps"].get(ins.opname)
+            return (("jump if", kind) if kind is not None else ins.opname, ins.argval)
+
+        return all(key(a) == key(b) for a, b in zip(self.instrs[top:end], self.instrs[bottom:bottom + end - top]))
+
+    def returns_none_at(self, k: int) -> bool:
+        """Whether instructions ``k, k + 1`` are ``LOAD_CONST None; RETURN_VALUE``."""
+        return (k + 1 < len(self.instrs) and self.instrs[k].opname == "LOAD_CONST" and self.instrs[k].argval is None
+                and self.instrs[k + 1].opname == "RETURN_VALUE")
+
+    def while_ending_function(self, i: int, dest: int, quiet_start: int, kind: str, cond: str, stack: list,
+                              stmts: list) -> int | None:
+        """A ``while`` loop the function's implicit ``return None`` follows. The compiler copies that
+        line-less exit for each jump to it, so the top test jumps to one copy and the bottom test
+        (the test repeated, jumping back to the body) falls into another. Both copies are dropped and
+        the function must end without a ``return`` of its own, so that recompiling copies it again;
+        None (nothing consumed) when the shape is not exactly that."""
+        if busy(stack) or not self.returns_none_at(dest):
+            return None
+        start = self.instrs[i + 1].offset
+        back = next((k for k in range(dest - 3, i, -1) if self.instrs[k].opname in self.table["cond_jumps"]
+                     and self.instrs[k].argval == start and self.returns_none_at(k + 1)), None)
+        if back is None:
+            return None
+        if {kind, self.table["cond_jumps"][self.instrs[back].opname]} not in ({"false", "true"}, {"none", "notnone"}):
+            return None
+        bottom = back - (i - quiet_start)  # the bottom copy of the test: its instructions match the top's
+        if bottom <= i or not self.same_test(quiet_start, i, bottom):
+            return None
+        copies = {self.instrs[back + 1].offset, self.instrs[dest].offset}
+        if any(k != i and ("JUMP" in ins.opname or ins.opname in ("FOR_ITER", "SEND")) and ins.argval in copies
+               for k, ins in enumerate(self.instrs)):
+            return None  # another jump reaches a copy: it is not only this loop's exit
+        body, rest = self.loop_body(Loop(quiet_start, back + 1, False), i + 1, bottom, stack)
+        if len(rest) != len(stack) and not _ends(body):
+            raise self.refuse(self.instrs[back], "while loop body leaves values on the stack")
+        self.inlined.update({back + 1, back + 2, dest, dest + 1})
+        self.implicit_return = True
+        stmts.append(While(cond, body))
+        return back + 1
