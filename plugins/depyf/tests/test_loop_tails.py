@@ -1,7 +1,8 @@
-"""A ``while`` loop at the end of a function. The implicit ``return None`` after it has no line of
-its own, so the compiler copies it for each jump that reaches it: the loop's top test jumps to one
-copy and its bottom test falls into another. Both copies are read as the function's implicit end
-(no ``return`` in the source), and a test spelled ``a or b`` repeats at the bottom with jumps in the
+"""A ``while`` loop or an ``if`` at the end of a function. The implicit ``return None`` after it
+has no line of its own, so the compiler copies it for each jump that reaches it: the loop's top test
+jumps to one copy and its bottom test falls into another; an ``if`` nested in another's arm jumps
+past that arm to a copy of its own. The copies are read as the function's implicit end (no
+``return`` in the source), and a test spelled ``a or b`` repeats at the bottom with jumps in the
 other direction. Each must round-trip, proven by the recompile check, or be refused."""
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ CASES = {
     "while with an or test ending a for body": (
         "    for i in range(2):\n        k = 0\n        while k < a or k < b:\n            k += 1\n"
         "            y = 10 // (k - 3 - i)\n"),
+    "while ending two nested if arms": (
+        "    if a > 1:\n        if b > 1:\n            k = 0\n            while k < 3:\n                k += 1\n"
+        "                y = 10 // (k - a)\n"),
+    "if ending an if arm": "    if a > 1:\n        y = 10 // (b - 2)\n        if b > 1:\n            y = 10 // (a - 3)\n",
 }
 
 

@@ -217,9 +217,8 @@ def render_def(code: types.CodeType, name: str, default_texts: list[str] | None,
                trailer: list[str] | None = None) -> list[str]:
     executor = Executor(code, _nested)
     stmts = executor.run()
-    if executor.implicit_return and stmts and isinstance(stmts[-1], Return) and not stmts[-1].raw \
-            and stmts[-1].value.text == "None":
-        stmts = stmts[:-1]  # a rule dropped copies of the implicit return: the compiler must make them again
+    if executor.implicit_return:  # a rule dropped copies of the implicit return: the compiler must make them again
+        stmts = _implicit_end(stmts)
     body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts, code))
     if trailer:
         ends = bool(stmts) and isinstance(stmts[-1], Return)
@@ -235,6 +234,19 @@ def _docstring(code: types.CodeType) -> list[str]:
         if not any(ins.opname == "LOAD_CONST" and ins.arg == 0 for ins in dis.get_instructions(code)):
             return [repr(code.co_consts[0])]
     return []
+
+
+def _implicit_end(stmts: list) -> list:
+    """``stmts`` ending the function with its ``return None`` left implicit: dropped at the end and at
+    the end of each arm of a final ``if`` (falling out of that arm reaches the function's end)."""
+    if stmts and isinstance(stmts[-1], Return) and not stmts[-1].raw and stmts[-1].value.text == "None":
+        return stmts[:-1]
+    if stmts and isinstance(stmts[-1], If) and getattr(stmts[-1], "guard", None) is None:
+        last = stmts[-1]
+        body = _implicit_end(last.body) if len(last.body) > 1 else last.body
+        orelse = _implicit_end(last.orelse) if len(last.orelse) > 1 else last.orelse
+        return stmts[:-1] + [If(last.cond, body, orelse)]
+    return stmts
 
 
 def _drop_final_none(stmts: list, code: types.CodeType | None = None) -> list:

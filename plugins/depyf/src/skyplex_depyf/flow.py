@@ -206,6 +206,16 @@ class ControlFlow:
                 body.append(Line("break"))
             stmts.append(While(cond, body))
             return dest
+        if dest > hi and hi > i + 1 and not busy(stack) and self.only_exit_to_copy(i, dest):
+            # ``if`` ending the function inside another statement's arm: its false test jumps to the
+            # compiler's own copy of the implicit ``return None``, and its body runs to the arm's end
+            then, then_stack = self.block(i + 1, hi, stack)
+            if len(then_stack) != len(stack) and not _ends(then):
+                raise self.refuse(ins, "if leaving values on the stack")
+            self.inlined.update({dest, dest + 1})
+            self.implicit_return = True
+            stmts.append(If(cond, then, []))
+            return hi
         if dest > hi:
             raise self.refuse(ins, "conditional jump leaving its block")
         last = self.instrs[dest - 1]
@@ -329,6 +339,15 @@ class ControlFlow:
 
         return all(key(a) == key(b) for a, b in zip(self.instrs[top:end], self.instrs[bottom:bottom + end - top]))
 
+    def only_exit_to_copy(self, i: int, *copies: int) -> bool:
+        """Whether each of ``copies`` is a ``return None`` that no jump but instruction ``i``'s reaches
+        (a copy the compiler made of the implicit return for that jump alone)."""
+        if not all(self.returns_none_at(c) for c in copies):
+            return False
+        offsets = {self.instrs[c].offset for c in copies}
+        return not any(k != i and ("JUMP" in ins.opname or ins.opname in ("FOR_ITER", "SEND")) and ins.argval in offsets
+                       for k, ins in enumerate(self.instrs))
+
     def returns_none_at(self, k: int) -> bool:
         """Whether instructions ``k, k + 1`` are ``LOAD_CONST None; RETURN_VALUE``."""
         return (k + 1 < len(self.instrs) and self.instrs[k].opname == "LOAD_CONST" and self.instrs[k].argval is None
@@ -353,9 +372,7 @@ class ControlFlow:
         bottom = back - (i - quiet_start)  # the bottom copy of the test: its instructions match the top's
         if bottom <= i or not self.same_test(quiet_start, i, bottom):
             return None
-        copies = {self.instrs[back + 1].offset, self.instrs[dest].offset}
-        if any(k != i and ("JUMP" in ins.opname or ins.opname in ("FOR_ITER", "SEND")) and ins.argval in copies
-               for k, ins in enumerate(self.instrs)):
+        if not self.only_exit_to_copy(i, dest, back + 1):
             return None  # another jump reaches a copy: it is not only this loop's exit
         body, rest = self.loop_body(Loop(quiet_start, back + 1, False), i + 1, bottom, stack)
         if len(rest) != len(stack) and not _ends(body):
