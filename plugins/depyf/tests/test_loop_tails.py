@@ -7,6 +7,12 @@ other direction. Each must round-trip, proven by the recompile check, or be refu
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -105,3 +111,56 @@ def test_function_tails_ending_in_a_while_loop_round_trip_or_refuse(data):
     source = _function("\n".join(lines) + "\n")
     outcome = round_trip_generated(source, INPUTS)
     assert outcome.outcome in ("ok", "refused"), f"silently wrong: {outcome.detail}\n{source}"
+
+
+SOURCE = Path(__file__).resolve().parent.parent / "src"
+
+
+def _interpreter(version: str) -> str | None:
+    """The CPython ``version`` binary: pyenv's, else one on PATH."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
+    return str(found[-1]) if found else shutil.which(f"python{version}")
+
+
+# run under another interpreter: round-trips each source given on the command line, judged by results
+NEWER_CHECK = """
+import json, sys
+from skyplex_depyf.corpus import INPUTS, outcome_of
+from skyplex_depyf.decompiler import decompile
+out = []
+for source in sys.argv[1:]:
+    ns = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), ns)
+    result = decompile(ns["generated"])
+    if not result.ok:
+        out.append("refused: " + result.refusal)
+        continue
+    rebuilt = {}
+    exec(compile(result.source, "<decompiled>", "exec", dont_inherit=True), rebuilt)
+    out.append(outcome_of(ns["generated"], INPUTS)(rebuilt["generated"]) or "ok")
+print(json.dumps(out))
+"""
+
+NEWER_CASES = {  # 3.12+ threads the exit of a while loop ending a for body straight to the for loop's head
+    "while ending a for body after a continue": (
+        "    for i in range(3):\n        if b:\n            continue\n        k = 0\n        while k < a:\n"
+        "            k += 1\n            y = 10 // (k - 2 - i)\n    return y\n"),
+    "while ending an if arm in a for body": (
+        "    for i in range(3):\n        if b:\n            k = 0\n            while k < a:\n"
+        "                k += 1\n                y = 10 // (k - 2 - i)\n    return y\n"),
+}
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_while_loops_ending_a_body_round_trip_on_newer_versions(version: str) -> None:
+    path = _interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed")
+    sources = [_function(body) for body in [*NEWER_CASES.values(), *CASES.values()]]
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, "-c", NEWER_CHECK, *sources], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = dict(zip([*NEWER_CASES, *CASES], json.loads(done.stdout.strip().splitlines()[-1])))
+    assert all(r == "ok" or r.startswith("refused") for r in results.values()), results  # never silently wrong
+    assert {name: results[name] for name in NEWER_CASES} == {name: "ok" for name in NEWER_CASES}

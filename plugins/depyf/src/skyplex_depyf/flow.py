@@ -139,6 +139,9 @@ class ControlFlow:
                 raise self.refuse(ins, "backward conditional jump that is not a continue")
             guard = {"false": value.text, "true": f"not {value.p()}", "none": f"{value.p()} is not None",
                      "notnone": f"{value.p()} is None"}[kind]
+            found = self.while_ending_loop_body(i, dest, quiet_start, kind, guard, stack, stmts)
+            if found is not None:
+                return found
             node = If(f"not ({guard})", [Line("continue")], [])
             node.guard = guard
             stmts.append(node)
@@ -347,6 +350,31 @@ class ControlFlow:
         offsets = {self.instrs[c].offset for c in copies}
         return not any(k != i and ("JUMP" in ins.opname or ins.opname in ("FOR_ITER", "SEND")) and ins.argval in offsets
                        for k, ins in enumerate(self.instrs))
+
+    def while_ending_loop_body(self, i: int, dest: int, quiet_start: int, kind: str, cond: str, stack: list,
+                               stmts: list) -> int | None:
+        """A ``while`` loop ending an enclosing loop's body, its top test's exit threaded straight to
+        that loop's head (3.12+): the bottom copy of the test jumps back to the body and falls into
+        the enclosing loop's back-jump. None (nothing consumed) when the shape is not exactly that."""
+        if busy(stack):
+            return None
+        start = self.instrs[i + 1].offset
+        end = min(self.loops[-1].exit, len(self.instrs) - 1)  # within the enclosing loop
+        back = next((k for k in range(i + 1, end) if self.instrs[k].opname in self.table["cond_jumps"]
+                     and self.instrs[k].argval == start and self.instrs[k + 1].opname == "JUMP_BACKWARD"
+                     and self.target(self.instrs[k + 1]) == dest), None)
+        if back is None:
+            return None
+        if {kind, self.table["cond_jumps"][self.instrs[back].opname]} not in ({"false", "true"}, {"none", "notnone"}):
+            return None
+        bottom = back - (i - quiet_start)
+        if bottom <= i or not self.same_test(quiet_start, i, bottom):
+            return None
+        body, rest = self.loop_body(Loop(quiet_start, back + 1, False), i + 1, bottom, stack)
+        if len(rest) != len(stack) and not _ends(body):
+            raise self.refuse(self.instrs[back], "while loop body leaves values on the stack")
+        stmts.append(While(cond, body))
+        return back + 1
 
     def returns_none_at(self, k: int) -> bool:
         """Whether instructions ``k, k + 1`` are ``LOAD_CONST None; RETURN_VALUE``."""
