@@ -2,13 +2,13 @@
 of the wrong mass spread evenly: rows ``[p_correct, d_1, ..., d_D, q, ..., q, p_abstain]``.
 
 :func:`law.plurality_curves` keeps every subset of wrong columns (3^L shifted additions per correct
-count, at most 6 wrong columns); :func:`law.peaked_plurality_curves` allows one distinct wrong
-answer. Between the two, this keeps the products ``prod_{i in S} T_i * A^k`` for every subset ``S``
+count, at most 6 wrong columns). This keeps only the products ``prod_{i in S} T_i * A^k`` for every subset ``S``
 of the ``D`` distinct columns and every power ``k`` of the identical columns' truncated series
 ``A``: 3^D (n+1)(n+2)/2 shifted additions per correct count for ``n`` identical columns. Raising the
 correct count by one adds one term to each truncated series, so every product follows from the old
 ones by the binomial theorem over ``A`` and the subset expansion over the ``T_i``; all terms are
-non-negative, as in the general law. The grid prior uses ``D = 2`` (a top and a second wrong answer).
+non-negative, as in the general law. The grid prior uses ``D = 2`` (a top and a second wrong answer);
+:func:`law.peaked_plurality_curves` is ``D = 1``.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ K so that the chance of the total being K never underflows.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -148,61 +147,6 @@ def _win_series(W: np.ndarray, tie: str) -> np.ndarray:
     return out
 
 
-def _peaked_win_series(W: np.ndarray, tie: str) -> np.ndarray:
-    """:func:`_win_series` when the wrong columns 2..L are identical (one top wrong answer, the rest
-    of the wrong mass spread evenly), in O(L^2) shifted additions per correct count instead of 3^L.
-
-    With ``A`` the identical columns' series truncated below ``c`` and ``T`` the top column's, the
-    products needed are ``A^k`` and ``T A^k``; raising ``c`` by one adds ``d = w(c) x^c`` to each
-    truncated series, so the new powers follow from the old by the binomial theorem (all terms
-    non-negative, as in :func:`_win_series`).
-    """
-    Q, cols, n1 = W.shape
-    N = n1 - 1
-    n = cols - 2  # identical columns (may be 0)
-    binom = [[float(math.comb(k, j)) for j in range(k + 1)] for k in range(n + 1)]
-    weights = [tie_weight(tie, r) for r in range(n + 2)]
-    # P[k] = A^k, B[k] = T A^k at c = 1 (only the zero counts are below 1)
-    wq0 = W[:, 2, 0] if n else np.ones(Q)
-    P = np.zeros((n + 1, Q, n1))
-    B = np.zeros((n + 1, Q, n1))
-    for k in range(n + 1):
-        P[k, :, 0] = wq0 ** k
-        B[k, :, 0] = W[:, 1, 0] * wq0 ** k
-    out = np.zeros((Q, n1))
-    for c in range(1, N + 1):
-        wt = W[:, 1, c]
-        wq = W[:, 2, c] if n else np.zeros(Q)
-        span = n1 - c
-        acc = np.zeros((Q, span))
-        for j in range(n + 1):
-            shift = c * j
-            if shift >= span:
-                break
-            coef = binom[n][j] * wq ** j
-            if weights[j]:
-                acc[:, shift:] += (weights[j] * coef)[:, None] * B[n - j, :, : span - shift]
-            if weights[j + 1] and shift + c < span:
-                acc[:, shift + c:] += (weights[j + 1] * coef * wt)[:, None] * P[n - j, :, : span - shift - c]
-        out[:, c:] += W[:, 0, c][:, None] * acc
-        if c == N:
-            break
-        newP = np.zeros_like(P)
-        newB = np.zeros_like(B)
-        for k in range(n + 1):
-            for j in range(k + 1):
-                shift = c * j
-                if shift > N:
-                    break
-                coef = (binom[k][j] * wq ** j)[:, None]
-                newP[k, :, shift:] += coef * P[k - j, :, : n1 - shift]
-                newB[k, :, shift:] += coef * B[k - j, :, : n1 - shift]
-                if shift + c <= N:
-                    newB[k, :, shift + c:] += coef * wt[:, None] * P[k - j, :, : n1 - shift - c]
-        P, B = newP, newB
-    return out
-
-
 def _convolve_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Row-wise product of series, truncated to A's length."""
     n1 = A.shape[1]
@@ -268,27 +212,13 @@ def peaked_plurality_curves(probs: np.ndarray | Sequence[Sequence[float]], kmax:
     """:func:`plurality_curves` for distributions ``[p_correct, p_top, q, ..., q, p_abstain]`` whose
     wrong columns after the first are all equal (one dominant wrong answer, the rest spread evenly).
 
-    The same exact accuracy, computed in O(L^2) instead of O(3^L) per correct count, so any number
-    of wrong columns is allowed; rows whose wrong columns 2..L differ are refused.
+    The same exact accuracy in O(L^2) instead of O(3^L) per correct count, so any number of wrong
+    columns is allowed; rows whose wrong columns 2..L differ are refused. It is
+    :func:`.grouped_law.grouped_plurality_curves` with one distinct wrong answer.
     """
-    P = _as_distributions(np.asarray(probs, dtype=float))
-    kmax = check_kmax(kmax)
-    if P.shape[1] < 3:
-        raise InvalidInputError("a peaked answer distribution needs the columns [correct, top wrong, ..., "
-                                "abstain]", field="probs")
-    rest = P[:, 2:-1]
-    if rest.shape[1] and np.any(np.abs(rest - rest[:, :1]) > 1e-12):
-        bad = int(np.flatnonzero(np.any(np.abs(rest - rest[:, :1]) > 1e-12, axis=1))[0])
-        raise InvalidInputError(f"row {bad}: the wrong columns after the first must be equal for the peaked "
-                                "law; use plurality_curves for other shapes", field="probs")
+    from .grouped_law import grouped_plurality_curves  # it builds on this module's series
 
-    def log_w(s: float, n: np.ndarray) -> np.ndarray:
-        return _poisson_log(P * s, n)
-
-    def log_norm(k: np.ndarray, s: float) -> np.ndarray:
-        return k * np.log(s) - s - gammaln(k + 1.0)
-
-    return _curves(log_w, log_norm, P.shape[1], P.shape[0], kmax, tie, series_of=_peaked_win_series)
+    return grouped_plurality_curves(probs, kmax, tie, distinct=1)
 
 
 def plurality_curve(probs: Sequence[float], kmax: int, tie: str = "random") -> np.ndarray:
