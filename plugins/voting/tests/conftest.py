@@ -91,3 +91,49 @@ def in_tmp_repo(tmp_path, monkeypatch):
     (tmp_path / "plugins").symlink_to(REPO / "plugins")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def _brute_loglik(row, p, distinct: int) -> float:
+    """log P(counts) summed over every ordering of the wrong columns, averaged over every ordered
+    choice of the columns holding the ``distinct`` distinct wrong answers (the top, then the second)
+    of the grid point ``p = [p_correct, d_1..d_distinct, q, abstain]``: the model the grid prior fits."""
+    import itertools
+    import math
+
+    import numpy as np
+
+    L = len(row) - 2
+    rest = p[1 + distinct] if L > distinct else 0.0
+    placements = list(itertools.permutations(range(L), distinct))
+    total = 0.0
+    for placed in placements:
+        probs = np.concatenate([[p[0]], np.full(L, rest), [p[-1]]])
+        for column, share in zip(placed, p[1 : 1 + distinct]):
+            probs[1 + column] = share
+        for perm in set(itertools.permutations(row[1:-1])):
+            counts = np.concatenate([[row[0]], perm, [row[-1]]])
+            coef = math.factorial(int(counts.sum())) / np.prod([math.factorial(int(c)) for c in counts])
+            total += coef * np.prod(probs ** counts) / len(placements)
+    return float(np.log(total))
+
+
+@pytest.fixture(scope="session")  # stateless: safe under hypothesis
+def check_grid_loglik():
+    """``check(C, G, distinct)``: the grid prior's likelihood of count rows ``C`` at grid points ``G``
+    equals brute force over every ordering of the wrong columns, up to a constant per row (the number
+    of orderings of the observed counts), and a point that cannot give a row is (numerically) ruled out."""
+    import numpy as np
+    from skyplex_voting.grid_prior import support_loglik
+
+    def check(C, G, distinct: int) -> None:
+        ours = support_loglik(C, G)
+        with np.errstate(divide="ignore"):
+            brute = np.array([[_brute_loglik(r, g, distinct) for g in G] for r in C])
+        possible = np.isfinite(brute)
+        assert possible.any(axis=1).all()
+        for q in range(len(C)):
+            diff = (ours[q] - brute[q])[possible[q]]
+            np.testing.assert_allclose(diff - diff[0], 0.0, atol=1e-9)
+            assert np.all(ours[q, ~possible[q]] < ours[q, possible[q]].max() - 500)
+
+    return check
