@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import skyplex_depyf
 from skyplex_depyf.corpus import INPUTS, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
@@ -113,7 +114,7 @@ def test_function_tails_ending_in_a_while_loop_round_trip_or_refuse(data):
     assert outcome.outcome in ("ok", "refused"), f"silently wrong: {outcome.detail}\n{source}"
 
 
-SOURCE = Path(__file__).resolve().parent.parent / "src"
+SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]  # the checkout's src/, or site-packages
 
 
 def _interpreter(version: str) -> str | None:

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 from skyplex.testing.docs import code_blocks as doc_blocks
 
+import skyplex_depyf
 from skyplex_depyf import versions
 from skyplex_depyf.decompiler import decompile
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parent / "src"
+#: the folder holding the plugin's package, put alone on the other interpreters' path: the checkout's
+#: src/, or site-packages where the plugin is installed from its wheel
+SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]
 CHILD = HERE / "versions_child.py"
 
 
@@ -123,7 +126,7 @@ def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     assert ok(broken) < ok(healthy)  # the mutation took effect
 
 
-def test_documented_command_for_another_interpreter_runs_as_written(docs_text: str) -> None:
+def test_documented_command_for_another_interpreter_runs_as_written(docs_text: str, tmp_path: Path) -> None:
     # the docs' "$ PYTHONPATH=plugins/depyf/src .../python3.13 -c ..." line, run from the repository root
     commands = [(line[2:], block.splitlines()[k + 1]) for block in doc_blocks(docs_text, "console")
                 for k, line in enumerate(block.splitlines()) if line.startswith("$ PYTHONPATH=plugins/depyf/src")]
@@ -134,8 +137,10 @@ def test_documented_command_for_another_interpreter_runs_as_written(docs_text: s
     root = Path(subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip())
     if not list(root.glob("versions/3.13.0/bin/python3.13")):
         pytest.skip("the documented command names pyenv's CPython 3.13.0, which is not installed here")
-    done = subprocess.run(["bash", "-c", command], cwd=SOURCE.parents[2], capture_output=True, text=True,
-                          timeout=300)
+    # a checkout's layout around the package, wherever it is installed from
+    (tmp_path / "plugins" / "depyf" / "src").mkdir(parents=True)
+    (tmp_path / "plugins" / "depyf" / "src" / "skyplex_depyf").symlink_to(Path(skyplex_depyf.__file__).resolve().parent)
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == expected
 
