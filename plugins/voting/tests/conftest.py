@@ -137,3 +137,19 @@ def check_grid_loglik():
             assert np.all(ours[q, ~possible[q]] < ours[q, possible[q]].max() - 500)
 
     return check
+
+
+@pytest.fixture(scope="session")
+def simulated_accuracy():
+    """``simulate(P, K, runs)``: the plurality vote's accuracy for the answer distribution ``P``
+    (``[correct, wrong..., abstain]``) at ``K`` answers, by simulation, ties split at random (an
+    abstention never wins): the independent check for laws with more columns than enumeration allows."""
+    import numpy as np
+
+    def simulate(P, K: int, runs: int = 200_000) -> float:
+        counts = np.random.default_rng(20261206).multinomial(K, P, size=runs)[:, :-1]
+        best = counts.max(axis=1)
+        tied = (counts == best[:, None]).sum(axis=1)
+        return float(np.where((counts[:, 0] == best) & (best > 0), 1.0 / tied, 0.0).mean())
+
+    return simulate

@@ -52,18 +52,12 @@ def test_peaked_law_equals_the_general_exact_law(P, kmax, tie):
     np.testing.assert_allclose(fast, plurality_curves(P, kmax, tie), atol=1e-12, rtol=0)
 
 
-def test_peaked_law_with_more_wrong_columns_than_the_general_law_keeps_matches_monte_carlo():
+def test_peaked_law_with_more_wrong_columns_than_the_general_law_keeps_matches_monte_carlo(simulated_accuracy):
     # 9 wrong answers (the digits): beyond the general law's 6 columns, so check against simulation
     P = np.array([0.3, 0.25] + [0.05] * 8 + [0.05])
-    rng = np.random.default_rng(20261206)
-    runs = 200_000
     for K in (1, 4, 7):
-        counts = rng.multinomial(K, P, size=runs)[:, :-1]
-        best = counts.max(axis=1)
-        tied = (counts == best[:, None]).sum(axis=1)
-        score = np.where((counts[:, 0] == best) & (best > 0), 1.0 / tied, 0.0)
-        exact = peaked_plurality_curves(P[None], K)[0, K - 1]
-        assert abs(score.mean() - exact) < 0.004, (K, score.mean(), exact)
+        simulated, exact = simulated_accuracy(P, K), peaked_plurality_curves(P[None], K)[0, K - 1]
+        assert abs(simulated - exact) < 0.004, (K, simulated, exact)
 
 
 def test_peaked_law_refuses_rows_that_are_not_peaked():
