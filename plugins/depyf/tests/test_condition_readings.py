@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from skyplex_depyf.conditions import GENERAL, PREFERENCE
-from skyplex_depyf.corpus import INPUTS, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import _attempt, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -26,7 +26,7 @@ CASES = {
 
 
 def _function(body: str) -> str:
-    return "def generated(a, b):\n" + BODY + body + "    return (a, b, x, y, z)\n"
+    return generated_function(body, BODY)
 
 
 @pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))

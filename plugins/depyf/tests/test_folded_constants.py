@@ -9,7 +9,7 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skyplex_depyf.corpus import INPUTS, gen_function, gen_generator, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, gen_function, gen_generator, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n    i = 0\n    j = 0\n"
@@ -38,7 +38,7 @@ CASES = {
 
 
 def _function(body: str) -> str:
-    return "def generated(a, b):\n" + BODY + body + "    return (a, b, x, y, z)\n"
+    return generated_function(body, BODY)
 
 
 @pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skyplex_depyf.corpus import INPUTS, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -82,7 +82,7 @@ CTX = "__import__('contextlib').nullcontext"
 
 def _function(body: str) -> str:
     body = body.replace("CTX", CTX)
-    return "def generated(a, b):\n" + BODY + body + "    return (a, b, x, y, z)\n"
+    return generated_function(body, BODY)
 
 
 @pytest.mark.parametrize("body", list(CASES.values()), ids=list(CASES))

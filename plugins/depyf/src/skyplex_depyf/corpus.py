@@ -117,12 +117,20 @@ def _gen_compound(draw: Draw, depth: int, indent: str, in_loop: bool) -> list[st
     return lines
 
 
+#: the variables a generated function sets before its statements (it returns a, b, x, y and z)
+PRELUDE = "    x = 0\n    y = 1\n    z = 2\n    i = 0\n    j = 0\n"
+
+
+def generated_function(body: str, prelude: str = PRELUDE, name: str = "generated") -> str:
+    """``body`` (statements indented by four spaces, each line ending in a newline) as a function of
+    the corpus's shape: ``name(a, b)`` sets ``prelude``'s variables, runs ``body`` and returns
+    ``(a, b, x, y, z)``, so a round trip is judged on every variable the statements touch."""
+    return f"def {name}(a, b):\n{prelude}{body}    return (a, b, x, y, z)\n"
+
+
 def gen_function(draw: Draw, name: str = "generated") -> str:
     """Source of a random well-formed function ``name(a, b)`` returning its variables."""
-    body = ["    x = 0", "    y = 1", "    z = 2", "    i = 0", "    j = 0"]
-    body += gen_block(draw, 3, "    ", False)
-    body.append("    return (a, b, x, y, z)")
-    return f"def {name}(a, b):\n" + "\n".join(body) + "\n"
+    return generated_function("".join(line + "\n" for line in gen_block(draw, 3, "    ", False)), name=name)
 
 
 def gen_generator(draw: Draw, name: str = "generated") -> str:
