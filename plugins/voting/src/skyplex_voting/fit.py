@@ -407,8 +407,10 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     if components == "auto":
         C = check_counts(counts, min_samples=2)
         if np.median(C.sum(axis=1)) < MIXTURE_MIN_SAMPLES and C.shape[0] >= BLEND_MIN_QUERIES:
-            # few answers per query: the grid prior predicted best on the arithmetic task (in sample,
-            # lower error than the blend in 8 of 9 cells at m = 4-10; benchmarks/voting_law.py)
+            # few answers per query: the grid prior predicted best in sample (its one-peak form beat the
+            # blend in 8 of 9 arithmetic cells at m = 4-10; the second-answer levels lowered the mean
+            # error over the arithmetic and sequence tasks further; benchmarks/voting_law.py --compare,
+            # tables in docs/plugins/voting.md)
             return _fit_grid_law(C, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == "blend":
         C = check_counts(counts, min_samples=2)
