@@ -19,7 +19,7 @@ corpus only); ``unproven`` (stdlib: compiles, but the bytecode differs, so neith
 is shown).
 
     .venv/bin/python benchmarks/depyf_roundtrip.py [--generated 300] [--generators 100] [--matches 100] [--seed 0]
-        [--failures]
+        [--failures] [--no-baseline] [--corpora generated,generators,match,stdlib]
 
 ``--failures`` also lists this decompiler's refusals grouped by the first construct that stopped it
 (instruction and reason, numbers masked), largest group first, with the smallest example of each.
@@ -139,26 +139,38 @@ def main() -> None:
     parser.add_argument("--matches", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--failures", action="store_true", help="list refusals grouped by first failing construct")
+    parser.add_argument("--no-baseline", action="store_true", help="skip depyf 0.20.0 (ours only, to save time)")
+    parser.add_argument("--corpora", default="generated,generators,match,stdlib",
+                        help="comma-separated corpora to run (default: all four)")
     args = parser.parse_args()
+    chosen = set(args.corpora.split(","))
+    unknown = chosen - {"generated", "generators", "match", "stdlib"}
+    if unknown:
+        parser.error(f"unknown corpus {sorted(unknown)}: choose from generated, generators, match, stdlib")
     try:
+        if args.no_baseline:
+            raise ImportError
         import depyf
         baseline = f"depyf {depyf.__version__}"
     except ImportError:
         depyf = None
         baseline = None
-        print("depyf is not installed (pip install 'plugins/depyf[bench]'): reporting ours only", file=sys.stderr)
+        if not args.no_baseline:
+            print("depyf is not installed (pip install 'plugins/depyf[bench]'): reporting ours only", file=sys.stderr)
 
     tools: dict[str, Callable] = {"skyplex-depyf": ours}
     if depyf is not None:
         tools[baseline] = theirs
     counts: dict[str, dict[str, Counter]] = {c: {t: Counter() for t in tools}
-                                             for c in ("generated", "generators", "match", "stdlib")}
+                                             for c in ("generated", "generators", "match", "stdlib") if c in chosen}
     seconds: dict[str, float] = {t: 0.0 for t in tools}
 
     rng = random.Random(args.seed)
     for corpus, make, n in (("generated", gen_function, args.generated), ("generators", gen_generator, args.generators)):
         for _ in range(n):
             source = make(lambda lo, hi: rng.randint(lo, hi))
+            if corpus not in chosen:  # still drawn, so the other corpora see the same random stream
+                continue
             namespace: dict = {}
             exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
             CURRENT[:] = [corpus, source]
@@ -175,12 +187,14 @@ def main() -> None:
         except SyntaxError:
             continue
         made += 1
+        if "match" not in chosen:
+            break  # the last corpus drawn from the stream: nothing after it depends on it
         CURRENT[:] = ["match", source]
         for tool, source_of in tools.items():
             start = time.perf_counter()
             counts["match"][tool][judge_generated(source_of, namespace["generated"], "generated", MATCH_INPUTS)] += 1
             seconds[tool] += time.perf_counter() - start
-    for stdlib_name, fn in stdlib_functions():
+    for stdlib_name, fn in (stdlib_functions() if "stdlib" in chosen else ()):
         CURRENT[:] = ["stdlib", stdlib_name]
         for tool, source_of in tools.items():
             start = time.perf_counter()
@@ -214,6 +228,9 @@ def main() -> None:
                 print("       smallest example:\n" + "".join(f"         {line}\n" for line in
                                                           EXAMPLES[(corpus, key)].splitlines()))
     print("time spent per decompiler (s): " + ", ".join(f"{t} {s:.1f}" for t, s in seconds.items()))
+    if args.no_baseline or len(chosen) < 4:
+        print(f"partial run (baseline or corpora skipped): {RESULTS} left as it was")
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"python": sys.version.split()[0], "generated": args.generated,
                                    "generators": args.generators, "matches": args.matches, "seed": args.seed,
