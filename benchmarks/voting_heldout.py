@@ -1,15 +1,19 @@
 """The voting law out of sample: real tasks not used to choose the estimator's defaults.
 
-Two tasks the local SmolLM2-135M answers with real signal, each 240 few-shot queries whose answer
-is one digit, the model's next-token distribution over the ten digits read once per query
-(``benchmarks/data/voting_smollm2_<task>.json``; ``--collect`` measures it again):
+Tasks the local SmolLM2-135M answers with real signal, each 240 few-shot queries whose answer
+is one token (a digit, or a letter for ``letters``), the model's next-token distribution over the
+answers read once per query (``benchmarks/data/voting_smollm2_<task>.json``; ``--collect``
+measures it again):
 
 * ``--task sequences``: "continue the sequence" (``skyplex_voting.tasks.digit_sequences``: steps
   -3..3, counting up by one is easy, down by three is hard). It was the held-out check of the
   one-peak grid prior; it has since been used, with the arithmetic task, to choose the grid's
   second-answer levels and penalty, so it is now in sample.
 * ``--task extremes``: "max(3, 8, 5) = " / "min(...) = " over 3-5 digits (:func:`digit_extremes`),
-  measured before those choices and run once after they were fixed: the out-of-sample check.
+  measured before those choices and run once after they were fixed: the out-of-sample check. It
+  has been looked at since (the choice among priors was then developed on all three tasks).
+* ``--task letters``: "after(e) = f" / "before(e) = d" (:func:`letter_steps`), measured and
+  committed before the choice among priors was tuned, and run once after its defaults were fixed.
 
 A temperature-1 answer is a draw from the measured distribution. Per m in {4, 8, 16} and
 independent draw, ours (``fit_law`` with its defaults), the authors' fitter
@@ -66,6 +70,47 @@ def digit_extremes(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
     return out
 
 
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def letter_steps(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
+    """``n`` few-shot "after(e) = f" / "before(e) = d" queries (two "after" to one "before"):
+    ``{id, prompt, answer, op}``. The answer is one letter; the prompt ends in "=" and the scored
+    tokens are the space-prefixed letters (" f"), as the model's own text has them. SmolLM2-135M
+    gets many "after" queries right and almost every "before" one wrong, so voting helps some queries
+    and hurts others."""
+    rng = random.Random(seed)
+
+    def line(step: int) -> tuple[str, str]:
+        j = rng.randint(max(0, -step), 25 - max(0, step))
+        return f"{'after' if step > 0 else 'before'}({LETTERS[j]}) =", LETTERS[j + step]
+
+    out = []
+    for i in range(n):
+        step = (1, 1, -1)[i % 3]
+        lines = [f"{head} {value}" for head, value in (line(step) for _ in range(shots))]
+        head, value = line(step)
+        lines.append(head)
+        out.append({"id": f"let-{seed}-{i}", "prompt": "\n".join(lines), "answer": value,
+                    "op": "after" if step > 0 else "before"})
+    return out
+
+
+def letter_distribution(backend, prompts: list[str]) -> list[dict[str, float]]:
+    """Per prompt, the probability of each letter as the next token, read from the space-prefixed
+    letter tokens among the top-20 logprobs of one greedy step (a letter outside them gets 0)."""
+    import math
+
+    from skyplex.interfaces.model import GenerationParams
+
+    params = GenerationParams(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20, prefix_reuse=False)
+    out = []
+    for c in backend.generate(list(prompts), params):
+        top = c.logprobs[0].top if c.logprobs else {}
+        out.append({t[1]: math.exp(v) for t, v in top.items() if len(t) == 2 and t[0] == " " and t[1] in LETTERS})
+    return out
+
+
 def _sequences(n: int) -> list[dict]:
     from skyplex_voting.tasks import digit_sequences
 
@@ -80,11 +125,14 @@ TASKS = {
     "extremes": ("voting_smollm2_extremes.json", lambda n: digit_extremes(n, seed=0),
                  [("ext", lambda r: True), ("ext-max", lambda r: r["op"] == "max"),
                   ("ext-min", lambda r: r["op"] == "min")]),
+    "letters": ("voting_smollm2_letters.json", lambda n: letter_steps(n, seed=0),
+                [("let", lambda r: True), ("let-after", lambda r: r["op"] == "after"),
+                 ("let-before", lambda r: r["op"] == "before")]),
 }
 
 
 def collect(task: str) -> None:
-    """Measure SmolLM2's digit distributions for a task (one forward pass per query)."""
+    """Measure SmolLM2's answer distributions for a task (one forward pass per query)."""
     from skyplex.models.local import LocalBackend
     from skyplex_voting.tasks import digit_distribution
 
@@ -93,9 +141,10 @@ def collect(task: str) -> None:
     queries = TASKS[task][1](N_QUERIES)
     out = []
     t0 = time.perf_counter()
+    read = letter_distribution if task == "letters" else digit_distribution
     for i in range(0, len(queries), 16):
         chunk = queries[i:i + 16]
-        for q, d in zip(chunk, digit_distribution(backend, [q["prompt"] for q in chunk])):
+        for q, d in zip(chunk, read(backend, [q["prompt"] for q in chunk])):
             out.append({**q, "probs": d})
         print(f"collected {len(out)}/{len(queries)} ({time.perf_counter() - t0:.0f} s)", flush=True)
     data.parent.mkdir(parents=True, exist_ok=True)

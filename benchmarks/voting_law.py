@@ -62,11 +62,12 @@ def collect() -> None:
 
 
 def distributions(records: list[dict]) -> np.ndarray:
-    """Rows [correct, wrong digits (largest first), other tokens]."""
+    """Rows [correct, the 9 largest wrong answers (largest first), other tokens]: a digit task has at
+    most 9 wrong answers; a letter task's smaller ones join the other tokens."""
     rows = []
     for r in records:
         p = r["probs"]
-        wrong = sorted((v for k, v in p.items() if k != r["answer"]), reverse=True)
+        wrong = sorted((v for k, v in p.items() if k != r["answer"]), reverse=True)[:9]
         wrong += [0.0] * (9 - len(wrong))
         pc = p.get(r["answer"], 0.0)
         rows.append([pc] + wrong + [max(0.0, 1.0 - pc - sum(wrong))])
