@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from typing import Any
 
 from skyplex_depyf.corpus import gen_function, gen_generator, outcome_of
 from skyplex_depyf.decompiler import decompile
@@ -66,6 +67,14 @@ CONSTRUCTS = {
     "with_in_try": ("def f(a, b):\n    import contextlib\n    x = 0\n    try:\n"
                     "        with contextlib.nullcontext(b) as w:\n            x += a // w\n"
                     "    except ZeroDivisionError:\n        x = 1\n    return a, b, x\n"),
+    # try/except/finally: 3.12+ protects no normal code with the finally handler, it trails the except
+    # clauses; 3.11 put it after the normal path's copy of the finally body
+    "try_except_finally": ("def f(a, b):\n    x = y = 0\n    try:\n        y = a // b\n"
+                           "    except ZeroDivisionError as err:\n        y = 3\n    finally:\n        x *= 9\n"
+                           "    k = 0\n    return a, b, x, y, k\n"),
+    "try_except_finally_in_loop": ("def f(a, b):\n    x = 0\n    for i in range(a % 3):\n        try:\n"
+                                   "            x -= b // i\n        except ZeroDivisionError:\n            x = 1\n"
+                                   "        finally:\n            x += a\n        x *= 2\n    return x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -135,6 +144,16 @@ def mutate(name: str) -> None:
                     for ins, old in zip(out, stream)], table
 
         versions.thread_with_exits = broken_exits
+    elif name == "nested_finally":  # a finally handler around a try/except left before its normal copy
+        from skyplex_depyf import layout
+
+        real_nested = layout._nested_finally
+
+        def broken_nested(group: list, entries: list, cold: int, stream: list, position: dict, land: int) -> Any:
+            found = real_nested(group, entries, cold, stream, position, land)
+            return None if found is None else (found[0], found[1], land)
+
+        layout._nested_finally = broken_nested
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

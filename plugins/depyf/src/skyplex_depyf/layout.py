@@ -45,8 +45,14 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
         land = _landing(group, entries, cold, stream, position)
         if land is None:
             return stream, entries
+        first_protected = min(e.start for e in entries if e.target == group[0].offset)
+        nested = _nested_finally(group, entries, cold, stream, position, land)
+        if nested is not None:  # a finally around a try/except: its handler goes after its own copy
+            group, tail, tail_land = nested
+            starts[id(tail)] = first_protected
+            before.setdefault(tail_land, []).append(tail)
         placed = _with_cleanup_first(group, entries)
-        starts[id(placed)] = min(e.start for e in entries if e.target == group[0].offset)
+        starts[id(placed)] = first_protected
         before.setdefault(land, []).append(placed)
     out: list = []
     added: set[int] = set()
@@ -186,6 +192,31 @@ def _compiled_before(load: Any, group: list) -> bool:
     theirs = [ins.arg for ins in group if ins.opname == "LOAD_CONST" and isinstance(ins.arg, int)
               and ins.arg > 0]
     return all(arg > load.arg for arg in theirs) and load.arg > 0
+
+
+def _nested_finally(group: list, entries: list, cold: int, stream: list, position: dict,
+                    land: int) -> tuple[list, list, int] | None:
+    """A ``try/except/finally``: 3.12+ protects no normal code with the ``finally`` handler (only the
+    ``except`` clauses and their clean-ups), so it trails the except group it guards. 3.11 put it after
+    the normal path's copy of the ``finally`` body, which starts where the except group lands.
+    (the except group, the finally handler with its clean-up, where the latter goes), or None."""
+    if land not in position or land >= cold:
+        return None
+    targets = {e.target for e in entries}
+    inside = {ins.offset for ins in group}
+    for m in range(1, len(group)):
+        head = group[m]
+        if head.opname != "PUSH_EXC_INFO" or head.offset not in targets:
+            continue
+        guarded = [e for e in entries if e.target == head.offset]
+        if any(e.start >= head.offset or e.start not in inside for e in guarded):
+            return None  # it guards code outside the except group: not the shape described
+        tail = group[m:]
+        if not _is_finally(tail):
+            continue  # a try nested in an except clause
+        after = _finally_copy(tail, stream, position[land], position[cold])
+        return (group[:m], tail, after) if after is not None else None
+    return None
 
 
 def _is_finally(group: list) -> bool:
