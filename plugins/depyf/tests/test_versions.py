@@ -1,7 +1,7 @@
 """The decompiler under CPython 3.10, 3.12 and 3.13: each interpreter runs ``versions_child.py`` in a
 subprocess (the decompiler reads the bytecode of the interpreter it runs in), with only the plugin's
 source on its path. 3.12 and 3.13 are read through the normalising front end (``versions.py``);
-3.10 is refused with a listing."""
+3.10 through its own rewrites (``py310.py``), tested in ``test_py310.py``."""
 
 from __future__ import annotations
 
@@ -81,12 +81,6 @@ def test_python_311_sample_in_a_subprocess_matches_the_rules_version() -> None:
     report = run_child("3.11")
     assert not [r for r in report["generated"] if r.startswith("wrong")]
     assert all(outcome == "ok" for name, outcome in report["constructs"].items() if name != "cell_comprehension")
-
-
-def test_python_310_is_refused_with_a_reason_not_an_exception() -> None:
-    report = run_child("3.10", functions=5, generators=2)
-    outcomes = list(report["constructs"].values()) + report["generated"]
-    assert outcomes and all(o == "refused: CPython 3.10 is not supported" for o in outcomes)
 
 
 def test_front_end_leaves_311_bytecode_as_it_is() -> None:

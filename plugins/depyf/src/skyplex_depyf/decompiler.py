@@ -23,7 +23,7 @@ from .versions import split_superinstructions
 
 CO_VARARGS, CO_VARKEYWORDS = 0x04, 0x08
 CO_COROUTINE, CO_ASYNC_GENERATOR = 0x80, 0x200
-SUPPORTED = {(3, 11), (3, 12), (3, 13)}  # other versions are rewritten into 3.11 operations (versions.py)
+SUPPORTED = {(3, 10), (3, 11), (3, 12), (3, 13)}  # other versions are rewritten into 3.11 operations (versions.py)
 
 
 @dataclass
@@ -290,8 +290,19 @@ def render_comprehension(code: types.CodeType, iterable: str) -> str:
         open_, close = COMPREHENSIONS[code.co_name]
         return f"{open_}{element} for {loop.target} in {iterable} if 0{close}"
     element = _clauses(loop, clauses, iterable)
+    dead = _unread_cells(code)
+    if dead:  # the compiler folded away the code that read them (``8 if 8 else b``); they stay cells
+        clauses.append(f"if 1 or ({', '.join(dead)},)")
     open_, close = COMPREHENSIONS[code.co_name]
     return f"{open_}{element} {' '.join(clauses)}{close}"
+
+
+def _unread_cells(code: types.CodeType) -> list[str]:
+    """The free variables of ``code`` that no instruction of it reads or passes on: what they were
+    read by was dead code the compiler removed. ``if 1 or (v,)`` compiles to nothing yet keeps them."""
+    read = {ins.argval for ins in dis.get_instructions(code)
+            if ins.opname in ("LOAD_DEREF", "STORE_DEREF", "DELETE_DEREF", "LOAD_CLOSURE", "LOAD_CLASSDEREF")}
+    return [v for v in code.co_freevars if v not in read]
 
 
 def _clauses(node: Any, clauses: list[str], iterable: str | None) -> str:
@@ -420,7 +431,8 @@ def _real_code(code: types.CodeType) -> tuple[list[tuple], list[tuple | None]]:
         inert |= more
         real_index = real_indices()
     caught: list[tuple | None] = []
-    table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
+    # 3.10 has no table: its handlers are the targets of SETUP_* instructions, compared as jumps
+    table = dis._parse_exception_table(code) if hasattr(dis, "_parse_exception_table") else []  # type: ignore[attr-defined]
     for ins in instrs:
         if ins.opname in idle or ins.offset in inert:
             continue
@@ -469,7 +481,7 @@ def compare_code(a: types.CodeType, b: types.CodeType) -> str | None:
     try:
         (sa, handlers_a), (sb, handlers_b) = _real_code(a), _real_code(b)
     except Exception:  # an exception table that does not parse: only identical raw tables pass
-        if a.co_exceptiontable != b.co_exceptiontable:
+        if getattr(a, "co_exceptiontable", None) != getattr(b, "co_exceptiontable", None):
             return f"{a.co_name}: exception tables differ"
         (sa, handlers_a), (sb, handlers_b) = (_shape_plain(a), []), (_shape_plain(b), [])
     for k, (x, y) in enumerate(zip(sa, sb)):

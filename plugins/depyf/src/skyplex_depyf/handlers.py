@@ -37,7 +37,7 @@ def try_entry(executor: Any, i: int, stack: list) -> Any:
     An instruction is listed only under its innermost handler, so when a ``try`` body begins with
     another ``try``, the outer handler's entries start later: they cover the inner statement's
     clean-up (``COPY 3; POP_EXCEPT; RERAISE``). Climb from the innermost entry through those."""
-    if not executor.code.co_exceptiontable:
+    if not executor.exception_entries:  # (3.10's code objects have no table; its front end builds one)
         return None
     offset = executor.instrs[i].offset
     best = None

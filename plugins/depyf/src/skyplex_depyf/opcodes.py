@@ -33,8 +33,22 @@ SUPERINSTRUCTIONS_313 = {"LOAD_FAST_LOAD_FAST": ("LOAD_FAST", "LOAD_FAST"),
                          "STORE_FAST_LOAD_FAST": ("STORE_FAST", "LOAD_FAST"),
                          "STORE_FAST_STORE_FAST": ("STORE_FAST", "STORE_FAST")}
 
+#: 3.10's binary and in-place operators: 3.11's ``BINARY_OP`` number and the operator's symbol
+_BINARY_310 = {"ADD": (0, "+"), "AND": (1, "&"), "FLOOR_DIVIDE": (2, "//"), "LSHIFT": (3, "<<"),
+               "MATRIX_MULTIPLY": (4, "@"), "MULTIPLY": (5, "*"), "MODULO": (6, "%"), "OR": (7, "|"),
+               "POWER": (8, "**"), "RSHIFT": (9, ">>"), "SUBTRACT": (10, "-"), "TRUE_DIVIDE": (11, "/"),
+               "XOR": (12, "^")}
+BINARY_OPS_310 = {**{f"BINARY_{name}": op for name, op in _BINARY_310.items()},
+                  **{f"INPLACE_{name}": (number + 13, symbol + "=") for name, (number, symbol) in _BINARY_310.items()}}
+#: 3.10's stack copies and rotations as 3.11's ``COPY n`` and ``SWAP n`` sequences (``ROT_N n`` is
+#: ``SWAP n`` down to ``SWAP 2``)
+COPIES_310 = {"DUP_TOP": (1,), "DUP_TOP_TWO": (2, 2)}
+ROTATIONS_310 = {"ROT_TWO": (2,), "ROT_THREE": (3, 2), "ROT_FOUR": (4, 3, 2)}
+
 _CANONICAL = {"cond_jumps": COND_JUMPS_311, "jumps": JUMPS_311, "skip": SKIP_311}
 TABLES = {
+    (3, 10): {**_CANONICAL, "renames": {}, "directionless": {}, "intrinsics": {}, "superinstructions": {},
+              "binary_ops": BINARY_OPS_310, "copies": COPIES_310, "rotations": ROTATIONS_310},
     (3, 11): {**_CANONICAL, "renames": {}, "directionless": {}, "intrinsics": {}, "superinstructions": {}},
     (3, 12): {**_CANONICAL, "renames": RENAMES_312, "directionless": DIRECTIONLESS_JUMPS_312,
               "intrinsics": INTRINSICS_312, "superinstructions": {}},

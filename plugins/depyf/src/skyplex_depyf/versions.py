@@ -98,6 +98,8 @@ def module_calls(code: types.CodeType) -> set[str]:
     by a module-level ``import`` (an attribute load, not a method load): 3.11 and 3.12 load the global
     with a NULL and then ``LOAD_ATTR``; 3.13 loads both plainly and pushes the NULL after them."""
     found: set[str] = set()
+    if sys.version_info[:2] < (3, 11):  # 3.10 loads a module's function like any other method
+        return found
     instrs = [ins for ins in dis.get_instructions(code) if ins.opname != "EXTENDED_ARG"]
     for ins, nxt, after in zip(instrs, instrs[1:], instrs[2:] + [None]):
         if ins.opname != "LOAD_GLOBAL" or nxt.opname != "LOAD_ATTR" or not ins.argval.isidentifier():
@@ -134,6 +136,10 @@ class _Reader(InlinedComprehensions):
     def read(self) -> tuple[list, list]:
         if self.version == (3, 11):
             return self.instrs, self.entries
+        if self.version == (3, 10):  # no exception table and other call spellings: rules of its own
+            from .py310 import read as read_310
+
+            return read_310(self.code)
         # EXTENDED_ARG only widens the next instruction's argument, which dis has already read: without
         # it, the rules' patterns see neighbours as neighbours (a long jump after CLEANUP_THROW)
         self.instrs = self.compact([_as(i, DROPPED) if i.opname == "EXTENDED_ARG" else i for i in self.instrs])

@@ -1,0 +1,342 @@
+"""CPython 3.10's instruction stream rewritten into the canonical (3.11) operations the decompiler's
+rules are written against, so 3.10 is a table in :mod:`.opcodes` plus the rules here, not a fork.
+
+What 3.10 spells differently, and its 3.11 spelling:
+
+- calls: ``CALL_FUNCTION n`` / ``CALL_FUNCTION_KW n`` / ``CALL_FUNCTION_EX`` had no NULL below the
+  callable; 3.11 pushes one first (``PUSH_NULL``, or the low bit of a ``LOAD_GLOBAL`` that is the
+  whole callable), names the keywords with ``KW_NAMES`` instead of loading a tuple, and announces
+  each call with ``PRECALL``. The callable's first instruction is found from the stack depths; a
+  comprehension is called as 3.11 does, with its iterator in the NULL's place (``CALL 0``).
+  ``CALL_METHOD n`` is ``PRECALL n; CALL n`` (``LOAD_METHOD`` already pushes the pair).
+- ``BINARY_ADD``, ``INPLACE_ADD``, ... are ``BINARY_OP`` with the operator's number and symbol.
+- ``DUP_TOP``/``DUP_TOP_TWO`` are ``COPY``; ``ROT_TWO``/``ROT_THREE``/``ROT_FOUR``/``ROT_N`` are
+  ``SWAP``s; a chained comparison's ``DUP_TOP; ROT_THREE`` is 3.11's ``SWAP 2; COPY 2``.
+- jumps: ``JUMP_ABSOLUTE`` and the absolute ``POP_JUMP_IF_*`` take their direction from the target.
+- ``MAKE_FUNCTION`` popped a qualified name 3.11 reads from the code object: its load is dropped.
+- generators: ``GEN_START`` is ``RETURN_GENERATOR; POP_TOP``, a ``yield`` is followed by ``RESUME``,
+  and ``YIELD_FROM`` is 3.11's ``SEND`` loop.
+
+Every rewrite keeps what the code does; the source is proven by recompiling it under 3.10 and
+comparing the bytecode, so a rewrite that went wrong can only make a function refused. 3.10 has no
+exception table: ``try`` and ``with`` blocks (``SETUP_FINALLY``, ``SETUP_WITH``,
+``SETUP_ASYNC_WITH``) are refused naming that instruction.
+"""
+
+from __future__ import annotations
+
+import dis
+import types
+from typing import Any
+
+from .opcodes import table_for
+from .symbolic import Refusal
+
+_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+_ENDS_BLOCK = {"JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE", "RAISE_VARARGS", "RERAISE"}
+#: instructions that push a value without popping any: the first instruction of every expression
+_FRESH = {"LOAD_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_NAME",
+          "LOAD_CLASSDEREF", "LOAD_ASSERTION_ERROR", "LOAD_BUILD_CLASS"}
+_MAX_COPY = 4  # the most instructions 3.10 copies from a small block ending in ``return``
+_COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"}
+_NOT_YET = {"SETUP_FINALLY": "try statement", "SETUP_WITH": "with statement",
+            "SETUP_ASYNC_WITH": "async with statement", "POP_BLOCK": "try or with block",
+            "JUMP_IF_NOT_EXC_MATCH": "except clause", "END_ASYNC_FOR": "async for loop"}
+
+
+def read(code: types.CodeType) -> tuple[list[dis.Instruction], list]:
+    """(instructions, exception-table entries) of a 3.10 ``code`` in the canonical operations."""
+    return _Reader310(code).read()
+
+
+def _canonical_jump(name: str) -> str:
+    """The canonical family of a 3.10 jump; its direction is added once offsets are final."""
+    return {"JUMP_ABSOLUTE": "JUMP_FORWARD", "POP_JUMP_IF_FALSE": "POP_JUMP_FORWARD_IF_FALSE",
+            "POP_JUMP_IF_TRUE": "POP_JUMP_FORWARD_IF_TRUE"}.get(name, name)
+
+
+class _Out:
+    """One instruction of the canonical stream before its offset is known: ``origins`` are the 3.10
+    offsets it stands for (jumps there land on it), ``key`` names an instruction made here for the
+    jumps made here, ``target`` is the 3.10 offset or key it jumps to."""
+
+    __slots__ = ("ins", "origins", "key", "target")
+
+    def __init__(self, ins: dis.Instruction, key: Any = None, target: Any = None) -> None:
+        self.ins, self.origins, self.key, self.target = ins, [], key, target
+
+
+class _Reader310:
+    def __init__(self, code: types.CodeType) -> None:
+        self.code = code
+        self.table = table_for((3, 10))
+        raw = list(dis.get_instructions(code))
+        # EXTENDED_ARG only widens the next argument, which dis has already read; a jump to one lands
+        # on the instruction it widens
+        real: dict[int, int] = {}
+        for ins in reversed(raw):
+            real[ins.offset] = real.get(ins.offset + 2, ins.offset) if ins.opname == "EXTENDED_ARG" else ins.offset
+        self.instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in _JUMP_OPCODES else ins
+                       for ins in raw if ins.opname != "EXTENDED_ARG"]
+        self.depth = self.depths()
+
+    # the stack depth before each instruction --------------------------------------------------------
+    def depths(self) -> list[int | None]:
+        """Depth before each instruction along any path reaching it (the compiler keeps it the same
+        on every path); None where no path reaches."""
+        at = {ins.offset: k for k, ins in enumerate(self.instrs)}
+        depth: list[int | None] = [None] * len(self.instrs)
+        if not self.instrs:
+            return depth
+        depth[0] = 1 if self.instrs[0].opname == "GEN_START" else 0  # the value sent to start it
+        work = [0]
+        while work:
+            k = work.pop()
+            ins = self.instrs[k]
+            arg = ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None
+            here = depth[k]
+            assert here is not None
+            follow: list[tuple[int, int]] = []
+            if ins.opname not in _ENDS_BLOCK and k + 1 < len(self.instrs):
+                follow.append((k + 1, here + dis.stack_effect(ins.opcode, arg, jump=False)))
+            if ins.opcode in _JUMP_OPCODES and ins.argval in at:
+                follow.append((at[ins.argval], here + dis.stack_effect(ins.opcode, arg, jump=True)))
+            for n, d in follow:
+                if depth[n] is None:
+                    depth[n] = d
+                    work.append(n)
+        return depth
+
+    def callable_start(self, c: int, below: int) -> int | None:
+        """Index of the first instruction of the callable of the call at ``c``, which has ``below``
+        values above the callable; None when the depths do not show it plainly."""
+        d = self.depth[c]
+        if d is None:
+            return None
+        want = d - below - 1
+        end = self.instrs[c].offset
+        for q in range(c - 1, -1, -1):
+            dq = self.depth[q]
+            if dq is None or dq < want:
+                return None
+            if dq != want:
+                continue
+            start = self.instrs[q].offset
+            if not any(ins.opcode in _JUMP_OPCODES and start < ins.argval <= end for ins in self.instrs[:q]):
+                return q  # no jump from before it lands inside: the whole callable starts here
+        return None
+
+    # the plan: which instructions gain a NULL, lose a load, or are read differently -------------------
+    def plan(self) -> None:
+        self.null_before: set[int] = set()  # PUSH_NULL goes before these
+        self.null_bit: set[int] = set()  # LOAD_GLOBALs that push the NULL themselves
+        self.kw_names: set[int] = set()  # keyword-name tuples loaded for CALL_FUNCTION_KW
+        self.dropped: set[int] = set()  # qualified names loaded for MAKE_FUNCTION
+        self.self_calls: set[int] = set()  # comprehension calls: no NULL, the iterator stands for self
+        self.copies = self.exit_copies()  # start index -> (end index, offset of the block copied)
+        for c, ins in enumerate(self.instrs):
+            op = ins.opname
+            if op == "MAKE_FUNCTION" and c >= 2:
+                name, code = self.instrs[c - 1], self.instrs[c - 2]
+                if (name.opname == "LOAD_CONST" and isinstance(name.argval, str) and code.opname == "LOAD_CONST"
+                        and isinstance(code.argval, types.CodeType)):
+                    self.dropped.add(c - 1)
+                continue
+            if op == "CALL_FUNCTION_KW":
+                names = self.instrs[c - 1] if c else None
+                if names is None or names.opname != "LOAD_CONST" or not isinstance(names.argval, tuple):
+                    continue
+                self.kw_names.add(c - 1)
+                below = ins.arg + 1
+            elif op == "CALL_FUNCTION":
+                below = ins.arg
+            elif op == "CALL_FUNCTION_EX":
+                below = 1 + (ins.arg & 1)
+            else:
+                continue
+            q = self.callable_start(c, below)
+            if q is None:
+                continue  # left as it is: refused naming the call
+            if op == "CALL_FUNCTION" and ins.arg == 1 and self.comprehension_call(q, c):
+                self.self_calls.add(c)
+            elif self.instrs[q].opname == "LOAD_GLOBAL" and (
+                    q + 1 == c - (op == "CALL_FUNCTION_KW") or self.instrs[q + 1].opname in _FRESH):
+                self.null_bit.add(q)
+            else:
+                self.null_before.add(q)
+
+    def exit_copies(self) -> dict[int, tuple[int, int]]:
+        """Blocks 3.10 copied in place of a jump to a small block ending in ``return`` (3.11 keeps the
+        jump): a run ending in ``RETURN_VALUE`` whose instructions, names and line numbers equal those
+        of a later block, each starting a line or reached by a jump, the copy entered only at its start. The same line numbers
+        tell a copy from a second ``return`` the source spelled out (it has a line of its own)."""
+        lines = self.lines()
+        targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
+        same = lambda x, y: (x.opname, x.arg, x.argval, lines.get(x.offset)) == (  # noqa: E731
+            y.opname, y.arg, y.argval, lines.get(y.offset))
+        found: dict[int, tuple[int, int]] = {}
+        returns = [k for k, ins in enumerate(self.instrs) if ins.opname == "RETURN_VALUE"]
+        for r in returns:
+            for later in (x for x in returns if x > r):
+                n = 0  # instructions matched backwards from the two returns
+                while (n < _MAX_COPY and r - n >= 0 and later - n > r and same(self.instrs[r - n], self.instrs[later - n])
+                       and lines.get(self.instrs[r - n].offset) is not None):
+                    n += 1
+                    if self.instrs[later - n + 1].offset in targets:
+                        break
+                a, b = r - n + 1, later - n + 1
+                starts = lambda k: (k == 0 or self.instrs[k].offset in targets  # noqa: E731
+                                    or lines.get(self.instrs[k - 1].offset) != lines.get(self.instrs[k].offset))
+                if (n and starts(a) and starts(b)
+                        and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))):
+                    found[a] = (r, self.instrs[b].offset)
+                    break
+        return found
+
+    def lines(self) -> dict[int, int | None]:
+        """The line of each instruction's offset (None where the compiler gave it none)."""
+        out: dict[int, int | None] = {}
+        for start, end, line in self.code.co_lines():
+            for offset in range(start, end, 2):
+                out[offset] = line
+        return out
+
+    def comprehension_call(self, q: int, c: int) -> bool:
+        """Whether the call at ``c`` (one argument, the callable from ``q``) calls a comprehension's
+        code object on an iterator, which 3.11 spells as a call of the function with itself as self."""
+        if self.instrs[c - 1].opname != "GET_ITER":
+            return False
+        for m in range(q + 2, c - 1):
+            code, make, after = self.instrs[m - 2], self.instrs[m], self.instrs[m + 1]
+            if (make.opname == "MAKE_FUNCTION" and code.opname == "LOAD_CONST"
+                    and isinstance(code.argval, types.CodeType) and code.argval.co_name in _COMPREHENSIONS
+                    and self.depth[m + 1] == self.depth[q] + 1 and after.opname in _FRESH):
+                return True
+        return False
+
+    # rewriting ---------------------------------------------------------------------------------------
+    def read(self) -> tuple[list[dis.Instruction], list]:
+        for ins in self.instrs:
+            if ins.opname in _NOT_YET:
+                raise Refusal(ins.offset, ins.opname,
+                              f"the {_NOT_YET[ins.opname]} blocks of CPython 3.10 are not read")
+        self.plan()
+        out: list[_Out] = []
+        pending: list[int] = []  # offsets of dropped instructions: jumps there land on the next one kept
+        k = 0
+        while k < len(self.instrs):
+            made, step = self.rewrite(k)
+            pending += [ins.offset for ins in self.instrs[k:k + step]]
+            if made:
+                made[0].origins = pending
+                pending = []
+                out += made
+            k += step
+        return self.renumber(out, pending), []
+
+    def rewrite(self, k: int) -> tuple[list[_Out], int]:
+        """The canonical instructions standing for the 3.10 instruction(s) at ``k``, and how many."""
+        ins = self.instrs[k]
+        op = ins.opname
+        nxt = self.instrs[k + 1] if k + 1 < len(self.instrs) else None
+        t = self.table
+        made: list[_Out] = []
+        if k in self.null_before:
+            made.append(_Out(_as(ins, "PUSH_NULL", arg=None, argval=None, argrepr="")))
+        if k in self.dropped:
+            return made, 1
+        if k in self.copies:  # the jump 3.10 replaced by a copy of the block it jumps to
+            end, target = self.copies[k]
+            made.append(_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0), target=target))
+            return made, end - k + 1
+        if op == "LOAD_GLOBAL":
+            bit = 1 if k in self.null_bit else 0
+            made.append(_Out(_as(ins, "LOAD_GLOBAL", arg=(ins.arg << 1) | bit,
+                                 argrepr=("NULL + " if bit else "") + ins.argrepr)))
+        elif k in self.kw_names:
+            made.append(_Out(_as(ins, "KW_NAMES")))
+        elif op in ("CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_METHOD"):
+            argc = 0 if k in self.self_calls else ins.arg
+            made += [_Out(_as(ins, "PRECALL", arg=argc, argval=argc, argrepr="")),
+                     _Out(_as(ins, "CALL", arg=argc, argval=argc, argrepr=""))]
+        elif op in t["binary_ops"]:
+            number, symbol = t["binary_ops"][op]
+            made.append(_Out(_as(ins, "BINARY_OP", arg=number, argval=number, argrepr=symbol)))
+        elif op == "DUP_TOP" and nxt is not None and nxt.opname == "ROT_THREE" and not self.is_target(nxt):
+            made += [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr="")),  # a chained comparison's copy
+                     _Out(_as(nxt, "COPY", arg=2, argval=2, argrepr=""))]
+            return made, 2
+        elif op in t["copies"]:
+            made += [_Out(_as(ins, "COPY", arg=n, argval=n, argrepr="")) for n in t["copies"][op]]
+        elif op in t["rotations"] or op == "ROT_N":
+            depths = t["rotations"].get(op) or tuple(range(ins.arg, 1, -1))
+            made += [_Out(_as(ins, "SWAP", arg=n, argval=n, argrepr="")) for n in depths]
+        elif op in ("JUMP_ABSOLUTE", "JUMP_FORWARD", "POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE",
+                    "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "FOR_ITER"):
+            made.append(_Out(_as(ins, _canonical_jump(op)), target=ins.argval))
+        elif op == "GEN_START":
+            made += [_Out(_as(ins, "RETURN_GENERATOR", arg=None, argval=None, argrepr="")),
+                     _Out(_as(ins, "POP_TOP", arg=None, argval=None, argrepr=""))]
+        elif op == "YIELD_VALUE":
+            made += [_Out(ins), _Out(_as(ins, "RESUME", arg=1, argval=1, argrepr=""))]
+        elif op == "YIELD_FROM":  # 3.11's loop: SEND to past it, yield, resume, back to the SEND
+            send = ("send", ins.offset)
+            after = nxt.offset if nxt is not None else ("end",)
+            made += [_Out(_as(ins, "SEND", opcode=dis.opmap["JUMP_FORWARD"]), key=send, target=after),
+                     _Out(_as(ins, "YIELD_VALUE", arg=None, argval=None, argrepr="")),
+                     _Out(_as(ins, "RESUME", arg=2, argval=2, argrepr="")),
+                     _Out(_as(ins, "JUMP_BACKWARD_NO_INTERRUPT", opcode=dis.opmap["JUMP_ABSOLUTE"]), target=send)]
+        elif op == "GET_AWAITABLE":
+            made.append(_Out(_as(ins, "GET_AWAITABLE", arg=0, argval=0, argrepr="")))
+        else:
+            made.append(_Out(ins))
+        return made, 1
+
+    def is_target(self, ins: dis.Instruction) -> bool:
+        return any(x.opcode in _JUMP_OPCODES and x.argval == ins.offset for x in self.instrs)
+
+    def renumber(self, out: list[_Out], trailing: list[int]) -> list[dis.Instruction]:
+        """Offsets 0, 2, 4, ...; each jump pointed at what stands for its target, and named by its
+        direction."""
+        where: dict[Any, int] = {}
+        for n, item in enumerate(out):
+            for offset in item.origins:
+                where.setdefault(offset, 2 * n)
+            if item.key is not None:
+                where[item.key] = 2 * n
+        end = 2 * len(out)
+        for offset in trailing:
+            where.setdefault(offset, end)
+        where[("end",)] = end
+        stream: list[dis.Instruction] = []
+        for n, item in enumerate(out):
+            ins = item.ins._replace(offset=2 * n)
+            if item.target is not None:
+                target = where.get(item.target, end)
+                ins = ins._replace(argval=target, argrepr=f"to {target}", opname=_directed(ins.opname, target > 2 * n))
+            stream.append(ins)
+        return stream
+
+
+def _directed(name: str, forward: bool) -> str:
+    way = "FORWARD" if forward else "BACKWARD"
+    if name in ("JUMP_FORWARD", "JUMP_BACKWARD"):
+        return f"JUMP_{way}"
+    if name.startswith("POP_JUMP_FORWARD_IF_"):
+        return f"POP_JUMP_{way}_IF_" + name.split("_IF_", 1)[1]
+    return name
+
+
+def _as(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
+    """``ins`` as the canonical ``opname``. 3.10 has no opcode for most canonical names: a jump keeps
+    its own (the rules tell jumps by opcode), anything else gets ``NOP``'s, which is no jump."""
+    opcode = changes.pop("opcode", None)
+    if opcode is None:
+        opcode = ins.opcode if ins.opcode in _JUMP_OPCODES and opname in _JUMP_NAMES else dis.opmap.get(opname)
+        if opcode is None or (opcode in _JUMP_OPCODES and opname not in _JUMP_NAMES):
+            opcode = dis.opmap["NOP"]
+    return ins._replace(opname=opname, opcode=opcode, **changes)
+
+
+_JUMP_NAMES = {"JUMP_FORWARD", "JUMP_BACKWARD", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_TRUE",
+               "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "FOR_ITER", "SEND", "JUMP_BACKWARD_NO_INTERRUPT"}

@@ -1,0 +1,98 @@
+"""Run inside CPython 3.10 by ``test_py310.py``: round-trips the constructs of ``versions_child.py``,
+the ones whose 3.10 spelling needs a rule of its own, and a seeded sample of the generated corpus,
+optionally with one front-end rule broken, and prints one JSON line. It imports only the plugin's
+source (on PYTHONPATH) and ``versions_child.py`` beside it, never the kernel."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+from versions_child import CONSTRUCTS, METHODS, judge, proven
+
+from skyplex_depyf.corpus import gen_function, gen_generator
+
+#: constructs whose 3.10 instructions differ from 3.11's in a way one rule of ``py310.py`` reads
+CONSTRUCTS_310 = {
+    "slice_augmented": "def f(a, b):\n    xs = [1, 2, 3]\n    xs[a % 2:b % 3] += [a]\n    return xs\n",
+    "subscript_augmented": "def f(a, b):\n    xs = [a, b, 3]\n    xs[a % 3] += b\n    xs[1] -= a\n    return xs\n",
+    "attribute_augmented": ("def f(a, b):\n    import types\n    n = types.SimpleNamespace(v=a)\n    n.v *= b\n"
+                            "    return n.v\n"),
+    "every_operator": ("def f(a, b):\n    c = b % 7 + 1\n    x = a + b - c * a // c % c ** 2 / c\n"
+                       "    y = (a & b) | (a ^ b) << 2 >> 1\n    x += 1\n    x -= c\n    y *= 3\n    y //= c\n"
+                       "    y %= 5\n    y **= 2\n    x /= c\n    y &= 7\n    y |= 8\n    y ^= a\n    y <<= 1\n"
+                       "    y >>= 1\n    return x, y\n"),
+    "calls_of_every_kind": ("def f(a, b):\n    xs = [a, b]\n    d = {'k': a}\n    return (max(*xs), dict(**d), "
+                            "dict(d, k2=b), sorted(xs, key=abs, reverse=True), len(xs), str(a).zfill(b % 4), "
+                            "(min if a > b else max)(a, b), (abs or len)(a), print.__call__ is None)\n"),
+    "global_callable_chains": "def f(a, b):\n    return int.from_bytes(bytes([a % 256]), 'big'), abs(-a).bit_length()\n",
+    "chained_comparison_in_if": ("def f(a, b):\n    if a < b <= 4:\n        return 1\n    while 0 <= a < b:\n"
+                                 "        a += 1\n    return a\n"),
+    "walrus_and_fstring": "def f(a, b):\n    if (n := a * b) > 3:\n        return f'{n}-{a!r}-{b:>3}'\n    return n\n",
+    "closure_and_nested_def": ("def f(a, b):\n    def add(q, r=2):\n        return q + a + r\n"
+                               "    g = lambda z: add(z) * b\n    return [g(i) for i in range(3)], add(b, r=a)\n"),
+    "comprehension_over_closure": ("def f(a, b):\n    return {i: [a * j for j in range(i)] for i in range(b % 4)}, "
+                                   "sum(i * a for i in range(3))\n"),
+    "generator_delegating": ("def f(a, b):\n    x = yield a\n    y = yield from range(b % 3)\n    yield x, y\n"),
+    "loops_with_breaks": ("def f(a, b):\n    t = 0\n    for i in range(a % 5):\n        if i == b:\n            break\n"
+                          "        if i % 2:\n            continue\n        t += i\n    else:\n        t = -t\n"
+                          "    while t < 10:\n        t += 3\n        if t == 7:\n            break\n    return t\n"),
+    "assert_and_raise": ("def f(a, b):\n    assert a is not None, 'a'\n    if b is None:\n        raise ValueError(b)\n"
+                         "    return not a, -b, ~a\n"),
+}
+
+
+def mutate(name: str) -> None:
+    """Break one 3.10 rule on purpose: what comes out must still never be wrong (the recompile check
+    guards every output), only refused more often."""
+    from skyplex_depyf import opcodes, py310
+
+    if name == "operators":  # addition read as subtraction
+        opcodes.BINARY_OPS_310["BINARY_ADD"], opcodes.BINARY_OPS_310["BINARY_SUBTRACT"] = (10, "-"), (0, "+")
+        opcodes.BINARY_OPS_310["INPLACE_ADD"] = (23, "-=")
+    elif name == "rotations":  # ROT_THREE's swaps in the wrong order
+        opcodes.ROTATIONS_310["ROT_THREE"] = (2, 3)
+    elif name == "jumps":  # every absolute conditional jump read with the opposite condition
+        real = py310._canonical_jump
+        flipped = {"POP_JUMP_IF_FALSE": "POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_IF_TRUE": "POP_JUMP_FORWARD_IF_FALSE"}
+        py310._canonical_jump = lambda op: flipped.get(op) or real(op)
+    elif name == "calls":  # the NULL put one instruction after the callable's first
+        real_start = py310._Reader310.callable_start
+
+        def late(self: py310._Reader310, c: int, below: int) -> int | None:
+            q = real_start(self, c, below)
+            return None if q is None else min(q + 1, c - 1)
+
+        py310._Reader310.callable_start = late
+    elif name == "keywords":  # keyword names dropped: every argument read as positional
+        real_rewrite = py310._Reader310.rewrite
+
+        def positional(self: py310._Reader310, k: int) -> tuple[list, int]:
+            made, step = real_rewrite(self, k)
+            for item in made:
+                if item.ins.opname == "KW_NAMES":
+                    item.ins = item.ins._replace(opname="NOP")
+            return made, step
+
+        py310._Reader310.rewrite = positional
+    elif name != "none":
+        raise SystemExit(f"unknown mutation {name!r}")
+
+
+def main() -> None:
+    seed, n_functions, n_generators = (int(a) for a in sys.argv[1:4])
+    mutate(sys.argv[4] if len(sys.argv) > 4 else "none")
+    rng = random.Random(seed)
+    generated = [gen_function(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_functions)]
+    generators = [gen_generator(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_generators)]
+    report = {"python": list(sys.version_info[:2]),
+              "constructs": {name: judge(source) for name, source in {**CONSTRUCTS, **CONSTRUCTS_310}.items()},
+              "generated": [judge(source) for source in generated],
+              "generators": [judge(source) for source in generators],
+              "methods": {name: proven(source) for name, source in METHODS.items()}}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
