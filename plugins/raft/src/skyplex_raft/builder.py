@@ -29,6 +29,8 @@ ABSTAIN_TARGET = ("##Reason: None of the documents states the answer to this que
 #: the system turn of an abstain-mode dataset, on every example alike (so it says nothing of the oracle)
 ABSTAIN_SYSTEM_PROMPT = f"{SYSTEM_PROMPT} If no document holds the answer, answer: {ABSTAIN_ANSWER}"
 _TOKEN = re.compile(r"[a-z0-9]+")
+#: how distractors are picked (RaftOptions.distractors)
+DISTRACTOR_MODES = ("bm25", "random", "siblings")
 #: words of the question templates and common English: left out of BM25 queries, else every question
 #: "Which parameters does X take?" would rank the chunks that talk about parameters above those about X
 QUERY_STOPWORDS = frozenset(
@@ -39,7 +41,9 @@ QUERY_STOPWORDS = frozenset(
 @dataclass
 class RaftOptions:
     """``k`` documents per example, oracle present in a share ``p`` of examples, distractors by ``bm25``
-    (hard negatives: the corpus chunks that best match the question) or ``random``. With ``abstain``, an
+    (hard negatives: the corpus chunks that best match the question), ``random``, or ``siblings`` (the
+    oracle's siblings first -- the other chunks of the same title, e.g. the same entity's other facts -- in
+    random order, then BM25's picks). With ``abstain``, an
     example without its oracle teaches the answer that the documents do not contain it, instead of
     RAFT's quote of the unseen oracle. ``test_p``, when set, is the oracle share of the held-out split
     alone (so models trained with different ``p`` are scored on the same mix). With ``pairing``, train
@@ -74,8 +78,9 @@ class RaftOptions:
                                     "that keep their oracle, e.g. 0.5", field="test_p")
         if self.k < 1:
             raise InvalidInputError(f"k={self.k}: each example needs at least 1 document", field="k")
-        if self.distractors not in {"bm25", "random"}:
-            raise InvalidInputError(f"distractors={self.distractors!r}: choose bm25 or random", field="distractors")
+        if self.distractors not in DISTRACTOR_MODES:
+            raise InvalidInputError(f"distractors={self.distractors!r}: choose one of {', '.join(DISTRACTOR_MODES)}",
+                                    field="distractors")
         if not 0.0 <= self.test_fraction < 1.0:
             raise InvalidInputError(f"test_fraction={self.test_fraction} is outside [0, 1)", field="test_fraction")
 
@@ -91,7 +96,7 @@ class DistractorPicker:
     def __init__(self, pool: list[Chunk], mode: str, rng: random.Random) -> None:
         self.pool, self.mode, self.rng = pool, mode, rng
         self._bm25 = None
-        if mode == "bm25":
+        if mode in ("bm25", "siblings"):
             import bm25s
 
             self._bm25 = bm25s.BM25()
@@ -109,7 +114,10 @@ class DistractorPicker:
         scores = self._bm25.get_scores(query or ["_"])
         # ties (score 0 for every unrelated chunk) break at random so no chunk is favoured by its place
         noise = {i: self.rng.random() for i in eligible}
-        ranked = sorted(eligible, key=lambda i: (-float(scores[i]), noise[i]))
+        # siblings: a chunk under the oracle's title (the same entity's other facts) before any other
+        sibling = {i: self.mode == "siblings" and self.pool[i].title == oracle.title for i in eligible}
+        ranked = sorted(eligible, key=lambda i: (not sibling[i], -float(scores[i]) if not sibling[i] else 0.0,
+                                                 noise[i]))
         return [self.pool[i] for i in ranked[:n]]
 
 

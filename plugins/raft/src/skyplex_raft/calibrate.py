@@ -65,6 +65,30 @@ def choose_threshold(margins: Sequence[float], oracle_present: Sequence[bool], *
     return present[allowed]  # the items strictly above it are the `allowed` highest, or fewer on ties
 
 
+def choose_grounded_threshold(margins: Sequence[float], supported: Sequence[bool], oracle_present: Sequence[bool], *,
+                              max_false: float = 0.05) -> float:
+    """The lowest threshold for the combined rule -- abstain when the margin is above it or the answer is not
+    supported by a verbatim quote (``skyplex_raft.grounded``) -- at which the share of ``oracle_present``
+    items abstained on is at most ``max_false``. Unsupported answers are abstained on whatever the
+    threshold, so they spend the bound first: ``inf`` (the margin never abstains) when they alone exceed
+    it, ``-inf`` (the margin always abstains) when every supported oracle-present item may be abstained on."""
+    if not len(margins) == len(supported) == len(oracle_present):
+        raise ValueError(f"{len(margins)} margins, {len(supported)} support flags for {len(oracle_present)} items")
+    if not 0.0 <= max_false < 1.0:
+        raise InvalidInputError(f"max_false={max_false} is outside [0, 1)", field="max_false")
+    n_present = sum(oracle_present)
+    if n_present == 0 or n_present == len(margins):
+        raise InvalidInputError("choosing a threshold needs development items with the oracle and without it",
+                                field="dev")
+    kept = sorted((m for m, s, p in zip(margins, supported, oracle_present) if p and s), reverse=True)
+    allowed = math.floor(max_false * n_present + 1e-9) - (n_present - len(kept))
+    if allowed < 0:
+        return math.inf
+    if allowed >= len(kept):
+        return -math.inf
+    return kept[allowed]
+
+
 def abstains(margin: float, threshold: float) -> bool:
     """The decision rule: abstain when the margin is above the threshold."""
     return margin > threshold

@@ -151,10 +151,13 @@ def sft_cmd(dataset: Path, out: Path, json_output: bool) -> None:
               help="A fine-tune's model/ folder, scored with the documents as `raft`.")
 @click.option("--limit", type=int, help="Score only the first N questions.")
 @click.option("--max-tokens", type=int, default=128, show_default=True)
+@click.option("--grounded", is_flag=True,
+              help="An answer made with the documents stands only when a verbatim quote of them holds it; "
+              "otherwise it is scored as saying the documents do not hold the answer.")
 @json_option
 @pass_kernel
 def eval_cmd(kernel: Any, dataset: Path, base: str, model_dir: Path | None, limit: int | None, max_tokens: int,
-             json_output: bool) -> None:
+             grounded: bool, json_output: bool) -> None:
     """Score the base model closed-book and with the documents (RAG), and a fine-tune with them (RAFT)."""
     from skyplex.interfaces import Subject, Suite
 
@@ -167,15 +170,19 @@ def eval_cmd(kernel: Any, dataset: Path, base: str, model_dir: Path | None, limi
     evaluator = RaftEvaluator(kernel=kernel)
     try:
         report = evaluator.evaluate(subjects, Suite(name="raft", options={
-            "dataset": str(dataset), "limit": limit, "max_tokens": max_tokens}))
+            "dataset": str(dataset), "limit": limit, "max_tokens": max_tokens, "grounded": grounded}))
     finally:
         evaluator.close()
-    emit(report, json_output=json_output, human=_print_report)
+    emit(report, json_output=json_output, human=_print_grounded_report if grounded else _print_report)
 
 
-def _print_report(report: Any) -> None:
+def _print_grounded_report(report: Any) -> None:
+    _print_report(report, ["abstain@distractors", "abstain@oracle", "f1@oracle", "supported"])
+
+
+def _print_report(report: Any, columns: list[str] | None = None) -> None:
     values = {(s.subject, s.metric): s for s in report.scores}
-    columns = ["exact_match@oracle", "exact_match@distractors", "f1@oracle", "quote_precision"]
+    columns = columns or ["exact_match@oracle", "exact_match@distractors", "f1@oracle", "quote_precision"]
     click.echo(f"{'subject':<10} " + " ".join(f"{c:>24}" for c in columns))
     for subject in dict.fromkeys(s.subject for s in report.scores):
         cells = []

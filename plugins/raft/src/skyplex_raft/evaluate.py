@@ -12,6 +12,10 @@ oracle shown is false abstention, without it the share of honest refusals; *abst
 share of abstentions made when the oracle was absent, *abstain recall* the share of oracle-absent
 questions abstained on. Every score is reported per condition (``@oracle``: the oracle shown;
 ``@distractors``: only distractors) with a percentile bootstrap 95% interval.
+
+With the suite option ``grounded``, a reply made with the documents stands only when it quotes them
+verbatim and the quote holds its final answer (``skyplex_raft.grounded``); any other reply is scored as
+the abstaining answer, and ``supported`` reports the share of replies that stood.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from skyplex.interfaces import Evaluator, ItemRecord, Report, Score, Subject, Su
 from skyplex.stats import bootstrap_ci as _kernel_bootstrap_ci
 from skyplex.stats import paired_bootstrap_diff as _kernel_paired_diff
 
-from .builder import ABSTAIN_ANSWER, SYSTEM_PROMPT, quotes_in
+from .builder import ABSTAIN_ANSWER, ABSTAIN_TARGET, SYSTEM_PROMPT, quotes_in
 
 ANSWER_MARK = "<ANSWER>:"
 CLOSED_BOOK_PROMPT = "Answer the question. Give the final answer after <ANSWER>:."
@@ -175,7 +179,7 @@ def prompt_for(item: EvalItem, *, documents: bool) -> list[dict[str, str]]:
             {"role": "user", "content": f"Question: {item.question}"}]
 
 
-_METRICS = ("exact_match", "f1", "quote_precision", "quote_recall", "abstain")
+_METRICS = ("exact_match", "f1", "quote_precision", "quote_recall", "abstain", "supported")
 #: reported overall only: each is already defined over one condition's items
 _OVERALL_METRICS = ("abstain_precision", "abstain_recall")
 #: every score name a report may hold
@@ -200,9 +204,10 @@ def summarize(subject: str, rows: list[dict[str, Any]], *, resamples: int, seed:
 
 class RaftEvaluator(Evaluator):
     """Open-book QA on a RAFT test split. Suite options: ``dataset`` (the test JSONL, required), ``limit``,
-    ``max_tokens`` (default 128), ``batch_size`` (8), ``bootstrap`` (resamples, 1000), ``seed``. A subject
-    names a kernel model ``backend`` (or a fine-tuned folder as ``model``); ``params.documents: false``
-    asks closed-book."""
+    ``max_tokens`` (default 128), ``batch_size`` (8), ``bootstrap`` (resamples, 1000), ``seed``, ``grounded``
+    (false; true: answers made with the documents stand only when a verbatim quote holds them, else they
+    are scored as abstentions). A subject names a kernel model ``backend`` (or a fine-tuned folder as
+    ``model``); ``params.documents: false`` asks closed-book (never grounded: it is shown nothing to quote)."""
 
     name = "raft"
 
@@ -252,6 +257,7 @@ class RaftEvaluator(Evaluator):
             limit = int(options["limit"]) if options.get("limit") is not None else None
             max_tokens, batch = int(options.get("max_tokens", 128)), int(options.get("batch_size", 8))
             resamples, seed = int(options.get("bootstrap", 1000)), int(options.get("seed", 0))
+            grounded = _flag(options.get("grounded", False))
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"raft suite options: {exc}", field="options") from None
         if max_tokens < 1 or batch < 1 or resamples < 1 or (limit is not None and limit < 1):
@@ -269,11 +275,20 @@ class RaftEvaluator(Evaluator):
                 chunk = items[start:start + batch]
                 prompts = [[ChatMessage(**m) for m in prompt_for(it, documents=shown)] for it in chunk]
                 for item, completion in zip(chunk, backend.generate(prompts, params)):
-                    row = {**score_reply(item, completion.text, shown=shown), "oracle_present": item.oracle_present}
+                    reply, extra = completion.text, {}
+                    if grounded and shown:
+                        from .grounded import is_supported
+
+                        supported = is_supported(completion.text, item.documents)
+                        reply = completion.text if supported else ABSTAIN_TARGET
+                        extra = {"supported": float(supported), "grounded_reply": reply}
+                    row = {**score_reply(item, reply, shown=shown), "oracle_present": item.oracle_present}
+                    if "supported" in extra:
+                        row["supported"] = extra["supported"]
                     rows.append(row)
                     records.append(ItemRecord(item_id=item.question_id, subject=subject.name,
                                               score=row["exact_match"],
-                                              data={**row, "answer": item.answer, "reply": completion.text}))
+                                              data={**row, **extra, "answer": item.answer, "reply": completion.text}))
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total, f"{subject.name}: {start + len(chunk)}/{len(items)} questions")
@@ -281,4 +296,15 @@ class RaftEvaluator(Evaluator):
         return Report(evaluator=self.name, suite=suite.name, scores=scores, items=records,
                       metadata={"dataset": str(options["dataset"]), "questions": len(items),
                                 "oracle_present": sum(i.oracle_present for i in items),
-                                "system_prompt": SYSTEM_PROMPT})
+                                "system_prompt": SYSTEM_PROMPT, "grounded": grounded})
+
+
+def _flag(value: Any) -> bool:
+    """A yes/no suite option: a bool, 0/1, or the words true/false (as YAML, JSON or a query string give it)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    raise ValueError(f"grounded={value!r} is not true or false")

@@ -26,6 +26,8 @@ KINDS = ["Institute", "Foundry", "Observatory", "Guild", "Archive", "Harbor", "A
          "Library", "Workshop", "Garden"]
 PLACES = ["Vale", "Ford", "Reach", "Hollow", "Crossing", "Heights", "Marsh", "Point"]
 SOURCE = "fictional"
+#: how an institution's facts are laid out in documents: all in one, or one document per fact
+LAYOUTS = ("entity", "facts")
 
 
 def _word(rng: random.Random, syllables: int) -> str:
@@ -51,12 +53,21 @@ def _question(chunk: Chunk, template: str, question: str, answer: str, quote: st
     return q
 
 
-def fictional_corpus(entities: int, seed: int = 0) -> tuple[list[Chunk], list[Question]]:
+def fictional_corpus(entities: int, seed: int = 0, *, layout: str = "entity") -> tuple[list[Chunk], list[Question]]:
     """``entities`` documents, one per invented institution (its founding year and founder, where it
     stands, its emblem), and three questions on each (founder, year, place), each answer a substring
-    of a quoted line of its document and of no other document. The same seed gives the same corpus."""
+    of a quoted line of its document and of no other document. The same seed gives the same corpus.
+
+    ``layout="facts"`` writes the same institutions (the same seed gives the same names and facts) as
+    one document per fact instead: its founding (year and founder), its place, its emblem, each headed
+    by the institution's name. The documents of one institution are then *siblings*: they name it, but
+    only one holds a given answer, so a question whose oracle is missing can be shown its entity's other
+    facts (``RaftOptions(distractors="siblings")``) and telling that the answer is absent takes reading
+    which fact a document states, not spotting the name."""
     if not 1 <= entities <= 2000:
         raise InvalidInputError(f"entities={entities}: give between 1 and 2000 fictional entities", field="entities")
+    if layout not in LAYOUTS:
+        raise InvalidInputError(f"layout={layout!r}: choose one of {', '.join(LAYOUTS)}", field="layout")
     rng = random.Random(seed)
     taken: set[str] = set()
     # few name words, many kinds: most names recur across kinds, so namesakes are the distractors
@@ -77,13 +88,28 @@ def fictional_corpus(entities: int, seed: int = 0) -> tuple[list[Chunk], list[Qu
         entity = f"{name} {kind}"
         founder, place = f"{firsts[i]} {lasts[i]}", f"{places[i]} {rng.choice(PLACES)}"
         founded = f"The {entity} was founded in {years[i]} by {founder}."
-        stands = f"It stands in {place}, and its emblem is a {emblems[i]}."
-        text = f"{entity}\n\n{founded}\n{stands}"
-        chunk = Chunk(id=chunk_id(SOURCE, text), source=SOURCE, title=entity, text=text, kind="section")
-        chunks.append(chunk)
+        if layout == "entity":
+            stands = f"It stands in {place}, and its emblem is a {emblems[i]}."
+            founding_doc = place_doc = _chunk(entity, f"{founded}\n{stands}")
+            chunks.append(founding_doc)
+        else:
+            stands = f"The {entity} stands in {place}."
+            founding_doc, place_doc = _chunk(entity, founded), _chunk(entity, stands)
+            chunks += [founding_doc, place_doc, _chunk(entity, f"The emblem of the {entity} is {_article(emblems[i])} {emblems[i]}.")]
         questions += [
-            _question(chunk, "founder", f"Who founded the {entity}?", founder, founded),
-            _question(chunk, "year", f"In which year was the {entity} founded?", str(years[i]), founded),
-            _question(chunk, "place", f"Where does the {entity} stand?", place, stands),
+            _question(founding_doc, "founder", f"Who founded the {entity}?", founder, founded),
+            _question(founding_doc, "year", f"In which year was the {entity} founded?", str(years[i]), founded),
+            _question(place_doc, "place", f"Where does the {entity} stand?", place, stands),
         ]
     return chunks, questions
+
+
+def _chunk(entity: str, body: str) -> Chunk:
+    """A document about ``entity``: its name as the heading, then ``body``."""
+    text = f"{entity}\n\n{body}"
+    return Chunk(id=chunk_id(SOURCE, text), source=SOURCE, title=entity, text=text, kind="section")
+
+
+def _article(noun: str) -> str:
+    """``an`` before a vowel, else ``a``."""
+    return "an" if noun[0] in "aeiou" else "a"

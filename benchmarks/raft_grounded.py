@@ -1,0 +1,268 @@
+"""RAFT abstention on fictional entities under two oracle-absent conditions and five decision rules, with
+bootstrap 95% intervals: is abstention met (>= 80% without the oracle, <= 5% false abstention with it)?
+
+Conditions (both on the held-out entities of the ``raft_abstain.py`` build, which the model never saw):
+
+* ``namesakes``: the held-out split itself: each institution in one document, BM25 distractors about
+  namesakes ("Quorlo Foundry" for the "Quorlo Institute"). No distractor names the asked entity, so the
+  rule "abstain iff the asked name is in no document" passes it; the table shows that rule's score.
+* ``siblings``: the same institutions written one fact per document (``layout="facts"``) and the
+  distractors the asked entity's other facts (``distractors="siblings"``): every document shown names
+  the entity, with the oracle or without it, so the name rule never abstains; the answer's absence must
+  be read from which fact each document states. The lexical rule "abstain iff no document holds both the
+  asked name and the asked fact's verb" passes both conditions: what is measured is whether the tuned
+  model learns that decision from its training data, not whether it could be made by a string match.
+
+Rules, each applied to the same model outputs: ``greedy`` (the tuned model's own reply); ``greedy+grounded``
+(that reply stands only when a verbatim quote of the documents holds its answer: ``skyplex_raft.grounded``);
+``grounded`` (the model made to answer, after the answering opening, then the same check);
+``calibrated`` (abstain when the abstain margin is above a threshold, else the made answer:
+``skyplex_raft.calibrate``); ``calibrated+grounded`` (abstain when the margin is above its threshold or the
+made answer is unsupported). Thresholds are chosen on development entities (generated with ``seed + 1``,
+names of the main corpus left out, both conditions pooled, as a deployed system does not know which it
+faces), allowing ``--max-false`` false abstention there; never on the held-out split.
+
+The model is trained (or, with ``--keep`` pointing at a finished run of the same settings, resumed without
+retraining) exactly as ``raft_abstain.py`` trains it. Usage::
+
+    .venv/bin/python benchmarks/raft_grounded.py --entities 60 -k 2 -p 0.5 --test-p 0.5 --steps 80 \\
+        --max-seq-len 320 --learning-rate 5e-4 --limit 54 --max-tokens 96 --threads 1 --keep DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from raft_common import lora_options, machine, print_table, train
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "raft_grounded.json"
+COLUMNS = ["abstain@distractors", "abstain@oracle", "f1@oracle", "supported@oracle"]
+RULES = ["greedy", "greedy+grounded", "grounded", "calibrated", "calibrated+grounded"]
+CONDITIONS = ["namesakes", "siblings"]
+_ENTITY = re.compile(r"^(?:Who founded the|In which year was the|Where does the) (.+?)(?: founded| stand)?\?$")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The settings: those of raft_abstain.py that shape the model, and the development split's."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for flag, kind, default in [("--entities", int, 60), ("--seed", int, 0), ("-k", int, 2), ("-p", float, 0.5),
+                                ("--test-p", float, 0.5), ("--test-fraction", float, 0.3), ("--steps", int, 60),
+                                ("--max-seq-len", int, 256), ("--rank", int, 16), ("--learning-rate", float, 1e-3),
+                                ("--limit", int, 54), ("--max-tokens", int, 96), ("--threads", int, 2),
+                                ("--dev-entities", int, 60), ("--dev-limit", int, 54), ("--max-false", float, 0.05)]:
+        parser.add_argument(flag, type=kind, default=default)
+    parser.add_argument("--curriculum", action="store_true", help="build and train as raft_abstain.py --curriculum")
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--keep", type=Path, required=True, help="the datasets and the tuned model go here")
+    return parser.parse_args(argv)
+
+
+def asked_entity(question: str) -> str:
+    """The institution a fictional question asks about."""
+    match = _ENTITY.match(question)
+    if match is None:
+        raise ValueError(f"not a fictional-entity question: {question!r}")
+    return match.group(1)
+
+
+def name_rule_abstains(item) -> bool:
+    """The trivial rule: abstain iff the asked institution's name is in none of the documents shown."""
+    return not any(asked_entity(item.question) in d for d in item.documents)
+
+
+def name_fact_rule_abstains(item) -> bool:
+    """The lexical rule: abstain iff no document shown holds both the asked name and the asked fact's verb
+    ("founded" for founder and year, "stands" for place)."""
+    verb = "founded" if "founded" in item.question else "stands"
+    return not any(asked_entity(item.question) in d and verb in d for d in item.documents)
+
+
+#: rules that read no model: what each condition lets a string match pass for grounding
+LEXICAL_RULES = {"name rule": name_rule_abstains, "name+fact rule": name_fact_rule_abstains}
+
+
+def write_split(chunks: list, questions: list, options, path: Path) -> Path:
+    """Build abstain-mode examples of ``questions`` (all of them one split) and write them to ``path``."""
+    from skyplex_raft.builder import build_examples, write_jsonl
+
+    examples, _ = build_examples(chunks, questions, options)
+    write_jsonl(examples, path)
+    return path
+
+
+def splits(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Path], dict[str, Path]]:
+    """The train file, the held-out file of each condition and the development file of each condition."""
+    from skyplex_raft.builder import RaftOptions, build_examples, held_out_path, write_jsonl
+    from skyplex_raft.fictional import fictional_corpus
+
+    chunks, questions = fictional_corpus(args.entities, args.seed)
+    examples, _ = build_examples(chunks, questions, RaftOptions(
+        k=args.k, p=args.p, test_p=args.test_p, distractors="bm25", test_fraction=args.test_fraction,
+        seed=args.seed, abstain=True, curriculum=args.curriculum))
+    train_path = work / "fictional.jsonl"
+    write_jsonl([e for e in examples if e.split == "train"], train_path)
+    write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))
+    held_out = {e.question.oracle_id for e in examples if e.split == "test"}
+    held_titles = {c.title for c in chunks if c.id in held_out}
+    siblings = RaftOptions(k=args.k, p=args.test_p, distractors="siblings", test_fraction=0.0, seed=args.seed,
+                           abstain=True)
+    tests = {"namesakes": held_out_path(train_path),
+             "siblings": write_split(*_only(fictional_corpus(args.entities, args.seed, layout="facts"), held_titles),
+                                     siblings, work / "fictional.siblings.test.jsonl")}
+    # development entities: another seed, less any name the main corpus uses (the model trained on it)
+    titles = {c.title for c in chunks}
+    dev_titles = {c.title for c in fictional_corpus(args.dev_entities, args.seed + 1)[0]} - titles
+    dev_options = RaftOptions(k=args.k, p=args.test_p, distractors="bm25", test_fraction=0.0, seed=args.seed + 1,
+                              abstain=True)
+    dev = {"namesakes": write_split(*_only(fictional_corpus(args.dev_entities, args.seed + 1), dev_titles),
+                                    dev_options, work / "fictional.dev.jsonl"),
+           "siblings": write_split(*_only(fictional_corpus(args.dev_entities, args.seed + 1, layout="facts"),
+                                          dev_titles),
+                                   RaftOptions(**{**vars(dev_options), "distractors": "siblings"}),
+                                   work / "fictional.siblings.dev.jsonl")}
+    return train_path, tests, dev
+
+
+def _only(corpus: tuple[list, list], titles: set[str]) -> tuple[list, list]:
+    chunks, questions = corpus
+    kept = [c for c in chunks if c.title in titles]
+    ids = {c.id for c in kept}
+    return kept, [q for q in questions if q.oracle_id in ids]
+
+
+def model_outputs(backend, tokenizer, items, *, max_tokens: int, greedy: bool) -> dict:
+    """Per item: the abstain margin, the answer made after the answering opening, and (``greedy``) the
+    model's own greedy reply."""
+    from skyplex.interfaces import ChatMessage, GenerationParams
+    from skyplex_raft.calibrate import abstain_margins, calibrated_replies
+
+    margins = abstain_margins(backend, tokenizer, items)
+    made = calibrated_replies(backend, tokenizer, items, float("inf"), max_tokens=max_tokens, margins=margins)
+    replies = []
+    if greedy:
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+        for start in range(0, len(items), 8):
+            prompts = [[ChatMessage(**m) for m in it.messages] for it in items[start:start + 8]]
+            replies += [c.text for c in backend.generate(prompts, params)]
+    return {"margins": margins, "made": made, "greedy": replies}
+
+
+def rule_replies(items, out: dict, thresholds: dict[str, float]) -> dict[str, list[str]]:
+    """Each rule's final reply per item, from one set of model outputs."""
+    from skyplex_raft.builder import ABSTAIN_TARGET
+    from skyplex_raft.grounded import grounded_reply
+
+    def cut(margin: float, reply: str, threshold: float) -> str:
+        return ABSTAIN_TARGET if margin > threshold else reply
+
+    made_grounded = [grounded_reply(r, it.documents) for it, r in zip(items, out["made"])]
+    return {"greedy": out["greedy"],
+            "greedy+grounded": [grounded_reply(r, it.documents) for it, r in zip(items, out["greedy"])],
+            "grounded": made_grounded,
+            "calibrated": [cut(m, r, thresholds["calibrated"]) for m, r in zip(out["margins"], out["made"])],
+            "calibrated+grounded": [cut(m, r, thresholds["calibrated+grounded"])
+                                    for m, r in zip(out["margins"], made_grounded)]}
+
+
+def score(items, replies: list[str], name: str) -> dict:
+    """The COLUMNS of one rule on one condition, each a value with its bootstrap interval and n."""
+    from skyplex_raft.evaluate import score_reply, summarize
+    from skyplex_raft.grounded import is_supported
+
+    rows = [{**score_reply(it, r), "oracle_present": it.oracle_present,
+             "supported": float(is_supported(r, it.documents))} for it, r in zip(items, replies)]
+    scores = {s.metric: s.model_dump() for s in summarize(name, rows, resamples=1000, seed=0)}
+    return {c: scores.get(c) for c in COLUMNS}
+
+
+def lexical_row(items, rule) -> dict:
+    """A lexical rule's abstention on one condition's items, with intervals (it answers nothing: no F1)."""
+    from skyplex_raft.evaluate import bootstrap_ci
+
+    row = {}
+    for column, present in (("abstain@distractors", False), ("abstain@oracle", True)):
+        values = [float(rule(it)) for it in items if it.oracle_present is present]
+        low, high = bootstrap_ci(values)
+        row[column] = {"value": sum(values) / len(values), "ci_low": low, "ci_high": high, "n": len(values)}
+    return row | {"f1@oracle": None, "supported@oracle": None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    from skyplex.models.local import LocalBackend
+    from skyplex_raft.calibrate import choose_grounded_threshold, choose_threshold, roc_auc
+    from skyplex_raft.evaluate import load_items
+    from skyplex_raft.grounded import is_supported
+    from transformers import AutoTokenizer
+
+    load_start = os.getloadavg()[0]
+    args.keep.mkdir(parents=True, exist_ok=True)
+    train_path, tests, dev = splits(args, args.keep)
+    summary, train_s = train(train_path, args.keep / "lora", lora_options(args), args.data_dir)
+    model_dir = summary["model_dir"]
+    backend = LocalBackend(model_dir=model_dir, threads=args.threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    start = time.perf_counter()
+    try:
+        dev_items = {c: load_items(p, args.dev_limit) for c, p in dev.items()}
+        test_items = {c: load_items(p, args.limit) for c, p in tests.items()}
+        dev_out = {c: model_outputs(backend, tokenizer, its, max_tokens=args.max_tokens, greedy=False)
+                   for c, its in dev_items.items()}
+        test_out = {c: model_outputs(backend, tokenizer, its, max_tokens=args.max_tokens, greedy=True)
+                    for c, its in test_items.items()}
+    finally:
+        backend.close()
+    seconds = time.perf_counter() - start
+
+    pooled = [it for c in CONDITIONS for it in dev_items[c]]
+    margins = [m for c in CONDITIONS for m in dev_out[c]["margins"]]
+    present = [it.oracle_present for it in pooled]
+    supported = [is_supported(r, it.documents) for c in CONDITIONS for it, r in zip(dev_items[c], dev_out[c]["made"])]
+    thresholds = {"calibrated": choose_threshold(margins, present, max_false=args.max_false),
+                  "calibrated+grounded": choose_grounded_threshold(margins, supported, present,
+                                                                   max_false=args.max_false)}
+    rows: dict[str, dict] = {}
+    dev_rows: dict[str, dict] = {}
+    for condition in CONDITIONS:
+        for label, rule in LEXICAL_RULES.items():
+            rows[f"{label}, {condition}"] = lexical_row(test_items[condition], rule)
+        for rule, replies in rule_replies(test_items[condition], test_out[condition], thresholds).items():
+            rows[f"{rule}, {condition}"] = score(test_items[condition], replies, rule)
+        dev_replies = rule_replies(dev_items[condition], {**dev_out[condition], "greedy": dev_out[condition]["made"]},
+                                   thresholds)
+        for rule in ("grounded", "calibrated", "calibrated+grounded"):
+            dev_rows[f"{rule}, {condition}"] = score(dev_items[condition], dev_replies[rule], rule)
+    aucs = {c: {"dev": roc_auc(dev_out[c]["margins"], [i.oracle_present for i in dev_items[c]]),
+                "test": roc_auc(test_out[c]["margins"], [i.oracle_present for i in test_items[c]])} for c in CONDITIONS}
+    result = {"setting": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "machine": machine(load_start),
+              "training": {"steps": summary["steps"], "resumed_from_step": summary.get("resumed_from_step"),
+                           "seconds": train_s, "first_loss": summary["first_loss"], "final_loss": summary["final_loss"]},
+              "scoring_seconds": seconds, "thresholds": thresholds, "margin_auc": aucs, "scores": rows,
+              "dev_scores": dev_rows,
+              "questions": {c: {"test": len(test_items[c]), "test_with_oracle": sum(i.oracle_present for i in test_items[c]),
+                                "dev": len(dev_items[c])} for c in CONDITIONS},
+              "items": {c: [{"question_id": it.question_id, "oracle_present": it.oracle_present, "margin": m,
+                             "greedy": g, "made": r} for it, m, g, r in
+                            zip(test_items[c], test_out[c]["margins"], test_out[c]["greedy"], test_out[c]["made"])]
+                        for c in CONDITIONS}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print_table(f"RAFT abstention, fictional entities, held-out questions per condition "
+                f"{result['questions']}; thresholds (dev, pooled) {thresholds}", rows, COLUMNS, with_n=True, width=220)
+    print_table("development split (threshold rules)", dev_rows, COLUMNS, with_n=True, width=220)
+    print(f"margin AUC {json.dumps(aucs)}; scoring {seconds:.0f}s, load average {load_start:.1f} at start, "
+          f"{result['machine']['load_average_1m']:.1f} at end; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
