@@ -75,6 +75,19 @@ CONSTRUCTS = {
     "try_except_finally_in_loop": ("def f(a, b):\n    x = 0\n    for i in range(a % 3):\n        try:\n"
                                    "            x -= b // i\n        except ZeroDivisionError:\n            x = 1\n"
                                    "        finally:\n            x += a\n        x *= 2\n    return x\n"),
+    # a try body that always returns: the code after the statement is reached only from the handler,
+    # and 3.12+ lays it out after the handler as 3.11 did
+    "try_body_returning_then_code": ("def f(a, b):\n    x = 0\n    try:\n        if 8:\n"
+                                     "            return 3 - 9\n    except ZeroDivisionError:\n        x = 3\n"
+                                     "    return a, b, x\n"),
+    # a try/except/else returning, ending an if arm with an else: its handler goes after the return
+    "try_else_returning_in_if_arm": ("def f(a, b):\n    y = z = 0\n    if a > b:\n        try:\n"
+                                     "            y = a // b\n        except ZeroDivisionError:\n            pass\n"
+                                     "        else:\n            return -1\n    else:\n        z -= 2\n"
+                                     "    return a, b, y, z\n"),
+    # a while in a constant-true if arm: 3.12 keeps a NOP where the loop's bottom test falls out
+    "while_in_constant_if": ("def f(a, b):\n    k = 0\n    if 6:\n        while k < a % 4:\n            k += 1\n"
+                             "    else:\n        k = b\n    x = max(k, 0)\n    return a, b, k, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -154,6 +167,27 @@ def mutate(name: str) -> None:
             return None if found is None else (found[0], found[1], land)
 
         layout._nested_finally = broken_nested
+    elif name == "carried_on":  # the handler of a try that always returns put before the return's load
+        from skyplex_depyf import layout
+
+        real_carried = layout._carried_on
+
+        def broken_carried(group: list, stream: list, position: dict, end: int, cold: int) -> Any:
+            return None if real_carried(group, stream, position, end, cold) is None else end
+
+        layout._carried_on = broken_carried
+    elif name == "straight_return":  # a handler after a returning arm put between the load and the return
+        from skyplex_depyf import layout
+
+        real_straight = layout._straight_return
+
+        def broken_straight(stream: list, k: int, stop: int) -> Any:
+            found = real_straight(stream, k, stop)
+            return None if found is None else found - 1
+
+        layout._straight_return = broken_straight
+    elif name == "lone_nop":  # whatever follows a loop's bottom test dropped, not only a lone NOP
+        versions._Reader.lone_nop = lambda self, instrs, k: k < len(instrs)
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -120,7 +120,8 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
         return None
     end = max(e.end for e in protected)
     if exits and exits.most_common(1)[0][0] >= min(e.start for e in protected):
-        after = _past_jump_over(stream, position, end, exits.most_common(1)[0][0], cold)
+        after = _past_jump_over(stream, position, end, exits.most_common(1)[0][0], cold,
+                                min(e.start for e in protected))
         return exits.most_common(1)[0][0] if after is None else after
     if end not in position or end >= cold:
         return None
@@ -132,10 +133,28 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
         copy = _finally_copy(group, stream, position[end], position[cold])
         return None if copy is None else copy
-    return _past_final_return(stream, position, end, group)
+    carried = _carried_on(group, stream, position, end, cold)
+    return carried if carried is not None else _past_final_return(stream, position, end, group)
 
 
-def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int) -> int | None:
+def _carried_on(group: list, stream: list, position: dict, end: int, cold: int) -> int | None:
+    """A try whose body always returns, so the code after the statement is reached only from the
+    handler: 3.12+ lays it out as 3.11 did, the handler right after the body's final ``return`` and
+    the code after the statement after the handler, which jumps there. Nothing moves: the handler's
+    place is ``cold`` (it stays), or None when this is not the shape."""
+    if group[0].offset != cold or end not in position:
+        return None
+    tail = stream[position[end]:position[cold]]
+    if not tail or tail[-1].opname != "RETURN_VALUE" or any(_is_jump(x) or x.opname in _TERMINATORS
+                                                             for x in tail[:-1]):
+        return None
+    inside = {ins.offset: n for n, ins in enumerate(group)}
+    carries = any(ins.opname == "JUMP_FORWARD" and ins.argval in inside and inside[ins.argval] > 0
+                  and group[inside[ins.argval] - 1].opname == "RERAISE" for ins in group)
+    return cold if carries else None
+
+
+def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int, start: int) -> int | None:
     """When the protected code ends in a ``JUMP_FORWARD`` to where the handler goes back (the end of an
     enclosing ``if`` whose other arms lie between), 3.11 put the handler right after that jump."""
     if end not in position:
@@ -145,9 +164,23 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
         k += 1
     if [ins.opname for ins in stream[k:k + len(_WITH_EXIT)]] == _WITH_EXIT:  # a with's normal exit call
         k += len(_WITH_EXIT)
+    if k + 1 < position[cold] and stream[k].opname != "JUMP_FORWARD":
+        k = _straight_return(stream, k, position[cold])
+        if k is None or k + 1 >= position[cold] or stream[k + 1].offset == exit:
+            return None
+        arm_tests = {x.argval for x in stream[:position.get(start, 0)] if x.opname.startswith("POP_JUMP_FORWARD_IF_")}
+        return stream[k + 1].offset if stream[k + 1].offset in arm_tests else None  # the next arm starts there
     if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
         return None
     return stream[k + 1].offset if stream[k + 1].offset != exit else None
+
+
+def _straight_return(stream: list, k: int, stop: int) -> int | None:
+    """Index of the ``RETURN_VALUE`` that straight code from ``k`` runs into (a try body or ``else``
+    clause ending an ``if`` arm in a ``return``, which 3.12+ leaves unprotected), or None."""
+    while k < stop and not _is_jump(stream[k]) and stream[k].opname not in _TERMINATORS:
+        k += 1
+    return k if k < stop and stream[k].opname == "RETURN_VALUE" else None
 
 
 def _thread_with_exit(out: list, group: list, next_offset: int, added: set[int]) -> None:

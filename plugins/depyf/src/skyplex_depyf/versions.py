@@ -267,6 +267,9 @@ class _Reader(InlinedComprehensions):
                     out += [_as(ins, f"POP_JUMP_BACKWARD_IF_{inverse}", arg=nxt.arg, argval=nxt.argval,
                                 argrepr=nxt.argrepr), _as(nxt, DROPPED)]
                 step = 2
+                if self.lone_nop(instrs, k + 2):  # the hop's landing, kept for a line 3.11 did not keep
+                    out.append(_as(instrs[k + 2], DROPPED))
+                    step = 3
             elif op in t["directionless"]:
                 way = "FORWARD" if ins.argval > ins.offset else "BACKWARD"
                 out.append(_as(ins, f"POP_JUMP_{way}_IF_{t['directionless'][op]}"))
@@ -347,6 +350,15 @@ class _Reader(InlinedComprehensions):
         hop, after = instrs[k + 1], instrs[k + 2]
         return (hop.opname == "JUMP_BACKWARD" and instrs[k].argval == after.offset
                 and hop.offset not in self.targets)
+
+    def lone_nop(self, instrs: list, k: int) -> bool:
+        """Whether ``instrs[k]`` is a ``NOP`` that only the conditional jump just before the back-jump
+        lands on: where a loop's bottom test falls out. 3.12 keeps it for the line of an enclosing
+        statement whose jump it folded away; it does nothing, and the verifier skips ``NOP``s too."""
+        if k >= len(instrs) or instrs[k].opname != "NOP" or any(e.target == instrs[k].offset for e in self.entries):
+            return False
+        landing = instrs[k].offset
+        return sum(1 for ins in instrs if ins.opcode in _JUMP_OPCODES and ins.argval == landing) == 1
 
     @staticmethod
     def loop_end(instrs: list, k: int, head: int) -> int | None:
