@@ -38,6 +38,10 @@ CONSTRUCTS_310 = {
     "loops_with_breaks": ("def f(a, b):\n    t = 0\n    for i in range(a % 5):\n        if i == b:\n            break\n"
                           "        if i % 2:\n            continue\n        t += i\n    else:\n        t = -t\n"
                           "    while t < 10:\n        t += 3\n        if t == 7:\n            break\n    return t\n"),
+    "try_except_else": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    except ZeroDivisionError as e:\n"
+                        "        x = str(e)\n    else:\n        x += 2\n    return x\n"),
+    "try_finally_then_return": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
+                                "        b += 1\n    return x, b\n"),
     "assert_and_raise": ("def f(a, b):\n    assert a is not None, 'a'\n    if b is None:\n        raise ValueError(b)\n"
                          "    return not a, -b, ~a\n"),
 }
@@ -76,6 +80,42 @@ def mutate(name: str) -> None:
             return made, step
 
         py310._Reader310.rewrite = positional
+    elif name == "handlers":  # code inside a handler sent to the handler itself, not its clean-up
+        from skyplex_depyf import py310_blocks
+
+        real_handler_of = py310_blocks.Blocks.handler_of
+
+        def own_handler(self: py310_blocks.Blocks, state: tuple | None) -> tuple | None:
+            found = real_handler_of(self, state)
+            if found is not None and isinstance(found[0], tuple):
+                return found[0][1], found[1], found[2]
+            return found
+
+        py310_blocks.Blocks.handler_of = own_handler
+    elif name == "else_blocks":  # an else block moved before the try body instead of after it
+        from skyplex_depyf import py310_blocks
+
+        real_layout = py310_blocks.Blocks.layout
+
+        def early(self: py310_blocks.Blocks) -> list:
+            parts = real_layout(self)
+            for n in range(len(parts) - 1):
+                if parts[n][0] == "range" and parts[n + 1][0] == "range" and parts[n + 1][1] > parts[n][2]:
+                    parts[n], parts[n + 1] = parts[n + 1], parts[n]
+                    break
+            return parts
+
+        py310_blocks.Blocks.layout = early
+    elif name == "tails":  # the block after a try statement put back one instruction short
+        from skyplex_depyf import py310_blocks
+
+        real_plan_tail = py310_blocks.Blocks.plan_tail
+
+        def short(self: py310_blocks.Blocks, handler: int, m: int) -> None:
+            real_plan_tail(self, handler, m)
+            self.tails_before = {k: [(h, a + 1, r) for h, a, r in v] for k, v in self.tails_before.items()}
+
+        py310_blocks.Blocks.plan_tail = short
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -24,6 +24,20 @@ SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]  # the folder holding
 CHILD = HERE / "py310_child.py"
 #: constructs whose 3.10 reading stops at a rule of the 3.11 rules (they refuse these on 3.11 too)
 RULES_OWN_LIMITS = {"chained_comparison_in_if", "loops_with_breaks"}
+#: constructs 3.10 lays out in a way no rule reads yet: refused naming the instruction
+NOT_READ_ON_310 = {"finally_with_conditional_expression", "try_else_returning_in_if_arm"}
+#: the constructs that read on 3.10 (those of ``versions_child.py`` and ``py310_child.py``); one added
+#: to ``versions_child.py`` later is held to the rule every output is held to: proven, or refused
+READ_ON_310 = {
+    "and_or_values", "assert_and_raise", "attribute_augmented", "calls_of_every_kind", "cell_comprehension",
+    "closure_and_nested_def", "closure_with_default", "comprehension_in_call", "comprehension_over_closure",
+    "comprehension_stored_over_its_variable", "comprehensions", "every_operator", "fstring_conversions",
+    "generator", "generator_delegating", "global_callable_chains", "keyword_call", "long_loop", "method_call",
+    "nested_comprehension", "nested_return_before_else", "return_constant", "slice_augmented", "slices",
+    "subscript_augmented", "try_except_finally", "try_except_finally_in_loop", "try_finally_returning",
+    "try_in_if_before_elif", "try_returning", "try_returning_constant_except_returning",
+    "unary_plus_and_tuple_unpack", "walrus_and_fstring", "while_in_for", "with_in_if_before_else",
+    "with_in_try", "with_statement", "with_then_return", "try_except_else", "try_finally_then_return"}
 
 
 def interpreter() -> str | None:
@@ -57,32 +71,37 @@ def outcomes(report: dict) -> list[str]:
 
 
 def test_constructs_round_trip_on_310(healthy: dict) -> None:
-    not_ok = {name: outcome for name, outcome in healthy["constructs"].items()
-              if outcome != "ok" and name not in RULES_OWN_LIMITS and not _try_or_with(outcome)}
-    assert not_ok == {}
+    constructs = healthy["constructs"]
+    assert {name: constructs.get(name) for name in READ_ON_310 if constructs.get(name) != "ok"} == {}
+    for name in NOT_READ_ON_310 | RULES_OWN_LIMITS:
+        assert constructs[name].startswith("refused: offset "), constructs[name]
+    assert all(o == "ok" or o.startswith("refused: ") for o in constructs.values())
 
 
-def test_methods_using_super_are_proven_on_310(healthy: dict) -> None:
-    assert {name: o for name, o in healthy["methods"].items() if not _try_or_with(o)} == {
-        "super_method_call": "ok", "super_attribute": "ok"}
+def test_methods_using_super_and_handlers_are_proven_on_310(healthy: dict) -> None:
+    assert healthy["methods"] == {name: "ok" for name in healthy["methods"]}
 
 
-def test_what_is_not_read_is_refused_naming_the_instruction(healthy: dict) -> None:
+def test_what_is_not_read_is_refused_with_a_one_line_reason(healthy: dict) -> None:
     refused = [o for o in outcomes(healthy) if o.startswith("refused")]
-    assert refused and all(o.startswith("refused: offset ") or o.startswith("refused: recompiled source differs")
-                           for o in refused), refused
-    assert not [o for o in refused if "internal" in o]  # a rule never tripped on a 3.10 shape
+    assert refused and all("\n" not in o for o in refused)
+    # the front end's own refusals name the instruction; the rare "internal" one comes from a 3.11 rule
+    # (the same functions are refused the same way on 3.11)
+    assert sum("internal" in o for o in refused) <= 2, refused
+    block_refusals = [o for o in refused if "CPython 3.10 exception blocks" in o]
+    assert all(o.startswith("refused: offset ") for o in block_refusals)
 
 
 def test_generated_sample_is_never_silently_wrong(healthy: dict) -> None:
     assert [o for o in outcomes(healthy) if o.startswith("wrong")] == []
     generated = Counter(o.split(":")[0] for o in healthy["generated"])
     generators = Counter(o.split(":")[0] for o in healthy["generators"])
-    # seed 1: 20 of 40 functions and 13 of 20 generators when this was written
-    assert generated["ok"] >= 18 and generators["ok"] >= 11, (generated, generators)
+    # seed 1: 30 of 40 functions and 17 of 20 generators when this was written
+    assert generated["ok"] >= 28 and generators["ok"] >= 15, (generated, generators)
 
 
-@pytest.mark.parametrize("mutation", ["operators", "rotations", "jumps", "calls", "keywords"])
+@pytest.mark.parametrize("mutation", ["operators", "rotations", "jumps", "calls", "keywords", "handlers",
+                                      "else_blocks", "tails"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)
@@ -112,8 +131,3 @@ def test_every_310_operator_instruction_has_a_rule() -> None:
     assert operators and operators == set(opcodes.BINARY_OPS_310)
     stack = {n for n in names if n.startswith(("ROT_", "DUP_TOP"))}
     assert stack == set(opcodes.ROTATIONS_310) | set(opcodes.COPIES_310) | {"ROT_N"}
-
-
-def _try_or_with(outcome: str) -> bool:
-    """A refusal of a try or with block, which the 3.10 front end does not read yet."""
-    return outcome.startswith("refused: offset ") and "blocks of CPython 3.10 are not read" in outcome

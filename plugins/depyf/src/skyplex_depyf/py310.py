@@ -30,6 +30,7 @@ import types
 from typing import Any
 
 from .opcodes import table_for
+from .py310_blocks import Blocks, Entry
 from .symbolic import Refusal
 
 _JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
@@ -39,9 +40,7 @@ _FRESH = {"LOAD_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLOSURE"
           "LOAD_CLASSDEREF", "LOAD_ASSERTION_ERROR", "LOAD_BUILD_CLASS"}
 _MAX_COPY = 4  # the most instructions 3.10 copies from a small block ending in ``return``
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"}
-_NOT_YET = {"SETUP_FINALLY": "try statement", "SETUP_WITH": "with statement",
-            "SETUP_ASYNC_WITH": "async with statement", "POP_BLOCK": "try or with block",
-            "JUMP_IF_NOT_EXC_MATCH": "except clause", "END_ASYNC_FOR": "async for loop"}
+_NOT_YET = {"SETUP_ASYNC_WITH": "async with statement", "END_ASYNC_FOR": "async for loop"}
 
 
 def read(code: types.CodeType) -> tuple[list[dis.Instruction], list]:
@@ -60,13 +59,13 @@ class _Out:
     offsets it stands for (jumps there land on it), ``key`` names an instruction made here for the
     jumps made here, ``target`` is the 3.10 offset or key it jumps to."""
 
-    __slots__ = ("ins", "origins", "key", "target")
+    __slots__ = ("ins", "origins", "key", "target", "state")
 
-    def __init__(self, ins: dis.Instruction, key: Any = None, target: Any = None) -> None:
-        self.ins, self.origins, self.key, self.target = ins, [], key, target
+    def __init__(self, ins: dis.Instruction, key: Any = None, target: Any = None, state: Any = None) -> None:
+        self.ins, self.origins, self.key, self.target, self.state = ins, [], key, target, state
 
 
-class _Reader310:
+class _Reader310(Blocks):
     def __init__(self, code: types.CodeType) -> None:
         self.code = code
         self.table = table_for((3, 10))
@@ -79,6 +78,7 @@ class _Reader310:
         self.instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in _JUMP_OPCODES else ins
                        for ins in raw if ins.opname != "EXTENDED_ARG"]
         self.depth = self.depths()
+        self.analyse_blocks()
 
     # the stack depth before each instruction --------------------------------------------------------
     def depths(self) -> list[int | None]:
@@ -148,6 +148,8 @@ class _Reader310:
                     continue
                 self.kw_names.add(c - 1)
                 below = ins.arg + 1
+            elif op == "CALL_FUNCTION" and c - 3 in self.with_exits:
+                continue  # a with statement's ``__exit__``, read by the block rules
             elif op == "CALL_FUNCTION":
                 below = ins.arg
             elif op == "CALL_FUNCTION_EX":
@@ -187,7 +189,7 @@ class _Reader310:
                 a, b = r - n + 1, later - n + 1
                 starts = lambda k: (k == 0 or self.instrs[k].offset in targets  # noqa: E731
                                     or lines.get(self.instrs[k - 1].offset) != lines.get(self.instrs[k].offset))
-                if (n and starts(a) and starts(b)
+                if (n and starts(a) and starts(b) and self.state[a:r + 1] == self.state[b:later + 1]
                         and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))):
                     found[a] = (r, self.instrs[b].offset)
                     break
@@ -223,29 +225,130 @@ class _Reader310:
         self.plan()
         out: list[_Out] = []
         pending: list[int] = []  # offsets of dropped instructions: jumps there land on the next one kept
-        k = 0
-        while k < len(self.instrs):
-            made, step = self.rewrite(k)
-            pending += [ins.offset for ins in self.instrs[k:k + step]]
-            if made:
-                made[0].origins = pending
-                pending = []
-                out += made
-            k += step
-        return self.renumber(out, pending), []
+        for part in self.layout():
+            if part[0] == "jump":  # the jump a moved block needs to reach what followed it
+                _, target, k = part
+                out.append(_Out(_as(self.instrs[k], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0),
+                                target=target, state=self.state[k]))
+                continue
+            if part[0] == "ends":
+                out += self.statement_ends(part[1])
+                continue
+            k, hi = part[1], part[2]
+            while k < hi:
+                out += self.statement_ends(k)
+                made, step = self.rewrite(k)
+                pending += [ins.offset for ins in self.instrs[k:k + step]]
+                for item in made:
+                    item.state = self.state[k] if item.state is None else item.state
+                if made:
+                    made[0].origins = pending
+                    pending = []
+                    out += made
+                k += step
+        out += self.statement_ends(len(self.instrs))
+        return self.renumber(out, pending)
 
-    def rewrite(self, k: int) -> tuple[list[_Out], int]:
+    def statement_ends(self, k: int) -> list[_Out]:
+        """The clean-ups, and the blocks 3.10 only kept as copies, of the statements ending before ``k``."""
+        out: list[_Out] = []
+        for handler in self.cleanups_before.pop(k, []):
+            out += self.cleanup(handler)
+        for handler, first, last in self.tails_before.pop(k, []):
+            out += self.tail(handler, first, last)
+        return out
+
+    def tail(self, handler: int, first: int, last: int) -> list[_Out]:
+        """The block after a ``try`` statement that 3.10 only kept as copies, put back once."""
+        made: list[_Out] = []
+        k = first
+        while k <= last:
+            part, step = self.rewrite(k, as_copy=True)
+            made += part
+            k += step
+        for item in made:
+            item.state = self.setup_state[handler]
+        if made:
+            made[0].key = ("tail", handler)
+        return made
+
+    def cleanup(self, handler: int) -> list[_Out]:
+        """3.11's clean-up of a handler: restore the saved exception and re-raise."""
+        ins, outside = self.instrs[self.at[handler]], self.setup_state[handler]
+        return [_Out(_as(ins, "COPY", arg=3, argval=3, argrepr=""), key=("cleanup", handler), state=outside),
+                _Out(_as(ins, "POP_EXCEPT", arg=None, argval=None, argrepr=""), state=outside),
+                _Out(_as(ins, "RERAISE", arg=1, argval=1, argrepr=""), state=outside)]
+
+    def block_rewrite(self, k: int) -> tuple[list[_Out], int] | None:
+        """The rewrite of a block instruction or a handler's first instructions, if ``k`` is one."""
+        ins, op = self.instrs[k], self.instrs[k].opname
+        bare = dict(arg=None, argval=None, argrepr="")
+        plan, _ = self.block_ops.get(k, (None, None))
+        if k in self.with_exits:
+            none = [_Out(_as(self.instrs[k + n], "LOAD_CONST")) for n in range(3)]
+            return none + [_Out(_as(self.instrs[k + 3], "PRECALL", arg=2, argval=2, argrepr="")),
+                           _Out(_as(self.instrs[k + 3], "CALL", arg=2, argval=2, argrepr=""))], 4
+        if plan == "drop":
+            return [], 1
+        if plan == "push" and op == "DUP_TOP":
+            return [_Out(_as(ins, "PUSH_EXC_INFO", **bare))], 1
+        if plan == "bare":
+            first = self.block_ops[k][1]
+            return [_Out(_as(ins, "PUSH_EXC_INFO", **bare))] * first + [_Out(_as(ins, "POP_TOP", **bare))], 1
+        if plan == "match":
+            return [_Out(_as(ins, "CHECK_EXC_MATCH", **bare)),
+                    _Out(_as(ins, "POP_JUMP_FORWARD_IF_FALSE"), target=ins.argval)], 1
+        if plan == "with_handler":
+            h, after = ins.offset, self.state[k + 6][:-1]
+            unit = [_Out(_as(ins, "PUSH_EXC_INFO", **bare)), _Out(ins),
+                    _Out(_as(self.instrs[k + 1], "POP_JUMP_FORWARD_IF_TRUE"), target=("exited", h)),
+                    _Out(_as(self.instrs[k + 2], "RERAISE", arg=2, argval=2))]
+            unit += self.cleanup(h)
+            unit += [_Out(_as(self.instrs[k + 3], "POP_TOP", **bare), key=("exited", h), state=self.state[k + 3]),
+                     _Out(_as(self.instrs[k + 6], "POP_EXCEPT", **bare), state=after),
+                     _Out(_as(self.instrs[k + 7], "POP_TOP", **bare), state=after),
+                     _Out(_as(self.instrs[k + 7], "POP_TOP", **bare), state=after)]
+            for item in unit:
+                item.state = self.state[k] if item.state is None else item.state
+            return unit, 8
+        if op == "SETUP_FINALLY":
+            chained = k and self.instrs[k - 1].opname == "SETUP_FINALLY"  # try/except/finally: one NOP
+            if self.kind[ins.argval] == "name" or chained:
+                return [], 1
+            return [_Out(_as(ins, "NOP", **bare))], 1
+        if op == "SETUP_WITH":
+            return [_Out(_as(ins, "BEFORE_WITH", **bare))], 1
+        if op == "POP_BLOCK":
+            return ([_Out(_as(ins, "NOP", **bare))] if self.is_jump_target(k) else []), 1
+        if op == "POP_EXCEPT":
+            return [_Out(ins, state=self.state[k][:-1])], 1
+        if (op == "POP_TOP" and [x.opname for x in self.instrs[k + 1:k + 4]] == ["POP_TOP", "POP_TOP", "POP_EXCEPT"]
+                and self.in_finally_handler(k)):  # leaving a finally handler: 3.10 pops three values, 3.11 one
+            return [_Out(ins)], 3
+        if op == "ROT_FOUR" and k + 1 < len(self.instrs) and self.instrs[k + 1].opname == "POP_EXCEPT":
+            return [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr=""))], 1  # a value returned from a handler
+        return None
+
+    def rewrite(self, k: int, as_copy: bool = False) -> tuple[list[_Out], int]:
         """The canonical instructions standing for the 3.10 instruction(s) at ``k``, and how many."""
         ins = self.instrs[k]
         op = ins.opname
         nxt = self.instrs[k + 1] if k + 1 < len(self.instrs) else None
         t = self.table
         made: list[_Out] = []
+        if k in self.tail_jumps and not as_copy:  # a copy of the block after a try statement
+            last, target = self.tail_jumps[k]
+            return [_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0), target=target)], last - k + 1
+        block = self.block_rewrite(k)
+        if block is not None:
+            return block
+        if self.block_ops.get(k, ("",))[0] == "push":  # a finally handler saves the exception first
+            made.append(_Out(_as(ins, "PUSH_EXC_INFO", arg=None, argval=None, argrepr="")))
         if k in self.null_before:
             made.append(_Out(_as(ins, "PUSH_NULL", arg=None, argval=None, argrepr="")))
         if k in self.dropped:
             return made, 1
-        if k in self.copies:  # the jump 3.10 replaced by a copy of the block it jumps to
+        if k in self.copies and not as_copy:  # the jump 3.10 replaced by a copy of the block it jumps to
             end, target = self.copies[k]
             made.append(_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0), target=target))
             return made, end - k + 1
@@ -295,7 +398,7 @@ class _Reader310:
     def is_target(self, ins: dis.Instruction) -> bool:
         return any(x.opcode in _JUMP_OPCODES and x.argval == ins.offset for x in self.instrs)
 
-    def renumber(self, out: list[_Out], trailing: list[int]) -> list[dis.Instruction]:
+    def renumber(self, out: list[_Out], trailing: list[int]) -> tuple[list[dis.Instruction], list]:
         """Offsets 0, 2, 4, ...; each jump pointed at what stands for its target, and named by its
         direction."""
         where: dict[Any, int] = {}
@@ -315,7 +418,18 @@ class _Reader310:
                 target = where.get(item.target, end)
                 ins = ins._replace(argval=target, argrepr=f"to {target}", opname=_directed(ins.opname, target > 2 * n))
             stream.append(ins)
-        return stream
+        entries: list = []
+        for n, item in enumerate(out):
+            handler = self.handler_of(item.state)
+            if handler is None:
+                continue
+            target, depth, lasti = handler
+            entry = Entry(2 * n, 2 * n + 2, where.get(target, end), depth, lasti)
+            if entries and entries[-1].end == entry.start and entries[-1][2:] == entry[2:]:
+                entries[-1] = entries[-1]._replace(end=entry.end)
+            else:
+                entries.append(entry)
+        return stream, entries
 
 
 def _directed(name: str, forward: bool) -> str:
