@@ -325,6 +325,9 @@ class _Reader310(Blocks):
         if (op == "POP_TOP" and [x.opname for x in self.instrs[k + 1:k + 4]] == ["POP_TOP", "POP_TOP", "POP_EXCEPT"]
                 and self.in_finally_handler(k)):  # leaving a finally handler: 3.10 pops three values, 3.11 one
             return [_Out(ins)], 3
+        if (op == "ROT_FOUR" and [x.opname for x in self.instrs[k + 1:k + 4]] == ["POP_TOP"] * 3
+                and self.in_finally_handler(k)):  # a value returned from a finally handler, under one exception
+            return [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr="")), _Out(_as(ins, "POP_TOP", **bare))], 4
         if op == "ROT_FOUR" and k + 1 < len(self.instrs) and self.instrs[k + 1].opname == "POP_EXCEPT":
             return [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr=""))], 1  # a value returned from a handler
         return None

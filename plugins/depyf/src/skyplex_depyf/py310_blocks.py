@@ -156,9 +156,9 @@ class Blocks:
         block), when the ``try`` with this handler has an ``else`` clause."""
         ins, h = self.instrs, self.at[handler]
         closing = [k for k in range(self.setup_index[handler] + 1, h) if ins[k].opname == "POP_BLOCK"
-                   and self.state[k] and self.state[k][-1] == ("setup", handler)]
-        if len(closing) != 1 or ins[closing[0] + 1].opname != "JUMP_FORWARD":
-            return None
+                   and self.state[k] and self.state[k][-1] == ("setup", handler) and ins[k + 1].opname == "JUMP_FORWARD"]
+        if len(closing) != 1:
+            return None  # (a return inside the body pops the block too, then returns)
         jump = closing[0] + 1
         e = self.at.get(ins[jump].argval)
         if e is None or e <= h or e not in self.cleanups_before or handler not in self.cleanups_before[e]:
@@ -173,6 +173,11 @@ class Blocks:
         end = self.at.get(next(iter(exits)))
         if end is None or end <= e or any(self.state[k] != self.setup_state[handler] for k in range(e, end)):
             return None
+        for k in range(e, end):  # the handlers' exits may be threaded past the else block's own jump out
+            if (ins[k].opname in ("JUMP_FORWARD", "JUMP_ABSOLUTE") and ins[k].argval == ins[end].offset
+                    and not any(x.opcode in _JUMPS and ins[k].offset < x.argval < ins[end].offset
+                                for x in ins[e:k + 1])):
+                return jump, e, k + 1
         return jump, e, end
 
     def in_finally_handler(self, k: int) -> bool:
