@@ -303,7 +303,8 @@ def _without_nops(code: types.CodeType) -> list[tuple]:
     for ins in listed:
         position[ins.offset] = n
         n += ins.opname != "NOP"
-    table = dis._parse_exception_table(code)  # type: ignore[attr-defined]
+    # 3.10 has no table: its handlers are SETUP_* jump targets, compared as jumps above
+    table = dis._parse_exception_table(code) if hasattr(dis, "_parse_exception_table") else []  # type: ignore[attr-defined]
     out = []
     for ins in listed:
         if ins.opname == "NOP":
