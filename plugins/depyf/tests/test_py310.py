@@ -25,7 +25,7 @@ CHILD = HERE / "py310_child.py"
 #: constructs whose 3.10 reading stops at a rule of the 3.11 rules (they refuse these on 3.11 too)
 RULES_OWN_LIMITS = {"chained_comparison_in_if", "loops_with_breaks"}
 #: constructs 3.10 lays out in a way no rule reads yet: refused naming the instruction
-NOT_READ_ON_310 = {"finally_with_conditional_expression", "try_else_returning_in_if_arm"}
+NOT_READ_ON_310 = {"try_else_returning_in_if_arm"}
 #: the constructs that read on 3.10 (those of ``versions_child.py`` and ``py310_child.py``); one added
 #: to ``versions_child.py`` later is held to the rule every output is held to: proven, or refused
 READ_ON_310 = {
@@ -37,7 +37,8 @@ READ_ON_310 = {
     "subscript_augmented", "try_except_finally", "try_except_finally_in_loop", "try_finally_returning",
     "try_in_if_before_elif", "try_returning", "try_returning_constant_except_returning",
     "unary_plus_and_tuple_unpack", "walrus_and_fstring", "while_in_for", "with_in_if_before_else",
-    "with_in_try", "with_statement", "with_then_return", "try_except_else", "try_finally_then_return"}
+    "with_in_try", "with_statement", "with_then_return", "try_except_else", "try_finally_then_return",
+    "finally_with_conditional_expression"}
 
 
 def interpreter() -> str | None:

@@ -168,16 +168,17 @@ class _Reader310(Blocks):
                 self.null_before.add(q)
 
     def exit_copies(self) -> dict[int, tuple[int, int]]:
-        """Blocks 3.10 copied in place of a jump to a small block ending in ``return`` (3.11 keeps the
-        jump): a run ending in ``RETURN_VALUE`` whose instructions, names and line numbers equal those
-        of a later block, each starting a line or reached by a jump, the copy entered only at its start. The same line numbers
-        tell a copy from a second ``return`` the source spelled out (it has a line of its own)."""
+        """Blocks 3.10 copied in place of a jump to a small block ending in ``return`` or a re-raise
+        (3.11 keeps the jump): a run ending there whose instructions, names, line numbers and blocks
+        equal those of a later run, entered only at its start, either both starting a line (or
+        reached by a jump) or, for a re-raise, at least two instructions long. The same line numbers tell a copy from
+        a second ``return`` the source spelled out (it has a line of its own)."""
         lines = self.lines()
         targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
         same = lambda x, y: (x.opname, x.arg, x.argval, lines.get(x.offset)) == (  # noqa: E731
             y.opname, y.arg, y.argval, lines.get(y.offset))
         found: dict[int, tuple[int, int]] = {}
-        returns = [k for k, ins in enumerate(self.instrs) if ins.opname == "RETURN_VALUE"]
+        returns = [k for k, ins in enumerate(self.instrs) if ins.opname in ("RETURN_VALUE", "RERAISE")]
         for r in returns:
             for later in (x for x in returns if x > r):
                 n = 0  # instructions matched backwards from the two returns
@@ -189,7 +190,8 @@ class _Reader310(Blocks):
                 a, b = r - n + 1, later - n + 1
                 starts = lambda k: (k == 0 or self.instrs[k].offset in targets  # noqa: E731
                                     or lines.get(self.instrs[k - 1].offset) != lines.get(self.instrs[k].offset))
-                if (n and starts(a) and starts(b) and self.state[a:r + 1] == self.state[b:later + 1]
+                reraise = self.instrs[r].opname == "RERAISE"  # (a return may be a finally body's own copy)
+                if (n and (reraise and n >= 2 or starts(a) and starts(b)) and self.state[a:r + 1] == self.state[b:later + 1]
                         and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))):
                     found[a] = (r, self.instrs[b].offset)
                     break
