@@ -54,10 +54,16 @@ def newer(request: pytest.FixtureRequest) -> dict:
     return run_child(request.param)
 
 
+#: constructs a version's front end does not read yet: they must be refused, never wrong
+NOT_READ = {(3, 13): {"with_in_except_before_short_tail"}}  # 3.13 copies the tail into both with exits
+
+
 def test_every_construct_round_trips_on_newer_versions(newer: dict) -> None:
+    unread = NOT_READ.get(tuple(newer["python"]), set())
     not_ok = {name: outcome for name, outcome in newer["constructs"].items()
-              if name != "cell_comprehension" and outcome != "ok"}
+              if name != "cell_comprehension" and name not in unread and outcome != "ok"}
     assert not_ok == {}
+    assert all(newer["constructs"][name].startswith("refused:") for name in unread)
 
 
 def test_methods_using_super_and_handlers_are_proven_on_newer_versions(newer: dict) -> None:
@@ -109,7 +115,7 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
 
 
 @pytest.mark.parametrize("mutation", ["arms", "with_exits", "nested_finally", "carried_on", "straight_return",
-                                      "lone_nop"])
+                                      "lone_nop", "exit_copies"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs

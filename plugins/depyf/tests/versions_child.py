@@ -88,6 +88,15 @@ CONSTRUCTS = {
     # a while in a constant-true if arm: 3.12 keeps a NOP where the loop's bottom test falls out
     "while_in_constant_if": ("def f(a, b):\n    k = 0\n    if 6:\n        while k < a % 4:\n            k += 1\n"
                              "    else:\n        k = b\n    x = max(k, 0)\n    return a, b, k, x\n"),
+    # a with body ending in return: the exit handler goes after the return
+    "with_returning": ("def f(a, b):\n    import contextlib\n    with contextlib.nullcontext(b) as w:\n"
+                       "        return a & w\n"),
+    # an except clause holding a with, before a short returning tail: 3.12+ copies that tail into the
+    # clause (3.11 jumped to it), and the with's clean-up comes last
+    "with_in_except_before_short_tail": ("def f(a, b):\n    import contextlib\n    k = 0\n    try:\n"
+                                         "        k = a // b\n    except ZeroDivisionError:\n"
+                                         "        with contextlib.nullcontext(a):\n            k = 1\n"
+                                         "    k3 = k\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -188,6 +197,17 @@ def mutate(name: str) -> None:
         layout._straight_return = broken_straight
     elif name == "lone_nop":  # whatever follows a loop's bottom test dropped, not only a lone NOP
         versions._Reader.lone_nop = lambda self, instrs, k: k < len(instrs)
+    elif name == "exit_copies":  # a copied returning block replaced by a jump one instruction too far
+        from skyplex_depyf import copies
+
+        real_copies = copies.share_exit_copies
+
+        def broken_copies(stream: list, entries: list) -> list:
+            out = real_copies(stream, entries)
+            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_BACKWARD" and old.opname != ins.opname
+                    else ins for ins, old in zip(out, stream)]
+
+        versions.share_exit_copies = broken_copies
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -200,6 +200,9 @@ def _past_final_return(stream: list, position: dict, end: int, group: list) -> i
     """A try body ending in ``if c: return x`` leaves its range before the ``return`` (which runs
     unprotected); the statement ends where the test jumps, after that return."""
     k = position[end]
+    past_exits = _past_with_exits(stream, k)
+    if past_exits is not None:
+        return past_exits
     if stream[k].opname == "RETURN_VALUE" and k + 1 < len(stream):  # ``return value`` ending the body
         return stream[k + 1].offset
     if (k + 2 < len(stream) and stream[k].opname == "LOAD_CONST" and stream[k + 1].opname == "RETURN_VALUE"
@@ -213,6 +216,25 @@ def _past_final_return(stream: list, position: dict, end: int, group: list) -> i
             x.opname in _TERMINATORS or _is_jump(x) for x in stream[k:j - 1]):
         return last.argval
     return end
+
+
+def _past_with_exits(stream: list, k: int) -> int | None:
+    """A ``with`` body ending in ``return``: the value is kept below the exit call (``SWAP 2``, one exit
+    per enclosing ``with``), then returned; 3.11 put the exit handler after that return. The offset
+    after the return, or None when the code at ``k`` is not that."""
+    j, exits = k, 0
+    while True:
+        swap = 1 if j < len(stream) and stream[j].opname == "SWAP" and stream[j].arg == 2 else 0
+        if [ins.opname for ins in stream[j + swap:j + swap + len(_WITH_EXIT)]] != _WITH_EXIT:
+            break
+        j, exits = j + swap + len(_WITH_EXIT), exits + 1
+    if not exits:
+        return None
+    if j + 1 < len(stream) and stream[j].opname == "RETURN_VALUE":
+        return stream[j + 1].offset
+    if j + 2 < len(stream) and [x.opname for x in stream[j:j + 2]] == ["LOAD_CONST", "RETURN_VALUE"]:
+        return stream[j + 2].offset
+    return None
 
 
 def _compiled_before(load: Any, group: list) -> bool:
@@ -255,7 +277,8 @@ def _nested_finally(group: list, entries: list, cold: int, stream: list, positio
 def _is_finally(group: list) -> bool:
     """A handler that is no ``except`` clause: no type test, no bare ``POP_TOP`` of the exception."""
     names = [ins.opname for ins in group[1:8]]
-    return group[0].opname == "PUSH_EXC_INFO" and names[:1] != ["POP_TOP"] and "CHECK_EXC_MATCH" not in names
+    return (group[0].opname == "PUSH_EXC_INFO" and names[:1] not in (["POP_TOP"], ["WITH_EXCEPT_START"])
+            and "CHECK_EXC_MATCH" not in names)
 
 
 def _finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | None:
@@ -287,18 +310,20 @@ def _finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | Non
 
 def _with_cleanup_first(group: list, entries: list) -> list:
     """3.11 put a ``with`` exit's clean-up (``COPY 3; POP_EXCEPT; RERAISE 1``) right after its
-    ``RERAISE 2``, before the block that swallows the exception; 3.12 puts it last."""
-    names = [ins.opname for ins in group]
-    if names[:2] != ["PUSH_EXC_INFO", "WITH_EXCEPT_START"] or "RERAISE" not in names:
-        return group
-    reraise = names.index("RERAISE")
-    target = next((e.target for e in entries if e.start <= group[0].offset < e.end), None)
-    at = next((n for n, ins in enumerate(group) if ins.offset == target), None)
-    if at is None or at <= reraise or names[at:at + 3] != _WITH_CLEANUP:
-        return group
-    cleanup = group[at:at + 3]
-    rest = group[:at] + group[at + 3:]
-    return rest[:reraise + 1] + cleanup + rest[reraise + 1:]
+    ``RERAISE 2``, before the block that swallows the exception; 3.12 puts it last. That holds for a
+    ``with`` nested in a handler too (an ``except`` clause holding a ``with``)."""
+    for h in [n for n, ins in enumerate(group[:-1]) if ins.opname == "PUSH_EXC_INFO"
+              and group[n + 1].opname == "WITH_EXCEPT_START"]:
+        names = [ins.opname for ins in group]
+        reraise = next((n for n in range(h, len(names)) if names[n] == "RERAISE"), None)
+        target = next((e.target for e in entries if e.start <= group[h].offset < e.end), None)
+        at = next((n for n, ins in enumerate(group) if ins.offset == target), None)
+        if reraise is None or at is None or at <= reraise or names[at:at + 3] != _WITH_CLEANUP:
+            continue
+        cleanup = group[at:at + 3]
+        rest = group[:at] + group[at + 3:]
+        group = rest[:reraise + 1] + cleanup + rest[reraise + 1:]
+    return group
 
 
 def _without_hops_to_next(stream: list) -> tuple[list, dict[int, int]]:

@@ -31,6 +31,7 @@ import types
 from typing import Any
 
 from .conditions import GENERAL
+from .copies import share_exit_copies
 from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
@@ -156,6 +157,8 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(share_branch_ends(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(share_with_continuations(stream, self.final_entries(stream)))
+        self.retarget(stream)
+        stream = self.compact(share_exit_copies(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream, hops = close_threaded_arms(stream)
         entries = self.final_entries(stream)

@@ -1,0 +1,108 @@
+"""Small exit blocks 3.12+ copied where 3.11 jumped: since 3.12 the compiler copies a block of a few
+instructions that ends in ``return`` into every place that jumps to it unconditionally, line number
+and all; 3.11 copied only blocks without a line number. An ``except`` clause that ends the ``try``
+before ``k = 0; return None`` therefore ends in its own copy of those instructions, and the rules,
+written for 3.11, read a clause that never rejoins the code after the statement.
+
+A copy is recognised by its source positions: every instruction of it carries the same line and
+columns as the block it was copied from, which no other source statement can share. The copy in the
+moved handler code is replaced by a jump to the block in the normal code: running the block or
+jumping to it does the same, provided both run under the same exception handler."""
+
+from __future__ import annotations
+
+import dis
+from typing import Any
+
+from .streams import DROPPED, JUMP_OPCODES, as_op
+
+_MOST = 5  # instructions in the longest copy: 3.12 copies blocks of up to 4 (``RETURN_CONST`` is 2 here)
+_ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
+         "JUMP_BACKWARD_NO_INTERRUPT"}
+
+
+def _is_jump(ins: Any) -> bool:
+    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
+
+
+def _key(ins: Any) -> tuple | None:
+    positions = getattr(ins, "positions", None)
+    if positions is None or positions.lineno is None or positions.col_offset is None:
+        return None
+    return (ins.opname, repr(ins.argval), tuple(positions))
+
+
+def _self_contained(block: list) -> bool:
+    """Whether ``block`` (ending in ``RETURN_VALUE``) computes the value it returns from an empty
+    stack: a block the compiler copied, not the tail of a ``return`` whose value waits below (a
+    ``finally`` body copied before each ``return``, which 3.11 copies too)."""
+    depth = 0
+    for ins in block[:-1]:
+        try:
+            depth += dis.stack_effect(ins.opcode, ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None)
+        except (ValueError, TypeError):
+            return False
+        if depth < 0:
+            return False
+    return depth == 1
+
+
+def _statement_end(stream: list, entries: list, cold: int, offset: int) -> int | None:
+    """Index of the code after the ``try`` statement whose handler code holds ``offset``: where its
+    protected range ends (past ``NOP``s and a jump forward there). Only a copy of that code is the
+    compiler's copy of an exit block; a ``finally`` body copied before each ``return`` is not."""
+    primary = sorted({e.target for e in entries if e.start < cold})
+    handler = max((t for t in primary if t <= offset), default=None)
+    if handler is None:
+        return None
+    end = max(e.end for e in entries if e.target == handler and e.start < cold)
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    k = position.get(end)
+    for _ in range(4):
+        if k is None or stream[k].offset >= cold:
+            return None
+        if stream[k].opname == "NOP":
+            k += 1
+        elif stream[k].opname == "JUMP_FORWARD":
+            k = position.get(stream[k].argval)
+        else:
+            return k
+    return None
+
+
+def share_exit_copies(stream: list, entries: list) -> list:
+    """``stream`` with each copy of a small returning block in the handler code (past the first
+    handler) replaced by a jump to the block's first copy in the normal code; replaced instructions
+    are marked :data:`DROPPED` (offsets kept) for the caller to compact."""
+    if not entries or not stream:
+        return stream
+    cold = min(e.target for e in entries)
+    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    out = list(stream)
+    for q, end in enumerate(stream):
+        if end.opname != "RETURN_VALUE" or end.offset < cold:
+            continue
+        for n in range(min(_MOST, q + 1), 1, -1):  # the longest copy first
+            p = q - n + 1
+            if stream[p].offset < cold or any(_is_jump(ins) or ins.opname in _ENDS for ins in stream[p:q]):
+                continue
+            copy = [_key(ins) for ins in stream[p:q + 1]]
+            if None in copy or not _self_contained(stream[p:q + 1]) or any(ins.offset in targets for ins in stream[p + 1:q + 1]):
+                continue
+            w = _statement_end(stream, entries, cold, stream[p].offset)
+            original = w if (w is not None and w + n <= len(stream) and stream[w + n - 1].offset < cold
+                             and [_key(ins) for ins in stream[w:w + n]] == copy
+                             and not any(ins.offset in targets for ins in stream[w + 1:w + n])) else None
+            if original is None or any(handler(stream[original + k]) != handler(stream[p + k]) for k in range(n)):
+                continue
+            out[p] = as_op(stream[p], "JUMP_BACKWARD", opcode=dis.opmap["JUMP_BACKWARD"], arg=0,
+                           argval=stream[original].offset, argrepr="")
+            for k in range(p + 1, q + 1):
+                out[k] = as_op(stream[k], DROPPED)
+            break
+    return out
