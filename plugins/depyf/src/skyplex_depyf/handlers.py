@@ -261,6 +261,8 @@ def _copy_size(executor: Any, normal: int, handler: int, cleanup: int, waiting: 
     final_end = cleanup - 1  # the handler's copy ends in ``RERAISE 0``...
     if ins[cleanup - 1].opname == "RETURN_VALUE":
         final_end = cleanup  # ...unless the finally body always returns: then the return is its end
+    elif _ends_in_nested_try(executor, handler, cleanup):
+        final_end = cleanup  # ...or a try ends it: the compiler copied that RERAISE 0 into its exits
     elif ins[cleanup - 1].opname != "RERAISE" or ins[cleanup - 1].arg != 0:
         raise _refusal(executor, handler, "finally handler of an unknown shape")
     if [x.opname for x in ins[cleanup:cleanup + 3]] != ["COPY", "POP_EXCEPT", "RERAISE"]:
@@ -285,6 +287,17 @@ def _copy_size(executor: Any, normal: int, handler: int, cleanup: int, waiting: 
         real -= ins[normal + size].opname != "NOP"
         size += 1
     return size, final_end, returns_in_final
+
+
+def _ends_in_nested_try(executor: Any, handler: int, cleanup: int) -> bool:
+    """Whether the handler's copy of a ``finally`` body (from ``handler`` to the statement's own
+    clean-up at ``cleanup``) ends in a nested ``try``'s clean-up (``COPY 3; POP_EXCEPT; RERAISE 1``):
+    the copy's closing ``RERAISE 0`` is then gone, copied by the compiler into each exit of that
+    ``try`` in place of the jump the normal path's copy has there."""
+    ins = executor.instrs
+    tail = ins[cleanup - 3:cleanup] if cleanup - 3 > handler else []
+    return ([x.opname for x in tail] == ["COPY", "POP_EXCEPT", "RERAISE"] and tail[0].arg == 3 and tail[2].arg == 1
+            and any(x.opname == "PUSH_EXC_INFO" for x in ins[handler + 1:cleanup - 3]))
 
 
 def _shape(executor: Any, indices: list[int]) -> list[tuple]:
@@ -370,9 +383,11 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
     copy, rest = executor.block(normal, normal + size, inner_stack)
     if len(rest) != len(inner_stack) and not (returns is not None and _leaves(copy)):
         raise _refusal(executor, normal, "the two copies of the finally body differ")
-    if returns_in_final:
-        # the handler's copy is the same statements under the exception; the recompile-and-compare
-        # check proves it, since this source compiles both copies again
+    nested_end = final_end == cleanup and _ends_in_nested_try(executor, handler, cleanup)
+    if returns_in_final or nested_end:
+        # the handler's copy is the same statements under the exception (with a nested try's exits
+        # turned into copies of its RERAISE 0); the recompile-and-compare check proves it, since
+        # this source compiles both copies again
         final = copy
     else:
         # the handler's copy runs with the previous and the current exception pushed: a ``try``
@@ -414,6 +429,17 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         return after, tail
     if k == handler and final_end == cleanup and _leaves(node.final):
         return after, []  # the finally body always returns: nothing follows it on the normal path
+    if k == handler and nested_end:
+        # the nested try's exits leave the statement: past it, or threaded to where the enclosing
+        # block goes (a loop's head, an outer statement's end); the recompile check proves where
+        exits = {executor.target(ins[j]) for j in range(normal, k) if ins[j].opname in ("JUMP_FORWARD", "JUMP_BACKWARD")
+                 and not normal <= executor.target(ins[j]) < k}
+        if len(exits) != 1:
+            raise _refusal(executor, k, "normal path runs into the finally handler")
+        exit_ = exits.pop()
+        if exit_ != after:
+            executor.try_exits[after] = exit_
+        return after, []
     raise _refusal(executor, k, "normal path runs into the finally handler")
 
 
