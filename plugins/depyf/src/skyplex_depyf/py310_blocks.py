@@ -167,18 +167,23 @@ class Blocks:
             return None
         exits = {ins[k].argval for k in range(h, e) if ins[k].opname in ("JUMP_FORWARD", "JUMP_ABSOLUTE")
                  and self.state[k] == self.setup_state[handler]}
-        exits |= {target for k, (_, target) in self.tail_jumps.items() if h <= k < e and isinstance(target, int)}
+        copies = list(self.tail_jumps.items()) + list(getattr(self, "copies", {}).items())  # (exits 3.10 copied)
+        exits |= {target for k, (_, target) in copies if h <= k < e and isinstance(target, int)}
         if len(exits) != 1:
             return None
         end = self.at.get(next(iter(exits)))
-        if end is None or end <= e or any(self.state[k] != self.setup_state[handler] for k in range(e, end)):
+        if end is None or end <= e:
             return None
+        cut = end
         for k in range(e, end):  # the handlers' exits may be threaded past the else block's own jump out
             if (ins[k].opname in ("JUMP_FORWARD", "JUMP_ABSOLUTE") and ins[k].argval == ins[end].offset
                     and not any(x.opcode in _JUMPS and ins[k].offset < x.argval < ins[end].offset
                                 for x in ins[e:k + 1])):
-                return jump, e, k + 1
-        return jump, e, end
+                cut = k + 1
+                break
+        if any(self.state[k] != self.setup_state[handler] for k in range(e, cut)):
+            return None
+        return jump, e, cut
 
     def in_finally_handler(self, k: int) -> bool:
         state = self.state[k]
