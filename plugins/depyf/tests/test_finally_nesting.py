@@ -77,3 +77,46 @@ def test_finally_bodies_ending_in_a_try_round_trip_or_are_refused(body, before, 
     outcome = round_trip_generated(generated_function("\n".join(lines) + "\n"), INPUTS)
     assert outcome.outcome in ("ok", "refused"), outcome.detail
     assert outcome.outcome == "ok", outcome.detail
+
+
+RETURNING_FINALLY = {
+    "followed by a try": ("    try:\n        y *= a\n    finally:\n        if y:\n            return 6\n"
+                          "    try:\n        y = 10 // b\n    except ZeroDivisionError:\n        z ^= 2\n"),
+    "with an except clause, followed by a try": (
+        "    try:\n        y = 10 // a\n    except ZeroDivisionError:\n        y = 1\n    finally:\n"
+        "        if b > 2:\n            return b\n    try:\n        z = 10 // b\n    except ZeroDivisionError as err:\n"
+        "        z = -1\n"),
+    "returning before a nested try": (
+        "    try:\n        y = 10 // b\n    finally:\n        if a > 5:\n            return a\n        try:\n"
+        "            x = 10 // a\n        except ZeroDivisionError:\n            x = 4\n"),
+}
+
+
+@pytest.mark.parametrize("body", list(RETURNING_FINALLY.values()), ids=list(RETURNING_FINALLY))
+def test_a_finally_body_that_may_return_round_trips(body):
+    """The handler's copy of ``if c: return k`` drops the exception first (``POP_TOP; POP_EXCEPT``):
+    read as an ``except`` clause it takes a value the stack does not hold, which is a refusal of
+    that reading (not an internal error), so the ``finally`` reading is tried next."""
+    outcome = round_trip_generated(generated_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+def test_a_stack_underflow_is_a_refusal_naming_the_instruction(monkeypatch):
+    """Mutation: a rule that pops more than the stack holds gives a refusal naming the instruction,
+    never an exception into the caller nor a guessed program."""
+    from skyplex_depyf import executor as executor_module
+    from skyplex_depyf.decompiler import decompile
+
+    original = executor_module.Executor.step
+
+    def underflowing(self, i, hi, ins, stack, stmts, quiet_start):
+        if ins.opname == "BINARY_OP":
+            [].pop()
+        return original(self, i, hi, ins, stack, stmts, quiet_start)
+
+    monkeypatch.setattr(executor_module.Executor, "step", underflowing)
+    namespace: dict = {}
+    exec(generated_function("    y = a + b\n"), namespace)
+    result = decompile(namespace["generated"])
+    assert not result.ok
+    assert "BINARY_OP" in result.refusal and "stack does not hold" in result.refusal

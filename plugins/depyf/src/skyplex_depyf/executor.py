@@ -120,7 +120,13 @@ class Executor(ControlFlow, Stores):
                 stmts.append(While("True", body))
                 i = loop_end + 1
                 continue
-            i = self.step(i, hi, ins, stack, stmts, quiet_start)
+            try:
+                i = self.step(i, hi, ins, stack, stmts, quiet_start)
+            except IndexError:
+                # a value taken from an empty stack: this reading of the block is wrong (say, a try
+                # read as try/except whose clause is a finally handler's copy); refusing lets the
+                # caller try its other readings
+                raise self.refuse(ins, "instruction takes a value the stack does not hold") from None
         return stmts, stack
 
     def while_true_end(self, i: int, hi: int) -> int | None:
