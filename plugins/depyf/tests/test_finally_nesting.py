@@ -23,6 +23,10 @@ INNER = {
     "two clauses": ("        try:\n            x = 10 // a\n        except TypeError:\n            x = 1\n"
                     "        except ZeroDivisionError:\n            x = 2\n"),
     "after a statement": "        y += 1\n        try:\n            x = 10 // b\n        except ZeroDivisionError:\n            x = 3\n",
+    # a nested finally keeps its RERAISE 0 (its normal exit jumps past the outer statement)
+    "try/finally": "        try:\n            x = 10 // a\n        finally:\n            z += 1\n",
+    "try/except/finally": ("        try:\n            x = 10 // a\n        except ZeroDivisionError as err:\n"
+                           "            x = 5\n        finally:\n            z += 1\n"),
 }
 OUTER = {
     "try/finally": "    try:\n        y = 10 // b\n    finally:\n{inner}",
@@ -64,9 +68,9 @@ _PROTECTED = _STMT.filter(lambda s: s != "pass")
 @given(body=_PROTECTED, before=st.lists(_STMT, max_size=2), inner=_PROTECTED, handler=_STMT,
        clause=st.sampled_from(["except ZeroDivisionError:", "except ZeroDivisionError as err:",
                                "except (TypeError, ZeroDivisionError):"]),
-       orelse=st.one_of(st.none(), _STMT), outer_except=st.booleans())
+       orelse=st.one_of(st.none(), _STMT), final=st.one_of(st.none(), _STMT), outer_except=st.booleans())
 def test_finally_bodies_ending_in_a_try_round_trip_or_are_refused(body, before, inner, handler, clause, orelse,
-                                                                   outer_except):
+                                                                   final, outer_except):
     lines = ["    try:", f"        {body}"]
     if outer_except:
         lines += ["    except ZeroDivisionError:", "        y = 7"]
@@ -74,6 +78,8 @@ def test_finally_bodies_ending_in_a_try_round_trip_or_are_refused(body, before, 
     lines += ["        try:", f"            {inner}", f"        {clause}", f"            {handler}"]
     if orelse is not None:
         lines += ["        else:", f"            {orelse}"]
+    if final is not None:
+        lines += ["        finally:", f"            {final}"]
     outcome = round_trip_generated(generated_function("\n".join(lines) + "\n"), INPUTS)
     assert outcome.outcome in ("ok", "refused"), outcome.detail
     assert outcome.outcome == "ok", outcome.detail

@@ -429,7 +429,8 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         return after, tail
     if k == handler and final_end == cleanup and _leaves(node.final):
         return after, []  # the finally body always returns: nothing follows it on the normal path
-    if k == handler and nested_end:
+    ends_in_try = [x.opname for x in ins[k - 3:k]] == ["COPY", "POP_EXCEPT", "RERAISE"] and k - 3 > normal
+    if k == handler and (nested_end or ends_in_try):
         # the nested try's exits leave the statement: past it, or threaded to where the enclosing
         # block goes (a loop's head, an outer statement's end); the recompile check proves where
         exits = {executor.target(ins[j]) for j in range(normal, k) if ins[j].opname in ("JUMP_FORWARD", "JUMP_BACKWARD")
