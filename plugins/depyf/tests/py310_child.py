@@ -99,9 +99,9 @@ def mutate(name: str) -> None:
 
         def early(self: py310_blocks.Blocks) -> list:
             parts = real_layout(self)
-            for n in range(len(parts) - 1):
-                if parts[n][0] == "range" and parts[n + 1][0] == "range" and parts[n + 1][1] > parts[n][2]:
-                    parts[n], parts[n + 1] = parts[n + 1], parts[n]
+            for n in range(1, len(parts)):
+                if parts[n][0] == "else":
+                    parts[n - 1], parts[n] = parts[n], parts[n - 1]
                     break
             return parts
 

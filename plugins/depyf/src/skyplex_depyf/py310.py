@@ -228,15 +228,11 @@ class _Reader310(Blocks):
         out: list[_Out] = []
         pending: list[int] = []  # offsets of dropped instructions: jumps there land on the next one kept
         for part in self.layout():
-            if part[0] == "jump":  # the jump a moved block needs to reach what followed it
-                _, target, k = part
-                out.append(_Out(_as(self.instrs[k], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0),
-                                target=target, state=self.state[k]))
-                continue
             if part[0] == "ends":
                 out += self.statement_ends(part[1])
                 continue
             k, hi = part[1], part[2]
+            first = len(out)
             while k < hi:
                 out += self.statement_ends(k)
                 made, step = self.rewrite(k)
@@ -248,8 +244,29 @@ class _Reader310(Blocks):
                     pending = []
                     out += made
                 k += step
+            if part[0] == "else":
+                self.else_exit(out[first:], out, part[1], part[2])
         out += self.statement_ends(len(self.instrs))
         return self.renumber(out, pending)
+
+    def else_exit(self, block: list[_Out], out: list[_Out], e: int, end: int) -> None:
+        """A moved ``else`` block leaves by one jump to where the statement ends, as in 3.11: its
+        fall-through, and its own jumps there (3.10 threads them past that jump)."""
+        exit_offset = self.else_exits[e]
+        inner = [item for item in block if item.target == exit_offset]
+        last = block[-1] if block else None
+        if last is not None and last.target == exit_offset and last.ins.opname == "JUMP_FORWARD":
+            last.key = last.key or ("else exit", e)  # it ends in that jump already: the others go to it
+            for item in inner[:-1]:
+                item.target = last.key
+            return
+        if self.instrs[end - 1].opname in _ENDS_BLOCK and not inner:
+            return
+        key = ("else exit", e)
+        for item in inner:
+            item.target = key
+        out.append(_Out(_as(self.instrs[e], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0),
+                        key=key, target=exit_offset, state=self.state[e]))
 
     def statement_ends(self, k: int) -> list[_Out]:
         """The clean-ups, and the blocks 3.10 only kept as copies, of the statements ending before ``k``."""

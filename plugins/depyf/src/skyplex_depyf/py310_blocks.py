@@ -129,12 +129,13 @@ class Blocks:
         return "finally"
 
     def layout(self) -> list[tuple]:
-        """The order to read the instructions in: ("range", lo, hi) parts, ("jump", offset, k) for a
-        jump a moved block needs, ("ends", k) for the statement ends due before index ``k``.
+        """The order to read the instructions in: ("range", lo, hi) parts, ("else", lo, hi) for an
+        ``else`` block moved, ("ends", k) for the statement ends due before index ``k``.
 
         3.10 puts a ``try`` statement's ``else`` block after the handlers, which jump past it; 3.11
         puts it right after the ``try`` body, jumping over the handlers to the statement's end."""
         parts: list[tuple] = [("range", 0, len(self.instrs))]
+        self.else_exits: dict[int, int] = {}  # first index of a moved else block -> where the statement ends
         for handler, kind in sorted(self.kind.items()):
             if kind != "except":
                 continue
@@ -144,10 +145,9 @@ class Blocks:
             jump, e, end = moved
             for n, part in enumerate(parts):
                 if part[0] == "range" and part[1] <= jump and end <= part[2]:
-                    after = [("jump", self.instrs[end].offset, e)] if self.instrs[end - 1].opname not in _ENDS else []
                     self.cleanups_before[("moved", e)] = self.cleanups_before.pop(e)  # after the handlers
-                    parts[n:n + 1] = ([("range", part[1], jump), ("range", e, end)] + after
-                                      + [("range", jump + 1, e), ("ends", ("moved", e)), ("range", end, part[2])])
+                    parts[n:n + 1] = [("range", part[1], jump), ("else", e, end), ("range", jump + 1, e),
+                                      ("ends", ("moved", e)), ("range", end, part[2])]
                     break
         return parts
 
@@ -183,6 +183,7 @@ class Blocks:
                 break
         if any(self.state[k] != self.setup_state[handler] for k in range(e, cut)):
             return None
+        self.else_exits[e] = ins[end].offset
         return jump, e, cut
 
     def in_finally_handler(self, k: int) -> bool:
