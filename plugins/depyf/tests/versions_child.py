@@ -97,6 +97,10 @@ CONSTRUCTS = {
                                          "        k = a // b\n    except ZeroDivisionError:\n"
                                          "        with contextlib.nullcontext(a):\n            k = 1\n"
                                          "    k3 = k\n"),
+    # an if ending a finally body: 3.12 copies the handler's re-raise into the arm and keeps a NOP at
+    # the arm's end in the normal path's copy
+    "if_ending_finally": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
+                          "        if a > b:\n            x *= a\n    y = a\n    return x, y\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -208,6 +212,26 @@ def mutate(name: str) -> None:
                     else ins for ins, old in zip(out, stream)]
 
         versions.share_exit_copies = broken_copies
+    elif name == "twin_reraises":  # any re-raise dropped that falls into code, not only a twin
+        from skyplex_depyf import tails
+
+        def broken_twins(stream: list, entries: list) -> list:
+            return [tails.as_op(ins, tails.DROPPED) if ins.opname == "RERAISE" and k + 1 < len(stream)
+                    and stream[k + 1].opname not in ("RERAISE", "COPY") else ins for k, ins in enumerate(stream)]
+
+        versions.drop_twin_reraises = broken_twins
+    elif name == "arm_end_nops":  # the instruction before a dropped arm-end NOP dropped with it
+        from skyplex_depyf import layout
+
+        real_nops = layout._without_arm_end_nops
+
+        def broken_nops(stream: list, landings: list, removed: dict, added: set) -> list:
+            out = real_nops(stream, landings, removed, added)
+            kept = {ins.offset for ins in out}
+            gone = {stream[k - 1].offset for k, ins in enumerate(stream) if k and ins.offset not in kept}
+            return [ins for ins in out if ins.offset not in gone]
+
+        layout._without_arm_end_nops = broken_nops
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -81,7 +81,28 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
     if len(out) != len(stream) + len(added) or {ins.offset for ins in out} - added != set(position):
         return stream, entries  # every instruction must still be there, once
     out, removed = _without_hops_to_next(out)
+    out = _without_arm_end_nops(out, [land for land, groups in before.items()
+                                      if any(_is_finally(group) for group in groups)], removed, added)
     return _renumber(out, handler_of, removed, type(entries[0]))
+
+
+def _without_arm_end_nops(stream: list, landings: list[int], removed: dict[int, int], added: set[int]) -> list:
+    """The ``NOP`` 3.12 keeps at the end of an ``if`` arm in the normal path's copy of a ``finally``
+    body, whose test jumps past it to the jump over the handler: 3.11 had none (the arm's test
+    landed on that jump), and a ``NOP`` does nothing. Each removed one is recorded in ``removed``."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    targets = {ins.argval for ins in stream if _is_jump(ins)}
+    drop: set[int] = set()
+    for land in landings:
+        hop = next((n for n, ins in enumerate(stream) if ins.offset in added and ins.argval == land), None)
+        if hop is None or hop < 2:
+            continue
+        k = hop - 1
+        if (stream[k].opname == "NOP" and stream[k].offset not in targets
+                and stream[k + 1].offset in targets and not _is_jump(stream[k - 1])):
+            drop.add(stream[k].offset)
+            removed[stream[k].offset] = stream[k + 1].offset
+    return [ins for ins in stream if ins.offset not in drop]
 
 
 def renumbered(stream: list, entries: list) -> tuple[list, list]:
@@ -305,6 +326,9 @@ def _finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | Non
     while count < len(cleaned):
         count += stream[k].opname != "NOP"
         k += 1
+    if k + 1 < cold_at and stream[k].opname == "NOP" and any(
+            _is_jump(x) and x.argval == stream[k + 1].offset for x in stream[at:k]):
+        k += 1  # the end of an if arm in the copy, kept for its line: the arm's test jumps past it
     return stream[k].offset if k <= cold_at else None
 
 

@@ -54,6 +54,23 @@ def share_branch_ends(stream: list, entries: list) -> list:
     return out
 
 
+def drop_twin_reraises(stream: list, entries: list) -> list:
+    """``RERAISE n; RERAISE n`` under the same handler: 3.12 copies the re-raise that ends a
+    ``finally`` handler into an ``if`` arm that falls into it; 3.11 let the arm fall into the one
+    re-raise. Falling into an identical instruction does the same, so the first is marked
+    :data:`DROPPED` (jumps to it move to the second)."""
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    out = list(stream)
+    for k, (first, second) in enumerate(zip(stream, stream[1:])):
+        if (first.opname == second.opname == "RERAISE" and first.arg == second.arg
+                and handler(first) == handler(second)):
+            out[k] = as_op(first, DROPPED)
+    return out
+
+
 def _plain(ins: Any) -> bool:
     return ins.opname not in _ENDS and not _is_jump(ins) and ins.opname != DROPPED
 

@@ -36,7 +36,7 @@ from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import close_threaded_arms, share_branch_ends, share_with_continuations, thread_with_exits
+from .tails import close_threaded_arms, drop_twin_reraises, share_branch_ends, share_with_continuations, thread_with_exits
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -159,6 +159,8 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(share_with_continuations(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(share_exit_copies(stream, self.final_entries(stream)))
+        self.retarget(stream)
+        stream = self.compact(drop_twin_reraises(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream, hops = close_threaded_arms(stream)
         entries = self.final_entries(stream)
