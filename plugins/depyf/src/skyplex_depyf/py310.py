@@ -244,7 +244,8 @@ class _Reader310(Blocks):
                     pending = []
                     out += made
                 k += step
-            if part[0] == "else":
+            if part[0] == "else":  # the statements nested in it end with it
+                out += self.statement_ends(hi)
                 self.else_exit(out[first:], out, part[1], part[2])
         out += self.statement_ends(len(self.instrs))
         return self.renumber(out, pending)

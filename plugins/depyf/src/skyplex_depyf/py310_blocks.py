@@ -181,8 +181,9 @@ class Blocks:
                                 for x in ins[e:k + 1])):
                 cut = k + 1
                 break
-        if any(self.state[k] != self.setup_state[handler] for k in range(e, cut)):
-            return None
+        outside = self.setup_state[handler]
+        if any((self.state[k] or ())[:len(outside)] != outside for k in range(e, cut)):
+            return None  # (statements nested in the else block are moved with it)
         self.else_exits[e] = ins[end].offset
         return jump, e, cut
 
