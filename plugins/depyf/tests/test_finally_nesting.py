@@ -126,3 +126,45 @@ def test_a_stack_underflow_is_a_refusal_naming_the_instruction(monkeypatch):
     result = decompile(namespace["generated"])
     assert not result.ok
     assert "BINARY_OP" in result.refusal and "stack does not hold" in result.refusal
+
+
+COPIED_EXITS = {
+    "if/else ending in a with": (
+        "    try:\n        z -= 10 // a\n    finally:\n        if b > 2:\n            y += b\n        else:\n"
+        "            with __import__('contextlib').nullcontext(b) as w:\n                z *= w\n"),
+    "with ending the body": (
+        "    try:\n        z = 10 // a\n    finally:\n        y = 3\n"
+        "        with __import__('contextlib').nullcontext(a):\n            x = a + b\n"),
+    "with in an except clause's finally": (
+        "    try:\n        z = 10 // a\n    except ZeroDivisionError:\n        z = -1\n    finally:\n"
+        "        if a:\n            with __import__('contextlib').nullcontext(a):\n                x = a\n"
+        "        else:\n            y = b\n"),
+}
+
+
+@pytest.mark.parametrize("body", list(COPIED_EXITS.values()), ids=list(COPIED_EXITS))
+def test_a_finally_body_whose_handler_copy_has_copied_exits_round_trips(body):
+    """The handler's copy of these bodies ends arms and ``with`` exits in copies of its RERAISE 0,
+    which the rules do not read there; the body is read from the normal path's copy and the
+    recompile check, which compiles both copies again, proves the handler's copy."""
+    outcome = round_trip_generated(generated_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+def test_a_normal_copy_read_wrongly_is_refused_not_wrong(monkeypatch):
+    """Mutation: when the normal path's copy is read as other statements (here its last statement
+    dropped), the handler's copy no longer stands behind it, and the recompile check must refuse."""
+    from skyplex_depyf import executor as executor_module
+
+    original = executor_module.Executor.block
+
+    def dropping(self, lo, hi, stack):
+        stmts, rest = original(self, lo, hi, stack)
+        before_handler = [ins.opname for ins in self.instrs[hi:hi + 2]]
+        if stmts and (before_handler[:1] == ["PUSH_EXC_INFO"] or before_handler == ["JUMP_FORWARD", "PUSH_EXC_INFO"]):
+            stmts = stmts[:-1]  # the statements before a handler: a finally body's normal copy among them
+        return stmts, rest
+
+    monkeypatch.setattr(executor_module.Executor, "block", dropping)
+    outcomes = [round_trip_generated(generated_function(body), INPUTS).outcome for body in COPIED_EXITS.values()]
+    assert set(outcomes) == {"refused"}

@@ -274,9 +274,12 @@ def _copy_size(executor: Any, normal: int, handler: int, cleanup: int, waiting: 
                            if [x.opname for x in ins[k:k + 5]] == leaving)
     # ``return <constant>``, ``break`` and ``continue`` drop it first (POP_TOP, POP_EXCEPT): two more;
     # an ``except`` clause of a try nested there pops its exception the same way after its type test
+    # (a ``with`` nested there pops its exception, then its exit's result, the same way: not a leaving)
+    with_cleanup = ["POP_TOP", "POP_EXCEPT", "POP_TOP", "POP_TOP"]
     const_returns = sum(1 for k in range(handler + 1, final_end)
                         if [x.opname for x in ins[k:k + 2]] == ["POP_TOP", "POP_EXCEPT"]
-                        and ins[k - 2].opname != "CHECK_EXC_MATCH")
+                        and ins[k - 2].opname != "CHECK_EXC_MATCH"
+                        and [x.opname for x in ins[k:k + 4]] != with_cleanup)
     # with the try's own return value set aside, the normal path's ``return`` drops it too (SWAP, POP_TOP)
     extra = (2 if waiting else 4) * returns_in_final + 2 * const_returns
     returns_in_final += const_returns
@@ -393,11 +396,21 @@ def _finally_tail(executor: Any, normal: int, handler: int, stack: list, node: T
         # the handler's copy runs with the previous and the current exception pushed: a ``try``
         # nested in the ``finally`` body is listed at that depth in the exception table
         under = stack + [HandlerExc(), HandlerExc()]
-        final, rest = executor.block(handler + 1, final_end, under)
-        if len(rest) != len(under):
-            raise _refusal(executor, handler, "finally body leaves values on the stack")
-        if copy != final:
-            raise _refusal(executor, normal, "the two copies of the finally body differ")
+        saved = (set(executor.consumed), set(executor.declared), dict(executor.try_exits), set(executor.inlined),
+                 executor.implicit_return)
+        try:
+            final, rest = executor.block(handler + 1, final_end, under)
+            if len(rest) != len(under):
+                raise _refusal(executor, handler, "finally body leaves values on the stack")
+            if copy != final:
+                raise _refusal(executor, normal, "the two copies of the finally body differ")
+        except Refusal:
+            # the compiler copies the handler's closing RERAISE 0 into exits of the body (an if arm's
+            # jump, a with's exit), shapes the rules do not read there; the body read from the
+            # normal path is what the recompile check then proves, as it compiles both copies again
+            (executor.consumed, executor.declared, executor.try_exits, executor.inlined,
+             executor.implicit_return) = saved
+            final = copy
     node.final = final or [Line("pass")]
     k, after = normal + size, cleanup + 3
     if returns is not None and k == handler and final_end == cleanup and _leaves(node.final):
