@@ -10,8 +10,10 @@ accuracy of K fresh answers under that posterior (:func:`law.dirichlet_plurality
 
 With few answers per query only the curve up to K = m is pinned down by the answers; beyond it the
 prior's shape extrapolates, and no Dirichlet shape measured on real answers does so without bias
-("blend" predicts the middle of two that err in opposite directions). By default, with few answers
-per query, :func:`fit_law` uses the nonparametric grid prior of :mod:`.grid_prior` instead.
+("blend" predicts the middle of two that err in opposite directions). By default, with at least
+:data:`BLEND_MIN_QUERIES` queries, :func:`fit_law` uses the nonparametric grid prior of
+:mod:`.grid_prior` instead; ``"stack"`` averages several priors with weights learned inside the
+sample (:mod:`.choose`).
 
 The optimal K's interval comes from a bootstrap over queries in which every query contributes the
 exact curve of one posterior draw of its distribution, so it covers both which queries were asked
@@ -29,6 +31,7 @@ from scipy.special import digamma, gammaln, logsumexp
 from skyplex.errors import InvalidInputError
 from skyplex.stats import bootstrap_means
 
+from .choose import STACK, fit_stacked_law
 from .grid_prior import fit_grid_prior, grid_draw_curves, grid_predicted_curves
 from .law import check_kmax, check_tie_rule, dirichlet_plurality_curves, plurality_curves
 
@@ -264,7 +267,7 @@ def fit_prior(counts: Any, *, components: int | str = "auto", seed: int = 0) -> 
         raise InvalidInputError("'grid' is not a Dirichlet prior: use fit_law(..., components='grid') or "
                                 "grid_prior.fit_grid_prior; fit_prior takes 1, 2, 2s, 3 or 'auto'", field="components")
     else:
-        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend' or 'grid', got {components!r}",
+        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend', 'grid' or 'stack', got {components!r}",
                                 field="components")
     best = None
     for fams in shapes:
@@ -382,9 +385,12 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     """Fit the pooled prior to ``counts`` and predict the accuracy curve for K = 1..kmax.
 
     ``components`` is any shape :func:`fit_prior` takes, ``"grid"`` (the nonparametric grid prior of
-    :mod:`.grid_prior`: what ``"auto"`` picks when the median query has fewer than
-    :data:`MIXTURE_MIN_SAMPLES` answers and there are at least :data:`BLEND_MIN_QUERIES` queries;
-    otherwise ``"auto"`` is :func:`fit_prior`'s choice), or ``"blend"``: fit one Dirichlet and the
+    :mod:`.grid_prior`: what ``"auto"`` picks whenever there are at least :data:`BLEND_MIN_QUERIES`
+    queries, whatever the number of answers per query; with fewer ``"auto"`` is :func:`fit_prior`'s
+    choice), ``"stack"`` (:func:`.choose.fit_stacked_law`: the grid, one-peak grid, one-Dirichlet and
+    two-Dirichlet fits averaged with stacking weights from their cross-validated predictive
+    likelihoods inside the sample; measured less accurate than ``"grid"`` on the SmolLM2 tasks, see
+    docs/plugins/voting.md), or ``"blend"``: fit one Dirichlet and the
     two-component mixture (``"2s"``: an easier and a harder group of queries) and predict the middle
     of their two curves, reporting their span as ``extras["blend"]["band_low"/"band_high"]``. With m
     answers per query only the curve up to K = m is pinned down by the answers; beyond it each prior
@@ -404,13 +410,14 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     extras: dict = {}
     if components == GRID:
         return _fit_grid_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
+    if components == STACK:
+        return fit_stacked_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == "auto":
         C = check_counts(counts, min_samples=2)
-        if np.median(C.sum(axis=1)) < MIXTURE_MIN_SAMPLES and C.shape[0] >= BLEND_MIN_QUERIES:
-            # few answers per query: the grid prior predicted best in sample (its one-peak form beat the
-            # blend in 8 of 9 arithmetic cells at m = 4-10; the second-answer levels lowered the mean
-            # error over the arithmetic and sequence tasks further; benchmarks/voting_law.py --compare,
-            # tables in docs/plugins/voting.md)
+        if C.shape[0] >= BLEND_MIN_QUERIES:
+            # the grid prior at every m: of the priors and the in-sample choices among them measured on
+            # the arithmetic, sequence and max/min tasks (benchmarks/voting_prior_choice.py) it had the
+            # lowest mean error; the Dirichlets BIC chose at m >= 12 had the highest at m = 16
             return _fit_grid_law(C, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == "blend":
         C = check_counts(counts, min_samples=2)
@@ -444,11 +451,11 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
 
 
 def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, level: float,
-                  seed: int) -> LawFit:
+                  seed: int, seconds: int | None = None, penalty: float | None = None) -> LawFit:
     """:func:`fit_law` with the grid prior (:mod:`.grid_prior`): the curve is each query's posterior
     weights times the grid's exact curves; ``per_query_sd`` is the posterior sd of each query's
     accuracy at every K; the optimum's interval draws grid points from the posteriors."""
-    prior = fit_grid_prior(counts)
+    prior = fit_grid_prior(counts, seconds=seconds, **({} if penalty is None else {"penalty": penalty}))
     per_query, per_query_sd = grid_predicted_curves(prior, counts, kmax, tie)
     curve = per_query.mean(axis=0)
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1

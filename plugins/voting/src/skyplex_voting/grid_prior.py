@@ -238,18 +238,24 @@ class GridPrior:
                 "log_likelihood": self.log_likelihood, "queries": self.queries, "samples": self.samples}
 
 
-def fit_grid_prior(counts: Any, *, penalty: float = PENALTY, seconds: int | None = None) -> GridPrior:
+def fit_grid_prior(counts: Any, *, penalty: float = PENALTY, seconds: int | None = None,
+                   p_abstain: float | None = None) -> GridPrior:
     """Fit the grid prior's weights to answer counts (rows ``[correct, wrong..., abstain]``).
 
     ``penalty > 0`` fits the smooth g-model, ``penalty = 0`` the unsmoothed NPMLE by EM (see the
     module's docstring). Needs at least 2 answers for some query, as every pooled prior does.
+    ``p_abstain`` (default: the counts' pooled rate of unparsable answers) is the grid's abstain
+    probability; a prior fitted on part of a task's queries takes the whole task's rate from it.
     """
     from .fit import check_counts  # fit imports this module
 
     C = check_counts(counts, min_samples=2)
     if not (np.isfinite(penalty) and penalty >= 0):
         raise InvalidInputError(f"penalty must be a number >= 0, got {penalty!r}", field="penalty")
-    p_abstain = float(C[:, -1].sum() / C.sum())
+    if p_abstain is None:
+        p_abstain = float(C[:, -1].sum() / C.sum())
+    elif not 0.0 <= p_abstain <= 1.0:
+        raise InvalidInputError(f"p_abstain must be a probability, got {p_abstain!r}", field="p_abstain")
     seconds = GRID_SECOND if seconds is None else seconds
     if isinstance(seconds, bool) or not isinstance(seconds, (int, np.integer)) or seconds < 1:
         raise InvalidInputError(f"seconds must be a whole number >= 1, got {seconds!r}", field="seconds")
