@@ -168,7 +168,7 @@ class _Reader310(Blocks):
                 self.null_before.add(q)
 
     def exit_copies(self) -> dict[int, tuple[int, int]]:
-        """Blocks 3.10 copied in place of a jump to a small block ending in ``return`` or a re-raise
+        """Blocks 3.10 copied in place of a jump to a small block ending in ``return``, ``raise`` or a re-raise
         (3.11 keeps the jump): a run ending there whose instructions, names, line numbers and blocks
         equal those of a later run, entered only at its start, either both starting a line (or
         reached by a jump) or, for a re-raise, at least two instructions long. The same line numbers tell a copy from
@@ -178,7 +178,7 @@ class _Reader310(Blocks):
         same = lambda x, y: (x.opname, x.arg, x.argval, lines.get(x.offset)) == (  # noqa: E731
             y.opname, y.arg, y.argval, lines.get(y.offset))
         found: dict[int, tuple[int, int]] = {}
-        returns = [k for k, ins in enumerate(self.instrs) if ins.opname in ("RETURN_VALUE", "RERAISE")]
+        returns = [k for k, ins in enumerate(self.instrs) if ins.opname in ("RETURN_VALUE", "RERAISE", "RAISE_VARARGS")]
         for r in returns:
             for later in (x for x in returns if x > r):
                 n = 0  # instructions matched backwards from the two returns
