@@ -246,9 +246,9 @@ class ControlFlow:
             stmts.append(If(cond, then, orelse or []))
             return end
         then, then_stack = self.block(i + 1, dest, stack)
-        if (kind == "true" and len(then) == 1 and isinstance(then[0], Return)
-                and getattr(then[0], "assertion", None) is not None):
-            stmts.append(Line(f"assert {value.text}{then[0].assertion}"))
+        if len(then) == 1 and isinstance(then[0], Return) and getattr(then[0], "assertion", None) is not None:
+            # the test jumps past the raise when the assertion holds (``assert not a`` jumps on false)
+            stmts.append(Line(f"assert {taken}{then[0].assertion}"))
             return dest
         if len(then_stack) != len(stack) and not _ends(then):
             raise self.refuse(ins, "if leaving values on the stack")
