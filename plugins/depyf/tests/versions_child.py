@@ -101,6 +101,10 @@ CONSTRUCTS = {
     # the arm's end in the normal path's copy
     "if_ending_finally": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
                           "        if a > b:\n            x *= a\n    y = a\n    return x, y\n"),
+    # a try/except/else ending an if arm with an else: 3.11 put the handler after the arm's closing jump
+    "try_else_ending_if_arm": ("def f(a, b):\n    y = z = 0\n    if a > b:\n        try:\n            y = a // b\n"
+                               "        except ZeroDivisionError:\n            pass\n        else:\n            y += 2\n"
+                               "    else:\n        z -= 2\n    return a, b, y, z\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -232,6 +236,16 @@ def mutate(name: str) -> None:
             return [ins for ins in out if ins.offset not in gone]
 
         layout._without_arm_end_nops = broken_nops
+    elif name == "arm_closing":  # the handler put before the arm's closing jump instead of after it
+        from skyplex_depyf import layout
+
+        real_closing = layout._arm_closing
+
+        def broken_closing(stream: list, position: dict, k: int, exit: int, cold: int, arm_tests: set) -> Any:
+            found = real_closing(stream, position, k, exit, cold, arm_tests)
+            return None if found is None else stream[position[found] - 1].offset
+
+        layout._arm_closing = broken_closing
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -186,14 +186,33 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
     if [ins.opname for ins in stream[k:k + len(_WITH_EXIT)]] == _WITH_EXIT:  # a with's normal exit call
         k += len(_WITH_EXIT)
     if k + 1 < position[cold] and stream[k].opname != "JUMP_FORWARD":
-        k = _straight_return(stream, k, position[cold])
-        if k is None or k + 1 >= position[cold] or stream[k + 1].offset == exit:
-            return None
         arm_tests = {x.argval for x in stream[:position.get(start, 0)] if x.opname.startswith("POP_JUMP_FORWARD_IF_")}
-        return stream[k + 1].offset if stream[k + 1].offset in arm_tests else None  # the next arm starts there
+        returned = _straight_return(stream, k, position[cold])
+        if returned is None:
+            return _arm_closing(stream, position, k, exit, cold, arm_tests)
+        if returned + 1 >= position[cold] or stream[returned + 1].offset == exit:
+            return None
+        return stream[returned + 1].offset if stream[returned + 1].offset in arm_tests else None  # the next arm
     if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
         return None
     return stream[k + 1].offset if stream[k + 1].offset != exit else None
+
+
+def _arm_closing(stream: list, position: dict, k: int, exit: int, cold: int, arm_tests: set) -> int | None:
+    """A try whose ``else`` clause ends an ``if`` arm (the arm's closing ``JUMP_FORWARD`` to where the
+    handler goes back, the next arm after it): 3.11 put the handler after that jump, where the next
+    arm starts. Its offset, or None unless every jump between stays in the clause or goes there."""
+    starts = [position[t] for t in arm_tests if t in position and k < position[t] < position[cold]]
+    if not starts:
+        return None
+    j = min(starts)
+    closing = stream[j - 1]
+    if closing.opname != "JUMP_FORWARD" or closing.argval != exit or stream[j].offset == exit:
+        return None
+    inside = {ins.offset for ins in stream[k + 1:j + 1]}
+    if any(_is_jump(x) and x.argval != exit and x.argval not in inside for x in stream[k:j - 1]):
+        return None
+    return stream[j].offset
 
 
 def _straight_return(stream: list, k: int, stop: int) -> int | None:
