@@ -168,11 +168,11 @@ class _Reader310(Blocks):
                 self.null_before.add(q)
 
     def exit_copies(self) -> dict[int, tuple[int, int]]:
-        """Blocks 3.10 copied in place of a jump to a small block ending in ``return``, ``raise`` or a re-raise
-        (3.11 keeps the jump): a run ending there whose instructions, names, line numbers and blocks
-        equal those of a later run, entered only at its start, either both starting a line (or
-        reached by a jump) or, for a re-raise, at least two instructions long. The same line numbers tell a copy from
-        a second ``return`` the source spelled out (it has a line of its own)."""
+        """Blocks 3.10 copied in place of a jump to a small block ending in ``return``, ``raise`` or a
+        re-raise (3.11 keeps the jump): a run ending there whose instructions, names, line numbers and
+        blocks equal those of a later run, entered only at its start, either both starting a line (or
+        reached by a jump) or, for a re-raise, at least two instructions long. The same line numbers
+        tell a copy from a second ``return`` the source spelled out (it has a line of its own)."""
         lines = self.lines()
         targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
         same = lambda x, y: (x.opname, x.arg, x.argval, lines.get(x.offset)) == (  # noqa: E731
