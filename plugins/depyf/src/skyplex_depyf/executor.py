@@ -129,6 +129,23 @@ class Executor(ControlFlow, Stores):
                 raise self.refuse(ins, "instruction takes a value the stack does not hold") from None
         return stmts, stack
 
+    def swapped_stores(self, i: int, hi: int, stack: list) -> list[str]:
+        """The names of a run of ``STORE_FAST`` from ``i`` that take two or more plain expressions
+        this statement pushed (nothing being built below them), each name once: the stores of
+        ``a, b = x, y`` once the peephole pass removed its SWAP. Empty when the shape is not that."""
+        names: list[str] = []
+        k = i
+        while (k < hi and self.instrs[k].opname == "STORE_FAST" and len(names) < len(stack)
+               and self.instrs[k].argval not in names):
+            value = stack[-1 - len(names)]
+            if type(value) not in (Expr, Compare) or getattr(value, "yielded", None) is not None:
+                break
+            names.append(self.instrs[k].argval)
+            k += 1
+        if len(names) < 2 or busy(stack[:-len(names)]):
+            return []
+        return names
+
     def while_true_end(self, i: int, hi: int) -> int | None:
         """Index of the unconditional back-jump closing a ``while True`` loop that starts at ``i``."""
         best = None
@@ -219,6 +236,12 @@ class Executor(ControlFlow, Stores):
             elif kwargs is not None:
                 parts.append(f"**{kwargs.p()}")
             stack.append(Expr(f"{func.p()}({', '.join(parts)})", atom=True))
+        elif op == "STORE_FAST" and (names := self.swapped_stores(i, hi, stack)):
+            # ``a, b = x, y``: the peephole pass dropped the SWAP and stores the names in reverse
+            values = [self.expr(v, ins) for v in stack[-len(names):]]
+            del stack[-len(names):]
+            stmts.append(Line(f"{', '.join(reversed(names))} = {', '.join(v.p() for v in values)}"))
+            return i + len(names)
         elif op in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"):
             if op == "STORE_GLOBAL":
                 self.declared.add(f"global {argval}")
