@@ -113,7 +113,7 @@ def test_any_seeded_sample_is_proven_or_refused_never_wrong(seed: int) -> None:
 
 
 @pytest.mark.parametrize("mutation", ["operators", "rotations", "jumps", "calls", "keywords", "handlers",
-                                      "else_blocks", "tails"])
+                                      "else_blocks", "tails", "owners"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)

@@ -151,6 +151,11 @@ def render_top(code: types.CodeType, defaults: tuple | None, trailer: list[str] 
         cells = "".join(f"    {v} = None\n" for v in code.co_freevars)
         inner = "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
         text = f"def __closure_of_{code.co_name}():\n{cells}{inner}    return {code.co_name}\n"
+    elif sys.version_info[:2] == (3, 10):  # 3.10's bytecode holds nested functions' qualified names
+        from .py310 import owning_classes
+
+        for owner in reversed(owning_classes(code)):  # a method: inside its class, they come back the same
+            text = f"class {owner}:\n" + "".join("    " + line + "\n" if line else "\n" for line in text.splitlines())
     imports = sorted(imported_globals(code))
     if imports:
         text = "".join(f"import {name}  # a module in the original's globals\n" for name in imports) + "\n" + text

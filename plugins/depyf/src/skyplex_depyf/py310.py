@@ -48,6 +48,21 @@ def read(code: types.CodeType) -> tuple[list[dis.Instruction], list]:
     return _Reader310(code).read()
 
 
+def owning_classes(code: types.CodeType) -> list[str]:
+    """The classes a method sits in, read from the qualified name 3.10 loads for a function nested
+    in it (``Calendar.monthdates.<locals>.<listcomp>``: ``["Calendar"]``); empty for a function of a
+    module, or when a name is not plain."""
+    instrs = list(dis.get_instructions(code))
+    for name, make in zip(instrs, instrs[1:]):
+        if make.opname == "MAKE_FUNCTION" and name.opname == "LOAD_CONST" and isinstance(name.argval, str):
+            head, sep, _ = name.argval.rpartition(".<locals>.")
+            parts = head.split(".")
+            if not sep or parts[-1] != code.co_name or not all(p.isidentifier() for p in parts[:-1]):
+                return []
+            return parts[:-1]
+    return []
+
+
 def _canonical_jump(name: str) -> str:
     """The canonical family of a 3.10 jump; its direction is added once offsets are final."""
     return {"JUMP_ABSOLUTE": "JUMP_FORWARD", "POP_JUMP_IF_FALSE": "POP_JUMP_FORWARD_IF_FALSE",
