@@ -168,3 +168,23 @@ def test_a_normal_copy_read_wrongly_is_refused_not_wrong(monkeypatch):
     monkeypatch.setattr(executor_module.Executor, "block", dropping)
     outcomes = [round_trip_generated(generated_function(body), INPUTS).outcome for body in COPIED_EXITS.values()]
     assert set(outcomes) == {"refused"}
+
+
+NESTED_AT_START = {
+    "inner clause raises, outer body returns": (
+        "    try:\n        try:\n            x = 10 // a\n        except ZeroDivisionError:\n"
+        "            raise ValueError('zero') from None\n        y = 2\n        return (x, y)\n"
+        "    except (TypeError, AttributeError):\n        raise\n"),
+    "inner clause assigns, outer body returns": (
+        "    try:\n        try:\n            x = 10 // a\n        except ZeroDivisionError:\n            x = 0\n"
+        "        return x + 10 // b\n    except ZeroDivisionError:\n        y = -1\n"),
+}
+
+
+@pytest.mark.parametrize("body", list(NESTED_AT_START.values()), ids=list(NESTED_AT_START))
+def test_a_try_nested_at_the_start_of_a_body_that_returns_round_trips(body):
+    """The outer body ends in a return, so the outer handler's range is split; a first reading of
+    the body up to the split claims the nested try and is abandoned, and must release it for the
+    reading that follows (posixpath.commonpath has this shape)."""
+    outcome = round_trip_generated(generated_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail

@@ -135,8 +135,10 @@ def _body_and_else(executor: Any, i: int, entry: Any, body_end: int, stack: list
         try:
             body, rest = executor.block(i, split, stack)
         except Refusal:
-            executor.consumed, executor.declared = consumed, declared
             body, rest = [None], []
+        if body == [None] or len(rest) != len(stack):
+            # an abandoned split releases the statements it claimed (a try nested at the start)
+            executor.consumed, executor.declared = consumed, declared
         if body != [None] and len(rest) == len(stack):
             orelse, rest = executor.block(split, body_end, stack)
             if len(rest) != len(stack):
