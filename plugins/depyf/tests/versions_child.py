@@ -105,6 +105,10 @@ CONSTRUCTS = {
     "try_else_ending_if_arm": ("def f(a, b):\n    y = z = 0\n    if a > b:\n        try:\n            y = a // b\n"
                                "        except ZeroDivisionError:\n            pass\n        else:\n            y += 2\n"
                                "    else:\n        z -= 2\n    return a, b, y, z\n"),
+    # an if arm that passes ending a finally body: 3.12 copies the handler's re-raise into the arm
+    "passing_arm_ending_finally": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
+                                   "        if a > b:\n            pass\n        else:\n            x *= b or a\n"
+                                   "    y = a\n    return x, y\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -246,6 +250,17 @@ def mutate(name: str) -> None:
             return None if found is None else stream[position[found] - 1].offset
 
         layout._arm_closing = broken_closing
+    elif name == "shared_reraises":  # an arm's re-raise made a jump into the next arm
+        from skyplex_depyf import tails
+
+        real_shared = tails.share_reraises
+
+        def broken_shared(stream: list, entries: list) -> list:
+            out = real_shared(stream, entries)
+            return [ins._replace(argval=stream[k + 1].offset) if old.opname == "RERAISE" and ins.opname == "JUMP_FORWARD"
+                    else ins for k, (ins, old) in enumerate(zip(out, stream))]
+
+        versions.share_reraises = broken_shared
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

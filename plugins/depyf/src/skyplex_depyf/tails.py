@@ -71,6 +71,32 @@ def drop_twin_reraises(stream: list, entries: list) -> list:
     return out
 
 
+def share_reraises(stream: list, entries: list) -> list:
+    """A ``finally`` handler whose ``if`` arm ends the body (``if c: pass``): 3.12 copies the closing
+    ``RERAISE`` into the arm where 3.11 jumped to it. An inner ``RERAISE n`` that the next arm
+    follows, before the handler's own ``RERAISE n`` under the same handler with no other exit
+    between, becomes a ``JUMP_FORWARD`` to that one: re-raising there or here does the same."""
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    cold = min((e.target for e in entries), default=None)
+    out = list(stream)
+    for p, inner in enumerate(stream[:-1]):
+        if (inner.opname != "RERAISE" or cold is None or inner.offset < cold
+                or stream[p + 1].offset not in targets or handler(inner) is None):
+            continue
+        q = next((k for k in range(p + 1, len(stream)) if stream[k].opname in _ENDS), None)
+        if q is None or stream[q].opname != "RERAISE" or stream[q].arg != inner.arg:
+            continue
+        if any(handler(ins) != handler(inner) for ins in stream[p:q + 1]):
+            continue
+        out[p] = as_op(inner, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[q].offset,
+                       argrepr="")
+    return out
+
+
 def _plain(ins: Any) -> bool:
     return ins.opname not in _ENDS and not _is_jump(ins) and ins.opname != DROPPED
 

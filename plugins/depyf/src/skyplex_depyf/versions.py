@@ -36,7 +36,7 @@ from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import close_threaded_arms, drop_twin_reraises, share_branch_ends, share_with_continuations, thread_with_exits
+from .tails import close_threaded_arms, drop_twin_reraises, share_reraises, share_branch_ends, share_with_continuations, thread_with_exits
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -162,6 +162,7 @@ class _Reader(InlinedComprehensions):
         self.retarget(stream)
         stream = self.compact(drop_twin_reraises(stream, self.final_entries(stream)))
         self.retarget(stream)
+        stream = share_reraises(stream, self.final_entries(stream))
         stream, hops = close_threaded_arms(stream)
         entries = self.final_entries(stream)
         if hops:
