@@ -253,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
               "items": {c: [{"question_id": it.question_id, "oracle_present": it.oracle_present, "margin": m,
                              "greedy": g, "made": r} for it, m, g, r in
                             zip(test_items[c], test_out[c]["margins"], test_out[c]["greedy"], test_out[c]["made"])]
-                        for c in CONDITIONS}}
+                        for c in CONDITIONS},
+              # the development outputs too, so a new rule can be chosen there later without the model
+              "dev_items": {c: [{"question_id": it.question_id, "oracle_present": it.oracle_present, "margin": m,
+                                 "made": r} for it, m, r in zip(dev_items[c], dev_out[c]["margins"], dev_out[c]["made"])]
+                            for c in CONDITIONS}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print_table(f"RAFT abstention, fictional entities, held-out questions per condition "
