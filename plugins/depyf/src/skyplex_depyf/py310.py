@@ -263,7 +263,37 @@ class _Reader310(Blocks):
                 out += self.statement_ends(hi)
                 self.else_exit(out[first:], out, part[1], part[2])
         out += self.statement_ends(len(self.instrs))
-        return self.renumber(out, pending)
+        return self.renumber(self.without_hops(out), pending)
+
+    def without_hops(self, out: list[_Out]) -> list[_Out]:
+        """``out`` without the ``JUMP_FORWARD``s to the very next instruction that dropping 3.10's
+        ``POP_BLOCK``s leaves (3.11 has none); what stood for such a jump stands for the next one."""
+        at: dict[Any, int] = {}
+        for n, item in enumerate(out):
+            for origin in item.origins:
+                at.setdefault(origin, n)
+            if item.key is not None:
+                at[item.key] = n
+        kept: list[_Out] = []
+        carried: list[int] = []
+        keys: list[Any] = []
+        for n, item in enumerate(out):
+            if (item.ins.opname == "JUMP_FORWARD" and n + 1 < len(out) and item.target is not None
+                    and at.get(item.target) == n + 1):
+                carried += item.origins
+                keys += [item.key] if item.key is not None else []
+                continue
+            if carried or keys:
+                item.origins = carried + item.origins
+                if keys and not item.origins and item.key is None:
+                    item.key = ("landing", n)
+                for key in keys:  # a jump made here to the removed jump lands on the next instruction
+                    for other in out:
+                        if other.target == key:
+                            other.target = item.origins[0] if item.origins else item.key
+                carried, keys = [], []
+            kept.append(item)
+        return kept
 
     def else_exit(self, block: list[_Out], out: list[_Out], e: int, end: int) -> None:
         """A moved ``else`` block leaves by one jump to where the statement ends, as in 3.11: its
@@ -354,7 +384,7 @@ class _Reader310(Blocks):
         if op == "SETUP_WITH":
             return [_Out(_as(ins, "BEFORE_WITH", **bare))], 1
         if op == "POP_BLOCK":
-            return ([_Out(_as(ins, "NOP", **bare))] if self.is_jump_target(k) else []), 1
+            return [], 1
         if op == "POP_EXCEPT":
             return [_Out(ins, state=self.state[k][:-1])], 1
         if (op == "POP_TOP" and [x.opname for x in self.instrs[k + 1:k + 4]] == ["POP_TOP", "POP_TOP", "POP_EXCEPT"]
