@@ -1,0 +1,88 @@
+"""The copies CPython 3.10's optimizer makes that 3.11's does not, undone for :mod:`.py310`: a short
+block ending in ``return``, ``raise`` or a re-raise copied in place of a jump to it, and the jumps to
+the very next instruction that dropping 3.10's ``POP_BLOCK``s leaves."""
+
+from __future__ import annotations
+
+import dis
+import types
+from typing import Any
+
+_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+_MAX_COPY = 4  # the most instructions 3.10 copies from a small block ending in ``return``
+
+
+class Copies:
+    """The copy rules of :class:`skyplex_depyf.py310._Reader310` (its ``code``, ``instrs``, ``state``)."""
+
+    code: types.CodeType
+    instrs: list
+    state: list
+
+    def exit_copies(self) -> dict[int, tuple[int, int]]:
+        """Blocks 3.10 copied in place of a jump to a small block ending in ``return``, ``raise`` or a
+        re-raise (3.11 keeps the jump): a run ending there whose instructions, names, line numbers and
+        blocks equal those of a later run, entered only at its start, either both starting a line (or
+        reached by a jump) or, for a re-raise, at least two instructions long. The same line numbers
+        tell a copy from a second ``return`` the source spelled out (it has a line of its own)."""
+        lines = self.lines()
+        targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
+        same = lambda x, y: (x.opname, x.arg, x.argval, lines.get(x.offset)) == (  # noqa: E731
+            y.opname, y.arg, y.argval, lines.get(y.offset))
+        found: dict[int, tuple[int, int]] = {}
+        returns = [k for k, ins in enumerate(self.instrs) if ins.opname in ("RETURN_VALUE", "RERAISE", "RAISE_VARARGS")]
+        for r in returns:
+            for later in (x for x in returns if x > r):
+                n = 0  # instructions matched backwards from the two returns
+                while (n < _MAX_COPY and r - n >= 0 and later - n > r and same(self.instrs[r - n], self.instrs[later - n])
+                       and lines.get(self.instrs[r - n].offset) is not None):
+                    n += 1
+                    if self.instrs[later - n + 1].offset in targets:
+                        break
+                a, b = r - n + 1, later - n + 1
+                starts = lambda k: (k == 0 or self.instrs[k].offset in targets  # noqa: E731
+                                    or lines.get(self.instrs[k - 1].offset) != lines.get(self.instrs[k].offset))
+                reraise = self.instrs[r].opname == "RERAISE"  # (a return may be a finally body's own copy)
+                if (n and (reraise and n >= 2 or starts(a) and starts(b)) and self.state[a:r + 1] == self.state[b:later + 1]
+                        and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))):
+                    found[a] = (r, self.instrs[b].offset)
+                    break
+        return found
+
+    def lines(self) -> dict[int, int | None]:
+        """The line of each instruction's offset (None where the compiler gave it none)."""
+        out: dict[int, int | None] = {}
+        for start, end, line in self.code.co_lines():
+            for offset in range(start, end, 2):
+                out[offset] = line
+        return out
+
+    def without_hops(self, out: list[Any]) -> list[Any]:
+        """``out`` without the ``JUMP_FORWARD``s to the very next instruction that dropping 3.10's
+        ``POP_BLOCK``s leaves (3.11 has none); what stood for such a jump stands for the next one."""
+        at: dict[Any, int] = {}
+        for n, item in enumerate(out):
+            for origin in item.origins:
+                at.setdefault(origin, n)
+            if item.key is not None:
+                at[item.key] = n
+        kept: list[Any] = []
+        carried: list[int] = []
+        keys: list[Any] = []
+        for n, item in enumerate(out):
+            if (item.ins.opname == "JUMP_FORWARD" and n + 1 < len(out) and item.target is not None
+                    and at.get(item.target) == n + 1):
+                carried += item.origins
+                keys += [item.key] if item.key is not None else []
+                continue
+            if carried or keys:
+                item.origins = carried + item.origins
+                if keys and not item.origins and item.key is None:
+                    item.key = ("landing", n)
+                for key in keys:  # a jump made here to the removed jump lands on the next instruction
+                    for other in out:
+                        if other.target == key:
+                            other.target = item.origins[0] if item.origins else item.key
+                carried, keys = [], []
+            kept.append(item)
+        return kept
