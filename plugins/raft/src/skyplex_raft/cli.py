@@ -22,8 +22,9 @@ def raft() -> None:
               help="Train split JSONL to write; the test split goes beside it as NAME.test.jsonl.")
 @click.option("-k", "k", type=int, default=4, show_default=True, help="Documents shown with each question.")
 @click.option("-p", "p", type=float, default=0.8, show_default=True, help="Share of examples that keep their oracle.")
-@click.option("--distractors", type=click.Choice(["bm25", "random"]), default="bm25", show_default=True,
-              help="bm25: hard negatives that match the question; random: any other chunk.")
+@click.option("--distractors", type=click.Choice(["bm25", "random", "siblings"]), default="bm25", show_default=True,
+              help="bm25: hard negatives that match the question; random: any other chunk; siblings: the oracle's "
+              "document's other pieces (same title) first, then bm25's.")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True, help="Share of oracles held out.")
 @click.option("--abstain", is_flag=True,
               help="Examples without their oracle teach 'The documents do not contain the answer.'")
