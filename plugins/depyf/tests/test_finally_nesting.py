@@ -188,3 +188,23 @@ def test_a_try_nested_at_the_start_of_a_body_that_returns_round_trips(body):
     reading that follows (posixpath.commonpath has this shape)."""
     outcome = round_trip_generated(generated_function(body), INPUTS)
     assert outcome.outcome == "ok", outcome.detail
+
+
+LOOP_RETURNS = {
+    "for loop": ("    for i in range(3):\n        try:\n            x ^= 10 // (a - i)\n        finally:\n"
+                 "            if i == b:\n                return (a, b, x, y, z)\n        z = i\n"),
+    "while loop": ("    k = 0\n    while k < 3:\n        k += 1\n        try:\n            x += 10 // (a - k)\n"
+                   "        finally:\n            if k == b:\n                return (x, k)\n"),
+    "with an except clause": ("    for i in range(3):\n        try:\n            x ^= 10 // (b - i)\n"
+                              "        except ZeroDivisionError:\n            y += 1\n        finally:\n"
+                              "            if x > 5:\n                return x\n"),
+}
+
+
+@pytest.mark.parametrize("body", list(LOOP_RETURNS.values()), ids=list(LOOP_RETURNS))
+def test_a_return_in_a_finally_body_inside_a_loop_round_trips(body):
+    """Inside a loop, the handler's copy of ``return v`` drops the exception and then the loop's
+    iterator (``SWAP; POP_TOP; SWAP; POP_EXCEPT; SWAP; POP_TOP``): four instructions the normal
+    path's copy does not have, so the copies are matched with that return counted."""
+    outcome = round_trip_generated(generated_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail

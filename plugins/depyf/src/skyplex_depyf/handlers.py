@@ -272,8 +272,11 @@ def _copy_size(executor: Any, normal: int, handler: int, cleanup: int, waiting: 
     # a ``return`` in the handler's copy first drops the exception (SWAP, POP_TOP, SWAP, POP_EXCEPT):
     # four instructions the normal path's copy does not have
     leaving = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "RETURN_VALUE"]
+    # (inside a loop the return drops the loop's iterator after that, as the normal copy does too)
+    leaving_loop = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT", "SWAP", "POP_TOP", "RETURN_VALUE"]
     returns_in_final = sum(1 for k in range(handler + 1, final_end)
-                           if [x.opname for x in ins[k:k + 5]] == leaving)
+                           if [x.opname for x in ins[k:k + 5]] == leaving
+                           or [x.opname for x in ins[k:k + 7]] == leaving_loop)
     # ``return <constant>``, ``break`` and ``continue`` drop it first (POP_TOP, POP_EXCEPT): two more;
     # an ``except`` clause of a try nested there pops its exception the same way after its type test
     # (a ``with`` nested there pops its exception, then its exit's result, the same way: not a leaving)
