@@ -126,6 +126,7 @@ def test_plot_command_redraws_a_finished_sweep(sweep_dir, tmp_path):
     (["-k", "99"], "k=99 needs 99 distractor documents"),
     (["--test-p", "2"], "test_p=2.0 is outside [0, 1]"),
     (["--metric", "accuracy"], "--metric 'accuracy' is not a raft score"),
+    (["--metric", "supported@oracle"], "--metric 'supported@oracle' is not a raft score of a sweep"),
     (["--rank", "0"], "r=0 must be at least 1"),
     (["--limit", "0"], "must be at least 1"),
 ])
@@ -142,6 +143,7 @@ def test_bad_knob_values_are_one_line_exit_2(tmp_path, args, message):
     (["--results", "MISSING"], "no such file"),
     (["--results", "NOTSWEEP"], "not a sweep's sweep.json"),
     (["--results", "NOTSWEEP", "--metric", "nope"], "--metric 'nope' is not a raft score"),
+    (["--results", "NOTSWEEP", "--metric", "supported"], "--metric 'supported' is not a raft score of a sweep"),
 ])
 def test_plot_bad_input_is_one_line_exit_2(tmp_path, args, message):
     (tmp_path / "not.json").write_text('{"cells": [{"p": 1}]}')
