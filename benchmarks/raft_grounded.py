@@ -59,6 +59,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                 ("--dev-entities", int, 60), ("--dev-limit", int, 54), ("--max-false", float, 0.05)]:
         parser.add_argument(flag, type=kind, default=default)
     parser.add_argument("--curriculum", action="store_true", help="build and train as raft_abstain.py --curriculum")
+    parser.add_argument("--train-siblings", action="store_true",
+                        help="also train on the train entities written one fact per document with sibling distractors "
+                        "(the held-out entities never), the same steps")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--keep", type=Path, required=True, help="the datasets and the tuned model go here")
@@ -108,10 +111,15 @@ def splits(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Path],
         k=args.k, p=args.p, test_p=args.test_p, distractors="bm25", test_fraction=args.test_fraction,
         seed=args.seed, abstain=True, curriculum=args.curriculum))
     train_path = work / "fictional.jsonl"
-    write_jsonl([e for e in examples if e.split == "train"], train_path)
-    write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))
     held_out = {e.question.oracle_id for e in examples if e.split == "test"}
     held_titles = {c.title for c in chunks if c.id in held_out}
+    train = [e for e in examples if e.split == "train"]
+    if args.train_siblings:  # the train entities' facts, one per document, their siblings as distractors
+        facts = _only(fictional_corpus(args.entities, args.seed, layout="facts"), {c.title for c in chunks} - held_titles)
+        train += build_examples(*facts, RaftOptions(k=args.k, p=args.p, distractors="siblings", test_fraction=0.0,
+                                                    seed=args.seed, abstain=True))[0]
+    write_jsonl(train, train_path)
+    write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))
     siblings = RaftOptions(k=args.k, p=args.test_p, distractors="siblings", test_fraction=0.0, seed=args.seed,
                            abstain=True)
     tests = {"namesakes": held_out_path(train_path),
