@@ -208,3 +208,23 @@ def test_a_return_in_a_finally_body_inside_a_loop_round_trips(body):
     path's copy does not have, so the copies are matched with that return counted."""
     outcome = round_trip_generated(generated_function(body), INPUTS)
     assert outcome.outcome == "ok", outcome.detail
+
+
+LEAVING_LAST = {
+    "if return ending the body": "    try:\n        if a > 1:\n            return 10 // b\n    finally:\n        y = a\n",
+    "if break ending the body": ("    for i in range(3):\n        try:\n            if i == a:\n                break\n"
+                                 "        finally:\n            y += i\n"),
+    "if continue ending the body": ("    for i in range(3):\n        try:\n            if i == a:\n"
+                                    "                continue\n        finally:\n            y += i\n"),
+    "if return before more statements": ("    try:\n        if a > 1:\n            return a\n        x = 10 // b\n"
+                                         "    finally:\n        y = a\n"),
+}
+
+
+@pytest.mark.parametrize("body", list(LEAVING_LAST.values()), ids=list(LEAVING_LAST))
+def test_a_try_body_ending_in_an_if_that_leaves_round_trips(body):
+    """``try: if c: return v`` then ``finally``: the return and its copy of the finally body stand
+    past the protected range, and the test jumps over them to the normal path's copy, which is
+    where the body ends."""
+    outcome = round_trip_generated(generated_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail

@@ -360,6 +360,13 @@ def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protec
 
 def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, stmts: list) -> int:
     protected = _protected_end(executor, entry)
+    ins = executor.instrs
+    # a body ending in ``if c: return v``: the return (behind its copy of the finally body) stands
+    # outside the protected range, and the test jumps past it to the normal path's copy
+    past = [executor.target(x) for x in ins[i:protected] if x.opcode in _JUMP_CODES
+            and protected < executor.target(x) < handler]
+    if past and ins[max(past) - 1].opname in ("RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD"):
+        protected = max(past)
     _mark_inlined_finals(executor, i, entry, handler, protected)
     body, rest = executor.block(i, protected, stack)
     returns = None
