@@ -103,7 +103,8 @@ CONSTRUCTS = {
                           "        if a > b:\n            x *= a\n    y = a\n    return x, y\n"),
     # a try/except/else ending an if arm with an else: 3.11 put the handler after the arm's closing jump
     "try_else_ending_if_arm": ("def f(a, b):\n    y = z = 0\n    if a > b:\n        try:\n            y = a // b\n"
-                               "        except ZeroDivisionError:\n            pass\n        else:\n            y += 2\n"
+                               "        except ZeroDivisionError:\n            pass\n        else:\n"
+                               "            y += 2\n"
                                "    else:\n        z -= 2\n    return a, b, y, z\n"),
     # an if arm that passes ending a finally body: 3.12 copies the handler's re-raise into the arm
     "passing_arm_ending_finally": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
@@ -257,8 +258,9 @@ def mutate(name: str) -> None:
 
         def broken_shared(stream: list, entries: list) -> list:
             out = real_shared(stream, entries)
-            return [ins._replace(argval=stream[k + 1].offset) if old.opname == "RERAISE" and ins.opname == "JUMP_FORWARD"
-                    else ins for k, (ins, old) in enumerate(zip(out, stream))]
+            return [ins._replace(argval=stream[k + 1].offset)
+                    if old.opname == "RERAISE" and ins.opname == "JUMP_FORWARD" else ins
+                    for k, (ins, old) in enumerate(zip(out, stream))]
 
         versions.share_reraises = broken_shared
     elif name != "none":

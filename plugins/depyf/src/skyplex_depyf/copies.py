@@ -92,7 +92,8 @@ def share_exit_copies(stream: list, entries: list) -> list:
             if stream[p].offset < cold or any(_is_jump(ins) or ins.opname in _ENDS for ins in stream[p:q]):
                 continue
             copy = [_key(ins) for ins in stream[p:q + 1]]
-            if None in copy or not _self_contained(stream[p:q + 1]) or any(ins.offset in targets for ins in stream[p + 1:q + 1]):
+            if (None in copy or not _self_contained(stream[p:q + 1])
+                    or any(ins.offset in targets for ins in stream[p + 1:q + 1])):
                 continue
             w = _statement_end(stream, entries, cold, stream[p].offset)
             original = w if (w is not None and w + n <= len(stream) and stream[w + n - 1].offset < cold

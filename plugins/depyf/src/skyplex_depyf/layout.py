@@ -8,7 +8,14 @@ Moving blocks changes no behaviour when every jump keeps its target, fall-throug
 and each instruction keeps its handler: offsets are then renumbered in the new order, the exception
 table is rebuilt from each instruction's handler, and jump names follow their new direction. When
 the layout is not the one described (a jump from normal code into the moved part, a block that falls
-into it) nothing moves, and the rules refuse what they cannot read."""
+into it) nothing moves, and the rules refuse what they cannot read.
+
+Where a handler goes: before the instruction it jumps back to; after the jump that closes an
+enclosing ``if`` arm (or, for a ``try`` whose ``else`` clause or body ends the arm in a ``return``,
+where the next arm starts); after a ``with`` body's final ``return``; after the normal path's copy of
+a ``finally`` body (also for a ``finally`` around a ``try/except``, whose handler guards only the
+except clauses since 3.12); and, for a ``try`` that always returns, where it already is, before the
+code after the statement that only the handler reaches."""
 
 from __future__ import annotations
 
@@ -90,7 +97,6 @@ def _without_arm_end_nops(stream: list, landings: list[int], removed: dict[int, 
     """The ``NOP`` 3.12 keeps at the end of an ``if`` arm in the normal path's copy of a ``finally``
     body, whose test jumps past it to the jump over the handler: 3.11 had none (the arm's test
     landed on that jump), and a ``NOP`` does nothing. Each removed one is recorded in ``removed``."""
-    position = {ins.offset: n for n, ins in enumerate(stream)}
     targets = {ins.argval for ins in stream if _is_jump(ins)}
     drop: set[int] = set()
     for land in landings:

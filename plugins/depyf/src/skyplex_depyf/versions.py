@@ -16,7 +16,10 @@ The rules, by version:
   exits past them); ``CALL_INTRINSIC_1`` of a former instruction is that instruction; the handlers
   every generator and ``await`` gained (``STOPITERATION_ERROR``, ``CLEANUP_THROW``) are dropped with
   their table entries; and an inlined comprehension (PEP 709) becomes a call of a comprehension code
-  object again, its saved and restored loop variables dropped.
+  object again, its saved and restored loop variables dropped; the ``NOP`` 3.12 keeps where a loop's
+  bottom test falls out is dropped; a small returning block the compiler copied into an ``except``
+  clause is a jump to the code after the ``try`` again (:mod:`.copies`); and a re-raise copied into a
+  ``finally`` handler's ``if`` arm falls into or jumps to the handler's own (:mod:`.tails`).
 - 3.13 adds: ``TO_BOOL`` disappears; the two-name superinstructions are split; ``CALL_KW`` is
   ``KW_NAMES`` + ``CALL``; ``MAKE_FUNCTION`` + ``SET_FUNCTION_ATTRIBUTE`` is one ``MAKE_FUNCTION``
   with flags; ``CONVERT_VALUE``/``FORMAT_SIMPLE``/``FORMAT_WITH_SPEC`` are ``FORMAT_VALUE``; and
@@ -36,7 +39,8 @@ from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import close_threaded_arms, drop_twin_reraises, share_reraises, share_branch_ends, share_with_continuations, thread_with_exits
+from .tails import (close_threaded_arms, drop_twin_reraises, share_branch_ends, share_reraises,
+                    share_with_continuations, thread_with_exits)
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
