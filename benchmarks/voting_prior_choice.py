@@ -21,6 +21,9 @@ against the held-out empirical curve (MAE over K = 1..100, points), beside:
   as its distribution), so it carries its own sampling error; no estimator can be expected to beat
   this figure on average.
 
+``--tasks`` defaults to the three tasks the choice was made on; ``letters`` is the task held out of
+it (measured and committed first, run once after ``auto`` was fixed).
+
     .venv/bin/python benchmarks/voting_prior_choice.py [--tasks digits,sequences,extremes] [--ms 4,8,10,16] [--draws 3]
 """
 
