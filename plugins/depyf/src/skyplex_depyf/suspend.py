@@ -160,6 +160,12 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
             raise executor.refuse(ins[k], "with: return of an unknown shape")
         stmts.append(With(items, body + [Return(returns)], is_async))
         return after
+    if (k == handler - 1 and ins[k].opname == "JUMP_BACKWARD" and executor.loops
+            and executor.target(ins[k]) == executor.loops[-1].head):
+        # a body ending in ``continue``: the exit call is followed by the jump to the loop's head
+        # (a with merely ending the loop body keeps its forward jump to the loop's back-jump)
+        stmts.append(With(items, body + [Line("continue")], is_async))
+        return after
     stmts.append(With(items, body or [Line("pass")], is_async))
     if k == handler - 1 and ins[k].opname == "JUMP_FORWARD" and executor.target(ins[k]) == after:
         return after
