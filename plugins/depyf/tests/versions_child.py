@@ -110,6 +110,11 @@ CONSTRUCTS = {
     "passing_arm_ending_finally": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n"
                                    "        if a > b:\n            pass\n        else:\n            x *= b or a\n"
                                    "    y = a\n    return x, y\n"),
+    # an except clause in a while loop that continues on one path and falls out of the try on the
+    # other: 3.11 put the handler before the loop's bottom test, where the try ends
+    "try_in_while_continuing": ("def f(a, b):\n    k = 0\n    while k < 2:\n        k += 1\n        try:\n"
+                                "            b = a // b\n        except ZeroDivisionError:\n            if a:\n"
+                                "                continue\n    return k, b\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -263,6 +268,16 @@ def mutate(name: str) -> None:
                     for k, (ins, old) in enumerate(zip(out, stream))]
 
         versions.share_reraises = broken_shared
+    elif name == "onward_exit":  # the handler's way back read one instruction past where it goes
+        from skyplex_depyf import layout
+
+        real_onward = layout._onward_exit
+
+        def broken_onward(exits: Any, start: int) -> Any:
+            found = real_onward(exits, start)
+            return None if found is None else found + 2
+
+        layout._onward_exit = broken_onward
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

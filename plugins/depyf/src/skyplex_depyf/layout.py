@@ -146,10 +146,10 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
     if not protected:
         return None
     end = max(e.end for e in protected)
-    if exits and exits.most_common(1)[0][0] >= min(e.start for e in protected):
-        after = _past_jump_over(stream, position, end, exits.most_common(1)[0][0], cold,
-                                min(e.start for e in protected))
-        return exits.most_common(1)[0][0] if after is None else after
+    onward = _onward_exit(exits, min(e.start for e in protected))
+    if onward is not None:
+        after = _past_jump_over(stream, position, end, onward, cold, min(e.start for e in protected))
+        return onward if after is None else after
     if end not in position or end >= cold:
         return None
     if exits:  # it goes back to a loop's head (a continue): 3.11 put it after the body's own back-jump
@@ -179,6 +179,13 @@ def _carried_on(group: list, stream: list, position: dict, end: int, cold: int) 
     carries = any(ins.opname == "JUMP_FORWARD" and ins.argval in inside and inside[ins.argval] > 0
                   and group[inside[ins.argval] - 1].opname == "RERAISE" for ins in group)
     return cold if carries else None
+
+
+def _onward_exit(exits: Counter, start: int) -> int | None:
+    """The handler's most used way back at or past the protected code's ``start``: where the
+    statement ends, not a ``continue`` back to a loop's head (which a handler may also take)."""
+    onward = Counter({target: n for target, n in exits.items() if target >= start})
+    return onward.most_common(1)[0][0] if onward else None
 
 
 def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int, start: int) -> int | None:
