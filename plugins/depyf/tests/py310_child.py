@@ -44,6 +44,13 @@ CONSTRUCTS_310 = {
                                 "        b += 1\n    return x, b\n"),
     "assert_and_raise": ("def f(a, b):\n    assert a is not None, 'a'\n    if b is None:\n        raise ValueError(b)\n"
                          "    return not a, -b, ~a\n"),
+    "match_none_before_other_cases": ("def f(a, b):\n    r = 0\n    match a:\n        case None:\n            r = 1\n"
+                                      "        case True:\n            r = 2\n        case _:\n            r = -1\n"
+                                      "    return r\n"),
+    "match_or_pattern_returning": ("def f(a, b):\n    r = 0\n    match a % 5:\n        case 0 | 1 | 3:\n"
+                                   "            r = 1\n            return r\n    return r + b\n"),
+    "match_class_patterns": ("def f(a, b):\n    r = 0\n    match a:\n        case int():\n            r = 1\n"
+                             "        case str():\n            r = 2\n    return r\n"),
 }
 
 
@@ -127,6 +134,52 @@ def mutate(name: str) -> None:
     elif name == "owners":  # a method's class read one level too shallow: its nested names differ
         real_owners = py310.owning_classes
         py310.owning_classes = lambda code: real_owners(code)[1:]
+    elif name == "match_flags":  # a class or keys pattern's failure read as its success
+        real_rewrite = py310._Reader310.rewrite
+
+        def inverted(self: py310._Reader310, k: int, as_copy: bool = False) -> tuple[list, int]:
+            made, step = real_rewrite(self, k, as_copy)
+            if self.instrs[k].opname in ("MATCH_CLASS", "MATCH_KEYS"):
+                for item in made:
+                    if item.ins.opname == "POP_JUMP_FORWARD_IF_NONE":
+                        item.ins = item.ins._replace(opname="POP_JUMP_FORWARD_IF_NOT_NONE")
+            return made, step
+
+        py310._Reader310.rewrite = inverted
+    elif name == "none_tests":  # ``case None`` read as a test for anything but None
+        real_rewrite = py310._Reader310.rewrite
+
+        def negated(self: py310._Reader310, k: int, as_copy: bool = False) -> tuple[list, int]:
+            made, step = real_rewrite(self, k, as_copy)
+            for item in made:
+                if item.ins.opname == "POP_JUMP_FORWARD_IF_NOT_NONE":
+                    item.ins = item.ins._replace(opname="POP_JUMP_FORWARD_IF_NONE")
+            return made, step
+
+        py310._Reader310.rewrite = negated
+    elif name == "match_exits":  # the block after a match statement moved one instruction short
+        from skyplex_depyf import py310_copies
+
+        real_exit = py310_copies.Copies.match_exit
+
+        def short_exit(self: py310_copies.Copies) -> tuple[int, int] | None:
+            found = real_exit(self)
+            return None if found is None else (found[0] + 1, found[1])
+
+        py310_copies.Copies.match_exit = short_exit
+    elif name == "copy_chains":  # a copy of a copy jumps to that copy, not where it jumps
+        from skyplex_depyf import py310_copies
+
+        real_copies = py310_copies.Copies.exit_copies
+
+        def first_copy(self: py310_copies.Copies) -> dict:
+            found = real_copies(self)
+            starts = sorted(found)
+            for a, b in zip(starts, starts[1:]):
+                found[a] = (found[a][0], self.instrs[b].offset)
+            return found
+
+        py310_copies.Copies.exit_copies = first_copy
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -16,6 +16,11 @@ What 3.10 spells differently, and its 3.11 spelling:
 - ``MAKE_FUNCTION`` popped a qualified name 3.11 reads from the code object: its load is dropped.
 - generators: ``GEN_START`` is ``RETURN_GENERATOR; POP_TOP``, a ``yield`` is followed by ``RESUME``,
   and ``YIELD_FROM`` is 3.11's ``SEND`` loop.
+- match statements: ``MATCH_CLASS``/``MATCH_KEYS`` pushed a success flag that ``POP_JUMP_IF_FALSE``
+  tests; 3.11 tests the attributes or values for None (``COPY 1; POP_JUMP_FORWARD_IF_NONE``). A
+  ``case None`` test ``DUP_TOP; LOAD_CONST None; IS_OP 0; POP_JUMP_IF_FALSE`` is 3.11's
+  ``COPY 1; POP_JUMP_FORWARD_IF_NOT_NONE``. The block after the statement, which 3.10 leaves where a
+  failed pattern falls into it, goes after the cases (:meth:`.py310_copies.Copies.match_exit`).
 
 Every rewrite keeps what the code does; the source is proven by recompiling it under 3.10 and
 comparing the bytecode, so a rewrite that went wrong can only make a function refused. 3.10 has no
@@ -204,9 +209,19 @@ class _Reader310(Blocks, Copies):
         self.plan()
         out: list[_Out] = []
         pending: list[int] = []  # offsets of dropped instructions: jumps there land on the next one kept
-        for part in self.layout():
+        parts = self.layout()
+        moved = self.match_exit()
+        if moved is not None and parts == [("range", 0, len(self.instrs))]:
+            a, r = moved  # read after the cases; a jump to it where it stood
+            parts = [("range", 0, a), ("hop", a), ("range", r + 1, len(self.instrs)), ("range", a, r + 1)]
+        for part in parts:
             if part[0] == "ends":
                 out += self.statement_ends(part[1])
+                continue
+            if part[0] == "hop":
+                ins = self.instrs[part[1]]
+                out.append(_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0),
+                                target=ins.offset, state=self.state[part[1]]))
                 continue
             k, hi = part[1], part[2]
             first = len(out)
@@ -369,6 +384,20 @@ class _Reader310(Blocks, Copies):
             made += [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr="")),  # a chained comparison's copy
                      _Out(_as(nxt, "COPY", arg=2, argval=2, argrepr=""))]
             return made, 2
+        elif op in ("MATCH_CLASS", "MATCH_KEYS") and self.match_test(k + 1):
+            # 3.10 pushes a success flag above the attributes or values (None on failure); 3.11 does not
+            # and tests them for None instead
+            jump = self.instrs[k + 1]
+            made += [_Out(ins), _Out(_as(jump, "COPY", arg=1, argval=1, argrepr="")),
+                     _Out(_as(jump, "POP_JUMP_FORWARD_IF_NONE"), target=jump.argval)]
+            return made, 2
+        elif (op == "DUP_TOP" and self.match_test(k + 3) and [(x.opname, x.argval) for x in self.instrs[k + 1:k + 3]]
+              == [("LOAD_CONST", None), ("IS_OP", 0)] and not any(self.is_target(x) for x in self.instrs[k + 1:k + 3])):
+            # ``case None`` before the last case: 3.11's peephole pass makes the test one jump
+            jump = self.instrs[k + 3]
+            made += [_Out(_as(ins, "COPY", arg=1, argval=1, argrepr="")),
+                     _Out(_as(jump, "POP_JUMP_FORWARD_IF_NOT_NONE"), target=jump.argval)]
+            return made, 4
         elif op in t["copies"]:
             made += [_Out(_as(ins, "COPY", arg=n, argval=n, argrepr="")) for n in t["copies"][op]]
         elif op in t["rotations"] or op == "ROT_N":
@@ -394,6 +423,10 @@ class _Reader310(Blocks, Copies):
         else:
             made.append(_Out(ins))
         return made, 1
+
+    def match_test(self, k: int) -> bool:
+        """Whether ``k`` is a ``POP_JUMP_IF_FALSE`` no jump lands on (a pattern's test)."""
+        return k < len(self.instrs) and self.instrs[k].opname == "POP_JUMP_IF_FALSE" and not self.is_target(self.instrs[k])
 
     def is_target(self, ins: dis.Instruction) -> bool:
         return any(x.opcode in _JUMP_OPCODES and x.argval == ins.offset for x in self.instrs)
@@ -453,4 +486,5 @@ def _as(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
 
 
 _JUMP_NAMES = {"JUMP_FORWARD", "JUMP_BACKWARD", "POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_FORWARD_IF_TRUE",
-               "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "FOR_ITER", "SEND", "JUMP_BACKWARD_NO_INTERRUPT"}
+               "JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "FOR_ITER", "SEND", "JUMP_BACKWARD_NO_INTERRUPT",
+               "POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_FORWARD_IF_NOT_NONE"}

@@ -47,7 +47,42 @@ class Copies:
                         and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))):
                     found[a] = (r, self.instrs[b].offset)
                     break
+        # a copy of a copy jumps where that copy jumps: 3.11 threads a jump to a jump
+        start_of = {self.instrs[a].offset: a for a in found}
+        for a, (r, target) in found.items():
+            seen = {a}
+            while target in start_of and start_of[target] not in seen:
+                seen.add(start_of[target])
+                target = found[start_of[target]][1]
+            found[a] = (r, target)
         return found
+
+    def match_exit(self) -> tuple[int, int] | None:
+        """(first, last index) of the block after a ``match`` statement that 3.10 left where a failed
+        pattern falls into it, before the bodies of the cases (3.11 puts it after them, where the
+        failed pattern jumps): a short run of one line ending in ``return``, entered at its start,
+        whose line is later than every line after it, and no copy of it later."""
+        if any(ins.opname in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") for ins in self.instrs):
+            return None
+        lines = self.lines()
+        targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
+        copied = {target for _, target in self.copies.values()}
+        for r, ins in enumerate(self.instrs):
+            line = lines.get(ins.offset)
+            if ins.opname != "RETURN_VALUE" or line is None or r + 1 == len(self.instrs):
+                continue
+            a = r
+            while a > 0 and lines.get(self.instrs[a - 1].offset) == line and self.instrs[a].offset not in targets:
+                a -= 1
+            if (a == 0 or r - a >= _MAX_COPY or lines.get(self.instrs[a - 1].offset) == line or a in self.copies
+                    or self.instrs[a].offset in copied
+                    or any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))
+                    or self.instrs[a - 1].opname in ("JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE")):
+                continue
+            later = [lines.get(x.offset) for x in self.instrs[r + 1:]]
+            if all(n is not None and n < line for n in later):
+                return a, r
+        return None
 
     def lines(self) -> dict[int, int | None]:
         """The line of each instruction's offset (None where the compiler gave it none)."""
