@@ -55,3 +55,37 @@ def test_with_bodies_in_loops_round_trip_or_are_refused(loop, bind, ending, befo
     assert outcome.outcome in ("ok", "refused"), outcome.detail
     if ending == "continue" and not after_with:
         assert outcome.outcome == "ok", outcome.detail
+
+
+IN_EXCEPT = {
+    "return in a with in an except clause": (
+        f"    try:\n        x = 10 // a\n    except ZeroDivisionError:\n        with {NULL}(b) as w:\n"
+        "            if w:\n                return (w, x)\n            y = 3\n"),
+    "with an as name": (
+        f"    try:\n        x = 10 // a\n    except ZeroDivisionError as err:\n        with {NULL}(b):\n"
+        "            if b > 2:\n                return b\n        z = 1\n"),
+    "returning an expression": (
+        f"    try:\n        x = 10 // a\n    except (ZeroDivisionError, TypeError):\n        with {NULL}(b) as w:\n"
+        "            return w * 2 + x\n"),
+}
+
+
+@pytest.mark.parametrize("body", list(IN_EXCEPT.values()), ids=list(IN_EXCEPT))
+def test_a_return_from_a_with_inside_an_except_clause_round_trips(body):
+    """The return calls ``__exit__`` with the value set aside, then drops the clause's exception
+    from under the value (``SWAP 2; POP_EXCEPT``, with an ``as`` name's clean-up) and returns."""
+    outcome = round_trip_generated(generated_function(body), INPUTS)
+    assert outcome.outcome == "ok", outcome.detail
+
+
+def test_a_return_moved_out_of_the_with_is_told_apart():
+    """Mutation: the same return placed after the ``with`` (exit first, then return) compiles to
+    other code, which the recompile check refuses."""
+    namespace: dict = {}
+    exec(generated_function(IN_EXCEPT["returning an expression"]), namespace)
+    result = decompile(namespace["generated"])
+    assert result.ok, result.refusal
+    lines = result.source.splitlines()
+    k = next(n for n, line in enumerate(lines) if line.strip().startswith("return (w"))
+    moved = lines[:k] + ["            pass", lines[k][4:]] + lines[k + 1:]
+    assert check_equivalent(namespace["generated"].__code__, "\n".join(moved) + "\n") is not None

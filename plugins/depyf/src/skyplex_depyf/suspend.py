@@ -53,6 +53,13 @@ def leave_with(executor: Any, i: int, stack: list) -> None:
     if following[:1] == ["RETURN_VALUE"] and stack:
         stack[-1] = _kept_aside(stack[-1])
         return
+    cleanup = ["LOAD_CONST", "STORE_FAST", "DELETE_FAST"]  # an ``as`` name's clean-up, when there is one
+    returning = _names(executor, i + 3, i + 4) == ["RETURN_VALUE"] or _names(executor, i + 3, i + 7) == cleanup + [
+        "RETURN_VALUE"]
+    if following == ["SWAP", "POP_EXCEPT"] and returning and len(stack) >= 2 and ins[i + 1].arg == 2:
+        # a return inside an except clause: the value goes under the clause's exception, which is dropped
+        stack[-1] = _kept_aside(stack[-1])
+        return
     if following == ["LOAD_CONST", "RETURN_VALUE"] or following[:1] in (["JUMP_FORWARD"], ["JUMP_BACKWARD"]):
         return
     raise executor.refuse(ins[i], "with statement left early of an unknown shape")
@@ -156,7 +163,9 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
     after = handler + len(handler_shape)
     k = protected + len(exit_call)
     if returns is not None:
-        if ins[k].opname != "RETURN_VALUE" or k + 1 != handler:
+        leaving = _names(executor, k, handler)  # inside an except clause the return drops its exception
+        if leaving not in (["RETURN_VALUE"], ["SWAP", "POP_EXCEPT", "RETURN_VALUE"],
+                           ["SWAP", "POP_EXCEPT", "LOAD_CONST", "STORE_FAST", "DELETE_FAST", "RETURN_VALUE"]):
             raise executor.refuse(ins[k], "with: return of an unknown shape")
         stmts.append(With(items, body + [Return(returns)], is_async))
         return after
