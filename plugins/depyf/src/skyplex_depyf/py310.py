@@ -37,6 +37,7 @@ from typing import Any
 from .opcodes import table_for
 from .py310_blocks import Blocks, Entry
 from .py310_copies import Copies
+from .py310_match import Parts
 from .symbolic import Refusal
 
 _JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
@@ -85,7 +86,7 @@ class _Out:
         self.ins, self.origins, self.key, self.target, self.state = ins, [], key, target, state
 
 
-class _Reader310(Blocks, Copies):
+class _Reader310(Blocks, Copies, Parts):
     def __init__(self, code: types.CodeType) -> None:
         self.code = code
         self.table = table_for((3, 10))
@@ -154,6 +155,7 @@ class _Reader310(Blocks, Copies):
         self.dropped: set[int] = set()  # qualified names loaded for MAKE_FUNCTION
         self.self_calls: set[int] = set()  # comprehension calls: no NULL, the iterator stands for self
         self.copies = self.exit_copies()  # start index -> (end index, offset of the block copied)
+        self.plan_parts()
         for c, ins in enumerate(self.instrs):
             op = ins.opname
             if op == "MAKE_FUNCTION" and c >= 2:
@@ -227,6 +229,7 @@ class _Reader310(Blocks, Copies):
             first = len(out)
             while k < hi:
                 out += self.statement_ends(k)
+                out += self.pops_before(k, _Out, _as)
                 made, step = self.rewrite(k)
                 pending += [ins.offset for ins in self.instrs[k:k + step]]
                 for item in made:
@@ -354,7 +357,7 @@ class _Reader310(Blocks, Copies):
         if k in self.tail_jumps and not as_copy:  # a copy of the block after a try statement
             last, target = self.tail_jumps[k]
             return [_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0), target=target)], last - k + 1
-        block = self.block_rewrite(k)
+        block = self.block_rewrite(k) or self.parts_rewrite(k, _Out, _as)
         if block is not None:
             return block
         if self.block_ops.get(k, ("",))[0] == "push":  # a finally handler saves the exception first

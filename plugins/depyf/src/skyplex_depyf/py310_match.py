@@ -1,0 +1,101 @@
+"""CPython 3.10's reading of a class or mapping pattern's parts, as 3.11's, for :mod:`.py310`.
+
+After ``MATCH_CLASS`` or ``MATCH_KEYS`` succeeds, 3.10 keeps the tuple of attributes or values and
+reads each part it tests by index (``DUP_TOP; LOAD_CONST i; BINARY_SUBSCR``), skipping wildcards;
+every failing test jumps to one clean-up that pops the tuple, and the tuple is popped once the parts
+match. 3.11 unpacks the tuple (``UNPACK_SEQUENCE n``), tests the parts in order, pops a wildcard's
+value, and a failing test jumps into a run of ``POP_TOP`` at the point that pops the parts left
+unread. Only parts that are a literal or a singleton are rewritten (no captures, no nested pattern);
+anything else is left as it is, refused by the pattern rules."""
+
+from __future__ import annotations
+
+import dis
+from typing import Any
+
+#: the tests of a part that is a literal (``==``) or a singleton (``is``)
+_LEAF_TESTS = {"COMPARE_OP", "IS_OP"}
+_ENDS = {"JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE", "RAISE_VARARGS", "RERAISE"}
+
+
+class Parts:
+    """The part rules of :class:`skyplex_depyf.py310._Reader310` (its ``instrs``, ``at``)."""
+
+    instrs: list
+    at: dict
+
+    def plan_parts(self) -> None:
+        """Find each class or mapping pattern whose parts 3.10 read by index, and where its failing
+        tests need pops 3.10 did not emit."""
+        self.unpacks: dict[int, tuple[int, int, dict[int, tuple], int]] = {}  # first index -> (last, n, parts, F)
+        self.extra_pops: dict[int, int] = {}  # index of a clean-up -> POP_TOPs 3.11 runs before it
+        targets = {ins.argval for ins in self.instrs if ins.opcode in set(dis.hasjrel) | set(dis.hasjabs)}
+        for k, ins in enumerate(self.instrs):
+            if ins.opname not in ("MATCH_CLASS", "MATCH_KEYS") or k < 1 or k + 2 >= len(self.instrs):
+                continue
+            test, names = self.instrs[k + 1], self.instrs[k - 1]
+            if test.opname != "POP_JUMP_IF_FALSE" or test.offset in targets or not isinstance(names.argval, tuple):
+                continue
+            n = len(names.argval) + (ins.arg if ins.opname == "MATCH_CLASS" else 0)
+            found = self.read_parts(k + 2, n, test.argval, targets)
+            fail = self.at.get(test.argval)
+            if found is None or fail is None or self.instrs[fail].opname != "POP_TOP":
+                continue
+            last, parts = found
+            extra = max(0, n - 2)
+            if extra and (self.instrs[fail - 1].opname not in _ENDS or self.extra_pops.get(fail, extra) != extra):
+                continue  # the extra pops could be fallen into, or another pattern wants other pops
+            if extra:
+                self.extra_pops[fail] = extra
+            self.unpacks[k + 2] = (last, n, parts, fail)
+
+    def read_parts(self, p: int, n: int, fail: int, targets: set) -> tuple[int, dict[int, tuple]] | None:
+        """(index of the tuple's ``POP_TOP``, {part index: (constant instruction, test instruction)})
+        of the parts read from ``p``; None when they are not all literals or singletons."""
+        parts: dict[int, tuple] = {}
+        ins = self.instrs
+        while p + 5 < len(ins) and ins[p].opname == "DUP_TOP":
+            run = ins[p:p + 6]
+            if ([x.opname for x in run[1:3]] != ["LOAD_CONST", "BINARY_SUBSCR"] or run[3].opname != "LOAD_CONST"
+                    or run[4].opname not in _LEAF_TESTS or run[5].opname != "POP_JUMP_IF_FALSE" or run[5].argval != fail
+                    or any(x.offset in targets for x in run)):
+                return None
+            index = run[1].argval
+            if not isinstance(index, int) or not 0 <= index < n or any(index <= i for i in parts):
+                return None
+            if run[4].opname == "IS_OP" and (run[4].arg != 0 or run[3].argval not in (None, True, False)):
+                return None
+            if run[4].opname == "COMPARE_OP" and run[4].argval != "==":
+                return None
+            parts[index] = (run[3], run[4])
+            p += 6
+        if not parts or p >= len(ins) or ins[p].opname != "POP_TOP" or ins[p].offset in targets:
+            return None
+        return p, parts
+
+    def parts_rewrite(self, k: int, out_type: Any, as_: Any) -> tuple[list, int] | None:
+        """3.11's unpacking and tests for the parts 3.10 read by index from ``k``, if it is such a run."""
+        if k not in self.unpacks:
+            return None
+        last, n, parts, fail = self.unpacks[k]
+        first = self.instrs[k]
+        bare = dict(arg=None, argval=None, argrepr="")
+        made = [out_type(as_(first, "UNPACK_SEQUENCE", arg=n, argval=n, argrepr=""))]
+        for i in range(n):
+            if i not in parts:
+                made.append(out_type(as_(first, "POP_TOP", **bare)))  # a wildcard's value
+                continue
+            const, test = parts[i]
+            shift = i + 2 - n  # where in the pops 3.10 emitted this failure lands
+            target: Any = ("pops", self.instrs[fail].offset, i) if shift < 0 else self.instrs[fail + shift].offset
+            if test.opname == "IS_OP" and const.argval is None:  # 3.11's peephole pass: one jump
+                made.append(out_type(as_(test, "POP_JUMP_FORWARD_IF_NOT_NONE"), target=target))
+                continue
+            made += [out_type(const), out_type(test), out_type(as_(test, "POP_JUMP_FORWARD_IF_FALSE"), target=target)]
+        return made, last - k + 1
+
+    def pops_before(self, k: int, out_type: Any, as_: Any) -> list:
+        """The pops 3.11 runs before the clean-up at ``k`` for the parts a failed test left unread."""
+        ins = self.instrs[k]
+        return [out_type(as_(ins, "POP_TOP", arg=None, argval=None, argrepr=""), key=("pops", ins.offset, m))
+                for m in range(self.extra_pops.get(k, 0))]
