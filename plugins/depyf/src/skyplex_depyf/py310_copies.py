@@ -61,12 +61,11 @@ class Copies:
         """(first, last index) of the block after a ``match`` statement that 3.10 left where a failed
         pattern falls into it, before the bodies of the cases (3.11 puts it after them, where the
         failed pattern jumps): a short run of one line ending in ``return``, entered at its start,
-        whose line is later than every line after it, and no copy of it later."""
+        whose line is later than every line after it (the copies of it jump to it where it goes)."""
         if any(ins.opname in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") for ins in self.instrs):
             return None
         lines = self.lines()
         targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
-        copied = {target for _, target in self.copies.values()}
         for r, ins in enumerate(self.instrs):
             line = lines.get(ins.offset)
             if ins.opname != "RETURN_VALUE" or line is None or r + 1 == len(self.instrs):
@@ -75,7 +74,6 @@ class Copies:
             while a > 0 and lines.get(self.instrs[a - 1].offset) == line and self.instrs[a].offset not in targets:
                 a -= 1
             if (a == 0 or r - a >= _MAX_COPY or lines.get(self.instrs[a - 1].offset) == line or a in self.copies
-                    or self.instrs[a].offset in copied
                     or any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))
                     or self.instrs[a - 1].opname in ("JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE")):
                 continue
