@@ -205,3 +205,14 @@ def test_all_tie_counts_give_finite_scores_and_curves():
     law = fit_law(C, kmax=30, draws=0, components="stack")
     assert np.all(np.isfinite(law.curve)) and law.curve[0] == pytest.approx(0.5, abs=0.05)
     assert all(np.isfinite(v) for v in law.extras["stack"]["scores"].values())
+
+
+def test_grid_prior_takes_the_whole_tasks_abstain_rate():
+    # a fold without unparsable answers still gets the task's rate, so held-out ones are not impossible
+    C = _task(6, queries=30, m=6, abstain=0.0)
+    prior = fit_grid_prior(C, p_abstain=0.2)
+    np.testing.assert_allclose(prior.support[:, -1], 0.2)
+    assert np.all(np.isfinite(grid_posterior(prior, _task(7, queries=5, m=6, abstain=0.3))))
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InvalidInputError, match="p_abstain must be a probability"):
+            fit_grid_prior(C, p_abstain=bad)
