@@ -58,6 +58,10 @@ CONSTRUCTS_310 = {
     "match_class_parts": ("def f(a, b):\n    r = 0\n    match a:\n        case int(None):\n            r = 1\n"
                           "        case int(real=3):\n            r = 2\n        case complex(real=1, imag=True):\n"
                           "            r = 3\n    return r\n"),
+    "match_captured_parts": ("def f(a, b):\n    r = 0\n    match {'k': a % 2, 'j': b, 'i': a}:\n"
+                             "        case {'k': 0, 'j': v1, 'i': v2}:\n            r = (v1, v2)\n"
+                             "        case {'k': v0}:\n            r = v0\n    match b:\n"
+                             "        case complex(v3, imag=v4):\n            r = (r, v3, v4)\n    return r\n"),
 }
 
 
@@ -197,6 +201,21 @@ def mutate(name: str) -> None:
             self.unpacks = {k: (last, n, parts, fail + 1) for k, (last, n, parts, fail) in self.unpacks.items()}
 
         py310_match.Parts.plan_parts = late_fail
+    elif name == "captures":  # the captured values stored in the reverse order
+        from skyplex_depyf import py310_match
+
+        real_read = py310_match.Parts.read_parts
+
+        def reversed_stores(self: py310_match.Parts, p: int, n: int, fail: int, targets: set) -> tuple | None:
+            found = real_read(self, p, n, fail, targets)
+            if found is None:
+                return None
+            last, parts = found
+            captures = sorted(i for i, part in parts.items() if i >= 0 and len(part) == 1)
+            stores = [parts[i] for i in captures]
+            return last, {**parts, **dict(zip(captures, reversed(stores)))}
+
+        py310_match.Parts.read_parts = reversed_stores
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

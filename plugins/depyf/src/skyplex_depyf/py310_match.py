@@ -5,8 +5,9 @@ reads each part it tests by index (``DUP_TOP; LOAD_CONST i; BINARY_SUBSCR``), sk
 every failing test jumps to one clean-up that pops the tuple, and the tuple is popped once the parts
 match. 3.11 unpacks the tuple (``UNPACK_SEQUENCE n``), tests the parts in order, pops a wildcard's
 value, and a failing test jumps into a run of ``POP_TOP`` at the point that pops the parts left
-unread. Only parts that are a literal or a singleton are rewritten (no captures, no nested pattern);
-anything else is left as it is, refused by the pattern rules."""
+unread. Only parts that are a literal, a singleton or a capture (captures after every test, which
+3.10 moves below the pattern's values and stores last, 3.11 as it unpacks) are rewritten, no nested
+pattern; anything else is left as it is, refused by the pattern rules."""
 
 from __future__ import annotations
 
@@ -53,9 +54,20 @@ class Parts:
         """(index of the tuple's ``POP_TOP``, {part index: (constant instruction, test instruction)})
         of the parts read from ``p``; None when they are not all literals or singletons."""
         parts: dict[int, tuple] = {}
+        captured: list[int] = []
         ins = self.instrs
         while p + 5 < len(ins) and ins[p].opname == "DUP_TOP":
             run = ins[p:p + 6]
+            if ([x.opname for x in run[1:3]] == ["LOAD_CONST", "BINARY_SUBSCR"] and run[3].opname.startswith("ROT_")
+                    and not any(x.offset in targets for x in run[:4])):
+                index = run[1].argval  # a capture: 3.10 moves the value below the pattern's, stored at the end
+                if not isinstance(index, int) or not 0 <= index < n or any(index <= i for i in [*parts, *captured]):
+                    return None
+                captured.append(index)
+                p += 4
+                continue
+            if captured:
+                return None  # a test after a capture: 3.11 defers the store with swaps
             if ([x.opname for x in run[1:3]] != ["LOAD_CONST", "BINARY_SUBSCR"] or run[3].opname != "LOAD_CONST"
                     or run[4].opname not in _LEAF_TESTS or run[5].opname != "POP_JUMP_IF_FALSE" or run[5].argval != fail
                     or any(x.offset in targets for x in run)):
@@ -69,9 +81,24 @@ class Parts:
                 return None
             parts[index] = (run[3], run[4])
             p += 6
-        if not parts or p >= len(ins) or ins[p].opname != "POP_TOP" or ins[p].offset in targets:
+        if not (parts or captured) or p >= len(ins) or ins[p].opname != "POP_TOP" or ins[p].offset in targets:
             return None
-        return p, parts
+        if not captured:
+            return p, parts
+        # the tuple's pop, the pattern's own pops, then the captures stored in the pattern's order;
+        # 3.11 stores them as it unpacks, before those pops
+        q = p + 1
+        while q < len(ins) and ins[q].opname == "POP_TOP" and ins[q].offset not in targets:
+            q += 1
+        pops = ins[p + 1:q]
+        stores = ins[q:q + len(captured)]
+        if len(stores) != len(captured) or any(not x.opname.startswith("STORE_") or x.opname == "STORE_ATTR"
+                                               or x.offset in targets for x in stores):
+            return None
+        for index, store in zip(captured, stores):
+            parts[index] = (store,)
+        parts[-1] = tuple(pops)  # the pops 3.11 runs after the stores
+        return q + len(captured) - 1, parts
 
     def parts_rewrite(self, k: int, out_type: Any, as_: Any) -> tuple[list, int] | None:
         """3.11's unpacking and tests for the parts 3.10 read by index from ``k``, if it is such a run."""
@@ -85,6 +112,9 @@ class Parts:
             if i not in parts:
                 made.append(out_type(as_(first, "POP_TOP", **bare)))  # a wildcard's value
                 continue
+            if len(parts[i]) == 1:  # a capture
+                made.append(out_type(parts[i][0]))
+                continue
             const, test = parts[i]
             shift = i + 2 - n  # where in the pops 3.10 emitted this failure lands
             target: Any = ("pops", self.instrs[fail].offset, i) if shift < 0 else self.instrs[fail + shift].offset
@@ -92,6 +122,7 @@ class Parts:
                 made.append(out_type(as_(test, "POP_JUMP_FORWARD_IF_NOT_NONE"), target=target))
                 continue
             made += [out_type(const), out_type(test), out_type(as_(test, "POP_JUMP_FORWARD_IF_FALSE"), target=target)]
+        made += [out_type(pop) for pop in parts.get(-1, ())]
         return made, last - k + 1
 
     def pops_before(self, k: int, out_type: Any, as_: Any) -> list:
