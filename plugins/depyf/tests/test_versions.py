@@ -116,7 +116,7 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
 
 @pytest.mark.parametrize("mutation", ["arms", "with_exits", "nested_finally", "carried_on", "straight_return",
                                       "lone_nop", "exit_copies", "twin_reraises", "arm_end_nops",
-                                      "arm_closing", "shared_reraises", "onward_exit"])
+                                      "arm_closing", "shared_reraises", "onward_exit", "return_const"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs
@@ -179,3 +179,39 @@ def test_return_after_a_try_and_return_ending_its_body_keep_their_constant_order
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["same", "same"]
+
+
+RETURN_CHECK = """
+import sys
+from skyplex_depyf.decompiler import compare_code
+def code_of(text):
+    space = {}
+    exec(compile(text, "<case>", "exec"), space)
+    return space["f"].__code__
+first = code_of(sys.argv[1])
+print(" ".join("same" if compare_code(first, code_of(text)) is None else "differs" for text in sys.argv[2:]))
+"""
+CONDITIONAL_RETURN = "def f(a, b):\n    return 5 if b else a\n"
+RETURN_VARIANTS = {
+    "def f(a, b):\n    if b:\n        return 5\n    return a\n": "same",  # RETURN_CONST 5 vs its parts
+    "def f(a, b):\n    if b:\n        return 6\n    return a\n": "differs",  # another constant
+    "def f(a, b):\n    if b:\n        return 5\n    return b\n": "differs",  # another value after
+    "def f(a, b):\n    if b:\n        return '5'\n    return a\n": "differs",  # a constant equal in repr only
+    "def f(a, b):\n    if b:\n        return 5.0\n    return a\n": "differs",  # a constant that is == 5
+    "def f(a, b):\n    if not b:\n        return 5\n    return a\n": "differs",  # the other condition
+    "def f(a, b):\n    if b:\n        5\n    return a\n": "differs",  # the constant not returned
+}
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_returned_constant_compares_as_its_load_and_return_and_nothing_else(version: str) -> None:
+    # the verifier reads RETURN_CONST c as LOAD_CONST c; RETURN_VALUE (what it does), so the two
+    # spellings 3.12 gives one 3.11 shape compare equal, while every real difference is still seen
+    path = interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, "-c", RETURN_CHECK, CONDITIONAL_RETURN, *RETURN_VARIANTS], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == list(RETURN_VARIANTS.values())

@@ -115,6 +115,9 @@ CONSTRUCTS = {
     "try_in_while_continuing": ("def f(a, b):\n    k = 0\n    while k < 2:\n        k += 1\n        try:\n"
                                 "            b = a // b\n        except ZeroDivisionError:\n            if a:\n"
                                 "                continue\n    return k, b\n"),
+    # a conditional expression returned: 3.12+ fuses ``return 5`` into RETURN_CONST but not this arm
+    "returned_conditional_constant": ("def f(a, b):\n    if a > b:\n        return 5 if b else a\n"
+                                      "    return b\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -278,6 +281,16 @@ def mutate(name: str) -> None:
             return None if found is None else found + 2
 
         layout._onward_exit = broken_onward
+    elif name == "return_const":  # the verifier compares RETURN_CONST whole again, not as its parts
+        from skyplex_depyf import decompiler
+
+        real_split = decompiler.split_superinstructions
+
+        def whole_returns(instrs: Any) -> list:
+            return [part for ins in instrs
+                    for part in ([ins] if ins.opname == "RETURN_CONST" else real_split([ins]))]
+
+        decompiler.split_superinstructions = whole_returns
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

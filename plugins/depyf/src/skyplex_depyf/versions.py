@@ -84,11 +84,18 @@ def constant_instruction(value: Any) -> dis.Instruction:
 def split_superinstructions(instrs: Any) -> list[dis.Instruction]:
     """3.13's two-name instructions (``LOAD_FAST_LOAD_FAST``, ...) as their two parts, the second at
     the odd offset after the first: exactly what they do. The compiler fuses two neighbours unless a
-    ``NOP`` stands between them, and the verifier ignores ``NOP``s, so it compares the parts."""
+    ``NOP`` stands between them, and the verifier ignores ``NOP``s, so it compares the parts.
+
+    ``RETURN_CONST c`` (3.12+) is split the same way, into ``LOAD_CONST c; RETURN_VALUE``, which is
+    its definition: 3.12 fuses ``return 5`` but not the arm of ``return 5 if b else z`` (one source
+    3.11 compiled alike), so the verifier compares the parts, never accepting another difference."""
     pairs = table_for()["superinstructions"]
     out: list = []
     for ins in instrs:
-        if ins.opname in pairs and isinstance(ins.argval, tuple) and len(ins.argval) == 2:
+        if ins.opname == "RETURN_CONST":
+            out += [_as(ins, "LOAD_CONST"), _as(ins, "RETURN_VALUE", offset=ins.offset + 1, arg=None,
+                                                 argval=None, argrepr="")]
+        elif ins.opname in pairs and isinstance(ins.argval, tuple) and len(ins.argval) == 2:
             first, second = pairs[ins.opname]
             out += [_as(ins, first, arg=ins.arg >> 4, argval=ins.argval[0], argrepr=ins.argval[0]),
                     _as(ins, second, arg=ins.arg & 15, argval=ins.argval[1], argrepr=ins.argval[1],
