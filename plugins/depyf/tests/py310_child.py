@@ -62,6 +62,9 @@ CONSTRUCTS_310 = {
                              "        case {'k': 0, 'j': v1, 'i': v2}:\n            r = (v1, v2)\n"
                              "        case {'k': v0}:\n            r = v0\n    match b:\n"
                              "        case complex(v3, imag=v4):\n            r = (r, v3, v4)\n    return r\n"),
+    "match_wildcard_parts": ("def f(a, b):\n    r = 0\n    match {'k': a}:\n        case {'k': _}:\n            r = 1\n"
+                             "        case {}:\n            r = 2\n    match a:\n        case int(real=_):\n"
+                             "            r += 10\n        case _:\n            r += 20\n    return r\n"),
 }
 
 
@@ -216,6 +219,16 @@ def mutate(name: str) -> None:
             return last, {**parts, **dict(zip(captures, reversed(stores)))}
 
         py310_match.Parts.read_parts = reversed_stores
+    elif name == "wildcards":  # a pattern whose parts are all wildcards left unrewritten
+        from skyplex_depyf import py310_match
+
+        real_parts = py310_match.Parts.read_parts
+
+        def tested_only(self: py310_match.Parts, p: int, n: int, fail: int, targets: set) -> tuple | None:
+            found = real_parts(self, p, n, fail, targets)
+            return found if found is None or found[1] else None
+
+        py310_match.Parts.read_parts = tested_only
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -5,7 +5,8 @@ reads each part it tests by index (``DUP_TOP; LOAD_CONST i; BINARY_SUBSCR``), sk
 every failing test jumps to one clean-up that pops the tuple, and the tuple is popped once the parts
 match. 3.11 unpacks the tuple (``UNPACK_SEQUENCE n``), tests the parts in order, pops a wildcard's
 value, and a failing test jumps into a run of ``POP_TOP`` at the point that pops the parts left
-unread. Only parts that are a literal, a singleton or a capture (captures after every test, which
+unread; when every part is a wildcard, 3.10 pops the tuple at once and 3.11 unpacks it and pops
+each value. Only parts that are a literal, a singleton or a capture (captures after every test, which
 3.10 moves below the pattern's values and stores last, 3.11 as it unpacks) are rewritten, no nested
 pattern; anything else is left as it is, refused by the pattern rules."""
 
@@ -43,7 +44,8 @@ class Parts:
             if found is None or fail is None or self.instrs[fail].opname != "POP_TOP":
                 continue
             last, parts = found
-            extra = max(0, n - 2)
+            tests = [i for i, part in parts.items() if i >= 0 and len(part) == 2]
+            extra = max(0, n - 2 - min(tests, default=n))  # the most pops a failing test needs before F
             if extra and (self.instrs[fail - 1].opname not in _ENDS or self.extra_pops.get(fail, extra) != extra):
                 continue  # the extra pops could be fallen into, or another pattern wants other pops
             if extra:
@@ -52,7 +54,8 @@ class Parts:
 
     def read_parts(self, p: int, n: int, fail: int, targets: set) -> tuple[int, dict[int, tuple]] | None:
         """(index of the tuple's ``POP_TOP``, {part index: (constant instruction, test instruction)})
-        of the parts read from ``p``; None when they are not all literals or singletons."""
+        of the parts read from ``p`` (none when all are wildcards); None when they are not all
+        literals, singletons or captures after the tests."""
         parts: dict[int, tuple] = {}
         captured: list[int] = []
         ins = self.instrs
@@ -81,7 +84,7 @@ class Parts:
                 return None
             parts[index] = (run[3], run[4])
             p += 6
-        if not (parts or captured) or p >= len(ins) or ins[p].opname != "POP_TOP" or ins[p].offset in targets:
+        if not n or p >= len(ins) or ins[p].opname != "POP_TOP" or ins[p].offset in targets:
             return None
         if not captured:
             return p, parts
@@ -117,7 +120,9 @@ class Parts:
                 continue
             const, test = parts[i]
             shift = i + 2 - n  # where in the pops 3.10 emitted this failure lands
-            target: Any = ("pops", self.instrs[fail].offset, i) if shift < 0 else self.instrs[fail + shift].offset
+            extra = self.extra_pops.get(fail, 0)
+            target: Any = (("pops", self.instrs[fail].offset, extra + shift) if shift < 0
+                           else self.instrs[fail + shift].offset)
             if test.opname == "IS_OP" and const.argval is None:  # 3.11's peephole pass: one jump
                 made.append(out_type(as_(test, "POP_JUMP_FORWARD_IF_NOT_NONE"), target=target))
                 continue
