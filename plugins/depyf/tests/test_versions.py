@@ -116,7 +116,8 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
 
 @pytest.mark.parametrize("mutation", ["arms", "with_exits", "nested_finally", "carried_on", "straight_return",
                                       "lone_nop", "exit_copies", "twin_reraises", "arm_end_nops",
-                                      "arm_closing", "shared_reraises", "onward_exit", "return_const"])
+                                      "arm_closing", "shared_reraises", "onward_exit", "return_const",
+                                      "return_jumps"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs
@@ -201,6 +202,15 @@ RETURN_VARIANTS = {
     "def f(a, b):\n    if not b:\n        return 5\n    return a\n": "differs",  # the other condition
     "def f(a, b):\n    if b:\n        5\n    return a\n": "differs",  # the constant not returned
 }
+JUMP_TO_RETURN = ("def f(a, b):\n    if a:\n        a += 1\n    else:\n        b += 1\n"
+                  "    if (6, -2)[1]:\n        return 7\n")  # the first arm jumps to NOP; RETURN_CONST 7
+JUMP_VARIANTS = {
+    "def f(a, b):\n    if a:\n        a += 1\n    else:\n        b += 1\n    return 7\n": "same",  # copied
+    "def f(a, b):\n    if a:\n        a += 1\n    else:\n        b += 1\n    return 8\n": "differs",
+    "def f(a, b):\n    if a:\n        a += 1\n        return 8\n    b += 1\n    return 7\n": "differs",
+    "def f(a, b):\n    if a:\n        a += 1\n    else:\n        b += 1\n    return a\n": "differs",
+    "def f(a, b):\n    if a:\n        a += 1\n    else:\n        b += 1\n    b -= 1\n    return 7\n": "differs",
+}
 
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
@@ -215,3 +225,17 @@ def test_returned_constant_compares_as_its_load_and_return_and_nothing_else(vers
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == list(RETURN_VARIANTS.values())
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_a_jump_to_a_returned_constant_compares_as_that_return_and_nothing_else(version: str) -> None:
+    # a jump whose target (past NOPs) is RETURN_CONST c does what RETURN_CONST c does, so it compares
+    # equal to the copy 3.12 makes without the NOP; another constant or any code before it differs
+    path = interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, "-c", RETURN_CHECK, JUMP_TO_RETURN, *JUMP_VARIANTS], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == list(JUMP_VARIANTS.values())

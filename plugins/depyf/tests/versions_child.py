@@ -118,6 +118,10 @@ CONSTRUCTS = {
     # a conditional expression returned: 3.12+ fuses ``return 5`` into RETURN_CONST but not this arm
     "returned_conditional_constant": ("def f(a, b):\n    if a > b:\n        return 5 if b else a\n"
                                       "    return b\n"),
+    # an if of a folded constant returning: 3.12+ keeps its line as a NOP the arm above jumps to,
+    # where ``return 7`` alone would be copied into that arm
+    "folded_if_returning_after_if_else": ("def f(a, b):\n    if a > b:\n        a += 1\n    else:\n"
+                                          "        b += 1\n    if (6, -2)[1]:\n        return 7\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -291,6 +295,10 @@ def mutate(name: str) -> None:
                     for part in ([ins] if ins.opname == "RETURN_CONST" else real_split([ins]))]
 
         decompiler.split_superinstructions = whole_returns
+    elif name == "return_jumps":  # the verifier compares a jump to ``return c`` as a jump again
+        from skyplex_depyf import versions
+
+        versions._constant_returns = lambda instrs: {}
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -88,10 +88,18 @@ def split_superinstructions(instrs: Any) -> list[dis.Instruction]:
 
     ``RETURN_CONST c`` (3.12+) is split the same way, into ``LOAD_CONST c; RETURN_VALUE``, which is
     its definition: 3.12 fuses ``return 5`` but not the arm of ``return 5 if b else z`` (one source
-    3.11 compiled alike), so the verifier compares the parts, never accepting another difference."""
+    3.11 compiled alike), so the verifier compares the parts, never accepting another difference.
+    An unconditional jump whose target, past ``NOP``s, is ``RETURN_CONST c`` is read as that return,
+    which is what it does: 3.12 copies ``return c`` into a jump to it unless a ``NOP`` holding a
+    line stands before it (a folded ``if`` of a constant), a line the source cannot always spell."""
     pairs = table_for()["superinstructions"]
     out: list = []
+    instrs = list(instrs)
+    returns = _constant_returns(instrs)
     for ins in instrs:
+        if ins.opname in _UNCONDITIONAL and ins.argval in returns:
+            ins = _as(ins, "RETURN_CONST", opcode=dis.opmap["RETURN_CONST"], arg=returns[ins.argval].arg,
+                      argval=returns[ins.argval].argval, argrepr=returns[ins.argval].argrepr)
         if ins.opname == "RETURN_CONST":
             out += [_as(ins, "LOAD_CONST"), _as(ins, "RETURN_VALUE", offset=ins.offset + 1, arg=None,
                                                  argval=None, argrepr="")]
@@ -103,6 +111,24 @@ def split_superinstructions(instrs: Any) -> list[dis.Instruction]:
         else:
             out.append(ins)
     return out
+
+
+_UNCONDITIONAL = ("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
+
+
+def _constant_returns(instrs: list) -> dict[int, dis.Instruction]:
+    """``{offset: the RETURN_CONST reached from it}`` for each offset whose next instruction, past
+    ``NOP``s and ``EXTENDED_ARG`` prefixes, is a ``RETURN_CONST``."""
+    found: dict[int, dis.Instruction] = {}
+    reached = None
+    for ins in reversed(instrs):
+        if ins.opname == "RETURN_CONST":
+            reached = ins
+        elif ins.opname not in ("NOP", "EXTENDED_ARG"):  # a prefix only widens the return's argument
+            reached = None
+        if reached is not None:
+            found[ins.offset] = reached
+    return found
 
 
 def module_calls(code: types.CodeType) -> set[str]:
