@@ -65,6 +65,10 @@ CONSTRUCTS_310 = {
     "match_wildcard_parts": ("def f(a, b):\n    r = 0\n    match {'k': a}:\n        case {'k': _}:\n            r = 1\n"
                              "        case {}:\n            r = 2\n    match a:\n        case int(real=_):\n"
                              "            r += 10\n        case _:\n            r += 20\n    return r\n"),
+    "match_alternative_parts": ("def f(a, b):\n    r = 0\n    match {'k': a % 6, 'j': b % 2}:\n"
+                                "        case {'k': 0 | 4, 'j': 1}:\n            r = 1\n"
+                                "        case {'k': None | 3}:\n            r = 2\n    match a:\n"
+                                "        case int(3 | 2):\n            r += 10\n    return r\n"),
 }
 
 
@@ -229,6 +233,19 @@ def mutate(name: str) -> None:
             return found if found is None or found[1] else None
 
         py310_match.Parts.read_parts = tested_only
+    elif name == "alternatives":  # an or-pattern part that fails carries on as if it matched
+        from skyplex_depyf import py310_match
+
+        real_alternatives = py310_match.Parts.read_alternatives
+
+        def no_failure(self: py310_match.Parts, p: int, fail: int, targets: set) -> tuple | None:
+            found = real_alternatives(self, p, fail, targets)
+            if found is None:
+                return None
+            self.instrs[found[3]] = self.instrs[found[3]]._replace(argval=self.instrs[found[3] + 1].offset)
+            return found[:3] + (-1,)
+
+        py310_match.Parts.read_alternatives = no_failure
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

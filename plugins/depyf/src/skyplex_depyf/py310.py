@@ -231,11 +231,12 @@ class _Reader310(Blocks, Copies, Parts):
                 out += self.statement_ends(k)
                 out += self.pops_before(k, _Out, _as)
                 made, step = self.rewrite(k)
-                pending += [ins.offset for ins in self.instrs[k:k + step]]
+                claimed = {offset for item in made for offset in item.origins}  # (jumps inside the run)
+                pending += [ins.offset for ins in self.instrs[k:k + step] if ins.offset not in claimed]
                 for item in made:
                     item.state = self.state[k] if item.state is None else item.state
                 if made:
-                    made[0].origins = pending
+                    made[0].origins = pending + made[0].origins
                     pending = []
                     out += made
                 k += step

@@ -44,7 +44,7 @@ class Parts:
             if found is None or fail is None or self.instrs[fail].opname != "POP_TOP":
                 continue
             last, parts = found
-            tests = [i for i, part in parts.items() if i >= 0 and len(part) == 2]
+            tests = [i for i, part in parts.items() if i >= 0 and len(part) != 1]
             extra = max(0, n - 2 - min(tests, default=n))  # the most pops a failing test needs before F
             if extra and (self.instrs[fail - 1].opname not in _ENDS or self.extra_pops.get(fail, extra) != extra):
                 continue  # the extra pops could be fallen into, or another pattern wants other pops
@@ -71,6 +71,14 @@ class Parts:
                 continue
             if captured:
                 return None  # a test after a capture: 3.11 defers the store with swaps
+            alternatives = self.read_alternatives(p, fail, targets)
+            if alternatives is not None:
+                index = run[1].argval
+                if not isinstance(index, int) or not 0 <= index < n or any(index <= i for i in parts):
+                    return None
+                parts[index] = alternatives
+                p = alternatives[2] + 1
+                continue
             if ([x.opname for x in run[1:3]] != ["LOAD_CONST", "BINARY_SUBSCR"] or run[3].opname != "LOAD_CONST"
                     or run[4].opname not in _LEAF_TESTS or run[5].opname != "POP_JUMP_IF_FALSE" or run[5].argval != fail
                     or any(x.offset in targets for x in run)):
@@ -103,6 +111,32 @@ class Parts:
         parts[-1] = tuple(pops)  # the pops 3.11 runs after the stores
         return q + len(captured) - 1, parts
 
+    def read_alternatives(self, p: int, fail: int, targets: set) -> tuple | None:
+        """("or", first, last index, index of the failure's jump) of an or-pattern of literals and
+        singletons read from the tuple at ``p``, laid out as in 3.11 but for where it fails to."""
+        ins = self.instrs
+        if [x.opname for x in ins[p:p + 3]] != ["DUP_TOP", "LOAD_CONST", "BINARY_SUBSCR"] or any(
+                x.offset in targets for x in ins[p:p + 4]):
+            return None
+        q, success, inner = p + 3, set(), set()
+        while q + 5 < len(ins) and ins[q].opname == "DUP_TOP":
+            alt = ins[q:q + 5]
+            if ([x.opname for x in alt] != ["DUP_TOP", "LOAD_CONST", alt[2].opname, "POP_JUMP_IF_FALSE", "JUMP_FORWARD"]
+                    or alt[2].opname not in _LEAF_TESTS or alt[3].argval != ins[q + 5].offset
+                    or (alt[2].opname == "COMPARE_OP" and alt[2].argval != "==")
+                    or (alt[2].opname == "IS_OP" and (alt[2].arg != 0 or alt[1].argval not in (None, True, False)))):
+                return None
+            success.add(alt[4].argval)
+            inner.add(ins[q + 5].offset)
+            q += 5
+        if (q + 2 >= len(ins) or len(inner) < 2 or [x.opname for x in ins[q:q + 3]] != ["POP_TOP", "JUMP_FORWARD", "POP_TOP"]
+                or ins[q + 1].argval != fail or success != {ins[q + 2].offset}):
+            return None
+        allowed = inner | success
+        if any(x.offset in targets and x.offset not in allowed for x in ins[p + 4:q + 3]):
+            return None  # a jump from outside lands inside
+        return "or", p + 3, q + 2, q + 1
+
     def parts_rewrite(self, k: int, out_type: Any, as_: Any) -> tuple[list, int] | None:
         """3.11's unpacking and tests for the parts 3.10 read by index from ``k``, if it is such a run."""
         if k not in self.unpacks:
@@ -118,11 +152,24 @@ class Parts:
             if len(parts[i]) == 1:  # a capture
                 made.append(out_type(parts[i][0]))
                 continue
-            const, test = parts[i]
             shift = i + 2 - n  # where in the pops 3.10 emitted this failure lands
             extra = self.extra_pops.get(fail, 0)
             target: Any = (("pops", self.instrs[fail].offset, extra + shift) if shift < 0
                            else self.instrs[fail + shift].offset)
+            if len(parts[i]) == 4:  # an or-pattern: read as elsewhere, failing into the pops
+                _, r, end, jump = parts[i]
+                while r <= end:
+                    if r == jump:
+                        made.append(out_type(as_(self.instrs[r], "JUMP_FORWARD"), target=target))
+                        step = 1
+                    else:
+                        part, step = self.rewrite(r)
+                        if part:
+                            part[0].origins = [x.offset for x in self.instrs[r:r + step]]
+                        made += part
+                    r += step
+                continue
+            const, test = parts[i]
             if test.opname == "IS_OP" and const.argval is None:  # 3.11's peephole pass: one jump
                 made.append(out_type(as_(test, "POP_JUMP_FORWARD_IF_NOT_NONE"), target=target))
                 continue
