@@ -122,6 +122,9 @@ CONSTRUCTS = {
     # where ``return 7`` alone would be copied into that arm
     "folded_if_returning_after_if_else": ("def f(a, b):\n    if a > b:\n        a += 1\n    else:\n"
                                           "        b += 1\n    if (6, -2)[1]:\n        return 7\n"),
+    # ``if x: continue`` ending a loop: 3.12+ puts the continue's back-jump second and reverses the test
+    "continue_ending_a_loop": ("def f(a, b):\n    t = 0\n    for j in range(a % 4):\n        t += j\n"
+                               "        if t > b:\n            continue\n    return t\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -299,6 +302,10 @@ def mutate(name: str) -> None:
         from skyplex_depyf import versions
 
         versions._constant_returns = lambda instrs: {}
+    elif name == "twin_back_jumps":  # a test over a back-jump onto another read like any other hop
+        from skyplex_depyf import versions
+
+        versions._Reader.twin_back_jumps = staticmethod(lambda instrs, k: False)
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -300,6 +300,10 @@ class _Reader(InlinedComprehensions):
                                argval=jump.argval, argrepr=jump.argrepr))
                 out += [_as(instrs[q], DROPPED) for q in range(k + 1, jump_at + 2)]
                 step = jump_at + 2 - k
+            elif op in t["directionless"] and self.backward_over(instrs, k) and self.twin_back_jumps(instrs, k):
+                inverse = {"FALSE": "TRUE", "TRUE": "FALSE", "NONE": "NOT_NONE", "NOT_NONE": "NONE"}[
+                    t["directionless"][op]]  # both ways go to the loop's head: 3.11's ``if x: continue``
+                out.append(_as(ins, f"POP_JUMP_FORWARD_IF_{inverse}"))
             elif op in t["directionless"] and self.backward_over(instrs, k):
                 inverse = {"FALSE": "TRUE", "TRUE": "FALSE", "NONE": "NOT_NONE", "NOT_NONE": "NONE"}[
                     t["directionless"][op]]
@@ -393,6 +397,17 @@ class _Reader(InlinedComprehensions):
         hop, after = instrs[k + 1], instrs[k + 2]
         return (hop.opname == "JUMP_BACKWARD" and instrs[k].argval == after.offset
                 and hop.offset not in self.targets)
+
+    @staticmethod
+    def twin_back_jumps(instrs: list, k: int) -> bool:
+        """Whether the conditional jump at ``k`` hops over a ``JUMP_BACKWARD`` onto another to the same
+        head: ``if x: continue`` ending a loop, which 3.12 lays out with the ``continue`` second and
+        the condition reversed. Either way leads to the head, so the condition is read with the
+        opposite sense over the first back-jump, 3.11's layout; the recompile proves the reading."""
+        if k + 2 >= len(instrs):
+            return False
+        hop, landing = instrs[k + 1], instrs[k + 2]
+        return landing.opname == "JUMP_BACKWARD" and landing.argval == hop.argval
 
     def lone_nop(self, instrs: list, k: int) -> bool:
         """Whether ``instrs[k]`` is a ``NOP`` that only the conditional jump just before the back-jump
