@@ -125,6 +125,12 @@ CONSTRUCTS = {
     # ``if x: continue`` ending a loop: 3.12+ puts the continue's back-jump second and reverses the test
     "continue_ending_a_loop": ("def f(a, b):\n    t = 0\n    for j in range(a % 4):\n        t += j\n"
                                "        if t > b:\n            continue\n    return t\n"),
+    # a comprehension in a finally body left by a continue: 3.12+ inlines it in each of the body's copies
+    "comprehension_in_finally_left_by_continue": ("def f(a, b):\n    x = []\n    for i in range(a % 3):\n"
+                                                  "        try:\n            b += 1 // (i - 1)\n"
+                                                  "        except ZeroDivisionError:\n            if a:\n"
+                                                  "                continue\n        finally:\n"
+                                                  "            x = [5 + b for j in range(i)]\n    return x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -306,6 +312,8 @@ def mutate(name: str) -> None:
         from skyplex_depyf import versions
 
         versions._Reader.twin_back_jumps = staticmethod(lambda instrs, k: False)
+    elif name == "twin_comprehensions":  # each copy of a comprehension given a code object of its own
+        inlined.InlinedComprehensions.twin_comprehension = lambda self, body: None
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

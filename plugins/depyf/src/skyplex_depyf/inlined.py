@@ -69,15 +69,19 @@ class InlinedComprehensions:
         if cleanup is None:
             return None
         name = COMPREHENSION_NAMES[build.opname]
-        code = self.code.replace(co_name=name, co_qualname=name, co_flags=0x13, co_exceptiontable=b"")
         synthetic_body = [build, _as(swap2, "LOAD_FAST", arg=0, argval=".0", argrepr=".0"), loop, *body,
                           _as(stream[end], "RETURN_VALUE", arg=None, argval=None, argrepr="")]
-        self.synthetic.append((code, synthetic_body))
+        code = self.twin_comprehension(synthetic_body)
+        if code is None:
+            code = self.code.replace(co_name=name, co_qualname=name, co_flags=0x13, co_exceptiontable=b"")
+            self.synthetic.append((code, synthetic_body))
         covering = next((e for e in self.entries if e.target not in handlers
                          and any(e.start <= h < e.end for h in handlers)), None)
         self.entries = [e for e in self.entries if e.target not in handlers]
-        if covering is not None:
-            self.added.append(covering._replace(start=build.offset, end=stream[end].offset + 1))
+        if covering is not None:  # to the next instruction's offset: the table's ends are offsets of
+            # instructions (a dropped one's moves on to the next kept), never an odd one between them
+            past = stream[end + 1].offset if end + 1 < len(stream) else stream[end].offset + 2
+            self.added.append(covering._replace(start=build.offset, end=past))
         call = [_as(build, "LOAD_CONST", arg=0, argval=code, argrepr=repr(code)),
                 _as(swap2, "MAKE_FUNCTION", arg=0, argval=0, argrepr=""),
                 _as(loop, "SWAP", opcode=dis.opmap["SWAP"], arg=2, argval=2, argrepr=""),
@@ -88,6 +92,14 @@ class InlinedComprehensions:
         out = stream[:s] + [_as(ins, DROPPED) for ins in stream[s:k + 1]] + call
         out += [_as(ins, DROPPED) if q in drop else ins for q, ins in enumerate(stream[end + 1:], start=end + 1)]
         return out
+
+    def twin_comprehension(self, body: list) -> types.CodeType | None:
+        """The code object already made for a comprehension with the same instructions as ``body``:
+        the copies of a ``finally`` body (normal path, handler, before a ``return``/``break``/
+        ``continue``) each inline the comprehension, where 3.11 loaded one shared code object, and
+        the rules recognise a copy by comparing its instructions, the loaded code object included."""
+        wanted = _body_key(body)
+        return next((code for code, other in self.synthetic if _body_key(other) == wanted), None)
 
     @staticmethod
     def restore_of(stream: list, start: int, saved: list) -> tuple[set[int], int] | None:
@@ -133,3 +145,13 @@ class InlinedComprehensions:
                 return None
             found.add(q)
         return found
+
+
+def _body_key(body: list) -> list[tuple]:
+    """``body``'s instructions with jumps relative to its start and code objects by identity (the
+    made ones all compare equal by value): equal keys, the same comprehension."""
+    base = body[0].offset if body else 0
+    return [(ins.opname, ins.argval - base if ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int)
+             else ("code", id(ins.argval)) if isinstance(ins.argval, types.CodeType)
+             else (type(ins.argval).__name__, repr(ins.argval)), ins.arg if ins.opcode not in _JUMP_OPCODES else None)
+            for ins in body]
