@@ -118,7 +118,7 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
                                       "lone_nop", "exit_copies", "twin_reraises", "arm_end_nops",
                                       "arm_closing", "shared_reraises", "onward_exit", "return_const",
                                       "return_jumps", "twin_back_jumps",
-                                      "twin_comprehensions"])
+                                      "twin_comprehensions", "widened_jumps"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs

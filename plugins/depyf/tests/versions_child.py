@@ -131,6 +131,11 @@ CONSTRUCTS = {
                                                   "        except ZeroDivisionError:\n            if a:\n"
                                                   "                continue\n        finally:\n"
                                                   "            x = [5 + b for j in range(i)]\n    return x\n"),
+    # jumps to long jumps (EXTENDED_ARG prefixes) across a folded constant elif's NOP, which moves offsets
+    "long_jumps_past_a_folded_elif": ("def f(a, b):\n    t = 0\n    if a > 5:\n        if b:\n"
+                                      "            return 1\n    elif (9 or 7):\n        for i in range(a % 3):\n"
+                                      + "".join(f"            t += i * {k} - b\n" for k in range(60))
+                                      + "    return t\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -314,6 +319,8 @@ def mutate(name: str) -> None:
         versions._Reader.twin_back_jumps = staticmethod(lambda instrs, k: False)
     elif name == "twin_comprehensions":  # each copy of a comprehension given a code object of its own
         inlined.InlinedComprehensions.twin_comprehension = lambda self, body: None
+    elif name == "widened_jumps":  # the verifier compares a jump to an EXTENDED_ARG by raw offset again
+        versions._widened = lambda instrs: {}
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

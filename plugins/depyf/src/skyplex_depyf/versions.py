@@ -38,7 +38,7 @@ from .copies import share_exit_copies
 from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
-from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
+from .streams import DROPPED, JUMP_OPCODES, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
 from .tails import (close_threaded_arms, drop_twin_reraises, share_branch_ends, share_reraises,
                     share_with_continuations, thread_with_exits)
 
@@ -91,12 +91,17 @@ def split_superinstructions(instrs: Any) -> list[dis.Instruction]:
     3.11 compiled alike), so the verifier compares the parts, never accepting another difference.
     An unconditional jump whose target, past ``NOP``s, is ``RETURN_CONST c`` is read as that return,
     which is what it does: 3.12 copies ``return c`` into a jump to it unless a ``NOP`` holding a
-    line stands before it (a folded ``if`` of a constant), a line the source cannot always spell."""
+    line stands before it (a folded ``if`` of a constant), a line the source cannot always spell.
+    A jump to an ``EXTENDED_ARG`` goes to the instruction it widens (the verifier drops the prefixes):
+    3.12+'s ``dis`` names the prefix as the target of a jump to a long jump."""
     pairs = table_for()["superinstructions"]
     out: list = []
     instrs = list(instrs)
     returns = _constant_returns(instrs)
+    widened = _widened(instrs)
     for ins in instrs:
+        if ins.opcode in JUMP_OPCODES and ins.argval in widened:
+            ins = ins._replace(argval=widened[ins.argval])
         if ins.opname in _UNCONDITIONAL and ins.argval in returns:
             ins = _as(ins, "RETURN_CONST", opcode=dis.opmap["RETURN_CONST"], arg=returns[ins.argval].arg,
                       argval=returns[ins.argval].argval, argrepr=returns[ins.argval].argrepr)
@@ -128,6 +133,19 @@ def _constant_returns(instrs: list) -> dict[int, dis.Instruction]:
             reached = None
         if reached is not None:
             found[ins.offset] = reached
+    return found
+
+
+def _widened(instrs: list) -> dict[int, int]:
+    """``{offset of an EXTENDED_ARG: offset of the instruction it widens}``."""
+    found: dict[int, int] = {}
+    pending: list[int] = []
+    for ins in instrs:
+        if ins.opname == "EXTENDED_ARG":
+            pending.append(ins.offset)
+            continue
+        found.update((offset, ins.offset) for offset in pending)
+        pending = []
     return found
 
 
