@@ -124,12 +124,10 @@ def _dirichlet_scorer(train: np.ndarray, spec: str, abstain: float, seed: int):
     return log_marginal
 
 
-def predictive_gains(counts: Any, *, candidates: tuple[str, ...] | None = None, folds: int = FOLDS,
-                     splits: int = SPLITS, seed: int = 0) -> tuple[dict[str, np.ndarray], float]:
-    """Per candidate, ``log p(unseen | seen, prior)`` of every query in every split (see the module's
-    docstring; the prior fitted on the other folds): arrays of shape (splits * queries,), always
-    finite, and the number of unseen answers they cover. ``counts`` need at least ``2 * folds``
-    queries and 2 answers for some query (one answer cannot be split into seen and unseen)."""
+def _cross_validation_input(counts: Any, candidates: tuple[str, ...] | None,
+                            folds: int) -> tuple[np.ndarray, tuple[str, ...], float]:
+    """The checked counts, the candidates' names and the task's abstention rate, for a cross-validated
+    choice; an error naming the input when there are too few queries for ``folds`` folds of 2."""
     from .fit import check_counts
 
     C = check_counts(counts, min_samples=2)
@@ -137,7 +135,16 @@ def predictive_gains(counts: Any, *, candidates: tuple[str, ...] | None = None, 
     if folds < 2 or C.shape[0] < 2 * folds:
         raise InvalidInputError(f"choosing a prior by cross-validation needs at least {2 * folds} queries "
                                 f"({folds} folds of 2), got {C.shape[0]}", field="counts")
-    abstain = float(C[:, -1].sum() / C.sum())
+    return C, names, float(C[:, -1].sum() / C.sum())
+
+
+def predictive_gains(counts: Any, *, candidates: tuple[str, ...] | None = None, folds: int = FOLDS,
+                     splits: int = SPLITS, seed: int = 0) -> tuple[dict[str, np.ndarray], float]:
+    """Per candidate, ``log p(unseen | seen, prior)`` of every query in every split (see the module's
+    docstring; the prior fitted on the other folds): arrays of shape (splits * queries,), always
+    finite, and the number of unseen answers they cover. ``counts`` need at least ``2 * folds``
+    queries and 2 answers for some query (one answer cannot be split into seen and unseen)."""
+    C, names, abstain = _cross_validation_input(counts, candidates, folds)
     rng = np.random.default_rng(seed)
     seens = [split_answers(C, rng)[0] for _ in range(splits)]
     unseen_total = float(splits * C.sum() - sum(seen.sum() for seen in seens))
@@ -259,14 +266,7 @@ def extrapolation_errors(counts: Any, *, candidates: tuple[str, ...] | None = No
     the mean squared error over K = 1..m (points^2) of the curve a candidate predicts when fitted on
     ``ceil(m / 2)`` answers of the other folds' queries, against the unbiased curve of the held-out
     fold's full m answers (:func:`subsample_curves`). Lower is better; always finite."""
-    from .fit import check_counts
-
-    C = check_counts(counts, min_samples=2)
-    names = _candidate_names(candidates)
-    if folds < 2 or C.shape[0] < 2 * folds:
-        raise InvalidInputError(f"choosing a prior by cross-validation needs at least {2 * folds} queries "
-                                f"({folds} folds of 2), got {C.shape[0]}", field="counts")
-    abstain = float(C[:, -1].sum() / C.sum())
+    C, names, abstain = _cross_validation_input(counts, candidates, folds)
     kmax = int(C.sum(axis=1).max())
     rng = np.random.default_rng(seed)
     seens = [split_answers(C, rng)[0] for _ in range(splits)]
