@@ -149,6 +149,18 @@ def test_documented_command_for_another_interpreter_runs_as_written(docs_text: s
     assert done.stdout.splitlines()[0] == expected
 
 
+
+def run_check(version: str, script: str, *args: str) -> list[str]:
+    """``script`` run under CPython ``version`` with the checkout's decompiler, its printed words;
+    skips when that interpreter is not installed."""
+    path = interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
 RAW_CHECK = """
 import sys
 from skyplex_depyf.decompiler import decompile
@@ -173,14 +185,7 @@ ENDING_BODY = ("def f(a, b):\n    try:\n        a // b\n        return True\n   
 def test_return_after_a_try_and_return_ending_its_body_keep_their_constant_order(version: str) -> None:
     # both compile to the same instructions on 3.12+ (the return's load runs unprotected); only the
     # constants' numbering tells them apart, and the raw bytecode (constant indices) must come back
-    path = interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, "-c", RAW_CHECK, AFTER_TRY, ENDING_BODY], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["same", "same"]
+    assert run_check(version, RAW_CHECK, AFTER_TRY, ENDING_BODY) == ["same", "same"]
 
 
 RETURN_CHECK = """
@@ -218,28 +223,14 @@ JUMP_VARIANTS = {
 def test_returned_constant_compares_as_its_load_and_return_and_nothing_else(version: str) -> None:
     # the verifier reads RETURN_CONST c as LOAD_CONST c; RETURN_VALUE (what it does), so the two
     # spellings 3.12 gives one 3.11 shape compare equal, while every real difference is still seen
-    path = interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, "-c", RETURN_CHECK, CONDITIONAL_RETURN, *RETURN_VARIANTS], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == list(RETURN_VARIANTS.values())
+    assert run_check(version, RETURN_CHECK, CONDITIONAL_RETURN, *RETURN_VARIANTS) == list(RETURN_VARIANTS.values())
 
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_a_jump_to_a_returned_constant_compares_as_that_return_and_nothing_else(version: str) -> None:
     # a jump whose target (past NOPs) is RETURN_CONST c does what RETURN_CONST c does, so it compares
     # equal to the copy 3.12 makes without the NOP; another constant or any code before it differs
-    path = interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, "-c", RETURN_CHECK, JUMP_TO_RETURN, *JUMP_VARIANTS], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == list(JUMP_VARIANTS.values())
+    assert run_check(version, RETURN_CHECK, JUMP_TO_RETURN, *JUMP_VARIANTS) == list(JUMP_VARIANTS.values())
 
 
 HANDLER_CHECK = """
@@ -265,10 +256,4 @@ print(len(handlers), uncovered)
 def test_a_folded_comprehension_in_a_finally_handler_stays_protected(version: str) -> None:
     # the handler's copy of a finally body is protected up to its re-raise, as in 3.11; the folded
     # comprehension call inside it takes the protection of the clean-up handler it replaced
-    path = interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, "-c", HANDLER_CHECK], env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "1 []"
+    assert run_check(version, HANDLER_CHECK) == ["1", "[]"]
