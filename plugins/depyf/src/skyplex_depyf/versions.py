@@ -38,7 +38,7 @@ from .copies import share_exit_copies
 from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .opcodes import table_for
-from .streams import DROPPED, JUMP_OPCODES, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
+from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
 from .tails import (close_threaded_arms, drop_twin_reraises, share_branch_ends, share_reraises,
                     share_with_continuations, thread_with_exits)
 
@@ -100,7 +100,7 @@ def split_superinstructions(instrs: Any) -> list[dis.Instruction]:
     returns = _constant_returns(instrs)
     widened = _widened(instrs)
     for ins in instrs:
-        if ins.opcode in JUMP_OPCODES and ins.argval in widened:
+        if ins.opcode in _JUMP_OPCODES and ins.argval in widened:
             ins = ins._replace(argval=widened[ins.argval])
         if ins.opname in _UNCONDITIONAL and ins.argval in returns:
             ins = _as(ins, "RETURN_CONST", opcode=dis.opmap["RETURN_CONST"], arg=returns[ins.argval].arg,
