@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -102,55 +103,67 @@ def compare_curve(counts: np.ndarray, prior: int | str, seed: int) -> np.ndarray
     return fit_law(counts, kmax=KMAX, components=prior, draws=0, seed=seed).curve
 
 
-def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int | str = "auto",
-             interval_draws: int = 8, compare: tuple = ()) -> list[dict]:
-    """Per m and draw: ours (``components``), the authors' fitter and each prior in ``compare``
-    (curve only), all on the same answers, against the held-out and the exact curve."""
-    exact = plurality_curves(lump_columns(P, 6)[0], KMAX).mean(axis=0)
-    rows = []
+def exact_curve(P: np.ndarray) -> np.ndarray:
+    """The task's accuracy at K = 1..KMAX from its true answer distributions (6 wrong columns kept)."""
+    return plurality_curves(lump_columns(P, 6)[0], KMAX).mean(axis=0)
+
+
+def task_draws(P: np.ndarray, ms: list[int], reps: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """``(m, rep, fit counts, held-out counts)`` per m and draw: m answers per query to fit on and
+    HELD others for the empirical curve, from one seed per (m, rep), so every benchmark that draws
+    through here fits and scores on the same answers."""
     for m in ms:
         for rep in range(reps):
             rng = np.random.default_rng(1000 * m + rep)
             fit_c = draw_counts(P, m, rng)
-            held_c = draw_counts(P, HELD, rng, keep=WRONG_COLUMNS)
-            emp_q = empirical_curves(held_c, KMAX)
-            emp = emp_q.mean(axis=0)
-            _, _, emp_int = bootstrap_band(emp_q, rounds=300, seed=rep)
-            emp_k = optimal_k(emp)[0]
-            t0 = time.perf_counter()
-            law = fit_law(fit_c, kmax=KMAX, components=components, draws=interval_draws, rounds=200, seed=rep)
-            t_ours = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            theirs = authors_curves(fit_c, KMAX, seed=rep).mean(axis=0)
-            t_theirs = time.perf_counter() - t0
-            their_k = optimal_k(theirs)[0]
-            others = {}
-            for c in compare:
-                curve = compare_curve(fit_c, c, rep)
-                k_other = optimal_k(curve)[0]
-                others[str(c)] = {"mae_heldout": float(np.abs(curve - emp).mean()),
-                                  "mae_exact": float(np.abs(curve - exact).mean()), "k_opt": k_other,
-                                  "k_in_heldout_interval": bool(emp_int[0] <= k_other <= emp_int[1])}
-            rows.append({
-                "task": name, "queries": len(P), "m": m, "rep": rep,
-                "mae_ours_heldout": float(np.abs(law.curve - emp).mean()),
-                "mae_authors_heldout": float(np.abs(theirs - emp).mean()),
-                "mae_ours_exact": float(np.abs(law.curve - exact).mean()),
-                "mae_authors_exact": float(np.abs(theirs - exact).mean()),
-                "k_opt_ours": law.k_opt, "k_interval_ours": list(law.k_interval), "k_opt_authors": their_k,
-                "k_opt_heldout": emp_k, "k_interval_heldout": list(emp_int),
-                "k_opt_exact": optimal_k(exact)[0],
-                "ours_k_in_heldout_interval": bool(emp_int[0] <= law.k_opt <= emp_int[1]),
-                "authors_k_in_heldout_interval": bool(emp_int[0] <= their_k <= emp_int[1]),
-                "seconds_ours": t_ours, "seconds_authors": t_theirs,
-                "acc_k1_heldout": float(emp[0]), "acc_kopt_heldout": float(emp[emp_k - 1]),
-                "components": str(components), "compare": others,
-            })
-            r = rows[-1]
-            print(f"{name:>6} m={m:<3d} rep={rep} MAE ours {100 * r['mae_ours_heldout']:.2f} pts, authors "
-                  f"{100 * r['mae_authors_heldout']:.2f} pts | K* ours {law.k_opt} {law.k_interval} authors {their_k}"
-                  f" held-out {emp_k} {emp_int} | {t_ours:.1f}s vs {t_theirs:.1f}s"
-                  + "".join(f" | {c} {100 * o['mae_heldout']:.2f}" for c, o in others.items()), flush=True)
+            yield m, rep, fit_c, draw_counts(P, HELD, rng, keep=WRONG_COLUMNS)
+
+
+def run_task(name: str, P: np.ndarray, ms: list[int], reps: int, components: int | str = "auto",
+             interval_draws: int = 8, compare: tuple = ()) -> list[dict]:
+    """Per m and draw: ours (``components``), the authors' fitter and each prior in ``compare``
+    (curve only), all on the same answers, against the held-out and the exact curve."""
+    exact = exact_curve(P)
+    rows = []
+    for m, rep, fit_c, held_c in task_draws(P, ms, reps):
+        emp_q = empirical_curves(held_c, KMAX)
+        emp = emp_q.mean(axis=0)
+        _, _, emp_int = bootstrap_band(emp_q, rounds=300, seed=rep)
+        emp_k = optimal_k(emp)[0]
+        t0 = time.perf_counter()
+        law = fit_law(fit_c, kmax=KMAX, components=components, draws=interval_draws, rounds=200, seed=rep)
+        t_ours = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        theirs = authors_curves(fit_c, KMAX, seed=rep).mean(axis=0)
+        t_theirs = time.perf_counter() - t0
+        their_k = optimal_k(theirs)[0]
+        others = {}
+        for c in compare:
+            curve = compare_curve(fit_c, c, rep)
+            k_other = optimal_k(curve)[0]
+            others[str(c)] = {"mae_heldout": float(np.abs(curve - emp).mean()),
+                              "mae_exact": float(np.abs(curve - exact).mean()), "k_opt": k_other,
+                              "k_in_heldout_interval": bool(emp_int[0] <= k_other <= emp_int[1])}
+        rows.append({
+            "task": name, "queries": len(P), "m": m, "rep": rep,
+            "mae_ours_heldout": float(np.abs(law.curve - emp).mean()),
+            "mae_authors_heldout": float(np.abs(theirs - emp).mean()),
+            "mae_ours_exact": float(np.abs(law.curve - exact).mean()),
+            "mae_authors_exact": float(np.abs(theirs - exact).mean()),
+            "k_opt_ours": law.k_opt, "k_interval_ours": list(law.k_interval), "k_opt_authors": their_k,
+            "k_opt_heldout": emp_k, "k_interval_heldout": list(emp_int),
+            "k_opt_exact": optimal_k(exact)[0],
+            "ours_k_in_heldout_interval": bool(emp_int[0] <= law.k_opt <= emp_int[1]),
+            "authors_k_in_heldout_interval": bool(emp_int[0] <= their_k <= emp_int[1]),
+            "seconds_ours": t_ours, "seconds_authors": t_theirs,
+            "acc_k1_heldout": float(emp[0]), "acc_kopt_heldout": float(emp[emp_k - 1]),
+            "components": str(components), "compare": others,
+        })
+        r = rows[-1]
+        print(f"{name:>6} m={m:<3d} rep={rep} MAE ours {100 * r['mae_ours_heldout']:.2f} pts, authors "
+              f"{100 * r['mae_authors_heldout']:.2f} pts | K* ours {law.k_opt} {law.k_interval} authors {their_k}"
+              f" held-out {emp_k} {emp_int} | {t_ours:.1f}s vs {t_theirs:.1f}s"
+              + "".join(f" | {c} {100 * o['mae_heldout']:.2f}" for c, o in others.items()), flush=True)
     return rows
 
 

@@ -43,13 +43,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voting_law import HELD, KMAX, WRONG_COLUMNS, distributions, draw_counts  # noqa: E402
+from voting_law import KMAX, distributions, exact_curve, task_draws  # noqa: E402
 
 from skyplex_voting.baseline import authors_curves  # noqa: E402
 from skyplex_voting.choose import CANDIDATES, choose_prior, grid_spec  # noqa: E402
 from skyplex_voting.fit import empirical_curves, fit_law, fit_prior, predicted_curves  # noqa: E402
 from skyplex_voting.grid_prior import fit_grid_prior, grid_predicted_curves  # noqa: E402
-from skyplex_voting.law import lump_columns, plurality_curves  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
@@ -75,40 +74,37 @@ def old_rule_curve(counts: np.ndarray, seed: int) -> np.ndarray:
 
 def run(task: str, ms: list[int], draws: int) -> list[dict]:
     P = distributions(json.loads((DATA / TASKS[task]).read_text()))
-    exact = plurality_curves(lump_columns(P, 6)[0], KMAX).mean(axis=0)
+    exact = exact_curve(P)
     rows = []
-    for m in ms:
-        for rep in range(draws):
-            rng = np.random.default_rng(1000 * m + rep)
-            fit_c = draw_counts(P, m, rng)
-            emp = empirical_curves(draw_counts(P, HELD, rng, keep=WRONG_COLUMNS), KMAX).mean(axis=0)
-            t0 = time.perf_counter()
-            auto = fit_law(fit_c, kmax=KMAX, draws=0, seed=rep)
-            t_auto = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            stack = fit_law(fit_c, kmax=KMAX, draws=0, seed=rep, components="stack")
-            t_stack = time.perf_counter() - t0
-            chosen, scores = choose_prior(fit_c, seed=rep, method="likelihood")
-            chosen_x, errors_x = choose_prior(fit_c, seed=rep, method="extrapolation")
-            curves = {name: candidate_curve(fit_c, name, rep) for name in CANDIDATES}
-            mae = {name: float(np.abs(c - emp).mean()) for name, c in curves.items()}
-            old = curves["grid"] if np.median(fit_c.sum(axis=1)) < 12 else old_rule_curve(fit_c, rep)
-            row = {"task": task, "m": m, "rep": rep, "chosen": chosen, "scores": scores, "mae": mae,
-                   "chosen_extrapolation": chosen_x, "extrapolation_errors": errors_x,
-                   "stack_weights": stack.extras["stack"]["weights"],
-                   "mae_stack": float(np.abs(stack.curve - emp).mean()),
-                   "mae_pick-lik": mae[chosen], "mae_pick-extra": mae[chosen_x],
-                   "mae_auto": float(np.abs(auto.curve - emp).mean()),
-                   "mae_old": float(np.abs(old - emp).mean()),
-                   "mae_authors": float(np.abs(authors_curves(fit_c, KMAX, seed=rep).mean(axis=0) - emp).mean()),
-                   "curves": {name: [round(float(x), 6) for x in c] for name, c in curves.items()},
-                   "empirical": [round(float(x), 6) for x in emp], "exact": [round(float(x), 6) for x in exact],
-                   "floor": float(np.abs(exact - emp).mean()), "seconds_auto": t_auto, "seconds_stack": t_stack}
-            rows.append(row)
-            print(f"{task:>9} m={m:<2d} rep={rep} | auto {100 * row['mae_auto']:.2f} old {100 * row['mae_old']:.2f} "
-                  f"stack {100 * row['mae_stack']:.2f} pick-lik {chosen} pick-extra {chosen_x} | authors {100 * row['mae_authors']:.2f} floor {100 * row['floor']:.2f} | "
-                  + " ".join(f"{n} {100 * v:.2f} ({scores[n]:.4f})" for n, v in mae.items())
-                  + f" | {t_auto:.2f}s, stack {t_stack:.2f}s", flush=True)
+    for m, rep, fit_c, held_c in task_draws(P, ms, draws):
+        emp = empirical_curves(held_c, KMAX).mean(axis=0)
+        t0 = time.perf_counter()
+        auto = fit_law(fit_c, kmax=KMAX, draws=0, seed=rep)
+        t_auto = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        stack = fit_law(fit_c, kmax=KMAX, draws=0, seed=rep, components="stack")
+        t_stack = time.perf_counter() - t0
+        chosen, scores = choose_prior(fit_c, seed=rep, method="likelihood")
+        chosen_x, errors_x = choose_prior(fit_c, seed=rep, method="extrapolation")
+        curves = {name: candidate_curve(fit_c, name, rep) for name in CANDIDATES}
+        mae = {name: float(np.abs(c - emp).mean()) for name, c in curves.items()}
+        old = curves["grid"] if np.median(fit_c.sum(axis=1)) < 12 else old_rule_curve(fit_c, rep)
+        row = {"task": task, "m": m, "rep": rep, "chosen": chosen, "scores": scores, "mae": mae,
+               "chosen_extrapolation": chosen_x, "extrapolation_errors": errors_x,
+               "stack_weights": stack.extras["stack"]["weights"],
+               "mae_stack": float(np.abs(stack.curve - emp).mean()),
+               "mae_pick-lik": mae[chosen], "mae_pick-extra": mae[chosen_x],
+               "mae_auto": float(np.abs(auto.curve - emp).mean()),
+               "mae_old": float(np.abs(old - emp).mean()),
+               "mae_authors": float(np.abs(authors_curves(fit_c, KMAX, seed=rep).mean(axis=0) - emp).mean()),
+               "curves": {name: [round(float(x), 6) for x in c] for name, c in curves.items()},
+               "empirical": [round(float(x), 6) for x in emp], "exact": [round(float(x), 6) for x in exact],
+               "floor": float(np.abs(exact - emp).mean()), "seconds_auto": t_auto, "seconds_stack": t_stack}
+        rows.append(row)
+        print(f"{task:>9} m={m:<2d} rep={rep} | auto {100 * row['mae_auto']:.2f} old {100 * row['mae_old']:.2f} "
+              f"stack {100 * row['mae_stack']:.2f} pick-lik {chosen} pick-extra {chosen_x} | authors {100 * row['mae_authors']:.2f} floor {100 * row['floor']:.2f} | "
+              + " ".join(f"{n} {100 * v:.2f} ({scores[n]:.4f})" for n, v in mae.items())
+              + f" | {t_auto:.2f}s, stack {t_stack:.2f}s", flush=True)
     return rows
 
 
