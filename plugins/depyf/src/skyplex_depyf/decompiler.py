@@ -17,6 +17,7 @@ from .conditions import GENERAL, PREFERENCE, PREFERENCES
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .patterns import Match, render_match
+from .streams import JUMP_OPCODES
 from .suspend import With, render_with
 from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
 from .versions import split_superinstructions
@@ -378,7 +379,6 @@ def find_code(code: types.CodeType, name: str) -> types.CodeType | None:
     return None
 
 
-_JUMP_OPS = set(dis.hasjrel) | set(dis.hasjabs)
 FUTURE_FLAGS = 0
 for _feature in __future__.all_feature_names:
     FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
@@ -444,7 +444,7 @@ def _real_code(code: types.CodeType) -> tuple[list[tuple], list[tuple | None]]:
         entry = next((e for e in table if e.start <= ins.offset < e.end), None)
         caught.append(None if entry is None else (real_index.get(entry.target, entry.target), entry.depth, entry.lasti))
         value = ins.argval
-        if ins.opcode in _JUMP_OPS:
+        if ins.opcode in JUMP_OPCODES:
             value = ("to", real_index.get(ins.argval, ins.argval))
         if isinstance(value, types.CodeType):
             value = ("code", value.co_name)

@@ -13,6 +13,7 @@ from .conditions import GENERAL
 from .flow import ControlFlow
 from .stores import NestedTarget, Stores, keyword_of
 from .opcodes import table_for
+from .streams import JUMP_OPCODES
 from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys
 from .symbolic import (Append, Compare, Expr, Func, GenMarker, InPlace, Iter, Line, Loop, Null, Refusal, Return,
                        Unpack, Waiting, While, busy)
@@ -20,7 +21,6 @@ from .symbolic import (Append, Compare, Expr, Func, GenMarker, InPlace, Iter, Li
 __all__ = ["COMPREHENSIONS", "Executor", "const_expr", "opaque"]  # the decompiler imports these from here
 
 
-_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
 
 def opaque(value: Expr) -> Expr:
@@ -46,7 +46,7 @@ def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
         for offset in pending:
             real[offset] = ins.offset
         pending = []
-    instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in _JUMPS else ins
+    instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in JUMP_OPCODES else ins
               for ins in raw if ins.opname != "EXTENDED_ARG"]
     return instrs, real
 

@@ -18,9 +18,9 @@ import dis
 from dataclasses import dataclass, field
 from typing import Any
 
+from .streams import JUMP_OPCODES
 from .symbolic import Expr, Line, Refusal, Return, Waiting
 
-_JUMP_CODES = set(dis.hasjrel) | set(dis.hasjabs)
 
 
 @dataclass
@@ -128,7 +128,7 @@ def _body_and_else(executor: Any, i: int, entry: Any, body_end: int, stack: list
     # a ``return`` ends the protected range early too, and a ``break`` or ``continue`` leaves it before
     # the body ends (its exit code stands outside the range, the body's own jumps pass over it): the
     # ``else`` clause starts at the range's end or where such a jump lands; when no split reads, the whole
-    splits = [protected] + sorted({executor.target(x) for x in ins[i:protected] if x.opcode in _JUMP_CODES
+    splits = [protected] + sorted({executor.target(x) for x in ins[i:protected] if x.opcode in JUMP_OPCODES
                                    and protected < executor.target(x) < body_end})
     for split in splits if i < protected < body_end else []:
         consumed, declared = set(executor.consumed), set(executor.declared)
@@ -316,7 +316,7 @@ def _shape(executor: Any, indices: list[int]) -> list[tuple]:
     base = ins[indices[0]].offset if indices else 0
     end = ins[indices[-1]].offset if indices else 0
     return [(ins[k].opname, ("out" if ins[k].argval > end else ins[k].argval - base)
-             if ins[k].opcode in _JUMP_CODES else repr(ins[k].argval)) for k in indices]
+             if ins[k].opcode in JUMP_OPCODES else repr(ins[k].argval)) for k in indices]
 
 
 def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protected: int) -> None:
@@ -354,7 +354,7 @@ def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protec
             executor.inlined.update(picked)
             # a jump out of the copy may land on the compiler's duplicate of the ``return`` after it
             twin = r + 1 < len(ins) and ins[r].opname == "RETURN_VALUE" and ins[r + 1].opname == "RETURN_VALUE"
-            if twin and any(ins[k].opcode in _JUMP_CODES and ins[k].argval == ins[r + 1].offset for k in picked):
+            if twin and any(ins[k].opcode in JUMP_OPCODES and ins[k].argval == ins[r + 1].offset for k in picked):
                 executor.inlined.add(r + 1)
 
 
@@ -363,7 +363,7 @@ def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, s
     ins = executor.instrs
     # a body ending in ``if c: return v``: the return (behind its copy of the finally body) stands
     # outside the protected range, and the test jumps past it to the normal path's copy
-    past = [executor.target(x) for x in ins[i:protected] if x.opcode in _JUMP_CODES
+    past = [executor.target(x) for x in ins[i:protected] if x.opcode in JUMP_OPCODES
             and protected < executor.target(x) < handler]
     if past and ins[max(past) - 1].opname in ("RETURN_VALUE", "JUMP_FORWARD", "JUMP_BACKWARD"):
         protected = max(past)

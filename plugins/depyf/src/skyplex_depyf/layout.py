@@ -23,7 +23,8 @@ import dis
 from collections import Counter
 from typing import Any
 
-_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+from .streams import JUMP_OPCODES
+
 _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
                 "JUMP_BACKWARD_NO_INTERRUPT"}
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
@@ -119,7 +120,7 @@ def renumbered(stream: list, entries: list) -> tuple[list, list]:
 
 
 def _is_jump(ins: Any) -> bool:
-    return ins.opcode in _JUMP_OPCODES and isinstance(ins.argval, int)
+    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
 
 
 def _handler(entries: list, offset: int) -> tuple | None:

@@ -38,9 +38,9 @@ from .opcodes import table_for
 from .py310_blocks import Blocks, Entry
 from .py310_copies import Copies
 from .py310_match import Parts
+from .streams import JUMP_OPCODES
 from .symbolic import Refusal
 
-_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
 _ENDS_BLOCK = {"JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE", "RAISE_VARARGS", "RERAISE"}
 #: instructions that push a value without popping any: the first instruction of every expression
 _FRESH = {"LOAD_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_NAME",
@@ -96,7 +96,7 @@ class _Reader310(Blocks, Copies, Parts):
         real: dict[int, int] = {}
         for ins in reversed(raw):
             real[ins.offset] = real.get(ins.offset + 2, ins.offset) if ins.opname == "EXTENDED_ARG" else ins.offset
-        self.instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in _JUMP_OPCODES else ins
+        self.instrs = [ins._replace(argval=real.get(ins.argval, ins.argval)) if ins.opcode in JUMP_OPCODES else ins
                        for ins in raw if ins.opname != "EXTENDED_ARG"]
         self.depth = self.depths()
         self.analyse_blocks()
@@ -120,7 +120,7 @@ class _Reader310(Blocks, Copies, Parts):
             follow: list[tuple[int, int]] = []
             if ins.opname not in _ENDS_BLOCK and k + 1 < len(self.instrs):
                 follow.append((k + 1, here + dis.stack_effect(ins.opcode, arg, jump=False)))
-            if ins.opcode in _JUMP_OPCODES and ins.argval in at:
+            if ins.opcode in JUMP_OPCODES and ins.argval in at:
                 follow.append((at[ins.argval], here + dis.stack_effect(ins.opcode, arg, jump=True)))
             for n, d in follow:
                 if depth[n] is None:
@@ -143,7 +143,7 @@ class _Reader310(Blocks, Copies, Parts):
             if dq != want:
                 continue
             start = self.instrs[q].offset
-            if not any(ins.opcode in _JUMP_OPCODES and start < ins.argval <= end for ins in self.instrs[:q]):
+            if not any(ins.opcode in JUMP_OPCODES and start < ins.argval <= end for ins in self.instrs[:q]):
                 return q  # no jump from before it lands inside: the whole callable starts here
         return None
 
@@ -433,7 +433,7 @@ class _Reader310(Blocks, Copies, Parts):
         return k < len(self.instrs) and self.instrs[k].opname == "POP_JUMP_IF_FALSE" and not self.is_target(self.instrs[k])
 
     def is_target(self, ins: dis.Instruction) -> bool:
-        return any(x.opcode in _JUMP_OPCODES and x.argval == ins.offset for x in self.instrs)
+        return any(x.opcode in JUMP_OPCODES and x.argval == ins.offset for x in self.instrs)
 
     def renumber(self, out: list[_Out], trailing: list[int]) -> tuple[list[dis.Instruction], list]:
         """Offsets 0, 2, 4, ...; each jump pointed at what stands for its target, and named by its
@@ -483,8 +483,8 @@ def _as(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
     its own (the rules tell jumps by opcode), anything else gets ``NOP``'s, which is no jump."""
     opcode = changes.pop("opcode", None)
     if opcode is None:
-        opcode = ins.opcode if ins.opcode in _JUMP_OPCODES and opname in _JUMP_NAMES else dis.opmap.get(opname)
-        if opcode is None or (opcode in _JUMP_OPCODES and opname not in _JUMP_NAMES):
+        opcode = ins.opcode if ins.opcode in JUMP_OPCODES and opname in _JUMP_NAMES else dis.opmap.get(opname)
+        if opcode is None or (opcode in JUMP_OPCODES and opname not in _JUMP_NAMES):
             opcode = dis.opmap["NOP"]
     return ins._replace(opname=opname, opcode=opcode, **changes)
 

@@ -24,17 +24,16 @@ is read from it, and the handlers' first instructions are rewritten:
 
 from __future__ import annotations
 
-import dis
 from collections import namedtuple
 from typing import Any
 
+from .streams import JUMP_OPCODES
 from .symbolic import Refusal
 
 #: an exception-table entry with the fields of 3.11's ``dis``
 Entry = namedtuple("Entry", "start end target depth lasti")
 _SETUPS = {"SETUP_FINALLY", "SETUP_WITH"}
 _ENDS = {"JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE", "RAISE_VARARGS", "RERAISE"}
-_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 _EXTRA_310 = {"except": 3, "finally": 6, "name": 6, "with": 6}  # values a handler's body sits on
 _EXTRA_311 = {"except": 1, "finally": 2, "name": 2, "with": 2}  # (before its own lasti)
 
@@ -104,7 +103,7 @@ class Blocks:
             else:
                 if op not in _ENDS:
                     follow.append((k + 1, here))
-                if ins.opcode in _JUMPS and ins.argval in self.at:
+                if ins.opcode in JUMP_OPCODES and ins.argval in self.at:
                     follow.append((self.at[ins.argval], here))
             for n, state in follow:
                 if n >= len(self.instrs):
@@ -177,7 +176,7 @@ class Blocks:
         cut = end
         for k in range(e, end):  # the handlers' exits may be threaded past the else block's own jump out
             if (ins[k].opname in ("JUMP_FORWARD", "JUMP_ABSOLUTE") and ins[k].argval == ins[end].offset
-                    and not any(x.opcode in _JUMPS and ins[k].offset < x.argval < ins[end].offset
+                    and not any(x.opcode in JUMP_OPCODES and ins[k].offset < x.argval < ins[end].offset
                                 for x in ins[e:k + 1])):
                 cut = k + 1
                 break
@@ -300,4 +299,4 @@ class Blocks:
 
     def is_jump_target(self, k: int) -> bool:
         offset = self.instrs[k].offset
-        return any(x.opcode in _JUMPS and x.argval == offset for x in self.instrs) or offset in self.kind
+        return any(x.opcode in JUMP_OPCODES and x.argval == offset for x in self.instrs) or offset in self.kind

@@ -4,11 +4,11 @@ the very next instruction that dropping 3.10's ``POP_BLOCK``s leaves."""
 
 from __future__ import annotations
 
-import dis
 import types
 from typing import Any
 
-_JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
+from .streams import JUMP_OPCODES
+
 _MAX_COPY = 4  # the most instructions 3.10 copies from a small block ending in ``return``
 
 
@@ -26,7 +26,7 @@ class Copies:
         reached by a jump) or, for a re-raise, at least two instructions long. The same line numbers
         tell a copy from a second ``return`` the source spelled out (it has a line of its own)."""
         lines = self.lines()
-        targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
+        targets = {ins.argval for ins in self.instrs if ins.opcode in JUMP_OPCODES}
         same = lambda x, y: (x.opname, x.arg, x.argval, lines.get(x.offset)) == (  # noqa: E731
             y.opname, y.arg, y.argval, lines.get(y.offset))
         found: dict[int, tuple[int, int]] = {}
@@ -65,7 +65,7 @@ class Copies:
         if any(ins.opname in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") for ins in self.instrs):
             return None
         lines = self.lines()
-        targets = {ins.argval for ins in self.instrs if ins.opcode in _JUMP_OPCODES}
+        targets = {ins.argval for ins in self.instrs if ins.opcode in JUMP_OPCODES}
         for r, ins in enumerate(self.instrs):
             line = lines.get(ins.offset)
             if ins.opname != "RETURN_VALUE" or line is None or r + 1 == len(self.instrs):

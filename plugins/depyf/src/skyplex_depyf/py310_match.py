@@ -12,8 +12,9 @@ pattern; anything else is left as it is, refused by the pattern rules."""
 
 from __future__ import annotations
 
-import dis
 from typing import Any
+
+from .streams import JUMP_OPCODES
 
 #: the tests of a part that is a literal (``==``) or a singleton (``is``)
 _LEAF_TESTS = {"COMPARE_OP", "IS_OP"}
@@ -31,7 +32,7 @@ class Parts:
         tests need pops 3.10 did not emit."""
         self.unpacks: dict[int, tuple[int, int, dict[int, tuple], int]] = {}  # first index -> (last, n, parts, F)
         self.extra_pops: dict[int, int] = {}  # index of a clean-up -> POP_TOPs 3.11 runs before it
-        targets = {ins.argval for ins in self.instrs if ins.opcode in set(dis.hasjrel) | set(dis.hasjabs)}
+        targets = {ins.argval for ins in self.instrs if ins.opcode in JUMP_OPCODES}
         for k, ins in enumerate(self.instrs):
             if ins.opname not in ("MATCH_CLASS", "MATCH_KEYS") or k < 1 or k + 2 >= len(self.instrs):
                 continue
