@@ -1,0 +1,84 @@
+"""Run inside CPython 3.12 or 3.13 by ``test_match312.py``: round-trips fixed ``match`` statements and a
+seeded sample of the generated match corpus through that interpreter's decompiler (judged by their
+results on the corpus's inputs) and prints one JSON line. A mutation breaks one of the rewrites of
+``match312.py`` first, to show the recompile check refuses what it then reads. It imports only the
+plugin's source (on PYTHONPATH), never the kernel.
+
+Usage: match312_child.py SEED COUNT MUTATION"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+
+from skyplex_depyf import versions
+from skyplex_depyf.corpus import MATCH_INPUTS, gen_match, round_trip_generated
+
+# each is ``generated(x, t)``; the comment says what the newer compilers lay out differently
+CONSTRUCTS = {
+    # a failing class pattern's pops follow a body that ends in the copied ``return r``
+    "class_part_single_case": ("def generated(x, t):\n    r = 0\n    match x:\n        case int(None):\n"
+                               "            r = 1\n    return r\n"),
+    # sequence, mapping and default cases: the mapping's tests enter its pops at three points
+    "sequence_mapping_default": ("def generated(x, t):\n    r = 0\n    match x:\n        case [1, v0]:\n"
+                                 "            r = 1\n            r = (r, v0)\n        case {'k': 3}:\n"
+                                 "            r = 2\n            return r\n        case _:\n            r = -1\n"
+                                 "    return r\n"),
+    "mapping_capture_then_literal": ("def generated(x, t):\n    r = 0\n    match x:\n        case {'k': v0}:\n"
+                                     "            r = 1\n            r = (r, v0)\n        case [2, 3, _]:\n"
+                                     "            r = 2\n            return r\n    return r\n"),
+    "guarded_sequence": ("def generated(x, t):\n    r = 0\n    match x:\n        case [True, *v0] if v0 == t:\n"
+                         "            r = 1\n            return r\n        case (1, v1):\n            r = 2\n"
+                         "    return r\n"),
+    "nested_class_in_sequence": ("def generated(x, t):\n    r = 0\n    match x:\n        case [int(v0), 2]:\n"
+                                 "            r = (1, v0)\n            return r\n        case {'k': 1}:\n"
+                                 "            r = 2\n    return r\n"),
+}
+
+
+def mutate(name: str) -> None:
+    """Break one rewrite so that the jumps it puts back land one instruction off."""
+    if name == "none":
+        return
+    if name == "pattern_tests":  # the tests a removed jump routed go one instruction past its target
+        real = versions.keep_pattern_tests
+
+        def off_by_one(given: list, stream: list, hops: int) -> tuple[list, int]:
+            out, left = real(given, stream, hops)
+            before = {ins.offset: ins.argval for ins in stream}
+            position = {ins.offset: n for n, ins in enumerate(out)}
+            shifted = [ins._replace(argval=out[position[ins.argval] + 1].offset)
+                       if before.get(ins.offset, ins.argval) != ins.argval and position[ins.argval] + 1 < len(out)
+                       else ins for ins in out]
+            return shifted, left
+
+        versions.keep_pattern_tests = off_by_one
+        return
+    raise SystemExit(f"unknown mutation {name!r}")
+
+
+def outcome(source: str) -> str:
+    found = round_trip_generated(source, MATCH_INPUTS)
+    return found.outcome if found.outcome == "ok" else f"{found.outcome}: {found.detail[:200]}"
+
+
+def main() -> None:
+    seed, count, mutation = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    mutate(mutation)
+    rng = random.Random(seed)
+    generated: list[str] = []
+    while len(generated) < count:  # drawn until enough compile: some draws are not valid Python
+        source = gen_match(lambda lo, hi: rng.randint(lo, hi))
+        try:
+            compile(source, "<generated>", "exec", dont_inherit=True)
+        except SyntaxError:
+            continue
+        generated.append(outcome(source))
+    report = {"python": list(sys.version_info[:2]),
+              "constructs": {name: outcome(text) for name, text in CONSTRUCTS.items()}, "generated": generated}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
