@@ -14,6 +14,11 @@ measures it again):
   has been looked at since (the choice among priors was then developed on all three tasks).
 * ``--task letters``: "after(e) = f" / "before(e) = d" (:func:`letter_steps`), measured and
   committed before the choice among priors was tuned, and run once after its defaults were fixed.
+  It has been looked at since.
+* ``--task halves``: "half(14) = 7" / "double(3) = 6" (:func:`halves_doubles`), measured and
+  committed before the few-answer end (m = 4) was tuned, to be run once after those defaults are
+  fixed. (Word lengths, "len(apple) = 5", were tried first and dropped before any fit: SmolLM2-135M
+  is near chance there, the correct length its most likely answer in 7% of queries.)
 
 A temperature-1 answer is a draw from the measured distribution. Per m in {4, 8, 16} and
 independent draw, ours (``fit_law`` with its defaults), the authors' fitter
@@ -96,6 +101,30 @@ def letter_steps(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
     return out
 
 
+def halves_doubles(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
+    """``n`` few-shot "half(14) = 7" / "double(3) = 6" queries (alternating) whose answer is one digit:
+    ``{id, prompt, answer, op}``; the prompt ends in a space, as for the digit tasks. SmolLM2-135M
+    gets some right and confuses others with the operand's digits or a neighbour, so voting helps
+    some queries and hurts others."""
+    rng = random.Random(seed)
+
+    def line(op: str) -> tuple[str, int]:
+        if op == "half":
+            x = 2 * rng.randint(0, 9)
+            return f"half({x}) = ", x // 2
+        x = rng.randint(0, 4)
+        return f"double({x}) = ", 2 * x
+
+    out = []
+    for i in range(n):
+        op = ("half", "double")[i % 2]
+        lines = [f"{head}{value}" for head, value in (line(op) for _ in range(shots))]
+        head, value = line(op)
+        lines.append(head)
+        out.append({"id": f"hd-{seed}-{i}", "prompt": "\n".join(lines), "answer": str(value), "op": op})
+    return out
+
+
 def letter_distribution(backend, prompts: list[str]) -> list[dict[str, float]]:
     """Per prompt, the probability of each letter as the next token, read from the space-prefixed
     letter tokens among the top-20 logprobs of one greedy step (a letter outside them gets 0)."""
@@ -128,6 +157,9 @@ TASKS = {
     "letters": ("voting_smollm2_letters.json", lambda n: letter_steps(n, seed=0),
                 [("let", lambda r: True), ("let-after", lambda r: r["op"] == "after"),
                  ("let-before", lambda r: r["op"] == "before")]),
+    "halves": ("voting_smollm2_halves.json", lambda n: halves_doubles(n, seed=0),
+               [("hd", lambda r: True), ("hd-half", lambda r: r["op"] == "half"),
+                ("hd-double", lambda r: r["op"] == "double")]),
 }
 
 
