@@ -12,7 +12,7 @@ import json
 import random
 import sys
 
-from skyplex_depyf import versions
+from skyplex_depyf import match312
 from skyplex_depyf.corpus import MATCH_INPUTS, gen_match, round_trip_generated
 
 # each is ``generated(x, t)``; the comment says what the newer compilers lay out differently
@@ -34,15 +34,30 @@ CONSTRUCTS = {
     "nested_class_in_sequence": ("def generated(x, t):\n    r = 0\n    match x:\n        case [int(v0), 2]:\n"
                                  "            r = (1, v0)\n            return r\n        case {'k': 1}:\n"
                                  "            r = 2\n    return r\n"),
+    # a last or-pattern case returning: its success block follows the failure path, which holds the
+    # only copy of ``return r``
+    "last_or_pattern_returning": ("def generated(x, t):\n    r = 0\n    match x:\n        case 0 | 1 | 3:\n"
+                                  "            r = 1\n            return r\n    return r\n"),
+    "mapping_then_or_pattern": ("def generated(x, t):\n    r = 0\n    match x:\n        case {'k': v0}:\n"
+                                "            r = 1\n            r = (r, v0)\n        case 4 | 0:\n"
+                                "            r = 2\n            return r\n    return r\n"),
+    # the first body ends in a copy of ``return r``; the default case falls into the original
+    "copy_before_default": ("def generated(x, t):\n    r = 0\n    match x:\n        case 's':\n"
+                            "            r = 1\n        case 0 | 3:\n            r = 2\n            return r\n"
+                            "        case _:\n            r = -1\n    return r\n"),
+    # a body ending in its own ``return r`` (other source positions than the block after the match)
+    "written_return_before_default": ("def generated(x, t):\n    r = 0\n    match x:\n        case [_]:\n"
+                                      "            r = 1\n            return r\n        case _:\n"
+                                      "            r = -1\n    return r\n"),
 }
 
 
 def mutate(name: str) -> None:
-    """Break one rewrite so that the jumps it puts back land one instruction off."""
+    """Break one rewrite so that the jumps it leaves or puts back land one instruction off."""
     if name == "none":
         return
     if name == "pattern_tests":  # the tests a removed jump routed go one instruction past its target
-        real = versions.keep_pattern_tests
+        real = match312.keep_pattern_tests
 
         def off_by_one(given: list, stream: list, hops: int) -> tuple[list, int]:
             out, left = real(given, stream, hops)
@@ -53,7 +68,11 @@ def mutate(name: str) -> None:
                        else ins for ins in out]
             return shifted, left
 
-        versions.keep_pattern_tests = off_by_one
+        match312.keep_pattern_tests = off_by_one
+        return
+    if name == "match_ends":  # a copy's jump, or the failure path's, lands one instruction into the block
+        real_jump = match312._jump
+        match312._jump = lambda ins, target: real_jump(ins, target + 2)
         return
     raise SystemExit(f"unknown mutation {name!r}")
 

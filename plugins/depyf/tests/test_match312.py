@@ -59,12 +59,12 @@ def test_every_match_construct_round_trips(healthy: tuple[str, dict]) -> None:
 def test_generated_match_statements_are_never_silently_wrong(healthy: tuple[str, dict]) -> None:
     _, report = healthy
     assert [o for o in report["generated"] if not (o == "ok" or o.startswith("refused"))] == []
-    # the pattern rules read most of them: without the rewrites 3.12 and 3.13 read under half
-    assert sum(o == "ok" for o in report["generated"]) >= 0.7 * len(report["generated"])
+    # the pattern rules read nearly all of them: without the rewrites 3.12 and 3.13 read under half
+    assert sum(o == "ok" for o in report["generated"]) >= 0.9 * len(report["generated"])
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("mutation", ["pattern_tests"])
+@pytest.mark.parametrize("mutation", ["pattern_tests", "match_ends"])
 def test_a_broken_match_rewrite_is_refused_never_wrong(version: str, mutation: str) -> None:
     healthy = run_child(version, seed=5, count=60)
     broken = run_child(version, seed=5, count=60, mutation=mutation)

@@ -8,15 +8,153 @@ later tests of the same pattern, which jump further into the run, for an ``if`` 
 before the run. 3.11 has no such jump, and the pattern rules read none: :func:`keep_pattern_tests`
 takes those jumps out again, the tests jumping straight into the run as the compiler laid them out.
 Jumping to a jump is the same as jumping where it goes, and the removed jump follows an instruction
-that leaves the function, so nothing falls into it: the code does the same either way."""
+that leaves the function, so nothing falls into it: the code does the same either way.
+
+The newer compilers also copy the short block after a ``match`` (``return r``) where 3.11 jumped to it:
+into a case body that ended in a jump to the statement's end, and into the failure path of a last
+case whose or-pattern's success block follows it (the block itself then disappears, reached only
+through the copy). :func:`share_match_ends` puts 3.11's layout back: the failure path's block goes
+to the end of the code behind a ``JUMP_FORWARD`` to it, and a case body's copy, told by its source
+positions (a copy keeps those of the block it copies, a ``return`` written in the body has its own),
+becomes a ``JUMP_FORWARD`` to the block. Running a copy or jumping to an identical block does the
+same; the recompile check proves each reading."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .streams import JUMP_OPCODES
+import dis
+
+from .streams import JUMP_OPCODES, as_op
 
 _LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
+_ENDS = _LEAVING | {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
+_LONGEST_COPY = 6  # the compiler copies exit blocks of a few instructions (4 in 3.12, before splitting)
+
+
+def match_layout(given: list, stream: list, hops: int) -> tuple[list, int]:
+    """3.11's layout of the ``match`` statements in ``stream`` (see the module's description), which
+    :func:`.tails.close_threaded_arms` made of ``given`` putting back ``hops`` jumps; and the count of
+    those jumps left."""
+    stream, hops = keep_pattern_tests(given, stream, hops)
+    return share_match_ends(stream), hops
+
+
+def share_match_ends(stream: list) -> list:
+    """``stream`` with the copies of the block after a ``match`` statement made jumps to that block,
+    as 3.11 laid them out; unchanged where the code has handlers or loops (the block would not go to
+    the end of the code) or holds no pattern test."""
+    if not _has_patterns(stream) or any(ins.opname in ("PUSH_EXC_INFO", "JUMP_BACKWARD") for ins in stream):
+        return stream
+    stream = _move_failure_tail(stream)
+    targets = _targets(stream)
+    tail = _tail(stream)
+    if tail is None:
+        return stream
+    out = list(stream)
+    start = len(stream) - len(tail)
+    for j in range(start - 1):  # j: a copy's RETURN_VALUE, followed by where a pattern test fails
+        if stream[j].opname != "RETURN_VALUE" or not _failure_target(stream, j + 1, targets):
+            continue
+        n = _copied_length(stream, j, tail)
+        if n == 0 or any(stream[q].offset in targets for q in range(j - n + 2, j + 1)):
+            continue
+        first = j - n + 1
+        out[first] = _jump(stream[first], stream[start + len(tail) - n].offset)
+        for q in range(first + 1, j + 1):
+            out[q] = None
+    return [ins for ins in out if ins is not None]
+
+
+def _has_patterns(stream: list) -> bool:
+    """Whether ``stream`` tests a pattern: a ``MATCH_*`` instruction, or a literal compared with a copy
+    of the subject (``COPY 1; LOAD_CONST; COMPARE_OP ==`` or ``IS_OP``)."""
+    for k, ins in enumerate(stream):
+        if ins.opname.startswith("MATCH_"):
+            return True
+        if (ins.opname == "COPY" and ins.arg == 1 and k + 2 < len(stream) and stream[k + 1].opname == "LOAD_CONST"
+                and stream[k + 2].opname in ("COMPARE_OP", "IS_OP")):
+            return True
+    return False
+
+
+def _targets(stream: list) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for ins in stream:
+        if ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int):
+            found.setdefault(ins.argval, []).append(ins)
+    return found
+
+
+def _failure_target(stream: list, k: int, targets: dict) -> bool:
+    """Whether a forward conditional jump from before ``k`` lands on ``stream[k]`` (a pattern test
+    failing there)."""
+    return any(ins.opname.startswith("POP_JUMP_FORWARD_IF_") and ins.offset < stream[k].offset
+               for ins in targets.get(stream[k].offset, ()))
+
+
+def _straight(stream: list, first: int, last: int, targets: dict) -> bool:
+    """Whether ``stream[first:last]`` runs straight: no jump, no end, nothing jumps into it after its
+    first instruction."""
+    return all(stream[q].opname not in _ENDS and stream[q].opcode not in JUMP_OPCODES
+               and (q == first or stream[q].offset not in targets) for q in range(first, last))
+
+
+def _tail(stream: list) -> list | None:
+    """The straight block ending the code in ``RETURN_VALUE`` (its last instructions, at most
+    :data:`_LONGEST_COPY`), or None."""
+    if not stream or stream[-1].opname != "RETURN_VALUE":
+        return None
+    targets = _targets(stream)
+    k = len(stream) - 1
+    while (k > 0 and len(stream) - k < _LONGEST_COPY and stream[k - 1].opname not in _ENDS
+           and stream[k - 1].opcode not in JUMP_OPCODES and stream[k].offset not in targets):
+        k -= 1
+    return stream[k:]
+
+
+def _copied_length(stream: list, j: int, tail: list) -> int:
+    """How many instructions ending at ``stream[j]`` are a copy of the end of ``tail``: the same
+    operations at the same source positions."""
+    n = 0
+    while n < len(tail) and j - n >= 0 and _same(stream[j - n], tail[-1 - n]):
+        n += 1
+    return n
+
+
+def _same(a: dis.Instruction, b: dis.Instruction) -> bool:
+    return ((a.opname, a.arg, a.argval) == (b.opname, b.arg, b.argval) and a.positions is not None
+            and a.positions == b.positions and a.opcode not in JUMP_OPCODES)
+
+
+def _move_failure_tail(stream: list) -> list:
+    """A last case whose or-pattern's success block follows the failure path: the failure path's
+    ``POP_TOP`` then a straight block ending in ``RETURN_VALUE``, then the success block (reached
+    only by the alternatives' jumps, and ending the code). The block goes to the end of the code,
+    behind a ``JUMP_FORWARD`` to it."""
+    targets = _targets(stream)
+    for k, pop in enumerate(stream[:-2]):
+        if pop.opname != "POP_TOP" or not _failure_target(stream, k, targets):
+            continue
+        j = next((q for q in range(k + 1, min(len(stream), k + 2 + _LONGEST_COPY))
+                  if stream[q].opname in _ENDS or stream[q].opcode in JUMP_OPCODES), None)
+        if (j is None or j == k + 1 or stream[j].opname != "RETURN_VALUE" or j + 1 >= len(stream)
+                or not _straight(stream, k + 1, j, targets) or stream[k + 1].offset in targets):
+            continue
+        success = stream[j + 1]
+        jumpers = targets.get(success.offset, [])
+        if (success.opname != "POP_TOP" or not jumpers or any(x.opname != "JUMP_FORWARD" or x.offset > pop.offset
+                                                                for x in jumpers)):
+            continue
+        block = stream[k + 1:j + 1]
+        offset = stream[-1].offset + 2
+        moved = [ins._replace(offset=offset + 2 * m) for m, ins in enumerate(block)]
+        return stream[:k + 1] + [_jump(block[0], offset)] + stream[j + 1:] + moved
+    return stream
+
+
+def _jump(ins: dis.Instruction, target: int) -> dis.Instruction:
+    return as_op(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=target, argrepr="")
 
 
 def keep_pattern_tests(given: list, stream: list, hops: int) -> tuple[list, int]:

@@ -37,7 +37,7 @@ from .conditions import GENERAL
 from .copies import share_exit_copies
 from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
-from .match312 import keep_pattern_tests
+from .match312 import match_layout
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
 from .tails import (close_threaded_arms, drop_twin_reraises, share_branch_ends, share_reraises,
@@ -219,7 +219,7 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(drop_twin_reraises(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = share_reraises(stream, self.final_entries(stream))
-        stream, hops = keep_pattern_tests(stream, *close_threaded_arms(stream))  # not in a match's pops
+        stream, hops = match_layout(stream, *close_threaded_arms(stream))  # 3.11's layout of match statements
         entries = self.final_entries(stream)
         if hops:
             stream, entries = renumbered(stream, entries)
