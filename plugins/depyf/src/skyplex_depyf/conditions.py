@@ -29,6 +29,14 @@ GENERAL = contextvars.ContextVar("general_conditions", default=False)
 PREFERENCE = contextvars.ContextVar("condition_preference", default=0)
 PREFERENCES = 8
 _MAX_TOKENS = 14
+#: which reading each compound condition takes, by (code object id, index of its first test): the
+#: decompiler's search sets it; a condition not named takes the parser's first reading
+CHOICES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("condition_choices", default=None)
+#: where the decompiler wants to hear of conditions with more than one reading: each is appended once
+#: as ``(key, number of readings)`` in the order the executor meets them
+SEEN: contextvars.ContextVar[list | None] = contextvars.ContextVar("conditions_seen", default=None)
+#: at most this many readings of one part of a condition are kept (the search is bounded by it)
+_MAX_READINGS = 6
 
 
 @dataclass
@@ -151,6 +159,84 @@ class ConditionParser:
         return last is not None and last.expr is None and self.canon(last.target) == target
 
 
+class ReadingEnumerator(ConditionParser):
+    """Every reading ``parse`` could have chosen, not only its first: each nesting level may split
+    differently (``a and (b if c else 0)`` where the first reading found ``a and (c and 1)``), and
+    the peephole pass threads the jumps of each reading in its own order. At most ``_MAX_READINGS``
+    per part, so the search over them stays bounded."""
+
+    def __init__(self, executor: Any, tokens: list[Token]) -> None:
+        super().__init__(executor, tokens)
+        self.all_memo: dict[tuple, list[str]] = {}
+
+    def readings(self, t0: int, t1: int, target: int, cond: bool, end_pos: int) -> list[str]:
+        key = (t0, t1, target, cond)
+        if key in self.all_memo:
+            return self.all_memo[key]
+        self.all_memo[key] = []  # a reading through itself finds nothing
+        found: list[str] = []
+        for text in self._readings(t0, t1, target, cond, end_pos):
+            if text not in found:
+                found.append(text)
+                if len(found) == 4 * _MAX_READINGS:
+                    break
+        # the shortest readings first: a reading that nests conditional expressions around constants
+        # (``0 if (1 if a else 0) else 1``) is seldom what the source said
+        found = sorted(found, key=len)[:_MAX_READINGS]
+        self.all_memo[key] = found
+        return found
+
+    def _readings(self, t0: int, t1: int, target: int, cond: bool, end_pos: int):
+        nxt = self.canon(self.pos(t1, end_pos))
+        if t0 == t1:
+            yield "0" if cond else "1"
+            return
+        if t1 == t0 + 1:
+            tok = self.tokens[t0]
+            if tok.expr is None:
+                if self.canon(tok.target) == target:
+                    yield "1" if cond else "0"
+                return
+            if self.canon(tok.target) == target:
+                yield _truth(tok.kind, tok.expr.text, cond)
+                return
+        yield from self._ternaries(t0, t1, target, cond, end_pos, nxt)
+        readings = [(target, cond, "or" if cond else "and"), (nxt, not cond, "and" if cond else "or")]
+        for m in range(t0 + 1, t1):
+            rights = self.readings(m, t1, target, cond, end_pos)
+            if not rights:
+                continue
+            mid = self.pos(m, end_pos)
+            for left_target, left_cond, word in readings:
+                for left in self.readings(t0, m, left_target, left_cond, mid):
+                    for right in rights:
+                        yield f"({left}) {word} ({right})"
+        other = self.canon(self.pos(t1, end_pos))
+        if other != target:
+            for left in self.readings(t0, t1, other, not cond, end_pos):
+                yield f"({left}) {'and' if cond else 'or'} {'0' if cond else '1'}"
+
+    def _ternaries(self, t0: int, t1: int, target: int, cond: bool, end_pos: int, nxt: int):
+        for m2 in range(t0 + 1, t1 + 1):
+            else_at = self.canon(self.pos(m2, end_pos))
+            orelses = self.readings(m2, t1, target, cond, end_pos)
+            if not orelses:
+                continue
+            for m1 in range(t0 + 1, m2 + 1):
+                b_end = m2
+                if m2 - 1 >= m1 and self.tokens[m2 - 1].expr is None and self.canon(self.tokens[m2 - 1].target) == nxt:
+                    b_end = m2 - 1
+                if (b_end == m2 and m1 < m2 and self.canon(self.pos(b_end, end_pos)) != nxt
+                        and not self._always_jumps(m1, m2, target)):
+                    continue
+                tests = self.readings(t0, m1, else_at, False, self.pos(m1, end_pos))
+                bodies = self.readings(m1, b_end, target, cond, self.pos(b_end, end_pos)) if tests else []
+                for test in tests:
+                    for body in bodies:
+                        for orelse in orelses:
+                            yield f"({body}) if ({test}) else ({orelse})"
+
+
 def tokenize(executor: Any, i: int, first: Expr, kind: str, stack: list, limit: int) -> list[Token]:
     """The tests from the conditional jump at ``i`` (its value ``first``) onward: each pure expression
     followed by a conditional jump, or an unconditional forward jump, up to ``limit``."""
@@ -210,8 +296,27 @@ def compound(executor: Any, i: int, hi: int, value: Expr, kind: str, stack: list
         parser.memo.clear()
         text = parser.parse(0, t1, targets[0], False, end_pos)
         if text is not None:
+            text = _chosen_reading(executor, i, tokens, t1, targets[0], end_pos, text)
             return end_pos, _raw_target(executor, tokens[:t1], targets[0], parser, end_pos), Expr(text)
     return None
+
+
+def _chosen_reading(executor: Any, i: int, tokens: list[Token], t1: int, target: int, end_pos: int,
+                    first: str) -> str:
+    """The reading the decompiler's search chose for the condition at ``i``: ``first`` (the parser's
+    own) unless told otherwise; the other readings are listed to the search through ``SEEN``."""
+    choices, seen = CHOICES.get(), SEEN.get()
+    if choices is None and seen is None:
+        return first
+    key = (id(executor.code), i)
+    choice = (choices or {}).get(key, 0)
+    if seen is None and choice == 0:
+        return first
+    enumerator = ReadingEnumerator(executor, tokens)
+    texts = [first] + [t for t in enumerator.readings(0, t1, target, False, end_pos) if t != first]
+    if seen is not None and len(texts) > 1 and all(key != k for k, _ in seen):
+        seen.append((key, len(texts)))
+    return texts[choice] if choice < len(texts) else first
 
 
 def _after(executor: Any, tok: Token) -> int:

@@ -17,6 +17,7 @@ from .conditions import GENERAL, PREFERENCE, PREFERENCES
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .patterns import Match, render_match
+from .readings import search
 from .streams import JUMP_OPCODES
 from .suspend import With, render_with
 from .symbolic import Append, For, ForTarget, Func, If, Line, Refusal, Return, While
@@ -79,6 +80,11 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
                 best = second
             if not _reads_conditions(second.refusal):
                 break  # stopped before any other reading could matter
+        if _reads_conditions(best.refusal) or _reads_conditions(first.refusal):
+            # each condition may need its own reading: search them, still proving each try
+            found = search(code, [0, 1], lambda sources: _attempt(obj, code, name, listing, verify, sources))
+            if found is not None:
+                return found
     finally:
         GENERAL.reset(token)
     return best
@@ -105,15 +111,20 @@ def _further(a: str | None, b: str | None) -> bool:
     return rank(a) > rank(b)
 
 
-def _attempt(obj: Any, code: types.CodeType, name: str, listing: str, verify: bool) -> Decompilation:
+def _attempt(obj: Any, code: types.CodeType, name: str, listing: str, verify: bool,
+             sources: list | None = None) -> Decompilation:
     try:
         defaults = getattr(obj, "__defaults__", None)
         source = render_top(code, defaults)
+        if sources is not None:
+            sources.append(source)
         if verify:
             problem = check_equivalent(code, source)
             trailer = dead_trailer(code, source) if problem else None
             if trailer:  # what dead code left behind (cells, the generator flag): say it after the end
                 source = render_top(code, defaults, trailer)
+                if sources is not None:
+                    sources.append(source)
                 problem = check_equivalent(code, source)
             if problem:
                 return Decompilation(name, None, f"recompiled source differs: {problem}", listing)

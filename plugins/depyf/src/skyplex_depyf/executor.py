@@ -380,6 +380,10 @@ class Executor(ControlFlow, Stores):
             stack.append(Func(func.code, defaults, kwdefaults))
         elif op == "RETURN_VALUE":
             value = stack.pop()
+            if i - 1 in self.inlined and isinstance(value, Expr):
+                # loaded before the copy of a finally body: a constant the source returns is loaded
+                # after it, so this one was no plain constant there (``return 5 if 1 else a``)
+                value = opaque(value)
             stmts.append(Return(self.expr(value, ins)))
         elif op == "RAISE_VARARGS":
             parts = [self.expr(stack.pop(), ins) for _ in range(arg)][::-1]

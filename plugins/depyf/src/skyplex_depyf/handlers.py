@@ -371,7 +371,12 @@ def _try_finally(executor: Any, i: int, entry: Any, handler: int, stack: list, s
     body, rest = executor.block(i, protected, stack)
     returns = None
     if len(rest) == len(stack) + 1 and isinstance(rest[-1], Expr):
-        returns = rest[-1]  # ``return value`` inside the try: the value waits while finally runs
+        # ``return value`` inside the try: the value waits while finally runs; a constant the source
+        # returns is loaded after the finally body, so one loaded before it was not a plain constant
+        # in the source (``return 5 if 1 else a``) and must stay unfoldable
+        from .executor import opaque
+
+        returns = opaque(rest[-1])
     elif len(rest) != len(stack):
         raise _refusal(executor, i, "body leaves values on the stack")
     node = Try(body or [Line("pass")], [])
