@@ -49,6 +49,23 @@ CONSTRUCTS = {
     "written_return_before_default": ("def generated(x, t):\n    r = 0\n    match x:\n        case [_]:\n"
                                       "            r = 1\n            return r\n        case _:\n"
                                       "            r = -1\n    return r\n"),
+    # a guarded last case: its body ends in a copy of ``return r`` where ``case v0: if c:`` falls in
+    "guarded_last_case": ("def generated(x, t):\n    r = 0\n    match x:\n        case 3:\n            r = 1\n"
+                          "        case v0 if v0 == t:\n            r = 3\n    return r\n"),
+    "guarded_last_case_after_return": ("def generated(x, t):\n    r = 0\n    match x:\n        case int(None):\n"
+                                       "            r = 1\n            return r\n        case v0 if v0 == t:\n"
+                                       "            r = (2, v0)\n    return r\n"),
+    "unguarded_if_in_last_case": ("def generated(x, t):\n    r = 0\n    match x:\n        case 3:\n"
+                                  "            r = 1\n        case v0:\n            if v0 == t:\n"
+                                  "                r = 3\n    return r\n"),
+    # every case returns: the block after the statement is gone but for its copy in the class case
+    "all_cases_return": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1 | 0:\n"
+                         "            r = 1\n            return r\n        case int({'k': None}):\n"
+                         "            r = 2\n        case _:\n            r = 4\n            return r\n"
+                         "    return r\n"),
+    # 3.12 copies ``return 1`` into each alternative of the or-pattern: not read (see NOT_READ)
+    "or_pattern_returning_constant": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1 | 0:\n"
+                                      "            return 1\n        case _:\n            r = 4\n    return r\n"),
 }
 
 

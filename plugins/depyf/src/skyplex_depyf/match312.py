@@ -51,15 +51,17 @@ def share_match_ends(stream: list) -> list:
     tail = _tail(stream)
     if tail is None:
         return stream
-    out = list(stream)
+    out: list = list(stream)
     start = len(stream) - len(tail)
-    for j in range(start - 1):  # j: a copy's RETURN_VALUE, followed by where a pattern test fails
+    for j in range(start):  # j: a copy's RETURN_VALUE, followed by where a pattern test fails
         if stream[j].opname != "RETURN_VALUE" or not _failure_target(stream, j + 1, targets):
             continue
         n = _copied_length(stream, j, tail)
         if n == 0 or any(stream[q].offset in targets for q in range(j - n + 2, j + 1)):
             continue
         first = j - n + 1
+        # (a jump to the block right after it is kept: the last case's guard failing there, and its
+        # body ending in a copy, tell ``case v if c: body`` from ``case v: if c: body``)
         out[first] = _jump(stream[first], stream[start + len(tail) - n].offset)
         for q in range(first + 1, j + 1):
             out[q] = None
@@ -87,10 +89,10 @@ def _targets(stream: list) -> dict[int, list]:
 
 
 def _failure_target(stream: list, k: int, targets: dict) -> bool:
-    """Whether a forward conditional jump from before ``k`` lands on ``stream[k]`` (a pattern test
-    failing there)."""
-    return any(ins.opname.startswith("POP_JUMP_FORWARD_IF_") and ins.offset < stream[k].offset
-               for ins in targets.get(stream[k].offset, ()))
+    """Whether a forward jump from before ``k`` lands on ``stream[k]``: a pattern test failing there,
+    or an or-pattern's failure path (``POP_TOP; JUMP_FORWARD``) going on to the next case."""
+    return any((ins.opname.startswith("POP_JUMP_FORWARD_IF_") or ins.opname == "JUMP_FORWARD")
+               and ins.offset < stream[k].offset for ins in targets.get(stream[k].offset, ()))
 
 
 def _straight(stream: list, first: int, last: int, targets: dict) -> bool:
@@ -146,11 +148,47 @@ def _move_failure_tail(stream: list) -> list:
         if (success.opname != "POP_TOP" or not jumpers or any(x.opname != "JUMP_FORWARD" or x.offset > pop.offset
                                                                 for x in jumpers)):
             continue
-        block = stream[k + 1:j + 1]
-        offset = stream[-1].offset + 2
-        moved = [ins._replace(offset=offset + 2 * m) for m, ins in enumerate(block)]
-        return stream[:k + 1] + [_jump(block[0], offset)] + stream[j + 1:] + moved
+        if _first_line(stream[k + 1:j + 1]) <= _last_line(stream[j + 1:]):
+            continue  # not the code after the statement
+        return _moved_to_end(stream, k + 1, j)
+    return _move_body_tail(stream, targets)
+
+
+def _move_body_tail(stream: list, targets: dict) -> list:
+    """A case body ending in the only copy of the block after the statement (every case and the
+    default returning, the block itself is gone): a straight block ending in ``RETURN_VALUE`` before
+    where a pattern test fails, from source lines after all the code that follows it. It goes to the
+    end of the code, behind a ``JUMP_FORWARD`` to it."""
+    for j in range(len(stream) - 1):
+        if stream[j].opname != "RETURN_VALUE" or not _failure_target(stream, j + 1, targets):
+            continue
+        after = _last_line(stream[j + 1:])
+        first = j
+        while (first > 0 and j - first + 1 < _LONGEST_COPY and stream[first - 1].opname not in _ENDS
+               and stream[first - 1].opcode not in JUMP_OPCODES and stream[first].offset not in targets
+               and _first_line([stream[first - 1]]) > after):
+            first -= 1
+        if _first_line(stream[first:j + 1]) > after and _straight(stream, first, j, targets):
+            return _moved_to_end(stream, first, j)
     return stream
+
+
+def _first_line(block: list) -> int:
+    lines = [ins.positions.lineno for ins in block if ins.positions is not None and ins.positions.lineno is not None]
+    return min(lines) if len(lines) == len(block) else -1  # a line unknown: never after anything
+
+
+def _last_line(block: list) -> int:
+    lines = [ins.positions.lineno for ins in block if ins.positions is not None and ins.positions.lineno is not None]
+    return max(lines, default=-1)
+
+
+def _moved_to_end(stream: list, first: int, last: int) -> list:
+    """``stream`` with ``stream[first:last + 1]`` moved to its end, a ``JUMP_FORWARD`` to it in its place."""
+    block = stream[first:last + 1]
+    offset = stream[-1].offset + 2
+    moved = [ins._replace(offset=offset + 2 * m) for m, ins in enumerate(block)]
+    return stream[:first] + [_jump(block[0], offset)] + stream[last + 1:] + moved
 
 
 def _jump(ins: dis.Instruction, target: int) -> dis.Instruction:

@@ -349,7 +349,10 @@ def _head(executor: Any, reader: _Reader, p: int, hi: int, outer: list, copied: 
     if test_end < hi and test_end > q:
         target = executor.target(instrs[test_end])
         after = test_end + 1 + copied
-        if (target == nxt or (nxt is None and copied)) and (not copied or instrs[test_end + 1].opname == "POP_TOP"):
+        # a last case's body ending in a jump to where its guard fails: 3.12+ (3.11 falls into it)
+        closing = (nxt is None and not copied and test_end + 1 < target <= hi and instrs[target - 1].opname
+                   == "JUMP_FORWARD" and executor.target(instrs[target - 1]) == target)
+        if (target == nxt or (nxt is None and copied) or closing) and (not copied or instrs[test_end + 1].opname == "POP_TOP"):
             inner, rest = executor.speculate(q, test_end, outer)
             if not inner and len(rest) == len(outer) + 1 and isinstance(rest[-1], Expr):
                 kind = executor.table["cond_jumps"][instrs[test_end].opname]
