@@ -12,13 +12,20 @@ Conditions (both on the held-out entities of the ``raft_abstain.py`` build, whic
   be read from which fact each document states. The lexical rule "abstain iff no document holds both the
   asked name and the asked fact's verb" passes both conditions: what is measured is whether the tuned
   model learns that decision from its training data, not whether it could be made by a string match.
+* ``paraphrase``: the same held-out institutions in ``skyplex_raft.paraphrase.paraphrased_corpus``: facts
+  stated in varied sentences, questions in the test wordings (never in training), and each fact beside a
+  confuser (the same relation, in the same kind of sentence, of a part of the institution), distractors the
+  siblings, ``--paraphrase-k`` documents (3: without the oracle every sibling is shown, the asked relation's
+  confuser among them). The name rule, the name + relation-verb rule and the best lexical overlap
+  (threshold chosen on the held-out items themselves, in the rule's favour) are scored on every condition.
 
 Rules, each applied to the same model outputs: ``greedy`` (the tuned model's own reply); ``greedy+grounded``
 (that reply stands only when a verbatim quote of the documents holds its answer: ``skyplex_raft.grounded``);
 ``grounded`` (the model made to answer, after the answering opening, then the same check);
 ``calibrated`` (abstain when the abstain margin is above a threshold, else the made answer:
 ``skyplex_raft.calibrate``); ``calibrated+grounded`` (abstain when the margin is above its threshold or the
-made answer is unsupported). Thresholds are chosen on development entities (generated with ``seed + 1``,
+made answer is unsupported); ``grounded+schema`` (the made answer kept only when its verbatim quote states
+the asked relation of the asked entity: ``skyplex_raft.grounded.answers_question``). Thresholds are chosen on development entities (generated with ``seed + 1``,
 names of the main corpus left out, both conditions pooled, as a deployed system does not know which it
 faces), allowing ``--max-false`` false abstention there; never on the held-out split.
 
@@ -44,9 +51,11 @@ from raft_common import lora_options, machine, print_table, train
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "raft_grounded.json"
 COLUMNS = ["abstain@distractors", "abstain@oracle", "f1@oracle", "supported@oracle"]
-RULES = ["greedy", "greedy+grounded", "grounded", "calibrated", "calibrated+grounded"]
-CONDITIONS = ["namesakes", "siblings"]
-_ENTITY = re.compile(r"^(?:Who founded the|In which year was the|Where does the) (.+?)(?: founded| stand)?\?$")
+RULES = ["greedy", "greedy+grounded", "grounded", "grounded+schema", "calibrated", "calibrated+grounded"]
+CONDITIONS = ["namesakes", "siblings", "paraphrase"]
+#: the words each statement kind is written with, in every layout: the relation-verb rule looks for them
+RELATION_WORDS = {"founding": ("founded", "established", "set up", "owes its beginning", "opened its doors"),
+                  "place": ("stands", "located", "find", "lies in", "home of")}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -62,18 +71,31 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-siblings", action="store_true",
                         help="also train on the train entities written one fact per document with sibling distractors "
                         "(the held-out entities never), the same steps")
+    parser.add_argument("--paraphrase-k", type=int, default=3, help="documents per paraphrase-condition example")
+    parser.add_argument("--train-paraphrase", action="store_true",
+                        help="also train on the train entities in the paraphrased corpus (train wordings, sibling "
+                        "distractors, --paraphrase-k documents; the held-out entities never), the same steps")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="build the splits and score the rules that read no model on them; no training")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--keep", type=Path, required=True, help="the datasets and the tuned model go here")
     return parser.parse_args(argv)
 
 
+def asked(question: str) -> tuple[str, str]:
+    """The institution a fictional question asks about, and the relation."""
+    from skyplex_raft.relations import question_relation
+
+    found = question_relation(question)
+    if found is None:
+        raise ValueError(f"not a fictional-entity question: {question!r}")
+    return found
+
+
 def asked_entity(question: str) -> str:
     """The institution a fictional question asks about."""
-    match = _ENTITY.match(question)
-    if match is None:
-        raise ValueError(f"not a fictional-entity question: {question!r}")
-    return match.group(1)
+    return asked(question)[0]
 
 
 def name_rule_abstains(item) -> bool:
@@ -82,14 +104,54 @@ def name_rule_abstains(item) -> bool:
 
 
 def name_fact_rule_abstains(item) -> bool:
-    """The lexical rule: abstain iff no document shown holds both the asked name and the asked fact's verb
-    ("founded" for founder and year, "stands" for place)."""
-    verb = "founded" if "founded" in item.question else "stands"
-    return not any(asked_entity(item.question) in d and verb in d for d in item.documents)
+    """The lexical rule: abstain iff no document shown holds both the asked name and a word the asked
+    relation is stated with in any layout ("founded", "established", ... for founder and year; "stands",
+    "located", ... for place)."""
+    from skyplex_raft.relations import RELATIONS
+
+    entity, relation = asked(item.question)
+    words = RELATION_WORDS[RELATIONS[relation][0]]
+    return not any(entity in d and any(re.search(rf"\b{w}\b", d) for w in words) for d in item.documents)
+
+
+def lexical_overlap(item) -> float:
+    """The largest share of the question's content words (stopwords out) that one shown document holds."""
+    from skyplex_raft.builder import QUERY_STOPWORDS, tokens
+
+    asked_words = {t for t in tokens(item.question) if t not in QUERY_STOPWORDS}
+    return max(len(asked_words & set(tokens(d))) / max(1, len(asked_words)) for d in item.documents)
+
+
+def best_overlap_threshold(items, max_false: float) -> float:
+    """The overlap threshold (abstain when the best document's overlap is below it) that abstains most on
+    oracle-absent ``items`` while abstaining on at most ``max_false`` of the oracle-present ones: chosen on
+    the very items it is scored on, so the rule is shown at its best."""
+    best, best_abstain = 0.0, -1.0
+    for threshold in sorted({lexical_overlap(it) for it in items} | {1.01}):
+        present = [lexical_overlap(it) < threshold for it in items if it.oracle_present]
+        absent = [lexical_overlap(it) < threshold for it in items if not it.oracle_present]
+        if sum(present) <= max_false * len(present) + 1e-9 and sum(absent) / max(1, len(absent)) > best_abstain:
+            best, best_abstain = threshold, sum(absent) / max(1, len(absent))
+    return best
+
+
+def schema_rule_abstains(item) -> bool:
+    """The reader that knows the corpus's relation schema: abstain iff no sentence of a shown document
+    states the asked relation of the asked entity (``skyplex_raft.relations.stated_facts``)."""
+    from skyplex_raft.relations import stated_facts
+
+    entity, relation = asked(item.question)
+    for document in item.documents:
+        heading, _, body = document.partition("\n")
+        for sentence in body.strip().split("\n"):
+            if any(f.entity == entity and f.relation == relation for f in stated_facts(sentence, heading.strip())):
+                return False
+    return True
 
 
 #: rules that read no model: what each condition lets a string match pass for grounding
-LEXICAL_RULES = {"name rule": name_rule_abstains, "name+fact rule": name_fact_rule_abstains}
+LEXICAL_RULES = {"name rule": name_rule_abstains, "name+fact rule": name_fact_rule_abstains,
+                 "schema rule": schema_rule_abstains}
 
 
 def write_split(chunks: list, questions: list, options, path: Path) -> Path:
@@ -105,6 +167,7 @@ def splits(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Path],
     """The train file, the held-out file of each condition and the development file of each condition."""
     from skyplex_raft.builder import RaftOptions, build_examples, held_out_path, write_jsonl
     from skyplex_raft.fictional import fictional_corpus
+    from skyplex_raft.paraphrase import paraphrased_corpus
 
     chunks, questions = fictional_corpus(args.entities, args.seed)
     examples, _ = build_examples(chunks, questions, RaftOptions(
@@ -118,13 +181,21 @@ def splits(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Path],
         facts = _only(fictional_corpus(args.entities, args.seed, layout="facts"), {c.title for c in chunks} - held_titles)
         train += build_examples(*facts, RaftOptions(k=args.k, p=args.p, distractors="siblings", test_fraction=0.0,
                                                     seed=args.seed, abstain=True))[0]
+    paraphrase = RaftOptions(k=args.paraphrase_k, p=args.test_p, distractors="siblings", test_fraction=0.0,
+                             seed=args.seed, abstain=True)
+    if args.train_paraphrase:  # the train entities, paraphrased, asked in the train wordings
+        train += build_examples(*_only(paraphrased_corpus(args.entities, args.seed, phrasings="train"),
+                                       {c.title for c in chunks} - held_titles),
+                                RaftOptions(**{**vars(paraphrase), "p": args.p}))[0]
     write_jsonl(train, train_path)
     write_jsonl([e for e in examples if e.split == "test"], held_out_path(train_path))
     siblings = RaftOptions(k=args.k, p=args.test_p, distractors="siblings", test_fraction=0.0, seed=args.seed,
                            abstain=True)
     tests = {"namesakes": held_out_path(train_path),
              "siblings": write_split(*_only(fictional_corpus(args.entities, args.seed, layout="facts"), held_titles),
-                                     siblings, work / "fictional.siblings.test.jsonl")}
+                                     siblings, work / "fictional.siblings.test.jsonl"),
+             "paraphrase": write_split(*_only(paraphrased_corpus(args.entities, args.seed, phrasings="test"),
+                                              held_titles), paraphrase, work / "fictional.paraphrase.test.jsonl")}
     # development entities: another seed, less any name the main corpus uses (the model trained on it)
     titles = {c.title for c in chunks}
     dev_titles = {c.title for c in fictional_corpus(args.dev_entities, args.seed + 1)[0]} - titles
@@ -135,7 +206,11 @@ def splits(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Path],
            "siblings": write_split(*_only(fictional_corpus(args.dev_entities, args.seed + 1, layout="facts"),
                                           dev_titles),
                                    RaftOptions(**{**vars(dev_options), "distractors": "siblings"}),
-                                   work / "fictional.siblings.dev.jsonl")}
+                                   work / "fictional.siblings.dev.jsonl"),
+           # the development questions are asked in the train wordings: the test wordings stay unseen
+           "paraphrase": write_split(*_only(paraphrased_corpus(args.dev_entities, args.seed + 1), dev_titles),
+                                     RaftOptions(**{**vars(paraphrase), "seed": args.seed + 1}),
+                                     work / "fictional.paraphrase.dev.jsonl")}
     return train_path, tests, dev
 
 
@@ -166,7 +241,7 @@ def model_outputs(backend, tokenizer, items, *, max_tokens: int, greedy: bool) -
 def rule_replies(items, out: dict, thresholds: dict[str, float]) -> dict[str, list[str]]:
     """Each rule's final reply per item, from one set of model outputs."""
     from skyplex_raft.builder import ABSTAIN_TARGET
-    from skyplex_raft.grounded import grounded_reply
+    from skyplex_raft.grounded import grounded_reply, schema_grounded_reply
 
     def cut(margin: float, reply: str, threshold: float) -> str:
         return ABSTAIN_TARGET if margin > threshold else reply
@@ -175,6 +250,7 @@ def rule_replies(items, out: dict, thresholds: dict[str, float]) -> dict[str, li
     return {"greedy": out["greedy"],
             "greedy+grounded": [grounded_reply(r, it.documents) for it, r in zip(items, out["greedy"])],
             "grounded": made_grounded,
+            "grounded+schema": [schema_grounded_reply(r, it.documents, it.question) for it, r in zip(items, out["made"])],
             "calibrated": [cut(m, r, thresholds["calibrated"]) for m, r in zip(out["margins"], out["made"])],
             "calibrated+grounded": [cut(m, r, thresholds["calibrated+grounded"])
                                     for m, r in zip(out["margins"], made_grounded)]}
@@ -203,8 +279,43 @@ def lexical_row(items, rule) -> dict:
     return row | {"f1@oracle": None, "supported@oracle": None}
 
 
+def lexical_rows(test_items: dict, max_false: float) -> tuple[dict[str, dict], dict[str, float]]:
+    """Every rule that reads no model, on every condition's held-out items; and the overlap thresholds."""
+    rows: dict[str, dict] = {}
+    overlap: dict[str, float] = {}
+    for condition in CONDITIONS:
+        for label, rule in LEXICAL_RULES.items():
+            rows[f"{label}, {condition}"] = lexical_row(test_items[condition], rule)
+        threshold = overlap[condition] = best_overlap_threshold(test_items[condition], max_false)
+        rows[f"overlap rule < {threshold:.2f}, {condition}"] = lexical_row(
+            test_items[condition], lambda it, t=threshold: lexical_overlap(it) < t)
+    return rows, overlap
+
+
+def rules_only(args: argparse.Namespace, tests: dict[str, Path]) -> int:
+    """Score the rules that read no model on the held-out splits, print and write them; no model is loaded."""
+    from skyplex_raft.evaluate import load_items
+
+    test_items = {c: load_items(p, args.limit) for c, p in tests.items()}
+    rows, overlap = lexical_rows(test_items, args.max_false)
+    result = {"setting": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "overlap_thresholds": overlap, "scores": rows,
+              "questions": {c: {"test": len(its), "test_with_oracle": sum(i.oracle_present for i in its)}
+                            for c, its in test_items.items()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print_table(f"rules that read no model, held-out questions per condition {result['questions']}",
+                {name: {c: row[c] for c in COLUMNS[:2]} for name, row in rows.items()}, COLUMNS[:2], with_n=True,
+                width=160)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.rules_only:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        return rules_only(args, splits(args, args.keep)[1])
     from skyplex.models.local import LocalBackend
     from skyplex_raft.calibrate import choose_grounded_threshold, choose_threshold, roc_auc
     from skyplex_raft.evaluate import load_items
@@ -237,16 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = {"calibrated": choose_threshold(margins, present, max_false=args.max_false),
                   "calibrated+grounded": choose_grounded_threshold(margins, supported, present,
                                                                    max_false=args.max_false)}
-    rows: dict[str, dict] = {}
     dev_rows: dict[str, dict] = {}
+    rows, overlap = lexical_rows(test_items, args.max_false)
     for condition in CONDITIONS:
-        for label, rule in LEXICAL_RULES.items():
-            rows[f"{label}, {condition}"] = lexical_row(test_items[condition], rule)
         for rule, replies in rule_replies(test_items[condition], test_out[condition], thresholds).items():
             rows[f"{rule}, {condition}"] = score(test_items[condition], replies, rule)
         dev_replies = rule_replies(dev_items[condition], {**dev_out[condition], "greedy": dev_out[condition]["made"]},
                                    thresholds)
-        for rule in ("grounded", "calibrated", "calibrated+grounded"):
+        for rule in ("grounded", "grounded+schema", "calibrated", "calibrated+grounded"):
             dev_rows[f"{rule}, {condition}"] = score(dev_items[condition], dev_replies[rule], rule)
     aucs = {c: {"dev": roc_auc(dev_out[c]["margins"], [i.oracle_present for i in dev_items[c]]),
                 "test": roc_auc(test_out[c]["margins"], [i.oracle_present for i in test_items[c]])} for c in CONDITIONS}
@@ -254,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine": machine(load_start),
               "training": {"steps": summary["steps"], "resumed_from_step": summary.get("resumed_from_step"),
                            "seconds": train_s, "first_loss": summary["first_loss"], "final_loss": summary["final_loss"]},
-              "scoring_seconds": seconds, "thresholds": thresholds, "margin_auc": aucs, "scores": rows,
+              "scoring_seconds": seconds, "thresholds": thresholds, "overlap_thresholds": overlap, "margin_auc": aucs, "scores": rows,
               "dev_scores": dev_rows,
               "questions": {c: {"test": len(test_items[c]), "test_with_oracle": sum(i.oracle_present for i in test_items[c]),
                                 "dev": len(dev_items[c])} for c in CONDITIONS},
@@ -276,5 +385,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main``, with bad settings reported as one line naming the setting and exit status 2."""
+    from skyplex.errors import InvalidInputError
+
+    try:
+        return main(argv)
+    except InvalidInputError as error:
+        print(f"raft_grounded.py: {error}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
