@@ -69,6 +69,12 @@ CONSTRUCTS_310 = {
                                 "        case {'k': 0 | 4, 'j': 1}:\n            r = 1\n"
                                 "        case {'k': None | 3}:\n            r = 2\n    match a:\n"
                                 "        case int(3 | 2):\n            r += 10\n    return r\n"),
+    "folded_if_after_conditional_expression": ("def f(a, b):\n    y = max(-2, a) if b else 9\n    if 7:\n"
+                                               "        return y\n    return 0\n"),
+    "folded_if_after_try": ("def f(a, b):\n    try:\n        a = a // b\n    except ZeroDivisionError:\n"
+                            "        a = 0\n    if 7:\n        return -a\n    return a\n"),
+    "folded_if_after_while": ("def f(a, b):\n    while a < 5:\n        a += 1 if b else 2\n    if 3:\n"
+                              "        return a\n"),
 }
 
 
@@ -246,6 +252,8 @@ def mutate(name: str) -> None:
             return found[:3] + (-1,)
 
         py310_match.Parts.read_alternatives = no_failure
+    elif name == "folded_statements":  # a folded ``if 7:`` read as nothing, as before the rule
+        py310._Reader310.folded_statement = lambda self, k: False
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

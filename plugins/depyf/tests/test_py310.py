@@ -42,7 +42,8 @@ READ_ON_310 = {
     "with_in_try", "with_statement", "with_then_return", "try_except_else", "try_finally_then_return",
     "finally_with_conditional_expression", "match_none_before_other_cases", "match_or_pattern_returning",
     "match_class_patterns", "match_mapping_parts", "match_class_parts",
-    "match_captured_parts", "match_wildcard_parts", "match_alternative_parts"}
+    "match_captured_parts", "match_wildcard_parts", "match_alternative_parts",
+    "folded_if_after_conditional_expression", "folded_if_after_try", "folded_if_after_while"}
 
 
 def interpreter() -> str | None:
@@ -117,7 +118,7 @@ def test_any_seeded_sample_is_proven_or_refused_never_wrong(seed: int) -> None:
 @pytest.mark.parametrize("mutation", ["operators", "rotations", "jumps", "calls", "keywords", "handlers",
                                       "else_blocks", "tails", "owners", "match_flags",
                                       "none_tests", "match_exits", "copy_chains", "parts", "captures", "wildcards",
-                                      "alternatives"])
+                                      "alternatives", "folded_statements"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)

@@ -16,6 +16,8 @@ What 3.10 spells differently, and its 3.11 spelling:
 - ``MAKE_FUNCTION`` popped a qualified name 3.11 reads from the code object: its load is dropped.
 - generators: ``GEN_START`` is ``RETURN_GENERATOR; POP_TOP``, a ``yield`` is followed by ``RESUME``,
   and ``YIELD_FROM`` is 3.11's ``SEND`` loop.
+- a ``NOP`` left by a statement the compiler folded away (``if 7:``) is ``if True: pass`` on the first
+  reading: such a statement ends a block, which keeps 3.10 from copying the block after it.
 - match statements: ``MATCH_CLASS``/``MATCH_KEYS`` pushed a success flag that ``POP_JUMP_IF_FALSE``
   tests; 3.11 tests the attributes or values for None (``COPY 1; POP_JUMP_FORWARD_IF_NONE``). A
   ``case None`` test ``DUP_TOP; LOAD_CONST None; IS_OP 0; POP_JUMP_IF_FALSE`` is 3.11's
@@ -422,11 +424,31 @@ class _Reader310(Blocks, Copies, Parts):
                      _Out(_as(ins, "YIELD_VALUE", arg=None, argval=None, argrepr="")),
                      _Out(_as(ins, "RESUME", arg=2, argval=2, argrepr="")),
                      _Out(_as(ins, "JUMP_BACKWARD_NO_INTERRUPT", opcode=dis.opmap["JUMP_ABSOLUTE"]), target=send)]
+        elif op == "NOP" and self.folded_statement(k):
+            past = ("past folded", ins.offset)
+            made += [_Out(_as(ins, "LOAD_CONST", arg=0, argval=True, argrepr="True")),
+                     _Out(_as(ins, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"]),
+                          target=past),
+                     _Out(ins), _Out(_as(ins, "NOP"), key=past)]
         elif op == "GET_AWAITABLE":
             made.append(_Out(_as(ins, "GET_AWAITABLE", arg=0, argval=0, argrepr="")))
         else:
             made.append(_Out(ins))
         return made, 1
+
+    def folded_statement(self, k: int) -> bool:
+        """Whether the ``NOP`` at ``k`` stands for a statement 3.10 folded away (``if 7:``, ``elif 1:``)
+        and is read as ``if True: pass``. Such a statement ends a basic block in 3.10, so the block after
+        it is not small enough to be copied into the jumps to it; a reading without it lets 3.10 copy
+        that block and the recompile check refuses. Read so on the decompiler's first reading only: its
+        second (general conditions) reads the ``NOP`` as nothing, which some layouts need. Not the
+        ``NOP`` of ``while True:``, which stands before a loop's body."""
+        from .conditions import GENERAL
+
+        if k == 0 or k + 1 >= len(self.instrs) or GENERAL.get() or self.lines().get(self.instrs[k].offset) is None:
+            return False
+        head = self.instrs[k + 1].offset  # ``while True:`` leaves a NOP before the body its back-jump enters
+        return not any(x.opcode in JUMP_OPCODES and x.argval == head for x in self.instrs[k + 1:])
 
     def match_test(self, k: int) -> bool:
         """Whether ``k`` is a ``POP_JUMP_IF_FALSE`` no jump lands on (a pattern's test)."""
