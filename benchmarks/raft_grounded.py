@@ -1,4 +1,4 @@
-"""RAFT abstention on fictional entities under two oracle-absent conditions and five decision rules, with
+"""RAFT abstention on fictional entities under three oracle-absent conditions and six decision rules, with
 bootstrap 95% intervals: is abstention met (>= 80% without the oracle, <= 5% false abstention with it)?
 
 Conditions (both on the held-out entities of the ``raft_abstain.py`` build, which the model never saw):
@@ -26,7 +26,7 @@ Rules, each applied to the same model outputs: ``greedy`` (the tuned model's own
 ``skyplex_raft.calibrate``); ``calibrated+grounded`` (abstain when the margin is above its threshold or the
 made answer is unsupported); ``grounded+schema`` (the made answer kept only when its verbatim quote states
 the asked relation of the asked entity: ``skyplex_raft.grounded.answers_question``). Thresholds are chosen on development entities (generated with ``seed + 1``,
-names of the main corpus left out, both conditions pooled, as a deployed system does not know which it
+names of the main corpus left out, the conditions scored pooled, as a deployed system does not know which it
 faces), allowing ``--max-false`` false abstention there; never on the held-out split.
 
 The model is trained (or, with ``--keep`` pointing at a finished run of the same settings, resumed without
@@ -75,6 +75,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-paraphrase", action="store_true",
                         help="also train on the train entities in the paraphrased corpus (train wordings, sibling "
                         "distractors, --paraphrase-k documents; the held-out entities never), the same steps")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS),
+                        help="the conditions scored, comma-separated (thresholds pool their development splits)")
     parser.add_argument("--rules-only", action="store_true",
                         help="build the splits and score the rules that read no model on them; no training")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
@@ -283,7 +285,7 @@ def lexical_rows(test_items: dict, max_false: float) -> tuple[dict[str, dict], d
     """Every rule that reads no model, on every condition's held-out items; and the overlap thresholds."""
     rows: dict[str, dict] = {}
     overlap: dict[str, float] = {}
-    for condition in CONDITIONS:
+    for condition in test_items:
         for label, rule in LEXICAL_RULES.items():
             rows[f"{label}, {condition}"] = lexical_row(test_items[condition], rule)
         threshold = overlap[condition] = best_overlap_threshold(test_items[condition], max_false)
@@ -312,10 +314,17 @@ def rules_only(args: argparse.Namespace, tests: dict[str, Path]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from skyplex.errors import InvalidInputError
+
     args = parse(argv)
+    conditions = [c for c in CONDITIONS if c in args.conditions.split(",")]
+    if sorted(conditions) != sorted(set(args.conditions.split(","))):
+        raise InvalidInputError(f"--conditions {args.conditions}: choose among {','.join(CONDITIONS)}",
+                                field="conditions")
     if args.rules_only:
         args.keep.mkdir(parents=True, exist_ok=True)
-        return rules_only(args, splits(args, args.keep)[1])
+        tests = splits(args, args.keep)[1]
+        return rules_only(args, {c: tests[c] for c in conditions})
     from skyplex.models.local import LocalBackend
     from skyplex_raft.calibrate import choose_grounded_threshold, choose_threshold, roc_auc
     from skyplex_raft.evaluate import load_items
@@ -331,8 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     start = time.perf_counter()
     try:
-        dev_items = {c: load_items(p, args.dev_limit) for c, p in dev.items()}
-        test_items = {c: load_items(p, args.limit) for c, p in tests.items()}
+        dev_items = {c: load_items(dev[c], args.dev_limit) for c in conditions}
+        test_items = {c: load_items(tests[c], args.limit) for c in conditions}
         dev_out = {c: model_outputs(backend, tokenizer, its, max_tokens=args.max_tokens, greedy=False)
                    for c, its in dev_items.items()}
         test_out = {c: model_outputs(backend, tokenizer, its, max_tokens=args.max_tokens, greedy=True)
@@ -341,16 +350,16 @@ def main(argv: list[str] | None = None) -> int:
         backend.close()
     seconds = time.perf_counter() - start
 
-    pooled = [it for c in CONDITIONS for it in dev_items[c]]
-    margins = [m for c in CONDITIONS for m in dev_out[c]["margins"]]
+    pooled = [it for c in conditions for it in dev_items[c]]
+    margins = [m for c in conditions for m in dev_out[c]["margins"]]
     present = [it.oracle_present for it in pooled]
-    supported = [is_supported(r, it.documents) for c in CONDITIONS for it, r in zip(dev_items[c], dev_out[c]["made"])]
+    supported = [is_supported(r, it.documents) for c in conditions for it, r in zip(dev_items[c], dev_out[c]["made"])]
     thresholds = {"calibrated": choose_threshold(margins, present, max_false=args.max_false),
                   "calibrated+grounded": choose_grounded_threshold(margins, supported, present,
                                                                    max_false=args.max_false)}
     dev_rows: dict[str, dict] = {}
     rows, overlap = lexical_rows(test_items, args.max_false)
-    for condition in CONDITIONS:
+    for condition in conditions:
         for rule, replies in rule_replies(test_items[condition], test_out[condition], thresholds).items():
             rows[f"{rule}, {condition}"] = score(test_items[condition], replies, rule)
         dev_replies = rule_replies(dev_items[condition], {**dev_out[condition], "greedy": dev_out[condition]["made"]},
@@ -358,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         for rule in ("grounded", "grounded+schema", "calibrated", "calibrated+grounded"):
             dev_rows[f"{rule}, {condition}"] = score(dev_items[condition], dev_replies[rule], rule)
     aucs = {c: {"dev": roc_auc(dev_out[c]["margins"], [i.oracle_present for i in dev_items[c]]),
-                "test": roc_auc(test_out[c]["margins"], [i.oracle_present for i in test_items[c]])} for c in CONDITIONS}
+                "test": roc_auc(test_out[c]["margins"], [i.oracle_present for i in test_items[c]])} for c in conditions}
     result = {"setting": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": machine(load_start),
               "training": {"steps": summary["steps"], "resumed_from_step": summary.get("resumed_from_step"),
@@ -366,15 +375,15 @@ def main(argv: list[str] | None = None) -> int:
               "scoring_seconds": seconds, "thresholds": thresholds, "overlap_thresholds": overlap, "margin_auc": aucs, "scores": rows,
               "dev_scores": dev_rows,
               "questions": {c: {"test": len(test_items[c]), "test_with_oracle": sum(i.oracle_present for i in test_items[c]),
-                                "dev": len(dev_items[c])} for c in CONDITIONS},
+                                "dev": len(dev_items[c])} for c in conditions},
               "items": {c: [{"question_id": it.question_id, "oracle_present": it.oracle_present, "margin": m,
                              "greedy": g, "made": r} for it, m, g, r in
                             zip(test_items[c], test_out[c]["margins"], test_out[c]["greedy"], test_out[c]["made"])]
-                        for c in CONDITIONS},
+                        for c in conditions},
               # the development outputs too, so a new rule can be chosen there later without the model
               "dev_items": {c: [{"question_id": it.question_id, "oracle_present": it.oracle_present, "margin": m,
                                  "made": r} for it, m, r in zip(dev_items[c], dev_out[c]["margins"], dev_out[c]["made"])]
-                            for c in CONDITIONS}}
+                            for c in conditions}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print_table(f"RAFT abstention, fictional entities, held-out questions per condition "

@@ -60,3 +60,6 @@ def test_a_bad_setting_is_one_line_and_exit_status_2(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "entities=400" in result.stderr
+    result = subprocess.run([sys.executable, str(REPO / argv[1]), *argv[2:], "--conditions", "paraphrase,rumours"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "paraphrase,rumours" in result.stderr
