@@ -22,7 +22,8 @@ against the held-out empirical curve (MAE over K = 1..100, points), beside:
   this figure on average.
 
 ``--tasks`` defaults to the three tasks the choice was made on; ``letters`` is the task held out of
-it (measured and committed first, run once after ``auto`` was fixed).
+it (measured and committed first, run once after ``auto`` was fixed), ``halves`` ("half(14) = 7" /
+"double(3) = 6") the one held out of the few-answer study (``voting_few_answers.py``).
 
     .venv/bin/python benchmarks/voting_prior_choice.py [--tasks digits,sequences,extremes] [--ms 4,8,10,16] [--draws 3]
 """
@@ -54,7 +55,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 OUT = ROOT / "benchmarks" / "results" / "voting_prior_choice.json"
 TASKS = {"digits": "voting_smollm2_digits.json", "sequences": "voting_smollm2_sequences.json",
-         "extremes": "voting_smollm2_extremes.json", "letters": "voting_smollm2_letters.json"}
+         "extremes": "voting_smollm2_extremes.json", "letters": "voting_smollm2_letters.json",
+         "halves": "voting_smollm2_halves.json"}
 
 
 def candidate_curve(counts: np.ndarray, name: str, seed: int) -> np.ndarray:
