@@ -16,14 +16,16 @@ case whose or-pattern's success block follows it (the block itself then disappea
 through the copy). :func:`share_match_ends` puts 3.11's layout back: the failure path's block goes
 to the end of the code behind a ``JUMP_FORWARD`` to it, and a case body's copy, told by its source
 positions (a copy keeps those of the block it copies, a ``return`` written in the body has its own),
-becomes a ``JUMP_FORWARD`` to the block. Running a copy or jumping to an identical block does the
-same; the recompile check proves each reading."""
+becomes a ``JUMP_FORWARD`` to the block; where every case returns, the block's only copy, at the end
+of a case body and from source lines after all that follows it, goes to the end of the code too. A
+guarded last case keeps a jump to the block right after it: the body ending in a copy is what tells
+``case v if c: body`` from ``case v: if c: body`` (see :func:`.patterns._head`). Running a copy or
+jumping to an identical block does the same; the recompile check proves each reading."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import dis
+from typing import Any
 
 from .streams import JUMP_OPCODES, as_op
 
@@ -53,7 +55,14 @@ def share_match_ends(stream: list) -> list:
         return stream
     out: list = list(stream)
     start = len(stream) - len(tail)
+    position = {ins.offset: k for k, ins in enumerate(stream)}
     for j in range(start):  # j: a copy's RETURN_VALUE, followed by where a pattern test fails
+        if stream[j].opname == "JUMP_FORWARD" and _failure_target(stream, j + 1, targets):
+            # a body jumping to another copy (an earlier rule joined two copies): to the block
+            landing = _copy_of_tail(stream, position, stream[j].argval, tail)
+            if landing is not None:
+                out[j] = stream[j]._replace(argval=landing)
+            continue
         if stream[j].opname != "RETURN_VALUE" or not _failure_target(stream, j + 1, targets):
             continue
         n = _copied_length(stream, j, tail)
@@ -68,14 +77,36 @@ def share_match_ends(stream: list) -> list:
     return [ins for ins in out if ins is not None]
 
 
+def _copy_of_tail(stream: list, position: dict, offset: Any, tail: list) -> int | None:
+    """Where in ``tail`` a jump to ``offset`` goes on when it lands (past other ``JUMP_FORWARD``s) on a
+    straight block ending in ``RETURN_VALUE`` that copies the end of ``tail``; None otherwise."""
+    t = position.get(offset)
+    seen = 0
+    while t is not None and stream[t].opname == "JUMP_FORWARD" and seen < len(stream):
+        t, seen = position.get(stream[t].argval), seen + 1
+    if t is None:
+        return None
+    r = next((q for q in range(t, min(len(stream), t + len(tail))) if stream[q].opname in _ENDS
+              or stream[q].opcode in JUMP_OPCODES), None)
+    if r is None or stream[r].opname != "RETURN_VALUE":
+        return None
+    n = r - t + 1
+    if all(_same(stream[t + m], tail[len(tail) - n + m]) for m in range(n)):
+        return tail[len(tail) - n].offset
+    return None
+
+
 def _has_patterns(stream: list) -> bool:
     """Whether ``stream`` tests a pattern: a ``MATCH_*`` instruction, or a literal compared with a copy
-    of the subject (``COPY 1; LOAD_CONST; COMPARE_OP ==`` or ``IS_OP``)."""
+    of the subject (``COPY 1; LOAD_CONST; COMPARE_OP ==`` or ``IS_OP``, or ``case None``'s jump)."""
     for k, ins in enumerate(stream):
         if ins.opname.startswith("MATCH_"):
             return True
         if (ins.opname == "COPY" and ins.arg == 1 and k + 2 < len(stream) and stream[k + 1].opname == "LOAD_CONST"
                 and stream[k + 2].opname in ("COMPARE_OP", "IS_OP")):
+            return True
+        if (ins.opname == "COPY" and ins.arg == 1 and k + 2 < len(stream)  # ``case None``: one jump
+                and stream[k + 1].opname == "POP_JUMP_FORWARD_IF_NOT_NONE" and stream[k + 2].opname == "POP_TOP"):
             return True
     return False
 
