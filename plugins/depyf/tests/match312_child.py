@@ -4,7 +4,8 @@ results on the corpus's inputs) and prints one JSON line. A mutation breaks one 
 ``match312.py`` first, to show the recompile check refuses what it then reads. It imports only the
 plugin's source (on PYTHONPATH), never the kernel.
 
-Usage: match312_child.py SEED COUNT MUTATION"""
+Usage: match312_child.py SEED COUNT MUTATION [--sources]  (with --sources, the sources to round-trip
+are read from stdin as a JSON list instead)"""
 
 from __future__ import annotations
 
@@ -102,6 +103,10 @@ def outcome(source: str) -> str:
 def main() -> None:
     seed, count, mutation = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     mutate(mutation)
+    if "--sources" in sys.argv[4:]:  # match statements drawn by the test, a JSON list on stdin
+        print(json.dumps({"python": list(sys.version_info[:2]),
+                          "given": [outcome(source) for source in json.load(sys.stdin)]}))
+        return
     rng = random.Random(seed)
     generated: list[str] = []
     while len(generated) < count:  # drawn until enough compile: some draws are not valid Python

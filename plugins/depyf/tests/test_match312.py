@@ -12,8 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import skyplex_depyf
+from skyplex_depyf.corpus import gen_match
 
 HERE = Path(__file__).resolve().parent
 SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]  # the folder holding the plugin's package
@@ -28,14 +31,16 @@ def interpreter(version: str) -> str | None:
     return str(found[-1]) if found else shutil.which(f"python{version}")
 
 
-def run_child(version: str, seed: int, count: int, mutation: str = "none") -> dict:
-    """The child's report under CPython ``version``; skips when that interpreter is not installed."""
+def run_child(version: str, seed: int, count: int, mutation: str = "none", sources: list[str] | None = None) -> dict:
+    """The child's report under CPython ``version`` (on ``sources`` when given, else on its own constructs
+    and ``count`` match statements drawn with ``seed``); skips when that interpreter is not installed."""
     path = interpreter(version)
     if path is None:
         pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
     env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, str(CHILD), str(seed), str(count), mutation], env=env,
-                          capture_output=True, text=True, timeout=600)
+    extra = ["--sources"] if sources is not None else []
+    done = subprocess.run([path, str(CHILD), str(seed), str(count), mutation, *extra], env=env,
+                          input=json.dumps(sources or []), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["python"] == [int(part) for part in version.split(".")]
@@ -87,3 +92,29 @@ def test_an_unknown_mutation_is_named() -> None:
     done = subprocess.run([path, str(CHILD), "0", "0", "nonsense"], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode != 0 and "unknown mutation 'nonsense'" in done.stderr
+
+
+def valid_matches(data: st.DataObject, count: int) -> list[str]:
+    """``count`` match statements of the generated corpus's grammar, drawn by hypothesis (draws that are
+    not valid Python, such as a name bound twice, are drawn again)."""
+    found: list[str] = []
+    while len(found) < count:
+        source = gen_match(lambda lo, hi: data.draw(st.integers(lo, hi)))
+        try:
+            compile(source, "<generated>", "exec", dont_inherit=True)
+        except SyntaxError:
+            continue
+        found.append(source)
+    return found
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_any_drawn_match_statement_round_trips_or_is_refused(version: str, data: st.DataObject) -> None:
+    # one interpreter run per example reads a batch: what the rewrites give is proven or refused
+    sources = valid_matches(data, 25)
+    report = run_child(version, seed=0, count=0, sources=sources)
+    assert len(report["given"]) == len(sources)
+    wrong = [(source, o) for source, o in zip(sources, report["given"]) if not (o == "ok" or o.startswith("refused"))]
+    assert wrong == []
