@@ -64,6 +64,21 @@ CONSTRUCTS = {
                          "            r = 1\n            return r\n        case int({'k': None}):\n"
                          "            r = 2\n        case _:\n            r = 4\n            return r\n"
                          "    return r\n"),
+    # statements around the match: the rewrites leave what is not a copy of the block after it
+    "implicit_return_none": ("def generated(x, t):\n    match x:\n        case [a]:\n            t = (a,)\n"
+                             "        case 3:\n            return 3\n"),
+    "code_after_match": ("def generated(x, t):\n    r = 0\n    match x:\n        case (1, y):\n            r = y\n"
+                         "        case int(z) if z > t:\n            r = -z\n    r += 1\n    return r, t\n"),
+    "match_in_try": ("def generated(x, t):\n    try:\n        match x:\n            case [a, b]:\n"
+                     "                return a / b\n            case _:\n                return 0\n"
+                     "    except ZeroDivisionError:\n        return -1\n"),
+    "nested_match": ("def generated(x, t):\n    match x:\n        case [a]:\n            match t:\n"
+                     "                case 0:\n                    return a\n                case _:\n"
+                     "                    return 1\n        case {'k': v}:\n            return v\n    return None\n"),
+    "constant_returned_after": ("def generated(x, t):\n    match x:\n        case 's':\n            t = 1\n"
+                                "        case [1, 2]:\n            t = 2\n    return 5\n"),
+    "match_in_if_arm": ("def generated(x, t):\n    if t:\n        match x:\n            case 1:\n"
+                        "                return 1\n            case 2 | 3:\n                t = 4\n    return t\n"),
     # 3.12 copies ``return 1`` into each alternative of the or-pattern: not read (see NOT_READ)
     "or_pattern_returning_constant": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1 | 0:\n"
                                       "            return 1\n        case _:\n            r = 4\n    return r\n"),
