@@ -136,6 +136,40 @@ CONSTRUCTS = {
                                       "            return 1\n    elif (9 or 7):\n        for i in range(a % 3):\n"
                                       + "".join(f"            t += i * {k} - b\n" for k in range(60))
                                       + "    return t\n"),
+    # a try whose else clause returns and whose handler carries on to the code after the statement:
+    # 3.12+ keeps 3.11's layout (the handler after the else clause's return), nothing moves
+    "try_else_returning_handler_carries_on": ("def f(a, b):\n    x = 0\n    try:\n        if a > b:\n"
+                                              "            return 0\n    except ZeroDivisionError:\n"
+                                              "        x = 1\n    else:\n        return a // b\n"
+                                              "    return a, b, x\n"),
+    # a try/except/else ending an if arm whose else clause loops before returning, a try/finally in
+    # the else arm: 3.11 put the handler after the else clause's return, and it jumps to the end of
+    # the if (where the finally handler also goes back) unchanged
+    "try_else_looping_then_returning_in_if_arm": ("def f(a, b):\n    x = 0\n    if a > b:\n        try:\n"
+                                                  "            x = a // b\n        except ZeroDivisionError:\n"
+                                                  "            x = 1\n        else:\n"
+                                                  "            for i in range(a % 3):\n                x += i\n"
+                                                  "            return x\n    else:\n        try:\n"
+                                                  "            x = 4\n        finally:\n            b = 5\n"
+                                                  "    return a, b, x\n"),
+    # a with ending an if arm whose body ends in ``if c: return v``: the return leaves the protected
+    # range; 3.11 put the exit handler after the arm's closing jump
+    "with_ending_in_return_in_if_arm": ("def f(a, b):\n    import contextlib\n    x = 0\n    if a > 0:\n"
+                                        "        with contextlib.nullcontext(b) as w:\n            if w > a:\n"
+                                        "                return w\n    else:\n        x -= b\n"
+                                        "    return a, b, x\n"),
+    # an if/else ending a finally body, each arm storing the same name, then a return: 3.12+ copies
+    # the return into each arm of the normal copy and the re-raise into each arm of the handler's
+    "if_else_ending_finally_before_return": ("def f(a, b):\n    x = 0\n    try:\n        x = a // b\n"
+                                             "    finally:\n        if a > b:\n            x = 2\n"
+                                             "        else:\n            x = 3\n    return x\n"),
+    # an if/elif ending a finally body inside an if arm: 3.12+ copies the code after the outer if into
+    # every arm's end; 3.11 jumped to it, the elif's test landing on the arm's jump, which was also
+    # the jump over the finally handler
+    "if_elif_ending_finally_in_if_arm": ("def f(a, b):\n    z = 0\n    if a:\n        try:\n"
+                                         "            z = a // b\n        finally:\n            if b > 6:\n"
+                                         "                pass\n            elif a > 7:\n                z = 4\n"
+                                         "    else:\n        z = -3\n    return a, z\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -267,14 +301,14 @@ def mutate(name: str) -> None:
             return [ins for ins in out if ins.offset not in gone]
 
         layout._without_arm_end_nops = broken_nops
-    elif name == "arm_closing":  # the handler put before the arm's closing jump instead of after it
+    elif name == "arm_closing":  # the handler put before the else clause's last instruction, not after the arm
         from skyplex_depyf import layout
 
         real_closing = layout._arm_closing
 
         def broken_closing(stream: list, position: dict, k: int, exit: int, cold: int, arm_tests: set) -> Any:
             found = real_closing(stream, position, k, exit, cold, arm_tests)
-            return None if found is None else stream[position[found] - 1].offset
+            return None if found is None else stream[position[found] - 2].offset
 
         layout._arm_closing = broken_closing
     elif name == "shared_reraises":  # an arm's re-raise made a jump into the next arm
@@ -321,6 +355,53 @@ def mutate(name: str) -> None:
         inlined.InlinedComprehensions.twin_comprehension = lambda self, body: None
     elif name == "widened_jumps":  # the verifier compares a jump to an EXTENDED_ARG by raw offset again
         versions._widened = lambda instrs: {}
+    elif name == "closed_return":  # a handler after a looping else clause put before its return
+        from skyplex_depyf import layout
+
+        real_closed = layout._closed_return
+
+        def broken_closed(stream: list, k: int, stop: int, arm_tests: set, exit: int) -> Any:
+            found = real_closed(stream, k, stop, arm_tests, exit)
+            return None if found is None else found - 1
+
+        layout._closed_return = broken_closed
+    elif name == "inner_return":  # a with's exit handler put before its normal exit's last instruction
+        from skyplex_depyf import layout
+
+        real_inner = layout._past_inner_return
+
+        def broken_inner(stream: list, position: dict, k: int, returned: int, exit: int, cold: int) -> Any:
+            found = real_inner(stream, position, k, returned, exit, cold)
+            return None if found is None else stream[position[found] - 2].offset
+
+        layout._past_inner_return = broken_inner
+    elif name == "return_copies":  # a copied return in an if arm replaced by a jump one instruction too far
+        from skyplex_depyf import copies
+
+        real_returns = copies.share_return_copies
+
+        def broken_returns(stream: list, entries: list) -> list:
+            out = real_returns(stream, entries)
+            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
+                    else ins for ins, old in zip(out, stream)]
+
+        versions.share_return_copies = broken_returns
+    elif name == "one_jump_per_landing":  # the test skipping an arm sent past the arm's jump
+        from skyplex_depyf import copies
+
+        def broken_landing(out: list) -> list:
+            kept = [k for k, ins in enumerate(out) if ins.opname != copies.DROPPED]
+            for a, b in zip(kept, kept[1:]):
+                if (out[a].opname == out[b].opname == "JUMP_FORWARD" and out[a].argval == out[b].argval
+                        and any(x.opname == copies.DROPPED for x in out[a + 1:b])):
+                    out[b] = copies.as_op(out[b], copies.DROPPED)  # jumps to it move on to what follows
+            return out
+
+        copies._one_jump_per_landing = broken_landing
+    elif name == "same_source":  # branch ends merged without asking whether they are one copied piece
+        from skyplex_depyf import tails
+
+        tails._same_source = lambda first, second: True
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -7,7 +7,9 @@ written for 3.11, read a clause that never rejoins the code after the statement.
 A copy is recognised by its source positions: every instruction of it carries the same line and
 columns as the block it was copied from, which no other source statement can share. The copy in the
 moved handler code is replaced by a jump to the block in the normal code: running the block or
-jumping to it does the same, provided both run under the same exception handler."""
+jumping to it does the same, provided both run under the same exception handler. The same copying
+puts the code after an ``if`` that ends a ``finally`` body into each of its arms in the normal code:
+all copies but the last become jumps to the last (:func:`share_return_copies`)."""
 
 from __future__ import annotations
 
@@ -106,4 +108,64 @@ def share_exit_copies(stream: list, entries: list) -> list:
             for k in range(p + 1, q + 1):
                 out[k] = as_op(stream[k], DROPPED)
             break
+    return out
+
+
+def share_return_copies(stream: list, entries: list) -> list:
+    """``stream`` with each but the last of the copies of a small returning block in the normal code
+    (ahead of every handler) replaced by a jump to the last: 3.12+ copies the code after an ``if``
+    that ends a ``finally`` body (``return x``) into the end of each arm, where 3.11 jumped from each
+    arm to the one block after the statement. A copy is told by its source positions, which only a copy shares with what it copies; the
+    first must end an arm (the next arm starts right after it). Replaced instructions are marked
+    :data:`DROPPED` (offsets kept) for the caller to compact."""
+    if not stream:
+        return stream
+    cold = min((e.target for e in entries), default=stream[-1].offset + 2)
+    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    out = list(stream)
+    done: set[int] = set()
+    for q, end in enumerate(stream[:-1]):
+        if end.opname != "RETURN_VALUE" or end.offset >= cold or stream[q + 1].offset not in targets:
+            continue
+        for n in range(min(_MOST, q + 1), 1, -1):  # the longest copy first
+            p = q - n + 1
+            block = stream[p:q + 1]
+            if p in done or any(_is_jump(ins) or ins.opname in _ENDS for ins in block[:-1]):
+                continue
+            copy = [_key(ins) for ins in block]
+            if (None in copy or not _self_contained(block)
+                    or any(ins.offset in targets for ins in stream[p + 1:q + 1])):
+                continue
+            w = next((k for k in range(len(stream) - n, q, -1) if stream[k + n - 1].offset < cold
+                      and [_key(ins) for ins in stream[k:k + n]] == copy), None)  # the last copy
+            if (w is None or any(ins.offset in targets for ins in stream[w + 1:w + n])
+                    or any(handler(stream[w + k]) != handler(stream[p + k]) for k in range(n))):
+                continue
+            out[p] = as_op(stream[p], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                           argval=stream[w].offset, argrepr="")
+            for k in range(p + 1, q + 1):
+                out[k] = as_op(stream[k], DROPPED)
+            done.update(range(p, q + 1))
+            break
+    return _one_jump_per_landing(out)
+
+
+def _one_jump_per_landing(out: list) -> list:
+    """Two jumps put in for copies standing next to each other, to the same block (an arm's end and
+    the test that skips it): 3.11 had one, the test landing on the arm's. Jumps to the second go to
+    the first, which goes to the same place; the second is then marked :data:`DROPPED`."""
+    kept = [k for k, ins in enumerate(out) if ins.opname != DROPPED]
+    for a, b in zip(kept, kept[1:]):
+        first, second = out[a], out[b]
+        if (first.opname == second.opname == "JUMP_FORWARD" and first.argval == second.argval
+                and first.arg == second.arg == 0 and first.argrepr == second.argrepr == ""
+                and any(x.opname == DROPPED for x in out[a + 1:b])):
+            out = [x._replace(argval=first.offset) if _is_jump(x) and x.argval == second.offset else x
+                   for x in out]
+            out[b] = as_op(second, DROPPED)
     return out

@@ -70,9 +70,15 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
             break
         if ins.offset in before:
             first = min(starts[id(g)] for g in before[ins.offset])
-            inside = [k for k, x in enumerate(out) if _is_jump(x) and x.argval == ins.offset
-                      and position[first] <= position.get(x.offset, -1)]
-            if inside or (out and out[-1].opname not in _TERMINATORS):  # the normal path jumps over them
+            # jumps from the statement's own code, as laid out so far: a handler of an earlier
+            # statement placed before it keeps its jump (it came from the cold part, later offsets)
+            since = next((k for k, x in enumerate(out) if x.offset == first), len(out))
+            inside = [k for k, x in enumerate(out) if k >= since and _is_jump(x) and x.argval == ins.offset]
+            moved_ahead = (ins.opname == "JUMP_FORWARD" and (inside or (out and out[-1].opname not in _TERMINATORS))
+                           and all(group[-1].opname in _TERMINATORS for group in before[ins.offset]))
+            if moved_ahead:  # the statement's end is itself a jump: 3.11 jumped over the handlers with it
+                out.append(ins)
+            elif inside or (out and out[-1].opname not in _TERMINATORS):  # the normal path jumps over them
                 hop = out[-1].offset + 1
                 while hop in position or hop in added:
                     hop += 1
@@ -85,6 +91,8 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
             for group in before[ins.offset]:
                 _thread_with_exit(out, group, ins.offset, added)
                 out += group
+            if moved_ahead:
+                continue
         out.append(ins)
     if len(out) != len(stream) + len(added) or {ins.offset for ins in out} - added != set(position):
         return stream, entries  # every instruction must still be there, once
@@ -173,9 +181,10 @@ def _carried_on(group: list, stream: list, position: dict, end: int, cold: int) 
     if group[0].offset != cold or end not in position:
         return None
     tail = stream[position[end]:position[cold]]
-    if not tail or tail[-1].opname != "RETURN_VALUE" or any(_is_jump(x) or x.opname in _TERMINATORS
-                                                             for x in tail[:-1]):
+    if not tail or tail[-1].opname != "RETURN_VALUE":
         return None
+    if any(_is_jump(x) and not end <= x.argval < cold for x in tail):
+        return None  # (an ``else`` clause with branches and returns of its own may stand before it)
     inside = {ins.offset: n for n, ins in enumerate(group)}
     carries = any(ins.opname == "JUMP_FORWARD" and ins.argval in inside and inside[ins.argval] > 0
                   and group[inside[ins.argval] - 1].opname == "RERAISE" for ins in group)
@@ -203,10 +212,14 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
         arm_tests = {x.argval for x in stream[:position.get(start, 0)] if x.opname.startswith("POP_JUMP_FORWARD_IF_")}
         returned = _straight_return(stream, k, position[cold])
         if returned is None:
+            returned = _closed_return(stream, k, position[cold], arm_tests, exit)
+        if returned is None:
             return _arm_closing(stream, position, k, exit, cold, arm_tests)
         if returned + 1 >= position[cold] or stream[returned + 1].offset == exit:
             return None
-        return stream[returned + 1].offset if stream[returned + 1].offset in arm_tests else None  # the next arm
+        if stream[returned + 1].offset in arm_tests:
+            return stream[returned + 1].offset  # the next arm
+        return _past_inner_return(stream, position, k, returned, exit, cold)
     if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
         return None
     return stream[k + 1].offset if stream[k + 1].offset != exit else None
@@ -235,6 +248,38 @@ def _straight_return(stream: list, k: int, stop: int) -> int | None:
     while k < stop and not _is_jump(stream[k]) and stream[k].opname not in _TERMINATORS:
         k += 1
     return k if k < stop and stream[k].opname == "RETURN_VALUE" else None
+
+
+def _past_inner_return(stream: list, position: dict, k: int, returned: int, exit: int, cold: int) -> int | None:
+    """A ``with`` body ending in ``if c: return v`` inside an ``if`` arm: the return leaves the protected
+    range (its exit call runs unprotected), the test lands after it on the body's normal exit, and the
+    arm's closing ``JUMP_FORWARD`` to where the handler goes back follows. 3.11 put the handler right
+    after that jump, where the next arm starts: its offset, or None when this is not the shape."""
+    landing = stream[returned + 1].offset
+    if not any(x.opname.startswith("POP_JUMP_FORWARD_IF_") and x.argval == landing for x in stream[:k]):
+        return None
+    j = returned + 1
+    while j < position[cold] and stream[j].opname == "NOP":
+        j += 1
+    if [ins.opname for ins in stream[j:j + len(_WITH_EXIT)]] != _WITH_EXIT:
+        return None
+    j += len(_WITH_EXIT)
+    if j + 1 >= position[cold] or stream[j].opname != "JUMP_FORWARD" or stream[j].argval != exit:
+        return None
+    return stream[j + 1].offset if stream[j + 1].offset != exit else None
+
+
+def _closed_return(stream: list, k: int, stop: int, arm_tests: set, exit: int) -> int | None:
+    """Index of the ``RETURN_VALUE`` ending an ``else`` clause with branches or loops of its own that
+    ends an ``if`` arm (the next arm's test lands right after it), every jump between staying inside
+    the clause and the handler's way back (``exit``) outside it; None when that is not the shape."""
+    for j in range(k, stop - 1):
+        if stream[j].opname == "RETURN_VALUE" and stream[j + 1].offset in arm_tests:
+            inside = {ins.offset for ins in stream[k:j + 1]}
+            if exit in inside or any(_is_jump(x) and x.argval not in inside for x in stream[k:j]):
+                return None
+            return j
+    return None
 
 
 def _thread_with_exit(out: list, group: list, next_offset: int, added: set[int]) -> None:

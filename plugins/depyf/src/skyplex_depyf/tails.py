@@ -42,6 +42,7 @@ def share_branch_ends(stream: list, entries: list) -> list:
         while (p - same >= 0 and q - same > p + 1 and _plain(stream[p - same]) and _plain(stream[q - same])
                and (stream[p - same].opname, stream[p - same].argval)
                == (stream[q - same].opname, stream[q - same].argval)
+               and _same_source(stream[p - same], stream[q - same])
                and stream[p - same + 1].offset not in targets and stream[q - same + 1].offset not in targets):
             same += 1
         if same < 2 or any(handler(stream[p - k]) != handler(stream[q - k]) for k in range(same)):
@@ -95,6 +96,14 @@ def share_reraises(stream: list, entries: list) -> list:
         out[p] = as_op(inner, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[q].offset,
                        argrepr="")
     return out
+
+
+def _same_source(first: Any, second: Any) -> bool:
+    """Whether two instructions carry the same source positions: a copy the compiler made of one
+    piece of code (the store of ``y = a if c else b``), not two statements that happen to compile
+    alike (``if c: y = 1 else: y = 2`` in a ``finally`` handler, each arm with its own store)."""
+    here, there = getattr(first, "positions", None), getattr(second, "positions", None)
+    return here is not None and here.lineno is not None and tuple(here) == tuple(there or ())
 
 
 def _plain(ins: Any) -> bool:

@@ -34,7 +34,7 @@ import types
 from typing import Any
 
 from .conditions import GENERAL
-from .copies import share_exit_copies
+from .copies import share_exit_copies, share_return_copies
 from .inlined import InlinedComprehensions
 from .layout import relayout, renumbered
 from .match312 import match_layout
@@ -215,6 +215,8 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(share_with_continuations(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(share_exit_copies(stream, self.final_entries(stream)))
+        self.retarget(stream)
+        stream = self.compact(share_return_copies(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(drop_twin_reraises(stream, self.final_entries(stream)))
         self.retarget(stream)
