@@ -75,6 +75,17 @@ CONSTRUCTS_310 = {
                             "        a = 0\n    if 7:\n        return -a\n    return a\n"),
     "folded_if_after_while": ("def f(a, b):\n    while a < 5:\n        a += 1 if b else 2\n    if 3:\n"
                               "        return a\n"),
+    "try_ending_finally_body": ("def f(a, b):\n    try:\n        a += 1\n    finally:\n        try:\n"
+                                "            b = a // b\n        except ZeroDivisionError:\n            b = 0\n"
+                                "    return a, b\n"),
+    "try_as_ending_finally_body": ("def f(a, b):\n    try:\n        a += 1\n    finally:\n        a -= b\n"
+                                   "        try:\n            b = a // b\n"
+                                   "        except (ZeroDivisionError, TypeError) as err:\n            b = str(err)\n"
+                                   "    return a, b\n"),
+    "try_ending_finally_body_in_loop": ("def f(a, b):\n    k = 0\n    while k < 3:\n        k += 1\n"
+                                        "        try:\n            b = -b\n        finally:\n            try:\n"
+                                        "                a = a // b\n            except ZeroDivisionError:\n"
+                                        "                a = 5\n    return a, b\n"),
 }
 
 
@@ -254,8 +265,48 @@ def mutate(name: str) -> None:
         py310_match.Parts.read_alternatives = no_failure
     elif name == "folded_statements":  # a folded ``if 7:`` read as nothing, as before the rule
         py310._Reader310.folded_statement = lambda self, k: False
+    elif name == "finally_pushes":  # a finally handler starting with a try does not save the exception
+        real_rewrite = py310._Reader310.rewrite
+
+        def unsaved(self: py310._Reader310, k: int, as_copy: bool = False) -> tuple[list, int]:
+            made, step = real_rewrite(self, k, as_copy)
+            if self.instrs[k].opname.startswith("SETUP_") and made and made[0].ins.opname == "PUSH_EXC_INFO":
+                made = made[1:]
+            return made, step
+
+        py310._Reader310.rewrite = unsaved
+    elif name == "cleanup_order":  # the outer statement's clean-up before the nested one's
+        from skyplex_depyf import py310_blocks
+
+        real_order = py310_blocks.Blocks.ending_order
+        py310_blocks.Blocks.ending_order = lambda self, handlers: real_order(self, handlers)[::-1]
+    elif name == "tail_twice":  # code copied after two statements put back after each of them
+        from skyplex_depyf import py310_blocks
+
+        real_plan_tail = py310_blocks.Blocks.plan_tail
+
+        def each(self: py310_blocks.Blocks, handler: int, m: int) -> None:
+            claimed, self.tail_jumps = self.tail_jumps, {}
+            real_plan_tail(self, handler, m)
+            self.tail_jumps = {**claimed, **self.tail_jumps}
+
+        py310_blocks.Blocks.plan_tail = each
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
+
+
+#: constructs whose code after a statement 3.10 copied into several exits, put back once
+PUT_BACK_ONCE = ("try_ending_finally_body", "try_as_ending_finally_body", "try_ending_finally_body_in_loop")
+
+
+def returns(source: str) -> int | None:
+    """How many ``return`` statements the decompiled source of ``source`` spells (None when refused)."""
+    from skyplex_depyf.decompiler import decompile
+
+    namespace: dict = {}
+    exec(compile(source, "<construct>", "exec", dont_inherit=True), namespace)
+    found = decompile(namespace["f"]).source
+    return None if found is None else sum(line.strip().startswith("return") for line in found.splitlines())
 
 
 def main() -> None:
@@ -268,7 +319,8 @@ def main() -> None:
               "constructs": {name: judge(source) for name, source in {**CONSTRUCTS, **CONSTRUCTS_310}.items()},
               "generated": [judge(source) for source in generated],
               "generators": [judge(source) for source in generators],
-              "methods": {name: proven(source) for name, source in {**METHODS, **METHODS_310}.items()}}
+              "methods": {name: proven(source) for name, source in {**METHODS, **METHODS_310}.items()},
+              "returns": {name: returns(CONSTRUCTS_310[name]) for name in PUT_BACK_ONCE}}
     print(json.dumps(report))
 
 

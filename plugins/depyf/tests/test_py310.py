@@ -43,7 +43,8 @@ READ_ON_310 = {
     "finally_with_conditional_expression", "match_none_before_other_cases", "match_or_pattern_returning",
     "match_class_patterns", "match_mapping_parts", "match_class_parts",
     "match_captured_parts", "match_wildcard_parts", "match_alternative_parts",
-    "folded_if_after_conditional_expression", "folded_if_after_try", "folded_if_after_while"}
+    "folded_if_after_conditional_expression", "folded_if_after_try", "folded_if_after_while",
+    "try_ending_finally_body", "try_as_ending_finally_body", "try_ending_finally_body_in_loop"}
 
 
 def interpreter() -> str | None:
@@ -118,13 +119,21 @@ def test_any_seeded_sample_is_proven_or_refused_never_wrong(seed: int) -> None:
 @pytest.mark.parametrize("mutation", ["operators", "rotations", "jumps", "calls", "keywords", "handlers",
                                       "else_blocks", "tails", "owners", "match_flags",
                                       "none_tests", "match_exits", "copy_chains", "parts", "captures", "wildcards",
-                                      "alternatives", "folded_statements"])
+                                      "alternatives", "folded_statements", "finally_pushes", "cleanup_order"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)
     assert [o for o in outcomes(broken) if o.startswith("wrong")] == []
     ok = lambda report: sum(o == "ok" for o in outcomes(report))  # noqa: E731
     assert ok(broken) < ok(healthy)  # the mutation took effect
+
+
+def test_code_after_a_statement_is_put_back_once_on_310(healthy: dict) -> None:
+    # a ``try`` ending a ``finally`` body: 3.10 copies the code after the outer statement into the
+    # exits of both; it is put back once (a second copy would be dead code the recompile check lets by)
+    assert healthy["returns"] == {name: 1 for name in healthy["returns"]} and healthy["returns"]
+    broken = run_child(functions=0, generators=0, mutation="tail_twice")
+    assert any(n is not None and n > 1 for n in broken["returns"].values()), broken["returns"]
 
 
 def test_binary_operators_carry_311s_numbers_and_symbols() -> None:

@@ -270,7 +270,7 @@ class _Reader310(Blocks, Copies, Parts):
     def statement_ends(self, k: int) -> list[_Out]:
         """The clean-ups, and the blocks 3.10 only kept as copies, of the statements ending before ``k``."""
         out: list[_Out] = []
-        for handler in self.cleanups_before.pop(k, []):
+        for handler in self.ending_order(self.cleanups_before.pop(k, [])):
             out += self.cleanup(handler)
         for handler, first, last in self.tails_before.pop(k, []):
             out += self.tail(handler, first, last)
@@ -362,6 +362,10 @@ class _Reader310(Blocks, Copies, Parts):
             return [_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0), target=target)], last - k + 1
         block = self.block_rewrite(k) or self.parts_rewrite(k, _Out, _as)
         if block is not None:
+            # a finally handler starting with a block instruction (a try ending the finally body) still
+            # saves the exception first
+            if self.block_ops.get(k, ("",))[0] == "push" and ins.opname != "DUP_TOP":
+                block = ([_Out(_as(ins, "PUSH_EXC_INFO", arg=None, argval=None, argrepr=""))] + block[0], block[1])
             return block
         if self.block_ops.get(k, ("",))[0] == "push":  # a finally handler saves the exception first
             made.append(_Out(_as(ins, "PUSH_EXC_INFO", arg=None, argval=None, argrepr="")))

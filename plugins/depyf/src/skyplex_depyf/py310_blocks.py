@@ -67,6 +67,11 @@ class Blocks:
         for handler, kind in self.kind.items():
             self.plan_handler(self.at[handler], kind)
 
+    def ending_order(self, handlers: list[int]) -> list[int]:
+        """Handlers whose statements end at the same place, in the order of their clean-ups: a statement
+        nested in another's handler first (its clean-up is protected by the other's)."""
+        return sorted(handlers, key=lambda h: -len(self.setup_state[h]))
+
     def refuse_blocks(self, ins: Any, why: str) -> Refusal:
         return Refusal(ins.offset, ins.opname, f"{why} (CPython 3.10 exception blocks)")
 
@@ -241,7 +246,9 @@ class Blocks:
             while (a - 1 > s and lines.get(ins[a - 1].offset) == line and self.state[a - 1] == outside
                    and not self.is_jump_target(a)):
                 a -= 1
-            if lines.get(ins[a - 1].offset) != line:
+            # a run another statement put back already (a ``try`` ending a ``finally`` body, in the body's
+            # normal copy, ends with the ``try/finally``) goes back once
+            if lines.get(ins[a - 1].offset) != line and a not in self.tail_jumps:
                 runs.append((a, r))
         if not runs:
             return
