@@ -79,9 +79,18 @@ CONSTRUCTS = {
                                 "        case [1, 2]:\n            t = 2\n    return 5\n"),
     "match_in_if_arm": ("def generated(x, t):\n    if t:\n        match x:\n            case 1:\n"
                         "                return 1\n            case 2 | 3:\n                t = 4\n    return t\n"),
-    # 3.12 copies ``return 1`` into each alternative of the or-pattern: not read (see NOT_READ)
+    # 3.12 copies the small returning body (and the subject's pops) into each alternative
     "or_pattern_returning_constant": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1 | 0:\n"
                                       "            return 1\n        case _:\n            r = 4\n    return r\n"),
+    "or_pattern_returning_before_more_cases": ("def generated(x, t):\n    r = 0\n    match x:\n"
+                                               "        case 1 | 0 | 's':\n            return 1\n"
+                                               "        case int({'k': None}):\n            r = 2\n"
+                                               "        case [a]:\n            r = 4\n            return r\n"
+                                               "    return r\n"),
+    # a trailing ``case _:`` after cases that all return: not read (see NOT_READ in test_match312.py)
+    "default_after_returning_cases": ("def generated(x, t):\n    r = 0\n    match x:\n"
+                                      "        case int(1 | 0 | 3):\n            r = 1\n            return r\n"
+                                      "        case _:\n            r = -1\n    return r\n"),
 }
 
 

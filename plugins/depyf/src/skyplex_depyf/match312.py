@@ -20,7 +20,11 @@ becomes a ``JUMP_FORWARD`` to the block; where every case returns, the block's o
 of a case body and from source lines after all that follows it, goes to the end of the code too. A
 guarded last case keeps a jump to the block right after it: the body ending in a copy is what tells
 ``case v if c: body`` from ``case v: if c: body`` (see :func:`.patterns._head`). Running a copy or
-jumping to an identical block does the same; the recompile check proves each reading."""
+jumping to an identical block does the same; the recompile check proves each reading.
+
+An or-pattern whose case body is a small returning block gets that body (with the subject's pops)
+copied into each alternative; :func:`share_alternative_bodies` makes the copies jumps to one block
+laid out after the pattern's failure path again, as 3.11 had it."""
 
 from __future__ import annotations
 
@@ -39,7 +43,89 @@ def match_layout(given: list, stream: list, hops: int) -> tuple[list, int]:
     :func:`.tails.close_threaded_arms` made of ``given`` putting back ``hops`` jumps; and the count of
     those jumps left."""
     stream, hops = keep_pattern_tests(given, stream, hops)
-    return share_match_ends(stream), hops
+    stream, shared = share_alternative_bodies(share_match_ends(stream))
+    return stream, hops + shared  # (a shared body stands at new offsets: the caller renumbers)
+
+
+def share_alternative_bodies(stream: list) -> tuple[list, int]:
+    """An or-pattern whose case body is a small returning block: 3.12 copies the body (with the pops
+    of the subject before it) into each alternative, where 3.11 jumped from each to one block laid
+    out after the pattern's failure path, which then jumped over it to the next case. Each copy
+    becomes a ``JUMP_FORWARD`` to that block again, put back after the failure path behind its
+    jump (at new offsets, for the caller to renumber). Returns the stream and how many were put back."""
+    if any(ins.opname in ("PUSH_EXC_INFO", "JUMP_BACKWARD") for ins in stream):
+        return stream, 0
+    targets = _targets(stream)
+    fresh = max((ins.offset for ins in stream), default=0) + 2
+    k, done = 0, 0
+    while k < len(stream):
+        found = _copied_alternatives(stream, k, targets)
+        if found is None:
+            k += 1
+            continue
+        copies, fail, after = found
+        body = stream[copies[0][0]:copies[0][1] + 1]
+        landing = fresh
+        shared = [ins._replace(offset=fresh + 2 * (m + 1)) for m, ins in enumerate(body)]
+        fresh += 2 * (len(body) + 2)
+        out = list(stream[:after])
+        for first, last in copies:
+            out[first] = _jump(stream[first], shared[0].offset)
+            for q in range(first + 1, last + 1):
+                out[q] = None
+        onward = _jump(stream[after - 1], stream[after].offset)._replace(offset=landing)
+        stream = [ins for ins in out if ins is not None] + [onward] + shared + stream[after:]
+        targets = _targets(stream)
+        k = len(out) - sum(x is None for x in out) + 1 + len(shared)
+        done += 1
+    return stream, done
+
+
+def _copied_alternatives(stream: list, k: int, targets: dict) -> tuple[list, int, int] | None:
+    """([(first, last) index of each alternative's copy], index of the failure path's first pop, index
+    after its pops) of an or-pattern from the ``COPY 1`` at ``k`` whose alternatives each end in the
+    same straight block ending in ``RETURN_VALUE``; None when it is not one. A copy may end early in a
+    ``JUMP_FORWARD`` to the same point of another, full copy (an earlier rule joins copies so)."""
+    copies: list[tuple[int, int]] = []
+    a = k
+    while a < len(stream) and stream[a].opname == "COPY" and stream[a].arg == 1:
+        c = next((q for q in range(a + 1, min(len(stream), a + 12)) if stream[q].opname in _ENDS
+                  or stream[q].opcode in JUMP_OPCODES), None)
+        if c is None or not stream[c].opname.startswith("POP_JUMP_FORWARD_IF_"):
+            return None
+        r = next((q for q in range(c + 1, min(len(stream), c + 1 + _LONGEST_COPY)) if stream[q].opname in _ENDS
+                  or stream[q].opcode in JUMP_OPCODES), None)
+        if (r is None or r == c + 1 or stream[r].opname not in ("RETURN_VALUE", "JUMP_FORWARD")
+                or r + 1 >= len(stream) or stream[c].argval != stream[r + 1].offset
+                or any(stream[q].opname in _ENDS or stream[q].opcode in JUMP_OPCODES for q in range(c + 1, r))):
+            return None
+        copies.append((c + 1, r))
+        a = r + 1
+    if len(copies) < 2 or a >= len(stream) or stream[a].opname != "POP_TOP":
+        return None
+    ends = {stream[last].offset for _, last in copies}
+    if any(any(x.offset not in ends for x in targets.get(stream[q].offset, ())) for first, last in copies
+           for q in range(first + 1, last + 1)):
+        return None  # a jump from elsewhere lands inside a copy
+    full = [(first, last) for first, last in copies if stream[last].opname == "RETURN_VALUE"]
+    if not full:
+        return None
+    first, last = full[-1]
+    for start, end in copies:
+        joined = stream[end].opname == "JUMP_FORWARD"
+        size = end - start + (0 if joined else 1)  # the instructions copied before the jump, if any
+        if size > last - first + 1 or not all(_same(stream[start + m], stream[first + m]) for m in range(size)):
+            return None
+        if joined and not any(stream[end].argval == stream[f + size].offset for f, g in full if f + size <= g):
+            return None
+        if not joined and size != last - first + 1:
+            return None
+    after = a
+    while after < len(stream) and stream[after].opname == "POP_TOP":
+        after += 1
+    if after >= len(stream) or any(stream[q].offset in targets for q in range(a + 1, after)):
+        return None
+    return [(first, last)] + [x for x in copies if x != (first, last)], a, after
 
 
 def share_match_ends(stream: list) -> list:
