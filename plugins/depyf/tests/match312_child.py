@@ -87,6 +87,13 @@ CONSTRUCTS = {
                                                "        case int({'k': None}):\n            r = 2\n"
                                                "        case [a]:\n            r = 4\n            return r\n"
                                                "    return r\n"),
+    # a lone case read as an if: 3.12 copies the block after it to the case's end
+    "lone_literal_case": ("def generated(x, t):\n    r = 0\n    match x:\n        case 0:\n            r = 1\n"
+                          "    return r\n"),
+    "lone_none_case": ("def generated(x, t):\n    r = 0\n    match x:\n        case None:\n            r = 1\n"
+                       "    return r\n"),
+    "lone_guarded_capture": ("def generated(x, t):\n    r = 0\n    match x:\n        case v0 if v0 == t:\n"
+                             "            r = (1, v0)\n    return r\n"),
     # a trailing ``case _:`` after cases that all return: not read (see NOT_READ in test_match312.py)
     "default_after_returning_cases": ("def generated(x, t):\n    r = 0\n    match x:\n"
                                       "        case int(1 | 0 | 3):\n            r = 1\n            return r\n"
@@ -115,6 +122,17 @@ def mutate(name: str) -> None:
     if name == "match_ends":  # a copy's jump, or the failure path's, lands one instruction into the block
         real_jump = match312._jump
         match312._jump = lambda ins, target: real_jump(ins, target + 2)
+        return
+    if name == "lone_case_ends":  # each put-back copy loses its second instruction
+        real_copies = match312.copy_lone_case_ends
+
+        def short_copies(stream: list) -> tuple[list, int]:
+            out, copied = real_copies(stream)
+            highest = max((ins.offset for ins in stream), default=0)
+            fresh = [ins.offset for ins in out if ins.offset > highest]
+            return [ins for ins in out if not fresh or ins.offset != min(fresh)], copied
+
+        match312.copy_lone_case_ends = short_copies
         return
     raise SystemExit(f"unknown mutation {name!r}")
 

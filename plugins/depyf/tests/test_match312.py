@@ -75,7 +75,7 @@ def test_generated_match_statements_are_never_silently_wrong(healthy: tuple[str,
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("mutation", ["pattern_tests", "match_ends"])
+@pytest.mark.parametrize("mutation", ["pattern_tests", "match_ends", "lone_case_ends"])
 def test_a_broken_match_rewrite_is_refused_never_wrong(version: str, mutation: str) -> None:
     healthy = run_child(version, seed=5, count=60)
     broken = run_child(version, seed=5, count=60, mutation=mutation)

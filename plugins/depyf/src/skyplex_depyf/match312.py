@@ -44,7 +44,8 @@ def match_layout(given: list, stream: list, hops: int) -> tuple[list, int]:
     those jumps left."""
     stream, hops = keep_pattern_tests(given, stream, hops)
     stream, shared = share_alternative_bodies(share_match_ends(stream))
-    return stream, hops + shared  # (a shared body stands at new offsets: the caller renumbers)
+    stream, copied = copy_lone_case_ends(stream)
+    return stream, hops + shared + copied  # (a shared body or a copy stands at new offsets: the caller renumbers)
 
 
 def share_alternative_bodies(stream: list) -> tuple[list, int]:
@@ -132,7 +133,9 @@ def share_match_ends(stream: list) -> list:
     """``stream`` with the copies of the block after a ``match`` statement made jumps to that block,
     as 3.11 laid them out; unchanged where the code has handlers or loops (the block would not go to
     the end of the code) or holds no pattern test."""
-    if not _has_patterns(stream) or any(ins.opname in ("PUSH_EXC_INFO", "JUMP_BACKWARD") for ins in stream):
+    if any(ins.opname in ("PUSH_EXC_INFO", "JUMP_BACKWARD") for ins in stream):
+        return stream
+    if not _has_patterns(stream):
         return stream
     stream = _move_failure_tail(stream)
     targets = _targets(stream)
@@ -161,6 +164,64 @@ def share_match_ends(stream: list) -> list:
         for q in range(first + 1, j + 1):
             out[q] = None
     return [ins for ins in out if ins is not None]
+
+
+def copy_lone_case_ends(stream: list) -> tuple[list, int]:
+    """A lone case testing one literal (``case 0:``, which the pattern rules read as ``if x == 0:``) or a
+    capture with a guard (``case v if c:``, read as ``v = x; if c:``):
+    3.12 copies the block after the statement to the end of the case, and
+    :func:`.copies.share_return_copies` makes that copy a ``JUMP_FORWARD`` to the block right after
+    it, which no ``if`` compiles to. The copy is put back (at new offsets, for the caller to renumber)
+    where only such a test's failure jumps to the block too, so the case reads as ``if`` arm ending
+    in ``return``, which 3.12 compiles to the same. Returns the stream and how many were put back."""
+    if _has_patterns(stream) or any(ins.opname in ("PUSH_EXC_INFO", "JUMP_BACKWARD") for ins in stream):
+        return stream, 0
+    targets = _targets(stream)
+    fresh = max((ins.offset for ins in stream), default=0) + 2
+    out: list = []
+    copied = 0
+    for j, ins in enumerate(stream):
+        others = [x for x in targets.get(ins.argval, ()) if x is not ins] if ins.opname == "JUMP_FORWARD" else []
+        if (j + 1 < len(stream) and ins.argval == stream[j + 1].offset and others
+                and all(_literal_test(stream, x) or _guard_test(stream, x) for x in others)):
+            r = next((q for q in range(j + 1, min(len(stream), j + 1 + _LONGEST_COPY)) if stream[q].opname in _ENDS
+                      or stream[q].opcode in JUMP_OPCODES), None)
+            if r is not None and stream[r].opname == "RETURN_VALUE" and _straight(stream, j + 1, r, targets):
+                block = stream[j + 1:r + 1]
+                out += [block[0]._replace(offset=ins.offset)] + [x._replace(offset=fresh + 2 * m)
+                                                                 for m, x in enumerate(block[1:])]
+                fresh += 2 * len(block)
+                copied += 1
+                continue
+        out.append(ins)
+    return out, copied
+
+
+def _guard_test(stream: list, jump: Any) -> bool:
+    """Whether ``jump`` is a lone capture case's guard (``case v if c:``, read as ``v = x; if c:``): a
+    forward conditional jump after a ``STORE_FAST`` of the subject with no other jump between."""
+    k = next((n for n, ins in enumerate(stream) if ins is jump), None)
+    if k is None or not jump.opname.startswith("POP_JUMP_FORWARD_IF_"):
+        return False
+    q = k - 1
+    while q > 0 and stream[q].opcode not in JUMP_OPCODES and stream[q].opname not in ("STORE_FAST", "RESUME"):
+        q -= 1
+    return q > 0 and stream[q].opname == "STORE_FAST" and stream[q - 1].opname in ("LOAD_FAST", "LOAD_NAME",
+                                                                                    "LOAD_GLOBAL", "LOAD_DEREF")
+
+
+def _literal_test(stream: list, jump: Any) -> bool:
+    """Whether ``jump`` is the failure of a literal pattern tested on the subject itself: ``LOAD_CONST c;
+    COMPARE_OP ==`` or ``LOAD_CONST None/True/False; IS_OP 0`` before a forward conditional jump, or
+    ``case None``'s jump right after the subject's load."""
+    k = next((n for n, ins in enumerate(stream) if ins is jump), None)
+    if k is None or k < 3 or not jump.opname.startswith("POP_JUMP_FORWARD_IF_"):
+        return False
+    if jump.opname == "POP_JUMP_FORWARD_IF_NOT_NONE":  # ``case None``: the peephole pass's one jump
+        return stream[k - 1].opname in ("LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF")
+    load, test = stream[k - 2], stream[k - 1]
+    return load.opname == "LOAD_CONST" and ((test.opname == "COMPARE_OP" and test.argval == "==")
+                                            or (test.opname == "IS_OP" and test.arg == 0))
 
 
 def _copy_of_tail(stream: list, position: dict, offset: Any, tail: list) -> int | None:
