@@ -328,10 +328,14 @@ def _clauses(node: Any, clauses: list[str], iterable: str | None) -> str:
     while body:
         first = body.pop(0)
         if isinstance(first, If) and getattr(first, "guard", None) and not first.orelse:
-            clauses.append(f"if {first.guard}")
+            clauses.append(f"if {_clause_test(first.guard)}")
         elif isinstance(first, If) and not first.orelse and not body:
-            clauses.append(f"if {first.cond}")
+            clauses.append(f"if {_clause_test(first.cond)}")
             body = list(first.body)
+        elif isinstance(first, If) and not first.orelse and body and first.body == [Line("continue")]:
+            # a test that jumps to the element when true, else back to the loop: the clause ended in
+            # a constant the compiler folded into that jump (``if i or 0``)
+            clauses.append(f"if (not ({first.cond})) or 0")
         elif isinstance(first, For) and not body:
             return _clauses(first, clauses, None)
         elif isinstance(first, Append) and not body:
@@ -339,6 +343,12 @@ def _clauses(node: Any, clauses: list[str], iterable: str | None) -> str:
         else:
             raise Refusal(0, "<comprehension>", f"unexpected {type(first).__name__} in a comprehension")
     raise Refusal(0, "<comprehension>", "comprehension without an element")
+
+
+def _clause_test(text: str) -> str:
+    """A comprehension's ``if`` test: a conditional expression or lambda there must be parenthesised
+    (``[v for i in r if (a if b else c)]``), which changes nothing the compiler emits."""
+    return f"({text})" if " if " in text or "lambda" in text else text
 
 
 def render_block(stmts: list) -> list[str]:

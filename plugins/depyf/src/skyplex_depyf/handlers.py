@@ -333,7 +333,10 @@ def _mark_inlined_finals(executor: Any, i: int, entry: Any, handler: int, protec
     except Refusal:
         return
     final = [k for k in range(protected, protected + size) if ins[k].opname != "NOP"]
-    if not final or any(ins[k].opname == "POP_EXCEPT" for k in final):
+    # a POP_EXCEPT in the copy is the copy leaving an enclosing handler, which these rules do not
+    # read, unless the copy holds a ``try`` of its own whose clean-up it is
+    if not final or (any(ins[k].opname == "POP_EXCEPT" for k in final)
+                     and not any(ins[k].opname == "PUSH_EXC_INFO" for k in final)):
         return
     wanted = _shape(executor, final)
     covered = {k for e in executor.exception_entries if e.target == entry.target
