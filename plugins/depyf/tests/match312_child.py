@@ -94,7 +94,11 @@ CONSTRUCTS = {
                        "    return r\n"),
     "lone_guarded_capture": ("def generated(x, t):\n    r = 0\n    match x:\n        case v0 if v0 == t:\n"
                              "            r = (1, v0)\n    return r\n"),
-    # a trailing ``case _:`` after cases that all return: not read (see NOT_READ in test_match312.py)
+    # a trailing ``case _:`` after cases that all return: its body, and the code after the statement
+    # (run only when no case matched), are read as the default's
+    "empty_default_after_returning_cases": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1:\n"
+                                            "            return 1\n        case [a]:\n            return a\n"
+                                            "        case _:\n            pass\n    r = t\n    return r\n"),
     "default_after_returning_cases": ("def generated(x, t):\n    r = 0\n    match x:\n"
                                       "        case int(1 | 0 | 3):\n            r = 1\n            return r\n"
                                       "        case _:\n            r = -1\n    return r\n"),

@@ -324,6 +324,14 @@ def _match(executor: Any, i: int, hi: int, stack: list, stmts: list, loaded: int
         after = end
     elif end is not None and after > end:
         raise ValueError("match ends before its last case")
+    elif end is None and nxt is not None and after < hi and instrs[after].opname == "NOP":
+        # every case returns and a ``NOP`` holds the line of a ``case _:``: its body is the rest of
+        # the block (the code after a match whose cases all return runs only when none matched)
+        body, rest = executor.block(after, hi, outer)
+        if len(rest) != len(outer) and not _ends(body):
+            raise ValueError("default case leaves values on the stack")
+        cases.append(("_", None, body or [Line("pass")]))
+        after = hi
     if len(cases) < 1 or after > hi:
         raise ValueError("not a match statement")
     del stack[len(stack) - 1 - loaded:]
