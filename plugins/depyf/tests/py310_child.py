@@ -86,6 +86,9 @@ CONSTRUCTS_310 = {
                                         "        try:\n            b = -b\n        finally:\n            try:\n"
                                         "                a = a // b\n            except ZeroDivisionError:\n"
                                         "                a = 5\n    return a, b\n"),
+    "match_lone_literal_case": ("def f(a, b):\n    r = 0\n    match a % 3:\n        case 0:\n            r = 1\n"
+                                "    return r\n"),
+    "if_with_empty_else": "def f(a, b):\n    r = 0\n    if a > b:\n        r = 1\n    else:\n        pass\n    return r\n",
 }
 
 
@@ -291,6 +294,8 @@ def mutate(name: str) -> None:
             self.tail_jumps = {**claimed, **self.tail_jumps}
 
         py310_blocks.Blocks.plan_tail = each
+    elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
+        py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -18,6 +18,9 @@ What 3.10 spells differently, and its 3.11 spelling:
   and ``YIELD_FROM`` is 3.11's ``SEND`` loop.
 - a ``NOP`` left by a statement the compiler folded away (``if 7:``) is ``if True: pass`` on the first
   reading: such a statement ends a block, which keeps 3.10 from copying the block after it.
+- an ``if`` arm (or a ``case``) that ends in a copy of the block right after the statement, which a
+  test jumps to, ended in a jump 3.10 replaced by the copy, as only an ``else`` arm makes it: the
+  block is read with an empty ``else`` before it (``else: if True: pass``), which 3.10 lays out alike.
 - match statements: ``MATCH_CLASS``/``MATCH_KEYS`` pushed a success flag that ``POP_JUMP_IF_FALSE``
   tests; 3.11 tests the attributes or values for None (``COPY 1; POP_JUMP_FORWARD_IF_NONE``). A
   ``case None`` test ``DUP_TOP; LOAD_CONST None; IS_OP 0; POP_JUMP_IF_FALSE`` is 3.11's
@@ -157,6 +160,7 @@ class _Reader310(Blocks, Copies, Parts):
         self.dropped: set[int] = set()  # qualified names loaded for MAKE_FUNCTION
         self.self_calls: set[int] = set()  # comprehension calls: no NULL, the iterator stands for self
         self.copies = self.exit_copies()  # start index -> (end index, offset of the block copied)
+        self.empty_else = self.empty_else_arms()  # index of a block copied just before it -> its copy's start
         self.plan_parts()
         for c, ins in enumerate(self.instrs):
             op = ins.opname
@@ -350,8 +354,32 @@ class _Reader310(Blocks, Copies, Parts):
             return [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr=""))], 1  # a value returned from a handler
         return None
 
+    def empty_else_arms(self) -> dict[int, int]:
+        """Blocks 3.10 copied to the end of an ``if`` arm right before the block itself, which a test
+        jumps to: the arm ended in a jump (an empty ``else``, or a ``case`` of a ``match``), as a plain
+        ``if`` falling into the block does not. Read as ``else: pass``, which 3.10 lays out the same."""
+        tests = {ins.argval for ins in self.instrs if ins.opname in ("POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE")}
+        found: dict[int, int] = {}
+        for a, (r, target) in self.copies.items():
+            b = r + 1
+            if b < len(self.instrs) and self.instrs[b].offset == target and target in tests:
+                found[b] = a
+        return found
+
     def rewrite(self, k: int, as_copy: bool = False) -> tuple[list[_Out], int]:
         """The canonical instructions standing for the 3.10 instruction(s) at ``k``, and how many."""
+        if k in self.empty_else and not as_copy:  # ``else: pass`` before the block the arm jumps past
+            ins = self.instrs[k]
+            rest, step = self.rewrite_one(k)
+            bare = dict(arg=None, argval=None, argrepr="")
+            past = ("past else", k)
+            return [_Out(_as(ins, "LOAD_CONST", arg=0, argval=True, argrepr="True")),
+                    _Out(_as(ins, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"]), target=past),
+                    _Out(_as(ins, "NOP", **bare)), _Out(_as(ins, "NOP", **bare), key=past)] + rest, step
+        return self.rewrite_one(k, as_copy)
+
+    def rewrite_one(self, k: int, as_copy: bool = False) -> tuple[list[_Out], int]:
+        """:meth:`rewrite` of the instruction(s) at ``k`` themselves."""
         ins = self.instrs[k]
         op = ins.opname
         nxt = self.instrs[k + 1] if k + 1 < len(self.instrs) else None
@@ -375,6 +403,8 @@ class _Reader310(Blocks, Copies, Parts):
             return made, 1
         if k in self.copies and not as_copy:  # the jump 3.10 replaced by a copy of the block it jumps to
             end, target = self.copies[k]
+            if self.empty_else.get(end + 1) == k:
+                target = ("past else", end + 1)
             made.append(_Out(_as(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0), target=target))
             return made, end - k + 1
         if op == "LOAD_GLOBAL":
