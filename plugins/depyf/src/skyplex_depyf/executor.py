@@ -33,6 +33,15 @@ def opaque(value: Expr) -> Expr:
     return Expr(f"({value.text} {'or' if const[0] else 'and'} {value.text})", atom=True)
 
 
+def _set_display(value: Expr) -> Expr:
+    """A frozenset constant tested with ``in`` or iterated over as the set display it came from: the
+    compiler turns ``x in {1, 2}`` and ``for x in {1, 2}`` into one, never a ``frozenset(...)`` call."""
+    const = getattr(value, "const", None)
+    if const and isinstance(const[0], frozenset) and const[0] and value.text.startswith("frozenset("):
+        return Expr(value.text[len("frozenset("):-1], atom=True)
+    return value
+
+
 def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
     """The instructions with ``EXTENDED_ARG`` prefixes dropped, jump targets (and, through the returned
     map, exception-table offsets) moved from a prefix to the instruction it extends."""
@@ -143,6 +152,24 @@ class Executor(ControlFlow, Stores):
             names.append(self.instrs[k].argval)
             k += 1
         if len(names) < 2 or busy(stack[:-len(names)]):
+            return []
+        return names
+
+    def swap_stores(self, i: int, hi: int, n: int, stack: list) -> list[str]:
+        """The names stored by ``SWAP n`` at ``i`` and the ``n`` plain stores after it, when these take
+        ``n`` plain expressions this statement pushed: ``a, b = x, y`` (``n`` is 2 or 3, where the
+        compiler swaps instead of building a tuple). Empty when the shape is not that."""
+        stores = ("STORE_FAST", "STORE_DEREF", "STORE_GLOBAL", "STORE_NAME")
+        if n not in (2, 3) or len(stack) < n or i + 1 + n > hi:
+            return []
+        names = [x.argval for x in self.instrs[i + 1:i + 1 + n]]
+        if (any(x.opname not in stores for x in self.instrs[i + 1:i + 1 + n]) or len(set(names)) != n
+                or any(k in self.inlined or getattr(self.instrs[k], "is_jump_target", False)
+                       for k in range(i + 1, i + 1 + n))):
+            return []
+        values = stack[-n:]
+        if (any(type(v) not in (Expr, Compare) or getattr(v, "yielded", None) is not None for v in values)
+                or busy(stack[:-n])):
             return []
         return names
 
@@ -278,6 +305,8 @@ class Executor(ControlFlow, Stores):
             right, left = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
             sym = argval if op == "COMPARE_OP" else (
                 ("is not" if arg else "is") if op == "IS_OP" else ("not in" if arg else "in"))
+            if op == "CONTAINS_OP":
+                right = _set_display(right)
             stack.append(Compare(f"{left.p()} {sym} {right.p()}", left=left, pairs=[(sym, right)]))
         elif op == "BINARY_SUBSCR":
             key, obj = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
@@ -366,7 +395,7 @@ class Executor(ControlFlow, Stores):
         elif op == "FOR_ITER":
             return self.for_loop(i, ins, stack, stmts)
         elif op == "GET_ITER":
-            stack.append(Iter(self.expr(stack.pop(), ins)))
+            stack.append(Iter(_set_display(self.expr(stack.pop(), ins))))
         elif op == "MAKE_FUNCTION":
             func = stack.pop()
             if not isinstance(func, Func):
@@ -432,6 +461,17 @@ class Executor(ControlFlow, Stores):
                 stmts.append(Line(value.text))
             else:
                 raise self.refuse(ins, f"POP_TOP of {type(value).__name__}")
+        elif op == "SWAP" and (names := self.swap_stores(i, hi, arg, stack)):
+            # ``a, b = x, y`` storing to cells or globals: the SWAP stays (only local stores lose it)
+            values = [self.expr(v, ins) for v in stack[-arg:]]
+            del stack[-arg:]
+            for k, name in enumerate(names):
+                if self.instrs[i + 1 + k].opname == "STORE_GLOBAL":
+                    self.declared.add(f"global {name}")
+                elif self.instrs[i + 1 + k].opname == "STORE_DEREF" and name in self.code.co_freevars:
+                    self.declared.add(f"nonlocal {name}")
+            stmts.append(Line(f"{', '.join(names)} = {', '.join(v.p() for v in values)}"))
+            return i + 1 + arg
         elif op == "SWAP":
             stack[-1], stack[-arg] = stack[-arg], stack[-1]
         elif (op == "COPY" and arg == 1 and isinstance(stack[-1], Expr)
