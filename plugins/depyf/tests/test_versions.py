@@ -120,12 +120,25 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
                                       "arm_closing", "shared_reraises", "onward_exit", "return_const",
                                       "return_jumps", "twin_back_jumps",
                                       "twin_comprehensions", "widened_jumps", "closed_return", "inner_return",
-                                      "return_copies", "same_source", "one_jump_per_landing"])
+                                      "return_copies", "same_source", "one_jump_per_landing",
+                                      "twin_jumps"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs
     healthy = run_child("3.12", seed=2, functions=30, generators=5)
     broken = run_child("3.12", seed=2, functions=30, generators=5, mutation=mutation)
+    outcomes = list(broken["constructs"].values()) + broken["generated"]
+    assert [o for o in outcomes if o.startswith("wrong")] == []
+    ok = lambda report: sum(o == "ok" for o in list(report["constructs"].values()) + report["generated"])  # noqa: E731
+    assert ok(broken) < ok(healthy)  # the mutation took effect
+
+
+@pytest.mark.parametrize("mutation", ["with_exit_tails"])
+def test_a_broken_313_layout_rule_is_refused_never_wrong(mutation: str) -> None:
+    # rules for what only 3.13 lays out differently (a with's normal exit leaving an except clause
+    # through its own copy of the clause's end), broken so that the jump lands one instruction off
+    healthy = run_child("3.13", seed=2, functions=30, generators=5)
+    broken = run_child("3.13", seed=2, functions=30, generators=5, mutation=mutation)
     outcomes = list(broken["constructs"].values()) + broken["generated"]
     assert [o for o in outcomes if o.startswith("wrong")] == []
     ok = lambda report: sum(o == "ok" for o in list(report["constructs"].values()) + report["generated"])  # noqa: E731

@@ -170,6 +170,17 @@ CONSTRUCTS = {
                                          "            z = a // b\n        finally:\n            if b > 6:\n"
                                          "                pass\n            elif a > 7:\n                z = 4\n"
                                          "    else:\n        z = -3\n    return a, z\n"),
+    # a break out of an inner for loop ending the outer loop's body: 3.12+ copies the outer loop's
+    # back-jump into the break, where 3.11 fell into the one after the inner loop
+    "break_from_inner_loop_ending_outer": ("def f(a, b):\n    t = 0\n    for i in range(a % 3):\n"
+                                           "        for j in range(b % 4):\n            if j > i:\n"
+                                           "                break\n            t += j\n    return t\n"),
+    # a with ending an except clause: 3.13 gives the with's normal exit its own copy of the clause's
+    # ``POP_EXCEPT`` and jump out, where 3.11 and 3.12 jumped to the exit handler's
+    "with_ending_except_clause": ("def f(a, b):\n    import contextlib\n    x = 0\n    try:\n"
+                                  "        x = a // b\n    except ZeroDivisionError:\n"
+                                  "        with contextlib.nullcontext(a) as w:\n            x = w\n"
+                                  "    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -398,6 +409,28 @@ def mutate(name: str) -> None:
             return out
 
         copies._one_jump_per_landing = broken_landing
+    elif name == "twin_jumps":  # a break's copied back-jump sent one instruction past the loop's end
+        from skyplex_depyf import tails
+
+        real_twins = tails.drop_twin_jumps
+
+        def broken_twin_jumps(stream: list, entries: list) -> list:
+            out = real_twins(stream, entries)
+            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
+                    else ins for ins, old in zip(out, stream)]
+
+        versions.drop_twin_jumps = broken_twin_jumps
+    elif name == "with_exit_tails":  # a with's normal exit sent past the handler's POP_EXCEPT
+        from skyplex_depyf import tails
+
+        real_tails = tails.share_with_exit_tails
+
+        def broken_tails(stream: list, entries: list) -> list:
+            out = real_tails(stream, entries)
+            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
+                    else ins for ins, old in zip(out, stream)]
+
+        versions.share_with_exit_tails = broken_tails
     elif name == "same_source":  # branch ends merged without asking whether they are one copied piece
         from skyplex_depyf import tails
 

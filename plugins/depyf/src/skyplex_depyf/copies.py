@@ -21,6 +21,7 @@ from .streams import DROPPED, JUMP_OPCODES, as_op
 _MOST = 5  # instructions in the longest copy: 3.12 copies blocks of up to 4 (``RETURN_CONST`` is 2 here)
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
          "JUMP_BACKWARD_NO_INTERRUPT"}
+_UNCONDITIONAL = ("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
 
 
 def _is_jump(ins: Any) -> bool:
@@ -152,7 +153,16 @@ def share_return_copies(stream: list, entries: list) -> list:
                 out[k] = as_op(stream[k], DROPPED)
             done.update(range(p, q + 1))
             break
-    return _one_jump_per_landing(out)
+    return _one_jump_per_landing(_threaded(out, stream))
+
+
+def _threaded(out: list, stream: list) -> list:
+    """An unconditional jump to a copy made a jump (an ``except`` clause's copy already shared with it)
+    goes where that jump goes: 3.11 threads a jump to a jump, and both do the same."""
+    made = {new.offset: new.argval for new, old in zip(out, stream)
+            if new.opname == "JUMP_FORWARD" and old.opname != "JUMP_FORWARD"}
+    return [ins._replace(argval=made[ins.argval]) if ins.opname in _UNCONDITIONAL and ins.argval in made
+            and ins.offset not in made else ins for ins in out]
 
 
 def _one_jump_per_landing(out: list) -> list:

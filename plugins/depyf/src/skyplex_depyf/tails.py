@@ -15,6 +15,7 @@ from .streams import DROPPED, JUMP_OPCODES, as_op
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
          "JUMP_BACKWARD_NO_INTERRUPT"}
 _MERGED = {"RERAISE"}  # the ends whose copies are merged
+_UNCONDITIONAL = ("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
 
 
 def _is_jump(ins: Any) -> bool:
@@ -72,6 +73,36 @@ def drop_twin_reraises(stream: list, entries: list) -> list:
     return out
 
 
+def drop_twin_jumps(stream: list, entries: list) -> list:
+    """A ``break`` out of a ``for`` loop whose end is the enclosing loop's back-jump: 3.12 copies that
+    back-jump into the ``break`` (``POP_TOP; JUMP_BACKWARD head``); 3.11 jumped forward to the inner
+    loop's end, or fell into it when it came next. Jumping to an identical jump does the same, so the
+    copy becomes a ``JUMP_FORWARD`` there (or is marked :data:`DROPPED` when the end follows it)."""
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    out = list(stream)
+    for k, jump in enumerate(stream):
+        if not k or stream[k - 1].opname != "POP_TOP" or jump.opname != "JUMP_BACKWARD":
+            continue
+        loops = [ins for ins in stream[:k] if ins.opname == "FOR_ITER" and ins.argval in position
+                 and position[ins.argval] > k]
+        if not loops:
+            continue
+        end = position[loops[-1].argval]  # where the innermost loop around the break ends
+        twin = stream[end]
+        if twin.opname != "JUMP_BACKWARD" or twin.argval != jump.argval or handler(twin) != handler(jump):
+            continue
+        if end == k + 1:
+            out[k] = as_op(jump, DROPPED)
+        else:
+            out[k] = as_op(jump, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=twin.offset,
+                           argrepr="")
+    return out
+
+
 def share_reraises(stream: list, entries: list) -> list:
     """A ``finally`` handler whose ``if`` arm ends the body (``if c: pass``): 3.12 copies the closing
     ``RERAISE`` into the arm where 3.11 jumped to it. An inner ``RERAISE n`` that the next arm
@@ -112,6 +143,38 @@ def _plain(ins: Any) -> bool:
 
 _WITH_EXIT = ["LOAD_CONST", "LOAD_CONST", "LOAD_CONST", "PRECALL", "CALL", "POP_TOP"]
 _WITH_SWALLOW = ["POP_TOP", "POP_EXCEPT", "POP_TOP", "POP_TOP"]
+
+
+def share_with_exit_tails(stream: list, entries: list) -> list:
+    """A ``with`` in an ``except`` clause: its normal exit and its exit handler both leave the clause
+    with ``POP_EXCEPT; JUMP_FORWARD t``; 3.13 gives the normal exit its own copy, where 3.11 and 3.12
+    jumped to the handler's. The copy becomes that jump (offsets kept; the copy's jump marked
+    :data:`DROPPED`): running an identical copy or jumping to it does the same, under one handler."""
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    out = list(stream)
+    for n, ins in enumerate(stream[:-1]):
+        if n < 4 or ins.opname != "PUSH_EXC_INFO" or stream[n + 1].opname != "WITH_EXCEPT_START":
+            continue
+        leave, jump = stream[n - 2], stream[n - 1]
+        if ([x.opname for x in stream[n - 4:n - 1]] != ["CALL", "POP_TOP", "POP_EXCEPT"]
+                or jump.opname not in _UNCONDITIONAL or jump.offset in targets):
+            continue
+        names = [x.opname for x in stream[n:n + 16]]
+        s = next((k for k in range(len(names) - 5) if names[k:k + 4] == _WITH_SWALLOW), None)
+        if s is None:
+            continue
+        theirs, their_jump = stream[n + s + 4], stream[n + s + 5]
+        if (theirs.opname != "POP_EXCEPT" or their_jump.opname not in _UNCONDITIONAL or their_jump.argval != jump.argval
+                or handler(theirs) != handler(leave) or handler(their_jump) != handler(jump)):
+            continue
+        out[n - 2] = as_op(leave, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=theirs.offset,
+                           argrepr="")
+        out[n - 1] = as_op(jump, DROPPED)
+    return out
 
 
 def share_with_continuations(stream: list, entries: list) -> list:

@@ -40,8 +40,8 @@ from .layout import relayout, renumbered
 from .match312 import match_layout
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import (close_threaded_arms, drop_twin_reraises, share_branch_ends, share_reraises,
-                    share_with_continuations, thread_with_exits)
+from .tails import (close_threaded_arms, drop_twin_jumps, drop_twin_reraises, share_branch_ends, share_reraises,
+                    share_with_continuations, share_with_exit_tails, thread_with_exits)
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -214,11 +214,15 @@ class _Reader(InlinedComprehensions):
         self.retarget(stream)
         stream = self.compact(share_with_continuations(stream, self.final_entries(stream)))
         self.retarget(stream)
+        stream = self.compact(share_with_exit_tails(stream, self.final_entries(stream)))
+        self.retarget(stream)
         stream = self.compact(share_exit_copies(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(share_return_copies(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(drop_twin_reraises(stream, self.final_entries(stream)))
+        self.retarget(stream)
+        stream = self.compact(drop_twin_jumps(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = share_reraises(stream, self.final_entries(stream))
         stream, hops = match_layout(stream, *close_threaded_arms(stream))  # 3.11's layout of match statements
