@@ -234,6 +234,10 @@ class ControlFlow:
             speculative, _ = self.speculate(i + 1, dest, stack)
             if speculative != [None] and dest in self.try_exits:
                 end = self.resolve(self.try_exits[dest], hi)
+                if self.loops and end == self.loops[-1].head and dest < hi:
+                    # the try's exits go back to the loop's head, past the code that follows it in
+                    # the loop body: that code is the else part (a folded ``elif 1:``), up to ``hi``
+                    end = hi
         if (last.opname == "JUMP_FORWARD" or then_end == dest) and dest - 1 > i and end > dest and end <= hi:
             then, then_stack = self.block(i + 1, then_end, stack)
             orelse, else_stack = self.block(dest, end, stack)
