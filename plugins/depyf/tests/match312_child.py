@@ -94,6 +94,16 @@ CONSTRUCTS = {
                        "    return r\n"),
     "lone_guarded_capture": ("def generated(x, t):\n    r = 0\n    match x:\n        case v0 if v0 == t:\n"
                              "            r = (1, v0)\n    return r\n"),
+    # cases that raise, return their own values, chain guards, or are followed by an if
+    "raising_case": ("def generated(x, t):\n    match x:\n        case 's':\n            raise ValueError(t)\n"
+                     "        case 2 | 3:\n            return 0\n    return 1\n"),
+    "or_patterns_returning_values": ("def generated(x, t):\n    match x:\n        case 0 | 1:\n            return t\n"
+                                     "        case 2 | 3:\n            return -t\n    return x\n"),
+    "chained_guards": ("def generated(x, t):\n    match x:\n        case int(v) if v > 2:\n            return v\n"
+                       "        case int(v) if v < 0:\n            return -v\n        case v if t:\n"
+                       "            return t\n    return None\n"),
+    "if_after_match": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1 | 2:\n            r = 1\n"
+                       "        case None:\n            return None\n    if r:\n        return r\n    return t\n"),
     # a trailing ``case _:`` after cases that all return: its body, and the code after the statement
     # (run only when no case matched), are read as the default's
     "empty_default_after_returning_cases": ("def generated(x, t):\n    r = 0\n    match x:\n        case 1:\n"
