@@ -175,6 +175,13 @@ def _with(executor: Any, i: int, stack: list, stmts: list, is_async: bool) -> in
         # (a with merely ending the loop body keeps its forward jump to the loop's back-jump)
         stmts.append(With(items, body + [Line("continue")], is_async))
         return after
+    loop = executor.loops[-1] if executor.loops else None
+    if (k == handler - 2 and loop is not None and loop.is_for and ins[k].opname == "POP_TOP"
+            and ins[k + 1].opname in ("JUMP_FORWARD", "JUMP_BACKWARD") and executor.target(ins[k + 1]) == loop.exit):
+        # a body ending in ``break`` out of a for loop: the exit call, the loop's iterator dropped,
+        # the jump past the loop
+        stmts.append(With(items, body + [Line("break")], is_async))
+        return after
     stmts.append(With(items, body or [Line("pass")], is_async))
     if k == handler - 1 and ins[k].opname == "JUMP_FORWARD" and executor.target(ins[k]) == after:
         return after
