@@ -354,18 +354,6 @@ class _Reader310(Blocks, Copies, Parts):
             return [_Out(_as(ins, "SWAP", arg=2, argval=2, argrepr=""))], 1  # a value returned from a handler
         return None
 
-    def empty_else_arms(self) -> dict[int, int]:
-        """Blocks 3.10 copied to the end of an ``if`` arm right before the block itself, which a test
-        jumps to: the arm ended in a jump (an empty ``else``, or a ``case`` of a ``match``), as a plain
-        ``if`` falling into the block does not. Read as ``else: pass``, which 3.10 lays out the same."""
-        tests = {ins.argval for ins in self.instrs if ins.opname in ("POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE")}
-        found: dict[int, int] = {}
-        for a, (r, target) in self.copies.items():
-            b = r + 1
-            if b < len(self.instrs) and self.instrs[b].offset == target and target in tests:
-                found[b] = a
-        return found
-
     def rewrite(self, k: int, as_copy: bool = False) -> tuple[list[_Out], int]:
         """The canonical instructions standing for the 3.10 instruction(s) at ``k``, and how many."""
         if k in self.empty_else and not as_copy:  # ``else: pass`` before the block the arm jumps past
@@ -469,20 +457,6 @@ class _Reader310(Blocks, Copies, Parts):
         else:
             made.append(_Out(ins))
         return made, 1
-
-    def folded_statement(self, k: int) -> bool:
-        """Whether the ``NOP`` at ``k`` stands for a statement 3.10 folded away (``if 7:``, ``elif 1:``)
-        and is read as ``if True: pass``. Such a statement ends a basic block in 3.10, so the block after
-        it is not small enough to be copied into the jumps to it; a reading without it lets 3.10 copy
-        that block and the recompile check refuses. Read so on the decompiler's first reading only: its
-        second (general conditions) reads the ``NOP`` as nothing, which some layouts need. Not the
-        ``NOP`` of ``while True:``, which stands before a loop's body."""
-        from .conditions import GENERAL
-
-        if k == 0 or k + 1 >= len(self.instrs) or GENERAL.get() or self.lines().get(self.instrs[k].offset) is None:
-            return False
-        head = self.instrs[k + 1].offset  # ``while True:`` leaves a NOP before the body its back-jump enters
-        return not any(x.opcode in JUMP_OPCODES and x.argval == head for x in self.instrs[k + 1:])
 
     def match_test(self, k: int) -> bool:
         """Whether ``k`` is a ``POP_JUMP_IF_FALSE`` no jump lands on (a pattern's test)."""

@@ -1,6 +1,8 @@
 """The copies CPython 3.10's optimizer makes that 3.11's does not, undone for :mod:`.py310`: a short
 block ending in ``return``, ``raise`` or a re-raise copied in place of a jump to it, and the jumps to
-the very next instruction that dropping 3.10's ``POP_BLOCK``s leaves."""
+the very next instruction that dropping 3.10's ``POP_BLOCK``s leaves; and where 3.10 did not copy
+(a folded ``if 7:`` ends a block) or copied where only an ``else`` arm makes it, the statements that
+3.10 lays out the same."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ class Copies:
     code: types.CodeType
     instrs: list
     state: list
+    copies: dict
 
     def exit_copies(self) -> dict[int, tuple[int, int]]:
         """Blocks 3.10 copied in place of a jump to a small block ending in ``return``, ``raise`` or a
@@ -56,6 +59,32 @@ class Copies:
                 target = found[start_of[target]][1]
             found[a] = (r, target)
         return found
+
+    def empty_else_arms(self) -> dict[int, int]:
+        """Blocks 3.10 copied to the end of an ``if`` arm right before the block itself, which a test
+        jumps to: the arm ended in a jump (an empty ``else``, or a ``case`` of a ``match``), as a plain
+        ``if`` falling into the block does not. Read as ``else: pass``, which 3.10 lays out the same."""
+        tests = {ins.argval for ins in self.instrs if ins.opname in ("POP_JUMP_IF_FALSE", "POP_JUMP_IF_TRUE")}
+        found: dict[int, int] = {}
+        for a, (r, target) in self.copies.items():
+            b = r + 1
+            if b < len(self.instrs) and self.instrs[b].offset == target and target in tests:
+                found[b] = a
+        return found
+
+    def folded_statement(self, k: int) -> bool:
+        """Whether the ``NOP`` at ``k`` stands for a statement 3.10 folded away (``if 7:``, ``elif 1:``)
+        and is read as ``if True: pass``. Such a statement ends a basic block in 3.10, so the block after
+        it is not small enough to be copied into the jumps to it; a reading without it lets 3.10 copy
+        that block and the recompile check refuses. Read so on the decompiler's first reading only: its
+        second (general conditions) reads the ``NOP`` as nothing, which some layouts need. Not the
+        ``NOP`` of ``while True:``, which stands before a loop's body."""
+        from .conditions import GENERAL
+
+        if k == 0 or k + 1 >= len(self.instrs) or GENERAL.get() or self.lines().get(self.instrs[k].offset) is None:
+            return False
+        head = self.instrs[k + 1].offset  # ``while True:`` leaves a NOP before the body its back-jump enters
+        return not any(x.opcode in JUMP_OPCODES and x.argval == head for x in self.instrs[k + 1:])
 
     def match_exit(self) -> tuple[int, int] | None:
         """(first, last index) of the block after a ``match`` statement that 3.10 left where a failed
