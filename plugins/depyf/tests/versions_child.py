@@ -181,6 +181,12 @@ CONSTRUCTS = {
                                   "        x = a // b\n    except ZeroDivisionError:\n"
                                   "        with contextlib.nullcontext(a) as w:\n            x = w\n"
                                   "    return a, b, x\n"),
+    # ``if c: return 5`` in a finally body, copied before the try body's ``return`` as 3.11 copies it:
+    # the copies of a finally body are no copied code after an if, and stay as they are
+    "if_return_in_finally_copied_before_return": ("def f(a, b):\n    y = 0\n    try:\n        if a > b:\n"
+                                                  "            return 6\n        y = a // b\n    finally:\n"
+                                                  "        y += 1\n        if b:\n            return 5\n"
+                                                  "    return y\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -431,6 +437,10 @@ def mutate(name: str) -> None:
                     else ins for ins, old in zip(out, stream)]
 
         versions.share_with_exit_tails = broken_tails
+    elif name == "whole_if_body":  # a finally body's ``if c: return 5`` taken for a copied return
+        from skyplex_depyf import copies
+
+        copies._whole_if_body = lambda stream, p, q: False
     elif name == "same_source":  # branch ends merged without asking whether they are one copied piece
         from skyplex_depyf import tails
 

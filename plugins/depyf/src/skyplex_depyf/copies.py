@@ -138,6 +138,8 @@ def share_return_copies(stream: list, entries: list) -> list:
             block = stream[p:q + 1]
             if p in done or any(_is_jump(ins) or ins.opname in _ENDS for ins in block[:-1]):
                 continue
+            if _whole_if_body(stream, p, q):
+                continue
             copy = [_key(ins) for ins in block]
             if (None in copy or not _self_contained(block)
                     or any(ins.offset in targets for ins in stream[p + 1:q + 1])):
@@ -163,6 +165,15 @@ def _threaded(out: list, stream: list) -> list:
             if new.opname == "JUMP_FORWARD" and old.opname != "JUMP_FORWARD"}
     return [ins._replace(argval=made[ins.argval]) if ins.opname in _UNCONDITIONAL and ins.argval in made
             and ins.offset not in made else ins for ins in out]
+
+
+def _whole_if_body(stream: list, p: int, q: int) -> bool:
+    """Whether ``stream[p:q + 1]`` is the whole body of an ``if`` (its test jumps just past it):
+    ``if c: return 5`` in a ``finally`` body, whose copies before each ``return`` 3.11 makes too, not
+    the code after an ``if`` copied into the end of an arm."""
+    before = stream[p - 1] if p else None
+    return (before is not None and before.opname.startswith("POP_JUMP_") and q + 1 < len(stream)
+            and before.argval == stream[q + 1].offset)
 
 
 def _one_jump_per_landing(out: list) -> list:
