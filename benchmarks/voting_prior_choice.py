@@ -25,7 +25,15 @@ against the held-out empirical curve (MAE over K = 1..100, points), beside:
 it (measured and committed first, run once after ``auto`` was fixed), ``halves`` ("half(14) = 7" /
 "double(3) = 6") the one held out of the few-answer study (``voting_few_answers.py``).
 
+With ``--band`` it measures instead how often the held-out empirical curve lies inside the band
+``fit_law`` (``auto``, 8 posterior draws per query, 200 rounds) puts around its predicted curve:
+per task, m and draw, the share of K = 1..100 inside, and whether K = 100 is inside, for the band
+it reports (``task``: queries resampled and each query's difficulty drawn from its posterior) and
+for ``queries`` (the same rounds with the queries kept: these queries' own uncertainty), each also
+against the exact curve of the TRUE distributions.
+
     .venv/bin/python benchmarks/voting_prior_choice.py [--tasks digits,sequences,extremes] [--ms 4,8,10,16] [--draws 3]
+    .venv/bin/python benchmarks/voting_prior_choice.py --band --tasks digits,sequences,extremes,letters,halves --ms 4,8,16 --draws 2
 """
 
 from __future__ import annotations
@@ -48,12 +56,14 @@ from voting_law import KMAX, distributions, exact_curve, task_draws  # noqa: E40
 
 from skyplex_voting.baseline import authors_curves  # noqa: E402
 from skyplex_voting.choose import CANDIDATES, choose_prior, grid_spec  # noqa: E402
-from skyplex_voting.fit import empirical_curves, fit_law, fit_prior, predicted_curves  # noqa: E402
-from skyplex_voting.grid_prior import fit_grid_prior, grid_predicted_curves  # noqa: E402
+from skyplex_voting.fit import draw_bootstrap, empirical_curves, fit_law, fit_prior, predicted_curves  # noqa: E402
+from skyplex_voting.grid_prior import fit_grid_prior, grid_draw_curves, grid_predicted_curves  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 OUT = ROOT / "benchmarks" / "results" / "voting_prior_choice.json"
+BAND_OUT = ROOT / "benchmarks" / "results" / "voting_curve_band.json"
+BAND_DRAWS, BAND_ROUNDS = 8, 200
 TASKS = {"digits": "voting_smollm2_digits.json", "sequences": "voting_smollm2_sequences.json",
          "extremes": "voting_smollm2_extremes.json", "letters": "voting_smollm2_letters.json",
          "halves": "voting_smollm2_halves.json"}
@@ -110,18 +120,89 @@ def run(task: str, ms: list[int], draws: int) -> list[dict]:
     return rows
 
 
+def band_coverage(task: str, ms: list[int], draws: int) -> list[dict]:
+    """Per m and draw: how much of the held-out (and of the exact) curve ``fit_law``'s band holds."""
+    P = distributions(json.loads((DATA / TASKS[task]).read_text()))
+    exact = exact_curve(P)
+    rows = []
+    for m, rep, fit_c, held_c in task_draws(P, ms, draws):
+        emp = empirical_curves(held_c, KMAX).mean(axis=0)
+        t0 = time.perf_counter()
+        law = fit_law(fit_c, kmax=KMAX, draws=BAND_DRAWS, rounds=BAND_ROUNDS, seed=rep)
+        seconds = time.perf_counter() - t0
+        bands = {"task": (law.curve_low, law.curve_high)}
+        # the same draws and rounds with the queries kept (what the band would be for these queries)
+        D = grid_draw_curves(law.prior, fit_c, KMAX, BAND_DRAWS, "random", rep)
+        _, lo, hi = draw_bootstrap(D, rounds=BAND_ROUNDS, level=law.level, seed=rep, resample_queries=False)
+        bands["queries"] = (np.minimum(lo, law.curve), np.maximum(hi, law.curve))
+        row = {"task": task, "m": m, "rep": rep, "level": law.level, "seconds_fit_with_band": seconds,
+               "mae": float(np.abs(law.curve - emp).mean()), "miss_at_kmax": float(law.curve[-1] - emp[-1]),
+               "bands": {}}
+        for name, (low, high) in bands.items():
+            inside = (low <= emp) & (emp <= high)
+            row["bands"][name] = {"coverage": float(inside.mean()), "kmax_inside": bool(inside[-1]),
+                         "coverage_exact": float(((low <= exact) & (exact <= high)).mean()),
+                         "width_mean": float((high - low).mean()), "width_at_kmax": float(high[-1] - low[-1]),
+                         "low": [round(float(x), 6) for x in low], "high": [round(float(x), 6) for x in high]}
+        rows.append(row)
+        print(f"{task:>9} m={m:<2d} rep={rep} | MAE {100 * row['mae']:.2f}, miss at K={KMAX} {100 * row['miss_at_kmax']:+.2f} | "
+              + " | ".join(f"{n}: inside {100 * row['bands'][n]['coverage']:.0f}% of K (exact {100 * row['bands'][n]['coverage_exact']:.0f}%), "
+                           f"K={KMAX} {'in' if row['bands'][n]['kmax_inside'] else 'OUT'}, width {100 * row['bands'][n]['width_mean']:.2f} "
+                           f"({100 * row['bands'][n]['width_at_kmax']:.2f} at K={KMAX})" for n in bands)
+              + f" | {seconds:.2f}s", flush=True)
+    return rows
+
+
+def band_main(tasks: list[str], ms: list[int], draws: int, out: Path) -> None:
+    """``--band``: the band's coverage table and its JSON."""
+    t0 = time.perf_counter()
+    rows = [r for task in tasks for r in band_coverage(task, ms, draws)]
+    print(f"\nshare of K = 1..{KMAX} where the held-out curve lies inside the 95% band (K = {KMAX} inside: "
+          f"draws of {draws}), mean width in points; 'queries' keeps the queries")
+    print(f"{'task':>9} {'m':>3} {'MAE':>5} {'task band':>10} {'K=100 in':>8} {'width':>6} {'queries band':>12} "
+          f"{'K=100 in':>8} {'width':>6}")
+    summary = []
+    for task in tasks:
+        for m in ms:
+            sel = [r for r in rows if r["task"] == task and r["m"] == m]
+            s = {"task": task, "m": m, "draws": len(sel), "mae": 100 * float(np.mean([r["mae"] for r in sel]))}
+            for n in ("task", "queries"):
+                s[n] = {"coverage": 100 * float(np.mean([r["bands"][n]["coverage"] for r in sel])),
+                        "kmax_inside": sum(r["bands"][n]["kmax_inside"] for r in sel),
+                        "coverage_exact": 100 * float(np.mean([r["bands"][n]["coverage_exact"] for r in sel])),
+                        "width_mean": 100 * float(np.mean([r["bands"][n]["width_mean"] for r in sel]))}
+            summary.append(s)
+            print(f"{task:>9} {m:>3} {s['mae']:5.2f} {s['task']['coverage']:9.0f}% {s['task']['kmax_inside']:>4}/{len(sel)} "
+                  f"{s['task']['width_mean']:6.2f} {s['queries']['coverage']:11.0f}% {s['queries']['kmax_inside']:>4}/{len(sel)} "
+                  f"{s['queries']['width_mean']:6.2f}")
+    means = {n: {"coverage": float(np.mean([s[n]["coverage"] for s in summary])),
+                 "kmax_inside": f"{sum(s[n]['kmax_inside'] for s in summary)}/{len(rows)}"} for n in ("task", "queries")}
+    print(f"{'mean':>9} " + " | ".join(f"{n}: {v['coverage']:.0f}% of K, K={KMAX} inside {v['kmax_inside']}"
+                                      for n, v in means.items()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "draws": draws,
+                               "band_draws": BAND_DRAWS, "band_rounds": BAND_ROUNDS, "seconds": time.perf_counter() - t0,
+                               "means": means, "summary": summary, "rows": rows}, indent=1))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", default="digits,sequences,extremes")
     ap.add_argument("--ms", default="4,8,10,16")
     ap.add_argument("--draws", type=int, default=3)
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--out", default=None, help=f"JSON to write (default {OUT.name}, with --band {BAND_OUT.name})")
+    ap.add_argument("--band", action="store_true", help="measure the predicted curve's band coverage instead")
     args = ap.parse_args()
     tasks = args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
     ms = [int(x) for x in args.ms.split(",")]
+    if args.band:
+        band_main(tasks, ms, args.draws, Path(args.out or BAND_OUT))
+        return
+    args.out = args.out or str(OUT)
     t0 = time.perf_counter()
     rows = [r for task in tasks for r in run(task, ms, args.draws)]
     summary = []

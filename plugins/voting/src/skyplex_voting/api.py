@@ -183,9 +183,13 @@ def _is_counts(source: Any) -> bool:
 
 def curve_summary(source: Any, *, ks: Sequence[int] | None = None, m: int | None = None, kmax: int = 100,
                   tie: str = "random", components: int | str = "auto", heldout: bool = False,
-                  seed: int = 0) -> dict[str, Any]:
-    """Predicted accuracy at each K (fitted on the first ``m`` answers per query); with ``heldout``
-    also the empirical curve of the remaining answers with a bootstrap band, and their gap."""
+                  seed: int = 0, draws: int = 8, level: float = 0.95) -> dict[str, Any]:
+    """Predicted accuracy at each K (fitted on the first ``m`` answers per query) with its pointwise
+    ``level`` band (``predicted_low``/``predicted_high``, from ``draws`` posterior draws per query;
+    ``draws=0`` skips it); with ``heldout`` also the empirical curve of the remaining answers with a
+    bootstrap band, their gap, and the share of the K where the empirical curve lies in the band."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0:
+        raise InvalidInputError(f"draws must be a whole number >= 0, got {draws!r}", field="draws")
     kmax = check_kmax(max([kmax, *(ks or [])]))
     records = load_samples(source) if not _is_counts(source) else None
     if records is None:
@@ -194,13 +198,16 @@ def curve_summary(source: Any, *, ks: Sequence[int] | None = None, m: int | None
         data = load_counts(source)
     else:
         data = counts_from_samples(records, use=m)
-    law = fit_law(data["counts"], kmax=kmax, tie=tie, components=components, draws=0, seed=seed)
+    law = fit_law(data["counts"], kmax=kmax, tie=tie, components=components, draws=draws, seed=seed, level=level)
     ks = sorted(set(ks or range(1, kmax + 1)))
     for k in ks:
         check_kmax(k)
     out: dict[str, Any] = {"k": ks, "predicted": [float(law.curve[k - 1]) for k in ks], "k_opt": law.k_opt,
                            "accuracy_opt": law.accuracy_opt, "tie": tie, "samples_per_query": m,
                            "abstentions": data["abstentions"]}
+    if law.curve_low is not None and law.curve_high is not None:
+        out.update({"predicted_low": [float(law.curve_low[k - 1]) for k in ks],
+                    "predicted_high": [float(law.curve_high[k - 1]) for k in ks], "level": level})
     if heldout:
         if m is None:
             raise InvalidInputError("give m (answers per query to fit on) to compare with the held-out rest", field="m")
@@ -213,6 +220,9 @@ def curve_summary(source: Any, *, ks: Sequence[int] | None = None, m: int | None
                     "mae": float(np.mean([abs(law.curve[k - 1] - emp[k - 1]) for k in ks])),
                     "empirical_k_opt": int(np.argmax(emp >= emp.max() - 1e-12) + 1), "empirical_k_interval": list(kint),
                     "heldout_answers_per_query": int(rest["answers"] / max(rest["queries"], 1))})
+        if "predicted_low" in out:
+            inside = [lo_k <= e <= hi_k for lo_k, e, hi_k in zip(out["predicted_low"], out["empirical"], out["predicted_high"])]
+            out["band_coverage"] = float(np.mean(inside))
     if any(not math.isfinite(x) for x in out["predicted"]):
         raise InvalidInputError("the fitted curve is not finite; check the counts", field="counts")
     return out

@@ -323,8 +323,9 @@ def fit_stacked_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int
     """``fit_law(components="stack")``: each query's curve is the :func:`stacking_weights` average of
     the candidates' posterior-mean curves; ``prior`` is the heaviest candidate's prior,
     ``extras["stack"]`` holds the weights and every candidate's predictive score. The optimum's
-    interval is a bootstrap over queries of the stacked per-query curves (``draws=0`` skips it)."""
-    from .fit import BLEND_MIN_QUERIES, LawFit, bootstrap_band, check_counts, fit_prior, predicted_curves
+    interval and the curve's band are a bootstrap over queries of the stacked per-query curves (no
+    posterior draws; ``draws=0`` skips both)."""
+    from .fit import BLEND_MIN_QUERIES, LawFit, bootstrap_band, check_counts, curve_band, fit_prior, predicted_curves
     from .grid_prior import fit_grid_prior, grid_predicted_curves
 
     C = check_counts(counts, min_samples=2)
@@ -349,11 +350,13 @@ def fit_stacked_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int
         per_query += (w / total) * curves
     curve = per_query.mean(axis=0)
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
-    interval = (k_best, k_best)
+    interval, band = (k_best, k_best), (None, None)
     if draws > 0:
-        _, _, (lo, hi) = bootstrap_band(per_query, rounds=rounds, level=level, seed=seed)
+        low, high, (lo, hi) = bootstrap_band(per_query, rounds=rounds, level=level, seed=seed)
         interval = (min(lo, k_best), max(hi, k_best))
+        band = curve_band(curve, low, high)
     heaviest = max(kept, key=kept.get)
     return LawFit(prior=priors[heaviest], kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
                   accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level,
-                  extras={"stack": {"weights": weights, "used": sorted(kept), "scores": scores}})
+                  extras={"stack": {"weights": weights, "used": sorted(kept), "scores": scores}},
+                  curve_low=band[0], curve_high=band[1])

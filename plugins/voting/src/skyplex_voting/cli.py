@@ -118,6 +118,9 @@ def fit(samples: Path, m: int | None, kmax: int, tie: str, components: str, seed
         click.echo(f"{d['queries']} queries, {d['answers']} answers ({d['abstentions']} unparsable)")
         click.echo(f"optimal K = {d['k_opt']} (95% interval {lo}-{hi}), predicted accuracy {d['accuracy_opt']:.4f}; "
                    f"K=1 {d['curve'][0]:.4f}, K={d['kmax']} {d['curve'][-1]:.4f}")
+        if "curve_low" in d:
+            click.echo(f"{d['level']:.0%} band: K=1 [{d['curve_low'][0]:.4f}, {d['curve_high'][0]:.4f}], "
+                       f"K={d['kmax']} [{d['curve_low'][-1]:.4f}, {d['curve_high'][-1]:.4f}]")
         if "cost" in d:
             c = d["cost"]
             click.echo(f"cost-aware K = {c['k_cost_opt']} at ${c['cost_per_call']:.6g} per call: predicted accuracy "
@@ -132,22 +135,27 @@ def fit(samples: Path, m: int | None, kmax: int, tie: str, components: str, seed
 @law_options
 @click.option("--k", "ks", help="Comma-separated K to report (default 1..kmax).")
 @click.option("--heldout", is_flag=True, help="Compare with the empirical curve of the answers after the first m.")
+@click.option("--draws", type=int, default=8, show_default=True,
+              help="Posterior draws per query for the predicted curve's 95% band (0: no band).")
 @json_option
 def curve(samples: Path, m: int | None, kmax: int, tie: str, components: str, seed: int, ks: str | None,
-          heldout: bool, json_output: bool) -> None:
-    """Predicted accuracy at each K (and the held-out empirical curve with --heldout)."""
+          heldout: bool, draws: int, json_output: bool) -> None:
+    """Predicted accuracy at each K with its 95% band (and the held-out empirical curve with --heldout)."""
     from .api import curve_summary
 
     out = curve_summary(samples, ks=_ks(ks), m=m, kmax=kmax, tie=tie, components=_components(components),
-                        heldout=heldout, seed=seed)
+                        heldout=heldout, seed=seed, draws=draws)
 
     def human(d: dict) -> None:
         for i, k in enumerate(d["k"]):
             line = f"K={k:<5d} predicted {d['predicted'][i]:.4f}"
+            if "predicted_low" in d:
+                line += f" [{d['predicted_low'][i]:.4f}, {d['predicted_high'][i]:.4f}]"
             if "empirical" in d:
                 line += f"  empirical {d['empirical'][i]:.4f} [{d['empirical_low'][i]:.4f}, {d['empirical_high'][i]:.4f}]"
             click.echo(line)
-        click.echo(f"optimal K = {d['k_opt']}" + (f", MAE vs held-out {d['mae']:.4f}" if "mae" in d else ""))
+        click.echo(f"optimal K = {d['k_opt']}" + (f", MAE vs held-out {d['mae']:.4f}" if "mae" in d else "")
+                   + (f", held-out inside the band at {d['band_coverage']:.0%} of K" if "band_coverage" in d else ""))
 
     emit(out, json_output=json_output, human=human)
 

@@ -15,9 +15,9 @@ prior's shape extrapolates, and no Dirichlet shape measured on real answers does
 :mod:`.grid_prior` instead; ``"stack"`` averages several priors with weights learned inside the
 sample (:mod:`.choose`).
 
-The optimal K's interval comes from a bootstrap over queries in which every query contributes the
-exact curve of one posterior draw of its distribution, so it covers both which queries were asked
-and how uncertain each query's difficulty is.
+The optimal K's interval and the curve's pointwise band come from a bootstrap over queries in which
+every query contributes the exact curve of one posterior draw of its distribution, so they cover
+both which queries were asked and how uncertain each query's difficulty is.
 """
 
 from __future__ import annotations
@@ -347,12 +347,18 @@ class LawFit:
     extras: dict = field(default_factory=dict)
     #: posterior sd of each query's accuracy at every K (the grid prior gives it; None otherwise)
     per_query_sd: np.ndarray | None = None
+    #: the task curve's pointwise ``level`` band at K = 1..kmax (None when fitted with ``draws=0``)
+    curve_low: np.ndarray | None = None
+    curve_high: np.ndarray | None = None
 
     def to_dict(self, *, with_queries: bool = False) -> dict:
         """JSON-ready: curve (K = 1..kmax), optimum and interval, the prior."""
         out = {"kmax": self.kmax, "tie": self.tie, "curve": [float(x) for x in self.curve],
                "k_opt": self.k_opt, "accuracy_opt": self.accuracy_opt, "k_interval": list(self.k_interval),
                "level": self.level, "prior": self.prior.to_dict(), **self.extras}
+        if self.curve_low is not None and self.curve_high is not None:
+            out["curve_low"] = [float(x) for x in self.curve_low]
+            out["curve_high"] = [float(x) for x in self.curve_high]
         if with_queries:
             out["per_query"] = self.per_query.tolist()
             if self.per_query_sd is not None:
@@ -361,23 +367,40 @@ class LawFit:
 
 
 def k_interval(draw_curves: np.ndarray, *, rounds: int = 200, level: float = 0.95, seed: int = 0) -> tuple[int, int]:
-    """Interval of the optimal K from per-query curves of posterior draws, shape (Q, draws, kmax).
+    """Interval of the optimal K from per-query curves of posterior draws, shape (Q, draws, kmax)."""
+    return draw_bootstrap(draw_curves, rounds=rounds, level=level, seed=seed)[0]
 
-    Each bootstrap round resamples the queries and picks one posterior draw per query; the interval is
-    the central ``level`` range of the rounds' argmax K.
+
+def draw_bootstrap(draw_curves: np.ndarray, *, rounds: int = 200, level: float = 0.95, seed: int = 0,
+                   resample_queries: bool = True) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
+    """The optimal K's interval and the pointwise band of the task curve, from per-query curves of
+    posterior draws, shape (Q, draws, kmax).
+
+    Each bootstrap round resamples the queries and picks one posterior draw per query; the interval
+    is the central ``level`` range of the rounds' argmax K and the band, at every K, the central
+    ``level`` range of the rounds' mean accuracy. That is the uncertainty about the task (other
+    queries like these); ``resample_queries=False`` keeps the queries and draws only their
+    difficulty: the uncertainty about these queries' own curve.
     """
     Q, S, kmax = draw_curves.shape
     # two levels per round (which queries, then which posterior draw of each), so this is not the
     # kernel's one-level resample of rows (skyplex.stats.bootstrap_means)
     rng = np.random.default_rng(seed)
     ks = np.empty(rounds, dtype=int)
+    means = np.empty((rounds, kmax))
     for b in range(rounds):
-        qi = rng.integers(0, Q, Q)
+        qi = rng.integers(0, Q, Q) if resample_queries else np.arange(Q)
         si = rng.integers(0, S, Q)
-        mean = draw_curves[qi, si].mean(axis=0)
-        ks[b] = int(np.flatnonzero(mean >= mean.max() - 1e-12)[0]) + 1
+        means[b] = draw_curves[qi, si].mean(axis=0)
+        ks[b] = int(np.flatnonzero(means[b] >= means[b].max() - 1e-12)[0]) + 1
     lo, hi = np.quantile(ks, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
-    return int(lo), int(hi)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return (int(lo), int(hi)), low, high
+
+
+def curve_band(curve: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The band widened, where needed, to hold the point curve, and kept inside [0, 1]."""
+    return np.clip(np.minimum(low, curve), 0.0, 1.0), np.clip(np.maximum(high, curve), 0.0, 1.0)
 
 
 def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: int | str = "auto",
@@ -400,8 +423,9 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     :data:`BLEND_MIN_QUERIES` queries "blend" keeps one Dirichlet.
 
     The optimum is the exact argmax over every K up to ``kmax`` (smallest K on ties); its interval
-    comes from :func:`k_interval` over ``draws`` posterior draws per query (from both priors for
-    "blend"; ``draws=0`` skips it and reports the point as its own interval).
+    and the curve's pointwise ``level`` band (``curve_low``/``curve_high``, widened where needed to
+    hold the curve) come from :func:`draw_bootstrap` over ``draws`` posterior draws per query (from
+    both priors for "blend"; ``draws=0`` skips both: the point is its own interval, no band).
     """
     check_tie_rule(tie)
     kmax = check_kmax(kmax)
@@ -437,17 +461,19 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
         extras["blend"].update(band_low=[float(x) for x in means.min(axis=0)],
                                band_high=[float(x) for x in means.max(axis=0)])
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
-    interval = (k_best, k_best)
+    interval, band = (k_best, k_best), (None, None)
     if draws > 0:
         dcs = []
         for i, prior in enumerate(priors):
             D = posterior_draws(prior, counts, draws, seed + i)
             Q, S, cols = D.shape
             dcs.append(plurality_curves(D.reshape(Q * S, cols), kmax, tie).reshape(Q, S, kmax))
-        lo, hi = k_interval(np.concatenate(dcs, axis=1), rounds=rounds, level=level, seed=seed)
+        (lo, hi), low, high = draw_bootstrap(np.concatenate(dcs, axis=1), rounds=rounds, level=level, seed=seed)
         interval = (min(lo, k_best), max(hi, k_best))
+        band = curve_band(curve, low, high)
     return LawFit(prior=priors[0], kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
-                  accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras)
+                  accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras,
+                  curve_low=band[0], curve_high=band[1])
 
 
 def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, level: float,
@@ -459,17 +485,18 @@ def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, 
     per_query, per_query_sd = grid_predicted_curves(prior, counts, kmax, tie)
     curve = per_query.mean(axis=0)
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
-    interval = (k_best, k_best)
+    interval, band = (k_best, k_best), (None, None)
     if draws > 0:
-        lo, hi = k_interval(grid_draw_curves(prior, counts, kmax, draws, tie, seed), rounds=rounds,
-                            level=level, seed=seed)
+        (lo, hi), low, high = draw_bootstrap(grid_draw_curves(prior, counts, kmax, draws, tie, seed),
+                                             rounds=rounds, level=level, seed=seed)
         interval = (min(lo, k_best), max(hi, k_best))
+        band = curve_band(curve, low, high)
     sd_opt = per_query_sd[:, k_best - 1]
     extras = {"grid": {"median_query_sd_at_k_opt": float(np.median(sd_opt)),
                        "max_query_sd_at_k_opt": float(sd_opt.max())}}
     return LawFit(prior=prior, kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
                   accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras,
-                  per_query_sd=per_query_sd)
+                  per_query_sd=per_query_sd, curve_low=band[0], curve_high=band[1])
 
 
 def empirical_curves(counts: Any, kmax: int, tie: str = "random") -> np.ndarray:
