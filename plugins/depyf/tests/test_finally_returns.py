@@ -1,7 +1,8 @@
-"""``return`` of a value the compiler folded to a constant, inside ``try``/``finally``: a plain
-constant is loaded after the copy of the finally body, any other expression before it, so a constant
-loaded before the copy came from an expression (``return (-2 if 6 else b)``) and is written back as
-one the compiler cannot fold; a plain ``return -2`` keeps its own shape."""
+"""``return`` of a value the compiler folded to a constant, inside ``try``/``finally`` or
+``try``/``except``: a plain constant is loaded after the copy of the finally body (after leaving the
+protected range), any other expression before it (inside it), so a constant loaded there came from an
+expression (``return (-2 if 6 else b)``) and is written back as one the compiler cannot fold; a plain
+``return -2`` keeps its own shape."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ CASES = {
     "folded conditional expression returned last, finally with a loop": (
         "    try:\n        y += a\n        return (-3 if 2 else a)\n    finally:\n        for j in range(2):\n"
         "            x += 1\n"),
+    "folded conditional expression returned out of a try/except": (
+        "    try:\n        if a:\n            return (7 if 3 else -3)\n        x = 1 // b\n    except ZeroDivisionError:\n"
+        "        y = 2\n"),
+    "folded and returned as the try/except body's last statement": (
+        "    try:\n        x = 1 // b\n        return (4 and 5)\n    except ZeroDivisionError:\n        y = 2\n"),
+    "plain constant returned out of a try/except": (
+        "    try:\n        if a:\n            return 7\n        x = 1 // b\n    except ZeroDivisionError:\n        y = 2\n"),
     "plain constant returned": "    try:\n        if b:\n            return -2\n    finally:\n        y ^= 2\n",
     "both in one function": (
         "    try:\n        if b:\n            return -2\n        if a:\n            return (7 if 1 else a)\n"

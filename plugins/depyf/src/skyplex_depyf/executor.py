@@ -155,6 +155,11 @@ class Executor(ControlFlow, Stores):
             return []
         return names
 
+    def _catcher(self, k: int) -> int | None:
+        """The handler offset an exception at instruction ``k`` goes to (None when not protected)."""
+        offset = self.instrs[k].offset
+        return next((e.target for e in self.exception_entries if e.start <= offset < e.end), None)
+
     def swap_stores(self, i: int, hi: int, n: int, stack: list) -> list[str]:
         """The names stored by ``SWAP n`` at ``i`` and the ``n`` plain stores after it, when these take
         ``n`` plain expressions this statement pushed: ``a, b = x, y`` (``n`` is 2 or 3, where the
@@ -409,9 +414,11 @@ class Executor(ControlFlow, Stores):
             stack.append(Func(func.code, defaults, kwdefaults))
         elif op == "RETURN_VALUE":
             value = stack.pop()
-            if i - 1 in self.inlined and isinstance(value, Expr):
-                # loaded before the copy of a finally body: a constant the source returns is loaded
-                # after it, so this one was no plain constant there (``return 5 if 1 else a``)
+            if isinstance(value, Expr) and (i - 1 in self.inlined or (
+                    self.instrs[i - 1].opname == "LOAD_CONST" and self._catcher(i - 1) != self._catcher(i))):
+                # loaded before the copy of a finally body, or inside a try it returns out of: a
+                # constant the source returns is loaded after leaving the try, so this one was no
+                # plain constant there (``return 5 if 1 else a``)
                 value = opaque(value)
             stmts.append(Return(self.expr(value, ins)))
         elif op == "RAISE_VARARGS":
