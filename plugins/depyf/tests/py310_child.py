@@ -89,6 +89,10 @@ CONSTRUCTS_310 = {
     "match_lone_literal_case": ("def f(a, b):\n    r = 0\n    match a % 3:\n        case 0:\n            r = 1\n"
                                 "    return r\n"),
     "if_with_empty_else": "def f(a, b):\n    r = 0\n    if a > b:\n        r = 1\n    else:\n        pass\n    return r\n",
+    "match_cases_leaving_past_else": ("def f(a, b):\n    r = 0\n    match [a] if a % 2 else [a, b]:\n"
+                                      "        case [_] as v0 if a > b:\n            r = (1, v0)\n"
+                                      "        case [_]:\n            r = 3\n        case v0 if len(v0) == b:\n"
+                                      "            r = 2\n    return r\n"),
 }
 
 
@@ -294,6 +298,18 @@ def mutate(name: str) -> None:
             self.tail_jumps = {**claimed, **self.tail_jumps}
 
         py310_blocks.Blocks.plan_tail = each
+    elif name == "past_else":  # earlier cases leave one instruction into the block after the statement
+        from skyplex_depyf import py310_match
+
+        real_leave = py310_match.Parts.cases_leave_past_else
+
+        def late(self: py310_match.Parts) -> None:
+            real_leave(self)
+            for a, (end, target) in list(self.copies.items()):
+                if isinstance(target, tuple) and target[0] == "past else" and target[1] + 1 < len(self.instrs):
+                    self.copies[a] = (end, self.instrs[target[1] + 1].offset)
+
+        py310_match.Parts.cases_leave_past_else = late
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":

@@ -8,7 +8,9 @@ value, and a failing test jumps into a run of ``POP_TOP`` at the point that pops
 unread; when every part is a wildcard, 3.10 pops the tuple at once and 3.11 unpacks it and pops
 each value. Only parts that are a literal, a singleton or a capture (captures after every test, which
 3.10 moves below the pattern's values and stores last, 3.11 as it unpacks) are rewritten, no nested
-pattern; anything else is left as it is, refused by the pattern rules."""
+pattern; anything else is left as it is, refused by the pattern rules. Where the last case is read
+before an empty ``else`` (:meth:`.py310_copies.Copies.empty_else_arms`), the earlier cases leave the
+statement past that ``else`` too."""
 
 from __future__ import annotations
 
@@ -26,10 +28,13 @@ class Parts:
 
     instrs: list
     at: dict
+    copies: dict
+    empty_else: dict
 
     def plan_parts(self) -> None:
         """Find each class or mapping pattern whose parts 3.10 read by index, and where its failing
         tests need pops 3.10 did not emit."""
+        self.cases_leave_past_else()
         self.unpacks: dict[int, tuple[int, int, dict[int, tuple], int]] = {}  # first index -> (last, n, parts, F)
         self.extra_pops: dict[int, int] = {}  # index of a clean-up -> POP_TOPs 3.11 runs before it
         targets = {ins.argval for ins in self.instrs if ins.opcode in JUMP_OPCODES}
@@ -52,6 +57,16 @@ class Parts:
             if extra:
                 self.extra_pops[fail] = extra
             self.unpacks[k + 2] = (last, n, parts, fail)
+
+    def cases_leave_past_else(self) -> None:
+        """When the last arm is read before an empty ``else`` (it ends in a copy of the block right
+        after the statement), the earlier arms that end in a copy of that block leave the statement
+        too: past that ``else``, as the last arm does, not into it."""
+        for b, arm in self.empty_else.items():
+            block = self.instrs[b].offset
+            for a, (end, target) in list(self.copies.items()):
+                if a != arm and a < b and target == block:
+                    self.copies[a] = (end, ("past else", b))
 
     def read_parts(self, p: int, n: int, fail: int, targets: set) -> tuple[int, dict[int, tuple]] | None:
         """(index of the tuple's ``POP_TOP``, {part index: (constant instruction, test instruction)})
