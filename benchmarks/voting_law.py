@@ -171,20 +171,21 @@ def _components(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def fit_speed(P: np.ndarray, reps: int = 3, components: int | str = "auto") -> dict:
-    """Fit + curve K = 1..100 for 1,000 queries (resampled from the task) with 8 answers each."""
+def fit_speed(P: np.ndarray, reps: int = 3, components: int | str = "auto", draws: int = 0) -> dict:
+    """Fit + curve K = 1..100 for 1,000 queries (resampled from the task) with 8 answers each;
+    ``draws`` > 0 adds the optimum's interval and the curve's band from that many posterior draws."""
     rng = np.random.default_rng(7)
     P1000 = P[rng.integers(0, len(P), 1000)]
     C = draw_counts(P1000, 8, rng)  # with the run's --wrong-columns (6 costs ~3^3 more per curve than 3)
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        fit_law(C, kmax=KMAX, draws=0, components=components)
+        fit_law(C, kmax=KMAX, draws=draws, components=components)
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     authors_curves(C[:100], KMAX)
     authors_100 = time.perf_counter() - t0
-    return {"queries": 1000, "kmax": KMAX, "components": str(components), "wrong_columns": C.shape[1] - 2, "best_seconds": min(times), "all_seconds": times,
+    return {"queries": 1000, "kmax": KMAX, "components": str(components), "draws": draws, "wrong_columns": C.shape[1] - 2, "best_seconds": min(times), "all_seconds": times,
             "authors_seconds_per_1000_extrapolated": authors_100 * 10}
 
 
@@ -201,6 +202,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ms", default="4,8,10,16")
     ap.add_argument("--speed-only", action="store_true", help="only time the fit of 1,000 queries (no JSON written)")
+    ap.add_argument("--band-draws", type=int, default=0,
+                    help="with --speed-only: posterior draws per query for the K interval and the curve's band (0: neither)")
     ap.add_argument("--components", default="auto", help="fit_law's components for ours (default: its default)")
     ap.add_argument("--compare", default="", help="comma-separated priors also fitted on the same draws (e.g. blend,1)")
     ap.add_argument("--wrong-columns", type=int, default=WRONG_COLUMNS,
@@ -216,8 +219,9 @@ def main() -> None:
     components = _components(args.components)
     compare = tuple(_components(c) for c in args.compare.split(",") if c)
     if args.speed_only:
-        speed = fit_speed(P, components=components)
-        print(f"fit 1,000 queries, K=1..100, {speed['wrong_columns']} wrong columns, components={args.components}: "
+        speed = fit_speed(P, components=components, draws=args.band_draws)
+        print(f"fit 1,000 queries, K=1..100, {speed['wrong_columns']} wrong columns, components={args.components}, "
+              f"band draws {args.band_draws}: "
               f"{speed['best_seconds']:.2f} s (first {speed['all_seconds'][0]:.2f} s; one core, best of "
               f"{len(speed['all_seconds'])}); the authors' fitter ~{speed['authors_seconds_per_1000_extrapolated']:.0f} s")
         return
