@@ -14,7 +14,7 @@ from .flow import ControlFlow
 from .stores import NestedTarget, Stores, keyword_of
 from .opcodes import table_for
 from .streams import JUMP_OPCODES
-from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys
+from .values import COMPREHENSIONS, Chain, _tuple, const_expr, fstring, fstring_pieces, ins_const_keys, set_display
 from .symbolic import (Append, Compare, Expr, Func, GenMarker, InPlace, Iter, Line, Loop, Null, Refusal, Return,
                        Unpack, Waiting, While, busy)
 
@@ -31,15 +31,6 @@ def opaque(value: Expr) -> Expr:
     if const is None:
         return value
     return Expr(f"({value.text} {'or' if const[0] else 'and'} {value.text})", atom=True)
-
-
-def _set_display(value: Expr) -> Expr:
-    """A frozenset constant tested with ``in`` or iterated over as the set display it came from: the
-    compiler turns ``x in {1, 2}`` and ``for x in {1, 2}`` into one, never a ``frozenset(...)`` call."""
-    const = getattr(value, "const", None)
-    if const and isinstance(const[0], frozenset) and const[0] and value.text.startswith("frozenset("):
-        return Expr(value.text[len("frozenset("):-1], atom=True)
-    return value
 
 
 def _without_extended_args(code: types.CodeType) -> tuple[list, dict[int, int]]:
@@ -159,24 +150,6 @@ class Executor(ControlFlow, Stores):
         """The handler offset an exception at instruction ``k`` goes to (None when not protected)."""
         offset = self.instrs[k].offset
         return next((e.target for e in self.exception_entries if e.start <= offset < e.end), None)
-
-    def swap_stores(self, i: int, hi: int, n: int, stack: list) -> list[str]:
-        """The names stored by ``SWAP n`` at ``i`` and the ``n`` plain stores after it, when these take
-        ``n`` plain expressions this statement pushed: ``a, b = x, y`` (``n`` is 2 or 3, where the
-        compiler swaps instead of building a tuple). Empty when the shape is not that."""
-        stores = ("STORE_FAST", "STORE_DEREF", "STORE_GLOBAL", "STORE_NAME")
-        if n not in (2, 3) or len(stack) < n or i + 1 + n > hi:
-            return []
-        names = [x.argval for x in self.instrs[i + 1:i + 1 + n]]
-        if (any(x.opname not in stores for x in self.instrs[i + 1:i + 1 + n]) or len(set(names)) != n
-                or any(k in self.inlined or getattr(self.instrs[k], "is_jump_target", False)
-                       for k in range(i + 1, i + 1 + n))):
-            return []
-        values = stack[-n:]
-        if (any(type(v) not in (Expr, Compare) or getattr(v, "yielded", None) is not None for v in values)
-                or busy(stack[:-n])):
-            return []
-        return names
 
     def while_true_end(self, i: int, hi: int) -> int | None:
         """Index of the unconditional back-jump closing a ``while True`` loop that starts at ``i``."""
@@ -311,7 +284,7 @@ class Executor(ControlFlow, Stores):
             sym = argval if op == "COMPARE_OP" else (
                 ("is not" if arg else "is") if op == "IS_OP" else ("not in" if arg else "in"))
             if op == "CONTAINS_OP":
-                right = _set_display(right)
+                right = set_display(right)
             stack.append(Compare(f"{left.p()} {sym} {right.p()}", left=left, pairs=[(sym, right)]))
         elif op == "BINARY_SUBSCR":
             key, obj = self.expr(stack.pop(), ins), self.expr(stack.pop(), ins)
@@ -400,7 +373,7 @@ class Executor(ControlFlow, Stores):
         elif op == "FOR_ITER":
             return self.for_loop(i, ins, stack, stmts)
         elif op == "GET_ITER":
-            stack.append(Iter(_set_display(self.expr(stack.pop(), ins))))
+            stack.append(Iter(set_display(self.expr(stack.pop(), ins))))
         elif op == "MAKE_FUNCTION":
             func = stack.pop()
             if not isinstance(func, Func):

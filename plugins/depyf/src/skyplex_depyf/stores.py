@@ -10,7 +10,7 @@ import types
 from typing import Any
 
 from . import imports, suspend
-from .symbolic import Expr, ForTarget, Func, InPlace, Item, Iter, Line, Null, Unpack
+from .symbolic import Compare, Expr, ForTarget, Func, InPlace, Item, Iter, Line, Null, Unpack, busy
 from .values import COMPREHENSIONS, Chain
 
 
@@ -40,6 +40,26 @@ class Stores:
     code: types.CodeType
     kw_names: tuple
     declared: set
+    instrs: list
+    inlined: set
+
+    def swap_stores(self, i: int, hi: int, n: int, stack: list) -> list[str]:
+        """The names stored by ``SWAP n`` at ``i`` and the ``n`` plain stores after it, when these take
+        ``n`` plain expressions this statement pushed: ``a, b = x, y`` (``n`` is 2 or 3, where the
+        compiler swaps instead of building a tuple). Empty when the shape is not that."""
+        stores = ("STORE_FAST", "STORE_DEREF", "STORE_GLOBAL", "STORE_NAME")
+        if n not in (2, 3) or len(stack) < n or i + 1 + n > hi:
+            return []
+        names = [x.argval for x in self.instrs[i + 1:i + 1 + n]]
+        if (any(x.opname not in stores for x in self.instrs[i + 1:i + 1 + n]) or len(set(names)) != n
+                or any(k in self.inlined or getattr(self.instrs[k], "is_jump_target", False)
+                       for k in range(i + 1, i + 1 + n))):
+            return []
+        values = stack[-n:]
+        if (any(type(v) not in (Expr, Compare) or getattr(v, "yielded", None) is not None for v in values)
+                or busy(stack[:-n])):
+            return []
+        return names
 
     def call(self, ins: dis.Instruction, argc: int, stack: list) -> None:
         args = [stack.pop() for _ in range(argc)][::-1]

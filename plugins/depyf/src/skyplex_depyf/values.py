@@ -43,6 +43,15 @@ def const_expr(value: Any, where: dis.Instruction) -> Expr:
     raise Refusal(where.offset, where.opname, f"constant of type {type(value).__name__}")
 
 
+def set_display(value: Expr) -> Expr:
+    """A frozenset constant tested with ``in`` or iterated over as the set display it came from: the
+    compiler turns ``x in {1, 2}`` and ``for x in {1, 2}`` into one, never a ``frozenset(...)`` call."""
+    const = getattr(value, "const", None)
+    if const and isinstance(const[0], frozenset) and const[0] and value.text.startswith("frozenset("):
+        return Expr(value.text[len("frozenset("):-1], atom=True)
+    return value
+
+
 def _ends(stmts: list) -> bool:
     """Whether a block ends by leaving it (return, break, continue): its stack no longer matters."""
     last = stmts[-1] if stmts else None
