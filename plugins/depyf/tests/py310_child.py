@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from typing import Any
 
 from versions_child import CONSTRUCTS, METHODS, judge, proven
 
@@ -89,6 +90,10 @@ CONSTRUCTS_310 = {
     "match_lone_literal_case": ("def f(a, b):\n    r = 0\n    match a % 3:\n        case 0:\n            r = 1\n"
                                 "    return r\n"),
     "if_with_empty_else": "def f(a, b):\n    r = 0\n    if a > b:\n        r = 1\n    else:\n        pass\n    return r\n",
+    "match_captures_before_tests": ("def f(a, b):\n    r = 0\n    match {'k': a, 'j': b % 2, 'i': a % 3, 'h': None}:\n"
+                                    "        case {'k': v0, 'j': 1, 'i': v1, 'h': None}:\n            r = (v0, v1)\n"
+                                    "        case {'k': v2, 'j': 0}:\n            r = v2\n    match a:\n"
+                                    "        case int(real=v3, imag=0):\n            r = (r, v3)\n    return r\n"),
     "match_cases_leaving_past_else": ("def f(a, b):\n    r = 0\n    match [a] if a % 2 else [a, b]:\n"
                                       "        case [_] as v0 if a > b:\n            r = (1, v0)\n"
                                       "        case [_]:\n            r = 3\n        case v0 if len(v0) == b:\n"
@@ -310,6 +315,19 @@ def mutate(name: str) -> None:
                     self.copies[a] = (end, self.instrs[target[1] + 1].offset)
 
         py310_match.Parts.cases_leave_past_else = late
+    elif name == "deferred_captures":  # a captured value a test follows moved one place too shallow
+        from skyplex_depyf import py310_match
+
+        real_deferred = py310_match.Parts.deferred_stores
+
+        def shallow(self: py310_match.Parts, *args: Any) -> tuple | None:
+            found = real_deferred(self, *args)
+            if found is None:
+                return None
+            last, parts = found
+            return last, {i: (p[0], p[1], p[2] - 1) if i >= 0 and p[0] == "deferred" else p for i, p in parts.items()}
+
+        py310_match.Parts.deferred_stores = shallow
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":

@@ -45,7 +45,8 @@ READ_ON_310 = {
     "match_captured_parts", "match_wildcard_parts", "match_alternative_parts",
     "folded_if_after_conditional_expression", "folded_if_after_try", "folded_if_after_while",
     "try_ending_finally_body", "try_as_ending_finally_body", "try_ending_finally_body_in_loop",
-    "match_lone_literal_case", "if_with_empty_else", "match_cases_leaving_past_else"}
+    "match_lone_literal_case", "if_with_empty_else", "match_cases_leaving_past_else",
+    "match_captures_before_tests"}
 
 
 def interpreter() -> str | None:
@@ -121,7 +122,7 @@ def test_any_seeded_sample_is_proven_or_refused_never_wrong(seed: int) -> None:
                                       "else_blocks", "tails", "owners", "match_flags",
                                       "none_tests", "match_exits", "copy_chains", "parts", "captures", "wildcards",
                                       "alternatives", "folded_statements", "finally_pushes", "cleanup_order",
-                                      "empty_else", "past_else"])
+                                      "empty_else", "past_else", "deferred_captures"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)
