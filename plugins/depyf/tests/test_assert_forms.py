@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skyplex_depyf.corpus import generated_function, round_trip_generated
+from skyplex_depyf.corpus import define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 INPUTS = [(0, 0), (1, 2), (None, 5), (7, None), (4, 4), (0, None)]
@@ -32,13 +32,12 @@ def test_turned_around_asserts_round_trip(body):
 def test_the_assert_keeps_its_sense():
     """Mutation: the same source with the assertion's sense flipped compiles to other jumps, so
     the recompile check tells a wrong reading from the right one."""
-    namespace: dict = {}
-    exec(generated_function(CASES["assert in an elif arm"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(generated_function(CASES["assert in an elif arm"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     assert "assert not a == 7" in result.source or "assert not (a == 7)" in result.source
     flipped = result.source.replace("assert not ", "assert ")
-    assert check_equivalent(namespace["generated"].__code__, flipped) is not None
+    assert check_equivalent(fn.__code__, flipped) is not None
 
 
 _TEST = st.sampled_from(["a", "not a", "a is None", "a is not None", "not (a == b)", "a == b", "not a or b"])

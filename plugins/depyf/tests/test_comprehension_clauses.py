@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -28,9 +28,7 @@ def test_clauses_round_trip(body):
 
 def test_a_clause_without_the_folded_constant_is_another_program():
     """``if i`` alone jumps back when false: the verifier refuses it in place of ``if i or 0``."""
-    namespace: dict = {}
-    exec(generated_function(CASES["clause ending in a false constant"], BODY), namespace)
-    fn = namespace["generated"]
+    fn = define_generated(generated_function(CASES["clause ending in a false constant"], BODY))
     result = decompile(fn)
     assert result.ok and " or 0" in result.source
     bare = result.source.replace("if (not (not i)) or 0", "if i")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from skyplex_depyf.conditions import GENERAL, PREFERENCE
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import _attempt, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -36,9 +36,7 @@ def test_an_equivalent_reading_round_trips(body):
 
 
 def test_the_first_reading_alone_is_refused_not_emitted():
-    namespace: dict = {}
-    exec(_function(CASES["not of a conditional expression with constant arms"]), namespace)
-    fn = namespace["generated"]
+    fn = define_generated(_function(CASES["not of a conditional expression with constant arms"]))
     general, first = GENERAL.set(True), PREFERENCE.set(0)
     try:
         alone = _attempt(fn, fn.__code__, "generated", "", True)

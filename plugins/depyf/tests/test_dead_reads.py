@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skyplex_depyf import decompiler
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import decompile
 
 CASES = {
@@ -31,9 +31,8 @@ def test_a_folded_read_of_an_enclosing_variable_round_trips(body):
 
 
 def test_the_kept_variable_is_named_in_a_clause_that_compiles_to_nothing():
-    namespace: dict = {}
-    exec(generated_function(CASES["set comprehension in a while loop"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(generated_function(CASES["set comprehension in a while loop"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     assert "if 1 or (b,)" in result.source
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skyplex_depyf import handlers
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 
 INNER = {
     "except": "        try:\n            x = 10 // a\n        except ZeroDivisionError:\n            x = -1\n",
@@ -121,9 +121,8 @@ def test_a_stack_underflow_is_a_refusal_naming_the_instruction(monkeypatch):
         return original(self, i, hi, ins, stack, stmts, quiet_start)
 
     monkeypatch.setattr(executor_module.Executor, "step", underflowing)
-    namespace: dict = {}
-    exec(generated_function("    y = a + b\n"), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(generated_function("    y = a + b\n"))
+    result = decompile(fn)
     assert not result.ok
     assert "BINARY_OP" in result.refusal and "stack does not hold" in result.refusal
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -47,9 +47,7 @@ def test_returns_round_trip(body):
 def test_a_plain_constant_would_be_a_different_program():
     """The verifier tells the two shapes apart: the decompiled source with its folded return written
     as a plain ``return -2`` is refused, so the unfoldable form is what makes it pass."""
-    namespace: dict = {}
-    exec(generated_function(CASES["folded conditional expression returned from an if"], BODY), namespace)
-    fn = namespace["generated"]
+    fn = define_generated(generated_function(CASES["folded conditional expression returned from an if"], BODY))
     result = decompile(fn)
     assert result.ok
     returned = [line for line in result.source.splitlines() if "return" in line and "-2" in line]

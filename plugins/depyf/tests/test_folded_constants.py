@@ -9,7 +9,8 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skyplex_depyf.corpus import INPUTS, gen_function, gen_generator, generated_function, round_trip_generated
+from skyplex_depyf.corpus import (INPUTS, define_generated, gen_function, gen_generator, generated_function,
+                                  round_trip_generated)
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n    i = 0\n    j = 0\n"
@@ -49,13 +50,12 @@ def test_folded_constant_shapes_round_trip(body):
 
 def test_dead_yield_keeps_a_generator():
     source = "def generated(a, b):\n    return a\n    yield b\n"
-    namespace: dict = {}
-    exec(source, namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(source)
+    result = decompile(fn)
     assert result.ok, result.refusal
     rebuilt: dict = {}
     exec(result.source, rebuilt)
-    assert list(rebuilt["generated"](1, 2)) == list(namespace["generated"](1, 2)) == []
+    assert list(rebuilt["generated"](1, 2)) == list(fn(1, 2)) == []
 
 
 def test_verifier_still_tells_apart_where_a_jump_lands():

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 import heapq
 
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated, round_trip_stdlib
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated, round_trip_stdlib
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -48,13 +48,12 @@ def test_stdlib_while_loop_ending_in_break_is_exact(name):
 
 def test_the_break_read_at_the_end_is_proven():
     """Without the final ``break`` the loop would run again: the verifier must refuse that source."""
-    namespace: dict = {}
-    exec(_function(CASES["for ending in break after statements"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(_function(CASES["for ending in break after statements"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     assert "break" in result.source
     without = result.source.replace("        break\n", "")
-    assert without != result.source and check_equivalent(namespace["generated"].__code__, without) is not None
+    assert without != result.source and check_equivalent(fn.__code__, without) is not None
 
 
 LEAVES = ("break", "continue", "return x", "x += 1", "if a > i:\n    break", "if b:\n    continue")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import skyplex_depyf
-from skyplex_depyf.corpus import INPUTS, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 # every body divides by a value that reaches zero on some inputs, so where the loop stops is seen
@@ -61,13 +61,12 @@ def test_generator_ending_in_a_while_loop_round_trips():
 def test_the_source_ends_without_a_return_and_an_explicit_one_is_refused():
     """The copies exist only for an implicit return: the same source with ``return None`` spelled
     out compiles to one shared exit, and the verifier must tell the two apart."""
-    namespace: dict = {}
-    exec(_function(CASES["while ending the function"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(_function(CASES["while ending the function"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     assert "return" not in result.source
     explicit = result.source + "    return None\n"
-    assert check_equivalent(namespace["generated"].__code__, explicit) is not None
+    assert check_equivalent(fn.__code__, explicit) is not None
 
 
 def test_a_loop_whose_exit_copy_is_also_reached_from_elsewhere_is_not_read_as_the_end():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -26,9 +26,7 @@ def test_set_displays_round_trip(body):
 
 
 def test_the_frozenset_call_spelling_is_refused():
-    namespace: dict = {}
-    exec(generated_function(CASES["membership in a set display"], BODY), namespace)
-    fn = namespace["generated"]
+    fn = define_generated(generated_function(CASES["membership in a set display"], BODY))
     result = decompile(fn)
     assert result.ok and "frozenset" not in result.source
     as_call = result.source.replace("in {", "in frozenset({").replace("}:", "}):")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 BODY = "    x = 0\n    y = 1\n    z = 2\n"
@@ -94,24 +94,22 @@ def test_nested_try_shapes_round_trip(body):
 def test_the_skipped_finally_copy_before_a_return_is_proven():
     """The copy of the finally body before ``return b`` is skipped, not read: a source whose finally
     body differs must still be refused (the recompiled copies would differ)."""
-    namespace: dict = {}
-    exec(_function(CASES["return inside try/finally (the finally body copied before it)"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(_function(CASES["return inside try/finally (the finally body copied before it)"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     assert "return b" in result.source
     altered = result.source.replace("y = 2", "y = 3")
-    assert altered != result.source and check_equivalent(namespace["generated"].__code__, altered) is not None
+    assert altered != result.source and check_equivalent(fn.__code__, altered) is not None
 
 
 def test_a_nested_finally_body_changed_is_refused():
     """The verifier proves the nested reading: the same source with the inner finally body altered
     does not pass as the original."""
-    namespace: dict = {}
-    exec(_function(CASES["try/finally nested in finally"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(_function(CASES["try/finally nested in finally"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     altered = result.source.replace("x = 3", "x = 4")
-    assert altered != result.source and check_equivalent(namespace["generated"].__code__, altered) is not None
+    assert altered != result.source and check_equivalent(fn.__code__, altered) is not None
 
 
 SIMPLE = ("x = a // b", "y += a", "z = (x, y)", "if a:\n    return x", "if b > a:\n    y = 3", "x = y - 1",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skyplex_depyf.corpus import INPUTS, generated_function, round_trip_generated
+from skyplex_depyf.corpus import INPUTS, define_generated, generated_function, round_trip_generated
 from skyplex_depyf.decompiler import check_equivalent, decompile
 
 NULL = "__import__('contextlib').nullcontext"
@@ -32,13 +32,12 @@ def test_a_with_body_ending_in_continue_round_trips(body):
 def test_the_continue_is_kept_and_needed():
     """Mutation: without the ``continue`` the source compiles to the other shape (a forward jump
     to the loop's back-jump), which the recompile check tells apart."""
-    namespace: dict = {}
-    exec(generated_function(CASES["for loop"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(generated_function(CASES["for loop"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     assert "continue" in result.source
     without = "\n".join(line for line in result.source.splitlines() if line.strip() != "continue") + "\n"
-    assert check_equivalent(namespace["generated"].__code__, without) is not None
+    assert check_equivalent(fn.__code__, without) is not None
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -81,11 +80,10 @@ def test_a_return_from_a_with_inside_an_except_clause_round_trips(body):
 def test_a_return_moved_out_of_the_with_is_told_apart():
     """Mutation: the same return placed after the ``with`` (exit first, then return) compiles to
     other code, which the recompile check refuses."""
-    namespace: dict = {}
-    exec(generated_function(IN_EXCEPT["returning an expression"]), namespace)
-    result = decompile(namespace["generated"])
+    fn = define_generated(generated_function(IN_EXCEPT["returning an expression"]))
+    result = decompile(fn)
     assert result.ok, result.refusal
     lines = result.source.splitlines()
     k = next(n for n, line in enumerate(lines) if line.strip().startswith("return (w"))
     moved = lines[:k] + ["            pass", lines[k][4:]] + lines[k + 1:]
-    assert check_equivalent(namespace["generated"].__code__, "\n".join(moved) + "\n") is not None
+    assert check_equivalent(fn.__code__, "\n".join(moved) + "\n") is not None

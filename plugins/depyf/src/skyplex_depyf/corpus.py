@@ -240,13 +240,19 @@ def outcome_of(original: Callable, inputs: list[tuple]) -> Callable[[Callable], 
     return check
 
 
+def define_generated(source: str, name: str = "generated") -> types.FunctionType:
+    """The function ``name`` that ``source`` defines, compiled as the corpus compiles it (no future
+    flags inherited from the caller)."""
+    namespace: dict = {}
+    exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
+    return namespace[name]
+
+
 def round_trip_generated(source: str, inputs: list[tuple] = INPUTS) -> RoundTrip:
     """Round-trip the generated function in ``source`` on ``inputs``, judged by its results."""
     from .decompiler import decompile
 
-    namespace: dict = {}
-    exec(compile(source, "<generated>", "exec", dont_inherit=True), namespace)
-    original = namespace["generated"]
+    original = define_generated(source)
     result = decompile(original)
     if not result.ok:
         return RoundTrip("generated", "refused", result.refusal or "")
