@@ -226,6 +226,18 @@ def proven(source: str) -> str:
     return "ok" if result.ok else f"refused: {result.refusal}"
 
 
+def _made_jumps_one_further(rule):
+    """``rule`` with every ``JUMP_FORWARD`` it made (where the stream held another instruction) landing
+    one instruction further on."""
+
+    def broken(stream: list, entries: list) -> list:
+        out = rule(stream, entries)
+        return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
+                else ins for ins, old in zip(out, stream)]
+
+    return broken
+
+
 def mutate(name: str) -> None:
     """Break one front-end rule on purpose: what comes out must still never be wrong (the recompile
     check guards every output), only refused more often."""
@@ -418,25 +430,11 @@ def mutate(name: str) -> None:
     elif name == "twin_jumps":  # a break's copied back-jump sent one instruction past the loop's end
         from skyplex_depyf import tails
 
-        real_twins = tails.drop_twin_jumps
-
-        def broken_twin_jumps(stream: list, entries: list) -> list:
-            out = real_twins(stream, entries)
-            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
-                    else ins for ins, old in zip(out, stream)]
-
-        versions.drop_twin_jumps = broken_twin_jumps
+        versions.drop_twin_jumps = _made_jumps_one_further(tails.drop_twin_jumps)
     elif name == "with_exit_tails":  # a with's normal exit sent past the handler's POP_EXCEPT
         from skyplex_depyf import tails
 
-        real_tails = tails.share_with_exit_tails
-
-        def broken_tails(stream: list, entries: list) -> list:
-            out = real_tails(stream, entries)
-            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
-                    else ins for ins, old in zip(out, stream)]
-
-        versions.share_with_exit_tails = broken_tails
+        versions.share_with_exit_tails = _made_jumps_one_further(tails.share_with_exit_tails)
     elif name == "whole_if_body":  # a finally body's ``if c: return 5`` taken for a copied return
         from skyplex_depyf import copies
 
