@@ -226,13 +226,13 @@ def proven(source: str) -> str:
     return "ok" if result.ok else f"refused: {result.refusal}"
 
 
-def _made_jumps_one_further(rule):
-    """``rule`` with every ``JUMP_FORWARD`` it made (where the stream held another instruction) landing
+def _made_jumps_one_further(rule, opname: str = "JUMP_FORWARD"):
+    """``rule`` with every ``opname`` jump it made (where the stream held another instruction) landing
     one instruction further on."""
 
     def broken(stream: list, entries: list) -> list:
         out = rule(stream, entries)
-        return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
+        return [ins._replace(argval=ins.argval + 2) if ins.opname == opname and old.opname != ins.opname
                 else ins for ins, old in zip(out, stream)]
 
     return broken
@@ -302,14 +302,7 @@ def mutate(name: str) -> None:
     elif name == "exit_copies":  # a copied returning block replaced by a jump one instruction too far
         from skyplex_depyf import copies
 
-        real_copies = copies.share_exit_copies
-
-        def broken_copies(stream: list, entries: list) -> list:
-            out = real_copies(stream, entries)
-            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_BACKWARD" and old.opname != ins.opname
-                    else ins for ins, old in zip(out, stream)]
-
-        versions.share_exit_copies = broken_copies
+        versions.share_exit_copies = _made_jumps_one_further(copies.share_exit_copies, "JUMP_BACKWARD")
     elif name == "twin_reraises":  # any re-raise dropped that falls into code, not only a twin
         from skyplex_depyf import tails
 
@@ -407,14 +400,7 @@ def mutate(name: str) -> None:
     elif name == "return_copies":  # a copied return in an if arm replaced by a jump one instruction too far
         from skyplex_depyf import copies
 
-        real_returns = copies.share_return_copies
-
-        def broken_returns(stream: list, entries: list) -> list:
-            out = real_returns(stream, entries)
-            return [ins._replace(argval=ins.argval + 2) if ins.opname == "JUMP_FORWARD" and old.opname != ins.opname
-                    else ins for ins, old in zip(out, stream)]
-
-        versions.share_return_copies = broken_returns
+        versions.share_return_copies = _made_jumps_one_further(copies.share_return_copies)
     elif name == "one_jump_per_landing":  # the test skipping an arm sent past the arm's jump
         from skyplex_depyf import copies
 
