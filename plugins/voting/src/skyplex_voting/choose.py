@@ -325,7 +325,7 @@ def fit_stacked_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int
     ``extras["stack"]`` holds the weights and every candidate's predictive score. The optimum's
     interval and the curve's band are a bootstrap over queries of the stacked per-query curves (no
     posterior draws; ``draws=0`` skips both)."""
-    from .fit import BLEND_MIN_QUERIES, LawFit, bootstrap_band, check_counts, curve_band, fit_prior, predicted_curves
+    from .fit import BLEND_MIN_QUERIES, LawFit, bootstrap_band, check_counts, fit_prior, holding_point, predicted_curves
     from .grid_prior import fit_grid_prior, grid_predicted_curves
 
     C = check_counts(counts, min_samples=2)
@@ -352,9 +352,8 @@ def fit_stacked_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
     interval, band = (k_best, k_best), (None, None)
     if draws > 0:
-        low, high, (lo, hi) = bootstrap_band(per_query, rounds=rounds, level=level, seed=seed)
-        interval = (min(lo, k_best), max(hi, k_best))
-        band = curve_band(curve, low, high)
+        low, high, boot_interval = bootstrap_band(per_query, rounds=rounds, level=level, seed=seed)
+        interval, band = holding_point(curve, k_best, boot_interval, low, high)
     heaviest = max(kept, key=kept.get)
     return LawFit(prior=priors[heaviest], kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
                   accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level,

@@ -398,9 +398,13 @@ def draw_bootstrap(draw_curves: np.ndarray, *, rounds: int = 200, level: float =
     return (int(lo), int(hi)), low, high
 
 
-def curve_band(curve: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The band widened, where needed, to hold the point curve, and kept inside [0, 1]."""
-    return np.clip(np.minimum(low, curve), 0.0, 1.0), np.clip(np.maximum(high, curve), 0.0, 1.0)
+def holding_point(curve: np.ndarray, k_best: int, interval: tuple[int, int], low: np.ndarray,
+                  high: np.ndarray) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """A bootstrap's interval of the optimal K and its pointwise band of the curve, each widened where
+    needed to hold the point estimate (``k_best``, ``curve``); the band kept inside [0, 1]."""
+    lo, hi = interval
+    return ((min(lo, k_best), max(hi, k_best)),
+            (np.clip(np.minimum(low, curve), 0.0, 1.0), np.clip(np.maximum(high, curve), 0.0, 1.0)))
 
 
 def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: int | str = "auto",
@@ -468,9 +472,8 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
             D = posterior_draws(prior, counts, draws, seed + i)
             Q, S, cols = D.shape
             dcs.append(plurality_curves(D.reshape(Q * S, cols), kmax, tie).reshape(Q, S, kmax))
-        (lo, hi), low, high = draw_bootstrap(np.concatenate(dcs, axis=1), rounds=rounds, level=level, seed=seed)
-        interval = (min(lo, k_best), max(hi, k_best))
-        band = curve_band(curve, low, high)
+        boot = draw_bootstrap(np.concatenate(dcs, axis=1), rounds=rounds, level=level, seed=seed)
+        interval, band = holding_point(curve, k_best, *boot)
     return LawFit(prior=priors[0], kmax=kmax, tie=tie, per_query=per_query, curve=curve, k_opt=k_best,
                   accuracy_opt=float(curve[k_best - 1]), k_interval=interval, level=level, extras=extras,
                   curve_low=band[0], curve_high=band[1])
@@ -487,10 +490,9 @@ def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, 
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
     interval, band = (k_best, k_best), (None, None)
     if draws > 0:
-        (lo, hi), low, high = draw_bootstrap(grid_draw_curves(prior, counts, kmax, draws, tie, seed),
-                                             rounds=rounds, level=level, seed=seed)
-        interval = (min(lo, k_best), max(hi, k_best))
-        band = curve_band(curve, low, high)
+        boot = draw_bootstrap(grid_draw_curves(prior, counts, kmax, draws, tie, seed), rounds=rounds, level=level,
+                              seed=seed)
+        interval, band = holding_point(curve, k_best, *boot)
     sd_opt = per_query_sd[:, k_best - 1]
     extras = {"grid": {"median_query_sd_at_k_opt": float(np.median(sd_opt)),
                        "max_query_sd_at_k_opt": float(sd_opt.max())}}
