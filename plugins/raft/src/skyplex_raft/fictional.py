@@ -18,6 +18,7 @@ from skyplex.errors import InvalidInputError
 
 from .documents import Chunk, chunk_id
 from .questions import Question, check_quote
+from .relations import phrase_question
 
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "kr", "th", "qu"]
 _NUCLEI = ["a", "e", "i", "o", "u", "ae", "io", "ou"]
@@ -97,9 +98,9 @@ def fictional_corpus(entities: int, seed: int = 0, *, layout: str = "entity") ->
             founding_doc, place_doc = _chunk(entity, founded), _chunk(entity, stands)
             chunks += [founding_doc, place_doc, _chunk(entity, f"The emblem of the {entity} is {_article(emblems[i])} {emblems[i]}.")]
         questions += [
-            _question(founding_doc, "founder", f"Who founded the {entity}?", founder, founded),
-            _question(founding_doc, "year", f"In which year was the {entity} founded?", str(years[i]), founded),
-            _question(place_doc, "place", f"Where does the {entity} stand?", place, stands),
+            _question(founding_doc, "founder", phrase_question("founder", entity, 0, "train"), founder, founded),
+            _question(founding_doc, "year", phrase_question("year", entity, 0, "train"), str(years[i]), founded),
+            _question(place_doc, "place", phrase_question("place", entity, 0, "train"), place, stands),
         ]
     return chunks, questions
 
