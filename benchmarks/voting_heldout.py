@@ -19,6 +19,9 @@ measures it again):
   committed before the few-answer end (m = 4) was tuned, to be run once after those defaults are
   fixed. (Word lengths, "len(apple) = 5", were tried first and dropped before any fit: SmolLM2-135M
   is near chance there, the correct length its most likely answer in 7% of queries.)
+* ``--task parity``: "next_even(5) = 6" / "next_odd(5) = 7" (:func:`next_parity`), measured and
+  committed before a prior that can predict a falling curve was developed, to be run once after
+  its defaults are fixed (halves and letters had been looked at by then).
 
 A temperature-1 answer is a draw from the measured distribution. Per m in {4, 8, 16} and
 independent draw, ours (``fit_law`` with its defaults), the authors' fitter
@@ -125,6 +128,32 @@ def halves_doubles(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
     return out
 
 
+def next_parity(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
+    """``n`` few-shot "next_even(5) = 6" / "next_odd(5) = 7" queries (alternating; the operand 0-7,
+    the answer the smallest even or odd number above it, one digit): ``{id, prompt, answer, op,
+    parity}`` (``parity``: whether the operand has the answer's parity, so the answer is operand + 2,
+    not + 1). The prompt ends in a space, as for the digit tasks. A small model that answers
+    "operand + 1" is right on half the queries and wrong on the other half, with one wrong answer
+    ahead: a task where voting can hurt."""
+    rng = random.Random(seed)
+
+    def line(op: str) -> tuple[str, int, bool]:
+        x = rng.randint(0, 7)
+        want = 0 if op == "next_even" else 1
+        same = x % 2 == want
+        return f"{op}({x}) = ", x + 2 if same else x + 1, same
+
+    out = []
+    for i in range(n):
+        op = ("next_even", "next_odd")[i % 2]
+        lines = [f"{head}{value}" for head, value, _ in (line(op) for _ in range(shots))]
+        head, value, same = line(op)
+        lines.append(head)
+        out.append({"id": f"np-{seed}-{i}", "prompt": "\n".join(lines), "answer": str(value), "op": op,
+                    "parity": "same" if same else "other"})
+    return out
+
+
 def letter_distribution(backend, prompts: list[str]) -> list[dict[str, float]]:
     """Per prompt, the probability of each letter as the next token, read from the space-prefixed
     letter tokens among the top-20 logprobs of one greedy step (a letter outside them gets 0)."""
@@ -160,6 +189,9 @@ TASKS = {
     "halves": ("voting_smollm2_halves.json", lambda n: halves_doubles(n, seed=0),
                [("hd", lambda r: True), ("hd-half", lambda r: r["op"] == "half"),
                 ("hd-double", lambda r: r["op"] == "double")]),
+    "parity": ("voting_smollm2_parity.json", lambda n: next_parity(n, seed=0),
+               [("np", lambda r: True), ("np-even", lambda r: r["op"] == "next_even"),
+                ("np-odd", lambda r: r["op"] == "next_odd")]),
 }
 
 
