@@ -12,7 +12,8 @@ from typing import Any
 
 from versions_child import CONSTRUCTS, METHODS, judge, proven
 
-from skyplex_depyf.corpus import gen_function, gen_generator
+from skyplex_depyf.corpus import MATCH_INPUTS, gen_function, gen_generator, gen_match, outcome_of
+from skyplex_depyf.decompiler import decompile
 
 #: constructs whose 3.10 instructions differ from 3.11's in a way one rule of ``py310.py`` reads
 CONSTRUCTS_310 = {
@@ -98,6 +99,20 @@ CONSTRUCTS_310 = {
                                       "        case [_] as v0 if a > b:\n            r = (1, v0)\n"
                                       "        case [_]:\n            r = 3\n        case v0 if len(v0) == b:\n"
                                       "            r = 2\n    return r\n"),
+    "match_nested_parts": ("def f(a, b):\n    r = 0\n    match {'k': [a % 3, b], 'j': a}:\n"
+                           "        case {'k': [0, v0], 'j': int(v1)}:\n            r = (v0, v1)\n"
+                           "        case {'k': [1 | 2, _]}:\n            r = 2\n    match (a, b % 5):\n"
+                           "        case [int(real=v2, imag=0), int(3 | 4)]:\n            r = (r, v2)\n    return r\n"),
+    "match_captures_below_nested_parts": ("def f(a, b):\n    r = 0\n    match complex(a, b % 3):\n"
+                                          "        case complex(real=float(v0), imag=float(0.0 | 1.0) as v1):\n"
+                                          "            r = (v0, v1)\n        case complex(imag=v2, real=_):\n"
+                                          "            r = v2\n    match {'k': {'j': a, 'i': b}}:\n"
+                                          "        case {'k': {'i': int(v3), 'j': v4}} if v3 > v4:\n"
+                                          "            r = (r, v3, v4)\n    return r\n"),
+    "match_wildcards_in_nested_parts": ("def f(a, b):\n    r = 0\n    match {'k': a, 'j': {'i': b}}:\n"
+                                        "        case {'k': int(_), 'j': {'i': _}}:\n            r = 1\n"
+                                        "        case {'j': int()}:\n            r = 2\n    match [a]:\n"
+                                        "        case [int(_) | str(_)]:\n            r += 10\n    return r\n"),
 }
 
 
@@ -107,6 +122,20 @@ METHODS_310 = {
     "method_with_nested_def": ("class K:\n    def f(self, n):\n        def double(v):\n            return 2 * v\n"
                                "        return double(n), (lambda: n)()\n"),
 }
+
+
+def _tuple_ops_changed(change: Any) -> None:
+    """Every op the tuple rules of ``py310_match`` plan passed through ``change`` (None drops it)."""
+    from skyplex_depyf import py310_match
+
+    real_plan = py310_match.Parts.plan_parts
+
+    def changed(self: py310_match.Parts) -> None:
+        real_plan(self)
+        ops = {k: change(op) for k, op in self.tuple_ops.items()}
+        self.tuple_ops = {k: op for k, op in ops.items() if op is not None}
+
+    py310_match.Parts.plan_parts = changed
 
 
 def mutate(name: str) -> None:
@@ -227,54 +256,16 @@ def mutate(name: str) -> None:
             return found
 
         py310_copies.Copies.exit_copies = first_copy
-    elif name == "parts":  # a failed part's test lands one pop later than 3.11's
-        from skyplex_depyf import py310_match
-
-        real_plan = py310_match.Parts.plan_parts
-
-        def late_fail(self: py310_match.Parts) -> None:
-            real_plan(self)
-            self.unpacks = {k: (last, n, parts, fail + 1) for k, (last, n, parts, fail) in self.unpacks.items()}
-
-        py310_match.Parts.plan_parts = late_fail
-    elif name == "captures":  # the captured values stored in the reverse order
-        from skyplex_depyf import py310_match
-
-        real_read = py310_match.Parts.read_parts
-
-        def reversed_stores(self: py310_match.Parts, p: int, n: int, fail: int, targets: set) -> tuple | None:
-            found = real_read(self, p, n, fail, targets)
-            if found is None:
-                return None
-            last, parts = found
-            captures = sorted(i for i, part in parts.items() if i >= 0 and len(part) == 1)
-            stores = [parts[i] for i in captures]
-            return last, {**parts, **dict(zip(captures, reversed(stores)))}
-
-        py310_match.Parts.read_parts = reversed_stores
-    elif name == "wildcards":  # a pattern whose parts are all wildcards left unrewritten
-        from skyplex_depyf import py310_match
-
-        real_parts = py310_match.Parts.read_parts
-
-        def tested_only(self: py310_match.Parts, p: int, n: int, fail: int, targets: set) -> tuple | None:
-            found = real_parts(self, p, n, fail, targets)
-            return found if found is None or found[1] else None
-
-        py310_match.Parts.read_parts = tested_only
-    elif name == "alternatives":  # an or-pattern part that fails carries on as if it matched
-        from skyplex_depyf import py310_match
-
-        real_alternatives = py310_match.Parts.read_alternatives
-
-        def no_failure(self: py310_match.Parts, p: int, fail: int, targets: set) -> tuple | None:
-            found = real_alternatives(self, p, fail, targets)
-            if found is None:
-                return None
-            self.instrs[found[3]] = self.instrs[found[3]]._replace(argval=self.instrs[found[3] + 1].offset)
-            return found[:3] + (-1,)
-
-        py310_match.Parts.read_alternatives = no_failure
+    elif name == "part_reads":  # a part read one wildcard further on
+        _tuple_ops_changed(lambda op: (op[0], op[1], op[2] + 1) if op[0] == "read" else op)
+    elif name == "tuple_pops":  # the tuple's pop leaves one value of its parts on the stack
+        _tuple_ops_changed(lambda op: (op[0], op[1], op[2] - 1) if op[0] == "pop" and op[2] else op)
+    elif name == "unpacks":  # the tuple unpacked into one value more than it holds
+        _tuple_ops_changed(lambda op: (op[0], op[1] + 1, op[2]) if op[0] != "rotate" and op[1] else op)
+    elif name == "rotations_as_310":  # a capture rotated below each tuple as one value, as 3.10 does
+        _tuple_ops_changed(lambda op: None if op[0] == "rotate" else op)
+    elif name == "shallow_rotations":  # a capture rotated below one value fewer than the tuples hold
+        _tuple_ops_changed(lambda op: ("rotate", op[1] - 1) if op[0] == "rotate" else op)
     elif name == "folded_statements":  # a folded ``if 7:`` read as nothing, as before the rule
         py310._Reader310.folded_statement = lambda self, k: False
     elif name == "finally_pushes":  # a finally handler starting with a try does not save the exception
@@ -315,19 +306,6 @@ def mutate(name: str) -> None:
                     self.copies[a] = (end, self.instrs[target[1] + 1].offset)
 
         py310_match.Parts.cases_leave_past_else = late
-    elif name == "deferred_captures":  # a captured value a test follows moved one place too shallow
-        from skyplex_depyf import py310_match
-
-        real_deferred = py310_match.Parts.deferred_stores
-
-        def shallow(self: py310_match.Parts, *args: Any) -> tuple | None:
-            found = real_deferred(self, *args)
-            if found is None:
-                return None
-            last, parts = found
-            return last, {i: (p[0], p[1], p[2] - 1) if i >= 0 and p[0] == "deferred" else p for i, p in parts.items()}
-
-        py310_match.Parts.deferred_stores = shallow
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":
@@ -348,16 +326,48 @@ def returns(source: str) -> int | None:
     return None if found is None else sum(line.strip().startswith("return") for line in found.splitlines())
 
 
+def judge_match(source: str) -> str:
+    """:func:`versions_child.judge` for a function of the match grammar, run on its own inputs."""
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)
+    result = decompile(namespace["generated"])
+    if not result.ok:
+        return f"refused: {result.refusal}"
+    rebuilt: dict = {}
+    try:
+        exec(compile(result.source, "<decompiled>", "exec", dont_inherit=True), rebuilt)
+    except SyntaxError as exc:
+        return f"wrong: does not compile: {exc}"
+    problem = outcome_of(namespace["generated"], MATCH_INPUTS)(rebuilt["generated"])
+    return f"wrong: {problem}" if problem else "ok"
+
+
+def match_sample(rng: random.Random, n: int) -> list[str]:
+    """``n`` functions of the match grammar that compile (a draw that is not valid Python is skipped)."""
+    found: list[str] = []
+    while len(found) < n:
+        source = gen_match(lambda lo, hi: rng.randint(lo, hi))
+        try:
+            compile(source, "<generated>", "exec", dont_inherit=True)
+        except SyntaxError:
+            continue
+        found.append(source)
+    return found
+
+
 def main() -> None:
     seed, n_functions, n_generators = (int(a) for a in sys.argv[1:4])
     mutate(sys.argv[4] if len(sys.argv) > 4 else "none")
+    n_matches = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     rng = random.Random(seed)
     generated = [gen_function(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_functions)]
     generators = [gen_generator(lambda lo, hi: rng.randint(lo, hi)) for _ in range(n_generators)]
+    matches = match_sample(rng, n_matches)
     report = {"python": list(sys.version_info[:2]),
               "constructs": {name: judge(source) for name, source in {**CONSTRUCTS, **CONSTRUCTS_310}.items()},
               "generated": [judge(source) for source in generated],
               "generators": [judge(source) for source in generators],
+              "matches": [judge_match(source) for source in matches],
               "methods": {name: proven(source) for name, source in {**METHODS, **METHODS_310}.items()},
               "returns": {name: returns(CONSTRUCTS_310[name]) for name in PUT_BACK_ONCE}}
     print(json.dumps(report))

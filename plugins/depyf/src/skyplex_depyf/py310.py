@@ -26,6 +26,8 @@ What 3.10 spells differently, and its 3.11 spelling:
   ``case None`` test ``DUP_TOP; LOAD_CONST None; IS_OP 0; POP_JUMP_IF_FALSE`` is 3.11's
   ``COPY 1; POP_JUMP_FORWARD_IF_NOT_NONE``. The block after the statement, which 3.10 leaves where a
   failed pattern falls into it, goes after the cases (:meth:`.py310_copies.Copies.match_exit`).
+  The tuple of a class or mapping pattern's parts that 3.10 reads by index is unpacked as in 3.11
+  (:mod:`.py310_match`).
 
 Every rewrite keeps what the code does; the source is proven by recompiling it under 3.10 and
 comparing the bytecode, so a rewrite that went wrong can only make a function refused. 3.10 has no
@@ -235,7 +237,6 @@ class _Reader310(Blocks, Copies, Parts):
             first = len(out)
             while k < hi:
                 out += self.statement_ends(k)
-                out += self.pops_before(k, _Out, _as)
                 made, step = self.rewrite(k)
                 claimed = {offset for item in made for offset in item.origins}  # (jumps inside the run)
                 pending += [ins.offset for ins in self.instrs[k:k + step] if ins.offset not in claimed]
