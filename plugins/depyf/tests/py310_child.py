@@ -10,6 +10,7 @@ import random
 import sys
 from typing import Any
 
+from py310_async import ASYNC_310, judge_async
 from versions_child import CONSTRUCTS, METHODS, judge, proven
 
 from skyplex_depyf.corpus import MATCH_INPUTS, gen_function, gen_generator, gen_match, outcome_of
@@ -306,6 +307,35 @@ def mutate(name: str) -> None:
                     self.copies[a] = (end, self.instrs[target[1] + 1].offset)
 
         py310_match.Parts.cases_leave_past_else = late
+    elif name == "aenter_awaits":  # the await of ``__aenter__`` numbered as ``__aexit__``'s
+        real_rewrite = py310._Reader310.rewrite_one
+
+        def renumbered(self: py310._Reader310, k: int, as_copy: bool = False) -> tuple[list, int]:
+            made, step = real_rewrite(self, k, as_copy)
+            for item in made:
+                if item.ins.opname == "GET_AWAITABLE" and item.ins.arg == 1:
+                    item.ins = item.ins._replace(arg=2, argval=2)
+            return made, step
+
+        py310._Reader310.rewrite_one = renumbered
+    elif name == "async_with_levels":  # an async with body protected at the depth of its SETUP
+        from skyplex_depyf import py310_blocks
+
+        real_follow = py310_blocks.Blocks.follow_blocks
+
+        def deeper(self: py310_blocks.Blocks) -> None:
+            real_follow(self)
+            for handler, k in self.setup_index.items():
+                if self.instrs[k].opname == "SETUP_ASYNC_WITH":
+                    self.level[handler] += 1
+
+        py310_blocks.Blocks.follow_blocks = deeper
+    elif name == "async_for_ends":  # an async for loop's END_ASYNC_FOR read as a finally handler
+        from skyplex_depyf import py310_blocks
+
+        real_kind = py310_blocks.Blocks.handler_kind
+        py310_blocks.Blocks.handler_kind = lambda self, h, setup: (
+            "finally" if self.instrs[h].opname == "END_ASYNC_FOR" else real_kind(self, h, setup))
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":
@@ -368,6 +398,7 @@ def main() -> None:
               "generated": [judge(source) for source in generated],
               "generators": [judge(source) for source in generators],
               "matches": [judge_match(source) for source in matches],
+              "async": {name: judge_async(source) for name, source in ASYNC_310.items()},
               "methods": {name: proven(source) for name, source in {**METHODS, **METHODS_310}.items()},
               "returns": {name: returns(CONSTRUCTS_310[name]) for name in PUT_BACK_ONCE}}
     print(json.dumps(report))

@@ -31,8 +31,9 @@ What 3.10 spells differently, and its 3.11 spelling:
 
 Every rewrite keeps what the code does; the source is proven by recompiling it under 3.10 and
 comparing the bytecode, so a rewrite that went wrong can only make a function refused. 3.10 has no
-exception table: ``try`` and ``with`` blocks (``SETUP_FINALLY``, ``SETUP_WITH``,
-``SETUP_ASYNC_WITH``) are refused naming that instruction.
+exception table: its ``try``, ``with`` and ``async with`` blocks and the ``SETUP_FINALLY`` of an
+``async for`` loop (whose handler is its ``END_ASYNC_FOR``) are read into one by
+:mod:`.py310_blocks`; ``SETUP_ASYNC_WITH`` comes after ``__aenter__`` is awaited and is dropped.
 """
 
 from __future__ import annotations
@@ -46,14 +47,12 @@ from .py310_blocks import Blocks, Entry
 from .py310_copies import Copies
 from .py310_match import Parts
 from .streams import JUMP_OPCODES
-from .symbolic import Refusal
 
 _ENDS_BLOCK = {"JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE", "RAISE_VARARGS", "RERAISE"}
 #: instructions that push a value without popping any: the first instruction of every expression
 _FRESH = {"LOAD_FAST", "LOAD_CONST", "LOAD_GLOBAL", "LOAD_DEREF", "LOAD_CLOSURE", "LOAD_NAME",
           "LOAD_CLASSDEREF", "LOAD_ASSERTION_ERROR", "LOAD_BUILD_CLASS"}
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"}
-_NOT_YET = {"SETUP_ASYNC_WITH": "async with statement", "END_ASYNC_FOR": "async for loop"}
 
 
 def read(code: types.CodeType) -> tuple[list[dis.Instruction], list]:
@@ -212,10 +211,6 @@ class _Reader310(Blocks, Copies, Parts):
 
     # rewriting ---------------------------------------------------------------------------------------
     def read(self) -> tuple[list[dis.Instruction], list]:
-        for ins in self.instrs:
-            if ins.opname in _NOT_YET:
-                raise Refusal(ins.offset, ins.opname,
-                              f"the {_NOT_YET[ins.opname]} blocks of CPython 3.10 are not read")
         self.plan()
         out: list[_Out] = []
         pending: list[int] = []  # offsets of dropped instructions: jumps there land on the next one kept
@@ -322,25 +317,16 @@ class _Reader310(Blocks, Copies, Parts):
             return [_Out(_as(ins, "CHECK_EXC_MATCH", **bare)),
                     _Out(_as(ins, "POP_JUMP_FORWARD_IF_FALSE"), target=ins.argval)], 1
         if plan == "with_handler":
-            h, after = ins.offset, self.state[k + 6][:-1]
-            unit = [_Out(_as(ins, "PUSH_EXC_INFO", **bare)), _Out(ins),
-                    _Out(_as(self.instrs[k + 1], "POP_JUMP_FORWARD_IF_TRUE"), target=("exited", h)),
-                    _Out(_as(self.instrs[k + 2], "RERAISE", arg=2, argval=2))]
-            unit += self.cleanup(h)
-            unit += [_Out(_as(self.instrs[k + 3], "POP_TOP", **bare), key=("exited", h), state=self.state[k + 3]),
-                     _Out(_as(self.instrs[k + 6], "POP_EXCEPT", **bare), state=after),
-                     _Out(_as(self.instrs[k + 7], "POP_TOP", **bare), state=after),
-                     _Out(_as(self.instrs[k + 7], "POP_TOP", **bare), state=after)]
-            for item in unit:
-                item.state = self.state[k] if item.state is None else item.state
-            return unit, 8
+            return self.with_handler(k, _Out, _as, self.rewrite_one)
         if op == "SETUP_FINALLY":
             chained = k and self.instrs[k - 1].opname == "SETUP_FINALLY"  # try/except/finally: one NOP
-            if self.kind[ins.argval] == "name" or chained:
+            if self.kind[ins.argval] in ("name", "async for") or chained:
                 return [], 1
             return [_Out(_as(ins, "NOP", **bare))], 1
         if op == "SETUP_WITH":
             return [_Out(_as(ins, "BEFORE_WITH", **bare))], 1
+        if op == "SETUP_ASYNC_WITH":  # (after BEFORE_ASYNC_WITH and the await of ``__aenter__``)
+            return [], 1
         if op == "POP_BLOCK":
             return [], 1
         if op == "POP_EXCEPT":
@@ -453,8 +439,10 @@ class _Reader310(Blocks, Copies, Parts):
                      _Out(_as(ins, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"]),
                           target=past),
                      _Out(ins), _Out(_as(ins, "NOP"), key=past)]
-        elif op == "GET_AWAITABLE":
-            made.append(_Out(_as(ins, "GET_AWAITABLE", arg=0, argval=0, argrepr="")))
+        elif op == "GET_AWAITABLE":  # 3.11 tells the await of ``__aenter__`` (1) and of ``__aexit__`` (2)
+            before = self.instrs[k - 1].opname if k else ""
+            which = 1 if before == "BEFORE_ASYNC_WITH" else 2 if before == "WITH_EXCEPT_START" or k - 4 in self.with_exits else 0
+            made.append(_Out(_as(ins, "GET_AWAITABLE", arg=which, argval=which, argrepr="")))
         else:
             made.append(_Out(ins))
         return made, 1

@@ -32,10 +32,12 @@ from .symbolic import Refusal
 
 #: an exception-table entry with the fields of 3.11's ``dis``
 Entry = namedtuple("Entry", "start end target depth lasti")
-_SETUPS = {"SETUP_FINALLY", "SETUP_WITH"}
+_SETUPS = {"SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH"}
 _ENDS = {"JUMP_ABSOLUTE", "JUMP_FORWARD", "RETURN_VALUE", "RAISE_VARARGS", "RERAISE"}
-_EXTRA_310 = {"except": 3, "finally": 6, "name": 6, "with": 6}  # values a handler's body sits on
-_EXTRA_311 = {"except": 1, "finally": 2, "name": 2, "with": 2}  # (before its own lasti)
+_EXTRA_310 = {"except": 3, "finally": 6, "name": 6, "with": 6, "async for": 6}  # values a handler's body sits on
+_EXTRA_311 = {"except": 1, "finally": 2, "name": 2, "with": 2, "async for": 1}  # (before its own lasti)
+#: an ``async with`` handler awaits ``__exit__``'s result between these (a ``SEND`` loop in 3.11)
+_AWAIT = ["GET_AWAITABLE", "LOAD_CONST", "YIELD_FROM"]
 
 
 class Blocks:
@@ -93,7 +95,8 @@ class Blocks:
                     raise self.refuse_blocks(ins, "one handler reached from two kinds of block")
                 gaps = sum(_EXTRA_310[self.kind[b[1]]] - _EXTRA_311[self.kind[b[1]]] - self.lasti(b[1])
                            for b in here if b[0] == "handler")
-                self.level[handler] = self.depth[k] - gaps
+                # ``async with`` sets its block up after awaiting ``__aenter__``: its result is above the exit
+                self.level[handler] = self.depth[k] - gaps - (op == "SETUP_ASYNC_WITH")
                 self.setup_state[handler] = here
                 self.setup_index[handler] = k
                 follow += [(k + 1, here + (("setup", handler),)), (self.at[handler], here + (("handler", handler),))]
@@ -101,9 +104,9 @@ class Blocks:
                 if not here or here[-1][0] != "setup":
                     raise self.refuse_blocks(ins, "POP_BLOCK outside a block")
                 follow.append((k + 1, here[:-1]))
-            elif op == "POP_EXCEPT":
+            elif op in ("POP_EXCEPT", "END_ASYNC_FOR"):  # (an async for loop ends its handler too)
                 if not here or here[-1][0] != "handler":
-                    raise self.refuse_blocks(ins, "POP_EXCEPT outside a handler")
+                    raise self.refuse_blocks(ins, f"{op} outside a handler")
                 follow.append((k + 1, here[:-1]))
             else:
                 if op not in _ENDS:
@@ -121,12 +124,14 @@ class Blocks:
 
     def handler_kind(self, h: int, setup: str) -> str:
         names = [ins.opname for ins in self.instrs[h:h + 4]]
-        if setup == "SETUP_WITH":
+        if setup in ("SETUP_WITH", "SETUP_ASYNC_WITH"):
             if names[:1] != ["WITH_EXCEPT_START"]:
                 raise self.refuse_blocks(self.instrs[h], "with handler of an unknown shape")
             return "with"
         if names[:1] == ["DUP_TOP"] or names[:3] == ["POP_TOP"] * 3:
             return "except"
+        if names[:1] == ["END_ASYNC_FOR"]:  # an async for loop's end, its only instruction
+            return "async for"
         if (len(names) == 4 and names[0] == "LOAD_CONST" and self.instrs[h].argval is None
                 and names[1].startswith("STORE_") and names[2].startswith("DELETE_") and names[3] == "RERAISE"):
             return "name"
@@ -204,6 +209,8 @@ class Blocks:
         for block, handler in reversed(state or ()):
             if block == "setup":
                 return handler, self.level[handler], bool(self.lasti(handler))
+            if self.kind[handler] == "async for":
+                continue  # its END_ASYNC_FOR has no clean-up
             if self.kind[handler] != "name":  # a name's clean-up sits under its clause's protection
                 return ("cleanup", handler), self.level[handler] + self.lasti(handler) + 1, True
         return None
@@ -211,6 +218,8 @@ class Blocks:
     # the handlers' first instructions -------------------------------------------------------------
     def plan_handler(self, h: int, kind: str) -> None:
         ops = self.block_ops
+        if kind == "async for":
+            return  # END_ASYNC_FOR is 3.11's, and the loop ends with it
         if kind == "with":
             self.plan_with_handler(h)
         elif kind == "finally":
@@ -291,11 +300,37 @@ class Blocks:
         return nxt if ins[nxt].opname in ("DUP_TOP", "POP_TOP") and ins[nxt].opname != "RERAISE" else None
 
     def plan_with_handler(self, h: int) -> None:
-        names = [x.opname for x in self.instrs[h:h + 8]]
+        """``WITH_EXCEPT_START`` (its result awaited, for ``async with``), the test of the result, the
+        re-raise, and the exception's and ``__exit__``'s pops."""
+        awaits = 3 if [x.opname for x in self.instrs[h + 1:h + 4]] == _AWAIT else 0
+        names = [x.opname for x in self.instrs[h:h + 8 + awaits]]
+        del names[1:1 + awaits]
         if names != ["WITH_EXCEPT_START", "POP_JUMP_IF_TRUE", "RERAISE", "POP_TOP", "POP_TOP", "POP_TOP",
-                     "POP_EXCEPT", "POP_TOP"] or self.instrs[h + 1].argval != self.instrs[h + 3].offset:
+                     "POP_EXCEPT", "POP_TOP"] or self.instrs[h + 1 + awaits].argval != self.instrs[h + 3 + awaits].offset:
             raise self.refuse_blocks(self.instrs[h], "with handler of an unknown shape")
-        self.block_ops[h] = ("with_handler", None)
+        self.block_ops[h] = ("with_handler", awaits)
+
+    def with_handler(self, k: int, out_type: Any, as_: Any, rewrite: Any) -> tuple[list, int]:
+        """3.11's handler of a ``with`` statement for 3.10's at ``k``: the exception saved, the exit
+        called (and awaited: ``rewrite`` reads the await's instructions), the test of its result, the
+        re-raise under the statement's clean-up, then the pops."""
+        ins, s = self.instrs[k], self.block_ops[k][1]
+        bare = dict(arg=None, argval=None, argrepr="")
+        h, after = ins.offset, self.state[k + 6 + s][:-1]
+        unit = [out_type(as_(ins, "PUSH_EXC_INFO", **bare)), out_type(ins)]
+        for q in range(k + 1, k + 1 + s):
+            unit += rewrite(q)[0]
+        test = out_type(as_(self.instrs[k + 1 + s], "POP_JUMP_FORWARD_IF_TRUE"), target=("exited", h))
+        test.origins = [self.instrs[k + 1 + s].offset]  # where the await's SEND loop goes on
+        unit += [test, out_type(as_(self.instrs[k + 2 + s], "RERAISE", arg=2, argval=2))]
+        unit += self.cleanup(h)
+        unit += [out_type(as_(self.instrs[k + 3 + s], "POP_TOP", **bare), key=("exited", h), state=self.state[k + 3 + s]),
+                 out_type(as_(self.instrs[k + 6 + s], "POP_EXCEPT", **bare), state=after),
+                 out_type(as_(self.instrs[k + 7 + s], "POP_TOP", **bare), state=after),
+                 out_type(as_(self.instrs[k + 7 + s], "POP_TOP", **bare), state=after)]
+        for item in unit:
+            item.state = self.state[k] if item.state is None else item.state
+        return unit, 8 + s
 
     def mark_with_exits(self) -> None:
         for k in range(3, len(self.instrs)):
