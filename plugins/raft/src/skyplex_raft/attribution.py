@@ -1,0 +1,199 @@
+"""Likelihood attribution: a model-based grounded decision that reads no relation schema.
+
+Each sentence of the documents shown (a *passage*: the sentence with its document's heading, so "It stands in
+..." keeps its subject) is scored as support for the question by the model's pointwise mutual information,
+in one of two directions or both:
+
+* ``sentence``: log P(sentence | "Question: q / Answer:") - log P(sentence | "Answer:"), how much more likely
+  the question makes the sentence as its answer;
+* ``question``: log P(question | passage) - log P(question), how much more likely the passage makes the
+  question;
+* ``both``: their sum.
+
+The best-supported passage answers only when its support clears a threshold; otherwise the reply is the
+abstaining answer. The threshold is chosen on calibration items (questions that are not reported: the
+development split), as the lowest support at which at most ``max_false`` of the calibration questions shown
+their oracle are abstained on (:func:`choose_support_threshold`); it is then applied unchanged.
+
+Where it answers, the answer is extractive: the model's greedy reply constrained (``OutputConstraint``
+regex) to a run of at most ``max_words`` words of the passage's sentence, quoted whole. So every reply that
+does not abstain quotes a sentence that is verbatim in a shown document and gives an answer inside it: it
+passes the verbatim check of :mod:`skyplex_raft.grounded` by construction, and what the decision is
+measured on is whether the model picked a sentence that answers the question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from skyplex.errors import InvalidInputError
+
+from .builder import ABSTAIN_TARGET, BEGIN, END, answer_target
+from .calibrate import choose_threshold
+from .evaluate import ANSWER_MARK, is_abstention, normalize
+
+#: the directions support is scored in (the module docstring)
+METHODS = ("sentence", "question", "both")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One sentence of a shown document, with the document's heading (its first line) and index."""
+
+    document: int
+    heading: str
+    sentence: str
+
+    @property
+    def text(self) -> str:
+        """The passage as the model reads it: heading, blank line, sentence."""
+        return f"{self.heading}\n\n{self.sentence}" if self.heading else self.sentence
+
+
+@dataclass(frozen=True)
+class Support:
+    """The two pointwise mutual informations of one passage with the question."""
+
+    passage: Passage
+    sentence_pmi: float
+    question_pmi: float
+
+    def score(self, method: str) -> float:
+        """The support under ``method`` (one of METHODS)."""
+        if method == "sentence":
+            return self.sentence_pmi
+        if method == "question":
+            return self.question_pmi
+        if method == "both":
+            return self.sentence_pmi + self.question_pmi
+        raise InvalidInputError(f"attribution method {method!r}: choose one of {', '.join(METHODS)}", field="method")
+
+
+def passages(documents: Sequence[str]) -> list[Passage]:
+    """Every sentence of every document's body (the text after its first line; a one-line document is all
+    body), each a substring of its document. Sentences holding the reply markers are left out: a quote of
+    them could not be read back."""
+    out = []
+    for index, document in enumerate(documents):
+        heading, newline, body = document.partition("\n")
+        if not newline:
+            heading, body = "", document
+        for line in body.split("\n"):
+            for sentence in _SENTENCE_END.split(line.strip()):
+                sentence = sentence.strip()
+                if sentence and not any(mark in sentence for mark in (BEGIN, END, ANSWER_MARK)):
+                    out.append(Passage(index, heading.strip(), sentence))
+    return out
+
+
+def _requests(question: str, found: Sequence[Passage]) -> list[Any]:
+    from skyplex.interfaces import ScoreRequest
+
+    asked = " " + question.strip()
+    requests = [ScoreRequest(context="Question:", continuation=asked)]
+    for p in found:
+        requests += [ScoreRequest(context="Answer:", continuation=" " + p.sentence),
+                     ScoreRequest(context=f"Question:{asked}\nAnswer:", continuation=" " + p.sentence),
+                     ScoreRequest(context=f"{p.text}\n\nQuestion:", continuation=asked)]
+    return requests
+
+
+def support_scores(backend: Any, question: str, documents: Sequence[str]) -> list[Support]:
+    """Each passage of ``documents`` scored as support for ``question`` under ``backend`` (a model backend
+    with ``score``): both PMIs, one forward pass per request."""
+    found = passages(documents)
+    if not found:
+        return []
+    scores = backend.score(_requests(question, found))
+    alone = scores[0].logprob
+    return [Support(p, scores[1 + 3 * i + 1].logprob - scores[1 + 3 * i].logprob, scores[1 + 3 * i + 2].logprob - alone)
+            for i, p in enumerate(found)]
+
+
+def best_support(supports: Sequence[Support], method: str) -> Support | None:
+    """The passage with the highest support under ``method`` (the first on ties), or None when there is none."""
+    if method not in METHODS:
+        raise InvalidInputError(f"attribution method {method!r}: choose one of {', '.join(METHODS)}", field="method")
+    best = None
+    for s in supports:
+        if best is None or s.score(method) > best.score(method):
+            best = s
+    return best
+
+
+def item_support(support: Support | None, method: str) -> float:
+    """The support an item's decision is taken on: its best passage's, minus infinity without a passage."""
+    return support.score(method) if support is not None else float("-inf")
+
+
+def choose_support_threshold(supports: Sequence[float], oracle_present: Sequence[bool], *,
+                             max_false: float = 0.05) -> float:
+    """The threshold (abstain when an item's best support is below it) that abstains most while abstaining on
+    at most ``max_false`` of the calibration items that show their oracle. Only the calibration items' supports
+    enter: the items reported are never seen."""
+    return -choose_threshold([-s for s in supports], oracle_present, max_false=max_false)
+
+
+def abstains(support: float, threshold: float) -> bool:
+    """The decision rule: abstain when the best support is below the threshold."""
+    return support < threshold
+
+
+def answer_spans(sentence: str, max_words: int) -> list[str]:
+    """Every run of at most ``max_words`` whitespace-separated words of ``sentence`` (the sentence's final
+    full stop dropped) that can stand as an answer: its normalized words are not empty and it does not read
+    as an abstention."""
+    words = sentence.rstrip(".").split()
+    spans = {" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, min(len(words), i + max_words) + 1)}
+    return sorted(s for s in spans if normalize(s) and not is_abstention(s))
+
+
+def extract_answer(backend: Any, question: str, passage: Passage, *, max_words: int = 4) -> str | None:
+    """The model's greedy answer to ``question`` from ``passage``, constrained to one of its ``answer_spans``;
+    None when the sentence has no such span."""
+    from skyplex.interfaces import GenerationParams, OutputConstraint
+
+    spans = answer_spans(passage.sentence, max_words)
+    if not spans:
+        return None
+    pattern = "(" + "|".join(re.escape(s) for s in spans) + ")"
+    params = GenerationParams(max_tokens=8 * max_words, temperature=0.0,
+                              constraint=OutputConstraint(type="regex", pattern=pattern))
+    text = backend.generate([f"{passage.text}\n\nQuestion: {question.strip()}\nAnswer: "], params)[0].text.strip()
+    return text if text in spans else _span_of(text, spans)
+
+
+def _span_of(text: str, spans: Sequence[str]) -> str | None:
+    """The span a generation cut short (by its token budget) was writing: the shortest span it begins, else
+    the longest span it holds at its start; None when it matches no span."""
+    longer = [s for s in spans if text and s.startswith(text)]
+    if longer:
+        return min(longer, key=len)
+    shorter = [s for s in spans if text.startswith(s)]
+    return max(shorter, key=len) if shorter else None
+
+
+def attributed_reply(support: Support | None, answer: str | None) -> str:
+    """The reply of an item the rule answers: the passage's sentence quoted whole and ``answer`` (a span of
+    it); the abstaining answer when there is no passage or no answer."""
+    if support is None or not answer:
+        return ABSTAIN_TARGET
+    return answer_target(support.passage.sentence, answer)
+
+
+def attribution_replies(backend: Any, questions: Sequence[str], supports: Sequence[Support | None], threshold: float,
+                        method: str, *, max_words: int = 4) -> list[str]:
+    """Per item, the rule's reply: abstain when the best support under ``method`` is below ``threshold``,
+    else the extractive answer from the best passage."""
+    replies = []
+    for question, support in zip(questions, supports):
+        if support is None or abstains(item_support(support, method), threshold):
+            replies.append(ABSTAIN_TARGET)
+        else:
+            replies.append(attributed_reply(support, extract_answer(backend, question, support.passage,
+                                                                    max_words=max_words)))
+    return replies
