@@ -100,6 +100,10 @@ CONSTRUCTS_310 = {
                                       "        case [_] as v0 if a > b:\n            r = (1, v0)\n"
                                       "        case [_]:\n            r = 3\n        case v0 if len(v0) == b:\n"
                                       "            r = 2\n    return r\n"),
+    "finally_copies_keeping_their_returns": ("def f(a, b):\n    z = 0\n    try:\n        if a:\n            return 3\n"
+                                             "    finally:\n        if b:\n            if a > b:\n                return 4\n"
+                                             "            z = 1\n        z += 2\n    try:\n        z = 5 // b\n"
+                                             "    except ZeroDivisionError:\n        z -= 3\n    return z\n"),
     "match_nested_parts": ("def f(a, b):\n    r = 0\n    match {'k': [a % 3, b], 'j': a}:\n"
                            "        case {'k': [0, v0], 'j': int(v1)}:\n            r = (v0, v1)\n"
                            "        case {'k': [1 | 2, _]}:\n            r = 2\n    match (a, b % 5):\n"
@@ -336,6 +340,10 @@ def mutate(name: str) -> None:
         real_kind = py310_blocks.Blocks.handler_kind
         py310_blocks.Blocks.handler_kind = lambda self, h, setup: (
             "finally" if self.instrs[h].opname == "END_ASYNC_FOR" else real_kind(self, h, setup))
+    elif name == "copied_around":  # two copies of a finally body read as a jump 3.10 replaced by a copy
+        from skyplex_depyf import py310_copies
+
+        py310_copies.Copies.copied_around = lambda self, x, y, lines: False
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":

@@ -47,7 +47,8 @@ class Copies:
                                     or lines.get(self.instrs[k - 1].offset) != lines.get(self.instrs[k].offset))
                 reraise = self.instrs[r].opname == "RERAISE"  # (a return may be a finally body's own copy)
                 if (n and (reraise and n >= 2 or starts(a) and starts(b)) and self.state[a:r + 1] == self.state[b:later + 1]
-                        and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))):
+                        and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))
+                        and not (a and self.copied_around(self.instrs[a - 1], self.instrs[b - 1], lines))):
                     found[a] = (r, self.instrs[b].offset)
                     break
         # a copy of a copy jumps where that copy jumps: 3.11 threads a jump to a jump
@@ -59,6 +60,14 @@ class Copies:
                 target = found[start_of[target]][1]
             found[a] = (r, target)
         return found
+
+    def copied_around(self, x: Any, y: Any, lines: dict) -> bool:
+        """Whether the same jump, by the same distance on the same line, comes before two equal runs
+        (``x`` before the first, ``y`` before the other): they are parts of two copies of one block (a
+        ``finally`` body, which 3.11 copies too), the ``return`` inside each its own, not a jump 3.10
+        replaced by a copy of its target."""
+        return (x.opcode in JUMP_OPCODES and x.opname == y.opname
+                and (x.argval - x.offset, lines.get(x.offset)) == (y.argval - y.offset, lines.get(y.offset)))
 
     def empty_else_arms(self) -> dict[int, int]:
         """Blocks 3.10 copied to the end of an ``if`` arm right before the block itself, which a test
