@@ -1,4 +1,4 @@
-"""``skyplex raft build|sft|finetune|eval|sweep|plot``: the command-line face of the plugin, on the kernel's CLI
+"""``skyplex raft build|sft|finetune|eval|attribute|sweep|plot``: the command-line face of the plugin, on the kernel's CLI
 helpers (``--json`` output, bad input reported as one line with exit 2)."""
 
 from __future__ import annotations
@@ -191,6 +191,62 @@ def _print_report(report: Any, columns: list[str] | None = None) -> None:
             score = values.get((subject, column))
             cells.append(f"{score.value:>18.2f} n={score.n:<3}" if score else f"{'-':>24}")
         click.echo(f"{subject:<10} " + " ".join(cells))
+
+
+@raft.command("attribute")
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The split scored (NAME.test.jsonl).")
+@click.option("--calibrate-on", "calibrate_on", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A split of other questions, with the oracle and without it, the threshold is chosen on.")
+@click.option("--method", type=click.Choice(["sentence", "question", "both"]), default="both", show_default=True,
+              help="Support: log P(sentence | question) PMI, log P(question | sentence) PMI, or their sum.")
+@click.option("--base", "base", default="local", show_default=True, help="Kernel model backend that scores.")
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A transformers model folder (a fine-tune's model/) to score with instead of --base.")
+@click.option("--limit", type=int, help="Score only the first N questions of --dataset.")
+@click.option("--calibrate-limit", type=int, help="Use only the first N questions of --calibrate-on.")
+@click.option("--max-false", type=float, default=0.05, show_default=True,
+              help="False abstention allowed on the calibration questions that show their oracle.")
+@click.option("--max-words", type=int, default=4, show_default=True, help="Longest answer span, in words.")
+@json_option
+@pass_kernel
+def attribute_cmd(kernel: Any, dataset: Path, calibrate_on: Path, method: str, base: str, model_dir: Path | None,
+                  limit: int | None, calibrate_limit: int | None, max_false: float, max_words: int,
+                  json_output: bool) -> None:
+    """Answer by likelihood attribution: abstain unless a shown sentence supports the question by more than a
+    threshold chosen on --calibrate-on, else answer with a span of that sentence, quoted."""
+    from .attribution import evaluate_attribution
+    from .evaluate import load_items
+
+    if dataset.resolve() == calibrate_on.resolve():
+        fail(f"--calibrate-on {calibrate_on}: the threshold must be chosen on other questions than --dataset's")
+    items, calibration = load_items(dataset, limit), load_items(calibrate_on, calibrate_limit)
+    if model_dir is not None:
+        from skyplex.models.local import LocalBackend
+
+        if not (model_dir / "config.json").is_file():
+            fail(f"--model-dir {model_dir}: not a folder holding a model (config.json)")
+        backend = LocalBackend(model_dir=model_dir, kernel=kernel)
+    else:
+        backend = kernel.models.get(base)
+    try:
+        result = evaluate_attribution(backend, calibration, items, method=method, max_false=max_false,
+                                      max_words=max_words)
+    finally:
+        if model_dir is not None:
+            backend.close()
+    payload = {"method": method, "threshold": result["threshold"], "auc": result["auc"],
+               "scores": [s.model_dump() for s in result["scores"]]}
+    emit(payload, json_output=json_output, human=_print_attribution)
+
+
+def _print_attribution(payload: dict[str, Any]) -> None:
+    values = {s["metric"]: s for s in payload["scores"]}
+    click.echo(f"threshold {payload['threshold']:.3f} (chosen on --calibrate-on); support AUC calibration "
+               f"{payload['auc']['calibration']:.2f}, scored {payload['auc']['items']:.2f}")
+    for metric in ("abstain@distractors", "abstain@oracle", "f1@oracle", "supported@oracle"):
+        s = values.get(metric)
+        click.echo(f"{metric:<20} " + (f"{s['value']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}] n={s['n']}" if s else "-"))
 
 
 @raft.command("sweep")
