@@ -32,6 +32,7 @@ from skyplex.errors import InvalidInputError
 from skyplex.stats import bootstrap_means
 
 from .choose import STACK, fit_stacked_law
+from .gap_prior import GAP, PICK, fit_gap_law
 from .grid_prior import fit_grid_prior, grid_draw_curves, grid_predicted_curves
 from .law import check_kmax, check_tie_rule, dirichlet_plurality_curves, plurality_curves
 
@@ -267,8 +268,8 @@ def fit_prior(counts: Any, *, components: int | str = "auto", seed: int = 0) -> 
         raise InvalidInputError("'grid' is not a Dirichlet prior: use fit_law(..., components='grid') or "
                                 "grid_prior.fit_grid_prior; fit_prior takes 1, 2, 2s, 3 or 'auto'", field="components")
     else:
-        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend', 'grid' or 'stack', got {components!r}",
-                                field="components")
+        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend', 'grid', 'grid-gap', 'grid-pick' "
+                                f"or 'stack', got {components!r}", field="components")
     best = None
     for fams in shapes:
         if len(fams) > 1 and C.shape[0] < 10 * len(fams) and len(shapes) > 1:
@@ -414,7 +415,7 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     ``components`` is any shape :func:`fit_prior` takes, ``"grid"`` (the nonparametric grid prior of
     :mod:`.grid_prior`: what ``"auto"`` picks whenever there are at least :data:`BLEND_MIN_QUERIES`
     queries, whatever the number of answers per query; with fewer ``"auto"`` is :func:`fit_prior`'s
-    choice), ``"stack"`` (:func:`.choose.fit_stacked_law`: the grid, one-peak grid, one-Dirichlet and
+    choice), ``"grid-gap"``/``"grid-pick"`` (:mod:`.gap_prior`), ``"stack"`` (:func:`.choose.fit_stacked_law`: the grid, one-peak grid, one-Dirichlet and
     two-Dirichlet fits averaged with stacking weights from their cross-validated predictive
     likelihoods inside the sample; measured less accurate than ``"grid"`` on the SmolLM2 tasks, see
     docs/plugins/voting.md), or ``"blend"``: fit one Dirichlet and the
@@ -438,6 +439,8 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     extras: dict = {}
     if components == GRID:
         return _fit_grid_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
+    if components in (GAP, PICK):  # the grid prior free at the tie, always or when it extrapolates better
+        return fit_gap_law(counts, components=components, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == STACK:
         return fit_stacked_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == "auto":
@@ -480,11 +483,11 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
 
 
 def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, level: float,
-                  seed: int, seconds: int | None = None, penalty: float | None = None) -> LawFit:
+                  seed: int, seconds: int | None = None, penalty: float | None = None, basis=None) -> LawFit:
     """:func:`fit_law` with the grid prior (:mod:`.grid_prior`): the curve is each query's posterior
     weights times the grid's exact curves; ``per_query_sd`` is the posterior sd of each query's
     accuracy at every K; the optimum's interval draws grid points from the posteriors."""
-    prior = fit_grid_prior(counts, seconds=seconds, **({} if penalty is None else {"penalty": penalty}))
+    prior = fit_grid_prior(counts, seconds=seconds, basis=basis, **({} if penalty is None else {"penalty": penalty}))
     per_query, per_query_sd = grid_predicted_curves(prior, counts, kmax, tie)
     curve = per_query.mean(axis=0)
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1

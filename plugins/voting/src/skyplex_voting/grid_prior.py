@@ -32,6 +32,7 @@ queries.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,13 +240,16 @@ class GridPrior:
 
 
 def fit_grid_prior(counts: Any, *, penalty: float = PENALTY, seconds: int | None = None,
-                   p_abstain: float | None = None) -> GridPrior:
+                   p_abstain: float | None = None, basis: Callable[[np.ndarray], np.ndarray] | None = None) -> GridPrior:
     """Fit the grid prior's weights to answer counts (rows ``[correct, wrong..., abstain]``).
 
     ``penalty > 0`` fits the smooth g-model, ``penalty = 0`` the unsmoothed NPMLE by EM (see the
     module's docstring). Needs at least 2 answers for some query, as every pooled prior does.
     ``p_abstain`` (default: the counts' pooled rate of unparsable answers) is the grid's abstain
     probability; a prior fitted on part of a task's queries takes the whole task's rate from it.
+    ``basis`` (default :func:`smooth_basis`) maps the grid to the g-model's design matrix
+    (:func:`.tie_prior.tie_basis` adds a step and a bump at the tie between the correct answer and
+    the top wrong one).
     """
     from .fit import check_counts  # fit imports this module
 
@@ -267,7 +271,7 @@ def fit_grid_prior(counts: Any, *, penalty: float = PENALTY, seconds: int | None
         weights, trace = npmle_em(ll, mult)
         coef = None
     else:
-        weights, coef = _fit_smooth(ll, mult, smooth_basis(support), penalty)
+        weights, coef = _fit_smooth(ll, mult, (basis or smooth_basis)(support), penalty)
     top = ll.max(axis=1)
     total = float(mult @ (np.log(np.exp(ll - top[:, None]) @ weights) + top))
     return GridPrior(support=support, weights=weights, penalty=float(penalty), log_likelihood=total,

@@ -1,0 +1,118 @@
+"""Tasks whose voting curve peaks and falls: the grid prior with its weights free at the tie.
+
+For each task (SmolLM2's measured answer distributions, ``benchmarks/data``), m answers per query
+and independent draw (the same draws as ``voting_law.py`` / ``voting_prior_choice.py``: seed
+1000 m + draw, then 400 held-out answers per query), on the same m answers:
+
+* ``auto``: ``fit_law``'s default (the grid prior, ``components="grid"``);
+* ``gap``: ``components="grid-gap"`` (``skyplex_voting.gap_prior``: a step and a bump at the tie
+  between the correct answer and the top wrong one added to the g-model);
+* ``pick``: ``components="grid-pick"``, the one of the two that extrapolates the task curve better
+  from half of each query's answers to all m (chosen inside the sample; its choice is reported);
+* ``authors``: the paper's fitter (``skyplex_voting.baseline``), unless ``--no-authors``.
+
+Each is scored against the held-out empirical curve: MAE over K = 1..100 in points, and the error
+at K = 100 (predicted minus held-out, points). ``--tasks`` may include ``parity`` (next_even /
+next_odd, ``voting_heldout.py --task parity``), the task held out of this development.
+
+    .venv/bin/python benchmarks/voting_falling.py [--tasks digits,sequences,extremes,letters,halves,parity] [--ms 4,8,10,16] [--draws 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from voting_law import KMAX, distributions, task_draws  # noqa: E402
+from voting_prior_choice import TASKS as CHOICE_TASKS  # noqa: E402
+
+from skyplex_voting.baseline import authors_curves  # noqa: E402
+from skyplex_voting.fit import empirical_curves, fit_law  # noqa: E402
+from skyplex_voting.gap_prior import GAP, pick_by_extrapolation  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+OUT = ROOT / "benchmarks" / "results" / "voting_falling.json"
+TASKS = {**CHOICE_TASKS, "parity": "voting_smollm2_parity.json"}
+
+
+def run(task: str, ms: list[int], draws: int, authors: bool) -> list[dict]:
+    P = distributions(json.loads((DATA / TASKS[task]).read_text()))
+    rows = []
+    for m, rep, fit_c, held_c in task_draws(P, ms, draws):
+        emp = empirical_curves(held_c, KMAX).mean(axis=0)
+        t0 = time.perf_counter()
+        curves = {"auto": fit_law(fit_c, kmax=KMAX, draws=0, seed=rep).curve,
+                  "gap": fit_law(fit_c, kmax=KMAX, components=GAP, draws=0, seed=rep).curve}
+        choice, scores = pick_by_extrapolation(fit_c, seed=rep)  # what components="grid-pick" does
+        curves["pick"] = curves["gap" if choice == GAP else "auto"]
+        if authors:
+            curves["authors"] = authors_curves(fit_c, KMAX, seed=rep).mean(axis=0)
+        row = {"task": task, "m": m, "rep": rep, "pick": choice, "pick_scores": scores,
+               "mae": {k: 100 * float(np.abs(c - emp).mean()) for k, c in curves.items()},
+               "err_k100": {k: 100 * float(c[-1] - emp[-1]) for k, c in curves.items()},
+               "heldout": {"k1": float(emp[0]), "peak_k": int(np.argmax(emp)) + 1, "peak": float(emp.max()),
+                           "k100": float(emp[-1])},
+               "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        print(f"{task:>9} m={m:<2d} rep={rep} pick={choice:<8} " + " ".join(
+            f"{k} {v:.2f} ({row['err_k100'][k]:+.1f})" for k, v in row["mae"].items()) + f" | {row['seconds']:.1f}s",
+            flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tasks", default="digits,sequences,extremes,letters,halves")
+    ap.add_argument("--ms", default="4,8,10,16")
+    ap.add_argument("--draws", type=int, default=3)
+    ap.add_argument("--no-authors", action="store_true", help="leave out the paper's fitter (faster)")
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+    tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
+    try:
+        ms = [int(x) for x in args.ms.split(",")]
+    except ValueError:
+        ap.error(f"--ms must be comma-separated whole numbers, got {args.ms!r}")
+    t0 = time.perf_counter()
+    rows = [r for task in tasks for r in run(task, ms, args.draws, not args.no_authors)]
+    keys = list(rows[0]["mae"])
+    print(f"\nMAE over K = 1..{KMAX} in points vs the held-out curve (error at K = 100), mean over {args.draws} draws")
+    print(f"{'task':>9} {'m':>3} " + " ".join(f"{k:>15}" for k in keys) + "  picked gap")
+    summary = []
+    for task in tasks:
+        for m in ms:
+            sel = [r for r in rows if r["task"] == task and r["m"] == m]
+            s = {"task": task, "m": m, "mae": {k: float(np.mean([r["mae"][k] for r in sel])) for k in keys},
+                 "err_k100": {k: float(np.mean([r["err_k100"][k] for r in sel])) for k in keys},
+                 "picked_gap": sum(r["pick"] == GAP for r in sel), "draws": len(sel)}
+            summary.append(s)
+            print(f"{task:>9} {m:>3} " + " ".join(f"{s['mae'][k]:7.2f} ({s['err_k100'][k]:+5.1f})" for k in keys)
+                  + f"  {s['picked_gap']}/{len(sel)}")
+    means = {k: float(np.mean([s["mae"][k] for s in summary])) for k in keys}
+    print(f"{'mean':>9} {'':>3} " + " ".join(f"{means[k]:7.2f}        " for k in keys))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                               "draws": args.draws, "tasks": tasks, "ms": ms,
+                               "seconds": time.perf_counter() - t0, "means": means, "summary": summary,
+                               "rows": rows}, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
