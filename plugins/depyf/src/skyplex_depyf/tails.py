@@ -287,3 +287,19 @@ def _without(entry: Any, offset: int) -> Any:
     if entry.start <= offset < entry.end and entry.end == offset + 2:
         return entry._replace(end=offset)
     return entry
+
+
+def plain_back_jumps(stream: list) -> list:
+    """3.13 leaves every handler (an ``except`` clause, a ``with`` exit) whose way on was laid out
+    before it with ``JUMP_BACKWARD_NO_INTERRUPT`` where 3.11 and 3.12 have a plain ``JUMP_BACKWARD``;
+    the two go to the same place (one skips the interpreter's check for signals on the way), so it is
+    read as the plain jump. The jump closing a ``yield from``/``await`` loop, which goes back to its
+    ``SEND``, is the one the rules read by that name, and stays."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    out = list(stream)
+    for k, ins in enumerate(stream):
+        if (ins.opname == "JUMP_BACKWARD_NO_INTERRUPT" and ins.argval in position
+                and stream[position[ins.argval]].opname != "SEND"):
+            out[k] = as_op(ins, "JUMP_BACKWARD", opcode=dis.opmap["JUMP_BACKWARD"])
+    return out
+

@@ -1,0 +1,120 @@
+"""Run inside CPython 3.12 or 3.13 by ``test_finally312.py``: round-trips the constructs of the
+``finally`` handler and ``JUMP_BACKWARD_NO_INTERRUPT`` rules, and the sources given on stdin (a JSON
+list), through the decompiler of that interpreter, each judged by its results on fixed inputs, and
+prints one JSON line. It imports only the plugin's source (on PYTHONPATH), never the kernel.
+
+    python3.13 finally312_child.py [mutation] < sources.json"""
+
+from __future__ import annotations
+
+import dis
+import json
+import sys
+
+from skyplex_depyf.corpus import outcome_of
+from skyplex_depyf.decompiler import decompile
+
+INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3), (0, 3), (2, 0)]
+
+CONSTRUCTS = {
+    # an except clause that returns keeps the try in place: 3.12+ puts the finally handler before
+    # the normal path's copy of the body, which the test leaving the copy jumps past
+    "finally_if_return_after_returning_except": (
+        "def f(a, b):\n    y = 1\n    try:\n        y += 9\n    except ZeroDivisionError as err:\n"
+        "        if 4:\n            return 7\n    finally:\n        if a:\n            return y\n"
+        "    return (a, b, y)\n"),
+    # the same with a body the division can leave, an except clause that always returns and a finally
+    # body that returns only on a test, falling into the code after the statement otherwise
+    "finally_test_return_after_returning_except": (
+        "def f(a, b):\n    y = 1\n    try:\n        y += a // b\n    except ZeroDivisionError:\n"
+        "        return 7\n    finally:\n        y -= 1\n        if b:\n            return y\n"
+        "    return (a, b, y)\n"),
+    # a try nested in a finally body: 3.13 leaves its except clause backwards, without interrupt
+    "try_in_finally_body": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n        try:\n"
+        "            x = 1 // a\n        except ZeroDivisionError:\n            x = 2\n    return x\n"),
+    # a with in an except clause and a loop: more handlers leaving backwards
+    "with_in_except_in_loop": (
+        "def f(a, b):\n    import contextlib\n    t = 0\n    for i in range(3):\n        try:\n"
+        "            t += a // (b - i)\n        except ZeroDivisionError as err:\n"
+        "            with contextlib.nullcontext(i) as v:\n                t += v\n    return t\n"),
+    # a yield from keeps its own back-jump to SEND
+    "yield_from_in_try": (
+        "def f(a, b):\n    try:\n        yield from range(a % 3)\n    except ZeroDivisionError:\n"
+        "        yield b\n    yield a\n"),
+}
+
+
+def judge(source: str) -> str:
+    """'ok', 'refused: <why>' or 'wrong: <how>' for the function ``f`` (or ``generated``) in ``source``."""
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)
+    name = "f" if "f" in namespace else "generated"
+    original = namespace[name]
+    result = decompile(original)
+    if not result.ok:
+        return f"refused: {result.refusal}"
+    rebuilt: dict = {}
+    try:
+        exec(compile(result.source, "<decompiled>", "exec", dont_inherit=True), rebuilt)
+    except SyntaxError as exc:
+        return f"wrong: does not compile: {exc}"
+    problem = outcome_of(original, INPUTS)(rebuilt[name])
+    return f"wrong: {problem}" if problem else "ok"
+
+
+def canonical_names(source: str) -> list[str]:
+    """The canonical (3.11) operation names of ``f`` in ``source``, in order."""
+    from skyplex_depyf import versions
+
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)
+    return [ins.opname for ins in versions.instructions(namespace["f"].__code__)]
+
+
+def raw_names(source: str) -> list[str]:
+    namespace: dict = {}
+    exec(compile(source, "<case>", "exec", dont_inherit=True), namespace)
+    return [ins.opname for ins in dis.get_instructions(namespace["f"].__code__)]
+
+
+def mutate(name: str) -> None:
+    """Break one rule on purpose: what comes out must still never be wrong (the recompile check
+    guards every output), only refused more often."""
+    from skyplex_depyf import finally312, tails, versions
+
+    if name == "finally_off":  # the rule left out: the handler stays before the normal copy
+        finally312._move_one = lambda stream, entries: None
+    elif name == "finally_order":  # the handler put back before the normal copy's last instruction
+        real_copy = finally312._normal_copy
+
+        def broken_copy(stream: list, h: int, c: int, n: int):
+            size = real_copy(stream, h, c, n)
+            return None if size is None else max(1, size - 1)
+
+        finally312._normal_copy = broken_copy
+    elif name == "back_jumps":  # each renamed back-jump sent one instruction past its target
+        real_plain = tails.plain_back_jumps
+
+        def broken_plain(stream: list) -> list:
+            return [ins._replace(argval=ins.argval + 2) if ins.opname != old.opname else ins
+                    for ins, old in zip(real_plain(stream), stream)]
+
+        versions.plain_back_jumps = broken_plain
+    elif name != "none":
+        raise SystemExit(f"unknown mutation {name!r}")
+
+
+def main() -> None:
+    mutate(sys.argv[1] if len(sys.argv) > 1 else "none")
+    sources = json.loads(sys.stdin.read() or "[]")
+    report = {"python": list(sys.version_info[:2]),
+              "constructs": {name: judge(source) for name, source in CONSTRUCTS.items()},
+              "given": [judge(source) for source in sources],
+              "canonical": {name: canonical_names(source) for name, source in CONSTRUCTS.items()},
+              "raw": {name: raw_names(source) for name, source in CONSTRUCTS.items()}}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""3.12/3.13 rules for ``finally`` handlers laid out before the normal path's copy of the body
+(``finally312.py``) and for 3.13's ``JUMP_BACKWARD_NO_INTERRUPT`` out of handlers
+(``tails.plain_back_jumps``): each interpreter runs ``finally312_child.py`` in a subprocess (the
+decompiler reads the bytecode of the interpreter it runs in), with only the plugin's source on its
+path. Every output is judged by running it; the rules, broken on purpose, must only be refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import skyplex_depyf
+
+HERE = Path(__file__).resolve().parent
+SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]
+CHILD = HERE / "finally312_child.py"
+VERSIONS = ["3.12", "3.13"]
+
+
+def _interpreter(version: str) -> str | None:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
+    return str(found[-1]) if found else shutil.which(f"python{version}")
+
+
+def run_child(version: str, sources: list[str] = (), mutation: str = "none") -> dict:
+    path = _interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, str(CHILD), mutation], input=json.dumps(list(sources)), env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["python"] == [int(part) for part in version.split(".")]
+    return report
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def healthy(request: pytest.FixtureRequest) -> dict:
+    return run_child(request.param)
+
+
+#: read only through the finally rule (refused before it, on both versions)
+THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_return_after_returning_except"]
+#: constructs a version does not read yet, for another rule: refused, never wrong
+NOT_READ = {(3, 13): {"with_in_except_in_loop"}}
+
+
+def test_every_construct_round_trips(healthy: dict) -> None:
+    unread = NOT_READ.get(tuple(healthy["python"]), set())
+    outcomes = healthy["constructs"]
+    assert {name: o for name, o in outcomes.items() if name not in unread and o != "ok"} == {}
+    assert all(outcomes[name].startswith("refused:") for name in unread)
+
+
+def test_the_finally_handler_follows_the_normal_copy(healthy: dict) -> None:
+    # 3.11's order: the normal copy (ending in the jump over the handler), then PUSH_EXC_INFO
+    names = healthy["canonical"]["finally_if_return_after_returning_except"]
+    raw = healthy["raw"]["finally_if_return_after_returning_except"]
+    handler = [k for k, name in enumerate(names) if name == "PUSH_EXC_INFO"][-1]
+    assert names[handler - 1] == "JUMP_FORWARD" and names[handler - 2] == "RETURN_VALUE"
+    raw_handler = [k for k, name in enumerate(raw) if name == "PUSH_EXC_INFO"][-1]
+    assert raw[raw_handler - 1] == "RERAISE"  # the compiler's own order: the except clause's clean-up first
+
+
+def test_no_back_jump_without_interrupt_is_left_outside_send_loops(healthy: dict) -> None:
+    for name, names in healthy["canonical"].items():
+        if name != "yield_from_in_try":
+            assert "JUMP_BACKWARD_NO_INTERRUPT" not in names, name
+    assert "JUMP_BACKWARD_NO_INTERRUPT" in healthy["canonical"]["yield_from_in_try"]  # the SEND loop's own
+    if healthy["python"] == [3, 13]:  # 3.13 spelled the except clause's exits that way too
+        raw = healthy["raw"]["yield_from_in_try"]
+        assert raw.count("JUMP_BACKWARD_NO_INTERRUPT") > 1
+
+
+_STMT = st.sampled_from(["y += a // b", "y -= 1", "x = y * 2", "pass", "x ^= 10 // (b - 1)"])
+_LEAVE = st.sampled_from(["return 7", "return y", "return (x, y)", "y += 3"])
+_TEST = st.sampled_from(["a", "a > b", "4", "b"])
+
+
+@st.composite
+def _functions(draw: st.DrawFn) -> str:
+    """``try/except/finally`` with statements, tests and returns in each part, maybe in a loop."""
+    pad = "    "
+    body = draw(st.lists(_STMT, min_size=1, max_size=2))
+    clause = draw(st.sampled_from(["except ZeroDivisionError:", "except ZeroDivisionError as err:",
+                                   "except (ZeroDivisionError, TypeError):"]))
+    handler = draw(st.lists(_STMT, max_size=1)) + [f"if {draw(_TEST)}:", f"{pad}{draw(_LEAVE)}"]
+    final = draw(st.lists(_STMT, max_size=1))
+    if draw(st.booleans()):
+        final += [f"if {draw(_TEST)}:", f"{pad}{draw(_LEAVE)}"]
+    final = final or ["pass"]
+    loop = draw(st.booleans())
+    lines = ["try:"] + [pad + s for s in body] + [clause] + [pad + s for s in handler]
+    lines += ["finally:"] + [pad + s for s in final]
+    if loop:
+        lines = ["for i in range(2):"] + [pad + s for s in lines]
+    after = draw(st.sampled_from(["return (a, b, x, y)", "y += 1\n    return y"]))
+    return "def f(a, b):\n    x = 0\n    y = 1\n" + "".join(f"    {line}\n" for line in lines) + f"    {after}\n"
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_functions(), min_size=8, max_size=8))
+def test_drawn_try_finally_functions_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        report = run_child(version, sources)
+        wrong = [(source, o) for source, o in zip(sources, report["given"]) if o.startswith("wrong")]
+        assert wrong == []
+
+
+def test_the_rule_reads_functions_the_grammar_draws() -> None:
+    # the grammar's shape the rule is for: a returning except clause keeps the try in place
+    source = ("def f(a, b):\n    x = 0\n    y = 1\n    try:\n        y += a // b\n"
+              "    except ZeroDivisionError as err:\n        if 4:\n            return 7\n"
+              "    finally:\n        if a:\n            return y\n    return (a, b, x, y)\n")
+    for version in VERSIONS:
+        assert run_child(version, [source])["given"] == ["ok"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_without_the_rule_the_finally_constructs_are_refused(version: str) -> None:
+    report = run_child(version, mutation="finally_off")
+    assert all(report["constructs"][name].startswith("refused:") for name in THROUGH_FINALLY)
+
+
+@pytest.mark.parametrize("version,mutation", [("3.12", "finally_order"), ("3.13", "finally_order"),
+                                              ("3.13", "back_jumps")])
+def test_a_broken_rule_is_refused_never_wrong(version: str, mutation: str) -> None:
+    healthy = run_child(version)
+    broken = run_child(version, mutation=mutation)
+    outcomes = list(broken["constructs"].values())
+    assert [o for o in outcomes if o.startswith("wrong")] == []
+    ok = lambda report: sum(o == "ok" for o in report["constructs"].values())  # noqa: E731
+    assert ok(broken) < ok(healthy)  # the mutation took effect
