@@ -13,7 +13,7 @@ import random
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from skyplex.errors import InvalidInputError
 from skyplex_raft import attribution
@@ -192,3 +192,49 @@ def test_the_rule_on_the_real_local_model(skyplex_local_backend, paraphrase_item
     for item, b, reply in zip(paraphrase_items, best, replies):
         if reply != ABSTAIN_TARGET:  # the model picked a span of the best sentence
             assert is_supported(reply, item.documents) and supporting_quote(reply, item.documents) == b.passage.sentence
+
+
+ITEM = st.tuples(DOCUMENTS, QUESTION, st.booleans())
+
+
+def made_items(drawn) -> list[SimpleNamespace]:
+    return [SimpleNamespace(documents=d, question=q, oracle_present=p, answer="gold", oracle_text=d[0] if p else None)
+            for d, q, p in drawn]
+
+
+CALIBRATION = st.lists(ITEM, min_size=2, max_size=6).filter(lambda xs: 0 < sum(p for *_, p in xs) < len(xs))
+
+
+def check_calibration_only(calibration, scored, other, seed, method, evaluate=None) -> None:
+    """The threshold follows the calibration items alone: scoring other items with the same calibration gives
+    the same threshold, and every reply abstains or is supported by a shown sentence."""
+    evaluate = evaluate or attribution.evaluate_attribution
+    backend = MadeUpModel(seed)
+    first = evaluate(backend, made_items(calibration), made_items(scored), method=method, resamples=50)
+    second = evaluate(backend, made_items(calibration), made_items(other), method=method, resamples=50)
+    assert first["threshold"] == second["threshold"]
+    for item, reply in zip(made_items(scored), first["replies"]):
+        assert reply == ABSTAIN_TARGET or is_supported(reply, item.documents)
+
+
+@settings(max_examples=60, deadline=None)
+@given(CALIBRATION, st.lists(ITEM, min_size=1, max_size=4), st.lists(ITEM, min_size=1, max_size=4),
+       st.integers(0, 10**6), st.sampled_from(METHODS))
+def test_the_threshold_follows_the_calibration_items_alone(calibration, scored, other, seed, method):
+    check_calibration_only(calibration, scored, other, seed, method)
+
+
+def test_mutation_calibrating_on_the_scored_items_is_caught():
+    """Break the procedure: choose the threshold on the calibration and the scored items together. The search
+    finds scored items that move it."""
+    def leaky(backend, calibration, items, **options):
+        return attribution.evaluate_attribution(backend, [*calibration, *items], items, **options)
+
+    @settings(max_examples=100, deadline=None, database=None, phases=(Phase.generate,))  # found, not shrunk
+    @given(CALIBRATION, st.lists(ITEM, min_size=1, max_size=4), st.lists(ITEM, min_size=1, max_size=4),
+           st.integers(0, 10**6), st.sampled_from(METHODS))
+    def search(calibration, scored, other, seed, method):
+        check_calibration_only(calibration, scored, other, seed, method, evaluate=leaky)
+
+    with pytest.raises(AssertionError):
+        search()
