@@ -29,6 +29,23 @@ CONSTRUCTS = {
         "def f(a, b):\n    y = 1\n    try:\n        y += a // b\n    except ZeroDivisionError:\n"
         "        return 7\n    finally:\n        y -= 1\n        if b:\n            return y\n"
         "    return (a, b, y)\n"),
+    # a try/finally ending an except clause: 3.12+ runs the normal copy into the clause's exit and
+    # puts the inner handler after that exit
+    "try_finally_ending_except_clause": (
+        "def f(a, b):\n    z = 0\n    try:\n        z += a // b\n    except ZeroDivisionError:\n"
+        "        try:\n            z = 1 // a\n        finally:\n            z += 2\n    return z\n"),
+    # the same with the clause naming its exception, after a try/finally in the try's body (3.12
+    # reads it without the rule; 3.13 lays the except clause's exit out the same way)
+    "nested_try_finally_ending_named_except_clause": (
+        "def f(a, b):\n    y = 0\n    try:\n        try:\n            y = y + a // b\n        finally:\n"
+        "            y += 1\n    except (ZeroDivisionError, TypeError) as err:\n        try:\n"
+        "            y -= 1\n        finally:\n            y *= 2\n    return y\n"),
+    # an empty finally body around an except clause holding a try/finally: the normal copy is the
+    # line's NOP, after the handler; 3.11 had the jump over the handler there
+    "empty_finally_around_try_finally_in_except": (
+        "def f(a, b):\n    x = 0\n    y = 1\n    try:\n        x = y * 2\n    except ZeroDivisionError:\n"
+        "        try:\n            y += a // b\n        finally:\n            y += a // b\n    finally:\n"
+        "        pass\n    return (a, b, x, y)\n"),
     # a try nested in a finally body: 3.13 leaves its except clause backwards, without interrupt
     "try_in_finally_body": (
         "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n        try:\n"
@@ -83,16 +100,29 @@ def mutate(name: str) -> None:
     guards every output), only refused more often."""
     from skyplex_depyf import finally312, tails, versions
 
-    if name == "finally_off":  # the rule left out: the handler stays before the normal copy
+    if name == "finally_off":  # the rule left out: the handler stays where 3.12+ put it
         finally312._move_one = lambda stream, entries: None
-    elif name == "finally_order":  # the handler put back before the normal copy's last instruction
-        real_copy = finally312._normal_copy
+    elif name == "exit_order":  # the handler put back after the except clause's first exit instruction
+        real_tail = finally312._before_tail
 
-        def broken_copy(stream: list, h: int, c: int, n: int):
-            size = real_copy(stream, h, c, n)
+        def broken_tail(stream: list, position: dict, h: int, c: int, expected: list):
+            out = real_tail(stream, position, h, c, expected)
+            if out is None:
+                return None
+            k = next(k for k, ins in enumerate(out) if ins.offset == stream[h].offset)
+            pushed = out[k - 1:k]
+            j = k + (c + 3 - h)
+            return out[:k - 1] + out[k:j] + out[j:j + 1] + pushed + out[j + 1:]
+
+        finally312._before_tail = broken_tail
+    elif name == "finally_order":  # the handler put back before the normal copy's last instruction
+        real_matched = finally312._matched
+
+        def broken_matched(stream: list, n: int, expected: list):
+            size = real_matched(stream, n, expected)
             return None if size is None else max(1, size - 1)
 
-        finally312._normal_copy = broken_copy
+        finally312._matched = broken_matched
     elif name == "back_jumps":  # each renamed back-jump sent one instruction past its target
         real_plain = tails.plain_back_jumps
 

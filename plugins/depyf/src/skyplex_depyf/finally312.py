@@ -1,16 +1,21 @@
-"""3.11's place for a ``finally`` handler in 3.12+ streams: after the normal path's copy of the
-``finally`` body. Where the ``try`` part is not moved to the end of the code (an ``except`` clause
-that returns keeps it in place), 3.12 puts the handler's copy of the body first and the normal
-path's copy after it, falling into the code after the statement; 3.11 put the normal copy first,
-closed by a ``JUMP_FORWARD`` over the handler to that code. The rules read 3.11's order, so the
-handler (``PUSH_EXC_INFO`` to its ``COPY 3; POP_EXCEPT; RERAISE 1``) is moved after the normal
-copy and the jump is put in.
+"""3.11's place for a ``finally`` handler in 3.12+ streams: right after the normal path's copy of
+the ``finally`` body, which jumps over it. Two layouts of 3.12+ differ, where the ``try`` part is
+not moved to the end of the code:
 
-Moving a block that nothing falls into, and making the normal copy's fall-through an explicit jump,
-changes no behaviour: every jump keeps its target and every instruction its handler (the caller's
+- the handler (``PUSH_EXC_INFO`` to its ``COPY 3; POP_EXCEPT; RERAISE 1``) comes first and the normal
+  copy after it, falling into the code after the statement (an ``except`` clause that returns keeps
+  the ``try`` in place): the handler moves after the copy, and the copy gets 3.11's closing
+  ``JUMP_FORWARD`` (its tests leaving the copy go to that jump, as in 3.11); an empty body's copy is
+  the line's ``NOP``, which becomes that jump;
+- a ``try/finally`` ending an ``except`` clause: the normal copy runs into the clause's exit
+  (``POP_EXCEPT``, the name's clean-up, the jump on) and the handler follows that exit: the handler
+  moves before the exit, behind a ``JUMP_FORWARD`` from the copy to it.
+
+Moving a block that nothing falls into or jumps into, and making a fall-through an explicit jump,
+changes no behaviour: every jump keeps its target and every instruction its handler (the
 renumbering rebuilds the table from each instruction's handler). The normal copy is only taken as
 such when its instructions are the handler's copy's, less the handler's exception pops before a
-``return``, ``break`` or ``continue``; anything else is left as it is."""
+``return``, ``break`` or ``continue`` and line ``NOP``s; anything else is left as it is."""
 
 from __future__ import annotations
 
@@ -55,32 +60,78 @@ def _move_one(stream: list, entries: list) -> tuple[list, list] | None:
         c = _cleanup(stream, entries, position, h)
         if c is None:
             continue
-        n = c + 3  # the normal copy starts right after the handler
-        size = _normal_copy(stream, h, c, n)
-        if size is None:
-            continue
-        block = range(h, n)
+        block = range(h, c + 3)
         if any(_is_jump(x) and position.get(x.argval, -1) in block for k, x in enumerate(stream) if k not in block):
             continue  # normal code jumps into the handler: not the shape described
-        end = n + size
-        if end >= len(stream) or any(e.target == stream[n].offset for e in entries):
-            continue
-        closing, after = stream[end - 1], stream[end].offset
-        copy = stream[n:end]
-        leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after]
-        if closing.opname not in _TERMINATORS or leaving:
-            # 3.11 closed the copy with a jump over the handler, and its tests leaving the copy went there
-            free = closing.offset + 1
-            if free in position:
-                continue
-            for k in leaving:
-                copy[k] = copy[k]._replace(argval=free)
-            copy.append(as_op(closing, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=after,
-                              argrepr="", offset=free))
-        out = stream[:h] + copy
-        out += stream[h:n] + stream[end:]
-        return renumbered(out, entries)
+        expected = _expected(stream, h, c)
+        moved = _after_copy(stream, entries, position, h, c, expected)
+        if moved is None:
+            moved = _before_tail(stream, position, h, c, expected)
+        if moved is not None:
+            return renumbered(moved, entries)
     return None
+
+
+def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, expected: list) -> list | None:
+    """The handler put after the normal copy that follows it, the copy closed by a jump over it."""
+    n = c + 3  # the normal copy starts right after the handler
+    if not expected:  # ``finally: pass``: the normal copy is the line's NOP, 3.11's jump over the handler
+        if n + 1 >= len(stream) or stream[n].opname != "NOP" or stream[n + 1].opname == "NOP":
+            return None
+        hop = as_op(stream[n], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[n + 1].offset,
+                    argrepr="")
+        return stream[:h] + [hop] + stream[h:n] + stream[n + 1:]
+    size = _matched(stream, n, expected)
+    if size is None:
+        return None
+    end = n + size
+    if end >= len(stream) or any(e.target == stream[n].offset for e in entries):
+        return None
+    closing, after = stream[end - 1], stream[end].offset
+    copy = stream[n:end]
+    leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after]
+    if closing.opname not in _TERMINATORS or leaving:
+        hop = _hop(closing, after, position)
+        if hop is None:
+            return None
+        for k in leaving:  # 3.11's tests leaving the copy went to its jump over the handler
+            copy[k] = copy[k]._replace(argval=hop.offset)
+        copy.append(hop)
+    return stream[:h] + copy + stream[h:n] + stream[end:]
+
+
+def _before_tail(stream: list, position: dict, h: int, c: int, expected: list) -> list | None:
+    """A finally statement ending an ``except`` clause: 3.12+ runs the normal copy into the clause's
+    exit (``POP_EXCEPT``, the name's clean-up, the jump on) and puts the handler after that exit;
+    3.11 jumped from the copy over the handler to the exit. The handler goes back before the exit."""
+    targets = {x.argval for x in stream if _is_jump(x)}
+    for t in range(1, 6):  # the exit: a few instructions ending in the jump before the handler
+        start = h - t
+        if start < 1 or any(stream[k].opname in _TERMINATORS or stream[k].offset in targets
+                            for k in range(start + 1, h - 1)):
+            return None
+        if stream[start - 1].opname in _TERMINATORS or stream[start].opname != "POP_EXCEPT":
+            continue
+        first = _matched_back(stream, start, expected)
+        if first is None:
+            continue
+        closing, after = stream[start - 1], stream[start].offset
+        copy = stream[first:start]
+        hop = _hop(closing, after, position)
+        if hop is None:
+            return None
+        copy = [x._replace(argval=hop.offset) if _is_jump(x) and x.argval == after else x for x in copy]
+        return stream[:first] + copy + [hop] + stream[h:c + 3] + stream[start:h] + stream[c + 3:]
+    return None
+
+
+def _hop(closing: Any, after: int, position: dict) -> Any:
+    """A ``JUMP_FORWARD`` to ``after`` at the odd offset after ``closing`` (the caller renumbers)."""
+    free = closing.offset + 1
+    if free in position:
+        return None
+    return as_op(closing, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=after, argrepr="",
+                 offset=free)
 
 
 def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
@@ -101,9 +152,9 @@ def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
     return c
 
 
-def _normal_copy(stream: list, h: int, c: int, n: int) -> int | None:
-    """Instructions in the normal copy at ``n`` of the handler's copy ``stream[h + 1:c - 1]``, or None
-    when the instructions there are not that copy less its exception pops and line ``NOP``s."""
+def _expected(stream: list, h: int, c: int) -> list:
+    """The handler's copy of the body, ``stream[h + 1:c - 1]``, less its exception pops before a
+    ``return``, ``break`` or ``continue`` and its line ``NOP``s: what the normal copy holds."""
     theirs = [x for x in stream[h + 1:c - 1] if x.opname != "NOP"]
     expected: list = []
     k = 0
@@ -115,20 +166,33 @@ def _normal_copy(stream: list, h: int, c: int, n: int) -> int | None:
             k += 2
         expected.append(theirs[k])
         k += 1
-    size, matched = 0, 0
-    while matched < len(expected):
-        if n + size >= len(stream):
+    return expected
+
+
+def _same(mine: Any, other: Any) -> bool:
+    # (a jump's target differs between the copies: the recompile check proves where it goes)
+    return mine.opname == other.opname and (_is_jump(mine) or mine.argval == other.argval)
+
+
+def _matched(stream: list, n: int, expected: list) -> int | None:
+    """How many instructions from ``n`` are ``expected`` (line ``NOP``s aside), or None."""
+    size = 0
+    for other in expected:
+        while n + size < len(stream) and stream[n + size].opname == "NOP":
+            size += 1
+        if n + size >= len(stream) or not _same(stream[n + size], other):
             return None
-        mine = stream[n + size]
         size += 1
-        if mine.opname == "NOP":
-            continue
-        other = expected[matched]
-        if mine.opname != other.opname:
+    return size or None
+
+
+def _matched_back(stream: list, stop: int, expected: list) -> int | None:
+    """Index of the first of the instructions before ``stop`` that are ``expected``, or None."""
+    k = stop
+    for other in reversed(expected):
+        k -= 1
+        while k >= 0 and stream[k].opname == "NOP":
+            k -= 1
+        if k < 0 or not _same(stream[k], other):
             return None
-        if not _is_jump(mine) and mine.argval != other.argval:
-            return None  # (a jump's target differs between the copies: the recompile check proves it)
-        matched += 1
-    if not expected:
-        return None
-    return size
+    return k if expected else None
