@@ -104,6 +104,10 @@ CONSTRUCTS_310 = {
                                              "    finally:\n        if b:\n            if a > b:\n                return 4\n"
                                              "            z = 1\n        z += 2\n    try:\n        z = 5 // b\n"
                                              "    except ZeroDivisionError:\n        z -= 3\n    return z\n"),
+    "return_copied_into_conditional_expression": ("def f(a, b):\n    if (a if b else a - 1):\n        return -1\n"
+                                                  "    try:\n        try:\n            b += 1\n        finally:\n"
+                                                  "            a = 2\n    except ZeroDivisionError:\n"
+                                                  "        a -= 3\n    return (a, b)\n"),
     "match_nested_parts": ("def f(a, b):\n    r = 0\n    match {'k': [a % 3, b], 'j': a}:\n"
                            "        case {'k': [0, v0], 'j': int(v1)}:\n            r = (v0, v1)\n"
                            "        case {'k': [1 | 2, _]}:\n            r = 2\n    match (a, b % 5):\n"
@@ -344,6 +348,10 @@ def mutate(name: str) -> None:
         from skyplex_depyf import py310_copies
 
         py310_copies.Copies.copied_around = lambda self, x, y, lines: False
+    elif name == "longest_copy_only":  # a copy found only as long as the code alike before two returns
+        from skyplex_depyf import py310_copies
+
+        py310_copies.Copies.copy_lengths = lambda self, n: range(n, max(n - 1, 0), -1)
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":

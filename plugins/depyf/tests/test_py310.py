@@ -49,7 +49,8 @@ READ_ON_310 = {
     "try_ending_finally_body", "try_as_ending_finally_body", "try_ending_finally_body_in_loop",
     "match_lone_literal_case", "if_with_empty_else", "match_cases_leaving_past_else",
     "match_captures_before_tests", "match_nested_parts", "match_captures_below_nested_parts",
-    "match_wildcards_in_nested_parts", "finally_copies_keeping_their_returns"}
+    "match_wildcards_in_nested_parts", "finally_copies_keeping_their_returns",
+    "return_copied_into_conditional_expression"}
 
 
 def interpreter() -> str | None:
@@ -170,7 +171,8 @@ def test_any_seeded_match_sample_is_proven_or_refused_never_wrong(seed: int) -> 
                                       "none_tests", "match_exits", "copy_chains", "part_reads", "tuple_pops", "unpacks",
                                       "rotations_as_310", "shallow_rotations", "folded_statements",
                                       "finally_pushes", "cleanup_order", "empty_else", "past_else",
-                                      "aenter_awaits", "async_with_levels", "async_for_ends", "copied_around"])
+                                      "aenter_awaits", "async_with_levels", "async_for_ends", "copied_around",
+                                      "longest_copy_only"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)

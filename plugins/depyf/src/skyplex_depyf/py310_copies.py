@@ -42,14 +42,9 @@ class Copies:
                     n += 1
                     if self.instrs[later - n + 1].offset in targets:
                         break
-                a, b = r - n + 1, later - n + 1
-                starts = lambda k: (k == 0 or self.instrs[k].offset in targets  # noqa: E731
-                                    or lines.get(self.instrs[k - 1].offset) != lines.get(self.instrs[k].offset))
-                reraise = self.instrs[r].opname == "RERAISE"  # (a return may be a finally body's own copy)
-                if (n and (reraise and n >= 2 or starts(a) and starts(b)) and self.state[a:r + 1] == self.state[b:later + 1]
-                        and not any(self.instrs[q].offset in targets for q in range(a + 1, r + 1))
-                        and not (a and self.copied_around(self.instrs[a - 1], self.instrs[b - 1], lines))):
-                    found[a] = (r, self.instrs[b].offset)
+                copy = self.copy_run(r, later, self.copy_lengths(n), lines, targets)
+                if copy is not None:
+                    found[copy[0]] = (r, self.instrs[copy[1]].offset)
                     break
         # a copy of a copy jumps where that copy jumps: 3.11 threads a jump to a jump
         start_of = {self.instrs[a].offset: a for a in found}
@@ -60,6 +55,27 @@ class Copies:
                 target = found[start_of[target]][1]
             found[a] = (r, target)
         return found
+
+    def copy_lengths(self, n: int) -> range:
+        """The lengths a copy may have when ``n`` instructions before two returns are alike, longest
+        first: the code before both may be alike too (3.11 lays out both branches of a conditional
+        expression before an ``if`` body alike, and 3.10 copies the body into the first)."""
+        return range(n, 0, -1)
+
+    def copy_run(self, r: int, later: int, lengths: range, lines: dict, targets: set) -> tuple[int, int] | None:
+        """(first index of the copy ending at ``r``, of the run ending at ``later`` it copies), for the
+        first of ``lengths`` that gives a copy; None when none does."""
+        ins = self.instrs
+        starts = lambda k: (k == 0 or ins[k].offset in targets  # noqa: E731
+                            or lines.get(ins[k - 1].offset) != lines.get(ins[k].offset))
+        reraise = ins[r].opname == "RERAISE"  # (a return may be a finally body's own copy)
+        for m in (m for m in lengths if m >= 1):
+            a, b = r - m + 1, later - m + 1
+            if ((reraise and m >= 2 or starts(a) and starts(b)) and self.state[a:r + 1] == self.state[b:later + 1]
+                    and not any(ins[q].offset in targets for q in range(a + 1, r + 1))
+                    and not (a and self.copied_around(ins[a - 1], ins[b - 1], lines))):
+                return a, b
+        return None
 
     def copied_around(self, x: Any, y: Any, lines: dict) -> bool:
         """Whether the same jump, by the same distance on the same line, comes before two equal runs
