@@ -20,8 +20,9 @@ measures it again):
   fixed. (Word lengths, "len(apple) = 5", were tried first and dropped before any fit: SmolLM2-135M
   is near chance there, the correct length its most likely answer in 7% of queries.)
 * ``--task parity``: "next_even(5) = 6" / "next_odd(5) = 7" (:func:`next_parity`), measured and
-  committed before a prior that can predict a falling curve was developed, to be run once after
-  its defaults are fixed (halves and letters had been looked at by then).
+  committed before a prior that can predict a falling curve was developed (halves and letters had
+  been looked at by then), and run once after its settings were committed
+  (``benchmarks/voting_falling.py``).
 
 A temperature-1 answer is a draw from the measured distribution. Per m in {4, 8, 16} and
 independent draw, ours (``fit_law`` with its defaults), the authors' fitter
