@@ -67,3 +67,21 @@ def test_bad_input_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
         assert result.exit_code == 2, result.output
         assert says in result.output and "Traceback" not in result.output
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+REPO = DOCS.parents[2]
+
+
+@pytest.mark.skipif(not (REPO / "benchmarks" / "raft_attribution.py").exists(),
+                    reason="benchmarks/raft_attribution.py is not beside these tests (not a repository checkout)")
+@pytest.mark.parametrize(("argv", "says"), [(["--conditions", "paraphrase,other"], "--conditions paraphrase,other"),
+                                            (["--max-words", "0"], "--max-words 0")])
+def test_the_benchmark_refuses_bad_settings_in_one_line(tmp_path, argv, says):
+    """Bad settings of the measuring script: one line naming the setting, exit status 2, before any model loads."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "raft_attribution.py"), "--keep",
+                             str(tmp_path / "k"), *argv], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and says in result.stderr
