@@ -46,6 +46,15 @@ CONSTRUCTS = {
         "def f(a, b):\n    x = 0\n    y = 1\n    try:\n        x = y * 2\n    except ZeroDivisionError:\n"
         "        try:\n            y += a // b\n        finally:\n            y += a // b\n    finally:\n"
         "        pass\n    return (a, b, x, y)\n"),
+    # a break out of a loop in an except clause naming its exception: 3.13 copies the clause's exit
+    # into the break
+    "break_out_of_loop_in_named_except_clause": (
+        "def f(a, b):\n    k = 0\n    try:\n        k += a // b\n    except (ZeroDivisionError, TypeError) as err:\n"
+        "        while k < 2:\n            if a:\n                break\n            k += 1\n    return k\n"),
+    # both arms of an if in such a clause leave it, one through a return
+    "if_arms_leaving_named_except_clause": (
+        "def f(a, b):\n    y = 0\n    try:\n        y = a // b\n    except ZeroDivisionError as err:\n"
+        "        if a > 3:\n            y = 1\n        elif b:\n            return 5\n    return y\n"),
     # a try nested in a finally body: 3.13 leaves its except clause backwards, without interrupt
     "try_in_finally_body": (
         "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n        try:\n"
@@ -123,6 +132,16 @@ def mutate(name: str) -> None:
             return None if size is None else max(1, size - 1)
 
         finally312._matched = broken_matched
+    elif name == "clause_exits_off":  # the rule left out: each copy of a clause's exit stays
+        versions.share_clause_exits = lambda stream, entries: stream
+    elif name == "clause_exits":  # each shared copy of a clause's exit sent to the copy's second instruction
+        real_exits = tails.share_clause_exits
+
+        def broken_exits(stream: list, entries: list) -> list:
+            return [ins._replace(argval=ins.argval + 2) if ins.opname != old.opname and ins.opname == "JUMP_FORWARD"
+                    else ins for ins, old in zip(real_exits(stream, entries), stream)]
+
+        versions.share_clause_exits = broken_exits
     elif name == "back_jumps":  # each renamed back-jump sent one instruction past its target
         real_plain = tails.plain_back_jumps
 

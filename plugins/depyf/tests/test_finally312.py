@@ -1,8 +1,9 @@
-"""3.12/3.13 rules for ``finally`` handlers laid out before the normal path's copy of the body
-(``finally312.py``) and for 3.13's ``JUMP_BACKWARD_NO_INTERRUPT`` out of handlers
-(``tails.plain_back_jumps``): each interpreter runs ``finally312_child.py`` in a subprocess (the
-decompiler reads the bytecode of the interpreter it runs in), with only the plugin's source on its
-path. Every output is judged by running it; the rules, broken on purpose, must only be refused."""
+"""3.12/3.13 rules for ``finally`` handlers laid out away from 3.11's place (``finally312.py``),
+for 3.13's ``JUMP_BACKWARD_NO_INTERRUPT`` out of handlers (``tails.plain_back_jumps``) and for
+3.13's copies of an ``except`` clause's exit (``tails.share_clause_exits``): each interpreter runs
+``finally312_child.py`` in a subprocess (the decompiler reads the bytecode of the interpreter it
+runs in), with only the plugin's source on its path. Every output is judged by running it; the
+rules, broken on purpose, must only be refused."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_ret
                    "try_finally_ending_except_clause", "empty_finally_around_try_finally_in_except"]
 THROUGH_FINALLY_313 = ["nested_try_finally_ending_named_except_clause"]
 #: constructs a version does not read yet, for another rule: refused, never wrong
-NOT_READ = {(3, 13): {"with_in_except_in_loop"}}
+NOT_READ: dict = {}
 
 
 def test_every_construct_round_trips(healthy: dict) -> None:
@@ -97,10 +98,13 @@ def _functions(draw: st.DrawFn) -> str:
     clause = draw(st.sampled_from(["except ZeroDivisionError:", "except ZeroDivisionError as err:",
                                    "except (ZeroDivisionError, TypeError):"]))
     handler = draw(st.lists(_STMT, max_size=1))
-    if draw(st.booleans()):  # the clause ends in a test that may leave, or in a try/finally of its own
+    ending = draw(st.sampled_from(["test", "try", "loop"]))  # a test that may leave, a try/finally, a loop
+    if ending == "test":
         handler += [f"if {draw(_TEST)}:", f"{pad}{draw(_LEAVE)}"]
-    else:
+    elif ending == "try":
         handler += ["try:", pad + draw(_STMT), "finally:", pad + draw(_STMT)]
+    else:
+        handler += ["for j in range(2):", f"{pad}if {draw(_TEST)}:", f"{pad}{pad}break", pad + draw(_STMT)]
     final = draw(st.lists(_STMT, max_size=1))
     if draw(st.booleans()):
         final += [f"if {draw(_TEST)}:", f"{pad}{draw(_LEAVE)}"]
@@ -139,9 +143,16 @@ def test_without_the_rule_the_finally_constructs_are_refused(version: str) -> No
     assert {name: report["constructs"][name].split(":")[0] for name in names} == {name: "refused" for name in names}
 
 
+def test_without_the_clause_exit_rule_313_refuses_its_copies() -> None:
+    report = run_child("3.13", mutation="clause_exits_off")
+    names = ["break_out_of_loop_in_named_except_clause", "if_arms_leaving_named_except_clause",
+             "with_in_except_in_loop"]
+    assert {name: report["constructs"][name].split(":")[0] for name in names} == {name: "refused" for name in names}
+
+
 @pytest.mark.parametrize("version,mutation", [("3.12", "finally_order"), ("3.13", "finally_order"),
                                               ("3.12", "exit_order"), ("3.13", "exit_order"),
-                                              ("3.13", "back_jumps")])
+                                              ("3.13", "back_jumps"), ("3.13", "clause_exits")])
 def test_a_broken_rule_is_refused_never_wrong(version: str, mutation: str) -> None:
     healthy = run_child(version)
     broken = run_child(version, mutation=mutation)

@@ -78,6 +78,8 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
     if not expected:  # ``finally: pass``: the normal copy is the line's NOP, 3.11's jump over the handler
         if n + 1 >= len(stream) or stream[n].opname != "NOP" or stream[n + 1].opname == "NOP":
             return None
+        if stream[h - 1].opname in ("JUMP_FORWARD", "JUMP_BACKWARD") and stream[h - 1].argval == stream[n].offset:
+            return None  # the try's body jumps over the handler right before it: 3.11's own layout
         hop = as_op(stream[n], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[n + 1].offset,
                     argrepr="")
         return stream[:h] + [hop] + stream[h:n] + stream[n + 1:]

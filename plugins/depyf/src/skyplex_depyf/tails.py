@@ -303,3 +303,42 @@ def plain_back_jumps(stream: list) -> list:
             out[k] = as_op(ins, "JUMP_BACKWARD", opcode=dis.opmap["JUMP_BACKWARD"])
     return out
 
+
+
+def share_clause_exits(stream: list, entries: list) -> list:
+    """An ``except`` clause left from more than one place (a ``break`` out of a loop in it, both arms
+    of an ``if``): 3.13 copies the clause's exit (``POP_EXCEPT``, the name's clean-up, the jump on)
+    into each place, where 3.11 and 3.12 jumped to the one exit the clause's body falls into, its
+    last copy. Each earlier exact copy, under the same handler and entered only at its top, becomes a
+    ``JUMP_FORWARD`` to the last (its other instructions marked :data:`DROPPED`): running an
+    identical copy or jumping to it does the same."""
+    def handler(ins: Any) -> tuple | None:
+        entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
+        return None if entry is None else (entry.target, entry.depth, entry.lasti)
+
+    def key(k: int) -> tuple | None:  # the exit starting at k, as (name, argument) pairs with its handlers
+        names = [x.opname for x in stream[k:k + 5]]
+        size = 5 if names[1:4] == ["LOAD_CONST", "STORE_FAST", "DELETE_FAST"] else 2
+        if size == 5 and stream[k + 1].argval is not None:
+            return None
+        last = stream[k + size - 1] if k + size - 1 < len(stream) else None
+        if last is None or last.opname not in _UNCONDITIONAL or any(x.offset in targets for x in stream[k + 1:k + size]):
+            return None
+        return tuple((x.opname, x.argval, handler(x)) for x in stream[k:k + size])
+
+    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    copies: dict[tuple, list[int]] = {}
+    for k, ins in enumerate(stream[:-1]):
+        if ins.opname == "POP_EXCEPT":
+            found = key(k)
+            if found is not None:
+                copies.setdefault(found, []).append(k)
+    out = list(stream)
+    for found, starts in copies.items():
+        last = starts[-1]
+        for k in starts[:-1]:
+            out[k] = as_op(stream[k], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                           argval=stream[last].offset, argrepr="")
+            for q in range(k + 1, k + len(found)):
+                out[q] = as_op(stream[q], DROPPED)
+    return out
