@@ -108,6 +108,10 @@ CONSTRUCTS_310 = {
                                                   "    try:\n        try:\n            b += 1\n        finally:\n"
                                                   "            a = 2\n    except ZeroDivisionError:\n"
                                                   "        a -= 3\n    return (a, b)\n"),
+    "with_ending_finally_in_handler": ("def f(a, b):\n    try:\n        if a > b:\n            return 5\n"
+                                       "    except TypeError:\n        try:\n            b += a\n        finally:\n"
+                                       "            with __import__('contextlib').nullcontext(b):\n                a = 2\n"
+                                       "    return (a, b)\n"),
     "match_nested_parts": ("def f(a, b):\n    r = 0\n    match {'k': [a % 3, b], 'j': a}:\n"
                            "        case {'k': [0, v0], 'j': int(v1)}:\n            r = (v0, v1)\n"
                            "        case {'k': [1 | 2, _]}:\n            r = 2\n    match (a, b % 5):\n"
@@ -352,6 +356,10 @@ def mutate(name: str) -> None:
         from skyplex_depyf import py310_copies
 
         py310_copies.Copies.copy_lengths = lambda self, n: range(n, max(n - 1, 0), -1)
+    elif name == "into_with_handlers":  # a with handler's last pop and the re-raise after it read as a copy
+        from skyplex_depyf import py310_copies
+
+        py310_copies.Copies.with_handler_units = lambda self: []
     elif name == "empty_else":  # an arm ending in a copy of the block after it read as falling into it
         py310._Reader310.empty_else_arms = lambda self: {}
     elif name != "none":

@@ -50,7 +50,7 @@ READ_ON_310 = {
     "match_lone_literal_case", "if_with_empty_else", "match_cases_leaving_past_else",
     "match_captures_before_tests", "match_nested_parts", "match_captures_below_nested_parts",
     "match_wildcards_in_nested_parts", "finally_copies_keeping_their_returns",
-    "return_copied_into_conditional_expression"}
+    "return_copied_into_conditional_expression", "with_ending_finally_in_handler"}
 
 
 def interpreter() -> str | None:
@@ -172,7 +172,7 @@ def test_any_seeded_match_sample_is_proven_or_refused_never_wrong(seed: int) -> 
                                       "rotations_as_310", "shallow_rotations", "folded_statements",
                                       "finally_pushes", "cleanup_order", "empty_else", "past_else",
                                       "aenter_awaits", "async_with_levels", "async_for_ends", "copied_around",
-                                      "longest_copy_only"])
+                                      "longest_copy_only", "into_with_handlers"])
 def test_a_broken_310_rule_is_refused_never_wrong(healthy: dict, mutation: str) -> None:
     # each mutation breaks one 3.10 rewrite in the child; the recompile check must catch every output
     broken = run_child(mutation=mutation)

@@ -21,6 +21,7 @@ class Copies:
     instrs: list
     state: list
     copies: dict
+    block_ops: dict
 
     def exit_copies(self) -> dict[int, tuple[int, int]]:
         """Blocks 3.10 copied in place of a jump to a small block ending in ``return``, ``raise`` or a
@@ -69,13 +70,21 @@ class Copies:
         starts = lambda k: (k == 0 or ins[k].offset in targets  # noqa: E731
                             or lines.get(ins[k - 1].offset) != lines.get(ins[k].offset))
         reraise = ins[r].opname == "RERAISE"  # (a return may be a finally body's own copy)
+        handlers = self.with_handler_units()
         for m in (m for m in lengths if m >= 1):
             a, b = r - m + 1, later - m + 1
+            if any(b in unit for unit in handlers):
+                continue
             if ((reraise and m >= 2 or starts(a) and starts(b)) and self.state[a:r + 1] == self.state[b:later + 1]
                     and not any(ins[q].offset in targets for q in range(a + 1, r + 1))
                     and not (a and self.copied_around(ins[a - 1], ins[b - 1], lines))):
                 return a, b
         return None
+
+    def with_handler_units(self) -> list[range]:
+        """The instructions after the first of each with statement's handler, which is read whole (its
+        pops are 3.11's, and what follows them is no copy): no jump lands inside one."""
+        return [range(h + 1, h + 8 + op[1]) for h, op in self.block_ops.items() if op[0] == "with_handler"]
 
     def copied_around(self, x: Any, y: Any, lines: dict) -> bool:
         """Whether the same jump, by the same distance on the same line, comes before two equal runs
