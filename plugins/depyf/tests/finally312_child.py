@@ -29,6 +29,11 @@ CONSTRUCTS = {
         "def f(a, b):\n    y = 1\n    try:\n        y += a // b\n    except ZeroDivisionError:\n"
         "        return 7\n    finally:\n        y -= 1\n        if b:\n            return y\n"
         "    return (a, b, y)\n"),
+    # the same ending a loop's body: the normal copy's test goes back to the loop's head
+    "finally_if_return_ending_loop_body": (
+        "def f(a, b):\n    z = 1\n    for j in range(5):\n        try:\n            z *= a // b\n"
+        "        except ZeroDivisionError as err:\n            pass\n        finally:\n            if a:\n"
+        "                return z\n    return z\n"),
     # a try/finally ending an except clause: 3.12+ runs the normal copy into the clause's exit and
     # puts the inner handler after that exit
     "try_finally_ending_except_clause": (

@@ -51,6 +51,7 @@ def healthy(request: pytest.FixtureRequest) -> dict:
 
 #: read only through the finally rule (refused before it, on both versions)
 THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_return_after_returning_except",
+                   "finally_if_return_ending_loop_body",
                    "try_finally_ending_except_clause", "empty_finally_around_try_finally_in_except"]
 THROUGH_FINALLY_313 = ["nested_try_finally_ending_named_except_clause"]
 #: constructs a version does not read yet, for another rule: refused, never wrong

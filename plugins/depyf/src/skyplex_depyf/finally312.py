@@ -5,8 +5,9 @@ not moved to the end of the code:
 - the handler (``PUSH_EXC_INFO`` to its ``COPY 3; POP_EXCEPT; RERAISE 1``) comes first and the normal
   copy after it, falling into the code after the statement (an ``except`` clause that returns keeps
   the ``try`` in place): the handler moves after the copy, and the copy gets 3.11's closing
-  ``JUMP_FORWARD`` (its tests leaving the copy go to that jump, as in 3.11); an empty body's copy is
-  the line's ``NOP``, which becomes that jump;
+  ``JUMP_FORWARD`` (its tests leaving the copy go to that jump, as in 3.11; ending a loop's body,
+  the copy's tests back to the loop's head go to a closing ``JUMP_BACKWARD`` there); an empty body's
+  copy is the line's ``NOP``, which becomes that jump;
 - a ``try/finally`` ending an ``except`` clause: the normal copy runs into the clause's exit
   (``POP_EXCEPT``, the name's clean-up, the jump on) and the handler follows that exit: the handler
   moves before the exit, behind a ``JUMP_FORWARD`` from the copy to it.
@@ -92,6 +93,12 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
     closing, after = stream[end - 1], stream[end].offset
     copy = stream[n:end]
     leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after]
+    heads = {x.argval for x in copy if x.opname.startswith("POP_JUMP_BACKWARD_IF_") and x.argval < stream[h].offset}
+    if closing.opname in _TERMINATORS and not leaving and len(heads) == 1:
+        # the copy ends a loop's body: its tests go back to the head, where 3.11 went to the copy's
+        # closing jump back there
+        after = heads.pop()
+        leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after and x.opname.startswith("POP_")]
     if closing.opname not in _TERMINATORS or leaving:
         hop = _hop(closing, after, position)
         if hop is None:
@@ -128,12 +135,12 @@ def _before_tail(stream: list, position: dict, h: int, c: int, expected: list) -
 
 
 def _hop(closing: Any, after: int, position: dict) -> Any:
-    """A ``JUMP_FORWARD`` to ``after`` at the odd offset after ``closing`` (the caller renumbers)."""
+    """A jump to ``after`` at the odd offset after ``closing`` (the caller renumbers)."""
     free = closing.offset + 1
     if free in position:
         return None
-    return as_op(closing, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=after, argrepr="",
-                 offset=free)
+    name = "JUMP_FORWARD" if after > closing.offset else "JUMP_BACKWARD"
+    return as_op(closing, name, opcode=dis.opmap[name], arg=0, argval=after, argrepr="", offset=free)
 
 
 def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
@@ -162,8 +169,8 @@ def _expected(stream: list, h: int, c: int) -> list:
     k = 0
     while k < len(theirs):
         names = [x.opname for x in theirs[k:k + 5]]
-        if names == _RETURN_POPS + ["RETURN_VALUE"]:
-            k += 4
+        if names == _RETURN_POPS + ["RETURN_VALUE"] or names == _RETURN_POPS + ["SWAP"]:
+            k += 4  # (in a loop the return then drops the iterator, as the normal copy does too)
         elif names[:2] == _LEAVE_POPS and (k < 2 or theirs[k - 2].opname != "CHECK_EXC_MATCH"):
             k += 2
         expected.append(theirs[k])
@@ -172,8 +179,11 @@ def _expected(stream: list, h: int, c: int) -> list:
 
 
 def _same(mine: Any, other: Any) -> bool:
-    # (a jump's target differs between the copies: the recompile check proves where it goes)
-    return mine.opname == other.opname and (_is_jump(mine) or mine.argval == other.argval)
+    # (a jump's target differs between the copies, and so may its direction: the recompile check
+    # proves where it goes)
+    if _is_jump(mine) and _is_jump(other):
+        return mine.opname.replace("BACKWARD", "FORWARD") == other.opname.replace("BACKWARD", "FORWARD")
+    return mine.opname == other.opname and mine.argval == other.argval
 
 
 def _matched(stream: list, n: int, expected: list) -> int | None:
