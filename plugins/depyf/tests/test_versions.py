@@ -126,7 +126,9 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
                                       "return_jumps", "twin_back_jumps",
                                       "twin_comprehensions", "widened_jumps", "closed_return", "inner_return",
                                       "return_copies", "same_source", "one_jump_per_landing",
-                                      "twin_jumps", "whole_if_body"])
+                                      "twin_jumps", "whole_if_body", "spaced_arm_jumps", "closed_after_return",
+                                      "loop_exits", "loop_back_jump", "outer_landing",
+                                      "falls_onto", "closed_jump_arms", "loop_ends"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs

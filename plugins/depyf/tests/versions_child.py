@@ -187,6 +187,59 @@ CONSTRUCTS = {
                                                   "            return 6\n        y = a // b\n    finally:\n"
                                                   "        y += 1\n        if b:\n            return 5\n"
                                                   "    return y\n"),
+    # an if arm ending in ``if c: return 5`` (RETURN_CONST, read as two instructions at n and n + 1),
+    # then an else: the arm's closing jump 3.11 had needs a free offset before the else arm
+    "nested_return_constant_before_else": ("def f(a, b):\n    x = 0\n    if a > 0:\n        if b > a:\n"
+                                           "            return 5\n    else:\n        x -= 1\n    return a, b, x\n"),
+    # a try body ending in ``if c: return v`` that ends an if arm with an else: 3.11 put the handler
+    # after the arm's closing jump, which the inner test lands on
+    "try_ending_in_return_in_if_arm": ("def f(a, b):\n    x = 0\n    if a > 0:\n        try:\n"
+                                       "            if b > a:\n                return b // a\n"
+                                       "        except ZeroDivisionError:\n            x = 1\n    else:\n"
+                                       "        x -= 1\n    return a, b, x\n"),
+    # a while loop after an if, in a folded if: the code after the loop is copied to both of its
+    # exits, by 3.11 too; the copy where the bottom test falls out ends no if arm and stays
+    "while_after_nested_return_constant": ("def f(a, b):\n    if 2:\n        if b > 5:\n            if a:\n"
+                                           "                return 2\n        else:\n            b *= a\n"
+                                           "        while a > 99:\n            pass\n"),
+    # a try/except/else ending a loop body, its else clause holding a conditional expression: 3.11
+    # put the handler (which goes back to the loop's head) after the body's back-jump, not after the
+    # expression's jump
+    "try_else_with_conditional_expression_ending_loop": ("def f(a, b):\n    x = 0\n    for i in range(a % 3):\n"
+                                                         "        try:\n            x += b // i\n"
+                                                         "        except ZeroDivisionError:\n            pass\n"
+                                                         "        else:\n            x = b if x else a\n"
+                                                         "    return x\n"),
+    # a try/except nested in a try whose else clause holds a try/finally: 3.12+ lays the outer except
+    # clause after the finally handler; 3.11 put it after the else clause, where it leaves to
+    "nested_try_then_else_with_finally": ("def f(a, b):\n    x = z = 0\n    try:\n        try:\n"
+                                          "            z = a // b\n        except ZeroDivisionError as err:\n"
+                                          "            z = 1\n    except TypeError:\n        z = 2\n"
+                                          "    else:\n        try:\n            z -= a\n        finally:\n"
+                                          "            x ^= a\n        x += z\n    return a, b, x, z\n"),
+    # a try whose else clause returns, its body holding a try/finally: the code after the statement
+    # is reached only from the except clause, which stays where 3.12+ put it, after the finally handler
+    "try_else_returning_around_try_finally": ("def f(a, b):\n    x = 0\n    try:\n"
+                                              "        for i in range(a % 3):\n            try:\n"
+                                              "                x += b // i\n            finally:\n"
+                                              "                x ^= a\n    except ZeroDivisionError as err:\n"
+                                              "        pass\n    else:\n        if -3:\n            return a\n"
+                                              "    return a, b, x\n"),
+    # a with in an if arm followed by an if of a folded constant: the exit handler goes back to the
+    # if's NOP, which the with's normal exit runs straight on to; 3.11 put the handler before it
+    "with_before_folded_if": ("def f(a, b):\n    import contextlib\n    if a > b:\n"
+                              "        with contextlib.nullcontext(a) as w:\n            b += w\n"
+                              "        if 5 | 4:\n            pass\n"),
+    # an if arm ending in ``if c: break`` before an else arm: 3.12 threads the inner test past the
+    # else arm, 3.11 jumped to the arm's closing jump after the break
+    "nested_break_before_else": ("def f(a, b):\n    k = 0\n    while k < 5:\n        k += 1\n"
+                                 "        if a > k:\n            if b > k:\n                break\n"
+                                 "        else:\n            b -= 1\n    return a, b, k\n"),
+    # a for loop with a break ending an if arm before an elif: 3.12+ threads the break through the
+    # arm's closing jump after the loop, past the elif; 3.11 jumped to the loop's end
+    "break_threaded_past_elif": ("def f(a, b):\n    x = 0\n    if a > b:\n        for i in range(a % 4):\n"
+                                 "            if i > b:\n                break\n            x += i\n"
+                                 "    elif b:\n        x = 2\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
@@ -429,6 +482,76 @@ def mutate(name: str) -> None:
         from skyplex_depyf import tails
 
         tails._same_source = lambda first, second: True
+    elif name == "spaced_arm_jumps":  # the renumbered stream's forward tests sent one instruction further
+        from skyplex_depyf import jumps312
+
+        def broken_spaced(stream: list, entries: list) -> Any:
+            out, table = jumps312.spaced_for_arm_jumps(stream, entries)
+            if table is None:
+                return out, table
+            return [ins._replace(argval=ins.argval + 2) if ins.opname.startswith("POP_JUMP_FORWARD_IF_") else ins
+                    for ins in out], table
+
+        versions.spaced_for_arm_jumps = broken_spaced
+    elif name == "closed_after_return":  # the handler put after the next arm's first instruction
+        from skyplex_depyf import landings
+
+        real_after = landings.closed_after_return
+
+        def broken_after(stream: list, returned: int, stop: int, exit: int, arm_tests: set) -> Any:
+            found = real_after(stream, returned, stop, exit, arm_tests)
+            return None if found is None else stream[returned + 3].offset
+
+        landings.closed_after_return = broken_after
+    elif name == "loop_exits":  # the copy where a while loop's bottom test falls out taken for an arm's
+        from skyplex_depyf import copies
+
+        copies._loop_exits = lambda stream, p, q: False
+    elif name == "loop_back_jump":  # the handler put one instruction past the loop body's back-jump
+        from skyplex_depyf import landings
+
+        real_back = landings.loop_back_jump
+
+        def broken_back(stream: list, k: int, stop: int, heads: set) -> int:
+            found = real_back(stream, k, stop, heads)
+            return found if found == k else found + 1
+
+        landings.loop_back_jump = broken_back
+    elif name == "outer_landing":  # an outer try's cut-off handler put one instruction past its way out
+        from skyplex_depyf import landings
+
+        real_outer = landings.outer_landing
+
+        def broken_outer(group: list, cold: int) -> Any:
+            found = real_outer(group, cold)
+            return None if found is None else found + 2
+
+        landings.outer_landing = broken_outer
+    elif name == "falls_onto":  # every handler put where it goes back, whatever the normal path runs into
+        from skyplex_depyf import landings
+
+        landings.falls_onto = lambda stream, k, exit: True
+    elif name == "closed_jump_arms":  # an arm's put-back closing jump sent one instruction past its target
+        from skyplex_depyf import jumps312
+
+        real_arms = jumps312.closed_jump_arms
+
+        def broken_jump_arms(stream: list) -> tuple[list, int]:
+            out, added = real_arms(stream)
+            return [ins._replace(argval=ins.argval + 2) if ins.offset % 2 and ins.opname == "JUMP_FORWARD"
+                    else ins for ins in out], added
+
+        jumps312.closed_jump_arms = broken_jump_arms
+    elif name == "loop_ends":  # a threaded break sent one instruction past the loop's end
+        from skyplex_depyf import jumps312
+
+        real_ends = jumps312.breaks_to_loop_ends
+
+        def broken_ends(stream: list) -> list:
+            return [ins._replace(argval=ins.argval + 2) if ins.argval != old.argval else ins
+                    for ins, old in zip(real_ends(stream), stream)]
+
+        jumps312.breaks_to_loop_ends = broken_ends
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -138,7 +138,7 @@ def share_return_copies(stream: list, entries: list) -> list:
             block = stream[p:q + 1]
             if p in done or any(_is_jump(ins) or ins.opname in _ENDS for ins in block[:-1]):
                 continue
-            if _whole_if_body(stream, p, q):
+            if _whole_if_body(stream, p, q) or _loop_exits(stream, p, q):
                 continue
             copy = [_key(ins) for ins in block]
             if (None in copy or not _self_contained(block)
@@ -174,6 +174,20 @@ def _whole_if_body(stream: list, p: int, q: int) -> bool:
     before = stream[p - 1] if p else None
     return (before is not None and before.opname.startswith("POP_JUMP_") and q + 1 < len(stream)
             and before.argval == stream[q + 1].offset)
+
+
+def _loop_exits(stream: list, p: int, q: int) -> bool:
+    """Whether ``stream[p:q + 1]`` is where a ``while`` loop's bottom test falls out, the block after
+    it where its top test goes: the compiler copies the code after the loop to both exits, 3.11 too
+    (an arm's end is what 3.12 adds copies to, not a loop's)."""
+    bottom = stream[p - 1] if p else None
+    if bottom is None or not bottom.opname.startswith("POP_JUMP_BACKWARD_IF_") or q + 1 >= len(stream):
+        return False
+    head = next((k for k, ins in enumerate(stream[:p]) if ins.offset == bottom.argval), None)
+    if head is None or head == 0:
+        return False
+    top = stream[head - 1]
+    return top.opname.startswith("POP_JUMP_FORWARD_IF_") and top.argval == stream[q + 1].offset
 
 
 def _one_jump_per_landing(out: list) -> list:

@@ -23,6 +23,7 @@ import dis
 from collections import Counter
 from typing import Any
 
+from . import landings
 from .streams import JUMP_OPCODES
 
 _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
@@ -47,13 +48,17 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
     groups = _groups(stream, entries, c, cold)
     if groups is None:
         return stream, entries
+    groups, outer = landings.outer_handlers_apart(groups, entries, cold)
     before: dict[int, list] = {}  # warm offset -> the groups placed just before it, in order
     starts: dict[int, int] = {}  # id of a placed group -> the first offset its handler protects
     for group in groups:
-        land = _landing(group, entries, cold, stream, position)
+        if id(group) in outer:  # an outer try's handler: it goes where it leaves to, like 3.11's
+            land = landings.outer_landing(group, cold)
+        else:
+            land = _landing(group, entries, cold, stream, position)
         if land is None:
             return stream, entries
-        first_protected = min(e.start for e in entries if e.target == group[0].offset)
+        first_protected = outer.get(id(group), min(e.start for e in entries if e.target == group[0].offset))
         nested = _nested_finally(group, entries, cold, stream, position, land)
         if nested is not None:  # a finally around a try/except: its handler goes after its own copy
             group, tail, tail_land = nested
@@ -165,6 +170,7 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
         k = position[end]
         while k < position[cold] and stream[k].opname not in _TERMINATORS:
             k += 1
+        k = landings.loop_back_jump(stream, k, position[cold], set(exits))
         return stream[k + 1].offset if k + 1 <= position[cold] else None
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
         copy = _finally_copy(group, stream, position[end], position[cold])
@@ -177,8 +183,9 @@ def _carried_on(group: list, stream: list, position: dict, end: int, cold: int) 
     """A try whose body always returns, so the code after the statement is reached only from the
     handler: 3.12+ lays it out as 3.11 did, the handler right after the body's final ``return`` and
     the code after the statement after the handler, which jumps there. Nothing moves: the handler's
-    place is ``cold`` (it stays), or None when this is not the shape."""
-    if group[0].offset != cold or end not in position:
+    place is ``cold`` (it stays), or None when this is not the shape. The handlers of a nested ``try``
+    may stand before it (they go back to their own statement); it is then the last group."""
+    if (group[0].offset != cold and group[-1] is not stream[-1]) or end not in position:
         return None
     tail = stream[position[end]:position[cold]]
     if not tail or tail[-1].opname != "RETURN_VALUE":
@@ -208,6 +215,8 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
         k += 1
     if [ins.opname for ins in stream[k:k + len(_WITH_EXIT)]] == _WITH_EXIT:  # a with's normal exit call
         k += len(_WITH_EXIT)
+    if landings.falls_onto(stream, k, exit):  # the normal path runs straight on to where the handler goes
+        return None
     if k + 1 < position[cold] and stream[k].opname != "JUMP_FORWARD":
         arm_tests = {x.argval for x in stream[:position.get(start, 0)] if x.opname.startswith("POP_JUMP_FORWARD_IF_")}
         returned = _straight_return(stream, k, position[cold])
@@ -219,6 +228,9 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
             return None
         if stream[returned + 1].offset in arm_tests:
             return stream[returned + 1].offset  # the next arm
+        closed = landings.closed_after_return(stream, returned, position[cold], exit, arm_tests)
+        if closed is not None:
+            return closed
         return _past_inner_return(stream, position, k, returned, exit, cold)
     if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
         return None

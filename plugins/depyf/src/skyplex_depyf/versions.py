@@ -36,6 +36,7 @@ from typing import Any
 from .conditions import GENERAL
 from .copies import share_exit_copies, share_return_copies
 from .inlined import InlinedComprehensions
+from .jumps312 import spaced_for_arm_jumps
 from .layout import relayout, renumbered
 from .match312 import match_layout
 from .opcodes import table_for
@@ -225,8 +226,9 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(drop_twin_jumps(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = share_reraises(stream, self.final_entries(stream))
+        stream, spaced = spaced_for_arm_jumps(stream, self.final_entries(stream))  # room for arm jumps
         stream, hops = match_layout(stream, *close_threaded_arms(stream))  # 3.11's layout of match statements
-        entries = self.final_entries(stream)
+        entries = self.final_entries(stream) if spaced is None else spaced
         if hops:
             stream, entries = renumbered(stream, entries)
         return thread_with_exits(*relayout(stream, entries))
