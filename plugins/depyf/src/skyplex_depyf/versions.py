@@ -34,6 +34,7 @@ import types
 from typing import Any
 
 from .conditions import GENERAL
+from .finally312 import finally_after_copies
 from .copies import share_exit_copies, share_return_copies
 from .inlined import InlinedComprehensions
 from .jumps312 import spaced_for_arm_jumps
@@ -41,8 +42,8 @@ from .layout import relayout, renumbered
 from .match312 import match_layout
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
-from .tails import (close_threaded_arms, drop_twin_jumps, drop_twin_reraises, share_branch_ends, share_reraises,
-                    share_with_continuations, share_with_exit_tails, thread_with_exits)
+from .tails import (close_threaded_arms, drop_twin_jumps, drop_twin_reraises, plain_back_jumps, share_branch_ends,
+                    share_clause_exits, share_reraises, share_with_continuations, share_with_exit_tails, thread_with_exits)
 
 _SYNTHETIC: dict[int, tuple[types.CodeType, list]] = {}  # id -> (comprehension code, its instructions)
 _SYNTHETIC_LIMIT = 4096
@@ -203,7 +204,7 @@ class _Reader(InlinedComprehensions):
         self.instrs = self.compact([_as(i, DROPPED) if i.opname == "EXTENDED_ARG" else i for i in self.instrs])
         self.retarget(self.instrs)
         self.drop_cold_handlers()
-        stream = self.compact(self.rewrite(self.instrs))
+        stream = plain_back_jumps(self.compact(self.rewrite(self.instrs)))  # 3.13's except exits
         stream = self.fold_comprehensions(stream)
         stream = self.compact([_as(i, DROPPED) if i.opname == "END_FOR" else i for i in stream])
         for code, body in self.synthetic:
@@ -221,6 +222,8 @@ class _Reader(InlinedComprehensions):
         self.retarget(stream)
         stream = self.compact(share_return_copies(stream, self.final_entries(stream)))
         self.retarget(stream)
+        stream = self.compact(share_clause_exits(stream, self.final_entries(stream)))  # 3.13's copies
+        self.retarget(stream)
         stream = self.compact(drop_twin_reraises(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = self.compact(drop_twin_jumps(stream, self.final_entries(stream)))
@@ -231,7 +234,7 @@ class _Reader(InlinedComprehensions):
         entries = self.final_entries(stream) if spaced is None else spaced
         if hops:
             stream, entries = renumbered(stream, entries)
-        return thread_with_exits(*relayout(stream, entries))
+        return finally_after_copies(*thread_with_exits(*relayout(stream, entries)))
 
     # dropping -----------------------------------------------------------------------------------------
     def compact(self, stream: list) -> list:
