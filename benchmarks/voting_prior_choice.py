@@ -28,12 +28,15 @@ it (measured and committed first, run once after ``auto`` was fixed), ``halves``
 With ``--band`` it measures instead how often the held-out empirical curve lies inside the band
 ``fit_law`` (``auto``, 8 posterior draws per query, 200 rounds) puts around its predicted curve:
 per task, m and draw, the share of K = 1..100 inside, and whether K = 100 is inside, for the band
-it reports (``task``: queries resampled and each query's difficulty drawn from its posterior) and
-for ``queries`` (the same rounds with the queries kept: these queries' own uncertainty), each also
-against the exact curve of the TRUE distributions.
+it reports (``task``: queries resampled, the grid prior's coefficients drawn from their Laplace
+posterior, each query's difficulty drawn from its posterior under that prior), for ``known`` (the
+band before the prior's own uncertainty was added: the same without the coefficient draws, 8
+posterior draws per query) and for ``queries`` (``known`` with the queries kept: these queries' own
+uncertainty), each also against the exact curve of the TRUE distributions. ``parity`` (next_even /
+next_odd) is the task held out of the falling-curve study (``voting_falling.py``).
 
     .venv/bin/python benchmarks/voting_prior_choice.py [--tasks digits,sequences,extremes] [--ms 4,8,10,16] [--draws 3]
-    .venv/bin/python benchmarks/voting_prior_choice.py --band --tasks digits,sequences,extremes,letters,halves --ms 4,8,16 --draws 2
+    .venv/bin/python benchmarks/voting_prior_choice.py --band --tasks digits,sequences,extremes,letters,halves,parity --ms 4,8,16 --draws 2
 """
 
 from __future__ import annotations
@@ -64,9 +67,11 @@ DATA = ROOT / "benchmarks" / "data"
 OUT = ROOT / "benchmarks" / "results" / "voting_prior_choice.json"
 BAND_OUT = ROOT / "benchmarks" / "results" / "voting_curve_band.json"
 BAND_DRAWS, BAND_ROUNDS = 8, 200
+#: the bands measured by ``--band`` (see the docstring)
+NAMES = ("task", "known", "queries")
 TASKS = {"digits": "voting_smollm2_digits.json", "sequences": "voting_smollm2_sequences.json",
          "extremes": "voting_smollm2_extremes.json", "letters": "voting_smollm2_letters.json",
-         "halves": "voting_smollm2_halves.json"}
+         "halves": "voting_smollm2_halves.json", "parity": "voting_smollm2_parity.json"}
 
 
 def candidate_curve(counts: np.ndarray, name: str, seed: int) -> np.ndarray:
@@ -131,8 +136,11 @@ def band_coverage(task: str, ms: list[int], draws: int) -> list[dict]:
         law = fit_law(fit_c, kmax=KMAX, draws=BAND_DRAWS, rounds=BAND_ROUNDS, seed=rep)
         seconds = time.perf_counter() - t0
         bands = {"task": (law.curve_low, law.curve_high)}
-        # the same draws and rounds with the queries kept (what the band would be for these queries)
+        # the band fit_law gave before the prior's own uncertainty was added (prior taken as known)
         D = grid_draw_curves(law.prior, fit_c, KMAX, BAND_DRAWS, "random", rep)
+        _, lo, hi = draw_bootstrap(D, rounds=BAND_ROUNDS, level=law.level, seed=rep)
+        bands["known"] = (np.minimum(lo, law.curve), np.maximum(hi, law.curve))
+        # the same draws and rounds with the queries kept (what the band would be for these queries)
         _, lo, hi = draw_bootstrap(D, rounds=BAND_ROUNDS, level=law.level, seed=rep, resample_queries=False)
         bands["queries"] = (np.minimum(lo, law.curve), np.maximum(hi, law.curve))
         row = {"task": task, "m": m, "rep": rep, "level": law.level, "seconds_fit_with_band": seconds,
@@ -159,30 +167,35 @@ def band_main(tasks: list[str], ms: list[int], draws: int, out: Path) -> None:
     rows = [r for task in tasks for r in band_coverage(task, ms, draws)]
     print(f"\nshare of K = 1..{KMAX} where the held-out curve lies inside the 95% band (K = {KMAX} inside: "
           f"draws of {draws}), mean width in points; 'queries' keeps the queries")
-    print(f"{'task':>9} {'m':>3} {'MAE':>5} {'task band':>10} {'K=100 in':>8} {'width':>6} {'queries band':>12} "
-          f"{'K=100 in':>8} {'width':>6}")
+    print(f"{'task':>9} {'m':>3} {'MAE':>5} " + " ".join(f"{n + ' band':>12} {'K=100 in':>8} {'width':>6}" for n in NAMES))
     summary = []
     for task in tasks:
         for m in ms:
             sel = [r for r in rows if r["task"] == task and r["m"] == m]
             s = {"task": task, "m": m, "draws": len(sel), "mae": 100 * float(np.mean([r["mae"] for r in sel]))}
-            for n in ("task", "queries"):
+            for n in NAMES:
                 s[n] = {"coverage": 100 * float(np.mean([r["bands"][n]["coverage"] for r in sel])),
                         "kmax_inside": sum(r["bands"][n]["kmax_inside"] for r in sel),
                         "coverage_exact": 100 * float(np.mean([r["bands"][n]["coverage_exact"] for r in sel])),
                         "width_mean": 100 * float(np.mean([r["bands"][n]["width_mean"] for r in sel]))}
             summary.append(s)
-            print(f"{task:>9} {m:>3} {s['mae']:5.2f} {s['task']['coverage']:9.0f}% {s['task']['kmax_inside']:>4}/{len(sel)} "
-                  f"{s['task']['width_mean']:6.2f} {s['queries']['coverage']:11.0f}% {s['queries']['kmax_inside']:>4}/{len(sel)} "
-                  f"{s['queries']['width_mean']:6.2f}")
+            print(f"{task:>9} {m:>3} {s['mae']:5.2f} " + " ".join(
+                f"{s[n]['coverage']:11.0f}% {s[n]['kmax_inside']:>4}/{len(sel)} {s[n]['width_mean']:6.2f}" for n in NAMES))
     means = {n: {"coverage": float(np.mean([s[n]["coverage"] for s in summary])),
-                 "kmax_inside": f"{sum(s[n]['kmax_inside'] for s in summary)}/{len(rows)}"} for n in ("task", "queries")}
-    print(f"{'mean':>9} " + " | ".join(f"{n}: {v['coverage']:.0f}% of K, K={KMAX} inside {v['kmax_inside']}"
+                 "kmax_inside": f"{sum(s[n]['kmax_inside'] for s in summary)}/{len(rows)}",
+                 "width_mean": float(np.mean([s[n]["width_mean"] for s in summary]))} for n in NAMES}
+    print(f"{'mean':>9} " + " | ".join(f"{n}: {v['coverage']:.1f}% of K, K={KMAX} inside {v['kmax_inside']}, width {v['width_mean']:.2f}"
                                       for n, v in means.items()))
+    by_m = {m: {n: {"coverage": float(np.mean([s[n]["coverage"] for s in summary if s["m"] == m])),
+                    "width_mean": float(np.mean([s[n]["width_mean"] for s in summary if s["m"] == m]))} for n in NAMES}
+            for m in ms}
+    for m, v in by_m.items():
+        print(f"{'m = ' + str(m):>9} " + " | ".join(f"{n}: {w['coverage']:.1f}% of K, width {w['width_mean']:.2f}" for n, w in v.items()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "draws": draws,
                                "band_draws": BAND_DRAWS, "band_rounds": BAND_ROUNDS, "seconds": time.perf_counter() - t0,
-                               "means": means, "summary": summary, "rows": rows}, indent=1))
+                               "means": means, "by_m": {str(m): v for m, v in by_m.items()}, "summary": summary,
+                               "rows": rows}, indent=1))
     print(f"wrote {out}")
 
 

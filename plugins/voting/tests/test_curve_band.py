@@ -86,17 +86,20 @@ def test_draw_bootstrap_band_is_the_quantiles_of_the_round_means(Q, S, kmax, see
 
 
 def test_band_of_these_queries_is_narrower_than_the_task_band_and_none_without_draws():
-    from skyplex_voting.grid_prior import fit_grid_prior, grid_draw_curves
+    from skyplex_voting.band import grid_band
+    from skyplex_voting.grid_prior import fit_grid_prior, grid_draw_curves, smooth_basis
 
     C = _counts(4)
     law = fit_law(C, kmax=40, draws=8, seed=0)
     _check_band(law, 40)
-    # the band resamples the queries too; keeping them leaves only their difficulty's uncertainty
-    D = grid_draw_curves(fit_grid_prior(C), C, 40, 8, "random", 0)
-    _, low_q, high_q = draw_bootstrap(D, rounds=200, seed=0, resample_queries=False)
-    _, low_t, high_t = draw_bootstrap(D, rounds=200, seed=0)
+    # the default band is grid_band's: queries resampled, the prior's coefficients drawn too
+    prior = fit_grid_prior(C)
+    _, low_t, high_t = grid_band(prior, C, prior.curves(40), smooth_basis(prior.support), rounds=200, seed=0)
     np.testing.assert_allclose(law.curve_low, np.clip(np.minimum(low_t, law.curve), 0, 1), atol=1e-12)
     np.testing.assert_allclose(law.curve_high, np.clip(np.maximum(high_t, law.curve), 0, 1), atol=1e-12)
+    # keeping the queries and the prior leaves only these queries' difficulty: a narrower band
+    D = grid_draw_curves(prior, C, 40, 8, "random", 0)
+    _, low_q, high_q = draw_bootstrap(D, rounds=200, seed=0, resample_queries=False)
     assert 0 < float(np.mean(high_q - low_q)) < float(np.mean(high_t - low_t))
     none = fit_law(C, kmax=40, draws=0)
     assert none.curve_low is None and "curve_low" not in none.to_dict()

@@ -17,7 +17,9 @@ sample (:mod:`.choose`).
 
 The optimal K's interval and the curve's pointwise band come from a bootstrap over queries in which
 every query contributes the exact curve of one posterior draw of its distribution, so they cover
-both which queries were asked and how uncertain each query's difficulty is.
+both which queries were asked and how uncertain each query's difficulty is; with the grid prior each
+round also draws the prior's coefficients from their Laplace posterior (:func:`.band.grid_band`), so
+they cover the prior's own estimation error too (:mod:`.band`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln, logsumexp
 from skyplex.errors import InvalidInputError
-from skyplex.stats import bootstrap_means
 
+from .band import bootstrap_band, draw_bootstrap, grid_band, holding_point, k_interval  # noqa: F401 (the API's names)
 from .choose import STACK, fit_stacked_law
 from .gap_prior import GAP, PICK, fit_gap_law
-from .grid_prior import fit_grid_prior, grid_draw_curves, grid_predicted_curves
+from .grid_prior import fit_grid_prior, grid_predicted_curves, smooth_basis
 from .law import check_kmax, check_tie_rule, dirichlet_plurality_curves, plurality_curves
 
 #: Dirichlet parameters stay in [ALPHA_MIN, ALPHA_MAX] (a query seen m times cannot pin them further)
@@ -367,47 +369,6 @@ class LawFit:
         return out
 
 
-def k_interval(draw_curves: np.ndarray, *, rounds: int = 200, level: float = 0.95, seed: int = 0) -> tuple[int, int]:
-    """Interval of the optimal K from per-query curves of posterior draws, shape (Q, draws, kmax)."""
-    return draw_bootstrap(draw_curves, rounds=rounds, level=level, seed=seed)[0]
-
-
-def draw_bootstrap(draw_curves: np.ndarray, *, rounds: int = 200, level: float = 0.95, seed: int = 0,
-                   resample_queries: bool = True) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
-    """The optimal K's interval and the pointwise band of the task curve, from per-query curves of
-    posterior draws, shape (Q, draws, kmax).
-
-    Each bootstrap round resamples the queries and picks one posterior draw per query; the interval
-    is the central ``level`` range of the rounds' argmax K and the band, at every K, the central
-    ``level`` range of the rounds' mean accuracy. That is the uncertainty about the task (other
-    queries like these); ``resample_queries=False`` keeps the queries and draws only their
-    difficulty: the uncertainty about these queries' own curve.
-    """
-    Q, S, kmax = draw_curves.shape
-    # two levels per round (which queries, then which posterior draw of each), so this is not the
-    # kernel's one-level resample of rows (skyplex.stats.bootstrap_means)
-    rng = np.random.default_rng(seed)
-    ks = np.empty(rounds, dtype=int)
-    means = np.empty((rounds, kmax))
-    for b in range(rounds):
-        qi = rng.integers(0, Q, Q) if resample_queries else np.arange(Q)
-        si = rng.integers(0, S, Q)
-        means[b] = draw_curves[qi, si].mean(axis=0)
-        ks[b] = int(np.flatnonzero(means[b] >= means[b].max() - 1e-12)[0]) + 1
-    lo, hi = np.quantile(ks, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    return (int(lo), int(hi)), low, high
-
-
-def holding_point(curve: np.ndarray, k_best: int, interval: tuple[int, int], low: np.ndarray,
-                  high: np.ndarray) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """A bootstrap's interval of the optimal K and its pointwise band of the curve, each widened where
-    needed to hold the point estimate (``k_best``, ``curve``); the band kept inside [0, 1]."""
-    lo, hi = interval
-    return ((min(lo, k_best), max(hi, k_best)),
-            (np.clip(np.minimum(low, curve), 0.0, 1.0), np.clip(np.maximum(high, curve), 0.0, 1.0)))
-
-
 def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: int | str = "auto",
             draws: int = 8, rounds: int = 200, level: float = 0.95, seed: int = 0) -> LawFit:
     """Fit the pooled prior to ``counts`` and predict the accuracy curve for K = 1..kmax.
@@ -429,8 +390,11 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
 
     The optimum is the exact argmax over every K up to ``kmax`` (smallest K on ties); its interval
     and the curve's pointwise ``level`` band (``curve_low``/``curve_high``, widened where needed to
-    hold the curve) come from :func:`draw_bootstrap` over ``draws`` posterior draws per query (from
-    both priors for "blend"; ``draws=0`` skips both: the point is its own interval, no band).
+    hold the curve) come from :func:`.band.grid_band` for the grid priors (queries resampled, the
+    prior's coefficients drawn from their Laplace posterior, one grid point per query drawn from its
+    posterior under that prior, in each of ``rounds`` rounds) and from :func:`draw_bootstrap` over
+    ``draws`` posterior draws per query for the Dirichlet priors (from both for "blend"); ``draws=0``
+    skips both: the point is its own interval, no band.
     """
     check_tie_rule(tie)
     kmax = check_kmax(kmax)
@@ -486,15 +450,17 @@ def _fit_grid_law(counts: Any, *, kmax: int, tie: str, draws: int, rounds: int, 
                   seed: int, seconds: int | None = None, penalty: float | None = None, basis=None) -> LawFit:
     """:func:`fit_law` with the grid prior (:mod:`.grid_prior`): the curve is each query's posterior
     weights times the grid's exact curves; ``per_query_sd`` is the posterior sd of each query's
-    accuracy at every K; the optimum's interval draws grid points from the posteriors."""
+    accuracy at every K; the optimum's interval and the band are :func:`.band.grid_band`'s (the
+    prior's coefficients drawn as well; the NPMLE, without coefficients, keeps its weights)."""
     prior = fit_grid_prior(counts, seconds=seconds, basis=basis, **({} if penalty is None else {"penalty": penalty}))
     per_query, per_query_sd = grid_predicted_curves(prior, counts, kmax, tie)
     curve = per_query.mean(axis=0)
     k_best = int(np.flatnonzero(curve >= curve.max() - 1e-12)[0]) + 1
     interval, band = (k_best, k_best), (None, None)
     if draws > 0:
-        boot = draw_bootstrap(grid_draw_curves(prior, counts, kmax, draws, tie, seed), rounds=rounds, level=level,
-                              seed=seed)
+        design = (basis or smooth_basis)(prior.support) if prior.coefficients is not None else None
+        boot = grid_band(prior, check_counts(counts), prior.curves(kmax, tie), design, rounds=rounds, level=level,
+                         seed=seed)
         interval, band = holding_point(curve, k_best, *boot)
     sd_opt = per_query_sd[:, k_best - 1]
     extras = {"grid": {"median_query_sd_at_k_opt": float(np.median(sd_opt)),
@@ -509,22 +475,3 @@ def empirical_curves(counts: Any, kmax: int, tie: str = "random") -> np.ndarray:
     (with replacement, as if the observed frequencies were the distribution): shape (Q, kmax)."""
     C = check_counts(counts)
     return plurality_curves(C / C.sum(axis=1, keepdims=True), kmax, tie)
-
-
-def bootstrap_band(per_query: np.ndarray, *, rounds: int = 500, level: float = 0.95,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Bootstrap over queries of a mean curve: the pointwise band and the interval of its argmax K.
-
-    The resamples are the kernel's (:func:`skyplex.stats.bootstrap_means` over whole rows), so a seed
-    names the same resampled queries here as in every other plugin's interval.
-    """
-    if not 0 < level < 1:
-        raise InvalidInputError(f"level must be between 0 and 1, got {level}", field="level")
-    means = bootstrap_means(np.asarray(per_query, dtype=float), rounds=rounds, seed=seed)
-    if means.ndim != 2:
-        raise InvalidInputError("bootstrap_band takes one accuracy curve per query (a queries x K table)",
-                                field="per_query")
-    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)
-    arg = np.array([int(np.flatnonzero(m >= m.max() - 1e-12)[0]) + 1 for m in means])
-    klo, khi = np.quantile(arg, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
-    return lo, hi, (int(klo), int(khi))
