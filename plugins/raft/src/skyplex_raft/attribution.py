@@ -20,6 +20,11 @@ regex) to a run of at most ``max_words`` words of the passage's sentence, quoted
 does not abstain quotes a sentence that is verbatim in a shown document and gives an answer inside it: it
 passes the verbatim check of :mod:`skyplex_raft.grounded` by construction, and what the decision is
 measured on is whether the model picked a sentence that answers the question.
+
+:func:`requote` (optional) re-picks the quoted sentence inside the chosen document by the asked relation
+alone: the question with its subject read as "it" (:func:`relation_question`), scored against each sentence
+with the document's heading in both contexts, so the subject's name, which the question shares with every
+sentence that names it, no longer draws the quote to the founding sentence.
 """
 
 from __future__ import annotations
@@ -143,6 +148,52 @@ def abstains(support: float, threshold: float) -> bool:
     return support < threshold
 
 
+def relation_question(question: str, heading: str) -> str:
+    """``question`` with its subject taken out: every run of its words that are all words of the document's
+    ``heading`` (a run holding a capitalized word, with an article before it) read as "it", so that "Where does
+    the Vaemkru Orchard stand?" under "Vaemkru Orchard" becomes "Where does it stand?". What is left is the
+    asked relation."""
+    named = {w.lower() for w in re.findall(r"\w+", heading)}
+    core = [re.sub(r"\W", "", t).lower() for t in question.split()]
+    tokens, out, i = question.split(), [], 0
+    while i < len(tokens):
+        j = i
+        while j < len(tokens) and core[j] and core[j] in named:
+            j += 1
+        if j > i and any(t[:1].isupper() for t in tokens[i:j]):
+            if out and out[-1].lower() in ("the", "a", "an"):
+                out.pop()
+            out.append("it" + tokens[j - 1][len(tokens[j - 1].rstrip("?.!,;:")):])
+            i = j
+        else:
+            out.append(tokens[i])
+            i += 1
+    return " ".join(out)
+
+
+def requote(backend: Any, question: str, documents: Sequence[str], support: Support) -> Support:
+    """``support`` with its passage re-picked among the sentences of the same document: the one the asked
+    relation (:func:`relation_question`) makes most likely given the document's heading, log P(sentence |
+    heading, "Question: relation / Answer:") - log P(sentence | heading, "Answer:"). The subject's name, which
+    the question shares with every sentence that names it, then adds nothing; which document answers is still
+    decided by ``support``. A document of one sentence keeps it."""
+    from skyplex.interfaces import ScoreRequest
+
+    same = [p for p in passages(documents) if p.document == support.passage.document]
+    if len(same) < 2:
+        return support
+    asked = " " + relation_question(question.strip(), support.passage.heading)
+    requests = []
+    for p in same:
+        head = f"{p.heading}\n\n" if p.heading else ""
+        requests += [ScoreRequest(context=f"{head}Answer:", continuation=" " + p.sentence),
+                     ScoreRequest(context=f"{head}Question:{asked}\nAnswer:", continuation=" " + p.sentence)]
+    scores = [s.logprob for s in backend.score(requests)]
+    gain = [scores[2 * i + 1] - scores[2 * i] for i in range(len(same))]
+    best = max(range(len(same)), key=gain.__getitem__)  # the first on ties
+    return support if same[best] == support.passage else Support(same[best], support.sentence_pmi, support.question_pmi)
+
+
 def answer_spans(sentence: str, max_words: int) -> list[str]:
     """Every run of at most ``max_words`` whitespace-separated words of ``sentence`` (the sentence's final
     full stop dropped) that can stand as an answer: its normalized words are not empty and it does not read
@@ -186,14 +237,18 @@ def attributed_reply(support: Support | None, answer: str | None) -> str:
 
 
 def attribution_replies(backend: Any, questions: Sequence[str], supports: Sequence[Support | None], threshold: float,
-                        method: str, *, max_words: int = 4) -> list[str]:
+                        method: str, *, max_words: int = 4,
+                        documents: Sequence[Sequence[str]] | None = None) -> list[str]:
     """Per item, the rule's reply: abstain when the best support under ``method`` is below ``threshold``,
-    else the extractive answer from the best passage."""
+    else the extractive answer from the best passage (with each item's ``documents`` given, the passage
+    :func:`requote` re-picks in the same document)."""
     replies = []
-    for question, support in zip(questions, supports):
+    for n, (question, support) in enumerate(zip(questions, supports)):
         if support is None or abstains(item_support(support, method), threshold):
             replies.append(ABSTAIN_TARGET)
         else:
+            if documents is not None:
+                support = requote(backend, question, documents[n], support)
             replies.append(attributed_reply(support, extract_answer(backend, question, support.passage,
                                                                     max_words=max_words)))
     return replies
@@ -201,10 +256,11 @@ def attribution_replies(backend: Any, questions: Sequence[str], supports: Sequen
 
 def evaluate_attribution(backend: Any, calibration: Sequence[Any], items: Sequence[Any], *, method: str = "both",
                          max_false: float = 0.05, max_words: int = 4, resamples: int = 1000,
-                         seed: int = 0) -> dict[str, Any]:
+                         seed: int = 0, requoted: bool = False) -> dict[str, Any]:
     """The whole procedure on two RAFT splits (``evaluate.load_items``): the threshold chosen on the
     ``calibration`` items, then applied unchanged to ``items``, each scored as the evaluator scores a reply
-    (abstention with and without the oracle, F1, ``supported``) with bootstrap intervals. Returns the
+    (abstention with and without the oracle, F1, ``supported``) with bootstrap intervals; ``requoted``: the
+    quoted sentence re-picked in the chosen document (:func:`requote`). Returns the
     threshold, both splits' AUC of the best support (how well it ranks oracle-present items above the
     rest; 0.5: not at all), the scores and each item's reply."""
     from .calibrate import roc_auc
@@ -221,7 +277,7 @@ def evaluate_attribution(backend: Any, calibration: Sequence[Any], items: Sequen
     threshold = choose_support_threshold(supports["calibration"], [it.oracle_present for it in calibration],
                                          max_false=max_false)
     replies = attribution_replies(backend, [it.question for it in items], best["items"], threshold, method,
-                                  max_words=max_words)
+                                  max_words=max_words, documents=[it.documents for it in items] if requoted else None)
     rows = [{**score_reply(it, r), "oracle_present": it.oracle_present, "supported": float(is_supported(r, it.documents))}
             for it, r in zip(items, replies)]
     auc = {name: roc_auc([-s for s in supports[name]], [it.oracle_present for it in split])
