@@ -85,3 +85,20 @@ def test_the_benchmark_refuses_bad_settings_in_one_line(tmp_path, argv, says):
                              str(tmp_path / "k"), *argv], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and says in result.stderr
+
+
+@pytest.mark.skipif(not (REPO / "benchmarks" / "raft_requote.py").exists(),
+                    reason="benchmarks/raft_requote.py is not beside these tests (not a repository checkout)")
+@pytest.mark.parametrize("content", [None, "not json", '{"setting": 3}', '{"setting": {"limit": 4}, "items": {}}'])
+def test_the_requote_benchmark_refuses_a_bad_result_file_in_one_line(tmp_path, content):
+    """A missing result file, or one that is not raft_attribution.py's: one line naming it, exit status 2."""
+    import subprocess
+    import sys
+
+    result_file = tmp_path / "result.json"
+    if content is not None:
+        result_file.write_text(content)
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "raft_requote.py"), "--result", str(result_file),
+                             "--keep", str(tmp_path / "k")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and str(result_file) in result.stderr
