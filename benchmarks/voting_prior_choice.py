@@ -173,21 +173,23 @@ def band_main(tasks: list[str], ms: list[int], draws: int, out: Path) -> None:
         for m in ms:
             sel = [r for r in rows if r["task"] == task and r["m"] == m]
             s = {"task": task, "m": m, "draws": len(sel), "mae": 100 * float(np.mean([r["mae"] for r in sel]))}
-            for n in NAMES:
-                s[n] = {"coverage": 100 * float(np.mean([r["bands"][n]["coverage"] for r in sel])),
+            for n in NAMES:  # the bands under "bands" (a band named "task" would hide the task's name)
+                s.setdefault("bands", {})[n] = {"coverage": 100 * float(np.mean([r["bands"][n]["coverage"] for r in sel])),
                         "kmax_inside": sum(r["bands"][n]["kmax_inside"] for r in sel),
                         "coverage_exact": 100 * float(np.mean([r["bands"][n]["coverage_exact"] for r in sel])),
                         "width_mean": 100 * float(np.mean([r["bands"][n]["width_mean"] for r in sel]))}
             summary.append(s)
             print(f"{task:>9} {m:>3} {s['mae']:5.2f} " + " ".join(
-                f"{s[n]['coverage']:11.0f}% {s[n]['kmax_inside']:>4}/{len(sel)} {s[n]['width_mean']:6.2f}" for n in NAMES))
-    means = {n: {"coverage": float(np.mean([s[n]["coverage"] for s in summary])),
-                 "kmax_inside": f"{sum(s[n]['kmax_inside'] for s in summary)}/{len(rows)}",
-                 "width_mean": float(np.mean([s[n]["width_mean"] for s in summary]))} for n in NAMES}
+                f"{s['bands'][n]['coverage']:11.0f}% {s['bands'][n]['kmax_inside']:>4}/{len(sel)} "
+                f"{s['bands'][n]['width_mean']:6.2f}" for n in NAMES))
+    means = {n: {"coverage": float(np.mean([s["bands"][n]["coverage"] for s in summary])),
+                 "kmax_inside": f"{sum(s['bands'][n]['kmax_inside'] for s in summary)}/{len(rows)}",
+                 "width_mean": float(np.mean([s["bands"][n]["width_mean"] for s in summary]))} for n in NAMES}
     print(f"{'mean':>9} " + " | ".join(f"{n}: {v['coverage']:.1f}% of K, K={KMAX} inside {v['kmax_inside']}, width {v['width_mean']:.2f}"
                                       for n, v in means.items()))
-    by_m = {m: {n: {"coverage": float(np.mean([s[n]["coverage"] for s in summary if s["m"] == m])),
-                    "width_mean": float(np.mean([s[n]["width_mean"] for s in summary if s["m"] == m]))} for n in NAMES}
+    by_m = {m: {n: {"coverage": float(np.mean([s["bands"][n]["coverage"] for s in summary if s["m"] == m])),
+                    "width_mean": float(np.mean([s["bands"][n]["width_mean"] for s in summary if s["m"] == m]))}
+                for n in NAMES}
             for m in ms}
     for m, v in by_m.items():
         print(f"{'m = ' + str(m):>9} " + " | ".join(f"{n}: {w['coverage']:.1f}% of K, width {w['width_mean']:.2f}" for n, w in v.items()))
