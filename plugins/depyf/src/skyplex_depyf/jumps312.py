@@ -38,23 +38,26 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
 
 
 def breaks_to_loop_ends(stream: list) -> list:
-    """A ``break`` out of a loop that ends an ``if`` arm before an ``else`` arm: 3.12 threads it
+    """A ``break`` out of a ``for`` loop that ends an ``if`` arm before an ``else`` arm: 3.12 threads it
     through the arm's closing ``JUMP_FORWARD`` right after the loop, past the ``else`` arm; 3.11 (and
     the rules) jump to the loop's end, where that closing jump stands. Each forward jump in the
     innermost loop around it to where the jump after the loop goes is sent to that jump again:
-    jumping to a jump is the same as jumping where it goes. Offsets are kept."""
+    jumping to a jump is the same as jumping where it goes. Offsets are kept. (A ``while`` loop's
+    end is not read here: its bottom test and a ``continue`` both jump back, to different heads.)"""
     position = {ins.offset: n for n, ins in enumerate(stream)}
-    loops: list[tuple[int, int]] = []  # (index of the loop's head, index of the instruction after it)
+    ends: dict[int, int] = {}  # index of a for loop's FOR_ITER -> index of the instruction after the loop
     for n, ins in enumerate(stream):
         if ins.opname == "FOR_ITER" and ins.argval in position:
-            loops.append((n, position[ins.argval]))
-        elif ins.opname.startswith("POP_JUMP_BACKWARD_IF_") and ins.argval in position and n + 1 < len(stream):
-            loops.append((position[ins.argval], n + 1))
+            ends[n] = position[ins.argval]
+    loops = [(head, end) for head, end in ends.items() if end < len(stream)]
+    arms = {ins.argval for ins in stream if ins.opname.startswith("POP_JUMP_FORWARD_IF_")}
     out = list(stream)
     for head, end in loops:
         after = stream[end]
-        if after.opname != "JUMP_FORWARD" or not head < end:
+        if after.opname != "JUMP_FORWARD" or not head < end or end + 1 >= len(stream):
             continue
+        if stream[end + 1].offset not in arms or stream[end + 1].offset <= stream[head].offset:
+            continue  # the jump after the loop closes no if arm before an else arm
         for k in range(head + 1, end):
             ins = stream[k]
             if ins.opname != "JUMP_FORWARD" or ins.argval != after.argval:
