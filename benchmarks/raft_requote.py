@@ -4,7 +4,8 @@ answers, from which document) stay; each answered item's sentence is re-picked b
 (the question's subject read as "it", the document's heading in both contexts) and its answer extracted from
 it again. Both sets of replies are scored as ``raft_attribution.py`` scores them, and through the schema check
 (``grounded.answers_question``): the share of answers whose sentence states the asked fact. Per question
-template, how many answered oracle-present questions pass the schema check before and after.
+template, how many answered oracle-present questions quote a sentence stating the asked relation, and how
+many pass the schema check, before and after.
 
 Usage::
 
@@ -25,6 +26,18 @@ from raft_common import machine, print_table
 from raft_grounded import COLUMNS, score, splits
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def states_the_asked_relation(reply: str, documents: list[str], question: str) -> bool:
+    """Whether the reply's quote states the asked relation of the asked entity (the schema check's test of
+    the sentence, whatever answer span was taken from it)."""
+    from skyplex_raft.builder import quotes_in
+    from skyplex_raft.relations import question_relation, stated_facts
+
+    asked = question_relation(question)
+    return asked is not None and any(
+        (f.entity, f.relation) == asked for quote in quotes_in(reply) for d in documents if quote.strip() and quote.strip() in d
+        for f in stated_facts(quote.strip(), d.split("\n", 1)[0].strip()))
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -75,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
                 after.append(attributed_reply(again, extract_answer(backend, item.question, again.passage,
                                                                     max_words=setting.max_words)))
                 if item.oracle_present:
-                    tally = per_template.setdefault(f"{condition} {template[item.question_id]}", [0, 0, 0])
+                    tally = per_template.setdefault(f"{condition} {template[item.question_id]}", [0, 0, 0, 0, 0])
                     tally[0] += 1
-                    tally[1] += answers_question(reply, item.documents, item.question)
-                    tally[2] += answers_question(after[-1], item.documents, item.question)
+                    tally[1] += states_the_asked_relation(reply, item.documents, item.question)
+                    tally[2] += states_the_asked_relation(after[-1], item.documents, item.question)
+                    tally[3] += answers_question(reply, item.documents, item.question)
+                    tally[4] += answers_question(after[-1], item.documents, item.question)
             changed[condition] = [{"question_id": it.question_id, "before": b, "after": a}
                                   for it, b, a in zip(items, before, after) if a != b]
             for name, replies in (("attribution", before), ("attribution requoted", after)):
@@ -92,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.result.with_name(args.result.stem + "_requote.json")
     out.write_text(json.dumps({"result": str(args.result), "method": args.method, "machine": machine(load_start),
                                "seconds": seconds, "scores": rows,
-                               "answered_with_oracle_schema_pass": {k: {"answered": a, "before": b, "after": c}
-                                                                    for k, (a, b, c) in per_template.items()},
+                               "answered_with_oracle": {k: {"answered": a, "sentence_states_relation": [b, c],
+                                                            "schema_pass": [d, e]}
+                                                        for k, (a, b, c, d, e) in per_template.items()},
                                "changed_replies": changed},
                               indent=2))
     print_table(f"quoted sentence re-picked in the chosen document ({args.result.name})", rows, COLUMNS,
                 with_n=True, width=220)
-    for key, (answered, b, c) in sorted(per_template.items()):
-        print(f"{key}: {answered} answered with the oracle; the schema check passes {b} before, {c} after")
+    for key, (answered, b, c, d, e) in sorted(per_template.items()):
+        print(f"{key}: {answered} answered with the oracle; the quoted sentence states the asked relation {b} "
+              f"before, {c} after; the schema check passes {d} before, {e} after")
     print(f"{seconds:.0f}s, load average {load_start:.1f} at start; wrote {out}")
     return 0
 
