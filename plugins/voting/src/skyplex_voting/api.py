@@ -185,7 +185,7 @@ def curve_summary(source: Any, *, ks: Sequence[int] | None = None, m: int | None
                   tie: str = "random", components: int | str = "auto", heldout: bool = False,
                   seed: int = 0, draws: int = 8, level: float = 0.95) -> dict[str, Any]:
     """Predicted accuracy at each K (fitted on the first ``m`` answers per query) with its pointwise
-    ``level`` band (``predicted_low``/``predicted_high``, from ``draws`` posterior draws per query;
+    ``level`` band (``predicted_low``/``predicted_high``, :func:`.fit.fit_law`'s ``curve_low``/``curve_high``;
     ``draws=0`` skips it); with ``heldout`` also the empirical curve of the remaining answers with a
     bootstrap band, their gap, and the share of the K where the empirical curve lies in the band."""
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 0:
