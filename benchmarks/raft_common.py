@@ -90,3 +90,14 @@ def print_table(title: str, rows: dict[str, dict[str, dict | None]], columns: li
     for label, ratio in (ratios or {}).items():
         table.add_row(label, *[f"{ratio[c]:.2f}x" if ratio.get(c) else "-" for c in columns])
     Console(width=width).print(table)
+
+
+def run_main(main: Any, argv: list[str] | None = None) -> int:
+    """``main(argv)``, with bad settings reported as one line naming the script and the setting, exit status 2."""
+    from skyplex.errors import InvalidInputError
+
+    try:
+        return main(argv)
+    except InvalidInputError as error:
+        print(f"{Path(sys.argv[0]).name}: {error}", file=sys.stderr)
+        return 2

@@ -46,7 +46,7 @@ import sys
 import time
 from pathlib import Path
 
-from raft_common import lora_options, machine, print_table, train
+from raft_common import lora_options, machine, print_table, run_main, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "raft_grounded.json"
@@ -394,16 +394,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(argv: list[str] | None = None) -> int:
-    """``main``, with bad settings reported as one line naming the setting and exit status 2."""
-    from skyplex.errors import InvalidInputError
-
-    try:
-        return main(argv)
-    except InvalidInputError as error:
-        print(f"raft_grounded.py: {error}", file=sys.stderr)
-        return 2
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run_main(main))

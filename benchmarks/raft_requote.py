@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from raft_common import machine, print_table
+from raft_common import machine, print_table, run_main
 from raft_grounded import COLUMNS, score, splits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,15 +121,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(argv: list[str] | None = None) -> int:
-    from skyplex.errors import InvalidInputError
-
-    try:
-        return main(argv)
-    except InvalidInputError as error:
-        print(f"raft_requote.py: {error}", file=sys.stderr)
-        return 2
-
-
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(run_main(main))
