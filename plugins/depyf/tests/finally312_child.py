@@ -51,6 +51,16 @@ CONSTRUCTS = {
         "def f(a, b):\n    x = 0\n    y = 1\n    try:\n        x = y * 2\n    except ZeroDivisionError:\n"
         "        try:\n            y += a // b\n        finally:\n            y += a // b\n    finally:\n"
         "        pass\n    return (a, b, x, y)\n"),
+    # a finally body that returns after an except clause: the handler's copy ends in the return, not
+    # a re-raise, and the normal copy ends the code
+    "finally_returning_after_except": (
+        "def f(a, b):\n    try:\n        b = a // b\n    except ZeroDivisionError:\n        pass\n"
+        "    finally:\n        return (a, b)\n"),
+    # a finally body returning a conditional expression on a test: the handler's arm jumps to the one
+    # return, the normal copy (3.12+) returns in that arm
+    "finally_returns_conditional_expression": (
+        "def f(a, b):\n    try:\n        b = a // b\n    except ZeroDivisionError as err:\n        b = 2\n"
+        "    finally:\n        if a % 3:\n            return (4 if b > 1 else a)\n    return (a, b)\n"),
     # a break out of a loop in an except clause naming its exception: 3.13 copies the clause's exit
     # into the break
     "break_out_of_loop_in_named_except_clause": (
@@ -132,11 +142,18 @@ def mutate(name: str) -> None:
     elif name == "finally_order":  # the handler put back before the normal copy's last instruction
         real_matched = finally312._matched
 
-        def broken_matched(stream: list, n: int, expected: list):
-            size = real_matched(stream, n, expected)
-            return None if size is None else max(1, size - 1)
+        def broken_matched(stream: list, n: int, expected: list, returns: list):
+            at = real_matched(stream, n, expected, returns)
+            return None if at is None else at[:-1] or at
 
         finally312._matched = broken_matched
+    elif name == "return_target":  # an arm's copied return sent to the instruction before the shared one
+        real_returns = finally312._shared_return_jumps
+
+        def broken_returns(stream: list, position: dict, expected: list) -> list:
+            return [None if r is None else r - 1 for r in real_returns(stream, position, expected)]
+
+        finally312._shared_return_jumps = broken_returns
     elif name == "clause_exits_off":  # the rule left out: each copy of a clause's exit stays
         versions.share_clause_exits = lambda stream, entries: stream
     elif name == "clause_exits":  # each shared copy of a clause's exit sent to the copy's second instruction

@@ -52,7 +52,8 @@ def healthy(request: pytest.FixtureRequest) -> dict:
 #: read only through the finally rule (refused before it, on both versions)
 THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_return_after_returning_except",
                    "finally_if_return_ending_loop_body",
-                   "try_finally_ending_except_clause", "empty_finally_around_try_finally_in_except"]
+                   "try_finally_ending_except_clause", "empty_finally_around_try_finally_in_except",
+                   "finally_returning_after_except", "finally_returns_conditional_expression"]
 THROUGH_FINALLY_313 = ["nested_try_finally_ending_named_except_clause"]
 #: constructs a version does not read yet, for another rule: refused, never wrong
 NOT_READ: dict = {}
@@ -86,7 +87,7 @@ def test_no_back_jump_without_interrupt_is_left_outside_send_loops(healthy: dict
 
 
 _STMT = st.sampled_from(["y += a // b", "y -= 1", "x = y * 2", "pass", "x ^= 10 // (b - 1)"])
-_LEAVE = st.sampled_from(["return 7", "return y", "return (x, y)", "y += 3"])
+_LEAVE = st.sampled_from(["return 7", "return y", "return (x, y)", "y += 3", "return (7 if a else y)"])
 _TEST = st.sampled_from(["a", "a > b", "4", "b"])
 
 
@@ -110,6 +111,7 @@ def _functions(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         final += [f"if {draw(_TEST)}:", f"{pad}{draw(_LEAVE)}"]
     final = final or ["pass"]
+    final += draw(st.sampled_from([[], [], ["return y"], ["return (x if b else y)"]]))  # a body that returns
     loop = draw(st.booleans())
     lines = ["try:"] + [pad + s for s in body] + [clause] + [pad + s for s in handler]
     lines += ["finally:"] + [pad + s for s in final]
@@ -153,7 +155,8 @@ def test_without_the_clause_exit_rule_313_refuses_its_copies() -> None:
 
 @pytest.mark.parametrize("version,mutation", [("3.12", "finally_order"), ("3.13", "finally_order"),
                                               ("3.12", "exit_order"), ("3.13", "exit_order"),
-                                              ("3.13", "back_jumps"), ("3.13", "clause_exits")])
+                                              ("3.13", "back_jumps"), ("3.13", "clause_exits"),
+                                              ("3.12", "return_target"), ("3.13", "return_target")])
 def test_a_broken_rule_is_refused_never_wrong(version: str, mutation: str) -> None:
     healthy = run_child(version)
     broken = run_child(version, mutation=mutation)

@@ -16,7 +16,11 @@ Moving a block that nothing falls into or jumps into, and making a fall-through 
 changes no behaviour: every jump keeps its target and every instruction its handler (the
 renumbering rebuilds the table from each instruction's handler). The normal copy is only taken as
 such when its instructions are the handler's copy's, less the handler's exception pops before a
-``return``, ``break`` or ``continue`` and line ``NOP``s; anything else is left as it is."""
+``return``, ``break`` or ``continue`` and line ``NOP``s; anything else is left as it is. A body that
+ends in ``return`` has no re-raise in its handler, and its normal copy may end the code; where the
+handler's arms jump to one return (``return a if t else b``), 3.12+ returns in each arm of the normal
+copy: that arm's ``RETURN_VALUE`` becomes 3.11's jump to the copy's return (returning the same value
+from an identical instruction does the same)."""
 
 from __future__ import annotations
 
@@ -84,14 +88,23 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
         hop = as_op(stream[n], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[n + 1].offset,
                     argrepr="")
         return stream[:h] + [hop] + stream[h:n] + stream[n + 1:]
-    size = _matched(stream, n, expected)
-    if size is None:
+    returns = _shared_return_jumps(stream, position, expected)
+    at = _matched(stream, n, expected, returns)
+    if at is None:
         return None
-    end = n + size
-    if end >= len(stream) or any(e.target == stream[n].offset for e in entries):
+    end = at[-1] + 1
+    if end > len(stream) or any(e.target == stream[n].offset for e in entries):
         return None
-    closing, after = stream[end - 1], stream[end].offset
+    closing = stream[end - 1]
+    if end == len(stream) and closing.opname not in _TERMINATORS:
+        return None
+    # (a copy ending the code, as a finally body that returns does: nothing comes after it)
+    after = stream[end].offset if end < len(stream) else None
     copy = stream[n:end]
+    for k, r in zip(at, returns):  # 3.12+ copied the shared return into the arm that jumped to it
+        if r is not None and r < len(at) and stream[k].opname == "RETURN_VALUE":
+            copy[k - n] = as_op(stream[k], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                                argval=stream[at[r]].offset, argrepr="")
     leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after]
     heads = {x.argval for x in copy if x.opname.startswith("POP_JUMP_BACKWARD_IF_") and x.argval < stream[h].offset}
     if closing.opname in _TERMINATORS and not leaving and len(heads) == 1:
@@ -146,7 +159,8 @@ def _hop(closing: Any, after: int, position: dict) -> Any:
 def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
     """Index of the ``COPY 3; POP_EXCEPT; RERAISE 1`` closing the ``finally`` handler at ``h``: the
     handler of ``h`` itself (one deeper, with the instruction offset pushed), when the handler is
-    entered from a try (an entry without it) and its copy ends in ``RERAISE 0``."""
+    entered from a try (an entry without it) and its copy ends in ``RERAISE 0`` (or in
+    ``return``, a body that returns)."""
     own = _entry_at(entries, stream[h].offset)
     entered = [e for e in entries if e.target == stream[h].offset]
     if own is None or not own.lasti or not entered or any(e.lasti or e.depth + 1 != own.depth for e in entered):
@@ -154,8 +168,10 @@ def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
     c = position.get(own.target)
     if c is None or c < h + 2 or [x.opname for x in stream[c:c + 3]] != _CLEANUP:
         return None
-    if stream[c].arg != 3 or stream[c + 2].arg != 1 or stream[c - 1].opname != "RERAISE" or stream[c - 1].arg != 0:
+    if stream[c].arg != 3 or stream[c + 2].arg != 1:
         return None
+    if not (stream[c - 1].opname == "RERAISE" and stream[c - 1].arg == 0) and stream[c - 1].opname != "RETURN_VALUE":
+        return None  # (a body ending in ``return`` has no re-raise: its copy returns)
     if any(x.opname == "PUSH_EXC_INFO" for x in stream[h + 1:c]):
         return None  # a try or with inside the finally body: its copies differ in more than the pops
     return c
@@ -164,7 +180,8 @@ def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
 def _expected(stream: list, h: int, c: int) -> list:
     """The handler's copy of the body, ``stream[h + 1:c - 1]``, less its exception pops before a
     ``return``, ``break`` or ``continue`` and its line ``NOP``s: what the normal copy holds."""
-    theirs = [x for x in stream[h + 1:c - 1] if x.opname != "NOP"]
+    stop = c if stream[c - 1].opname == "RETURN_VALUE" else c - 1  # a body ending in return: the normal copy's too
+    theirs = [x for x in stream[h + 1:stop] if x.opname != "NOP"]
     expected: list = []
     k = 0
     while k < len(theirs):
@@ -186,16 +203,37 @@ def _same(mine: Any, other: Any) -> bool:
     return mine.opname == other.opname and mine.argval == other.argval
 
 
-def _matched(stream: list, n: int, expected: list) -> int | None:
-    """How many instructions from ``n`` are ``expected`` (line ``NOP``s aside), or None."""
-    size = 0
-    for other in expected:
-        while n + size < len(stream) and stream[n + size].opname == "NOP":
-            size += 1
-        if n + size >= len(stream) or not _same(stream[n + size], other):
+def _shared_return_jumps(stream: list, position: dict, expected: list) -> list:
+    """For each of ``expected``, the index in ``expected`` of the return it jumps to through the
+    exception pops (``JUMP_FORWARD`` to ``SWAP; POP_TOP; SWAP; POP_EXCEPT; RETURN_VALUE``), as the
+    arms of ``return a if t else b`` end in the handler; None for the others. 3.12+ copies that
+    return into the normal copy's arm."""
+    out: list = []
+    for x in expected:
+        t = position.get(x.argval, -1) if x.opname == "JUMP_FORWARD" else -1
+        ret = stream[t + 4] if 0 <= t and t + 4 < len(stream) else None
+        if ret is None or [y.opname for y in stream[t:t + 5]] != _RETURN_POPS + ["RETURN_VALUE"]:
+            out.append(None)
+            continue
+        out.append(next((r for r, y in enumerate(expected) if y is ret), None))
+    return out
+
+
+def _matched(stream: list, n: int, expected: list, returns: list) -> list | None:
+    """The indices of the instructions from ``n`` that are ``expected`` (line ``NOP``s aside), or
+    None; where ``returns`` names a jump to a return, a ``RETURN_VALUE`` stands for it."""
+    at: list = []
+    k = n
+    for other, shared in zip(expected, returns):
+        while k < len(stream) and stream[k].opname == "NOP":
+            k += 1
+        if k >= len(stream):
             return None
-        size += 1
-    return size or None
+        if not _same(stream[k], other) and not (shared is not None and stream[k].opname == "RETURN_VALUE"):
+            return None
+        at.append(k)
+        k += 1
+    return at or None
 
 
 def _matched_back(stream: list, stop: int, expected: list) -> int | None:
