@@ -241,6 +241,17 @@ CONSTRUCTS = {
                                  "            if i > b:\n                break\n            x += i\n"
                                  "    elif b:\n        x = 2\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
+    # a try statement ending an except clause: 3.13 lets the inner handler's POP_EXCEPT fall into the
+    # outer clause's exit; 3.11 and 3.12 jump to that exit after the inner handler's clean-up
+    "try_ending_except_clause": ("def f(a, b):\n    if a:\n        try:\n            b = b // (a % 2)\n"
+                                 "        except ZeroDivisionError:\n            try:\n"
+                                 "                b = a // (b % 3)\n            except ZeroDivisionError:\n"
+                                 "                b = a - 1\n    b += 1\n    return b\n"),
+    "try_ending_except_clause_in_loop": ("def f(a, b):\n    for j in range(3):\n        try:\n"
+                                         "            b = b // (a % 2)\n        except ZeroDivisionError:\n"
+                                         "            try:\n                b = a // (b % 3)\n"
+                                         "            except ZeroDivisionError as err:\n"
+                                         "                b = a + j\n        b += 1\n    return b\n"),
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
 # methods: only decompiled and proven by the recompile check (a method needs its class to run)
@@ -552,6 +563,17 @@ def mutate(name: str) -> None:
                     for ins, old in zip(real_ends(stream), stream)]
 
         jumps312.breaks_to_loop_ends = broken_ends
+    elif name == "nested_clause_exits":  # the inner handler's put-back jump sent past the outer exit's POP_EXCEPT
+        from skyplex_depyf import jumps312
+
+        real_exits = jumps312.nested_clause_exits
+
+        def broken_exits(stream: list, entries: list) -> tuple[list, int]:
+            out, moved = real_exits(stream, entries)
+            return [ins._replace(argval=ins.argval + 2) if ins.offset % 2 and ins.opname == "JUMP_FORWARD"
+                    else ins for ins in out], moved
+
+        jumps312.nested_clause_exits = broken_exits
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

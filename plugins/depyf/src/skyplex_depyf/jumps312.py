@@ -18,7 +18,7 @@ import dis
 from typing import Any
 
 from .layout import renumbered
-from .streams import as_op
+from .streams import JUMP_OPCODES, as_op
 
 _LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
 _LOOP_EXITS = {"JUMP_FORWARD", "JUMP_BACKWARD"}  # a break or a continue ending an arm
@@ -30,11 +30,83 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
     """(stream, entries) renumbered when an ``if`` arm's closing jump has no free offset to go to, or
     when :func:`closed_jump_arms` put closing jumps back; else (stream, None): nothing changed, the
     caller keeps its own table."""
+    stream, split = nested_clause_exits(stream, entries)
     stream = breaks_to_loop_ends(stream)
     closed, added = closed_jump_arms(stream)
-    if not added and not _crowded(stream):
+    if not added and not split and not _crowded(stream):
         return stream, None
     return renumbered(closed, entries)
+
+
+def nested_clause_exits(stream: list, entries: list) -> tuple[list, int]:
+    """An ``except`` clause whose body ends in a ``try: ... except ...:`` statement: 3.11 and 3.12 end
+    the inner handler with ``POP_EXCEPT; JUMP_FORWARD`` to the outer clause's exit ``POP_EXCEPT;
+    JUMP_FORWARD``, which stands after the inner handler's clean-up (``COPY 3; POP_EXCEPT; RERAISE
+    1``); 3.13 lets the inner ``POP_EXCEPT`` fall into the outer one, the inner body jumping to it
+    there (its jump on forward, or back to a tail laid out before the handlers, which
+    :func:`.layout.relayout` moves later). The outer exit (the two instructions, their offsets and so
+    their handlers kept) is moved after that clean-up and a ``JUMP_FORWARD`` to it put after the
+    inner handler's exit (``POP_EXCEPT``, an ``as`` name's clean-up), at the free odd offset after
+    it; the caller renumbers. Nothing else falls into the clean-up's end or the
+    moved pair, so every path runs the same instructions. Returns the stream and how many exits
+    were moved."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    referrers: dict[int, list[Any]] = {}
+    for ins in stream:
+        if ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int):
+            referrers.setdefault(ins.argval, []).append(ins)
+    moves: dict[int, tuple[int, int]] = {}  # index of the inner exit's last -> (outer exit's, clean-up's end)
+    for k in range(1, len(stream) - 2):
+        if stream[k].opname != "POP_EXCEPT":
+            continue
+        names = [(x.opname, x.argval) for x in stream[k + 1:k + 4]]
+        m = 3 if (len(names) == 3 and names[0] == ("LOAD_CONST", None) and names[1][0] == "STORE_FAST"
+                  and names[2] == ("DELETE_FAST", names[1][1])) else 0  # ``except ... as name:``'s clean-up
+        s = k + 1 + m  # the outer exit's POP_EXCEPT
+        if s + 1 >= len(stream) or any(x.offset in referrers for x in stream[k + 1:s]):
+            continue
+        second, jump = stream[s], stream[s + 1]
+        if (second.opname != "POP_EXCEPT" or jump.opname not in _LOOP_EXITS or not isinstance(jump.argval, int)
+                or second.offset - stream[s - 1].offset != 2 or jump.offset in referrers):
+            continue
+        into = referrers.get(second.offset, [])
+        if not into or any(j.opname != "JUMP_FORWARD" or j.offset >= stream[k].offset for j in into):
+            continue
+        c = _cleanup(stream, position, entries, stream[k - 1].offset)
+        if c is None or c <= s + 1:
+            continue
+        moves[s - 1] = (s, c + 2)
+    if not moves:
+        return stream, 0
+    after: dict[int, list] = {}
+    for s, r in moves.values():
+        after.setdefault(r, []).extend(stream[s:s + 2])
+    skipped = {n for s, _ in moves.values() for n in (s, s + 1)}
+    out: list = []
+    for n, ins in enumerate(stream):
+        if n in skipped:
+            continue
+        out.append(ins)
+        if n in moves:
+            s = moves[n][0]
+            out.append(as_op(stream[s + 1], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
+                             argval=stream[s].offset, argrepr="", offset=ins.offset + 1))
+        out.extend(after.get(n, []))
+    return out, len(moves)
+
+
+def _cleanup(stream: list, position: dict, entries: list, offset: int) -> int | None:
+    """Index of the ``COPY 3; POP_EXCEPT; RERAISE 1`` clean-up of the handler whose body holds
+    ``offset``: its own table entry's target, or the one after an ``as`` name's clean-up."""
+    for _ in range(2):
+        entry = next((e for e in entries if e.start <= offset < e.end), None)
+        c = position.get(entry.target) if entry is not None else None
+        if c is None or c + 3 >= len(stream):
+            return None
+        if [(x.opname, x.argval) for x in stream[c:c + 3]] == [("COPY", 3), ("POP_EXCEPT", None), ("RERAISE", 1)]:
+            return c
+        offset = stream[c].offset
+    return None
 
 
 def breaks_to_loop_ends(stream: list) -> list:
