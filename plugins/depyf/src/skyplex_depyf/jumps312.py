@@ -10,7 +10,9 @@ refused as a jump leaving its block). Where that happens the stream is renumbere
 :func:`closed_jump_arms` does what :func:`.tails.close_threaded_arms` does for an arm ending in
 ``return`` for an arm ending in ``break`` or ``continue``; :func:`breaks_to_loop_ends` sends a
 ``break`` 3.12 threaded past an ``else`` arm back to its loop's end. Both run in
-:func:`spaced_for_arm_jumps`, before :func:`.tails.close_threaded_arms`."""
+:func:`spaced_for_arm_jumps`, before :func:`.tails.close_threaded_arms`, as does
+:func:`nested_clause_exits`, which puts back the jump from an inner ``try`` statement's handler to
+the exit of the ``except`` clause it ends, where 3.13 lets one fall into the other."""
 
 from __future__ import annotations
 
