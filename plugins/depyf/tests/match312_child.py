@@ -134,8 +134,8 @@ def mutate(name: str) -> None:
         match312.keep_pattern_tests = off_by_one
         return
     if name == "match_ends":  # a copy's jump, or the failure path's, lands one instruction into the block
-        real_jump = match312._jump
-        match312._jump = lambda ins, target: real_jump(ins, target + 2)
+        real_jump = match312.forward_jump
+        match312.forward_jump = lambda ins, target: real_jump(ins, target + 2)
         return
     if name == "lone_case_ends":  # each put-back copy loses its second instruction
         real_copies = match312.copy_lone_case_ends

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .streams import DROPPED, JUMP_OPCODES, as_op
+from .streams import DROPPED, JUMP_OPCODES, as_op, forward_jump
 
 _MOST = 5  # instructions in the longest copy: 3.12 copies blocks of up to 4 (``RETURN_CONST`` is 2 here)
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
@@ -149,8 +149,7 @@ def share_return_copies(stream: list, entries: list) -> list:
             if (w is None or any(ins.offset in targets for ins in stream[w + 1:w + n])
                     or any(handler(stream[w + k]) != handler(stream[p + k]) for k in range(n))):
                 continue
-            out[p] = as_op(stream[p], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                           argval=stream[w].offset, argrepr="")
+            out[p] = forward_jump(stream[p], stream[w].offset)
             for k in range(p + 1, q + 1):
                 out[k] = as_op(stream[k], DROPPED)
             done.update(range(p, q + 1))

@@ -28,7 +28,7 @@ import dis
 from typing import Any
 
 from .layout import renumbered
-from .streams import JUMP_OPCODES, as_op
+from .streams import JUMP_OPCODES, as_op, forward_jump
 
 _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
                 "JUMP_BACKWARD_NO_INTERRUPT"}
@@ -85,8 +85,7 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
             return None
         if stream[h - 1].opname in ("JUMP_FORWARD", "JUMP_BACKWARD") and stream[h - 1].argval == stream[n].offset:
             return None  # the try's body jumps over the handler right before it: 3.11's own layout
-        hop = as_op(stream[n], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[n + 1].offset,
-                    argrepr="")
+        hop = forward_jump(stream[n], stream[n + 1].offset)
         return stream[:h] + [hop] + stream[h:n] + stream[n + 1:]
     returns = _shared_return_jumps(stream, position, expected)
     at = _matched(stream, n, expected, returns)
@@ -103,8 +102,7 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
     copy = stream[n:end]
     for k, r in zip(at, returns):  # 3.12+ copied the shared return into the arm that jumped to it
         if r is not None and r < len(at) and stream[k].opname == "RETURN_VALUE":
-            copy[k - n] = as_op(stream[k], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                                argval=stream[at[r]].offset, argrepr="")
+            copy[k - n] = forward_jump(stream[k], stream[at[r]].offset)
     leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after]
     heads = {x.argval for x in copy if x.opname.startswith("POP_JUMP_BACKWARD_IF_") and x.argval < stream[h].offset}
     if closing.opname in _TERMINATORS and not leaving and len(heads) == 1:

@@ -16,11 +16,10 @@ the exit of the ``except`` clause it ends, where 3.13 lets one fall into the oth
 
 from __future__ import annotations
 
-import dis
 from typing import Any
 
 from .layout import renumbered
-from .streams import JUMP_OPCODES, as_op
+from .streams import JUMP_OPCODES, forward_jump, placed_before
 
 _LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
 _LOOP_EXITS = {"JUMP_FORWARD", "JUMP_BACKWARD"}  # a break or a continue ending an arm
@@ -91,8 +90,7 @@ def nested_clause_exits(stream: list, entries: list) -> tuple[list, int]:
         out.append(ins)
         if n in moves:
             s = moves[n][0]
-            out.append(as_op(stream[s + 1], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                             argval=stream[s].offset, argrepr="", offset=ins.offset + 1))
+            out.append(forward_jump(stream[s + 1], stream[s].offset, offset=ins.offset + 1))
         out.extend(after.get(n, []))
     return out, len(moves)
 
@@ -170,18 +168,10 @@ def closed_jump_arms(stream: list) -> tuple[list, int]:
                 or not _leaves_loop(stream, position, stream[e - 1], i, target)):
             continue
         taken.add(free)
-        hops[e] = as_op(stream[e - 1], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                        argval=target, argrepr="", offset=free)
+        hops[e] = forward_jump(stream[e - 1], target, offset=free)
         for k in inner:
             out[k] = out[k]._replace(argval=free)
-    if not hops:
-        return stream, 0
-    placed: list = []
-    for n, ins in enumerate(out):
-        if n in hops:
-            placed.append(hops[n])
-        placed.append(ins)
-    return placed, len(hops)
+    return placed_before(out, hops) if hops else (stream, 0)
 
 
 def _crowded(stream: list) -> bool:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .streams import JUMP_OPCODES, as_op
+from .streams import JUMP_OPCODES, forward_jump
 
 _LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
 _ENDS = _LEAVING | {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
@@ -71,10 +71,10 @@ def share_alternative_bodies(stream: list) -> tuple[list, int]:
         fresh += 2 * (len(body) + 2)
         out = list(stream[:after])
         for first, last in copies:
-            out[first] = _jump(stream[first], shared[0].offset)
+            out[first] = forward_jump(stream[first], shared[0].offset)
             for q in range(first + 1, last + 1):
                 out[q] = None
-        onward = _jump(stream[after - 1], stream[after].offset)._replace(offset=landing)
+        onward = forward_jump(stream[after - 1], stream[after].offset)._replace(offset=landing)
         stream = [ins for ins in out if ins is not None] + [onward] + shared + stream[after:]
         targets = _targets(stream)
         k = len(out) - sum(x is None for x in out) + 1 + len(shared)
@@ -160,7 +160,7 @@ def share_match_ends(stream: list) -> list:
         first = j - n + 1
         # (a jump to the block right after it is kept: the last case's guard failing there, and its
         # body ending in a copy, tell ``case v if c: body`` from ``case v: if c: body``)
-        out[first] = _jump(stream[first], stream[start + len(tail) - n].offset)
+        out[first] = forward_jump(stream[first], stream[start + len(tail) - n].offset)
         for q in range(first + 1, j + 1):
             out[q] = None
     return [ins for ins in out if ins is not None]
@@ -366,11 +366,7 @@ def _moved_to_end(stream: list, first: int, last: int) -> list:
     block = stream[first:last + 1]
     offset = stream[-1].offset + 2
     moved = [ins._replace(offset=offset + 2 * m) for m, ins in enumerate(block)]
-    return stream[:first] + [_jump(block[0], offset)] + stream[last + 1:] + moved
-
-
-def _jump(ins: dis.Instruction, target: int) -> dis.Instruction:
-    return as_op(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=target, argrepr="")
+    return stream[:first] + [forward_jump(block[0], offset)] + stream[last + 1:] + moved
 
 
 def keep_pattern_tests(given: list, stream: list, hops: int) -> tuple[list, int]:

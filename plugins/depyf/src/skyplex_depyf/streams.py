@@ -18,3 +18,21 @@ def as_op(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
         if opcode in JUMP_OPCODES and ins.opcode not in JUMP_OPCODES:
             opcode = ins.opcode
     return ins._replace(opname=opname, opcode=opcode, **changes)
+
+
+def forward_jump(ins: dis.Instruction, target: int, **changes: Any) -> dis.Instruction:
+    """``ins`` made a ``JUMP_FORWARD`` to the instruction at offset ``target`` (the rewrites' way to put
+    back a jump the newer compilers replaced by a copy or let fall through)."""
+    return as_op(ins, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=target, argrepr="", **changes)
+
+
+def placed_before(out: list, hops: dict[int, dis.Instruction]) -> tuple[list, int]:
+    """``out`` with ``hops[n]`` put right before its ``n``-th instruction, and how many were put."""
+    if not hops:
+        return out, 0
+    placed: list = []
+    for n, ins in enumerate(out):
+        if n in hops:
+            placed.append(hops[n])
+        placed.append(ins)
+    return placed, len(hops)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .streams import DROPPED, JUMP_OPCODES, as_op
+from .streams import DROPPED, JUMP_OPCODES, as_op, forward_jump, placed_before
 
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
          "JUMP_BACKWARD_NO_INTERRUPT"}
@@ -49,8 +49,7 @@ def share_branch_ends(stream: list, entries: list) -> list:
         if same < 2 or any(handler(stream[p - k]) != handler(stream[q - k]) for k in range(same)):
             continue
         first = p - same + 1
-        out[first] = as_op(stream[first], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                           argval=stream[q - same + 1].offset, argrepr="")
+        out[first] = forward_jump(stream[first], stream[q - same + 1].offset)
         for k in range(first + 1, p + 1):
             out[k] = as_op(stream[k], DROPPED)
     return out
@@ -98,8 +97,7 @@ def drop_twin_jumps(stream: list, entries: list) -> list:
         if end == k + 1:
             out[k] = as_op(jump, DROPPED)
         else:
-            out[k] = as_op(jump, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=twin.offset,
-                           argrepr="")
+            out[k] = forward_jump(jump, twin.offset)
     return out
 
 
@@ -124,8 +122,7 @@ def share_reraises(stream: list, entries: list) -> list:
             continue
         if any(handler(ins) != handler(inner) for ins in stream[p:q + 1]):
             continue
-        out[p] = as_op(inner, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=stream[q].offset,
-                       argrepr="")
+        out[p] = forward_jump(inner, stream[q].offset)
     return out
 
 
@@ -171,8 +168,7 @@ def share_with_exit_tails(stream: list, entries: list) -> list:
         if (theirs.opname != "POP_EXCEPT" or their_jump.opname not in _UNCONDITIONAL or their_jump.argval != jump.argval
                 or handler(theirs) != handler(leave) or handler(their_jump) != handler(jump)):
             continue
-        out[n - 2] = as_op(leave, "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0, argval=theirs.offset,
-                           argrepr="")
+        out[n - 2] = forward_jump(leave, theirs.offset)
         out[n - 1] = as_op(jump, DROPPED)
     return out
 
@@ -205,8 +201,7 @@ def share_with_continuations(stream: list, entries: list) -> list:
         if ([x.opname for x in stream[k:after]] != _WITH_EXIT
                 or [(x.opname, x.argval) for x in stream[after:after + len(copy)]] != copy):
             continue
-        out[start] = as_op(stream[start], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                           argval=stream[after].offset, argrepr="")
+        out[start] = forward_jump(stream[start], stream[after].offset)
         for q in range(start + 1, stop + 1):
             out[q] = as_op(stream[q], DROPPED)
     return out
@@ -241,18 +236,10 @@ def close_threaded_arms(stream: list) -> tuple[list, int]:
             continue
         taken.add(free)
         target = next(iter(targets))
-        hops[e] = as_op(stream[e - 1], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                        argval=target, argrepr="", offset=free)
+        hops[e] = forward_jump(stream[e - 1], target, offset=free)
         for k in inner:
             out[k] = out[k]._replace(argval=free)
-    if not hops:
-        return stream, 0
-    placed: list = []
-    for n, ins in enumerate(out):
-        if n in hops:
-            placed.append(hops[n])
-        placed.append(ins)
-    return placed, len(hops)
+    return placed_before(out, hops) if hops else (stream, 0)
 
 
 _SWALLOWED = ["POP_TOP", "POP_EXCEPT", "POP_TOP", "POP_TOP"]
@@ -337,8 +324,7 @@ def share_clause_exits(stream: list, entries: list) -> list:
     for found, starts in copies.items():
         last = starts[-1]
         for k in starts[:-1]:
-            out[k] = as_op(stream[k], "JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
-                           argval=stream[last].offset, argrepr="")
+            out[k] = forward_jump(stream[k], stream[last].offset)
             for q in range(k + 1, k + len(found)):
                 out[q] = as_op(stream[q], DROPPED)
     return out
