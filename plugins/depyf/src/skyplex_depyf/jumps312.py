@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from .layout import renumbered
-from .streams import JUMP_OPCODES, forward_jump, placed_before
+from .streams import JUMP_OPCODES, forward_jump
+from .tails import put_back_closing_jumps
 
 _LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
 _LOOP_EXITS = {"JUMP_FORWARD", "JUMP_BACKWARD"}  # a break or a continue ending an arm
@@ -147,31 +148,7 @@ def closed_jump_arms(stream: list) -> tuple[list, int]:
     the free odd offset after it; the caller renumbers) and the arm's tests leaving past the ``else``
     go to it: jumping to a jump is the same as jumping where it goes, and nothing falls into it.
     Returns the stream and how many jumps were put back."""
-    position = {ins.offset: n for n, ins in enumerate(stream)}
-    taken = set(position)
-    hops: dict[int, Any] = {}  # index of the else arm's first instruction -> the closing jump before it
-    out = list(stream)
-    for i, test in enumerate(stream):
-        if not test.opname.startswith("POP_JUMP_FORWARD_IF_") or test.argval not in position:
-            continue
-        e = position[test.argval]  # the else arm's first instruction
-        if e <= i + 2 or e in hops or stream[e - 1].opname not in _LOOP_EXITS:
-            continue
-        inner = [k for k in range(i + 1, e - 1) if out[k].opname.startswith("POP_JUMP_FORWARD_IF_")
-                 and isinstance(out[k].argval, int) and out[k].argval > test.argval]
-        targets = {out[k].argval for k in inner}
-        if len(targets) != 1:
-            continue
-        target = next(iter(targets))
-        free = stream[e - 1].offset + 1
-        if (target not in position or free in taken or free >= test.argval
-                or not _leaves_loop(stream, position, stream[e - 1], i, target)):
-            continue
-        taken.add(free)
-        hops[e] = forward_jump(stream[e - 1], target, offset=free)
-        for k in inner:
-            out[k] = out[k]._replace(argval=free)
-    return placed_before(out, hops) if hops else (stream, 0)
+    return put_back_closing_jumps(stream, _LOOP_EXITS, accept=_leaves_loop)
 
 
 def _crowded(stream: list) -> bool:

@@ -216,6 +216,14 @@ def close_threaded_arms(stream: list) -> tuple[list, int]:
     back (at a free odd offset before the ``else``; the caller renumbers) and the arm's tests that
     leave past the ``else`` go to it: jumping to a jump is the same as jumping to where it goes.
     Returns the stream and how many jumps were put back."""
+    return put_back_closing_jumps(stream, _LEAVING)
+
+
+def put_back_closing_jumps(stream: list, ends: set, accept: Any = None) -> tuple[list, int]:
+    """3.11's closing ``JUMP_FORWARD`` of each ``if`` arm whose last instruction is one of ``ends`` and
+    whose tests 3.12 threads past the ``else`` arm (all to one place), put back at the free odd offset
+    after that last instruction, the threaded tests sent to it; ``accept(stream, position, last, i,
+    target)``, where given, must also hold. Returns the stream and how many jumps were put back."""
     position = {ins.offset: n for n, ins in enumerate(stream)}
     taken = set(position)
     hops: dict[int, Any] = {}  # index of the else arm's first instruction -> the closing jump before it
@@ -224,18 +232,19 @@ def close_threaded_arms(stream: list) -> tuple[list, int]:
         if not test.opname.startswith("POP_JUMP_FORWARD_IF_") or test.argval not in position:
             continue
         e = position[test.argval]  # the else arm's first instruction
-        if e <= i + 1 or e in hops or stream[e - 1].opname not in _LEAVING:
+        if e <= i + 2 or e in hops or stream[e - 1].opname not in ends:
             continue
-        inner = [k for k in range(i + 1, e) if out[k].opname.startswith("POP_JUMP_FORWARD_IF_")
+        inner = [k for k in range(i + 1, e - 1) if out[k].opname.startswith("POP_JUMP_FORWARD_IF_")
                  and isinstance(out[k].argval, int) and out[k].argval > test.argval]
         targets = {out[k].argval for k in inner}
-        if len(targets) != 1 or next(iter(targets)) not in position:
+        if len(targets) != 1:
             continue
+        target = next(iter(targets))
         free = stream[e - 1].offset + 1
-        if free in taken or free >= test.argval:
+        if (target not in position or free in taken or free >= test.argval
+                or (accept is not None and not accept(stream, position, stream[e - 1], i, target))):
             continue
         taken.add(free)
-        target = next(iter(targets))
         hops[e] = forward_jump(stream[e - 1], target, offset=free)
         for k in inner:
             out[k] = out[k]._replace(argval=free)
