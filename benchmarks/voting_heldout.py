@@ -23,6 +23,10 @@ measures it again):
   committed before a prior that can predict a falling curve was developed (halves and letters had
   been looked at by then), and run once after its settings were committed
   (``benchmarks/voting_falling.py``).
+* ``--task counts``: "digits(40713) = 5", the number of digits of a number of 1-9 digits
+  (:func:`digit_counts`), measured and committed before the grid prior's smoothing at many answers
+  per query (m = 16) was studied (all six tasks above had been looked at by then), to be run once
+  after those defaults are fixed.
 
 A temperature-1 answer is a draw from the measured distribution. Per m in {4, 8, 16} and
 independent draw, ours (``fit_law`` with its defaults), the authors' fitter
@@ -155,6 +159,27 @@ def next_parity(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
     return out
 
 
+def digit_counts(n: int, *, seed: int = 0, shots: int = 3) -> list[dict]:
+    """``n`` few-shot "digits(40713) = 5" queries: the number of digits of a number with 1-9 digits
+    (no leading zero), one digit: ``{id, prompt, answer, length}``. The prompt ends in a space, as
+    for the digit tasks. A small model counts short numbers and guesses at long ones, with the
+    neighbouring counts as its wrong answers."""
+    rng = random.Random(seed)
+
+    def line() -> tuple[str, int]:
+        length = rng.randint(1, 9)
+        x = rng.randint(10 ** (length - 1) if length > 1 else 0, 10 ** length - 1)
+        return f"digits({x}) = ", length
+
+    out = []
+    for i in range(n):
+        lines = [f"{head}{value}" for head, value in (line() for _ in range(shots))]
+        head, value = line()
+        lines.append(head)
+        out.append({"id": f"dc-{seed}-{i}", "prompt": "\n".join(lines), "answer": str(value), "length": value})
+    return out
+
+
 def letter_distribution(backend, prompts: list[str]) -> list[dict[str, float]]:
     """Per prompt, the probability of each letter as the next token, read from the space-prefixed
     letter tokens among the top-20 logprobs of one greedy step (a letter outside them gets 0)."""
@@ -193,6 +218,9 @@ TASKS = {
     "parity": ("voting_smollm2_parity.json", lambda n: next_parity(n, seed=0),
                [("np", lambda r: True), ("np-even", lambda r: r["op"] == "next_even"),
                 ("np-odd", lambda r: r["op"] == "next_odd")]),
+    "counts": ("voting_smollm2_counts.json", lambda n: digit_counts(n, seed=0),
+               [("dc", lambda r: True), ("dc-short", lambda r: r["length"] <= 4),
+                ("dc-long", lambda r: r["length"] > 4)]),
 }
 
 
