@@ -128,14 +128,15 @@ def test_a_broken_front_end_rule_is_refused_never_wrong(version: str, mutation: 
                                       "return_copies", "same_source", "one_jump_per_landing",
                                       "twin_jumps", "whole_if_body", "spaced_arm_jumps", "closed_after_return",
                                       "loop_exits", "loop_back_jump", "outer_landing",
-                                      "falls_onto", "closed_jump_arms", "loop_ends"])
+                                      "falls_onto", "closed_jump_arms", "loop_ends", "or_pop_arm_ends",
+                                      "negated_arms", "folded_statements"])
 def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # the layout rules that put 3.11's jumps back (an if arm's closing jump, a with's jump to its end)
     # are broken so that the jump lands one block off; 3.12 exercises both in its constructs
     _assert_refused_never_wrong("3.12", mutation)
 
 
-@pytest.mark.parametrize("mutation", ["with_exit_tails", "nested_clause_exits"])
+@pytest.mark.parametrize("mutation", ["with_exit_tails", "nested_clause_exits", "double_negation"])
 def test_a_broken_313_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # rules for what only 3.13 lays out differently (a with's normal exit leaving an except clause
     # through its own copy of the clause's end), broken so that the jump lands one instruction off

@@ -240,6 +240,23 @@ CONSTRUCTS = {
     "break_threaded_past_elif": ("def f(a, b):\n    x = 0\n    if a > b:\n        for i in range(a % 4):\n"
                                  "            if i > b:\n                break\n            x += i\n"
                                  "    elif b:\n        x = 2\n    return a, b, x\n"),
+    # a boolean operator ending an arm of a conditional expression: 3.12 threads its short-circuit jump
+    # through the arm's closing jump; 3.11 jumped to that jump
+    "boolean_ending_conditional_arm": ("def f(a, b):\n    k = 0\n    while k < 3:\n        k += 1\n"
+                                       "        a = (a and 4) if b > k else (b or -3)\n    return a, b, k\n"),
+    # an if arm ending in ``if c: return v`` whose test hops a jump to the elif arm: 3.12 threads the
+    # inner test past the elif arm, 3.11 jumped to the arm's closing jump after the return
+    "return_ending_negated_arm": ("def f(a, b):\n    x = 0\n    if not (b and -1):\n        b += a\n"
+                                  "        if b + a:\n            return 1 >= b\n    elif 5:\n"
+                                  "        while b > 0:\n            b -= 2\n    return a, b, x, b, x\n"),
+    # an if of a folded constant before a short returning tail that an if arm's closing jump goes to:
+    # its NOP keeps 3.12+ from copying the tail into the jump, as it copies it without the statement
+    "folded_if_before_returning_tail": ("def f(a, b):\n    x = 0\n    if a > b:\n        while a > 0:\n"
+                                        "            a -= 3\n    elif b:\n        x = 2\n"
+                                        "    if 5 if 6 else 9:\n        return x\n    return a, b\n"),
+    # a double negation nothing tests: 3.13 spells it TO_BOOL alone
+    "double_negation": ("def f(a, b):\n    z = not (not a)\n    b = (not not b) + 1\n"
+                        "    if not not a:\n        z = b\n    return z, b\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
     # a try statement ending an except clause: 3.13 lets the inner handler's POP_EXCEPT fall into the
     # outer clause's exit; 3.11 and 3.12 jump to that exit after the inner handler's clean-up
@@ -574,6 +591,43 @@ def mutate(name: str) -> None:
                     else ins for ins in out], moved
 
         jumps312.nested_clause_exits = broken_exits
+    elif name == "or_pop_arm_ends":  # a boolean operator's jump sent past the arm's closing jump
+        from skyplex_depyf import jumps312
+
+        real_or_pops = jumps312.or_pops_to_arm_ends
+
+        def broken_or_pops(stream: list) -> list:
+            return [ins._replace(argval=ins.argval + 2) if ins.argval != old.argval else ins
+                    for ins, old in zip(real_or_pops(stream), stream)]
+
+        jumps312.or_pops_to_arm_ends = broken_or_pops
+    elif name == "negated_arms":  # an arm's put-back closing jump sent one instruction past its target
+        from skyplex_depyf import jumps312
+
+        real_negated = jumps312.closed_negated_arms
+
+        def broken_negated(stream: list) -> tuple[list, int]:
+            out, added = real_negated(stream)
+            return [ins._replace(argval=ins.argval + 2) if ins.offset % 2 and ins.opname == "JUMP_FORWARD"
+                    else ins for ins in out], added
+
+        jumps312.closed_negated_arms = broken_negated
+    elif name == "folded_statements":  # a folded statement's test sent past the tail's first instruction
+        from skyplex_depyf import jumps312
+
+        real_folded = jumps312.kept_folded_statements
+
+        def broken_folded(stream: list, entries: list) -> list:
+            out = real_folded(stream, entries)
+            after = {ins.offset: stream[k + 1].offset for k, ins in enumerate(stream[:-1])}
+            return [ins._replace(argval=after.get(ins.argval, ins.argval))
+                    if ins.offset % 2 and ins.opname == "POP_JUMP_FORWARD_IF_FALSE" else ins for ins in out]
+
+        jumps312.kept_folded_statements = broken_folded
+    elif name == "double_negation":  # ``not not x`` read as ``not x``
+        from skyplex_depyf import versions
+
+        versions.double_negation = lambda ins: [versions._as(ins, "UNARY_NOT")]
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -16,10 +16,11 @@ the exit of the ``except`` clause it ends, where 3.13 lets one fall into the oth
 
 from __future__ import annotations
 
+import dis
 from typing import Any
 
 from .layout import renumbered
-from .streams import JUMP_OPCODES, forward_jump
+from .streams import JUMP_OPCODES, as_op, forward_jump, placed_before
 from .tails import put_back_closing_jumps
 
 _LEAVING = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
@@ -33,8 +34,10 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
     when :func:`closed_jump_arms` put closing jumps back; else (stream, None): nothing changed, the
     caller keeps its own table."""
     stream, split = nested_clause_exits(stream, entries)
-    stream = breaks_to_loop_ends(stream)
+    stream = breaks_to_loop_ends(or_pops_to_arm_ends(kept_folded_statements(stream, entries)))
     closed, added = closed_jump_arms(stream)
+    closed, negated = closed_negated_arms(closed)
+    added += negated
     if not added and not split and not _crowded(stream):
         return stream, None
     return renumbered(closed, entries)
@@ -110,6 +113,58 @@ def _cleanup(stream: list, position: dict, entries: list, offset: int) -> int | 
     return None
 
 
+_SMALL_EXIT = 6  # instructions of a returning block after a folded statement's NOP, at most
+
+
+def kept_folded_statements(stream: list, entries: list) -> list:
+    """A statement the compiler folded away (``if 5:``) leaves a ``NOP`` holding its line; where that
+    ``NOP`` starts a short block ending in a return that an unconditional jump goes to, 3.12+ does not
+    copy the block into the jump, as it copies a small returning block without it. The rules read a
+    ``NOP`` as nothing (so does the recompile check), and the source they wrote let the compiler copy
+    the block. The ``NOP`` (not in a handler's range) is read as ``LOAD_CONST True;
+    POP_JUMP_FORWARD_IF_FALSE`` to the next instruction, at the ``NOP``'s offset and the free odd one
+    after it: both ways go on, which the rules write as ``if True or 1: pass``, a statement the
+    compiler folds into the same ``NOP``. Offsets are kept."""
+    taken = {ins.offset for ins in stream}
+    jumped = {ins.argval for ins in stream if ins.opname in ("JUMP_FORWARD", "JUMP_BACKWARD")}
+    out: list = []
+    for k, ins in enumerate(stream):
+        if (ins.opname != "NOP" or ins.offset not in jumped or ins.offset + 1 in taken or k + 1 >= len(stream)
+                or any(e.start <= ins.offset < e.end for e in entries)):
+            out.append(ins)
+            continue
+        block = stream[k + 1:k + 1 + _SMALL_EXIT]
+        end = next((q for q, x in enumerate(block) if x.opname == "RETURN_VALUE"), None)
+        if end is None or any(x.opcode in JUMP_OPCODES or x.opname == "NOP" for x in block[:end]):
+            out.append(ins)
+            continue
+        out += [as_op(ins, "LOAD_CONST", arg=0, argval=True, argrepr="True"),
+                as_op(ins, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"], arg=0,
+                      argval=stream[k + 1].offset, argrepr="", offset=ins.offset + 1)]
+    return out
+
+
+_OR_POPS = {"JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP"}
+
+
+def or_pops_to_arm_ends(stream: list) -> list:
+    """A boolean operator ending an arm of a conditional expression (``(y and 4) if c else z``): 3.12
+    threads its short-circuit jump through the arm's closing ``JUMP_FORWARD`` to where that jump goes;
+    3.11 (and the rules) jump to the closing jump itself. Each ``JUMP_IF_X_OR_POP`` whose operand
+    runs straight (no jump, no exit) into a ``JUMP_FORWARD`` to its own target is sent to that jump
+    again: jumping to a jump is the same as jumping where it goes. Offsets are kept."""
+    out = list(stream)
+    for k, ins in enumerate(stream):
+        if ins.opname not in _OR_POPS or not isinstance(ins.argval, int) or ins.argval <= ins.offset:
+            continue
+        j = next((q for q in range(k + 1, len(stream)) if stream[q].opcode in JUMP_OPCODES
+                  or stream[q].opname in _LEAVING), None)
+        if (j is not None and stream[j].opname == "JUMP_FORWARD" and stream[j].argval == ins.argval
+                and stream[j].offset < ins.argval):
+            out[k] = ins._replace(argval=stream[j].offset)
+    return out
+
+
 def breaks_to_loop_ends(stream: list) -> list:
     """A ``break`` out of a ``for`` loop that ends an ``if`` arm before an ``else`` arm: 3.12 threads it
     through the arm's closing ``JUMP_FORWARD`` right after the loop, past the ``else`` arm; 3.11 (and
@@ -149,6 +204,40 @@ def closed_jump_arms(stream: list) -> tuple[list, int]:
     go to it: jumping to a jump is the same as jumping where it goes, and nothing falls into it.
     Returns the stream and how many jumps were put back."""
     return put_back_closing_jumps(stream, _LOOP_EXITS, accept=_leaves_loop)
+
+
+def closed_negated_arms(stream: list) -> tuple[list, int]:
+    """An ``if`` arm ending in ``if c: return v`` whose own test jumps over a ``JUMP_FORWARD`` to the
+    ``else`` arm (``if not (a and b):``, where the test's last part hops the jump when it holds): 3.12
+    threads the inner test past the ``else`` arm, as for any arm (:func:`.tails.close_threaded_arms`,
+    which reads only arms a conditional jump skips); 3.11 jumped to the arm's closing ``JUMP_FORWARD``
+    after the return. That jump is put back at the free odd offset after the return (the caller
+    renumbers) and the inner tests leaving past the ``else`` arm, all to one place, go to it: jumping
+    to a jump is the same as jumping where it goes, and nothing falls into it after a return.
+    Returns the stream and how many jumps were put back."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    taken = set(position)
+    hops: dict[int, Any] = {}
+    out = list(stream)
+    for h in range(1, len(stream) - 1):
+        over, hop = stream[h - 1], stream[h]
+        if (hop.opname != "JUMP_FORWARD" or not over.opname.startswith("POP_JUMP_FORWARD_IF_")
+                or over.argval != stream[h + 1].offset or hop.argval not in position):
+            continue
+        e = position[hop.argval]  # the else arm's first instruction
+        if e <= h + 2 or e in hops or stream[e - 1].opname not in _LEAVING:
+            continue
+        inner = [k for k in range(h + 1, e - 1) if out[k].opname.startswith("POP_JUMP_FORWARD_IF_")
+                 and isinstance(out[k].argval, int) and out[k].argval > hop.argval]
+        targets = {out[k].argval for k in inner}
+        free = stream[e - 1].offset + 1
+        if len(targets) != 1 or next(iter(targets)) not in position or free in taken or free >= hop.argval:
+            continue
+        taken.add(free)
+        hops[e] = forward_jump(stream[e - 1], next(iter(targets)), offset=free)
+        for k in inner:
+            out[k] = out[k]._replace(argval=free)
+    return placed_before(out, hops) if hops else (stream, 0)
 
 
 def _crowded(stream: list) -> bool:

@@ -20,6 +20,19 @@ def as_op(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
     return ins._replace(opname=opname, opcode=opcode, **changes)
 
 
+def tested(ins: dis.Instruction | None) -> bool:
+    """Whether ``ins``, right after 3.13's ``TO_BOOL``, uses the truth value as a test or negates it
+    (a conditional jump, ``UNARY_NOT``): the ``TO_BOOL`` then only spells out what 3.11's instruction
+    did by itself. A ``TO_BOOL`` followed by anything else is ``not not x``."""
+    return ins is not None and (ins.opname == "UNARY_NOT" or ins.opname.startswith("POP_JUMP_"))
+
+
+def double_negation(ins: dis.Instruction) -> list:
+    """A ``TO_BOOL`` that is not :func:`tested` as 3.11 spelt ``not not x``: ``UNARY_NOT`` twice (the
+    second at the free odd offset after the first), the same truth value."""
+    return [as_op(ins, "UNARY_NOT"), as_op(ins, "UNARY_NOT", offset=ins.offset + 1)]
+
+
 def forward_jump(ins: dis.Instruction, target: int, **changes: Any) -> dis.Instruction:
     """``ins`` made a ``JUMP_FORWARD`` to the instruction at offset ``target`` (the rewrites' way to put
     back a jump the newer compilers replaced by a copy or let fall through)."""

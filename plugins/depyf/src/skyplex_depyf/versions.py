@@ -20,7 +20,7 @@ The rules, by version:
   bottom test falls out is dropped; a small returning block the compiler copied into an ``except``
   clause is a jump to the code after the ``try`` again (:mod:`.copies`); and a re-raise copied into a
   ``finally`` handler's ``if`` arm falls into or jumps to the handler's own (:mod:`.tails`).
-- 3.13 adds: ``TO_BOOL`` disappears; the two-name superinstructions are split; ``CALL_KW`` is
+- 3.13 adds: ``TO_BOOL`` disappears (one nothing tests is ``not not x``, 3.11's two ``UNARY_NOT``); the two-name superinstructions are split; ``CALL_KW`` is
   ``KW_NAMES`` + ``CALL``; ``MAKE_FUNCTION`` + ``SET_FUNCTION_ATTRIBUTE`` is one ``MAKE_FUNCTION``
   with flags; ``CONVERT_VALUE``/``FORMAT_SIMPLE``/``FORMAT_WITH_SPEC`` are ``FORMAT_VALUE``; and
   ``PUSH_NULL`` after a callable is ``PUSH_NULL; SWAP 2`` (3.11 pushed the NULL first).
@@ -41,7 +41,7 @@ from .jumps312 import spaced_for_arm_jumps
 from .layout import relayout, renumbered
 from .match312 import match_layout
 from .opcodes import table_for
-from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as
+from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as, double_negation, tested
 from .tails import (close_threaded_arms, drop_twin_jumps, drop_twin_reraises, plain_back_jumps, share_branch_ends,
                     share_clause_exits, share_reraises, share_with_continuations, share_with_exit_tails, thread_with_exits)
 
@@ -350,6 +350,8 @@ class _Reader(InlinedComprehensions):
             elif op in t["directionless"]:
                 way = "FORWARD" if ins.argval > ins.offset else "BACKWARD"
                 out.append(_as(ins, f"POP_JUMP_{way}_IF_{t['directionless'][op]}"))
+            elif op == "TO_BOOL" and not tested(nxt):  # 3.13's ``not not x``
+                out += double_negation(ins)
             elif op == "TO_BOOL" or op == "END_SEND":
                 out.append(_as(ins, DROPPED))
             elif op == "END_FOR":  # kept as a marker until comprehensions are folded; 3.13 adds a POP_TOP
