@@ -257,6 +257,12 @@ CONSTRUCTS = {
     # a double negation nothing tests: 3.13 spells it TO_BOOL alone
     "double_negation": ("def f(a, b):\n    z = not (not a)\n    b = (not not b) + 1\n"
                         "    if not not a:\n        z = b\n    return z, b\n"),
+    # an elif arm ending in a folded if: the arm's closing jump carries that if's line, so 3.12 does not
+    # thread the loop's exit test through it
+    "folded_if_ending_elif_arm": ("def f(a, b):\n    x = 0\n    if a > b:\n        x = 1\n    elif b - x:\n"
+                                  "        k = 0\n        while k < a % 3:\n            k += 1\n            x += b\n"
+                                  "        if not 6:\n            return 1 + x\n    else:\n        x = 5\n"
+                                  "    for i in range(2):\n        x += i\n    return a, b, x\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
     # a try statement ending an except clause: 3.13 lets the inner handler's POP_EXCEPT fall into the
     # outer clause's exit; 3.11 and 3.12 jump to that exit after the inner handler's clean-up
@@ -628,6 +634,17 @@ def mutate(name: str) -> None:
         from skyplex_depyf import versions
 
         versions.double_negation = lambda ins: [versions._as(ins, "UNARY_NOT")]
+    elif name == "folded_arm_ends":  # a put-back folded statement's test sent past the arm's closing jump
+        from skyplex_depyf import jumps312
+
+        real_arm_ends = jumps312.folded_arm_ends
+
+        def broken_arm_ends(stream: list, entries: list) -> list:
+            out = real_arm_ends(stream, entries)
+            return [ins._replace(argval=ins.argval + 1) if ins.opname == "POP_JUMP_FORWARD_IF_FALSE" and k
+                    and out[k - 1].offset % 2 and out[k - 1].argval is True else ins for k, ins in enumerate(out)]
+
+        jumps312.folded_arm_ends = broken_arm_ends
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -17,6 +17,7 @@ the exit of the ``except`` clause it ends, where 3.13 lets one fall into the oth
 from __future__ import annotations
 
 import dis
+from collections import Counter
 from typing import Any
 
 from .layout import renumbered
@@ -34,7 +35,8 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
     when :func:`closed_jump_arms` put closing jumps back; else (stream, None): nothing changed, the
     caller keeps its own table."""
     stream, split = nested_clause_exits(stream, entries)
-    stream = breaks_to_loop_ends(or_pops_to_arm_ends(kept_folded_statements(stream, entries)))
+    stream = kept_folded_statements(folded_arm_ends(stream, entries), entries)
+    stream = breaks_to_loop_ends(or_pops_to_arm_ends(stream))
     closed, added = closed_jump_arms(stream)
     closed, negated = closed_negated_arms(closed)
     added += negated
@@ -142,6 +144,52 @@ def kept_folded_statements(stream: list, entries: list) -> list:
                 as_op(ins, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"], arg=0,
                       argval=stream[k + 1].offset, argrepr="", offset=ins.offset + 1)]
     return out
+
+
+def folded_arm_ends(stream: list, entries: list) -> list:
+    """A statement the compiler folded away (``if not 6: ...``) ending an ``if`` arm leaves only its
+    line, on the arm's closing ``JUMP_FORWARD``; 3.12+ threads a conditional jump to a jump only when
+    both carry one line, so a test from another line still goes to the closing jump, where without the
+    statement it goes where the jump goes. Where the closing jump (one a test skipping the arm lands
+    right after, outside every handler's range) carries a line no other instruction has and a test
+    from another line goes to it, the statement is put back before it as ``LOAD_CONST True;
+    POP_JUMP_FORWARD_IF_FALSE`` to the jump (``if True or 1: pass``, which the compiler folds the
+    same way), at the free odd offset before the jump and the jump's own; the jump moves to the odd
+    offset after it, and what went to it goes to the statement. Offsets stay in order."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    lines = Counter(_line(ins) for ins in stream)
+    skips = {ins.argval for ins in stream if ins.opname.startswith("POP_JUMP_FORWARD_IF_")}
+    moved: dict[int, int] = {}
+    for k, ins in enumerate(stream[1:-1], 1):
+        line = _line(ins)
+        if (ins.opname != "JUMP_FORWARD" or line is None or lines[line] != 1 or stream[k + 1].offset not in skips
+                or ins.offset - 1 in position or ins.offset + 1 in position
+                or any(e.start <= ins.offset < e.end for e in entries)):
+            continue
+        if any(x.opname.startswith("POP_JUMP_FORWARD_IF_") and x.argval == ins.offset and _line(x) != line
+               for x in stream[:k]):
+            moved[k] = ins.offset
+    if not moved:
+        return stream
+    out: list = []
+    for k, ins in enumerate(stream):
+        if k in moved:
+            at = moved[k]
+            out += [as_op(ins, "LOAD_CONST", opcode=dis.opmap["LOAD_CONST"], arg=0, argval=True, argrepr="True",
+                          offset=at - 1),
+                    as_op(ins, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"], arg=0,
+                          argval=at + 1, argrepr=""),
+                    ins._replace(offset=at + 1)]
+            continue
+        if ins.opcode in JUMP_OPCODES and ins.argval in moved.values():
+            ins = ins._replace(argval=ins.argval - 1)
+        out.append(ins)
+    return out
+
+
+def _line(ins: Any) -> int | None:
+    positions = getattr(ins, "positions", None)
+    return None if positions is None else positions.lineno
 
 
 _OR_POPS = {"JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP"}
