@@ -79,6 +79,21 @@ CONSTRUCTS = {
         "def f(a, b):\n    import contextlib\n    t = 0\n    for i in range(3):\n        try:\n"
         "            t += a // (b - i)\n        except ZeroDivisionError as err:\n"
         "            with contextlib.nullcontext(i) as v:\n                t += v\n    return t\n"),
+    # a finally body holding a try statement and code after it: 3.12+ copies that code (and the
+    # handler's RERAISE 0) into the end of the inner try body and of each clause
+    "try_except_then_code_in_finally": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a + 1\n    finally:\n        try:\n"
+        "            x = x // b\n        except ZeroDivisionError:\n            x = 7\n        b = 2\n"
+        "    return (x, b)\n"),
+    "try_named_except_then_code_in_finally": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a + 1\n    finally:\n        try:\n"
+        "            x = x // b\n        except (ZeroDivisionError, TypeError) as err:\n            x = 7\n"
+        "        b = 2\n    return (x, b)\n"),
+    # and after an except clause of its own: the normal copy's tail is laid out after the handler
+    "try_except_then_code_in_finally_after_except": (
+        "def f(a, b):\n    y = 0\n    try:\n        y = 4 // a\n    except ZeroDivisionError:\n"
+        "        pass\n    finally:\n        try:\n            y = 4 // b\n        except ZeroDivisionError:\n"
+        "            pass\n        y -= 7\n    return y\n"),
     # a yield from keeps its own back-jump to SEND
     "yield_from_in_try": (
         "def f(a, b):\n    try:\n        yield from range(a % 3)\n    except ZeroDivisionError:\n"
@@ -122,7 +137,7 @@ def raw_names(source: str) -> list[str]:
 def mutate(name: str) -> None:
     """Break one rule on purpose: what comes out must still never be wrong (the recompile check
     guards every output), only refused more often."""
-    from skyplex_depyf import finally312, tails, versions
+    from skyplex_depyf import finally312, finally_tails, tails, versions
 
     if name == "finally_off":  # the rule left out: the handler stays where 3.12+ put it
         finally312._move_one = lambda stream, entries: None
@@ -172,6 +187,25 @@ def mutate(name: str) -> None:
                     for ins, old in zip(real_plain(stream), stream)]
 
         versions.plain_back_jumps = broken_plain
+    elif name == "tails_off":  # the tail rules left out: the copies and 3.12+'s order stay
+        finally_tails.share_finally_tails = lambda stream, entries: (stream, entries)
+        finally312.share_finally_tails = finally_tails.share_finally_tails
+    elif name == "tail_target":  # the shared tail put back one instruction short (the jumps go to its second)
+        real_shared = finally_tails._shared
+
+        def broken_shared(stream: list, entries: list, h: int, c: int):
+            out = real_shared(stream, entries, h, c)
+            if out is None:
+                return None
+            kept = {id(ins) for ins in stream}
+            first = next(ins.argval for ins in out if id(ins) not in kept and ins.opname == "JUMP_FORWARD")
+            at = next(k for k, ins in enumerate(out) if ins.offset == first)
+            return [ins._replace(argval=out[at + 1].offset) if ins.argval == first and ins.opname == "JUMP_FORWARD"
+                    else ins for ins in out[:at] + out[at + 1:]]
+
+        finally_tails._shared = broken_shared
+    elif name == "tail_first_off":  # the normal copy's tail left after the handler
+        finally_tails._tail_first = lambda stream, entries: None
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

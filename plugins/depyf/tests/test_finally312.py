@@ -55,6 +55,9 @@ THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_ret
                    "try_finally_ending_except_clause", "empty_finally_around_try_finally_in_except",
                    "finally_returning_after_except", "finally_returns_conditional_expression"]
 THROUGH_FINALLY_313 = ["nested_try_finally_ending_named_except_clause"]
+#: read only through finally_tails (a try statement and code after it in a finally body)
+THROUGH_TAILS = ["try_except_then_code_in_finally", "try_named_except_then_code_in_finally",
+                 "try_except_then_code_in_finally_after_except"]
 #: constructs a version does not read yet, for another rule: refused, never wrong
 NOT_READ: dict = {}
 
@@ -146,6 +149,50 @@ def test_without_the_rule_the_finally_constructs_are_refused(version: str) -> No
     assert {name: report["constructs"][name].split(":")[0] for name in names} == {name: "refused" for name in names}
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_without_the_tail_rules_their_constructs_are_refused(version: str) -> None:
+    report = run_child(version, mutation="tails_off")
+    assert {name: report["constructs"][name].split(":")[0] for name in THROUGH_TAILS} == {
+        name: "refused" for name in THROUGH_TAILS}
+    report = run_child(version, mutation="tail_first_off")  # the copies shared, the tail left after the handler
+    assert report["constructs"]["try_except_then_code_in_finally_after_except"].startswith("refused:")
+    assert report["constructs"]["try_except_then_code_in_finally"] == "ok"
+
+
+_INNER_CLAUSE = st.sampled_from(["except ZeroDivisionError:", "except ZeroDivisionError as err:",
+                                 "except (ZeroDivisionError, TypeError):", "finally:"])
+_TAIL = st.sampled_from(["b = 2", "y -= 7", "x = y * 2", "y += a // b", "b = x"])
+
+
+@st.composite
+def _finally_with_try(draw: st.DrawFn) -> str:
+    """A ``finally`` body holding a ``try`` statement and code after it, the outer statement maybe
+    with an ``except`` clause of its own, maybe in a loop."""
+    pad = "    "
+    clause = draw(st.lists(_STMT, min_size=1, max_size=2))
+    inner = ["try:", pad + draw(_STMT), draw(_INNER_CLAUSE)] + [pad + s for s in clause]
+    final = draw(st.lists(_STMT, max_size=1)) + inner + draw(st.lists(_TAIL, min_size=0, max_size=2))
+    lines = ["try:"] + [pad + s for s in draw(st.lists(_STMT, min_size=1, max_size=2))]
+    if draw(st.booleans()):
+        lines += ["except ZeroDivisionError:"] + [pad + s for s in draw(st.lists(_STMT, min_size=1, max_size=1))]
+    lines += ["finally:"] + [pad + s for s in final]
+    if draw(st.booleans()):
+        lines = ["for i in range(2):"] + [pad + s for s in lines]
+    after = draw(st.sampled_from(["return (a, b, x, y)", "y += 1\n    return y", "return y"]))
+    return "def f(a, b):\n    x = 0\n    y = 1\n" + "".join(f"    {line}\n" for line in lines) + f"    {after}\n"
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_finally_with_try(), min_size=8, max_size=8))
+def test_drawn_finally_bodies_holding_a_try_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        report = run_child(version, sources)
+        wrong = [(source, o) for source, o in zip(sources, report["given"]) if o.startswith("wrong")]
+        assert wrong == []
+        broken = run_child(version, sources, mutation="tail_target")
+        assert [(source, o) for source, o in zip(sources, broken["given"]) if o.startswith("wrong")] == []
+
+
 def test_without_the_clause_exit_rule_313_refuses_its_copies() -> None:
     report = run_child("3.13", mutation="clause_exits_off")
     names = ["break_out_of_loop_in_named_except_clause", "if_arms_leaving_named_except_clause",
@@ -156,7 +203,8 @@ def test_without_the_clause_exit_rule_313_refuses_its_copies() -> None:
 @pytest.mark.parametrize("version,mutation", [("3.12", "finally_order"), ("3.13", "finally_order"),
                                               ("3.12", "exit_order"), ("3.13", "exit_order"),
                                               ("3.13", "back_jumps"), ("3.13", "clause_exits"),
-                                              ("3.12", "return_target"), ("3.13", "return_target")])
+                                              ("3.12", "return_target"), ("3.13", "return_target"),
+                                              ("3.12", "tail_target"), ("3.13", "tail_target")])
 def test_a_broken_rule_is_refused_never_wrong(version: str, mutation: str) -> None:
     healthy = run_child(version)
     broken = run_child(version, mutation=mutation)

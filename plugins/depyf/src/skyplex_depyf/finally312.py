@@ -27,6 +27,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
+from .finally_tails import share_finally_tails
 from .layout import renumbered
 from .streams import JUMP_OPCODES, as_op, forward_jump
 
@@ -49,6 +50,7 @@ def _entry_at(entries: list, offset: int) -> Any:
 def finally_after_copies(stream: list, entries: list) -> tuple[list, list]:
     """(instructions, entries) with each ``finally`` handler that stands just before the normal
     path's copy of its body put after that copy, as 3.11 laid them out; unchanged when unsure."""
+    stream, entries = share_finally_tails(stream, entries)
     for _ in range(16):  # one handler at a time: each move renumbers the stream
         moved = _move_one(stream, entries)
         if moved is None:
