@@ -263,6 +263,12 @@ CONSTRUCTS = {
                                   "        k = 0\n        while k < a % 3:\n            k += 1\n            x += b\n"
                                   "        if not 6:\n            return 1 + x\n    else:\n        x = 5\n"
                                   "    for i in range(2):\n        x += i\n    return a, b, x\n"),
+    # if/elif/else arms ending a for loop's body, one ending in a while loop: 3.12+ copies the loop's
+    # closing back-jump into each arm's end (3.13 once per way out of the while loop), where a
+    # ``continue`` would keep a line of its own
+    "arms_ending_for_body": ("def f(a, b):\n    z = 0\n    for i in range(a % 5):\n        if b < 2:\n"
+                             "            z = 1\n        elif i:\n            k = 0\n            while k < 2:\n"
+                             "                k += 1\n        else:\n            z -= b\n    return z\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
     # a try statement ending an except clause: 3.13 lets the inner handler's POP_EXCEPT fall into the
     # outer clause's exit; 3.11 and 3.12 jump to that exit after the inner handler's clean-up
@@ -645,6 +651,17 @@ def mutate(name: str) -> None:
                     and out[k - 1].offset % 2 and out[k - 1].argval is True else ins for k, ins in enumerate(out)]
 
         jumps312.folded_arm_ends = broken_arm_ends
+    elif name == "loop_end_copies":  # an arm's copied back-jump sent past the loop's closing jump
+        from skyplex_depyf import jumps312
+
+        real_copies = jumps312.loop_end_copies
+
+        def broken_copies(stream: list) -> list:
+            after = {ins.offset: stream[k + 1].offset for k, ins in enumerate(stream[:-1])}
+            return [ins._replace(argval=after.get(ins.argval, ins.argval)) if ins.opname != old.opname else ins
+                    for ins, old in zip(real_copies(stream), stream)]
+
+        jumps312.loop_end_copies = broken_copies
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

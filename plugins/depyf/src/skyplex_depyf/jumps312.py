@@ -36,7 +36,7 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
     caller keeps its own table."""
     stream, split = nested_clause_exits(stream, entries)
     stream = kept_folded_statements(folded_arm_ends(stream, entries), entries)
-    stream = breaks_to_loop_ends(or_pops_to_arm_ends(stream))
+    stream = breaks_to_loop_ends(or_pops_to_arm_ends(loop_end_copies(_twin_loop_exits(stream, entries))))
     closed, added = closed_jump_arms(stream)
     closed, negated = closed_negated_arms(closed)
     added += negated
@@ -185,6 +185,53 @@ def folded_arm_ends(stream: list, entries: list) -> list:
             ins = ins._replace(argval=ins.argval - 1)
         out.append(ins)
     return out
+
+
+def loop_end_copies(stream: list) -> list:
+    """An ``if`` arm before an ``else`` arm, ending a ``for`` loop's body: 3.12+ copies the loop's
+    closing ``JUMP_BACKWARD`` (which has no line of its own) into the arm's end, where it takes the
+    line of the arm's last instruction; a ``continue`` there would keep a line of its own and be
+    jumped to, not copied. The rules read a back-jump ending an arm as ``continue``, which 3.11
+    compiled alike. Each such copy (same head, same line as the instruction before it, an ``else``
+    arm's first instruction after it) becomes 3.11's ``JUMP_FORWARD`` to the loop's closing jump, the
+    last instruction before the loop's exit: jumping to an identical jump does the same. Offsets are
+    kept."""
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    skips = {ins.argval for ins in stream if ins.opname.startswith("POP_JUMP_FORWARD_IF_")}
+    out = list(stream)
+    for head in (ins for ins in stream if ins.opname == "FOR_ITER" and ins.argval in position):
+        end = position[head.argval] - 1  # the loop's closing back-jump
+        closing = stream[end]
+        if closing.opname != "JUMP_BACKWARD" or closing.argval != head.offset:
+            continue
+        for k in range(position[head.offset] + 1, end):
+            ins = stream[k]
+            if (ins.opname == "JUMP_BACKWARD" and ins.argval == head.offset and stream[k + 1].offset in skips
+                    and _line(ins) is not None and _line(ins) == _line(stream[k - 1])
+                    and stream[k - 1].opname not in _LOOP_EXITS | _LEAVING and k + 1 < end
+                    and not (stream[k - 1].opname.startswith("POP_JUMP_FORWARD_IF_")
+                             and stream[k - 1].argval == stream[k + 1].offset)):  # ``if c: continue``
+                out[k] = forward_jump(ins, closing.offset)
+    return out
+
+
+def _twin_loop_exits(stream: list, entries: list) -> list:
+    """3.13 copies a loop's closing back-jump (no line of its own) once for each way out of an inner
+    ``while`` loop: the bottom test's copy falls into the top test's, the same jump with the same
+    line, which nothing else goes to. The first is left out (where no handler's range starts or
+    ends): the bottom test falls into the one jump, as 3.11 and 3.12 lay it out."""
+    targets = {ins.argval for ins in stream if ins.opcode in JUMP_OPCODES}
+    bounds = {e.start for e in entries} | {e.end for e in entries}
+    out = list(stream)
+    for k in range(1, len(stream) - 1):
+        first, second = stream[k], stream[k + 1]
+        if (first.opname == second.opname == "JUMP_BACKWARD" and first.argval == second.argval
+                and _line(first) is not None and _line(first) == _line(second) == _line(stream[k - 1])
+                and second.offset in targets and first.offset not in targets
+                and stream[k - 1].opname.startswith("POP_JUMP_BACKWARD_IF_")
+                and not {first.offset, second.offset} & bounds):
+            out[k] = None
+    return [ins for ins in out if ins is not None]
 
 
 def _line(ins: Any) -> int | None:
