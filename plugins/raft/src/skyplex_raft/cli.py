@@ -1,4 +1,4 @@
-"""``skyplex raft build|sft|finetune|eval|attribute|sweep|plot``: the command-line face of the plugin, on the kernel's CLI
+"""``skyplex raft build|sft|finetune|eval|attribute|probe|sweep|plot``: the command-line face of the plugin, on the kernel's CLI
 helpers (``--json`` output, bad input reported as one line with exit 2)."""
 
 from __future__ import annotations
@@ -241,9 +241,77 @@ def attribute_cmd(kernel: Any, dataset: Path, calibrate_on: Path, method: str, b
 
 
 def _print_attribution(payload: dict[str, Any]) -> None:
-    values = {s["metric"]: s for s in payload["scores"]}
     click.echo(f"threshold {payload['threshold']:.3f} (chosen on --calibrate-on); support AUC calibration "
                f"{payload['auc']['calibration']:.2f}, scored {payload['auc']['items']:.2f}")
+    _print_metric_lines(payload["scores"])
+
+
+@raft.command("probe")
+@click.option("--dataset", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The split scored (NAME.test.jsonl).")
+@click.option("--train", "train", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Abstain-mode examples, with the oracle and without it, the probe is trained on.")
+@click.option("--calibrate-on", "calibrate_on", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="A split of other questions, with the oracle and without it, the threshold is chosen on.")
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A transformers model folder (a fine-tune's model/) to read and answer with (default: local).")
+@click.option("--limit", type=int, help="Score only the first N questions of --dataset.")
+@click.option("--train-limit", type=int, help="Train on the first N examples of --train only.")
+@click.option("--calibrate-limit", type=int, help="Use only the first N questions of --calibrate-on.")
+@click.option("--max-false", type=float, default=0.05, show_default=True,
+              help="False abstention allowed on the calibration questions that show their oracle.")
+@click.option("--max-tokens", type=int, default=64, show_default=True, help="Tokens of each answer made.")
+@click.option("--grounded", is_flag=True, help="Keep an answer only when a verbatim quote of the documents holds it.")
+@json_option
+@pass_kernel
+def probe_cmd(kernel: Any, dataset: Path, train: Path, calibrate_on: Path, model_dir: Path | None, limit: int | None,
+              train_limit: int | None, calibrate_limit: int | None, max_false: float, max_tokens: int, grounded: bool,
+              json_output: bool) -> None:
+    """Abstain by a decision probe: a logistic regression on the model's hidden states, trained on --train,
+    its threshold chosen on --calibrate-on; where it answers, the model answers after the quoted opening."""
+    from .evaluate import load_items
+    from .probe import evaluate_probe, item_features, load_model, made_answers
+
+    named = {"--dataset": dataset, "--train": train, "--calibrate-on": calibrate_on}
+    for (a, pa), (b, pb) in [(("--calibrate-on", calibrate_on), ("--dataset", dataset)),
+                             (("--calibrate-on", calibrate_on), ("--train", train)),
+                             (("--train", train), ("--dataset", dataset))]:
+        if pa.resolve() == pb.resolve():
+            fail(f"{a} {pa}: is {b} too; the probe is trained, thresholded and scored on three different splits")
+    if max_tokens < 1:
+        fail(f"--max-tokens {max_tokens}: give at least 1", field="max_tokens")
+    loaded = {name: load_items(path, lim) for (name, path), lim in zip(named.items(), (limit, train_limit,
+                                                                                        calibrate_limit))}
+    from skyplex.models.local import LocalBackend
+
+    if model_dir is not None and not (model_dir / "config.json").is_file():
+        fail(f"--model-dir {model_dir}: not a folder holding a model (config.json)")
+    backend = LocalBackend(model_dir=model_dir, kernel=kernel) if model_dir is not None else kernel.models.get("local")
+    try:
+        backend.count_tokens("x")  # the packaged model converted into the data dir, if it is not yet
+        model, tokenizer = load_model(model_dir or backend.cache_dir)
+        result = evaluate_probe(lambda items: item_features(model, tokenizer, items),
+                                lambda items: made_answers(backend, tokenizer, items, max_tokens=max_tokens),
+                                loaded["--train"], loaded["--calibrate-on"], loaded["--dataset"],
+                                max_false=max_false, grounded=grounded)
+    finally:
+        if model_dir is not None:
+            backend.close()
+    payload = {key: result[key] for key in ("layer", "pooling", "l2", "threshold", "auc")}
+    payload["scores"] = [s.model_dump() for s in result["scores"]]
+    emit(payload, json_output=json_output, human=_print_probe)
+
+
+def _print_probe(payload: dict[str, Any]) -> None:
+    auc = payload["auc"]
+    click.echo(f"layer {payload['layer']}, {payload['pooling']} pooling, l2 {payload['l2']:g} (cross-validated on "
+               f"--train, AUC {auc['train_cv']:.2f}); threshold {payload['threshold']:.3f} (chosen on --calibrate-on); "
+               f"probe AUC calibration {auc['calibration']:.2f}, scored {auc['items']:.2f}")
+    _print_metric_lines(payload["scores"])
+
+
+def _print_metric_lines(scores: list[dict[str, Any]]) -> None:
+    values = {s["metric"]: s for s in scores}
     for metric in ("abstain@distractors", "abstain@oracle", "f1@oracle", "supported@oracle"):
         s = values.get(metric)
         click.echo(f"{metric:<20} " + (f"{s['value']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}] n={s['n']}" if s else "-"))
