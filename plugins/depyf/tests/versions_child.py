@@ -269,6 +269,10 @@ CONSTRUCTS = {
     "arms_ending_for_body": ("def f(a, b):\n    z = 0\n    for i in range(a % 5):\n        if b < 2:\n"
                              "            z = 1\n        elif i:\n            k = 0\n            while k < 2:\n"
                              "                k += 1\n        else:\n            z -= b\n    return z\n"),
+    # a returned boolean operator of constants that a break jumps to: 3.12+ folds the operator after
+    # fusing ``return c``, so the constant stays a load the break jumps to, not a copied return
+    "folded_boolean_returned_after_break": ("def f(a, b):\n    for i in range(a % 4):\n        b += i\n"
+                                            "        break\n    return (-1 and 5)\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
     # a try statement ending an except clause: 3.13 lets the inner handler's POP_EXCEPT fall into the
     # outer clause's exit; 3.11 and 3.12 jump to that exit after the inner handler's clean-up
@@ -662,6 +666,17 @@ def mutate(name: str) -> None:
                     for ins, old in zip(real_copies(stream), stream)]
 
         jumps312.loop_end_copies = broken_copies
+    elif name == "folded_constant_returns":  # ``() or c`` read as ``() and c``
+        from skyplex_depyf import jumps312
+
+        real_returns = jumps312.folded_constant_returns
+
+        def broken_returns(stream: list) -> tuple[list, int]:
+            out, count = real_returns(stream)
+            return [versions._as(ins, "JUMP_IF_FALSE_OR_POP") if ins.opname == "JUMP_IF_TRUE_OR_POP"
+                    and k and out[k - 1].opname == "BUILD_TUPLE" else ins for k, ins in enumerate(out)], count
+
+        jumps312.folded_constant_returns = broken_returns
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

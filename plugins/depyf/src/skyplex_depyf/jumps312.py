@@ -35,12 +35,13 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
     when :func:`closed_jump_arms` put closing jumps back; else (stream, None): nothing changed, the
     caller keeps its own table."""
     stream, split = nested_clause_exits(stream, entries)
-    stream = kept_folded_statements(folded_arm_ends(stream, entries), entries)
+    stream, folded = folded_constant_returns(folded_arm_ends(stream, entries))
+    stream = kept_folded_statements(stream, entries)
     stream = breaks_to_loop_ends(or_pops_to_arm_ends(loop_end_copies(_twin_loop_exits(stream, entries))))
     closed, added = closed_jump_arms(stream)
     closed, negated = closed_negated_arms(closed)
     added += negated
-    if not added and not split and not _crowded(stream):
+    if not added and not split and not folded and not _crowded(stream):
         return stream, None
     return renumbered(closed, entries)
 
@@ -232,6 +233,38 @@ def _twin_loop_exits(stream: list, entries: list) -> list:
                 and not {first.offset, second.offset} & bounds):
             out[k] = None
     return [ins for ins in out if ins is not None]
+
+
+def folded_constant_returns(stream: list) -> tuple[list, int]:
+    """``return (-1 and 5)``: 3.12+ folds the operator after it has fused ``LOAD_CONST; RETURN_VALUE``
+    into ``RETURN_CONST``, so the constant stays a plain ``LOAD_CONST`` (at its own even offset, where
+    a ``RETURN_CONST`` read as its parts has the return at the odd offset after it), and a jump to it
+    stays a jump where a ``return 5`` would be copied into it. Where an unconditional jump goes to
+    such a return (or to ``NOP``s before it), the constant is read as ``() or c`` (``BUILD_TUPLE 0;
+    JUMP_IF_TRUE_OR_POP`` to the return, at the constant's offset, the constant after them), which
+    the compiler folds the same way. The caller renumbers. Returns the stream and how many were read
+    so."""
+    taken = {ins.offset for ins in stream}
+    jumped = {ins.argval for ins in stream if ins.opname in ("JUMP_FORWARD", "JUMP_BACKWARD")}
+    out: list = []
+    starts: dict[int, int] = {}  # offsets of the constants read so
+    for k, ins in enumerate(stream):
+        ret = stream[k + 1] if k + 1 < len(stream) else None
+        reached = ins.offset in jumped
+        q = k - 1
+        while not reached and q >= 0 and stream[q].opname == "NOP":
+            reached = stream[q].offset in jumped
+            q -= 1
+        if (ins.opname != "LOAD_CONST" or ret is None or ret.opname != "RETURN_VALUE" or not reached
+                or ret.offset == ins.offset + 1 or ins.offset + 1 in taken):
+            out.append(ins)
+            continue
+        starts[ins.offset] = ins.offset
+        out += [as_op(ins, "BUILD_TUPLE", opcode=dis.opmap["BUILD_TUPLE"], arg=0, argval=0, argrepr=""),
+                as_op(ins, "JUMP_IF_TRUE_OR_POP", opcode=dis.opmap["POP_JUMP_IF_TRUE"], arg=0, argval=ret.offset,
+                      argrepr="", offset=ins.offset + 0.5),
+                ins._replace(offset=ins.offset + 1)]
+    return out, len(starts)
 
 
 def _line(ins: Any) -> int | None:
