@@ -273,6 +273,11 @@ CONSTRUCTS = {
     # fusing ``return c``, so the constant stays a load the break jumps to, not a copied return
     "folded_boolean_returned_after_break": ("def f(a, b):\n    for i in range(a % 4):\n        b += i\n"
                                             "        break\n    return (-1 and 5)\n"),
+    # a for loop's body ending in ``if c: break`` inside a folded if: 3.13 lays the loop's closing
+    # back-jump after the break, where the test jumps to it
+    "break_in_folded_if_ending_loop": ("def f(a, b):\n    z = 0\n    for i in range(a % 3):\n        if 5:\n"
+                                       "            if max(z, b):\n                break\n        else:\n"
+                                       "            z = 1\n    return z\n"),
     "cell_comprehension": "def f(a, b):\n    return [(lambda: i)() for i in range(a % 4)]\n",
     # a try statement ending an except clause: 3.13 lets the inner handler's POP_EXCEPT fall into the
     # outer clause's exit; 3.11 and 3.12 jump to that exit after the inner handler's clean-up
@@ -677,6 +682,17 @@ def mutate(name: str) -> None:
                     and k and out[k - 1].opname == "BUILD_TUPLE" else ins for k, ins in enumerate(out)], count
 
         jumps312.folded_constant_returns = broken_returns
+    elif name == "closing_after_exits":  # the put-back statement's test sent past the loop's closing jump
+        from skyplex_depyf import jumps312
+
+        real_closing = jumps312.closing_after_exits
+
+        def broken_closing(stream: list, entries: list) -> list:
+            out = real_closing(stream, entries)
+            return [ins._replace(argval=ins.argval + 1) if ins.opname == "POP_JUMP_FORWARD_IF_FALSE" and k
+                    and out[k - 1].offset % 2 and out[k - 1].argval is True else ins for k, ins in enumerate(out)]
+
+        jumps312.closing_after_exits = broken_closing
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -17,6 +17,7 @@ the exit of the ``except`` clause it ends, where 3.13 lets one fall into the oth
 from __future__ import annotations
 
 import dis
+import sys
 from collections import Counter
 from typing import Any
 
@@ -35,7 +36,7 @@ def spaced_for_arm_jumps(stream: list, entries: list) -> tuple[list, list | None
     when :func:`closed_jump_arms` put closing jumps back; else (stream, None): nothing changed, the
     caller keeps its own table."""
     stream, split = nested_clause_exits(stream, entries)
-    stream, folded = folded_constant_returns(folded_arm_ends(stream, entries))
+    stream, folded = folded_constant_returns(closing_after_exits(folded_arm_ends(stream, entries), entries))
     stream = kept_folded_statements(stream, entries)
     stream = breaks_to_loop_ends(or_pops_to_arm_ends(loop_end_copies(_twin_loop_exits(stream, entries))))
     closed, added = closed_jump_arms(stream)
@@ -170,6 +171,38 @@ def folded_arm_ends(stream: list, entries: list) -> list:
         if any(x.opname.startswith("POP_JUMP_FORWARD_IF_") and x.argval == ins.offset and _line(x) != line
                for x in stream[:k]):
             moved[k] = ins.offset
+    return _folded_before(stream, moved)
+
+
+def closing_after_exits(stream: list, entries: list) -> list:
+    """3.13 only: a ``for`` loop whose body ends in ``if c: break`` (or another exit) inside a folded
+    ``if`` lays the loop's closing back-jump after the exit, where the test jumps to it; without the
+    folded statement 3.13 puts a copy of the back-jump before the exit, the test hopping it. Where the
+    closing back-jump (after an instruction that leaves, outside every handler's range) carries the
+    line of a test that jumps to it, a folded statement is put back before it as in
+    :func:`folded_arm_ends` (``if True or 1: pass`` ending the body, which 3.13 lays out alike)."""
+    if sys.version_info[:2] < (3, 13):
+        return stream
+    position = {ins.offset: n for n, ins in enumerate(stream)}
+    moved: dict[int, int] = {}
+    for head in (ins for ins in stream if ins.opname == "FOR_ITER" and ins.argval in position):
+        k = position[head.argval] - 1
+        closing = stream[k]
+        if (closing.opname != "JUMP_BACKWARD" or closing.argval != head.offset or k < 1
+                or stream[k - 1].opname not in _LOOP_EXITS | _LEAVING or _line(closing) is None
+                or closing.offset - 1 in position or closing.offset + 1 in position
+                or any(e.start <= closing.offset < e.end for e in entries)):
+            continue
+        if any(x.opname.startswith("POP_JUMP_FORWARD_IF_") and x.argval == closing.offset
+               and _line(x) == _line(closing) for x in stream[position[head.offset]:k]):
+            moved[k] = closing.offset
+    return _folded_before(stream, moved)
+
+
+def _folded_before(stream: list, moved: dict[int, int]) -> list:
+    """``stream`` with ``LOAD_CONST True; POP_JUMP_FORWARD_IF_FALSE`` (``if True or 1: pass``) put
+    before each instruction ``k`` in ``moved`` (at the odd offset before it and at its own offset,
+    the instruction moving to the odd offset after it); jumps to it go to the statement."""
     if not moved:
         return stream
     out: list = []
