@@ -94,6 +94,14 @@ CONSTRUCTS = {
         "def f(a, b):\n    y = 0\n    try:\n        y = 4 // a\n    except ZeroDivisionError:\n"
         "        pass\n    finally:\n        try:\n            y = 4 // b\n        except ZeroDivisionError:\n"
         "            pass\n        y -= 7\n    return y\n"),
+    # a finally body that returns after a folded test's line: the handler keeps its own copy of the
+    # return (3.11 copies it too), not a jump to the normal copy's
+    "finally_folded_test_return": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n        if 3:\n"
+        "            return 3\n"),
+    "finally_folded_test_return_before_code": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n        if 3:\n"
+        "            return 3\n    return (x, a)\n"),
     # a yield from keeps its own back-jump to SEND
     "yield_from_in_try": (
         "def f(a, b):\n    try:\n        yield from range(a % 3)\n    except ZeroDivisionError:\n"
@@ -206,6 +214,17 @@ def mutate(name: str) -> None:
         finally_tails._shared = broken_shared
     elif name == "tail_first_off":  # the normal copy's tail left after the handler
         finally_tails._tail_first = lambda stream, entries: None
+    elif name == "finally_returns_off":  # the handler's return stays shared with the normal copy's
+        versions.kept_finally_returns = lambda before, after: after
+    elif name == "finally_returns_short":  # only the copy's first instruction put back
+        real_kept = finally312.kept_finally_returns
+
+        def broken_kept(before: list, after: list) -> list:
+            out = real_kept(before, after)
+            return [new if new.opname == old.opname or k == 0 or out[k - 1].opname == after[k - 1].opname
+                    else old for k, (new, old) in enumerate(zip(out, after))]
+
+        versions.kept_finally_returns = broken_kept
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

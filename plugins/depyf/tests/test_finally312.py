@@ -55,6 +55,8 @@ THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_ret
                    "try_finally_ending_except_clause", "empty_finally_around_try_finally_in_except",
                    "finally_returning_after_except", "finally_returns_conditional_expression"]
 THROUGH_FINALLY_313 = ["nested_try_finally_ending_named_except_clause"]
+#: read only through finally312.kept_finally_returns (a folded test's line before a finally body's return)
+THROUGH_RETURNS = ["finally_folded_test_return", "finally_folded_test_return_before_code"]
 #: read only through finally_tails (a try statement and code after it in a finally body)
 THROUGH_TAILS = ["try_except_then_code_in_finally", "try_named_except_then_code_in_finally",
                  "try_except_then_code_in_finally_after_except"]
@@ -193,6 +195,21 @@ def test_drawn_finally_bodies_holding_a_try_are_never_wrong(sources: list[str]) 
         assert [(source, o) for source, o in zip(sources, broken["given"]) if o.startswith("wrong")] == []
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_without_kept_returns_a_finally_handler_sharing_its_return_is_refused(version: str) -> None:
+    report = run_child(version, mutation="finally_returns_off")
+    assert {name: report["constructs"][name].split(":")[0] for name in THROUGH_RETURNS} == {
+        name: "refused" for name in THROUGH_RETURNS}
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_functions(), min_size=8, max_size=8))
+def test_drawn_functions_with_returns_half_put_back_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        broken = run_child(version, sources, mutation="finally_returns_short")
+        assert [(source, o) for source, o in zip(sources, broken["given"]) if o.startswith("wrong")] == []
+
+
 def test_without_the_clause_exit_rule_313_refuses_its_copies() -> None:
     report = run_child("3.13", mutation="clause_exits_off")
     names = ["break_out_of_loop_in_named_except_clause", "if_arms_leaving_named_except_clause",
@@ -204,7 +221,8 @@ def test_without_the_clause_exit_rule_313_refuses_its_copies() -> None:
                                               ("3.12", "exit_order"), ("3.13", "exit_order"),
                                               ("3.13", "back_jumps"), ("3.13", "clause_exits"),
                                               ("3.12", "return_target"), ("3.13", "return_target"),
-                                              ("3.12", "tail_target"), ("3.13", "tail_target")])
+                                              ("3.12", "tail_target"), ("3.13", "tail_target"),
+                                              ("3.12", "finally_returns_short"), ("3.13", "finally_returns_short")])
 def test_a_broken_rule_is_refused_never_wrong(version: str, mutation: str) -> None:
     healthy = run_child(version)
     broken = run_child(version, mutation=mutation)

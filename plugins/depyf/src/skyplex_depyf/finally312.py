@@ -246,3 +246,32 @@ def _matched_back(stream: list, stop: int, expected: list) -> int | None:
         if k < 0 or not _same(stream[k], other):
             return None
     return k if expected else None
+
+
+def kept_finally_returns(before: list, after: list) -> list:
+    """``after`` (:func:`.copies.share_exit_copies` of ``before``) with the copies it shared inside a
+    ``finally`` handler put back: a ``finally`` body that returns is copied into the handler by 3.11
+    as well (its normal copy is what the handler's copy looks like from the statement's end), so the
+    handler keeps its own ``return``. A ``finally`` handler is told by what follows ``PUSH_EXC_INFO``:
+    no exception test, no bare ``POP_TOP`` of the exception (an ``except:`` clause) and no ``with``
+    exit; the copy must stand in the handler's first block. Putting back the compiler's own
+    instructions changes nothing."""
+    out = list(after)
+    targets = {x.argval for x in before if _is_jump(x)}
+    for p, (new, old) in enumerate(zip(after, before)):
+        if new.opname == old.opname or new.opname not in _TERMINATORS:
+            continue
+        h = p - 1
+        while h >= 0 and before[h].opname != "PUSH_EXC_INFO":
+            if before[h].opname in _TERMINATORS or _is_jump(before[h]) or before[h + 1].offset in targets:
+                h = -1
+                break
+            h -= 1
+        if h < 0 or before[h + 1].opname in ("POP_TOP", "WITH_EXCEPT_START") or any(
+                x.opname == "CHECK_EXC_MATCH" for x in before[h + 1:p]):
+            continue
+        q = p
+        while q + 1 < len(after) and after[q + 1].opname != before[q + 1].opname:
+            q += 1  # the copy's other instructions, marked dropped
+        out[p:q + 1] = before[p:q + 1]
+    return out

@@ -34,7 +34,7 @@ import types
 from typing import Any
 
 from .conditions import GENERAL
-from .finally312 import finally_after_copies
+from .finally312 import finally_after_copies, kept_finally_returns
 from .copies import share_exit_copies, share_return_copies
 from .inlined import InlinedComprehensions
 from .jumps312 import spaced_for_arm_jumps
@@ -218,7 +218,7 @@ class _Reader(InlinedComprehensions):
         self.retarget(stream)
         stream = self.compact(share_with_exit_tails(stream, self.final_entries(stream)))
         self.retarget(stream)
-        stream = self.compact(share_exit_copies(stream, self.final_entries(stream)))
+        stream = self.compact(kept_finally_returns(stream, share_exit_copies(stream, self.final_entries(stream))))
         self.retarget(stream)
         stream = self.compact(share_return_copies(stream, self.final_entries(stream)))
         self.retarget(stream)
