@@ -102,6 +102,14 @@ CONSTRUCTS = {
     "finally_folded_test_return_before_code": (
         "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    finally:\n        if 3:\n"
         "            return 3\n    return (x, a)\n"),
+    # the same after an except clause, whose jump to the normal copy keeps the test's line as
+    # ``if True or 1: pass`` (jumps312.kept_folded_statements): the handler's copy is spelt alike
+    "finally_folded_test_return_after_except": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a // b\n    except ZeroDivisionError:\n"
+        "        pass\n    finally:\n        if 3:\n            return x\n"),
+    "finally_folded_test_return_constant_after_except": (
+        "def f(a, b):\n    try:\n        y = a // b\n    except (ZeroDivisionError, TypeError):\n"
+        "        pass\n    finally:\n        if 2 or 8:\n            return -2\n"),
     # a yield from keeps its own back-jump to SEND
     "yield_from_in_try": (
         "def f(a, b):\n    try:\n        yield from range(a % 3)\n    except ZeroDivisionError:\n"
@@ -225,6 +233,8 @@ def mutate(name: str) -> None:
                     else old for k, (new, old) in enumerate(zip(out, after))]
 
         versions.kept_finally_returns = broken_kept
+    elif name == "folded_alike_off":  # the handler's copy of a kept folded statement left a NOP
+        finally312._folded_alike = lambda stream, position, h, c, n, at, expected: stream[h:n]
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

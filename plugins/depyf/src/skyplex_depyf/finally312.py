@@ -93,6 +93,9 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
     at = _matched(stream, n, expected, returns)
     if at is None:
         return None
+    handler = _folded_alike(stream, position, h, c, n, at, expected)
+    if handler is None:
+        return None
     end = at[-1] + 1
     if end > len(stream) or any(e.target == stream[n].offset for e in entries):
         return None
@@ -119,7 +122,37 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
         for k in leaving:  # 3.11's tests leaving the copy went to its jump over the handler
             copy[k] = copy[k]._replace(argval=hop.offset)
         copy.append(hop)
-    return stream[:h] + copy + stream[h:n] + stream[end:]
+    return stream[:h] + copy + handler + stream[end:]
+
+
+def _folded(stream: list, k: int) -> bool:
+    """Whether ``LOAD_CONST True; POP_JUMP_FORWARD_IF_FALSE`` to the next instruction starts at ``k``:
+    a folded statement's line kept as ``if True or 1: pass`` (:func:`.jumps312.kept_folded_statements`)."""
+    return (k + 2 < len(stream) and stream[k].opname == "LOAD_CONST" and stream[k].argval is True
+            and stream[k + 1].opname == "POP_JUMP_FORWARD_IF_FALSE" and stream[k + 1].argval == stream[k + 2].offset)
+
+
+def _folded_alike(stream: list, position: dict, h: int, c: int, n: int, at: list, expected: list) -> list | None:
+    """The handler ``stream[h:n]``, where the normal copy (its instructions ``at``, from ``n``) keeps a
+    folded statement as ``if True or 1: pass``, with the handler's copy of that statement (the line's
+    ``NOP`` right before the same instruction, or before the exception pops a return adds) spelt alike, as the compiler spells both copies of
+    such a source; None when the handler's copy has no such ``NOP``."""
+    handler = stream[h:n]
+    for i, k in enumerate(at):
+        if not (k - 2 >= n and _folded(stream, k - 2)):
+            continue
+        mine = next((q for q in range(h + 1, c) if stream[q] is expected[i]), None)
+        q = -1 if mine is None else mine - 1
+        while q > h and stream[q].opname in ("POP_TOP", "POP_EXCEPT", "SWAP"):
+            q -= 1  # (the handler's exception pops before a return stand after the line's NOP)
+        if q <= h or stream[q].opname != "NOP" or stream[q].offset + 1 in position:
+            return None
+        nop = stream[q]
+        pair = [as_op(nop, "LOAD_CONST", arg=0, argval=True, argrepr="True"),
+                as_op(nop, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"], arg=0,
+                      argval=stream[q + 1].offset, argrepr="", offset=nop.offset + 1)]
+        handler = handler[:q - h] + pair + handler[q - h + 1:]
+    return handler
 
 
 def _before_tail(stream: list, position: dict, h: int, c: int, expected: list) -> list | None:
@@ -225,8 +258,8 @@ def _matched(stream: list, n: int, expected: list, returns: list) -> list | None
     at: list = []
     k = n
     for other, shared in zip(expected, returns):
-        while k < len(stream) and stream[k].opname == "NOP":
-            k += 1
+        while k < len(stream) and (stream[k].opname == "NOP" or _folded(stream, k)):
+            k += 2 if _folded(stream, k) else 1
         if k >= len(stream):
             return None
         if not _same(stream[k], other) and not (shared is not None and stream[k].opname == "RETURN_VALUE"):
