@@ -51,6 +51,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(flag, type=kind, default=default)
     parser.add_argument("--conditions", default=",".join(CONDITIONS),
                         help="the conditions scored, comma-separated (the pooled probe trains on all of them)")
+    parser.add_argument("--decision-only", action="store_true",
+                        help="score the decision alone: no answers are made (F1 and supported are then 0)")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="a transformers folder to read and answer with (default: the local SmolLM2, untuned)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         made: dict[tuple[str, int], str] = {}  # the answering path asked once per item, whichever probe answers
 
         def answer(c: str, indices: list[int]) -> list[str]:
+            if args.decision_only:
+                return ["<ANSWER>: -"] * len(indices)
             todo = [i for i in indices if (c, i) not in made]
             for i, reply in zip(todo, made_answers(backend, tokenizer, [items["test"][c][i] for i in todo],
                                                    max_tokens=args.max_tokens)):

@@ -32,12 +32,12 @@ from .builder import ABSTAIN_TARGET
 from .calibrate import chat_text, choose_threshold
 
 #: the hidden-state layers a probe may read (0: the embeddings; 30 would be SmolLM2-135M's last layer): the
-#: middle ones, so a forward pass stops after layer 20 and never computes the vocabulary's logits
-LAYERS = (8, 12, 16, 20)
+#: lower middle ones, so a forward pass stops after layer 16 and never computes the vocabulary's logits
+LAYERS = (8, 12, 16)
 #: how a layer's states are pooled: the prompt's last token, the question's tokens' mean, or both
 POOLINGS = ("last", "question", "both")
 #: the L2 strengths cross-validation chooses among (on standardized features, summed log loss)
-L2S = (10.0, 100.0, 1000.0)
+L2S = (10.0, 100.0)
 
 
 def question_span(offsets: Sequence[tuple[int, int]], text: str, question: str) -> tuple[int, int]:
