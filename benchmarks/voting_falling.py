@@ -9,11 +9,16 @@ and independent draw (the same draws as ``voting_law.py`` / ``voting_prior_choic
   between the correct answer and the top wrong one added to the g-model);
 * ``pick``: ``components="grid-pick"``, the one of the two that extrapolates the task curve better
   from half of each query's answers to all m (chosen inside the sample; its choice is reported);
-* ``authors``: the paper's fitter (``skyplex_voting.baseline``), unless ``--no-authors``.
+* ``authors``: the paper's fitter (``skyplex_voting.baseline``), unless ``--no-authors``;
+* each of ``--extra`` (any ``fit_law`` components, e.g. ``grid-fine``), on the same answers.
+
+``--no-gap`` leaves out ``gap`` and ``pick`` (faster).
 
 Each is scored against the held-out empirical curve: MAE over K = 1..100 in points, and the error
 at K = 100 (predicted minus held-out, points). ``--tasks`` may include ``parity`` (next_even /
-next_odd, ``voting_heldout.py --task parity``), the task held out of this development.
+next_odd, ``voting_heldout.py --task parity``), the task held out of that development, and
+``counts`` (the number of digits of a number, ``voting_heldout.py --task counts``), held out of the
+study of many answers per query (``voting_many_answers.py``).
 
     .venv/bin/python benchmarks/voting_falling.py [--tasks digits,sequences,extremes,letters,halves,parity] [--ms 4,8,10,16] [--draws 3]
 """
@@ -44,19 +49,23 @@ from skyplex_voting.gap_prior import GAP, pick_by_extrapolation  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 OUT = ROOT / "benchmarks" / "results" / "voting_falling.json"
-TASKS = {**CHOICE_TASKS, "parity": "voting_smollm2_parity.json"}
+TASKS = {**CHOICE_TASKS, "parity": "voting_smollm2_parity.json", "counts": "voting_smollm2_counts.json"}
 
 
-def run(task: str, ms: list[int], draws: int, authors: bool) -> list[dict]:
+def run(task: str, ms: list[int], draws: int, authors: bool, gap: bool = True, extra: tuple = ()) -> list[dict]:
     P = distributions(json.loads((DATA / TASKS[task]).read_text()))
     rows = []
     for m, rep, fit_c, held_c in task_draws(P, ms, draws):
         emp = empirical_curves(held_c, KMAX).mean(axis=0)
         t0 = time.perf_counter()
-        curves = {"auto": fit_law(fit_c, kmax=KMAX, draws=0, seed=rep).curve,
-                  "gap": fit_law(fit_c, kmax=KMAX, components=GAP, draws=0, seed=rep).curve}
-        choice, scores = pick_by_extrapolation(fit_c, seed=rep)  # what components="grid-pick" does
-        curves["pick"] = curves["gap" if choice == GAP else "auto"]
+        curves = {"auto": fit_law(fit_c, kmax=KMAX, draws=0, seed=rep).curve}
+        choice, scores = None, None
+        if gap:
+            curves["gap"] = fit_law(fit_c, kmax=KMAX, components=GAP, draws=0, seed=rep).curve
+            choice, scores = pick_by_extrapolation(fit_c, seed=rep)  # what components="grid-pick" does
+            curves["pick"] = curves["gap" if choice == GAP else "auto"]
+        for name in extra:
+            curves[name] = fit_law(fit_c, kmax=KMAX, components=name, draws=0, seed=rep).curve
         if authors:
             curves["authors"] = authors_curves(fit_c, KMAX, seed=rep).mean(axis=0)
         row = {"task": task, "m": m, "rep": rep, "pick": choice, "pick_scores": scores,
@@ -66,7 +75,7 @@ def run(task: str, ms: list[int], draws: int, authors: bool) -> list[dict]:
                            "k100": float(emp[-1])},
                "seconds": time.perf_counter() - t0}
         rows.append(row)
-        print(f"{task:>9} m={m:<2d} rep={rep} pick={choice:<8} " + " ".join(
+        print(f"{task:>9} m={m:<2d} rep={rep} pick={str(choice):<8} " + " ".join(
             f"{k} {v:.2f} ({row['err_k100'][k]:+.1f})" for k, v in row["mae"].items()) + f" | {row['seconds']:.1f}s",
             flush=True)
     return rows
@@ -78,6 +87,8 @@ def main() -> None:
     ap.add_argument("--ms", default="4,8,10,16")
     ap.add_argument("--draws", type=int, default=3)
     ap.add_argument("--no-authors", action="store_true", help="leave out the paper's fitter (faster)")
+    ap.add_argument("--no-gap", action="store_true", help="leave out grid-gap and grid-pick (faster)")
+    ap.add_argument("--extra", default="", help="comma-separated fit_law components also fitted (e.g. grid-fine)")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     tasks = args.tasks.split(",")
@@ -89,7 +100,8 @@ def main() -> None:
     except ValueError:
         ap.error(f"--ms must be comma-separated whole numbers, got {args.ms!r}")
     t0 = time.perf_counter()
-    rows = [r for task in tasks for r in run(task, ms, args.draws, not args.no_authors)]
+    extra = tuple(x for x in args.extra.split(",") if x)
+    rows = [r for task in tasks for r in run(task, ms, args.draws, not args.no_authors, not args.no_gap, extra)]
     keys = list(rows[0]["mae"])
     print(f"\nMAE over K = 1..{KMAX} in points vs the held-out curve (error at K = 100), mean over {args.draws} draws")
     print(f"{'task':>9} {'m':>3} " + " ".join(f"{k:>15}" for k in keys) + "  picked gap")
