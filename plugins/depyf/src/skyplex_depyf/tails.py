@@ -307,7 +307,9 @@ def share_clause_exits(stream: list, entries: list) -> list:
     into each place, where 3.11 and 3.12 jumped to the one exit the clause's body falls into, its
     last copy. Each earlier exact copy, under the same handler and entered only at its top, becomes a
     ``JUMP_FORWARD`` to the last (its other instructions marked :data:`DROPPED`): running an
-    identical copy or jumping to it does the same."""
+    identical copy or jumping to it does the same. Only copies closing one clause are merged (see
+    :func:`_clause`): two ``try`` statements whose clauses both leave to a loop's head each keep
+    their own exit, as in 3.11."""
     def handler(ins: Any) -> tuple | None:
         entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
         return None if entry is None else (entry.target, entry.depth, entry.lasti)
@@ -320,9 +322,13 @@ def share_clause_exits(stream: list, entries: list) -> list:
         last = stream[k + size - 1] if k + size - 1 < len(stream) else None
         if last is None or last.opname not in _UNCONDITIONAL or any(x.offset in targets for x in stream[k + 1:k + size]):
             return None
-        return tuple((x.opname, x.argval, handler(x)) for x in stream[k:k + size])
+        clause = _clause(stream, entries, position, stream[k - 1].offset) if k else None
+        if clause is None:  # not known which clause this exit closes
+            return None
+        return (clause,) + tuple((x.opname, x.argval, handler(x)) for x in stream[k:k + size])
 
     targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    position = {ins.offset: n for n, ins in enumerate(stream)}
     copies: dict[tuple, list[int]] = {}
     for k, ins in enumerate(stream[:-1]):
         if ins.opname == "POP_EXCEPT":
@@ -334,6 +340,26 @@ def share_clause_exits(stream: list, entries: list) -> list:
         last = starts[-1]
         for k in starts[:-1]:
             out[k] = forward_jump(stream[k], stream[last].offset)
-            for q in range(k + 1, k + len(found)):
+            for q in range(k + 1, k + len(found) - 1):
                 out[q] = as_op(stream[q], DROPPED)
     return out
+
+
+def _clause(stream: list, entries: list, position: dict, offset: int) -> int | None:
+    """The handler that cleans up the ``except`` clause the code at ``offset`` runs in: the handler
+    of ``offset``, or, inside a ``try`` body nested in the clause, the handler of that statement's
+    own clean-up (a ``try`` body's handler opens with ``PUSH_EXC_INFO``, whose clean-up is
+    protected by what encloses the statement). ``None`` when there is none or the chain is odd."""
+    def handler(at: int) -> int | None:
+        entry = next((e for e in entries if e.start <= at < e.end), None)
+        return None if entry is None else entry.target
+
+    found = handler(offset)
+    for _ in range(32):  # nesting is shallow; a longer chain is not read
+        if found is None or found not in position:
+            return None
+        if stream[position[found]].opname != "PUSH_EXC_INFO":
+            return found
+        cleanup = handler(found)
+        found = None if cleanup is None else handler(cleanup)
+    return None

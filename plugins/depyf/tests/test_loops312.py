@@ -1,0 +1,120 @@
+"""3.12/3.13 flow rules (``tails.share_clause_exits`` merging only the exit copies of one ``except``
+clause): each interpreter runs ``loops312_child.py`` in a subprocess (the decompiler reads the
+bytecode of the interpreter it runs in), with only the plugin's source on its path. Every output is
+judged by running it; the rule, broken on purpose, must only be refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import skyplex_depyf
+
+HERE = Path(__file__).resolve().parent
+SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]
+CHILD = HERE / "loops312_child.py"
+VERSIONS = ["3.12", "3.13"]
+
+
+def _interpreter(version: str) -> str | None:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
+    return str(found[-1]) if found else shutil.which(f"python{version}")
+
+
+def run_child(version: str, sources: list[str] = (), mutation: str = "none") -> dict:
+    path = _interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, str(CHILD), mutation], input=json.dumps(list(sources)), env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["python"] == [int(part) for part in version.split(".")]
+    return report
+
+
+def ok(report: dict) -> int:
+    return sum(o == "ok" for o in report["constructs"].values()) + sum(o == "ok" for o in report["given"])
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def healthy(request: pytest.FixtureRequest) -> dict:
+    return run_child(request.param)
+
+
+#: read only because two try statements' clause exits are kept apart (refused when shared)
+APART = ["try_in_else_clause_ending_loop", "named_try_in_else_clause_ending_loop"]
+
+
+def test_every_construct_round_trips(healthy: dict) -> None:
+    assert {name: o for name, o in healthy["constructs"].items() if o != "ok"} == {}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_sharing_two_clauses_exits_is_refused_never_wrong(version: str) -> None:
+    broken = run_child(version, mutation="clause_any")
+    assert [o for o in broken["constructs"].values() if o.startswith("wrong")] == []
+    assert all(broken["constructs"][name].startswith("refused") for name in APART)
+
+
+_STMT = st.sampled_from(["z += 1", "z = a // b", "z *= b // (a - 1)", "z -= 2"])
+_CLAUSE_END = st.sampled_from(["pass", "z += 7", "break", "continue", "return z"])
+_CLAUSE = st.sampled_from(["except ZeroDivisionError:", "except ZeroDivisionError as err:",
+                           "except (ZeroDivisionError, TypeError) as err:"])
+
+
+@st.composite
+def _try(draw: st.DrawFn, depth: int) -> list[str]:
+    """A try statement whose clauses may leave the loop around it; maybe another in its else clause."""
+    pad = "    "
+    lines = ["try:", pad + draw(_STMT)]
+    if draw(st.booleans()):
+        lines += [pad + "if a:", pad + pad + draw(_STMT)]
+    lines += [draw(_CLAUSE), pad + draw(_CLAUSE_END)]
+    nested = depth > 0 and draw(st.booleans())
+    if nested:
+        lines += ["else:"] + [pad + line for line in draw(_try(depth - 1))]
+    elif draw(st.booleans()):
+        lines += ["else:", pad + draw(_STMT)]
+    return lines
+
+
+@st.composite
+def _functions(draw: st.DrawFn) -> str:
+    """A for loop whose body is one or two try statements, clauses leaving to the loop's head or out."""
+    pad = "    "
+    body: list[str] = []
+    for _ in range(draw(st.integers(1, 2))):
+        body += draw(_try(1))
+    lines = ["for i in range(3):"] + [pad + s for s in body]
+    return "def f(a, b):\n    z = 1\n" + "".join(f"    {line}\n" for line in lines) + "    return z\n"
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_functions(), min_size=8, max_size=8))
+def test_drawn_loops_of_try_statements_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        report = run_child(version, sources)
+        assert [(s, o) for s, o in zip(sources, report["given"]) if o.startswith("wrong")] == []
+        broken = run_child(version, sources, mutation="clause_any")
+        assert [(s, o) for s, o in zip(sources, broken["given"]) if o.startswith("wrong")] == []
+
+
+def test_the_grammar_draws_what_the_rule_reads() -> None:
+    # the grammar's shape the rule is for, read on both versions
+    source = ("def f(a, b):\n    z = 1\n    for i in range(3):\n        try:\n            z += 1\n"
+              "        except ZeroDivisionError:\n            pass\n        else:\n            try:\n"
+              "                z = a // b\n            except ZeroDivisionError:\n                pass\n"
+              "    return z\n")
+    for version in VERSIONS:
+        assert run_child(version, [source])["given"] == ["ok"]
+        assert run_child(version, [source], mutation="clause_any")["given"][0].startswith("refused")
