@@ -116,6 +116,47 @@ CONSTRUCTS = {
         "        yield b\n    yield a\n"),
 }
 
+#: read once :func:`skyplex_depyf.finally_copies.finally_copy_end` finds the normal copy for
+#: ``layout.relayout`` (the ``wired`` setting below); refused without it
+WIRED_CONSTRUCTS = {
+    "try_except_then_returning_code_in_finally": (
+        "def f(a, b):\n    y = 0\n    try:\n        y = a\n    finally:\n        try:\n"
+        "            z = 4 // y\n        except ZeroDivisionError:\n            y = 3\n        y -= a\n"
+        "    return y\n"),
+    "try_named_except_then_longer_code_in_finally": (
+        "def f(a, b):\n    x = 0\n    try:\n        x = a + 1\n    finally:\n        try:\n"
+        "            x = x // b\n        except (ZeroDivisionError, TypeError) as err:\n            x = 7\n"
+        "        b += x\n    return (x, b)\n"),
+    "nested_try_finally_then_code_in_finally": (
+        "def f(a, b):\n    y = 1\n    try:\n        y = a // b\n    finally:\n        try:\n"
+        "            y += 2 // a\n        finally:\n            y -= 1\n        b = y * 3\n    return (y, b)\n"),
+}
+
+
+def wire(broken: bool = False) -> None:
+    """``layout._finally_copy`` falling back on :func:`finally_copies.finally_copy_end` (broken: the
+    end it finds one instruction early)."""
+    from skyplex_depyf import finally_copies, layout, versions
+
+    real_relayout, real_copy = layout.relayout, layout._finally_copy
+    seen: list = [[]]
+
+    def relayout(stream: list, entries: list):
+        seen[0] = entries
+        return real_relayout(stream, entries)
+
+    def finally_copy(group: list, stream: list, at: int, cold_at: int):
+        found = real_copy(group, stream, at, cold_at)
+        if found is None:
+            found = finally_copies.finally_copy_end(group, seen[0], stream, at, cold_at)
+            if broken and found is not None:
+                order = [ins.offset for ins in stream]
+                found = order[max(order.index(found) - 1, at)]
+        return found
+
+    layout._finally_copy = finally_copy
+    versions.relayout = relayout
+
 
 def judge(source: str) -> str:
     """'ok', 'refused: <why>' or 'wrong: <how>' for the function ``f`` (or ``generated``) in ``source``."""
@@ -235,6 +276,8 @@ def mutate(name: str) -> None:
         versions.kept_finally_returns = broken_kept
     elif name == "folded_alike_off":  # the handler's copy of a kept folded statement left a NOP
         finally312._folded_alike = lambda stream, position, h, c, n, at, expected: stream[h:n]
+    elif name in ("wired", "wired_broken"):
+        wire(broken=name == "wired_broken")
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 
@@ -246,7 +289,8 @@ def main() -> None:
               "constructs": {name: judge(source) for name, source in CONSTRUCTS.items()},
               "given": [judge(source) for source in sources],
               "canonical": {name: canonical_names(source) for name, source in CONSTRUCTS.items()},
-              "raw": {name: raw_names(source) for name, source in CONSTRUCTS.items()}}
+              "raw": {name: raw_names(source) for name, source in CONSTRUCTS.items()},
+              "wired": {name: judge(source) for name, source in WIRED_CONSTRUCTS.items()}}
     print(json.dumps(report))
 
 
