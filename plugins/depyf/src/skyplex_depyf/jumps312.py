@@ -125,15 +125,18 @@ def kept_folded_statements(stream: list, entries: list) -> list:
     ``NOP`` starts a short block ending in a return that an unconditional jump goes to, 3.12+ does not
     copy the block into the jump, as it copies a small returning block without it. The rules read a
     ``NOP`` as nothing (so does the recompile check), and the source they wrote let the compiler copy
-    the block. The ``NOP`` (not in a handler's range) is read as ``LOAD_CONST True;
+    the block. The ``NOP`` (not in a handler's range; its line on no other instruction, unlike a
+    ``pass`` in a ``finally`` body, which has copies) is read as ``LOAD_CONST True;
     POP_JUMP_FORWARD_IF_FALSE`` to the next instruction, at the ``NOP``'s offset and the free odd one
     after it: both ways go on, which the rules write as ``if True or 1: pass``, a statement the
     compiler folds into the same ``NOP``. Offsets are kept."""
     taken = {ins.offset for ins in stream}
     jumped = {ins.argval for ins in stream if ins.opname in ("JUMP_FORWARD", "JUMP_BACKWARD")}
+    lines = Counter(_line(ins) for ins in stream)
     out: list = []
     for k, ins in enumerate(stream):
         if (ins.opname != "NOP" or ins.offset not in jumped or ins.offset + 1 in taken or k + 1 >= len(stream)
+                or _line(ins) is None or lines[_line(ins)] != 1  # a finally body's NOP has its copies
                 or any(e.start <= ins.offset < e.end for e in entries)):
             out.append(ins)
             continue

@@ -1,0 +1,133 @@
+"""The 3.12/3.13 jump rules of ``jumps312.py`` (an arm's boolean operator, an arm's closing jump after
+``if c: return``, folded statements whose line keeps a jump or a return apart, a for loop's copied
+closing back-jump, a returned folded constant) and 3.13's ``not not x`` (``streams.double_negation``),
+searched with a grammar of the shapes they read: each interpreter judges the drawn functions in a
+subprocess (``jumps312_child.py``; the decompiler reads the bytecode of the interpreter it runs in),
+every output run on fixed inputs. A rule may only turn refusals into passes, never into wrong output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import skyplex_depyf
+
+HERE = Path(__file__).resolve().parent
+SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]
+CHILD = HERE / "jumps312_child.py"
+VERSIONS = ["3.12", "3.13"]
+
+
+def _interpreter(version: str) -> str | None:
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
+    return str(found[-1]) if found else shutil.which(f"python{version}")
+
+
+def judged(version: str, sources: list[str], mutation: str = "none") -> list[str]:
+    path = _interpreter(version)
+    if path is None:
+        pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
+    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
+    done = subprocess.run([path, str(CHILD), mutation], input=json.dumps(sources), env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["python"] == [int(part) for part in version.split(".")]
+    return report["given"]
+
+
+_NAME = st.sampled_from(["a", "b", "x", "z"])
+_TEST = st.one_of(_NAME, st.builds("{} > {}".format, _NAME, _NAME), st.builds("not ({} and -1)".format, _NAME),
+                  st.builds("max({}, {})".format, _NAME, _NAME))
+_FOLDED = st.sampled_from(["5", "not 6", "6 if 5 else 9", "0"])  # tests the compiler folds away
+_VALUE = st.one_of(_NAME, st.builds("({} and 4) if {} else ({} or -3)".format, _NAME, _TEST, _NAME),
+                   st.builds("not (not {})".format, _NAME), st.builds("{} + 1".format, _NAME))
+_LEAVE = st.sampled_from(["return x", "return 1 >= b", "return (-1 and 5)", "return 5"])
+
+
+@st.composite
+def _arm(draw: st.DrawFn, depth: int, in_loop: bool) -> list[str]:
+    """An if arm's statements: assignments, then maybe a leaving test, a while loop or a folded if."""
+    pad = "    "
+    lines = [f"{draw(_NAME)} = {draw(_VALUE)}" for _ in range(draw(st.integers(0, 2)))]
+    tail = draw(st.sampled_from(["none", "leave", "while", "folded", "break"] if in_loop else
+                                ["none", "leave", "while", "folded"]))
+    if tail == "leave":
+        lines += [f"if {draw(_TEST)}:", pad + draw(_LEAVE)]
+    elif tail == "while":
+        lines += ["k = 0", "while k < a % 3:", pad + "k += 1", pad + f"x += {draw(_NAME)}"]
+    elif tail == "folded":
+        lines += [f"if {draw(_FOLDED)}:", pad + draw(_LEAVE)]
+    elif tail == "break":
+        lines += [f"if {draw(_TEST)}:", pad + "break"]
+    if depth and draw(st.booleans()):
+        lines += _if_lines(draw, depth - 1, in_loop)
+    return lines or ["pass"]
+
+
+def _if_lines(draw: st.DrawFn, depth: int, in_loop: bool) -> list[str]:
+    pad = "    "
+    lines = [f"if {draw(st.one_of(_TEST, _FOLDED))}:"] + [pad + s for s in draw(_arm(depth, in_loop))]
+    for _ in range(draw(st.integers(0, 1))):
+        lines += [f"elif {draw(st.one_of(_TEST, _FOLDED))}:"] + [pad + s for s in draw(_arm(depth, in_loop))]
+    if draw(st.booleans()):
+        lines += ["else:"] + [pad + s for s in draw(_arm(depth, in_loop))]
+    return lines
+
+
+@st.composite
+def _functions(draw: st.DrawFn) -> str:
+    """Nested if/elif/else statements whose arms end in the shapes the rules read, maybe in a for loop,
+    then a tail the arms' jumps go to."""
+    pad = "    "
+    loop = draw(st.booleans())
+    lines = _if_lines(draw, 1, loop)
+    if loop:
+        lines = ["for i in range(a % 4):"] + [pad + s for s in lines]
+    tail = draw(st.sampled_from([["return a, b, x, z"], [f"if {draw(_FOLDED)}:", pad + "return x", "return a, b"],
+                                 ["return (-1 and 5)"], ["x = not (not z)", "return x, z"]]))
+    return "def f(a, b):\n    x = 0\n    z = 2\n" + "".join(f"    {line}\n" for line in lines + tail)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_functions(), min_size=10, max_size=10))
+def test_drawn_functions_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        outcomes = judged(version, sources)
+        assert [(source, o) for source, o in zip(sources, outcomes) if o.startswith("wrong")] == []
+
+
+#: one function per rule, each refused by 3.12 or 3.13 without its rule (versions_child's constructs)
+READ = {
+    "or_pops_to_arm_ends": ("def f(a, b):\n    k = 0\n    while k < 3:\n        k += 1\n"
+                            "        a = (a and 4) if b > k else (b or -3)\n    return a, b, k\n"),
+    "kept_folded_statements": ("def f(a, b):\n    x = 0\n    if a > b:\n        while a > 0:\n            a -= 3\n"
+                               "    elif b:\n        x = 2\n    if 5 if 6 else 9:\n        return x\n    return a, b\n"),
+    "loop_end_copies": ("def f(a, b):\n    z = 0\n    for i in range(a % 5):\n        if b < 2:\n            z = 1\n"
+                        "        elif i:\n            k = 0\n            while k < 2:\n                k += 1\n"
+                        "        else:\n            z -= b\n    return z\n"),
+    "folded_constant_returns": ("def f(a, b):\n    for i in range(a % 4):\n        b += i\n        break\n"
+                                "    return (-1 and 5)\n"),
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_rules_read_their_shapes(version: str) -> None:
+    assert judged(version, list(READ.values())) == ["ok"] * len(READ)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("mutation", ["or_pop_arm_ends", "folded_statements", "loop_end_copies",
+                                      "folded_constant_returns", "folded_arm_ends", "negated_arms"])
+def test_a_broken_rule_on_drawn_shapes_is_refused_never_wrong(version: str, mutation: str) -> None:
+    # the grammar's fixed shapes and the rule's own construct under the broken rule: nothing wrong
+    outcomes = judged(version, list(READ.values()), mutation)
+    assert [o for o in outcomes if o.startswith("wrong")] == []
