@@ -276,6 +276,8 @@ def mutate(name: str) -> None:
         versions.kept_finally_returns = broken_kept
     elif name == "folded_alike_off":  # the handler's copy of a kept folded statement left a NOP
         finally312._folded_alike = lambda stream, position, h, c, n, at, expected: stream[h:n]
+    elif name == "kept_line_off":  # the normal copy's return line left a NOP
+        finally312._kept_return_line = lambda stream, position, n, at: None
     elif name in ("wired", "wired_broken"):
         wire(broken=name == "wired_broken")
     elif name != "none":

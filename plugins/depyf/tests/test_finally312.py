@@ -57,7 +57,8 @@ THROUGH_FINALLY = ["finally_if_return_after_returning_except", "finally_test_ret
 THROUGH_FINALLY_313 = ["nested_try_finally_ending_named_except_clause"]
 #: read only through finally312.kept_finally_returns (a folded test's line before a finally body's return)
 THROUGH_RETURNS = ["finally_folded_test_return", "finally_folded_test_return_before_code"]
-#: read only with the handler's copy of a kept folded statement spelt alike (finally312._folded_alike)
+#: read only with the normal copy's folded test line kept (finally312._kept_return_line) and the
+#: handler's copy of it spelt alike (finally312._folded_alike)
 THROUGH_FOLDED = ["finally_folded_test_return_after_except", "finally_folded_test_return_constant_after_except"]
 #: read only through finally_tails (a try statement and code after it in a finally body)
 THROUGH_TAILS = ["try_except_then_code_in_finally", "try_named_except_then_code_in_finally",
@@ -221,17 +222,18 @@ def test_without_kept_returns_a_finally_handler_sharing_its_return_is_refused(ve
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_kept_folded_statement_left_a_nop_in_the_handler_is_refused_never_wrong(version: str) -> None:
-    report = run_child(version, mutation="folded_alike_off")
-    assert {name: report["constructs"][name].split(":")[0] for name in THROUGH_FOLDED} == {
-        name: "refused" for name in THROUGH_FOLDED}
-    assert [o for o in report["constructs"].values() if o.startswith("wrong")] == []
+    for mutation in ("folded_alike_off", "kept_line_off"):  # the handler's NOP left; the normal copy's
+        report = run_child(version, mutation=mutation)
+        assert {name: report["constructs"][name].split(":")[0] for name in THROUGH_FOLDED} == {
+            name: "refused" for name in THROUGH_FOLDED}
+        assert [o for o in report["constructs"].values() if o.startswith("wrong")] == []
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sources=st.lists(_functions(), min_size=8, max_size=8))
 def test_drawn_functions_with_returns_half_put_back_are_never_wrong(sources: list[str]) -> None:
     for version in VERSIONS:
-        for mutation in ("finally_returns_short", "folded_alike_off"):
+        for mutation in ("finally_returns_short", "folded_alike_off", "kept_line_off"):
             broken = run_child(version, sources, mutation=mutation)
             assert [(source, o) for source, o in zip(sources, broken["given"]) if o.startswith("wrong")] == []
 

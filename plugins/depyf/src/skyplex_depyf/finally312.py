@@ -93,6 +93,13 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
     at = _matched(stream, n, expected, returns)
     if at is None:
         return None
+    kept = _kept_return_line(stream, position, n, at)
+    if kept is not None:  # the copy's return line kept as ``if True or 1: pass``: matched again
+        stream = kept
+        position = {ins.offset: k for k, ins in enumerate(stream)}
+        at = _matched(stream, n, expected, returns)
+        if at is None:
+            return None
     handler = _folded_alike(stream, position, h, c, n, at, expected)
     if handler is None:
         return None
@@ -123,6 +130,31 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
             copy[k] = copy[k]._replace(argval=hop.offset)
         copy.append(hop)
     return stream[:h] + copy + handler + stream[end:]
+
+
+def _kept_return_line(stream: list, position: dict, n: int, at: list) -> list | None:
+    """``stream`` with the line ``NOP`` (a folded test's, ``if 3:``) that an unconditional jump goes to
+    in the normal copy (from ``n``, its instructions ``at``), right before a short straight block of
+    the copy ending in ``return``, made ``LOAD_CONST True; POP_JUMP_FORWARD_IF_FALSE`` to the next
+    instruction (``if True or 1: pass``, which the compiler folds into the same ``NOP``): spelt as a
+    ``NOP``, the source would let the compiler copy the return into that jump. Both ways go on, so the
+    code does the same. :func:`.jumps312.kept_folded_statements` leaves such a ``NOP`` alone, its
+    line being on the handler's copy too; :func:`_folded_alike` spells that copy alike. None when
+    there is none."""
+    jumped = {x.argval for x in stream if x.opname in ("JUMP_FORWARD", "JUMP_BACKWARD")}
+    for i, k in enumerate(at):
+        q = k - 1
+        if q < n or stream[q].opname != "NOP" or stream[q].offset not in jumped or stream[q].offset + 1 in position:
+            continue
+        ret = next((j for j in range(i, min(i + 5, len(at))) if stream[at[j]].opname == "RETURN_VALUE"), None)
+        if ret is None or at[ret] - k != ret - i or any(_is_jump(stream[at[j]]) for j in range(i, ret)):
+            continue  # (a straight block: the copy's own instructions one after another)
+        nop = stream[q]
+        pair = [as_op(nop, "LOAD_CONST", arg=0, argval=True, argrepr="True"),
+                as_op(nop, "POP_JUMP_FORWARD_IF_FALSE", opcode=dis.opmap["POP_JUMP_IF_FALSE"], arg=0,
+                      argval=stream[k].offset, argrepr="", offset=nop.offset + 1)]
+        return stream[:q] + pair + stream[q + 1:]
+    return None
 
 
 def _folded(stream: list, k: int) -> bool:
