@@ -53,6 +53,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="the conditions scored, comma-separated (the pooled probe trains on all of them)")
     parser.add_argument("--decision-only", action="store_true",
                         help="score the decision alone: no answers are made (F1 and supported are then 0)")
+    parser.add_argument("--answers-from", type=Path, default=None,
+                        help="a result file of this script: keep its decisions and answer the items its probes "
+                        "answered by likelihood attribution's extractive path (no features, no refit)")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="a transformers folder to read and answer with (default: the local SmolLM2, untuned)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
@@ -88,6 +91,64 @@ def train_splits(args: argparse.Namespace, work: Path, conditions: list[str]) ->
     return {c: paths[c] for c in conditions}
 
 
+def attribution_answers(args: argparse.Namespace) -> int:
+    """The decisions of a finished run (``--answers-from``), unchanged; where a probe answered, the reply is now
+    likelihood attribution's: the best sentence by its ``sentence`` support, re-picked in its document by the
+    asked relation (``attribution.requote``), and the model's answer constrained to a span of it."""
+    from skyplex.errors import InvalidInputError
+    from skyplex.models.local import LocalBackend
+    from skyplex_raft.attribution import attributed_reply, best_support, extract_answer, requote, support_scores
+    from skyplex_raft.builder import ABSTAIN_TARGET
+    from skyplex_raft.evaluate import load_items
+
+    try:
+        done = json.loads(args.answers_from.read_text())
+        setting = argparse.Namespace(**{**done["setting"], "keep": args.keep})
+        for key in ("model_dir", "data_dir"):
+            if getattr(setting, key):
+                setattr(setting, key, Path(getattr(setting, key)))
+        decided = done["items"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInputError(f"--answers-from {args.answers_from}: not a result of raft_probe.py ({error})",
+                                field="answers_from") from None
+    load_start = os.getloadavg()[0]
+    args.keep.mkdir(parents=True, exist_ok=True)
+    tests = splits(setting, args.keep)[1]
+    backend = LocalBackend(data_dir=setting.data_dir, threads=args.threads, model_dir=setting.model_dir)
+    rows: dict[str, dict] = {}
+    start = time.perf_counter()
+    try:
+        for c, records in decided.items():
+            items = load_items(tests[c], setting.limit)
+            if [it.question_id for it in items] != [r["question_id"] for r in records]:
+                raise InvalidInputError(f"--answers-from {args.answers_from}: its items are not this build's",
+                                        field="answers_from")
+            answers: dict[int, str] = {}
+            for name in ("pooled", "per condition"):
+                replies = []
+                for i, (it, record) in enumerate(zip(items, records)):
+                    if record[name]["abstained"]:
+                        replies.append(ABSTAIN_TARGET)
+                        continue
+                    if i not in answers:
+                        best = best_support(support_scores(backend, it.question, it.documents), "sentence")
+                        if best is not None:
+                            best = requote(backend, it.question, it.documents, best)
+                        answers[i] = attributed_reply(best, best and extract_answer(backend, it.question, best.passage))
+                    replies.append(answers[i])
+                rows[f"probe ({name}), attribution answers, {c}"] = score(items, replies, name)
+    finally:
+        backend.close()
+    seconds = time.perf_counter() - start
+    done["attribution_answers"] = {"scores": rows, "seconds": seconds, "machine": machine(load_start)}
+    args.answers_from.write_text(json.dumps(done, indent=2))
+    print_table("the same decisions, answered by likelihood attribution's extractive path", rows, COLUMNS,
+                with_n=True, width=220)
+    print(f"{seconds:.0f}s, load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end; "
+          f"added to {args.answers_from}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from skyplex.errors import InvalidInputError
@@ -103,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                                 field="conditions")
     if args.max_tokens < 1:
         raise InvalidInputError(f"--max-tokens {args.max_tokens}: give at least 1", field="max_tokens")
+    if args.answers_from is not None:
+        return attribution_answers(args)
     load_start = os.getloadavg()[0]
     args.keep.mkdir(parents=True, exist_ok=True)
     _, tests, dev = splits(args, args.keep)
