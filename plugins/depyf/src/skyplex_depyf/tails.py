@@ -322,9 +322,13 @@ def share_clause_exits(stream: list, entries: list) -> list:
         last = stream[k + size - 1] if k + size - 1 < len(stream) else None
         if last is None or last.opname not in _UNCONDITIONAL or any(x.offset in targets for x in stream[k + 1:k + size]):
             return None
-        clause = _clause(stream, entries, position, stream[k - 1].offset) if k else None
-        if clause is None:  # not known which clause this exit closes
+        into = [x.offset for x in stream if _is_jump(x) and x.argval == stream[k].offset]
+        if k and stream[k - 1].opname not in _ENDS:
+            into.append(stream[k - 1].offset)  # the code falling into the exit, and the jumps to it
+        clauses = {_clause(stream, entries, position, offset) for offset in into}
+        if len(clauses) != 1 or None in clauses:  # not known which clause this exit closes
             return None
+        clause = clauses.pop()
         return (clause,) + tuple((x.opname, x.argval, handler(x)) for x in stream[k:k + size])
 
     targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
