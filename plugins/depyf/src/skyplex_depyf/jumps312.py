@@ -125,11 +125,11 @@ def kept_folded_statements(stream: list, entries: list) -> list:
     ``NOP`` starts a short block ending in a return that an unconditional jump goes to, 3.12+ does not
     copy the block into the jump, as it copies a small returning block without it. The rules read a
     ``NOP`` as nothing (so does the recompile check), and the source they wrote let the compiler copy
-    the block. The ``NOP`` (not in a handler's range; its line on no other instruction, unlike a
-    ``pass`` in a ``finally`` body, which has copies) is read as ``LOAD_CONST True;
-    POP_JUMP_FORWARD_IF_FALSE`` to the next instruction, at the ``NOP``'s offset and the free odd one
-    after it: both ways go on, which the rules write as ``if True or 1: pass``, a statement the
-    compiler folds into the same ``NOP``. Offsets are kept."""
+    the block. The ``NOP`` (it and the block outside every handler's range, not a ``try:``'s; its
+    line on no other instruction, unlike a ``pass`` in a ``finally`` body, which has copies) is read
+    as ``LOAD_CONST True; POP_JUMP_FORWARD_IF_FALSE`` to the next instruction, at the ``NOP``'s
+    offset and the free odd one after it: both ways go on, which the rules write as ``if True or 1:
+    pass``, a statement the compiler folds into the same ``NOP``. Offsets are kept."""
     taken = {ins.offset for ins in stream}
     jumped = {ins.argval for ins in stream if ins.opname in ("JUMP_FORWARD", "JUMP_BACKWARD")}
     lines = Counter(_line(ins) for ins in stream)
@@ -142,7 +142,8 @@ def kept_folded_statements(stream: list, entries: list) -> list:
             continue
         block = stream[k + 1:k + 1 + _SMALL_EXIT]
         end = next((q for q, x in enumerate(block) if x.opname == "RETURN_VALUE"), None)
-        if end is None or any(x.opcode in JUMP_OPCODES or x.opname == "NOP" for x in block[:end]):
+        if end is None or any(x.opcode in JUMP_OPCODES or x.opname == "NOP" for x in block[:end]) or any(
+                e.start <= x.offset < e.end for x in block[:end + 1] for e in entries):  # a ``try:``'s NOP
             out.append(ins)
             continue
         out += [as_op(ins, "LOAD_CONST", arg=0, argval=True, argrepr="True"),
@@ -243,7 +244,9 @@ def loop_end_copies(stream: list) -> list:
             continue
         for k in range(position[head.offset] + 1, end):
             ins = stream[k]
-            if (ins.opname == "JUMP_BACKWARD" and ins.argval == head.offset and stream[k + 1].offset in skips
+            after = stream[k + 1]  # the else arm, not another copy where an inner if without one ends
+            if (ins.opname == "JUMP_BACKWARD" and ins.argval == head.offset and after.offset in skips
+                    and not (after.opname == "JUMP_BACKWARD" and after.argval == head.offset)
                     and _line(ins) is not None and _line(ins) == _line(stream[k - 1])
                     and stream[k - 1].opname not in _LOOP_EXITS | _LEAVING and k + 1 < end
                     and not (stream[k - 1].opname.startswith("POP_JUMP_FORWARD_IF_")
