@@ -132,6 +132,15 @@ def main() -> None:
     except ValueError:
         ap.error(f"--ms must be comma-separated whole numbers, got {args.ms!r}")
     variants = [v for v in args.variants.split(",") if v]
+    for v in variants:
+        ok = v in ("npmle", "big", "oracle")
+        try:
+            ok = ok or (v.startswith("pen:") and float(v[4:]) > 0) or (
+                v.startswith("res:") and len(v.split(":")) == 3 and min(map(int, v.split(":")[1:])) >= 1)
+        except ValueError:
+            ok = False
+        if not ok:
+            ap.error(f"unknown variant {v!r}: use pen:R (R > 0), res:C:D, npmle, big or oracle")
     t0 = time.perf_counter()
     rows = [r for task in tasks for r in run(task, ms, args.draws, variants)]
     keys = list(rows[0]["mae"])
