@@ -25,8 +25,8 @@ measures it again):
   (``benchmarks/voting_falling.py``).
 * ``--task counts``: "digits(40713) = 5", the number of digits of a number of 1-9 digits
   (:func:`digit_counts`), measured and committed before the grid prior's smoothing at many answers
-  per query (m = 16) was studied (all six tasks above had been looked at by then), to be run once
-  after those defaults are fixed.
+  per query (m = 16) was studied (all six tasks above had been looked at by then), and run once
+  after those settings were committed (``benchmarks/voting_falling.py``).
 
 A temperature-1 answer is a draw from the measured distribution. Per m in {4, 8, 16} and
 independent draw, ours (``fit_law`` with its defaults), the authors' fitter
