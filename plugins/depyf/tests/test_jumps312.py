@@ -1,6 +1,7 @@
 """The 3.12/3.13 jump rules of ``jumps312.py`` (an arm's boolean operator, an arm's closing jump after
 ``if c: return``, folded statements whose line keeps a jump or a return apart, a for loop's copied
-closing back-jump, a returned folded constant) and 3.13's ``not not x`` (``streams.double_negation``),
+closing back-jump, a returned folded constant, an ``except`` clause ending in a ``try`` statement)
+and 3.13's ``not not x`` (``streams.double_negation``),
 searched with a grammar of the shapes they read: each interpreter judges the drawn functions in a
 subprocess (``jumps312_child.py``; the decompiler reads the bytecode of the interpreter it runs in),
 every output run on fixed inputs. A rule may only turn refusals into passes, never into wrong output."""
@@ -105,6 +106,44 @@ def test_drawn_functions_are_never_wrong(sources: list[str]) -> None:
         assert [(source, o) for source, o in zip(sources, outcomes) if o.startswith("wrong")] == []
 
 
+_CLAUSE = st.sampled_from(["ZeroDivisionError", "(ZeroDivisionError, TypeError)"])
+_INNER = st.sampled_from(["b = a - 1", "pass", "x = a + b"])
+
+
+@st.composite
+def _clause_functions(draw: st.DrawFn) -> str:
+    """An ``except`` clause (with an ``as`` name or not) whose body ends in a ``try: ... except ...:``
+    statement (the same, maybe with an ``else`` clause), maybe in an ``if`` arm or a for loop whose
+    handler may break or continue, then a tail: the shapes :func:`.jumps312.nested_clause_exits` reads."""
+    pad = "    "
+    loop = draw(st.booleans())
+    name = lambda: draw(st.sampled_from(["", " as err", " as e2"]))  # noqa: E731
+    inner = [draw(_INNER)] + (["break"] if loop and draw(st.booleans()) else [])
+    lines = ["try:", pad + "b = a // (b % 3)", f"except {draw(_CLAUSE)}{name()}:"] + [pad + s for s in inner]
+    if draw(st.booleans()):
+        lines += ["else:", pad + "x += 1"]
+    lines = [f"x = {draw(_NAME)}"] * draw(st.integers(0, 1)) + lines
+    lines = ["try:", pad + "b = b // (a % 2)", f"except {draw(_CLAUSE)}{name()}:"] + [pad + s for s in lines]
+    if draw(st.booleans()):
+        lines += ["else:", pad + "x -= 1"]
+    outer = "for j in range(3):" if loop else draw(st.sampled_from(["", "if a:"]))
+    if outer:
+        lines = [outer] + [pad + s for s in lines]
+    tail = draw(st.sampled_from([["b += 1", "return b"], ["return a, b, x"]]))
+    return "def f(a, b):\n    x = 0\n" + "".join(f"    {line}\n" for line in lines + tail)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_clause_functions(), min_size=10, max_size=10))
+def test_drawn_clauses_ending_in_try_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        outcomes = judged(version, sources)
+        assert [(source, o) for source, o in zip(sources, outcomes) if o.startswith("wrong")] == []
+        # the broken rule (its put-back jump one instruction off) is refused, never wrong
+        broken = judged(version, sources, "nested_clause_exits")
+        assert [(source, o) for source, o in zip(sources, broken) if o.startswith("wrong")] == []
+
+
 #: one function per rule, each refused by 3.12 or 3.13 without its rule (versions_child's constructs)
 READ = {
     "or_pops_to_arm_ends": ("def f(a, b):\n    k = 0\n    while k < 3:\n        k += 1\n"
@@ -116,6 +155,10 @@ READ = {
                         "        else:\n            z -= b\n    return z\n"),
     "folded_constant_returns": ("def f(a, b):\n    for i in range(a % 4):\n        b += i\n        break\n"
                                 "    return (-1 and 5)\n"),
+    "nested_clause_exits": ("def f(a, b):\n    try:\n        b = b // (a % 2)\n"
+                            "    except (ZeroDivisionError, TypeError) as err:\n        try:\n"
+                            "            b = a // (b % 3)\n        except ZeroDivisionError:\n"
+                            "            pass\n    return b\n"),
 }
 
 
@@ -126,7 +169,8 @@ def test_the_rules_read_their_shapes(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("mutation", ["or_pop_arm_ends", "folded_statements", "loop_end_copies",
-                                      "folded_constant_returns", "folded_arm_ends", "negated_arms"])
+                                      "folded_constant_returns", "folded_arm_ends", "negated_arms",
+                                      "nested_clause_exits"])
 def test_a_broken_rule_on_drawn_shapes_is_refused_never_wrong(version: str, mutation: str) -> None:
     # the grammar's fixed shapes and the rule's own construct under the broken rule: nothing wrong
     outcomes = judged(version, list(READ.values()), mutation)

@@ -290,6 +290,12 @@ CONSTRUCTS = {
                                          "            try:\n                b = a // (b % 3)\n"
                                          "            except ZeroDivisionError as err:\n"
                                          "                b = a + j\n        b += 1\n    return b\n"),
+    # the same with an ``as`` name on the outer clause: its exit is ``POP_EXCEPT`` and the name's
+    # clean-up before the jump
+    "try_ending_named_except_clause": ("def f(a, b):\n    try:\n        b = b // (a % 2)\n"
+                                       "    except (ZeroDivisionError, TypeError) as err:\n        try:\n"
+                                       "            b = a // (b % 3)\n        except ZeroDivisionError as err:\n"
+                                       "            b = a - 1\n    b += 1\n    return b\n"),
 }
 INPUTS = [(0, 0), (1, 2), (-3, 5), (7, -1), (4, 4), (10, 3)]
 # methods: only decompiled and proven by the recompile check (a method needs its class to run)

@@ -53,8 +53,9 @@ def nested_clause_exits(stream: list, entries: list) -> tuple[list, int]:
     JUMP_FORWARD``, which stands after the inner handler's clean-up (``COPY 3; POP_EXCEPT; RERAISE
     1``); 3.13 lets the inner ``POP_EXCEPT`` fall into the outer one, the inner body jumping to it
     there (its jump on forward, or back to a tail laid out before the handlers, which
-    :func:`.layout.relayout` moves later). The outer exit (the two instructions, their offsets and so
-    their handlers kept) is moved after that clean-up and a ``JUMP_FORWARD`` to it put after the
+    :func:`.layout.relayout` moves later). The outer exit (``POP_EXCEPT``, an ``as`` name's clean-up
+    ``LOAD_CONST None; STORE_FAST e; DELETE_FAST e`` where the outer clause has one, and the jump;
+    their offsets and so their handlers kept) is moved after that clean-up and a ``JUMP_FORWARD`` to it put after the
     inner handler's exit (``POP_EXCEPT``, an ``as`` name's clean-up), at the free odd offset after
     it; the caller renumbers. Nothing else falls into the clean-up's end or the
     moved pair, so every path runs the same instructions. Returns the stream and how many exits
@@ -68,39 +69,47 @@ def nested_clause_exits(stream: list, entries: list) -> tuple[list, int]:
     for k in range(1, len(stream) - 2):
         if stream[k].opname != "POP_EXCEPT":
             continue
-        names = [(x.opname, x.argval) for x in stream[k + 1:k + 4]]
-        m = 3 if (len(names) == 3 and names[0] == ("LOAD_CONST", None) and names[1][0] == "STORE_FAST"
-                  and names[2] == ("DELETE_FAST", names[1][1])) else 0  # ``except ... as name:``'s clean-up
+        m = _name_cleanup(stream, k + 1)
         s = k + 1 + m  # the outer exit's POP_EXCEPT
         if s + 1 >= len(stream) or any(x.offset in referrers for x in stream[k + 1:s]):
             continue
-        second, jump = stream[s], stream[s + 1]
-        if (second.opname != "POP_EXCEPT" or jump.opname not in _LOOP_EXITS or not isinstance(jump.argval, int)
-                or second.offset - stream[s - 1].offset != 2 or jump.offset in referrers):
+        n = _name_cleanup(stream, s + 1)  # the outer clause's own ``as`` name's clean-up
+        second, jump = stream[s], stream[min(s + 1 + n, len(stream) - 1)]
+        if (second.opname != "POP_EXCEPT" or s + 1 + n >= len(stream) or jump.opname not in _LOOP_EXITS
+                or not isinstance(jump.argval, int) or second.offset - stream[s - 1].offset != 2
+                or any(x.offset in referrers for x in stream[s + 1:s + 2 + n])):
             continue
         into = referrers.get(second.offset, [])
         if not into or any(j.opname != "JUMP_FORWARD" or j.offset >= stream[k].offset for j in into):
             continue
         c = _cleanup(stream, position, entries, stream[k - 1].offset)
-        if c is None or c <= s + 1:
+        if c is None or c <= s + 1 + n:
             continue
-        moves[s - 1] = (s, c + 2)
+        moves[s - 1] = (s, c + 2, s + 2 + n)
     if not moves:
         return stream, 0
     after: dict[int, list] = {}
-    for s, r in moves.values():
-        after.setdefault(r, []).extend(stream[s:s + 2])
-    skipped = {n for s, _ in moves.values() for n in (s, s + 1)}
+    for s, r, e in moves.values():
+        after.setdefault(r, []).extend(stream[s:e])
+    skipped = {n for s, _, e in moves.values() for n in range(s, e)}
     out: list = []
     for n, ins in enumerate(stream):
         if n in skipped:
             continue
         out.append(ins)
         if n in moves:
-            s = moves[n][0]
-            out.append(forward_jump(stream[s + 1], stream[s].offset, offset=ins.offset + 1))
+            s, _, e = moves[n]
+            out.append(forward_jump(stream[e - 1], stream[s].offset, offset=ins.offset + 1))
         out.extend(after.get(n, []))
     return out, len(moves)
+
+
+def _name_cleanup(stream: list, i: int) -> int:
+    """3 where ``LOAD_CONST None; STORE_FAST e; DELETE_FAST e`` (an ``except ... as e:`` clause's
+    clean-up of its name) starts at index ``i``, else 0."""
+    names = [(x.opname, x.argval) for x in stream[i:i + 3]]
+    return 3 if (len(names) == 3 and names[0] == ("LOAD_CONST", None) and names[1][0] == "STORE_FAST"
+                 and names[2] == ("DELETE_FAST", names[1][1])) else 0
 
 
 def _cleanup(stream: list, position: dict, entries: list, offset: int) -> int | None:
