@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .conditions import GENERAL, PREFERENCE, PREFERENCES
+from .empty_arms import else_pass, restart, second_reading
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .patterns import Match, render_match
@@ -65,6 +66,10 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
     first = _attempt(obj, code, name, listing, verify)
     if first.ok or not verify:
         return first
+    if _reads_conditions(first.refusal):  # 3.12+ may have kept an empty ``else`` arm (empty_arms.py)
+        kept = second_reading(code, lambda: _attempt(obj, code, name, listing, verify))
+        if kept is not None:
+            return kept
     best = first
     token = GENERAL.set(True)  # read compound conditions as a whole, then prove it the same way
     try:
@@ -147,6 +152,7 @@ def _listing(code: types.CodeType) -> str:
 def render_top(code: types.CodeType, defaults: tuple | None, trailer: list[str] | None = None) -> str:
     if not code.co_name.isidentifier():
         raise Refusal(0, "-", f"code named {code.co_name!r} is not a function")
+    restart()  # empty arms are counted from the first in each rendering
     default_texts = None
     note = ""
     if defaults:
@@ -361,7 +367,7 @@ def render_block(stmts: list) -> list[str]:
         elif isinstance(node, If):
             lines.append(f"if {node.cond}:")
             lines += _indent(render_block(node.body))
-            if node.orelse:
+            if node.orelse or else_pass(node):
                 lines.append("else:")
                 lines += _indent(render_block(node.orelse))
         elif isinstance(node, For):
