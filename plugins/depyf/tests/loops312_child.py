@@ -1,6 +1,6 @@
 """Run inside CPython 3.12 or 3.13 by ``test_loops312.py``: round-trips the constructs of the
 flow rules for 3.12+ streams (``tails.share_clause_exits`` keeping apart the exits of two
-``except`` clauses), and the sources given on stdin (a JSON list), through the decompiler of that
+``except`` clauses; ``flow.while_ending_loop_body`` reading a break threaded to the enclosing loop's head), and the sources given on stdin (a JSON list), through the decompiler of that
 interpreter, each judged by its results on fixed inputs, and prints one JSON line. It imports only
 the plugin's source (on PYTHONPATH), never the kernel.
 
@@ -35,7 +35,21 @@ CONSTRUCTS = {
     "loop_break_in_named_except_clause": (
         "def f(a, b):\n    k = 0\n    try:\n        k += a // b\n    except (ZeroDivisionError, TypeError) as err:\n"
         "        for j in range(3):\n            if j > a:\n                break\n            k += 1\n    return k\n"),
+    # a while loop ending a for loop's body: 3.12+ thread its exits (the top test's and a break's)
+    # straight to the for loop's head; 3.11 sends them to the for loop's back-jump after the loop
+    "break_in_while_ending_for_body": (
+        "def f(a, b):\n    z = 0\n    for j in range(3):\n        z += j\n        while a > z:\n"
+        "            if b > a:\n                break\n            z += 2\n    return z\n"),
+    "break_after_work_in_while_ending_for_body": (
+        "def f(a, b):\n    z = 0\n    for j in range(4):\n        while a > z:\n            z += 1\n"
+        "            if z == b:\n                z += 5\n                break\n    return z\n"),
+    "break_in_while_ending_while_body": (
+        "def f(a, b):\n    z = 0\n    k = 0\n    while k < 3:\n        k += 1\n        while z < a:\n"
+        "            z += 1\n            if z > b:\n                break\n    return z + k\n"),
 }
+
+#: read only because a jump to the enclosing loop's head is the inner while loop's break
+THREADED = ["break_in_while_ending_for_body", "break_after_work_in_while_ending_for_body"]
 
 
 def judge(source: str) -> str:
@@ -63,6 +77,10 @@ def mutate(name: str) -> None:
 
     if name == "clause_any":  # every exit taken for one clause's: two try statements' exits shared
         tails._clause = lambda stream, entries, position, offset: 0
+    elif name == "threaded_continue":  # the while loop's threaded break read as its continue
+        from skyplex_depyf import flow
+
+        flow.THREADED_EXIT = "continue"
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -53,6 +53,8 @@ def healthy(request: pytest.FixtureRequest) -> dict:
 
 #: read only because two try statements' clause exits are kept apart (refused when shared)
 APART = ["try_in_else_clause_ending_loop", "named_try_in_else_clause_ending_loop"]
+#: read only because a jump to the enclosing loop's head is the inner while loop's break
+THREADED = ["break_in_while_ending_for_body", "break_after_work_in_while_ending_for_body"]
 
 
 def test_every_construct_round_trips(healthy: dict) -> None:
@@ -118,3 +120,45 @@ def test_the_grammar_draws_what_the_rule_reads() -> None:
     for version in VERSIONS:
         assert run_child(version, [source])["given"] == ["ok"]
         assert run_child(version, [source], mutation="clause_any")["given"][0].startswith("refused")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_threaded_break_read_as_continue_is_refused_never_wrong(version: str) -> None:
+    broken = run_child(version, mutation="threaded_continue")
+    assert [o for o in broken["constructs"].values() if o.startswith("wrong")] == []
+    assert all(broken["constructs"][name].startswith("refused") for name in THREADED)
+
+
+#: each pass adds to z first (the body starts with ``z += 1``), so every drawn loop ends
+_INNER = st.sampled_from(["z += 1", "z += 3", "if z > b:\n    break", "if b:\n    z += 2\n    break",
+                          "if z == a:\n    continue", "if a and z:\n    break"])
+
+
+@st.composite
+def _while_ending_loop(draw: st.DrawFn) -> str:
+    """A for (or while) loop whose body ends in a while loop holding breaks and continues."""
+    pad = "    "
+    inner = ["z += 1"] + [line for _ in range(draw(st.integers(1, 3))) for line in draw(_INNER).split("\n")]
+    head = draw(st.sampled_from(["for j in range(3):", "while k < 3:"]))
+    body = (["k += 1"] if head.startswith("while") else []) + [draw(_STMT)] * draw(st.integers(0, 1))
+    body += [draw(st.sampled_from(["while z < a:", "while a > z and b:"]))] + [pad + line for line in inner]
+    lines = [head] + [pad + line for line in body]
+    return ("def f(a, b):\n    z = 0\n    k = 0\n" + "".join(f"    {line}\n" for line in lines)
+            + "    return z + k\n")
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_while_ending_loop(), min_size=6, max_size=6))
+def test_drawn_while_loops_ending_a_loop_body_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        for mutation in ("none", "threaded_continue"):
+            report = run_child(version, sources, mutation=mutation)
+            assert [(s, o) for s, o in zip(sources, report["given"]) if o.startswith("wrong")] == []
+
+
+def test_the_while_grammar_draws_what_the_rule_reads() -> None:
+    source = ("def f(a, b):\n    z = 0\n    k = 0\n    for j in range(3):\n        while z < a:\n"
+              "            z += 1\n            if z > b:\n                break\n    return z + k\n")
+    for version in VERSIONS:
+        assert run_child(version, [source])["given"] == ["ok"]
+        assert run_child(version, [source], mutation="threaded_continue")["given"][0].startswith("refused")

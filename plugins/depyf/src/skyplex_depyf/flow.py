@@ -11,6 +11,10 @@ from .conditions import GENERAL, PREFERENCE, compound
 from .symbolic import Compare, Expr, For, ForTarget, If, Item, Iter, Line, Loop, Return, While, busy
 from .values import COMPREHENSIONS, _ends, _paren
 
+#: what a jump straight to the enclosing loop's head, from the body of a ``while`` loop that ends
+#: that loop's body, stands for (see :meth:`ControlFlow.while_ending_loop_body`)
+THREADED_EXIT = "break"
+
 
 class ControlFlow:
     """The jump rules; they use the executor's ``instrs``, ``table``, ``loops`` and ``block``."""
@@ -25,7 +29,9 @@ class ControlFlow:
     def jump(self, i: int, hi: int, ins: dis.Instruction, stack: list, stmts: list) -> int:
         dest = self.target(ins)
         loop = self.loops[-1] if self.loops else None
-        if loop is not None and dest == loop.exit:
+        if loop is not None and dest == getattr(loop, "threaded_exit", None):
+            stmts.append(Line(THREADED_EXIT))
+        elif loop is not None and dest == loop.exit:
             stmts.append(Line("break"))
         elif loop is not None and dest == loop.head:
             stmts.append(Line("continue"))
@@ -101,6 +107,9 @@ class ControlFlow:
             stmts.append(node)
             return i + 1
         loop = self.loops[-1] if self.loops else None
+        if loop is not None and not loop.is_for and dest == getattr(loop, "threaded_exit", None):
+            stmts.append(If(taken, [Line(THREADED_EXIT)], []))
+            return i + 1
         if loop is not None and not loop.is_for and dest == loop.exit and dest > hi:
             stmts.append(If(taken, [Line("break")], []))
             return i + 1
@@ -359,7 +368,9 @@ class ControlFlow:
                                stmts: list) -> int | None:
         """A ``while`` loop ending an enclosing loop's body, its top test's exit threaded straight to
         that loop's head (3.12+): the bottom copy of the test jumps back to the body and falls into
-        the enclosing loop's back-jump. None (nothing consumed) when the shape is not exactly that."""
+        the enclosing loop's back-jump. A ``break`` of the loop is threaded there too (3.11 jumps to the
+        back-jump after the loop): the body reads a jump to that head as ``break``. None (nothing
+        consumed) when the shape is not exactly that."""
         if busy(stack):
             return None
         start = self.instrs[i + 1].offset
@@ -374,7 +385,9 @@ class ControlFlow:
         bottom = back - (i - quiet_start)
         if bottom <= i or not self.same_test(quiet_start, i, bottom):
             return None
-        body, rest = self.loop_body(Loop(quiet_start, back + 1, False), i + 1, bottom, stack)
+        loop = Loop(quiet_start, back + 1, False)
+        loop.threaded_exit = dest  # type: ignore[attr-defined]  # a break goes straight to the head too
+        body, rest = self.loop_body(loop, i + 1, bottom, stack)
         if len(rest) != len(stack) and not _ends(body):
             raise self.refuse(self.instrs[back], "while loop body leaves values on the stack")
         stmts.append(While(cond, body))
