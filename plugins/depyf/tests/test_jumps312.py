@@ -1,6 +1,7 @@
 """The 3.12/3.13 jump rules of ``jumps312.py`` (an arm's boolean operator, an arm's closing jump after
 ``if c: return``, folded statements whose line keeps a jump or a return apart, a for loop's copied
-closing back-jump, a returned folded constant, an ``except`` clause ending in a ``try`` statement)
+closing back-jump, a returned folded constant, an ``except`` clause ending in a ``try`` statement, a
+``try`` body ending in ``else: pass``)
 and 3.13's ``not not x`` (``streams.double_negation``),
 searched with a grammar of the shapes they read: each interpreter judges the drawn functions in a
 subprocess (``jumps312_child.py``; the decompiler reads the bytecode of the interpreter it runs in),
@@ -144,6 +145,37 @@ def test_drawn_clauses_ending_in_try_are_never_wrong(sources: list[str]) -> None
         assert [(source, o) for source, o in zip(sources, broken) if o.startswith("wrong")] == []
 
 
+@st.composite
+def _else_pass_functions(draw: st.DrawFn) -> str:
+    """A ``try`` body ending in ``if c: ... else: pass`` (maybe with an ``elif``), with an ``except``
+    clause, a ``finally`` clause or both, maybe in an ``if`` arm: the shapes where
+    :func:`.layout._past_jump_over` keeps the body's ``else: pass`` before the handler."""
+    pad = "    "
+    body = [f"if {draw(_TEST)}:", pad + draw(st.sampled_from(["x = a // b", "pass", "x += 1"]))]
+    if draw(st.booleans()):
+        body += [f"elif {draw(_TEST)}:", pad + "x = b // a"]
+    body += ["else:", pad + "pass"]
+    lines = ["try:"] + [pad + s for s in body]
+    clauses = draw(st.sampled_from(["except", "finally", "both"]))
+    if clauses != "finally":
+        lines += [f"except {draw(_CLAUSE)}{draw(st.sampled_from(['', ' as err']))}:", pad + draw(_INNER)]
+    if clauses != "except":
+        lines += ["finally:", pad + "x += 1"]
+    if draw(st.booleans()):
+        lines = [f"if {draw(_TEST)}:", pad + "x = 3", "else:"] + [pad + s for s in lines]
+    tail = draw(st.sampled_from([["return x"], ["return a, b, x"], []]))
+    return "def f(a, b):\n    x = 0\n" + "".join(f"    {line}\n" for line in lines + tail)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources=st.lists(_else_pass_functions(), min_size=10, max_size=10))
+def test_drawn_try_bodies_ending_in_else_pass_are_never_wrong(sources: list[str]) -> None:
+    for version in VERSIONS:
+        for mutation in ("none", "else_pass_anywhere"):
+            outcomes = judged(version, sources, mutation)
+            assert [(source, o) for source, o in zip(sources, outcomes) if o.startswith("wrong")] == []
+
+
 #: one function per rule, each refused by 3.12 or 3.13 without its rule (versions_child's constructs)
 READ = {
     "or_pops_to_arm_ends": ("def f(a, b):\n    k = 0\n    while k < 3:\n        k += 1\n"
@@ -159,6 +191,9 @@ READ = {
                             "    except (ZeroDivisionError, TypeError) as err:\n        try:\n"
                             "            b = a // (b % 3)\n        except ZeroDivisionError:\n"
                             "            pass\n    return b\n"),
+    "else_pass_before": ("def f(a, b):\n    x = 0\n    try:\n        if a > b:\n            x = a // b\n"
+                         "        else:\n            pass\n    except ZeroDivisionError:\n        x = 2\n"
+                         "    finally:\n        x += 1\n    return x\n"),
 }
 
 
@@ -170,7 +205,7 @@ def test_the_rules_read_their_shapes(version: str) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("mutation", ["or_pop_arm_ends", "folded_statements", "loop_end_copies",
                                       "folded_constant_returns", "folded_arm_ends", "negated_arms",
-                                      "nested_clause_exits"])
+                                      "nested_clause_exits", "else_pass_anywhere"])
 def test_a_broken_rule_on_drawn_shapes_is_refused_never_wrong(version: str, mutation: str) -> None:
     # the grammar's fixed shapes and the rule's own construct under the broken rule: nothing wrong
     outcomes = judged(version, list(READ.values()), mutation)

@@ -138,7 +138,7 @@ def test_a_broken_layout_rule_is_refused_never_wrong(mutation: str) -> None:
 
 
 @pytest.mark.parametrize("mutation", ["with_exit_tails", "nested_clause_exits", "double_negation",
-                                      "closing_after_exits"])
+                                      "closing_after_exits", "else_pass_anywhere"])
 def test_a_broken_313_layout_rule_is_refused_never_wrong(mutation: str) -> None:
     # rules for what only 3.13 lays out differently (a with's normal exit leaving an except clause
     # through its own copy of the clause's end), broken so that the jump lands one instruction off

@@ -290,6 +290,12 @@ CONSTRUCTS = {
                                          "            try:\n                b = a // (b % 3)\n"
                                          "            except ZeroDivisionError as err:\n"
                                          "                b = a + j\n        b += 1\n    return b\n"),
+    # a try body ending in ``if c: ... else: pass``: 3.13's then arm jumps past the else arm's NOP to
+    # the finally body's normal copy; 3.11 ended both arms in one jump over the handlers
+    "try_body_ending_in_else_pass": ("def f(a, b):\n    x = 0\n    try:\n        if a > b:\n"
+                                     "            x = a // b\n        else:\n            pass\n"
+                                     "    except (ZeroDivisionError, TypeError) as err:\n        x = 2\n"
+                                     "    finally:\n        x += 1\n    return x\n"),
     # the same with an ``as`` name on the outer clause: its exit is ``POP_EXCEPT`` and the name's
     # clean-up before the jump
     "try_ending_named_except_clause": ("def f(a, b):\n    try:\n        b = b // (a % 2)\n"
@@ -702,6 +708,10 @@ def mutate(name: str) -> None:
                     and out[k - 1].offset % 2 and out[k - 1].argval is True else ins for k, ins in enumerate(out)]
 
         jumps312.closing_after_exits = broken_closing
+    elif name == "else_pass_anywhere":  # every handler after a jump over it sent past the next instruction
+        from skyplex_depyf import layout
+
+        layout._else_pass_before = lambda stream, k, exit, start: True
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

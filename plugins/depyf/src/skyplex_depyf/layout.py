@@ -12,7 +12,8 @@ into it) nothing moves, and the rules refuse what they cannot read.
 
 Where a handler goes: before the instruction it jumps back to; after the jump that closes an
 enclosing ``if`` arm (or, for a ``try`` whose ``else`` clause or body ends the arm in a ``return``,
-where the next arm starts); after a ``with`` body's final ``return``; after the normal path's copy of
+where the next arm starts; not after the closing jump of an ``if`` inside the body whose ``else:
+pass`` falls onto the exit); after a ``with`` body's final ``return``; after the normal path's copy of
 a ``finally`` body (also for a ``finally`` around a ``try/except``, whose handler guards only the
 except clauses since 3.12); and, for a ``try`` that always returns, where it already is, before the
 code after the statement that only the handler reaches."""
@@ -234,7 +235,19 @@ def _past_jump_over(stream: list, position: dict, end: int, exit: int, cold: int
         return _past_inner_return(stream, position, k, returned, exit, cold)
     if k + 1 >= position[cold] or stream[k].opname != "JUMP_FORWARD" or stream[k].argval != exit:
         return None
+    if _else_pass_before(stream, k, exit, start):
+        return None
     return stream[k + 1].offset if stream[k + 1].offset != exit else None
+
+
+def _else_pass_before(stream: list, k: int, exit: int, start: int) -> bool:
+    """The jump at ``k`` closes an ``if`` arm inside the protected code whose ``else: pass`` arm (a
+    ``NOP`` its test jumps to) falls onto ``exit``: the ``NOP`` is the body's, not another arm of an
+    enclosing ``if``, and 3.11 put the handler after it, behind a jump to ``exit``."""
+    nop = stream[k + 1]
+    return (nop.opname == "NOP" and k + 2 < len(stream) and stream[k + 2].offset == exit
+            and any(x.opname.startswith("POP_JUMP_FORWARD_IF_") and x.argval == nop.offset
+                    and start <= x.offset < stream[k].offset for x in stream))
 
 
 def _arm_closing(stream: list, position: dict, k: int, exit: int, cold: int, arm_tests: set) -> int | None:
