@@ -116,8 +116,8 @@ CONSTRUCTS = {
         "        yield b\n    yield a\n"),
 }
 
-#: read once :func:`skyplex_depyf.finally_copies.finally_copy_end` finds the normal copy for
-#: ``layout.relayout`` (the ``wired`` setting below); refused without it
+#: read because :func:`skyplex_depyf.finally_copies.finally_copy_end` finds the normal copy for
+#: ``layout.relayout``; refused without it (the ``unwired`` setting below)
 WIRED_CONSTRUCTS = {
     "try_except_then_returning_code_in_finally": (
         "def f(a, b):\n    y = 0\n    try:\n        y = a\n    finally:\n        try:\n"
@@ -133,29 +133,23 @@ WIRED_CONSTRUCTS = {
 }
 
 
-def wire(broken: bool = False) -> None:
-    """``layout._finally_copy`` falling back on :func:`finally_copies.finally_copy_end` (broken: the
-    end it finds one instruction early)."""
-    from skyplex_depyf import finally_copies, layout, versions
+def unwire(broken: bool = False) -> None:
+    """``layout._finally_copy`` without its fallback on :func:`finally_copies.finally_copy_end`
+    (broken: the fallback kept, the end it finds one instruction early)."""
+    from skyplex_depyf import finally_copies
 
-    real_relayout, real_copy = layout.relayout, layout._finally_copy
-    seen: list = [[]]
+    real_end = finally_copies.finally_copy_end
 
-    def relayout(stream: list, entries: list):
-        seen[0] = entries
-        return real_relayout(stream, entries)
-
-    def finally_copy(group: list, stream: list, at: int, cold_at: int):
-        found = real_copy(group, stream, at, cold_at)
-        if found is None:
-            found = finally_copies.finally_copy_end(group, seen[0], stream, at, cold_at)
-            if broken and found is not None:
-                order = [ins.offset for ins in stream]
-                found = order[max(order.index(found) - 1, at)]
+    def copy_end(group: list, entries: list, stream: list, at: int, cold_at: int):
+        if not broken:
+            return None
+        found = real_end(group, entries, stream, at, cold_at)
+        if found is not None:
+            order = [ins.offset for ins in stream]
+            found = order[max(order.index(found) - 1, at)]
         return found
 
-    layout._finally_copy = finally_copy
-    versions.relayout = relayout
+    finally_copies.finally_copy_end = copy_end
 
 
 def judge(source: str) -> str:
@@ -278,8 +272,8 @@ def mutate(name: str) -> None:
         finally312._folded_alike = lambda stream, position, h, c, n, at, expected: stream[h:n]
     elif name == "kept_line_off":  # the normal copy's return line left a NOP
         finally312._kept_return_line = lambda stream, position, n, at: None
-    elif name in ("wired", "wired_broken"):
-        wire(broken=name == "wired_broken")
+    elif name in ("unwired", "copy_end_broken"):
+        unwire(broken=name == "copy_end_broken")
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

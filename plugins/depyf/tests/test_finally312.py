@@ -194,18 +194,19 @@ def test_drawn_finally_bodies_holding_a_try_are_never_wrong(sources: list[str]) 
         report = run_child(version, sources)
         wrong = [(source, o) for source, o in zip(sources, report["given"]) if o.startswith("wrong")]
         assert wrong == []
-        for mutation in ("tail_target", "wired", "wired_broken"):
+        for mutation in ("tail_target", "unwired", "copy_end_broken"):
             broken = run_child(version, sources, mutation=mutation)
             assert [(source, o) for source, o in zip(sources, broken["given"]) if o.startswith("wrong")] == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_finally_copy_end_finds_the_normal_copy_of_a_body_holding_a_try(version: str) -> None:
-    # layout.relayout's own comparison misses these copies (refused); with finally_copies.finally_copy_end
-    # as its fallback they are read, and the end found one instruction early is refused, never wrong
-    plain, wired, broken = (run_child(version, mutation=m) for m in ("none", "wired", "wired_broken"))
-    assert all(o.startswith("refused:") for o in plain["wired"].values())
+    # layout.relayout's plain comparison misses these copies; finally_copies.finally_copy_end, its
+    # fallback, reads them: without it they are refused, and the end found one instruction early is
+    # refused, never wrong
+    wired, plain, broken = (run_child(version, mutation=m) for m in ("none", "unwired", "copy_end_broken"))
     assert set(wired["wired"].values()) == {"ok"}
+    assert all(o.startswith("refused:") for o in plain["wired"].values())
     assert all(o.startswith("refused:") for o in broken["wired"].values())
     for report in (wired, broken):
         assert [o for o in report["constructs"].values() if o.startswith("wrong")] == []

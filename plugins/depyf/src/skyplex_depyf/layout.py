@@ -24,7 +24,7 @@ import dis
 from collections import Counter
 from typing import Any
 
-from . import landings
+from . import finally_copies, landings
 from .streams import JUMP_OPCODES
 
 _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
@@ -174,7 +174,7 @@ def _landing(group: list, entries: list, cold: int, stream: list, position: dict
         k = landings.loop_back_jump(stream, k, position[cold], set(exits))
         return stream[k + 1].offset if k + 1 <= position[cold] else None
     if _is_finally(group):  # 3.11 put a finally handler after the normal path's copy of the body
-        copy = _finally_copy(group, stream, position[end], position[cold])
+        copy = _finally_copy(group, entries, stream, position[end], position[cold])
         return None if copy is None else copy
     carried = _carried_on(group, stream, position, end, cold)
     return carried if carried is not None else _past_final_return(stream, position, end, group)
@@ -393,7 +393,7 @@ def _nested_finally(group: list, entries: list, cold: int, stream: list, positio
         tail = group[m:]
         if not _is_finally(tail):
             continue  # a try nested in an except clause
-        after = _finally_copy(tail, stream, position[land], position[cold])
+        after = _finally_copy(tail, entries, stream, position[land], position[cold])
         return (group[:m], tail, after) if after is not None else None
     return None
 
@@ -405,7 +405,15 @@ def _is_finally(group: list) -> bool:
             and "CHECK_EXC_MATCH" not in names)
 
 
-def _finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | None:
+def _finally_copy(group: list, entries: list, stream: list, at: int, cold_at: int) -> int | None:
+    """Offset just after the normal path's copy of a ``finally`` body starting at index ``at``: the
+    plain comparison below, or, where the body holds a ``try`` statement (whose handler the normal copy
+    lays out in the cold tail), :func:`finally_copies.finally_copy_end`."""
+    found = _plain_finally_copy(group, stream, at, cold_at)
+    return found if found is not None else finally_copies.finally_copy_end(group, entries, stream, at, cold_at)
+
+
+def _plain_finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | None:
     """Offset just after the normal path's copy of a ``finally`` body starting at index ``at``: the
     handler's copy, up to its ``RERAISE``, without the ``POP_TOP; POP_EXCEPT`` a ``return`` in it adds."""
     body: list[str] = []
