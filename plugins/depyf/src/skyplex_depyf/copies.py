@@ -16,23 +16,12 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .streams import DROPPED, JUMP_OPCODES, as_op, forward_jump
+from .streams import DROPPED, as_op, forward_jump, is_jump, source_key
 
 _MOST = 5  # instructions in the longest copy: 3.12 copies blocks of up to 4 (``RETURN_CONST`` is 2 here)
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
          "JUMP_BACKWARD_NO_INTERRUPT"}
 _UNCONDITIONAL = ("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
-
-
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
-
-
-def _key(ins: Any) -> tuple | None:
-    positions = getattr(ins, "positions", None)
-    if positions is None or positions.lineno is None or positions.col_offset is None:
-        return None
-    return (ins.opname, repr(ins.argval), tuple(positions))
 
 
 def _self_contained(block: list) -> bool:
@@ -80,7 +69,7 @@ def share_exit_copies(stream: list, entries: list) -> list:
     if not entries or not stream:
         return stream
     cold = min(e.target for e in entries)
-    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    targets = {ins.argval for ins in stream if is_jump(ins)} | {e.target for e in entries}
 
     def handler(ins: Any) -> tuple | None:
         entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
@@ -92,15 +81,15 @@ def share_exit_copies(stream: list, entries: list) -> list:
             continue
         for n in range(min(_MOST, q + 1), 1, -1):  # the longest copy first
             p = q - n + 1
-            if stream[p].offset < cold or any(_is_jump(ins) or ins.opname in _ENDS for ins in stream[p:q]):
+            if stream[p].offset < cold or any(is_jump(ins) or ins.opname in _ENDS for ins in stream[p:q]):
                 continue
-            copy = [_key(ins) for ins in stream[p:q + 1]]
+            copy = [source_key(ins) for ins in stream[p:q + 1]]
             if (None in copy or not _self_contained(stream[p:q + 1])
                     or any(ins.offset in targets for ins in stream[p + 1:q + 1])):
                 continue
             w = _statement_end(stream, entries, cold, stream[p].offset)
             original = w if (w is not None and w + n <= len(stream) and stream[w + n - 1].offset < cold
-                             and [_key(ins) for ins in stream[w:w + n]] == copy
+                             and [source_key(ins) for ins in stream[w:w + n]] == copy
                              and not any(ins.offset in targets for ins in stream[w + 1:w + n])) else None
             if original is None or any(handler(stream[original + k]) != handler(stream[p + k]) for k in range(n)):
                 continue
@@ -122,7 +111,7 @@ def share_return_copies(stream: list, entries: list) -> list:
     if not stream:
         return stream
     cold = min((e.target for e in entries), default=stream[-1].offset + 2)
-    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    targets = {ins.argval for ins in stream if is_jump(ins)} | {e.target for e in entries}
 
     def handler(ins: Any) -> tuple | None:
         entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
@@ -136,16 +125,16 @@ def share_return_copies(stream: list, entries: list) -> list:
         for n in range(min(_MOST, q + 1), 1, -1):  # the longest copy first
             p = q - n + 1
             block = stream[p:q + 1]
-            if p in done or any(_is_jump(ins) or ins.opname in _ENDS for ins in block[:-1]):
+            if p in done or any(is_jump(ins) or ins.opname in _ENDS for ins in block[:-1]):
                 continue
             if _whole_if_body(stream, p, q) or _loop_exits(stream, p, q):
                 continue
-            copy = [_key(ins) for ins in block]
+            copy = [source_key(ins) for ins in block]
             if (None in copy or not _self_contained(block)
                     or any(ins.offset in targets for ins in stream[p + 1:q + 1])):
                 continue
             w = next((k for k in range(len(stream) - n, q, -1) if stream[k + n - 1].offset < cold
-                      and [_key(ins) for ins in stream[k:k + n]] == copy), None)  # the last copy
+                      and [source_key(ins) for ins in stream[k:k + n]] == copy), None)  # the last copy
             if (w is None or any(ins.offset in targets for ins in stream[w + 1:w + n])
                     or any(handler(stream[w + k]) != handler(stream[p + k]) for k in range(n))):
                 continue
@@ -199,7 +188,7 @@ def _one_jump_per_landing(out: list) -> list:
         if (first.opname == second.opname == "JUMP_FORWARD" and first.argval == second.argval
                 and first.arg == second.arg == 0 and first.argrepr == second.argrepr == ""
                 and any(x.opname == DROPPED for x in out[a + 1:b])):
-            out = [x._replace(argval=first.offset) if _is_jump(x) and x.argval == second.offset else x
+            out = [x._replace(argval=first.offset) if is_jump(x) and x.argval == second.offset else x
                    for x in out]
             out[b] = as_op(second, DROPPED)
     return out

@@ -27,24 +27,15 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .finally_tails import share_finally_tails
+from .finally_tails import handler_cleanup, share_finally_tails
 from .layout import renumbered
-from .streams import JUMP_OPCODES, as_op, forward_jump
+from .streams import as_op, forward_jump, is_jump
 
 _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
                 "JUMP_BACKWARD_NO_INTERRUPT"}
-_CLEANUP = ["COPY", "POP_EXCEPT", "RERAISE"]
 # what the handler's copy does before leaving that the normal copy does not: drop the exception
 _RETURN_POPS = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT"]  # before ``return value``
 _LEAVE_POPS = ["POP_TOP", "POP_EXCEPT"]  # before ``return constant``, ``break``, ``continue``
-
-
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
-
-
-def _entry_at(entries: list, offset: int) -> Any:
-    return next((e for e in entries if e.start <= offset < e.end), None)
 
 
 def finally_after_copies(stream: list, entries: list) -> tuple[list, list]:
@@ -68,7 +59,7 @@ def _move_one(stream: list, entries: list) -> tuple[list, list] | None:
         if c is None:
             continue
         block = range(h, c + 3)
-        if any(_is_jump(x) and position.get(x.argval, -1) in block for k, x in enumerate(stream) if k not in block):
+        if any(is_jump(x) and position.get(x.argval, -1) in block for k, x in enumerate(stream) if k not in block):
             continue  # normal code jumps into the handler: not the shape described
         expected = _expected(stream, h, c)
         moved = _after_copy(stream, entries, position, h, c, expected)
@@ -115,13 +106,13 @@ def _after_copy(stream: list, entries: list, position: dict, h: int, c: int, exp
     for k, r in zip(at, returns):  # 3.12+ copied the shared return into the arm that jumped to it
         if r is not None and r < len(at) and stream[k].opname == "RETURN_VALUE":
             copy[k - n] = forward_jump(stream[k], stream[at[r]].offset)
-    leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after]
+    leaving = [k for k, x in enumerate(copy) if is_jump(x) and x.argval == after]
     heads = {x.argval for x in copy if x.opname.startswith("POP_JUMP_BACKWARD_IF_") and x.argval < stream[h].offset}
     if closing.opname in _TERMINATORS and not leaving and len(heads) == 1:
         # the copy ends a loop's body: its tests go back to the head, where 3.11 went to the copy's
         # closing jump back there
         after = heads.pop()
-        leaving = [k for k, x in enumerate(copy) if _is_jump(x) and x.argval == after and x.opname.startswith("POP_")]
+        leaving = [k for k, x in enumerate(copy) if is_jump(x) and x.argval == after and x.opname.startswith("POP_")]
     if closing.opname not in _TERMINATORS or leaving:
         hop = _hop(closing, after, position)
         if hop is None:
@@ -147,7 +138,7 @@ def _kept_return_line(stream: list, position: dict, n: int, at: list) -> list | 
         if q < n or stream[q].opname != "NOP" or stream[q].offset not in jumped or stream[q].offset + 1 in position:
             continue
         ret = next((j for j in range(i, min(i + 5, len(at))) if stream[at[j]].opname == "RETURN_VALUE"), None)
-        if ret is None or at[ret] - k != ret - i or any(_is_jump(stream[at[j]]) for j in range(i, ret)):
+        if ret is None or at[ret] - k != ret - i or any(is_jump(stream[at[j]]) for j in range(i, ret)):
             continue  # (a straight block: the copy's own instructions one after another)
         nop = stream[q]
         pair = [as_op(nop, "LOAD_CONST", arg=0, argval=True, argrepr="True"),
@@ -191,7 +182,7 @@ def _before_tail(stream: list, position: dict, h: int, c: int, expected: list) -
     """A finally statement ending an ``except`` clause: 3.12+ runs the normal copy into the clause's
     exit (``POP_EXCEPT``, the name's clean-up, the jump on) and puts the handler after that exit;
     3.11 jumped from the copy over the handler to the exit. The handler goes back before the exit."""
-    targets = {x.argval for x in stream if _is_jump(x)}
+    targets = {x.argval for x in stream if is_jump(x)}
     for t in range(1, 6):  # the exit: a few instructions ending in the jump before the handler
         start = h - t
         if start < 1 or any(stream[k].opname in _TERMINATORS or stream[k].offset in targets
@@ -207,7 +198,7 @@ def _before_tail(stream: list, position: dict, h: int, c: int, expected: list) -
         hop = _hop(closing, after, position)
         if hop is None:
             return None
-        copy = [x._replace(argval=hop.offset) if _is_jump(x) and x.argval == after else x for x in copy]
+        copy = [x._replace(argval=hop.offset) if is_jump(x) and x.argval == after else x for x in copy]
         return stream[:first] + copy + [hop] + stream[h:c + 3] + stream[start:h] + stream[c + 3:]
     return None
 
@@ -226,14 +217,8 @@ def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
     handler of ``h`` itself (one deeper, with the instruction offset pushed), when the handler is
     entered from a try (an entry without it) and its copy ends in ``RERAISE 0`` (or in
     ``return``, a body that returns)."""
-    own = _entry_at(entries, stream[h].offset)
-    entered = [e for e in entries if e.target == stream[h].offset]
-    if own is None or not own.lasti or not entered or any(e.lasti or e.depth + 1 != own.depth for e in entered):
-        return None
-    c = position.get(own.target)
-    if c is None or c < h + 2 or [x.opname for x in stream[c:c + 3]] != _CLEANUP:
-        return None
-    if stream[c].arg != 3 or stream[c + 2].arg != 1:
+    c = handler_cleanup(stream, entries, position, h)
+    if c is None:
         return None
     if not (stream[c - 1].opname == "RERAISE" and stream[c - 1].arg == 0) and stream[c - 1].opname != "RETURN_VALUE":
         return None  # (a body ending in ``return`` has no re-raise: its copy returns)
@@ -263,7 +248,7 @@ def _expected(stream: list, h: int, c: int) -> list:
 def _same(mine: Any, other: Any) -> bool:
     # (a jump's target differs between the copies, and so may its direction: the recompile check
     # proves where it goes)
-    if _is_jump(mine) and _is_jump(other):
+    if is_jump(mine) and is_jump(other):
         return mine.opname.replace("BACKWARD", "FORWARD") == other.opname.replace("BACKWARD", "FORWARD")
     return mine.opname == other.opname and mine.argval == other.argval
 
@@ -322,13 +307,13 @@ def kept_finally_returns(before: list, after: list) -> list:
     exit; the copy must stand in the handler's first block. Putting back the compiler's own
     instructions changes nothing."""
     out = list(after)
-    targets = {x.argval for x in before if _is_jump(x)}
+    targets = {x.argval for x in before if is_jump(x)}
     for p, (new, old) in enumerate(zip(after, before)):
         if new.opname == old.opname or new.opname not in _TERMINATORS:
             continue
         h = p - 1
         while h >= 0 and before[h].opname != "PUSH_EXC_INFO":
-            if before[h].opname in _TERMINATORS or _is_jump(before[h]) or before[h + 1].offset in targets:
+            if before[h].opname in _TERMINATORS or is_jump(before[h]) or before[h + 1].offset in targets:
                 h = -1
                 break
             h -= 1

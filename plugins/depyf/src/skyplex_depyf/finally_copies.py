@@ -15,19 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .streams import JUMP_OPCODES
+from .streams import is_jump
 
 _SKIPPED = {"NOP", "JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 _RETURN_POPS = ["SWAP", "POP_TOP", "SWAP", "POP_EXCEPT"]  # before ``return value`` in the handler
 _LEAVE_POPS = ["POP_TOP", "POP_EXCEPT"]  # before ``return constant``
 
 
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
-
-
 def _same(a: Any, b: Any) -> bool:
-    if _is_jump(a) or _is_jump(b):  # (targets differ between the copies)
+    if is_jump(a) or is_jump(b):  # (targets differ between the copies)
         return a.opname.replace("BACKWARD", "FORWARD") == b.opname.replace("BACKWARD", "FORWARD")
     return a.opname == b.opname and a.argval == b.argval
 

@@ -12,25 +12,12 @@ what the decompiler makes of it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from .layout import renumbered
-from .streams import JUMP_OPCODES, forward_jump
+from .streams import forward_jump, is_jump, source_key
 
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
          "JUMP_BACKWARD_NO_INTERRUPT"}
 _CLEANUP = ["COPY", "POP_EXCEPT", "RERAISE"]
-
-
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
-
-
-def _key(ins: Any) -> tuple | None:
-    positions = getattr(ins, "positions", None)
-    if positions is None or positions.lineno is None or positions.col_offset is None:
-        return None
-    return (ins.opname, repr(ins.argval), tuple(positions))
 
 
 def _handler(entries: list, offset: int) -> tuple | None:
@@ -64,24 +51,24 @@ def _tail_first(stream: list, entries: list) -> tuple[list, list] | None:
     as such only when it is the handler's own copy of it (same operations, arguments and source
     positions) and a jump lands on it."""
     position = {ins.offset: n for n, ins in enumerate(stream)}
-    targets = {x.argval for x in stream if _is_jump(x)}
+    targets = {x.argval for x in stream if is_jump(x)}
     for h, ins in enumerate(stream):
         if ins.opname != "PUSH_EXC_INFO" or h == 0 or stream[h - 1].opname not in _ENDS:
             continue
-        c = _cleanup(stream, entries, position, h)
+        c = handler_cleanup(stream, entries, position, h)
         if c is None or not (stream[c - 1].opname == "RERAISE" and stream[c - 1].arg == 0):
             continue
         s = c - 1  # the handler's tail: the straight code before its RERAISE 0
-        while s - 1 > h and not _is_jump(stream[s - 1]) and stream[s - 1].opname not in _ENDS \
+        while s - 1 > h and not is_jump(stream[s - 1]) and stream[s - 1].opname not in _ENDS \
                 and stream[s].offset not in targets:
             s -= 1
-        if s == c - 1 or not (_is_jump(stream[s - 1]) or stream[s - 1].opname in _ENDS):
+        if s == c - 1 or not (is_jump(stream[s - 1]) or stream[s - 1].opname in _ENDS):
             continue  # (a body without a jump or an end in it: finally312 moves the handler whole)
-        tail = [_key(x) for x in stream[s:c - 1]]
+        tail = [source_key(x) for x in stream[s:c - 1]]
         n = c + 3
         m = n + len(tail)
         if (None in tail or m >= len(stream) or stream[n].offset not in targets
-                or [_key(x) for x in stream[n:m]] != tail
+                or [source_key(x) for x in stream[n:m]] != tail
                 or any(x.offset in targets for x in stream[n + 1:m])):
             continue
         hop = forward_jump(stream[m - 1], stream[m].offset, offset=stream[m - 1].offset + 1)
@@ -97,7 +84,7 @@ def _share_one(stream: list, entries: list) -> tuple[list, list] | None:
     for h, ins in enumerate(stream):
         if ins.opname != "PUSH_EXC_INFO":
             continue
-        c = _cleanup(stream, entries, position, h)
+        c = handler_cleanup(stream, entries, position, h)
         if c is None:
             continue
         out = _shared(stream, entries, h, c)
@@ -106,7 +93,7 @@ def _share_one(stream: list, entries: list) -> tuple[list, list] | None:
     return None
 
 
-def _cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
+def handler_cleanup(stream: list, entries: list, position: dict, h: int) -> int | None:
     """Index of the ``COPY 3; POP_EXCEPT; RERAISE 1`` closing the ``finally`` handler at ``h`` (entered
     from a ``try``, its own entry one deeper with the instruction offset pushed)."""
     own = next((e for e in entries if e.start <= stream[h].offset < e.end), None)
@@ -131,7 +118,7 @@ def _shared(stream: list, entries: list, h: int, c: int) -> list | None:
             and _handler(entries, stream[k].offset) == outer]
     if len(ends) < 2 or stream[c - 1].opname == "RERAISE" and stream[c - 1].arg == 0:
         return None  # (a tail already right before the clean-up is 3.11's layout)
-    targets = {x.argval for x in stream if _is_jump(x)} | {e.target for e in entries}
+    targets = {x.argval for x in stream if is_jump(x)} | {e.target for e in entries}
     n = _common_tail(stream, entries, ends, outer, targets, h)
     if n < 2:
         return None
@@ -165,12 +152,12 @@ def _common_tail(stream: list, entries: list, ends: list, outer: tuple, targets:
         at = [k - n for k in ends]
         if any(k <= h for k in at):
             return n
-        keys = [_key(stream[k]) for k in at]
+        keys = [source_key(stream[k]) for k in at]
         if keys[0] is None or any(key != keys[0] for key in keys):
             return n
         if any(_handler(entries, stream[k].offset) != outer for k in at):
             return n
-        if n and any(_is_jump(stream[k]) or stream[k].opname in _ENDS for k in at):
+        if n and any(is_jump(stream[k]) or stream[k].opname in _ENDS for k in at):
             return n
         if n and any(stream[k + 1].offset in targets for k in at):
             return n

@@ -7,15 +7,10 @@ stream as it is and the rules refuse what they cannot read."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
-from .streams import JUMP_OPCODES
+from .streams import is_jump
 
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
-
-
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
 
 
 def outer_handlers_apart(groups: list[list], entries: list, cold: int) -> tuple[list[list], dict[int, int]]:
@@ -35,7 +30,7 @@ def outer_handlers_apart(groups: list[list], entries: list, cold: int) -> tuple[
                 continue
             home = [g for g in groups[:n] if all(g[0].offset <= e.start and e.end <= g[-1].offset + 2
                                                   for e in guarded)]
-            if home and any(_is_jump(x) and x.argval < cold for x in group[m:]):
+            if home and any(is_jump(x) and x.argval < cold for x in group[m:]):
                 cut = (m, min(e.start for e in entries if e.target == home[-1][0].offset))
                 break
         if cut is None:
@@ -50,7 +45,7 @@ def outer_handlers_apart(groups: list[list], entries: list, cold: int) -> tuple[
 def outer_landing(group: list, cold: int) -> int | None:
     """Where an outer ``try``'s handler cut off by :func:`outer_handlers_apart` goes: before the
     normal-code instruction it leaves to (the most used one), where the statement ends."""
-    exits = Counter(x.argval for x in group if _is_jump(x) and x.argval < cold)
+    exits = Counter(x.argval for x in group if is_jump(x) and x.argval < cold)
     return exits.most_common(1)[0][0] if exits else None
 
 
@@ -66,7 +61,7 @@ def loop_back_jump(stream: list, k: int, stop: int, heads: set) -> int:
     if back is None:
         return k
     inside = {ins.offset for ins in stream[k + 1:back + 1]}
-    if any(_is_jump(x) and x.argval not in inside for x in stream[k:back]):
+    if any(is_jump(x) and x.argval not in inside for x in stream[k:back]):
         return k
     return back
 

@@ -25,7 +25,7 @@ from collections import Counter
 from typing import Any
 
 from . import finally_copies, landings
-from .streams import JUMP_OPCODES
+from .streams import is_jump
 
 _TERMINATORS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
                 "JUMP_BACKWARD_NO_INTERRUPT"}
@@ -43,7 +43,7 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
     c = position.get(cold)
     if c is None or c == 0 or stream[c - 1].opname not in _TERMINATORS:
         return stream, entries
-    if any(_is_jump(ins) and ins.argval >= cold for ins in stream[:c]):
+    if any(is_jump(ins) and ins.argval >= cold for ins in stream[:c]):
         return stream, entries  # normal code reaches into the tail: not 3.12's cold blocks
     handler_of = {ins.offset: _handler(entries, ins.offset) for ins in stream}
     groups = _groups(stream, entries, c, cold)
@@ -79,7 +79,7 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
             # jumps from the statement's own code, as laid out so far: a handler of an earlier
             # statement placed before it keeps its jump (it came from the cold part, later offsets)
             since = next((k for k, x in enumerate(out) if x.offset == first), len(out))
-            inside = [k for k, x in enumerate(out) if k >= since and _is_jump(x) and x.argval == ins.offset]
+            inside = [k for k, x in enumerate(out) if k >= since and is_jump(x) and x.argval == ins.offset]
             moved_ahead = (ins.opname == "JUMP_FORWARD" and (inside or (out and out[-1].opname not in _TERMINATORS))
                            and all(group[-1].opname in _TERMINATORS for group in before[ins.offset]))
             if moved_ahead:  # the statement's end is itself a jump: 3.11 jumped over the handlers with it
@@ -112,7 +112,7 @@ def _without_arm_end_nops(stream: list, landings: list[int], removed: dict[int, 
     """The ``NOP`` 3.12 keeps at the end of an ``if`` arm in the normal path's copy of a ``finally``
     body, whose test jumps past it to the jump over the handler: 3.11 had none (the arm's test
     landed on that jump), and a ``NOP`` does nothing. Each removed one is recorded in ``removed``."""
-    targets = {ins.argval for ins in stream if _is_jump(ins)}
+    targets = {ins.argval for ins in stream if is_jump(ins)}
     drop: set[int] = set()
     for land in landings:
         hop = next((n for n, ins in enumerate(stream) if ins.offset in added and ins.argval == land), None)
@@ -120,7 +120,7 @@ def _without_arm_end_nops(stream: list, landings: list[int], removed: dict[int, 
             continue
         k = hop - 1
         if (stream[k].opname == "NOP" and stream[k].offset not in targets
-                and stream[k + 1].offset in targets and not _is_jump(stream[k - 1])):
+                and stream[k + 1].offset in targets and not is_jump(stream[k - 1])):
             drop.add(stream[k].offset)
             removed[stream[k].offset] = stream[k + 1].offset
     return [ins for ins in stream if ins.offset not in drop]
@@ -131,10 +131,6 @@ def renumbered(stream: list, entries: list) -> tuple[list, list]:
     handler_of = {ins.offset: _handler(entries, ins.offset) for ins in stream}
     entry_type = type(entries[0]) if entries else tuple
     return _renumber(stream, handler_of, {}, entry_type)
-
-
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
 
 
 def _handler(entries: list, offset: int) -> tuple | None:
@@ -155,7 +151,7 @@ def _groups(stream: list, entries: list, c: int, cold: int) -> list[list] | None
 def _landing(group: list, entries: list, cold: int, stream: list, position: dict) -> int | None:
     """Where a handler group goes: before the normal-code instruction it jumps back to (the most used
     one), or, when it never returns there, right after the range it protects."""
-    exits = Counter(ins.argval for ins in group if _is_jump(ins) and ins.argval < cold)
+    exits = Counter(ins.argval for ins in group if is_jump(ins) and ins.argval < cold)
     first = group[0].offset
     protected = [e for e in entries if e.target == first and e.start < cold]
     if not protected:
@@ -191,7 +187,7 @@ def _carried_on(group: list, stream: list, position: dict, end: int, cold: int) 
     tail = stream[position[end]:position[cold]]
     if not tail or tail[-1].opname != "RETURN_VALUE":
         return None
-    if any(_is_jump(x) and not end <= x.argval < cold for x in tail):
+    if any(is_jump(x) and not end <= x.argval < cold for x in tail):
         return None  # (an ``else`` clause with branches and returns of its own may stand before it)
     inside = {ins.offset: n for n, ins in enumerate(group)}
     carries = any(ins.opname == "JUMP_FORWARD" and ins.argval in inside and inside[ins.argval] > 0
@@ -262,7 +258,7 @@ def _arm_closing(stream: list, position: dict, k: int, exit: int, cold: int, arm
     if closing.opname != "JUMP_FORWARD" or closing.argval != exit or stream[j].offset == exit:
         return None
     inside = {ins.offset for ins in stream[k + 1:j + 1]}
-    if any(_is_jump(x) and x.argval != exit and x.argval not in inside for x in stream[k:j - 1]):
+    if any(is_jump(x) and x.argval != exit and x.argval not in inside for x in stream[k:j - 1]):
         return None
     return stream[j].offset
 
@@ -270,7 +266,7 @@ def _arm_closing(stream: list, position: dict, k: int, exit: int, cold: int, arm
 def _straight_return(stream: list, k: int, stop: int) -> int | None:
     """Index of the ``RETURN_VALUE`` that straight code from ``k`` runs into (a try body or ``else``
     clause ending an ``if`` arm in a ``return``, which 3.12+ leaves unprotected), or None."""
-    while k < stop and not _is_jump(stream[k]) and stream[k].opname not in _TERMINATORS:
+    while k < stop and not is_jump(stream[k]) and stream[k].opname not in _TERMINATORS:
         k += 1
     return k if k < stop and stream[k].opname == "RETURN_VALUE" else None
 
@@ -301,7 +297,7 @@ def _closed_return(stream: list, k: int, stop: int, arm_tests: set, exit: int) -
     for j in range(k, stop - 1):
         if stream[j].opname == "RETURN_VALUE" and stream[j + 1].offset in arm_tests:
             inside = {ins.offset for ins in stream[k:j + 1]}
-            if exit in inside or any(_is_jump(x) and x.argval not in inside for x in stream[k:j]):
+            if exit in inside or any(is_jump(x) and x.argval not in inside for x in stream[k:j]):
                 return None
             return j
     return None
@@ -337,7 +333,7 @@ def _past_final_return(stream: list, position: dict, end: int, group: list) -> i
         return end
     j = position[last.argval]
     if j - 1 > k and stream[j - 1].opname == "RETURN_VALUE" and not any(
-            x.opname in _TERMINATORS or _is_jump(x) for x in stream[k:j - 1]):
+            x.opname in _TERMINATORS or is_jump(x) for x in stream[k:j - 1]):
         return last.argval
     return end
 
@@ -438,7 +434,7 @@ def _plain_finally_copy(group: list, stream: list, at: int, cold_at: int) -> int
         count += stream[k].opname != "NOP"
         k += 1
     if k + 1 < cold_at and stream[k].opname == "NOP" and any(
-            _is_jump(x) and x.argval == stream[k + 1].offset for x in stream[at:k]):
+            is_jump(x) and x.argval == stream[k + 1].offset for x in stream[at:k]):
         k += 1  # the end of an if arm in the copy, kept for its line: the arm's test jumps past it
     return stream[k].offset if k <= cold_at else None
 
@@ -490,7 +486,7 @@ def _renumber(stream: list, handler_of: dict, removed: dict[int, int], entry_typ
     out = []
     for ins in stream:
         offset = new[ins.offset]
-        if _is_jump(ins):
+        if is_jump(ins):
             target = moved(ins.argval)
             name = _directed(ins.opname, target > offset)
             out.append(ins._replace(offset=offset, argval=target, opname=name))

@@ -9,6 +9,20 @@ DROPPED = "<dropped>"  # an instruction the canonical stream does without; jumps
 JUMP_OPCODES = set(dis.hasjrel) | set(dis.hasjabs)
 
 
+def is_jump(ins: Any) -> bool:
+    """A jump instruction whose target is known (an offset)."""
+    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
+
+
+def source_key(ins: Any) -> tuple | None:
+    """What two copies of one source instruction share (name, argument, source position); None for an
+    instruction without a full position."""
+    positions = getattr(ins, "positions", None)
+    if positions is None or positions.lineno is None or positions.col_offset is None:
+        return None
+    return (ins.opname, repr(ins.argval), tuple(positions))
+
+
 def as_op(ins: dis.Instruction, opname: str, **changes: Any) -> dis.Instruction:
     """``ins`` renamed; a new name that is no jump never keeps a jump's opcode (the rules tell jumps by
     opcode), and the name's own opcode is used where this interpreter has one."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
-from .streams import DROPPED, JUMP_OPCODES, as_op, forward_jump, placed_before
+from .streams import DROPPED, as_op, forward_jump, is_jump, placed_before
 
 _ENDS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS", "JUMP_FORWARD", "JUMP_BACKWARD",
          "JUMP_BACKWARD_NO_INTERRUPT"}
@@ -18,15 +18,11 @@ _MERGED = {"RERAISE"}  # the ends whose copies are merged
 _UNCONDITIONAL = ("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
 
 
-def _is_jump(ins: Any) -> bool:
-    return ins.opcode in JUMP_OPCODES and isinstance(ins.argval, int)
-
-
 def share_branch_ends(stream: list, entries: list) -> list:
     """``stream`` with each first arm's copy of a shared end replaced by a jump to the second arm's
     (offsets kept; the replaced instructions marked :data:`DROPPED` for the caller to compact). Both
     copies must be protected by the same handler, instruction by instruction."""
-    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    targets = {ins.argval for ins in stream if is_jump(ins)} | {e.target for e in entries}
 
     def handler(ins: Any) -> tuple | None:
         entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
@@ -36,7 +32,7 @@ def share_branch_ends(stream: list, entries: list) -> list:
     for p, end in enumerate(stream[:-1]):
         if end.opname not in _MERGED or stream[p + 1].offset not in targets:
             continue
-        q = next((k for k in range(p + 1, len(stream)) if stream[k].opname in _ENDS or _is_jump(stream[k])), None)
+        q = next((k for k in range(p + 1, len(stream)) if stream[k].opname in _ENDS or is_jump(stream[k])), None)
         if q is None or (stream[q].opname, stream[q].argval) != (end.opname, end.argval):
             continue
         same = 1
@@ -110,7 +106,7 @@ def share_reraises(stream: list, entries: list) -> list:
         entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
         return None if entry is None else (entry.target, entry.depth, entry.lasti)
 
-    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    targets = {ins.argval for ins in stream if is_jump(ins)} | {e.target for e in entries}
     cold = min((e.target for e in entries), default=None)
     out = list(stream)
     for p, inner in enumerate(stream[:-1]):
@@ -135,7 +131,7 @@ def _same_source(first: Any, second: Any) -> bool:
 
 
 def _plain(ins: Any) -> bool:
-    return ins.opname not in _ENDS and not _is_jump(ins) and ins.opname != DROPPED
+    return ins.opname not in _ENDS and not is_jump(ins) and ins.opname != DROPPED
 
 
 _WITH_EXIT = ["LOAD_CONST", "LOAD_CONST", "LOAD_CONST", "PRECALL", "CALL", "POP_TOP"]
@@ -151,7 +147,7 @@ def share_with_exit_tails(stream: list, entries: list) -> list:
         entry = next((e for e in entries if e.start <= ins.offset < e.end), None)
         return None if entry is None else (entry.target, entry.depth, entry.lasti)
 
-    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    targets = {ins.argval for ins in stream if is_jump(ins)} | {e.target for e in entries}
     out = list(stream)
     for n, ins in enumerate(stream[:-1]):
         if n < 4 or ins.opname != "PUSH_EXC_INFO" or stream[n + 1].opname != "WITH_EXCEPT_START":
@@ -187,7 +183,7 @@ def share_with_continuations(stream: list, entries: list) -> list:
             continue
         start = n + t + 4
         stop = next((k for k in range(start, min(len(stream), start + 12))
-                     if stream[k].opname in _ENDS or _is_jump(stream[k])), None)
+                     if stream[k].opname in _ENDS or is_jump(stream[k])), None)
         if stop is None or stream[stop].opname != "RETURN_VALUE":
             continue
         copy = [(x.opname, x.argval) for x in stream[start:stop + 1]]
@@ -322,7 +318,7 @@ def share_clause_exits(stream: list, entries: list) -> list:
         last = stream[k + size - 1] if k + size - 1 < len(stream) else None
         if last is None or last.opname not in _UNCONDITIONAL or any(x.offset in targets for x in stream[k + 1:k + size]):
             return None
-        into = [x.offset for x in stream if _is_jump(x) and x.argval == stream[k].offset]
+        into = [x.offset for x in stream if is_jump(x) and x.argval == stream[k].offset]
         if k and stream[k - 1].opname not in _ENDS:
             into.append(stream[k - 1].offset)  # the code falling into the exit, and the jumps to it
         clauses = {_clause(stream, entries, position, offset) for offset in into}
@@ -331,7 +327,7 @@ def share_clause_exits(stream: list, entries: list) -> list:
         clause = clauses.pop()
         return (clause,) + tuple((x.opname, x.argval, handler(x)) for x in stream[k:k + size])
 
-    targets = {ins.argval for ins in stream if _is_jump(ins)} | {e.target for e in entries}
+    targets = {ins.argval for ins in stream if is_jump(ins)} | {e.target for e in entries}
     position = {ins.offset: n for n, ins in enumerate(stream)}
     copies: dict[tuple, list[int]] = {}
     for k, ins in enumerate(stream[:-1]):
