@@ -3,6 +3,8 @@ helpers (``--json`` output, bad input reported as one line with exit 2)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -221,23 +223,30 @@ def attribute_cmd(kernel: Any, dataset: Path, calibrate_on: Path, method: str, b
     if dataset.resolve() == calibrate_on.resolve():
         fail(f"--calibrate-on {calibrate_on}: the threshold must be chosen on other questions than --dataset's")
     items, calibration = load_items(dataset, limit), load_items(calibrate_on, calibrate_limit)
-    if model_dir is not None:
-        from skyplex.models.local import LocalBackend
-
-        if not (model_dir / "config.json").is_file():
-            fail(f"--model-dir {model_dir}: not a folder holding a model (config.json)")
-        backend = LocalBackend(model_dir=model_dir, kernel=kernel)
-    else:
-        backend = kernel.models.get(base)
-    try:
+    with _scoring_backend(kernel, model_dir, base) as backend:
         result = evaluate_attribution(backend, calibration, items, method=method, max_false=max_false,
                                       max_words=max_words)
-    finally:
-        if model_dir is not None:
-            backend.close()
     payload = {"method": method, "threshold": result["threshold"], "auc": result["auc"],
                "scores": [s.model_dump() for s in result["scores"]]}
     emit(payload, json_output=json_output, human=_print_attribution)
+
+
+@contextmanager
+def _scoring_backend(kernel: Any, model_dir: Path | None, name: str) -> Iterator[Any]:
+    """The backend a command reads and answers with: a fine-tune's ``--model-dir`` (opened here, closed
+    after) or the kernel's model ``name``."""
+    if model_dir is None:
+        yield kernel.models.get(name)
+        return
+    from skyplex.models.local import LocalBackend
+
+    if not (model_dir / "config.json").is_file():
+        fail(f"--model-dir {model_dir}: not a folder holding a model (config.json)")
+    backend = LocalBackend(model_dir=model_dir, kernel=kernel)
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 def _print_attribution(payload: dict[str, Any]) -> None:
@@ -282,21 +291,13 @@ def probe_cmd(kernel: Any, dataset: Path, train: Path, calibrate_on: Path, model
         fail(f"--max-tokens {max_tokens}: give at least 1", field="max_tokens")
     loaded = {name: load_items(path, lim) for (name, path), lim in zip(named.items(), (limit, train_limit,
                                                                                         calibrate_limit))}
-    from skyplex.models.local import LocalBackend
-
-    if model_dir is not None and not (model_dir / "config.json").is_file():
-        fail(f"--model-dir {model_dir}: not a folder holding a model (config.json)")
-    backend = LocalBackend(model_dir=model_dir, kernel=kernel) if model_dir is not None else kernel.models.get("local")
-    try:
+    with _scoring_backend(kernel, model_dir, "local") as backend:
         backend.count_tokens("x")  # the packaged model converted into the data dir, if it is not yet
         model, tokenizer = load_model(model_dir or backend.cache_dir)
         result = evaluate_probe(lambda items: item_features(model, tokenizer, items),
                                 lambda items: made_answers(backend, tokenizer, items, max_tokens=max_tokens),
                                 loaded["--train"], loaded["--calibrate-on"], loaded["--dataset"],
                                 max_false=max_false, grounded=grounded)
-    finally:
-        if model_dir is not None:
-            backend.close()
     payload = {key: result[key] for key in ("layer", "pooling", "l2", "threshold", "auc")}
     payload["scores"] = [s.model_dump() for s in result["scores"]]
     emit(payload, json_output=json_output, human=_print_probe)
