@@ -9,38 +9,24 @@ own stdlib) recompiled to identical raw bytecode. The running interpreter's row 
 rules' own version) is the reference each other version is compared with, as a ratio.
 
     python benchmarks/depyf_versions.py [--seed 0] [--generated 300] [--generators 100]
-        [--python PATH ...] [--failures]
+        [--python PATH ...] [--failures] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import shutil
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
+from skyplex_depyf import interpreters
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "plugins" / "depyf" / "src"
 RESULTS = ROOT / "benchmarks" / "results" / "depyf_versions.json"
-VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 OUTCOMES = ("ok", "refused", "no-compile", "wrong", "unproven")
-
-
-def interpreters() -> dict[str, str]:
-    """``{version: path}`` for each CPython found: on PATH, or installed by pyenv."""
-    found: dict[str, str] = {}
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    for version in VERSIONS:
-        candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
-        path = str(candidates[-1]) if candidates else shutil.which(f"python{version}")
-        if path:
-            found[version] = path
-    return found
 
 
 def worker(seed: int, generated: int, generators: int, stdlib: bool) -> dict:
@@ -68,12 +54,11 @@ def worker(seed: int, generated: int, generators: int, stdlib: bool) -> dict:
 
 
 def run_under(path: str, args: argparse.Namespace) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    command = [path, str(Path(__file__).resolve()), "--worker", "--seed", str(args.seed),
+    command = [str(Path(__file__).resolve()), "--worker", "--seed", str(args.seed),
                "--generated", str(args.generated), "--generators", str(args.generators)]
     if args.no_stdlib:
         command.append("--no-stdlib")
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    done = interpreters.run(path, command, timeout=3600, package_root=SOURCE)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -88,12 +73,17 @@ def main() -> None:
     parser.add_argument("--python", action="append", default=[], metavar="PATH",
                         help="an interpreter to measure (repeatable; default: every CPython 3.10-3.13 found)")
     parser.add_argument("--failures", action="store_true", help="list each version's largest refusal groups")
+    parser.add_argument("--out", type=Path, default=RESULTS, metavar="FILE",
+                        help=f"where to write the JSON results (default: {RESULTS.relative_to(ROOT)})")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.seed, args.generated, args.generators, not args.no_stdlib)))
         return
-    targets = {f"{Path(p).name}": p for p in args.python} if args.python else interpreters()
+    if args.python:
+        targets = {f"{Path(p).name}": p for p in args.python}
+    else:
+        targets = interpreters.installed()
     results = {label: run_under(path, args) for label, path in targets.items()}
     reference = next((r for r in results.values() if r.get("python", "").startswith("3.11.")), None)
     print(f"{'python':<8} {'corpus':<10} {'n':>5} {'ok':>5} {'rate':>7} {'refused':>8} {'no-compile':>11} "
@@ -119,12 +109,12 @@ def main() -> None:
             print(f"\nlargest refusal groups under {result.get('python', label)}:")
             for corpus, key, n in result.get("failures", []):
                 print(f"{n:>5}  {corpus:<10} {key}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"seed": args.seed, "generated": args.generated, "generators": args.generators,
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"seed": args.seed, "generated": args.generated, "generators": args.generators,
                                    "stdlib": not args.no_stdlib, "rows": rows,
                                    "failures": {r.get("python", k): r.get("failures") for k, r in results.items()}},
                                   indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
