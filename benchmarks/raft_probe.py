@@ -28,6 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # one BLAS thread: on a shared, loaded machine the probe's small fits ran 20-60 times slower with a pool
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -56,6 +57,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--answers-from", type=Path, default=None,
                         help="a result file of this script: keep its decisions and answer the items its probes "
                         "answered by likelihood attribution's extractive path (no features, no refit)")
+    parser.add_argument("--per-document", action="store_true",
+                        help="also the per-document probe (skyplex_raft.docprobe: the question with one document at "
+                        "a time; abstain when the best document's score is below the threshold), in the same run")
+    parser.add_argument("--dev-only", action="store_true",
+                        help="stop before the held-out items: the probes' train cross-validation and development "
+                        "figures alone (features kept in --keep for the held-out run)")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="a transformers folder to read and answer with (default: the local SmolLM2, untuned)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "test")
@@ -124,7 +131,7 @@ def attribution_answers(args: argparse.Namespace) -> int:
                 raise InvalidInputError(f"--answers-from {args.answers_from}: its items are not this build's",
                                         field="answers_from")
             answers: dict[int, str] = {}
-            for name in ("pooled", "per condition"):
+            for name in [n for n in records[0] if n not in ("question_id", "oracle_present")] if records else []:
                 replies = []
                 for i, (it, record) in enumerate(zip(items, records)):
                     if record[name]["abstained"]:
@@ -149,13 +156,32 @@ def attribution_answers(args: argparse.Namespace) -> int:
     return 0
 
 
+def probe_features(args: argparse.Namespace, model, tokenizer, kind: str, split: str, condition: str, its) -> Any:
+    """One split's features of one kind (``prompt``: the whole prompt's, ``document``: one per question-document
+    pair), read once and kept in ``--keep`` (``features.KIND.SPLIT.CONDITION.npy``), reused when the count fits."""
+    import numpy as np
+    from skyplex_raft.docprobe import document_features
+    from skyplex_raft.probe import item_features
+
+    path = args.keep / f"features.{kind}.{split}.{condition}.npy"
+    n = len(its) if kind == "prompt" else sum(len(it.documents) for it in its)
+    if path.is_file():
+        kept = np.load(path)
+        if len(kept) == n:
+            return kept
+    made = item_features(model, tokenizer, its) if kind == "prompt" else document_features(model, tokenizer, its)
+    np.save(path, made)
+    return made
+
+
 def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from skyplex.errors import InvalidInputError
     from skyplex.models.local import LocalBackend
+    from skyplex_raft.docprobe import document_labels, fit_document_decision, owners
     from skyplex_raft.evaluate import load_items
     from skyplex_raft.grounded import grounded_reply
-    from skyplex_raft.probe import LAYERS, fit_decision, item_features, load_model, made_answers, probe_replies, rank_auc
+    from skyplex_raft.probe import LAYERS, fit_decision, load_model, made_answers, probe_replies, rank_auc
 
     args = parse(argv)
     conditions = [c for c in CONDITIONS if c in args.conditions.split(",")]
@@ -171,30 +197,51 @@ def main(argv: list[str] | None = None) -> int:
     _, tests, dev = splits(args, args.keep)
     trains = train_splits(args, args.keep, conditions)
     items = {"train": {c: load_items(trains[c], args.train_limit or None) for c in conditions},
-             "dev": {c: load_items(dev[c], args.dev_limit) for c in conditions},
-             "test": {c: load_items(tests[c], args.limit) for c in conditions}}
+             "dev": {c: load_items(dev[c], args.dev_limit) for c in conditions}}
+    if not args.dev_only:
+        items["test"] = {c: load_items(tests[c], args.limit) for c in conditions}
+    kinds = ["prompt", "document"] if args.per_document else ["prompt"]
     backend = LocalBackend(data_dir=args.data_dir, threads=args.threads, model_dir=args.model_dir)
     folder = args.model_dir or backend.cache_dir
     backend.count_tokens("x")  # the packaged model converted into the data dir, if it is not yet
     model, tokenizer = load_model(folder, args.threads)
     start = time.perf_counter()
     try:
-        features = {split: {c: item_features(model, tokenizer, its) for c, its in per.items()}
-                    for split, per in items.items()}
+        features = {kind: {split: {c: probe_features(args, model, tokenizer, kind, split, c, its) for c, its in per.items()}
+                           for split, per in items.items()} for kind in kinds}
         feature_s = time.perf_counter() - start
         present = {split: {c: [it.oracle_present for it in its] for c, its in per.items()}
                    for split, per in items.items()}
 
-        def pooled(split: str):
-            return (np.concatenate([features[split][c] for c in conditions]),
+        def pooled(kind: str, split: str):
+            return (np.concatenate([features[kind][split][c] for c in conditions]),
                     [p for c in conditions for p in present[split][c]])
 
+        def fit(kind: str, cs: list[str]):
+            """The probe of ``kind`` trained and thresholded on the conditions ``cs`` together."""
+            x = {split: np.concatenate([features[kind][split][c] for c in cs]) for split in ("train", "dev")}
+            its = {split: [it for c in cs for it in items[split][c]] for split in ("train", "dev")}
+            if kind == "prompt":
+                return fit_decision(x["train"], [it.oracle_present for it in its["train"]], x["dev"],
+                                    [it.oracle_present for it in its["dev"]], max_false=args.max_false, seed=args.seed)
+            return fit_document_decision(x["train"], owners(its["train"]), document_labels(its["train"]),
+                                         [it.oracle_present for it in its["train"]], x["dev"], owners(its["dev"]),
+                                         [it.oracle_present for it in its["dev"]], max_false=args.max_false,
+                                         seed=args.seed)
+
+        def item_scores(kind: str, decision, split: str, c: str) -> list[float]:
+            if kind == "prompt":
+                return decision.scores(features[kind][split][c])
+            its = items[split][c]
+            return decision.scores(features[kind][split][c], owners(its), len(its))
+
         fit_start = time.perf_counter()
-        decisions = {"pooled": fit_decision(*pooled("train"), *pooled("dev"), max_false=args.max_false,
-                                            seed=args.seed)}
-        for c in conditions:
-            decisions[c] = fit_decision(features["train"][c], present["train"][c], features["dev"][c],
-                                        present["dev"][c], max_false=args.max_false, seed=args.seed)
+        probes: dict[str, tuple[str, dict]] = {}  # name: (kind, {condition: decision})
+        for kind in kinds:
+            prefix = "" if kind == "prompt" else "document, "
+            whole = fit(kind, conditions)
+            probes[f"{prefix}pooled"] = (kind, {c: whole for c in conditions})
+            probes[f"{prefix}per condition"] = (kind, {c: fit(kind, [c]) for c in conditions})
         fit_s = time.perf_counter() - fit_start
         made: dict[tuple[str, int], str] = {}  # the answering path asked once per item, whichever probe answers
 
@@ -213,29 +260,35 @@ def main(argv: list[str] | None = None) -> int:
         aucs: dict[str, dict] = {}
         answer_start = time.perf_counter()
         for c in conditions:
-            test_items = items["test"][c]
-            per_item[c] = [{"question_id": it.question_id, "oracle_present": it.oracle_present} for it in test_items]
-            for name, decision in (("pooled", decisions["pooled"]), ("per condition", decisions[c])):
-                scores = decision.scores(features["test"][c])
+            if "test" in items:
+                per_item[c] = [{"question_id": it.question_id, "oracle_present": it.oracle_present}
+                               for it in items["test"][c]]
+            for name, (kind, decisions) in probes.items():
+                decision = decisions[c]
+                dev_scores = item_scores(kind, decision, "dev", c)
+                dev_rows[f"probe ({name}), {c}"] = score(
+                    items["dev"][c], probe_replies([s > decision.threshold for s in dev_scores],
+                                                   lambda idx: ["<ANSWER>: -"] * len(idx)), name)
+                aucs.setdefault(c, {})[name] = {"dev": rank_auc(dev_scores, present["dev"][c])}
+                if "test" not in items:
+                    continue
+                test_items = items["test"][c]
+                scores = item_scores(kind, decision, "test", c)
                 abstained = [s > decision.threshold for s in scores]
                 replies = probe_replies(abstained, lambda idx, c=c: answer(c, idx))
                 rows[f"probe ({name}), {c}"] = score(test_items, replies, name)
                 rows[f"probe ({name})+grounded, {c}"] = score(
                     test_items, [grounded_reply(r, it.documents) for it, r in zip(test_items, replies)], name)
-                dev_scores = decision.scores(features["dev"][c])
-                dev_rows[f"probe ({name}), {c}"] = score(
-                    items["dev"][c], probe_replies([s > decision.threshold for s in dev_scores],
-                                                   lambda idx: ["<ANSWER>: -"] * len(idx)), name)
-                aucs.setdefault(c, {})[name] = {"dev": rank_auc(dev_scores, present["dev"][c]),
-                                                "test": rank_auc(scores, present["test"][c])}
+                aucs[c][name]["test"] = rank_auc(scores, present["test"][c])
                 for record, s, reply in zip(per_item[c], scores, replies):
                     record[name] = {"score": s, "abstained": s > decision.threshold, "reply": reply}
         answer_s = time.perf_counter() - answer_start
     finally:
         backend.close()
     seconds = time.perf_counter() - start
-    settings = {name: {"layer": d.layer, "pooling": d.pooling, "l2": d.l2, "train_cv_auc": d.cv_auc,
-                       "threshold": d.threshold} for name, d in decisions.items()}
+    settings = {f"{name}" + ("" if len(set(map(id, ds.values()))) == 1 else f", {c}"):
+                {"layer": d.layer, "pooling": d.pooling, "l2": d.l2, "train_cv_auc": d.cv_auc, "threshold": d.threshold}
+                for name, (_, ds) in probes.items() for c, d in ds.items()}
     result = {"setting": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": machine(load_start), "layers": list(LAYERS),
               "seconds": {"total": seconds, "features": feature_s, "fit": fit_s, "answers": answer_s},
@@ -245,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
               "items": per_item}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    print_table(f"decision probe, held-out questions {result['questions']['test']}; probes {settings}", rows, COLUMNS,
-                with_n=True, width=220)
+    print(f"probes {json.dumps(settings)}")
+    if rows:
+        print_table(f"decision probes, held-out questions {result['questions']['test']}", rows, COLUMNS,
+                    with_n=True, width=220)
     print_table("development split (where the thresholds were chosen; the decision alone)",
                 {name: {c: row[c] for c in COLUMNS[:2]} for name, row in dev_rows.items()}, COLUMNS[:2], with_n=True,
                 width=160)

@@ -61,6 +61,28 @@ def test_the_probe_command_on_the_real_local_model(tmp_path, monkeypatch, capsys
                                                        "supported@oracle"]
 
 
+@pytest.mark.timeout(900)
+def test_the_per_document_probe_command_on_the_real_local_model(tmp_path, monkeypatch, capsys, skyplex_model_cache_dir):
+    """``--per-document``: the same splits, the question read with one document at a time."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "models").symlink_to(skyplex_model_cache_dir / "models", target_is_directory=True)
+    argv = ["raft", "probe", "--per-document", "--train", str(split(tmp_path / "train.jsonl", 6, 0, 10)),
+            "--calibrate-on", str(split(tmp_path / "dev.jsonl", 6, 1, 6)),
+            "--dataset", str(split(tmp_path / "test.jsonl", 6, 2, 4)), "--max-tokens", "4", "--json"]
+    result = run_skyplex(argv, tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["probe"] == "per document" and payload["layer"] in (8, 12, 16)
+    scores = {s["metric"]: s for s in payload["scores"]}
+    assert scores["abstain@oracle"]["n"] == 2 and scores["abstain@distractors"]["n"] == 2
+
+    from skyplex_raft.cli import _print_probe
+
+    _print_probe(payload)
+    assert re.match(r"per-document probe: layer \d+, (last|question|both) pooling", capsys.readouterr().out)
+
+
 def test_bad_input_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "s.test.jsonl"
@@ -76,6 +98,10 @@ def test_bad_input_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
         (["--dataset", str(bad), "--train", str(other), "--calibrate-on", str(third)], "s.test.jsonl line 1"),
         (["--dataset", str(bad), "--train", str(other), "--calibrate-on", str(third), "--max-tokens", "0"],
          "--max-tokens 0"),
+        (["--per-document", "--dataset", str(bad), "--train", str(bad), "--calibrate-on", str(other)],
+         "is --dataset too"),
+        (["--per-document", "--dataset", str(bad), "--train", str(other), "--calibrate-on", str(third)],
+         "s.test.jsonl line 1"),
     ]:
         result = run_skyplex(["raft", "probe", *argv], tmp_path / "data")
         assert result.exit_code == 2, result.output

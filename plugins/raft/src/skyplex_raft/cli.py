@@ -271,13 +271,16 @@ def _print_attribution(payload: dict[str, Any]) -> None:
               help="False abstention allowed on the calibration questions that show their oracle.")
 @click.option("--max-tokens", type=int, default=64, show_default=True, help="Tokens of each answer made.")
 @click.option("--grounded", is_flag=True, help="Keep an answer only when a verbatim quote of the documents holds it.")
+@click.option("--per-document", is_flag=True,
+              help="Read the question with one document at a time; abstain when the best document's score is low.")
 @json_option
 @pass_kernel
 def probe_cmd(kernel: Any, dataset: Path, train: Path, calibrate_on: Path, model_dir: Path | None, limit: int | None,
               train_limit: int | None, calibrate_limit: int | None, max_false: float, max_tokens: int, grounded: bool,
-              json_output: bool) -> None:
+              per_document: bool, json_output: bool) -> None:
     """Abstain by a decision probe: a logistic regression on the model's hidden states, trained on --train,
     its threshold chosen on --calibrate-on; where it answers, the model answers after the quoted opening."""
+    from .docprobe import document_features, evaluate_document_probe
     from .evaluate import load_items
     from .probe import evaluate_probe, item_features, load_model, made_answers
 
@@ -294,19 +297,23 @@ def probe_cmd(kernel: Any, dataset: Path, train: Path, calibrate_on: Path, model
     with _scoring_backend(kernel, model_dir, "local") as backend:
         backend.count_tokens("x")  # the packaged model converted into the data dir, if it is not yet
         model, tokenizer = load_model(model_dir or backend.cache_dir)
-        result = evaluate_probe(lambda items: item_features(model, tokenizer, items),
-                                lambda items: made_answers(backend, tokenizer, items, max_tokens=max_tokens),
-                                loaded["--train"], loaded["--calibrate-on"], loaded["--dataset"],
-                                max_false=max_false, grounded=grounded)
+        evaluate, read = ((evaluate_document_probe, document_features) if per_document
+                          else (evaluate_probe, item_features))
+        result = evaluate(lambda items: read(model, tokenizer, items),
+                          lambda items: made_answers(backend, tokenizer, items, max_tokens=max_tokens),
+                          loaded["--train"], loaded["--calibrate-on"], loaded["--dataset"], max_false=max_false,
+                          grounded=grounded)
     payload = {key: result[key] for key in ("layer", "pooling", "l2", "threshold", "auc")}
+    payload["probe"] = "per document" if per_document else "whole prompt"
     payload["scores"] = [s.model_dump() for s in result["scores"]]
     emit(payload, json_output=json_output, human=_print_probe)
 
 
 def _print_probe(payload: dict[str, Any]) -> None:
     auc = payload["auc"]
-    click.echo(f"layer {payload['layer']}, {payload['pooling']} pooling, l2 {payload['l2']:g} (cross-validated on "
-               f"--train, AUC {auc['train_cv']:.2f}); threshold {payload['threshold']:.3f} (chosen on --calibrate-on); "
+    prefix = "per-document probe: " if payload.get("probe") == "per document" else ""
+    click.echo(f"{prefix}layer {payload['layer']}, {payload['pooling']} pooling, l2 {payload['l2']:g} "
+               f"(cross-validated on --train, AUC {auc['train_cv']:.2f}); threshold {payload['threshold']:.3f} (chosen on --calibrate-on); "
                f"probe AUC calibration {auc['calibration']:.2f}, scored {auc['items']:.2f}")
     _print_metric_lines(payload["scores"])
 

@@ -294,22 +294,31 @@ def evaluate_probe(features: Callable[[Sequence[Any]], np.ndarray], answer: Call
     its threshold chosen on ``dev``, applied unchanged to ``items``; each reply scored as the evaluator scores
     one (with ``grounded``, kept only when a verbatim quote holds its answer). ``features(items)`` gives
     :func:`hidden_features`, ``answer(items)`` the answering path's replies."""
+    decision = fit_decision(features(train), [it.oracle_present for it in train], features(dev),
+                            [it.oracle_present for it in dev], max_false=max_false, seed=seed, **grid)
+    scores = decision.scores(features(items))
+    result = scored_replies(scores, decision.threshold, answer, items, grounded=grounded, resamples=resamples,
+                            seed=seed)
+    return {"layer": decision.layer, "pooling": decision.pooling, "l2": decision.l2, "threshold": decision.threshold,
+            "auc": {"train_cv": decision.cv_auc,
+                    "calibration": rank_auc(decision.dev_scores, [it.oracle_present for it in dev]),
+                    "items": rank_auc(scores, [it.oracle_present for it in items])}, **result}
+
+
+def scored_replies(scores: Sequence[float], threshold: float, answer: Callable[[Sequence[Any]], Sequence[str]],
+                   items: Sequence[Any], *, grounded: bool = False, resamples: int = 1000, seed: int = 0,
+                   name: str = "probe") -> dict[str, Any]:
+    """The replies to ``items`` of a probe whose scores are ``scores`` (abstain above ``threshold``, else the
+    answering path's reply, with ``grounded`` kept only when a verbatim quote holds its answer), each scored as
+    the evaluator scores one: ``item_scores``, ``replies`` and ``scores`` (the summary)."""
     from .evaluate import score_reply, summarize
     from .grounded import grounded_reply, is_supported
 
-    decision = fit_decision(features(train), [it.oracle_present for it in train], features(dev),
-                            [it.oracle_present for it in dev], max_false=max_false, seed=seed, **grid)
-    item_features_ = features(items)
-    scores = decision.scores(item_features_)
-    replies = probe_replies([abstains(s, decision.threshold) for s in scores],
+    replies = probe_replies([abstains(s, threshold) for s in scores],
                             lambda answered: answer([items[i] for i in answered]))
     if grounded:
         replies = [grounded_reply(r, it.documents) for it, r in zip(items, replies)]
     rows = [{**score_reply(it, r), "oracle_present": it.oracle_present, "supported": float(is_supported(r, it.documents))}
             for it, r in zip(items, replies)]
-    return {"layer": decision.layer, "pooling": decision.pooling, "l2": decision.l2, "threshold": decision.threshold,
-            "auc": {"train_cv": decision.cv_auc,
-                    "calibration": rank_auc(decision.dev_scores, [it.oracle_present for it in dev]),
-                    "items": rank_auc(scores, [it.oracle_present for it in items])},
-            "item_scores": scores, "replies": replies,
-            "scores": summarize("probe", rows, resamples=resamples, seed=seed)}
+    return {"item_scores": list(scores), "replies": replies, "scores": summarize(name, rows, resamples=resamples,
+                                                                                  seed=seed)}
