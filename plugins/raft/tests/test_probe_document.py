@@ -232,14 +232,13 @@ def test_labels_owners_and_refusals():
 
 @pytest.fixture(scope="module")
 def fictional_items(tmp_path_factory):
-    """Fictional questions with namesake distractors, k = 2, and the same with k = 0 (the oracle alone)."""
+    """Fictional questions with namesake distractors, k = 2, and the same with k = 1 (one document each)."""
     from skyplex_raft.fictional import fictional_corpus
 
     chunks, questions = fictional_corpus(6, 3)
     out = {}
-    for k in (2, 0):
-        examples, _ = build_examples(chunks, questions, RaftOptions(k=k, p=1.0 if k == 0 else 0.5, test_p=1.0 if k == 0
-                                                                    else 0.5, distractors="bm25", test_fraction=0.0,
+    for k in (2, 1):
+        examples, _ = build_examples(chunks, questions, RaftOptions(k=k, p=0.5, distractors="bm25", test_fraction=0.0,
                                                                     abstain=True))
         path = tmp_path_factory.mktemp("docprobe") / f"k{k}.jsonl"
         write_jsonl(examples, held_out_path(path))
@@ -248,8 +247,10 @@ def fictional_items(tmp_path_factory):
 
 
 def test_a_single_document_prompt_is_the_builders_prompt_with_that_document_alone(fictional_items):
-    """With k = 0 the builder shows the oracle alone: the per-document prompt of that item is its prompt."""
-    for item in fictional_items[0]:
+    """With k = 1 the builder shows one document: the per-document prompt of that item is its prompt."""
+    assert any(it.oracle_present for it in fictional_items[1]) and not all(it.oracle_present
+                                                                          for it in fictional_items[1])
+    for item in fictional_items[1]:
         assert len(item.documents) == 1
         assert docprobe.document_prompts(item)[0].messages == item.messages
     item = next(it for it in fictional_items[2] if it.oracle_present)
