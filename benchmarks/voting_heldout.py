@@ -224,14 +224,40 @@ TASKS = {
 }
 
 
-def collect(task: str) -> None:
-    """Measure SmolLM2's answer distributions for a task (one forward pass per query)."""
+def _arithmetic(n: int, seed: int) -> list[dict]:
+    from skyplex_voting.tasks import digit_arithmetic
+
+    return digit_arithmetic(n, seed=seed)
+
+
+def _sequences_seeded(n: int, seed: int) -> list[dict]:
+    from skyplex_voting.tasks import digit_sequences
+
+    return digit_sequences(n, seed=seed)
+
+
+#: task name -> its query generator with a seed (``digits`` is ``voting_law.py``'s arithmetic task)
+GENERATORS = {"digits": _arithmetic, "sequences": _sequences_seeded,
+              "extremes": lambda n, seed: digit_extremes(n, seed=seed),
+              "letters": lambda n, seed: letter_steps(n, seed=seed),
+              "halves": lambda n, seed: halves_doubles(n, seed=seed),
+              "parity": lambda n, seed: next_parity(n, seed=seed),
+              "counts": lambda n, seed: digit_counts(n, seed=seed)}
+#: the larger held-out versions (``--queries 960 --seed 1``): fresh queries, the same generators
+LARGE_QUERIES, LARGE_SEED = 960, 1
+
+
+def large_file(task: str, n: int = LARGE_QUERIES) -> str:
+    """The data file of a task's larger version (``voting_smollm2_<task>_<n>.json``)."""
+    return f"voting_smollm2_{task}_{n}.json"
+
+
+def _measure(task: str, queries: list[dict]) -> list[dict]:
+    """SmolLM2's answer distribution for each query (one forward pass per query)."""
     from skyplex.models.local import LocalBackend
     from skyplex_voting.tasks import digit_distribution
 
-    data = DATA_DIR / TASKS[task][0]
     backend = LocalBackend(data_dir=ROOT / ".data" / "test", threads=2)
-    queries = TASKS[task][1](N_QUERIES)
     out = []
     t0 = time.perf_counter()
     read = letter_distribution if task == "letters" else digit_distribution
@@ -240,8 +266,41 @@ def collect(task: str) -> None:
         for q, d in zip(chunk, read(backend, [q["prompt"] for q in chunk])):
             out.append({**q, "probs": d})
         print(f"collected {len(out)}/{len(queries)} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return out
+
+
+def collect(task: str) -> None:
+    """Measure SmolLM2's answer distributions for a task's 240 queries (one forward pass per query)."""
+    data = DATA_DIR / TASKS[task][0]
+    out = _measure(task, TASKS[task][1](N_QUERIES))
     data.parent.mkdir(parents=True, exist_ok=True)
     data.write_text(json.dumps(out, indent=0))
+
+
+def fresh_queries(task: str, n: int, seed: int) -> list[dict]:
+    """The first ``n`` queries of ``GENERATORS[task](.., seed)`` whose prompt is not one of the 240
+    tuning queries' (seed 0): no query of a larger version was seen while the estimator was chosen.
+    A prompt may repeat inside the larger version, as it can inside the 240 (small answer spaces)."""
+    seen = {q["prompt"] for q in GENERATORS[task](N_QUERIES, 0)}
+    total = n
+    while True:
+        fresh = [q for q in GENERATORS[task](total, seed) if q["prompt"] not in seen]
+        if len(fresh) >= n:
+            return fresh[:n]
+        total += n - len(fresh) + 16
+
+
+def collect_large(task: str, n: int, seed: int) -> Path:
+    """A larger version of a task: ``fresh_queries(task, n, seed)``, stored compactly (one query a
+    line, no prompt: the generator gives it again from the id's position; probabilities to 6
+    decimals, zeros left out)."""
+    queries = fresh_queries(task, n, seed)
+    out = _measure(task, queries)
+    rows = [{**{k: v for k, v in r.items() if k != "prompt"},
+             "probs": {a: round(p, 6) for a, p in r["probs"].items() if round(p, 6) > 0}} for r in out]
+    data = DATA_DIR / large_file(task, n)
+    data.write_text("[\n" + ",\n".join(json.dumps(r, separators=(",", ":")) for r in rows) + "\n]\n")
+    return data
 
 
 def main() -> None:
@@ -249,6 +308,11 @@ def main() -> None:
     ap.add_argument("--task", choices=sorted(TASKS), default="sequences", help="which held-out task")
     ap.add_argument("--collect", action="store_true", help="measure the model's distributions again first")
     ap.add_argument("--collect-only", action="store_true", help="measure the distributions and stop")
+    ap.add_argument("--collect-large", default="", metavar="TASKS",
+                    help=f"comma-separated tasks ({', '.join(GENERATORS)}) to measure with --queries queries "
+                         f"of query seed --seed into voting_smollm2_<task>_<queries>.json, then stop")
+    ap.add_argument("--queries", type=int, default=LARGE_QUERIES, help="queries of --collect-large")
+    ap.add_argument("--seed", type=int, default=LARGE_SEED, help="query seed of --collect-large")
     ap.add_argument("--draws", type=int, default=6, help="independent draws of m answers per query")
     ap.add_argument("--ms", default="4,8,16")
     ap.add_argument("--components", default="auto", help="fit_law's components for ours (default: its default)")
@@ -257,6 +321,15 @@ def main() -> None:
                     help="wrong columns kept in the fitted counts (the held-out ones always keep 6)")
     ap.add_argument("--out", default=str(OUT), help="where the JSON goes")
     args = ap.parse_args()
+    if args.collect_large:
+        large = args.collect_large.split(",")
+        unknown = [t for t in large if t not in GENERATORS]
+        if unknown or args.queries < 1:
+            ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(GENERATORS)}" if unknown
+                     else "--queries must be at least 1")
+        for task in large:
+            print(f"wrote {collect_large(task, args.queries, args.seed)}", flush=True)
+        return
     data = DATA_DIR / TASKS[args.task][0]
     if args.collect or args.collect_only or not data.exists():
         collect(args.task)
