@@ -10,40 +10,22 @@ every output run on fixed inputs. A rule may only turn refusals into passes, nev
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import skyplex_depyf
+from skyplex_depyf import interpreters
 
 HERE = Path(__file__).resolve().parent
-SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]
 CHILD = HERE / "jumps312_child.py"
 VERSIONS = ["3.12", "3.13"]
 
 
-def _interpreter(version: str) -> str | None:
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
-    return str(found[-1]) if found else shutil.which(f"python{version}")
-
-
 def judged(version: str, sources: list[str], mutation: str = "none") -> list[str]:
-    path = _interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, str(CHILD), mutation], input=json.dumps(sources), env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["python"] == [int(part) for part in version.split(".")]
-    return report["given"]
+    """The child's outcome for each of ``sources`` under CPython ``version``; skips where that
+    interpreter is not installed."""
+    return interpreters.report(version, CHILD, mutation, stdin=json.dumps(sources), missing=pytest.skip)["given"]
 
 
 _NAME = st.sampled_from(["a", "b", "x", "z"])

@@ -6,45 +6,25 @@ outputs are judged by their results. A broken rewrite must make outputs refused,
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import skyplex_depyf
+from skyplex_depyf import interpreters
 from skyplex_depyf.corpus import gen_match
 
 HERE = Path(__file__).resolve().parent
-SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]  # the folder holding the plugin's package
 CHILD = HERE / "match312_child.py"
 VERSIONS = ["3.12", "3.13"]
-
-
-def interpreter(version: str) -> str | None:
-    """The CPython ``version`` binary: pyenv's, else one on PATH."""
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
-    return str(found[-1]) if found else shutil.which(f"python{version}")
 
 
 def run_child(version: str, seed: int, count: int, mutation: str = "none", sources: list[str] | None = None) -> dict:
     """The child's report under CPython ``version`` (on ``sources`` when given, else on its own constructs
     and ``count`` match statements drawn with ``seed``); skips when that interpreter is not installed."""
-    path = interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
     extra = ["--sources"] if sources is not None else []
-    done = subprocess.run([path, str(CHILD), str(seed), str(count), mutation, *extra], env=env,
-                          input=json.dumps(sources or []), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["python"] == [int(part) for part in version.split(".")]
-    return report
+    return interpreters.report(version, CHILD, str(seed), str(count), mutation, *extra,
+                               stdin=json.dumps(sources or []), missing=pytest.skip)
 
 
 def outcomes(report: dict) -> list[str]:
@@ -79,12 +59,10 @@ def test_a_broken_match_rewrite_is_refused_never_wrong(version: str, mutation: s
 
 
 def test_an_unknown_mutation_is_named() -> None:
-    path = interpreter("3.12") or interpreter("3.13")
+    path = interpreters.find("3.12") or interpreters.find("3.13")
     if path is None:
         pytest.skip("neither CPython 3.12 nor 3.13 is installed")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE))
-    done = subprocess.run([path, str(CHILD), "0", "0", "nonsense"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = interpreters.run(path, [str(CHILD), "0", "0", "nonsense"], timeout=120)
     assert done.returncode != 0 and "unknown mutation 'nonsense'" in done.stderr
 
 

@@ -6,8 +6,6 @@ source on its path. 3.12 and 3.13 are read through the normalising front end (``
 from __future__ import annotations
 
 import dis
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,38 +13,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from skyplex.testing.docs import code_blocks as doc_blocks
-
 import skyplex_depyf
-from skyplex_depyf import versions
+from skyplex.testing.docs import code_blocks as doc_blocks
+from skyplex_depyf import interpreters, versions
 from skyplex_depyf.decompiler import decompile
 
 HERE = Path(__file__).resolve().parent
-#: the folder holding the plugin's package, put alone on the other interpreters' path: the checkout's
-#: src/, or site-packages where the plugin is installed from its wheel
-SOURCE = Path(skyplex_depyf.__file__).resolve().parents[1]
 CHILD = HERE / "versions_child.py"
-
-
-def interpreter(version: str) -> str | None:
-    """The CPython ``version`` binary: pyenv's, else one on PATH."""
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found = sorted(root.glob(f"versions/{version}.*/bin/python{version}"))
-    return str(found[-1]) if found else shutil.which(f"python{version}")
 
 
 def run_child(version: str, seed: int = 1, functions: int = 40, generators: int = 10,
               mutation: str = "none") -> dict:
-    path = interpreter(version)
-    if path is None:
-        pytest.skip(f"CPython {version} is not installed (no pyenv version {version}.x, no python{version} on PATH)")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, str(CHILD), str(seed), str(functions), str(generators), mutation], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["python"] == [int(part) for part in version.split(".")]
-    return report
+    """The child's report under CPython ``version``; skips where that interpreter is not installed."""
+    return interpreters.report(version, CHILD, str(seed), str(functions), str(generators), mutation,
+                               missing=pytest.skip)
 
 
 @pytest.fixture(scope="module", params=["3.12", "3.13"])
@@ -151,7 +131,7 @@ def test_documented_command_for_another_interpreter_runs_as_written(docs_text: s
                 for k, line in enumerate(block.splitlines()) if line.startswith("$ PYTHONPATH=plugins/depyf/src")]
     assert len(commands) == 1
     command, expected = commands[0]
-    if shutil.which("pyenv") is None or interpreter("3.13") is None:
+    if shutil.which("pyenv") is None or interpreters.find("3.13") is None:
         pytest.skip("the documented command uses pyenv's CPython 3.13, which is not installed here")
     root = Path(subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip())
     if not list(root.glob("versions/3.13.0/bin/python3.13")):
@@ -168,11 +148,10 @@ def test_documented_command_for_another_interpreter_runs_as_written(docs_text: s
 def run_check(version: str, script: str, *args: str) -> list[str]:
     """``script`` run under CPython ``version`` with the checkout's decompiler, its printed words;
     skips when that interpreter is not installed."""
-    path = interpreter(version)
+    path = interpreters.find(version)
     if path is None:
         pytest.skip(f"CPython {version} is not installed")
-    env = dict(os.environ, PYTHONPATH=str(SOURCE), PYTHONHASHSEED="0")
-    done = subprocess.run([path, "-c", script, *args], env=env, capture_output=True, text=True, timeout=120)
+    done = interpreters.run(path, ["-c", script, *args], timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.split()
 
