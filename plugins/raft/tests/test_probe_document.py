@@ -272,3 +272,33 @@ def test_the_document_features_of_the_real_local_model(skyplex_local_backend, fi
     assert features.shape == (len(item.documents), 1, 2, model.config.hidden_size)
     alone = [SimpleNamespace(messages=p.messages, question=p.question) for p in docprobe.document_prompts(item)]
     assert np.allclose(features, probe.item_features(model, tokenizer, alone, layers=(8,)), atol=1e-4)
+
+
+def check_common_prefix(encoded) -> None:
+    """Every prompt starts with the prefix and keeps a token of its own; one token more would not be common."""
+    prefix = probe.common_prefix(encoded)
+    assert all(list(e[:len(prefix)]) == prefix and len(e) > len(prefix) for e in encoded)
+    longer = len(prefix) + 1
+    assert longer >= min(len(e) for e in encoded) or len({tuple(e[:longer]) for e in encoded}) > 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 3), min_size=0, max_size=4).flatmap(
+    lambda head: st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=5).map(lambda tail: head + tail),
+                          min_size=1, max_size=5)))
+def test_the_shared_prefix_is_the_longest_that_leaves_each_prompt_a_token(encoded):
+    check_common_prefix(encoded)
+
+
+def test_mutation_a_prefix_one_token_short_is_caught(monkeypatch):
+    """Break the prefix: drop its last token (still exact, but not the longest; the search must notice)."""
+    real = probe.common_prefix
+    monkeypatch.setattr(probe, "common_prefix", lambda encoded: real(encoded)[:-1])
+
+    @settings(max_examples=150, deadline=None, database=None, phases=(Phase.generate,))
+    @given(st.lists(st.lists(st.integers(0, 1), min_size=2, max_size=4), min_size=1, max_size=3))
+    def search(encoded):
+        check_common_prefix(encoded)
+
+    with pytest.raises(AssertionError):
+        search()

@@ -28,8 +28,8 @@ import numpy as np
 from skyplex.errors import InvalidInputError
 
 from .calibrate import choose_threshold
-from .probe import (L2S, LAYERS, POOLINGS, LinearProbe, abstains, encode, fit_logistic, folds_of, hidden_features,
-                    model_forward, rank_auc, scored_replies, select)
+from .probe import (L2S, LAYERS, POOLINGS, LinearProbe, abstains, common_prefix, encode, fit_logistic, folds_of,
+                    hidden_features, model_forward, rank_auc, scored_replies, select)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def document_features(model: Any, tokenizer: Any, items: Sequence[Any], *,
     ``items`` (item by item, documents in order: :func:`owners` says whose)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     encoded = [encode(tokenizer, prompt) for it in items for prompt in document_prompts(it)]
-    return hidden_features(model_forward(model, max(layers)), encoded, layers=layers, pad=pad)
+    return hidden_features(model_forward(model, max(layers), common_prefix([ids for ids, _ in encoded])), encoded,
+                           layers=layers, pad=pad)
 
 
 def item_scores(document_scores: Sequence[float], owner: Sequence[int], n: int) -> np.ndarray:

@@ -87,26 +87,56 @@ def hidden_features(forward: Callable[[np.ndarray], Sequence[np.ndarray]], encod
     return np.stack(out) if out else np.zeros((0, len(layers), 2, 0))
 
 
-def model_forward(model: Any, upto: int | None = None) -> Callable[[np.ndarray], list[np.ndarray]]:
+def model_forward(model: Any, upto: int | None = None,
+                  prefix: Sequence[int] = ()) -> Callable[[np.ndarray], list[np.ndarray]]:
     """A transformers causal LM as :func:`hidden_features`' ``forward``: the states after the embeddings and
     each layer (float32). With ``upto``, its decoder stops after one layer more than ``upto`` (so the state
-    after layer ``upto`` is the full model's, before any final norm) and the logits are never computed."""
+    after layer ``upto`` is the full model's, before any final norm) and the logits are never computed. With
+    ``prefix`` (ids every prompt starts with, e.g. the chat template's system turn), the prefix's states and
+    keys are computed once and each batch that starts with it runs from there: a causal model's states of the
+    prefix do not depend on what follows, so the states are the same, for fewer tokens."""
+    import copy
+
     import torch
 
     decoder = getattr(model, "model", model)
+    prefix = list(prefix)
+    kept: dict[str, Any] = {}
 
-    def forward(ids: np.ndarray) -> list[np.ndarray]:
+    def run(**inputs: Any) -> Any:
         layers = decoder.layers
         if upto is not None and upto + 1 < len(layers):
             decoder.layers = layers[:upto + 1]
         try:
             with torch.no_grad():
-                states = decoder(input_ids=torch.from_numpy(ids), output_hidden_states=True).hidden_states
+                return decoder(output_hidden_states=True, **inputs)
         finally:
             decoder.layers = layers
-        return [s.float().numpy() for s in states]
+
+    def forward(ids: np.ndarray) -> list[np.ndarray]:
+        if not prefix or ids.shape[1] <= len(prefix) or not (ids[:, :len(prefix)] == prefix).all():
+            return [s.float().numpy() for s in run(input_ids=torch.from_numpy(ids)).hidden_states]
+        if not kept:
+            out = run(input_ids=torch.tensor([prefix]), use_cache=True)
+            kept.update(cache=out.past_key_values, states=[s.float().numpy() for s in out.hidden_states])
+        cache = copy.deepcopy(kept["cache"])
+        cache.batch_repeat_interleave(len(ids))
+        rest = run(input_ids=torch.from_numpy(np.ascontiguousarray(ids[:, len(prefix):])), past_key_values=cache,
+                   use_cache=True).hidden_states
+        return [np.concatenate([np.repeat(head, len(ids), axis=0), tail.float().numpy()], axis=1)
+                for head, tail in zip(kept["states"], rest)]
 
     return forward
+
+
+def common_prefix(encoded: Sequence[Sequence[int]]) -> list[int]:
+    """The ids every one of ``encoded`` starts with, less one, so that each keeps a token of its own."""
+    if not encoded:
+        return []
+    first, n = encoded[0], min(len(e) for e in encoded) - 1
+    for e in encoded[1:]:
+        n = next((i for i in range(n) if e[i] != first[i]), n)
+    return list(first[:max(n, 0)])
 
 
 def load_model(folder: Any, threads: int | None = None) -> tuple[Any, Any]:
@@ -124,8 +154,9 @@ def load_model(folder: Any, threads: int | None = None) -> tuple[Any, Any]:
 def item_features(model: Any, tokenizer: Any, items: Sequence[Any], *, layers: Sequence[int] = LAYERS) -> np.ndarray:
     """:func:`hidden_features` of ``items``' prompts under a transformers ``model``."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return hidden_features(model_forward(model, max(layers)), [encode(tokenizer, it) for it in items], layers=layers,
-                           pad=pad)
+    encoded = [encode(tokenizer, it) for it in items]
+    return hidden_features(model_forward(model, max(layers), common_prefix([ids for ids, _ in encoded])), encoded,
+                           layers=layers, pad=pad)
 
 
 def select(features: np.ndarray, layer: int, pooling: str) -> np.ndarray:
