@@ -36,7 +36,7 @@ def law_options(f: Any) -> Any:
         click.option("--m", "m", type=int, help="Answers per query to fit on (default: all)."),
         click.option("--kmax", type=int, default=100, show_default=True, help="Largest K on the curve."),
         click.option("--tie", default="random", show_default=True, help="Tie rule: random, lose or win."),
-        click.option("--components", default="auto", show_default=True, help="Difficulty prior: 1, 2, 2s, 3, auto, blend, grid, grid-fine, grid-gap, grid-pick or stack."),
+        click.option("--components", default="auto", show_default=True, help="Difficulty prior: 1, 2, 2s, 3, auto, blend, grid, grid-fine, grid-gap, grid-pick, grid-or-paper, grid-paper-mix or stack."),
         click.option("--seed", type=int, default=0, show_default=True),
     ]):
         f = d(f)

@@ -37,6 +37,7 @@ from .choose import STACK, fit_stacked_law
 from .gap_prior import GAP, PICK, fit_gap_law
 from .grid_prior import fit_grid_prior, grid_predicted_curves, smooth_basis
 from .law import check_kmax, check_tie_rule, dirichlet_plurality_curves, plurality_curves
+from .paper_pick import MIX as PAPER_MIX, PICK as PAPER_PICK, fit_paper_pick_law
 from .resolution import FINE, fit_fine_law
 
 #: Dirichlet parameters stay in [ALPHA_MIN, ALPHA_MAX] (a query seen m times cannot pin them further)
@@ -271,7 +272,8 @@ def fit_prior(counts: Any, *, components: int | str = "auto", seed: int = 0) -> 
         raise InvalidInputError("'grid' is not a Dirichlet prior: use fit_law(..., components='grid') or "
                                 "grid_prior.fit_grid_prior; fit_prior takes 1, 2, 2s, 3 or 'auto'", field="components")
     else:
-        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend', 'grid', 'grid-fine', 'grid-gap', 'grid-pick' "
+        raise InvalidInputError(f"components must be 1, 2, 2s, 3, 'auto', 'blend', 'grid', 'grid-fine', 'grid-gap', 'grid-pick', "
+                                f"'grid-or-paper', 'grid-paper-mix' "
                                 f"or 'stack', got {components!r}", field="components")
     best = None
     for fams in shapes:
@@ -378,7 +380,9 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
     :mod:`.grid_prior`: what ``"auto"`` picks whenever there are at least :data:`BLEND_MIN_QUERIES`
     queries, whatever the number of answers per query; with fewer ``"auto"`` is :func:`fit_prior`'s
     choice), ``"grid-fine"`` (:mod:`.resolution`: its resolution in p_correct set by the answers per
-    query), ``"grid-gap"``/``"grid-pick"`` (:mod:`.gap_prior`), ``"stack"`` (:func:`.choose.fit_stacked_law`: the grid, one-peak grid, one-Dirichlet and
+    query), ``"grid-gap"``/``"grid-pick"`` (:mod:`.gap_prior`), ``"grid-or-paper"``/``"grid-paper-mix"``
+    (:mod:`.paper_pick`: the grid prior or the paper's fitter chosen, or mixed, by how well each
+    extrapolates from half of each query's answers to all of them), ``"stack"`` (:func:`.choose.fit_stacked_law`: the grid, one-peak grid, one-Dirichlet and
     two-Dirichlet fits averaged with stacking weights from their cross-validated predictive
     likelihoods inside the sample; measured less accurate than ``"grid"`` on the SmolLM2 tasks, see
     docs/plugins/voting.md), or ``"blend"``: fit one Dirichlet and the
@@ -409,6 +413,9 @@ def fit_law(counts: Any, *, kmax: int = 100, tie: str = "random", components: in
         return fit_fine_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components in (GAP, PICK):  # the grid prior free at the tie, always or when it extrapolates better
         return fit_gap_law(counts, components=components, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
+    if components in (PAPER_PICK, PAPER_MIX):  # the grid prior or the paper's fitter, chosen on half the answers
+        return fit_paper_pick_law(counts, components=components, kmax=kmax, tie=tie, draws=draws, rounds=rounds,
+                                  level=level, seed=seed)
     if components == STACK:
         return fit_stacked_law(counts, kmax=kmax, tie=tie, draws=draws, rounds=rounds, level=level, seed=seed)
     if components == "auto":

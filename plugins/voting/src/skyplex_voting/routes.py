@@ -26,7 +26,8 @@ class FitRequest(BaseModel):
     m: int | None = None
     kmax: int = 100
     tie: Literal["random", "lose", "win"] = "random"
-    components: int | Literal["auto", "2s", "blend", "grid", "grid-fine", "grid-gap", "grid-pick", "stack"] = "auto"
+    components: int | Literal["auto", "2s", "blend", "grid", "grid-fine", "grid-gap", "grid-pick", "grid-or-paper",
+                               "grid-paper-mix", "stack"] = "auto"
     draws: int = Field(default=8, ge=0, le=64)
     seed: int = 0
     input_price: float | None = Field(default=None, description="Dollars per million prompt tokens: turns on the cost-aware K.")
