@@ -47,22 +47,24 @@ RESULTS = Path(__file__).resolve().parent / "results" / "depyf_roundtrip.json"
 
 
 class _Timeout(BaseException):
-    """Raised by the alarm; a BaseException so that ``except Exception`` inside a decompiler does not
+    """Raised by the timer; a BaseException so that ``except Exception`` inside a decompiler does not
     swallow it (and re-armed each second in case a broader handler does)."""
 
 
 def _with_timeout(fn: Callable[[], Any], seconds: int = 5) -> Any:
-    def alarm(*_: Any) -> None:
-        signal.alarm(1)  # a swallowed timeout fires again until the call gives up
+    """``fn()``, given up after ``seconds`` of this process's CPU time (not wall time: on a shared,
+    loaded machine a wall-clock limit turned slow but finishing reads into refusals)."""
+    def expired(*_: Any) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 1)  # a swallowed timeout fires again until the call gives up
         raise _Timeout()
 
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         return fn()
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 FAILURES: Counter = Counter()
