@@ -26,9 +26,7 @@ study of many answers per query (``voting_many_answers.py``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,21 +37,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voting_law import KMAX, distributions, task_draws  # noqa: E402
-from voting_prior_choice import TASKS as CHOICE_TASKS  # noqa: E402
+from voting_common import RESULTS, SMALL, load_task, parse_task_arguments, task_arguments, write_results  # noqa: E402
+from voting_law import KMAX, task_draws  # noqa: E402
 
 from skyplex_voting.baseline import authors_curves  # noqa: E402
 from skyplex_voting.fit import empirical_curves, fit_law  # noqa: E402
 from skyplex_voting.gap_prior import GAP, pick_by_extrapolation  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data"
-OUT = ROOT / "benchmarks" / "results" / "voting_falling.json"
-TASKS = {**CHOICE_TASKS, "parity": "voting_smollm2_parity.json", "counts": "voting_smollm2_counts.json"}
+OUT = RESULTS / "voting_falling.json"
+#: the 240-query tasks (``voting_common.SMALL``); other benchmarks import it from here
+TASKS = SMALL
 
 
 def run(task: str, ms: list[int], draws: int, authors: bool, gap: bool = True, extra: tuple = ()) -> list[dict]:
-    P = distributions(json.loads((DATA / TASKS[task]).read_text()))
+    P = load_task(task)
     rows = []
     for m, rep, fit_c, held_c in task_draws(P, ms, draws):
         emp = empirical_curves(held_c, KMAX).mean(axis=0)
@@ -83,22 +80,12 @@ def run(task: str, ms: list[int], draws: int, authors: bool, gap: bool = True, e
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", default="digits,sequences,extremes,letters,halves")
-    ap.add_argument("--ms", default="4,8,10,16")
-    ap.add_argument("--draws", type=int, default=3)
+    task_arguments(ap, tasks="digits,sequences,extremes,letters,halves", out=OUT)
     ap.add_argument("--no-authors", action="store_true", help="leave out the paper's fitter (faster)")
     ap.add_argument("--no-gap", action="store_true", help="leave out grid-gap and grid-pick (faster)")
     ap.add_argument("--extra", default="", help="comma-separated fit_law components also fitted (e.g. grid-fine)")
-    ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
-    tasks = args.tasks.split(",")
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
-    try:
-        ms = [int(x) for x in args.ms.split(",")]
-    except ValueError:
-        ap.error(f"--ms must be comma-separated whole numbers, got {args.ms!r}")
+    tasks, ms = parse_task_arguments(ap, args)
     t0 = time.perf_counter()
     extra = tuple(x for x in args.extra.split(",") if x)
     rows = [r for task in tasks for r in run(task, ms, args.draws, not args.no_authors, not args.no_gap, extra)]
@@ -117,13 +104,8 @@ def main() -> None:
                   + f"  {s['picked_gap']}/{len(sel)}")
     means = {k: float(np.mean([s["mae"][k] for s in summary])) for k in keys}
     print(f"{'mean':>9} {'':>3} " + " ".join(f"{means[k]:7.2f}        " for k in keys))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                               "draws": args.draws, "tasks": tasks, "ms": ms,
-                               "seconds": time.perf_counter() - t0, "means": means, "summary": summary,
-                               "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"draws": args.draws, "tasks": tasks, "ms": ms, "seconds": time.perf_counter() - t0,
+                             "means": means, "summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

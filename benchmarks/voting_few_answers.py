@@ -27,9 +27,7 @@ query's exact curve from its measured distribution.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,16 +39,14 @@ import numpy as np  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voting_law import KMAX, distributions, task_draws  # noqa: E402
-from voting_prior_choice import TASKS  # noqa: E402
+from voting_common import RESULTS, load_task, parse_task_arguments, task_arguments, write_results  # noqa: E402
+from voting_law import KMAX, task_draws  # noqa: E402
 
 from skyplex_voting import grid_prior as gp  # noqa: E402
 from skyplex_voting.fit import empirical_curves  # noqa: E402
 from skyplex_voting.law import lump_columns, plurality_curves  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data"
-OUT = ROOT / "benchmarks" / "results" / "voting_few_answers.json"
+OUT = RESULTS / "voting_few_answers.json"
 PENALTIES = (3.0, 10.0, 30.0, 100.0, 300.0)
 RESOLUTIONS = ((4, 2), (5, 2), (7, 2), (10, 2), (7, 1), (5, 1))
 HYPER_DRAWS = 32
@@ -94,7 +90,7 @@ class Likelihood:
 
 
 def run(task: str, ms: list[int], draws: int, split: bool) -> list[dict]:
-    P = distributions(json.loads((DATA / TASKS[task]).read_text()))
+    P = load_task(task)
     per_query_exact = plurality_curves(lump_columns(P, 6)[0], KMAX)
     rows = []
     for m, rep, fit_c, held_c in task_draws(P, ms, draws):
@@ -150,17 +146,10 @@ def run(task: str, ms: list[int], draws: int, split: bool) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", default="digits,sequences,extremes,letters")
-    ap.add_argument("--ms", default="4,8,10,16")
-    ap.add_argument("--draws", type=int, default=3)
+    task_arguments(ap, tasks="digits,sequences,extremes,letters", out=OUT)
     ap.add_argument("--split", action="store_true", help="split the K = 100 error at the smallest m by query kind")
-    ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
-    tasks = args.tasks.split(",")
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
-    ms = [int(x) for x in args.ms.split(",")]
+    tasks, ms = parse_task_arguments(ap, args)
     t0 = time.perf_counter()
     rows = [r for task in tasks for r in run(task, ms, args.draws, args.split)]
     keys = list(rows[0]["mae"])
@@ -179,12 +168,8 @@ def main() -> None:
     means_8 = {k: float(np.mean([s[k] for s in later])) for k in keys}
     print(f"{'mean':>9} {'':>3} " + " ".join(f"{means[k]:8.2f}" for k in keys))
     print(f"{'m >= 8':>9} {'':>3} " + " ".join(f"{means_8[k]:8.2f}" for k in keys))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "draws": args.draws,
-                               "seconds": time.perf_counter() - t0, "means": means, "means_m8": means_8,
-                               "summary": summary, "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"draws": args.draws, "seconds": time.perf_counter() - t0, "means": means,
+                             "means_m8": means_8, "summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

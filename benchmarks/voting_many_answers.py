@@ -25,9 +25,7 @@ answers showed (correct answer ahead of the top wrong one, tied, behind, never s
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,16 +37,14 @@ import numpy as np  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voting_falling import TASKS  # noqa: E402
-from voting_law import KMAX, distributions, draw_counts, task_draws  # noqa: E402
+from voting_common import RESULTS, load_task, parse_task_arguments, task_arguments, write_results  # noqa: E402
+from voting_law import KMAX, draw_counts, task_draws  # noqa: E402
 
 from skyplex_voting import grid_prior as gp  # noqa: E402
 from skyplex_voting.fit import empirical_curves  # noqa: E402
 from skyplex_voting.law import lump_columns, plurality_curves  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data"
-OUT = ROOT / "benchmarks" / "results" / "voting_many_answers.json"
+OUT = RESULTS / "voting_many_answers.json"
 BIG = 200
 
 
@@ -71,7 +67,7 @@ def variant_weights(name: str, prior: gp.GridPrior, ll: np.ndarray, mult: np.nda
 
 
 def run(task: str, ms: list[int], draws: int, variants: list[str]) -> list[dict]:
-    P = distributions(json.loads((DATA / TASKS[task]).read_text()))
+    P = load_task(task)
     exact_q = plurality_curves(lump_columns(P, 6)[0], KMAX)
     rows = []
     for m, rep, fit_c, held_c in task_draws(P, ms, draws):
@@ -117,20 +113,10 @@ def run(task: str, ms: list[int], draws: int, variants: list[str]) -> list[dict]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", default="digits,sequences,extremes,letters,halves,parity")
-    ap.add_argument("--ms", default="8,10,16")
-    ap.add_argument("--draws", type=int, default=3)
+    task_arguments(ap, tasks="digits,sequences,extremes,letters,halves,parity", ms="8,10,16", out=OUT)
     ap.add_argument("--variants", default="pen:10,pen:100,pen:300,res:10:2,npmle,big,oracle")
-    ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
-    tasks = args.tasks.split(",")
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
-    try:
-        ms = [int(x) for x in args.ms.split(",")]
-    except ValueError:
-        ap.error(f"--ms must be comma-separated whole numbers, got {args.ms!r}")
+    tasks, ms = parse_task_arguments(ap, args)
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
         ok = v in ("npmle", "big", "oracle")
@@ -162,13 +148,8 @@ def main() -> None:
         print(f"{'mean':>9} {m:>3} " + " ".join(f"{np.mean([s['mae'][k] for s in sel]):7.2f}        " for k in keys))
     means = {k: float(np.mean([s["mae"][k] for s in summary])) for k in keys}
     print(f"{'mean':>9} {'all':>3} " + " ".join(f"{means[k]:7.2f}        " for k in keys))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                               "draws": args.draws, "tasks": tasks, "ms": ms, "variants": variants,
-                               "seconds": time.perf_counter() - t0, "means": means, "summary": summary,
-                               "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"draws": args.draws, "tasks": tasks, "ms": ms, "variants": variants,
+                             "seconds": time.perf_counter() - t0, "means": means, "summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":

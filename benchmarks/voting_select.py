@@ -28,9 +28,7 @@ error at K = 100 (predicted minus held-out, points). Targets: 2 points at m <= 1
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,9 +39,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from voting_falling import TASKS as SMALL_TASKS  # noqa: E402
-from voting_heldout import GENERATORS, LARGE_QUERIES, large_file  # noqa: E402
-from voting_law import KMAX, distributions, exact_curve, task_draws  # noqa: E402
+from voting_common import RESULTS, load_task, parse_task_arguments, task_arguments, write_results  # noqa: E402
+from voting_law import KMAX, exact_curve, task_draws  # noqa: E402
 from voting_many_answers import posterior_curves  # noqa: E402
 
 from skyplex_voting import grid_prior as gp  # noqa: E402
@@ -52,10 +49,7 @@ from skyplex_voting.fit import empirical_curves, fit_law  # noqa: E402
 from skyplex_voting.law import lump_columns  # noqa: E402
 from skyplex_voting.paper_pick import half_split_curves, half_split_errors, mix_weight  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "data"
-OUT = ROOT / "benchmarks" / "results" / "voting_select.json"
-TASKS = {**SMALL_TASKS, **{f"{t}-{LARGE_QUERIES}": large_file(t) for t in GENERATORS}}
+OUT = RESULTS / "voting_select.json"
 NAMES = ("auto", "fine", "authors", "pick", "mix", "oracle", "exact")
 
 
@@ -69,7 +63,7 @@ def oracle_curve(P: np.ndarray, fit_c: np.ndarray, prior: gp.GridPrior, grid_cur
 
 
 def run(task: str, ms: list[int], draws: int, skip: tuple = (), first: int = 0) -> list[dict]:
-    P = distributions(json.loads((DATA / TASKS[task]).read_text()))
+    P = load_task(task)
     exact = exact_curve(P)
     rows = []
     for m, rep, fit_c, held_c in task_draws(P, ms, draws):
@@ -127,25 +121,11 @@ def summarise(rows: list[dict], tasks: list[str], ms: list[int]) -> tuple[list[d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", default="digits,sequences,extremes,letters,halves,parity,counts")
-    ap.add_argument("--ms", default="4,8,10,16")
-    ap.add_argument("--draws", type=int, default=3)
+    task_arguments(ap, tasks="digits,sequences,extremes,letters,halves,parity,counts", out=OUT)
     ap.add_argument("--first-draw", type=int, default=0, help="start at this draw (draws --first-draw .. --draws - 1)")
     ap.add_argument("--skip", default="", help="leave out these columns (only 'fine' can be left out: faster)")
-    ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
-    tasks = args.tasks.split(",")
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        ap.error(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
-    missing = [t for t in tasks if not (DATA / TASKS[t]).exists()]
-    if missing:
-        ap.error(f"no data for task {missing[0]!r} ({DATA / TASKS[missing[0]]}); collect it with "
-                 "voting_heldout.py --collect-large")
-    try:
-        ms = [int(x) for x in args.ms.split(",")]
-    except ValueError:
-        ap.error(f"--ms must be comma-separated whole numbers, got {args.ms!r}")
+    tasks, ms = parse_task_arguments(ap, args)
     if not 0 <= args.first_draw < args.draws or min(ms) < 2:
         ap.error("need 0 <= --first-draw < --draws and every m at least 2")
     skip = tuple(x for x in args.skip.split(",") if x)
@@ -166,13 +146,8 @@ def main() -> None:
         print(f"{'mean':>12} {m:>3} " + " ".join(f"{np.mean([s['mae'][k] for s in sel]):7.2f}        " for k in names))
     print(f"{'mean':>12} {'all':>3} " + " ".join(f"{totals['mean'][k]:7.2f}        " for k in names))
     print(f"{'cells met':>12} {'':>3} " + " ".join(f"{totals['cells_met'][k]:>7d}/{totals['cells']:<7d}" for k in names))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                               "draws": args.draws, "first_draw": args.first_draw, "tasks": tasks, "ms": ms,
-                               "seconds": time.perf_counter() - t0, **totals, "summary": summary,
-                               "rows": rows}, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, {"draws": args.draws, "first_draw": args.first_draw, "tasks": tasks, "ms": ms,
+                             "seconds": time.perf_counter() - t0, **totals, "summary": summary, "rows": rows})
 
 
 if __name__ == "__main__":
