@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, assume, given, settings
 from hypothesis import strategies as st
 from skyplex.errors import InvalidInputError
 from skyplex_raft import docprobe, probe
@@ -184,7 +184,7 @@ def check_item_folds(drawn, folds) -> None:
                                           l2s=(1.0,), folds=folds)
     finally:
         docprobe.fit_logistic = real_fit
-    assert seen
+    assume(seen)  # no fold had both kinds of document to train on (every fit skipped): nothing to check
     for fitted in seen:  # each fit's train rows hold all of an item's documents or none of them
         for i in range(len(items)):
             assert len({int(j) in fitted for j in np.flatnonzero(owner == i)}) == 1
