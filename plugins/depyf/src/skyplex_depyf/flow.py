@@ -7,6 +7,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
+from .closings import FOLDED_TEST
 from .conditions import GENERAL, PREFERENCE, compound
 from .symbolic import Compare, Expr, For, ForTarget, If, Item, Iter, Line, Loop, Return, While, busy
 from .values import COMPREHENSIONS, _ends, _paren
@@ -99,6 +100,9 @@ class ControlFlow:
         found = self.mixed_boolean(i, hi, dest, value, kind, stack)
         if found is not None:
             return found
+        if dest == i + 1 and ins.argrepr == FOLDED_TEST:  # a constant test 3.13 folded (closings.folded_tests)
+            stmts.append(If(value.text, [Line("pass")], []))
+            return i + 1
         if dest == i + 1:  # both outcomes go on: the rest of the test was a constant the compiler dropped
             always = {"true": f"{value.p()} or 1", "false": f"not {value.p()} or 1",
                       "none": f"{value.p()} is None or 1", "notnone": f"{value.p()} is not None or 1"}[kind]

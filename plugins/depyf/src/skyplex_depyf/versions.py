@@ -33,6 +33,7 @@ import sys
 import types
 from typing import Any
 
+from .closings import closed_loop_bodies, folded_tests
 from .conditions import GENERAL
 from .finally312 import finally_after_copies, kept_finally_returns
 from .copies import share_exit_copies, share_return_copies
@@ -203,6 +204,8 @@ class _Reader(InlinedComprehensions):
         # it, the rules' patterns see neighbours as neighbours (a long jump after CLEANUP_THROW)
         self.instrs = self.compact([_as(i, DROPPED) if i.opname == "EXTENDED_ARG" else i for i in self.instrs])
         self.retarget(self.instrs)
+        self.instrs, self.entries = closed_loop_bodies(self.code, self.instrs, self.entries)  # needs the gaps' handlers
+        self.instrs = folded_tests(self.code, self.instrs, self.entries)
         self.drop_cold_handlers()
         stream = plain_back_jumps(self.compact(self.rewrite(self.instrs)))  # 3.13's except exits
         stream = self.fold_comprehensions(stream)
