@@ -44,10 +44,25 @@ CONSTRUCTS = {
                                  "        z = 5"),
     "loop_body_no_else": _def("for i in range(3):", "    if a > i:", "        z += 1"),
     "before_return_no_else": _def("if a:", "    z = 2"),
+    # a try statement's else clause after except clauses that all leave (return, raise): 3.12 and 3.13
+    # emit the clause's handler after those of the statements in the else clause
+    "else_try": _def("try:", "    z = a // b", "except ZeroDivisionError as err:", "    return 0", "else:",
+                     "    try:", "        z = 10 // a", "    except ZeroDivisionError:", "        z = 3"),
+    "else_try_raise": _def("try:", "    z = a // b", "except ZeroDivisionError:", "    raise ValueError(a)",
+                           "else:", "    try:", "        z = 10 // a", "    except ZeroDivisionError:", "        z = 3"),
+    # the clause's exit is the function's end, copied into the handler
+    "else_try_end": ("def f(a, b):\n    z = 1\n    try:\n        z = a // b\n    except ZeroDivisionError as err:\n"
+                     "        pass\n    else:\n        try:\n            z = 10 // a\n        except ZeroDivisionError:\n"
+                     "            z = 3\n"),
+    # control: the same statements after the try, not in its else clause
+    "after_try": _def("try:", "    z = a // b", "except ZeroDivisionError as err:", "    return 0", "try:",
+                      "    z = 10 // a", "except ZeroDivisionError:", "    z = 3"),
 }
 
 #: the constructs whose original has an empty ``else`` arm
 WITH_ELSE = ["named_clause", "clause", "loop_body", "before_return", "two_arms", "one_of_two"]
+#: the constructs whose try statement has an else clause after clauses that all leave
+ELSE_CLAUSES = ["else_try", "else_try_raise", "else_try_end"]
 
 
 def judge(source: str) -> tuple[str, str | None]:
@@ -83,6 +98,7 @@ def mutate(name: str) -> None:
 
     if name == "never":  # no second reading: every empty arm dropped
         decompiler.second_reading = lambda code, attempt: None
+        decompiler.clause_reading = lambda attempt: None
     elif name == "always":  # every if without an else written with ``else: pass``, on every version
         empty_arms._READING.set(empty_arms._Reading(None))
         empty_arms.restart = lambda: None
@@ -90,6 +106,14 @@ def mutate(name: str) -> None:
         decompiler.second_reading = lambda code, attempt: None
     elif name == "first_only":  # the second reading tries every arm at once, never fewer
         empty_arms.LIMIT = 1
+    elif name == "clauses_never":  # no else clause after a try whose clauses leave
+        decompiler.clause_reading = lambda attempt: None
+    elif name == "clauses_always":  # every such try takes the code after it as its else clause
+        empty_arms._CLAUSES.set(empty_arms._Reading(None))
+        empty_arms.restart = lambda: None
+        decompiler.restart = lambda: None
+        decompiler.second_reading = lambda code, attempt: None
+        decompiler.clause_reading = lambda attempt: None
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .conditions import GENERAL, PREFERENCE, PREFERENCES
-from .empty_arms import else_pass, restart, second_reading
+from .empty_arms import clause_reading, else_clauses, else_pass, restart, second_reading
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .patterns import Match, render_match
@@ -92,6 +92,8 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
                 return found
     finally:
         GENERAL.reset(token)
+    if _reads_conditions(first.refusal) or _reads_conditions(best.refusal):  # a try's else clause (empty_arms.py)
+        return clause_reading(lambda: _attempt(obj, code, name, listing, verify)) or best
     return best
 
 
@@ -359,7 +361,7 @@ def _clause_test(text: str) -> str:
 
 def render_block(stmts: list) -> list[str]:
     lines: list[str] = []
-    for node in stmts:
+    for node in else_clauses(stmts):  # code after a try, as its else clause in a second reading
         if isinstance(node, Line):
             lines.extend(node.text.splitlines())
         elif isinstance(node, Return):

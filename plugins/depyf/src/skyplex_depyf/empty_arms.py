@@ -17,6 +17,15 @@ shows this gets a second reading, and only on 3.12 and 3.13: the ``If``s with an
 are written with ``else: pass`` (all of them, then each choice of as many as the stream marks, up
 to ``LIMIT`` tries in all), each proven by the same exact recompile check. A wrong
 choice is refused, never output.
+
+A ``try`` statement's ``else`` clause is such an arm too, when every ``except`` clause leaves (a
+``return``, ``raise``, ``break`` or ``continue``): ``try: B`` / ``except E: return`` / ``else: C`` runs
+exactly as ``try: B`` / ``except E: return`` followed by ``C``, and 3.11 lays the two out alike once
+3.12's handlers are moved back, but 3.12 and 3.13 emit the handlers in source order, so the clause's
+handler comes after those of the statements in ``C`` only when ``C`` is its ``else`` clause. When no
+other reading passes, the code after such a ``try`` (to the end of its block) is written as its
+``else`` clause: after every such statement at once, then after each one alone (``LIMIT`` tries in
+all), each again proven by the exact recompile check.
 """
 
 from __future__ import annotations
@@ -26,7 +35,11 @@ import dis
 import itertools
 import sys
 import types
+from dataclasses import replace
 from typing import Any, Callable
+
+from .handlers import Try
+from .values import _ends
 
 LIMIT = 8  # readings tried per function, the first one (every empty arm written) included
 
@@ -45,13 +58,16 @@ class _Reading:
 
 
 _READING: contextvars.ContextVar[_Reading | None] = contextvars.ContextVar("empty_arms", default=None)
+#: which ``try`` statements, by their order in the rendering, take the code after them as ``else``
+_CLAUSES: contextvars.ContextVar[_Reading | None] = contextvars.ContextVar("else_clauses", default=None)
 
 
 def restart() -> None:
     """A new rendering of the whole function begins: count the empty arms from the first again."""
-    reading = _READING.get()
-    if reading is not None:
-        reading.seen = 0
+    for var in (_READING, _CLAUSES):
+        reading = var.get()
+        if reading is not None:
+            reading.seen = 0
 
 
 def else_pass(node: Any) -> bool:
@@ -62,6 +78,23 @@ def else_pass(node: Any) -> bool:
     index = reading.seen
     reading.seen += 1
     return reading.chosen is None or index in reading.chosen
+
+
+def else_clauses(stmts: list) -> list:
+    """``stmts`` with the statements after a chosen ``try`` (no ``else`` or ``finally`` clause, every
+    ``except`` clause leaving) moved into its ``else`` clause; ``stmts`` itself outside a reading."""
+    reading = _CLAUSES.get()
+    if reading is None:
+        return stmts
+    for k, node in enumerate(stmts[:-1]):
+        if (not isinstance(node, Try) or node.orelse or node.final is not None or not node.handlers
+                or not all(_ends(body) for _, _, body in node.handlers)):
+            continue
+        index = reading.seen
+        reading.seen += 1
+        if reading.chosen is None or index in reading.chosen:
+            return stmts[:k] + [replace(node, orelse=list(stmts[k + 1:]))]
+    return stmts
 
 
 def _codes(code: types.CodeType):
@@ -110,30 +143,42 @@ def second_reading(code: types.CodeType, attempt: Callable[[], Any]) -> Any | No
     """A proven decompilation with ``else: pass`` written where the stream shows an empty arm was
     kept, or None. ``attempt`` renders and checks the whole function once."""
     marks = empty_arm_marks(code) if sys.version_info[:2] in ((3, 12), (3, 13)) else 0
-    if not marks:
-        return None
+    return _search(_READING, marks, attempt) if marks else None
+
+
+def clause_reading(attempt: Callable[[], Any]) -> Any | None:
+    """A proven decompilation with the code after a ``try`` whose clauses all leave written as its
+    ``else`` clause (3.12 and 3.13 only), or None. Tried last: only code with such a ``try`` pays
+    more than one rendering."""
+    return _search(_CLAUSES, None, attempt) if sys.version_info[:2] in ((3, 12), (3, 13)) else None
+
+
+def _search(var: contextvars.ContextVar, marks: int | None, attempt: Callable[[], Any]) -> Any | None:
+    """The first reading under ``var`` that passes: every candidate chosen, then each choice of
+    ``marks`` candidates (of one candidate when ``marks`` is None), ``LIMIT`` tries in all."""
     everything = _Reading(None)
-    token = _READING.set(everything)
-    try:
-        result = attempt()
-    finally:
-        _READING.reset(token)
+    result = _under(var, everything, attempt)
     if result.ok:
         return result
     count = everything.seen
-    if count < 2:
+    if count < 2:  # one candidate: the reading above chose it
         return None
     tries = 1
-    if marks < count:  # as many arms as the stream marks
-        for chosen in itertools.combinations(range(count), marks):
+    size = 1 if marks is None else marks
+    if size < count:
+        for chosen in itertools.combinations(range(count), size):
             if tries >= LIMIT:
                 return None
             tries += 1
-            token = _READING.set(_Reading(frozenset(chosen)))
-            try:
-                result = attempt()
-            finally:
-                _READING.reset(token)
+            result = _under(var, _Reading(frozenset(chosen)), attempt)
             if result.ok:
                 return result
     return None
+
+
+def _under(var: contextvars.ContextVar, reading: _Reading, attempt: Callable[[], Any]) -> Any:
+    token = var.set(reading)
+    try:
+        return attempt()
+    finally:
+        var.reset(token)
