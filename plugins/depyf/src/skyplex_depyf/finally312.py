@@ -27,6 +27,7 @@ from __future__ import annotations
 import dis
 from typing import Any
 
+from .finally_landings import except_groups_before_copies
 from .finally_tails import handler_cleanup, share_finally_tails
 from .layout import renumbered
 from .streams import as_op, forward_jump, is_jump
@@ -41,7 +42,7 @@ _LEAVE_POPS = ["POP_TOP", "POP_EXCEPT"]  # before ``return constant``, ``break``
 def finally_after_copies(stream: list, entries: list) -> tuple[list, list]:
     """(instructions, entries) with each ``finally`` handler that stands just before the normal
     path's copy of its body put after that copy, as 3.11 laid them out; unchanged when unsure."""
-    stream, entries = share_finally_tails(stream, entries)
+    stream, entries = except_groups_before_copies(*share_finally_tails(stream, entries))
     for _ in range(16):  # one handler at a time: each move renumbers the stream
         moved = _move_one(stream, entries)
         if moved is None:
@@ -247,10 +248,11 @@ def _expected(stream: list, h: int, c: int) -> list:
 
 def _same(mine: Any, other: Any) -> bool:
     # (a jump's target differs between the copies, and so may its direction: the recompile check
-    # proves where it goes)
+    # proves where it goes; the arguments of a yield and of the RESUME after it say how deep in handlers
+    # it stands, one deeper in the handler's copy)
     if is_jump(mine) and is_jump(other):
         return mine.opname.replace("BACKWARD", "FORWARD") == other.opname.replace("BACKWARD", "FORWARD")
-    return mine.opname == other.opname and mine.argval == other.argval
+    return mine.opname == other.opname and (mine.argval == other.argval or mine.opname in ("YIELD_VALUE", "RESUME"))
 
 
 def _shared_return_jumps(stream: list, position: dict, expected: list) -> list:
