@@ -207,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     model, tokenizer = load_model(folder, args.threads)
     start = time.perf_counter()
     try:
-        features = {kind: {split: {c: probe_features(args, model, tokenizer, kind, split, c, its) for c, its in per.items()}
-                           for split, per in items.items()} for kind in kinds}
+        features = {kind: {split: {c: probe_features(args, model, tokenizer, kind, split, c, its)
+                                   for c, its in per.items()} for split, per in items.items()} for kind in kinds}
         feature_s = time.perf_counter() - start
         present = {split: {c: [it.oracle_present for it in its] for c, its in per.items()}
                    for split, per in items.items()}
