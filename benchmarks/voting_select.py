@@ -17,7 +17,8 @@ seed 1000 m + draw, then 400 held-out answers per query), on the same m answers:
 
 ``pick`` and ``mix`` are built from the ``auto`` and ``authors`` curves of the same draw and the
 half-split curves (``paper_pick.half_split_curves``, seed = draw), exactly as ``fit_law`` builds
-them. Each is scored against the held-out empirical curve: MAE over K = 1..100 in points and the
+them (``auto`` below ``paper_pick.MIN_ANSWERS`` answers per query; the runs of 23:00-00:00 on
+2026-12-07 were made before that gate, so their m = 4 ``pick``/``mix`` columns are ungated). Each is scored against the held-out empirical curve: MAE over K = 1..100 in points and the
 error at K = 100 (predicted minus held-out, points). Targets: 2 points at m <= 10, 1 at m = 16.
 
     .venv/bin/python benchmarks/voting_select.py [--tasks digits,counts-960] [--ms 4,8,10,16] [--draws 3] [--first-draw 0] [--skip fine]
@@ -47,7 +48,7 @@ from skyplex_voting import grid_prior as gp  # noqa: E402
 from skyplex_voting.baseline import authors_curves  # noqa: E402
 from skyplex_voting.fit import empirical_curves, fit_law  # noqa: E402
 from skyplex_voting.law import lump_columns  # noqa: E402
-from skyplex_voting.paper_pick import half_split_curves, half_split_errors, mix_weight  # noqa: E402
+from skyplex_voting.paper_pick import MIN_ANSWERS, half_split_curves, half_split_errors, mix_weight  # noqa: E402
 
 OUT = RESULTS / "voting_select.json"
 NAMES = ("auto", "fine", "authors", "pick", "mix", "oracle", "exact")
@@ -79,8 +80,9 @@ def run(task: str, ms: list[int], draws: int, skip: tuple = (), first: int = 0) 
         half = half_split_curves(fit_c, seed=rep)
         errors = half_split_errors(half)
         weight = mix_weight(half)[0]
-        curves["pick"] = curves["auto" if errors["grid"] <= errors["paper"] else "authors"]
-        curves["mix"] = weight * curves["auto"] + (1 - weight) * curves["authors"]
+        gated = m < MIN_ANSWERS  # fit_law then fits the grid prior (the half-split errors are still reported)
+        curves["pick"] = curves["auto" if gated or errors["grid"] <= errors["paper"] else "authors"]
+        curves["mix"] = curves["auto"] if gated else weight * curves["auto"] + (1 - weight) * curves["authors"]
         prior = auto.prior
         curves["oracle"] = oracle_curve(P, fit_c, prior, prior.curves(KMAX))
         curves["exact"] = exact

@@ -7,7 +7,8 @@ is the without-replacement curve of all the answers and each candidate's error i
 it, computed here by hand; the pick takes the lower error and predicts exactly that candidate's
 curve (a pick turned round is caught); the mixture's weight is the best of the weights tried, so
 its half-split error is never above either candidate's, and its curve is exactly that mixture; the
-choice is a deterministic function of the counts and the seed; and the documented surfaces
+choice is a deterministic function of the counts and the seed; below 8 answers per query both are
+the grid prior and no split is made (a gate moved below m is caught); and the documented surfaces
 (``skyplex voting fit --components grid-or-paper``, ``POST /plugins/voting/fit``) give the Python
 API's curve, with bad input refused in one line.
 """
@@ -27,7 +28,8 @@ from skyplex_voting import baseline, paper_pick
 from skyplex_voting.baseline import authors_curves
 from skyplex_voting.choose import subsample_curves
 from skyplex_voting.fit import fit_law
-from skyplex_voting.paper_pick import MIX, PICK, WEIGHTS, half_split_curves, half_split_errors, mix_weight
+from skyplex_voting.paper_pick import (MIN_ANSWERS, MIX, PICK, WEIGHTS, half_split_curves, half_split_errors,
+                                      mix_weight)
 
 SAMPLES = Path(__file__).parent / "data" / "arith_smollm2_samples.jsonl"
 
@@ -111,7 +113,7 @@ def _takes_lower(chosen: str, errors: dict) -> bool:
 
 
 @settings(max_examples=4, deadline=None)
-@given(st.integers(0, 10_000), st.floats(0.1, 0.9), st.integers(4, 8), st.integers(0, 3))
+@given(st.integers(0, 10_000), st.floats(0.1, 0.9), st.integers(8, 10), st.integers(0, 3))
 def test_pick_takes_the_lower_error_and_predicts_that_candidates_curve(seed, easy_share, m, fit_seed):
     counts = _task(seed, easy_share=easy_share, queries=40, m=m)
     law = fit_law(counts, kmax=30, components=PICK, draws=0, seed=fit_seed)
@@ -130,7 +132,7 @@ def test_pick_takes_the_lower_error_and_predicts_that_candidates_curve(seed, eas
 
 
 @settings(max_examples=4, deadline=None)
-@given(st.integers(0, 10_000), st.floats(0.1, 0.9), st.integers(4, 8))
+@given(st.integers(0, 10_000), st.floats(0.1, 0.9), st.integers(8, 10))
 def test_mix_weight_is_the_best_tried_and_its_curve_is_that_mixture(seed, easy_share, m):
     counts = _task(seed, easy_share=easy_share, queries=40, m=m)
     curves = half_split_curves(counts, seed=seed)
@@ -148,8 +150,31 @@ def test_mix_weight_is_the_best_tried_and_its_curve_is_that_mixture(seed, easy_s
     np.testing.assert_allclose(law.curve, weight * grid + (1 - weight) * paper, atol=1e-12)
 
 
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.1, 0.9), st.integers(2, MIN_ANSWERS - 1), st.sampled_from([PICK, MIX]))
+def test_below_eight_answers_both_are_the_grid_prior_and_make_no_split(seed, easy_share, m, components):
+    counts = _task(seed, easy_share=easy_share, queries=30, m=m)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = _spy(mp)
+        law = fit_law(counts, kmax=20, components=components, draws=0, seed=seed)
+    assert calls == []  # neither the halves nor the full counts reach the paper's fitter
+    grid = fit_law(counts, kmax=20, components="grid", draws=0, seed=seed).curve
+    np.testing.assert_allclose(law.curve, grid, atol=1e-12)
+    info = law.extras["paper_pick" if components == PICK else "paper_mix"]
+    assert "fewer than 8" in info["note"]
+
+
+def test_the_gate_is_at_eight_answers(monkeypatch):
+    """Mutation: with the gate moved below the counts' m, the split is made (caught by the spy)."""
+    counts = _task(2, easy_share=0.3, queries=30, m=6)
+    monkeypatch.setattr(paper_pick, "MIN_ANSWERS", 6)
+    calls = _spy(monkeypatch)
+    fit_law(counts, kmax=10, components=PICK, draws=0)
+    assert calls and all(_seen_within(seen, counts) for seen in calls[:-1])
+
+
 def test_band_holds_the_curve_and_the_interval_the_optimum():
-    counts = _task(5, easy_share=0.3, queries=40, m=6)
+    counts = _task(5, easy_share=0.3, queries=40, m=8)
     law = fit_law(counts, kmax=25, components=PICK, draws=4, rounds=50, seed=2)
     assert (law.curve_low <= law.curve + 1e-12).all() and (law.curve <= law.curve_high + 1e-12).all()
     assert law.k_interval[0] <= law.k_opt <= law.k_interval[1]
@@ -174,14 +199,14 @@ def test_cli_and_route_give_the_python_apis_curve(kernel_factory, kernel, capsys
     from skyplex.gateway import create_app
     from skyplex_voting.api import counts_from_samples, load_samples
 
-    counts = np.asarray(counts_from_samples(load_samples(SAMPLES), use=6)["counts"], dtype=float)
-    args = ["voting", "fit", str(SAMPLES), "--m", "6", "--kmax", "30", "--components", PICK, "--json"]
+    counts = np.asarray(counts_from_samples(load_samples(SAMPLES), use=8)["counts"], dtype=float)
+    args = ["voting", "fit", str(SAMPLES), "--m", "8", "--kmax", "30", "--components", PICK, "--json"]
     assert main(args, kernel_factory=kernel_factory) == 0
     out = json.loads(capsys.readouterr().out)
     law = fit_law(counts, kmax=30, components=PICK)
     np.testing.assert_allclose(out["curve"], law.curve, atol=1e-12)
     assert out["paper_pick"]["chosen"] == law.extras["paper_pick"]["chosen"] and out["k_opt"] == law.k_opt
-    assert main(["voting", "fit", str(SAMPLES), "--m", "6", "--components", "grid-or-papr"],
+    assert main(["voting", "fit", str(SAMPLES), "--m", "8", "--components", "grid-or-papr"],
                 kernel_factory=kernel_factory) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "grid-or-papr" in err[0]
