@@ -98,6 +98,11 @@ CONSTRUCTS = {
             "def f(a, b):\n    y = 0\n    if a > b:\n        y = 1\n    elif a:\n        try:\n            y = b // a\n"
             "        except ZeroDivisionError as err:\n            y = 5\n        finally:\n            if 2 or 8:\n"
             "                return (y, a)\n    return y\n"),
+        # (the try body's loop exits to the copy)
+        "if_arm_try_loop_except_finally_folded_return": (
+            "def f(a, b):\n    if a:\n        try:\n            k = 0\n            while k < a:\n                k += 1\n"
+            "        except ZeroDivisionError as err:\n            pass\n        finally:\n            if 7:\n"
+            "                return a and -3\n    return b\n"),
     },
     # finally312._same: a yield in a finally body, whose argument (and the RESUME's after it, 3.13)
     # differs between the handler's copy and the normal copy

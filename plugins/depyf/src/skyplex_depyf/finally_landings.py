@@ -78,8 +78,10 @@ def _moved(stream: list, entries: list, position: dict, h: int) -> list | None:
     inner = {y.offset for y in copy}
     if any(is_jump(y) and y.argval not in inner or y.opname == "PUSH_EXC_INFO" for y in copy):
         return None  # (a copy whose jumps stay inside it, returning)
-    others = [y for y in stream if is_jump(y) and y.offset not in inside and y.offset not in inner
-              and (y.argval in inside or y.argval in inner)]
+    first = min(e.start for e in protected)  # (the try body's own jumps to the copy, a loop's exit, stay)
+    ending = [k for k in range(x) if is_jump(stream[k]) and stream[k].argval == landing and stream[k].offset >= first]
+    others = [y for k, y in enumerate(stream) if is_jump(y) and y.offset not in inside and y.offset not in inner
+              and (y.argval in inside or y.argval in inner) and k not in ending]
     if others:
         return None  # normal code jumps into the group or the copy: not the shape described
     hop_at = stream[x - 1].offset + 1
