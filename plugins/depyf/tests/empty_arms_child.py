@@ -54,6 +54,14 @@ CONSTRUCTS = {
     "else_try_end": ("def f(a, b):\n    z = 1\n    try:\n        z = a // b\n    except ZeroDivisionError as err:\n"
                      "        pass\n    else:\n        try:\n            z = 10 // a\n        except ZeroDivisionError:\n"
                      "            z = 3\n"),
+    # the function's end left implicit after an if statement: 3.12 and 3.13 copy the short end into an
+    # arm; written out, ``return None`` is a line of its own and the end one block
+    "implicit_if_else": "def f(a, b):\n    if a:\n        b = 1\n    else:\n        b = 2\n    a = b\n",
+    "implicit_pass_elif": "def f(a, b):\n    if a:\n        pass\n    elif b:\n        a = 4\n    b = a\n",
+    "implicit_ternary": ("def f(a, b):\n    z = 1\n    if a:\n        pass\n    else:\n        z = 2 if b else 3\n"
+                         "    y = a\n"),
+    # control: the same with ``return None`` written out
+    "explicit_if_else": "def f(a, b):\n    if a:\n        b = 1\n    else:\n        b = 2\n    a = b\n    return None\n",
     # control: the same statements after the try, not in its else clause
     "after_try": _def("try:", "    z = a // b", "except ZeroDivisionError as err:", "    return 0", "try:",
                       "    z = 10 // a", "except ZeroDivisionError:", "    z = 3"),
@@ -63,6 +71,8 @@ CONSTRUCTS = {
 WITH_ELSE = ["named_clause", "clause", "loop_body", "before_return", "two_arms", "one_of_two"]
 #: the constructs whose try statement has an else clause after clauses that all leave
 ELSE_CLAUSES = ["else_try", "else_try_raise", "else_try_end"]
+#: the constructs whose function ends in an implicit ``return None`` after an if statement
+IMPLICIT_ENDS = ["implicit_if_else", "implicit_pass_elif", "implicit_ternary"]
 
 
 def judge(source: str) -> tuple[str, str | None]:
@@ -98,7 +108,7 @@ def mutate(name: str) -> None:
 
     if name == "never":  # no second reading: every empty arm dropped
         decompiler.second_reading = lambda code, attempt: None
-        decompiler.clause_reading = lambda attempt: None
+        decompiler.last_readings = lambda attempt: None
     elif name == "always":  # every if without an else written with ``else: pass``, on every version
         empty_arms._READING.set(empty_arms._Reading(None))
         empty_arms.restart = lambda: None
@@ -107,13 +117,20 @@ def mutate(name: str) -> None:
     elif name == "first_only":  # the second reading tries every arm at once, never fewer
         empty_arms.LIMIT = 1
     elif name == "clauses_never":  # no else clause after a try whose clauses leave
-        decompiler.clause_reading = lambda attempt: None
+        search = empty_arms._search
+        empty_arms._search = lambda var, marks, attempt: (
+            None if var is empty_arms._CLAUSES else search(var, marks, attempt))
+    elif name == "implicit_never":  # the function's final ``return None`` always written out
+        decompiler.implicit_end = lambda: False
+    elif name == "implicit_always":  # ... never written, on every version
+        empty_arms._IMPLICIT.set(True)
+        decompiler.last_readings = lambda attempt: None
     elif name == "clauses_always":  # every such try takes the code after it as its else clause
         empty_arms._CLAUSES.set(empty_arms._Reading(None))
         empty_arms.restart = lambda: None
         decompiler.restart = lambda: None
         decompiler.second_reading = lambda code, attempt: None
-        decompiler.clause_reading = lambda attempt: None
+        decompiler.last_readings = lambda attempt: None
     elif name != "none":
         raise SystemExit(f"unknown mutation {name!r}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .conditions import GENERAL, PREFERENCE, PREFERENCES
-from .empty_arms import clause_reading, else_clauses, else_pass, restart, second_reading
+from .empty_arms import else_clauses, else_pass, implicit_end, last_readings, restart, second_reading
 from .executor import COMPREHENSIONS, Executor
 from .handlers import Try, render_try
 from .patterns import Match, render_match
@@ -92,8 +92,8 @@ def decompile(obj: Any, verify: bool = True) -> Decompilation:
                 return found
     finally:
         GENERAL.reset(token)
-    if _reads_conditions(first.refusal) or _reads_conditions(best.refusal):  # a try's else clause (empty_arms.py)
-        return clause_reading(lambda: _attempt(obj, code, name, listing, verify)) or best
+    if _reads_conditions(first.refusal) or _reads_conditions(best.refusal):  # last tries (empty_arms.py)
+        return last_readings(lambda: _attempt(obj, code, name, listing, verify)) or best
     return best
 
 
@@ -242,7 +242,7 @@ def render_def(code: types.CodeType, name: str, default_texts: list[str] | None,
                trailer: list[str] | None = None) -> list[str]:
     executor = Executor(code, _nested)
     stmts = executor.run()
-    if executor.implicit_return:  # a rule dropped copies of the implicit return: the compiler must make them again
+    if executor.implicit_return or implicit_end():  # a rule dropped copies of the implicit return, or a last try
         stmts = _implicit_end(stmts)
     body = _docstring(code) + sorted(executor.declared) + render_block(_drop_final_none(stmts, code))
     if trailer:

@@ -58,6 +58,8 @@ class _Reading:
 
 
 _READING: contextvars.ContextVar[_Reading | None] = contextvars.ContextVar("empty_arms", default=None)
+#: whether this rendering leaves the function's final ``return None`` implicit
+_IMPLICIT: contextvars.ContextVar[bool] = contextvars.ContextVar("implicit_end", default=False)
 #: which ``try`` statements, by their order in the rendering, take the code after them as ``else``
 _CLAUSES: contextvars.ContextVar[_Reading | None] = contextvars.ContextVar("else_clauses", default=None)
 
@@ -146,11 +148,28 @@ def second_reading(code: types.CodeType, attempt: Callable[[], Any]) -> Any | No
     return _search(_READING, marks, attempt) if marks else None
 
 
-def clause_reading(attempt: Callable[[], Any]) -> Any | None:
-    """A proven decompilation with the code after a ``try`` whose clauses all leave written as its
-    ``else`` clause (3.12 and 3.13 only), or None. Tried last: only code with such a ``try`` pays
-    more than one rendering."""
-    return _search(_CLAUSES, None, attempt) if sys.version_info[:2] in ((3, 12), (3, 13)) else None
+def implicit_end() -> bool:
+    """Whether this rendering leaves the function's final ``return None`` implicit (as the decompiler
+    does where a rule dropped the compiler's copies of it)."""
+    return _IMPLICIT.get()
+
+
+def last_readings(attempt: Callable[[], Any]) -> Any | None:
+    """A proven decompilation (3.12 and 3.13 only) with the function's final ``return None`` left
+    implicit, or else with the code after a ``try`` whose clauses all leave written as its ``else``
+    clause; None when neither passes. Tried last: only code refused by every other reading pays.
+
+    A final ``return None`` written out is a statement of its own line: 3.12 and 3.13 then keep the
+    function's end as one block where they copy a short implicit end (``y = a`` and the return)
+    into an arm that jumped to it, keeping the arm's ``pass`` as a ``NOP``."""
+    if sys.version_info[:2] not in ((3, 12), (3, 13)):
+        return None
+    token = _IMPLICIT.set(True)
+    try:
+        result = attempt()
+    finally:
+        _IMPLICIT.reset(token)
+    return result if result.ok else _search(_CLAUSES, None, attempt)
 
 
 def _search(var: contextvars.ContextVar, marks: int | None, attempt: Callable[[], Any]) -> Any | None:
