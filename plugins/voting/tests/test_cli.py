@@ -17,7 +17,7 @@ SAMPLES = Path(__file__).parent / "data" / "arith_smollm2_samples.jsonl"
 
 def test_documented_law_commands(in_tmp_repo, kernel_factory, doc_commands, capsys):
     commands = [c for c in doc_commands if " sample " not in c]
-    assert len(commands) == 7
+    assert len(commands) == 8
     for cmd in commands:
         assert main(shlex.split(cmd)[1:], kernel_factory=kernel_factory) == 0, cmd
     out = capsys.readouterr().out
