@@ -88,9 +88,7 @@ def share_exit_copies(stream: list, entries: list) -> list:
                     or any(ins.offset in targets for ins in stream[p + 1:q + 1])):
                 continue
             w = _statement_end(stream, entries, cold, stream[p].offset)
-            original = w if (w is not None and w + n <= len(stream) and stream[w + n - 1].offset < cold
-                             and [source_key(ins) for ins in stream[w:w + n]] == copy
-                             and not any(ins.offset in targets for ins in stream[w + 1:w + n])) else None
+            original = None if w is None else _original(stream, w, copy, targets, cold)
             if original is None or any(handler(stream[original + k]) != handler(stream[p + k]) for k in range(n)):
                 continue
             out[p] = as_op(stream[p], "JUMP_BACKWARD", opcode=dis.opmap["JUMP_BACKWARD"], arg=0,
@@ -99,6 +97,23 @@ def share_exit_copies(stream: list, entries: list) -> list:
                 out[k] = as_op(stream[k], DROPPED)
             break
     return out
+
+
+def _original(stream: list, w: int, copy: list, targets: set, cold: int) -> int | None:
+    """Index of the normal code's block with the source positions ``copy`` lists, from the code after
+    the ``try`` statement (index ``w``) on: there, or past the ``else`` clause that falls into it, code
+    the handlers hold no copy of (unlike a ``finally`` body's normal copy)."""
+    n = len(copy)
+    handled = {source_key(ins) for ins in stream if ins.offset >= cold} - {None}
+    for k in range(w, len(stream) - n + 1):
+        if stream[k + n - 1].offset >= cold:
+            return None
+        if ([source_key(ins) for ins in stream[k:k + n]] == copy
+                and not any(ins.offset in targets for ins in stream[k + 1:k + n])):
+            return k
+        if source_key(stream[k]) in handled:
+            return None
+    return None
 
 
 def share_return_copies(stream: list, entries: list) -> list:

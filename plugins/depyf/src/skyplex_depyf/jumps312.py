@@ -82,7 +82,7 @@ def nested_clause_exits(stream: list, entries: list) -> tuple[list, int]:
         into = referrers.get(second.offset, [])
         if not into or any(j.opname != "JUMP_FORWARD" or j.offset >= stream[k].offset for j in into):
             continue
-        c = _cleanup(stream, position, entries, stream[k - 1].offset)
+        c = _inner_cleanup(stream, position, entries, referrers, k)
         if c is None or c <= s + 1 + n:
             continue
         moves[s - 1] = (s, c + 2, s + 2 + n)
@@ -112,6 +112,17 @@ def _name_cleanup(stream: list, i: int) -> int:
                  and names[2] == ("DELETE_FAST", names[1][1])) else 0
 
 
+def _inner_cleanup(stream: list, position: dict, entries: list, referrers: dict, k: int) -> int | None:
+    """Index of the clean-up of the inner handler whose exit ``POP_EXCEPT`` is at ``k``: that of the
+    handler holding the instruction before it or, where that is a return (the inner clause ends in
+    ``if c: return``, its test jumping to ``k``), the one holding that test."""
+    c = _cleanup(stream, position, entries, stream[k - 1].offset)
+    if c is None and stream[k - 1].opname in _RETURNS:
+        c = next((_cleanup(stream, position, entries, j.offset) for j in referrers.get(stream[k].offset, [])
+                  if j.offset < stream[k].offset), None)
+    return c
+
+
 def _cleanup(stream: list, position: dict, entries: list, offset: int) -> int | None:
     """Index of the ``COPY 3; POP_EXCEPT; RERAISE 1`` clean-up of the handler whose body holds
     ``offset``: its own table entry's target, or the one after an ``as`` name's clean-up."""
@@ -126,6 +137,7 @@ def _cleanup(stream: list, position: dict, entries: list, offset: int) -> int | 
     return None
 
 
+_RETURNS = {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
 _SMALL_EXIT = 6  # instructions of a returning block after a folded statement's NOP, at most
 
 

@@ -1,16 +1,21 @@
 """Where :mod:`.layout` puts 3.12+'s moved handler blocks back in a few shapes it reads with help:
 an outer ``try``'s ``except`` clause trailing a later ``finally`` handler, a handler going back to a
-loop's head past an ``else`` clause's own jumps, and a try body ending in ``if c: return v`` that
-ends an ``if`` arm. Each returns None (or what it was given) when unsure; the layout then keeps the
-stream as it is and the rules refuse what they cannot read."""
+loop's head past an ``else`` clause's own jumps, a try body ending in ``if c: return v`` that ends an
+``if`` arm, the handlers of a ``try`` or ``with`` in a loop body (kept in the loop, its exit and
+``break``s jumping past them), a ``finally`` handler laid out after the handler of a statement in its
+body, the copy of a ``finally`` body ending in ``for`` loops, and the except clauses of a ``try`` whose
+``finally`` body's normal copy is empty (before the jump over its handler). Each returns None (or
+what it was given) when unsure; the layout then keeps the stream as it is and the rules refuse what
+they cannot read."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from .streams import is_jump
+from .streams import forward_jump, is_jump
 
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
+_ENDS = _UNCONDITIONAL | {"RETURN_VALUE", "RERAISE", "RAISE_VARARGS"}
 
 
 def outer_handlers_apart(groups: list[list], entries: list, cold: int) -> tuple[list[list], dict[int, int]]:
@@ -85,3 +90,91 @@ def falls_onto(stream: list, k: int, exit: int) -> bool:
     constant, whose ``NOP`` 3.12+ jumps back to. 3.11 put the handler right before it, the normal
     path jumping over it; :func:`.layout.relayout` does that when the handler lands there."""
     return k < len(stream) and stream[k].offset == exit
+
+
+def loop_body_groups(out: list, groups: list[list], starts: dict[int, int]) -> tuple[list[list], list[list]]:
+    """(the leading ``groups`` that belong inside the loop whose back-jump ends ``out``, the rest):
+    handlers of a ``try`` or ``with`` in the loop body (each goes back to the loop's head, which lies
+    before the first offset it protects, ``starts[id(group)]``). 3.11 laid them out there, before
+    the loop's exit, where its ``FOR_ITER`` and ``break``s jump past them; an outer statement's
+    handlers landing at the same place come after them, behind the jump over them that the loop's
+    exit then is."""
+    if not groups or not out or out[-1].opname not in _UNCONDITIONAL or out[-1].argval >= out[-1].offset:
+        return [], groups
+    head = out[-1].argval
+    n = 0
+    while n < len(groups) and head < starts[id(groups[n])] and any(
+            is_jump(x) and x.argval == head for x in groups[n]):
+        n += 1
+    return groups[:n], groups[n:]
+
+
+def finally_tails_home(groups: list[list], entries: list, outer: dict[int, int]) -> list[list]:
+    """``groups``, each trailing ``finally`` handler that guards only an earlier group's code (the
+    ``except`` clauses of a ``try/except/finally`` whose ``finally`` body holds a ``with``: 3.12+ lays
+    the handler out after that ``with``'s exit handler, the last block moved) moved to the end of that
+    group, which it trails otherwise: :func:`.layout._nested_finally` then places it after the normal
+    path's copy of the ``finally`` body. (A body holding a ``try`` is :mod:`.finally_tails`'s.) The
+    groups are changed in place."""
+    for n in range(1, len(groups)):
+        group = groups[n]
+        if id(group) in outer or [x.opname for x in group[:2]] != ["PUSH_EXC_INFO", "WITH_EXCEPT_START"]:
+            continue
+        for m in range(1, len(group)):
+            head = group[m]
+            guarded = [e for e in entries if e.target == head.offset]
+            if head.opname != "PUSH_EXC_INFO" or not guarded:
+                continue
+            home = [g for g in groups[:n] if all(g[0].offset <= e.start and e.end <= g[-1].offset + 2
+                                                  for e in guarded)]
+            names = [x.opname for x in group[m + 1:m + 8]]
+            if not home or names[:1] in (["POP_TOP"], ["WITH_EXCEPT_START"]) or "CHECK_EXC_MATCH" in names:
+                continue  # (not a finally handler, or not one guarding an earlier group)
+            if any(is_jump(x) and not head.offset <= x.argval <= group[-1].offset for x in group[m:]):
+                continue  # it leaves its own block: not the shape described
+            home[-1].extend(group[m:])
+            del group[m:]
+            break
+    return groups
+
+
+def past_own_back_jump(stream: list, at: int, end: int | None) -> int | None:
+    """``end`` (where a copy of a ``finally`` body starting at index ``at`` was found to end, its
+    comparison blind to unconditional jumps), or the offset past the back-jumps there when they are
+    those of loops inside the copy, ending it (``for i in r: pass`` closing the body, maybe nested)."""
+    k = next((n for n in range(at, len(stream)) if stream[n].offset == end), None) if end is not None else None
+    while k is not None and stream[k].opname in _UNCONDITIONAL and k + 1 < len(stream):
+        inside = {x.offset for x in stream[at:k]}
+        head = next((x for x in stream[at:k] if x.offset == stream[k].argval), None)
+        if head is None or head.opname != "FOR_ITER" or head.argval in inside:
+            break
+        k += 1
+        end = stream[k].offset
+    return end
+
+
+def jump_over(out: list, groups: list[list], land: int, position: dict, added: set[int], handler_of: dict) -> None:
+    """Where the normal path laid out so far in ``out`` falls through and ``groups`` are put next: a
+    ``JUMP_FORWARD`` to ``land`` appended, at a free odd offset (recorded in ``added``, under no
+    handler), so that it jumps over them (the placing then sends it on to the jump over the next)."""
+    if not groups or not out or out[-1].opname in _ENDS:
+        return
+    hop = out[-1].offset + 1
+    while hop in position or hop in added:
+        hop += 1
+    added.add(hop)
+    handler_of[hop] = None
+    out.append(forward_jump(out[-1], land, offset=hop))
+
+
+def without_hops_to_next(stream: list) -> tuple[list, dict[int, int]]:
+    """Unconditional jumps to the very next instruction do nothing; 3.11 never emits them. Returns
+    the rest and, for each removed jump, the instruction that stands for it (the next one)."""
+    out = []
+    removed: dict[int, int] = {}
+    for n, ins in enumerate(stream):
+        if ins.opname in _UNCONDITIONAL and n + 1 < len(stream) and stream[n + 1].offset == ins.argval:
+            removed[ins.offset] = ins.argval
+            continue
+        out.append(ins)
+    return out, removed

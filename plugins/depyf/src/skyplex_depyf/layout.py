@@ -50,8 +50,10 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
     if groups is None:
         return stream, entries
     groups, outer = landings.outer_handlers_apart(groups, entries, cold)
+    groups = landings.finally_tails_home(groups, entries, outer)
     before: dict[int, list] = {}  # warm offset -> the groups placed just before it, in order
     starts: dict[int, int] = {}  # id of a placed group -> the first offset its handler protects
+    empty: set[int] = set()
     for group in groups:
         if id(group) in outer:  # an outer try's handler: it goes where it leaves to, like 3.11's
             land = landings.outer_landing(group, cold)
@@ -62,26 +64,33 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
         first_protected = outer.get(id(group), min(e.start for e in entries if e.target == group[0].offset))
         nested = _nested_finally(group, entries, cold, stream, position, land)
         if nested is not None:  # a finally around a try/except: its handler goes after its own copy
-            group, tail, tail_land = nested
+            group, tail, tail_land = nested[0], _with_cleanup_first(nested[1], entries), nested[2]
             starts[id(tail)] = first_protected
             before.setdefault(tail_land, []).append(tail)
         placed = _with_cleanup_first(group, entries)
         starts[id(placed)] = first_protected
         before.setdefault(land, []).append(placed)
+        if nested is not None and tail_land == land:  # the finally copy is empty: 3.11 put its handler
+            empty.add(id(placed))  # after the except clauses and a jump over it
     out: list = []
     added: set[int] = set()
     for n, ins in enumerate(stream[:c] + [None]):
         if ins is None:  # handlers whose statement ends the code stay at the end, in their order
             out += [x for group in before.get(cold, []) for x in group]
             break
-        if ins.offset in before:
-            first = min(starts[id(g)] for g in before[ins.offset])
+        early, here = landings.loop_body_groups(out, before.get(ins.offset, []), starts)
+        early, here = early + [g for g in here if id(g) in empty], [g for g in here if id(g) not in empty]
+        landings.jump_over(out, early, ins.offset, position, added, handler_of)
+        for group in early:  # handlers of a try or with in the loop ending here (3.11 kept them in it), or
+            out += group  # the except clauses of a try whose finally body's normal copy is empty (before its hop)
+        if here:
+            first = min(starts[id(g)] for g in here)
             # jumps from the statement's own code, as laid out so far: a handler of an earlier
             # statement placed before it keeps its jump (it came from the cold part, later offsets)
             since = next((k for k, x in enumerate(out) if x.offset == first), len(out))
             inside = [k for k, x in enumerate(out) if k >= since and is_jump(x) and x.argval == ins.offset]
             moved_ahead = (ins.opname == "JUMP_FORWARD" and (inside or (out and out[-1].opname not in _TERMINATORS))
-                           and all(group[-1].opname in _TERMINATORS for group in before[ins.offset]))
+                           and all(group[-1].opname in _TERMINATORS for group in here))
             if moved_ahead:  # the statement's end is itself a jump: 3.11 jumped over the handlers with it
                 out.append(ins)
             elif inside or (out and out[-1].opname not in _TERMINATORS):  # the normal path jumps over them
@@ -94,7 +103,7 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
                 out.append(ins._replace(opname="JUMP_FORWARD", opcode=dis.opmap["JUMP_FORWARD"], arg=0,
                                         argval=ins.offset, argrepr="", offset=hop))
                 handler_of[hop] = None
-            for group in before[ins.offset]:
+            for group in here:
                 _thread_with_exit(out, group, ins.offset, added)
                 out += group
             if moved_ahead:
@@ -102,7 +111,7 @@ def relayout(stream: list, entries: list) -> tuple[list, list]:
         out.append(ins)
     if len(out) != len(stream) + len(added) or {ins.offset for ins in out} - added != set(position):
         return stream, entries  # every instruction must still be there, once
-    out, removed = _without_hops_to_next(out)
+    out, removed = landings.without_hops_to_next(out)
     out = _without_arm_end_nops(out, [land for land, groups in before.items()
                                       if any(_is_finally(group) for group in groups)], removed, added)
     return _renumber(out, handler_of, removed, type(entries[0]))
@@ -406,7 +415,9 @@ def _finally_copy(group: list, entries: list, stream: list, at: int, cold_at: in
     plain comparison below, or, where the body holds a ``try`` statement (whose handler the normal copy
     lays out in the cold tail), :func:`finally_copies.finally_copy_end`."""
     found = _plain_finally_copy(group, stream, at, cold_at)
-    return found if found is not None else finally_copies.finally_copy_end(group, entries, stream, at, cold_at)
+    if found is None:
+        found = landings.past_own_back_jump(stream, at, finally_copies.finally_copy_end(group, entries, stream, at, cold_at))
+    return found
 
 
 def _plain_finally_copy(group: list, stream: list, at: int, cold_at: int) -> int | None:
@@ -455,19 +466,6 @@ def _with_cleanup_first(group: list, entries: list) -> list:
         rest = group[:at] + group[at + 3:]
         group = rest[:reraise + 1] + cleanup + rest[reraise + 1:]
     return group
-
-
-def _without_hops_to_next(stream: list) -> tuple[list, dict[int, int]]:
-    """Unconditional jumps to the very next instruction do nothing; 3.11 never emits them. Returns
-    the rest and, for each removed jump, the instruction that stands for it (the next one)."""
-    out = []
-    removed: dict[int, int] = {}
-    for n, ins in enumerate(stream):
-        if ins.opname in _UNCONDITIONAL and n + 1 < len(stream) and stream[n + 1].offset == ins.argval:
-            removed[ins.offset] = ins.argval
-            continue
-        out.append(ins)
-    return out, removed
 
 
 def _renumber(stream: list, handler_of: dict, removed: dict[int, int], entry_type: Any) -> tuple[list, list]:

@@ -40,6 +40,7 @@ from .copies import share_exit_copies, share_return_copies
 from .inlined import InlinedComprehensions
 from .jumps312 import spaced_for_arm_jumps
 from .layout import relayout, renumbered
+from .loop_breaks import breaking_whiles, breaks_onto_exit_nops
 from .match312 import match_layout
 from .opcodes import table_for
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as, double_negation, tested
@@ -232,6 +233,7 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(drop_twin_jumps(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = share_reraises(stream, self.final_entries(stream))
+        stream = breaks_onto_exit_nops(breaking_whiles(stream))  # loop exits 3.11 laid out otherwise
         stream, spaced = spaced_for_arm_jumps(stream, self.final_entries(stream))  # room for arm jumps
         stream, hops = match_layout(stream, *close_threaded_arms(stream))  # 3.11's layout of match statements
         entries = self.final_entries(stream) if spaced is None else spaced
