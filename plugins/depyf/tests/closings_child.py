@@ -1,5 +1,5 @@
 """Run inside CPython 3.12 or 3.13 by ``test_closings.py``: round-trips the constructs of
-``closings.closed_loop_bodies`` (a ``for`` loop's body ending in ``if c: <exit>``, whose threaded test
+``closings.closed_loop_bodies`` (a ``for`` loop's body ending in ``if c: ...``, whose threaded test
 3.12+ leave out of the exception table) and ``closings.folded_tests`` (3.13: a folded constant test's
 jump left out of the table), and the sources given on stdin (a JSON list), through the decompiler of
 that interpreter, each judged by its results on fixed inputs; prints one JSON line. It imports only
@@ -34,6 +34,12 @@ THREADED = {
     "break_ending_loop_in_try_body": _def(
         "z = 0", "try:", "    for j in range(5):", "        z += a // (b + j)", "        if z > 3:",
         "            break", "    z = -z", "except ZeroDivisionError:", "    z = 9", "return z"),
+    # the last arm falls into the loop's closing back-jump: the threaded test is sent to that one
+    "elif_ending_generator_loop": _def(
+        "z = 0", "for i in range(4):", "    if a > i:", "        pass", "    elif b:", "        z += i", "yield z"),
+    "elif_yield_from_ending_generator_loop": _def(
+        "z = 0", "for i in range(3):", "    if a > i:", "        pass", "    elif b:",
+        "        yield from range(i)", "yield z"),
     "yielding_break_ending_generator_loop": _def(
         "z = 0", "for i in range(3):", "    z = (yield z) or i", "    if b:", "        break", "yield a"),
 }
@@ -50,11 +56,14 @@ FOLDED = {
 }
 
 #: shapes the rules must leave as they are: a continue written in the source (its jump covered), a
-#: comprehension's filter, a continue in the middle of a body
+#: comprehension's filter, an empty arm ending the body (the test lands on the closing back-jump), a
+#: continue in the middle of a body
 KEPT = {
     "continue_then_break_ending_generator_loop": _def(
         "z = 0", "for i in range(4):", "    z += i", "    if z < a:", "        continue", "    break", "yield z"),
     "filter_in_generator": _def("yield [i for i in range(b) if a > i]"),
+    "pass_arm_ending_generator_loop": _def(
+        "z = 0", "for j in range(3):", "    z += j", "    if a:", "        pass", "yield z"),
     "continue_in_middle_of_generator_loop": _def(
         "z = 0", "for i in range(4):", "    if a > i:", "        continue", "    z += i", "    if z > b:",
         "        break", "yield z"),

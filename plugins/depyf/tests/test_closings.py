@@ -20,7 +20,8 @@ VERSIONS = ["3.12", "3.13"]
 
 #: the child's constructs by the rule that reads them (see closings_child.py)
 THREADED = ["break_ending_generator_loop", "and_break_ending_generator_loop", "elif_return_ending_generator_loop",
-            "break_ending_loop_in_try_body", "yielding_break_ending_generator_loop",
+            "break_ending_loop_in_try_body", "yielding_break_ending_generator_loop", "elif_ending_generator_loop",
+            "elif_yield_from_ending_generator_loop",
             "continue_in_middle_of_generator_loop"]
 FOLDED = ["folded_if_ending_elif_arm", "folded_if_ending_loop_body", "folded_or_in_conditional_value"]
 
@@ -72,14 +73,15 @@ def test_a_folded_test_put_anywhere_is_refused_never_wrong() -> None:
 
 _STMT = st.sampled_from(["z += i", "z -= 1", "z = z * 2 - b", "z += a"])
 _TEST = st.sampled_from(["z > a", "a and z > b", "b or z > 5", "not z", "z == b", "a > z and b < z", "b"])
-_EXIT = st.sampled_from(["break", "z += 3\nbreak", "return", "raise ValueError", "z = -z\nbreak"])
+_EXIT = st.sampled_from(["break", "z += 3\nbreak", "return", "raise ValueError", "z = -z\nbreak", "z += 2"])
 _FOLDED = st.sampled_from(["if not 6:\n    z = 7", "if 0:\n    pass", "z = (5 or b) if a else z"])
 
 
 @st.composite
 def _loops(draw: st.DrawFn) -> str:
-    """A for loop (in a generator, or in a try body) whose body ends in ``if <test>: <exit>``, maybe after
-    a ``continue`` in the middle or a folded statement."""
+    """A for loop (in a generator, or in a try body) whose body ends in ``if <test>: <arm>`` (or an
+    ``elif``), the arm leaving the loop or falling into its end, maybe after a ``continue`` in the
+    middle or a folded statement."""
     pad = "    "
     body = [draw(_STMT)]
     if draw(st.booleans()):
@@ -87,7 +89,11 @@ def _loops(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         body += draw(_FOLDED).split("\n")
     body += [draw(_STMT)] * draw(st.integers(0, 1))
-    body += [f"if {draw(_TEST)}:"] + [pad + line for line in draw(_EXIT).split("\n")]
+    if draw(st.booleans()):  # the test is an elif's
+        body += [f"if {draw(_TEST)}:", pad + draw(st.sampled_from(["pass", "z -= 2"]))]
+        body += [f"elif {draw(_TEST)}:"] + [pad + line for line in draw(_EXIT).split("\n")]
+    else:
+        body += [f"if {draw(_TEST)}:"] + [pad + line for line in draw(_EXIT).split("\n")]
     loop = ["for i in range(4):"] + [pad + line for line in body]
     if draw(st.booleans()):
         lines = loop + ["yield z"]

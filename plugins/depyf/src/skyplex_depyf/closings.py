@@ -75,26 +75,24 @@ def closed_loop_bodies(code: Any, instrs: list, entries: list) -> tuple[list, li
         tests = [k for k in tests if head < k and k + 2 < end]
         closers = [n for n in range(head + 1, end) if instrs[n].opname == "JUMP_BACKWARD"
                    and instrs[n].argval == instrs[head].offset and n - 1 not in tests]
+        if closers and closers[-1] == end - 1:  # the body's last statement falls into its closing back-jump
+            late = [k for k in tests if k > (closers[-2] if len(closers) > 1 else head) and k + 2 < end - 1
+                    and _opname_at(instrs, position, handler(instrs[k - 1].offset)) != "SWAP"]  # (a comprehension)
+            if late and _joined(table, instrs, late, covering):
+                for k in late:
+                    _send(changed, instrs, k, instrs[end - 1 - EARLY].offset)
+            continue
         tests = [k for k in tests if not closers or k > closers[-1]]
         past = end + 1 + (instrs[end + 1].opname == "POP_TOP" and sys.version_info >= (3, 13))
         if (not tests or instrs[end].opname != "END_FOR" or instrs[end - 1].opname not in _LEAVES
                 or past >= len(instrs) or any(instrs[n].offset in targets for n in range(end + 1, past))
                 or sum(1 for ins in instrs if is_jump(ins) and ins.argval == instrs[end].offset) != 1
                 or any(e.start in bounds or e.end in bounds
-                       for e in table for bounds in [{instrs[n].offset for n in range(end + 1, past)}])):
+                       for e in table for bounds in [{instrs[n].offset for n in range(end + 1, past)}])
+                or not _joined(table, instrs, tests, covering)):
             continue
         for k in tests:
-            test, hop, landing = instrs[k:k + 3]
-            before, after = covering(instrs[k - 1].offset), covering(landing.offset)
-            if before is not None and after is not None and before is not after:
-                if before.end > landing.offset or after.start <= instrs[k - 1].offset:
-                    return instrs, entries  # a table this rule does not know: left as it is
-                table[table.index(before)] = before._replace(end=after.end)
-                table.remove(after)
-            name = _INVERSE[test.opname]
-            close = instrs[end].offset if not EARLY else instrs[end - 1].offset
-            changed[k] = as_op(test, name, opcode=dis.opmap[name], argval=close, argrepr=f"to {close}")
-            changed[k + 1] = None
+            _send(changed, instrs, k, instrs[end].offset if not EARLY else instrs[end - 1].offset)
         changed[head] = instrs[head]._replace(argval=instrs[past].offset, argrepr=f"to {instrs[past].offset}")
         # no line: what the compiler makes of a folded statement before the loop's end carries the test's
         changed[end] = as_op(instrs[tests[-1] + 1], "JUMP_BACKWARD", offset=instrs[end].offset, positions=None)
@@ -160,3 +158,27 @@ def _opname_at(instrs: list, position: dict, handler: tuple | None) -> str | Non
     """The name of a handler's first instruction (an inlined comprehension's restores with ``SWAP``)."""
     n = position.get(handler[0]) if handler is not None else None
     return None if n is None else instrs[n].opname
+
+
+def _joined(table: list, instrs: list, tests: list[int], covering: Any) -> bool:
+    """Join, in ``table``, the two entries each threaded test's gap split (the one covering the
+    instruction before the test, the one covering where it hops to); False, the table left as it was,
+    where one does not end at the gap or the other start there."""
+    saved = list(table)
+    for k in tests:
+        before, after = covering(instrs[k - 1].offset), covering(instrs[k + 2].offset)
+        if before is None or after is None or before is after:
+            continue
+        if before.end > instrs[k + 2].offset or after.start <= instrs[k - 1].offset:
+            table[:] = saved
+            return False
+        table[table.index(before)] = before._replace(end=after.end)
+        table.remove(after)
+    return True
+
+
+def _send(changed: dict, instrs: list, k: int, close: int) -> None:
+    """The threaded test at ``k`` sent forward to ``close`` on the opposite outcome; its hop gone."""
+    name = _INVERSE[instrs[k].opname]
+    changed[k] = as_op(instrs[k], name, opcode=dis.opmap[name], argval=close, argrepr=f"to {close}")
+    changed[k + 1] = None
