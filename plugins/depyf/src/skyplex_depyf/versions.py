@@ -43,6 +43,7 @@ from .layout import relayout, renumbered
 from .loop_breaks import breaking_whiles, breaks_onto_exit_nops
 from .match312 import match_layout
 from .opcodes import table_for
+from .reraise_arms import share_arm_reraises
 from .streams import DROPPED, JUMP_OPCODES as _JUMP_OPCODES, as_op as _as, double_negation, tested
 from .tails import (close_threaded_arms, drop_twin_jumps, drop_twin_reraises, plain_back_jumps, share_branch_ends,
                     share_clause_exits, share_reraises, share_with_continuations, share_with_exit_tails, thread_with_exits)
@@ -233,6 +234,7 @@ class _Reader(InlinedComprehensions):
         stream = self.compact(drop_twin_jumps(stream, self.final_entries(stream)))
         self.retarget(stream)
         stream = share_reraises(stream, self.final_entries(stream))
+        stream = share_arm_reraises(stream, self.final_entries(stream))  # and past branches (3.12+)
         stream = breaks_onto_exit_nops(breaking_whiles(stream))  # loop exits 3.11 laid out otherwise
         stream, spaced = spaced_for_arm_jumps(stream, self.final_entries(stream))  # room for arm jumps
         stream, hops = match_layout(stream, *close_threaded_arms(stream))  # 3.11's layout of match statements
