@@ -44,7 +44,7 @@ PICK, MIX = "grid-or-paper", "grid-paper-mix"
 #: random splits of each query's answers the errors average over
 SPLITS = 3
 #: the grid prior's weights :func:`mix_weight` tries
-WEIGHTS = np.linspace(0.0, 1.0, 11)
+WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 1)  # 0.0, 0.1, .., 1.0 exactly as written (0.7, not 0.7000000000000001)
 #: below this median number of answers per query the choice is not made: the grid prior
 MIN_ANSWERS = 8
 
